@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "cbuff",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SharedRing", targets: ["SharedRing"]),
+    ],
+    dependencies: [
+        // SQLite access, typed errors, WAL and migrations for the registry (links the system libsqlite3).
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+    ],
+    targets: [
+        // Only what Swift cannot call: futex(2) and membarrier(2) are reachable through the
+        // variadic syscall(2) alone, and the open-file-description lock commands need _GNU_SOURCE.
+        .target(
+            name: "CSharedRingShims",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "SharedRing",
+            dependencies: [
+                "CSharedRingShims",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            plugins: ["EmbedMigrations"]
+        ),
+        // Turns the top-level migrations/*.sql into Swift string literals at build time, so an
+        // installed binary never reads repository paths.
+        .executableTarget(name: "embed-migrations"),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["embed-migrations"]
+        ),
+        // A small program the multi-process tests run as writers, readers and racers.
+        .executableTarget(
+            name: "cbuff-test-agent",
+            dependencies: ["SharedRing"],
+            path: "Tests/TestAgent"
+        ),
+        .testTarget(
+            name: "SharedRingTests",
+            dependencies: ["SharedRing", "CSharedRingShims"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,97 @@
+// System calls Swift cannot reach directly. futex(2) and membarrier(2) exist only behind the
+// variadic syscall(2), which Swift cannot call; the F_OFD_* lock commands are hidden behind
+// _GNU_SOURCE. Each wrapper returns a non-negative result or -errno, read right at the failure.
+#ifndef CSHAREDRINGSHIMS_H
+#define CSHAREDRINGSHIMS_H
+
+#ifdef __linux__
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#define F_OFD_SETLKW 38
+#endif
+
+/// Sleeps while `*word == expected`, at most `timeout_ns` (negative: no limit).
+/// The ring is MAP_SHARED across processes: never add FUTEX_PRIVATE_FLAG.
+/// Returns 0 when woken, -EAGAIN when the word already differed, -ETIMEDOUT, -EINTR.
+static inline int csr_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts, *tsp = 0;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000LL);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000LL);
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, tsp, (uint32_t *)0, 0);
+    return r == -1 ? -errno : (int)r;
+}
+
+/// Wakes up to `count` processes sleeping on `word`. Returns how many woke, or -errno.
+static inline int csr_futex_wake(uint32_t *word, int32_t count) {
+    long r = syscall(SYS_futex, word, FUTEX_WAKE, count, (void *)0, (uint32_t *)0, 0);
+    return r == -1 ? -errno : (int)r;
+}
+
+/// The writer registers once so that a reader about to sleep can force a full memory barrier
+/// on it (see Ring/WaitProtocol in the Swift sources). Returns 0 or -errno.
+static inline int csr_membarrier_register_global_expedited(void) {
+    long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
+    return r == -1 ? -errno : (int)r;
+}
+
+/// Executes a memory barrier on every running thread of every registered process.
+static inline int csr_membarrier_global_expedited(void) {
+    long r = syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+    return r == -1 ? -errno : (int)r;
+}
+
+/// Takes (exclusive != 0: write, else read) or, with unlock != 0, releases an open-file-description
+/// lock on bytes [start, start+len) without waiting. The kernel drops it when the last descriptor
+/// of that open file description closes, which includes the death of the process.
+/// Returns 0, or -EAGAIN when another open file description holds a conflicting lock.
+static inline int csr_ofd_setlk(int fd, int64_t start, int64_t len, int exclusive, int unlock) {
+    struct flock fl = {0};
+    fl.l_type = unlock ? F_UNLCK : (exclusive ? F_WRLCK : F_RDLCK);
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    fl.l_pid = 0;
+    int r = fcntl(fd, F_OFD_SETLK, &fl);
+    return r == -1 ? -errno : 0;
+}
+
+/// Tests, without taking anything, whether a write lock on [start, start+len) would conflict
+/// with a lock held through another open file description. Returns 1 (held), 0 (free) or -errno.
+static inline int csr_ofd_is_locked(int fd, int64_t start, int64_t len) {
+    struct flock fl = {0};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    fl.l_pid = 0;
+    int r = fcntl(fd, F_OFD_GETLK, &fl);
+    if (r == -1) return -errno;
+    return fl.l_type == F_UNLCK ? 0 : 1;
+}
+
+/// A spin-wait hint for the CPU (x86 `pause`): polite to the sibling hyper-thread, and it
+/// keeps a spinning reader from flooding the writer's cache line with speculative loads.
+static inline void csr_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#endif /* __linux__ */
+#endif /* CSHAREDRINGSHIMS_H */

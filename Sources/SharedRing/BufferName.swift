@@ -1,0 +1,39 @@
+/// Buffer names become file names, so they are checked before anything touches the disk.
+///
+/// A valid name has 1 to 200 bytes among `A–Z a–z 0–9 . _ - : @ +` and does not start with a
+/// dot. That rules out path separators, `..`, NUL, hidden files and shell surprises, and leaves
+/// room in the 255-byte file-name limit for the ring file's suffix.
+enum BufferName {
+    static let maxLength = 200
+
+    static func validate(_ name: String) throws(CBuffError) {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty else {
+            throw CBuffError(.invalidArgument, "A buffer name cannot be empty.")
+        }
+        guard bytes.count <= maxLength else {
+            throw CBuffError(.invalidArgument, "Buffer name \"\(name.prefix(40))…\" is \(bytes.count) bytes long; the limit is \(maxLength).")
+        }
+        guard bytes[0] != UInt8(ascii: ".") else {
+            throw CBuffError(.invalidArgument, "Buffer name \"\(name)\" starts with a dot; names may not be hidden files or '..'.")
+        }
+        guard let bad = bytes.first(where: { !isAllowed($0) }) else { return }
+        let shown = bad == 0 ? "NUL" : bad == UInt8(ascii: "/") ? "'/'" : bad < 0x80 ? "'\(Character(Unicode.Scalar(bad)))'" : "a non-ASCII byte"
+        throw CBuffError(.invalidArgument, "Buffer name \"\(name.replacingNUL)\" contains \(shown); use only letters, digits and . _ - : @ +.")
+    }
+
+    private static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "+"):
+            true
+        default:
+            false
+        }
+    }
+}
+
+extension String {
+    fileprivate var replacingNUL: String { String(unicodeScalars.map { $0 == "\0" ? "␀" : Character($0) }) }
+}

@@ -1,0 +1,128 @@
+/// A reader of a buffer, with its own cursor: every reader sees every item (broadcast), and
+/// readers never hold the writer back.
+///
+/// A reader that falls more than ``length`` items behind is *lapped*: the writer has overwritten
+/// items it had not read. It then skips to the oldest item still present and adds what it
+/// skipped to ``missedCount``; it never returns a torn or overwritten item.
+///
+/// Items are decoded as in ``BufferWriter``: unsigned integers, little-endian.
+public struct BufferReader: ~Copyable {
+    /// The buffer's name.
+    public let name: String
+    /// Bytes per item.
+    public let itemSize: Int
+    /// Number of slots.
+    public let length: Int
+    /// What the writer does when the ring is full.
+    public let policy: OverflowPolicy
+
+    private let file: RingFile
+    private var cursor: RingCursor
+
+    init(name: String, file: consuming RingFile, start: ReadStart) {
+        let layout = file.layout
+        self.name = name
+        self.itemSize = layout.itemSize
+        self.length = layout.length
+        self.policy = layout.policy
+        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
+        self.cursor = RingCursor(slots: slots, header: file.header, start: start == .oldest ? .oldest : .latest)
+        self.file = file
+    }
+
+    /// Closes the reader.
+    public consuming func close() {}
+
+    /// The sequence number of the next item this reader will return.
+    public var nextSequence: UInt64 { cursor.nextSequence }
+
+    /// How many items this reader missed because the writer overwrote them first.
+    public var missedCount: UInt64 { cursor.missed }
+
+    /// Items waiting for this reader (at most ``length``).
+    public var usage: Int { cursor.available }
+
+    /// Whether a live process currently holds the writer lock.
+    public var writerIsAlive: Bool { file.hasLiveWriter }
+
+    // MARK: Reading
+
+    /// Returns the next item as an integer, or nil if there is none yet.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` for an item of more than 8 bytes whose value
+    ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``).
+    public mutating func popItem() throws(CBuffError) -> UInt64? {
+        let size = itemSize
+        guard let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) else {
+            return nil
+        }
+        if wide {
+            throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
+        }
+        return value
+    }
+
+    /// Returns up to `maxCount` items, oldest first; fewer (possibly none) if fewer are waiting.
+    public mutating func popMany(_ maxCount: Int) throws(CBuffError) -> [UInt64] {
+        guard maxCount > 0 else { return [] }
+        var items: [UInt64] = []
+        items.reserveCapacity(min(maxCount, length))
+        while items.count < maxCount, let item = try popItem() {
+            items.append(item)
+        }
+        return items
+    }
+
+    /// Waits up to `timeout` for the next item, sleeping (not spinning) once a short spin finds
+    /// nothing; returns nil if none arrived in time.
+    public mutating func pop(timeout: Duration) throws(CBuffError) -> UInt64? {
+        if let item = try popItem() { return item }
+        guard wait(timeout: timeout) else { return nil }
+        return try popItem()
+    }
+
+    /// Waits up to `timeout` until an item can be read. Returns false on timeout.
+    public mutating func wait(timeout: Duration) -> Bool {
+        cursor.wait(timeoutNanos: timeout.nanoseconds)
+    }
+
+    /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
+    public mutating func popBytes() -> [UInt8]? {
+        let size = itemSize
+        return cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
+    }
+
+    /// Copies the next item's bytes into `destination` (at least ``itemSize`` bytes) without
+    /// allocating. Returns false if there is no item yet.
+    public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> Bool {
+        guard destination.count >= itemSize, let target = destination.baseAddress else {
+            throw CBuffError(.invalidArgument, "The destination holds \(destination.count) bytes; items of buffer \"\(name)\" need \(itemSize).")
+        }
+        let size = itemSize
+        return cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
+    }
+
+    /// Decodes a little-endian unsigned integer; `wide` says bytes beyond the eighth are not all zero.
+    @inline(__always)
+    private static func loadInteger(from payload: UnsafeRawPointer, size: Int) -> (UInt64, Bool) {
+        if size == 8 { return (UInt64(littleEndian: payload.load(as: UInt64.self)), false) }
+        if size < 8 {
+            var value: UInt64 = 0
+            withUnsafeMutableBytes(of: &value) { $0.baseAddress!.copyMemory(from: payload, byteCount: size) }
+            return (UInt64(littleEndian: value), false)
+        }
+        var wide = false
+        for i in 8..<size where payload.load(fromByteOffset: i, as: UInt8.self) != 0 { wide = true; break }
+        return (UInt64(littleEndian: payload.load(as: UInt64.self)), wide)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, clamped to 0 below and to Int64.max above.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : whole + attoseconds / 1_000_000_000
+    }
+}

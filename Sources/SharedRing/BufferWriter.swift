@@ -1,0 +1,146 @@
+import Synchronization
+
+/// The one writer of a buffer. It holds the buffer's writer lock for as long as it exists;
+/// the kernel releases the lock if the process dies, so liveness never depends on a PID.
+///
+/// `BufferWriter` is non-copyable: "one writer per buffer" is a fact of the type system. Move
+/// it where it is needed. Closing it (or letting it go out of scope) leaves the buffer and its
+/// items in place, with no writer; ``DataDirectory/takeOver(_:)`` resumes it later.
+///
+/// ### Items
+///
+/// An item is `itemSize` bytes. ``push(_:)-(UInt64)`` stores an unsigned integer in those bytes,
+/// **little-endian**, and refuses a value that needs more bytes than that (never truncating it).
+/// ``push(bytes:)`` stores raw bytes, zero-padded up to the item size.
+///
+/// ### Cost
+///
+/// A push makes no system call, allocation or registry access: a few stores into the shared
+/// mapping, and a futex wake only when a reader has said it is sleeping.
+public struct BufferWriter: ~Copyable {
+    /// The buffer's name.
+    public let name: String
+    /// Bytes per item.
+    public let itemSize: Int
+    /// Number of slots.
+    public let length: Int
+    /// What a push does when the ring is full.
+    public let policy: OverflowPolicy
+    /// The largest integer an item can hold.
+    public let maxValue: UInt64
+
+    private let file: RingFile
+    private var publisher: RingPublisher
+
+    init(name: String, file: consuming RingFile) {
+        let layout = file.layout
+        self.name = name
+        self.itemSize = layout.itemSize
+        self.length = layout.length
+        self.policy = layout.policy
+        self.maxValue = layout.itemSize >= 8 ? .max : (1 << (8 * UInt64(layout.itemSize))) - 1
+        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
+        self.publisher = RingPublisher(slots: slots, header: file.header,
+                                       fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
+        self.file = file
+    }
+
+    deinit {
+        publisher.stampLastWrite()
+        file.header.writerState.pointee.store(WriterState.closed.rawValue, ordering: .releasing)
+        // Wakes sleeping readers so that they notice the writer left; then `file` closes the
+        // descriptor, which releases the writer lock.
+        publisher.wakeReaders()
+    }
+
+    /// Closes the writer: the buffer and its items stay, with no live writer.
+    public consuming func close() {}
+
+    /// The sequence number the next pushed item will get (= items ever published).
+    public var nextSequence: UInt64 { publisher.nextSequence }
+
+    /// Items currently held by the ring (at most ``length``).
+    public var usage: Int { Int(min(publisher.nextSequence, UInt64(length))) }
+
+    /// The path of the ring file.
+    public var path: String { file.path }
+
+    // MARK: Pushing
+
+    /// Pushes an unsigned integer, stored little-endian in ``itemSize`` bytes. When the ring is
+    /// full, the oldest item is overwritten.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if `value` needs more than ``itemSize`` bytes.
+    @inlinable
+    public mutating func push(_ value: UInt64) throws(CBuffError) {
+        guard value <= maxValue else { throw doesNotFit(value) }
+        pushUnchecked(value)
+    }
+
+    /// Pushes any integer that fits: a negative value or one above ``maxValue`` is refused.
+    public mutating func push(_ value: some BinaryInteger) throws(CBuffError) {
+        guard let unsigned = UInt64(exactly: value) else {
+            throw CBuffError(.valueDoesNotFit, "Value \(value) cannot be pushed to buffer \"\(name)\": items are unsigned integers of at most \(itemSize * 8) bits.")
+        }
+        try push(unsigned)
+    }
+
+    /// Pushes several integers, announcing them to readers once (cheaper than one push each).
+    /// Either every value fits and all are pushed, or none is.
+    public mutating func push(contentsOf values: some Collection<UInt64>) throws(CBuffError) {
+        if let bad = values.first(where: { $0 > maxValue }) { throw doesNotFit(bad) }
+        let size = itemSize
+        for value in values {
+            publisher.write { Self.store(value, size: size, at: $0) }
+        }
+        publisher.announce()
+    }
+
+    /// Pushes raw bytes, zero-padded up to ``itemSize``.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if there are more than ``itemSize`` bytes.
+    public mutating func push(bytes: UnsafeRawBufferPointer) throws(CBuffError) {
+        guard bytes.count <= itemSize else {
+            throw CBuffError(.valueDoesNotFit, "\(bytes.count) bytes cannot be pushed to buffer \"\(name)\", whose items are \(itemSize) bytes.")
+        }
+        let size = itemSize
+        publisher.publish { payload in
+            if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
+            if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
+        }
+    }
+
+    /// Pushes raw bytes, zero-padded up to ``itemSize``.
+    public mutating func push(bytes: [UInt8]) throws(CBuffError) {
+        let outcome: Result<Void, CBuffError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(CBuffError) in try push(bytes: buffer) }
+        }
+        try outcome.get()
+    }
+
+    @usableFromInline
+    mutating func pushUnchecked(_ value: UInt64) {
+        let size = itemSize
+        publisher.publish { Self.store(value, size: size, at: $0) }
+    }
+
+    @inline(__always)
+    private static func store(_ value: UInt64, size: Int, at payload: UnsafeMutableRawPointer) {
+        if size == 8 {
+            payload.storeBytes(of: value.littleEndian, as: UInt64.self)
+        } else if size < 8 {
+            withUnsafeBytes(of: value.littleEndian) { payload.copyMemory(from: $0.baseAddress!, byteCount: size) }
+        } else {
+            payload.storeBytes(of: value.littleEndian, as: UInt64.self)
+            (payload + 8).initializeMemory(as: UInt8.self, repeating: 0, count: size - 8)
+        }
+    }
+
+    @usableFromInline
+    func doesNotFit(_ value: UInt64) -> CBuffError {
+        CBuffError(.valueDoesNotFit, "Value \(value) does not fit in the \(itemSize)-byte items of buffer \"\(name)\" (the largest is \(maxValue)); it was not pushed.")
+    }
+}
+
+@available(*, unavailable, message: "A BufferWriter is its buffer's only writer: move it, don't share it.")
+extension BufferWriter: Sendable {}

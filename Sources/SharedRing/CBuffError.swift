@@ -1,0 +1,94 @@
+/// The one error type of SharedRing: a stable ``Code`` to match on, a sentence for people, and
+/// the underlying cause (a failed system call, an SQLite error) when there is one.
+///
+/// Match on the code, never on the message, which may be reworded:
+///
+/// ```swift
+/// do {
+///     _ = try SharedCircularBuffer(name: "ticks", create: true, itemSize: 8, length: 1024)
+/// } catch CBuffError.Code.bufferAlreadyCreated {
+///     // someone created it first
+/// }
+/// ```
+///
+/// The seed library's exceptions map to codes: `CBuffException` is ``CBuffError`` itself,
+/// `WriteOperationsForbidden`, `ReadOperationsForbidden` and `BufferAlreadyCreated` are
+/// ``Code/writeOperationsForbidden``, ``Code/readOperationsForbidden`` and
+/// ``Code/bufferAlreadyCreated``.
+public struct CBuffError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. New codes may be added; switch with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let raw: UInt8
+        private init(_ raw: UInt8) { self.raw = raw }
+
+        /// No buffer of that name is registered.
+        public static let notFound = Code(1)
+        /// A buffer of that name exists already (its writer alive or gone).
+        public static let bufferAlreadyCreated = Code(2)
+        /// A write operation was called on a reader.
+        public static let writeOperationsForbidden = Code(3)
+        /// A read operation was called on a writer.
+        public static let readOperationsForbidden = Code(4)
+        /// A name, size, length, timeout or option is out of range.
+        public static let invalidArgument = Code(5)
+        /// A value does not fit in the buffer's item size (it is refused, never truncated).
+        public static let valueDoesNotFit = Code(6)
+        /// A ring file or the registry is damaged, truncated, or disagrees with the other.
+        public static let corrupted = Code(7)
+        /// A live writer holds the buffer.
+        public static let writerBusy = Code(8)
+        /// The operating system refused access to a file or directory.
+        public static let permissionDenied = Code(9)
+        /// The buffer was closed.
+        public static let closed = Code(10)
+        /// Any other failure of the system or of SQLite (full disk, I/O error, …).
+        public static let systemFailure = Code(11)
+
+        public var description: String {
+            switch self {
+            case .notFound: "not found"
+            case .bufferAlreadyCreated: "buffer already created"
+            case .writeOperationsForbidden: "write operations forbidden"
+            case .readOperationsForbidden: "read operations forbidden"
+            case .invalidArgument: "invalid argument"
+            case .valueDoesNotFit: "value does not fit"
+            case .corrupted: "corrupted"
+            case .writerBusy: "writer busy"
+            case .permissionDenied: "permission denied"
+            case .closed: "closed"
+            default: "system failure"
+            }
+        }
+
+        /// Lets `catch CBuffError.Code.notFound { … }` match a thrown ``CBuffError``.
+        public static func ~= (code: Code, error: any Error) -> Bool {
+            (error as? CBuffError)?.code == code
+        }
+    }
+
+    /// The kind of failure.
+    public let code: Code
+    /// One sentence saying what went wrong, naming the buffer or file, and what to do about it.
+    public let message: String
+    /// What caused it, if anything below SharedRing failed (a ``SystemCallError``, an SQLite error).
+    public let cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        guard let cause else { return message }
+        return "\(message) (\(cause))"
+    }
+}
+
+/// The seed library's name for the base of its errors.
+public typealias CBuffException = CBuffError
+
+/// A cause known only by its description (an SQLite message, for instance).
+struct UnderlyingError: Error, Sendable, CustomStringConvertible {
+    let description: String
+}

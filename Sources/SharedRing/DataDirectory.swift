@@ -1,0 +1,224 @@
+/// A directory holding a registry (`registry.sqlite`) and the ring files it lists; every buffer
+/// lives in exactly one. This is where buffers are created, opened, taken over and removed.
+///
+/// ```swift
+/// let directory = DataDirectory.resolve()          // $CBUFF_DIR, else the per-user default
+/// var writer = try directory.createBuffer("ticks", itemSize: 8, length: 1024)
+/// var reader = try directory.openReader("ticks")   // item size and length come from the registry
+/// try writer.push(42)
+/// try reader.popItem()                              // 42
+/// ```
+///
+/// Creating the directory object does nothing on disk; the first operation creates the
+/// directory (owner-only, 0700) and its registry if needed. A directory under `/dev/shm` keeps
+/// the rings in memory; anywhere else they persist on disk.
+public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
+    /// The directory's path.
+    public let path: String
+
+    public init(path: String) {
+        self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    /// The directory given, else `$CBUFF_DIR`, else ``defaultPath``.
+    public static func resolve(_ explicitPath: String? = nil) -> DataDirectory {
+        if let explicitPath, !explicitPath.isEmpty { return DataDirectory(path: explicitPath) }
+        if let fromEnvironment = Sys.environment("CBUFF_DIR"), !fromEnvironment.isEmpty {
+            return DataDirectory(path: fromEnvironment)
+        }
+        return DataDirectory(path: defaultPath)
+    }
+
+    /// The per-user default: `$XDG_DATA_HOME/cbuff`, else `$HOME/.local/share/cbuff`, else
+    /// `/tmp/cbuff-UID`.
+    public static var defaultPath: String {
+        if let data = Sys.environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/cbuff" }
+        if let home = Sys.environment("HOME"), home.hasPrefix("/") { return home + "/.local/share/cbuff" }
+        return "/tmp/cbuff-\(Sys.userID())"
+    }
+
+    public var description: String { path }
+
+    /// The path of the ring file of buffer `name`.
+    public func ringPath(of name: String) -> String {
+        path + "/" + Self.ringFileName(of: name)
+    }
+
+    static func ringFileName(of name: String) -> String { name + ".ring" }
+
+    func registry() throws(CBuffError) -> Registry {
+        try Registry.open(directory: path)
+    }
+
+    // MARK: Creating and attaching
+
+    /// Creates a buffer and returns its writer.
+    ///
+    /// The registry row and the ring file appear together: the file is fully built under a
+    /// temporary name, then renamed into place and registered in one registry transaction; on
+    /// any failure neither remains.
+    ///
+    /// - Throws: ``CBuffError/Code/invalidArgument`` for a bad name, size or length (before
+    ///   anything is created); ``CBuffError/Code/bufferAlreadyCreated`` if the name exists,
+    ///   saying whether its writer is alive (with its PID) or gone.
+    public func createBuffer(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite
+    ) throws(CBuffError) -> BufferWriter {
+        try BufferName.validate(name)
+        let layout = try RingLayout(itemSize: itemSize, length: length, policy: policy)
+        let registry = try registry()
+        if let existing = try registry.record(named: name) {
+            throw alreadyCreated(existing)
+        }
+        let finalPath = ringPath(of: name)
+        let pid = Sys.processID()
+        let temporaryPath = path + "/.\(name).\(pid).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        var file = try RingFile.create(at: temporaryPath, layout: layout, mode: 0o600)
+        guard try file.tryLockWriter() else {
+            throw CBuffError(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
+        }
+        let startTime = Sys.processStartTime(pid)
+        file.recordWriter(pid: pid, startTime: startTime)
+
+        let record = BufferRecord(name: name, itemSize: itemSize, length: length, policy: policy,
+                                  file: Self.ringFileName(of: name))
+        do throws(CBuffError) {
+            try registry.write("register buffer \"\(name)\"") { db in
+                if let existing = try BufferRecord.fetch(db, name: name) {
+                    throw alreadyCreated(existing)
+                }
+                // A file without a row is debris of a creator that died between its rename and
+                // its commit; it is replaced, unless some process still writes to it.
+                if RingFile.hasLiveWriter(at: finalPath) == true {
+                    throw CBuffError(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
+                }
+                try file.rename(to: finalPath)
+                do {
+                    try record.insert(db, writerPID: pid, writerStartTime: startTime)
+                } catch {
+                    _ = Sys.unlink(finalPath)
+                    throw error
+                }
+            }
+        } catch {
+            // The transaction rolled back; remove the file under whichever name it has now.
+            if file.path == finalPath {
+                if (try? registry.record(named: name)) == nil { _ = Sys.unlink(finalPath) }
+            } else {
+                _ = Sys.unlink(file.path)
+            }
+            throw error
+        }
+        return BufferWriter(name: name, file: file)
+    }
+
+    /// Becomes the writer of an existing buffer whose writer is gone (crashed or closed). The
+    /// sequence continues after the last published item; nothing published is lost.
+    ///
+    /// - Throws: ``CBuffError/Code/writerBusy`` if a live writer holds it,
+    ///   ``CBuffError/Code/notFound`` if there is no such buffer.
+    public func takeOver(_ name: String) throws(CBuffError) -> BufferWriter {
+        let (registry, record) = try lookUp(name)
+        let file = try openRing(of: record)
+        guard try file.tryLockWriter() else {
+            throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(Self.describePID(file.header.writerPID.pointee.load(ordering: .relaxed))); a buffer has one writer at a time.")
+        }
+        let pid = Sys.processID()
+        let startTime = Sys.processStartTime(pid)
+        file.recordWriter(pid: pid, startTime: startTime)
+        try registry.recordWriter(of: record.name, pid: pid, startTime: startTime)
+        return BufferWriter(name: name, file: file)
+    }
+
+    /// Opens a reader of an existing buffer by name alone: item size and length come from the
+    /// registry and are checked against the ring file's header.
+    ///
+    /// - Parameter start: ``ReadStart/oldest`` (default) reads every item still in the ring;
+    ///   ``ReadStart/latest`` only items pushed from now on.
+    public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
+        let (_, record) = try lookUp(name)
+        return BufferReader(name: name, file: try openRing(of: record), start: start)
+    }
+
+    /// The registry and the buffer's row.
+    private func lookUp(_ name: String) throws(CBuffError) -> (Registry, BufferRecord) {
+        try BufferName.validate(name)
+        let registry = try registry()
+        guard let record = try registry.record(named: name) else {
+            throw CBuffError(.notFound, "No buffer named \"\(name)\" in \(path).")
+        }
+        return (registry, record)
+    }
+
+    /// Opens the buffer's ring file, checking that it agrees with the registry row.
+    private func openRing(of record: BufferRecord) throws(CBuffError) -> RingFile {
+        let file = try RingFile.open(at: path + "/" + record.file, bufferName: record.name)
+        let layout = file.layout
+        guard layout.itemSize == record.itemSize, layout.length == record.length, layout.policy == record.policy else {
+            throw CBuffError(.corrupted, "Buffer \"\(record.name)\" is damaged: the registry says item size \(record.itemSize), length \(record.length), policy \(record.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
+        }
+        return file
+    }
+
+    // MARK: Listing and removing
+
+    /// Every registered buffer, by name.
+    public func buffers() throws(CBuffError) -> [BufferRecord] {
+        try registry().allRecords()
+    }
+
+    /// The registry row of one buffer.
+    public func record(of name: String) throws(CBuffError) -> BufferRecord {
+        try lookUp(name).1
+    }
+
+    /// Whether a live process is the writer of `name` (decided by the lock it holds).
+    public func hasLiveWriter(_ name: String) throws(CBuffError) -> Bool {
+        let record = try record(of: name)
+        return RingFile.hasLiveWriter(at: path + "/" + record.file) ?? false
+    }
+
+    /// Deletes a buffer's ring file and registry row, in one registry transaction.
+    ///
+    /// - Parameter force: remove it even while a live writer holds it (that writer keeps its
+    ///   mapping, but nobody can open the buffer again).
+    /// - Throws: ``CBuffError/Code/writerBusy`` when a live writer holds it and `force` is false.
+    public func removeBuffer(_ name: String, force: Bool = false) throws(CBuffError) {
+        try BufferName.validate(name)
+        try registry().write("remove buffer \"\(name)\"") { db in
+            guard let record = try BufferRecord.fetch(db, name: name) else {
+                throw CBuffError(.notFound, "No buffer named \"\(name)\" in \(path).")
+            }
+            let file = path + "/" + record.file
+            if !force, RingFile.hasLiveWriter(at: file) == true {
+                throw CBuffError(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(record.writerPID.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
+            }
+            try BufferRecord.delete(db, name: name)
+            if case .failure(let failure) = Sys.unlink(file), !failure.isNotFound {
+                throw CBuffError.system(failure, "delete ring file \(file)")
+            }
+        }
+    }
+
+    // MARK: Errors
+
+    private func alreadyCreated(_ record: BufferRecord) -> CBuffError {
+        let file = path + "/" + record.file
+        if RingFile.hasLiveWriter(at: file) == true {
+            return CBuffError(.bufferAlreadyCreated, "Buffer \"\(record.name)\" already exists and its writer\(Self.describePID(record.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
+        }
+        return CBuffError(.bufferAlreadyCreated, "Buffer \"\(record.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
+    }
+
+    private static func describePID(_ pid: UInt32) -> String {
+        pid == 0 ? "" : " (PID \(pid))"
+    }
+}
+
+/// Where a new reader starts.
+public enum ReadStart: Sendable, Hashable, CaseIterable {
+    /// The oldest item still in the ring (the seed library's behaviour).
+    case oldest
+    /// Only items pushed after the reader opened.
+    case latest
+}

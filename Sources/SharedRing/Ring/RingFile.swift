@@ -1,0 +1,138 @@
+import Synchronization
+
+/// The sole owner of one open, validated, mapped ring file: it unmaps and closes in `deinit`,
+/// and closing is what releases the writer's lock (the kernel does the same if the process dies).
+struct RingFile: ~Copyable {
+    private(set) var path: String
+    let descriptor: CInt
+    let base: UnsafeMutableRawPointer
+    let layout: RingLayout
+
+    private init(path: String, descriptor: CInt, base: UnsafeMutableRawPointer, layout: RingLayout) {
+        self.path = path
+        self.descriptor = descriptor
+        self.base = base
+        self.layout = layout
+    }
+
+    deinit {
+        Sys.unmap(base, size: layout.fileSize)
+        Sys.close(descriptor)
+    }
+
+    /// Creates a new ring file at `path` (which must not exist), reserves its storage, writes its
+    /// header and maps it. On failure nothing is left at `path`.
+    static func create(at path: String, layout: RingLayout, mode: UInt32) throws(CBuffError) -> RingFile {
+        let fd = try Sys.createExclusive(path, mode: mode)
+            .orThrow { .system($0, "create ring file \(path)") }
+        do throws(CBuffError) {
+            try Sys.allocate(fd, size: layout.fileSize).orThrow { .system($0, "reserve \(layout.fileSize) bytes for ring file \(path)") }
+            let header = layout.encodeHeader(createdAt: Sys.realtimeNanos())
+            try header.withUnsafeBytes { Sys.write(fd, $0, at: 0) }
+                .orThrow { .system($0, "write the header of ring file \(path)") }
+            let base = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
+            return RingFile(path: path, descriptor: fd, base: base, layout: layout)
+        } catch {
+            Sys.close(fd)
+            _ = Sys.unlink(path)
+            throw error
+        }
+    }
+
+    /// Opens and maps an existing ring file after validating its header against its real size.
+    static func open(at path: String, bufferName: String) throws(CBuffError) -> RingFile {
+        let fd: CInt
+        switch Sys.openReadWrite(path) {
+        case .success(let opened): fd = opened
+        case .failure(let failure) where failure.isNotFound:
+            throw CBuffError(.corrupted, "Buffer \"\(bufferName)\" is registered but its ring file \(path) is missing; remove the buffer to clean up its registry row.", cause: failure)
+        case .failure(let failure):
+            throw .system(failure, "open ring file \(path)")
+        }
+        do throws(CBuffError) {
+            let size = try Sys.fileSize(fd).orThrow { .system($0, "read the size of ring file \(path)") }
+            var header = [UInt8](repeating: 0, count: 128)
+            let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
+                .orThrow { .system($0, "read the header of ring file \(path)") }
+            let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: size, path: path)
+            let base = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
+            return RingFile(path: path, descriptor: fd, base: base, layout: layout)
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+    }
+
+    /// Gives the file its final name (atomically replacing whatever was there).
+    mutating func rename(to newPath: String) throws(CBuffError) {
+        try Sys.rename(path, newPath).orThrow { .system($0, "rename ring file \(path) to \(newPath)") }
+        path = newPath
+    }
+
+    var header: HeaderWords { HeaderWords(base: base) }
+
+    var slots: UnsafeMutableRawPointer { base + layout.slotsOffset }
+
+    // MARK: Writer liveness
+
+    /// Takes the writer lock; false if a live writer (in any process, this one included) holds it.
+    func tryLockWriter() throws(CBuffError) -> Bool {
+        try Sys.tryLock(descriptor, start: RingLayout.writerLockByte).orThrow { .system($0, "lock ring file \(path)") }
+    }
+
+    /// Whether a live writer holds the buffer, decided by its lock, never by its PID.
+    var hasLiveWriter: Bool {
+        Self.hasLiveWriter(descriptor)
+    }
+
+    /// Whether a live writer holds the ring file at `path`, without mapping or validating it;
+    /// nil if the file cannot be opened.
+    static func hasLiveWriter(at path: String) -> Bool? {
+        guard case .success(let fd) = Sys.openReadWrite(path) else { return nil }
+        defer { Sys.close(fd) }
+        return hasLiveWriter(fd)
+    }
+
+    private static func hasLiveWriter(_ fd: CInt) -> Bool {
+        (try? Sys.isLocked(fd, start: RingLayout.writerLockByte).get()) ?? false
+    }
+
+    /// Marks this process as the writer in the header (after taking the writer lock).
+    func recordWriter(pid: Int32, startTime: UInt64?) {
+        let words = header
+        words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
+        words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
+        words.writerGeneration.pointee.add(1, ordering: .relaxed)
+        words.writerState.pointee.store(WriterState.attached.rawValue, ordering: .releasing)
+    }
+}
+
+/// Typed views of the header's shared words. Every access says its memory ordering at the call site.
+struct HeaderWords {
+    let base: UnsafeMutableRawPointer
+
+    @inline(__always)
+    private func word64(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inline(__always)
+    private func word32(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
+    var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
+    var writerPID: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerPID) }
+    var writerState: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerState) }
+    var writerStartTime: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerStartTime) }
+    var writerGeneration: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerGeneration) }
+    var createdAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.createdAt) }
+    var notify: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.notify) }
+    var waiters: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.waiters) }
+
+    /// The futex word as the plain `UInt32` the futex system call takes (same address as ``notify``).
+    var notifyAddress: UnsafeMutablePointer<UInt32> {
+        (base + RingLayout.Offset.notify).assumingMemoryBound(to: UInt32.self)
+    }
+}

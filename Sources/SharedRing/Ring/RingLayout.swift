@@ -1,0 +1,233 @@
+/// The geometry of a ring file, format version 1, and where each header word lives.
+///
+/// The authoritative description for other languages is `docs/ring-file-format.md`; the
+/// `HeaderLayoutTests` pin these offsets with golden bytes. In short: a 4096-byte header, then
+/// `length` slots of `slotStride` bytes. Every integer is little-endian. Each group of words is
+/// on its own 64-byte cache line according to who writes it:
+///
+/// | line | offset | written by | content |
+/// |------|--------|------------|---------|
+/// | 0 | 0 | creator, once | geometry and checksum (immutable) |
+/// | 1 | 64 | creator, once | creation time |
+/// | 2 | 128 | the writer | next sequence, last write time, writer identity and state |
+/// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
+/// | 4 | 256 | (reserved for the `block` policy) | |
+/// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
+///
+/// A slot is an 8-byte sequence stamp (see ``SlotStamp``) followed by the item's bytes, padded to
+/// a multiple of 8.
+struct RingLayout: Equatable, Sendable {
+    // MARK: Constants of format version 1
+
+    /// "CBUFRING" in ASCII, as the first 8 bytes of the file.
+    static let magic: [UInt8] = Array("CBUFRING".utf8)
+    static let formatVersion: UInt32 = 1
+    /// Reading this word back as little-endian proves the reader agrees on byte order.
+    static let byteOrderMark: UInt32 = 0x0102_0304
+    static let headerSize = 4096
+    static let readerCapacity = 24
+    static let readerRecordSize = 128
+    static let readerTableOffset = 1024
+
+    /// Bounds that keep every size computation far from overflow and a typo from asking for a
+    /// terabyte of disk.
+    static let maxItemSize = 1 << 24          // 16 MiB
+    static let maxLength = 1 << 32
+    static let maxFileSize = 1 << 40          // 1 TiB
+
+    // MARK: Header offsets
+
+    enum Offset {
+        // line 0: immutable geometry, written once before the file gets its name
+        static let magic = 0                 // 8 bytes
+        static let version = 8               // u32
+        static let headerSize = 12           // u32
+        static let itemSize = 16             // u64
+        static let length = 24               // u64
+        static let slotStride = 32           // u32
+        static let policy = 36               // u32: 0 overwrite, 1 block
+        static let readerCapacity = 40       // u32
+        static let byteOrderMark = 44        // u32
+        static let fileSize = 48             // u64
+        static let checksum = 56             // u64: FNV-1a 64 of bytes 0..<56
+        // line 1: written once at creation
+        static let createdAt = 64            // u64: ns since the Unix epoch
+        // line 2: written by the writer only
+        static let nextSequence = 128        // u64: items published (a hint, see SlotStamp)
+        static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
+        static let writerPID = 144           // u32
+        static let writerState = 148         // u32: WriterState
+        static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
+        static let writerGeneration = 160    // u64: how many writers have attached
+        // line 3: the wake-up line
+        static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
+        static let waiters = 196             // u32: readers currently sleeping or about to
+    }
+
+    /// Byte of the ring file whose open-file-description lock the writer holds while it lives.
+    /// (Named readers will lock bytes `1 + index`.) Locks are advisory and do not touch data.
+    static let writerLockByte = 0
+
+    // MARK: Geometry
+
+    let itemSize: Int
+    let length: Int
+    let policy: OverflowPolicy
+    /// Bytes per slot: the 8-byte stamp plus the item rounded up to 8 bytes.
+    let slotStride: Int
+    let fileSize: Int
+
+    var slotsOffset: Int { Self.headerSize }
+
+    /// Checks the parameters of a new buffer and computes its geometry.
+    init(itemSize: Int, length: Int, policy: OverflowPolicy) throws(CBuffError) {
+        guard itemSize >= 1, itemSize <= Self.maxItemSize else {
+            throw CBuffError(.invalidArgument, "Item size \(itemSize) is out of range: it must be between 1 and \(Self.maxItemSize) bytes.")
+        }
+        guard length >= 2, length <= Self.maxLength else {
+            throw CBuffError(.invalidArgument, "Length \(length) is out of range: a buffer holds between 2 and \(Self.maxLength) items.")
+        }
+        let stride = 8 + (itemSize + 7) / 8 * 8
+        let (slots, overflow) = stride.multipliedReportingOverflow(by: length)
+        guard !overflow, slots <= Self.maxFileSize - Self.headerSize else {
+            throw CBuffError(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")
+        }
+        self.itemSize = itemSize
+        self.length = length
+        self.policy = policy
+        self.slotStride = stride
+        self.fileSize = Self.headerSize + slots
+    }
+
+    /// The first 128 bytes of a new ring file: the immutable geometry line with its checksum,
+    /// and the creation line. Every other byte of a new file is zero.
+    func encodeHeader(createdAt: UInt64) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 128)
+        bytes.replaceSubrange(0..<8, with: Self.magic)
+        bytes.storeLE(Self.formatVersion, at: Offset.version)
+        bytes.storeLE(UInt32(Self.headerSize), at: Offset.headerSize)
+        bytes.storeLE(UInt64(itemSize), at: Offset.itemSize)
+        bytes.storeLE(UInt64(length), at: Offset.length)
+        bytes.storeLE(UInt32(slotStride), at: Offset.slotStride)
+        bytes.storeLE(policy.rawValue, at: Offset.policy)
+        bytes.storeLE(UInt32(Self.readerCapacity), at: Offset.readerCapacity)
+        bytes.storeLE(Self.byteOrderMark, at: Offset.byteOrderMark)
+        bytes.storeLE(UInt64(fileSize), at: Offset.fileSize)
+        bytes.storeLE(Self.checksum(bytes[0..<Offset.checksum]), at: Offset.checksum)
+        bytes.storeLE(createdAt, at: Offset.createdAt)
+        return bytes
+    }
+
+    /// Validates every field of a header against the file's real size, before any slot is
+    /// touched: a damaged or truncated file is an error here, never a SIGBUS or a trap later.
+    ///
+    /// - Parameters:
+    ///   - header: at least the first 64 bytes of the file (fewer means the file is truncated).
+    ///   - fileSize: the file's size as `fstat` reports it.
+    ///   - path: named in the error.
+    init(validating header: [UInt8], fileSize actualSize: Int, path: String) throws(CBuffError) {
+        func corrupt(_ what: String) -> CBuffError {
+            CBuffError(.corrupted, "Ring file \(path) is damaged: \(what).")
+        }
+        guard actualSize >= Self.headerSize, header.count >= 64 else {
+            throw corrupt("it is \(actualSize) bytes, shorter than the \(Self.headerSize)-byte header")
+        }
+        guard Array(header[0..<8]) == Self.magic else {
+            throw corrupt("it does not start with the magic number \"CBUFRING\"; it is not a cbuff ring file")
+        }
+        let version: UInt32 = header.loadLE(at: Offset.version)
+        guard version == Self.formatVersion else {
+            throw CBuffError(.corrupted, "Ring file \(path) has format version \(version); this library reads version \(Self.formatVersion).")
+        }
+        let storedChecksum: UInt64 = header.loadLE(at: Offset.checksum)
+        guard storedChecksum == Self.checksum(header[0..<Offset.checksum]) else {
+            throw corrupt("its header checksum does not match its contents")
+        }
+        let bom: UInt32 = header.loadLE(at: Offset.byteOrderMark)
+        guard bom == Self.byteOrderMark else { throw corrupt("its byte-order mark is \(bom)") }
+        let headerSize: UInt32 = header.loadLE(at: Offset.headerSize)
+        guard headerSize == Self.headerSize else { throw corrupt("its header size is \(headerSize), not \(Self.headerSize)") }
+        let readers: UInt32 = header.loadLE(at: Offset.readerCapacity)
+        guard readers == Self.readerCapacity else { throw corrupt("its reader capacity is \(readers), not \(Self.readerCapacity)") }
+        let rawPolicy: UInt32 = header.loadLE(at: Offset.policy)
+        guard let policy = OverflowPolicy(rawValue: rawPolicy) else { throw corrupt("its overflow policy \(rawPolicy) is unknown") }
+        let itemSize: UInt64 = header.loadLE(at: Offset.itemSize)
+        let length: UInt64 = header.loadLE(at: Offset.length)
+        guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
+            throw corrupt("its item size \(itemSize) or length \(length) is out of range")
+        }
+        let geometry: RingLayout
+        do {
+            geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy)
+        } catch {
+            throw corrupt(error.message)
+        }
+        let stride: UInt32 = header.loadLE(at: Offset.slotStride)
+        guard stride == geometry.slotStride else { throw corrupt("its slot stride \(stride) should be \(geometry.slotStride)") }
+        let recordedSize: UInt64 = header.loadLE(at: Offset.fileSize)
+        guard recordedSize == geometry.fileSize else {
+            throw corrupt("its header records \(recordedSize) bytes where its geometry needs \(geometry.fileSize)")
+        }
+        guard actualSize == geometry.fileSize else {
+            throw corrupt("it is \(actualSize) bytes but its header says \(geometry.fileSize) (truncated or extended)")
+        }
+        self = geometry
+    }
+
+    /// FNV-1a, 64 bits: enough to notice a damaged header, trivial to reimplement elsewhere.
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}
+
+/// What a push does when the ring is full.
+public enum OverflowPolicy: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// The oldest item is overwritten; a reader that falls behind skips ahead and counts what it missed.
+    case overwrite = 0
+    /// The writer never overwrites an item a registered reader has not consumed. (Named readers
+    /// arrive with a later version; until then `block` behaves as `overwrite` for anonymous readers.)
+    case block = 1
+
+    public var description: String {
+        switch self {
+        case .overwrite: "overwrite"
+        case .block: "block"
+        }
+    }
+
+    public init?(_ name: String) {
+        guard let policy = Self.allCases.first(where: { $0.description == name }) else { return nil }
+        self = policy
+    }
+}
+
+/// What the writer-state word of the header says about the last writer.
+enum WriterState: UInt32, Sendable {
+    /// No writer ever attached.
+    case never = 0
+    /// A writer attached and has not closed: it is alive if it still holds the lock, else it died.
+    case attached = 1
+    /// The last writer closed cleanly.
+    case closed = 2
+}
+
+extension [UInt8] {
+    mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { bytes in
+            replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+        }
+    }
+
+    func loadLE<T: FixedWidthInteger>(at offset: Int) -> T {
+        var value = T.zero
+        for i in (0..<(T.bitWidth / 8)).reversed() {
+            value = value << 8 | T(self[offset + i])
+        }
+        return value
+    }
+}

@@ -1,0 +1,285 @@
+// Every system call SharedRing makes goes through this file, so that errno is read right at the
+// failing call (before anything else can overwrite it) and the EINTR policy is in one place:
+// open/read/write/flock retry on EINTR; close never does (on Linux the descriptor is gone even
+// when close reports EINTR, and retrying could close a descriptor another thread just opened).
+@preconcurrency import Glibc
+import CSharedRingShims
+
+/// A system call that failed, with its errno.
+public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The name of the system call, for example `open` or `mmap`.
+    public let call: String
+    /// The errno it reported.
+    public let errno: Int32
+
+    public init(call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+
+    /// Whether the call failed because the file does not exist.
+    public var isNotFound: Bool { errno == ENOENT }
+
+    public var description: String {
+        "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+}
+
+/// Thin wrappers around the system calls SharedRing uses. Internal: the public API never
+/// exposes descriptors or errno.
+enum Sys {
+    typealias Result<T> = Swift.Result<T, SystemCallError>
+
+    @inline(__always)
+    private static func failure<T>(_ call: String, _ code: Int32 = Glibc.errno) -> Result<T> {
+        .failure(SystemCallError(call: call, errno: code))
+    }
+
+    // MARK: Files
+
+    /// Opens `path` with close-on-exec always added: a descriptor inherited by a child process
+    /// would keep the writer's lock alive after the writer died.
+    static func open(_ path: String, _ flags: CInt, mode: mode_t = 0o600) -> Result<CInt> {
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return .success(fd) }
+            if Glibc.errno != EINTR { return failure("open") }
+        }
+    }
+
+    static func openReadWrite(_ path: String) -> Result<CInt> {
+        open(path, O_RDWR)
+    }
+
+    static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
+        open(path, O_RDWR | O_CREAT, mode: mode_t(mode))
+    }
+
+    /// Creates a file that must not exist yet.
+    static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
+        open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode))
+    }
+
+    static func close(_ fd: CInt) {
+        _ = Glibc.close(fd)
+    }
+
+    /// The size in bytes of the open file.
+    static func fileSize(_ fd: CInt) -> Result<Int> {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return failure("fstat") }
+        return .success(Int(st.st_size))
+    }
+
+    /// Reserves `size` bytes of real storage for the file, so that a full disk is reported here
+    /// and not as a SIGBUS when a slot of a sparse file is first written through the mapping.
+    static func allocate(_ fd: CInt, size: Int) -> Result<Void> {
+        while true {
+            let code = posix_fallocate(fd, 0, off_t(size))
+            if code == 0 { return .success(()) }
+            if code != EINTR { return failure("posix_fallocate", code) }
+        }
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`, or fewer only at end of file.
+    static func read(_ fd: CInt, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<Int> {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n > 0 { done += n; continue }
+            if n == 0 { break }
+            if Glibc.errno != EINTR { return failure("pread") }
+        }
+        return .success(done)
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer, at offset: Int) -> Result<Void> {
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n >= 0 { done += n; continue }
+            if Glibc.errno != EINTR { return failure("pwrite") }
+        }
+        return .success(())
+    }
+
+    static func fsync(_ fd: CInt) -> Result<Void> {
+        Glibc.fsync(fd) == 0 ? .success(()) : failure("fsync")
+    }
+
+    static func rename(_ from: String, _ to: String) -> Result<Void> {
+        Glibc.rename(from, to) == 0 ? .success(()) : failure("rename")
+    }
+
+    static func unlink(_ path: String) -> Result<Void> {
+        Glibc.unlink(path) == 0 ? .success(()) : failure("unlink")
+    }
+
+    /// Creates a directory; an existing one is not an error.
+    static func makeDirectory(_ path: String, mode: mode_t) -> Result<Void> {
+        if mkdir(path, mode) == 0 || Glibc.errno == EEXIST { return .success(()) }
+        return failure("mkdir")
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Takes an exclusive `flock` on the whole file, waiting for it.
+    static func lockExclusive(_ fd: CInt) -> Result<Void> {
+        while true {
+            if flock(fd, LOCK_EX) == 0 { return .success(()) }
+            if Glibc.errno != EINTR { return failure("flock") }
+        }
+    }
+
+    // MARK: Memory mapping
+
+    /// Maps `size` bytes of the file read-write and shared: stores are visible to every process
+    /// mapping the same file, and reach the file itself.
+    static func mapShared(_ fd: CInt, size: Int) -> Result<UnsafeMutableRawPointer> {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        // MAP_FAILED is not imported into Swift.
+        guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
+        return .success(p)
+    }
+
+    static func unmap(_ base: UnsafeMutableRawPointer, size: Int) {
+        _ = munmap(base, size)
+    }
+
+    // MARK: Open-file-description locks (liveness)
+
+    /// Tries to take a write lock on bytes `[start, start+length)` of the file. Returns false if
+    /// another open file description (in any process, this one included) holds a conflicting lock.
+    static func tryLock(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
+        let r = csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)
+        if r == 0 { return .success(true) }
+        if r == -EAGAIN || r == -EACCES { return .success(false) }
+        return failure("fcntl(F_OFD_SETLK)", -r)
+    }
+
+    static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
+        _ = csr_ofd_setlk(fd, Int64(start), Int64(length), 0, 1)
+    }
+
+    /// Whether some other open file description holds a lock on `[start, start+length)`,
+    /// found without taking the lock.
+    static func isLocked(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
+        let r = csr_ofd_is_locked(fd, Int64(start), Int64(length))
+        return r >= 0 ? .success(r == 1) : failure("fcntl(F_OFD_GETLK)", -r)
+    }
+
+    // MARK: Futex and memory barriers
+
+    enum WaitResult { case woken, valueChanged, timedOut, interrupted }
+
+    /// Sleeps while the 32-bit word still holds `expected`, for at most `timeoutNanos`.
+    static func futexWait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: Int64) -> WaitResult {
+        switch csr_futex_wait(word, expected, timeoutNanos) {
+        case 0: return .woken
+        case -EAGAIN: return .valueChanged
+        case -ETIMEDOUT: return .timedOut
+        default: return .interrupted
+        }
+    }
+
+    static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) {
+        _ = csr_futex_wake(word, Int32.max)
+    }
+
+    /// Registers this process for expedited global memory barriers; false if the kernel (or a
+    /// seccomp filter) refuses.
+    static func registerForGlobalBarriers() -> Bool {
+        csr_membarrier_register_global_expedited() == 0
+    }
+
+    /// Forces a full memory barrier on every running thread of every registered process.
+    /// Returns false if unavailable.
+    @discardableResult
+    static func globalBarrier() -> Bool {
+        csr_membarrier_global_expedited() == 0
+    }
+
+    @inline(__always)
+    static func cpuRelax() {
+        csr_cpu_relax()
+    }
+
+    // MARK: Clocks and processes
+
+    /// Nanoseconds since the Unix epoch (vDSO: no system call on x86-64 with a TSC clock source).
+    static func realtimeNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Monotonic nanoseconds, for timeouts.
+    static func monotonicNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+    }
+
+    static func processID() -> Int32 {
+        getpid()
+    }
+
+    static func userID() -> UInt32 {
+        getuid()
+    }
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
+    /// or nil if there is no such process. With the PID it identifies a process even when PIDs
+    /// are reused.
+    static func processStartTime(_ pid: Int32) -> UInt64? {
+        guard case .success(let fd) = open("/proc/\(pid)/stat", O_RDONLY) else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        guard case .success(let n) = bytes.withUnsafeMutableBytes({ read(fd, into: $0, at: 0) }), n > 0 else {
+            return nil
+        }
+        // Field 2 (comm) is in parentheses and may itself hold spaces or ')': split after the
+        // last ')'. Then field 3 is the first field, and field 22 the twentieth.
+        guard let close = bytes[..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(close + 1)..<n].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+}
+
+extension Result where Failure == SystemCallError {
+    /// Unwraps a system call's result, turning its failure into the ``CBuffError`` that `error` builds.
+    @inline(__always)
+    func orThrow(_ error: (SystemCallError) -> CBuffError) throws(CBuffError) -> Success {
+        switch self {
+        case .success(let value): return value
+        case .failure(let failure): throw error(failure)
+        }
+    }
+}
+
+extension CBuffError {
+    /// The error for a failed system call: permission problems and a full disk get their own sentence.
+    static func system(_ failure: SystemCallError, _ what: String) -> CBuffError {
+        switch failure.errno {
+        case EACCES, EPERM, EROFS:
+            CBuffError(.permissionDenied, "Permission denied: cannot \(what).", cause: failure)
+        case ENOSPC, EDQUOT:
+            CBuffError(.systemFailure, "No space left on the device: cannot \(what).", cause: failure)
+        default:
+            CBuffError(.systemFailure, "Cannot \(what).", cause: failure)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import Testing
+@testable import SharedRing
+
+/// SPEC §2, in one process: values, names, sizes, lifecycle, lapping, waiting.
+@Suite struct BufferSemanticsTests {
+    let temporary: TemporaryDirectory
+    var directory: DataDirectory { temporary.directory }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    // MARK: Values
+
+    @Test(arguments: [1, 2, 3, 7, 8, 9, 16])
+    func largestValueFitsAndOneMoreIsRefused(itemSize: Int) throws {
+        var writer = try directory.createBuffer("v", itemSize: itemSize, length: 4)
+        var reader = try directory.openReader("v")
+        let largest: UInt64 = itemSize >= 8 ? .max : (1 << (8 * UInt64(itemSize))) - 1
+        #expect(writer.maxValue == largest)
+        try writer.push(largest)
+        #expect(try reader.popItem() == largest)
+        if itemSize < 8 {
+            expectError(.valueDoesNotFit) { try writer.push(largest + 1) }
+        }
+        expectError(.valueDoesNotFit) { try writer.push(-1) }
+        // Nothing was pushed by the refused calls.
+        #expect(writer.nextSequence == 1)
+        #expect(try reader.popItem() == nil)
+    }
+
+    @Test func integersAreLittleEndianInTheSlot() throws {
+        var writer = try directory.createBuffer("le", itemSize: 3, length: 2)
+        var reader = try directory.openReader("le")
+        try writer.push(0x030201)
+        #expect(reader.popBytes() == [0x01, 0x02, 0x03])
+    }
+
+    @Test func bytesArePaddedAndTooManyAreRefused() throws {
+        var writer = try directory.createBuffer("b", itemSize: 5, length: 2)
+        var reader = try directory.openReader("b")
+        try writer.push(bytes: [9, 8])
+        #expect(reader.popBytes() == [9, 8, 0, 0, 0])
+        expectError(.valueDoesNotFit) { try writer.push(bytes: [1, 2, 3, 4, 5, 6]) }
+        #expect(reader.popBytes() == nil)
+    }
+
+    @Test func anIntegerWiderThan64BitsIsNotTruncated() throws {
+        var writer = try directory.createBuffer("wide", itemSize: 12, length: 2)
+        var reader = try directory.openReader("wide")
+        try writer.push(bytes: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        expectError(.valueDoesNotFit) { try reader.popItem() }
+        // The item is left unread, and can be read as bytes.
+        #expect(reader.popBytes() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        try writer.push(7)
+        #expect(try reader.popItem() == 7)
+    }
+
+    @Test func batchPushIsAllOrNothing() throws {
+        var writer = try directory.createBuffer("batch", itemSize: 1, length: 8)
+        var reader = try directory.openReader("batch")
+        expectError(.valueDoesNotFit) { try writer.push(contentsOf: [1, 2, 300]) }
+        try writer.push(contentsOf: [1, 2, 3])
+        #expect(try reader.popMany(10) == [1, 2, 3])
+    }
+
+    // MARK: Wrap-around, every start position
+
+    /// For small rings, every count of pushes around the wrap: a reader opened afterwards sees
+    /// exactly the `length` most recent items, and one that was open all along sees the same
+    /// and counts the rest as missed.
+    @Test(arguments: [2, 3, 5, 8])
+    func theRingHoldsTheLengthMostRecentItems(length: Int) throws {
+        for pushes in 0...(3 * length + 1) {
+            let name = "wrap-\(length)-\(pushes)"
+            var writer = try directory.createBuffer(name, itemSize: 8, length: length)
+            var early = try directory.openReader(name)
+            for value in 0..<UInt64(pushes) { try writer.push(value) }
+            var late = try directory.openReader(name)
+            let expected = (max(0, pushes - length)..<pushes).map(UInt64.init)
+            #expect(try late.popMany(100) == expected, "length \(length), pushes \(pushes)")
+            #expect(late.missedCount == 0)
+            #expect(try early.popMany(100) == expected, "length \(length), pushes \(pushes)")
+            #expect(early.missedCount == UInt64(max(0, pushes - length)), "length \(length), pushes \(pushes)")
+            #expect(writer.usage == min(pushes, length))
+        }
+    }
+
+    @Test func aLappedReaderSkipsToTheOldestItemAndCountsItsLosses() throws {
+        var writer = try directory.createBuffer("lap", itemSize: 8, length: 8)
+        var reader = try directory.openReader("lap")
+        for value in 0..<3 { try writer.push(value) }
+        #expect(try reader.popItem() == 0)
+        for value in 3..<100 { try writer.push(value) }
+        #expect(try reader.popMany(100) == Array(92..<100))
+        #expect(reader.missedCount == 91)   // 1 and 2 were waiting too: 1..91 were overwritten
+        #expect(reader.nextSequence == 100)
+    }
+
+    @Test func aReaderCanStartAtTheLatestItem() throws {
+        var writer = try directory.createBuffer("latest", itemSize: 8, length: 8)
+        for value in 0..<5 { try writer.push(value) }
+        var reader = try directory.openReader("latest", start: .latest)
+        #expect(try reader.popItem() == nil)
+        try writer.push(5)
+        #expect(try reader.popMany(10) == [5])
+    }
+
+    // MARK: Names and sizes
+
+    @Test(arguments: ["", ".", "..", "../x", "a/b", "/abs", ".hidden", "nul\0byte", "sp ace", "ünï", String(repeating: "x", count: 201)])
+    func badNamesAreRefusedBeforeAnythingIsCreated(name: String) throws {
+        expectError(.invalidArgument) {
+            _ = try directory.createBuffer(name, itemSize: 8, length: 4)
+        }
+        expectError(.invalidArgument) { _ = try directory.openReader(name) }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        #expect(entries.allSatisfy { !$0.hasSuffix(".ring") && !$0.hasSuffix(".tmp") })
+    }
+
+    @Test func validNamesWork() throws {
+        for name in ["a", "sensor.temp", "x_y-z:1@host+2", String(repeating: "n", count: 200)] {
+            var writer = try directory.createBuffer(name, itemSize: 1, length: 2)
+            try writer.push(1)
+            var reader = try directory.openReader(name)
+            #expect(try reader.popItem() == 1)
+        }
+    }
+
+    @Test(arguments: [(0, 4), (-1, 4), (1, 1), (1, 0), (1, -5), (1 << 25, 2), (1 << 20, 1 << 21), (Int.max, Int.max), (8, Int.max)])
+    func badSizesAreRefusedBeforeAnythingIsCreated(itemSize: Int, length: Int) throws {
+        expectError(.invalidArgument) {
+            _ = try directory.createBuffer("sized", itemSize: itemSize, length: length)
+        }
+        expectError(.notFound) { _ = try directory.openReader("sized") }
+        #expect(!FileManager.default.fileExists(atPath: directory.ringPath(of: "sized")))
+    }
+
+    @Test func aReaderDiscoversSizesAndChecksThoseItIsGiven() throws {
+        _ = try directory.createBuffer("sizes", itemSize: 24, length: 100)
+        let reader = try SharedCircularBuffer(name: "sizes", directory: directory)
+        #expect(reader.itemSize == 24 && reader.length == 100)
+        expectError(.invalidArgument) {
+            _ = try SharedCircularBuffer(name: "sizes", itemSize: 8, directory: directory)
+        }
+        expectError(.invalidArgument) {
+            _ = try SharedCircularBuffer(name: "sizes", length: 99, directory: directory)
+        }
+    }
+
+    @Test func openingAMissingNameIsNotFound() throws {
+        expectError(.notFound) { _ = try directory.openReader("nobody") }
+        expectError(.notFound) { _ = try directory.takeOver("nobody") }
+        expectError(.notFound) { try directory.removeBuffer("nobody") }
+        expectError(.notFound) { _ = try SharedCircularBuffer(name: "nobody", directory: directory) }
+    }
+
+    // MARK: Writers: create, close, take over, remove
+
+    @Test func creatingANameWithALiveWriterNamesItsPID() throws {
+        let writer = try directory.createBuffer("live", itemSize: 8, length: 4)
+        do {
+            _ = try directory.createBuffer("live", itemSize: 8, length: 4)
+            Issue.record("a second create succeeded")
+        } catch {
+            #expect(error.code == .bufferAlreadyCreated)
+            #expect(error.message.contains("PID \(getpid())"), "\(error)")
+            #expect(error.message.contains("alive"))
+        }
+        expectError(.writerBusy) { _ = try directory.takeOver("live") }
+        writer.close()
+    }
+
+    @Test func creatingANameWhoseWriterIsGoneSaysHowToTakeOver() throws {
+        var writer = try directory.createBuffer("gone", itemSize: 8, length: 4)
+        try writer.push(1)
+        writer.close()
+        do {
+            _ = try directory.createBuffer("gone", itemSize: 8, length: 4)
+            Issue.record("a second create succeeded")
+        } catch {
+            #expect(error.code == .bufferAlreadyCreated)
+            #expect(error.message.contains("gone") && error.message.contains("take it over"), "\(error)")
+        }
+    }
+
+    @Test func aTakenOverBufferContinuesItsSequence() throws {
+        var writer = try directory.createBuffer("resume", itemSize: 8, length: 16)
+        for value in 0..<10 { try writer.push(value) }
+        writer.close()
+        #expect(try directory.hasLiveWriter("resume") == false)
+
+        var next = try directory.takeOver("resume")
+        #expect(next.nextSequence == 10)
+        #expect(try directory.hasLiveWriter("resume"))
+        try next.push(10)
+        var reader = try directory.openReader("resume")
+        #expect(try reader.popMany(100) == Array(0...10))
+        #expect(try directory.record(of: "resume").writerPID == getpid())
+    }
+
+    @Test func removeIsRefusedWhileAWriterLivesUnlessForced() throws {
+        let writer = try directory.createBuffer("rm", itemSize: 8, length: 4)
+        expectError(.writerBusy) { try directory.removeBuffer("rm") }
+        try directory.removeBuffer("rm", force: true)
+        expectError(.notFound) { _ = try directory.openReader("rm") }
+        #expect(!FileManager.default.fileExists(atPath: directory.ringPath(of: "rm")))
+        writer.close()
+
+        let other = try directory.createBuffer("rm2", itemSize: 8, length: 4)
+        other.close()
+        try SharedCircularBuffer.remove(name: "rm2", directory: directory)
+        #expect(try directory.buffers().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasSuffix(".ring") }.isEmpty)
+    }
+
+    @Test func filesAreOwnerOnly() throws {
+        let nested = DataDirectory(path: temporary.path + "/nested/data")
+        _ = try nested.createBuffer("perm", itemSize: 8, length: 4)
+        let attributes = { (path: String) in
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        }
+        #expect(try attributes(nested.ringPath(of: "perm")) == 0o600)
+        #expect(try attributes(nested.path + "/registry.sqlite") == 0o600)
+        #expect(try attributes(nested.path) == 0o700)
+        #expect(try attributes(temporary.path + "/nested") == 0o700)
+    }
+
+    @Test func theDataDirectoryComesFromTheArgumentThenTheEnvironment() {
+        #expect(DataDirectory.resolve("/x/y/").path == "/x/y")
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CBUFF_DIR"], !fromEnvironment.isEmpty {
+            #expect(DataDirectory.resolve().path == DataDirectory(path: fromEnvironment).path)
+        } else {
+            #expect(DataDirectory.resolve().path == DataDirectory.defaultPath)
+        }
+        #expect(DataDirectory.defaultPath.hasPrefix("/"))
+    }
+
+    // MARK: Waiting
+
+    @Test func aBlockingPopTimesOut() throws {
+        _ = try directory.createBuffer("idle", itemSize: 8, length: 4)
+        var reader = try directory.openReader("idle")
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try reader.pop(timeout: .milliseconds(120)) == nil)
+        let elapsed = clock.now - start
+        #expect(elapsed >= .milliseconds(120) && elapsed < .seconds(5), "\(elapsed)")
+    }
+
+    @Test func aBlockingPopIsWokenByAPushFromAnotherThread() async throws {
+        var writer = try directory.createBuffer("wake", itemSize: 8, length: 4)
+        let path = temporary.path
+        let waiter = Task.detached { () throws -> UInt64? in
+            var reader = try DataDirectory(path: path).openReader("wake")
+            return try reader.pop(timeout: .seconds(20))
+        }
+        // The reader may or may not be asleep yet: either way it must get the item.
+        try writer.push(77)
+        #expect(try await waiter.value == 77)
+    }
+}

@@ -1,0 +1,131 @@
+// cbuff-test-agent: a separate process for SharedRing's multi-process tests. It plays a writer,
+// a reader or a racing creator, and reports on stdout one line per event, so the tests can
+// synchronise on what it says (never on sleeps).
+//
+//   race DIR NAME                      wait for a line on stdin, then try to create NAME;
+//                                      print "created" or "refused CODE"
+//   write DIR NAME COUNT [hang|forever]
+//                                      take over NAME, push COUNT test items (or push forever);
+//                                      print "pushed N"; with hang, then block until killed
+//   read DIR NAME TOTAL                open NAME at its oldest item, print "ready", read until
+//                                      sequence TOTAL-1 was seen or skipped; check every item;
+//                                      print "delivered=D missed=M bad=B first=F"
+//   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
+//                                      pop(timeout:); print "got VALUE" or "timeout"
+//
+// A test item of sequence s: items of 8 bytes hold s itself; larger items hold s (8 bytes,
+// little-endian) then the tag byte of s repeated, so a torn copy cannot pass the check.
+import Foundation
+import SharedRing
+
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("cbuff-test-agent: \(message)\n".utf8))
+    exit(2)
+}
+
+func tag(of sequence: UInt64) -> UInt8 {
+    UInt8(truncatingIfNeeded: (sequence &* 0x9E37_79B9_7F4A_7C15) >> 56) | 1
+}
+
+func testItem(_ sequence: UInt64, size: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: tag(of: sequence), count: size)
+    withUnsafeBytes(of: sequence.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+    return bytes
+}
+
+/// The sequence a test item claims, if all its bytes are consistent.
+func checkedSequence(_ bytes: [UInt8]) -> UInt64? {
+    let sequence = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    return bytes.dropFirst(8).allSatisfy { $0 == tag(of: sequence) } ? sequence : nil
+}
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard args.count >= 3 else { fail("usage: see the comment at the top of main.swift") }
+let directory = DataDirectory(path: args[1])
+let name = args[2]
+
+do {
+    switch args[0] {
+    case "race":
+        _ = readLine()
+        do {
+            let writer = try directory.createBuffer(name, itemSize: 8, length: 16)
+            say("created")
+            writer.close()
+        } catch let error as CBuffError {
+            say("refused \(error.code)")
+        }
+
+    case "write":
+        guard args.count >= 4, let count = UInt64(args[3]) else { fail("write needs COUNT") }
+        let mode = args.count > 4 ? args[4] : ""
+        var writer = try directory.takeOver(name)
+        let size = writer.itemSize
+        var sequence = writer.nextSequence
+        let end = mode == "forever" ? UInt64.max : sequence + count
+        while sequence < end {
+            if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: testItem(sequence, size: size)) }
+            sequence += 1
+            if mode == "forever" && sequence == count { say("pushed \(count)") }
+        }
+        say("pushed \(writer.nextSequence)")
+        if mode == "hang" {
+            while true { pause() }
+        }
+        writer.close()
+
+    case "read":
+        guard args.count >= 4, let total = UInt64(args[3]) else { fail("read needs TOTAL") }
+        var reader = try directory.openReader(name)
+        say("ready")
+        var delivered: UInt64 = 0
+        var bad: UInt64 = 0
+        var first: UInt64? = nil
+        var previous: Int64 = Int64(reader.nextSequence) - 1
+        var missedBefore = reader.missedCount
+        while reader.nextSequence < total {
+            guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
+            guard let bytes = reader.popBytes() else { continue }
+            let expected = reader.nextSequence - 1
+            let claimed = checkedSequence(bytes)
+            // Every delivered item is intact, is the one its position says, and follows the
+            // previous one exactly by the number of items the reader says it missed.
+            let missedNow = reader.missedCount
+            if claimed != expected || Int64(expected) != previous + 1 + Int64(missedNow - missedBefore) {
+                bad += 1
+                if bad <= 5 {
+                    FileHandle.standardError.write(Data("bad item at \(expected): claims \(claimed.map(String.init) ?? "torn"), previous \(previous), missed +\(missedNow - missedBefore)\n".utf8))
+                }
+            }
+            if first == nil { first = expected }
+            previous = Int64(expected)
+            missedBefore = missedNow
+            delivered += 1
+        }
+        say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=\(first ?? 0)")
+
+    case "wait-pop":
+        guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }
+        var reader = try directory.openReader(name, start: .latest)
+        say("ready")
+        if let value = try reader.pop(timeout: .milliseconds(milliseconds)) {
+            say("got \(value)")
+        } else {
+            say("timeout")
+        }
+
+    default:
+        fail("unknown command \(args[0])")
+    }
+} catch let error as CBuffError {
+    say("error \(error.code): \(error)")
+    exit(1)
+} catch {
+    say("error \(error)")
+    exit(1)
+}

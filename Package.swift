@@ -42,7 +42,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SharedRingTests",
-            dependencies: ["SharedRing", "CSharedRingShims"]
+            dependencies: ["SharedRing", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ],
     swiftLanguageModes: [.v6]

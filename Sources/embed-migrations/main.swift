@@ -36,7 +36,7 @@ for url in inputs {
     source += "        RegistryMigration(\n"
     source += "            identifier: \(hashes)\"\(identifier)\"\(hashes),\n"
     source += "            sql: \(hashes)\"\"\"\n"
-    source += sql.hasSuffix("\n") ? sql : sql + "\n"
+    source += sql + "\n"   // a multi-line literal drops the newline before its closing delimiter
     source += "\"\"\"\(hashes)\n"
     source += "        ),\n"
 }

@@ -7,9 +7,10 @@
 //   write DIR NAME COUNT [hang|forever]
 //                                      take over NAME, push COUNT test items (or push forever);
 //                                      print "pushed N"; with hang, then block until killed
-//   read DIR NAME TOTAL                open NAME at its oldest item, print "ready", read until
+//   read DIR NAME TOTAL [slow]         open NAME at its oldest item, print "ready", read until
 //                                      sequence TOTAL-1 was seen or skipped; check every item;
-//                                      print "delivered=D missed=M bad=B first=F"
+//                                      print "delivered=D missed=M bad=B first=F"; with slow,
+//                                      do some busy work after each item (to be lapped)
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -57,7 +58,7 @@ do {
             let writer = try directory.createBuffer(name, itemSize: 8, length: 16)
             say("created")
             writer.close()
-        } catch let error as CBuffError {
+        } catch {
             say("refused \(error.code)")
         }
 
@@ -66,16 +67,18 @@ do {
         let mode = args.count > 4 ? args[4] : ""
         var writer = try directory.takeOver(name)
         let size = writer.itemSize
-        var sequence = writer.nextSequence
-        let end = mode == "forever" ? UInt64.max : sequence + count
+        let start = writer.nextSequence
+        var sequence = start
+        let end = mode == "forever" ? UInt64.max : start + count
         while sequence < end {
             if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: testItem(sequence, size: size)) }
             sequence += 1
-            if mode == "forever" && sequence == count { say("pushed \(count)") }
+            if mode == "forever" && sequence - start == count { say("pushed \(count)") }
         }
         say("pushed \(writer.nextSequence)")
         if mode == "hang" {
-            while true { pause() }
+            // Keeps the writer (and so its lock) alive until the test kills this process.
+            withExtendedLifetime(writer) { while true { pause() } }
         }
         writer.close()
 
@@ -88,6 +91,8 @@ do {
         var first: UInt64? = nil
         var previous: Int64 = Int64(reader.nextSequence) - 1
         var missedBefore = reader.missedCount
+        let slow = args.count > 4 && args[4] == "slow"
+        var busyWork: UInt64 = 0
         while reader.nextSequence < total {
             guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
             guard let bytes = reader.popBytes() else { continue }
@@ -106,7 +111,11 @@ do {
             previous = Int64(expected)
             missedBefore = missedNow
             delivered += 1
+            if slow {
+                for i in 0..<2_000 as Range<UInt64> { busyWork = busyWork &* 31 &+ i }
+            }
         }
+        if busyWork == 42 { say("") }   // keeps the busy work from being optimised away
         say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=\(first ?? 0)")
 
     case "wait-pop":
@@ -122,10 +131,7 @@ do {
     default:
         fail("unknown command \(args[0])")
     }
-} catch let error as CBuffError {
-    say("error \(error.code): \(error)")
-    exit(1)
 } catch {
-    say("error \(error)")
+    say("error \(error.code): \(error)")
     exit(1)
 }

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+@testable import SharedRing
+
+/// The ring file format (docs/ring-file-format.md): golden header bytes, and every way a damaged
+/// file must be refused with a clear error before any slot is touched.
+@Suite struct RingFileTests {
+    let temporary: TemporaryDirectory
+    var directory: DataDirectory { temporary.directory }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    func fileBytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory.ringPath(of: name))))
+    }
+
+    func overwrite(_ name: String, at offset: Int, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.ringPath(of: name)))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: bytes)
+    }
+
+    func truncate(_ name: String, to size: Int) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.ringPath(of: name)))
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: UInt64(size))
+    }
+
+    /// An accidental format change must fail here. One line per field of header line 0.
+    @Test func headerLineZeroHasTheseExactBytes() throws {
+        _ = try directory.createBuffer("golden", itemSize: 8, length: 16)
+        let bytes = try fileBytes("golden")
+        let golden: [UInt8] = [
+            0x43, 0x42, 0x55, 0x46, 0x52, 0x49, 0x4E, 0x47,   //  0 magic "CBUFRING"
+            0x01, 0x00, 0x00, 0x00,                           //  8 format version 1
+            0x00, 0x10, 0x00, 0x00,                           // 12 header size 4096
+            0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 16 item size 8
+            0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 24 length 16
+            0x10, 0x00, 0x00, 0x00,                           // 32 slot stride 16
+            0x00, 0x00, 0x00, 0x00,                           // 36 policy overwrite
+            0x18, 0x00, 0x00, 0x00,                           // 40 reader capacity 24
+            0x04, 0x03, 0x02, 0x01,                           // 44 byte-order mark 0x01020304
+            0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 48 file size 4096 + 16 * 16 = 4352
+        ]
+        #expect(Array(bytes[0..<56]) == golden)
+        #expect(bytes.count == 4352)
+        // 56: FNV-1a 64 of bytes 0..<56, little-endian.
+        let checksum = bytes[56..<64].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        // Computed independently (Python, from the format document's definition of FNV-1a 64).
+        #expect(checksum == 0xbde6_bef9_aeac_7393)
+    }
+
+    @Test func theWriterAndSlotWordsAreWhereTheFormatSaysAndLittleEndian() throws {
+        var writer = try directory.createBuffer("words", itemSize: 8, length: 4)
+        for value: UInt64 in [0x1122_3344_5566_7788, 2, 3, 4, 5] { try writer.push(value) }
+        let bytes = try fileBytes("words")
+        func u64(_ offset: Int) -> UInt64 {
+            bytes[offset..<(offset + 8)].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        }
+        func u32(_ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: u64(offset)) }
+        #expect(u64(128) == 5)                            // next sequence
+        #expect(u32(144) == UInt32(getpid()))             // writer PID
+        #expect(u32(148) == 1)                            // writer state: attached
+        #expect(u64(152) == Sys.processStartTime(getpid()))
+        #expect(u64(160) == 1)                            // writer generation
+        // Slot 0 was reused by sequence 4: stamp (4 + 1) << 1 = 10, then the value 5.
+        #expect(u64(4096) == 10 && u64(4104) == 5)
+        // Slot 1 holds sequence 1: stamp 4, value 2.
+        #expect(u64(4112) == 4 && u64(4120) == 2)
+        writer.close()
+        #expect(u32(148) == 1, "the array above was read while the writer was open")
+        #expect(try fileBytes("words")[148] == 2)         // writer state: closed
+    }
+
+    // MARK: Damage
+
+    @Test(arguments: [
+        (0, [UInt8(ascii: "X")], "magic number"),
+        (8, [2], "format version 2"),
+        (16, [9], "checksum"),
+        (24, [0xFF], "checksum"),
+        (56, [0], "checksum"),
+    ])
+    func aDamagedHeaderIsRefused(offset: Int, bytes: [UInt8], mention: String) throws {
+        _ = try directory.createBuffer("damaged", itemSize: 8, length: 16)
+        try overwrite("damaged", at: offset, with: bytes)
+        do {
+            _ = try directory.openReader("damaged")
+            Issue.record("a damaged header was accepted")
+        } catch {
+            #expect(error.code == .corrupted)
+            #expect(error.message.contains(mention) && error.message.contains("damaged.ring"), "\(error)")
+        }
+        expectError(.corrupted) { _ = try directory.takeOver("damaged") }
+    }
+
+    @Test(arguments: [0, 10, 63, 4095, 4096, 4351])
+    func aTruncatedFileIsRefused(size: Int) throws {
+        let writer = try directory.createBuffer("cut", itemSize: 8, length: 16)
+        writer.close()
+        try truncate("cut", to: size)
+        expectError(.corrupted) { _ = try directory.openReader("cut") }
+        expectError(.corrupted) { _ = try directory.takeOver("cut") }
+    }
+
+    @Test func anExtendedFileIsRefused() throws {
+        _ = try directory.createBuffer("long", itemSize: 8, length: 16)
+        try truncate("long", to: 4352 + 4096)
+        expectError(.corrupted) { _ = try directory.openReader("long") }
+    }
+
+    @Test func aRingFileThatDisagreesWithItsRowIsRefused() throws {
+        _ = try directory.createBuffer("a", itemSize: 8, length: 16)
+        _ = try directory.createBuffer("b", itemSize: 4, length: 16)
+        // Put b's (valid) ring file where a's should be.
+        try FileManager.default.removeItem(atPath: directory.ringPath(of: "a"))
+        try FileManager.default.copyItem(atPath: directory.ringPath(of: "b"), toPath: directory.ringPath(of: "a"))
+        do {
+            _ = try directory.openReader("a")
+            Issue.record("a mismatched ring file was accepted")
+        } catch {
+            #expect(error.code == .corrupted)
+            #expect(error.message.contains("registry says item size 8"), "\(error)")
+        }
+    }
+
+    @Test func aMissingRingFileIsReportedAndTheRowCanBeRemoved() throws {
+        let writer = try directory.createBuffer("lost", itemSize: 8, length: 16)
+        writer.close()
+        try FileManager.default.removeItem(atPath: directory.ringPath(of: "lost"))
+        do {
+            _ = try directory.openReader("lost")
+            Issue.record("a missing ring file was accepted")
+        } catch {
+            #expect(error.code == .corrupted)
+            #expect(error.message.contains("missing"), "\(error)")
+        }
+        try directory.removeBuffer("lost")
+        expectError(.notFound) { _ = try directory.openReader("lost") }
+    }
+
+    @Test func damageToOneBufferLeavesTheOthersIntact() throws {
+        var healthy = try directory.createBuffer("healthy", itemSize: 8, length: 16)
+        try healthy.push(42)
+        _ = try directory.createBuffer("broken", itemSize: 8, length: 16)
+        try truncate("broken", to: 100)
+        expectError(.corrupted) { _ = try directory.openReader("broken") }
+        var reader = try directory.openReader("healthy")
+        #expect(try reader.popItem() == 42)
+    }
+}

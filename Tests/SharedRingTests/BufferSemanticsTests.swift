@@ -225,6 +225,18 @@ import Testing
         #expect(try attributes(temporary.path + "/nested") == 0o700)
     }
 
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm")))
+    func aDataDirectoryUnderDevShmWorks() throws {
+        let path = "/dev/shm/cbuff-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let shm = DataDirectory(path: path)
+        var writer = try shm.createBuffer("in-memory", itemSize: 8, length: 64)
+        var reader = try shm.openReader("in-memory")
+        try writer.push(contentsOf: [1, 2, 3])
+        #expect(try reader.popMany(5) == [1, 2, 3])
+        #expect(FileManager.default.fileExists(atPath: path + "/in-memory.ring"))
+    }
+
     @Test func theDataDirectoryComesFromTheArgumentThenTheEnvironment() {
         #expect(DataDirectory.resolve("/x/y/").path == "/x/y")
         if let fromEnvironment = ProcessInfo.processInfo.environment["CBUFF_DIR"], !fromEnvironment.isEmpty {

@@ -2,6 +2,7 @@
 // a reader or a racing creator, and reports on stdout one line per event, so the tests can
 // synchronise on what it says (never on sleeps).
 //
+//   create DIR NAME ITEM_SIZE LENGTH   create NAME and close its writer
 //   race DIR NAME                      wait for a line on stdin, then try to create NAME;
 //                                      print "created" or "refused CODE"
 //   write DIR NAME COUNT [hang|forever]
@@ -11,6 +12,8 @@
 //                                      sequence TOTAL-1 was seen or skipped; check every item;
 //                                      print "delivered=D missed=M bad=B first=F"; with slow,
 //                                      do some busy work after each item (to be lapped)
+//   drain DIR NAME TOTAL               like read, for 8-byte items and without allocating: check
+//                                      that each value is its sequence; print the same report
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -52,6 +55,10 @@ let name = args[2]
 
 do {
     switch args[0] {
+    case "create":
+        guard args.count >= 5, let itemSize = Int(args[3]), let length = Int(args[4]) else { fail("create needs ITEM_SIZE LENGTH") }
+        try directory.createBuffer(name, itemSize: itemSize, length: length).close()
+
     case "race":
         _ = readLine()
         do {
@@ -117,6 +124,22 @@ do {
         }
         if busyWork == 42 { say("") }   // keeps the busy work from being optimised away
         say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=\(first ?? 0)")
+
+    case "drain":
+        guard args.count >= 4, let total = UInt64(args[3]) else { fail("drain needs TOTAL") }
+        var reader = try directory.openReader(name)
+        say("ready")
+        var delivered: UInt64 = 0
+        var bad: UInt64 = 0
+        while reader.nextSequence < total {
+            guard let value = try reader.popItem() else {
+                guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
+                continue
+            }
+            if value != reader.nextSequence - 1 { bad += 1 }
+            delivered += 1
+        }
+        say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=0")
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }

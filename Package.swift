@@ -6,10 +6,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SharedRing", targets: ["SharedRing"]),
+        .executable(name: "cbuff", targets: ["cbuff"]),
     ],
     dependencies: [
         // SQLite access, typed errors, WAL and migrations for the registry (links the system libsqlite3).
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // The command-line tool's parsing, help and usage errors (exit 64).
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // Only what Swift cannot call: futex(2) and membarrier(2) are reachable through the
@@ -25,6 +28,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             plugins: ["EmbedMigrations"]
+        ),
+        // The command-line tool: thin commands over SharedRing, one file each.
+        .executableTarget(
+            name: "cbuff",
+            dependencies: [
+                "SharedRing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // Turns the top-level migrations/*.sql into Swift string literals at build time, so an
         // installed binary never reads repository paths.

@@ -50,6 +50,10 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         try Registry.open(directory: path)
     }
 
+    /// Whether this directory has a registry yet. Lookups in a directory without one report
+    /// "not found" without creating anything.
+    var hasRegistry: Bool { Sys.exists(path + "/" + Registry.fileName) }
+
     // MARK: Creating and attaching
 
     /// Creates a buffer and returns its writer.
@@ -143,6 +147,9 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// The registry and the buffer's row.
     private func lookUp(_ name: String) throws(CBuffError) -> (Registry, BufferRecord) {
         try BufferName.validate(name)
+        guard hasRegistry else {
+            throw CBuffError(.notFound, "No buffer named \"\(name)\": \(path) holds no cbuff registry.")
+        }
         let registry = try registry()
         guard let record = try registry.record(named: name) else {
             throw CBuffError(.notFound, "No buffer named \"\(name)\" in \(path).")
@@ -164,7 +171,8 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     /// Every registered buffer, by name.
     public func buffers() throws(CBuffError) -> [BufferRecord] {
-        try registry().allRecords()
+        guard hasRegistry else { return [] }
+        return try registry().allRecords()
     }
 
     /// The registry row of one buffer.
@@ -184,8 +192,8 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     ///   mapping, but nobody can open the buffer again).
     /// - Throws: ``CBuffError/Code/writerBusy`` when a live writer holds it and `force` is false.
     public func removeBuffer(_ name: String, force: Bool = false) throws(CBuffError) {
-        try BufferName.validate(name)
-        try registry().write("remove buffer \"\(name)\"") { db in
+        let (registry, _) = try lookUp(name)
+        try registry.write("remove buffer \"\(name)\"") { db in
             guard let record = try BufferRecord.fetch(db, name: name) else {
                 throw CBuffError(.notFound, "No buffer named \"\(name)\" in \(path).")
             }

@@ -72,7 +72,9 @@ import Testing
     @Test func aDataDirectoryThatIsAFileIsAClearError() throws {
         let file = temporary.path + "/plain-file"
         try Data([1]).write(to: URL(fileURLWithPath: file))
-        expectError(.invalidArgument) { _ = try DataDirectory(path: file).buffers() }
+        expectError(.invalidArgument) { _ = try DataDirectory(path: file).createBuffer("x", itemSize: 8, length: 4) }
+        #expect(try DataDirectory(path: file).buffers().isEmpty)
+        expectError(.notFound) { _ = try DataDirectory(path: file).openReader("x") }
     }
 
     @Test func threadsOpeningAFreshDirectoryAtOnceAllSucceed() async throws {

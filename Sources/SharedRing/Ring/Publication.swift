@@ -72,6 +72,18 @@ struct SlotArray {
     func index(of sequence: UInt64) -> Int {
         Int(sequence % UInt64(length))
     }
+
+    /// How many items were published: `hint` (the header's next sequence), advanced past any
+    /// slot already stamped complete, which happens when a writer died between W4 and W5.
+    /// Readers follow stamps, so such an item was delivered and its sequence must not be reused.
+    func publishedCount(hint: UInt64) -> UInt64 {
+        var next = hint
+        while next - hint < UInt64(length),
+              stamp(index(of: next)).pointee.load(ordering: .acquiring) == SlotStamp.committed(next) {
+            next += 1
+        }
+        return next
+    }
 }
 
 /// The writer's side of the protocol: W1–W5 above, plus waking sleeping readers.
@@ -90,10 +102,7 @@ struct RingPublisher {
         self.slots = slots
         self.header = header
         self.fenceBeforeWaiterCheck = fenceBeforeWaiterCheck
-        var next = header.nextSequence.pointee.load(ordering: .acquiring)
-        while slots.stamp(slots.index(of: next)).pointee.load(ordering: .acquiring) == SlotStamp.committed(next) {
-            next += 1
-        }
+        let next = slots.publishedCount(hint: header.nextSequence.pointee.load(ordering: .acquiring))
         header.nextSequence.pointee.store(next, ordering: .releasing)
         self.nextSequence = next
         self.slotIndex = slots.index(of: next)

@@ -40,9 +40,12 @@ struct RingFile: ~Copyable {
     }
 
     /// Opens and maps an existing ring file after validating its header against its real size.
-    static func open(at path: String, bufferName: String) throws(CBuffError) -> RingFile {
+    ///
+    /// - Parameter writable: false maps it read-only, for inspection: nothing may then be stored
+    ///   through the mapping (no reading cursor that waits, no writer).
+    static func open(at path: String, bufferName: String, writable: Bool = true) throws(CBuffError) -> RingFile {
         let fd: CInt
-        switch Sys.openReadWrite(path) {
+        switch writable ? Sys.openReadWrite(path) : Sys.openReadOnly(path) {
         case .success(let opened): fd = opened
         case .failure(let failure) where failure.isNotFound:
             throw CBuffError(.corrupted, "Buffer \"\(bufferName)\" is registered but its ring file \(path) is missing; remove the buffer to clean up its registry row.", cause: failure)
@@ -55,7 +58,7 @@ struct RingFile: ~Copyable {
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
                 .orThrow { .system($0, "read the header of ring file \(path)") }
             let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: size, path: path)
-            let base = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
+            let base = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { .system($0, "map ring file \(path)") }
             return RingFile(path: path, descriptor: fd, base: base, layout: layout)
         } catch {
             Sys.close(fd)
@@ -88,7 +91,7 @@ struct RingFile: ~Copyable {
     /// Whether a live writer holds the ring file at `path`, without mapping or validating it;
     /// nil if the file cannot be opened.
     static func hasLiveWriter(at path: String) -> Bool? {
-        guard case .success(let fd) = Sys.openReadWrite(path) else { return nil }
+        guard case .success(let fd) = Sys.openReadOnly(path) else { return nil }
         defer { Sys.close(fd) }
         return hasLiveWriter(fd)
     }

@@ -206,14 +206,22 @@ public enum OverflowPolicy: UInt32, Sendable, CaseIterable, CustomStringConverti
     }
 }
 
-/// What the writer-state word of the header says about the last writer.
-enum WriterState: UInt32, Sendable {
+/// What the writer-state word of a ring file's header says about its last writer.
+public enum WriterState: UInt32, Sendable, CustomStringConvertible {
     /// No writer ever attached.
     case never = 0
     /// A writer attached and has not closed: it is alive if it still holds the lock, else it died.
     case attached = 1
     /// The last writer closed cleanly.
     case closed = 2
+
+    public var description: String {
+        switch self {
+        case .never: "never attached"
+        case .attached: "attached"
+        case .closed: "closed"
+        }
+    }
 }
 
 extension [UInt8] {

@@ -51,6 +51,10 @@ enum Sys {
         open(path, O_RDWR)
     }
 
+    static func openReadOnly(_ path: String) -> Result<CInt> {
+        open(path, O_RDONLY)
+    }
+
     static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
         open(path, O_RDWR | O_CREAT, mode: mode_t(mode))
     }
@@ -141,10 +145,10 @@ enum Sys {
 
     // MARK: Memory mapping
 
-    /// Maps `size` bytes of the file read-write and shared: stores are visible to every process
-    /// mapping the same file, and reach the file itself.
-    static func mapShared(_ fd: CInt, size: Int) -> Result<UnsafeMutableRawPointer> {
-        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    /// Maps `size` bytes of the file shared: stores are visible to every process mapping the
+    /// same file, and reach the file itself. A read-only mapping must never be stored to.
+    static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<UnsafeMutableRawPointer> {
+        let p = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0)
         // MAP_FAILED is not imported into Swift.
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
         return .success(p)

@@ -1,0 +1,110 @@
+/// Everything known about one buffer, for people investigating it (`cbuff inspect`, `cbuff list`):
+/// its registry row, whether its writer is alive, and a snapshot of its ring file's header.
+public struct BufferStatus: Sendable {
+    /// The registry row.
+    public let record: BufferRecord
+    /// The ring file's path.
+    public let path: String
+    /// Whether a live process holds the writer lock.
+    public let writerAlive: Bool
+    /// The ring file's header, or nil if the file could not be read (see ``problem``).
+    public let ring: RingStatus?
+    /// Why the ring file could not be read.
+    public let problem: CBuffError?
+}
+
+/// A snapshot of a ring file's header (see `docs/ring-file-format.md`).
+public struct RingStatus: Sendable {
+    public let formatVersion: Int
+    public let itemSize: Int
+    public let length: Int
+    public let policy: OverflowPolicy
+    public let slotStride: Int
+    public let fileSize: Int
+    /// Creation time, nanoseconds since the Unix epoch.
+    public let createdAt: UInt64
+    /// Items ever published: the sequence number the next item will get.
+    public let written: UInt64
+    /// The sequence of the oldest item still in the ring (equal to ``written`` when empty).
+    public let oldest: UInt64
+    /// When the writer last wrote (nanoseconds since the Unix epoch; refreshed every 1024 items
+    /// and on close), or nil if it never did.
+    public let lastWriteAt: UInt64?
+    /// The last writer's PID and start time as recorded in the header (nil if none ever attached).
+    public let writerPID: Int32?
+    public let writerStartTime: UInt64?
+    /// What the header says about the last writer. ``WriterState/attached`` without a live
+    /// writer means it died without closing.
+    public let writerState: WriterState
+    /// How many writers have attached over the buffer's life.
+    public let writerGeneration: UInt64
+    /// The sequence whose write the last writer started but never finished (it died): that item
+    /// will never be delivered, and the next writer rewrites its slot. Nil if none.
+    public let interruptedWrite: UInt64?
+    /// Readers sleeping on the buffer right now.
+    public let sleepingReaders: UInt32
+
+    /// Items currently in the ring.
+    public var count: Int { Int(written - oldest) }
+
+    /// ``count`` as a fraction of ``length``.
+    public var fill: Double { Double(count) / Double(length) }
+}
+
+extension RingStatus {
+    init(_ file: borrowing RingFile, writerAlive: Bool) {
+        let layout = file.layout
+        let header = file.header
+        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
+        let written = slots.publishedCount(hint: header.nextSequence.pointee.load(ordering: .acquiring))
+        let nextStamp = slots.stamp(slots.index(of: written)).pointee.load(ordering: .acquiring)
+        let started = nextStamp == SlotStamp.writing(written)
+        let length = UInt64(layout.length)
+        let pid = Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed))
+        let state = WriterState(rawValue: header.writerState.pointee.load(ordering: .acquiring)) ?? .never
+        let lastWrite = header.lastWriteAt.pointee.load(ordering: .relaxed)
+        formatVersion = Int(RingLayout.formatVersion)
+        itemSize = layout.itemSize
+        self.length = layout.length
+        policy = layout.policy
+        slotStride = layout.slotStride
+        fileSize = layout.fileSize
+        createdAt = header.createdAt.pointee.load(ordering: .relaxed)
+        self.written = written
+        // A started write destroys the oldest item of a full ring before it publishes its own.
+        oldest = written >= length ? written - length + (started ? 1 : 0) : 0
+        lastWriteAt = lastWrite == 0 ? nil : lastWrite
+        writerPID = state == .never ? nil : pid
+        writerStartTime = state == .never ? nil : header.writerStartTime.pointee.load(ordering: .relaxed)
+        writerState = state
+        writerGeneration = header.writerGeneration.pointee.load(ordering: .relaxed)
+        interruptedWrite = started && !writerAlive ? written : nil
+        sleepingReaders = header.waiters.pointee.load(ordering: .relaxed)
+    }
+}
+
+extension DataDirectory {
+    /// Everything known about buffer `name`; a damaged ring file is reported in
+    /// ``BufferStatus/problem`` rather than thrown, so that it can still be inspected.
+    ///
+    /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer.
+    public func status(of name: String) throws(CBuffError) -> BufferStatus {
+        status(of: try record(of: name))
+    }
+
+    /// The status of every buffer, by name.
+    public func statuses() throws(CBuffError) -> [BufferStatus] {
+        try buffers().map { status(of: $0) }
+    }
+
+    private func status(of record: BufferRecord) -> BufferStatus {
+        let path = self.path + "/" + record.file
+        let alive = RingFile.hasLiveWriter(at: path) ?? false
+        do {
+            let file = try RingFile.open(at: path, bufferName: record.name, writable: false)
+            return BufferStatus(record: record, path: path, writerAlive: alive, ring: RingStatus(file, writerAlive: alive), problem: nil)
+        } catch {
+            return BufferStatus(record: record, path: path, writerAlive: alive, ring: nil, problem: error)
+        }
+    }
+}

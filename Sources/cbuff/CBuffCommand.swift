@@ -1,0 +1,23 @@
+import ArgumentParser
+
+@main
+struct CBuffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cbuff",
+        abstract: "Create, feed, read, list and inspect named shared ring buffers.",
+        discussion: """
+            A buffer is a ring of fixed-size items in a memory-mapped file, listed by name in the \
+            registry of a data directory: --dir, else $CBUFF_DIR, else $XDG_DATA_HOME/cbuff or \
+            ~/.local/share/cbuff. One process at a time writes a buffer; any number read it.
+
+            Items are unsigned integers (decimal, or hexadecimal with 0x), stored little-endian.
+
+            Exit status: 0 success, 1 other error, 64 usage error, 65 corrupted or invalid data, \
+            66 buffer not found, 73 buffer already exists, 75 busy (a live writer holds the \
+            buffer), 77 permission denied.
+            """,
+        version: "0.1.0",
+        subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Demo.self,
+                      DemoWriter.self, DemoReader.self]
+    )
+}

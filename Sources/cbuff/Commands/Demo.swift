@@ -1,0 +1,217 @@
+import ArgumentParser
+import Foundation
+import SharedRing
+import Synchronization
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Watch one writer process and two reader processes share a buffer for a few seconds.",
+        discussion: """
+            Creates a buffer named demo-PID in the data directory, starts a writer and two readers \
+            (separate processes of this program), shows items per second and each reader's lag and \
+            missed items, prints a summary, and removes the buffer.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "How long the writer writes, in seconds.")
+    var seconds: Double = 4
+
+    @Option(help: "Number of slots of the demo buffer.")
+    var length: Int = 1 << 20
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600.") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let directory = global.directory
+            let name = "demo-\(getpid())"
+            try directory.createBuffer(name, itemSize: 8, length: length).close()
+            defer { try? directory.removeBuffer(name, force: true) }
+            print("buffer \"\(name)\" in \(directory.path): \(length) slots of 8 bytes")
+
+            let board = Scoreboard()
+            let readers = try (1...2).map { index in
+                try board.start(["demo-reader", directory.path, name], role: "reader \(index)")
+            }
+            for reader in readers { board.waitUntilReady(reader) }
+            let writer = try board.start(["demo-writer", directory.path, name, String(seconds)], role: "writer")
+
+            let started = Date()
+            var previous = (time: started, written: UInt64(0))
+            while writer.isRunning || readers.contains(where: \.isRunning) {
+                Thread.sleep(forTimeInterval: 0.5)   // the display's refresh period, not a synchronisation
+                let now = Date()
+                let snapshot = board.snapshot()
+                let written = snapshot["writer"]?.position ?? 0
+                let rate = Double(written - previous.written) / now.timeIntervalSince(previous.time)
+                previous = (now, written)
+                var line = String(format: "%5.1fs  written %@  %@ items/s", now.timeIntervalSince(started), short(Double(written)), short(rate))
+                for index in 1...2 {
+                    let reader = snapshot["reader \(index)"] ?? Scoreboard.Progress()
+                    line += "  reader \(index): lag \(short(Double(written &- min(written, reader.position)))), missed \(reader.missed)"
+                }
+                print(line)
+                fflush(nil)
+            }
+            let elapsed = Date().timeIntervalSince(started)
+            let final = board.snapshot()
+            let written = final["writer"]?.position ?? 0
+            print("")
+            print("writer: \(written) items in \(String(format: "%.1f", seconds)) s (\(short(Double(written) / seconds)) items/s)")
+            var healthy = writer.terminationStatus == 0
+            for index in 1...2 {
+                let reader = final["reader \(index)"] ?? Scoreboard.Progress()
+                let delivered = reader.position - reader.missed
+                print("reader \(index): read \(delivered), missed \(reader.missed) (overwritten before it got to them), \(reader.bad) damaged")
+                healthy = healthy && reader.bad == 0 && readers[index - 1].terminationStatus == 0 && reader.position == written
+            }
+            print(healthy ? "every item read was intact and in order; the buffer is removed." : "SOMETHING WENT WRONG: see above.")
+            if !healthy { throw ExitCode(ExitStatus.failure) }
+        }
+    }
+
+    private func short(_ value: Double) -> String {
+        switch value {
+        case 1e9...: String(format: "%.2fG", value / 1e9)
+        case 1e6...: String(format: "%.1fM", value / 1e6)
+        case 1e3...: String(format: "%.1fK", value / 1e3)
+        default: String(format: "%.0f", value)
+        }
+    }
+}
+
+/// What the demo's child processes report, one line at a time: "ready", or
+/// "at POSITION missed M bad B".
+final class Scoreboard: Sendable {
+    struct Progress { var position: UInt64 = 0; var missed: UInt64 = 0; var bad: UInt64 = 0; var ready = false }
+    private let state = Mutex<[String: Progress]>([:])
+
+    func start(_ arguments: [String], role: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        let pending = Mutex<[UInt8]>([])
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil; return }
+            let lines: [String] = pending.withLock { buffer in
+                buffer += data
+                var lines: [String] = []
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
+                    buffer.removeSubrange(...newline)
+                }
+                return lines
+            }
+            for line in lines { self.record(line, for: role) }
+        }
+        try process.run()
+        return process
+    }
+
+    private func record(_ line: String, for role: String) {
+        let words = line.split(separator: " ")
+        state.withLock { table in
+            var progress = table[role] ?? Progress()
+            if words.first == "ready" { progress.ready = true }
+            if words.first == "at", words.count >= 6 {
+                progress.position = UInt64(words[1]) ?? progress.position
+                progress.missed = UInt64(words[3]) ?? progress.missed
+                progress.bad = UInt64(words[5]) ?? progress.bad
+            }
+            table[role] = progress
+        }
+    }
+
+    func snapshot() -> [String: Progress] { state.withLock { $0 } }
+
+    /// Waits until a reader process has opened the buffer (it says "ready"), or has exited.
+    func waitUntilReady(_ process: Process) {
+        while process.isRunning && !snapshot().values.contains(where: \.ready) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+}
+
+/// `cbuff demo`'s writer process: pushes 0, 1, 2, … in batches for a number of seconds.
+struct DemoWriter: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo-writer", shouldDisplay: false)
+
+    @Argument var dir: String
+    @Argument var name: String
+    @Argument var seconds: Double
+
+    func run() throws {
+        try reportingErrors {
+            var writer = try DataDirectory(path: dir).takeOver(name)
+            let clock = ContinuousClock()
+            let end = clock.now + .milliseconds(Int(seconds * 1000))
+            var nextReport = clock.now
+            var batch = [UInt64](repeating: 0, count: 64)
+            var sequence = writer.nextSequence
+            while true {
+                for i in 0..<64 { batch[i] = sequence + UInt64(i) }
+                try writer.push(contentsOf: batch)
+                sequence += 64
+                if sequence & 0x3FFF == 0 {
+                    let now = clock.now
+                    if now >= nextReport {
+                        print("at \(sequence) missed 0 bad 0")
+                        fflush(nil)
+                        nextReport = now + .milliseconds(100)
+                    }
+                    if now >= end { break }
+                }
+            }
+            print("at \(writer.nextSequence) missed 0 bad 0")
+            writer.close()
+        }
+    }
+}
+
+/// `cbuff demo`'s reader processes: read until the writer is gone, checking every value.
+struct DemoReader: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo-reader", shouldDisplay: false)
+
+    @Argument var dir: String
+    @Argument var name: String
+
+    func run() throws {
+        try reportingErrors {
+            var reader = try DataDirectory(path: dir).openReader(name)
+            print("ready")
+            fflush(nil)
+            let clock = ContinuousClock()
+            var nextReport = clock.now
+            var bad: UInt64 = 0
+            func report() {
+                print("at \(reader.nextSequence) missed \(reader.missedCount) bad \(bad)")
+                fflush(nil)
+            }
+            var count: UInt64 = 0
+            while true {
+                if let value = try reader.popItem() {
+                    if value != reader.nextSequence - 1 { bad += 1 }
+                    count += 1
+                    if count & 0xFFFF == 0, clock.now >= nextReport {
+                        report()
+                        nextReport = clock.now + .milliseconds(100)
+                    }
+                    continue
+                }
+                report()
+                // Done once the writer is gone and nothing is left to read.
+                if !reader.wait(timeout: .milliseconds(100)) && !reader.writerIsAlive && reader.usage == 0 {
+                    break
+                }
+            }
+            report()
+        }
+    }
+}

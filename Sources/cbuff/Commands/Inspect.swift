@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import SharedRing
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show everything known about one buffer, for crash investigation.",
+        discussion: """
+            The registry row, the ring file's header, whether the writer is alive or dead (and \
+            when it last wrote), the next sequence, the oldest sequence still present, the fill, \
+            and whether a write was interrupted by the writer's death.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The buffer's name.")
+    var name: String
+
+    @Flag(help: "Print one JSON object (keys documented in docs/cli.md).")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let status = try global.directory.status(of: name)
+            if json {
+                print(BufferReport.json(BufferReport(status)))
+            } else {
+                print(describe(status), terminator: "")
+            }
+        }
+    }
+
+    private func describe(_ status: BufferStatus) -> String {
+        let record = status.record
+        var rows: [(String, String)] = [
+            ("buffer", record.name),
+            ("file", status.path),
+            ("created", record.createdAt),
+            ("items", "\(record.length) slots of \(record.itemSize) bytes, policy \(record.policy)"),
+        ]
+        guard let ring = status.ring else {
+            rows.append(("writer", writerLine(pid: record.writerPID, startTime: record.writerStartTime, alive: status.writerAlive, state: nil)))
+            rows.append(("ring file", "UNREADABLE: \(status.problem?.description ?? "unknown problem")"))
+            rows.append(("registry", registryLine(record)))
+            return format(rows)
+        }
+        rows.append(("writer", writerLine(pid: ring.writerPID, startTime: ring.writerStartTime, alive: status.writerAlive, state: ring.writerState)))
+        rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" } ?? "never"))
+        rows.append(("written", "\(ring.written) items (the next item gets sequence \(ring.written))"))
+        rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
+        rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
+        if let interrupted = ring.interruptedWrite {
+            rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that item will never be delivered, and the next writer rewrites its slot"))
+        } else {
+            rows.append(("interrupted", "no"))
+        }
+        rows.append(("readers", "\(ring.sleepingReaders) sleeping now; no named readers"))
+        rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
+        rows.append(("registry", registryLine(record)))
+        return format(rows)
+    }
+
+    private func writerLine(pid: Int32?, startTime: UInt64?, alive: Bool, state: WriterState?) -> String {
+        guard let pid else { return alive ? "alive" : "none ever attached" }
+        let who = "PID \(pid)" + (startTime.map { " (start time \($0))" } ?? "")
+        if alive { return "\(who), alive" }
+        switch state {
+        case .closed: return "\(who), gone: it closed cleanly"
+        case .attached: return "\(who), DEAD: it died without closing (crash or kill)"
+        default: return "\(who), gone"
+        }
+    }
+
+    private func registryLine(_ record: BufferRecord) -> String {
+        "writer_pid=\(record.writerPID.map(String.init) ?? "NULL") writer_since=\(record.writerSince ?? "NULL") file=\(record.file)"
+    }
+
+    private func ago(_ nanoseconds: UInt64) -> String {
+        let seconds = Date().timeIntervalSince1970 - Double(nanoseconds) / 1e9
+        if seconds < 1 { return "just now" }
+        if seconds < 120 { return "\(Int(seconds)) s ago" }
+        if seconds < 7200 { return "\(Int(seconds / 60)) min ago" }
+        return "\(Int(seconds / 3600)) h ago"
+    }
+
+    private func format(_ rows: [(String, String)]) -> String {
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 + "\n" }.joined()
+    }
+}

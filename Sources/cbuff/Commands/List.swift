@@ -1,0 +1,67 @@
+import ArgumentParser
+import SharedRing
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every buffer: item size, length, writer and whether it is alive, items written, fill."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print one JSON array of objects (keys documented in docs/cli.md).")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let statuses = try global.directory.statuses()
+            if json {
+                print(BufferReport.json(statuses.map(BufferReport.init)))
+                return
+            }
+            var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]
+            for status in statuses {
+                let ring = status.ring
+                rows.append([
+                    status.record.name,
+                    String(status.record.itemSize),
+                    String(status.record.length),
+                    status.record.policy.description,
+                    (ring?.writerPID ?? status.record.writerPID).map(String.init) ?? "-",
+                    status.writerAlive ? "yes" : "no",
+                    ring.map { String($0.written) } ?? "damaged",
+                    ring.map { percent($0.fill) } ?? "-",
+                ])
+            }
+            print(table(rows), terminator: "")
+        }
+    }
+}
+
+/// Left-aligned text columns, two spaces apart; numbers right-aligned.
+func table(_ rows: [[String]]) -> String {
+    guard let width = rows.first?.count else { return "" }
+    let widths = (0..<width).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    var text = ""
+    for row in rows {
+        let cells = row.enumerated().map { column, cell in
+            let pad = String(repeating: " ", count: widths[column] - cell.count)
+            let numeric = row != rows[0] && !cell.isEmpty && cell.allSatisfy { $0.isNumber || $0 == "." || $0 == "%" }
+            return numeric ? pad + cell : cell + pad
+        }
+        text += cells.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+    }
+    return text
+}
+
+func percent(_ fraction: Double) -> String {
+    let tenths = Int((fraction * 1000).rounded())
+    return "\(tenths / 10).\(tenths % 10)%"
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+@preconcurrency import Glibc
+import SharedRing
+import Synchronization
+
+/// Set by SIGINT/SIGTERM; `tail --follow` checks it between waits.
+private let stopRequested = Atomic<Bool>(false)
+
+struct Tail: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a buffer's items; with --follow, keep printing new ones until interrupted.",
+        discussion: """
+            Waiting for new items sleeps on the buffer (no spinning). Ends cleanly on Ctrl-C, or \
+            when the program reading the output exits (cbuff tail x --follow | head -3). Items \
+            the writer overwrote before tail could print them are counted on stderr.
+            """
+    )
+
+    enum Start: String, ExpressibleByArgument, CaseIterable {
+        case oldest, latest
+    }
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case int, hex, jsonl
+    }
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The buffer's name.")
+    var name: String
+
+    @Flag(help: "Wait for new items until interrupted.")
+    var follow = false
+
+    @Option(help: "Start at the oldest item still present, or only print items pushed from now on.")
+    var from: Start = .oldest
+
+    @Option(help: "int: decimal; hex: 0x-hexadecimal; jsonl: one {\"sequence\":N,\"value\":V} object per line.")
+    var format: Format = .int
+
+    func run() throws {
+        try reportingErrors {
+            Output.ignoreBrokenPipe()
+            if follow {
+                for signalNumber in [SIGINT, SIGTERM] {
+                    signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
+                }
+            }
+            var reader = try global.directory.openReader(name, start: from == .oldest ? .oldest : .latest)
+            var output = Output()
+            var reportedMissed: UInt64 = 0
+            while true {
+                while let bytes = reader.popBytes() {
+                    output.line(render(bytes, sequence: reader.nextSequence - 1))
+                    if output.pending > 60_000, !output.flush() { return }
+                }
+                if !output.flush() { return }
+                if reader.missedCount > reportedMissed {
+                    complain("skipped \(reader.missedCount - reportedMissed) items overwritten before they were printed.")
+                    reportedMissed = reader.missedCount
+                }
+                guard follow else { return }
+                // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
+                while !reader.wait(timeout: .milliseconds(200)) {
+                    if stopRequested.load(ordering: .relaxed) || Output.readerGone { return }
+                }
+                if stopRequested.load(ordering: .relaxed) { return }
+            }
+        }
+    }
+
+    private func render(_ bytes: [UInt8], sequence: UInt64) -> String {
+        switch format {
+        case .int: Values.decimal(bytes)
+        case .hex: Values.hex(bytes)
+        case .jsonl:
+            "{\"sequence\":\(sequence),\"value\":\(bytes.count > 8 && bytes[8...].contains { $0 != 0 } ? "\"\(Values.hex(bytes))\"" : Values.decimal(bytes))}"
+        }
+    }
+}

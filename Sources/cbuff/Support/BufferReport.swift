@@ -1,0 +1,113 @@
+import Foundation
+import SharedRing
+
+/// The JSON document `list --json` (an array of these) and `inspect --json` print: camelCase keys,
+/// sorted, every key always present (null when unknown). Documented in docs/cli.md; a key is
+/// never removed or renamed, only added.
+struct BufferReport: Encodable {
+    var name: String
+    var itemSize: Int
+    var length: Int
+    var policy: String
+    var path: String
+    var writerPid: Int32?
+    var writerAlive: Bool
+    var writerState: String?
+    var writerStartTime: UInt64?
+    var writerSince: String?
+    var writerGeneration: UInt64?
+    var written: UInt64?
+    var oldest: UInt64?
+    var count: Int?
+    var fill: Double?
+    var lastWriteAt: String?
+    var interruptedWrite: UInt64?
+    var createdAt: String
+    var formatVersion: Int
+    var fileSize: Int?
+    var sleepingReaders: UInt32?
+    var readers: [ReaderReport]
+    var problem: String?
+
+    /// Named readers (an empty array until named readers exist).
+    struct ReaderReport: Encodable {
+        var name: String
+        var position: UInt64
+        var alive: Bool
+    }
+
+    init(_ status: BufferStatus) {
+        let record = status.record
+        let ring = status.ring
+        name = record.name
+        itemSize = record.itemSize
+        length = record.length
+        policy = record.policy.description
+        path = status.path
+        writerPid = ring?.writerPID ?? record.writerPID
+        writerAlive = status.writerAlive
+        writerState = ring.map { status.writerAlive ? "alive" : $0.writerState == .attached ? "died" : $0.writerState.description }
+        writerStartTime = ring?.writerStartTime ?? record.writerStartTime
+        writerSince = record.writerSince
+        writerGeneration = ring?.writerGeneration
+        written = ring?.written
+        oldest = ring?.oldest
+        count = ring?.count
+        fill = ring?.fill
+        lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
+        interruptedWrite = ring?.interruptedWrite
+        createdAt = record.createdAt
+        formatVersion = record.formatVersion
+        fileSize = ring?.fileSize
+        sleepingReaders = ring?.sleepingReaders
+        readers = []
+        problem = status.problem?.description
+    }
+
+    /// Nanoseconds since the Unix epoch as ISO 8601 UTC with milliseconds.
+    static func timestamp(_ nanoseconds: UInt64) -> String {
+        let date = Date(timeIntervalSince1970: Double(nanoseconds) / 1e9)
+        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, itemSize, length, policy, path, writerPid, writerAlive, writerState, writerStartTime
+        case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
+        case createdAt, formatVersion, fileSize, sleepingReaders, readers, problem
+    }
+
+    // Written by hand so that unknown values are `null`, not missing keys.
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(itemSize, forKey: .itemSize)
+        try c.encode(length, forKey: .length)
+        try c.encode(policy, forKey: .policy)
+        try c.encode(path, forKey: .path)
+        try c.encode(writerPid, forKey: .writerPid)
+        try c.encode(writerAlive, forKey: .writerAlive)
+        try c.encode(writerState, forKey: .writerState)
+        try c.encode(writerStartTime, forKey: .writerStartTime)
+        try c.encode(writerSince, forKey: .writerSince)
+        try c.encode(writerGeneration, forKey: .writerGeneration)
+        try c.encode(written, forKey: .written)
+        try c.encode(oldest, forKey: .oldest)
+        try c.encode(count, forKey: .count)
+        try c.encode(fill, forKey: .fill)
+        try c.encode(lastWriteAt, forKey: .lastWriteAt)
+        try c.encode(interruptedWrite, forKey: .interruptedWrite)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(fileSize, forKey: .fileSize)
+        try c.encode(sleepingReaders, forKey: .sleepingReaders)
+        try c.encode(readers, forKey: .readers)
+        try c.encode(problem, forKey: .problem)
+    }
+
+    /// One JSON document, keys sorted, on one line.
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+}

@@ -51,10 +51,14 @@ let package = Package(
             dependencies: ["SharedRing"],
             path: "Tests/TestAgent"
         ),
+        // Helpers shared by the test targets: temporary directories, child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "SharedRingTests",
-            dependencies: ["SharedRing", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SharedRing", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Runs the built cbuff binary as a user would.
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -20,4 +20,7 @@ struct CBuffCommand: ParsableCommand {
         subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Demo.self,
                       DemoWriter.self, DemoReader.self]
     )
+
+    // Declared here too so that `cbuff --dir DIR COMMAND` parses; each command reads its own copy.
+    @OptionGroup var global: GlobalOptions
 }

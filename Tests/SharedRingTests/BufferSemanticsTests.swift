@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SharedRing
 
 /// SPEC §2, in one process: values, names, sizes, lifecycle, lapping, waiting.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SharedRing
 
 /// SPEC §2's rows about processes, with real separate processes (cbuff-test-agent). The tests
@@ -156,18 +157,5 @@ import Testing
         let writer = try Agent(["write", dir, "wake2", "1"])
         #expect(writer.wait() == 0)
         #expect(try await waiting.value == 0)
-    }
-}
-
-/// A small seeded generator, so that a failing random run can be replayed from its printed seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

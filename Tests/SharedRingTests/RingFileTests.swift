@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SharedRing
 
 /// The ring file format (docs/ring-file-format.md): golden header bytes, and every way a damaged

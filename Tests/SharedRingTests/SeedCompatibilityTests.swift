@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SharedRing
 
 /// The seed library's own test suite (shared_cbuff tests/test_buffer.py), ported. Where the

@@ -57,7 +57,6 @@ struct Demo: ParsableCommand {
                 print(line)
                 fflush(nil)
             }
-            let elapsed = Date().timeIntervalSince(started)
             let final = board.snapshot()
             let written = final["writer"]?.position ?? 0
             print("")

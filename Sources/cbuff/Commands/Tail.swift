@@ -42,9 +42,15 @@ struct Tail: ParsableCommand {
         try reportingErrors {
             Output.ignoreBrokenPipe()
             if follow {
+                // A parent may have started us with these signals blocked (the mask is
+                // inherited); Ctrl-C must still end the command.
+                var signals = sigset_t()
+                sigemptyset(&signals)
                 for signalNumber in [SIGINT, SIGTERM] {
                     signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
+                    sigaddset(&signals, signalNumber)
                 }
+                sigprocmask(SIG_UNBLOCK, &signals, nil)
             }
             var reader = try global.directory.openReader(name, start: from == .oldest ? .oldest : .latest)
             var output = Output()

@@ -1,0 +1,334 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The built `cbuff` binary, run as a user would: stdout, stderr and exit status of every command
+/// and every documented error code (docs/cli.md, SPEC §4).
+@Suite struct CLITests {
+    let temporary: TemporaryDirectory
+    var dir: String { temporary.path }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    /// Runs `cbuff --dir DIR arguments...`.
+    func cbuff(_ arguments: String..., input: String? = nil) throws -> Outcome {
+        try run("cbuff", ["--dir", dir] + arguments, input: input)
+    }
+
+    /// Runs cbuff with the data directory from the environment instead of --dir.
+    func cbuffWithEnvironment(_ arguments: String...) throws -> Outcome {
+        try run("cbuff", arguments, environment: ["CBUFF_DIR": dir])
+    }
+
+    func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+    }
+
+    /// One sentence on stderr, no stack trace, no usage dump.
+    func expectOneSentence(_ outcome: Outcome, _ status: Int32, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(outcome.status == status, "\(outcome)", sourceLocation: sourceLocation)
+        #expect(outcome.stderr.hasPrefix("cbuff: ") && outcome.stderr.filter { $0 == "\n" }.count == 1, "\(outcome)", sourceLocation: sourceLocation)
+        #expect(outcome.stderr.contains(text), "\(outcome)", sourceLocation: sourceLocation)
+    }
+
+    // MARK: create
+
+    @Test func createMakesABufferAndRefusesADuplicateWith73() throws {
+        let created = try cbuff("create", "ticks", "--item-size", "8", "--length", "16")
+        #expect(created.status == 0, "\(created)")
+        #expect(created.stdout.contains("ticks") && created.stderr.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/ticks.ring"))
+        expectOneSentence(try cbuff("create", "ticks", "--item-size", "8", "--length", "16"), 73, mentioning: "already exists")
+    }
+
+    @Test func createRefusesBadArgumentsWith64() throws {
+        expectOneSentence(try cbuff("create", "a/b", "--item-size", "8", "--length", "16"), 64, mentioning: "'/'")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "0", "--length", "16"), 64, mentioning: "Item size 0")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "1"), 64, mentioning: "Length 1")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "1048576", "--length", "4294967296"), 64, mentioning: "GiB")
+        #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", "--policy", "drop").status == 64)
+        #expect(try cbuff("create", "x", "--length", "4").status == 64)
+        #expect(try cbuff("list", "--json").stdout == "[]\n")
+    }
+
+    @Test func theDataDirectoryComesFromTheEnvironmentWithoutDir() throws {
+        #expect(try cbuffWithEnvironment("create", "env", "--item-size", "1", "--length", "2").status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/env.ring"))
+        #expect(try cbuff("list").stdout.contains("env"))
+    }
+
+    // MARK: push and pop
+
+    @Test func pushedValuesArePoppedInOrder() throws {
+        _ = try cbuff("create", "p", "--item-size", "2", "--length", "8")
+        #expect(try cbuff("push", "p", "1", "2", "0x10", "65535").status == 0)
+        #expect(try cbuff("pop", "p", "-n", "10").lines == ["1", "2", "16", "65535"])
+        #expect(try cbuff("pop", "p").lines == ["1"])
+        #expect(try cbuff("pop", "p", "-n", "0").stdout.isEmpty)
+        #expect(try cbuff("pop", "p", "-n", "-1").status == 64)
+    }
+
+    @Test func valuesThatDoNotFitOrAreNotIntegersAreRefusedWith65AndNothingIsPushed() throws {
+        _ = try cbuff("create", "small", "--item-size", "1", "--length", "8")
+        expectOneSentence(try cbuff("push", "small", "1", "256"), 65, mentioning: "does not fit")
+        expectOneSentence(try cbuff("push", "small", "1", "-1"), 65, mentioning: "not an unsigned integer")
+        expectOneSentence(try cbuff("push", "small", "twelve"), 65, mentioning: "not an unsigned integer")
+        expectOneSentence(try cbuff("push", "small", "18446744073709551616"), 65, mentioning: "not an unsigned integer")
+        #expect(try cbuff("pop", "small", "-n", "10").stdout.isEmpty)
+        #expect(try cbuff("push", "small").status == 64)
+        #expect(try cbuff("push", "small", "1", "--stdin").status == 64)
+    }
+
+    @Test func pushFromStandardInput() throws {
+        _ = try cbuff("create", "seq", "--item-size", "8", "--length", "1000")
+        let input = (1...100_000).map(String.init).joined(separator: "\n") + "\n"
+        let pushed = try cbuff("push", "seq", "--stdin", input: input)
+        #expect(pushed.status == 0 && pushed.stderr.isEmpty, "\(pushed)")
+        #expect(try cbuff("pop", "seq", "-n", "3").lines == ["99001", "99002", "99003"])
+        let status = try json(cbuff("inspect", "seq", "--json").stdout) as? [String: Any]
+        #expect(status?["written"] as? Int == 100_000)
+    }
+
+    @Test func aMalformedLineStopsStdinWith65AfterSayingWhatWasPushed() throws {
+        _ = try cbuff("create", "m", "--item-size", "8", "--length", "100")
+        let outcome = try cbuff("push", "m", "--stdin", input: "5\n6\n7x\n8\n")
+        expectOneSentence(outcome, 65, mentioning: "line 3 (\"7x\") is not an unsigned integer; pushed 2 items before it")
+        #expect(try cbuff("pop", "m", "-n", "10").lines == ["5", "6"])
+        // A last line without a newline counts, and \r\n line ends are accepted.
+        #expect(try cbuff("push", "m", "--stdin", input: "9\r\n10").status == 0)
+        #expect(try cbuff("pop", "m", "-n", "10").lines == ["5", "6", "9", "10"])
+    }
+
+    @Test func aLiveWriterMakesPushAndRemoveExit75() throws {
+        _ = try cbuff("create", "busy", "--item-size", "8", "--length", "64")
+        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "busy", "3", "hang"])
+        #expect(writer.expectLine(startingWith: "pushed") == "pushed 3")
+        expectOneSentence(try cbuff("push", "busy", "1"), 75, mentioning: "live writer")
+        expectOneSentence(try cbuff("rm", "busy"), 75, mentioning: "live writer")
+        let listed = try json(cbuff("list", "--json").stdout) as? [[String: Any]]
+        #expect(listed?.first?["writerAlive"] as? Bool == true)
+        #expect(listed?.first?["writerPid"] as? Int == Int(writer.pid))
+        writer.kill()
+        writer.wait()
+        #expect(try cbuff("push", "busy", "4").status == 0)
+        #expect(try cbuff("pop", "busy", "-n", "10").lines == ["0", "1", "2", "4"])
+    }
+
+    // MARK: missing buffers and other errors
+
+    @Test(arguments: [["push", "nope", "1"], ["pop", "nope"], ["tail", "nope"], ["inspect", "nope"], ["rm", "nope"]])
+    func everyCommandOnAMissingBufferExits66(arguments: [String]) throws {
+        let outcome = try run("cbuff", ["--dir", dir] + arguments)
+        expectOneSentence(outcome, 66, mentioning: "No buffer named \"nope\"")
+    }
+
+    @Test func aDamagedRingFileExits65() throws {
+        _ = try cbuff("create", "bent", "--item-size", "8", "--length", "16")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/bent.ring"))
+        try handle.write(contentsOf: Data("XXXX".utf8))
+        try handle.close()
+        expectOneSentence(try cbuff("pop", "bent"), 65, mentioning: "magic number")
+        expectOneSentence(try cbuff("push", "bent", "1"), 65, mentioning: "magic number")
+        // inspect still shows what it can, and says what is wrong.
+        let inspected = try cbuff("inspect", "bent")
+        #expect(inspected.status == 0 && inspected.stdout.contains("UNREADABLE"), "\(inspected)")
+        let report = try json(cbuff("inspect", "bent", "--json").stdout) as? [String: Any]
+        #expect((report?["problem"] as? String)?.contains("magic number") == true)
+        #expect(report?["written"] is NSNull)
+    }
+
+    @Test func anUnwritableDataDirectoryExits77() throws {
+        // sysfs refuses to create directories for every user, root included.
+        let outcome = try run("cbuff", ["--dir", "/sys/kernel/cbuff-test", "create", "x", "--item-size", "1", "--length", "2"])
+        expectOneSentence(outcome, 77, mentioning: "Permission denied")
+    }
+
+    @Test func usageErrorsExit64AndHelpDocumentsTheEnvironmentAndExitCodes() throws {
+        #expect(try cbuff("frobnicate").status == 64)
+        #expect(try cbuff("push").status == 64)
+        let help = try run("cbuff", ["--help"])
+        #expect(help.status == 0)
+        for text in ["CBUFF_DIR", "64 usage", "65 corrupted", "66 buffer not found", "73 buffer already exists", "75 busy", "77 permission denied", "create", "push", "pop", "tail", "list", "inspect", "rm", "demo"] {
+            #expect(help.stdout.contains(text), "help lacks \(text)")
+        }
+        #expect(!help.stdout.contains("demo-writer"))
+        let version = try run("cbuff", ["--version"])
+        #expect(version.status == 0 && !version.stdout.isEmpty)
+    }
+
+    // MARK: tail
+
+    @Test func tailPrintsEveryFormat() throws {
+        _ = try cbuff("create", "t", "--item-size", "2", "--length", "8")
+        _ = try cbuff("push", "t", "1", "258", "65535")
+        #expect(try cbuff("tail", "t").lines == ["1", "258", "65535"])
+        #expect(try cbuff("tail", "t", "--format", "hex").lines == ["0x0001", "0x0102", "0xffff"])
+        let objects = try cbuff("tail", "t", "--format", "jsonl").lines.map { try json($0) as? [String: Int] }
+        #expect(objects == [["sequence": 0, "value": 1], ["sequence": 1, "value": 258], ["sequence": 2, "value": 65535]])
+        #expect(try cbuff("tail", "t", "--from", "latest").stdout.isEmpty)
+        #expect(try cbuff("tail", "t", "--format", "xml").status == 64)
+    }
+
+    @Test func tailFollowInAPipeEndsWhenTheReaderOfItsOutputDoes() throws {
+        _ = try cbuff("create", "f", "--item-size", "8", "--length", "64")
+        _ = try cbuff("push", "f", "1", "2", "3", "4", "5")
+        let binary = ChildProcess.executable("cbuff").path
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "'\(binary)' --dir '\(dir)' tail f --follow | head -3"]
+        let output = Pipe()
+        shell.standardOutput = output
+        try shell.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()   // ends only if tail --follow ended too
+        #expect(text == "1\n2\n3\n")
+        #expect(shell.terminationStatus == 0)
+    }
+
+    @Test func tailFollowPrintsNewItemsAndEndsOnSIGINT() throws {
+        _ = try cbuff("create", "live", "--item-size", "8", "--length", "64")
+        let tail = try ChildProcess("cbuff", ["--dir", dir, "tail", "live", "--follow", "--format", "jsonl"])
+        #expect(try cbuff("push", "live", "7").status == 0)
+        #expect(tail.readLine() == "{\"sequence\":0,\"value\":7}")
+        #expect(try cbuff("push", "live", "8", "9").status == 0)
+        #expect(tail.readLine() == "{\"sequence\":1,\"value\":8}")
+        #expect(tail.readLine() == "{\"sequence\":2,\"value\":9}")
+        tail.kill(SIGINT)
+        #expect(tail.wait() == 0)
+    }
+
+    // MARK: list and inspect
+
+    @Test func listShowsATableAndJSONWithEveryDocumentedKey() throws {
+        _ = try cbuff("create", "a", "--item-size", "8", "--length", "4")
+        _ = try cbuff("create", "b", "--item-size", "2", "--length", "10", "--policy", "block")
+        _ = try cbuff("push", "a", "1", "2", "3", "4", "5", "6")
+        let table = try cbuff("list").lines
+        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"])
+        #expect(table.count == 3)
+        #expect(table[1].split(separator: " ").map(String.init).elementsEqual(["a", "8", "4", "overwrite", table[1].split(separator: " ")[4].description, "no", "6", "100.0%"]))
+        #expect(table[2].hasPrefix("b ") && table[2].contains("block") && table[2].hasSuffix("0.0%"))
+
+        let array = try json(cbuff("list", "--json").stdout) as? [[String: Any]]
+        #expect(array?.count == 2)
+        let a = try #require(array?.first)
+        #expect(Set(a.keys) == documentedKeys)
+        #expect(a["name"] as? String == "a")
+        #expect(a["itemSize"] as? Int == 8)
+        #expect(a["length"] as? Int == 4)
+        #expect(a["policy"] as? String == "overwrite")
+        #expect(a["path"] as? String == dir + "/a.ring")
+        #expect(a["writerPid"] as? Int != nil)
+        #expect(a["writerAlive"] as? Bool == false)
+        #expect(a["writerState"] as? String == "closed")
+        #expect(a["written"] as? Int == 6)
+        #expect(a["oldest"] as? Int == 2)
+        #expect(a["count"] as? Int == 4)
+        #expect(a["fill"] as? Double == 1)
+        #expect(a["interruptedWrite"] is NSNull)
+        #expect((a["readers"] as? [Any])?.isEmpty == true)
+        #expect(a["problem"] is NSNull)
+        let b = try #require(array?.last)
+        #expect(b["policy"] as? String == "block")
+        #expect(b["written"] as? Int == 0)
+        #expect(b["oldest"] as? Int == 0)
+    }
+
+    let documentedKeys: Set<String> = [
+        "name", "itemSize", "length", "policy", "path", "writerPid", "writerAlive", "writerState",
+        "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill",
+        "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "fileSize", "sleepingReaders",
+        "readers", "problem",
+    ]
+
+    /// A writer SIGKILLed in the middle of an item: inspect says it died, which item was
+    /// interrupted, and a new writer resumes the sequence.
+    @Test func inspectAfterAWriterWasKilledMidWrite() throws {
+        _ = try cbuff("create", "crash", "--item-size", "8", "--length", "16")
+        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "crash", "20", "hang"])
+        #expect(writer.expectLine(startingWith: "pushed") == "pushed 20")
+        writer.kill()
+        writer.wait()
+        // Reproduce the instant between W1 and W4 of sequence 20: its slot (20 mod 16 = 4)
+        // stamped "writing 20", which is what a kill at that instant leaves behind.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/crash.ring"))
+        try handle.seek(toOffset: 4096 + 4 * 16)
+        try handle.write(contentsOf: withUnsafeBytes(of: UInt64((20 + 1) * 2 + 1).littleEndian) { Data($0) })
+        try handle.close()
+
+        let report = try #require(try json(cbuff("inspect", "crash", "--json").stdout) as? [String: Any])
+        #expect(report["writerAlive"] as? Bool == false)
+        #expect(report["writerState"] as? String == "died")
+        #expect(report["writerPid"] as? Int == Int(writer.pid))
+        #expect(report["written"] as? Int == 20)
+        #expect(report["interruptedWrite"] as? Int == 20)
+        #expect(report["oldest"] as? Int == 5)   // 4 was destroyed by the interrupted write
+        #expect(report["lastWriteAt"] is String)
+        let human = try cbuff("inspect", "crash").stdout
+        #expect(human.contains("DEAD") && human.contains("sequence 20") && human.contains("never be delivered"), "\(human)")
+        #expect(try cbuff("pop", "crash", "-n", "100").lines == (5..<20).map(String.init))
+
+        #expect(try cbuff("push", "crash", "20").status == 0)
+        let resumed = try #require(try json(cbuff("inspect", "crash", "--json").stdout) as? [String: Any])
+        #expect(resumed["written"] as? Int == 21)
+        #expect(resumed["interruptedWrite"] is NSNull)
+        #expect(resumed["writerState"] as? String == "closed")
+        #expect(try cbuff("tail", "crash").lines.last == "20")
+    }
+
+    // MARK: rm
+
+    @Test func rmRemovesTheFileAndTheRow() throws {
+        _ = try cbuff("create", "gone", "--item-size", "8", "--length", "4")
+        let removed = try cbuff("rm", "gone")
+        #expect(removed.status == 0 && removed.stderr.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/gone.ring"))
+        #expect(try cbuff("list", "--json").stdout == "[]\n")
+    }
+
+    @Test func rmForceRemovesABufferWithALiveWriter() throws {
+        _ = try cbuff("create", "forced", "--item-size", "8", "--length", "4")
+        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "forced", "1", "hang"])
+        #expect(writer.expectLine(startingWith: "pushed") != nil)
+        #expect(try cbuff("rm", "forced", "--force").status == 0)
+        #expect(try cbuff("inspect", "forced").status == 66)
+    }
+
+    // MARK: registry queries
+
+    /// The three sqlite3 one-liners of docs/registry.md, run exactly as written.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
+    func theDocumentedSQLiteOneLinersWork() throws {
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/registry.md")
+        let text = try String(contentsOf: document, encoding: .utf8)
+        let block = try #require(text.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let lines = block.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+
+        _ = try cbuff("create", "alive", "--item-size", "8", "--length", "16")
+        _ = try cbuff("create", "closed", "--item-size", "4", "--length", "256")
+        _ = try cbuff("push", "closed", "1")
+        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "alive", "1", "hang"])
+        #expect(writer.expectLine(startingWith: "pushed") != nil)
+
+        func shell(_ line: String) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", line]
+            process.environment = ProcessInfo.processInfo.environment.merging(["CBUFF_DIR": dir]) { $1 }
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(line)")
+            return String(decoding: data, as: UTF8.self)
+        }
+        let all = try shell(lines[0]).split(separator: "\n")
+        #expect(all.count == 2 && all[0].hasPrefix("alive|8|16|overwrite|\(writer.pid)") && all[1].hasPrefix("closed|4|256|overwrite|"))
+        #expect(try shell(lines[1]) == "closed\n")
+        let mebibytes = try #require(Double(try shell(lines[2]).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(abs(mebibytes - Double(4096 + 16 * 16 + 4096 + 256 * 16) / 1_048_576) < 0.001)
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// A fresh data directory under the system's temporary directory, removed by `remove()`.
+public final class TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init() throws {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/cbuff-test-XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        path = String(cString: created)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A running program of this package (cbuff, cbuff-test-agent), with a pipe to its stdin and
+/// one from its stdout; killed when released.
+public final class ChildProcess {
+    let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private var buffered: [UInt8] = []
+
+    /// The package's executables sit beside the test bundle in the build directory.
+    public static func executable(_ name: String) -> URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent(name)
+    }
+
+    /// Starts the package's executable `program` with `arguments` and `environment` added to
+    /// this process's.
+    public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = Self.executable(program)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.arguments = arguments
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// The agent's next line of output, or nil at end of output.
+    public func readLine() -> String? {
+        let fd = output.fileHandleForReading.fileDescriptor
+        while true {
+            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffered[..<newline], as: UTF8.self)
+                buffered.removeSubrange(...newline)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4096) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return buffered.isEmpty ? nil : String(decoding: buffered, as: UTF8.self) }
+            buffered += chunk[0..<n]
+        }
+    }
+
+    /// Reads lines until one starts with `prefix`; returns it (nil if the output ends first).
+    public func expectLine(startingWith prefix: String) -> String? {
+        while let line = readLine() {
+            if line.hasPrefix(prefix) { return line }
+        }
+        return nil
+    }
+
+    public func send(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    public func kill(_ signal: Int32 = SIGKILL) {
+        Glibc.kill(pid, signal)
+    }
+
+    /// Waits for the agent to exit; returns its exit status (or 128 + signal).
+    @discardableResult
+    public func wait() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    /// Closes the agent's standard input.
+    public func closeInput() {
+        try? input.fileHandleForWriting.close()
+    }
+
+    deinit {
+        if process.isRunning {
+            Glibc.kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Parses "key=value key=value" into a dictionary of integers.
+public func fields(_ line: String) -> [String: UInt64] {
+    var result: [String: UInt64] = [:]
+    for pair in line.split(separator: " ") {
+        let parts = pair.split(separator: "=", maxSplits: 1)
+        if parts.count == 2, let value = UInt64(parts[1]) { result[String(parts[0])] = value }
+    }
+    return result
+}
+
+
+/// A small seeded generator, so that a failing random run can be replayed from its printed seed.
+public struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// What a finished program printed, and how it ended.
+public struct Outcome: Sendable, CustomStringConvertible {
+    /// The exit status, or 128 + the signal that ended it.
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+
+    public var lines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
+
+    public var description: String { "status \(status), stdout \(stdout.debugDescription), stderr \(stderr.debugDescription)" }
+}
+
+/// Runs the package's executable `program` to completion, feeding it `input`.
+public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Outcome {
+    let process = Process()
+    process.executableURL = ChildProcess.executable(program)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Both pipes are drained at once, so that a program filling one never blocks on it.
+    let errors = Thread.detachedReading(stderr.fileHandleForReading)
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try? stdin.fileHandleForWriting.close()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    return Outcome(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errors.value(), as: UTF8.self))
+}
+
+extension Thread {
+    /// Reads a handle to its end on a new thread.
+    fileprivate static func detachedReading(_ handle: FileHandle) -> PendingData {
+        let pending = PendingData()
+        let thread = Thread { pending.set(handle.readDataToEndOfFile()) }
+        thread.start()
+        return pending
+    }
+}
+
+/// Data another thread is still reading.
+private final class PendingData: @unchecked Sendable {   // guarded by `condition`
+    private let condition = NSCondition()
+    private var data: Data?
+
+    func set(_ value: Data) {
+        condition.lock()
+        data = value
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func value() -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
+}

@@ -87,13 +87,28 @@ public struct BufferWriter: ~Copyable {
 
     /// Pushes several integers, announcing them to readers once (cheaper than one push each).
     /// Either every value fits and all are pushed, or none is.
-    public mutating func push(contentsOf values: some Collection<UInt64>) throws(CBuffError) {
-        if let bad = values.first(where: { $0 > maxValue }) { throw doesNotFit(bad) }
+    public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>) throws(CBuffError) {
+        var largest: UInt64 = 0
+        for value in values { largest = max(largest, value) }
+        guard largest <= maxValue else { throw doesNotFit(values.first { $0 > maxValue }!) }
         let size = itemSize
         for value in values {
             publisher.write { Self.store(value, size: size, at: $0) }
         }
         publisher.announce()
+    }
+
+    /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
+    public mutating func push(contentsOf values: [UInt64]) throws(CBuffError) {
+        let outcome: Result<Void, CBuffError> = values.withUnsafeBufferPointer { buffer in
+            Result { () throws(CBuffError) in try push(contentsOf: buffer) }
+        }
+        try outcome.get()
+    }
+
+    /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
+    public mutating func push(contentsOf values: some Collection<UInt64>) throws(CBuffError) {
+        try push(contentsOf: Array(values))
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

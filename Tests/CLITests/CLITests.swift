@@ -99,6 +99,18 @@ import TestSupport
         #expect(try cbuff("pop", "m", "-n", "10").lines == ["5", "6", "9", "10"])
     }
 
+    @Test func stdinAcceptsSpacesCarriageReturnsHexAndTheLargestValue() throws {
+        _ = try cbuff("create", "forms", "--item-size", "8", "--length", "16")
+        let pushed = try cbuff("push", "forms", "--stdin", input: "1\n 2 \n0x10\r\n0XfF\n18446744073709551615\n00000000000000000000007")
+        #expect(pushed.status == 0, "\(pushed)")
+        #expect(try cbuff("tail", "forms").lines == ["1", "2", "16", "255", "18446744073709551615", "7"])
+        for bad in ["\n", "18446744073709551616\n", "0x\n", "1 2\n", "+1\n", String(repeating: "1", count: 70_000)] {
+            #expect(try cbuff("push", "forms", "--stdin", input: "3\n" + bad).status == 65, "\(bad.prefix(30).debugDescription)")
+        }
+        // Each refused input still pushed the valid line before its bad one.
+        #expect(try cbuff("tail", "forms").lines == ["1", "2", "16", "255", "18446744073709551615", "7"] + Array(repeating: "3", count: 6))
+    }
+
     @Test func aLiveWriterMakesPushAndRemoveExit75() throws {
         _ = try cbuff("create", "busy", "--item-size", "8", "--length", "64")
         let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "busy", "3", "hang"])

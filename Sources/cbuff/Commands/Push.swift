@@ -55,57 +55,90 @@ struct Push: ParsableCommand {
         }
     }
 
-    /// Reads standard input in large blocks and pushes in batches, announcing each batch once:
-    /// parsing, not the ring, is the cost here.
+    /// Reads standard input in large blocks, parses lines in place and pushes in batches,
+    /// announcing each batch once. Parsing is the cost here: plain decimal lines (`seq`'s) are
+    /// parsed in the same pass that finds their end, anything else (spaces, \r, hexadecimal,
+    /// 20 digits, garbage) by `Values.parse`. The loop stays free of closures and captured
+    /// variables, which Swift boxes and checks on every access.
     private func pushStandardInput(_ writer: inout BufferWriter) throws {
-        var batch: [UInt64] = []
-        batch.reserveCapacity(4096)
+        let capacity = 1 << 16
+        let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        let batch = UnsafeMutablePointer<UInt64>.allocate(capacity: 4096)
+        defer {
+            block.deallocate()
+            batch.deallocate()
+        }
+        let maxValue = writer.maxValue
+        var filled = 0          // bytes in `block`; an incomplete last line stays at its start
+        var batched = 0
         var pushed = 0
         var lineNumber = 0
-        var partial: [UInt8] = []
-        var block = [UInt8](repeating: 0, count: 1 << 16)
+        var endOfInput = false
 
-        func flushBatch() throws {
-            try writer.push(contentsOf: batch)
-            pushed += batch.count
-            batch.removeAll(keepingCapacity: true)
-        }
-        func take(_ line: ArraySlice<UInt8>) throws {
-            lineNumber += 1
-            guard let value = Values.parse(line), value <= writer.maxValue else {
-                try flushBatch()
-                let text = String(decoding: line.prefix(40), as: UTF8.self)
-                let reason = Values.parse(line) == nil ? "is not an unsigned integer" : "does not fit in \(writer.itemSize)-byte items"
-                throw failure(ExitStatus.dataError, "line \(lineNumber) (\"\(text)\") \(reason); pushed \(items(pushed)) before it.")
-            }
-            batch.append(value)
-            if batch.count == batch.capacity { try flushBatch() }
-        }
-
-        while true {
-            let count = block.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        while !endOfInput {
+            let count = read(0, block + filled, capacity - filled)
             if count < 0 {
                 if errno == EINTR { continue }
-                try flushBatch()
-                throw failure(ExitStatus.failure, "cannot read standard input (errno \(errno)); pushed \(items(pushed)).")
+                try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+                throw failure(ExitStatus.failure, "cannot read standard input (errno \(errno)); pushed \(items(pushed + batched)).")
             }
-            if count == 0 { break }
+            endOfInput = count == 0
+            filled += count
             var start = 0
-            let bytes = block[0..<count]
-            while let newline = bytes[start...].firstIndex(of: 0x0A) {
-                if partial.isEmpty {
-                    try take(bytes[start..<newline])
-                } else {
-                    partial += bytes[start..<newline]
-                    try take(partial[...])
-                    partial.removeAll(keepingCapacity: true)
+            while start < filled {
+                var index = start
+                var value: UInt64 = 0
+                while index < filled {
+                    let digit = block[index] &- UInt8(ascii: "0")
+                    if digit >= 10 { break }
+                    value = value &* 10 &+ UInt64(digit)
+                    index += 1
                 }
-                start = newline + 1
+                let end: Int
+                let parsed: UInt64?
+                if index < filled && block[index] == 0x0A && index > start && index - start < 20 {
+                    end = index
+                    parsed = value                  // 1 to 19 digits: cannot have overflowed
+                } else {
+                    if let newline = memchr(block + index, 0x0A, filled - index) {
+                        end = block.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                    } else if endOfInput {
+                        end = filled                // a last line without a newline
+                    } else {
+                        break                       // an incomplete line: read more first
+                    }
+                    parsed = Values.parse(UnsafeBufferPointer(start: block + start, count: end - start))
+                }
+                lineNumber += 1
+                guard let parsed, parsed <= maxValue else {
+                    try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+                    let line = UnsafeBufferPointer(start: block + start, count: end - start)
+                    throw malformed(line, number: lineNumber, itemSize: writer.itemSize, pushed: pushed + batched)
+                }
+                batch[batched] = parsed
+                batched += 1
+                if batched == 4096 {
+                    try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+                    pushed += batched
+                    batched = 0
+                }
+                start = end + 1
             }
-            partial += bytes[start...]
+            if start == 0 && filled == capacity {
+                try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+                throw failure(ExitStatus.dataError, "line \(lineNumber + 1) is longer than \(capacity) bytes; pushed \(items(pushed + batched)) before it.")
+            }
+            let kept = max(0, filled - start)
+            if kept > 0 { block.update(from: block + start, count: kept) }
+            filled = kept
         }
-        if !partial.isEmpty { try take(partial[...]) }
-        try flushBatch()
+        try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+    }
+
+    private func malformed(_ line: UnsafeBufferPointer<UInt8>, number: Int, itemSize: Int, pushed: Int) -> ExitCode {
+        let text = String(decoding: line.prefix(40), as: UTF8.self)
+        let reason = Values.parse(line) == nil ? "is not an unsigned integer" : "does not fit in \(itemSize)-byte items"
+        return failure(ExitStatus.dataError, "line \(number) (\"\(text)\") \(reason); pushed \(items(pushed)) before it.")
     }
 }
 

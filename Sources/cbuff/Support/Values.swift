@@ -2,28 +2,35 @@
 enum Values {
     /// An unsigned integer in decimal or, with a `0x` prefix, hexadecimal; surrounding spaces,
     /// tabs and a carriage return are ignored. Nil if anything else is there or it overflows.
-    static func parse(_ text: ArraySlice<UInt8>) -> UInt64? {
-        var bytes = text
-        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == 0x20 || last == 0x09 || last == 0x0D { bytes = bytes.dropLast() }
-        guard !bytes.isEmpty else { return nil }
-        var radix: UInt64 = 10
-        if bytes.count > 2, bytes.first == UInt8(ascii: "0"),
-           bytes[bytes.index(after: bytes.startIndex)] | 0x20 == UInt8(ascii: "x") {
-            radix = 16
-            bytes = bytes.dropFirst(2)
+    /// (Works on a raw buffer: `push --stdin` calls it once per line.)
+    static func parse(_ text: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var start = 0
+        var end = text.count
+        while start < end, text[start] == 0x20 || text[start] == 0x09 { start += 1 }
+        while end > start, text[end - 1] == 0x20 || text[end - 1] == 0x09 || text[end - 1] == 0x0D { end -= 1 }
+        guard start < end else { return nil }
+        if end - start > 2, text[start] == UInt8(ascii: "0"), text[start + 1] | 0x20 == UInt8(ascii: "x") {
+            var value: UInt64 = 0
+            for i in (start + 2)..<end {
+                let byte = text[i]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
+                default: return nil
+                }
+                guard value >> 60 == 0 else { return nil }
+                value = value << 4 | UInt64(digit)
+            }
+            return value
         }
         var value: UInt64 = 0
-        for byte in bytes {
-            let digit: UInt64
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: digit = UInt64(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: digit = UInt64(byte - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
-            let (shifted, overflow1) = value.multipliedReportingOverflow(by: radix)
-            let (sum, overflow2) = shifted.addingReportingOverflow(digit)
+        for i in start..<end {
+            let digit = text[i] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = shifted.addingReportingOverflow(UInt64(digit))
             if overflow1 || overflow2 { return nil }
             value = sum
         }
@@ -31,7 +38,7 @@ enum Values {
     }
 
     static func parse(_ text: String) -> UInt64? {
-        parse(Array(text.utf8)[...])
+        Array(text.utf8).withUnsafeBufferPointer { parse($0) }
     }
 
     /// An item's bytes (little-endian) as hexadecimal, most significant first: `0x…`.

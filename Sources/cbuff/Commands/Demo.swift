@@ -68,6 +68,9 @@ struct Demo: ParsableCommand {
                 print("reader \(index): read \(delivered), missed \(reader.missed) (overwritten before it got to them), \(reader.bad) damaged")
                 healthy = healthy && reader.bad == 0 && readers[index - 1].terminationStatus == 0 && reader.position == written
             }
+            if final.values.contains(where: { $0.missed > 0 }) {
+                print("(policy overwrite: a reader that falls more than \(length) items behind skips to the oldest item still there and counts what it missed.)")
+            }
             print(healthy ? "every item read was intact and in order; the buffer is removed." : "SOMETHING WENT WRONG: see above.")
             if !healthy { throw ExitCode(ExitStatus.failure) }
         }

@@ -48,7 +48,7 @@ let package = Package(
         // A small program the multi-process tests run as writers, readers and racers.
         .executableTarget(
             name: "cbuff-test-agent",
-            dependencies: ["SharedRing"],
+            dependencies: ["SharedRing", "TestSupport"],
             path: "Tests/TestAgent"
         ),
         // Helpers shared by the test targets: temporary directories, child processes.

@@ -97,20 +97,12 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
                     throw CBuffError(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
                 }
                 try file.rename(to: finalPath)
-                do {
-                    try record.insert(db, writerPID: pid, writerStartTime: startTime)
-                } catch {
-                    _ = Sys.unlink(finalPath)
-                    throw error
-                }
+                try record.insert(db, writerPID: pid, writerStartTime: startTime)
             }
         } catch {
-            // The transaction rolled back; remove the file under whichever name it has now.
-            if file.path == finalPath {
-                if (try? registry.record(named: name)) == nil { _ = Sys.unlink(finalPath) }
-            } else {
-                _ = Sys.unlink(file.path)
-            }
+            // The transaction rolled back: remove the file under whichever name it has now, unless
+            // another creator has already replaced it there.
+            file.unlinkIfStillNamed()
             throw error
         }
         return BufferWriter(name: name, file: file)

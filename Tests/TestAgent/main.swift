@@ -17,10 +17,10 @@
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
-// A test item of sequence s: items of 8 bytes hold s itself; larger items hold s (8 bytes,
-// little-endian) then the tag byte of s repeated, so a torn copy cannot pass the check.
+// Items are TestSupport's `TestItem`s: each carries its sequence and a check of it.
 import Foundation
 import SharedRing
+import TestSupport
 
 func say(_ line: String) {
     print(line)
@@ -30,22 +30,6 @@ func say(_ line: String) {
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("cbuff-test-agent: \(message)\n".utf8))
     exit(2)
-}
-
-func tag(of sequence: UInt64) -> UInt8 {
-    UInt8(truncatingIfNeeded: (sequence &* 0x9E37_79B9_7F4A_7C15) >> 56) | 1
-}
-
-func testItem(_ sequence: UInt64, size: Int) -> [UInt8] {
-    var bytes = [UInt8](repeating: tag(of: sequence), count: size)
-    withUnsafeBytes(of: sequence.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
-    return bytes
-}
-
-/// The sequence a test item claims, if all its bytes are consistent.
-func checkedSequence(_ bytes: [UInt8]) -> UInt64? {
-    let sequence = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    return bytes.dropFirst(8).allSatisfy { $0 == tag(of: sequence) } ? sequence : nil
 }
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -78,7 +62,7 @@ do {
         var sequence = start
         let end = mode == "forever" ? UInt64.max : start + count
         while sequence < end {
-            if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: testItem(sequence, size: size)) }
+            if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: TestItem.bytes(sequence, size: size)) }
             sequence += 1
             if mode == "forever" && sequence - start == count { say("pushed \(count)") }
         }
@@ -104,7 +88,7 @@ do {
             guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
             guard let bytes = reader.popBytes() else { continue }
             let expected = reader.nextSequence - 1
-            let claimed = checkedSequence(bytes)
+            let claimed = TestItem.sequence(of: bytes)
             // Every delivered item is intact, is the one its position says, and follows the
             // previous one exactly by the number of items the reader says it missed.
             let missedNow = reader.missedCount

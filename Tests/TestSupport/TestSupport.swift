@@ -182,3 +182,23 @@ private final class PendingData: @unchecked Sendable {   // guarded by `conditio
         return data!
     }
 }
+
+/// A test item of sequence s: 8-byte items hold s itself; larger items hold s (8 bytes,
+/// little-endian) then the tag byte of s repeated, so that a torn copy cannot pass the check.
+public enum TestItem {
+    public static func tag(of sequence: UInt64) -> UInt8 {
+        UInt8(truncatingIfNeeded: (sequence &* 0x9E37_79B9_7F4A_7C15) >> 56) | 1
+    }
+
+    public static func bytes(_ sequence: UInt64, size: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: tag(of: sequence), count: size)
+        withUnsafeBytes(of: sequence.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+        return bytes
+    }
+
+    public static func sequence(of bytes: [UInt8]) -> UInt64? {
+        let sequence = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        return bytes.dropFirst(8).allSatisfy { $0 == tag(of: sequence) } ? sequence : nil
+    }
+}
+

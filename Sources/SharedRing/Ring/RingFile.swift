@@ -72,6 +72,11 @@ struct RingFile: ~Copyable {
         path = newPath
     }
 
+    /// Deletes the file, if its path still names this file (and not one that replaced it).
+    func unlinkIfStillNamed() {
+        if Sys.isSameFile(descriptor, path) { _ = Sys.unlink(path) }
+    }
+
     var header: HeaderWords { HeaderWords(base: base) }
 
     var slots: UnsafeMutableRawPointer { base + layout.slotsOffset }

@@ -126,6 +126,12 @@ enum Sys {
         return failure("mkdir")
     }
 
+    /// Whether `path` names the file open as `fd` (same device and inode).
+    static func isSameFile(_ fd: CInt, _ path: String) -> Bool {
+        var open = stat(), named = stat()
+        return fstat(fd, &open) == 0 && stat(path, &named) == 0 && open.st_dev == named.st_dev && open.st_ino == named.st_ino
+    }
+
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR

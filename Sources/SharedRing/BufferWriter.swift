@@ -92,10 +92,14 @@ public struct BufferWriter: ~Copyable {
         for value in values { largest = max(largest, value) }
         guard largest <= maxValue else { throw doesNotFit(values.first { $0 > maxValue }!) }
         let size = itemSize
+        // A local copy keeps the cursor in registers: through `self` every slot store could
+        // alias it, and the compiler would reload it for each item.
+        var local = publisher
         for value in values {
-            publisher.write { Self.store(value, size: size, at: $0) }
+            local.write { Self.store(value, size: size, at: $0) }
         }
-        publisher.announce()
+        local.announce()
+        publisher = local
     }
 
     /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.

@@ -61,7 +61,7 @@ struct Push: ParsableCommand {
     /// 20 digits, garbage) by `Values.parse`. The loop stays free of closures and captured
     /// variables, which Swift boxes and checks on every access.
     private func pushStandardInput(_ writer: inout BufferWriter) throws {
-        let capacity = 1 << 16
+        let capacity = 1 << 16   // measured: 1 MiB blocks (and a 1 MiB pipe) were slower
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         let batch = UnsafeMutablePointer<UInt64>.allocate(capacity: 4096)
         defer {

@@ -14,6 +14,8 @@
 //                                      do some busy work after each item (to be lapped)
 //   drain DIR NAME TOTAL               like read, for 8-byte items and without allocating: check
 //                                      that each value is its sequence; print the same report
+//   latency DIR PREFIX COUNT           create COUNT buffers, then open each by name; print the
+//                                      median and p99 of each, in microseconds
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -124,6 +126,29 @@ do {
             delivered += 1
         }
         say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=0")
+
+    case "latency":
+        guard args.count >= 4, let count = Int(args[3]), count > 0 else { fail("latency needs COUNT") }
+        let clock = ContinuousClock()
+        var creates: [Duration] = [], opens: [Duration] = []
+        for i in 0..<count {
+            let start = clock.now
+            let writer = try directory.createBuffer("\(name)\(i)", itemSize: 8, length: 1024)
+            creates.append(clock.now - start)
+            writer.close()
+        }
+        for i in 0..<count {
+            let start = clock.now
+            let reader = try directory.openReader("\(name)\(i)")
+            opens.append(clock.now - start)
+            reader.close()
+        }
+        func micros(_ samples: [Duration], _ quantile: Double) -> String {
+            let sorted = samples.sorted()
+            let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
+            return String(format: "%.0f", Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6)
+        }
+        say("create_median_us=\(micros(creates, 0.5)) create_p99_us=\(micros(creates, 0.99)) open_median_us=\(micros(opens, 0.5)) open_p99_us=\(micros(opens, 0.99))")
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }

@@ -6,20 +6,23 @@
 enum BufferName {
     static let maxLength = 200
 
-    static func validate(_ name: String) throws(CBuffError) {
+    /// - Parameters:
+    ///   - kind: "buffer" or "reader", for the error message.
+    ///   - maxLength: the longest name allowed, in bytes.
+    static func validate(_ name: String, kind: String = "buffer", maxLength: Int = maxLength) throws(CBuffError) {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty else {
-            throw CBuffError(.invalidArgument, "A buffer name cannot be empty.")
+            throw CBuffError(.invalidArgument, "A \(kind) name cannot be empty.")
         }
         guard bytes.count <= maxLength else {
-            throw CBuffError(.invalidArgument, "Buffer name \"\(name.prefix(40))…\" is \(bytes.count) bytes long; the limit is \(maxLength).")
+            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.prefix(40))\(bytes.count > 40 ? "…" : "")\" is \(bytes.count) bytes long; the limit is \(maxLength).")
         }
         guard bytes[0] != UInt8(ascii: ".") else {
-            throw CBuffError(.invalidArgument, "Buffer name \"\(name)\" starts with a dot; names may not be hidden files or '..'.")
+            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name)\" starts with a dot; names may not be hidden files or '..'.")
         }
         guard let bad = bytes.first(where: { !isAllowed($0) }) else { return }
         let shown = bad == 0 ? "NUL" : bad == UInt8(ascii: "/") ? "'/'" : bad < 0x80 ? "'\(Character(Unicode.Scalar(bad)))'" : "a non-ASCII byte"
-        throw CBuffError(.invalidArgument, "Buffer name \"\(name.replacingNUL)\" contains \(shown); use only letters, digits and . _ - : @ +.")
+        throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.replacingNUL)\" contains \(shown); use only letters, digits and . _ - : @ +.")
     }
 
     private static func isAllowed(_ byte: UInt8) -> Bool {
@@ -35,5 +38,7 @@ enum BufferName {
 }
 
 extension String {
+    fileprivate var capitalized: String { prefix(1).uppercased() + dropFirst() }
+
     fileprivate var replacingNUL: String { String(unicodeScalars.map { $0 == "\0" ? "␀" : Character($0) }) }
 }

@@ -18,20 +18,50 @@ public struct BufferReader: ~Copyable {
 
     private let file: RingFile
     private var cursor: RingCursor
+    /// For a named reader, where its cursor is stored in the ring file.
+    private let record: NamedReaderRecord?
 
-    init(name: String, file: consuming RingFile, start: ReadStart) {
+    init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
         let layout = file.layout
         self.name = name
         self.itemSize = layout.itemSize
         self.length = layout.length
         self.policy = layout.policy
         let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
-        self.cursor = RingCursor(slots: slots, header: file.header, start: start == .oldest ? .oldest : .latest)
+        let from: RingCursor.Start = if let record {
+            .at(record.cursor.pointee.load(ordering: .acquiring))
+        } else {
+            start == .oldest ? .oldest : .latest
+        }
+        self.cursor = RingCursor(slots: slots, header: file.header, start: from)
+        self.record = record
         self.file = file
     }
 
-    /// Closes the reader.
+    deinit {
+        commit()
+    }
+
+    /// Closes the reader; a named reader first commits every item it returned.
     public consuming func close() {}
+
+    /// The name this reader registered under, or nil for an anonymous reader.
+    public var readerName: String? { record?.name }
+
+    /// Records, for a named reader, that every item returned so far was processed: after a
+    /// restart it resumes after them. (Without it, a named reader acknowledges an item when it
+    /// asks for the next one, and when it closes.) Does nothing for an anonymous reader.
+    public func commit() {
+        record?.cursor.pointee.store(cursor.nextSequence, ordering: .releasing)
+    }
+
+    /// At-least-once delivery for named readers: asking for more means the items returned
+    /// before are done; the items this call returns are acknowledged by the next call (or
+    /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
+    @inline(__always)
+    private func acknowledge(upTo sequence: UInt64) {
+        record?.cursor.pointee.store(sequence, ordering: .releasing)
+    }
 
     /// The sequence number of the next item this reader will return.
     public var nextSequence: UInt64 { cursor.nextSequence }
@@ -53,6 +83,7 @@ public struct BufferReader: ~Copyable {
     ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``).
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
+        acknowledge(upTo: cursor.nextSequence)
         guard let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) else {
             return nil
         }
@@ -67,9 +98,12 @@ public struct BufferReader: ~Copyable {
         guard maxCount > 0 else { return [] }
         var items: [UInt64] = []
         items.reserveCapacity(min(maxCount, length))
+        let first = cursor.nextSequence
         while items.count < maxCount, let item = try popItem() {
             items.append(item)
         }
+        // The whole batch is acknowledged by the next call, not item by item.
+        acknowledge(upTo: min(first, cursor.nextSequence))
         return items
     }
 
@@ -89,6 +123,7 @@ public struct BufferReader: ~Copyable {
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() -> [UInt8]? {
         let size = itemSize
+        acknowledge(upTo: cursor.nextSequence)
         return cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
     }
 
@@ -99,6 +134,7 @@ public struct BufferReader: ~Copyable {
             throw CBuffError(.invalidArgument, "The destination holds \(destination.count) bytes; items of buffer \"\(name)\" need \(itemSize).")
         }
         let size = itemSize
+        acknowledge(upTo: cursor.nextSequence)
         return cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
     }
 

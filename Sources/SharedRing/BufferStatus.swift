@@ -43,6 +43,8 @@ public struct RingStatus: Sendable {
     public let interruptedWrite: UInt64?
     /// Readers sleeping on the buffer right now.
     public let sleepingReaders: UInt32
+    /// The named readers, in table order.
+    public let readers: [NamedReaderStatus]
 
     /// Items currently in the ring.
     public var count: Int { Int(written - oldest) }
@@ -80,7 +82,30 @@ extension RingStatus {
         writerGeneration = header.writerGeneration.pointee.load(ordering: .relaxed)
         interruptedWrite = started && !writerAlive ? written : nil
         sleepingReaders = header.waiters.pointee.load(ordering: .relaxed)
+        let table = file.readerTable
+        readers = (0..<RingLayout.readerCapacity).compactMap { index in
+            guard let name = table.name(index) else { return nil }
+            let position = table.cursor(index).pointee.load(ordering: .acquiring)
+            return NamedReaderStatus(name: name, slot: index, position: position,
+                                     lag: written > position ? written - position : 0,
+                                     pid: table.pid(index), alive: file.isReaderAlive(index))
+        }
     }
+}
+
+/// A named reader, as its ring file records it.
+public struct NamedReaderStatus: Sendable, Hashable {
+    public let name: String
+    /// Its record in the ring file's reader table.
+    public let slot: Int
+    /// The next sequence it will read after a restart (what it committed).
+    public let position: UInt64
+    /// Items published after `position`.
+    public let lag: UInt64
+    /// The last process that opened it.
+    public let pid: Int32
+    /// Whether a live process has it open (decided by the lock that process holds).
+    public let alive: Bool
 }
 
 extension DataDirectory {

@@ -43,6 +43,8 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(10)
         /// Any other failure of the system or of SQLite (full disk, I/O error, …).
         public static let systemFailure = Code(11)
+        /// A live process already uses that named reader.
+        public static let readerBusy = Code(12)
 
         public var description: String {
             switch self {
@@ -56,6 +58,7 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
             case .writerBusy: "writer busy"
             case .permissionDenied: "permission denied"
             case .closed: "closed"
+            case .readerBusy: "reader busy"
             default: "system failure"
             }
         }

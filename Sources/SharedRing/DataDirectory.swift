@@ -136,6 +136,53 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         return BufferReader(name: name, file: try openRing(of: record), start: start)
     }
 
+    /// Opens the *named* reader `readerName` of buffer `name`: its cursor lives in the ring file,
+    /// so a restarted reader resumes where it stopped. The first open registers it, starting at
+    /// `start`; later opens resume and ignore `start`.
+    ///
+    /// Delivery is **at least once**: an item counts as consumed when the reader asks for the
+    /// next one (or calls ``BufferReader/commit()``, or closes). A reader killed while processing
+    /// an item gets that item again when it restarts (with ``BufferReader/popMany(_:)``, the
+    /// whole last batch); it never silently skips one. Items the writer overwrote while the
+    /// reader was away are counted in ``BufferReader/missedCount``.
+    ///
+    /// - Throws: ``CBuffError/Code/readerBusy`` if a live process has this reader open;
+    ///   ``CBuffError/Code/invalidArgument`` for a bad name or when the buffer already has its
+    ///   maximum of 24 named readers.
+    public func openReader(_ name: String, named readerName: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
+        try ReaderTable.validate(readerName)
+        let (registry, record) = try lookUp(name)
+        let file = try openRing(of: record)
+        let slots = file.layout.length
+        let header = file.header
+        let claimed = try file.claimReader(readerName, bufferName: name) {
+            RingCursor.startSequence(start == .oldest ? .oldest : .latest, header: header, length: slots)
+        }
+        try registry.recordReader(buffer: name, reader: readerName, slot: claimed.index, pid: Sys.processID())
+        return BufferReader(name: name, file: file, start: start, record: claimed)
+    }
+
+    /// Removes named reader `readerName` of buffer `name`, so that it no longer holds a place
+    /// (nor, under the `block` policy, the writer).
+    ///
+    /// - Throws: ``CBuffError/Code/readerBusy`` if a live process has it open and `force` is false;
+    ///   ``CBuffError/Code/notFound`` if there is no such reader.
+    public func removeReader(_ readerName: String, of name: String, force: Bool = false) throws(CBuffError) {
+        try ReaderTable.validate(readerName)
+        let (registry, record) = try lookUp(name)
+        let file = try openRing(of: record)
+        try file.withReaderTableLocked { () throws(CBuffError) in
+            guard let index = file.readerTable.index(of: readerName) else {
+                throw CBuffError(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\".")
+            }
+            if !force && file.isReaderAlive(index) {
+                throw CBuffError(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" is in use by a live process (PID \(file.readerTable.pid(index))); stop it first or force the removal.")
+            }
+            file.readerTable.clear(index)
+        }
+        try registry.deleteReader(buffer: name, reader: readerName)
+    }
+
     /// The registry and the buffer's row.
     private func lookUp(_ name: String) throws(CBuffError) -> (Registry, BufferRecord) {
         try BufferName.validate(name)

@@ -14,7 +14,7 @@ struct CBuffCommand: ParsableCommand {
 
             Exit status: 0 success, 1 other error, 64 usage error, 65 corrupted or invalid data, \
             66 buffer not found, 73 buffer already exists, 75 busy (a live writer holds the \
-            buffer), 77 permission denied.
+            buffer, or a live process has the named reader open), 77 permission denied.
             """,
         version: "0.1.0",
         subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Demo.self,

@@ -161,7 +161,7 @@ import TestSupport
         let help = try run("cbuff", ["--help"])
         #expect(help.status == 0)
         for text in ["CBUFF_DIR", "64 usage", "65 corrupted", "66 buffer not found", "73 buffer already exists", "75 busy", "77 permission denied", "create", "push", "pop", "tail", "list", "inspect", "rm", "demo"] {
-            #expect(help.stdout.contains(text), "help lacks \(text)")
+            #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains(text), "help lacks \(text)")
         }
         #expect(!help.stdout.contains("demo-writer"))
         let version = try run("cbuff", ["--version"])
@@ -286,6 +286,44 @@ import TestSupport
         #expect(resumed["interruptedWrite"] is NSNull)
         #expect(resumed["writerState"] as? String == "closed")
         #expect(try cbuff("tail", "crash").lines.last == "20")
+    }
+
+    // MARK: named readers
+
+    /// The seed's documented session, read through one named reader across three separate
+    /// `cbuff pop --reader` processes.
+    @Test func aNamedReaderCarriesItsPositionAcrossInvocations() throws {
+        _ = try cbuff("create", "shared_buffer_a", "--item-size", "1", "--length", "5")
+        #expect(try cbuff("push", "shared_buffer_a", "50", "10", "20", "30").status == 0)
+        #expect(try cbuff("pop", "shared_buffer_a", "--reader", "r").lines == ["50"])
+        #expect(try cbuff("pop", "shared_buffer_a", "--reader", "r", "-n", "3").lines == ["10", "20", "30"])
+        #expect(try cbuff("pop", "shared_buffer_a", "--reader", "r", "-n", "3").lines == [])
+        // Anonymous pops still start at the oldest item.
+        #expect(try cbuff("pop", "shared_buffer_a").lines == ["50"])
+
+        let report = try #require(try json(cbuff("inspect", "shared_buffer_a", "--json").stdout) as? [String: Any])
+        let readers = try #require(report["readers"] as? [[String: Any]])
+        #expect(readers.count == 1)
+        #expect(readers.first?["name"] as? String == "r")
+        #expect(readers.first?["position"] as? Int == 4)
+        #expect(readers.first?["lag"] as? Int == 0)
+        #expect(readers.first?["alive"] as? Bool == false)
+        #expect(try cbuff("inspect", "shared_buffer_a").stdout.contains("r: position 4, lag 0"))
+
+        #expect(try cbuff("rm", "shared_buffer_a", "--reader", "r").status == 0)
+        expectOneSentence(try cbuff("rm", "shared_buffer_a", "--reader", "r"), 66, mentioning: "no named reader")
+        #expect(try cbuff("pop", "shared_buffer_a", "--reader", "r", "-n", "9").lines == ["50", "10", "20", "30"])
+        expectOneSentence(try cbuff("pop", "shared_buffer_a", "--reader", "a/b"), 64, mentioning: "Reader name")
+    }
+
+    @Test func aNamedReaderInUseExits75() throws {
+        _ = try cbuff("create", "held", "--item-size", "8", "--length", "64")
+        _ = try cbuff("push", "held", "1", "2")
+        let holder = try ChildProcess("cbuff-test-agent", ["read-named", dir, "held", "r", "1", "hang"])
+        #expect(holder.expectLine(startingWith: "got") != nil)
+        expectOneSentence(try cbuff("pop", "held", "--reader", "r"), 75, mentioning: "in use by a live process")
+        expectOneSentence(try cbuff("rm", "held", "--reader", "r"), 75, mentioning: "in use by a live process")
+        #expect(try cbuff("rm", "held", "--reader", "r", "--force").status == 0)
     }
 
     // MARK: rm

@@ -16,6 +16,12 @@
 //                                      that each value is its sequence; print the same report
 //   latency DIR PREFIX COUNT           create COUNT buffers, then open each by name; print the
 //                                      median and p99 of each, in microseconds
+//   read-named DIR NAME READER COUNT [hang]
+//                                      open named reader READER, print "got SEQUENCE" for each of
+//                                      COUNT items (popped one at a time); with hang, then block
+//                                      until killed, else close
+//   register DIR NAME READER           wait for a line on stdin, open named reader READER, print
+//                                      "slot K" (or "refused CODE"), then hold it until stdin ends
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -149,6 +155,31 @@ do {
             return String(format: "%.0f", Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6)
         }
         say("create_median_us=\(micros(creates, 0.5)) create_p99_us=\(micros(creates, 0.99)) open_median_us=\(micros(opens, 0.5)) open_p99_us=\(micros(opens, 0.99))")
+
+    case "read-named":
+        guard args.count >= 5, let count = Int(args[4]) else { fail("read-named needs READER COUNT") }
+        var reader = try directory.openReader(name, named: args[3])
+        for _ in 0..<count {
+            guard reader.wait(timeout: .seconds(30)), let bytes = reader.popBytes() else { fail("no item for 30 s") }
+            say("got \(TestItem.sequence(of: bytes).map(String.init) ?? "torn") at \(reader.nextSequence - 1)")
+        }
+        if args.count > 5 && args[5] == "hang" {
+            withExtendedLifetime(reader) { while true { pause() } }
+        }
+        reader.close()
+
+    case "register":
+        guard args.count >= 4 else { fail("register needs READER") }
+        _ = readLine()
+        do {
+            let reader = try directory.openReader(name, named: args[3])
+            let slot = try directory.status(of: name).ring?.readers.first { $0.name == args[3] }?.slot
+            say("slot \(slot.map(String.init) ?? "?")")
+            while readLine() != nil {}
+            reader.close()
+        } catch {
+            say("refused \(error.code)")
+        }
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }

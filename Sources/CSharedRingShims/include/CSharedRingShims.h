@@ -69,6 +69,18 @@ static inline int csr_ofd_setlk(int fd, int64_t start, int64_t len, int exclusiv
     return r == -1 ? -errno : 0;
 }
 
+/// Takes a write lock on [start, start+len), waiting for it. Returns 0 or -errno (-EINTR).
+static inline int csr_ofd_setlkw(int fd, int64_t start, int64_t len) {
+    struct flock fl = {0};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    fl.l_pid = 0;
+    int r = fcntl(fd, F_OFD_SETLKW, &fl);
+    return r == -1 ? -errno : 0;
+}
+
 /// Tests, without taking anything, whether a write lock on [start, start+len) would conflict
 /// with a lock held through another open file description. Returns 1 (held), 0 (free) or -errno.
 static inline int csr_ofd_is_locked(int fd, int64_t start, int64_t len) {

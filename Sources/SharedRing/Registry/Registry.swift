@@ -135,6 +135,26 @@ struct Registry: Sendable {
         }
     }
 
+    /// Records a named reader (its ring-file record is the truth; this row is for scripts).
+    func recordReader(buffer: String, reader: String, slot: Int, pid: Int32) throws(CBuffError) {
+        try write("record named reader \"\(reader)\" of buffer \"\(buffer)\"") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO readers (buffer, name, slot, pid, opened_at)
+                    VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    ON CONFLICT (buffer, name) DO UPDATE SET
+                        slot = excluded.slot, pid = excluded.pid, opened_at = excluded.opened_at
+                    """,
+                arguments: [buffer, reader, slot, pid])
+        }
+    }
+
+    func deleteReader(buffer: String, reader: String) throws(CBuffError) {
+        try write("remove named reader \"\(reader)\" of buffer \"\(buffer)\"") { db in
+            try db.execute(sql: "DELETE FROM readers WHERE buffer = ? AND name = ?", arguments: [buffer, reader])
+        }
+    }
+
     // MARK: Errors
 
     static func translate(_ error: any Error, _ what: String) -> CBuffError {

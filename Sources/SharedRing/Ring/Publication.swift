@@ -163,18 +163,38 @@ struct RingCursor {
     private(set) var missed: UInt64 = 0
     private var slotIndex: Int
 
-    enum Start { case oldest, latest }
+    enum Start {
+        case oldest, latest
+        /// A named reader resuming: items overwritten since it stopped count as missed.
+        case at(UInt64)
+    }
 
     init(slots: SlotArray, header: HeaderWords, start: Start) {
         self.slots = slots
         self.header = header
         let head = header.nextSequence.pointee.load(ordering: .acquiring)
         let length = UInt64(slots.length)
-        nextSequence = start == .latest ? head : (head > length ? head - length : 0)
+        switch start {
+        case .latest: nextSequence = head
+        case .oldest: nextSequence = head > length ? head - length : 0
+        case .at(let sequence): nextSequence = sequence
+        }
         slotIndex = slots.index(of: nextSequence)
         // Items overwritten before this reader existed are not "missed" by it.
-        if start == .oldest, state() == .lapped { recoverFromLap() }
-        missed = 0
+        if case .oldest = start, state() == .lapped {
+            recoverFromLap()
+            missed = 0
+        }
+    }
+
+    /// Where a new reader starting at `start` would begin.
+    static func startSequence(_ start: Start, header: HeaderWords, length: Int) -> UInt64 {
+        let head = header.nextSequence.pointee.load(ordering: .acquiring)
+        switch start {
+        case .latest: return head
+        case .oldest: return head > UInt64(length) ? head - UInt64(length) : 0
+        case .at(let sequence): return sequence
+        }
     }
 
     enum State { case ready, empty, lapped }

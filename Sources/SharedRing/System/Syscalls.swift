@@ -175,6 +175,16 @@ enum Sys {
         return failure("fcntl(F_OFD_SETLK)", -r)
     }
 
+    /// Takes a write lock on `[start, start+length)`, waiting while another open file
+    /// description holds it.
+    static func lockWaiting(_ fd: CInt, start: Int, length: Int = 1) -> Result<Void> {
+        while true {
+            let r = csr_ofd_setlkw(fd, Int64(start), Int64(length))
+            if r == 0 { return .success(()) }
+            if r != -EINTR { return failure("fcntl(F_OFD_SETLKW)", -r) }
+        }
+    }
+
     static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
         _ = csr_ofd_setlk(fd, Int64(start), Int64(length), 0, 1)
     }

@@ -55,7 +55,10 @@ struct Inspect: ParsableCommand {
         } else {
             rows.append(("interrupted", "no"))
         }
-        rows.append(("readers", "\(ring.sleepingReaders) sleeping now; no named readers"))
+        rows.append(("readers", "\(ring.sleepingReaders) sleeping now; \(ring.readers.isEmpty ? "no named readers" : "named:")"))
+        for reader in ring.readers {
+            rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), PID \(reader.pid), \(reader.alive ? "alive" : "not running")"))
+        }
         rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
         rows.append(("registry", registryLine(record)))
         return format(rows)

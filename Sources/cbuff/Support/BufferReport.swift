@@ -29,10 +29,12 @@ struct BufferReport: Encodable {
     var readers: [ReaderReport]
     var problem: String?
 
-    /// Named readers (an empty array until named readers exist).
+    /// A named reader: its committed position, lag behind the writer, last PID and liveness.
     struct ReaderReport: Encodable {
         var name: String
         var position: UInt64
+        var lag: UInt64
+        var pid: Int32
         var alive: Bool
     }
 
@@ -60,7 +62,7 @@ struct BufferReport: Encodable {
         formatVersion = record.formatVersion
         fileSize = ring?.fileSize
         sleepingReaders = ring?.sleepingReaders
-        readers = []
+        readers = ring?.readers.map { ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive) } ?? []
         problem = status.problem?.description
     }
 

@@ -18,7 +18,7 @@ extension CBuffError.Code {
         switch self {
         case .notFound: ExitStatus.noInput
         case .bufferAlreadyCreated: ExitStatus.cannotCreate
-        case .writerBusy: ExitStatus.busy
+        case .writerBusy, .readerBusy: ExitStatus.busy
         case .corrupted, .valueDoesNotFit: ExitStatus.dataError
         case .invalidArgument: ExitStatus.usage
         case .permissionDenied: ExitStatus.noPermission

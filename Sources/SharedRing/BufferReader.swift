@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A reader of a buffer, with its own cursor: every reader sees every item (broadcast), and
 /// readers never hold the writer back.
 ///
@@ -20,6 +22,9 @@ public struct BufferReader: ~Copyable {
     private var cursor: RingCursor
     /// For a named reader, where its cursor is stored in the ring file.
     private let record: NamedReaderRecord?
+    private let header: HeaderWords
+    /// Set when this process could not register for membarrier: see `SpaceGate`.
+    private let fenceBeforeWriterCheck: Bool
 
     init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
         let layout = file.layout
@@ -35,6 +40,8 @@ public struct BufferReader: ~Copyable {
         }
         self.cursor = RingCursor(slots: slots, header: file.header, start: from)
         self.record = record
+        self.header = file.header
+        self.fenceBeforeWriterCheck = record != nil && !Sys.registerForGlobalBarriers()
         self.file = file
     }
 
@@ -52,7 +59,7 @@ public struct BufferReader: ~Copyable {
     /// restart it resumes after them. (Without it, a named reader acknowledges an item when it
     /// asks for the next one, and when it closes.) Does nothing for an anonymous reader.
     public func commit() {
-        record?.cursor.pointee.store(cursor.nextSequence, ordering: .releasing)
+        acknowledge(upTo: cursor.nextSequence)
     }
 
     /// At-least-once delivery for named readers: asking for more means the items returned
@@ -60,7 +67,11 @@ public struct BufferReader: ~Copyable {
     /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
     @inline(__always)
     private func acknowledge(upTo sequence: UInt64) {
-        record?.cursor.pointee.store(sequence, ordering: .releasing)
+        guard let record else { return }
+        record.cursor.pointee.store(sequence, ordering: .releasing)
+        // A writer held back by the block policy may be waiting for exactly this.
+        if fenceBeforeWriterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
+        if header.writerWaiting.pointee.load(ordering: .relaxed) != 0 { header.wakeWriter() }
     }
 
     /// The sequence number of the next item this reader will return.

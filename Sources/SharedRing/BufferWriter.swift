@@ -31,6 +31,7 @@ public struct BufferWriter: ~Copyable {
 
     private let file: RingFile
     private var publisher: RingPublisher
+    private var gate: SpaceGate
 
     init(name: String, file: consuming RingFile) {
         let layout = file.layout
@@ -42,6 +43,7 @@ public struct BufferWriter: ~Copyable {
         let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
         self.publisher = RingPublisher(slots: slots, header: file.header,
                                        fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
+        self.gate = SpaceGate(table: layout.policy == .block ? file.readerTable : nil, header: file.header, length: layout.length)
         self.file = file
     }
 
@@ -68,13 +70,45 @@ public struct BufferWriter: ~Copyable {
     // MARK: Pushing
 
     /// Pushes an unsigned integer, stored little-endian in ``itemSize`` bytes. When the ring is
-    /// full, the oldest item is overwritten.
+    /// full, the oldest item is overwritten (policy ``OverflowPolicy/overwrite``), or the push
+    /// waits, without limit, until every named reader has consumed enough
+    /// (``OverflowPolicy/block``; see ``push(_:timeout:)`` and ``tryPush(_:)``).
     ///
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if `value` needs more than ``itemSize`` bytes.
     @inlinable
     public mutating func push(_ value: UInt64) throws(CBuffError) {
         guard value <= maxValue else { throw doesNotFit(value) }
+        _ = makeSpace(timeoutNanos: -1)
         pushUnchecked(value)
+    }
+
+    /// Pushes `value` if there is room now; returns false, pushing nothing, if the ring is full
+    /// of items a named reader has not consumed (``OverflowPolicy/block`` only: under
+    /// ``OverflowPolicy/overwrite`` there is always room).
+    public mutating func tryPush(_ value: UInt64) throws(CBuffError) -> Bool {
+        guard value <= maxValue else { throw doesNotFit(value) }
+        guard makeSpace(timeoutNanos: 0) else { return false }
+        pushUnchecked(value)
+        return true
+    }
+
+    /// Pushes `value`, waiting up to `timeout` for room under ``OverflowPolicy/block`` (sleeping,
+    /// not spinning, after a short spin). Returns false, pushing nothing, on timeout.
+    public mutating func push(_ value: UInt64, timeout: Duration) throws(CBuffError) -> Bool {
+        guard value <= maxValue else { throw doesNotFit(value) }
+        guard makeSpace(timeoutNanos: timeout.nanoseconds) else { return false }
+        pushUnchecked(value)
+        return true
+    }
+
+    /// Whether the next sequence may be written, after waiting up to `timeoutNanos` (negative:
+    /// no limit; 0: no wait). Always true under the overwrite policy.
+    @usableFromInline
+    mutating func makeSpace(timeoutNanos: Int64) -> Bool {
+        let sequence = publisher.nextSequence
+        if gate.hasSpace(for: sequence) { return true }
+        if timeoutNanos == 0 { return false }
+        return gate.waitForSpace(for: sequence, timeoutNanos: timeoutNanos)
     }
 
     /// Pushes any integer that fits: a negative value or one above ``maxValue`` is refused.
@@ -96,6 +130,10 @@ public struct BufferWriter: ~Copyable {
         // alias it, and the compiler would reload it for each item.
         var local = publisher
         for value in values {
+            if !gate.hasSpace(for: local.nextSequence) {
+                local.announce()   // let readers see (and consume) what is written so far
+                _ = gate.waitForSpace(for: local.nextSequence, timeoutNanos: -1)
+            }
             local.write { Self.store(value, size: size, at: $0) }
         }
         local.announce()
@@ -123,6 +161,7 @@ public struct BufferWriter: ~Copyable {
             throw CBuffError(.valueDoesNotFit, "\(bytes.count) bytes cannot be pushed to buffer \"\(name)\", whose items are \(itemSize) bytes.")
         }
         let size = itemSize
+        _ = makeSpace(timeoutNanos: -1)
         publisher.publish { payload in
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }

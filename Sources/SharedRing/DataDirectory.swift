@@ -179,6 +179,9 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
                 throw CBuffError(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" is in use by a live process (PID \(file.readerTable.pid(index))); stop it first or force the removal.")
             }
             file.readerTable.clear(index)
+            // A writer held back by this reader re-reads the table and goes on.
+            file.header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
+            file.header.wakeWriter()
         }
         try registry.deleteReader(buffer: name, reader: readerName)
     }

@@ -12,8 +12,9 @@
 //                                      sequence TOTAL-1 was seen or skipped; check every item;
 //                                      print "delivered=D missed=M bad=B first=F"; with slow,
 //                                      do some busy work after each item (to be lapped)
-//   drain DIR NAME TOTAL               like read, for 8-byte items and without allocating: check
-//                                      that each value is its sequence; print the same report
+//   drain DIR NAME TOTAL [READER]      like read, for 8-byte items and without allocating (as named
+//                                      reader READER if given): check that each value is its
+//                                      sequence; print the same report
 //   latency DIR PREFIX COUNT           create COUNT buffers, then open each by name; print the
 //                                      median and p99 of each, in microseconds
 //   read-named DIR NAME READER COUNT [hang]
@@ -119,7 +120,7 @@ do {
 
     case "drain":
         guard args.count >= 4, let total = UInt64(args[3]) else { fail("drain needs TOTAL") }
-        var reader = try directory.openReader(name)
+        var reader = try args.count > 4 ? directory.openReader(name, named: args[4]) : directory.openReader(name)
         say("ready")
         var delivered: UInt64 = 0
         var bad: UInt64 = 0

@@ -138,6 +138,7 @@ extension RingFile {
             }
             if table.index(of: name) == nil {
                 table.register(index, name: name, cursor: start(), pid: pid, startTime: Sys.processStartTime(pid))
+                header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
             } else {
                 table.recordOpener(index, pid: pid, startTime: Sys.processStartTime(pid))
             }

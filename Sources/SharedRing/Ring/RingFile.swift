@@ -138,6 +138,21 @@ struct HeaderWords {
     var createdAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.createdAt) }
     var notify: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.notify) }
     var waiters: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.waiters) }
+    var space: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.space) }
+    var writerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerWaiting) }
+    var readersVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.readersVersion) }
+
+    /// The `space` futex word as the plain `UInt32` the futex system call takes.
+    var spaceAddress: UnsafeMutablePointer<UInt32> {
+        (base + RingLayout.Offset.space).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
+    /// of removing a named reader).
+    func wakeWriter() {
+        space.pointee.add(1, ordering: .releasing)
+        Sys.futexWakeAll(spaceAddress)
+    }
 
     /// The futex word as the plain `UInt32` the futex system call takes (same address as ``notify``).
     var notifyAddress: UnsafeMutablePointer<UInt32> {

@@ -11,7 +11,7 @@
 /// | 1 | 64 | creator, once | creation time |
 /// | 2 | 128 | the writer | next sequence, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
-/// | 4 | 256 | (reserved for the `block` policy) | |
+/// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
 /// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
 ///
 /// A slot is an 8-byte sequence stamp (see ``SlotStamp``) followed by the item's bytes, padded to
@@ -62,6 +62,10 @@ struct RingLayout: Equatable, Sendable {
         // line 3: the wake-up line
         static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
         static let waiters = 196             // u32: readers currently sleeping or about to
+        // line 4: the block policy's wake-up line
+        static let space = 256               // u32 futex word, bumped by named readers to wake the writer
+        static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
+        static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.

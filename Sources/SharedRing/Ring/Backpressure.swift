@@ -1,0 +1,77 @@
+import Synchronization
+
+/// The `block` policy on the writer's side: never write sequence `s` while a named reader has
+/// not acknowledged `s - length` (its cursor, the first sequence it has not acknowledged, must
+/// stay above `s - length`).
+///
+/// The writer caches `limit` (sequences below it are known to be free) and the reader table's
+/// version, so a push costs one comparison and one load of a read-mostly line; the table of 24
+/// records is scanned only when the limit is reached or a reader came or went.
+///
+/// Waiting for space mirrors `RingCursor.wait` with the roles swapped: the writer stores
+/// `writerWaiting`, then loads the cursors; a named reader stores its cursor, then loads
+/// `writerWaiting` and wakes the writer. The writer makes that store-load pair safe with a
+/// membarrier (the reader registered for it; if it could not, it fences instead), and sleeps
+/// are capped at 50 ms, so a missed wake-up only delays.
+///
+/// A reader that registers at the oldest item of a full ring may still lose the items the writer
+/// was writing at that moment (it counts them as missed); from then on nothing it has not
+/// acknowledged is overwritten.
+struct SpaceGate {
+    let table: ReaderTable?          // nil: the overwrite policy, which never waits
+    let header: HeaderWords
+    let length: UInt64
+    private var limit: UInt64
+    private var version: UInt32
+
+    init(table: ReaderTable?, header: HeaderWords, length: Int) {
+        self.table = table
+        self.header = header
+        self.length = UInt64(length)
+        self.limit = table == nil ? .max : 0
+        self.version = header.readersVersion.pointee.load(ordering: .acquiring)
+    }
+
+    /// Whether `sequence` may be written now.
+    @inline(__always)
+    mutating func hasSpace(for sequence: UInt64) -> Bool {
+        if sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version { return true }
+        return refresh(for: sequence)
+    }
+
+    @inline(never)
+    private mutating func refresh(for sequence: UInt64) -> Bool {
+        version = header.readersVersion.pointee.load(ordering: .acquiring)
+        guard let table else { limit = .max; return true }
+        var lowest = UInt64.max
+        for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) == 1 {
+            lowest = min(lowest, table.cursor(index).pointee.load(ordering: .acquiring))
+        }
+        // Without named readers nothing holds the writer back; look again after `length` items.
+        limit = lowest == .max ? sequence &+ length : lowest &+ length
+        return sequence < limit
+    }
+
+    /// Waits until `sequence` may be written, at most `timeoutNanos` (negative: no limit).
+    mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
+        if hasSpace(for: sequence) { return true }
+        for _ in 0..<4096 {
+            Sys.cpuRelax()
+            if refresh(for: sequence) { return true }
+        }
+        let deadline = timeoutNanos < 0 ? Int64.max : Sys.monotonicNanos() &+ timeoutNanos
+        while true {
+            let observed = header.space.pointee.load(ordering: .acquiring)
+            header.writerWaiting.pointee.add(1, ordering: .sequentiallyConsistent)
+            Sys.globalBarrier()
+            let ready = refresh(for: sequence)
+            let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
+            if !ready && remaining > 0 {
+                _ = Sys.futexWait(header.spaceAddress, expected: observed, timeoutNanos: min(remaining, 50_000_000))
+            }
+            header.writerWaiting.pointee.subtract(1, ordering: .relaxed)
+            if ready || refresh(for: sequence) { return true }
+            if remaining <= 0 { return false }
+        }
+    }
+}

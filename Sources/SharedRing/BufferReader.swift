@@ -131,6 +131,14 @@ public struct BufferReader: ~Copyable {
         cursor.wait(timeoutNanos: timeout.nanoseconds)
     }
 
+    /// Waits like ``wait(timeout:)``, returning false early once `stop` says so after a wake-up.
+    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
+        cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+    }
+
+    /// The ring's shared header words (to interrupt a wait from another thread).
+    var headerWords: HeaderWords { header }
+
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() -> [UInt8]? {
         let size = itemSize

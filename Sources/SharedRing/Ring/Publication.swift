@@ -143,8 +143,7 @@ struct RingPublisher {
     /// The cold path: a reader is sleeping on the futex word.
     @inline(never)
     func wakeReaders() {
-        header.notify.pointee.add(1, ordering: .releasing)
-        Sys.futexWakeAll(header.notifyAddress)
+        header.wakeReaders()
     }
 
     /// Records the time of the last write (also done every 1024 items while writing).
@@ -274,7 +273,9 @@ struct RingCursor {
     /// this reader's increment and wakes it. If the writer could not register, it fences every
     /// publish instead. Sleeps are capped at 50 ms anyway, so even a kernel that refuses both
     /// can only delay a wake-up, never lose it.
-    mutating func wait(timeoutNanos: Int64) -> Bool {
+    ///
+    /// `stop`, checked after every wake-up, ends the wait early (returning false).
+    mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
         if state() != .empty { return true }
         for _ in 0..<4096 {
             Sys.cpuRelax()
@@ -292,7 +293,8 @@ struct RingCursor {
             }
             header.waiters.pointee.subtract(1, ordering: .relaxed)
             if ready || state() != .empty { return true }
-            if remaining <= 0 { return false }
+            if remaining <= 0 || stop() { return false }
         }
     }
+
 }

@@ -147,6 +147,13 @@ struct HeaderWords {
         (base + RingLayout.Offset.space).assumingMemoryBound(to: UInt32.self)
     }
 
+    /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again):
+    /// used to interrupt one reader's wait promptly.
+    func wakeReaders() {
+        notify.pointee.add(1, ordering: .releasing)
+        Sys.futexWakeAll(notifyAddress)
+    }
+
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
     /// of removing a named reader).
     func wakeWriter() {

@@ -1,0 +1,111 @@
+import Dispatch
+import Synchronization
+
+/// What a reader's asynchronous sequence delivers: an item, or the news that items were lost.
+public enum BufferEvent: Sendable, Hashable {
+    /// The item of sequence `sequence`, as an integer.
+    case item(sequence: UInt64, value: UInt64)
+    /// `count` items were overwritten before this reader got to them (``OverflowPolicy/overwrite``
+    /// only). Delivered in order, just before the first item after the gap, so that a caller
+    /// iterating the sequence has to handle it.
+    case missed(count: UInt64)
+}
+
+extension BufferReader {
+    /// The reader as an `AsyncSequence` of ``BufferEvent``s: `for try await event in reader.events()`.
+    ///
+    /// While the buffer is empty it sleeps on the buffer's futex (on a Dispatch thread, not on
+    /// the Swift concurrency pool), and cancelling the task wakes it at once: the sequence then
+    /// throws `CancellationError`. A named reader acknowledges each item when the next one is
+    /// requested, as with ``popItem()``.
+    ///
+    /// ```swift
+    /// for try await event in try directory.openReader("ticks", named: "billing").events() {
+    ///     switch event {
+    ///     case .item(let sequence, let value): handle(sequence, value)
+    ///     case .missed(let count): log("lost \(count) items")
+    ///     }
+    /// }
+    /// ```
+    public consuming func events() -> BufferEvents {
+        BufferEvents(box: ReaderBox(self))
+    }
+}
+
+/// The asynchronous sequence of a reader's events (see ``BufferReader/events()``). Iterate it
+/// once, from one task.
+public struct BufferEvents: AsyncSequence {
+    public typealias Element = BufferEvent
+
+    let box: ReaderBox
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(box: box)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let box: ReaderBox
+
+        public mutating func next() async throws -> BufferEvent? {
+            while true {
+                try Task.checkCancellation()
+                if let event = try box.nextEvent() { return event }
+                try await box.waitForItem()
+            }
+        }
+    }
+}
+
+@available(*, unavailable, message: "Iterate a reader's events from one task.")
+extension BufferEvents: Sendable {}
+
+/// Owns the reader behind a `BufferEvents`.
+///
+/// `@unchecked Sendable` because the blocking wait runs on a Dispatch thread while the iterating
+/// task is suspended awaiting it: the reader is never used by two threads at once. Only the
+/// immutable `header` (to wake the wait) and the atomic `cancelled` are touched concurrently.
+final class ReaderBox: @unchecked Sendable {
+    private var reader: BufferReader
+    private let header: HeaderWords
+    private var reportedMissed: UInt64
+    private var pending: BufferEvent?
+    private let cancelled = Atomic<Bool>(false)
+
+    init(_ reader: consuming BufferReader) {
+        reportedMissed = reader.missedCount
+        header = reader.headerWords
+        self.reader = reader
+    }
+
+    /// The next event if one is ready: a gap first, then the item that followed it.
+    func nextEvent() throws(CBuffError) -> BufferEvent? {
+        if let event = pending {
+            pending = nil
+            return event
+        }
+        guard let value = try reader.popItem() else { return nil }
+        let item = BufferEvent.item(sequence: reader.nextSequence - 1, value: value)
+        let missed = reader.missedCount
+        guard missed > reportedMissed else { return item }
+        defer { reportedMissed = missed }
+        pending = item
+        return .missed(count: missed - reportedMissed)
+    }
+
+    /// Sleeps until an item may be ready, without holding a Swift concurrency thread; returns
+    /// early (throwing) when the task is cancelled.
+    func waitForItem() async throws {
+        try await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    _ = self.reader.wait(timeout: .milliseconds(500)) { self.cancelled.load(ordering: .acquiring) }
+                    continuation.resume()
+                }
+            }
+            try Task.checkCancellation()
+        } onCancel: {
+            cancelled.store(true, ordering: .releasing)
+            header.wakeReaders()
+        }
+    }
+}

@@ -104,18 +104,37 @@ public struct BufferReader: ~Copyable {
         return value
     }
 
-    /// Returns up to `maxCount` items, oldest first; fewer (possibly none) if fewer are waiting.
+    /// Returns up to `maxCount` items, oldest first; fewer (possibly none) if fewer are waiting
+    /// (never more than ``length`` in one call).
     public mutating func popMany(_ maxCount: Int) throws(CBuffError) -> [UInt64] {
         guard maxCount > 0 else { return [] }
-        var items: [UInt64] = []
-        items.reserveCapacity(min(maxCount, length))
-        let first = cursor.nextSequence
-        while items.count < maxCount, let item = try popItem() {
-            items.append(item)
+        var items = [UInt64](repeating: 0, count: min(maxCount, length))
+        let outcome: Result<Int, CBuffError> = items.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(CBuffError) in try popMany(into: buffer) }
         }
-        // The whole batch is acknowledged by the next call, not item by item.
-        acknowledge(upTo: min(first, cursor.nextSequence))
+        items.removeLast(items.count - (try outcome.get()))
         return items
+    }
+
+    /// Copies up to `destination.count` items into `destination`, oldest first, without
+    /// allocating; returns how many. A named reader acknowledges the batch with the next call.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if the first item is an integer wider than
+    ///   64 bits (a later one ends the batch before it instead).
+    public mutating func popMany(into destination: UnsafeMutableBufferPointer<UInt64>) throws(CBuffError) -> Int {
+        acknowledge(upTo: cursor.nextSequence)
+        let size = itemSize
+        var count = 0
+        while count < destination.count,
+              let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) {
+            if wide {
+                if count > 0 { break }
+                throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
+            }
+            destination[count] = value
+            count += 1
+        }
+        return count
     }
 
     /// Waits up to `timeout` for the next item, sleeping (not spinning) once a short spin finds

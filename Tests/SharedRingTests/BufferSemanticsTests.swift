@@ -64,6 +64,18 @@ import TestSupport
         #expect(try reader.popMany(10) == [1, 2, 3])
     }
 
+    @Test func popManyIntoACallersBufferCopiesWithoutAllocating() throws {
+        var writer = try directory.createBuffer("into", itemSize: 4, length: 8)
+        var reader = try directory.openReader("into")
+        try writer.push(contentsOf: [1, 2, 3, 4, 5])
+        var destination = [UInt64](repeating: 0, count: 3)
+        let first = try destination.withUnsafeMutableBufferPointer { try reader.popMany(into: $0) }
+        #expect(first == 3 && destination == [1, 2, 3])
+        let second = try destination.withUnsafeMutableBufferPointer { try reader.popMany(into: $0) }
+        #expect(second == 2 && destination[0..<2] == [4, 5])
+        #expect(try destination.withUnsafeMutableBufferPointer { try reader.popMany(into: $0) } == 0)
+    }
+
     // MARK: Wrap-around, every start position
 
     /// For small rings, every count of pushes around the wrap: a reader opened afterwards sees

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SharedRing", targets: ["SharedRing"]),
         .executable(name: "cbuff", targets: ["cbuff"]),
+        .executable(name: "cbuff-bench", targets: ["cbuff-bench"]),
     ],
     dependencies: [
         // SQLite access, typed errors, WAL and migrations for the registry (links the system libsqlite3).
@@ -37,6 +38,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The benchmark: SharedRing's figures in the C anchors' line format (no extra dependency).
+        .executableTarget(name: "cbuff-bench", dependencies: ["SharedRing"]),
         // Turns the top-level migrations/*.sql into Swift string literals at build time, so an
         // installed binary never reads repository paths.
         .executableTarget(name: "embed-migrations"),

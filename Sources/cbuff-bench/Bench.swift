@@ -1,0 +1,164 @@
+// cbuff-bench: SharedRing's figures, printed in the anchors' line format
+//
+//   bench=NAME metric=METRIC value=NUMBER unit=UNIT
+//
+// so that they can be compared line by line with ../shared/anchors/run-anchors.sh (see
+// Benchmarks/README.md). Two-process figures pin the writer (or pinger) to CPU 0 and the reader
+// (or ponger) to CPU 1 with taskset, as the anchors do; each figure is the median of --runs runs.
+// Release builds only: `swift run -c release cbuff-bench`.
+import Foundation
+import SharedRing
+
+@main
+struct Bench {
+    static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let role = arguments.first, let handler = roles[role] {
+            try handler(Array(arguments.dropFirst()))
+            return
+        }
+        try Orchestrator(arguments).run()
+    }
+
+    /// Child roles, started by the orchestrator.
+    static let roles: [String: @Sendable ([String]) throws -> Void] = [
+        "writer": Transfer.writer, "reader": Transfer.reader, "ponger": PingPong.ponger,
+    ]
+}
+
+/// Runs every benchmark and prints one line per figure.
+struct Orchestrator {
+    var runs = 3
+    var items = 100_000_000
+    var roundTrips = 1_000_000
+    var directory = (ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp") + "/cbuff-bench-\(getpid())"
+    var only: Set<String>? = nil
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--smoke": runs = 1; items = 200_000; roundTrips = 20_000
+            case "--runs": runs = Int(iterator.next() ?? "") ?? runs
+            case "--items": items = Int(iterator.next() ?? "") ?? items
+            case "--dir": directory = iterator.next() ?? directory
+            case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+            default:
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open]\n".utf8))
+                exit(64)
+            }
+        }
+    }
+
+    func wants(_ name: String) -> Bool { only?.contains(name) ?? true }
+
+    func run() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let data = DataDirectory(path: directory)
+        log("\(ProcessInfo.processInfo.processorCount) cpus, data directory \(directory), \(runs) run(s), \(items) items, pinning \(Child.canPin ? "with taskset" : "unavailable")")
+
+        if wants("transfer") {
+            let rates = try (0..<runs).map { _ in try Transfer.run(.single, items: items, in: data) }
+            emit("cbuff", "transfer_items_per_s", median(rates.map(\.rate)), "items/s")
+        }
+        if wants("batch64") {
+            let rates = try (0..<runs).map { _ in try Transfer.run(.batch64, items: items, in: data) }
+            emit("cbuff_batch64", "transfer_items_per_s", median(rates.map(\.rate)), "items/s")
+        }
+        if wants("overwrite") {
+            let results = try (0..<runs).map { _ in try Transfer.run(.overwrite, items: items, in: data) }
+            emit("cbuff_overwrite", "transfer_items_per_s", median(results.map(\.rate)), "items/s")
+            emit("cbuff_overwrite", "lost_fraction", median(results.map(\.lostFraction)), "fraction")
+        }
+        if wants("pingpong") {
+            let results = try (0..<runs).map { _ in try PingPong.run(roundTrips: roundTrips, in: data) }
+            emit("cbuff", "pingpong_rtt_median", median(results.map(\.median)), "ns")
+            emit("cbuff", "pingpong_rtt_p99", median(results.map(\.p99)), "ns")
+        }
+        if wants("open") {
+            let results = try (0..<runs).map { _ in try Latency.run(count: items < 1_000_000 ? 50 : 200, in: data) }
+            emit("cbuff", "create_median", median(results.map(\.create)), "us")
+            emit("cbuff", "open_median", median(results.map(\.open)), "us")
+        }
+    }
+}
+
+func emit(_ name: String, _ metric: String, _ value: Double, _ unit: String) {
+    print("bench=\(name) metric=\(metric) value=\(String(format: "%.6g", value)) unit=\(unit)")
+    fflush(nil)
+}
+
+func log(_ text: String) {
+    FileHandle.standardError.write(Data("# \(text)\n".utf8))
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the machine.
+func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// A child process of this executable, optionally pinned to one CPU, talking over pipes.
+final class Child {
+    static let taskset = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static var canPin: Bool { taskset != nil && ProcessInfo.processInfo.processorCount >= 2 }
+    static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+
+    let process = Process()
+    private let input = Pipe(), output = Pipe()
+
+    init(cpu: Int, _ arguments: [String]) throws {
+        if let taskset = Self.taskset, Self.canPin {
+            process.executableURL = URL(fileURLWithPath: taskset)
+            process.arguments = ["-c", String(cpu), Self.executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = arguments
+        }
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+    }
+
+    func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+
+    /// The child's next line (blocking).
+    func line() -> String {
+        var bytes: [UInt8] = []
+        while true {
+            let data = output.fileHandleForReading.readData(ofLength: 1)
+            if data.isEmpty || data[0] == 0x0A { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(data[0])
+        }
+    }
+
+    func finish() throws {
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CBuffError(.systemFailure, "a benchmark child failed with status \(process.terminationStatus)")
+        }
+    }
+}
+
+/// Pins the calling process to one CPU (best effort), for the in-process side of a benchmark.
+func pinSelf(_ cpu: Int) {
+    guard let taskset = Child.taskset, Child.canPin else { return }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: taskset)
+    process.arguments = ["-p", "-c", String(cpu), String(getpid())]
+    process.standardOutput = FileHandle.nullDevice
+    try? process.run()
+    process.waitUntilExit()
+}
+
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}

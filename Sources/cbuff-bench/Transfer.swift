@@ -1,0 +1,110 @@
+import Foundation
+import SharedRing
+
+/// One writer process (CPU 0) and one reader process (CPU 1) moving 8-byte items 0, 1, 2, …;
+/// the reader checks every value. Throughput = items / (last item read − first push), both
+/// read from CLOCK_MONOTONIC, which all processes share.
+enum Transfer {
+    enum Kind: String {
+        /// `block` policy, one named reader, one item per push and per pop: lossless.
+        case single
+        /// The same through push(contentsOf:) and popMany(into:), 64 items per call.
+        case batch64
+        /// `overwrite` policy, an anonymous reader keeping up as well as it can.
+        case overwrite
+    }
+
+    struct Result { var rate: Double; var lostFraction: Double }
+
+    static func run(_ kind: Kind, items: Int, in directory: DataDirectory) throws -> Result {
+        let name = "transfer-\(kind.rawValue)"
+        try? directory.removeBuffer(name, force: true)
+        try directory.createBuffer(name, itemSize: 8, length: 1 << 16, policy: kind == .overwrite ? .overwrite : .block).close()
+        defer { try? directory.removeBuffer(name, force: true) }
+        let reader = try Child(cpu: 1, ["reader", kind.rawValue, directory.path, name, String(items)])
+        guard reader.line() == "ready" else { throw CBuffError(.systemFailure, "the reader did not start") }
+        let writer = try Child(cpu: 0, ["writer", kind.rawValue, directory.path, name, String(items)])
+        let started = UInt64(writer.line().split(separator: " ").last ?? "") ?? 0
+        let report = reader.line().split(separator: " ")
+        try writer.finish()
+        try reader.finish()
+        guard report.count == 4, report[0] == "done", let ended = UInt64(report[1]), let missed = Double(report[2]), report[3] == "bad=0" else {
+            throw CBuffError(.corrupted, "the reader reported \(report.joined(separator: " "))")
+        }
+        if kind != .overwrite && missed != 0 { throw CBuffError(.corrupted, "a lossless transfer lost \(missed) items") }
+        return Result(rate: Double(items) / (Double(ended - started) / 1e9), lostFraction: missed / Double(items))
+    }
+
+    /// `writer KIND DIR NAME ITEMS`: prints "started NANOS", then pushes.
+    static func writer(_ arguments: [String]) throws {
+        let (kind, directory, name, items) = try parse(arguments)
+        var writer = try directory.takeOver(name)
+        say("started \(now())")
+        switch kind {
+        case .single, .overwrite:
+            for value in 0..<UInt64(items) { try writer.push(value) }
+        case .batch64:
+            var batch = [UInt64](repeating: 0, count: 64)
+            var next: UInt64 = 0
+            try batch.withUnsafeMutableBufferPointer { buffer in
+                while next < UInt64(items) {
+                    let count = min(64, UInt64(items) - next)
+                    for i in 0..<Int(count) { buffer[i] = next + UInt64(i) }
+                    try writer.push(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<Int(count)]))
+                    next += count
+                }
+            }
+        }
+        writer.close()
+    }
+
+    /// `reader KIND DIR NAME ITEMS`: prints "ready", then reads, spinning, until the last item;
+    /// prints "done NANOS MISSED bad=N".
+    static func reader(_ arguments: [String]) throws {
+        let (kind, directory, name, items) = try parse(arguments)
+        var reader = kind == .overwrite ? try directory.openReader(name) : try directory.openReader(name, named: "bench")
+        say("ready")
+        let total = UInt64(items)
+        var bad: UInt64 = 0
+        // Values are their sequences, so the loops track progress from the values themselves
+        // (a lossless reader must see exactly 0, 1, 2, …; an overwritten one, increasing values).
+        var expected: UInt64 = 0
+        switch kind {
+        case .single:
+            while expected < total {
+                if let value = try reader.popItem() {
+                    if value != expected { bad += 1 }
+                    expected += 1
+                }
+            }
+        case .overwrite:
+            while expected < total {
+                if let value = try reader.popItem() {
+                    if value < expected { bad += 1 }
+                    expected = value + 1
+                }
+            }
+        case .batch64:
+            var batch = [UInt64](repeating: 0, count: 64)
+            try batch.withUnsafeMutableBufferPointer { buffer in
+                while expected < total {
+                    let count = try reader.popMany(into: buffer)
+                    for i in 0..<count {
+                        if buffer[i] != expected { bad += 1 }
+                        expected += 1
+                    }
+                }
+            }
+        }
+        let ended = now()
+        say("done \(ended) \(reader.missedCount) bad=\(bad)")
+        reader.close()
+    }
+
+    private static func parse(_ arguments: [String]) throws -> (Kind, DataDirectory, String, Int) {
+        guard arguments.count == 4, let kind = Kind(rawValue: arguments[0]), let items = Int(arguments[3]) else {
+            throw CBuffError(.invalidArgument, "bad arguments \(arguments)")
+        }
+        return (kind, DataDirectory(path: arguments[1]), arguments[2], items)
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// A seconds-long run of cbuff-bench (the real figures need a release build; see Benchmarks/).
+@Suite struct BenchSmokeTests {
+    @Test func theBenchmarkPrintsEveryFigureInTheAnchorsFormat() throws {
+        let temporary = try TemporaryDirectory()
+        let outcome = try run("cbuff-bench", ["--smoke", "--dir", temporary.path + "/bench"])
+        #expect(outcome.status == 0, "\(outcome)")
+        let pattern = /bench=([a-z_0-9]+) metric=([a-z_0-9]+) value=([-+0-9.e]+) unit=([a-z\/]+)/
+        var figures: [String: Double] = [:]
+        for line in outcome.lines {
+            let match = try #require(line.wholeMatch(of: pattern), "not in the anchors' format: \(line)")
+            figures["\(match.1) \(match.2)"] = Double(match.3)
+        }
+        for figure in ["cbuff transfer_items_per_s", "cbuff_batch64 transfer_items_per_s", "cbuff_overwrite transfer_items_per_s",
+                       "cbuff_overwrite lost_fraction", "cbuff pingpong_rtt_median", "cbuff pingpong_rtt_p99",
+                       "cbuff create_median", "cbuff open_median"] {
+            #expect((figures[figure] ?? -1) >= 0, "missing \(figure)")
+        }
+        #expect((figures["cbuff transfer_items_per_s"] ?? 0) > 0)
+    }
+}

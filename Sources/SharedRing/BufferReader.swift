@@ -19,12 +19,12 @@ public struct BufferReader: ~Copyable {
     public let policy: OverflowPolicy
 
     private let file: RingFile
-    private var cursor: RingCursor
+    @usableFromInline var cursor: RingCursor
     /// For a named reader, where its cursor is stored in the ring file.
-    private let record: NamedReaderRecord?
-    private let header: HeaderWords
+    @usableFromInline let record: NamedReaderRecord?
+    @usableFromInline let header: HeaderWords
     /// Set when this process could not register for membarrier: see `SpaceGate`.
-    private let fenceBeforeWriterCheck: Bool
+    @usableFromInline let fenceBeforeWriterCheck: Bool
 
     init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
         let layout = file.layout
@@ -65,8 +65,8 @@ public struct BufferReader: ~Copyable {
     /// At-least-once delivery for named readers: asking for more means the items returned
     /// before are done; the items this call returns are acknowledged by the next call (or
     /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
-    @inline(__always)
-    private func acknowledge(upTo sequence: UInt64) {
+    @inlinable
+    func acknowledge(upTo sequence: UInt64) {
         guard let record else { return }
         record.cursor.pointee.store(sequence, ordering: .releasing)
         // A writer held back by the block policy may be waiting for exactly this.
@@ -75,10 +75,10 @@ public struct BufferReader: ~Copyable {
     }
 
     /// The sequence number of the next item this reader will return.
-    public var nextSequence: UInt64 { cursor.nextSequence }
+    @inlinable public var nextSequence: UInt64 { cursor.nextSequence }
 
     /// How many items this reader missed because the writer overwrote them first.
-    public var missedCount: UInt64 { cursor.missed }
+    @inlinable public var missedCount: UInt64 { cursor.missed }
 
     /// Items waiting for this reader (at most ``length``).
     public var usage: Int { cursor.available }
@@ -92,6 +92,7 @@ public struct BufferReader: ~Copyable {
     ///
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` for an item of more than 8 bytes whose value
     ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``).
+    @inlinable
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
@@ -177,8 +178,8 @@ public struct BufferReader: ~Copyable {
     }
 
     /// Decodes a little-endian unsigned integer; `wide` says bytes beyond the eighth are not all zero.
-    @inline(__always)
-    private static func loadInteger(from payload: UnsafeRawPointer, size: Int) -> (UInt64, Bool) {
+    @inlinable @inline(__always)
+    static func loadInteger(from payload: UnsafeRawPointer, size: Int) -> (UInt64, Bool) {
         if size == 8 { return (UInt64(littleEndian: payload.load(as: UInt64.self)), false) }
         if size < 8 {
             var value: UInt64 = 0

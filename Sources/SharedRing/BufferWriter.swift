@@ -30,8 +30,8 @@ public struct BufferWriter: ~Copyable {
     public let maxValue: UInt64
 
     private let file: RingFile
-    private var publisher: RingPublisher
-    private var gate: SpaceGate
+    @usableFromInline var publisher: RingPublisher
+    @usableFromInline var gate: SpaceGate
 
     init(name: String, file: consuming RingFile) {
         let layout = file.layout
@@ -59,7 +59,7 @@ public struct BufferWriter: ~Copyable {
     public consuming func close() {}
 
     /// The sequence number the next pushed item will get (= items ever published).
-    public var nextSequence: UInt64 { publisher.nextSequence }
+    @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 
     /// Items currently held by the ring (at most ``length``).
     public var usage: Int { Int(min(publisher.nextSequence, UInt64(length))) }
@@ -103,7 +103,7 @@ public struct BufferWriter: ~Copyable {
 
     /// Whether the next sequence may be written, after waiting up to `timeoutNanos` (negative:
     /// no limit; 0: no wait). Always true under the overwrite policy.
-    @usableFromInline
+    @inlinable
     mutating func makeSpace(timeoutNanos: Int64) -> Bool {
         let sequence = publisher.nextSequence
         if gate.hasSpace(for: sequence) { return true }
@@ -176,14 +176,14 @@ public struct BufferWriter: ~Copyable {
         try outcome.get()
     }
 
-    @usableFromInline
+    @inlinable
     mutating func pushUnchecked(_ value: UInt64) {
         let size = itemSize
         publisher.publish { Self.store(value, size: size, at: $0) }
     }
 
-    @inline(__always)
-    private static func store(_ value: UInt64, size: Int, at payload: UnsafeMutableRawPointer) {
+    @inlinable @inline(__always)
+    static func store(_ value: UInt64, size: Int, at payload: UnsafeMutableRawPointer) {
         if size == 8 {
             payload.storeBytes(of: value.littleEndian, as: UInt64.self)
         } else if size < 8 {

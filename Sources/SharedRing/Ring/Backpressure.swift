@@ -17,12 +17,13 @@ import Synchronization
 /// A reader that registers at the oldest item of a full ring may still lose the items the writer
 /// was writing at that moment (it counts them as missed); from then on nothing it has not
 /// acknowledged is overwritten.
+@usableFromInline
 struct SpaceGate {
-    let table: ReaderTable?          // nil: the overwrite policy, which never waits
-    let header: HeaderWords
-    let length: UInt64
-    private var limit: UInt64
-    private var version: UInt32
+    @usableFromInline let table: ReaderTable?          // nil: the overwrite policy, which never waits
+    @usableFromInline let header: HeaderWords
+    @usableFromInline let length: UInt64
+    @usableFromInline var limit: UInt64
+    @usableFromInline var version: UInt32
 
     init(table: ReaderTable?, header: HeaderWords, length: Int) {
         self.table = table
@@ -33,14 +34,14 @@ struct SpaceGate {
     }
 
     /// Whether `sequence` may be written now.
-    @inline(__always)
+    @inlinable
     mutating func hasSpace(for sequence: UInt64) -> Bool {
         if sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version { return true }
         return refresh(for: sequence)
     }
 
-    @inline(never)
-    private mutating func refresh(for sequence: UInt64) -> Bool {
+    @usableFromInline @inline(never)
+    mutating func refresh(for sequence: UInt64) -> Bool {
         version = header.readersVersion.pointee.load(ordering: .acquiring)
         guard let table else { limit = .max; return true }
         var lowest = UInt64.max
@@ -53,6 +54,7 @@ struct SpaceGate {
     }
 
     /// Waits until `sequence` may be written, at most `timeoutNanos` (negative: no limit).
+    @usableFromInline
     mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
         for _ in 0..<4096 {

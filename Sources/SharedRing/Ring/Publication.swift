@@ -42,9 +42,10 @@ import Synchronization
 
 /// The stamp that heads every slot: `(sequence + 1) << 1`, with bit 0 set while the writer is
 /// filling the slot. Zero means "never written". Stamps of one slot only grow.
+@usableFromInline
 enum SlotStamp {
-    @inline(__always) static func committed(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 }
-    @inline(__always) static func writing(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 | 1 }
+    @inlinable static func committed(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 }
+    @inlinable static func writing(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 | 1 }
 
     /// The sequence a stamp refers to and whether its item is complete (nil for a fresh slot).
     static func decode(_ stamp: UInt64) -> (sequence: UInt64, complete: Bool)? {
@@ -53,22 +54,29 @@ enum SlotStamp {
 }
 
 /// A raw view of the slot array: where slot `i` and its stamp live.
+@usableFromInline
 struct SlotArray {
-    let base: UnsafeMutableRawPointer
-    let stride: Int
-    let length: Int
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let stride: Int
+    @usableFromInline let length: Int
 
-    @inline(__always)
+    init(base: UnsafeMutableRawPointer, stride: Int, length: Int) {
+        self.base = base
+        self.stride = stride
+        self.length = length
+    }
+
+    @inlinable
     func stamp(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (base + index &* stride).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
-    @inline(__always)
+    @inlinable
     func payload(_ index: Int) -> UnsafeMutableRawPointer {
         base + (index &* stride &+ 8)
     }
 
-    @inline(__always)
+    @inlinable
     func index(of sequence: UInt64) -> Int {
         Int(sequence % UInt64(length))
     }
@@ -87,14 +95,15 @@ struct SlotArray {
 }
 
 /// The writer's side of the protocol: W1–W5 above, plus waking sleeping readers.
+@usableFromInline
 struct RingPublisher {
-    let slots: SlotArray
-    let header: HeaderWords
+    @usableFromInline let slots: SlotArray
+    @usableFromInline let header: HeaderWords
     /// When the kernel refused membarrier registration, the writer pays a full fence per publish
     /// instead (see `RingWaiter`).
-    let fenceBeforeWaiterCheck: Bool
-    private(set) var nextSequence: UInt64
-    private var slotIndex: Int
+    @usableFromInline let fenceBeforeWaiterCheck: Bool
+    @usableFromInline var nextSequence: UInt64
+    @usableFromInline var slotIndex: Int
 
     /// Attaches to the ring's current position, first advancing past any item that was committed
     /// but not counted because the previous writer died between W4 and W5.
@@ -109,14 +118,14 @@ struct RingPublisher {
     }
 
     /// Writes one item: `fill` receives the slot's payload bytes, then the item is published.
-    @inline(__always)
+    @inlinable
     mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
         write(fill)
         announce()
     }
 
     /// W1–W4 for one item, without W5 (so that a batch announces once).
-    @inline(__always)
+    @inlinable
     mutating func write(_ fill: (UnsafeMutableRawPointer) -> Void) {
         let sequence = nextSequence
         let stamp = slots.stamp(slotIndex)
@@ -127,13 +136,11 @@ struct RingPublisher {
         nextSequence = sequence &+ 1
         slotIndex &+= 1
         if slotIndex == slots.length { slotIndex = 0 }
-        if sequence & 1023 == 0 {
-            header.lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
-        }
+        if sequence & 1023 == 0 { stampLastWrite() }
     }
 
     /// W5, then wakes sleeping readers if any said they were waiting.
-    @inline(__always)
+    @inlinable
     func announce() {
         header.nextSequence.pointee.store(nextSequence, ordering: .releasing)  // W5
         if fenceBeforeWaiterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
@@ -141,26 +148,28 @@ struct RingPublisher {
     }
 
     /// The cold path: a reader is sleeping on the futex word.
-    @inline(never)
+    @usableFromInline @inline(never)
     func wakeReaders() {
         header.wakeReaders()
     }
 
     /// Records the time of the last write (also done every 1024 items while writing).
+    @usableFromInline @inline(never)
     func stampLastWrite() {
         header.lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
     }
 }
 
 /// A reader's cursor and its side of the protocol: R1–R4, lap recovery, and waiting.
+@usableFromInline
 struct RingCursor {
-    let slots: SlotArray
-    let header: HeaderWords
+    @usableFromInline let slots: SlotArray
+    @usableFromInline let header: HeaderWords
     /// The sequence of the next item this reader will return.
-    private(set) var nextSequence: UInt64
+    @usableFromInline var nextSequence: UInt64
     /// Items this reader never saw because the writer overwrote them first.
-    private(set) var missed: UInt64 = 0
-    private var slotIndex: Int
+    @usableFromInline var missed: UInt64 = 0
+    @usableFromInline var slotIndex: Int
 
     enum Start {
         case oldest, latest
@@ -196,10 +205,10 @@ struct RingCursor {
         }
     }
 
-    enum State { case ready, empty, lapped }
+    @usableFromInline enum State { case ready, empty, lapped }
 
     /// What the slot of the next sequence holds, from its stamp alone (R1).
-    @inline(__always)
+    @inlinable
     func state() -> State {
         let stamp = slots.stamp(slotIndex).pointee.load(ordering: .acquiring)
         let expected = SlotStamp.committed(nextSequence)
@@ -211,7 +220,7 @@ struct RingCursor {
     /// them (it may see bytes the writer is changing; such a copy is discarded and the reader
     /// moves on). Returns nil when the reader has caught up with the writer.
     /// `acceptIf` may refuse a good copy: the value is returned but the cursor stays on it.
-    @inline(__always)
+    @inlinable
     mutating func read<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool = { _ in true }) -> T? {
         while true {
             let stamp = slots.stamp(slotIndex)
@@ -232,8 +241,8 @@ struct RingCursor {
         }
     }
 
-    @inline(__always)
-    private mutating func advance() {
+    @inlinable
+    mutating func advance() {
         nextSequence &+= 1
         slotIndex &+= 1
         if slotIndex == slots.length { slotIndex = 0 }
@@ -241,8 +250,8 @@ struct RingCursor {
 
     /// The item at `nextSequence` was overwritten: skip to the oldest item that may still be
     /// present and count every sequence skipped.
-    @inline(never)
-    private mutating func recoverFromLap() {
+    @usableFromInline @inline(never)
+    mutating func recoverFromLap() {
         let head = header.nextSequence.pointee.load(ordering: .acquiring)
         let length = UInt64(slots.length)
         let oldestPresent = head > length ? head - length : 0

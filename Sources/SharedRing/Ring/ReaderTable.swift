@@ -17,6 +17,7 @@ import Synchronization
 /// file, waited for), so two processes never claim the same record or register one name twice.
 /// While a named reader is open, its process holds an OFD write lock on byte `1 + k`: that lock
 /// (dropped by the kernel when the process dies) is what "alive" means.
+@usableFromInline
 struct ReaderTable {
     static let tableLockByte = 64
     static let maxNameLength = 44
@@ -96,10 +97,17 @@ struct ReaderTable {
 }
 
 /// A named reader's handle on its record: where to store its cursor.
+@usableFromInline
 struct NamedReaderRecord {
-    let name: String
-    let index: Int
-    let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+    @usableFromInline let name: String
+    @usableFromInline let index: Int
+    @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+
+    init(name: String, index: Int, cursor: UnsafeMutablePointer<Atomic<UInt64>>) {
+        self.name = name
+        self.index = index
+        self.cursor = cursor
+    }
 }
 
 extension RingFile {

@@ -116,31 +116,36 @@ struct RingFile: ~Copyable {
 }
 
 /// Typed views of the header's shared words. Every access says its memory ordering at the call site.
+@usableFromInline
 struct HeaderWords {
-    let base: UnsafeMutableRawPointer
+    @usableFromInline let base: UnsafeMutableRawPointer
 
-    @inline(__always)
-    private func word64(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    init(base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    @inlinable
+    func word64(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
-    @inline(__always)
-    private func word32(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+    @inlinable
+    func word32(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
-    var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
-    var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
+    @inlinable var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
+    @inlinable var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
     var writerPID: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerPID) }
     var writerState: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerState) }
     var writerStartTime: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerStartTime) }
     var writerGeneration: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerGeneration) }
     var createdAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.createdAt) }
     var notify: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.notify) }
-    var waiters: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.waiters) }
+    @inlinable var waiters: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.waiters) }
     var space: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.space) }
-    var writerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerWaiting) }
-    var readersVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.readersVersion) }
+    @inlinable var writerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerWaiting) }
+    @inlinable var readersVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.readersVersion) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {
@@ -156,6 +161,7 @@ struct HeaderWords {
 
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
     /// of removing a named reader).
+    @usableFromInline
     func wakeWriter() {
         space.pointee.add(1, ordering: .releasing)
         Sys.futexWakeAll(spaceAddress)

@@ -16,6 +16,7 @@
 ///
 /// A slot is an 8-byte sequence stamp (see ``SlotStamp``) followed by the item's bytes, padded to
 /// a multiple of 8.
+@usableFromInline
 struct RingLayout: Equatable, Sendable {
     // MARK: Constants of format version 1
 
@@ -37,6 +38,7 @@ struct RingLayout: Equatable, Sendable {
 
     // MARK: Header offsets
 
+    @usableFromInline
     enum Offset {
         // line 0: immutable geometry, written once before the file gets its name
         static let magic = 0                 // 8 bytes
@@ -53,19 +55,19 @@ struct RingLayout: Equatable, Sendable {
         // line 1: written once at creation
         static let createdAt = 64            // u64: ns since the Unix epoch
         // line 2: written by the writer only
-        static let nextSequence = 128        // u64: items published (a hint, see SlotStamp)
-        static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
+        @usableFromInline static let nextSequence = 128        // u64: items published (a hint, see SlotStamp)
+        @usableFromInline static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
         static let writerPID = 144           // u32
         static let writerState = 148         // u32: WriterState
         static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
         static let writerGeneration = 160    // u64: how many writers have attached
         // line 3: the wake-up line
         static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
-        static let waiters = 196             // u32: readers currently sleeping or about to
+        @usableFromInline static let waiters = 196             // u32: readers currently sleeping or about to
         // line 4: the block policy's wake-up line
         static let space = 256               // u32 futex word, bumped by named readers to wake the writer
-        static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
-        static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
+        @usableFromInline static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
+        @usableFromInline static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.

@@ -1,4 +1,5 @@
 import GRDB
+import Synchronization
 
 /// One migration of the registry schema: a numbered `.sql` file of the top-level `migrations/`
 /// folder, embedded at build time (see `Plugins/EmbedMigrations`). The identifier is the file
@@ -25,6 +26,24 @@ struct Registry: Sendable {
     /// outside each migration's transaction, so two processes opening a fresh directory at the
     /// same moment could otherwise both try to create the tables.
     static func open(directory: String) throws(CBuffError) -> Registry {
+        // Opening SQLite, setting WAL and checking migrations costs milliseconds; a registry
+        // already opened by this process is reused as long as its file is the same one.
+        let path = directory + "/" + fileName
+        if let identity = Sys.fileIdentity(path),
+           let cached = openRegistries.withLock({ $0[directory] }), cached.identity == identity,
+           cached.registry.isCurrent {
+            return cached.registry
+        }
+        let registry = try openUncached(directory: directory)
+        if let identity = Sys.fileIdentity(path) {
+            openRegistries.withLock { $0[directory] = (identity, registry) }
+        }
+        return registry
+    }
+
+    private static let openRegistries = Mutex<[String: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+
+    private static func openUncached(directory: String) throws(CBuffError) -> Registry {
         try makeDirectories(directory)
         let lockPath = directory + "/" + lockFileName
         let lock = try Sys.openOrCreate(lockPath, mode: 0o600)
@@ -65,6 +84,13 @@ struct Registry: Sendable {
     private init(directory: String, queue: DatabaseQueue) {
         self.directory = directory
         self.queue = queue
+    }
+
+    /// Whether the registry still has exactly the migrations this version knows (a newer
+    /// cbuff may have upgraded it since this process opened it): one small read.
+    private var isCurrent: Bool {
+        let applied = try? queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+        return applied == RegistryMigration.all.count
     }
 
     private static let migrator: DatabaseMigrator = {

@@ -126,6 +126,18 @@ enum Sys {
         return failure("mkdir")
     }
 
+    /// The device and inode of the file at `path`, or nil if there is none.
+    static func fileIdentity(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    struct FileIdentity: Hashable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
     /// Whether `path` names the file open as `fd` (same device and inode).
     static func isSameFile(_ fd: CInt, _ path: String) -> Bool {
         var open = stat(), named = stat()

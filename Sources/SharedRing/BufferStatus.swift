@@ -108,7 +108,27 @@ public struct NamedReaderStatus: Sendable, Hashable {
     public let alive: Bool
 }
 
+extension BufferStatus {
+    /// Whether the buffer's writer died without closing (crash or kill) and no writer is alive:
+    /// debris of a crash, as opposed to a buffer closed cleanly and kept on purpose.
+    public var writerDied: Bool {
+        !writerAlive && ring?.writerState == .attached
+    }
+
+    /// Nanoseconds since the Unix epoch of the last sign of life: the last write, else creation.
+    public var lastActivity: UInt64? {
+        ring.map { $0.lastWriteAt ?? $0.createdAt }
+    }
+}
+
 extension DataDirectory {
+    /// The buffers whose writer died (see ``BufferStatus/writerDied``) at least `age` ago.
+    public func deadBuffers(olderThan age: Duration = .zero) throws(CBuffError) -> [BufferStatus] {
+        let cutoff = Sys.realtimeNanos() &- UInt64(max(0, age.nanoseconds))
+        return try statuses().filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
+    }
+
+
     /// Everything known about buffer `name`; a damaged ring file is reported in
     /// ``BufferStatus/problem`` rather than thrown, so that it can still be inspected.
     ///

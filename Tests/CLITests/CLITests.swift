@@ -344,6 +344,35 @@ import TestSupport
         #expect(try cbuff("inspect", "forced").status == 66)
     }
 
+    // MARK: stale buffers
+
+    /// `--dead` finds and removes the debris of crashed writers, never a buffer with a live
+    /// writer nor one closed cleanly.
+    @Test func deadBuffersAreListedAndRemovedAndNothingElse() throws {
+        for name in ["alive", "crashed", "closed"] { _ = try cbuff("create", name, "--item-size", "8", "--length", "16") }
+        _ = try cbuff("push", "closed", "1")
+        let live = try ChildProcess("cbuff-test-agent", ["write", dir, "alive", "1", "hang"])
+        #expect(live.expectLine(startingWith: "pushed") != nil)
+        let doomed = try ChildProcess("cbuff-test-agent", ["write", dir, "crashed", "1", "hang"])
+        #expect(doomed.expectLine(startingWith: "pushed") != nil)
+        doomed.kill()
+        doomed.wait()
+
+        #expect(try cbuff("list", "--dead").lines.dropFirst().map { String($0.prefix(while: { $0 != " " })) } == ["crashed"])
+        let dead = try json(cbuff("list", "--dead", "--json").stdout) as? [[String: Any]]
+        #expect(dead?.map { $0["name"] as? String } == ["crashed"])
+        #expect(dead?.first?["writerState"] as? String == "died")
+        #expect(try cbuff("list", "--dead", "--older-than", "3600").lines.count == 1)   // header only
+        #expect(try cbuff("rm", "--dead", "--older-than", "3600").stdout.isEmpty)
+
+        let removed = try cbuff("rm", "--dead")
+        #expect(removed.status == 0 && removed.lines == ["crashed"], "\(removed)")
+        #expect(try cbuff("list").lines.dropFirst().map { String($0.prefix(while: { $0 != " " })) } == ["alive", "closed"])
+        #expect(try cbuff("rm", "--dead", "x").status == 64)
+        #expect(try cbuff("rm").status == 64)
+        #expect(try cbuff("list", "--older-than", "5").status == 64)
+    }
+
     // MARK: registry queries
 
     /// The three sqlite3 one-liners of docs/registry.md, run exactly as written.

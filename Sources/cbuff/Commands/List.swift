@@ -11,9 +11,13 @@ struct List: ParsableCommand {
     @Flag(help: "Print one JSON array of objects (keys documented in docs/cli.md).")
     var json = false
 
+    @OptionGroup var selection: DeadSelection
+
     func run() throws {
         try reportingErrors {
-            let statuses = try global.directory.statuses()
+            let statuses = selection.dead
+                ? try global.directory.deadBuffers(olderThan: selection.age)
+                : try global.directory.statuses()
             if json {
                 print(BufferReport.json(statuses.map(BufferReport.init)))
                 return

@@ -4,14 +4,18 @@ import SharedRing
 struct Remove: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm",
-        abstract: "Remove a buffer (its ring file and registry row), or one of its named readers.",
-        discussion: "Refused (exit 75) while a live process writes the buffer (or has the reader open), unless --force."
+        abstract: "Remove a buffer (its ring file and registry row), one of its named readers, or every buffer whose writer died.",
+        discussion: """
+            Refused (exit 75) while a live process writes the buffer (or has the reader open), \
+            unless --force. `cbuff rm --dead [--older-than S]` removes the buffers whose writer \
+            died without closing, never one with a live writer, and prints their names.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name.")
-    var name: String
+    @Argument(help: "The buffer's name (none with --dead).")
+    var name: String?
 
     @Option(help: "Remove only this named reader of the buffer.")
     var reader: String?
@@ -19,8 +23,31 @@ struct Remove: ParsableCommand {
     @Flag(help: "Remove it even while a live process uses it.")
     var force = false
 
+    @OptionGroup var selection: DeadSelection
+
+    func validate() throws {
+        if selection.dead && (name != nil || reader != nil || force) {
+            throw ValidationError("--dead takes no buffer name, --reader or --force.")
+        }
+        if !selection.dead && name == nil { throw ValidationError("Give the name of the buffer to remove, or --dead.") }
+    }
+
     func run() throws {
         try reportingErrors {
+            if selection.dead {
+                for status in try global.directory.deadBuffers(olderThan: selection.age) {
+                    // removeBuffer re-checks the writer lock inside its transaction: a writer
+                    // that came back meanwhile keeps its buffer.
+                    do {
+                        try global.directory.removeBuffer(status.record.name)
+                        print(status.record.name)
+                    } catch CBuffError.Code.writerBusy {
+                        complain("kept \"\(status.record.name)\": a writer attached to it meanwhile.")
+                    }
+                }
+                return
+            }
+            let name = name!
             if let reader {
                 try global.directory.removeReader(reader, of: name, force: force)
             } else {

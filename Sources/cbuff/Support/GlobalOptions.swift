@@ -8,3 +8,20 @@ struct GlobalOptions: ParsableArguments {
 
     var directory: DataDirectory { DataDirectory.resolve(dir) }
 }
+
+/// Selects the buffers whose writer died (crashed or was killed without closing), for
+/// `list --dead` and `rm --dead`.
+struct DeadSelection: ParsableArguments {
+    @Flag(help: "Only buffers whose writer died without closing (never one with a live writer, nor one closed cleanly).")
+    var dead = false
+
+    @Option(help: ArgumentHelp("With --dead: only those whose last write is at least this many seconds old.", valueName: "seconds"))
+    var olderThan: Double = 0
+
+    func validate() throws {
+        if olderThan < 0 { throw ValidationError("--older-than must be 0 or more seconds.") }
+        if olderThan > 0 && !dead { throw ValidationError("--older-than goes with --dead.") }
+    }
+
+    var age: Duration { .milliseconds(Int64(olderThan * 1000)) }
+}

@@ -23,6 +23,10 @@
 //                                      until killed, else close
 //   register DIR NAME READER           wait for a line on stdin, open named reader READER, print
 //                                      "slot K" (or "refused CODE"), then hold it until stdin ends
+//   follow DIR NAME                    read NAME from its oldest item across writers coming and
+//                                      going, checking every item; on a line "report" on stdin,
+//                                      read what is left and print "delivered=D missed=M bad=B
+//                                      next=N", then exit
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -39,6 +43,12 @@ func say(_ line: String) {
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("cbuff-test-agent: \(message)\n".utf8))
     exit(2)
+}
+
+/// Whether a line (or end of input) is waiting on stdin, without blocking.
+func standardInputHasData() -> Bool {
+    var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+    return poll(&descriptor, 1, 0) == 1
 }
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -180,6 +190,36 @@ do {
             reader.close()
         } catch {
             say("refused \(error.code)")
+        }
+
+    case "follow":
+        var reader = try directory.openReader(name)
+        say("ready")
+        var delivered: UInt64 = 0, bad: UInt64 = 0
+        var missedBefore = reader.missedCount
+        var previous = Int64(reader.nextSequence) - 1
+        func drain() {
+            while let bytes = reader.popBytes() {
+                let expected = reader.nextSequence - 1
+                let missedNow = reader.missedCount
+                if TestItem.sequence(of: bytes) != expected || Int64(expected) != previous + 1 + Int64(missedNow - missedBefore) {
+                    bad += 1
+                }
+                previous = Int64(expected)
+                missedBefore = missedNow
+                delivered += 1
+                if delivered & 4095 == 0 && standardInputHasData() { return }
+            }
+        }
+        while true {
+            drain()
+            if standardInputHasData() {
+                _ = readLine()
+                drain()
+                say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) next=\(reader.nextSequence)")
+                break
+            }
+            _ = reader.wait(timeout: .milliseconds(20))
         }
 
     case "wait-pop":

@@ -141,6 +141,21 @@ import TestSupport
         expectError(.notFound) { _ = try directory.openReader("lost") }
     }
 
+    /// A ring file deleted while a writer and a reader have it mapped: both go on (the mapping
+    /// keeps the file's pages alive), and opening it by name again is a clear error.
+    @Test func aRingFileDeletedUnderAReaderKeepsWorkingForThoseWhoHaveIt() throws {
+        var writer = try directory.createBuffer("deleted", itemSize: 8, length: 16)
+        var reader = try directory.openReader("deleted")
+        try writer.push(1)
+        try FileManager.default.removeItem(atPath: directory.ringPath(of: "deleted"))
+        try writer.push(2)
+        #expect(try reader.popMany(10) == [1, 2])
+        expectError(.corrupted) { _ = try directory.openReader("deleted") }
+        writer.close()
+        try directory.removeBuffer("deleted")
+        #expect(try directory.buffers().isEmpty)
+    }
+
     @Test func damageToOneBufferLeavesTheOthersIntact() throws {
         var healthy = try directory.createBuffer("healthy", itemSize: 8, length: 16)
         try healthy.push(42)

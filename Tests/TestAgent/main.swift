@@ -27,6 +27,8 @@
 //                                      going, checking every item; on a line "report" on stdin,
 //                                      read what is left and print "delivered=D missed=M bad=B
 //                                      next=N", then exit
+//   churn DIR PREFIX SECONDS SEED      for SECONDS, create, remove and list buffers PREFIX0..7 at
+//                                      random; print "done ops=N errors=E" (E: unexpected errors)
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
 //
@@ -221,6 +223,30 @@ do {
             }
             _ = reader.wait(timeout: .milliseconds(20))
         }
+
+    case "churn":
+        guard args.count >= 5, let seconds = Double(args[3]), let seed = UInt64(args[4]) else { fail("churn needs SECONDS SEED") }
+        var random = SplitMix64(seed: seed)
+        let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var operations = 0, errors = 0
+        while ContinuousClock.now < end {
+            let target = "\(name)\(random.next() % 8)"
+            do {
+                switch random.next() % 3 {
+                case 0: try directory.createBuffer(target, itemSize: 8, length: 16).close()
+                case 1: try directory.removeBuffer(target)
+                default: _ = try directory.statuses()
+                }
+            } catch {
+                // Losing a race is expected; anything else is a finding.
+                if ![.bufferAlreadyCreated, .notFound, .writerBusy].contains(error.code) {
+                    errors += 1
+                    FileHandle.standardError.write(Data("churn: \(error)\n".utf8))
+                }
+            }
+            operations += 1
+        }
+        say("done ops=\(operations) errors=\(errors)")
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }

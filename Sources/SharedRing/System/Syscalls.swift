@@ -310,6 +310,8 @@ extension CBuffError {
             CBuffError(.permissionDenied, "Permission denied: cannot \(what).", cause: failure)
         case ENOSPC, EDQUOT:
             CBuffError(.systemFailure, "No space left on the device: cannot \(what).", cause: failure)
+        case EFBIG:
+            CBuffError(.systemFailure, "File too large for the filesystem or this process's file-size limit: cannot \(what).", cause: failure)
         default:
             CBuffError(.systemFailure, "Cannot \(what).", cause: failure)
         }

@@ -54,29 +54,30 @@ static inline int csr_membarrier_global_expedited(void) {
     return r == -1 ? -errno : (int)r;
 }
 
+/// The lock description for bytes [start, start+len) of a file.
+static inline struct flock csr_ofd_range(short type, int64_t start, int64_t len) {
+    struct flock fl = {0};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    fl.l_pid = 0;   /* required by F_OFD_* */
+    return fl;
+}
+
 /// Takes (exclusive != 0: write, else read) or, with unlock != 0, releases an open-file-description
 /// lock on bytes [start, start+len) without waiting. The kernel drops it when the last descriptor
 /// of that open file description closes, which includes the death of the process.
 /// Returns 0, or -EAGAIN when another open file description holds a conflicting lock.
 static inline int csr_ofd_setlk(int fd, int64_t start, int64_t len, int exclusive, int unlock) {
-    struct flock fl = {0};
-    fl.l_type = unlock ? F_UNLCK : (exclusive ? F_WRLCK : F_RDLCK);
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)start;
-    fl.l_len = (off_t)len;
-    fl.l_pid = 0;
+    struct flock fl = csr_ofd_range(unlock ? F_UNLCK : (exclusive ? F_WRLCK : F_RDLCK), start, len);
     int r = fcntl(fd, F_OFD_SETLK, &fl);
     return r == -1 ? -errno : 0;
 }
 
 /// Takes a write lock on [start, start+len), waiting for it. Returns 0 or -errno (-EINTR).
 static inline int csr_ofd_setlkw(int fd, int64_t start, int64_t len) {
-    struct flock fl = {0};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)start;
-    fl.l_len = (off_t)len;
-    fl.l_pid = 0;
+    struct flock fl = csr_ofd_range(F_WRLCK, start, len);
     int r = fcntl(fd, F_OFD_SETLKW, &fl);
     return r == -1 ? -errno : 0;
 }
@@ -84,12 +85,7 @@ static inline int csr_ofd_setlkw(int fd, int64_t start, int64_t len) {
 /// Tests, without taking anything, whether a write lock on [start, start+len) would conflict
 /// with a lock held through another open file description. Returns 1 (held), 0 (free) or -errno.
 static inline int csr_ofd_is_locked(int fd, int64_t start, int64_t len) {
-    struct flock fl = {0};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)start;
-    fl.l_len = (off_t)len;
-    fl.l_pid = 0;
+    struct flock fl = csr_ofd_range(F_WRLCK, start, len);
     int r = fcntl(fd, F_OFD_GETLK, &fl);
     if (r == -1) return -errno;
     return fl.l_type == F_UNLCK ? 0 : 1;

@@ -46,11 +46,6 @@ import Synchronization
 enum SlotStamp {
     @inlinable static func committed(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 }
     @inlinable static func writing(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 | 1 }
-
-    /// The sequence a stamp refers to and whether its item is complete (nil for a fresh slot).
-    static func decode(_ stamp: UInt64) -> (sequence: UInt64, complete: Bool)? {
-        stamp < 2 ? nil : ((stamp >> 1) - 1, stamp & 1 == 0)
-    }
 }
 
 /// A raw view of the slot array: where slot `i` and its stamp live.

@@ -1,5 +1,4 @@
 import GRDB
-import Synchronization
 
 /// One migration of the registry schema: a numbered `.sql` file of the top-level `migrations/`
 /// folder, embedded at build time (see `Plugins/EmbedMigrations`). The identifier is the file
@@ -41,7 +40,7 @@ struct Registry: Sendable {
         return registry
     }
 
-    private static let openRegistries = Mutex<[String: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+    private static let openRegistries = Locked<[String: (identity: Sys.FileIdentity, registry: Registry)]>([:])
 
     private static func openUncached(directory: String) throws(CBuffError) -> Registry {
         try makeDirectories(directory)

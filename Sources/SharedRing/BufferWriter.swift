@@ -77,26 +77,28 @@ public struct BufferWriter: ~Copyable {
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if `value` needs more than ``itemSize`` bytes.
     @inlinable
     public mutating func push(_ value: UInt64) throws(CBuffError) {
-        guard value <= maxValue else { throw doesNotFit(value) }
-        _ = makeSpace(timeoutNanos: -1)
-        pushUnchecked(value)
+        _ = try push(value, waitingNanos: -1)
     }
 
     /// Pushes `value` if there is room now; returns false, pushing nothing, if the ring is full
     /// of items a named reader has not consumed (``OverflowPolicy/block`` only: under
     /// ``OverflowPolicy/overwrite`` there is always room).
     public mutating func tryPush(_ value: UInt64) throws(CBuffError) -> Bool {
-        guard value <= maxValue else { throw doesNotFit(value) }
-        guard makeSpace(timeoutNanos: 0) else { return false }
-        pushUnchecked(value)
-        return true
+        try push(value, waitingNanos: 0)
     }
 
     /// Pushes `value`, waiting up to `timeout` for room under ``OverflowPolicy/block`` (sleeping,
     /// not spinning, after a short spin). Returns false, pushing nothing, on timeout.
     public mutating func push(_ value: UInt64, timeout: Duration) throws(CBuffError) -> Bool {
+        try push(value, waitingNanos: timeout.nanoseconds)
+    }
+
+    /// The one push of an integer: check it fits, wait for room (negative: no limit; 0: no
+    /// wait), publish it. Returns false, pushing nothing, if no room came in time.
+    @inlinable
+    mutating func push(_ value: UInt64, waitingNanos: Int64) throws(CBuffError) -> Bool {
         guard value <= maxValue else { throw doesNotFit(value) }
-        guard makeSpace(timeoutNanos: timeout.nanoseconds) else { return false }
+        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
         pushUnchecked(value)
         return true
     }

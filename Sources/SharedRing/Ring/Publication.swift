@@ -95,7 +95,7 @@ struct RingPublisher {
     @usableFromInline let slots: SlotArray
     @usableFromInline let header: HeaderWords
     /// When the kernel refused membarrier registration, the writer pays a full fence per publish
-    /// instead (see `RingWaiter`).
+    /// instead (see `RingCursor.wait`).
     @usableFromInline let fenceBeforeWaiterCheck: Bool
     @usableFromInline var nextSequence: UInt64
     @usableFromInline var slotIndex: Int
@@ -175,13 +175,7 @@ struct RingCursor {
     init(slots: SlotArray, header: HeaderWords, start: Start) {
         self.slots = slots
         self.header = header
-        let head = header.nextSequence.pointee.load(ordering: .acquiring)
-        let length = UInt64(slots.length)
-        switch start {
-        case .latest: nextSequence = head
-        case .oldest: nextSequence = head > length ? head - length : 0
-        case .at(let sequence): nextSequence = sequence
-        }
+        nextSequence = Self.startSequence(start, header: header, length: slots.length)
         slotIndex = slots.index(of: nextSequence)
         // Items overwritten before this reader existed are not "missed" by it.
         if case .oldest = start, state() == .lapped {
@@ -259,6 +253,8 @@ struct RingCursor {
     /// Items available to this reader now (at most the ring's length).
     var available: Int {
         let head = header.nextSequence.pointee.load(ordering: .acquiring)
+        // At the head, one item may still be waiting: committed (W4) by a writer that died
+        // before counting it (W5). Readers follow stamps, so it is readable.
         guard head > nextSequence else { return state() == .empty ? 0 : 1 }
         return Int(min(head - nextSequence, UInt64(slots.length)))
     }

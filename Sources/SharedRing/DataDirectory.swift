@@ -75,14 +75,13 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
             throw alreadyCreated(existing)
         }
         let finalPath = ringPath(of: name)
-        let pid = Sys.processID()
-        let temporaryPath = path + "/.\(name).\(pid).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let temporaryPath = path + "/.\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         var file = try RingFile.create(at: temporaryPath, layout: layout, mode: 0o600)
-        guard try file.tryLockWriter() else {
+        guard (try? file.tryLockWriter()) == true else {
+            file.unlinkIfStillNamed()
             throw CBuffError(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
         }
-        let startTime = Sys.processStartTime(pid)
-        file.recordWriter(pid: pid, startTime: startTime)
+        let (pid, startTime) = file.recordWriter()
 
         let record = BufferRecord(name: name, itemSize: itemSize, length: length, policy: policy,
                                   file: Self.ringFileName(of: name))
@@ -119,9 +118,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         guard try file.tryLockWriter() else {
             throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(Self.describePID(file.header.writerPID.pointee.load(ordering: .relaxed))); a buffer has one writer at a time.")
         }
-        let pid = Sys.processID()
-        let startTime = Sys.processStartTime(pid)
-        file.recordWriter(pid: pid, startTime: startTime)
+        let (pid, startTime) = file.recordWriter()
         try registry.recordWriter(of: record.name, pid: pid, startTime: startTime)
         return BufferWriter(name: name, file: file)
     }

@@ -8,11 +8,9 @@ import Synchronization
 /// version, so a push costs one comparison and one load of a read-mostly line; the table of 24
 /// records is scanned only when the limit is reached or a reader came or went.
 ///
-/// Waiting for space mirrors `RingCursor.wait` with the roles swapped: the writer stores
-/// `writerWaiting`, then loads the cursors; a named reader stores its cursor, then loads
-/// `writerWaiting` and wakes the writer. The writer makes that store-load pair safe with a
-/// membarrier (the reader registered for it; if it could not, it fences instead), and sleeps
-/// are capped at 50 ms, so a missed wake-up only delays.
+/// Waiting for space is `FutexSleep` with the roles swapped: the writer sleeps on `space` and
+/// counts itself in `writerWaiting`; a named reader stores its cursor, then loads
+/// `writerWaiting` and wakes the writer (named readers register for the membarrier).
 ///
 /// A reader that registers at the oldest item of a full ring may still lose the items the writer
 /// was writing at that moment (it counts them as missed); from then on nothing it has not
@@ -53,27 +51,12 @@ struct SpaceGate {
         return sequence < limit
     }
 
-    /// Waits until `sequence` may be written, at most `timeoutNanos` (negative: no limit).
+    /// Waits until `sequence` may be written, at most `timeoutNanos` (negative: no limit);
+    /// see `FutexSleep`.
     @usableFromInline
     mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
-        for _ in 0..<4096 {
-            Sys.cpuRelax()
-            if refresh(for: sequence) { return true }
-        }
-        let deadline = timeoutNanos < 0 ? Int64.max : Sys.monotonicNanos() &+ timeoutNanos
-        while true {
-            let observed = header.space.pointee.load(ordering: .acquiring)
-            header.writerWaiting.pointee.add(1, ordering: .sequentiallyConsistent)
-            Sys.globalBarrier()
-            let ready = refresh(for: sequence)
-            let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
-            if !ready && remaining > 0 {
-                _ = Sys.futexWait(header.spaceAddress, expected: observed, timeoutNanos: min(remaining, 50_000_000))
-            }
-            header.writerWaiting.pointee.subtract(1, ordering: .relaxed)
-            if ready || refresh(for: sequence) { return true }
-            if remaining <= 0 { return false }
-        }
+        return FutexSleep.wait(until: { refresh(for: sequence) }, word: header.space, address: header.spaceAddress,
+                               sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)
     }
 }

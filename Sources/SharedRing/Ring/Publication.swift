@@ -260,41 +260,10 @@ struct RingCursor {
     }
 
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
-    /// (negative: no limit). Returns false on timeout.
-    ///
-    /// It spins briefly (a wake-up costs ~40 µs, a spin round trip ~150 ns), then sleeps on the
-    /// futex word. The lost-wake-up race is the classic store-load one: the reader stores
-    /// `waiters` and then loads the stamp, the writer stores the stamp and then loads `waiters`;
-    /// without a full barrier on both sides each can miss the other's store. The reader's RMW is
-    /// a full barrier on its side. Instead of making the writer pay a full fence on every push,
-    /// the reader asks the kernel to run one on the writer's CPU (membarrier
-    /// GLOBAL_EXPEDITED, which the writer registered for): after it returns, either the writer's
-    /// stamp store is visible to the check below, or the writer's later load of `waiters` sees
-    /// this reader's increment and wakes it. If the writer could not register, it fences every
-    /// publish instead. Sleeps are capped at 50 ms anyway, so even a kernel that refuses both
-    /// can only delay a wake-up, never lose it.
-    ///
-    /// `stop`, checked after every wake-up, ends the wait early (returning false).
+    /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
+    /// Returns false on timeout, or early once `stop` says so after a wake-up.
     mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
-        if state() != .empty { return true }
-        for _ in 0..<4096 {
-            Sys.cpuRelax()
-            if state() != .empty { return true }
-        }
-        let deadline = timeoutNanos < 0 ? Int64.max : Sys.monotonicNanos() &+ timeoutNanos
-        while true {
-            let observed = header.notify.pointee.load(ordering: .acquiring)
-            header.waiters.pointee.add(1, ordering: .sequentiallyConsistent)
-            Sys.globalBarrier()
-            let ready = state() != .empty
-            let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
-            if !ready && remaining > 0 {
-                _ = Sys.futexWait(header.notifyAddress, expected: observed, timeoutNanos: min(remaining, 50_000_000))
-            }
-            header.waiters.pointee.subtract(1, ordering: .relaxed)
-            if ready || state() != .empty { return true }
-            if remaining <= 0 || stop() { return false }
-        }
+        FutexSleep.wait(until: { state() != .empty }, word: header.notify, address: header.notifyAddress,
+                        sleepers: header.waiters, timeoutNanos: timeoutNanos, stop: stop)
     }
-
 }

@@ -105,13 +105,17 @@ struct RingFile: ~Copyable {
         (try? Sys.isLocked(fd, start: RingLayout.writerLockByte).get()) ?? false
     }
 
-    /// Marks this process as the writer in the header (after taking the writer lock).
-    func recordWriter(pid: Int32, startTime: UInt64?) {
+    /// Marks this process as the writer in the header (after taking the writer lock), and
+    /// returns its PID and start time for the registry.
+    func recordWriter() -> (pid: Int32, startTime: UInt64?) {
+        let pid = Sys.processID()
+        let startTime = Sys.processStartTime(pid)
         let words = header
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.add(1, ordering: .relaxed)
         words.writerState.pointee.store(WriterState.attached.rawValue, ordering: .releasing)
+        return (pid, startTime)
     }
 }
 

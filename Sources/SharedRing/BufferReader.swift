@@ -32,13 +32,12 @@ public struct BufferReader: ~Copyable {
         self.itemSize = layout.itemSize
         self.length = layout.length
         self.policy = layout.policy
-        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
         let from: RingCursor.Start = if let record {
             .at(record.cursor.pointee.load(ordering: .acquiring))
         } else {
             start == .oldest ? .oldest : .latest
         }
-        self.cursor = RingCursor(slots: slots, header: file.header, start: from)
+        self.cursor = RingCursor(slots: file.slots, header: file.header, start: from)
         self.record = record
         self.header = file.header
         self.fenceBeforeWriterCheck = record != nil && !Sys.registerForGlobalBarriers()
@@ -125,6 +124,13 @@ public struct BufferReader: ~Copyable {
     public mutating func popMany(into destination: UnsafeMutableBufferPointer<UInt64>) throws(CBuffError) -> Int {
         acknowledge(upTo: cursor.nextSequence)
         let size = itemSize
+        guard size > 8 else {
+            // Every item fits: copy the batch at once, checked once (see `RingCursor.read(upTo:)`).
+            guard let target = destination.baseAddress else { return 0 }
+            return cursor.read(upTo: destination.count) { [slots = cursor.slots] index, count, offset in
+                Self.load(count: count, size: size, from: slots, at: index, into: target + offset)
+            }
+        }
         var count = 0
         while count < destination.count,
               let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) {
@@ -136,6 +142,19 @@ public struct BufferReader: ~Copyable {
             count += 1
         }
         return count
+    }
+
+    /// Loads `count` integers of at most 8 bytes from consecutive slots from `index`: one copy
+    /// when items are 8 bytes on a little-endian machine.
+    @inlinable
+    static func load(count: Int, size: Int, from slots: SlotArray, at index: Int, into target: UnsafeMutablePointer<UInt64>) {
+        #if _endian(little)
+        if size == 8 {
+            UnsafeMutableRawPointer(target).copyMemory(from: slots.payload(index), byteCount: count &* 8)
+            return
+        }
+        #endif
+        for i in 0..<count { target[i] = loadInteger(from: slots.payload(index &+ i), size: size).0 }
     }
 
     /// Waits up to `timeout` for the next item, sleeping (not spinning) once a short spin finds

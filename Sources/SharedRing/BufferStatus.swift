@@ -57,10 +57,8 @@ extension RingStatus {
     init(_ file: borrowing RingFile, writerAlive: Bool) {
         let layout = file.layout
         let header = file.header
-        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
-        let written = slots.publishedCount(hint: header.nextSequence.pointee.load(ordering: .acquiring))
-        let nextStamp = slots.stamp(slots.index(of: written)).pointee.load(ordering: .acquiring)
-        let started = nextStamp == SlotStamp.writing(written)
+        let written = header.nextSequence.pointee.load(ordering: .acquiring)
+        let claimed = max(header.claimed.pointee.load(ordering: .acquiring), written)
         let length = UInt64(layout.length)
         let pid = Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed))
         let state = WriterState(rawValue: header.writerState.pointee.load(ordering: .acquiring)) ?? .never
@@ -73,14 +71,14 @@ extension RingStatus {
         fileSize = layout.fileSize
         createdAt = header.createdAt.pointee.load(ordering: .relaxed)
         self.written = written
-        // A started write destroys the oldest item of a full ring before it publishes its own.
-        oldest = written >= length ? written - length + (started ? 1 : 0) : 0
+        // A started write destroys the oldest items of a full ring before it publishes its own.
+        oldest = min(claimed > length ? claimed - length : 0, written)
         lastWriteAt = lastWrite == 0 ? nil : lastWrite
         writerPID = state == .never ? nil : pid
         writerStartTime = state == .never ? nil : header.writerStartTime.pointee.load(ordering: .relaxed)
         writerState = state
         writerGeneration = header.writerGeneration.pointee.load(ordering: .relaxed)
-        interruptedWrite = started && !writerAlive ? written : nil
+        interruptedWrite = claimed > written && !writerAlive ? written : nil
         sleepingReaders = header.waiters.pointee.load(ordering: .relaxed)
         let table = file.readerTable
         readers = (0..<RingLayout.readerCapacity).compactMap { index in

@@ -40,8 +40,7 @@ public struct BufferWriter: ~Copyable {
         self.length = layout.length
         self.policy = layout.policy
         self.maxValue = layout.itemSize >= 8 ? .max : (1 << (8 * UInt64(layout.itemSize))) - 1
-        let slots = SlotArray(base: file.slots, stride: layout.slotStride, length: layout.length)
-        self.publisher = RingPublisher(slots: slots, header: file.header,
+        self.publisher = RingPublisher(slots: file.slots, header: file.header,
                                        fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
         self.gate = SpaceGate(table: layout.policy == .block ? file.readerTable : nil, header: file.header, length: layout.length)
         self.file = file
@@ -121,25 +120,28 @@ public struct BufferWriter: ~Copyable {
         try push(unsigned)
     }
 
-    /// Pushes several integers, announcing them to readers once (cheaper than one push each).
-    /// Either every value fits and all are pushed, or none is.
+    /// Pushes several integers, announcing them to readers once per run of at most ``length``
+    /// (far cheaper than one push each). Either every value fits and all are pushed, or none is.
+    /// Under ``OverflowPolicy/block`` it waits for room as ``push(_:)-(UInt64)`` does, publishing
+    /// what fits each time.
     public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>) throws(CBuffError) {
         var largest: UInt64 = 0
         for value in values { largest = max(largest, value) }
         guard largest <= maxValue else { throw doesNotFit(values.first { $0 > maxValue }!) }
-        let size = itemSize
-        // A local copy keeps the cursor in registers: through `self` every slot store could
-        // alias it, and the compiler would reload it for each item.
-        var local = publisher
-        for value in values {
-            if !gate.hasSpace(for: local.nextSequence) {
-                local.announce()   // let readers see (and consume) what is written so far
-                _ = gate.waitForSpace(for: local.nextSequence, timeoutNanos: -1)
+        guard let source = values.baseAddress else { return }
+        var done = 0
+        while done < values.count {
+            let room = gate.room(at: publisher.nextSequence)
+            if room == 0 {
+                _ = gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: -1)
+                continue
             }
-            local.write { Self.store(value, size: size, at: $0) }
+            let count = Int(min(UInt64(values.count - done), UInt64(length), room))
+            publisher.publish(count: count) { [slots = publisher.slots, size = itemSize] index, count, offset in
+                Self.store(source + done + offset, count: count, size: size, into: slots, at: index)
+            }
+            done += count
         }
-        local.announce()
-        publisher = local
     }
 
     /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
@@ -182,6 +184,19 @@ public struct BufferWriter: ~Copyable {
     mutating func pushUnchecked(_ value: UInt64) {
         let size = itemSize
         publisher.publish { Self.store(value, size: size, at: $0) }
+    }
+
+    /// Stores `count` integers into consecutive slots from `index`: one copy when items are
+    /// 8 bytes on a little-endian machine, since the slots are then exactly the values' bytes.
+    @inlinable
+    static func store(_ values: UnsafePointer<UInt64>, count: Int, size: Int, into slots: SlotArray, at index: Int) {
+        #if _endian(little)
+        if size == 8 {
+            slots.payload(index).copyMemory(from: values, byteCount: count &* 8)
+            return
+        }
+        #endif
+        for i in 0..<count { store(values[i], size: size, at: slots.payload(index &+ i)) }
     }
 
     @inlinable @inline(__always)

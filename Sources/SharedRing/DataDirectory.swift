@@ -150,10 +150,10 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         try ReaderTable.validate(readerName)
         let (registry, record) = try lookUp(name)
         let file = try openRing(of: record)
-        let slots = file.layout.length
+        let slots = file.slots
         let header = file.header
         let claimed = try file.claimReader(readerName, bufferName: name) {
-            RingCursor.startSequence(start == .oldest ? .oldest : .latest, header: header, length: slots)
+            RingCursor.startSequence(start == .oldest ? .oldest : .latest, header: header, slots: slots)
         }
         try registry.recordReader(buffer: name, reader: readerName, slot: claimed.index, pid: Sys.processID())
         return BufferReader(name: name, file: file, start: start, record: claimed)

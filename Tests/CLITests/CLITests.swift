@@ -261,11 +261,11 @@ import TestSupport
         #expect(writer.expectLine(startingWith: "pushed") == "pushed 20")
         writer.kill()
         writer.wait()
-        // Reproduce the instant between W1 and W4 of sequence 20: its slot (20 mod 16 = 4)
-        // stamped "writing 20", which is what a kill at that instant leaves behind.
+        // Reproduce the instant between W1 and W4 of sequence 20: "claimed" (offset 168) says 21
+        // while "published" says 20, which is what a kill at that instant leaves behind.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/crash.ring"))
-        try handle.seek(toOffset: 4096 + 4 * 16)
-        try handle.write(contentsOf: withUnsafeBytes(of: UInt64((20 + 1) * 2 + 1).littleEndian) { Data($0) })
+        try handle.seek(toOffset: 168)
+        try handle.write(contentsOf: withUnsafeBytes(of: UInt64(21).littleEndian) { Data($0) })
         try handle.close()
 
         let report = try #require(try json(cbuff("inspect", "crash", "--json").stdout) as? [String: Any])
@@ -408,6 +408,6 @@ import TestSupport
         #expect(all.count == 2 && all[0].hasPrefix("alive|8|16|overwrite|\(writer.pid)") && all[1].hasPrefix("closed|4|256|overwrite|"))
         #expect(try shell(lines[1]) == "closed\n")
         let mebibytes = try #require(Double(try shell(lines[2]).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(abs(mebibytes - Double(4096 + 16 * 16 + 4096 + 256 * 16) / 1_048_576) < 0.001)
+        #expect(abs(mebibytes - Double(4096 + 16 * 8 + 4096 + 256 * 8) / 1_048_576) < 0.001)
     }
 }

@@ -34,22 +34,22 @@ import TestSupport
         let bytes = try fileBytes("golden")
         let golden: [UInt8] = [
             0x43, 0x42, 0x55, 0x46, 0x52, 0x49, 0x4E, 0x47,   //  0 magic "CBUFRING"
-            0x01, 0x00, 0x00, 0x00,                           //  8 format version 1
+            0x02, 0x00, 0x00, 0x00,                           //  8 format version 2
             0x00, 0x10, 0x00, 0x00,                           // 12 header size 4096
             0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 16 item size 8
             0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 24 length 16
-            0x10, 0x00, 0x00, 0x00,                           // 32 slot stride 16
+            0x08, 0x00, 0x00, 0x00,                           // 32 slot stride 8
             0x00, 0x00, 0x00, 0x00,                           // 36 policy overwrite
             0x18, 0x00, 0x00, 0x00,                           // 40 reader capacity 24
             0x04, 0x03, 0x02, 0x01,                           // 44 byte-order mark 0x01020304
-            0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 48 file size 4096 + 16 * 16 = 4352
+            0x80, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 48 file size 4096 + 16 * 8 = 4224
         ]
         #expect(Array(bytes[0..<56]) == golden)
-        #expect(bytes.count == 4352)
+        #expect(bytes.count == 4224)
         // 56: FNV-1a 64 of bytes 0..<56, little-endian.
         let checksum = bytes[56..<64].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         // Computed independently (Python, from the format document's definition of FNV-1a 64).
-        #expect(checksum == 0xbde6_bef9_aeac_7393)
+        #expect(checksum == 0x1dde_a566_3bc7_65cf)
     }
 
     @Test func theWriterAndSlotWordsAreWhereTheFormatSaysAndLittleEndian() throws {
@@ -60,15 +60,14 @@ import TestSupport
             bytes[offset..<(offset + 8)].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         }
         func u32(_ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: u64(offset)) }
-        #expect(u64(128) == 5)                            // next sequence
+        #expect(u64(128) == 5)                            // published
+        #expect(u64(168) == 5)                            // claimed
         #expect(u32(144) == UInt32(getpid()))             // writer PID
         #expect(u32(148) == 1)                            // writer state: attached
         #expect(u64(152) == Sys.processStartTime(getpid()))
         #expect(u64(160) == 1)                            // writer generation
-        // Slot 0 was reused by sequence 4: stamp (4 + 1) << 1 = 10, then the value 5.
-        #expect(u64(4096) == 10 && u64(4104) == 5)
-        // Slot 1 holds sequence 1: stamp 4, value 2.
-        #expect(u64(4112) == 4 && u64(4120) == 2)
+        // Slot 0 was reused by sequence 4 (the value 5); slot 1 holds sequence 1 (the value 2).
+        #expect(u64(4096) == 5 && u64(4104) == 2 && u64(4112) == 3 && u64(4120) == 4)
         writer.close()
         #expect(u32(148) == 1, "the array above was read while the writer was open")
         #expect(try fileBytes("words")[148] == 2)         // writer state: closed
@@ -78,7 +77,8 @@ import TestSupport
 
     @Test(arguments: [
         (0, [UInt8(ascii: "X")], "magic number"),
-        (8, [2], "format version 2"),
+        (8, [1], "format version 1"),
+        (8, [9], "format version 9"),
         (16, [9], "checksum"),
         (24, [0xFF], "checksum"),
         (56, [0], "checksum"),
@@ -96,7 +96,7 @@ import TestSupport
         expectError(.corrupted) { _ = try directory.takeOver("damaged") }
     }
 
-    @Test(arguments: [0, 10, 63, 4095, 4096, 4351])
+    @Test(arguments: [0, 10, 63, 4095, 4096, 4223])
     func aTruncatedFileIsRefused(size: Int) throws {
         let writer = try directory.createBuffer("cut", itemSize: 8, length: 16)
         writer.close()
@@ -107,7 +107,7 @@ import TestSupport
 
     @Test func anExtendedFileIsRefused() throws {
         _ = try directory.createBuffer("long", itemSize: 8, length: 16)
-        try truncate("long", to: 4352 + 4096)
+        try truncate("long", to: 4224 + 4096)
         expectError(.corrupted) { _ = try directory.openReader("long") }
     }
 

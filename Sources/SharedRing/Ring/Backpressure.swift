@@ -38,6 +38,12 @@ struct SpaceGate {
         return refresh(for: sequence)
     }
 
+    /// How many items, from `sequence` on, may be written now (0 when the ring is full).
+    @inlinable
+    mutating func room(at sequence: UInt64) -> UInt64 {
+        hasSpace(for: sequence) ? limit &- sequence : 0
+    }
+
     @usableFromInline @inline(never)
     mutating func refresh(for sequence: UInt64) -> Bool {
         version = header.readersVersion.pointee.load(ordering: .acquiring)

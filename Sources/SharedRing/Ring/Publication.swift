@@ -1,54 +1,53 @@
 import Synchronization
 
-// # The publication protocol
+// # The publication protocol (format version 2)
 //
-// One writer, any number of readers, no locks. Every slot begins with an 8-byte *stamp* that
-// says which sequence the slot holds and whether it is complete (see `SlotStamp`). Publishing
-// sequence `s` into slot `s % length`:
+// One writer, any number of readers, no locks. Item `s` (0, 1, 2, …) lives in slot `s % length`.
+// The writer owns two counters on its header line (line 2):
 //
-//   W1  stamp.store(writing(s), relaxed)
-//   W2  fence(release)                    -- W1 is ordered before the payload stores
+//   published  every sequence below it is complete and may be read
+//   claimed    every sequence below it has been started: the slot of any sequence below
+//              `claimed - length` may be changing under a reader's feet. claimed >= published.
+//
+// Publishing the `n` items `s ..< s + n` (n <= length; one push is n = 1):
+//
+//   W1  claimed.store(s + n, relaxed)
+//   W2  fence(release)                     -- W1 is ordered before the payload stores
 //   W3  payload stores (plain)
-//   W4  stamp.store(committed(s), release) -- the payload is ordered before this store
-//   W5  nextSequence.store(s + 1, release) -- a hint for usage, open-at-latest and lap recovery
+//   W4  published.store(s + n, release)    -- the publication point: W3 is ordered before it
+//   W5  if waiters != 0: wake the futex    -- readers asleep (see FutexSleep)
 //
-// A reader expecting sequence `c` in that slot:
+// A reader whose next item is `c` copies the items `c ..< c + k`:
 //
-//   R1  a = stamp.load(acquire); go on only if a == committed(c)
-//   R2  copy the payload (plain loads)
-//   R3  fence(acquire)                    -- the copy is ordered before R4
-//   R4  b = stamp.load(relaxed); the copy is good only if b == a
+//   R1  h = published.load(acquire); go on only if c < h   (h is cached: reloaded only once the
+//       reader has caught up with it, so a reader that is behind does not touch this line for it)
+//   R2  copy the payloads of c ..< min(h, c + k) (plain loads)
+//   R3  fence(acquire)                     -- the copy is ordered before R4
+//   R4  w = claimed.load(relaxed); the copy is good only if c >= w - length
 //
-// Why no torn or overwritten item is ever delivered: if R1 reads committed(c), the acquire
-// pairs with W4 of sequence c, so the payload of c is visible. If the writer starts
-// overwriting that slot (W1 of c + length) before R2 finishes, then either R2 read only old
-// bytes (fine), or R2 read a byte stored by W3 of the new sequence; that store is ordered after
-// W1 by W2, and R4 is ordered after R2 by R3, so R4 must see writing(c + length) or later,
-// b != a, and the copy is thrown away. This is the seqlock argument (Boehm, "Can seqlocks get
-// along with programming language memory models?", MSPC 2012), with one seqlock per slot. On
-// x86-64 every one of these is a plain `mov`; the fences only stop the compiler.
+// Why no torn or overwritten item is ever delivered: R1's acquire pairs with W4, so the
+// payloads of every sequence below h are visible. The slot of c is reused by c + length; if R2
+// read any byte stored by that write, the store is ordered after its W1 (claimed >= c + length
+// + 1) by W2, and R4 is ordered after R2 by R3, so R4 sees w > c + length and the copy is thrown
+// away. (The seqlock argument, Boehm, "Can seqlocks get along with programming language memory
+// models?", MSPC 2012, with the claim counter as the sequence word; the oldest item copied is
+// the one most at risk, so one check covers a whole batch.) On x86-64 every one of these is a
+// plain `mov`; the fences only stop the compiler.
 //
-// Why a killed writer never leaks a half-written item: an item becomes visible only at W4. A
-// writer killed anywhere before W4 leaves writing(s) in the slot, which no reader accepts; the
-// next writer rewrites sequence s from W1. A writer killed between W4 and W5 has published s
-// (readers follow stamps), so the next writer first advances nextSequence past every slot
-// already committed (`RingPublisher.init`) and never reissues a sequence with other content.
+// Why a killed writer never leaks a half-written item: items become visible only at W4. A
+// writer killed before W4 leaves claimed > published; nothing it was writing is delivered, the
+// next writer starts again at `published` and keeps `claimed` (never lowering it), so readers
+// keep treating the slots the dead writer may have damaged as overwritten.
 //
-// Why a lapped reader counts exactly what it lost: it sees a stamp newer than writing(c) in the
-// slot of c, so item c is gone. nextSequence = n (read with acquire) means every sequence below n
-// was committed, so every x < n - length had its slot reused by x + length < n: gone as well.
-// The reader jumps to max(c + 1, n - length) and adds the distance to `missed`. Everything it
-// counts was really overwritten, and its new position is checked by its stamp like any other.
+// Why a lapped reader counts exactly what it lost: every sequence below w - length had its slot
+// claimed for reuse, so it is gone (or going). The reader jumps to max(c + 1, w - length) and
+// adds the distance to `missed`; its new position is checked by R4 like any other.
+//
+// Why the counters sit on one line: a reader that catches up reloads `published` and, in the
+// same miss, gets the `claimed` its next check needs. Version 1 kept a stamp in every slot
+// instead, which doubled the bytes moved per 8-byte item and the stores per push.
 
-/// The stamp that heads every slot: `(sequence + 1) << 1`, with bit 0 set while the writer is
-/// filling the slot. Zero means "never written". Stamps of one slot only grow.
-@usableFromInline
-enum SlotStamp {
-    @inlinable static func committed(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 }
-    @inlinable static func writing(_ sequence: UInt64) -> UInt64 { (sequence &+ 1) << 1 | 1 }
-}
-
-/// A raw view of the slot array: where slot `i` and its stamp live.
+/// A raw view of the slot array: where the item of slot `i` lives.
 @usableFromInline
 struct SlotArray {
     @usableFromInline let base: UnsafeMutableRawPointer
@@ -62,13 +61,8 @@ struct SlotArray {
     }
 
     @inlinable
-    func stamp(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (base + index &* stride).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-
-    @inlinable
     func payload(_ index: Int) -> UnsafeMutableRawPointer {
-        base + (index &* stride &+ 8)
+        base + index &* stride
     }
 
     @inlinable
@@ -76,70 +70,88 @@ struct SlotArray {
         Int(sequence % UInt64(length))
     }
 
-    /// How many items were published: `hint` (the header's next sequence), advanced past any
-    /// slot already stamped complete, which happens when a writer died between W4 and W5.
-    /// Readers follow stamps, so such an item was delivered and its sequence must not be reused.
-    func publishedCount(hint: UInt64) -> UInt64 {
-        var next = hint
-        while next - hint < UInt64(length),
-              stamp(index(of: next)).pointee.load(ordering: .acquiring) == SlotStamp.committed(next) {
-            next += 1
-        }
-        return next
+    /// Calls `body(firstIndex, count, offset)` for the one or two runs of consecutive slots that
+    /// `count` items starting at slot `index` occupy (a run ends where the ring wraps).
+    @inlinable
+    func forEachRun(from index: Int, count: Int, _ body: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+        let first = min(count, length &- index)
+        body(index, first, 0)
+        if first < count { body(0, count &- first, first) }
+    }
+
+    /// Where the oldest item that is certainly intact lies, given the writer's claim: every
+    /// slot of a sequence below `claimed - length` may have been reused.
+    @inlinable
+    func oldestIntact(claimed: UInt64) -> UInt64 {
+        claimed > UInt64(length) ? claimed &- UInt64(length) : 0
     }
 }
 
-/// The writer's side of the protocol: W1–W5 above, plus waking sleeping readers.
+/// The writer's side of the protocol: W1–W5 above.
 @usableFromInline
 struct RingPublisher {
     @usableFromInline let slots: SlotArray
     @usableFromInline let header: HeaderWords
     /// When the kernel refused membarrier registration, the writer pays a full fence per publish
-    /// instead (see `RingCursor.wait`).
+    /// instead (see `FutexSleep`).
     @usableFromInline let fenceBeforeWaiterCheck: Bool
+    /// The sequence the next item gets (= items published).
     @usableFromInline var nextSequence: UInt64
+    /// This writer's view of `claimed`: never below what a dead predecessor claimed.
+    @usableFromInline var claimed: UInt64
     @usableFromInline var slotIndex: Int
 
-    /// Attaches to the ring's current position, first advancing past any item that was committed
-    /// but not counted because the previous writer died between W4 and W5.
+    /// Attaches to the ring's current position. A predecessor killed mid-write left `claimed`
+    /// above `published`: the items it was writing were never published, so writing resumes at
+    /// `published`, and its claim is kept (the slots it may have damaged stay "overwritten").
     init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
         self.slots = slots
         self.header = header
         self.fenceBeforeWaiterCheck = fenceBeforeWaiterCheck
-        let next = slots.publishedCount(hint: header.nextSequence.pointee.load(ordering: .acquiring))
-        header.nextSequence.pointee.store(next, ordering: .releasing)
+        let next = header.nextSequence.pointee.load(ordering: .acquiring)
         self.nextSequence = next
+        self.claimed = max(header.claimed.pointee.load(ordering: .acquiring), next)
         self.slotIndex = slots.index(of: next)
     }
 
-    /// Writes one item: `fill` receives the slot's payload bytes, then the item is published.
+    /// Publishes one item: `fill` receives the slot's payload bytes.
     @inlinable
     mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
-        write(fill)
-        announce()
-    }
-
-    /// W1–W4 for one item, without W5 (so that a batch announces once).
-    @inlinable
-    mutating func write(_ fill: (UnsafeMutableRawPointer) -> Void) {
         let sequence = nextSequence
-        let stamp = slots.stamp(slotIndex)
-        stamp.pointee.store(SlotStamp.writing(sequence), ordering: .relaxed)   // W1
-        atomicMemoryFence(ordering: .releasing)                                 // W2
-        fill(slots.payload(slotIndex))                                          // W3
-        stamp.pointee.store(SlotStamp.committed(sequence), ordering: .releasing) // W4
-        nextSequence = sequence &+ 1
+        claim(through: sequence &+ 1)                       // W1, W2
+        fill(slots.payload(slotIndex))                      // W3
         slotIndex &+= 1
         if slotIndex == slots.length { slotIndex = 0 }
-        if sequence & 1023 == 0 { stampLastWrite() }
+        announce(through: sequence &+ 1)                    // W4, W5
     }
 
-    /// W5, then wakes sleeping readers if any said they were waiting.
+    /// Publishes `count` items (1 ≤ count ≤ length) at once: `fill(index, count, offset)` writes
+    /// items `offset ..< offset + count` of the batch into the consecutive slots from `index`
+    /// (called once, or twice when the batch wraps around the end of the ring).
     @inlinable
-    func announce() {
-        header.nextSequence.pointee.store(nextSequence, ordering: .releasing)  // W5
+    mutating func publish(count: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+        let end = nextSequence &+ UInt64(count)
+        claim(through: end)                                 // W1, W2
+        slots.forEachRun(from: slotIndex, count: count, fill) // W3
+        slotIndex = slots.index(of: end)
+        announce(through: end)                              // W4, W5
+    }
+
+    @inlinable
+    mutating func claim(through end: UInt64) {
+        if end > claimed { claimed = end }
+        header.claimed.pointee.store(claimed, ordering: .relaxed)      // W1
+        atomicMemoryFence(ordering: .releasing)                        // W2
+    }
+
+    @inlinable
+    mutating func announce(through end: UInt64) {
+        let start = nextSequence
+        nextSequence = end
+        header.nextSequence.pointee.store(end, ordering: .releasing)   // W4
         if fenceBeforeWaiterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
-        if header.waiters.pointee.load(ordering: .relaxed) != 0 { wakeReaders() }
+        if header.waiters.pointee.load(ordering: .relaxed) != 0 { wakeReaders() }   // W5
+        if start >> 10 != end >> 10 { stampLastWrite() }
     }
 
     /// The cold path: a reader is sleeping on the futex word.
@@ -165,6 +177,9 @@ struct RingCursor {
     /// Items this reader never saw because the writer overwrote them first.
     @usableFromInline var missed: UInt64 = 0
     @usableFromInline var slotIndex: Int
+    /// The last value of `published` this reader loaded: items below it need no new look at
+    /// the writer's line before being copied (R1 is done once for all of them).
+    @usableFromInline var knownPublished: UInt64 = 0
 
     enum Start {
         case oldest, latest
@@ -175,34 +190,40 @@ struct RingCursor {
     init(slots: SlotArray, header: HeaderWords, start: Start) {
         self.slots = slots
         self.header = header
-        nextSequence = Self.startSequence(start, header: header, length: slots.length)
+        nextSequence = Self.startSequence(start, header: header, slots: slots)
         slotIndex = slots.index(of: nextSequence)
-        // Items overwritten before this reader existed are not "missed" by it.
-        if case .oldest = start, state() == .lapped {
-            recoverFromLap()
-            missed = 0
-        }
     }
 
     /// Where a new reader starting at `start` would begin.
-    static func startSequence(_ start: Start, header: HeaderWords, length: Int) -> UInt64 {
-        let head = header.nextSequence.pointee.load(ordering: .acquiring)
+    static func startSequence(_ start: Start, header: HeaderWords, slots: SlotArray) -> UInt64 {
+        let published = header.nextSequence.pointee.load(ordering: .acquiring)
         switch start {
-        case .latest: return head
-        case .oldest: return head > UInt64(length) ? head - UInt64(length) : 0
-        case .at(let sequence): return sequence
+        case .latest: return published
+        case .oldest: return min(slots.oldestIntact(claimed: header.claimed.pointee.load(ordering: .acquiring)), published)
+        case .at(let sequence): return min(sequence, published)   // a cursor from the future is damage
         }
     }
 
-    @usableFromInline enum State { case ready, empty, lapped }
-
-    /// What the slot of the next sequence holds, from its stamp alone (R1).
+    /// R1: how many items can be copied now, looking at `published` again only if fewer than
+    /// `wanted` are known to be there. Zero means the reader has caught up with the writer.
     @inlinable
-    func state() -> State {
-        let stamp = slots.stamp(slotIndex).pointee.load(ordering: .acquiring)
-        let expected = SlotStamp.committed(nextSequence)
-        if stamp == expected { return .ready }
-        return stamp > expected | 1 ? .lapped : .empty
+    mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
+        if knownPublished < nextSequence &+ wanted {
+            knownPublished = header.nextSequence.pointee.load(ordering: .acquiring)   // R1
+            if nextSequence >= knownPublished { return 0 }
+        }
+        return knownPublished &- nextSequence
+    }
+
+    /// R3 and R4: whether the items copied from `nextSequence` on are intact. If not, the
+    /// cursor has already moved past what was lost.
+    @inlinable
+    mutating func copyWasIntact() -> Bool {
+        atomicMemoryFence(ordering: .acquiring)                                         // R3
+        let claimed = header.claimed.pointee.load(ordering: .relaxed)                   // R4
+        if nextSequence >= slots.oldestIntact(claimed: claimed) { return true }
+        recoverFromLap()
+        return false
     }
 
     /// Reads the next item if there is one: `copy` receives its payload bytes and must only copy
@@ -212,58 +233,65 @@ struct RingCursor {
     @inlinable
     mutating func read<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool = { _ in true }) -> T? {
         while true {
-            let stamp = slots.stamp(slotIndex)
-            let before = stamp.pointee.load(ordering: .acquiring)             // R1
-            let expected = SlotStamp.committed(nextSequence)
-            if before != expected {
-                if before > expected | 1 { recoverFromLap(); continue }
-                return nil
-            }
-            let value = copy(UnsafeRawPointer(slots.payload(slotIndex)))    // R2
-            atomicMemoryFence(ordering: .acquiring)                          // R3
-            if stamp.pointee.load(ordering: .relaxed) != before {            // R4
-                recoverFromLap()
-                continue
-            }
-            if accept(value) { advance() }
+            guard readable() > 0 else { return nil }                                   // R1
+            let value = copy(UnsafeRawPointer(slots.payload(slotIndex)))                // R2
+            guard copyWasIntact() else { continue }                                     // R3, R4
+            if accept(value) { advance(by: 1) }
             return value
         }
     }
 
+    /// Reads up to `maxCount` items at once: `copy(index, count, offset)` copies items
+    /// `offset ..< offset + count` of the batch from the consecutive slots from `index` (called
+    /// once, or twice when the batch wraps). Returns how many were read; 0 when caught up.
     @inlinable
-    mutating func advance() {
-        nextSequence &+= 1
-        slotIndex &+= 1
-        if slotIndex == slots.length { slotIndex = 0 }
+    mutating func read(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
+        while true {
+            let wanted = min(UInt64(maxCount), UInt64(slots.length))
+            let count = Int(min(readable(wanting: wanted), wanted))                     // R1
+            guard count > 0 else { return 0 }
+            slots.forEachRun(from: slotIndex, count: count, copy)                       // R2
+            guard copyWasIntact() else { continue }                                     // R3, R4
+            advance(by: count)
+            return count
+        }
     }
 
-    /// The item at `nextSequence` was overwritten: skip to the oldest item that may still be
-    /// present and count every sequence skipped.
+    @inlinable
+    mutating func advance(by count: Int) {
+        nextSequence &+= UInt64(count)
+        slotIndex &+= count
+        if slotIndex >= slots.length { slotIndex &-= slots.length }
+    }
+
+    /// The item at `nextSequence` was (or is being) overwritten: skip to the oldest item that
+    /// is still intact and count every sequence skipped.
     @usableFromInline @inline(never)
     mutating func recoverFromLap() {
-        let head = header.nextSequence.pointee.load(ordering: .acquiring)
-        let length = UInt64(slots.length)
-        let oldestPresent = head > length ? head - length : 0
-        let target = max(nextSequence &+ 1, oldestPresent)
+        let claimed = header.claimed.pointee.load(ordering: .acquiring)
+        let target = max(nextSequence &+ 1, slots.oldestIntact(claimed: claimed))
         missed &+= target &- nextSequence
         nextSequence = target
         slotIndex = slots.index(of: target)
     }
 
+    /// Whether an item is waiting (or was overwritten, which a read then counts).
+    func hasItem() -> Bool {
+        header.nextSequence.pointee.load(ordering: .acquiring) > nextSequence
+    }
+
     /// Items available to this reader now (at most the ring's length).
     var available: Int {
-        let head = header.nextSequence.pointee.load(ordering: .acquiring)
-        // At the head, one item may still be waiting: committed (W4) by a writer that died
-        // before counting it (W5). Readers follow stamps, so it is readable.
-        guard head > nextSequence else { return state() == .empty ? 0 : 1 }
-        return Int(min(head - nextSequence, UInt64(slots.length)))
+        let published = header.nextSequence.pointee.load(ordering: .acquiring)
+        guard published > nextSequence else { return 0 }
+        return Int(min(published - nextSequence, UInt64(slots.length)))
     }
 
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
     /// Returns false on timeout, or early once `stop` says so after a wake-up.
     mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
-        FutexSleep.wait(until: { state() != .empty }, word: header.notify, address: header.notifyAddress,
+        FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
                         sleepers: header.waiters, timeoutNanos: timeoutNanos, stop: stop)
     }
 }

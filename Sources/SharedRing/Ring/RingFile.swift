@@ -79,7 +79,8 @@ struct RingFile: ~Copyable {
 
     var header: HeaderWords { HeaderWords(base: base) }
 
-    var slots: UnsafeMutableRawPointer { base + layout.slotsOffset }
+    /// The slot array, as the publication protocol sees it.
+    var slots: SlotArray { SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length) }
 
     // MARK: Writer liveness
 
@@ -139,6 +140,7 @@ struct HeaderWords {
     }
 
     @inlinable var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
+    @inlinable var claimed: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.claimed) }
     @inlinable var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
     var writerPID: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerPID) }
     var writerState: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerState) }

@@ -1,4 +1,4 @@
-/// The geometry of a ring file, format version 1, and where each header word lives.
+/// The geometry of a ring file, format version 2, and where each header word lives.
 ///
 /// The authoritative description for other languages is `docs/ring-file-format.md`; the
 /// `HeaderLayoutTests` pin these offsets with golden bytes. In short: a 4096-byte header, then
@@ -9,20 +9,21 @@
 /// |------|--------|------------|---------|
 /// | 0 | 0 | creator, once | geometry and checksum (immutable) |
 /// | 1 | 64 | creator, once | creation time |
-/// | 2 | 128 | the writer | next sequence, last write time, writer identity and state |
+/// | 2 | 128 | the writer | published and claimed counts, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
 /// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
 ///
-/// A slot is an 8-byte sequence stamp (see ``SlotStamp``) followed by the item's bytes, padded to
-/// a multiple of 8.
+/// A slot is the item's bytes, padded to a multiple of 8; item `s` lives in slot `s % length`.
+/// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
+/// two header counters, halving the memory traffic of 8-byte items. See `Publication.swift`.)
 @usableFromInline
 struct RingLayout: Equatable, Sendable {
-    // MARK: Constants of format version 1
+    // MARK: Constants of format version 2
 
     /// "CBUFRING" in ASCII, as the first 8 bytes of the file.
     static let magic: [UInt8] = Array("CBUFRING".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
     /// Reading this word back as little-endian proves the reader agrees on byte order.
     static let byteOrderMark: UInt32 = 0x0102_0304
     static let headerSize = 4096
@@ -55,12 +56,13 @@ struct RingLayout: Equatable, Sendable {
         // line 1: written once at creation
         static let createdAt = 64            // u64: ns since the Unix epoch
         // line 2: written by the writer only
-        @usableFromInline static let nextSequence = 128        // u64: items published (a hint, see SlotStamp)
+        @usableFromInline static let nextSequence = 128        // u64: items published: every sequence below is complete
         @usableFromInline static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
         static let writerPID = 144           // u32
         static let writerState = 148         // u32: WriterState
         static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
         static let writerGeneration = 160    // u64: how many writers have attached
+        @usableFromInline static let claimed = 168             // u64: items started: every slot of a sequence below may be changing
         // line 3: the wake-up line
         static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
         @usableFromInline static let waiters = 196             // u32: readers currently sleeping or about to
@@ -79,7 +81,7 @@ struct RingLayout: Equatable, Sendable {
     let itemSize: Int
     let length: Int
     let policy: OverflowPolicy
-    /// Bytes per slot: the 8-byte stamp plus the item rounded up to 8 bytes.
+    /// Bytes per slot: the item rounded up to 8 bytes.
     let slotStride: Int
     let fileSize: Int
 
@@ -93,7 +95,7 @@ struct RingLayout: Equatable, Sendable {
         guard length >= 2, length <= Self.maxLength else {
             throw CBuffError(.invalidArgument, "Length \(length) is out of range: a buffer holds between 2 and \(Self.maxLength) items.")
         }
-        let stride = 8 + (itemSize + 7) / 8 * 8
+        let stride = (itemSize + 7) / 8 * 8
         let (slots, overflow) = stride.multipliedReportingOverflow(by: length)
         guard !overflow, slots <= Self.maxFileSize - Self.headerSize else {
             throw CBuffError(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")

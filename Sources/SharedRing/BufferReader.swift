@@ -37,7 +37,8 @@ public struct BufferReader: ~Copyable {
         } else {
             start == .oldest ? .oldest : .latest
         }
-        self.cursor = RingCursor(slots: file.slots, header: file.header, start: from)
+        self.cursor = RingCursor(slots: file.slots, header: file.header, start: from,
+                                 gatedRecord: layout.policy == .block ? record?.index : nil)
         self.record = record
         self.header = file.header
         self.fenceBeforeWriterCheck = record != nil && !Sys.registerForGlobalBarriers()

@@ -28,6 +28,22 @@ import TestSupport
         #expect(reader.missedCount == 0)
     }
 
+    /// Once the writer's gate has taken a named reader in, the reader stops checking the
+    /// writer's claim on every item (see `Publication.swift`); removing it by force while it
+    /// reads must bring the check back, or it would return items the writer overwrote.
+    @Test func aNamedReaderReliesOnTheGateOnlyWhileItIsRegistered() throws {
+        var writer = try directory.createBuffer("g", itemSize: 8, length: 4, policy: .block)
+        var reader = try directory.openReader("g", named: "r")
+        for value in UInt64(0)..<4 { #expect(try writer.tryPush(value)) }
+        #expect(try reader.popItem() == 0)
+        #expect(reader.cursor.reliesOnGate)
+        try directory.removeReader("r", of: "g", force: true)
+        for value in UInt64(4)..<20 { #expect(try writer.tryPush(value)) }   // laps the reader
+        #expect(try reader.popItem() == 16)                  // not 17, which now sits in item 1's slot
+        #expect(reader.missedCount == 15)
+        #expect(!reader.cursor.reliesOnGate)
+    }
+
     @Test func anonymousReadersNeverHoldTheWriterBack() throws {
         var writer = try directory.createBuffer("anon", itemSize: 8, length: 4, policy: .block)
         var reader = try directory.openReader("anon")

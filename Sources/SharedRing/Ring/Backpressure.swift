@@ -54,6 +54,11 @@ struct SpaceGate {
         }
         // Without named readers nothing holds the writer back; look again after `length` items.
         limit = lowest == .max ? sequence &+ length : lowest &+ length
+        // Tells named readers that every write from now on respects the records of `version`
+        // (see `RingCursor.tryToRelyOnTheGate`). Release: the writes before it are visible too.
+        if header.gateVersion.pointee.load(ordering: .relaxed) != version {
+            header.gateVersion.pointee.store(version, ordering: .releasing)
+        }
         return sequence < limit
     }
 

@@ -141,6 +141,7 @@ struct HeaderWords {
 
     @inlinable var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
     @inlinable var claimed: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.claimed) }
+    @inlinable var gateVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.gateVersion) }
     @inlinable var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
     var writerPID: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerPID) }
     var writerState: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerState) }

@@ -63,6 +63,7 @@ struct RingLayout: Equatable, Sendable {
         static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
         static let writerGeneration = 160    // u64: how many writers have attached
         @usableFromInline static let claimed = 168             // u64: items started: every slot of a sequence below may be changing
+        @usableFromInline static let gateVersion = 176         // u32: the readers version the block policy's gate last took in
         // line 3: the wake-up line
         static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
         @usableFromInline static let waiters = 196             // u32: readers currently sleeping or about to

@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# Runs the C references (../shared/anchors) and cbuff-bench in one go, on one machine, and
-# prints both sets of lines, then the ratios the speed issue tracks. Release build.
+# Runs the C references (../shared/anchors) and cbuff-bench in alternation, ROUNDS times (each
+# round: the anchors, then one cbuff-bench run), and prints every line, then for each tracked
+# ratio the median of the per-round ratios with its range. The host flips between a fast and a
+# slow state within seconds, so a ratio is only meaningful between figures taken close together:
+# pairing by round and taking the median keeps one flip from deciding the result. Release build.
 #
-#   Benchmarks/run.sh [cbuff-bench options, e.g. --runs 5 or --dir /dev/shm/x]
+#   Benchmarks/run.sh [--rounds N] [cbuff-bench options, e.g. --dir /dev/shm/x]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 anchors=${ANCHORS:-../shared/anchors/run-anchors.sh}
+rounds=5
+if [ "${1:-}" = --rounds ]; then rounds=$2; shift 2; fi
 swift build -c release --product cbuff-bench >&2
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-if [ -x "$anchors" ] || [ -f "$anchors" ]; then
-    ANCHOR_ONLY="${ANCHOR_ONLY:-phys ring boost}" bash "$anchors" | tee -a "$out"
-else
-    echo "# no anchors at $anchors: cbuff figures only" >&2
-fi
-.build/release/cbuff-bench "$@" | tee -a "$out"
-value() { awk -v n="$1" -v m="$2" '$1 == n && $2 == "metric=" m { sub("value=", "", $3); print $3 }' "$out" | tail -n 1; }
+for round in $(seq 1 "$rounds"); do
+    echo "# round $round of $rounds" >&2
+    if [ -f "$anchors" ]; then
+        ANCHOR_ONLY="${ANCHOR_ONLY:-ring boost}" bash "$anchors" | sed "s/^/round=$round /" | tee -a "$out"
+    else
+        echo "# no anchors at $anchors: cbuff figures only" >&2
+    fi
+    .build/release/cbuff-bench --runs 1 "$@" | sed "s/^/round=$round /" | tee -a "$out"
+done
 ratio() { # label numerator-name metric denominator-name metric
-    local a b
-    a=$(value "$2" "$3"); b=$(value "$4" "$5")
-    [ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" -v b="$b" -v l="$1" 'BEGIN { printf "ratio %-52s %.2f\n", l, a / b }'
-    return 0
+    awk -v l="$1" -v a="$2" -v am="metric=$3" -v b="$4" -v bm="metric=$5" '
+        function value(field) { sub("value=", "", field); return field + 0 }
+        $2 == a && $3 == am { num[$1] = value($4) }
+        $2 == b && $3 == bm { den[$1] = value($4) }
+        END {
+            n = 0
+            for (r in num) if (r in den && den[r] > 0) r_[++n] = num[r] / den[r]
+            if (n == 0) exit
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && r_[j-1] > r_[j]; j--) { t = r_[j]; r_[j] = r_[j-1]; r_[j-1] = t }
+            median = n % 2 ? r_[(n + 1) / 2] : (r_[n / 2] + r_[n / 2 + 1]) / 2
+            printf "ratio %-50s %5.2f  (%d rounds, %.2f to %.2f)\n", l, median, n, r_[1], r_[n]
+        }' "$out"
 }
 echo
 ratio "cbuff / boost_spsc transfer (target >= 1.0)" bench=cbuff transfer_items_per_s anchor=boost_spsc transfer_items_per_s
@@ -28,3 +43,4 @@ ratio "cbuff / c_ring transfer" bench=cbuff transfer_items_per_s anchor=c_ring t
 ratio "cbuff_batch64 / c_ring_batch64 (target >= 0.7)" bench=cbuff_batch64 transfer_items_per_s anchor=c_ring_batch64 transfer_items_per_s
 ratio "cbuff / c_ring pingpong median (target <= 1.3)" bench=cbuff pingpong_rtt_median anchor=c_ring pingpong_rtt_median
 ratio "cbuff / c_ring pingpong p99 (target <= 1.5)" bench=cbuff pingpong_rtt_p99 anchor=c_ring pingpong_rtt_p99
+ratio "cbuff_overwrite / c_ring transfer" bench=cbuff_overwrite transfer_items_per_s anchor=c_ring transfer_items_per_s

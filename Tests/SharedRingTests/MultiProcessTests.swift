@@ -50,6 +50,25 @@ import TestSupport
         }
     }
 
+    /// The same through the batch APIs: a batch copied while the writer lapped the reader is
+    /// thrown away whole, never delivered with overwritten values in it.
+    @Test func lappedBatchReaderProcessesCountTheirLossesExactly() throws {
+        let total: UInt64 = ProcessInfo.processInfo.environment["CBUFF_LONG_TESTS"] == "1" ? 10_000_000 : 1_000_000
+        try directory.createBuffer("lapped-batch", itemSize: 8, length: 64).close()
+        let paces = ["", "slow"]
+        let readers = try paces.map { pace in try Agent(["read-batch", dir, "lapped-batch", String(total), pace]) }
+        for reader in readers { #expect(reader.expectLine(startingWith: "ready") != nil) }
+        let writer = try Agent(["write", dir, "lapped-batch", String(total), "batch"])
+        #expect(writer.wait() == 0)
+        for (pace, reader) in zip(paces, readers) {
+            let report = fields(reader.expectLine(startingWith: "delivered") ?? "")
+            #expect(report["bad"] == 0, "\(report)")
+            #expect(report["delivered", default: 0] + report["missed", default: 0] == total, "\(report)")
+            if pace == "slow" { #expect(report["missed", default: 0] > 0, "a slow reader was never lapped: \(report)") }
+            #expect(reader.wait() == 0)
+        }
+    }
+
     @Test func aWriterKilledAtAKnownPointLosesNothingAndCanBeResumed() throws {
         try directory.createBuffer("killed", itemSize: 32, length: 4096).close()
         let writer = try Agent(["write", dir, "killed", "1000", "hang"])

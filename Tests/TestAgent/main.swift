@@ -83,6 +83,13 @@ do {
         var sequence = start
         let end = mode == "forever" ? UInt64.max : start + count
         while sequence < end {
+            if mode == "batch" {
+                // push(contentsOf:), 16 items a call: values are their sequences.
+                let values = Array(sequence..<min(sequence + 16, end))
+                try writer.push(contentsOf: values)
+                sequence += UInt64(values.count)
+                continue
+            }
             if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: TestItem.bytes(sequence, size: size)) }
             sequence += 1
             if mode == "forever" && sequence - start == count { say("pushed \(count)") }
@@ -129,6 +136,31 @@ do {
         }
         if busyWork == 42 { say("") }   // keeps the busy work from being optimised away
         say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) first=\(first ?? 0)")
+
+    case "read-batch":
+        // popMany(into:), 32 items a call, of 8-byte items whose values are their sequences: a
+        // batch whose copy overlapped a lapping write must be thrown away whole.
+        guard args.count >= 4, let total = UInt64(args[3]) else { fail("read-batch needs TOTAL") }
+        var reader = try directory.openReader(name)
+        say("ready")
+        var delivered: UInt64 = 0, bad: UInt64 = 0, busyWork: UInt64 = 0
+        let slow = args.count > 4 && args[4] == "slow"
+        while reader.nextSequence < total {
+            guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
+            let batch = try reader.popMany(32)   // through popMany(into:)
+            let count = batch.count
+            let first = reader.nextSequence - UInt64(count)
+            for i in 0..<count where batch[i] != first + UInt64(i) {
+                bad += 1
+                if bad <= 5 { FileHandle.standardError.write(Data("bad item at \(first + UInt64(i)): \(batch[i])\n".utf8)) }
+            }
+            delivered += UInt64(count)
+            if slow {
+                for i in 0..<20_000 as Range<UInt64> { busyWork = busyWork &* 31 &+ i }
+            }
+        }
+        if busyWork == 42 { say("") }
+        say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad)")
 
     case "drain":
         guard args.count >= 4, let total = UInt64(args[3]) else { fail("drain needs TOTAL") }

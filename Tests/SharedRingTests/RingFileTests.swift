@@ -61,7 +61,7 @@ import TestSupport
         }
         func u32(_ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: u64(offset)) }
         #expect(u64(128) == 5)                            // published
-        #expect(u64(168) == 5)                            // claimed
+        #expect(u64(320) == 5)                            // claimed (its own line)
         #expect(u32(144) == UInt32(getpid()))             // writer PID
         #expect(u32(148) == 1)                            // writer state: attached
         #expect(u64(152) == Sys.processStartTime(getpid()))

@@ -12,6 +12,7 @@
 /// | 2 | 128 | the writer | published and claimed counts, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
+/// | 5 | 320 | the writer | the claim counter (see `Publication.swift`) |
 /// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
 ///
 /// A slot is the item's bytes, padded to a multiple of 8; item `s` lives in slot `s % length`.
@@ -62,8 +63,7 @@ struct RingLayout: Equatable, Sendable {
         static let writerState = 148         // u32: WriterState
         static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
         static let writerGeneration = 160    // u64: how many writers have attached
-        @usableFromInline static let claimed = 168             // u64: items started: every slot of a sequence below may be changing
-        @usableFromInline static let gateVersion = 176         // u32: the readers version the block policy's gate last took in
+        @usableFromInline static let gateVersion = 168         // u32: the readers version the block policy's gate last took in
         // line 3: the wake-up line
         static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
         @usableFromInline static let waiters = 196             // u32: readers currently sleeping or about to
@@ -71,6 +71,8 @@ struct RingLayout: Equatable, Sendable {
         static let space = 256               // u32 futex word, bumped by named readers to wake the writer
         @usableFromInline static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
         @usableFromInline static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
+        // line 5: the claim line, written by the writer, read only by readers that check their copies
+        @usableFromInline static let claimed = 320             // u64: items started: every slot of a sequence below may be changing
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.

@@ -125,9 +125,7 @@ public struct BufferWriter: ~Copyable {
     /// Under ``OverflowPolicy/block`` it waits for room as ``push(_:)-(UInt64)`` does, publishing
     /// what fits each time.
     public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>) throws(CBuffError) {
-        var largest: UInt64 = 0
-        for value in values { largest = max(largest, value) }
-        guard largest <= maxValue else { throw doesNotFit(values.first { $0 > maxValue }!) }
+        if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
         guard let source = values.baseAddress else { return }
         var done = 0
         while done < values.count {

@@ -10,23 +10,43 @@
 /// ```
 ///
 /// Creating the directory object does nothing on disk; the first operation creates the
-/// directory (owner-only, 0700) and its registry if needed. A directory under `/dev/shm` keeps
-/// the rings in memory; anywhere else they persist on disk.
+/// directory and its registry if needed. A directory under `/dev/shm` keeps the rings in
+/// memory; anywhere else they persist on disk.
+///
+/// ### Permissions
+///
+/// By default everything is private to its owner: directories 0700, the registry and ring files
+/// 0600. A directory created with ``Access/group`` is 2770 instead (set-group-ID, so that what
+/// is created in it gets its group), and every file created in it 0660: the users of that group
+/// can then create, feed and read its buffers. Files follow the directory's actual mode, so an
+/// existing directory can be shared later with `chgrp GROUP DIR; chmod 2770 DIR` (files created
+/// before keep their mode).
 public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// The directory's path.
     public let path: String
+    /// Who may use the directory, if this process is the one that creates it.
+    public let access: Access
 
-    public init(path: String) {
+    /// Who may use the buffers of a data directory.
+    public enum Access: Sendable, Hashable {
+        /// The owner only: directories 0700, files 0600.
+        case owner
+        /// The owner and the directory's group: directories 2770, files 0660.
+        case group
+    }
+
+    public init(path: String, access: Access = .owner) {
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        self.access = access
     }
 
     /// The directory given, else `$CBUFF_DIR`, else ``defaultPath``.
-    public static func resolve(_ explicitPath: String? = nil) -> DataDirectory {
-        if let explicitPath, !explicitPath.isEmpty { return DataDirectory(path: explicitPath) }
+    public static func resolve(_ explicitPath: String? = nil, access: Access = .owner) -> DataDirectory {
+        if let explicitPath, !explicitPath.isEmpty { return DataDirectory(path: explicitPath, access: access) }
         if let fromEnvironment = Sys.environment("CBUFF_DIR"), !fromEnvironment.isEmpty {
-            return DataDirectory(path: fromEnvironment)
+            return DataDirectory(path: fromEnvironment, access: access)
         }
-        return DataDirectory(path: defaultPath)
+        return DataDirectory(path: defaultPath, access: access)
     }
 
     /// The per-user default: `$XDG_DATA_HOME/cbuff`, else `$HOME/.local/share/cbuff`, else
@@ -46,13 +66,21 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     static func ringFileName(of name: String) -> String { name + ".ring" }
 
+    /// The mode of a new file in `directory`: shared with the group when the directory is.
+    static func fileMode(in directory: String) -> UInt32 {
+        (Sys.mode(of: directory) ?? 0) & 0o070 == 0o070 ? 0o660 : 0o600
+    }
+
     func registry() throws(CBuffError) -> Registry {
-        try Registry.open(directory: path)
+        try Registry.open(directory: path, directoryMode: access == .group ? 0o2770 : 0o700)
     }
 
     /// Whether this directory has a registry yet. Lookups in a directory without one report
-    /// "not found" without creating anything.
-    var hasRegistry: Bool { Sys.exists(path + "/" + Registry.fileName) }
+    /// "not found" without creating anything; one this process may not enter is an error.
+    func hasRegistry() throws(CBuffError) -> Bool {
+        let registryPath = path + "/" + Registry.fileName
+        return try Sys.checkExists(registryPath).orThrow { .system($0, "look for the registry \(registryPath)") }
+    }
 
     // MARK: Creating and attaching
 
@@ -76,7 +104,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         }
         let finalPath = ringPath(of: name)
         let temporaryPath = path + "/.\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        var file = try RingFile.create(at: temporaryPath, layout: layout, mode: 0o600)
+        var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
         guard (try? file.tryLockWriter()) == true else {
             file.unlinkIfStillNamed()
             throw CBuffError(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
@@ -186,7 +214,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// The registry and the buffer's row.
     private func lookUp(_ name: String) throws(CBuffError) -> (Registry, BufferRecord) {
         try BufferName.validate(name)
-        guard hasRegistry else {
+        guard try hasRegistry() else {
             throw CBuffError(.notFound, "No buffer named \"\(name)\": \(path) holds no cbuff registry.")
         }
         let registry = try registry()
@@ -210,7 +238,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     /// Every registered buffer, by name.
     public func buffers() throws(CBuffError) -> [BufferRecord] {
-        guard hasRegistry else { return [] }
+        guard try hasRegistry() else { return [] }
         return try registry().allRecords()
     }
 

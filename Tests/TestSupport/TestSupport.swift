@@ -132,11 +132,19 @@ public struct Outcome: Sendable, CustomStringConvertible {
     public var description: String { "status \(status), stdout \(stdout.debugDescription), stderr \(stderr.debugDescription)" }
 }
 
-/// Runs the package's executable `program` to completion, feeding it `input`.
-public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Outcome {
+/// Runs the package's executable `program` to completion, feeding it `input`; as another user
+/// and group (through `setpriv`, which drops every supplementary group) when `user` is given.
+public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                user: (uid: UInt32, gid: UInt32)? = nil) throws -> Outcome {
     let process = Process()
-    process.executableURL = ChildProcess.executable(program)
-    process.arguments = arguments
+    if let user {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--",
+                             ChildProcess.executable(program).path] + arguments
+    } else {
+        process.executableURL = ChildProcess.executable(program)
+        process.arguments = arguments
+    }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
     process.standardInput = stdin

@@ -24,7 +24,8 @@ struct Registry: Sendable {
     /// migrator serialises only within one process, and checks which migrations are applied
     /// outside each migration's transaction, so two processes opening a fresh directory at the
     /// same moment could otherwise both try to create the tables.
-    static func open(directory: String) throws(CBuffError) -> Registry {
+    /// `directoryMode` is given to the directories it has to create (see `DataDirectory.Access`).
+    static func open(directory: String, directoryMode: UInt32 = 0o700) throws(CBuffError) -> Registry {
         // Opening SQLite, setting WAL and checking migrations costs milliseconds; a registry
         // already opened by this process is reused as long as its file is the same one.
         let path = directory + "/" + fileName
@@ -33,7 +34,7 @@ struct Registry: Sendable {
            cached.registry.isCurrent {
             return cached.registry
         }
-        let registry = try openUncached(directory: directory)
+        let registry = try openUncached(directory: directory, directoryMode: directoryMode)
         if let identity = Sys.fileIdentity(path) {
             openRegistries.withLock { $0[directory] = (identity, registry) }
         }
@@ -42,19 +43,20 @@ struct Registry: Sendable {
 
     private static let openRegistries = Locked<[String: (identity: Sys.FileIdentity, registry: Registry)]>([:])
 
-    private static func openUncached(directory: String) throws(CBuffError) -> Registry {
-        try makeDirectories(directory)
+    private static func openUncached(directory: String, directoryMode: UInt32) throws(CBuffError) -> Registry {
+        try makeDirectories(directory, mode: directoryMode)
+        let fileMode = DataDirectory.fileMode(in: directory)
         let lockPath = directory + "/" + lockFileName
-        let lock = try Sys.openOrCreate(lockPath, mode: 0o600)
+        let lock = try Sys.openOrCreate(lockPath, mode: fileMode)
             .orThrow { .system($0, "open the registry lock \(lockPath)") }
         defer { Sys.close(lock) }   // releases the flock
         try Sys.lockExclusive(lock).orThrow { .system($0, "lock the registry lock \(lockPath)") }
 
         let path = directory + "/" + fileName
         if !Sys.exists(path) {
-            // Created here first so that it is owner-only; SQLite gives its -wal and -shm files
-            // the same permissions as the database file.
-            let fd = try Sys.openOrCreate(path, mode: 0o600).orThrow { .system($0, "create the registry \(path)") }
+            // Created here first so that it has the directory's file mode (owner-only unless the
+            // directory is shared); SQLite gives its -wal and -shm files the same permissions.
+            let fd = try Sys.openOrCreate(path, mode: fileMode).orThrow { .system($0, "create the registry \(path)") }
             Sys.close(fd)
         }
         var configuration = Configuration()
@@ -203,14 +205,14 @@ struct Registry: Sendable {
         }
     }
 
-    /// `mkdir -p` with owner-only permissions for what it creates.
-    private static func makeDirectories(_ path: String) throws(CBuffError) {
+    /// `mkdir -p`, giving what it creates `mode`.
+    private static func makeDirectories(_ path: String, mode: UInt32) throws(CBuffError) {
         if Sys.isDirectory(path) { return }
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
             if Sys.isDirectory(prefix) { continue }
-            try Sys.makeDirectory(prefix, mode: 0o700).orThrow { .system($0, "create the data directory \(prefix)") }
+            try Sys.makeDirectory(prefix, mode: mode).orThrow { .system($0, "create the data directory \(prefix)") }
         }
         guard Sys.isDirectory(path) else {
             throw CBuffError(.invalidArgument, "The data directory \(path) exists but is not a directory.")

@@ -55,13 +55,30 @@ enum Sys {
         open(path, O_RDONLY)
     }
 
+    /// Opens `path` read-write, creating it with exactly `mode` if it does not exist (an
+    /// existing file keeps its mode).
     static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
-        open(path, O_RDWR | O_CREAT, mode: mode_t(mode))
+        while true {
+            switch createExclusive(path, mode: mode) {
+            case .success(let fd): return .success(fd)
+            case .failure(let error) where error.errno == EEXIST:
+                let opened = open(path, O_RDWR)
+                if case .failure(let error) = opened, error.errno == ENOENT { continue }   // removed meanwhile
+                return opened
+            case .failure(let error): return .failure(error)
+            }
+        }
     }
 
     /// Creates a file that must not exist yet.
+    /// Creates `path` with exactly `mode`, whatever the umask; fails if it exists.
     static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
-        open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode))
+        open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
+            if fchmod(fd, mode_t(mode)) == 0 { return .success(fd) }
+            let failed: Result<CInt> = failure("fchmod")
+            Glibc.close(fd)
+            return failed
+        }
     }
 
     static func close(_ fd: CInt) {
@@ -120,10 +137,20 @@ enum Sys {
         Glibc.unlink(path) == 0 ? .success(()) : failure("unlink")
     }
 
-    /// Creates a directory; an existing one is not an error.
-    static func makeDirectory(_ path: String, mode: mode_t) -> Result<Void> {
-        if mkdir(path, mode) == 0 || Glibc.errno == EEXIST { return .success(()) }
-        return failure("mkdir")
+    /// Creates a directory with exactly `mode` (whatever the umask, set-group-ID bit included);
+    /// an existing one is not an error and keeps its mode.
+    static func makeDirectory(_ path: String, mode: UInt32) -> Result<Void> {
+        if mkdir(path, 0o700) == 0 {
+            return chmod(path, mode_t(mode)) == 0 ? .success(()) : failure("chmod")
+        }
+        return Glibc.errno == EEXIST ? .success(()) : failure("mkdir")
+    }
+
+    /// The permission bits of `path` (set-group-ID included), or nil if it cannot be examined.
+    static func mode(of path: String) -> UInt32? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return UInt32(st.st_mode & 0o7777)
     }
 
     /// The device and inode of the file at `path`, or nil if there is none.
@@ -151,6 +178,14 @@ enum Sys {
 
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
+    }
+
+    /// Whether `path` exists: false only when it (or a directory above it) does not; an error
+    /// when this process may not look (EACCES), so that a private directory is not mistaken
+    /// for an empty one.
+    static func checkExists(_ path: String) -> Result<Bool> {
+        if access(path, F_OK) == 0 { return .success(true) }
+        return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(false) : failure("access")
     }
 
     /// Takes an exclusive `flock` on the whole file, waiting for it.

@@ -6,7 +6,10 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Data directory (default: $CBUFF_DIR, else ~/.local/share/cbuff).", valueName: "dir"))
     var dir: String?
 
-    var directory: DataDirectory { DataDirectory.resolve(dir) }
+    @Flag(help: "Create the data directory (if it does not exist yet) shared with its group: mode 2770, files 0660. By default it is private: 0700, files 0600.")
+    var groupAccess = false
+
+    var directory: DataDirectory { DataDirectory.resolve(dir, access: groupAccess ? .group : .owner) }
 }
 
 /// Selects the buffers whose writer died (crashed or was killed without closing), for

@@ -127,18 +127,8 @@ public struct BufferWriter: ~Copyable {
     public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>) throws(CBuffError) {
         if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
         guard let source = values.baseAddress else { return }
-        var done = 0
-        while done < values.count {
-            let room = gate.room(at: publisher.nextSequence)
-            if room == 0 {
-                _ = gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: -1)
-                continue
-            }
-            let count = Int(min(UInt64(values.count - done), UInt64(length), room))
-            publisher.publish(count: count) { [slots = publisher.slots, size = itemSize] index, count, offset in
-                Self.store(source + done + offset, count: count, size: size, into: slots, at: index)
-            }
-            done += count
+        push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
+            Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
     }
 
@@ -150,9 +140,38 @@ public struct BufferWriter: ~Copyable {
         try outcome.get()
     }
 
-    /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
-    public mutating func push(contentsOf values: some Collection<UInt64>) throws(CBuffError) {
-        try push(contentsOf: Array(values))
+    /// Pushes several integers, announcing them to readers once per run of at most ``length``.
+    /// Either all are pushed, or none is. Values go straight from the collection into the ring,
+    /// so a computed collection (`first ..< first + 64`, a lazy map) costs no intermediate copy.
+    @inlinable
+    public mutating func push<Values: Collection<UInt64>>(contentsOf values: Values) throws(CBuffError) {
+        if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
+        var next = values.startIndex
+        push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, _ in
+            for i in 0..<count {
+                Self.store(values[next], size: size, at: slots.payload(index &+ i))
+                values.formIndex(after: &next)
+            }
+        }
+    }
+
+    /// Publishes `total` items in runs of at most ``length``, each as soon as there is room for
+    /// it (waiting without limit under ``OverflowPolicy/block``): `fill(index, count, offset)`
+    /// writes items `offset ..< offset + count` of the whole into the consecutive slots from
+    /// `index`, in order.
+    @inlinable
+    mutating func push(count total: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+        var done = 0
+        while done < total {
+            let room = gate.room(at: publisher.nextSequence)
+            if room == 0 {
+                _ = gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: -1)
+                continue
+            }
+            let count = Int(min(UInt64(total - done), UInt64(length), room))
+            publisher.publish(count: count) { index, count, offset in fill(index, count, done &+ offset) }
+            done += count
+        }
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

@@ -44,15 +44,12 @@ enum Transfer {
         case .single, .overwrite:
             for value in 0..<UInt64(items) { try writer.push(value) }
         case .batch64:
-            var batch = [UInt64](repeating: 0, count: 64)
+            // Values go from the range straight into the ring, as the C ring's writer stores them.
             var next: UInt64 = 0
-            try batch.withUnsafeMutableBufferPointer { buffer in
-                while next < UInt64(items) {
-                    let count = min(64, UInt64(items) - next)
-                    for i in 0..<Int(count) { buffer[i] = next + UInt64(i) }
-                    try writer.push(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<Int(count)]))
-                    next += count
-                }
+            while next < UInt64(items) {
+                let end = min(next + 64, UInt64(items))
+                try writer.push(contentsOf: next..<end)
+                next = end
             }
         }
         writer.close()

@@ -86,13 +86,15 @@ import TestSupport
     }
 
     /// Ten million items between two processes through a 4096-slot ring, every one delivered
-    /// and checked: nothing lost, nothing damaged.
-    @Test func tenMillionItemsMoveLosslesslyBetweenTwoProcesses() throws {
+    /// and checked: nothing lost, nothing damaged; pushed one by one, then in batches of 16
+    /// (which wait for room part-way through a batch).
+    @Test(arguments: ["single", "batch"])
+    func tenMillionItemsMoveLosslesslyBetweenTwoProcesses(pushes: String) throws {
         let total = 10_000_000
         try directory.createBuffer("lossless", itemSize: 8, length: 4096, policy: .block).close()
         let reader = try ChildProcess("cbuff-test-agent", ["drain", dir, "lossless", String(total), "consumer"])
         #expect(reader.expectLine(startingWith: "ready") != nil)
-        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "lossless", String(total)])
+        let writer = try ChildProcess("cbuff-test-agent", ["write", dir, "lossless", String(total), pushes])
         #expect(writer.expectLine(startingWith: "pushed") == "pushed \(total)")
         #expect(reader.expectLine(startingWith: "delivered") == "delivered=\(total) missed=0 bad=0 first=0")
         #expect(writer.wait() == 0)

@@ -64,6 +64,26 @@ import TestSupport
         #expect(try reader.popMany(10) == [1, 2, 3])
     }
 
+    /// Every batch path (array, buffer pointer, range, lazy collection) lands the same items,
+    /// across the end of the ring and in runs longer than the ring, for every item width path.
+    @Test(arguments: [3, 8, 12])
+    func batchPushesOfEveryKindWrapAroundTheRing(itemSize: Int) throws {
+        var writer = try directory.createBuffer("kinds-\(itemSize)", itemSize: itemSize, length: 8)
+        var reader = try directory.openReader("kinds-\(itemSize)")
+        try writer.push(contentsOf: 0..<5 as Range<UInt64>)                 // slots 0–4
+        #expect(try reader.popMany(10) == [0, 1, 2, 3, 4])
+        try writer.push(contentsOf: (5..<11 as Range<UInt64>).lazy.map { $0 })   // wraps: slots 5–7, 0–2
+        #expect(try reader.popMany(10) == [5, 6, 7, 8, 9, 10])
+        try [UInt64](11..<14).withUnsafeBufferPointer { try writer.push(contentsOf: $0) }
+        try writer.push(contentsOf: [UInt64](14..<16))
+        #expect(try reader.popMany(10) == Array(11..<16))
+        try writer.push(contentsOf: 16..<36 as Range<UInt64>)               // 20 items into 8 slots
+        #expect(try reader.popMany(10) == Array(28..<36))
+        #expect(reader.missedCount == 12)
+        if itemSize == 3 { expectError(.valueDoesNotFit) { try writer.push(contentsOf: [1, 1 << 24] as Set<UInt64>) } }
+        #expect(writer.nextSequence == 36)
+    }
+
     @Test func popManyIntoACallersBufferCopiesWithoutAllocating() throws {
         var writer = try directory.createBuffer("into", itemSize: 4, length: 8)
         var reader = try directory.openReader("into")

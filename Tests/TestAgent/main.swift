@@ -84,10 +84,11 @@ do {
         let end = mode == "forever" ? UInt64.max : start + count
         while sequence < end {
             if mode == "batch" {
-                // push(contentsOf:), 16 items a call: values are their sequences.
-                let values = Array(sequence..<min(sequence + 16, end))
-                try writer.push(contentsOf: values)
-                sequence += UInt64(values.count)
+                // push(contentsOf:), 16 items a call, alternately from an array (copied in one go)
+                // and from a range (stored one by one): values are their sequences.
+                let values = sequence..<min(sequence + 16, end)
+                if sequence & 16 == 0 { try writer.push(contentsOf: Array(values)) } else { try writer.push(contentsOf: values) }
+                sequence = values.upperBound
                 continue
             }
             if size == 8 { try writer.push(sequence) } else { try writer.push(bytes: TestItem.bytes(sequence, size: size)) }

@@ -25,6 +25,8 @@ public struct BufferReader: ~Copyable {
     @usableFromInline let header: HeaderWords
     /// Set when this process could not register for membarrier: see `SpaceGate`.
     @usableFromInline let fenceBeforeWriterCheck: Bool
+    /// Raised if another process cut the ring file short under this reader (see `Sys.Mapping`).
+    @usableFromInline let cutShort: UnsafeMutablePointer<Atomic<Int32>>
 
     init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
         let layout = file.layout
@@ -42,6 +44,7 @@ public struct BufferReader: ~Copyable {
         self.record = record
         self.header = file.header
         self.fenceBeforeWriterCheck = record != nil && !Sys.registerForGlobalBarriers()
+        self.cutShort = file.mapping.cutShort
         self.file = file
     }
 
@@ -91,14 +94,15 @@ public struct BufferReader: ~Copyable {
     /// Returns the next item as an integer, or nil if there is none yet.
     ///
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` for an item of more than 8 bytes whose value
-    ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``).
+    ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``);
+    ///   ``CBuffError/Code/corrupted`` if another process truncated the ring file meanwhile.
     @inlinable
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
-        guard let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) else {
-            return nil
-        }
+        let read = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 })
+        try checkMapping()
+        guard let (value, wide) = read else { return nil }
         if wide {
             throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
         }
@@ -128,9 +132,11 @@ public struct BufferReader: ~Copyable {
         guard size > 8 else {
             // Every item fits: copy the batch at once, checked once (see `RingCursor.read(upTo:)`).
             guard let target = destination.baseAddress else { return 0 }
-            return cursor.read(upTo: destination.count) { [slots = cursor.slots] index, count, offset in
+            let count = cursor.read(upTo: destination.count) { [slots = cursor.slots] index, count, offset in
                 Self.load(count: count, size: size, from: slots, at: index, into: target + offset)
             }
+            try checkMapping()
+            return count
         }
         var count = 0
         while count < destination.count,
@@ -142,6 +148,7 @@ public struct BufferReader: ~Copyable {
             destination[count] = value
             count += 1
         }
+        try checkMapping()
         return count
     }
 
@@ -180,10 +187,12 @@ public struct BufferReader: ~Copyable {
     var headerWords: HeaderWords { header }
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
-    public mutating func popBytes() -> [UInt8]? {
+    public mutating func popBytes() throws(CBuffError) -> [UInt8]? {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
-        return cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
+        let bytes = cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
+        try checkMapping()
+        return bytes
     }
 
     /// Copies the next item's bytes into `destination` (at least ``itemSize`` bytes) without
@@ -194,7 +203,21 @@ public struct BufferReader: ~Copyable {
         }
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
-        return cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
+        let copied = cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
+        try checkMapping()
+        return copied
+    }
+
+    /// Throws if another process cut the ring file short while this reader had it mapped: what
+    /// the last read copied came from zero pages, not from the buffer (see `Sys.Mapping`).
+    @inlinable
+    func checkMapping() throws(CBuffError) {
+        if cutShort.pointee.load(ordering: .acquiring) != 0 { throw cutShortError() }
+    }
+
+    @usableFromInline
+    func cutShortError() -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was reading it; nothing more can be read from it.")
     }
 
     /// Decodes a little-endian unsigned integer; `wide` says bytes beyond the eighth are not all zero.

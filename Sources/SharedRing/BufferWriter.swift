@@ -32,6 +32,8 @@ public struct BufferWriter: ~Copyable {
     private let file: RingFile
     @usableFromInline var publisher: RingPublisher
     @usableFromInline var gate: SpaceGate
+    /// Raised if another process cut the ring file short under this writer (see `Sys.Mapping`).
+    @usableFromInline let cutShort: UnsafeMutablePointer<Atomic<Int32>>
 
     init(name: String, file: consuming RingFile) {
         let layout = file.layout
@@ -43,6 +45,7 @@ public struct BufferWriter: ~Copyable {
         self.publisher = RingPublisher(slots: file.slots, header: file.header,
                                        fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
         self.gate = SpaceGate(table: layout.policy == .block ? file.readerTable : nil, header: file.header, length: layout.length)
+        self.cutShort = file.mapping.cutShort
         self.file = file
     }
 
@@ -99,7 +102,20 @@ public struct BufferWriter: ~Copyable {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard makeSpace(timeoutNanos: waitingNanos) else { return false }
         pushUnchecked(value)
+        try checkMapping()
         return true
+    }
+
+    /// Throws if another process cut the ring file short while this writer had it mapped: what
+    /// it wrote since went to zero pages, not to the buffer (see `Sys.Mapping`).
+    @inlinable
+    func checkMapping() throws(CBuffError) {
+        if cutShort.pointee.load(ordering: .acquiring) != 0 { throw cutShortError() }
+    }
+
+    @usableFromInline
+    func cutShortError() -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
     }
 
     /// Whether the next sequence may be written, after waiting up to `timeoutNanos` (negative:
@@ -130,6 +146,7 @@ public struct BufferWriter: ~Copyable {
         push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
+        try checkMapping()
     }
 
     /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
@@ -153,6 +170,7 @@ public struct BufferWriter: ~Copyable {
                 values.formIndex(after: &next)
             }
         }
+        try checkMapping()
     }
 
     /// Publishes `total` items in runs of at most ``length``, each as soon as there is room for
@@ -187,6 +205,7 @@ public struct BufferWriter: ~Copyable {
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
+        try checkMapping()
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

@@ -52,11 +52,11 @@ import TestSupport
             attempt { _ = try directory.status(of: "fuzz") }
             attempt { () throws in
                 var reader = try directory.openReader("fuzz")
-                _ = reader.popBytes(); _ = reader.popBytes(); _ = reader.usage
+                _ = try reader.popBytes(); _ = try reader.popBytes(); _ = reader.usage
             }
             attempt { () throws in
                 var reader = try directory.openReader("fuzz", named: "kept")
-                _ = reader.popBytes()
+                _ = try reader.popBytes()
             }
             attempt { () throws in
                 var writer = try directory.takeOver("fuzz")

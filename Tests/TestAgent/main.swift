@@ -115,7 +115,7 @@ do {
         var busyWork: UInt64 = 0
         while reader.nextSequence < total {
             guard reader.wait(timeout: .seconds(30)) else { fail("no item for 30 s at sequence \(reader.nextSequence)") }
-            guard let bytes = reader.popBytes() else { continue }
+            guard let bytes = try reader.popBytes() else { continue }
             let expected = reader.nextSequence - 1
             let claimed = TestItem.sequence(of: bytes)
             // Every delivered item is intact, is the one its position says, and follows the
@@ -206,7 +206,7 @@ do {
         guard args.count >= 5, let count = Int(args[4]) else { fail("read-named needs READER COUNT") }
         var reader = try directory.openReader(name, named: args[3])
         for _ in 0..<count {
-            guard reader.wait(timeout: .seconds(30)), let bytes = reader.popBytes() else { fail("no item for 30 s") }
+            guard reader.wait(timeout: .seconds(30)), let bytes = try reader.popBytes() else { fail("no item for 30 s") }
             say("got \(TestItem.sequence(of: bytes).map(String.init) ?? "torn") at \(reader.nextSequence - 1)")
         }
         if args.count > 5 && args[5] == "hang" {
@@ -233,8 +233,8 @@ do {
         var delivered: UInt64 = 0, bad: UInt64 = 0
         var missedBefore = reader.missedCount
         var previous = Int64(reader.nextSequence) - 1
-        func drain() {
-            while let bytes = reader.popBytes() {
+        func drain() throws(CBuffError) {
+            while let bytes = try reader.popBytes() {
                 let expected = reader.nextSequence - 1
                 let missedNow = reader.missedCount
                 if TestItem.sequence(of: bytes) != expected || Int64(expected) != previous + 1 + Int64(missedNow - missedBefore) {
@@ -247,15 +247,30 @@ do {
             }
         }
         while true {
-            drain()
+            try drain()
             if standardInputHasData() {
                 _ = readLine()
-                drain()
+                try drain()
                 say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad) next=\(reader.nextSequence)")
                 break
             }
             _ = reader.wait(timeout: .milliseconds(20))
         }
+
+    case "outlive-truncation":
+        // Holds NAME's writer and a reader; after a line on stdin (the test truncates the file
+        // meanwhile) pushes and pops once more, and says what each did.
+        var writer = try directory.takeOver(name)
+        var reader = try directory.openReader(name)
+        try writer.push(1)
+        guard try reader.popItem() == 1 else { fail("the first item did not come back") }
+        say("ready")
+        _ = readLine()
+        do { try writer.push(2); say("pushed") } catch { say("push \(error.code)") }
+        do { say("popped \(try reader.popItem().map(String.init) ?? "nothing")") } catch { say("pop \(error.code)") }
+        writer.close()
+        reader.close()
+        say("closed")
 
     case "churn":
         guard args.count >= 5, let seconds = Double(args[3]), let seed = UInt64(args[4]) else { fail("churn needs SECONDS SEED") }

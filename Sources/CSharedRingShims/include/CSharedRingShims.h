@@ -7,6 +7,7 @@
 #ifdef __linux__
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <time.h>
@@ -100,6 +101,16 @@ static inline void csr_cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+/// The SIGBUS guard (SigbusGuard.c): installs the handler once per process; 0 or -errno.
+int csr_sigbus_guard_install(void);
+/// Guards the mapping [start, start+length); returns its slot, or -1 when every slot is taken.
+int csr_sigbus_guard_add(void *start, size_t length);
+/// Stops guarding a slot; call before unmapping.
+void csr_sigbus_guard_remove(int slot);
+/// The slot's flag: set to 1 (release) once a fault replaced the mapping with zero pages; for
+/// slot -1, a flag that stays 0.
+int *csr_sigbus_guard_flag(int slot);
 
 #endif /* __linux__ */
 #endif /* CSHAREDRINGSHIMS_H */

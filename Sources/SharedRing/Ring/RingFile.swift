@@ -5,20 +5,25 @@ import Synchronization
 struct RingFile: ~Copyable {
     private(set) var path: String
     let descriptor: CInt
-    let base: UnsafeMutableRawPointer
+    let mapping: Sys.Mapping
     let layout: RingLayout
 
-    private init(path: String, descriptor: CInt, base: UnsafeMutableRawPointer, layout: RingLayout) {
+    private init(path: String, descriptor: CInt, mapping: Sys.Mapping, layout: RingLayout) {
         self.path = path
         self.descriptor = descriptor
-        self.base = base
+        self.mapping = mapping
         self.layout = layout
     }
 
     deinit {
-        Sys.unmap(base, size: layout.fileSize)
+        Sys.unmap(mapping)
         Sys.close(descriptor)
     }
+
+    var base: UnsafeMutableRawPointer { mapping.base }
+
+    /// Whether another process cut the file short under this mapping (see `Sys.Mapping`).
+    var wasCutShort: Bool { mapping.cutShort.pointee.load(ordering: .acquiring) != 0 }
 
     /// Creates a new ring file at `path` (which must not exist), reserves its storage, writes its
     /// header and maps it. On failure nothing is left at `path`.
@@ -30,8 +35,8 @@ struct RingFile: ~Copyable {
             let header = layout.encodeHeader(createdAt: Sys.realtimeNanos())
             try header.withUnsafeBytes { Sys.write(fd, $0, at: 0) }
                 .orThrow { .system($0, "write the header of ring file \(path)") }
-            let base = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
-            return RingFile(path: path, descriptor: fd, base: base, layout: layout)
+            let mapping = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
+            return RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
         } catch {
             Sys.close(fd)
             _ = Sys.unlink(path)
@@ -58,8 +63,8 @@ struct RingFile: ~Copyable {
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
                 .orThrow { .system($0, "read the header of ring file \(path)") }
             let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: size, path: path)
-            let base = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { .system($0, "map ring file \(path)") }
-            return RingFile(path: path, descriptor: fd, base: base, layout: layout)
+            let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { .system($0, "map ring file \(path)") }
+            return RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
         } catch {
             Sys.close(fd)
             throw error

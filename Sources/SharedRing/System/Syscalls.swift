@@ -3,6 +3,7 @@
 // open/read/write/flock retry on EINTR; close never does (on Linux the descriptor is gone even
 // when close reports EINTR, and retrying could close a descriptor another thread just opened).
 @preconcurrency import Glibc
+import Synchronization
 import CSharedRingShims
 
 /// A system call that failed, with its errno.
@@ -198,17 +199,32 @@ enum Sys {
 
     // MARK: Memory mapping
 
+    /// A shared mapping of a file, guarded against SIGBUS: if another process truncates the
+    /// file, the access that would have raised SIGBUS meets zero pages instead and `cutShort`
+    /// becomes 1 (see `CSharedRingShims/SigbusGuard.c`). Readers and writers check the flag after
+    /// each access and report the damage; nothing else ever sees those zero pages as data.
+    struct Mapping {
+        let base: UnsafeMutableRawPointer
+        let size: Int
+        let guardSlot: CInt
+        let cutShort: UnsafeMutablePointer<Atomic<Int32>>
+    }
+
     /// Maps `size` bytes of the file shared: stores are visible to every process mapping the
     /// same file, and reach the file itself. A read-only mapping must never be stored to.
-    static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<UnsafeMutableRawPointer> {
+    static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<Mapping> {
         let p = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0)
         // MAP_FAILED is not imported into Swift.
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
-        return .success(p)
+        // Without the handler (or a free slot) a truncation is still a SIGBUS, as it was before.
+        let slot = csr_sigbus_guard_install() == 0 ? csr_sigbus_guard_add(p, size) : -1
+        let flag = UnsafeMutableRawPointer(csr_sigbus_guard_flag(slot)).assumingMemoryBound(to: Atomic<Int32>.self)
+        return .success(Mapping(base: p, size: size, guardSlot: slot, cutShort: flag))
     }
 
-    static func unmap(_ base: UnsafeMutableRawPointer, size: Int) {
-        _ = munmap(base, size)
+    static func unmap(_ mapping: Mapping) {
+        csr_sigbus_guard_remove(mapping.guardSlot)
+        _ = munmap(mapping.base, mapping.size)
     }
 
     // MARK: Open-file-description locks (liveness)

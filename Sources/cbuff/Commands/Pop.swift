@@ -36,7 +36,7 @@ struct Pop: ParsableCommand {
             }
             var output = Output()
             var printed = 0
-            while printed < n, let bytes = reader.popBytes() {
+            while printed < n, let bytes = try reader.popBytes() {
                 output.line(Values.decimal(bytes))
                 printed += 1
             }

@@ -56,7 +56,7 @@ struct Tail: ParsableCommand {
             var output = Output()
             var reportedMissed: UInt64 = 0
             while true {
-                while let bytes = reader.popBytes() {
+                while let bytes = try reader.popBytes() {
                     output.line(render(bytes, sequence: reader.nextSequence - 1))
                     if output.pending > 60_000, !output.flush() { return }
                 }

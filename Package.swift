@@ -51,9 +51,12 @@ let package = Package(
         // A small program the multi-process tests run as writers, readers and racers.
         .executableTarget(
             name: "cbuff-test-agent",
-            dependencies: ["SharedRing", "TestSupport"],
+            dependencies: ["SharedRing", "TestSupport", "AllocationCounter"],
             path: "Tests/TestAgent"
         ),
+        // Counts the agent's heap allocations (it defines malloc and friends), for the test that
+        // the push/pop loop allocates nothing.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         // Helpers shared by the test targets: temporary directories, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Evidence that push and pop make no system call in steady state: runs the lossless transfer
-# (writer and reader processes) under `strace -f -c` with N and 10 x N items and compares the
-# system-call counts. If push or pop made a call per item, the second count would grow by
-# millions; set-up, futex sleeps while one side waits, and the final report do not scale.
+# Evidence that push and pop make no system call and no allocation in steady state.
+#
+# System calls: runs the lossless transfer (writer and reader processes) under `strace -f -c`
+# with N and 10 x N items and compares the counts. If push or pop made a call per item, the
+# second count would grow by millions; set-up, futex sleeps while one side waits, and the final
+# report do not scale.
+# Allocations: runs the test agent's count-allocations (it counts every malloc of its process)
+# optimized, over N items through every push and pop API that returns no new array.
 #
 #   Benchmarks/check-hot-path.sh [N]        (default 1000000; needs strace; release build)
 set -euo pipefail
@@ -10,6 +14,7 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 command -v strace >/dev/null || { echo "strace is not installed (apt-get install strace)" >&2; exit 2; }
 swift build -c release --product cbuff-bench >&2
+swift build -c release --product cbuff-test-agent >&2
 count() { # items -> total system calls of all processes
     strace -f -c -o /dev/stdout .build/release/cbuff-bench --only transfer --runs 1 --items "$1" --dir "${TMPDIR:-/tmp}/cbuff-hot-path-$$" 2>/dev/null |
         awk '$NF == "total" { print $(NF-2) }'
@@ -21,4 +26,10 @@ echo "items=$((n * 10)) syscalls=$large"
 awk -v s="$small" -v l="$large" -v n="$n" 'BEGIN {
     per = (l - s) / (9 * n)
     printf "extra system calls per extra item: %.6f\n", per
-    exit per < 0.01 ? 0 : 1 }'
+    exit per < 0.01 ? 0 : 1 }' || { echo "system calls grow with the number of items" >&2; exit 1; }
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+report=$(.build/release/cbuff-test-agent count-allocations "$dir" hot "$n")
+echo "$report"
+case "$report" in "allocations=0 generic=0 "*) ;; *) echo "the push/pop loop allocated" >&2; exit 1 ;; esac

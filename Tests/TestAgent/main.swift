@@ -31,8 +31,18 @@
 //                                      random; print "done ops=N errors=E" (E: unexpected errors)
 //   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
 //                                      pop(timeout:); print "got VALUE" or "timeout"
+//   read-batch DIR NAME TOTAL [slow]   like read, for 8-byte items whose values are their
+//                                      sequences, through popMany (32 a call)
+//   outlive-truncation DIR NAME        hold NAME's writer and a reader; after a line on stdin,
+//                                      push and pop once; print what each did, then "closed"
+//   count-allocations DIR NAME COUNT   create NAME (block policy) with a named reader, warm up,
+//                                      then move COUNT items through every non-allocating push
+//                                      and pop; print "allocations=N generic=G control=C build=B"
+//                                      (N: that loop; G: the same with push(contentsOf:) of a
+//                                      range; C: one popMany(_:), which returns a new array)
 //
 // Items are TestSupport's `TestItem`s: each carries its sequence and a check of it.
+import AllocationCounter
 import Foundation
 import SharedRing
 import TestSupport
@@ -271,6 +281,48 @@ do {
         writer.close()
         reader.close()
         say("closed")
+
+    case "count-allocations":
+        guard args.count >= 4, let count = UInt64(args[3]) else { fail("count-allocations needs COUNT") }
+        var writer = try directory.createBuffer(name, itemSize: 8, length: 1024, policy: .block)
+        var reader = try directory.openReader(name, named: "counted")
+        var batch = [UInt64](repeating: 0, count: 64)
+        var sum: UInt64 = 0
+        let warmUp: UInt64 = 64 * 1000
+        // Two loops: the concrete APIs, then push(contentsOf:) of a range, whose generic code
+        // allocates when it is not specialized (in a debug build); optimized, it must not either.
+        var counts: [UInt64] = [0, 0]
+        for generic in [false, true] {
+            var before: UInt64 = 0
+            for first in stride(from: UInt64(0), to: warmUp + count, by: 64) {
+                if first == warmUp { before = UInt64(cbuff_allocation_count()) }
+                try writer.push(first)
+                _ = try writer.tryPush(first + 1)
+                _ = try writer.push(first + 2, timeout: .seconds(1))
+                if generic {
+                    try writer.push(contentsOf: first + 3 ..< first + 64)
+                } else {
+                    for i in 3..<64 { batch[i] = first + UInt64(i) }
+                    try batch.withUnsafeBufferPointer { buffer throws(CBuffError) in try writer.push(contentsOf: UnsafeBufferPointer(rebasing: buffer[3...])) }
+                }
+                sum &+= try reader.popItem() ?? 0
+                _ = try reader.pop(timeout: .seconds(1))
+                let popped = try batch.withUnsafeMutableBufferPointer { buffer throws(CBuffError) in try reader.popMany(into: buffer) }
+                sum &+= UInt64(popped)
+                reader.commit()
+            }
+            counts[generic ? 1 : 0] = UInt64(cbuff_allocation_count()) - before
+        }
+        // The control: popMany(_:) returns a new array, so this one must be counted.
+        let control = UInt64(cbuff_allocation_count())
+        try writer.push(1)
+        sum &+= UInt64(try reader.popMany(10).count)
+        #if DEBUG
+        let build = "debug"
+        #else
+        let build = "release"
+        #endif
+        say("allocations=\(counts[0]) generic=\(counts[1]) control=\(UInt64(cbuff_allocation_count()) - control) build=\(build) sum=\(sum)")
 
     case "churn":
         guard args.count >= 5, let seconds = Double(args[3]), let seed = UInt64(args[4]) else { fail("churn needs SECONDS SEED") }

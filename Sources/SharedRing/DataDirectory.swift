@@ -66,6 +66,29 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     static func ringFileName(of name: String) -> String { name + ".ring" }
 
+    /// Where a creator builds a ring file before giving it its name: `.NAME.PID.RANDOM.tmp`.
+    static func temporaryFileName(of name: String) -> String {
+        ".\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+    }
+
+    /// Removes the temporary ring files of creators that died before naming them (a creator
+    /// killed between building its file and renaming it leaves one behind), and returns their
+    /// paths. A file is debris only when the process its name records is gone and no process
+    /// holds its writer lock, so a creation in progress is never touched.
+    public func removeDebris() throws(CBuffError) -> [String] {
+        guard Sys.isDirectory(path) else { return [] }
+        let names = try Sys.directoryEntries(path).orThrow { .system($0, "list the data directory \(path)") }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            let parts = name.dropFirst().dropLast(4).split(separator: ".")
+            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), !Sys.processExists(pid) else { continue }
+            let file = path + "/" + name
+            guard RingFile.hasLiveWriter(at: file) == false, case .success = Sys.unlink(file) else { continue }
+            removed.append(file)
+        }
+        return removed
+    }
+
     /// The mode of a new file in `directory`: shared with the group when the directory is.
     static func fileMode(in directory: String) -> UInt32 {
         (Sys.mode(of: directory) ?? 0) & 0o070 == 0o070 ? 0o660 : 0o600
@@ -103,7 +126,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
             throw alreadyCreated(existing)
         }
         let finalPath = ringPath(of: name)
-        let temporaryPath = path + "/.\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let temporaryPath = path + "/" + Self.temporaryFileName(of: name)
         var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
         guard (try? file.tryLockWriter()) == true else {
             file.unlinkIfStillNamed()

@@ -365,8 +365,15 @@ import TestSupport
         #expect(try cbuff("list", "--dead", "--older-than", "3600").lines.count == 1)   // header only
         #expect(try cbuff("rm", "--dead", "--older-than", "3600").stdout.isEmpty)
 
+        // Temporary ring files as creators leave them: one whose creator is dead (the killed
+        // agent), one whose creator still runs (the live agent), which must be kept.
+        let ghost = dir + "/.ghost.\(doomed.pid).7.tmp", pending = dir + "/.pending.\(live.pid).8.tmp"
+        for path in [ghost, pending] { #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 4096))) }
+
         let removed = try cbuff("rm", "--dead")
         #expect(removed.status == 0 && removed.lines == ["crashed"], "\(removed)")
+        #expect(removed.stderr == "cbuff: deleted \(ghost), left by a creator that died before naming it.\n", "\(removed)")
+        #expect(!FileManager.default.fileExists(atPath: ghost) && FileManager.default.fileExists(atPath: pending))
         #expect(try cbuff("list").lines.dropFirst().map { String($0.prefix(while: { $0 != " " })) } == ["alive", "closed"])
         #expect(try cbuff("rm", "--dead", "x").status == 64)
         #expect(try cbuff("rm").status == 64)

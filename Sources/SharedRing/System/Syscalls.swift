@@ -177,6 +177,23 @@ enum Sys {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The names in directory `path` (without `.` and `..`).
+    static func directoryEntries(_ path: String) -> Result<[String]> {
+        guard let stream = opendir(path) else { return failure("opendir") }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return .success(names)
+    }
+
+    /// Whether process `pid` exists (it may belong to another user).
+    static func processExists(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || Glibc.errno == EPERM
+    }
+
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }

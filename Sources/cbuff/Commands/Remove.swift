@@ -8,7 +8,8 @@ struct Remove: ParsableCommand {
         discussion: """
             Refused (exit 75) while a live process writes the buffer (or has the reader open), \
             unless --force. `cbuff rm --dead [--older-than S]` removes the buffers whose writer \
-            died without closing, never one with a live writer, and prints their names.
+            died without closing, never one with a live writer, and prints their names; it also \
+            deletes the temporary files of creators that died before naming their buffer.
             """
     )
 
@@ -44,6 +45,9 @@ struct Remove: ParsableCommand {
                     } catch CBuffError.Code.writerBusy {
                         complain("kept \"\(status.record.name)\": a writer attached to it meanwhile.")
                     }
+                }
+                for path in try global.directory.removeDebris() {
+                    complain("deleted \(path), left by a creator that died before naming it.")
                 }
                 return
             }

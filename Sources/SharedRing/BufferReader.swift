@@ -197,6 +197,7 @@ public struct BufferReader: ~Copyable {
 
     /// Copies the next item's bytes into `destination` (at least ``itemSize`` bytes) without
     /// allocating. Returns false if there is no item yet.
+    @inlinable
     public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> Bool {
         guard destination.count >= itemSize, let target = destination.baseAddress else {
             throw CBuffError(.invalidArgument, "The destination holds \(destination.count) bytes; items of buffer \"\(name)\" need \(itemSize).")

@@ -195,6 +195,7 @@ public struct BufferWriter: ~Copyable {
     /// Pushes raw bytes, zero-padded up to ``itemSize``.
     ///
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if there are more than ``itemSize`` bytes.
+    @inlinable
     public mutating func push(bytes: UnsafeRawBufferPointer) throws(CBuffError) {
         guard bytes.count <= itemSize else {
             throw CBuffError(.valueDoesNotFit, "\(bytes.count) bytes cannot be pushed to buffer \"\(name)\", whose items are \(itemSize) bytes.")

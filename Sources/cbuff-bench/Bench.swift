@@ -33,6 +33,8 @@ struct Orchestrator {
     var roundTrips = 1_000_000
     var directory = (ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp") + "/cbuff-bench-\(getpid())"
     var only: Set<String>? = nil
+    /// Item sizes for the `sizes` figure: one lossless transfer of bytes per size.
+    var sizes = [8, 64, 512, 4096]
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -43,8 +45,9 @@ struct Orchestrator {
             case "--items": items = Int(iterator.next() ?? "") ?? items
             case "--dir": directory = iterator.next() ?? directory
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+            case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes] [--sizes 8,64,512,4096]\n".utf8))
                 exit(64)
             }
         }
@@ -75,6 +78,15 @@ struct Orchestrator {
             let results = try (0..<runs).map { _ in try PingPong.run(roundTrips: roundTrips, in: data) }
             emit("cbuff", "pingpong_rtt_median", median(results.map(\.median)), "ns")
             emit("cbuff", "pingpong_rtt_p99", median(results.map(\.p99)), "ns")
+        }
+        if only?.contains("sizes") == true {   // not part of the default run
+            for size in sizes {
+                // --items items, or 2 GiB, whichever is fewer (at least 100,000 items).
+                let count = max(100_000, min(items, (2 << 30) / size))
+                let rates = try (0..<runs).map { _ in try Transfer.run(.bytes, items: count, itemSize: size, in: data).rate }
+                emit("cbuff_item\(size)B", "transfer_items_per_s", median(rates), "items/s")
+                emit("cbuff_item\(size)B", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
+            }
         }
         if wants("open") {
             let results = try (0..<runs).map { _ in try Latency.run(count: items < 1_000_000 ? 50 : 200, in: data) }

@@ -12,14 +12,19 @@ enum Transfer {
         case batch64
         /// `overwrite` policy, an anonymous reader keeping up as well as it can.
         case overwrite
+        /// Like `single`, with items of any size moved as bytes (push(bytes:), pop(into:)); the
+        /// first 8 bytes of each carry its sequence, which the reader checks.
+        case bytes
     }
 
     struct Result { var rate: Double; var lostFraction: Double }
 
-    static func run(_ kind: Kind, items: Int, in directory: DataDirectory) throws -> Result {
+    static func run(_ kind: Kind, items: Int, itemSize: Int = 8, in directory: DataDirectory) throws -> Result {
         let name = "transfer-\(kind.rawValue)"
         try? directory.removeBuffer(name, force: true)
-        try directory.createBuffer(name, itemSize: 8, length: 1 << 16, policy: kind == .overwrite ? .overwrite : .block).close()
+        // 512 KiB of 8-byte items, as the C references use; at least 64 items of larger ones.
+        let length = max(64, (1 << 19) / itemSize)
+        try directory.createBuffer(name, itemSize: itemSize, length: length, policy: kind == .overwrite ? .overwrite : .block).close()
         defer { try? directory.removeBuffer(name, force: true) }
         let reader = try Child(cpu: 1, ["reader", kind.rawValue, directory.path, name, String(items)])
         guard reader.line() == "ready" else { throw CBuffError(.systemFailure, "the reader did not start") }
@@ -43,6 +48,14 @@ enum Transfer {
         switch kind {
         case .single, .overwrite:
             for value in 0..<UInt64(items) { try writer.push(value) }
+        case .bytes:
+            var item = [UInt8](repeating: 0xA5, count: writer.itemSize)
+            try item.withUnsafeMutableBytes { bytes in
+                for sequence in 0..<UInt64(items) {
+                    bytes.storeBytes(of: sequence.littleEndian, as: UInt64.self)
+                    try writer.push(bytes: UnsafeRawBufferPointer(bytes))
+                }
+            }
         case .batch64:
             // Values go from the range straight into the ring, as the C ring's writer stores them.
             var next: UInt64 = 0
@@ -60,6 +73,7 @@ enum Transfer {
     static func reader(_ arguments: [String]) throws {
         let (kind, directory, name, items) = try parse(arguments)
         var reader = kind == .overwrite ? try directory.openReader(name) : try directory.openReader(name, named: "bench")
+        var item = [UInt8](repeating: 0, count: reader.itemSize)
         say("ready")
         let total = UInt64(items)
         var bad: UInt64 = 0
@@ -79,6 +93,15 @@ enum Transfer {
                 if let value = try reader.popItem() {
                     if value < expected { bad += 1 }
                     expected = value + 1
+                }
+            }
+        case .bytes:
+            try item.withUnsafeMutableBytes { bytes in
+                while expected < total {
+                    if try reader.pop(into: bytes) {
+                        if UInt64(littleEndian: bytes.load(as: UInt64.self)) != expected { bad += 1 }
+                        expected += 1
+                    }
                 }
             }
         case .batch64:

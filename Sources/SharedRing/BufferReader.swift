@@ -101,7 +101,7 @@ public struct BufferReader: ~Copyable {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
         let read = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 })
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
         guard let (value, wide) = read else { return nil }
         if wide {
             throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
@@ -135,7 +135,7 @@ public struct BufferReader: ~Copyable {
             let count = cursor.read(upTo: destination.count) { [slots = cursor.slots] index, count, offset in
                 Self.load(count: count, size: size, from: slots, at: index, into: target + offset)
             }
-            try checkMapping()
+            if Sys.isCutShort(cutShort) { throw cutShortError() }
             return count
         }
         var count = 0
@@ -148,7 +148,7 @@ public struct BufferReader: ~Copyable {
             destination[count] = value
             count += 1
         }
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
         return count
     }
 
@@ -191,7 +191,7 @@ public struct BufferReader: ~Copyable {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
         let bytes = cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
         return bytes
     }
 
@@ -205,18 +205,15 @@ public struct BufferReader: ~Copyable {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
         let copied = cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
         return copied
     }
 
-    /// Throws if another process cut the ring file short while this reader had it mapped: what
-    /// the last read copied came from zero pages, not from the buffer (see `Sys.Mapping`).
-    @inlinable
-    func checkMapping() throws(CBuffError) {
-        if cutShort.pointee.load(ordering: .acquiring) != 0 { throw cutShortError() }
-    }
-
-    @usableFromInline
+    /// The error for a read that met a ring file cut short by another process: what it copied
+    /// came from zero pages, not from the buffer (see `Sys.Mapping`). (The check itself is
+    /// `Sys.isCutShort(cutShort)`, inline: a method call on `self` here made the optimizer copy
+    /// the whole reader, 280 bytes, on every pop.)
+    @usableFromInline @inline(never)
     func cutShortError() -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was reading it; nothing more can be read from it.")
     }

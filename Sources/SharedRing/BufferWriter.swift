@@ -102,18 +102,15 @@ public struct BufferWriter: ~Copyable {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard makeSpace(timeoutNanos: waitingNanos) else { return false }
         pushUnchecked(value)
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
         return true
     }
 
-    /// Throws if another process cut the ring file short while this writer had it mapped: what
-    /// it wrote since went to zero pages, not to the buffer (see `Sys.Mapping`).
-    @inlinable
-    func checkMapping() throws(CBuffError) {
-        if cutShort.pointee.load(ordering: .acquiring) != 0 { throw cutShortError() }
-    }
-
-    @usableFromInline
+    /// The error for a push that met a ring file cut short by another process: what it wrote
+    /// went to zero pages, not to the buffer (see `Sys.Mapping`). (The check itself is
+    /// `Sys.isCutShort(cutShort)`, inline: a method call on `self` here made the optimizer copy
+    /// the whole writer on every push.)
+    @usableFromInline @inline(never)
     func cutShortError() -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
     }
@@ -146,7 +143,7 @@ public struct BufferWriter: ~Copyable {
         push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
     }
 
     /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
@@ -170,7 +167,7 @@ public struct BufferWriter: ~Copyable {
                 values.formIndex(after: &next)
             }
         }
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
     }
 
     /// Publishes `total` items in runs of at most ``length``, each as soon as there is room for
@@ -206,7 +203,7 @@ public struct BufferWriter: ~Copyable {
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
-        try checkMapping()
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

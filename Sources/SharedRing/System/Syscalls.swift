@@ -28,6 +28,7 @@ public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertibl
 
 /// Thin wrappers around the system calls SharedRing uses. Internal: the public API never
 /// exposes descriptors or errno.
+@usableFromInline
 enum Sys {
     typealias Result<T> = Swift.Result<T, SystemCallError>
 
@@ -237,6 +238,12 @@ enum Sys {
         let slot = csr_sigbus_guard_install() == 0 ? csr_sigbus_guard_add(p, size) : -1
         let flag = UnsafeMutableRawPointer(csr_sigbus_guard_flag(slot)).assumingMemoryBound(to: Atomic<Int32>.self)
         return .success(Mapping(base: p, size: size, guardSlot: slot, cutShort: flag))
+    }
+
+    /// Whether the mapping whose flag this is was cut short (one load of a line nobody writes).
+    @inlinable @inline(__always)
+    static func isCutShort(_ flag: UnsafeMutablePointer<Atomic<Int32>>) -> Bool {
+        flag.pointee.load(ordering: .acquiring) != 0
     }
 
     static func unmap(_ mapping: Mapping) {

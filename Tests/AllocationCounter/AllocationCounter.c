@@ -8,6 +8,21 @@
 #include <errno.h>
 #include <stddef.h>
 
+// Under a sanitizer the runtime owns malloc (it intercepts it to track memory); defining it here
+// as well would crash the process, so nothing is counted there.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define CBUFF_NOT_COUNTING 1
+#endif
+#endif
+
+#ifdef CBUFF_NOT_COUNTING
+
+int cbuff_allocations_are_counted(void) { return 0; }
+unsigned long long cbuff_allocation_count(void) { return 0; }
+
+#else
+
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -18,6 +33,7 @@ static unsigned long long allocations;
 
 static void counted(void) { __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED); }
 
+int cbuff_allocations_are_counted(void) { return 1; }
 unsigned long long cbuff_allocation_count(void) { return __atomic_load_n(&allocations, __ATOMIC_RELAXED); }
 
 void *malloc(size_t size) { counted(); return __libc_malloc(size); }
@@ -33,3 +49,5 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
     *result = pointer;
     return 0;
 }
+
+#endif

@@ -5,9 +5,10 @@
 //   create DIR NAME ITEM_SIZE LENGTH   create NAME and close its writer
 //   race DIR NAME                      wait for a line on stdin, then try to create NAME;
 //                                      print "created" or "refused CODE"
-//   write DIR NAME COUNT [hang|forever]
+//   write DIR NAME COUNT [hang|forever|batch|forever-batch]
 //                                      take over NAME, push COUNT test items (or push forever);
-//                                      print "pushed N"; with hang, then block until killed
+//                                      print "pushed N"; with hang, then block until killed;
+//                                      batch modes: 8-byte items whose values are their sequences
 //   read DIR NAME TOTAL [slow]         open NAME at its oldest item, print "ready", read until
 //                                      sequence TOTAL-1 was seen or skipped; check every item;
 //                                      print "delivered=D missed=M bad=B first=F"; with slow,
@@ -91,8 +92,17 @@ do {
         let size = writer.itemSize
         let start = writer.nextSequence
         var sequence = start
-        let end = mode == "forever" ? UInt64.max : start + count
+        let end = mode.hasPrefix("forever") ? UInt64.max : start + count
         while sequence < end {
+            if mode == "forever-batch" {
+                // Batches of 1 to 63 8-byte items whose values are their sequences, forever;
+                // says "pushed COUNT" once, when at least COUNT were pushed.
+                let values = sequence..<(sequence + 1 + sequence % 63)
+                try writer.push(contentsOf: Array(values))
+                if sequence - start < count && values.upperBound - start >= count { say("pushed \(count)") }
+                sequence = values.upperBound
+                continue
+            }
             if mode == "batch" {
                 // push(contentsOf:), 16 items a call, alternately from an array (copied in one go)
                 // and from a range (stored one by one): values are their sequences.

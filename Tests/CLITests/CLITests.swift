@@ -261,10 +261,11 @@ import TestSupport
         #expect(writer.expectLine(startingWith: "pushed") == "pushed 20")
         writer.kill()
         writer.wait()
-        // Reproduce the instant between W1 and W4 of sequence 20: "claimed" (offset 320) says 21
-        // while "published" says 20, which is what a kill at that instant leaves behind.
+        // Reproduce the instant between W1 and W4 of sequence 20: "claimed" (offset 176 under the
+        // overwrite policy) says 21 while "published" says 20, which is what a kill at that
+        // instant leaves behind.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/crash.ring"))
-        try handle.seek(toOffset: 320)
+        try handle.seek(toOffset: 176)
         try handle.write(contentsOf: withUnsafeBytes(of: UInt64(21).littleEndian) { Data($0) })
         try handle.close()
 

@@ -207,6 +207,7 @@ import TestSupport
             #expect(values.count >= min(length - 63, Int(next)), "\(context)")
             resumed.close()
         }
+        print("batch kills: \(interrupted) of \(rounds) landed mid-batch")
         // Kills land mid-batch often enough for the test to mean something.
         #expect(interrupted > 0, "no kill interrupted a batch in \(rounds) rounds")
     }

@@ -61,7 +61,8 @@ import TestSupport
         }
         func u32(_ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: u64(offset)) }
         #expect(u64(128) == 5)                            // published
-        #expect(u64(320) == 5)                            // claimed (its own line)
+        #expect(u64(176) == 5)                            // claimed (beside published under overwrite)
+        #expect(u64(320) == 0)
         #expect(u32(144) == UInt32(getpid()))             // writer PID
         #expect(u32(148) == 1)                            // writer state: attached
         #expect(u64(152) == Sys.processStartTime(getpid()))
@@ -70,6 +71,11 @@ import TestSupport
         #expect(u64(4096) == 5 && u64(4104) == 2 && u64(4112) == 3 && u64(4120) == 4)
         writer.close()
         #expect(u32(148) == 1, "the array above was read while the writer was open")
+        var blocking = try directory.createBuffer("words-block", itemSize: 8, length: 4, policy: .block)
+        try blocking.push(contentsOf: [1, 2, 3] as [UInt64])
+        let block = try fileBytes("words-block")
+        func u64b(_ offset: Int) -> UInt64 { block[offset..<(offset + 8)].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+        #expect(u64b(128) == 3 && u64b(320) == 3 && u64b(176) == 0)   // claimed on its own line under block
         #expect(try fileBytes("words")[148] == 2)         // writer state: closed
     }
 

@@ -3,7 +3,7 @@ import Synchronization
 // # The publication protocol (format version 2)
 //
 // One writer, any number of readers, no locks. Item `s` (0, 1, 2, …) lives in slot `s % length`.
-// The writer owns two counters (header lines 2 and 5):
+// The writer owns two counters (header line 2; `claimed` is on line 5 under `block`, see below):
 //
 //   published  every sequence below it is complete and may be read
 //   claimed    every sequence below it has been started: the slot of any sequence below
@@ -54,11 +54,13 @@ import Synchronization
 // a byte R2 copied, that store follows the gate's acquire of the new version, so R4 sees it.
 // This spares the reader a load of the writer's busiest line for every item.
 //
-// Why `claimed` has a cache line of its own (line 5) while `published` shares the writer's line:
-// gated readers never load `claimed`, so the writer's W1 hits a line it already owns and a push
-// moves two lines to the reader (the payload's and `published`'s), as a plain C ring does.
-// Readers that check every copy pay one more line per check. (Version 1 kept a stamp in every
-// slot instead, which doubled the bytes moved per 8-byte item and the stores per push.)
+// Where `claimed` lives depends on who loads it. Under `block`, gated readers never do, so it has a
+// cache line of its own (line 5): the writer's W1 hits a line it already owns, and a push moves
+// two lines to the reader (the payload's and `published`'s), as a plain C ring does. Under
+// `overwrite`, every reader loads it after every copy, so it sits beside `published` (line 2):
+// the miss that brings a caught-up reader the new `published` brings `claimed` too. (Version 1
+// kept a stamp in every slot instead, which doubled the bytes moved per 8-byte item and the
+// stores per push.)
 
 /// A raw view of the slot array: where the item of slot `i` lives.
 @usableFromInline

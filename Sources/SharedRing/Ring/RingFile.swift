@@ -82,7 +82,7 @@ struct RingFile: ~Copyable {
         if Sys.isSameFile(descriptor, path) { _ = Sys.unlink(path) }
     }
 
-    var header: HeaderWords { HeaderWords(base: base) }
+    var header: HeaderWords { HeaderWords(base: base, claimedOffset: RingLayout.Offset.claimed(layout.policy)) }
 
     /// The slot array, as the publication protocol sees it.
     var slots: SlotArray { SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length) }
@@ -129,9 +129,12 @@ struct RingFile: ~Copyable {
 @usableFromInline
 struct HeaderWords {
     @usableFromInline let base: UnsafeMutableRawPointer
+    /// Where `claimed` lives, which depends on the policy (see `RingLayout.Offset.claimed`).
+    @usableFromInline let claimedOffset: Int
 
-    init(base: UnsafeMutableRawPointer) {
+    init(base: UnsafeMutableRawPointer, claimedOffset: Int) {
         self.base = base
+        self.claimedOffset = claimedOffset
     }
 
     @inlinable
@@ -145,7 +148,7 @@ struct HeaderWords {
     }
 
     @inlinable var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
-    @inlinable var claimed: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.claimed) }
+    @inlinable var claimed: UnsafeMutablePointer<Atomic<UInt64>> { word64(claimedOffset) }
     @inlinable var gateVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.gateVersion) }
     @inlinable var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }
     var writerPID: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerPID) }

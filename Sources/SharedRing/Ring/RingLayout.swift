@@ -12,7 +12,7 @@
 /// | 2 | 128 | the writer | published and claimed counts, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
-/// | 5 | 320 | the writer | the claim counter (see `Publication.swift`) |
+/// | 5 | 320 | the writer | the claim counter under the `block` policy (line 2 holds it under `overwrite`) |
 /// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
 ///
 /// A slot is the item's bytes, padded to a multiple of 8; item `s` lives in slot `s % length`.
@@ -71,8 +71,14 @@ struct RingLayout: Equatable, Sendable {
         static let space = 256               // u32 futex word, bumped by named readers to wake the writer
         @usableFromInline static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
         @usableFromInline static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
-        // line 5: the claim line, written by the writer, read only by readers that check their copies
-        @usableFromInline static let claimed = 320             // u64: items started: every slot of a sequence below may be changing
+        // `claimed` (u64): items started: the slot of every sequence below may be changing. Under
+        // `overwrite` every reader loads it after every copy, so it shares the line of
+        // `published` (one miss brings both); under `block` the named readers stop loading it
+        // (see Publication.swift), so it has line 5 to itself and the writer's store to it
+        // takes no line away from a reader.
+        static let claimedOverwrite = 176
+        static let claimedBlock = 320
+        static func claimed(_ policy: OverflowPolicy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.

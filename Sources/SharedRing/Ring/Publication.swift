@@ -19,8 +19,8 @@ import Synchronization
 //
 // A reader whose next item is `c` copies the items `c ..< c + k`:
 //
-//   R1  h = published.load(acquire); go on only if c < h   (h is cached: reloaded only once the
-//       reader has caught up with it, so a reader that is behind does not touch this line for it)
+//   R1  h = published.load(acquire); go on only if c < h   (h is cached: reloaded only when fewer
+//       items than wanted are known, so a reader that is behind does not touch this line for it)
 //   R2  copy the payloads of c ..< min(h, c + k) (plain loads)
 //   R3  fence(acquire)                     -- the copy is ordered before R4
 //   R4  w = claimed.load(relaxed); the copy is good only if c >= w - length

@@ -99,10 +99,15 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether this directory has a registry yet. Lookups in a directory without one report
-    /// "not found" without creating anything; one this process may not enter is an error.
+    /// "not found" without creating anything; one this process may not enter, or a file where
+    /// the directory should be, is an error.
     func hasRegistry() throws(CBuffError) -> Bool {
         let registryPath = path + "/" + Registry.fileName
-        return try Sys.checkExists(registryPath).orThrow { .system($0, "look for the registry \(registryPath)") }
+        if try Sys.checkExists(registryPath).orThrow({ .system($0, "look for the registry \(registryPath)") }) { return true }
+        if !Sys.isDirectory(path), try Sys.checkExists(path).orThrow({ .system($0, "look for the data directory \(path)") }) {
+            throw Registry.notADirectory(path)
+        }
+        return false
     }
 
     // MARK: Creating and attaching

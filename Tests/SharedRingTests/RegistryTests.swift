@@ -74,8 +74,11 @@ import TestSupport
         let file = temporary.path + "/plain-file"
         try Data([1]).write(to: URL(fileURLWithPath: file))
         expectError(.invalidArgument) { _ = try DataDirectory(path: file).createBuffer("x", itemSize: 8, length: 4) }
-        #expect(try DataDirectory(path: file).buffers().isEmpty)
-        expectError(.notFound) { _ = try DataDirectory(path: file).openReader("x") }
+        // Not "no buffers" or "not found": a mistyped --dir must not look like an empty directory.
+        expectError(.invalidArgument) { _ = try DataDirectory(path: file).buffers() }
+        expectError(.invalidArgument) { _ = try DataDirectory(path: file).openReader("x") }
+        // A directory that does not exist yet simply holds no buffers.
+        #expect(try DataDirectory(path: temporary.path + "/not-yet").buffers().isEmpty)
     }
 
     @Test func threadsOpeningAFreshDirectoryAtOnceAllSucceed() async throws {

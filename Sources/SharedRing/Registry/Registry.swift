@@ -214,8 +214,10 @@ struct Registry: Sendable {
             if Sys.isDirectory(prefix) { continue }
             try Sys.makeDirectory(prefix, mode: mode).orThrow { .system($0, "create the data directory \(prefix)") }
         }
-        guard Sys.isDirectory(path) else {
-            throw CBuffError(.invalidArgument, "The data directory \(path) exists but is not a directory.")
-        }
+        guard Sys.isDirectory(path) else { throw notADirectory(path) }
+    }
+
+    static func notADirectory(_ path: String) -> CBuffError {
+        CBuffError(.invalidArgument, "The data directory \(path) exists but is not a directory.")
     }
 }

@@ -72,10 +72,14 @@ import TestSupport
         _ = try cbuff("create", "small", "--item-size", "1", "--length", "8")
         expectOneSentence(try cbuff("push", "small", "1", "256"), 65, mentioning: "does not fit")
         expectOneSentence(try cbuff("push", "small", "1", "-1"), 65, mentioning: "not an unsigned integer")
+        expectOneSentence(try cbuff("push", "small", "--", "-1"), 65, mentioning: "\"-1\" is not an unsigned integer")
         expectOneSentence(try cbuff("push", "small", "twelve"), 65, mentioning: "not an unsigned integer")
         expectOneSentence(try cbuff("push", "small", "18446744073709551616"), 65, mentioning: "not an unsigned integer")
         #expect(try cbuff("pop", "small", "-n", "10").stdout.isEmpty)
         #expect(try cbuff("push", "small").status == 64)
+        #expect(try cbuff("push", "small", "--").status == 64)
+        #expect(try cbuff("push", "small", "7", "--", "8").status == 0)
+        #expect(try cbuff("pop", "small", "-n", "10").lines == ["7", "8"])
         #expect(try cbuff("push", "small", "1", "--stdin").status == 64)
     }
 

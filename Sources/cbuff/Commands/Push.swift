@@ -22,7 +22,14 @@ struct Push: ParsableCommand {
     // .allUnrecognized, so that "-1" reaches the value check (exit 65) instead of being taken
     // for an unknown option.
     @Argument(parsing: .allUnrecognized, help: "Values to push, in order.")
-    var values: [String] = []
+    var arguments: [String] = []
+
+    /// The values, without the first "--" (which .allUnrecognized passes on; a user may write
+    /// it out of habit before a negative value).
+    var values: [String] {
+        guard let terminator = arguments.firstIndex(of: "--") else { return arguments }
+        return Array(arguments[..<terminator] + arguments[(terminator + 1)...])
+    }
 
     @Flag(help: "Read values from standard input, one per line.")
     var stdin = false

@@ -15,14 +15,19 @@ enum BufferName {
             throw CBuffError(.invalidArgument, "A \(kind) name cannot be empty.")
         }
         guard bytes.count <= maxLength else {
-            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.prefix(40))\(bytes.count > 40 ? "…" : "")\" is \(bytes.count) bytes long; the limit is \(maxLength).")
+            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.prefix(40).description.escapingControlCharacters)\(bytes.count > 40 ? "…" : "")\" is \(bytes.count) bytes long; the limit is \(maxLength).")
         }
         guard bytes[0] != UInt8(ascii: ".") else {
-            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name)\" starts with a dot; names may not be hidden files or '..'.")
+            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" starts with a dot; names may not be hidden files or '..'.")
         }
         guard let bad = bytes.first(where: { !isAllowed($0) }) else { return }
-        let shown = bad == 0 ? "NUL" : bad == UInt8(ascii: "/") ? "'/'" : bad < 0x80 ? "'\(Character(Unicode.Scalar(bad)))'" : "a non-ASCII byte"
-        throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.replacingNUL)\" contains \(shown); use only letters, digits and . _ - : @ +.")
+        let shown = switch bad {
+        case 0: "NUL"
+        case ..<0x20, 0x7F: "a control character"
+        case 0x80...: "a non-ASCII byte"
+        default: "'\(Character(Unicode.Scalar(bad)))'"
+        }
+        throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" contains \(shown); use only letters, digits and . _ - : @ +.")
     }
 
     private static func isAllowed(_ byte: UInt8) -> Bool {
@@ -40,5 +45,8 @@ enum BufferName {
 extension String {
     fileprivate var capitalized: String { prefix(1).uppercased() + dropFirst() }
 
-    fileprivate var replacingNUL: String { String(unicodeScalars.map { $0 == "\0" ? "␀" : Character($0) }) }
+    /// The name as a message can show it: control characters (NUL included) written as `\u{1}`.
+    fileprivate var escapingControlCharacters: String {
+        unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+    }
 }

@@ -140,7 +140,7 @@ import TestSupport
 
     // MARK: Names and sizes
 
-    @Test(arguments: ["", ".", "..", "../x", "a/b", "/abs", ".hidden", "nul\0byte", "sp ace", "ünï", String(repeating: "x", count: 201)])
+    @Test(arguments: ["", ".", "..", "../x", "a/b", "/abs", ".hidden", "nul\0byte", "tab\there", "sp ace", "ünï", String(repeating: "x", count: 201)])
     func badNamesAreRefusedBeforeAnythingIsCreated(name: String) throws {
         expectError(.invalidArgument) {
             _ = try directory.createBuffer(name, itemSize: 8, length: 4)
@@ -148,6 +148,18 @@ import TestSupport
         expectError(.invalidArgument) { _ = try directory.openReader(name) }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
         #expect(entries.allSatisfy { !$0.hasSuffix(".ring") && !$0.hasSuffix(".tmp") })
+    }
+
+    @Test func aNameWithControlCharactersIsShownEscapedInOneLine() throws {
+        for (name, shown) in [("new\nline", "new\\u{a}line"), ("bell\u{7}", "bell\\u{7}"), ("nul\0", "nul\\u{0}"), (".\t", ".\\u{9}")] {
+            do {
+                _ = try directory.createBuffer(name, itemSize: 8, length: 4)
+                Issue.record("\(shown) was accepted")
+            } catch {
+                #expect(error.message.contains("\"\(shown)\""), "\(error.message)")
+                #expect(!error.message.unicodeScalars.contains { $0.value < 0x20 }, "\(error.message)")
+            }
+        }
     }
 
     @Test func validNamesWork() throws {

@@ -5,7 +5,9 @@
 // that faulted, and every later one, touches memory that exists), raises the mapping's flag, and
 // returns. The library checks the flag after each read and write and throws "corrupted".
 // Faults anywhere else go to the handler that was installed before, or kill the process as usual.
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "CSharedRingShims.h"
 
 #include <signal.h>

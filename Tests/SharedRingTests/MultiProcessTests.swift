@@ -193,7 +193,7 @@ import TestSupport
             if status.ring?.interruptedWrite != nil { interrupted += 1 }
             // Read once the next writer has attached: it must not have declared the slots the
             // dead batch damaged intact again.
-            var resumed = try directory.takeOver("batch-kill")
+            let resumed = try directory.takeOver("batch-kill")
             let next = resumed.nextSequence
             var reader = try directory.openReader("batch-kill")
             var values: [UInt64] = []

@@ -172,7 +172,11 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         let (registry, record) = try lookUp(name)
         let file = try openRing(of: record)
         guard try file.tryLockWriter() else {
-            throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(Self.describePID(file.header.writerPID.pointee.load(ordering: .relaxed))); a buffer has one writer at a time.")
+            let pid = Self.describePID(file.header.writerPID.pointee.load(ordering: .relaxed))
+            if file.recordedWriterIsActive {
+                throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
+            }
+            throw CBuffError(.writerBusy, "Buffer \"\(name)\" is still locked although its last writer\(pid) is gone or closed it: a process it started without exec (a fork) still holds the ring file; stop that process first.")
         }
         let (pid, startTime) = file.recordWriter()
         try registry.recordWriter(of: record.name, pid: pid, startTime: startTime)

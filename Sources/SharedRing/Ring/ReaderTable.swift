@@ -60,6 +60,11 @@ struct ReaderTable {
         Int32(bitPattern: record(index).load(fromByteOffset: Offset.pid, as: UInt32.self))
     }
 
+    /// The start time of the process that last opened the reader (see `Sys.processStartTime`).
+    func startTime(_ index: Int) -> UInt64 {
+        UInt64(littleEndian: record(index).load(fromByteOffset: Offset.startTime, as: UInt64.self))
+    }
+
     func index(of name: String) -> Int? {
         (0..<RingLayout.readerCapacity).first { self.name($0) == name }
     }
@@ -141,7 +146,11 @@ extension RingFile {
                 index = free
             }
             let lockByte = ReaderTable.lockByte(ofRecord: index)
-            guard try Sys.tryLock(descriptor, start: lockByte).orThrow({ .system($0, "lock named reader \(name) of \(path)") }) else {
+            // Records say who opened a reader, not whether it closed: the owner is surely active
+            // only if it is another running process (this one may have closed it, then forked).
+            let owner = table.pid(index)
+            guard try tryLock(byte: lockByte, of: "named reader \(name) of \(path)",
+                              ownerIsActive: owner != pid && Sys.isRunning(owner, startTime: table.startTime(index))) else {
                 throw CBuffError(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(table.pid(index))).")
             }
             if table.index(of: name) == nil {

@@ -91,7 +91,39 @@ struct RingFile: ~Copyable {
 
     /// Takes the writer lock; false if a live writer (in any process, this one included) holds it.
     func tryLockWriter() throws(CBuffError) -> Bool {
-        try Sys.tryLock(descriptor, start: RingLayout.writerLockByte).orThrow { .system($0, "lock ring file \(path)") }
+        try tryLock(byte: RingLayout.writerLockByte, of: "ring file \(path)", ownerIsActive: recordedWriterIsActive)
+    }
+
+    /// Whether the header names a writer that is attached and whose process still runs (same
+    /// PID and start time): a busy lock is then simply that writer's.
+    var recordedWriterIsActive: Bool {
+        header.writerState.pointee.load(ordering: .acquiring) == WriterState.attached.rawValue
+            && Sys.isRunning(Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed)),
+                             startTime: header.writerStartTime.pointee.load(ordering: .relaxed))
+    }
+
+    /// Takes the liveness lock on `byte`; false if another open file description holds it.
+    ///
+    /// Those locks belong to open file descriptions, which `fork` duplicates: a process that
+    /// forks (any thread of it, for any reason) lends its child every lock it holds until the
+    /// child execs or exits. So a lock can be busy for a moment after its owner released it, or
+    /// after it died. When `ownerIsActive` says the recorded owner is gone or done, this tries
+    /// again for up to 100 ms, long enough for a forked child to reach its exec, before it says
+    /// busy. (Seen: a thread spawning processes made 9% of immediate take-overs fail.)
+    func tryLock(byte: Int, of what: @autoclosure () -> String, ownerIsActive: @autoclosure () -> Bool) throws(CBuffError) -> Bool {
+        func attempt() throws(CBuffError) -> Bool {
+            try Sys.tryLock(descriptor, start: byte).orThrow { .system($0, "lock \(what())") }
+        }
+        if try attempt() { return true }
+        if ownerIsActive() { return false }
+        var pause: Int64 = 50_000
+        let deadline = Sys.monotonicNanos() + 100_000_000
+        while Sys.monotonicNanos() < deadline {
+            Sys.sleep(nanoseconds: pause)
+            if try attempt() { return true }
+            pause = min(pause * 2, 10_000_000)
+        }
+        return false
     }
 
     /// Whether a live writer holds the buffer, decided by its lock, never by its PID.
@@ -175,8 +207,8 @@ struct HeaderWords {
     }
 
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
-    /// of removing a named reader).
-    @usableFromInline
+    /// of removing a named reader). Never inlined: it would bloat every pop for a rare call.
+    @usableFromInline @inline(never)
     func wakeWriter() {
         space.pointee.add(1, ordering: .releasing)
         Sys.futexWakeAll(spaceAddress)

@@ -329,6 +329,12 @@ enum Sys {
     }
 
     /// Monotonic nanoseconds, for timeouts.
+    /// Sleeps for `nanoseconds` (an interrupted sleep simply ends early).
+    static func sleep(nanoseconds: Int64) {
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        _ = nanosleep(&request, nil)
+    }
+
     static func monotonicNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -350,6 +356,12 @@ enum Sys {
     /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
     /// or nil if there is no such process. With the PID it identifies a process even when PIDs
     /// are reused.
+    /// Whether process `pid` runs and started at `startTime` (clock ticks after boot, as
+    /// `processStartTime` reads it): a reused PID does not count.
+    static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
+        pid > 0 && processStartTime(pid) == startTime
+    }
+
     static func processStartTime(_ pid: Int32) -> UInt64? {
         guard case .success(let fd) = open("/proc/\(pid)/stat", O_RDONLY) else { return nil }
         defer { close(fd) }

@@ -104,7 +104,7 @@ public struct BufferReader: ~Copyable {
         if Sys.isCutShort(cutShort) { throw cutShortError() }
         guard let (value, wide) = read else { return nil }
         if wide {
-            throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
+            throw wideItemError()
         }
         return value
     }
@@ -143,7 +143,7 @@ public struct BufferReader: ~Copyable {
               let (value, wide) = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 }) {
             if wide {
                 if count > 0 { break }
-                throw CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
+                throw wideItemError()
             }
             destination[count] = value
             count += 1
@@ -209,6 +209,13 @@ public struct BufferReader: ~Copyable {
         return copied
     }
 
+    /// The error for an item too wide to return as an integer (out of line, like every error
+    /// message, so that the pop it comes from stays small enough to inline).
+    @usableFromInline @inline(never)
+    func wideItemError() -> CBuffError {
+        CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")
+    }
+
     /// The error for a read that met a ring file cut short by another process: what it copied
     /// came from zero pages, not from the buffer (see `Sys.Mapping`). (The check itself is
     /// `Sys.isCutShort(cutShort)`, inline: a method call on `self` here made the optimizer copy
@@ -222,6 +229,12 @@ public struct BufferReader: ~Copyable {
     @inlinable @inline(__always)
     static func loadInteger(from payload: UnsafeRawPointer, size: Int) -> (UInt64, Bool) {
         if size == 8 { return (UInt64(littleEndian: payload.load(as: UInt64.self)), false) }
+        return loadOddSizedInteger(from: payload, size: size)
+    }
+
+    /// `loadInteger` for items other than 8 bytes, out of line so that the 8-byte pop stays small.
+    @usableFromInline @inline(never)
+    static func loadOddSizedInteger(from payload: UnsafeRawPointer, size: Int) -> (UInt64, Bool) {
         if size < 8 {
             var value: UInt64 = 0
             withUnsafeMutableBytes(of: &value) { $0.baseAddress!.copyMemory(from: payload, byteCount: size) }

@@ -176,7 +176,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
             if file.recordedWriterIsActive {
                 throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
             }
-            throw CBuffError(.writerBusy, "Buffer \"\(name)\" is still locked although its last writer\(pid) is gone or closed it: a process it started without exec (a fork) still holds the ring file; stop that process first.")
+            throw CBuffError(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid), which is gone or closed it: most likely a child it forked without exec still holds the ring file; stop that process first.")
         }
         let (pid, startTime) = file.recordWriter()
         try registry.recordWriter(of: record.name, pid: pid, startTime: startTime)

@@ -45,6 +45,8 @@ import TestSupport
         expectOneSentence(try cbuff("create", "a/b", "--item-size", "8", "--length", "16"), 64, mentioning: "'/'")
         expectOneSentence(try cbuff("create", "x", "--item-size", "0", "--length", "16"), 64, mentioning: "Item size 0")
         expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "1"), 64, mentioning: "Length 1")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "-5"), 64, mentioning: "Length -5 is out of range")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "-1", "--length", "4"), 64, mentioning: "Item size -1 is out of range")
         expectOneSentence(try cbuff("create", "x", "--item-size", "1048576", "--length", "4294967296"), 64, mentioning: "GiB")
         #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", "--policy", "drop").status == 64)
         #expect(try cbuff("create", "x", "--length", "4").status == 64)

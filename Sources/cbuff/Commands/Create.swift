@@ -14,10 +14,11 @@ struct Create: ParsableCommand {
     @Argument(help: "The buffer's name: letters, digits and . _ - : @ + (at most 200 bytes).")
     var name: String
 
-    @Option(help: "Bytes per item (1 to 16777216).")
+    // .unconditional: "--length -5" is a length to refuse with its range, not a missing value.
+    @Option(parsing: .unconditional, help: "Bytes per item (1 to 16777216).")
     var itemSize: Int
 
-    @Option(help: "Number of items the ring holds (at least 2).")
+    @Option(parsing: .unconditional, help: "Number of items the ring holds (at least 2).")
     var length: Int
 
     @Option(help: "What a push does when the ring is full: overwrite the oldest item, or block.")

@@ -17,7 +17,7 @@ struct Pop: ParsableCommand {
     @Argument(help: "The buffer's name.")
     var name: String
 
-    @Option(name: .short, help: "The most items to print.")
+    @Option(name: .short, parsing: .unconditional, help: "The most items to print.")
     var n: Int = 1
 
     @Option(help: "Read as this named reader, and record its new position.")

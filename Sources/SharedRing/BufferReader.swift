@@ -209,8 +209,8 @@ public struct BufferReader: ~Copyable {
         return copied
     }
 
-    /// The error for an item too wide to return as an integer (out of line, like every error
-    /// message, so that the pop it comes from stays small enough to inline).
+    /// The error for an item too wide to return as an integer (out of line, like the other error
+    /// messages, so that the pops it comes from stay small).
     @usableFromInline @inline(never)
     func wideItemError() -> CBuffError {
         CBuffError(.valueDoesNotFit, "Item \(cursor.nextSequence) of buffer \"\(name)\" holds an integer wider than 64 bits; read it as bytes.")

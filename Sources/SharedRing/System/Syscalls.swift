@@ -328,13 +328,13 @@ enum Sys {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
-    /// Monotonic nanoseconds, for timeouts.
     /// Sleeps for `nanoseconds` (an interrupted sleep simply ends early).
     static func sleep(nanoseconds: Int64) {
         var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = nanosleep(&request, nil)
     }
 
+    /// Monotonic nanoseconds, for timeouts.
     static func monotonicNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -353,15 +353,15 @@ enum Sys {
         getenv(name).map { String(cString: $0) }
     }
 
-    /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
-    /// or nil if there is no such process. With the PID it identifies a process even when PIDs
-    /// are reused.
     /// Whether process `pid` runs and started at `startTime` (clock ticks after boot, as
     /// `processStartTime` reads it): a reused PID does not count.
     static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
         pid > 0 && processStartTime(pid) == startTime
     }
 
+    /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
+    /// or nil if there is no such process. With the PID it identifies a process even when PIDs
+    /// are reused.
     static func processStartTime(_ pid: Int32) -> UInt64? {
         guard case .success(let fd) = open("/proc/\(pid)/stat", O_RDONLY) else { return nil }
         defer { close(fd) }

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import SharedRing
@@ -220,6 +220,7 @@ import TestSupport
     @Test func takingOverRightAfterACloseSucceedsWhileAThreadSpawnsProcesses() throws {
         try directory.createBuffer("spawning", itemSize: 8, length: 8).close()
         let stop = Atomic<Bool>(false)
+        let stopped = DispatchSemaphore(value: 0)
         let spawner = Thread {
             while !stop.load(ordering: .relaxed) {
                 let child = Process()
@@ -227,9 +228,13 @@ import TestSupport
                 try? child.run()
                 child.waitUntilExit()
             }
+            stopped.signal()
         }
         spawner.start()
-        defer { stop.store(true, ordering: .relaxed) }
+        defer {
+            stop.store(true, ordering: .relaxed)
+            stopped.wait()   // its last child has been waited for
+        }
         var writerBusy = 0, readerBusy = 0
         for _ in 0..<2_000 {
             do { try directory.takeOver("spawning").close() } catch { if error.code == .writerBusy { writerBusy += 1 } }

@@ -195,6 +195,24 @@ public struct BufferReader: ~Copyable {
         return bytes
     }
 
+    /// Calls `body` with the next item's ``itemSize`` bytes where they lie in the ring, without
+    /// copying them, and returns its result; nil if there is no item yet.
+    ///
+    /// `body` must only read the bytes and compute from them, and must not keep the pointer. For
+    /// a named reader under ``OverflowPolicy/block`` the bytes cannot change while it runs. For
+    /// any other reader the writer may lap it meanwhile and overwrite the slot: the result is
+    /// then thrown away, the loss counted in ``missedCount``, and `body` called again on the
+    /// oldest item still present. So `body` may see bytes that are being changed, and an item
+    /// that is then not returned; whatever it returns was computed from an intact item.
+    @inlinable
+    public mutating func withNextItem<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(CBuffError) -> Result? {
+        let size = itemSize
+        acknowledge(upTo: cursor.nextSequence)
+        let result = cursor.read { body(UnsafeRawBufferPointer(start: $0, count: size)) }
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        return result
+    }
+
     /// Copies the next item's bytes into `destination` (at least ``itemSize`` bytes) without
     /// allocating. Returns false if there is no item yet.
     @inlinable

@@ -47,7 +47,7 @@ struct Orchestrator {
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes] [--sizes 8,64,512,4096]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek] [--sizes 8,64,512,4096]\n".utf8))
                 exit(64)
             }
         }
@@ -79,13 +79,16 @@ struct Orchestrator {
             emit("cbuff", "pingpong_rtt_median", median(results.map(\.median)), "ns")
             emit("cbuff", "pingpong_rtt_p99", median(results.map(\.p99)), "ns")
         }
-        if only?.contains("sizes") == true {   // not part of the default run
+        // Not part of the default run: `sizes` copies each item out (pop(into:)), `inplace`
+        // reads every byte where it lies (withNextItem), `peek` only the first 8 bytes.
+        let sizeRuns: [(String, Transfer.Kind, String)] = [("sizes", .bytes, ""), ("inplace", .bytesInPlace, "_inplace"), ("peek", .bytesPeek, "_peek")]
+        for (option, kind, suffix) in sizeRuns where only?.contains(option) == true {
             for size in sizes {
                 // --items items, or 2 GiB, whichever is fewer (at least 100,000 items).
                 let count = max(100_000, min(items, (2 << 30) / size))
-                let rates = try (0..<runs).map { _ in try Transfer.run(.bytes, items: count, itemSize: size, in: data).rate }
-                emit("cbuff_item\(size)B", "transfer_items_per_s", median(rates), "items/s")
-                emit("cbuff_item\(size)B", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
+                let rates = try (0..<runs).map { _ in try Transfer.run(kind, items: count, itemSize: size, in: data).rate }
+                emit("cbuff_item\(size)B\(suffix)", "transfer_items_per_s", median(rates), "items/s")
+                emit("cbuff_item\(size)B\(suffix)", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
             }
         }
         if wants("open") {

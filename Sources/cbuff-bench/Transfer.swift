@@ -15,6 +15,11 @@ enum Transfer {
         /// Like `single`, with items of any size moved as bytes (push(bytes:), pop(into:)); the
         /// first 8 bytes of each carry its sequence, which the reader checks.
         case bytes
+        /// Like `bytes`, but the reader reads each item where it lies (`withNextItem`), no copy.
+        case bytesInPlace
+        /// Like `bytesInPlace`, reading only each item's first 8 bytes (a consumer that looks at
+        /// a header and skips the rest).
+        case bytesPeek
     }
 
     struct Result { var rate: Double; var lostFraction: Double }
@@ -48,7 +53,7 @@ enum Transfer {
         switch kind {
         case .single, .overwrite:
             for value in 0..<UInt64(items) { try writer.push(value) }
-        case .bytes:
+        case .bytes, .bytesInPlace, .bytesPeek:
             var item = [UInt8](repeating: 0xA5, count: writer.itemSize)
             try item.withUnsafeMutableBytes { bytes in
                 for sequence in 0..<UInt64(items) {
@@ -102,6 +107,30 @@ enum Transfer {
                         if UInt64(littleEndian: bytes.load(as: UInt64.self)) != expected { bad += 1 }
                         expected += 1
                     }
+                }
+            }
+        case .bytesInPlace:
+            // Every 8-byte word is loaded (XOR-folded), so the item's lines all cross to this
+            // core, as a copy's would: a consumer that uses the whole item, doing more work than
+            // the copying reader does after its copy.
+            let filler = UInt64(0xA5A5_A5A5_A5A5_A5A5)
+            let expectedFold = (reader.itemSize / 8 - 1) % 2 == 0 ? 0 : filler
+            while expected < total {
+                let read = try reader.withNextItem { item -> (UInt64, UInt64) in
+                    var fold: UInt64 = 0
+                    for offset in stride(from: 8, to: item.count &- 7, by: 8) { fold ^= item.load(fromByteOffset: offset, as: UInt64.self) }
+                    return (UInt64(littleEndian: item.load(as: UInt64.self)), fold)
+                }
+                if let (sequence, fold) = read {
+                    if sequence != expected || fold != expectedFold { bad += 1 }
+                    expected += 1
+                }
+            }
+        case .bytesPeek:
+            while expected < total {
+                if let sequence = try reader.withNextItem({ UInt64(littleEndian: $0.load(as: UInt64.self)) }) {
+                    if sequence != expected { bad += 1 }
+                    expected += 1
                 }
             }
         case .batch64:

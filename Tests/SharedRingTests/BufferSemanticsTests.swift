@@ -84,6 +84,26 @@ import TestSupport
         #expect(writer.nextSequence == 36)
     }
 
+    @Test func withNextItemReadsInPlaceAndNeverReturnsWhatWasOverwrittenMeanwhile() throws {
+        var writer = try directory.createBuffer("in-place", itemSize: 16, length: 4)
+        var reader = try directory.openReader("in-place")
+        #expect(try reader.withNextItem { _ in 1 } == nil)
+        for value in UInt64(0)..<3 { try writer.push(value) }
+        #expect(try reader.withNextItem { $0.count } == 16)
+        // Lapped while the body runs: the writer overwrites the slot being read, and more.
+        var seen: [UInt64] = []
+        let returned = try reader.withNextItem { bytes -> UInt64 in
+            let value = bytes.load(as: UInt64.self)
+            seen.append(value)
+            if seen.count == 1 { for next in UInt64(3)..<10 { try? writer.push(next) } }
+            return value
+        }
+        #expect(seen == [1, 6])          // it looked at item 1, which was overwritten meanwhile,
+        #expect(returned == 6)           // so it returns the oldest item left (length 4 of 10),
+        #expect(reader.missedCount == 5) // and counts 1 ... 5 as missed
+        #expect(try reader.withNextItem { $0.load(as: UInt64.self) } == 7)
+    }
+
     @Test func popManyIntoACallersBufferCopiesWithoutAllocating() throws {
         var writer = try directory.createBuffer("into", itemSize: 4, length: 8)
         var reader = try directory.openReader("into")

@@ -304,8 +304,9 @@ do {
         var batch = [UInt64](repeating: 0, count: 64)
         var sum: UInt64 = 0
         let warmUp: UInt64 = 64 * 1000
-        // Two loops: the concrete APIs, then push(contentsOf:) of a range, whose generic code
-        // allocates when it is not specialized (in a debug build); optimized, it must not either.
+        // Two loops: the concrete APIs, then the generic ones (push(contentsOf:) of a range,
+        // withNextItem), whose code allocates when it is not specialized (in a debug build);
+        // optimized, it must not either.
         var counts: [UInt64] = [0, 0]
         for generic in [false, true] {
             var before: UInt64 = 0
@@ -322,6 +323,7 @@ do {
                 }
                 sum &+= try reader.popItem() ?? 0
                 _ = try reader.pop(timeout: .seconds(1))
+                if generic { sum &+= try reader.withNextItem { $0.load(as: UInt64.self) } ?? 0 }
                 let popped = try batch.withUnsafeMutableBufferPointer { buffer throws(CBuffError) in try reader.popMany(into: buffer) }
                 sum &+= UInt64(popped)
                 reader.commit()

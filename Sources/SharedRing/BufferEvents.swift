@@ -17,7 +17,9 @@ extension BufferReader {
     /// While the buffer is empty it sleeps on the buffer's futex (on a Dispatch thread, not on
     /// the Swift concurrency pool), and cancelling the task wakes it at once: the sequence then
     /// throws `CancellationError`. A named reader acknowledges each item when the next one is
-    /// requested, as with ``popItem()``.
+    /// requested, as with ``popItem()``. The sequence ends once the buffer has been removed and
+    /// no writer can push into it any more (see ``BufferReader/canReceiveMore()``, checked when a
+    /// half-second wait found nothing).
     ///
     /// ```swift
     /// for try await event in try directory.openReader("ticks", named: "billing").events() {
@@ -50,7 +52,7 @@ public struct BufferEvents: AsyncSequence {
             while true {
                 try Task.checkCancellation()
                 if let event = try box.nextEvent() { return event }
-                try await box.waitForItem()
+                guard try await box.waitForItem() else { return try box.nextEvent() }
             }
         }
     }
@@ -93,16 +95,17 @@ final class ReaderBox: @unchecked Sendable {
     }
 
     /// Sleeps until an item may be ready, without holding a Swift concurrency thread; returns
-    /// early (throwing) when the task is cancelled.
-    func waitForItem() async throws {
+    /// early (throwing) when the task is cancelled, and false when no item can come any more.
+    func waitForItem() async throws -> Bool {
         try await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, CBuffError>, Never>) in
                 DispatchQueue.global().async {
-                    _ = self.reader.wait(timeout: .milliseconds(500)) { self.cancelled.load(ordering: .acquiring) }
-                    continuation.resume()
+                    let woken = self.reader.wait(timeout: .milliseconds(500)) { self.cancelled.load(ordering: .acquiring) }
+                    continuation.resume(returning: woken ? .success(true) : Result { () throws(CBuffError) in try self.reader.canReceiveMore() })
                 }
             }
             try Task.checkCancellation()
+            return try outcome.get()
         } onCancel: {
             cancelled.store(true, ordering: .releasing)
             header.wakeReaders()

@@ -89,6 +89,16 @@ public struct BufferReader: ~Copyable {
     /// Whether a live process currently holds the writer lock.
     public var writerIsAlive: Bool { file.hasLiveWriter }
 
+    /// Whether more items can still arrive: false once the buffer has been removed (its ring
+    /// file deleted) and no live writer holds the file any more. (A writer that was forcibly
+    /// removed from under goes on pushing into the file it has, and this reader goes on reading
+    /// them.) Two system calls: for a follower's idle moments, not for the hot path.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
+    public func canReceiveMore() throws(CBuffError) -> Bool {
+        try file.isStillNamed() || file.hasLiveWriter
+    }
+
     // MARK: Reading
 
     /// Returns the next item as an integer, or nil if there is none yet.

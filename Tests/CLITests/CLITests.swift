@@ -215,6 +215,16 @@ import TestSupport
         #expect(tail.wait() == 0)
     }
 
+    @Test func tailFollowEndsWith66OnceTheBufferIsRemoved() throws {
+        _ = try cbuff("create", "going", "--item-size", "8", "--length", "8")
+        _ = try cbuff("push", "going", "5")
+        let tail = try ChildProcess("cbuff", ["--dir", dir, "tail", "going", "--follow"])
+        #expect(tail.readLine() == "5")
+        #expect(try cbuff("rm", "going").status == 0)
+        #expect(tail.readLine() == nil)   // its output ends (within one 200 ms wait)
+        #expect(tail.wait() == 66)
+    }
+
     // MARK: list and inspect
 
     @Test func listShowsATableAndJSONWithEveryDocumentedKey() throws {

@@ -162,6 +162,41 @@ import TestSupport
         #expect(try directory.buffers().isEmpty)
     }
 
+    /// A follower (`tail --follow`, `events()`) must end when its buffer is gone for good, and not
+    /// before: a writer removed from under by force still pushes into the file it has.
+    @Test func aReaderKnowsWhenNothingMoreCanArrive() throws {
+        var writer = try directory.createBuffer("ending", itemSize: 8, length: 16)
+        var reader = try directory.openReader("ending")
+        #expect(try reader.canReceiveMore())
+        try directory.removeBuffer("ending", force: true)
+        #expect(try reader.canReceiveMore())
+        try writer.push(3)
+        #expect(try reader.popItem() == 3)
+        writer.close()
+        #expect(try !reader.canReceiveMore())
+    }
+
+    @Test func aCaughtUpReaderLearnsThatItsFileWasTruncated() throws {
+        var writer = try directory.createBuffer("cut-behind", itemSize: 8, length: 1024)
+        var reader = try directory.openReader("cut-behind")
+        try writer.push(1)
+        #expect(try reader.popItem() == 1)
+        try truncate("cut-behind", to: 4096)   // the header stays: no read would fault
+        #expect(try reader.popItem() == nil)
+        expectError(.corrupted) { _ = try reader.canReceiveMore() }
+    }
+
+    @Test func eventsEndOnceTheBufferIsRemovedAndItsWriterGone() async throws {
+        var writer = try directory.createBuffer("short-lived", itemSize: 8, length: 16)
+        try writer.push(contentsOf: [1, 2])
+        writer.close()
+        let events = try directory.openReader("short-lived").events()
+        try directory.removeBuffer("short-lived")
+        var seen: [BufferEvent] = []
+        for try await event in events { seen.append(event) }
+        #expect(seen == [.item(sequence: 0, value: 1), .item(sequence: 1, value: 2)])
+    }
+
     @Test func damageToOneBufferLeavesTheOthersIntact() throws {
         var healthy = try directory.createBuffer("healthy", itemSize: 8, length: 16)
         try healthy.push(42)

@@ -25,6 +25,17 @@ struct RingFile: ~Copyable {
     /// Whether another process cut the file short under this mapping (see `Sys.Mapping`).
     var wasCutShort: Bool { mapping.cutShort.pointee.load(ordering: .acquiring) != 0 }
 
+    /// Whether the file still has a name (one `fstat`): false once it was deleted, e.g. by
+    /// removing its buffer. Throws `corrupted` if another process cut it short, which a reader
+    /// that has caught up would otherwise never notice (it touches no slot beyond the end).
+    func isStillNamed() throws(CBuffError) -> Bool {
+        let status = try Sys.fileStatus(descriptor).orThrow { .system($0, "look at ring file \(path)") }
+        guard status.size >= layout.fileSize, !wasCutShort else {
+            throw CBuffError(.corrupted, "Ring file \(path) was truncated by another process (\(status.size) bytes of \(layout.fileSize)); nothing more can be read from it.")
+        }
+        return status.links > 0
+    }
+
     /// Creates a new ring file at `path` (which must not exist), reserves its storage, writes its
     /// header and maps it. On failure nothing is left at `path`.
     static func create(at path: String, layout: RingLayout, mode: UInt32) throws(CBuffError) -> RingFile {

@@ -89,9 +89,14 @@ enum Sys {
 
     /// The size in bytes of the open file.
     static func fileSize(_ fd: CInt) -> Result<Int> {
+        fileStatus(fd).map(\.size)
+    }
+
+    /// The open file's size and its number of names (0 once it has been deleted everywhere).
+    static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return failure("fstat") }
-        return .success(Int(st.st_size))
+        return .success((Int(st.st_size), Int(st.st_nlink)))
     }
 
     /// Reserves `size` bytes of real storage for the file, so that a full disk is reported here

@@ -11,7 +11,8 @@ struct Tail: ParsableCommand {
         abstract: "Print a buffer's items; with --follow, keep printing new ones until interrupted.",
         discussion: """
             Waiting for new items sleeps on the buffer (no spinning). Ends cleanly on Ctrl-C, or \
-            when the program reading the output exits (cbuff tail x --follow | head -3). Items \
+            when the program reading the output exits (cbuff tail x --follow | head -3); exits 66 \
+            once the buffer has been removed and no writer can push into it any more. Items \
             the writer overwrote before tail could print them are counted on stderr.
             """
     )
@@ -69,6 +70,9 @@ struct Tail: ParsableCommand {
                 // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
                 while !reader.wait(timeout: .milliseconds(200)) {
                     if stopRequested.load(ordering: .relaxed) || Output.readerGone { return }
+                    guard try reader.canReceiveMore() else {
+                        throw failure(ExitStatus.noInput, "Buffer \"\(name)\" was removed while being followed; nothing more can arrive.")
+                    }
                 }
                 if stopRequested.load(ordering: .relaxed) { return }
             }

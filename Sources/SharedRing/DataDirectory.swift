@@ -89,6 +89,20 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         return removed
     }
 
+    /// Ring files in this directory that no registry row names and no live writer holds (left
+    /// by a lost or replaced registry, or copied in by hand): nothing can open them by name, and
+    /// creating a buffer of the same name replaces the file. Listed for people to decide; cbuff
+    /// never deletes them on its own, since they may be the only copy of a buffer's items.
+    public func unregisteredRingFiles() throws(CBuffError) -> [String] {
+        guard Sys.isDirectory(path) else { return [] }
+        let registered = Set(try buffers().map(\.file))
+        let names = try Sys.directoryEntries(path).orThrow { .system($0, "list the data directory \(path)") }
+        return names.filter { name in
+            name.hasSuffix(".ring") && !name.hasPrefix(".") && !registered.contains(name)
+                && RingFile.hasLiveWriter(at: path + "/" + name) == false
+        }.sorted()
+    }
+
     /// The mode of a new file in `directory`: shared with the group when the directory is.
     static func fileMode(in directory: String) -> UInt32 {
         (Sys.mode(of: directory) ?? 0) & 0o070 == 0o070 ? 0o660 : 0o600

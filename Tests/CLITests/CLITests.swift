@@ -363,6 +363,18 @@ import TestSupport
 
     // MARK: stale buffers
 
+    @Test func listNotesRingFilesThatNoRowNames() throws {
+        _ = try cbuff("create", "kept", "--item-size", "8", "--length", "4")
+        try FileManager.default.copyItem(atPath: dir + "/kept.ring", toPath: dir + "/stray.ring")
+        let listed = try cbuff("list")
+        #expect(listed.status == 0 && listed.lines.count == 2)
+        #expect(listed.stderr.contains("1 ring file") && listed.stderr.contains("stray.ring") && !listed.stderr.contains("kept.ring"), "\(listed)")
+        #expect(try json(cbuff("list", "--json").stdout) as? [[String: Any]] != nil)
+        // Creating a buffer of that name replaces the stray file; then there is none.
+        #expect(try cbuff("create", "stray", "--item-size", "8", "--length", "4").status == 0)
+        #expect(try cbuff("list").stderr.isEmpty)
+    }
+
     /// `--dead` finds and removes the debris of crashed writers, never a buffer with a live
     /// writer nor one closed cleanly.
     @Test func deadBuffersAreListedAndRemovedAndNothingElse() throws {

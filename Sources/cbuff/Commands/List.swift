@@ -37,6 +37,10 @@ struct List: ParsableCommand {
                 ])
             }
             print(table(rows), terminator: "")
+            let strays = try global.directory.unregisteredRingFiles()
+            if !strays.isEmpty && !selection.dead {
+                complain("note: \(strays.count) ring file\(strays.count == 1 ? "" : "s") in \(global.directory.path) \(strays.count == 1 ? "has" : "have") no registry row and cannot be opened by name: \(strays.joined(separator: ", ")).")
+            }
         }
     }
 }

@@ -37,8 +37,7 @@ struct List: ParsableCommand {
                 ])
             }
             print(table(rows), terminator: "")
-            let strays = try global.directory.unregisteredRingFiles()
-            if !strays.isEmpty && !selection.dead {
+            if !selection.dead, case let strays = try global.directory.unregisteredRingFiles(), !strays.isEmpty {
                 complain("note: \(strays.count) ring file\(strays.count == 1 ? "" : "s") in \(global.directory.path) \(strays.count == 1 ? "has" : "have") no registry row and cannot be opened by name: \(strays.joined(separator: ", ")).")
             }
         }

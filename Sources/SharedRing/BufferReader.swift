@@ -198,15 +198,12 @@ public struct BufferReader: ~Copyable {
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() throws(CBuffError) -> [UInt8]? {
-        let size = itemSize
-        acknowledge(upTo: cursor.nextSequence)
-        let bytes = cursor.read { payload in [UInt8](UnsafeRawBufferPointer(start: payload, count: size)) }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
-        return bytes
+        try withNextItem { [UInt8]($0) }
     }
 
     /// Calls `body` with the next item's ``itemSize`` bytes where they lie in the ring, without
-    /// copying them, and returns its result; nil if there is no item yet.
+    /// copying them, and returns its result; nil if there is no item yet. (``popBytes()`` and
+    /// ``pop(into:)`` are this with a copy as `body`.)
     ///
     /// `body` must only read the bytes and compute from them, and must not keep the pointer. For
     /// a named reader under ``OverflowPolicy/block`` the bytes cannot change while it runs. For
@@ -230,11 +227,7 @@ public struct BufferReader: ~Copyable {
         guard destination.count >= itemSize, let target = destination.baseAddress else {
             throw CBuffError(.invalidArgument, "The destination holds \(destination.count) bytes; items of buffer \"\(name)\" need \(itemSize).")
         }
-        let size = itemSize
-        acknowledge(upTo: cursor.nextSequence)
-        let copied = cursor.read { target.copyMemory(from: $0, byteCount: size) } != nil
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
-        return copied
+        return try withNextItem { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } != nil
     }
 
     /// The error for an item too wide to return as an integer (out of line, like the other error

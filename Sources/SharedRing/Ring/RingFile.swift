@@ -106,7 +106,10 @@ struct RingFile: ~Copyable {
     }
 
     /// Whether the header names a writer that is attached and whose process still runs (same
-    /// PID and start time): a busy lock is then simply that writer's.
+    /// PID and start time): a busy lock is then simply that writer's. A writer that closes
+    /// stores `closed` (release) before its descriptor closes and drops the lock, so a process
+    /// that finds the lock busy and then loads `closed` (acquire) knows the holder is no longer
+    /// that writer; one killed leaves `attached` with a PID that no longer runs.
     var recordedWriterIsActive: Bool {
         header.writerState.pointee.load(ordering: .acquiring) == WriterState.attached.rawValue
             && Sys.isRunning(Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed)),

@@ -17,6 +17,10 @@ public struct BufferReader: ~Copyable {
     public let length: Int
     /// What the writer does when the ring is full.
     public let policy: OverflowPolicy
+    /// For a named reader, why the registry's `readers` row could not be written (a full disk,
+    /// a read-only registry), or nil. The reader is registered all the same: its record in the
+    /// ring file is the truth, and its cursor lives there.
+    public internal(set) var registryProblem: CBuffError?
 
     private let file: RingFile
     @usableFromInline var cursor: RingCursor
@@ -49,11 +53,18 @@ public struct BufferReader: ~Copyable {
     }
 
     deinit {
-        commit()
+        if commitsOnRead { commit() }
     }
 
-    /// Closes the reader; a named reader first commits every item it returned.
+    /// Closes the reader; a named reader first commits every item it returned (unless
+    /// ``commitsOnRead`` is false: then only what ``commit(upTo:)`` committed stays committed).
     public consuming func close() {}
+
+    /// For a named reader: whether asking for the next item (and closing) commits the items
+    /// returned before, as at-least-once delivery usually wants (the default). Set it to false
+    /// to commit only explicitly, with ``commit()`` or ``commit(upTo:)``, after the items were
+    /// really handled (written out, say): then a failure before that redelivers them.
+    public var commitsOnRead = true
 
     /// The name this reader registered under, or nil for an anonymous reader.
     public var readerName: String? { record?.name }
@@ -62,7 +73,19 @@ public struct BufferReader: ~Copyable {
     /// restart it resumes after them. (Without it, a named reader acknowledges an item when it
     /// asks for the next one, and when it closes.) Does nothing for an anonymous reader.
     public func commit() {
-        acknowledge(upTo: cursor.nextSequence)
+        store(cursor: cursor.nextSequence)
+    }
+
+    /// For a named reader, commits the items before `sequence` (at most ``nextSequence``):
+    /// after a restart it resumes at `sequence`. A sequence below what is committed already, or
+    /// beyond what was returned, is refused.
+    public func commit(upTo sequence: UInt64) throws(CBuffError) {
+        guard let record else { return }
+        let committed = record.cursor.pointee.load(ordering: .relaxed)
+        guard sequence >= committed, sequence <= cursor.nextSequence else {
+            throw CBuffError(.invalidArgument, "Named reader \"\(record.name)\" of buffer \"\(name)\" cannot commit up to \(sequence): it has committed up to \(committed) and returned items up to \(cursor.nextSequence).")
+        }
+        store(cursor: sequence)
     }
 
     /// At-least-once delivery for named readers: asking for more means the items returned
@@ -70,6 +93,14 @@ public struct BufferReader: ~Copyable {
     /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
     @inlinable
     func acknowledge(upTo sequence: UInt64) {
+        guard commitsOnRead else { return }
+        store(cursor: sequence)
+    }
+
+    /// Stores a named reader's cursor (release: a writer that loads it may reuse the slots
+    /// below it, so every read of them is ordered before), and wakes a writer waiting for room.
+    @inlinable
+    func store(cursor sequence: UInt64) {
         guard let record else { return }
         record.cursor.pointee.store(sequence, ordering: .releasing)
         // A writer held back by the block policy may be waiting for exactly this.
@@ -87,7 +118,7 @@ public struct BufferReader: ~Copyable {
     public var usage: Int { cursor.available }
 
     /// Whether a live process currently holds the writer lock.
-    public var writerIsAlive: Bool { file.hasLiveWriter }
+    public var writerIsAlive: Bool { (try? file.writerIsAlive()) ?? false }
 
     /// Whether more items can still arrive: false once the buffer has been removed (its ring
     /// file deleted) and no live writer holds the file any more. (A writer that was forcibly
@@ -96,7 +127,8 @@ public struct BufferReader: ~Copyable {
     ///
     /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
     public func canReceiveMore() throws(CBuffError) -> Bool {
-        try file.isStillNamed() || file.hasLiveWriter
+        if try file.isStillNamed() { return true }
+        return try file.writerIsAlive()
     }
 
     // MARK: Reading

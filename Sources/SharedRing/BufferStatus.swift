@@ -5,12 +5,26 @@ public struct BufferStatus: Sendable {
     public let record: BufferRecord
     /// The ring file's path.
     public let path: String
-    /// Whether a live process holds the writer lock.
-    public let writerAlive: Bool
+    /// Whether a live process holds the writer lock, none does, or that could not be told.
+    public let writerLiveness: Liveness
+    /// Whether a live process holds the writer lock (false when that could not be told: see
+    /// ``writerLiveness``).
+    public var writerAlive: Bool { writerLiveness == .alive }
     /// The ring file's header, or nil if the file could not be read (see ``problem``).
     public let ring: RingStatus?
     /// Why the ring file could not be read.
     public let problem: CBuffError?
+}
+
+/// Whether a process holds a lock that says it is alive: three states, since a check that
+/// failed must never read as "nobody" to code about to delete something.
+public enum Liveness: Sendable, Hashable {
+    /// A live process holds the lock.
+    case alive
+    /// No process holds it.
+    case notAlive
+    /// It could not be told (the file could not be opened or examined).
+    case unknown
 }
 
 /// A snapshot of a ring file's header (see `docs/ring-file-format.md`).
@@ -110,13 +124,28 @@ extension BufferStatus {
     /// Whether the buffer's writer died without closing (crash or kill) and no writer is alive:
     /// debris of a crash, as opposed to a buffer closed cleanly and kept on purpose.
     public var writerDied: Bool {
-        !writerAlive && ring?.writerState == .attached
+        writerLiveness == .notAlive && ring?.writerState == .attached
     }
 
     /// Nanoseconds since the Unix epoch of the last sign of life: the last write, else creation.
     public var lastActivity: UInt64? {
         ring.map { $0.lastWriteAt ?? $0.createdAt }
     }
+
+    /// The named readers that have not consumed everything published.
+    public var readersWithUnconsumedItems: [NamedReaderStatus] {
+        ring?.readers.filter { $0.lag > 0 } ?? []
+    }
+}
+
+/// What ``DataDirectory/removeDeadBuffers(olderThan:includingUnconsumed:)`` did.
+public struct DeadBufferSweep: Sendable {
+    /// The buffers removed.
+    public var removed: [String] = []
+    /// The buffers kept, each with the sentence saying why.
+    public var kept: [(name: String, reason: String)] = []
+    /// Temporary files of creators that died before naming their buffer, deleted.
+    public var debris: [String] = []
 }
 
 extension DataDirectory {
@@ -126,28 +155,66 @@ extension DataDirectory {
         return try statuses().filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
     }
 
+    /// Removes the buffers whose writer died at least `age` ago, and the temporary files of
+    /// creators that died. A buffer whose named readers have items left to consume is kept
+    /// (they are data someone registered to receive) unless `includingUnconsumed`; so is one
+    /// whose writer came back, or whose state could not be read. Each removal re-checks, inside
+    /// its registry transaction, what decided it.
+    public func removeDeadBuffers(olderThan age: Duration = .zero, includingUnconsumed: Bool = false) throws(CBuffError) -> DeadBufferSweep {
+        var sweep = DeadBufferSweep()
+        for status in try deadBuffers(olderThan: age) {
+            let name = status.record.name
+            do throws(CBuffError) {
+                try removeBuffer(name, force: false) { ring throws(CBuffError) in
+                    let now = RingStatus(ring, writerAlive: false)
+                    guard now.writerState == .attached else {
+                        throw CBuffError(.writerBusy, "kept \"\(name)\": a writer attached to it meanwhile.")
+                    }
+                    let waiting = now.readers.filter { $0.lag > 0 }
+                    if !includingUnconsumed, !waiting.isEmpty {
+                        let list = waiting.map { "\"\($0.name)\" (\($0.lag) item\($0.lag == 1 ? "" : "s"))" }.joined(separator: ", ")
+                        throw CBuffError(.writerBusy, "kept \"\(name)\": its named reader\(waiting.count == 1 ? "" : "s") \(list) \(waiting.count == 1 ? "has" : "have") not consumed everything; remove \(waiting.count == 1 ? "it" : "them") first, or pass --force.")
+                    }
+                }
+                sweep.removed.append(name)
+            } catch {
+                sweep.kept.append((name, error.message.hasPrefix("kept ") ? error.message : "kept \"\(name)\": \(error.message)"))
+            }
+        }
+        sweep.debris = try removeDebris()
+        return sweep
+    }
 
     /// Everything known about buffer `name`; a damaged ring file is reported in
     /// ``BufferStatus/problem`` rather than thrown, so that it can still be inspected.
     ///
     /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer.
     public func status(of name: String) throws(CBuffError) -> BufferStatus {
-        status(of: try record(of: name))
+        let record = try record(of: name)
+        return status(of: record, trust: try trust())
     }
 
     /// The status of every buffer, by name.
     public func statuses() throws(CBuffError) -> [BufferStatus] {
-        try buffers().map { status(of: $0) }
+        let records = try buffers()
+        guard !records.isEmpty else { return [] }
+        let trust = try trust()
+        return records.map { status(of: $0, trust: trust) }
     }
 
-    private func status(of record: BufferRecord) -> BufferStatus {
-        let path = self.path + "/" + record.file
-        let alive = RingFile.hasLiveWriter(at: path) ?? false
-        do {
-            let file = try RingFile.open(at: path, bufferName: record.name, writable: false)
-            return BufferStatus(record: record, path: path, writerAlive: alive, ring: RingStatus(file, writerAlive: alive), problem: nil)
+    private func status(of record: BufferRecord, trust: FileTrust) -> BufferStatus {
+        let path = ringPath(of: record.name)
+        let liveness: Liveness
+        switch Result(catching: { () throws(CBuffError) in try RingFile.writerIsAlive(at: path, trust: trust) }) {
+        case .success(let alive): liveness = alive ? .alive : .notAlive
+        case .failure: liveness = .unknown
+        }
+        do throws(CBuffError) {
+            let file = try RingFile.open(at: path, bufferName: record.name, trust: trust, writable: false)
+            return BufferStatus(record: record, path: path, writerLiveness: liveness,
+                                ring: RingStatus(file, writerAlive: liveness == .alive), problem: nil)
         } catch {
-            return BufferStatus(record: record, path: path, writerAlive: alive, ring: nil, problem: error)
+            return BufferStatus(record: record, path: path, writerLiveness: liveness, ring: nil, problem: error)
         }
     }
 }

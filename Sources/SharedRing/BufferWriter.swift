@@ -28,6 +28,10 @@ public struct BufferWriter: ~Copyable {
     public let policy: OverflowPolicy
     /// The largest integer an item can hold.
     public let maxValue: UInt64
+    /// Why the registry could not record this writer (a full disk, a read-only registry, its
+    /// lock held too long), or nil. The writer works all the same: its ring file's header holds
+    /// what liveness needs; only the registry's `writer_pid` columns are stale.
+    public internal(set) var registryProblem: CBuffError?
 
     private let file: RingFile
     @usableFromInline var publisher: RingPublisher
@@ -46,15 +50,14 @@ public struct BufferWriter: ~Copyable {
                                        fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
         self.gate = SpaceGate(table: layout.policy == .block ? file.readerTable : nil, header: file.header, length: layout.length)
         self.cutShort = file.mapping.cutShort
+        AttachedWriters.add(file.header)
         self.file = file
     }
 
     deinit {
-        publisher.stampLastWrite()
-        file.header.writerState.pointee.store(WriterState.closed.rawValue, ordering: .releasing)
-        // Wakes sleeping readers so that they notice the writer left; then `file` closes the
-        // descriptor, which releases the writer lock.
-        publisher.wakeReaders()
+        AttachedWriters.remove(file.header)
+        file.header.markClosed()
+        // Then `file` closes the descriptor, which releases the writer lock.
     }
 
     /// Closes the writer: the buffer and its items stay, with no live writer.
@@ -170,23 +173,41 @@ public struct BufferWriter: ~Copyable {
         if Sys.isCutShort(cutShort) { throw cutShortError() }
     }
 
-    /// Publishes `total` items in runs of at most ``length``, each as soon as there is room for
-    /// it (waiting without limit under ``OverflowPolicy/block``): `fill(index, count, offset)`
-    /// writes items `offset ..< offset + count` of the whole into the consecutive slots from
-    /// `index`, in order.
-    @inlinable
-    mutating func push(count total: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+    /// Pushes the values there is room for within `timeout`, in order, and returns how many
+    /// (all of them under ``OverflowPolicy/overwrite``; under ``OverflowPolicy/block``, fewer
+    /// when named readers did not consume enough in time). Either every value fits in the item
+    /// size and the pushed ones are a prefix of `values`, or none is pushed.
+    public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>, timeout: Duration) throws(CBuffError) -> Int {
+        if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
+        guard let source = values.baseAddress else { return 0 }
+        let pushed = push(count: values.count, timeoutNanos: timeout.nanoseconds) { [slots = publisher.slots, size = itemSize] index, count, offset in
+            Self.store(source + offset, count: count, size: size, into: slots, at: index)
+        }
+        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        return pushed
+    }
+
+    /// Publishes up to `total` items in runs of at most ``length``, each as soon as there is
+    /// room for it, waiting at most `timeoutNanos` in all (negative: no limit) under
+    /// ``OverflowPolicy/block``: `fill(index, count, offset)` writes items `offset ..< offset +
+    /// count` of the whole into the consecutive slots from `index`, in order. Returns how many
+    /// were published.
+    @inlinable @discardableResult
+    mutating func push(count total: Int, timeoutNanos: Int64 = -1, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
         var done = 0
+        let deadline = timeoutNanos < 0 ? Int64.max : Sys.monotonicNanos() &+ timeoutNanos
         while done < total {
             let room = gate.room(at: publisher.nextSequence)
             if room == 0 {
-                _ = gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: -1)
+                let remaining = deadline == .max ? -1 : max(0, deadline &- Sys.monotonicNanos())
+                guard remaining != 0, gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: remaining) else { break }
                 continue
             }
             let count = Int(min(UInt64(total - done), UInt64(length), room))
             publisher.publish(count: count) { index, count, offset in fill(index, count, done &+ offset) }
             done += count
         }
+        return done
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

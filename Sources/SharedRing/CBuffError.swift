@@ -45,6 +45,9 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
         public static let systemFailure = Code(11)
         /// A live process already uses that named reader.
         public static let readerBusy = Code(12)
+        /// A lock another process holds (the registry's, a ring's reader table) stayed held for
+        /// the whole lock timeout (see ``DataDirectory/lockTimeout``); the message names the holder.
+        public static let timedOut = Code(13)
 
         public var description: String {
             switch self {
@@ -59,6 +62,7 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
             case .permissionDenied: "permission denied"
             case .closed: "closed"
             case .readerBusy: "reader busy"
+            case .timedOut: "timed out"
             default: "system failure"
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct CBuffCommand: ParsableCommand {
@@ -23,4 +24,22 @@ struct CBuffCommand: ParsableCommand {
 
     // Declared here too so that `cbuff --dir DIR COMMAND` parses; each command reads its own copy.
     @OptionGroup var global: GlobalOptions
+
+    /// Parses and runs, with usage errors as one `cbuff: ` sentence (exit 64) instead of the
+    /// parser's three lines; help and version go to stdout as usual.
+    static func main() {
+        let arguments = PushValues.extract(from: Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            let message = message(for: error)
+            if exitCode(for: error).rawValue == ExitStatus.usage, !message.isEmpty {
+                let sentence = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+                complain(Values.escapingControlCharacters(sentence) + " (see 'cbuff --help')")
+                exit(withError: ExitCode(ExitStatus.usage))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -76,15 +76,18 @@ import TestSupport
         }
         #expect(try cbuff(privateDir, "pop", "p").lines == ["7"], "the refused attempts changed nothing")
 
-        // Shared with nobody's group: it can read, and take over as the writer.
+        // Shared with nobody's group: it can read, and take over as the writer, once it asks for
+        // group sharing (a directory another user owns is never used silently).
         let sharedDir = temporary.path + "/ours"
         mkdir(sharedDir, 0o700)
         chown(sharedDir, 0, nobody.gid)
         chmod(sharedDir, 0o2770)
         #expect(try cbuff(sharedDir, "create", "s", "--item-size", "8", "--length", "4").status == 0)
         #expect(try cbuff(sharedDir, "push", "s", "1", "2").status == 0)
-        #expect(try cbuff(sharedDir, "pop", "s", "-n", "2", user: nobody).lines == ["1", "2"])
-        let pushed = try cbuff(sharedDir, "push", "s", "3", user: nobody)
+        let unasked = try cbuff(sharedDir, "pop", "s", user: nobody)
+        #expect(unasked.status == 77 && unasked.stderr.contains("--group-access"), "\(unasked)")
+        #expect(try cbuff(sharedDir, "--group-access", "pop", "s", "-n", "2", user: nobody).lines == ["1", "2"])
+        let pushed = try cbuff(sharedDir, "--group-access", "push", "s", "3", user: nobody)
         #expect(pushed.status == 0, "\(pushed)")
         #expect(try cbuff(sharedDir, "pop", "s", "-n", "3").lines == ["1", "2", "3"])
     }

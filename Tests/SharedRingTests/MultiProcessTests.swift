@@ -257,7 +257,7 @@ import TestSupport
         }
         #expect(outcomes.filter { $0 == "created" }.count == 1, "\(outcomes)")
         #expect(outcomes.filter { $0 == "refused buffer already created" }.count == 15, "\(outcomes)")
-        let registry = try Registry.open(directory: fresh)
+        let registry = try DataDirectory(path: fresh).registry()
         #expect(try registry.allRecords().map(\.name) == ["contested"])
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0.hasSuffix(".tmp") }

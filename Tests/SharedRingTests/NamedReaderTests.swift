@@ -91,7 +91,7 @@ import TestSupport
         try queue.close()
         // A buffer created by the old version (its ring file made by this one).
         try directory.createBuffer("old", itemSize: 8, length: 8).close()
-        let registry = try Registry.open(directory: dir)
+        let registry = try DataDirectory(path: dir).registry()
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
         #expect(try registry.allRecords().map(\.name) == ["old"])
         try directory.openReader("old", named: "new-reader").close()

@@ -28,7 +28,7 @@ import TestSupport
 
     @Test func migrationsAreRecordedAndTheSchemaHasTheDocumentedColumns() throws {
         _ = try directory.createBuffer("s", itemSize: 8, length: 4)
-        let registry = try Registry.open(directory: temporary.path)
+        let registry = try DataDirectory(path: temporary.path).registry()
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
         let queue = try DatabaseQueue(path: registryPath)
         let columns = try queue.read { db in try db.columns(in: "buffers").map(\.name) }
@@ -77,8 +77,13 @@ import TestSupport
         // Not "no buffers" or "not found": a mistyped --dir must not look like an empty directory.
         expectError(.invalidArgument) { _ = try DataDirectory(path: file).buffers() }
         expectError(.invalidArgument) { _ = try DataDirectory(path: file).openReader("x") }
-        // A directory that does not exist yet simply holds no buffers.
-        #expect(try DataDirectory(path: temporary.path + "/not-yet").buffers().isEmpty)
+        // A directory the caller named that does not exist is "not found" (a typo must not
+        // look like an empty directory); only the per-user default may not exist yet.
+        expectError(.notFound) { _ = try DataDirectory(path: temporary.path + "/not-yet").buffers() }
+        expectError(.notFound) { _ = try DataDirectory(path: temporary.path + "/not-yet").openReader("x") }
+        let unborn = DataDirectory(path: temporary.path + "/default-not-yet", access: .owner, lockTimeout: .seconds(1), isDefault: true)
+        #expect(try unborn.buffers().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: unborn.path), "looking created nothing")
     }
 
     @Test func threadsOpeningAFreshDirectoryAtOnceAllSucceed() async throws {
@@ -92,7 +97,7 @@ import TestSupport
             }
             try await group.waitForAll()
         }
-        let registry = try Registry.open(directory: path)
+        let registry = try DataDirectory(path: path).registry()
         #expect(try registry.allRecords().map(\.name) == (0..<8).map { "t\($0)" })
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
     }

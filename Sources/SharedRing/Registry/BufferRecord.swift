@@ -37,21 +37,72 @@ public struct BufferRecord: Sendable, Equatable {
         self.writerSince = nil
     }
 
+    /// Decodes a row, validating every value: the registry is input, not truth (another
+    /// program, or a person with `sqlite3`, may have written anything into it). A value of the
+    /// wrong type or out of range, or a `file` other than the one the name gives, is a
+    /// `corrupted` error naming the buffer, never a trap.
     init(row: Row) throws {
-        name = row["name"]
-        itemSize = row["item_size"]
-        length = row["length"]
-        let policyName: String = row["policy"]
-        guard let policy = OverflowPolicy(policyName) else {
-            throw CBuffError(.corrupted, "The registry row of buffer \"\(name)\" has an unknown policy \"\(policyName)\".")
+        guard case .string(let name)? = (row["name"] as DatabaseValue?)?.storage else {
+            throw CBuffError(.corrupted, "The registry has a row whose name is not text (\(Self.show(row["name"] as DatabaseValue?))); remove it with sqlite3.")
+        }
+        func damaged(_ column: String, _ expected: String) -> CBuffError {
+            CBuffError(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(row[column] as DatabaseValue?)), not \(expected); remove the buffer (cbuff rm) to clean it up.")
+        }
+        func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64 {
+            guard case .int64(let value) = (row[column] as DatabaseValue?)?.storage, range.contains(value) else {
+                throw damaged(column, expected)
+            }
+            return value
+        }
+        func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64? {
+            if (row[column] as DatabaseValue?)?.isNull ?? true { return nil }
+            return try integer(column, in: range, expected)
+        }
+        func text(_ column: String, optional: Bool = false) throws -> String? {
+            switch (row[column] as DatabaseValue?)?.storage {
+            case .string(let value)?: return value
+            case .null? where optional, nil where optional: return nil
+            default: throw damaged(column, "text")
+            }
+        }
+        do throws(CBuffError) {
+            try BufferName.validate(name)
+        } catch {
+            throw CBuffError(.corrupted, "The registry has a row with an invalid buffer name: \(error.message)")
+        }
+        self.name = name
+        itemSize = Int(try integer("item_size", in: 1...Int64(RingLayout.maxItemSize), "an item size from 1 to \(RingLayout.maxItemSize)"))
+        length = Int(try integer("length", in: 2...Int64(RingLayout.maxLength), "a length from 2 to \(RingLayout.maxLength)"))
+        guard let policyName = try text("policy"), let policy = OverflowPolicy(policyName) else {
+            throw damaged("policy", "'overwrite' or 'block'")
         }
         self.policy = policy
-        file = row["file"]
-        formatVersion = row["format_version"]
-        createdAt = row["created_at"]
-        writerPID = row["writer_pid"]
-        writerStartTime = (row["writer_start_time"] as Int64?).map { UInt64(bitPattern: $0) }
-        writerSince = row["writer_since"]
+        let file = try text("file")!
+        guard file == name + ".ring" else {
+            throw damaged("file", "\"\(name).ring\" (a ring file's name follows from its buffer's)")
+        }
+        self.file = file
+        formatVersion = Int(try integer("format_version", in: 1...Int64(UInt32.max), "a format version"))
+        createdAt = try text("created_at")!
+        writerPID = try optionalInteger("writer_pid", in: 1...Int64(Int32.max), "a process ID").map { Int32($0) }
+        writerStartTime = try optionalInteger("writer_start_time", in: Int64.min...Int64.max, "a start time").map { UInt64(bitPattern: $0) }
+        writerSince = try text("writer_since", optional: true)
+    }
+
+    /// A value as an error message shows it: its type and at most 40 escaped characters.
+    private static func show(_ value: DatabaseValue?) -> String {
+        switch value?.storage {
+        case nil, .null?: "NULL"
+        case .int64(let v)?: "the integer \(v)"
+        case .double(let v)?: "the real \(v)"
+        case .string(let v)?: "'\(escaped(String(v.prefix(40))))'"
+        case .blob(let v)?: "a blob of \(v.count) bytes"
+        }
+    }
+
+    /// Control and non-ASCII characters as `\u{…}`, so that a message stays one printable line.
+    static func escaped(_ text: String) -> String {
+        text.unicodeScalars.map { $0.value < 0x20 || $0.value >= 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
     static func fetch(_ db: Database, name: String) throws -> BufferRecord? {

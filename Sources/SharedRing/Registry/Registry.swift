@@ -14,54 +14,82 @@ struct RegistryMigration: Sendable {
 struct Registry: Sendable {
     static let fileName = "registry.sqlite"
     static let lockFileName = "registry.lock"
+    /// The files SQLite keeps beside the registry in WAL mode.
+    static let companionSuffixes = ["-wal", "-shm"]
 
-    let directory: String
+    /// The data directory, and what its files may be.
+    let trust: FileTrust
+    var directory: String { trust.directory }
+    /// How long to wait for a lock another process holds (the registry's write lock).
+    let lockTimeoutNanos: Int64
     private let queue: DatabaseQueue
 
-    /// Opens (creating if needed) the registry of `directory`, applying pending migrations.
+    /// Opens (creating if needed) the registry of the data directory `trust` vouches for,
+    /// applying pending migrations.
     ///
     /// Migrating is serialised across processes with an `flock` on `registry.lock`: GRDB's
     /// migrator serialises only within one process, and checks which migrations are applied
     /// outside each migration's transaction, so two processes opening a fresh directory at the
-    /// same moment could otherwise both try to create the tables.
-    /// `directoryMode` is given to the directories it has to create (see `DataDirectory.Access`).
-    static func open(directory: String, directoryMode: UInt32 = 0o700) throws(CBuffError) -> Registry {
+    /// same moment could otherwise both try to create the tables. Every wait, for that lock
+    /// or SQLite's, ends after `lockTimeoutNanos` with a sentence naming the holder.
+    static func open(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffError) -> Registry {
         // Opening SQLite, setting WAL and checking migrations costs milliseconds; a registry
         // already opened by this process is reused as long as its file is the same one.
+        let directory = trust.directory
         let path = directory + "/" + fileName
-        if let identity = Sys.fileIdentity(path),
-           let cached = openRegistries.withLock({ $0[directory] }), cached.identity == identity,
+        for file in [path] + companionSuffixes.map({ path + $0 }) {
+            try trust.checkIfPresent(file, "registry file")
+        }
+        let key = CacheKey(trust: trust, lockTimeoutNanos: lockTimeoutNanos)
+        if case .success(let info?) = Sys.linkInfo(path),
+           let cached = openRegistries.withLock({ $0[key] }), cached.identity == info.identity,
            cached.registry.isCurrent {
             return cached.registry
         }
-        let registry = try openUncached(directory: directory, directoryMode: directoryMode)
-        if let identity = Sys.fileIdentity(path) {
-            openRegistries.withLock { $0[directory] = (identity, registry) }
+        let registry = try openUncached(trust, fileMode: fileMode, lockTimeoutNanos: lockTimeoutNanos)
+        if case .success(let info?) = Sys.linkInfo(path) {
+            openRegistries.withLock { $0[key] = (info.identity, registry) }
         }
         return registry
     }
 
-    private static let openRegistries = Locked<[String: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+    private struct CacheKey: Hashable {
+        let trust: FileTrust
+        let lockTimeoutNanos: Int64
+    }
 
-    private static func openUncached(directory: String, directoryMode: UInt32) throws(CBuffError) -> Registry {
-        try makeDirectories(directory, mode: directoryMode)
-        let fileMode = DataDirectory.fileMode(in: directory)
+    private static let openRegistries = Locked<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+
+    private static func openUncached(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffError) -> Registry {
+        let directory = trust.directory
         let lockPath = directory + "/" + lockFileName
         let lock = try Sys.openOrCreate(lockPath, mode: fileMode)
-            .orThrow { .system($0, "open the registry lock \(lockPath)") }
+            .orThrow { error -> CBuffError in
+                error.isSymbolicLink || error.isSpecialFile
+                    ? CBuffError(.corrupted, "The registry lock \(lockPath) is not a regular file; cbuff does not open it. Remove it.", cause: error)
+                    : .system(error, "open the registry lock \(lockPath)")
+            }
         defer { Sys.close(lock) }   // releases the flock
-        try Sys.lockExclusive(lock).orThrow { .system($0, "lock the registry lock \(lockPath)") }
+        let lockInfo = try Sys.fileInfo(lock).orThrow { .system($0, "examine the registry lock \(lockPath)") }
+        try trust.check(lockInfo, lockPath, "registry lock")
+        let locked = try Sys.poll(timeoutNanos: lockTimeoutNanos) { () throws(CBuffError) -> Bool in
+            try Sys.tryLockExclusive(lock).orThrow { .system($0, "lock the registry lock \(lockPath)") }
+        }
+        guard locked else {
+            throw LockWait.timedOut(lockPath, identity: lockInfo.identity, byte: 0, timeoutNanos: lockTimeoutNanos,
+                                    doing: "open the registry")
+        }
 
         let path = directory + "/" + fileName
-        if !Sys.exists(path) {
+        if case .success(nil) = Sys.linkInfo(path) {
             // Created here first so that it has the directory's file mode (owner-only unless the
             // directory is shared); SQLite gives its -wal and -shm files the same permissions.
-            let fd = try Sys.openOrCreate(path, mode: fileMode).orThrow { .system($0, "create the registry \(path)") }
+            let fd = try Sys.createExclusive(path, mode: fileMode).orThrow { .system($0, "create the registry \(path)") }
             Sys.close(fd)
         }
         var configuration = Configuration()
         configuration.journalMode = .wal
-        configuration.busyMode = .timeout(30)
+        configuration.busyMode = .timeout(Double(lockTimeoutNanos) / 1e9)
         configuration.label = "cbuff.registry"
         let queue: DatabaseQueue
         do {
@@ -73,17 +101,33 @@ struct Registry: Sendable {
             if superseded {
                 throw CBuffError(.corrupted, "The registry \(path) was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
             }
-            if !complete { try migrator.migrate(queue) }
+            if !complete {
+                try migrator.migrate(queue)
+                try queue.writeWithoutTransaction { db in try checkpoint(db) }
+            }
         } catch let error as CBuffError {
             throw error
         } catch {
-            throw Self.translate(error, "open the registry \(path)")
+            throw Self.translate(error, "open the registry \(path)", directory: directory, lockTimeoutNanos: lockTimeoutNanos)
         }
-        return Registry(directory: directory, queue: queue)
+        return Registry(trust: trust, lockTimeoutNanos: lockTimeoutNanos, queue: queue)
     }
 
-    private init(directory: String, queue: DatabaseQueue) {
-        self.directory = directory
+    /// Copies every committed change from the WAL into `registry.sqlite` and empties the WAL,
+    /// so that the registry file alone is a complete record (a backup that copies only it, or a
+    /// script that opens only it, sees everything). A reader in the middle of a read can make
+    /// this give up; the next change checkpoints again.
+    private static func checkpoint(_ db: Database) throws {
+        do {
+            _ = try db.checkpoint(.truncate)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            // Someone is reading: what they read is already committed; the next write tries again.
+        }
+    }
+
+    private init(trust: FileTrust, lockTimeoutNanos: Int64, queue: DatabaseQueue) {
+        self.trust = trust
+        self.lockTimeoutNanos = lockTimeoutNanos
         self.queue = queue
     }
 
@@ -113,7 +157,8 @@ struct Registry: Sendable {
 
     /// Runs `body` in an IMMEDIATE transaction: it holds the registry's write lock from the
     /// start, so a check and the write that depends on it cannot interleave with another
-    /// process's. A thrown error rolls everything back.
+    /// process's. A thrown error rolls everything back. A committed change is checkpointed
+    /// into `registry.sqlite` at once (see `checkpoint`).
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws(CBuffError) -> T {
         do {
             return try queue.writeWithoutTransaction { db in
@@ -122,12 +167,13 @@ struct Registry: Sendable {
                     result = try body(db)
                     return .commit
                 }
+                try Self.checkpoint(db)
                 return result!
             }
         } catch let error as CBuffError {
             throw error
         } catch {
-            throw Self.translate(error, what)
+            throw Self.translate(error, what, directory: directory, lockTimeoutNanos: lockTimeoutNanos)
         }
     }
 
@@ -137,12 +183,17 @@ struct Registry: Sendable {
         } catch let error as CBuffError {
             throw error
         } catch {
-            throw Self.translate(error, what)
+            throw Self.translate(error, what, directory: directory, lockTimeoutNanos: lockTimeoutNanos)
         }
     }
 
     func record(named name: String) throws(CBuffError) -> BufferRecord? {
         try read("look up buffer \"\(name)\" in the registry") { db in try BufferRecord.fetch(db, name: name) }
+    }
+
+    /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
+    static func hasRow(_ db: Database, name: String) throws -> Bool {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
     }
 
     func allRecords() throws(CBuffError) -> [BufferRecord] {
@@ -184,7 +235,7 @@ struct Registry: Sendable {
 
     // MARK: Errors
 
-    static func translate(_ error: any Error, _ what: String) -> CBuffError {
+    static func translate(_ error: any Error, _ what: String, directory: String, lockTimeoutNanos: Int64) -> CBuffError {
         guard let error = error as? DatabaseError else {
             return CBuffError(.systemFailure, "Cannot \(what).", cause: UnderlyingError(description: String(describing: error)))
         }
@@ -199,25 +250,14 @@ struct Registry: Sendable {
         case .SQLITE_FULL:
             return CBuffError(.systemFailure, "No space left on the device: cannot \(what).", cause: cause)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return CBuffError(.systemFailure, "Cannot \(what): the registry stayed locked by another process for 30 seconds.", cause: cause)
+            // In WAL mode SQLite's write lock is a POSIX lock on byte 120 of the -shm file.
+            let shm = directory + "/" + fileName + "-shm"
+            guard case .success(let info?) = Sys.linkInfo(shm) else {
+                return CBuffError(.timedOut, "Cannot \(what): the registry stayed locked by another process for \(LockWait.seconds(lockTimeoutNanos)).", cause: cause)
+            }
+            return LockWait.timedOut(directory + "/" + fileName, identity: info.identity, byte: 120, timeoutNanos: lockTimeoutNanos, doing: what)
         default:
             return CBuffError(.systemFailure, "Cannot \(what).", cause: cause)
         }
-    }
-
-    /// `mkdir -p`, giving what it creates `mode`.
-    private static func makeDirectories(_ path: String, mode: UInt32) throws(CBuffError) {
-        if Sys.isDirectory(path) { return }
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if Sys.isDirectory(prefix) { continue }
-            try Sys.makeDirectory(prefix, mode: mode).orThrow { .system($0, "create the data directory \(prefix)") }
-        }
-        guard Sys.isDirectory(path) else { throw notADirectory(path) }
-    }
-
-    static func notADirectory(_ path: String) -> CBuffError {
-        CBuffError(.invalidArgument, "The data directory \(path) exists but is not a directory.")
     }
 }

@@ -118,10 +118,20 @@ struct NamedReaderRecord {
 extension RingFile {
     var readerTable: ReaderTable { ReaderTable(fileBase: base) }
 
-    /// Runs `body` holding the table lock (waiting for it).
-    func withReaderTableLocked<T>(_ body: () throws(CBuffError) -> T) throws(CBuffError) -> T {
-        try Sys.lockWaiting(descriptor, start: ReaderTable.tableLockByte).orThrow { .system($0, "lock the reader table of \(path)") }
-        defer { Sys.unlock(descriptor, start: ReaderTable.tableLockByte) }
+    /// Runs `body` holding the table lock, waiting for it at most `timeoutNanos`: a process
+    /// that holds it longer (one stopped with Ctrl-Z while registering a reader) makes this
+    /// fail with a sentence naming it, never hang.
+    func withReaderTableLocked<T>(timeoutNanos: Int64, _ body: () throws(CBuffError) -> T) throws(CBuffError) -> T {
+        let byte = ReaderTable.tableLockByte
+        let locked = try Sys.poll(timeoutNanos: timeoutNanos) { () throws(CBuffError) -> Bool in
+            try Sys.tryLock(descriptor, start: byte).orThrow { .system($0, "lock the reader table of \(path)") }
+        }
+        guard locked else {
+            let identity = (try? Sys.fileInfo(descriptor).get())?.identity ?? Sys.FileIdentity(device: 0, inode: 0)
+            throw LockWait.timedOut(path, identity: identity, byte: byte, timeoutNanos: timeoutNanos,
+                                    doing: "lock the named-reader table (byte \(byte))")
+        }
+        defer { Sys.unlock(descriptor, start: byte) }
         return try body()
     }
 
@@ -132,8 +142,8 @@ extension RingFile {
 
     /// Opens named reader `name`: resumes its record if it exists, else claims a free one with
     /// its cursor at `start`. Takes the reader's liveness lock.
-    func claimReader(_ name: String, bufferName: String, start: () -> UInt64) throws(CBuffError) -> NamedReaderRecord {
-        try withReaderTableLocked { () throws(CBuffError) -> NamedReaderRecord in
+    func claimReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64, start: () -> UInt64) throws(CBuffError) -> NamedReaderRecord {
+        try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffError) -> NamedReaderRecord in
             let table = readerTable
             let pid = Sys.processID()
             let index: Int

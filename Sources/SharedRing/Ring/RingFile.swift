@@ -55,30 +55,54 @@ struct RingFile: ~Copyable {
         }
     }
 
-    /// Opens and maps an existing ring file after validating its header against its real size.
+    /// Opens and maps an existing ring file after validating its header against its real size,
+    /// and its counters against each other (see `checkCounters`). Only a regular file owned as
+    /// `trust` expects is opened; a symbolic link or a FIFO is refused without blocking.
     ///
     /// - Parameter writable: false maps it read-only, for inspection: nothing may then be stored
     ///   through the mapping (no reading cursor that waits, no writer).
-    static func open(at path: String, bufferName: String, writable: Bool = true) throws(CBuffError) -> RingFile {
-        let fd: CInt
-        switch writable ? Sys.openReadWrite(path) : Sys.openReadOnly(path) {
-        case .success(let opened): fd = opened
-        case .failure(let failure) where failure.isNotFound:
-            throw CBuffError(.corrupted, "Buffer \"\(bufferName)\" is registered but its ring file \(path) is missing; remove the buffer to clean up its registry row.", cause: failure)
-        case .failure(let failure):
-            throw .system(failure, "open ring file \(path)")
+    static func open(at path: String, bufferName: String, trust: FileTrust, writable: Bool = true) throws(CBuffError) -> RingFile {
+        let (fd, info) = try trust.open(path, writable: writable, "ring file") { failure in
+            CBuffError(.corrupted, "Buffer \"\(bufferName)\" is registered but its ring file \(path) is missing; remove the buffer to clean up its registry row.", cause: failure)
         }
         do throws(CBuffError) {
-            let size = try Sys.fileSize(fd).orThrow { .system($0, "read the size of ring file \(path)") }
             var header = [UInt8](repeating: 0, count: 128)
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
                 .orThrow { .system($0, "read the header of ring file \(path)") }
-            let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: size, path: path)
+            let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: info.size, path: path)
             let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { .system($0, "map ring file \(path)") }
-            return RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
+            let file = RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
+            try file.checkCounters()
+            return file
         } catch {
             Sys.close(fd)
             throw error
+        }
+    }
+
+    /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
+    /// no sequence of pushes, pops and crashes can produce: `published <= claimed <= published
+    /// + length`, and no named reader's cursor beyond `published`. The loads are ordered so
+    /// that a live writer publishing meanwhile cannot make a sound file fail: `published`
+    /// before `claimed` (W1 precedes W4, so an acquire of `published` sees at least the claim
+    /// made before it), and `claimed` before `published` again (every claim was at most
+    /// `length` beyond the `published` of its time, which only grows).
+    func checkCounters() throws(CBuffError) {
+        let words = header
+        let publishedBefore = words.nextSequence.pointee.load(ordering: .acquiring)
+        let claimed = words.claimed.pointee.load(ordering: .acquiring)
+        let publishedAfter = words.nextSequence.pointee.load(ordering: .acquiring)
+        let length = UInt64(layout.length)
+        guard claimed >= publishedBefore, claimed - publishedAfter <= length || claimed < publishedAfter else {
+            throw CBuffError(.corrupted, "Ring file \(path) is damaged: its counters contradict each other (published \(publishedBefore), claimed \(claimed), length \(length)).")
+        }
+        let table = readerTable
+        for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) != 0 {
+            let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
+            let published = words.nextSequence.pointee.load(ordering: .acquiring)
+            guard table.state(index).pointee.load(ordering: .acquiring) == 1, cursor <= published else {
+                throw CBuffError(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(table.name(index).map { "\"\($0)\"" } ?? "unnamed")) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
+            }
         }
     }
 
@@ -141,20 +165,27 @@ struct RingFile: ~Copyable {
     }
 
     /// Whether a live writer holds the buffer, decided by its lock, never by its PID.
-    var hasLiveWriter: Bool {
-        Self.hasLiveWriter(descriptor)
+    func writerIsAlive() throws(CBuffError) -> Bool {
+        try Self.writerIsAlive(descriptor, path)
     }
 
-    /// Whether a live writer holds the ring file at `path`, without mapping or validating it;
-    /// nil if the file cannot be opened.
-    static func hasLiveWriter(at path: String) -> Bool? {
-        guard case .success(let fd) = Sys.openReadOnly(path) else { return nil }
+    /// Whether a live writer holds the ring file at `path`, without mapping or validating it:
+    /// false if there is no such file. Throws when it cannot be decided (the file cannot be
+    /// opened, or is not a regular file `trust` accepts): a caller about to delete data must
+    /// then keep it, never read the failure as "no writer".
+    static func writerIsAlive(at path: String, trust: FileTrust) throws(CBuffError) -> Bool {
+        let fd: CInt
+        do {
+            fd = try trust.open(path, writable: false, "ring file") { failure in CBuffError(.notFound, "", cause: failure) }.descriptor
+        } catch CBuffError.Code.notFound {
+            return false
+        }
         defer { Sys.close(fd) }
-        return hasLiveWriter(fd)
+        return try writerIsAlive(fd, path)
     }
 
-    private static func hasLiveWriter(_ fd: CInt) -> Bool {
-        (try? Sys.isLocked(fd, start: RingLayout.writerLockByte).get()) ?? false
+    private static func writerIsAlive(_ fd: CInt, _ path: String) throws(CBuffError) -> Bool {
+        try Sys.isLocked(fd, start: RingLayout.writerLockByte).orThrow { .system($0, "examine the writer lock of ring file \(path)") }
     }
 
     /// Marks this process as the writer in the header (after taking the writer lock), and

@@ -21,6 +21,12 @@ public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertibl
     /// Whether the call failed because the file does not exist.
     public var isNotFound: Bool { errno == ENOENT }
 
+    /// Whether an open refused a symbolic link (`O_NOFOLLOW`).
+    var isSymbolicLink: Bool { errno == ELOOP }
+
+    /// Whether an open met a FIFO without a reader or a socket (`O_NONBLOCK`).
+    var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV }
+
     public var description: String {
         "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
     }
@@ -39,11 +45,14 @@ enum Sys {
 
     // MARK: Files
 
-    /// Opens `path` with close-on-exec always added: a descriptor inherited by a child process
-    /// would keep the writer's lock alive after the writer died.
+    /// Opens `path` with close-on-exec always added (a descriptor inherited by a child process
+    /// would keep the writer's lock alive after the writer died), never through a symbolic link
+    /// as the last component (ELOOP), and without blocking in the open itself (a FIFO planted
+    /// where a file should be would otherwise hang it). Callers check what they opened with
+    /// ``fileInfo(_:)``: this does not ensure it is a regular file.
     static func open(_ path: String, _ flags: CInt, mode: mode_t = 0o600) -> Result<CInt> {
         while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            let fd = Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode)
             if fd >= 0 { return .success(fd) }
             if Glibc.errno != EINTR { return failure("open") }
         }
@@ -85,6 +94,58 @@ enum Sys {
 
     static func close(_ fd: CInt) {
         _ = Glibc.close(fd)
+    }
+
+    /// What `fstat`/`lstat` say about a file: enough to decide whether to trust it.
+    struct FileInfo: Sendable, Hashable {
+        enum Kind: Sendable, Hashable { case regular, directory, symbolicLink, fifo, socket, device, other }
+        let kind: Kind
+        /// Permission bits, set-user-ID, set-group-ID and sticky bits included.
+        let mode: UInt32
+        let owner: UInt32
+        let group: UInt32
+        let size: Int
+        let links: Int
+        let identity: FileIdentity
+
+        init(_ st: stat) {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: kind = .regular
+            case S_IFDIR: kind = .directory
+            case S_IFLNK: kind = .symbolicLink
+            case S_IFIFO: kind = .fifo
+            case S_IFSOCK: kind = .socket
+            case S_IFCHR, S_IFBLK: kind = .device
+            default: kind = .other
+            }
+            mode = UInt32(st.st_mode & 0o7777)
+            owner = st.st_uid
+            group = st.st_gid
+            size = Int(st.st_size)
+            links = Int(st.st_nlink)
+            identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        }
+    }
+
+    /// What the open file is.
+    static func fileInfo(_ fd: CInt) -> Result<FileInfo> {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return failure("fstat") }
+        return .success(FileInfo(st))
+    }
+
+    /// What `path` itself is, not following a final symbolic link; nil if it does not exist.
+    static func linkInfo(_ path: String) -> Result<FileInfo?> {
+        var st = stat()
+        if lstat(path, &st) == 0 { return .success(FileInfo(st)) }
+        return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("lstat")
+    }
+
+    /// What `path` names, following symbolic links; nil if it does not exist.
+    static func pathInfo(_ path: String) -> Result<FileInfo?> {
+        var st = stat()
+        if stat(path, &st) == 0 { return .success(FileInfo(st)) }
+        return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("stat")
     }
 
     /// The size in bytes of the open file.
@@ -212,10 +273,12 @@ enum Sys {
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(false) : failure("access")
     }
 
-    /// Takes an exclusive `flock` on the whole file, waiting for it.
-    static func lockExclusive(_ fd: CInt) -> Result<Void> {
+    /// Tries to take an exclusive `flock` on the whole file; false if another open file
+    /// description holds it.
+    static func tryLockExclusive(_ fd: CInt) -> Result<Bool> {
         while true {
-            if flock(fd, LOCK_EX) == 0 { return .success(()) }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return .success(true) }
+            if Glibc.errno == EWOULDBLOCK { return .success(false) }
             if Glibc.errno != EINTR { return failure("flock") }
         }
     }
@@ -265,16 +328,6 @@ enum Sys {
         if r == 0 { return .success(true) }
         if r == -EAGAIN || r == -EACCES { return .success(false) }
         return failure("fcntl(F_OFD_SETLK)", -r)
-    }
-
-    /// Takes a write lock on `[start, start+length)`, waiting while another open file
-    /// description holds it.
-    static func lockWaiting(_ fd: CInt, start: Int, length: Int = 1) -> Result<Void> {
-        while true {
-            let r = csr_ofd_setlkw(fd, Int64(start), Int64(length))
-            if r == 0 { return .success(()) }
-            if r != -EINTR { return failure("fcntl(F_OFD_SETLKW)", -r) }
-        }
     }
 
     static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
@@ -333,6 +386,21 @@ enum Sys {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// Calls `attempt` until it returns true or `timeoutNanos` have passed (at least once),
+    /// sleeping between tries from 0.1 ms doubling up to 20 ms. Returns whether it succeeded.
+    /// For locks another process may hold: every wait is bounded.
+    static func poll<E: Error>(timeoutNanos: Int64, _ attempt: () throws(E) -> Bool) throws(E) -> Bool {
+        if try attempt() { return true }
+        let deadline = monotonicNanos() &+ max(0, timeoutNanos)
+        var pause: Int64 = 100_000
+        while monotonicNanos() < deadline {
+            sleep(nanoseconds: min(pause, max(0, deadline &- monotonicNanos())))
+            if try attempt() { return true }
+            pause = min(pause * 2, 20_000_000)
+        }
+        return false
+    }
+
     /// Sleeps for `nanoseconds` (an interrupted sleep simply ends early).
     static func sleep(nanoseconds: Int64) {
         var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
@@ -340,10 +408,16 @@ enum Sys {
     }
 
     /// Monotonic nanoseconds, for timeouts.
+    @usableFromInline
     static func monotonicNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+    }
+
+    /// Runs `handler` when the process exits normally (`exit`, or returning from `main`).
+    static func atExit(_ handler: @convention(c) () -> Void) {
+        _ = atexit(handler)
     }
 
     static func processID() -> Int32 {
@@ -354,6 +428,21 @@ enum Sys {
         getuid()
     }
 
+    /// The user whose files this process creates, and whose files it trusts.
+    static func effectiveUserID() -> UInt32 {
+        geteuid()
+    }
+
+    /// Whether this process is a member of group `gid` (effective or supplementary).
+    static func isMember(ofGroup gid: UInt32) -> Bool {
+        if getegid() == gid { return true }
+        let count = getgroups(0, nil)
+        guard count > 0 else { return false }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let filled = getgroups(count, &groups)
+        return filled > 0 && groups.prefix(Int(filled)).contains(gid)
+    }
+
     static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
@@ -362,24 +451,6 @@ enum Sys {
     /// `processStartTime` reads it): a reused PID does not count.
     static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
         pid > 0 && processStartTime(pid) == startTime
-    }
-
-    /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
-    /// or nil if there is no such process. With the PID it identifies a process even when PIDs
-    /// are reused.
-    static func processStartTime(_ pid: Int32) -> UInt64? {
-        guard case .success(let fd) = open("/proc/\(pid)/stat", O_RDONLY) else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 1024)
-        guard case .success(let n) = bytes.withUnsafeMutableBytes({ read(fd, into: $0, at: 0) }), n > 0 else {
-            return nil
-        }
-        // Field 2 (comm) is in parentheses and may itself hold spaces or ')': split after the
-        // last ')'. Then field 3 is the first field, and field 22 the twentieth.
-        guard let close = bytes[..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = bytes[(close + 1)..<n].split(separator: UInt8(ascii: " "))
-        guard fields.count > 19 else { return nil }
-        return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 }
 

@@ -27,7 +27,7 @@ struct Create: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let writer = try global.directory.createBuffer(name, itemSize: itemSize, length: length, policy: policy)
-            print("created \"\(name)\": \(length) items of \(itemSize) bytes, \(policy), \(writer.path)")
+            try Output.print("created \(Values.quoted(name)): \(length) items of \(itemSize) bytes, \(policy), \(writer.path)\n")
             writer.close()
         }
     }

@@ -24,9 +24,9 @@ struct Inspect: ParsableCommand {
         try reportingErrors {
             let status = try global.directory.status(of: name)
             if json {
-                print(BufferReport.json(BufferReport(status)))
+                try Output.print(BufferReport.json(BufferReport(status)) + "\n")
             } else {
-                print(describe(status), terminator: "")
+                try Output.print(describe(status))
             }
         }
     }

@@ -19,7 +19,7 @@ struct List: ParsableCommand {
                 ? try global.directory.deadBuffers(olderThan: selection.age)
                 : try global.directory.statuses()
             if json {
-                print(BufferReport.json(statuses.map(BufferReport.init)))
+                try Output.print(BufferReport.json(statuses.map(BufferReport.init)) + "\n")
                 return
             }
             var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]
@@ -36,7 +36,7 @@ struct List: ParsableCommand {
                     ring.map { percent($0.fill) } ?? "-",
                 ])
             }
-            print(table(rows), terminator: "")
+            try Output.print(table(rows))
             if !selection.dead, case let strays = try global.directory.unregisteredRingFiles(), !strays.isEmpty {
                 complain("note: \(strays.count) ring file\(strays.count == 1 ? "" : "s") in \(global.directory.path) \(strays.count == 1 ? "has" : "have") no registry row and cannot be opened by name: \(strays.joined(separator: ", ")).")
             }

@@ -8,7 +8,9 @@ struct Pop: ParsableCommand {
             Reading does not remove items for other readers: every reader has its own cursor. \
             With --reader, the named reader's position is kept in the buffer: the next \
             `pop --reader` with the same name continues after the items printed (the first one \
-            starts at the oldest item). Exits 75 if a live process has that reader open.
+            starts at the oldest item). Only items whose lines reached standard output are \
+            committed: if writing fails (a full disk), the rest are printed again next time and \
+            the command exits 74. Exits 75 if a live process has that reader open.
             """
     )
 
@@ -29,19 +31,36 @@ struct Pop: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            Output.ignoreBrokenPipe()
             var reader = if let name = self.reader {
                 try global.directory.openReader(self.name, named: name)
             } else {
                 try global.directory.openReader(name)
             }
+            if let problem = reader.registryProblem { complain("warning: \(problem.message) The reader is registered in its ring file all the same.") }
+            reader.commitsOnRead = false
             var output = Output()
+            // Where each buffered line ends, and the sequence after its item: what to commit
+            // once those bytes were written.
+            var lineEnds: [(end: Int, next: UInt64)] = []
             var printed = 0
-            while printed < n, let bytes = try reader.popBytes() {
-                output.line(Values.decimal(bytes))
-                printed += 1
+            func flush() throws {
+                let flushed = output.flush()
+                let reached = lineEnds.last { $0.end <= flushed.written }
+                if let reached { try reader.commit(upTo: reached.next) }
+                let lines = lineEnds.prefix { $0.end <= flushed.written }.count
+                printed += lines
+                lineEnds.removeAll(keepingCapacity: true)
+                guard let error = flushed.error else { return }
+                if flushed.readerGone { throw ExitCode.success }
+                throw Output.writeFailure(error, "; \(items(printed)) printed" + (self.reader.map { ", reader \(Values.quoted($0)) committed up to them" } ?? ""))
             }
-            _ = output.flush()
-            reader.close()   // a named reader commits what was printed
+            while printed + lineEnds.count < n, let bytes = try reader.popBytes() {
+                output.line(Values.decimal(bytes))
+                lineEnds.append((output.pending, reader.nextSequence))
+                if output.pending > 60_000 { try flush() }
+            }
+            try flush()   // the reader closes at the end of this scope, committing nothing more
         }
     }
 }

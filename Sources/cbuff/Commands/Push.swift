@@ -9,8 +9,11 @@ struct Push: ParsableCommand {
             Takes the buffer over if it has no live writer (the sequence continues after the last \
             published item); exits 75 if another process is writing it. Values are unsigned \
             integers, decimal or 0x-hexadecimal, that fit in the buffer's item size. With --stdin, \
-            one value per line until end of input; a malformed line stops the push with exit 65 \
-            after reporting how many items were pushed.
+            one value per line until end of input, each line published as soon as it is read; a \
+            malformed line stops the push with exit 65 after reporting how many items were \
+            pushed. SIGINT, SIGTERM and SIGHUP stop it cleanly: every complete line read is \
+            published, the writer is closed (not left looking crashed), and it exits 130, 143 or \
+            129.
             """
     )
 
@@ -21,15 +24,13 @@ struct Push: ParsableCommand {
 
     // .allUnrecognized, so that "-1" reaches the value check (exit 65) instead of being taken
     // for an unknown option.
+    // Declared for the help text and for values given before the name's options; `main` takes
+    // the values out of the command line before parsing (see `PushValues`).
     @Argument(parsing: .allUnrecognized, help: "Values to push, in order.")
     var arguments: [String] = []
 
-    /// The values, without the first "--" (which .allUnrecognized passes on; a user may write
-    /// it out of habit before a negative value).
-    var values: [String] {
-        guard let terminator = arguments.firstIndex(of: "--") else { return arguments }
-        return Array(arguments[..<terminator] + arguments[(terminator + 1)...])
-    }
+    /// The values: those `PushValues` took out of the command line, then any the parser saw.
+    var values: [String] { PushValues.taken + arguments.filter { $0 != "--" } }
 
     @Flag(help: "Read values from standard input, one per line.")
     var stdin = false
@@ -40,37 +41,61 @@ struct Push: ParsableCommand {
     }
 
     func run() throws {
+        StopSignals.install()
         try reportingErrors {
             var writer = try global.directory.takeOver(name)
+            if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
+            var outcome: Result<Void, any Error> = .success(())
             if stdin {
-                try pushStandardInput(&writer)
+                outcome = Result { try pushStandardInput(&writer) }
             } else {
                 // Every value is checked before any is pushed.
                 var parsed: [UInt64] = []
+                let values = values
+                parsed.reserveCapacity(values.count)
                 for text in values {
                     guard let value = Values.parse(text) else {
-                        throw failure(ExitStatus.dataError, "\"\(text)\" is not an unsigned integer; nothing was pushed.")
+                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) is not an unsigned integer; nothing was pushed.")
                     }
                     guard value <= writer.maxValue else {
-                        throw failure(ExitStatus.dataError, "\(text) does not fit in the \(writer.itemSize)-byte items of buffer \"\(name)\" (at most \(writer.maxValue)); nothing was pushed.")
+                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) does not fit in the \(writer.itemSize)-byte items of buffer \(Values.quoted(name)) (at most \(writer.maxValue)); nothing was pushed.")
                     }
                     parsed.append(value)
                 }
-                try writer.push(contentsOf: parsed)
+                outcome = Result { try parsed.withUnsafeBufferPointer { try push($0, into: &writer) } }
             }
-            writer.close()
+            writer.close()   // closed cleanly, whatever happened: the buffer never reads as crashed
+            try outcome.get()
         }
     }
 
-    /// Reads standard input in large blocks, parses lines in place and pushes in batches,
-    /// announcing each batch once. Parsing is the cost here: plain decimal lines (`seq`'s) are
-    /// parsed in the same pass that finds their end, anything else (spaces, \r, hexadecimal,
-    /// 20 digits, garbage) by `Values.parse`. The loop stays free of closures and captured
-    /// variables, which Swift boxes and checks on every access.
+    /// Pushes `values`, waiting for room (under the `block` policy) in slices so that a stop
+    /// signal is noticed; on one, throws the exit status 128 + signal after saying what was pushed.
+    private func push(_ values: UnsafeBufferPointer<UInt64>, into writer: inout BufferWriter, before: Int = 0) throws {
+        var done = 0
+        while done < values.count {
+            done += try writer.push(contentsOf: UnsafeBufferPointer(rebasing: values[done...]), timeout: .milliseconds(200))
+            if done < values.count, let signal = StopSignals.check() {
+                throw stopped(by: signal, pushed: before + done, note: "; \(items(values.count - done)) read but not pushed: the ring stayed full of items a named reader has not consumed")
+            }
+        }
+    }
+
+    private func stopped(by signal: Int32, pushed: Int, note: String = "") -> ExitCode {
+        failure(128 + signal, "stopped by \(StopSignals.name(signal)): pushed \(items(pushed))\(note); the writer was closed cleanly.")
+    }
+
+    /// Reads standard input and parses lines in place, publishing what each read brought at
+    /// once (in one announcement per run of up to 4,096 lines): a slow producer's lines are
+    /// visible as soon as they arrive. Parsing is the cost here: plain decimal lines (`seq`'s)
+    /// are parsed in the same pass that finds their end, anything else (spaces, \r,
+    /// hexadecimal, 20 digits, garbage) by `Values.parse`. The loop stays free of closures and
+    /// captured variables, which Swift boxes and checks on every access.
     private func pushStandardInput(_ writer: inout BufferWriter) throws {
         let capacity = 1 << 16   // measured: 1 MiB blocks (and a 1 MiB pipe) were slower
+        let batchCapacity = 4096
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        let batch = UnsafeMutablePointer<UInt64>.allocate(capacity: 4096)
+        let batch = UnsafeMutablePointer<UInt64>.allocate(capacity: batchCapacity)
         defer {
             block.deallocate()
             batch.deallocate()
@@ -82,12 +107,21 @@ struct Push: ParsableCommand {
         var lineNumber = 0
         var endOfInput = false
 
+        func publish() throws {
+            try push(UnsafeBufferPointer(start: batch, count: batched), into: &writer, before: pushed)
+            pushed += batched
+            batched = 0
+        }
+
         while !endOfInput {
+            if let signal = StopSignals.waitForStandardInput() {
+                let partial = filled > 0 ? "; an incomplete last line (\(Values.quoted(String(decoding: UnsafeBufferPointer(start: block, count: min(filled, 40)), as: UTF8.self)))) was not pushed" : ""
+                throw stopped(by: signal, pushed: pushed, note: partial)
+            }
             let count = read(0, block + filled, capacity - filled)
             if count < 0 {
-                if errno == EINTR { continue }
-                try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
-                throw failure(ExitStatus.failure, "cannot read standard input (errno \(errno)); pushed \(items(pushed + batched)).")
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw failure(ExitStatus.failure, "cannot read standard input (\(String(cString: strerror(errno)))); pushed \(items(pushed)).")
             }
             endOfInput = count == 0
             filled += count
@@ -118,38 +152,75 @@ struct Push: ParsableCommand {
                 }
                 lineNumber += 1
                 guard let parsed, parsed <= maxValue else {
-                    try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
+                    try publish()
                     let line = UnsafeBufferPointer(start: block + start, count: end - start)
-                    throw malformed(line, number: lineNumber, itemSize: writer.itemSize, pushed: pushed + batched)
+                    throw malformed(line, number: lineNumber, itemSize: writer.itemSize, pushed: pushed)
                 }
                 batch[batched] = parsed
                 batched += 1
-                if batched == 4096 {
-                    try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
-                    pushed += batched
-                    batched = 0
-                }
+                if batched == batchCapacity { try publish() }
                 start = end + 1
             }
+            try publish()   // what this read brought, at once
             if start == 0 && filled == capacity {
-                try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
-                throw failure(ExitStatus.dataError, "line \(lineNumber + 1) is longer than \(capacity) bytes; pushed \(items(pushed + batched)) before it.")
+                throw failure(ExitStatus.dataError, "line \(lineNumber + 1) is longer than \(capacity) bytes; pushed \(items(pushed)) before it.")
             }
             let kept = max(0, filled - start)
             if kept > 0 { block.update(from: block + start, count: kept) }
             filled = kept
         }
-        try writer.push(contentsOf: UnsafeBufferPointer(start: batch, count: batched))
     }
 
     private func malformed(_ line: UnsafeBufferPointer<UInt8>, number: Int, itemSize: Int, pushed: Int) -> ExitCode {
-        let text = String(decoding: line.prefix(40), as: UTF8.self)
+        let text = Values.quoted(String(decoding: line.prefix(40), as: UTF8.self))
         let reason = Values.parse(line) == nil ? "is not an unsigned integer" : "does not fit in \(itemSize)-byte items"
-        return failure(ExitStatus.dataError, "line \(number) (\"\(text)\") \(reason); pushed \(items(pushed)) before it.")
+        return failure(ExitStatus.dataError, "line \(number) (\(text)) \(reason); pushed \(items(pushed)) before it.")
     }
 }
 
 /// "1 item", "2 items".
 func items(_ count: Int) -> String {
     count == 1 ? "1 item" : "\(count) items"
+}
+
+/// The values of `cbuff push NAME VALUE...`, taken out of the command line before
+/// swift-argument-parser sees it: its parsing takes time quadratic in the number of arguments
+/// (120,000 values took minutes), ours is one pass. Options `push` knows stay where they are,
+/// with their values; the first `--` ends them (and is dropped), as a parser would.
+enum PushValues {
+    nonisolated(unsafe) static var taken: [String] = []
+
+    private static let flags: Set<String> = ["--stdin", "--group-access", "-h", "--help", "--version"]
+    private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout"]
+
+    /// Returns `arguments` without the values of a `push` command, keeping those in `taken`.
+    static func extract(from arguments: [String]) -> [String] {
+        var kept: [String] = []
+        var index = 0
+        func skipOption() -> Bool {
+            let word = arguments[index]
+            if optionsWithValue.contains(word) { kept.append(word); index += 1; if index < arguments.count { kept.append(arguments[index]); index += 1 }; return true }
+            if flags.contains(word) || word.hasPrefix("--dir=") || word.hasPrefix("--lock-timeout=") { kept.append(word); index += 1; return true }
+            return false
+        }
+        // The subcommand: the first word that is not a global option.
+        while index < arguments.count, skipOption() {}
+        guard index < arguments.count, arguments[index] == "push" else { return arguments }
+        kept.append(arguments[index]); index += 1
+        // The buffer's name: the next word that is not an option.
+        while index < arguments.count, skipOption() {}
+        guard index < arguments.count else { return kept }
+        kept.append(arguments[index]); index += 1
+        var values: [String] = []
+        values.reserveCapacity(arguments.count - index)
+        while index < arguments.count {
+            if arguments[index] == "--" {
+                values.append(contentsOf: arguments[(index + 1)...])
+                break
+            }
+            if !skipOption() { values.append(arguments[index]); index += 1 }
+        }
+        taken = values
+        return kept
+    }
 }

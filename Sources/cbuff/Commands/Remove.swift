@@ -7,9 +7,11 @@ struct Remove: ParsableCommand {
         abstract: "Remove a buffer (its ring file and registry row), one of its named readers, or every buffer whose writer died.",
         discussion: """
             Refused (exit 75) while a live process writes the buffer (or has the reader open), \
-            unless --force. `cbuff rm --dead [--older-than S]` removes the buffers whose writer \
-            died without closing, never one with a live writer, and prints their names; it also \
-            deletes the temporary files of creators that died before naming their buffer.
+            or when that cannot be told, unless --force. `cbuff rm --dead [--older-than S]` \
+            removes the buffers whose writer died without closing and prints their names; it \
+            keeps, saying why on stderr, any with a live writer and any whose named readers \
+            have items left to consume (with --force it removes those too); it also deletes \
+            the temporary files of creators that died before naming their buffer.
             """
     )
 
@@ -27,8 +29,8 @@ struct Remove: ParsableCommand {
     @OptionGroup var selection: DeadSelection
 
     func validate() throws {
-        if selection.dead && (name != nil || reader != nil || force) {
-            throw ValidationError("--dead takes no buffer name, --reader or --force.")
+        if selection.dead && (name != nil || reader != nil) {
+            throw ValidationError("--dead takes no buffer name or --reader.")
         }
         if !selection.dead && name == nil { throw ValidationError("Give the name of the buffer to remove, or --dead.") }
     }
@@ -36,17 +38,12 @@ struct Remove: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if selection.dead {
-                for status in try global.directory.deadBuffers(olderThan: selection.age) {
-                    // removeBuffer re-checks the writer lock inside its transaction: a writer
-                    // that came back meanwhile keeps its buffer.
-                    do {
-                        try global.directory.removeBuffer(status.record.name)
-                        print(status.record.name)
-                    } catch CBuffError.Code.writerBusy {
-                        complain("kept \"\(status.record.name)\": a writer attached to it meanwhile.")
-                    }
-                }
-                for path in try global.directory.removeDebris() {
+                // Each removal re-checks, inside its registry transaction, the writer lock and
+                // the named readers' positions: a writer that came back keeps its buffer.
+                let sweep = try global.directory.removeDeadBuffers(olderThan: selection.age, includingUnconsumed: force)
+                try Output.print(sweep.removed.map { $0 + "\n" }.joined())
+                for kept in sweep.kept { complain(kept.reason) }
+                for path in sweep.debris {
                     complain("deleted \(path), left by a creator that died before naming it.")
                 }
                 return

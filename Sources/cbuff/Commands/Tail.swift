@@ -59,9 +59,9 @@ struct Tail: ParsableCommand {
             while true {
                 while let bytes = try reader.popBytes() {
                     output.line(render(bytes, sequence: reader.nextSequence - 1))
-                    if output.pending > 60_000, !output.flush() { return }
+                    if output.pending > 60_000, try !flush(&output) { return }
                 }
-                if !output.flush() { return }
+                if try !flush(&output) { return }
                 if reader.missedCount > reportedMissed {
                     complain("skipped \(reader.missedCount - reportedMissed) items overwritten before they were printed.")
                     reportedMissed = reader.missedCount
@@ -77,6 +77,15 @@ struct Tail: ParsableCommand {
                 if stopRequested.load(ordering: .relaxed) { return }
             }
         }
+    }
+
+    /// Writes what is buffered: false once the reader of our output has gone (the end, quietly);
+    /// any other write error is exit 74.
+    private func flush(_ output: inout Output) throws -> Bool {
+        let flushed = output.flush()
+        guard let error = flushed.error else { return true }
+        if flushed.readerGone { return false }
+        throw Output.writeFailure(error)
     }
 
     private func render(_ bytes: [UInt8], sequence: UInt64) -> String {

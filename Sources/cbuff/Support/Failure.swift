@@ -9,6 +9,7 @@ enum ExitStatus {
     static let dataError: Int32 = 65    // EX_DATAERR
     static let noInput: Int32 = 66      // EX_NOINPUT
     static let cannotCreate: Int32 = 73 // EX_CANTCREAT
+    static let ioError: Int32 = 74      // EX_IOERR
     static let busy: Int32 = 75         // EX_TEMPFAIL
     static let noPermission: Int32 = 77 // EX_NOPERM
 }
@@ -18,7 +19,7 @@ extension CBuffError.Code {
         switch self {
         case .notFound: ExitStatus.noInput
         case .bufferAlreadyCreated: ExitStatus.cannotCreate
-        case .writerBusy, .readerBusy: ExitStatus.busy
+        case .writerBusy, .readerBusy, .timedOut: ExitStatus.busy
         case .corrupted, .valueDoesNotFit: ExitStatus.dataError
         case .invalidArgument: ExitStatus.usage
         case .permissionDenied: ExitStatus.noPermission

@@ -1,7 +1,10 @@
 @preconcurrency import Glibc
+import ArgumentParser
 
 /// Buffered standard output that reports a closed pipe instead of dying of SIGPIPE, so that a
-/// streaming command can end cleanly when its reader (`head`, say) goes away.
+/// streaming command can end cleanly when its reader (`head`, say) goes away, and that reports
+/// any other write error (a full disk, `/dev/full`) so that the command can say so and exit 74
+/// instead of pretending it printed.
 struct Output {
     private var buffer: [UInt8] = []
 
@@ -14,20 +17,46 @@ struct Output {
         buffer.append(0x0A)
     }
 
+    /// Bytes buffered and not yet written.
     var pending: Int { buffer.count }
 
-    /// Writes what is buffered. Returns false if standard output is closed (EPIPE).
-    mutating func flush() -> Bool {
+    /// What a flush did.
+    struct Flushed {
+        /// Bytes of what was pending that reached standard output, in order.
+        let written: Int
+        /// The errno that stopped it (EPIPE: whoever read our output has gone), or nil.
+        let error: Int32?
+
+        var readerGone: Bool { error == EPIPE }
+    }
+
+    /// Writes what is buffered, and empties the buffer whatever happened.
+    @discardableResult
+    mutating func flush() -> Flushed {
         var done = 0
+        defer { buffer.removeAll(keepingCapacity: true) }
         while done < buffer.count {
             let n = buffer.withUnsafeBytes { write(1, $0.baseAddress! + done, $0.count - done) }
             if n > 0 { done += n; continue }
             if n < 0 && errno == EINTR { continue }
-            buffer.removeAll(keepingCapacity: true)
-            return false
+            return Flushed(written: done, error: n < 0 ? errno : EIO)
         }
-        buffer.removeAll(keepingCapacity: true)
-        return true
+        return Flushed(written: done, error: nil)
+    }
+
+    /// Writes `text` at once: for the one-shot output of a command (`list`, `inspect`).
+    /// Throws exit 74 with one sentence if standard output cannot take it (a closed pipe is
+    /// simply the end).
+    static func print(_ text: String) throws {
+        var output = Output()
+        output.buffer.append(contentsOf: text.utf8)
+        let flushed = output.flush()
+        if let error = flushed.error, !flushed.readerGone { throw writeFailure(error) }
+    }
+
+    /// The failure of a write to standard output: one sentence, exit 74 (EX_IOERR).
+    static func writeFailure(_ error: Int32, _ detail: String = "") -> ExitCode {
+        failure(ExitStatus.ioError, "cannot write to standard output (\(String(cString: strerror(error))))\(detail).")
     }
 
     /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.

@@ -41,6 +41,29 @@ enum Values {
         Array(text.utf8).withUnsafeBufferPointer { parse($0) }
     }
 
+    /// Text from the user or a file as a message shows it: in double quotes, with quotes,
+    /// backslashes, control bytes, escape sequences and invalid UTF-8 written as escapes, so that
+    /// nothing echoed can move the cursor, change colours or split the sentence.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0xFFFD:
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// `text` with control bytes and invalid UTF-8 written as escapes (for text quoted already).
+    static func escapingControlCharacters(_ text: String) -> String {
+        let quotedText = quoted(text)
+        return String(quotedText.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"").replacingOccurrences(of: "\\\\", with: "\\")
+    }
+
     /// An item's bytes (little-endian) as hexadecimal, most significant first: `0x…`.
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -1,0 +1,71 @@
+@preconcurrency import Glibc
+import Synchronization
+
+/// SIGINT, SIGTERM and SIGHUP as requests to stop: the handler only records which signal came,
+/// and the command finishes what it was doing (publishing what it read, closing its writer
+/// cleanly) before it exits with 128 + that signal's number.
+///
+/// The signals stay blocked while the command works, and are let in only where it waits: in
+/// `waitForInput`, atomically with the wait (`ppoll`), so that a signal that arrives just before
+/// the wait is not lost in the gap; and in `check`, between slices of a longer wait.
+enum StopSignals {
+    static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    private static let received = Atomic<Int32>(0)
+
+    /// Installs the handler and blocks the signals (a parent may also have started us with them
+    /// blocked or ignored; they must still stop us).
+    static func install() {
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        for number in handled {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in StopSignals.received.store(number, ordering: .relaxed) }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0   // no SA_RESTART: a wait that the signal interrupts returns
+            sigaction(number, &action, nil)
+            sigaddset(&blocked, number)
+        }
+        sigprocmask(SIG_BLOCK, &blocked, nil)
+    }
+
+    /// The signal that asked to stop, if one came; lets in any that is pending.
+    static func check() -> Int32? {
+        var unblocked = maskWithoutHandled()
+        var previous = sigset_t()
+        sigprocmask(SIG_SETMASK, &unblocked, &previous)
+        sigprocmask(SIG_SETMASK, &previous, nil)
+        let number = received.load(ordering: .relaxed)
+        return number == 0 ? nil : number
+    }
+
+    /// Waits until standard input can be read (or is at its end) or a stop signal arrives.
+    /// Returns the signal, or nil when the input is ready.
+    static func waitForStandardInput() -> Int32? {
+        var unblocked = maskWithoutHandled()
+        while true {
+            if let number = check() { return number }
+            var readable = fd_set()
+            readable.__fds_bits.0 = 1   // descriptor 0
+            let ready = pselect(1, &readable, nil, nil, nil, &unblocked)
+            if ready > 0 { return nil }
+            if ready < 0 && errno != EINTR { return nil }   // let read() report the error
+        }
+    }
+
+    private static func maskWithoutHandled() -> sigset_t {
+        var mask = sigset_t()
+        sigprocmask(SIG_BLOCK, nil, &mask)
+        for number in handled { sigdelset(&mask, number) }
+        return mask
+    }
+
+    /// The name of a stop signal, for messages.
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        default: "signal \(number)"
+        }
+    }
+}

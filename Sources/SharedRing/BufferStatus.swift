@@ -92,7 +92,10 @@ extension RingStatus {
         writerStartTime = state == .never ? nil : header.writerStartTime.pointee.load(ordering: .relaxed)
         writerState = state
         writerGeneration = header.writerGeneration.pointee.load(ordering: .relaxed)
-        interruptedWrite = claimed > written && !writerAlive ? written : nil
+        // Only while the last writer is the one that died: a writer that attached since and
+        // closed cleanly has left no write interrupted (the slots the dead one may have damaged
+        // stay counted as overwritten, since `claimed` is never lowered, but that is history).
+        interruptedWrite = claimed > written && !writerAlive && state == .attached ? written : nil
         sleepingReaders = header.waiters.pointee.load(ordering: .relaxed)
         let table = file.readerTable
         readers = (0..<RingLayout.readerCapacity).compactMap { index in

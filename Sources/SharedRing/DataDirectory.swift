@@ -256,7 +256,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
             if file.recordedWriterIsActive {
                 throw CBuffError(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
             }
-            throw CBuffError(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid), which is gone or closed it: most likely a child it forked without exec still holds the ring file; stop that process first.")
+            throw CBuffError(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
         }
         let (pid, startTime) = file.recordWriter()
         var writer = BufferWriter(name: name, file: file)

@@ -81,6 +81,7 @@ struct Registry: Sendable {
         }
 
         let path = directory + "/" + fileName
+        try WALCheck.verify(walPath: path + "-wal", shmPath: path + "-shm", trust: trust)
         if case .success(nil) = Sys.linkInfo(path) {
             // Created here first so that it has the directory's file mode (owner-only unless the
             // directory is shared); SQLite gives its -wal and -shm files the same permissions.

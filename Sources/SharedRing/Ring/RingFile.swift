@@ -46,7 +46,7 @@ struct RingFile: ~Copyable {
             let header = layout.encodeHeader(createdAt: Sys.realtimeNanos())
             try header.withUnsafeBytes { Sys.write(fd, $0, at: 0) }
                 .orThrow { .system($0, "write the header of ring file \(path)") }
-            let mapping = try Sys.mapShared(fd, size: layout.fileSize).orThrow { .system($0, "map ring file \(path)") }
+            let mapping = try Sys.mapShared(fd, size: layout.fileSize).orThrow { mapError($0, path) }
             return RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
         } catch {
             Sys.close(fd)
@@ -70,7 +70,14 @@ struct RingFile: ~Copyable {
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
                 .orThrow { .system($0, "read the header of ring file \(path)") }
             let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: info.size, path: path)
-            let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { .system($0, "map ring file \(path)") }
+            if writable && info.allocated < info.size {
+                // A sparse file (a copy made with holes, say): a write into a hole on a full disk
+                // would be a SIGBUS. Reserve its storage now, or say why not.
+                try Sys.allocate(fd, size: layout.fileSize).orThrow { failure in
+                    CBuffError.system(failure, "reserve the storage of ring file \(path), which is sparse (\(info.allocated) of its \(info.size) bytes allocated, as a copy with holes is); nothing was written to it")
+                }
+            }
+            let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { mapError($0, path) }
             let file = RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
             try file.checkCounters()
             return file
@@ -78,6 +85,11 @@ struct RingFile: ~Copyable {
             Sys.close(fd)
             throw error
         }
+    }
+
+    private static func mapError(_ failure: SystemCallError, _ path: String) -> CBuffError {
+        guard failure.call == Sys.guardFull else { return .system(failure, "map ring file \(path)") }
+        return CBuffError(.systemFailure, "Cannot map ring file \(path): this process already has \(Sys.guardCapacity) ring files mapped, the most its SIGBUS guard protects; close buffers it no longer uses.")
     }
 
     /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
@@ -138,6 +150,21 @@ struct RingFile: ~Copyable {
         header.writerState.pointee.load(ordering: .acquiring) == WriterState.attached.rawValue
             && Sys.isRunning(Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed)),
                              startTime: header.writerStartTime.pointee.load(ordering: .relaxed))
+    }
+
+    /// Who holds the writer lock when the header's writer is not a process this one can see
+    /// running, as a clause for an error message.
+    func writerLockHolders() -> String {
+        let identity = (try? Sys.fileInfo(descriptor).get())?.identity
+        let holders = identity.map { Sys.lockHolders(of: $0, coveringByte: RingLayout.writerLockByte) } ?? []
+        guard !holders.isEmpty else {
+            return "the process holding the lock is invisible from here (it runs in another PID namespace or container, or it is a child the last writer forked without exec)"
+        }
+        let named = holders.map { pid in "PID \(pid)" + (Sys.processName(pid).map { " (\($0))" } ?? "") }.joined(separator: ", ")
+        let recorded = Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed))
+        return holders.contains(recorded)
+            ? "\(named) holds it, a process that was restarted under the same PID or runs in another PID namespace"
+            : "\(named) holds it (a child the last writer forked without exec, or a process in another PID namespace)"
     }
 
     /// Takes the liveness lock on `byte`; false if another open file description holds it.

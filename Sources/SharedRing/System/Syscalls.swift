@@ -105,6 +105,8 @@ enum Sys {
         let owner: UInt32
         let group: UInt32
         let size: Int
+        /// Bytes of storage actually allocated (less than `size` for a sparse file).
+        let allocated: Int
         let links: Int
         let identity: FileIdentity
 
@@ -122,6 +124,7 @@ enum Sys {
             owner = st.st_uid
             group = st.st_gid
             size = Int(st.st_size)
+            allocated = Int(st.st_blocks) &* 512
             links = Int(st.st_nlink)
             identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         }
@@ -302,8 +305,13 @@ enum Sys {
         let p = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0)
         // MAP_FAILED is not imported into Swift.
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
-        // Without the handler (or a free slot) a truncation is still a SIGBUS, as it was before.
+        // Without the handler (or a free slot) a truncation would kill the process with SIGBUS:
+        // such a mapping is refused rather than made.
         let slot = csr_sigbus_guard_install() == 0 ? csr_sigbus_guard_add(p, size) : -1
+        guard slot >= 0 else {
+            _ = munmap(p, size)
+            return failure(guardFull, ENFILE)
+        }
         let flag = UnsafeMutableRawPointer(csr_sigbus_guard_flag(slot)).assumingMemoryBound(to: Atomic<Int32>.self)
         return .success(Mapping(base: p, size: size, guardSlot: slot, cutShort: flag))
     }
@@ -313,6 +321,11 @@ enum Sys {
     static func isCutShort(_ flag: UnsafeMutablePointer<Atomic<Int32>>) -> Bool {
         flag.pointee.load(ordering: .acquiring) != 0
     }
+
+    /// The `call` of the failure of a mapping the SIGBUS guard cannot protect.
+    static let guardFull = "SIGBUS guard"
+    /// How many mappings the SIGBUS guard protects at once (CSR_GUARD_SLOTS).
+    static let guardCapacity = 4096
 
     static func unmap(_ mapping: Mapping) {
         csr_sigbus_guard_remove(mapping.guardSlot)

@@ -8,7 +8,8 @@ struct Inspect: ParsableCommand {
         discussion: """
             The registry row, the ring file's header, whether the writer is alive or dead (and \
             when it last wrote), the next sequence, the oldest sequence still present, the fill, \
-            and whether a write was interrupted by the writer's death.
+            and whether a write was interrupted by the writer's death. A damaged or unreadable \
+            ring file is shown as far as it can be, then reported on stderr with exit 65.
             """
     )
 
@@ -27,6 +28,10 @@ struct Inspect: ParsableCommand {
                 try Output.print(BufferReport.json(BufferReport(status)) + "\n")
             } else {
                 try Output.print(describe(status))
+            }
+            // Everything readable was printed; a damaged or unreadable ring file is still an error.
+            if let problem = status.problem {
+                throw failure(problem.code.exitStatus, problem.description)
             }
         }
     }

@@ -55,7 +55,7 @@ struct Push: ParsableCommand {
                 parsed.reserveCapacity(values.count)
                 for text in values {
                     guard let value = Values.parse(text) else {
-                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) is not an unsigned integer; nothing was pushed.")
+                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) \(Values.refusal(text)); nothing was pushed.")
                     }
                     guard value <= writer.maxValue else {
                         throw failure(ExitStatus.dataError, "\(Values.quoted(text)) does not fit in the \(writer.itemSize)-byte items of buffer \(Values.quoted(name)) (at most \(writer.maxValue)); nothing was pushed.")
@@ -173,7 +173,7 @@ struct Push: ParsableCommand {
 
     private func malformed(_ line: UnsafeBufferPointer<UInt8>, number: Int, itemSize: Int, pushed: Int) -> ExitCode {
         let text = Values.quoted(String(decoding: line.prefix(40), as: UTF8.self))
-        let reason = Values.parse(line) == nil ? "is not an unsigned integer" : "does not fit in \(itemSize)-byte items"
+        let reason = Values.parse(line) == nil ? Values.refusal(line) : "does not fit in \(itemSize)-byte items"
         return failure(ExitStatus.dataError, "line \(number) (\(text)) \(reason); pushed \(items(pushed)) before it.")
     }
 }

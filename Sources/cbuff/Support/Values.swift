@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parsing and printing item values.
 enum Values {
     /// An unsigned integer in decimal or, with a `0x` prefix, hexadecimal; surrounding spaces,
@@ -39,6 +41,21 @@ enum Values {
 
     static func parse(_ text: String) -> UInt64? {
         Array(text.utf8).withUnsafeBufferPointer { parse($0) }
+    }
+
+    /// Why `text` is not a value cbuff can push: an unsigned integer above 2^64 − 1 (the limit
+    /// whatever the item size), or not an unsigned integer at all.
+    static func refusal(_ text: UnsafeBufferPointer<UInt8>) -> String {
+        let trimmed = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let digits = trimmed.lowercased().hasPrefix("0x") ? trimmed.dropFirst(2) : Substring(trimmed)
+        let isNumber = !digits.isEmpty && digits.allSatisfy { trimmed.lowercased().hasPrefix("0x") ? $0.isHexDigit : ("0"..."9").contains($0) }
+        return isNumber
+            ? "is larger than \(UInt64.max), the largest value cbuff can push (whatever the item size)"
+            : "is not an unsigned integer"
+    }
+
+    static func refusal(_ text: String) -> String {
+        Array(text.utf8).withUnsafeBufferPointer { refusal($0) }
     }
 
     /// Text from the user or a file as a message shows it: in double quotes, with quotes,

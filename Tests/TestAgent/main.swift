@@ -41,6 +41,13 @@
 //                                      and pop; print "allocations=N generic=G control=C build=B"
 //                                      (N: that loop; G: the same with push(contentsOf:) of a
 //                                      range; C: one popMany(_:), which returns a new array)
+//   exit-writing DIR NAME MODE         take NAME over, push 1, print "pushed", then end without
+//                                      closing the writer: MODE exit calls exit(0) (as a program
+//                                      whose writer is a global ends); fork forks a child that
+//                                      calls exit(0), prints "child exited" once it has, waits
+//                                      for a line on stdin, then calls exit(0)
+//   map-many DIR NAME COUNT            open COUNT readers of NAME at once; print "opened COUNT", or
+//                                      "refused at K: MESSAGE" for the first that fails
 //
 // Items are TestSupport's `TestItem`s: each carries its sequence and a check of it.
 import AllocationCounter
@@ -364,6 +371,38 @@ do {
             operations += 1
         }
         say("done ops=\(operations) errors=\(errors)")
+
+    case "exit-writing":
+        guard args.count >= 4 else { fail("exit-writing needs MODE") }
+        var writer = try directory.takeOver(name)
+        try writer.push(1)
+        // The writer lives until exit (a non-copyable value's life may otherwise end at its
+        // last use): exit(0) comes before any deinit, as it does for a global.
+        withExtendedLifetime(writer) {
+            say("pushed")
+            if args[3] == "fork" {
+                let child = fork()
+                if child == 0 { exit(0) }   // runs this process's exit handlers, in the child
+                var status: Int32 = 0
+                waitpid(child, &status, 0)
+                say("child exited")
+                _ = readLine()
+            }
+            exit(0)
+        }
+
+    case "map-many":
+        guard args.count >= 4, let count = Int(args[3]) else { fail("map-many needs COUNT") }
+        var readers: [SharedCircularBuffer] = []
+        for index in 0..<count {
+            do {
+                readers.append(try SharedCircularBuffer(name: name, directory: directory))
+            } catch {
+                say("refused at \(index): \(error.message)")
+                exit(0)
+            }
+        }
+        say("opened \(readers.count)")
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }

@@ -83,6 +83,14 @@ public final class ChildProcess {
         return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 
+    /// Waits at most `seconds` for the program to exit, then kills it (SIGKILL); returns its
+    /// exit status (or 128 + signal) and whether it had to be killed.
+    public func wait(timeout seconds: Double) -> (status: Int32, timedOut: Bool) {
+        let watchdog = Watchdog(pid: pid, seconds: seconds)
+        let status = wait()
+        return (status, watchdog.finish())
+    }
+
     /// Closes the agent's standard input.
     public func closeInput() {
         try? input.fileHandleForWriting.close()
@@ -126,39 +134,97 @@ public struct Outcome: Sendable, CustomStringConvertible {
     public let status: Int32
     public let stdout: String
     public let stderr: String
+    /// Whether the program was killed because it outlived its timeout.
+    public var timedOut = false
 
     public var lines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
 
-    public var description: String { "status \(status), stdout \(stdout.debugDescription), stderr \(stderr.debugDescription)" }
+    public init(status: Int32, stdout: String, stderr: String, timedOut: Bool = false) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timedOut = timedOut
+    }
+
+    public var description: String { "\(timedOut ? "TIMED OUT, " : "")status \(status), stdout \(stdout.debugDescription), stderr \(stderr.debugDescription)" }
 }
 
 /// Runs the package's executable `program` to completion, feeding it `input`; as another user
 /// and group (through `setpriv`, which drops every supplementary group) when `user` is given.
+///
+/// - Parameters:
+///   - timeout: seconds after which the program is killed (SIGKILL); its outcome then has
+///     `timedOut` set, so that a test of a bounded wait fails instead of hanging.
+///   - stdoutPath: a file to send standard output to instead of a pipe (`/dev/full`, say).
+///   - removing: environment variables to leave out.
 public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-                user: (uid: UInt32, gid: UInt32)? = nil) throws -> Outcome {
+                user: (uid: UInt32, gid: UInt32)? = nil, timeout: Double = 120, stdoutPath: String? = nil,
+                removing: [String] = []) throws -> Outcome {
     let process = Process()
     if let user {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--",
                              ChildProcess.executable(program).path] + arguments
     } else {
-        process.executableURL = ChildProcess.executable(program)
+        // A package executable by name, or any program by absolute path.
+        process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : ChildProcess.executable(program)
         process.arguments = arguments
     }
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    for name in removing { variables[name] = nil }
+    process.environment = variables
     let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
     process.standardInput = stdin
-    process.standardOutput = stdout
+    let redirected = try stdoutPath.map { path -> FileHandle in
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw POSIXError(.ENOENT) }
+        return handle
+    }
+    process.standardOutput = redirected ?? stdout
     process.standardError = stderr
     try process.run()
+    try? redirected?.close()
+    try? stdout.fileHandleForWriting.close()
+    let watchdog = Watchdog(pid: process.processIdentifier, seconds: timeout)
     // Both pipes are drained at once, so that a program filling one never blocks on it.
     let errors = Thread.detachedReading(stderr.fileHandleForReading)
     if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
     try? stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    let output = redirected == nil ? stdout.fileHandleForReading.readDataToEndOfFile() : Data()
     process.waitUntilExit()
+    let timedOut = watchdog.finish()
     let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-    return Outcome(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errors.value(), as: UTF8.self))
+    return Outcome(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errors.value(), as: UTF8.self),
+                   timedOut: timedOut)
+}
+
+/// Kills a process that outlives its time (on a thread of its own), and says whether it did.
+final class Watchdog: @unchecked Sendable {   // guarded by `condition`
+    private let condition = NSCondition()
+    private var finished = false
+    private var fired = false
+
+    init(pid: Int32, seconds: Double) {
+        let thread = Thread { [self] in
+            condition.lock()
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            while !finished, condition.wait(until: deadline) {}
+            if !finished {
+                fired = true
+                Glibc.kill(pid, SIGKILL)
+            }
+            condition.unlock()
+        }
+        thread.start()
+    }
+
+    /// Stops watching; returns whether the process was killed for its time.
+    func finish() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        finished = true
+        condition.broadcast()
+        return fired
+    }
 }
 
 extension Thread {

@@ -89,7 +89,10 @@ struct Registry: Sendable {
             Sys.close(fd)
         }
         var configuration = Configuration()
-        configuration.journalMode = .wal
+        // WAL mode is set once, when the registry is created, and persists in the file. Not
+        // through GRDB's `.wal`, which writes a transaction at every open (to keep the WAL
+        // non-empty): opening must only read, so that a full disk or a lock held elsewhere
+        // never stops a process that only needs to look a buffer up.
         configuration.busyMode = .timeout(Double(lockTimeoutNanos) / 1e9)
         configuration.label = "cbuff.registry"
         let queue: DatabaseQueue
@@ -103,6 +106,11 @@ struct Registry: Sendable {
                 throw CBuffError(.corrupted, "The registry \(path) was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
             }
             if !complete {
+                try queue.writeWithoutTransaction { db in
+                    if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                        _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                    }
+                }
                 try migrator.migrate(queue)
                 try queue.writeWithoutTransaction { db in try checkpoint(db) }
             }

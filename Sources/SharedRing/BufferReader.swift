@@ -69,6 +69,11 @@ public struct BufferReader: ~Copyable {
     /// The name this reader registered under, or nil for an anonymous reader.
     public var readerName: String? { record?.name }
 
+    /// Whether opening this named reader registered it (false when it resumed an existing
+    /// registration, and for anonymous readers): a caller that then fails before doing anything
+    /// can remove it again, so that a failed first attempt leaves no reader behind.
+    public var isNewlyRegistered: Bool { record?.isNew ?? false }
+
     /// Records, for a named reader, that every item returned so far was processed: after a
     /// restart it resumes after them. (Without it, a named reader acknowledges an item when it
     /// asks for the next one, and when it closes.) Does nothing for an anonymous reader.

@@ -36,7 +36,7 @@ struct CBuffCommand: ParsableCommand {
             let message = message(for: error)
             if exitCode(for: error).rawValue == ExitStatus.usage, !message.isEmpty {
                 let sentence = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-                complain(Values.escapingControlCharacters(sentence) + " (see 'cbuff --help')")
+                complain(sentence + " (see 'cbuff --help')")
                 exit(withError: ExitCode(ExitStatus.usage))
             }
             exit(withError: error)

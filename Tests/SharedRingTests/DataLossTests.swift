@@ -168,6 +168,10 @@ import TestSupport
         let here = DataDirectory(path: data)
         try here.createBuffer("b", itemSize: 8, length: 64).close()
         try here.openReader("b", named: "r").close()
+        // A ring file replaced by a sparse copy of itself (as `cp --sparse=always` makes it).
+        try here.createBuffer("sparse", itemSize: 4096, length: 16).close()
+        let ring = here.ringPath(of: "sparse")
+        #expect(shell("cp --sparse=always '\(ring)' '\(ring).copy' && mv '\(ring).copy' '\(ring)'") == 0)
         _ = shell("dd if=/dev/zero of='\(mountPoint)/filler' bs=4k 2>/dev/null")   // until ENOSPC
         #expect(shell("dd if=/dev/zero of='\(mountPoint)/more' bs=4k count=1 2>/dev/null") != 0, "the disk is not full")
         let pushed = try run("cbuff", ["--dir", data, "push", "b", "1", "2", "3"], timeout: 30)
@@ -175,6 +179,8 @@ import TestSupport
         let popped = try run("cbuff", ["--dir", data, "pop", "b", "--reader", "r", "-n", "3"], timeout: 30)
         #expect(popped.status == 0 && popped.lines == ["1", "2", "3"], "\(popped)")
         #expect(try here.status(of: "b").ring?.writerState == .closed)
+        let sparse = try run("cbuff", ["--dir", data, "push", "sparse", "1"], timeout: 30)
+        #expect(sparse.status == 1 && sparse.stderr.contains("No space left") && sparse.stderr.contains("sparse"), "\(sparse)")
     }
 
     func shell(_ command: String) -> Int32 {
@@ -200,6 +206,9 @@ import TestSupport
         #expect(try cbuff("pop", "out", "-n", "2", "--reader", "r").lines == ["4", "5"])
         #expect(try cbuff("list").status == 0)
         #expect(try cbuff("list", stdoutPath: "/dev/full").status == 74)
+        // A first attempt that delivered nothing registers nobody (all or nothing).
+        #expect(try cbuff("pop", "out", "--reader", "fresh", stdoutPath: "/dev/full").status == 74)
+        #expect(try directory.status(of: "out").ring?.readers.map(\.name) == ["r"], "a failed first pop left a reader behind")
     }
 
     // MARK: 8. the registry file alone is complete; a damaged WAL is loud

@@ -107,11 +107,14 @@ struct NamedReaderRecord {
     @usableFromInline let name: String
     @usableFromInline let index: Int
     @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Whether this open registered the reader (rather than resuming it).
+    let isNew: Bool
 
-    init(name: String, index: Int, cursor: UnsafeMutablePointer<Atomic<UInt64>>) {
+    init(name: String, index: Int, cursor: UnsafeMutablePointer<Atomic<UInt64>>, isNew: Bool) {
         self.name = name
         self.index = index
         self.cursor = cursor
+        self.isNew = isNew
     }
 }
 
@@ -163,13 +166,14 @@ extension RingFile {
                               ownerIsActive: owner != pid && Sys.isRunning(owner, startTime: table.startTime(index))) else {
                 throw CBuffError(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(table.pid(index))).")
             }
-            if table.index(of: name) == nil {
+            let isNew = table.index(of: name) == nil
+            if isNew {
                 table.register(index, name: name, cursor: start(), pid: pid, startTime: Sys.processStartTime(pid))
                 header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
             } else {
                 table.recordOpener(index, pid: pid, startTime: Sys.processStartTime(pid))
             }
-            return NamedReaderRecord(name: name, index: index, cursor: table.cursor(index))
+            return NamedReaderRecord(name: name, index: index, cursor: table.cursor(index), isNew: isNew)
         }
     }
 }

@@ -10,7 +10,8 @@ struct Pop: ParsableCommand {
             `pop --reader` with the same name continues after the items printed (the first one \
             starts at the oldest item). Only items whose lines reached standard output are \
             committed: if writing fails (a full disk), the rest are printed again next time and \
-            the command exits 74. Exits 75 if a live process has that reader open.
+            the command exits 74; a first `pop --reader` that printed nothing then registers no \
+            reader. Exits 75 if a live process has that reader open.
             """
     )
 
@@ -39,28 +40,41 @@ struct Pop: ParsableCommand {
             }
             if let problem = reader.registryProblem { complain("warning: \(problem.message) The reader is registered in its ring file all the same.") }
             reader.commitsOnRead = false
-            var output = Output()
-            // Where each buffered line ends, and the sequence after its item: what to commit
-            // once those bytes were written.
-            var lineEnds: [(end: Int, next: UInt64)] = []
+            let registeredNow = reader.isNewlyRegistered
             var printed = 0
-            func flush() throws {
-                let flushed = output.flush()
-                let reached = lineEnds.last { $0.end <= flushed.written }
-                if let reached { try reader.commit(upTo: reached.next) }
-                let lines = lineEnds.prefix { $0.end <= flushed.written }.count
-                printed += lines
-                lineEnds.removeAll(keepingCapacity: true)
-                guard let error = flushed.error else { return }
-                if flushed.readerGone { throw ExitCode.success }
-                throw Output.writeFailure(error, "; \(items(printed)) printed" + (self.reader.map { ", reader \(Values.quoted($0)) committed up to them" } ?? ""))
+            let outcome = Result { try printItems(&reader, printed: &printed) }
+            reader.close()   // commits nothing more: only what reached the output was committed
+            if case .failure = outcome, registeredNow, printed == 0, let readerName = self.reader {
+                // All or nothing: a first attempt that delivered nothing registers nobody
+                // (a `block` writer would otherwise wait for a reader no one runs).
+                try? global.directory.removeReader(readerName, of: name, force: true)
             }
-            while printed + lineEnds.count < n, let bytes = try reader.popBytes() {
+            try outcome.get()
+        }
+    }
+
+    /// Prints up to `n` items, committing (for a named reader) each batch of lines once it was
+    /// written; `printed` counts the items whose lines reached standard output.
+    private func printItems(_ reader: inout BufferReader, printed: inout Int) throws {
+        var output = Output()
+        // Where each buffered line ends, and the sequence after its item: what to commit once
+        // those bytes were written.
+        var lineEnds: [(end: Int, next: UInt64)] = []
+        var done = false
+        while !done {
+            while printed + lineEnds.count < n, output.pending <= 60_000, let bytes = try reader.popBytes() {
                 output.line(Values.decimal(bytes))
                 lineEnds.append((output.pending, reader.nextSequence))
-                if output.pending > 60_000 { try flush() }
             }
-            try flush()   // the reader closes at the end of this scope, committing nothing more
+            done = output.pending <= 60_000   // the loop ended for want of items, not of room
+            let flushed = output.flush()
+            let reached = lineEnds.prefix { $0.end <= flushed.written }
+            if let last = reached.last { try reader.commit(upTo: last.next) }
+            printed += reached.count
+            lineEnds.removeAll(keepingCapacity: true)
+            guard let error = flushed.error else { continue }
+            if flushed.readerGone { return }
+            throw Output.writeFailure(error, "; \(items(printed)) printed" + (self.reader.map { ", reader \(Values.quoted($0)) committed up to them" } ?? ""))
         }
     }
 }

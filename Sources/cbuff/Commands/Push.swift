@@ -73,12 +73,24 @@ struct Push: ParsableCommand {
     /// signal is noticed; on one, throws the exit status 128 + signal after saying what was pushed.
     private func push(_ values: UnsafeBufferPointer<UInt64>, into writer: inout BufferWriter, before: Int = 0) throws {
         var done = 0
+        var waitedSlices = 0
         while done < values.count {
-            done += try writer.push(contentsOf: UnsafeBufferPointer(rebasing: values[done...]), timeout: .milliseconds(200))
-            if done < values.count, let signal = StopSignals.check() {
+            let pushed = try writer.push(contentsOf: UnsafeBufferPointer(rebasing: values[done...]), timeout: .milliseconds(200))
+            done += pushed
+            guard done < values.count else { break }
+            if let signal = StopSignals.check() {
                 throw stopped(by: signal, pushed: before + done, note: "; \(items(values.count - done)) read but not pushed: the ring stayed full of items a named reader has not consumed")
             }
+            waitedSlices = pushed > 0 ? 0 : waitedSlices + 1
+            if waitedSlices == 10 { complain(waitingNote(length: writer.length)) }   // 2 s without room: say why, once
         }
+    }
+
+    /// What a push held back by the `block` policy waits for, in one sentence.
+    private func waitingNote(length: Int) -> String {
+        let holders = ((try? global.directory.status(of: name))?.ring?.readers ?? []).filter { $0.lag >= UInt64(length) }
+        let who = holders.isEmpty ? "its named readers" : holders.map { "\(Values.quoted($0.name)) (\($0.alive ? "running" : "not running"), at \($0.position))" }.joined(separator: ", ")
+        return "waiting for room: buffer \(Values.quoted(name)) is full of items \(who) \(holders.count == 1 ? "has" : "have") not consumed; remove a reader that is gone with `cbuff rm \(name) --reader ID`, or stop with Ctrl-C."
     }
 
     private func stopped(by signal: Int32, pushed: Int, note: String = "") -> ExitCode {

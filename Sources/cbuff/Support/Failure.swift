@@ -28,9 +28,11 @@ extension CBuffError.Code {
     }
 }
 
-/// Writes one sentence to stderr, prefixed with the tool's name.
+/// Writes one sentence to stderr, prefixed with the tool's name. Control bytes (escape
+/// sequences, newlines, a bell) from whatever the sentence echoes (a path, a line of input, a
+/// registry value) are written as `\u{…}`: nothing echoed can drive the terminal or split the line.
 func complain(_ sentence: String) {
-    FileHandle.standardError.write(Data("cbuff: \(sentence)\n".utf8))
+    FileHandle.standardError.write(Data("cbuff: \(Values.escapingControlCharacters(sentence))\n".utf8))
 }
 
 /// Runs a command's body: a ``CBuffError`` becomes one sentence on stderr and its sysexits status.

@@ -411,6 +411,28 @@ import TestSupport
 
     // MARK: registry queries
 
+    /// docs/ alone is enough to write a second implementation: a Python program written from
+    /// docs/registry.md and docs/ring-file-format.md creates a buffer that cbuff then feeds and
+    /// reads, and reads back what cbuff wrote.
+    @Test func aSecondImplementationWrittenFromTheDocsInteroperates() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Interop/second_implementation.py").path
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
+            print("CLITests: skipped the second-implementation check: no /usr/bin/python3")
+            return
+        }
+        _ = try cbuff("create", "native", "--item-size", "8", "--length", "4")   // creates the registry
+        let created = try run("/usr/bin/python3", [script, "create", dir, "foreign", "8", "16"])
+        #expect(created.status == 0, "\(created)")
+        let listed = try cbuff("inspect", "foreign", "--json")
+        #expect(listed.status == 0 && listed.stdout.contains("\"writerState\":\"closed\""), "\(listed)")
+        #expect(try cbuff("push", "foreign", "1", "2", "3").status == 0)
+        #expect(try cbuff("pop", "foreign", "-n", "5").lines == ["1", "2", "3"])
+        let read = try run("/usr/bin/python3", [script, "read", dir, "foreign"])
+        #expect(read.status == 0 && read.lines == ["1", "2", "3"], "\(read)")
+        #expect(try cbuff("rm", "foreign").status == 0)
+    }
+
     /// The three sqlite3 one-liners of docs/registry.md, run exactly as written.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
     func theDocumentedSQLiteOneLinersWork() throws {

@@ -1,10 +1,5 @@
 import ArgumentParser
-@preconcurrency import Glibc
 import SharedRing
-import Synchronization
-
-/// Set by SIGINT/SIGTERM; `tail --follow` checks it between waits.
-private let stopRequested = Atomic<Bool>(false)
 
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,17 +37,7 @@ struct Tail: ParsableCommand {
     func run() throws {
         try reportingErrors {
             Output.ignoreBrokenPipe()
-            if follow {
-                // A parent may have started us with these signals blocked (the mask is
-                // inherited); Ctrl-C must still end the command.
-                var signals = sigset_t()
-                sigemptyset(&signals)
-                for signalNumber in [SIGINT, SIGTERM] {
-                    signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
-                    sigaddset(&signals, signalNumber)
-                }
-                sigprocmask(SIG_UNBLOCK, &signals, nil)
-            }
+            if follow { StopSignals.install() }   // Ctrl-C, SIGTERM, SIGHUP end it cleanly, between waits
             var reader = try global.directory.openReader(name, start: from == .oldest ? .oldest : .latest)
             var output = Output()
             var reportedMissed: UInt64 = 0
@@ -69,12 +54,12 @@ struct Tail: ParsableCommand {
                 guard follow else { return }
                 // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
                 while !reader.wait(timeout: .milliseconds(200)) {
-                    if stopRequested.load(ordering: .relaxed) || Output.readerGone { return }
+                    if StopSignals.check() != nil || Output.readerGone { return }
                     guard try reader.canReceiveMore() else {
                         throw failure(ExitStatus.noInput, "Buffer \"\(name)\" was removed while being followed; nothing more can arrive.")
                     }
                 }
-                if stopRequested.load(ordering: .relaxed) { return }
+                if StopSignals.check() != nil { return }
             }
         }
     }

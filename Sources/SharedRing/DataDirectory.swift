@@ -391,12 +391,13 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``CBuffError/Code/writerBusy`` when a live writer holds it and `force` is false;
     ///   the error that kept it from telling, when it cannot tell whether a writer is alive.
     public func removeBuffer(_ name: String, force: Bool = false) throws(CBuffError) {
-        try removeBuffer(name, force: force) { _ throws(CBuffError) in }
+        try removeBuffer(name, force: force, unless: nil)
     }
 
-    /// Removes `name` as ``removeBuffer(_:force:)`` does, if `keep` (given what the ring file
-    /// says, inside the removal's transaction) does not throw.
-    func removeBuffer(_ name: String, force: Bool, unless keep: (borrowing RingFile) throws(CBuffError) -> Void) throws(CBuffError) {
+    /// Removes `name` as ``removeBuffer(_:force:)`` does, unless `keep`, given the ring file
+    /// inside the removal's transaction, throws; a ring file that cannot be opened then keeps
+    /// the buffer too (what `keep` would look at cannot be seen).
+    func removeBuffer(_ name: String, force: Bool, unless keep: ((borrowing RingFile) throws(CBuffError) -> Void)?) throws(CBuffError) {
         try BufferName.validate(name)
         guard try hasRegistry() else { throw notFound(name) }
         let registry = try registry()
@@ -414,7 +415,13 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
                     let pid = (try? BufferRecord.fetch(db, name: name))??.writerPID
                     throw CBuffError(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
                 }
-                if case .success(.some) = Sys.linkInfo(file), let ring = try? RingFile.open(at: file, bufferName: name, trust: registry.trust, writable: false) {
+                if let keep {
+                    let ring: RingFile
+                    do throws(CBuffError) {
+                        ring = try RingFile.open(at: file, bufferName: name, trust: registry.trust, writable: false)
+                    } catch {
+                        throw CBuffError(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
+                    }
                     try keep(ring)
                 }
             }

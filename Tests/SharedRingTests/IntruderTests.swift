@@ -250,6 +250,36 @@ import TestSupport
         #expect(try cbuff("inspect", "cut").stdout.contains("interrupted  no"))
     }
 
+    /// A writer alive in another PID namespace: its recorded PID means nothing here, and the
+    /// refusal must say so rather than blame a child the writer forked.
+    @Test func aWriterInAnotherPIDNamespaceIsNotBlamedOnAForkedChild() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else {
+            print("IntruderTests: skipped the PID-namespace check: it needs root and unshare")
+            return
+        }
+        try directory.createBuffer("ns", itemSize: 8, length: 16).close()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["--pid", "--fork", "--mount-proc", ChildProcess.executable("cbuff").path, "--dir", dir, "push", "ns", "--stdin"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+        input.fileHandleForWriting.write(Data("1\n".utf8))
+        var reader = try directory.openReader("ns")
+        guard try reader.pop(timeout: .seconds(20)) == 1 else {
+            print("IntruderTests: skipped the PID-namespace check: the namespaced writer did not start (unshare refused?)")
+            return
+        }
+        let refused = try cbuff("push", "ns", "2")
+        expectOneSentence(refused, 75, mentioning: "another PID namespace")
+        #expect(!refused.stderr.contains("most likely"), "\(refused)")
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test func wordsAreOneEscapedSentence() throws {
         expectOneSentence(try cbuff("create"), 64, mentioning: "Missing expected argument")
         let escaped = try cbuff("pop", "a\u{1B}[31mred")

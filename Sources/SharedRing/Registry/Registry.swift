@@ -112,7 +112,7 @@ struct Registry: Sendable {
                     }
                 }
                 try migrator.migrate(queue)
-                try queue.writeWithoutTransaction { db in try checkpoint(db) }
+                try queue.writeWithoutTransaction { db in checkpoint(db) }
             }
         } catch let error as CBuffError {
             throw error
@@ -124,14 +124,12 @@ struct Registry: Sendable {
 
     /// Copies every committed change from the WAL into `registry.sqlite` and empties the WAL,
     /// so that the registry file alone is a complete record (a backup that copies only it, or a
-    /// script that opens only it, sees everything). A reader in the middle of a read can make
-    /// this give up; the next change checkpoints again.
-    private static func checkpoint(_ db: Database) throws {
-        do {
-            _ = try db.checkpoint(.truncate)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-            // Someone is reading: what they read is already committed; the next write tries again.
-        }
+    /// script that opens only it, sees everything). A reader in the middle of a read, or any
+    /// other failure, makes this give up silently: it runs after the commit, which stands
+    /// whatever happens here (reporting a failure would make a caller undo what is committed),
+    /// and the next change checkpoints again.
+    private static func checkpoint(_ db: Database) {
+        _ = try? db.checkpoint(.truncate)
     }
 
     private init(trust: FileTrust, lockTimeoutNanos: Int64, queue: DatabaseQueue) {
@@ -176,7 +174,7 @@ struct Registry: Sendable {
                     result = try body(db)
                     return .commit
                 }
-                try Self.checkpoint(db)
+                Self.checkpoint(db)
                 return result!
             }
         } catch let error as CBuffError {

@@ -112,7 +112,7 @@ struct Registry: Sendable {
                     }
                 }
                 try migrator.migrate(queue)
-                try queue.writeWithoutTransaction { db in checkpoint(db) }
+                queue.writeWithoutTransaction { db in checkpoint(db) }
             }
         } catch let error as CBuffError {
             throw error

@@ -183,16 +183,6 @@ import TestSupport
         #expect(sparse.status == 1 && sparse.stderr.contains("No space left") && sparse.stderr.contains("sparse"), "\(sparse)")
     }
 
-    func shell(_ command: String) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
 
     // MARK: 6. pop commits only what reached its output
 

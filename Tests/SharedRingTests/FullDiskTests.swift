@@ -11,16 +11,6 @@ import TestSupport
 
     init() throws { temporary = try TemporaryDirectory() }
 
-    func shell(_ command: String) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
 
     @Test func creatingABufferOnAFullFilesystemFailsCleanly() throws {
         let mountPoint = temporary.path + "/small"

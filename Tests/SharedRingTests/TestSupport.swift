@@ -23,3 +23,15 @@ func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocation = #_
         Issue.record("expected an error \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
+
+/// Runs `command` with /bin/sh, its output discarded; returns its exit status (-1 if it could not start).
+func shell(_ command: String) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}

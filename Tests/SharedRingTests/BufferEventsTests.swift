@@ -44,7 +44,15 @@ import TestSupport
     @Test func cancellingAWaitingSequenceEndsItPromptly() async throws {
         _ = try directory.createBuffer("idle", itemSize: 8, length: 4)
         let path = temporary.path
-        let consumer = Task.detached { () async -> String in
+        // The consumer and this test both run on a thread of their own (see DedicatedExecutor).
+        let executor = DedicatedExecutor()
+        try await withTaskExecutorPreference(executor) {
+            try await cancelWhileAsleep(path: path, executor: executor)
+        }
+    }
+
+    private func cancelWhileAsleep(path: String, executor: DedicatedExecutor) async throws {
+        let consumer = Task(executorPreference: executor) { () async -> String in
             do {
                 for try await _ in try DataDirectory(path: path).openReader("idle").events() {}
                 return "ended"

@@ -35,3 +35,16 @@ func shell(_ command: String) -> Int32 {
     process.waitUntilExit()
     return process.terminationStatus
 }
+
+/// A task executor with a thread of its own (a serial Dispatch queue), for the tests that time
+/// how promptly an async sequence reacts: Swift's cooperative pool has one thread per core, and
+/// on a 2-core machine the synchronous tests running beside them (each waiting for a child
+/// process) can hold both for seconds, which would measure the pool, not cbuff.
+final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // the queue serialises
+    private let queue = DispatchQueue(label: "cbuff.tests.dedicated-executor")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}

@@ -252,7 +252,7 @@ import TestSupport
         var writer = try directory.createBuffer("resume", itemSize: 8, length: 16)
         for value in 0..<10 { try writer.push(value) }
         writer.close()
-        #expect(try directory.hasLiveWriter("resume") == false)
+        #expect(try eventually { try directory.hasLiveWriter("resume") == false })
 
         var next = try directory.takeOver("resume")
         #expect(next.nextSequence == 10)

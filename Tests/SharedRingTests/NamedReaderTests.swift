@@ -41,7 +41,7 @@ import TestSupport
         let status = try directory.status(of: "busy").ring?.readers
         #expect(status?.map(\.name) == ["r"] && status?.first?.alive == true && status?.first?.pid == getpid())
         reader.close()
-        #expect(try directory.status(of: "busy").ring?.readers.first?.alive == false)
+        #expect(try eventually { try directory.status(of: "busy").ring?.readers.first?.alive == false })
         try directory.removeReader("r", of: "busy")
         #expect(try directory.status(of: "busy").ring?.readers.isEmpty == true)
         expectError(.notFound) { try directory.removeReader("r", of: "busy") }

@@ -142,7 +142,7 @@ import TestSupport
         expectError(.closed) { try writer.push(1) }
         expectError(.closed) { try reader.popItem() }
         // The buffer itself stays, with no live writer.
-        #expect(try directory.hasLiveWriter("test_buffer_1") == false)
+        #expect(try eventually { try directory.hasLiveWriter("test_buffer_1") == false })
         #expect(try directory.record(of: "test_buffer_1").length == 2)
     }
 }

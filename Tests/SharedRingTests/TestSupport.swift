@@ -48,3 +48,15 @@ final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // the queu
         queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
+
+/// Whether `condition` holds within `seconds`, looking every millisecond: for a lock released in
+/// this process, which a child another test is spawning at that moment may still share until it
+/// execs (fork duplicates open file descriptions; see docs/ring-file-format.md, "Locks").
+func eventually(within seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(1000)
+    }
+}

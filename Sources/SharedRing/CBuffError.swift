@@ -4,12 +4,18 @@
 /// Match on the code, never on the message, which may be reworded:
 ///
 /// ```swift
-/// do {
-///     _ = try SharedCircularBuffer(name: "ticks", create: true, itemSize: 8, length: 1024)
-/// } catch CBuffError.Code.bufferAlreadyCreated {
-///     // someone created it first
+/// func openWriter(_ directory: DataDirectory) throws(CBuffError) -> BufferWriter {
+///     do {
+///         return try directory.createBuffer("ticks", itemSize: 8, length: 1024)
+///     } catch where error.code == .bufferAlreadyCreated {
+///         return try directory.takeOver("ticks")   // someone created it first
+///     }
 /// }
 /// ```
+///
+/// (`catch CBuffError.Code.bufferAlreadyCreated { … }` matches too, but Swift 6.3.1 crashes on
+/// it when the `do` binds a non-copyable writer or reader; the README's Troubleshooting has
+/// the shapes to avoid.)
 ///
 /// The seed library's exceptions map to codes: `CBuffException` is ``CBuffError`` itself,
 /// `WriteOperationsForbidden`, `ReadOperationsForbidden` and `BufferAlreadyCreated` are

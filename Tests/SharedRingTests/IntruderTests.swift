@@ -211,7 +211,12 @@ import TestSupport
     @Test func aProcessMappingMoreRingsThanTheSigbusGuardCoversGetsAnError() throws {
         try directory.createBuffer("many", itemSize: 8, length: 2).close()
         let agent = try Agent(["map-many", dir, "many", String(Sys.guardCapacity + 10)])
-        let line = agent.expectLine(startingWith: "refused") ?? agent.readLine() ?? ""
+        let line = agent.readLine() ?? ""
+        if line.hasPrefix("skipped") {
+            print("IntruderTests: \(line); cannot map more rings than the SIGBUS guard covers here")
+            _ = agent.wait(timeout: 20)
+            return
+        }
         #expect(line.hasPrefix("refused at \(Sys.guardCapacity - 1)") || line.hasPrefix("refused at \(Sys.guardCapacity)"), "\(line)")
         #expect(line.contains("SIGBUS guard"), "\(line)")
         #expect(agent.wait(timeout: 60).status == 0)

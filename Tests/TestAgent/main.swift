@@ -60,6 +60,9 @@ func say(_ line: String) {
     fflush(nil)
 }
 
+/// RLIMIT_NOFILE, as getrlimit takes it (an enum on glibc, imported as a struct).
+let RLIMIT_NOFILE_ID = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("cbuff-test-agent: \(message)\n".utf8))
     exit(2)
@@ -393,6 +396,15 @@ do {
 
     case "map-many":
         guard args.count >= 4, let count = Int(args[3]) else { fail("map-many needs COUNT") }
+        // Each reader holds a descriptor: raise the soft limit as far as the hard one allows.
+        var limit = rlimit()
+        getrlimit(RLIMIT_NOFILE_ID, &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(RLIMIT_NOFILE_ID, &limit)
+        guard limit.rlim_cur >= rlim_t(count + 64) else {
+            say("skipped: the open-file limit is \(limit.rlim_cur)")
+            exit(0)
+        }
         var readers: [SharedCircularBuffer] = []
         for index in 0..<count {
             do {

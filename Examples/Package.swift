@@ -2,7 +2,7 @@
 // Programs that use cbuff as a client would, depending on it by path, built (and the session run)
 // by the test script, so that what the documentation shows keeps compiling:
 //
-// - SeedSession: the seed library's documented session, run by `Tests/run-all.sh`.
+// - SeedSession: the seed library's documented session, run by `Examples/check.sh`.
 // - one target per Swift snippet of README.md and the DocC catalog, extracted into Generated/ by
 //   `Examples/extract-snippets.sh` (generated, not committed) and built as they are written.
 import Foundation

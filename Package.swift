@@ -1,6 +1,13 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Every import in the library says its access level (`internal import GRDB`), and a file sees
+// only the members of the modules it imports itself: what a layer uses, it names.
+let layered: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
 let package = Package(
     name: "cbuff",
     platforms: [.macOS(.v15)],
@@ -16,19 +23,40 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
+        // The library, in layers the compiler keeps apart: each target may use only those below
+        // it, and everything below the public API is `package`, invisible to clients.
+        //
+        //   SharedRing          the public API: DataDirectory, BufferWriter, BufferReader, errors
+        //   ├─ SharedRingProtocol  Sources/Ring: the ring file's format and the publication
+        //   │                      protocol (every access to mapped memory, every ordering)
+        //   └─ SharedRingRegistry  Sources/Registry: the SQLite registry (GRDB)
+        //      SharedRingCommon    Sources/Common: what both share: failures, names, file trust
+        //      SharedRingSystem    Sources/System: system calls, and nothing else
+        //      CSharedRingShims    what Swift cannot call
+        //
         // Only what Swift cannot call: futex(2) and membarrier(2) are reachable through the
         // variadic syscall(2) alone, and the open-file-description lock commands need _GNU_SOURCE.
         .target(
             name: "CSharedRingShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        .target(name: "SharedRingSystem", dependencies: ["CSharedRingShims"], path: "Sources/System",
+                swiftSettings: layered),
+        .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem"], path: "Sources/Common",
+                swiftSettings: layered),
+        .target(name: "SharedRingProtocol", dependencies: ["SharedRingCommon", "SharedRingSystem"], path: "Sources/Ring",
+                swiftSettings: layered),
+        .target(
+            name: "SharedRingRegistry",
+            dependencies: ["SharedRingCommon", "SharedRingSystem", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/Registry",
+            swiftSettings: layered,
+            plugins: ["EmbedMigrations"]
+        ),
         .target(
             name: "SharedRing",
-            dependencies: [
-                "CSharedRingShims",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            plugins: ["EmbedMigrations"]
+            dependencies: ["SharedRingProtocol", "SharedRingRegistry", "SharedRingCommon", "SharedRingSystem"],
+            swiftSettings: layered
         ),
         // The command-line tool: thin commands over SharedRing, one file each.
         .executableTarget(
@@ -57,11 +85,23 @@ let package = Package(
         // Counts the agent's heap allocations (it defines malloc and friends), for the test that
         // the push/pop loop allocates nothing.
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        // Helpers shared by the test targets: temporary directories, child processes.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Helpers shared by the test targets: temporary directories, child processes, and the
+        // helpers of SharedRing's tests.
+        .target(name: "TestSupport", dependencies: ["SharedRing"], path: "Tests/TestSupport"),
+        // The tests mirror the layers. The Ring layer's own, through its `package` hooks: the
+        // publication protocol at any sequence over an anonymous mapping, the header's bytes.
+        .testTarget(name: "RingTests", dependencies: ["SharedRingProtocol", "SharedRingSystem", "SharedRingCommon"]),
+        // The public API in one process.
         .testTarget(
             name: "SharedRingTests",
-            dependencies: ["SharedRing", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SharedRing", "SharedRingProtocol", "SharedRingRegistry", "SharedRingSystem", "TestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The public API across real processes (the test agent), signals, full disks, intruders.
+        .testTarget(
+            name: "SharedRingProcessTests",
+            dependencies: ["SharedRing", "SharedRingProtocol", "SharedRingRegistry", "SharedRingSystem", "TestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built cbuff binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

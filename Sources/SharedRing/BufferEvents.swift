@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+internal import SharedRingProtocol
 
 /// What a reader's asynchronous sequence delivers: an item, or the news that items were lost.
 public enum BufferEvent: Sendable, Hashable {
@@ -65,17 +66,17 @@ extension BufferEvents: Sendable {}
 ///
 /// `@unchecked Sendable` because the blocking wait runs on a Dispatch thread while the iterating
 /// task is suspended awaiting it: the reader is never used by two threads at once. Only the
-/// immutable `header` (to wake the wait) and the atomic `cancelled` are touched concurrently.
+/// immutable `wakeUp` (to end the wait) and the atomic `cancelled` are touched concurrently.
 final class ReaderBox: @unchecked Sendable {
     private var reader: BufferReader
-    private let header: HeaderWords
+    private let wakeUp: ReaderWakeUp
     private var reportedMissed: UInt64
     private var pending: BufferEvent?
     private let cancelled = Atomic<Bool>(false)
 
     init(_ reader: consuming BufferReader) {
         reportedMissed = reader.missedCount
-        header = reader.headerWords
+        wakeUp = reader.wakeUp
         self.reader = reader
     }
 
@@ -108,7 +109,7 @@ final class ReaderBox: @unchecked Sendable {
             return try outcome.get()
         } onCancel: {
             cancelled.store(true, ordering: .releasing)
-            header.wakeReaders()
+            wakeUp()
         }
     }
 }

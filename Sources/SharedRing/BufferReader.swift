@@ -1,4 +1,8 @@
-import Synchronization
+// The hot path is inlinable into clients, so the modules its inlined code names are imported
+// publicly; they declare nothing public, so clients still see none of them.
+public import SharedRingProtocol
+public import SharedRingSystem
+internal import SharedRingCommon
 
 /// A reader of a buffer, with its own cursor: every reader sees every item (broadcast), and
 /// readers never hold the writer back.
@@ -24,36 +28,25 @@ public struct BufferReader: ~Copyable {
 
     private let file: RingFile
     @usableFromInline var cursor: RingCursor
-    /// For a named reader, where its cursor is stored in the ring file.
+    /// For a named reader, its record in the ring file.
     @usableFromInline let record: NamedReaderRecord?
-    /// The cursor a read acknowledges into: the named reader's, unless ``commitsOnRead`` is
-    /// false (or the reader is anonymous). One optional pointer, so that the acknowledgement on
-    /// every pop costs one test, as it did before explicit commits existed.
-    @usableFromInline var acknowledgedCursor: UnsafeMutablePointer<Atomic<UInt64>>?
-    @usableFromInline let header: HeaderWords
-    /// Set when this process could not register for membarrier: see `SpaceGate`.
-    @usableFromInline let fenceBeforeWriterCheck: Bool
+    /// What a read acknowledges into: the named reader's commit, unless ``commitsOnRead`` is
+    /// false (or the reader is anonymous). An optional whose test is one comparison, so that the
+    /// acknowledgement on every pop costs what it did before explicit commits existed.
+    @usableFromInline var acknowledgement: ReaderCommit?
     /// Raised if another process cut the ring file short under this reader (see `Sys.Mapping`).
-    @usableFromInline let cutShort: UnsafeMutablePointer<Atomic<Int32>>
+    @usableFromInline let cutShort: CutShortFlag
 
     init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
         let layout = file.layout
         self.name = name
         self.itemSize = layout.itemSize
         self.length = layout.length
-        self.policy = layout.policy
-        let from: RingCursor.Start = if let record {
-            .at(record.cursor.pointee.load(ordering: .acquiring))
-        } else {
-            start == .oldest ? .oldest : .latest
-        }
-        self.cursor = RingCursor(slots: file.slots, header: file.header, start: from,
-                                 gatedRecord: layout.policy == .block ? record?.index : nil)
+        self.policy = OverflowPolicy(layout.policy)
+        self.cursor = file.cursor(start: start.cursorStart, record: record)
         self.record = record
-        self.acknowledgedCursor = record?.cursor
-        self.header = file.header
-        self.fenceBeforeWriterCheck = record != nil && !Sys.registerForGlobalBarriers()
-        self.cutShort = file.mapping.cutShort
+        self.acknowledgement = record?.commit
+        self.cutShort = file.cutShort
         self.file = file
     }
 
@@ -70,8 +63,8 @@ public struct BufferReader: ~Copyable {
     /// to commit only explicitly, with ``commit()`` or ``commit(upTo:)``, after the items were
     /// really handled (written out, say): then a failure before that redelivers them.
     public var commitsOnRead: Bool {
-        get { acknowledgedCursor != nil || record == nil }
-        set { acknowledgedCursor = newValue ? record?.cursor : nil }
+        get { acknowledgement != nil || record == nil }
+        set { acknowledgement = newValue ? record?.commit : nil }
     }
 
     /// The name this reader registered under, or nil for an anonymous reader.
@@ -94,7 +87,7 @@ public struct BufferReader: ~Copyable {
     /// beyond what was returned, is refused.
     public func commit(upTo sequence: UInt64) throws(CBuffError) {
         guard let record else { return }
-        let committed = record.cursor.pointee.load(ordering: .relaxed)
+        let committed = record.committed
         guard sequence >= committed, sequence <= cursor.nextSequence else {
             throw CBuffError(.invalidArgument, "Named reader \"\(record.name)\" of buffer \"\(name)\" cannot commit up to \(sequence): it has committed up to \(committed) and returned items up to \(cursor.nextSequence).")
         }
@@ -106,25 +99,12 @@ public struct BufferReader: ~Copyable {
     /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
     @inlinable
     func acknowledge(upTo sequence: UInt64) {
-        guard let acknowledgedCursor else { return }
-        store(sequence, into: acknowledgedCursor)
+        acknowledgement?.store(sequence)
     }
 
-    /// Stores a named reader's cursor (see ``store(_:into:)``); nothing for an anonymous reader.
+    /// Stores a named reader's cursor; nothing for an anonymous reader.
     func store(cursor sequence: UInt64) {
-        guard let record else { return }
-        store(sequence, into: record.cursor)
-    }
-
-    /// Stores `sequence` into a named reader's cursor (release: a writer that loads it may reuse
-    /// the slots below it, so every read of them is ordered before), and wakes a writer waiting
-    /// for room.
-    @inlinable
-    func store(_ sequence: UInt64, into cursor: UnsafeMutablePointer<Atomic<UInt64>>) {
-        cursor.pointee.store(sequence, ordering: .releasing)
-        // A writer held back by the block policy may be waiting for exactly this.
-        if fenceBeforeWriterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
-        if header.writerWaiting.pointee.load(ordering: .relaxed) != 0 { header.wakeWriter() }
+        record?.commit.store(sequence)
     }
 
     /// The sequence number of the next item this reader will return.
@@ -146,8 +126,10 @@ public struct BufferReader: ~Copyable {
     ///
     /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
     public func canReceiveMore() throws(CBuffError) -> Bool {
-        if try file.isStillNamed() { return true }
-        return try file.writerIsAlive()
+        try lifted { () throws(CBuffFailure) in
+            if try file.isStillNamed() { return true }
+            return try file.writerIsAlive()
+        }
     }
 
     // MARK: Reading
@@ -162,7 +144,7 @@ public struct BufferReader: ~Copyable {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
         let read = cursor.read({ Self.loadInteger(from: $0, size: size) }, acceptIf: { !$0.1 })
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
         guard let (value, wide) = read else { return nil }
         if wide {
             throw wideItemError()
@@ -196,7 +178,7 @@ public struct BufferReader: ~Copyable {
             let count = cursor.read(upTo: destination.count) { [slots = cursor.slots] index, count, offset in
                 Self.load(count: count, size: size, from: slots, at: index, into: target + offset)
             }
-            if Sys.isCutShort(cutShort) { throw cutShortError() }
+            if cutShort.isRaised { throw cutShortError() }
             return count
         }
         var count = 0
@@ -209,7 +191,7 @@ public struct BufferReader: ~Copyable {
             destination[count] = value
             count += 1
         }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
         return count
     }
 
@@ -244,8 +226,8 @@ public struct BufferReader: ~Copyable {
         cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
     }
 
-    /// The ring's shared header words (to interrupt a wait from another thread).
-    var headerWords: HeaderWords { header }
+    /// What another thread calls to cut this reader's wait short.
+    var wakeUp: ReaderWakeUp { cursor.wakeUp }
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() throws(CBuffError) -> [UInt8]? {
@@ -267,7 +249,7 @@ public struct BufferReader: ~Copyable {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)
         let result = cursor.read { body(UnsafeRawBufferPointer(start: $0, count: size)) }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
         return result
     }
 
@@ -290,8 +272,8 @@ public struct BufferReader: ~Copyable {
 
     /// The error for a read that met a ring file cut short by another process: what it copied
     /// came from zero pages, not from the buffer (see `Sys.Mapping`). (The check itself is
-    /// `Sys.isCutShort(cutShort)`, inline: a method call on `self` here made the optimizer copy
-    /// the whole reader, 280 bytes, on every pop.)
+    /// `cutShort.isRaised`, inline: a method call on `self` here made the optimizer copy the
+    /// whole reader, 280 bytes, on every pop.)
     @usableFromInline @inline(never)
     func cutShortError() -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was reading it; nothing more can be read from it.")

@@ -1,3 +1,5 @@
+internal import SharedRingProtocol
+
 /// Everything known about one buffer, for people investigating it (`cbuff inspect`, `cbuff list`):
 /// its registry row, whether its writer is alive, and a snapshot of its ring file's header.
 public struct BufferStatus: Sendable {
@@ -68,42 +70,59 @@ public struct RingStatus: Sendable {
 }
 
 extension RingStatus {
-    init(_ file: borrowing RingFile, writerAlive: Bool) {
-        let layout = file.layout
-        let header = file.header
-        let written = header.nextSequence.pointee.load(ordering: .acquiring)
-        let claimed = max(header.claimed.pointee.load(ordering: .acquiring), written)
-        let length = UInt64(layout.length)
-        let pid = Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed))
-        let state = WriterState(rawValue: header.writerState.pointee.load(ordering: .acquiring)) ?? .never
-        let lastWrite = header.lastWriteAt.pointee.load(ordering: .relaxed)
+    init(_ snapshot: RingSnapshot, writerAlive: Bool) {
+        let layout = snapshot.layout
         formatVersion = Int(RingLayout.formatVersion)
         itemSize = layout.itemSize
-        self.length = layout.length
-        policy = layout.policy
+        length = layout.length
+        policy = OverflowPolicy(layout.policy)
         slotStride = layout.slotStride
         fileSize = layout.fileSize
-        createdAt = header.createdAt.pointee.load(ordering: .relaxed)
-        self.written = written
-        // A started write destroys the oldest items of a full ring before it publishes its own.
-        oldest = min(claimed > length ? claimed - length : 0, written)
-        lastWriteAt = lastWrite == 0 ? nil : lastWrite
-        writerPID = state == .never ? nil : pid
-        writerStartTime = state == .never ? nil : header.writerStartTime.pointee.load(ordering: .relaxed)
-        writerState = state
-        writerGeneration = header.writerGeneration.pointee.load(ordering: .relaxed)
-        // Only while the last writer is the one that died: a writer that attached since and
-        // closed cleanly has left no write interrupted (the slots the dead one may have damaged
-        // stay counted as overwritten, since `claimed` is never lowered, but that is history).
-        interruptedWrite = claimed > written && !writerAlive && state == .attached ? written : nil
-        sleepingReaders = header.waiters.pointee.load(ordering: .relaxed)
-        let table = file.readerTable
-        readers = (0..<RingLayout.readerCapacity).compactMap { index in
-            guard let name = table.name(index) else { return nil }
-            let position = table.cursor(index).pointee.load(ordering: .acquiring)
-            return NamedReaderStatus(name: name, slot: index, position: position,
-                                     lag: written > position ? written - position : 0,
-                                     pid: table.pid(index), alive: file.isReaderAlive(index))
+        createdAt = snapshot.createdAt
+        written = snapshot.published
+        oldest = snapshot.oldest
+        lastWriteAt = snapshot.lastWriteAt == 0 ? nil : snapshot.lastWriteAt
+        writerState = WriterState(snapshot.writerState)
+        writerPID = writerState == .never ? nil : snapshot.writerPID
+        writerStartTime = writerState == .never ? nil : snapshot.writerStartTime
+        writerGeneration = snapshot.writerGeneration
+        interruptedWrite = snapshot.interruptedWrite(writerAlive: writerAlive)
+        sleepingReaders = snapshot.sleepingReaders
+        readers = snapshot.readers.map { reader in
+            NamedReaderStatus(name: reader.name, slot: reader.index, position: reader.committed,
+                              lag: snapshot.published > reader.committed ? snapshot.published - reader.committed : 0,
+                              pid: reader.pid, alive: reader.alive)
+        }
+    }
+}
+
+/// What the writer-state word of a ring file's header says about its last writer.
+public enum WriterState: UInt32, Sendable, CustomStringConvertible {
+    /// No writer ever attached.
+    case never = 0
+    /// A writer attached and has not closed: it is alive if it still holds the lock, else it died.
+    case attached = 1
+    /// The last writer closed cleanly.
+    case closed = 2
+
+    /// "never attached", "attached" or "closed".
+    public var description: String { RecordedWriterState(self).description }
+
+    init(_ state: RecordedWriterState) {
+        switch state {
+        case .never: self = .never
+        case .attached: self = .attached
+        case .closed: self = .closed
+        }
+    }
+}
+
+extension RecordedWriterState {
+    init(_ state: WriterState) {
+        switch state {
+        case .never: self = .never
+        case .attached: self = .attached
+        case .closed: self = .closed
         }
     }
 }
@@ -138,86 +157,5 @@ extension BufferStatus {
     /// The named readers that have not consumed everything published.
     public var readersWithUnconsumedItems: [NamedReaderStatus] {
         ring?.readers.filter { $0.lag > 0 } ?? []
-    }
-}
-
-/// What ``DataDirectory/removeDeadBuffers(olderThan:includingUnconsumed:)`` did.
-public struct DeadBufferSweep: Sendable {
-    /// The buffers removed.
-    public var removed: [String] = []
-    /// The buffers kept, each with the sentence saying why.
-    public var kept: [(name: String, reason: String)] = []
-    /// Temporary files of creators that died before naming their buffer, deleted.
-    public var debris: [String] = []
-}
-
-extension DataDirectory {
-    /// The buffers whose writer died (see ``BufferStatus/writerDied``) at least `age` ago.
-    public func deadBuffers(olderThan age: Duration = .zero) throws(CBuffError) -> [BufferStatus] {
-        let cutoff = Sys.realtimeNanos() &- UInt64(max(0, age.nanoseconds))
-        return try statuses().filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
-    }
-
-    /// Removes the buffers whose writer died at least `age` ago, and the temporary files of
-    /// creators that died. A buffer whose named readers have items left to consume is kept
-    /// (they are data someone registered to receive) unless `includingUnconsumed`; so is one
-    /// whose writer came back, or whose state could not be read. Each removal re-checks, inside
-    /// its registry transaction, what decided it.
-    public func removeDeadBuffers(olderThan age: Duration = .zero, includingUnconsumed: Bool = false) throws(CBuffError) -> DeadBufferSweep {
-        var sweep = DeadBufferSweep()
-        for status in try deadBuffers(olderThan: age) {
-            let name = status.record.name
-            do throws(CBuffError) {
-                try removeBuffer(name, force: false) { ring throws(CBuffError) in
-                    let now = RingStatus(ring, writerAlive: false)
-                    guard now.writerState == .attached else {
-                        throw CBuffError(.writerBusy, "kept \"\(name)\": a writer attached to it meanwhile.")
-                    }
-                    let waiting = now.readers.filter { $0.lag > 0 }
-                    if !includingUnconsumed, !waiting.isEmpty {
-                        let list = waiting.map { "\"\($0.name)\" (\($0.lag) item\($0.lag == 1 ? "" : "s"))" }.joined(separator: ", ")
-                        throw CBuffError(.writerBusy, "kept \"\(name)\": its named reader\(waiting.count == 1 ? "" : "s") \(list) \(waiting.count == 1 ? "has" : "have") not consumed everything; remove \(waiting.count == 1 ? "it" : "them") first, or pass --force.")
-                    }
-                }
-                sweep.removed.append(name)
-            } catch {
-                sweep.kept.append((name, error.message.hasPrefix("kept ") ? error.message : "kept \"\(name)\": \(error.message)"))
-            }
-        }
-        sweep.debris = try removeDebris()
-        return sweep
-    }
-
-    /// Everything known about buffer `name`; a damaged ring file is reported in
-    /// ``BufferStatus/problem`` rather than thrown, so that it can still be inspected.
-    ///
-    /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer.
-    public func status(of name: String) throws(CBuffError) -> BufferStatus {
-        let record = try record(of: name)
-        return status(of: record, trust: try trust())
-    }
-
-    /// The status of every buffer, by name.
-    public func statuses() throws(CBuffError) -> [BufferStatus] {
-        let records = try buffers()
-        guard !records.isEmpty else { return [] }
-        let trust = try trust()
-        return records.map { status(of: $0, trust: trust) }
-    }
-
-    private func status(of record: BufferRecord, trust: FileTrust) -> BufferStatus {
-        let path = ringPath(of: record.name)
-        let liveness: Liveness
-        switch Result(catching: { () throws(CBuffError) in try RingFile.writerIsAlive(at: path, trust: trust) }) {
-        case .success(let alive): liveness = alive ? .alive : .notAlive
-        case .failure: liveness = .unknown
-        }
-        do throws(CBuffError) {
-            let file = try RingFile.open(at: path, bufferName: record.name, trust: trust, writable: false)
-            return BufferStatus(record: record, path: path, writerLiveness: liveness,
-                                ring: RingStatus(file, writerAlive: liveness == .alive), problem: nil)
-        } catch {
-            return BufferStatus(record: record, path: path, writerLiveness: liveness, ring: nil, problem: error)
-        }
     }
 }

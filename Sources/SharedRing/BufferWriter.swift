@@ -1,4 +1,7 @@
-import Synchronization
+// The hot path is inlinable into clients, so the modules its inlined code names are imported
+// publicly; they declare nothing public, so clients still see none of them.
+public import SharedRingProtocol
+public import SharedRingSystem
 
 /// The one writer of a buffer. It holds the buffer's writer lock for as long as it exists;
 /// the kernel releases the lock if the process dies, so liveness never depends on a PID.
@@ -37,26 +40,25 @@ public struct BufferWriter: ~Copyable {
     @usableFromInline var publisher: RingPublisher
     @usableFromInline var gate: SpaceGate
     /// Raised if another process cut the ring file short under this writer (see `Sys.Mapping`).
-    @usableFromInline let cutShort: UnsafeMutablePointer<Atomic<Int32>>
+    @usableFromInline let cutShort: CutShortFlag
 
+    /// The writer of `file`, whose writer lock this process holds and whose header names it
+    /// (``RingFile/attachWriter()``).
     init(name: String, file: consuming RingFile) {
         let layout = file.layout
         self.name = name
         self.itemSize = layout.itemSize
         self.length = layout.length
-        self.policy = layout.policy
+        self.policy = OverflowPolicy(layout.policy)
         self.maxValue = layout.itemSize >= 8 ? .max : (1 << (8 * UInt64(layout.itemSize))) - 1
-        self.publisher = RingPublisher(slots: file.slots, header: file.header,
-                                       fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
-        self.gate = SpaceGate(table: layout.policy == .block ? file.readerTable : nil, header: file.header, length: layout.length)
-        self.cutShort = file.mapping.cutShort
-        AttachedWriters.add(file.header)
+        self.publisher = file.publisher()
+        self.gate = file.spaceGate()
+        self.cutShort = file.cutShort
         self.file = file
     }
 
     deinit {
-        AttachedWriters.remove(file.header)
-        file.header.markClosed()
+        file.detachWriter()
         // Then `file` closes the descriptor, which releases the writer lock.
     }
 
@@ -105,14 +107,14 @@ public struct BufferWriter: ~Copyable {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard makeSpace(timeoutNanos: waitingNanos) else { return false }
         pushUnchecked(value)
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
         return true
     }
 
     /// The error for a push that met a ring file cut short by another process: what it wrote
     /// went to zero pages, not to the buffer (see `Sys.Mapping`). (The check itself is
-    /// `Sys.isCutShort(cutShort)`, inline: a method call on `self` here made the optimizer copy
-    /// the whole writer on every push.)
+    /// `cutShort.isRaised`, inline: a method call on `self` here made the optimizer copy the
+    /// whole writer on every push.)
     @usableFromInline @inline(never)
     func cutShortError() -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
@@ -146,7 +148,7 @@ public struct BufferWriter: ~Copyable {
         push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
     }
 
     /// Pushes several integers, announcing them to readers once. Either all are pushed, or none is.
@@ -170,7 +172,7 @@ public struct BufferWriter: ~Copyable {
                 values.formIndex(after: &next)
             }
         }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
     }
 
     /// Pushes the values there is room for within `timeout`, in order, and returns how many
@@ -183,7 +185,7 @@ public struct BufferWriter: ~Copyable {
         let pushed = push(count: values.count, timeoutNanos: timeout.nanoseconds) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
         return pushed
     }
 
@@ -224,7 +226,7 @@ public struct BufferWriter: ~Copyable {
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
-        if Sys.isCutShort(cutShort) { throw cutShortError() }
+        if cutShort.isRaised { throw cutShortError() }
     }
 
     /// Pushes raw bytes, zero-padded up to ``itemSize``.

@@ -1,3 +1,6 @@
+internal import SharedRingCommon
+internal import SharedRingSystem
+
 /// The one error type of SharedRing: a stable ``Code`` to match on, a sentence for people, and
 /// the underlying cause (a failed system call, an SQLite error) when there is one.
 ///
@@ -26,6 +29,9 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let raw: UInt8
         private init(_ raw: UInt8) { self.raw = raw }
+
+        /// The code of a failure of the layers below (same raw values).
+        init(_ code: CBuffFailure.Code) { self.init(code.rawValue) }
 
         /// No buffer of that name is registered.
         public static let notFound = Code(1)
@@ -86,10 +92,23 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
     /// What caused it, if anything below SharedRing failed (a ``SystemCallError``, an SQLite error).
     public let cause: (any Error & Sendable)?
 
+    /// An error with a code of your choosing (for code that wraps SharedRing and reports in
+    /// its terms).
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
+    }
+
+    /// The public face of a failure of the layers below: the same code and sentence, and a
+    /// failed system call as a ``SystemCallError``.
+    init(_ failure: CBuffFailure) {
+        let cause: (any Error & Sendable)? = if let call = failure.cause as? SystemCallFailure {
+            SystemCallError(call)
+        } else {
+            failure.cause
+        }
+        self.init(Code(failure.code), failure.message, cause: cause)
     }
 
     public var description: String {
@@ -101,7 +120,30 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
 /// The seed library's name for the base of its errors.
 public typealias CBuffException = CBuffError
 
-/// A cause known only by its description (an SQLite message, for instance).
-struct UnderlyingError: Error, Sendable, CustomStringConvertible {
-    let description: String
+/// A system call that failed, with its errno: the ``CBuffError/cause`` of a failure the
+/// operating system reported.
+public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The name of the system call, for example `open` or `mmap`.
+    public let call: String
+    /// The errno it reported.
+    public let errno: Int32
+    /// "open: No such file or directory (errno 2)".
+    public let description: String
+
+    init(_ failure: SystemCallFailure) {
+        call = failure.call
+        errno = failure.errno
+        description = failure.description
+    }
+}
+
+/// Runs the body of a public entry point, whose steps throw the layers' ``CBuffFailure``, and
+/// throws what it throws as a ``CBuffError``: the one place where one becomes the other.
+@inline(__always)
+func lifted<T: ~Copyable>(_ body: () throws(CBuffFailure) -> T) throws(CBuffError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw CBuffError(error)
+    }
 }

@@ -150,8 +150,11 @@ public final class SharedCircularBuffer {
 
 extension SharedCircularBuffer: CustomStringConvertible {
     public var description: String {
-        let percent = Double(usage) / Double(length) * 100
-        return "SharedCircularBuffer (\(name))" + (isWriter ? "" : " (\(String(format: "%.2f", percent))% full)")
+        // "%.2f" of the percentage, without Foundation.
+        let hundredths = Int((Double(usage) / Double(length) * 10_000).rounded())
+        let fraction = hundredths % 100
+        let percent = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        return "SharedCircularBuffer (\(name))" + (isWriter ? "" : " (\(percent)% full)")
     }
 }
 

@@ -26,7 +26,7 @@ var source = """
 
     extension RegistryMigration {
         /// Every migration of `migrations/`, in the order they are applied.
-        static let all: [RegistryMigration] = [
+        package static let all: [RegistryMigration] = [
 
     """
 for url in inputs {

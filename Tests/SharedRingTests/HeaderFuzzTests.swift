@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingProtocol
 
 /// Damaged headers, chosen by a seeded generator: opening, inspecting, reading and taking over
 /// must give a clear error or work, never crash. 2,000 cases by default; 100,000 with

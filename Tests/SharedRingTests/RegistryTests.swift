@@ -3,6 +3,7 @@ import GRDB
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingRegistry
 
 /// The registry: schema from migrations/, recorded and applied once, and clear errors for a
 /// registry that is too new or not a database at all.
@@ -98,7 +99,7 @@ import TestSupport
             try await group.waitForAll()
         }
         let registry = try DataDirectory(path: path).registry()
-        #expect(try registry.allRecords().map(\.name) == (0..<8).map { "t\($0)" })
+        #expect(try registry.allRows().map(\.name) == (0..<8).map { "t\($0)" })
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingProtocol
+import SharedRingSystem
 
 /// The ring file format (docs/ring-file-format.md): golden header bytes, and every way a damaged
 /// file must be refused with a clear error before any slot is touched.

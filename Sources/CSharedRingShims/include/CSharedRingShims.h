@@ -43,7 +43,7 @@ static inline int csr_futex_wake(uint32_t *word, int32_t count) {
 }
 
 /// The writer registers once so that a reader about to sleep can force a full memory barrier
-/// on it (see Ring/WaitProtocol in the Swift sources). Returns 0 or -errno.
+/// on it (see Sources/Ring/FutexSleep.swift). Returns 0 or -errno.
 static inline int csr_membarrier_register_global_expedited(void) {
     long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
     return r == -1 ? -errno : (int)r;

@@ -3,6 +3,8 @@ import GRDB
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingProtocol
+import SharedRingSystem
 
 /// No one let in, nothing hangs or traps: what another local user can plant (a directory, a
 /// symbolic link, a FIFO, a doctored registry row, a damaged counter) and what a user can type

@@ -1,4 +1,6 @@
-import Synchronization
+public import Synchronization
+internal import SharedRingSystem
+internal import SharedRingCommon
 
 /// The `block` policy on the writer's side: never write sequence `s` while a named reader has
 /// not acknowledged `s - length` (its cursor, the first sequence it has not acknowledged, must
@@ -16,14 +18,14 @@ import Synchronization
 /// was writing at that moment (it counts them as missed); from then on nothing it has not
 /// acknowledged is overwritten.
 @usableFromInline
-struct SpaceGate {
-    @usableFromInline let table: ReaderTable?          // nil: the overwrite policy, which never waits
-    @usableFromInline let header: HeaderWords
-    @usableFromInline let length: UInt64
-    @usableFromInline var limit: UInt64
-    @usableFromInline var version: UInt32
+package struct SpaceGate {
+    @usableFromInline package let table: ReaderTable?          // nil: the overwrite policy, which never waits
+    @usableFromInline package let header: HeaderWords
+    @usableFromInline package let length: UInt64
+    @usableFromInline package var limit: UInt64
+    @usableFromInline package var version: UInt32
 
-    init(table: ReaderTable?, header: HeaderWords, length: Int) {
+    package init(table: ReaderTable?, header: HeaderWords, length: Int) {
         self.table = table
         self.header = header
         self.length = UInt64(length)
@@ -33,19 +35,19 @@ struct SpaceGate {
 
     /// Whether `sequence` may be written now.
     @inlinable
-    mutating func hasSpace(for sequence: UInt64) -> Bool {
+    package mutating func hasSpace(for sequence: UInt64) -> Bool {
         if sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version { return true }
         return refresh(for: sequence)
     }
 
     /// How many items, from `sequence` on, may be written now (0 when the ring is full).
     @inlinable
-    mutating func room(at sequence: UInt64) -> UInt64 {
+    package mutating func room(at sequence: UInt64) -> UInt64 {
         hasSpace(for: sequence) ? limit &- sequence : 0
     }
 
     @usableFromInline @inline(never)
-    mutating func refresh(for sequence: UInt64) -> Bool {
+    package mutating func refresh(for sequence: UInt64) -> Bool {
         version = header.readersVersion.pointee.load(ordering: .acquiring)
         guard let table else { limit = .max; return true }
         var lowest = UInt64.max
@@ -65,7 +67,7 @@ struct SpaceGate {
     /// Waits until `sequence` may be written, at most `timeoutNanos` (negative: no limit);
     /// see `FutexSleep`.
     @usableFromInline
-    mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
+    package mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
         return FutexSleep.wait(until: { refresh(for: sequence) }, word: header.space, address: header.spaceAddress,
                                sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)

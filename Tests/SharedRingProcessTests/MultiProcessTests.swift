@@ -3,6 +3,8 @@ import Synchronization
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingProtocol
+import SharedRingRegistry
 
 /// SPEC §2's rows about processes, with real separate processes (cbuff-test-agent). The tests
 /// synchronise on what the agents print and on the buffer itself, never on sleeps.
@@ -258,7 +260,7 @@ import TestSupport
         #expect(outcomes.filter { $0 == "created" }.count == 1, "\(outcomes)")
         #expect(outcomes.filter { $0 == "refused buffer already created" }.count == 15, "\(outcomes)")
         let registry = try DataDirectory(path: fresh).registry()
-        #expect(try registry.allRecords().map(\.name) == ["contested"])
+        #expect(try registry.allRows().map(\.name) == ["contested"])
         #expect(try registry.appliedMigrations() == RegistryMigration.all.map(\.identifier))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)

@@ -1,3 +1,6 @@
+internal import GRDB
+internal import SharedRingSystem
+package import SharedRingCommon
 /// A check of the registry's write-ahead log before SQLite reads it.
 ///
 /// SQLite reads a WAL up to its first frame whose checksum fails and silently ignores the rest:
@@ -14,17 +17,17 @@
 /// A frame that fails its checksum at the very end, uncounted by the index, is a write a killed
 /// process never finished: SQLite rightly ignores it, and so does this check.
 /// (Format: https://www.sqlite.org/fileformat2.html#walformat.)
-enum WALCheck {
-    static let headerSize = 32
-    static let frameHeaderSize = 24
+package enum WALCheck {
+    package static let headerSize = 32
+    package static let frameHeaderSize = 24
 
     /// Throws `corrupted` if the WAL at `walPath` has lost committed frames.
-    static func verify(walPath: String, shmPath: String, trust: FileTrust) throws(CBuffError) {
+    package static func verify(walPath: String, shmPath: String, trust: FileTrust) throws(CBuffFailure) {
         // The index first (see above): how many frames of which log SQLite knows are committed.
         let index = try? readAll(shmPath, trust: trust, limit: 136)
         guard let wal = try readAll(walPath, trust: trust, limit: 64 << 20), !wal.isEmpty else { return }
-        func damaged(_ what: String) -> CBuffError {
-            CBuffError(.corrupted, "The registry's write-ahead log \(walPath) is damaged (\(what)): SQLite would silently drop the changes committed after the damage. Restore the registry from a backup (see docs/registry.md), or move the log aside to accept losing them.")
+        func damaged(_ what: String) -> CBuffFailure {
+            CBuffFailure(.corrupted, "The registry's write-ahead log \(walPath) is damaged (\(what)): SQLite would silently drop the changes committed after the damage. Restore the registry from a backup (see docs/registry.md), or move the log aside to accept losing them.")
         }
         guard wal.count >= headerSize else { throw damaged("it is \(wal.count) bytes, shorter than its header") }
         let magic = load32(wal, 0, bigEndian: true)
@@ -88,10 +91,10 @@ enum WALCheck {
     }
 
     /// The file's first `limit` bytes, or nil if it does not exist.
-    private static func readAll(_ path: String, trust: FileTrust, limit: Int) throws(CBuffError) -> [UInt8]? {
+    private static func readAll(_ path: String, trust: FileTrust, limit: Int) throws(CBuffFailure) -> [UInt8]? {
         let fd: CInt
         do {
-            fd = try trust.open(path, writable: false, "registry file") { failure in CBuffError(.notFound, "", cause: failure) }.descriptor
+            fd = try trust.open(path, writable: false, "registry file") { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
         } catch {
             if error.code == .notFound { return nil }
             throw error

@@ -1,4 +1,6 @@
-import Synchronization
+package import Synchronization
+internal import SharedRingSystem
+internal import SharedRingCommon
 
 /// The one way either side of a ring sleeps until the other side makes progress: a reader
 /// waiting for an item (word `notify`, sleeper count `waiters`, woken by the writer) and, under
@@ -18,10 +20,10 @@ import Synchronization
 /// fences instead. The futex value read *before* announcing the sleeper makes a wake-up between
 /// the check and the sleep return at once (EAGAIN). Sleeps are capped at 50 ms, so even a kernel
 /// that refuses all of this can only delay a wake-up, never lose it.
-enum FutexSleep {
+package enum FutexSleep {
     /// Waits until `ready()` holds, at most `timeoutNanos` (negative: no limit). Returns false
     /// on timeout, or early once `stop()` says so after a wake-up.
-    static func wait(
+    package static func wait(
         until ready: () -> Bool,
         word: UnsafeMutablePointer<Atomic<UInt32>>, address: UnsafeMutablePointer<UInt32>,
         sleepers: UnsafeMutablePointer<Atomic<UInt32>>,
@@ -40,7 +42,7 @@ enum FutexSleep {
             let isReady = ready()
             let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
             if !isReady && remaining > 0 {
-                _ = Sys.futexWait(address, expected: observed, timeoutNanos: min(remaining, 50_000_000))
+                Sys.futexWait(address, expected: observed, timeoutNanos: min(remaining, 50_000_000))
             }
             sleepers.pointee.subtract(1, ordering: .relaxed)
             if isReady || ready() { return true }

@@ -1,33 +1,47 @@
-// Every system call SharedRing makes goes through this file, so that errno is read right at the
-// failing call (before anything else can overwrite it) and the EINTR policy is in one place:
-// open/read/write/flock retry on EINTR; close never does (on Linux the descriptor is gone even
-// when close reports EINTR, and retrying could close a descriptor another thread just opened).
-@preconcurrency import Glibc
-import Synchronization
-import CSharedRingShims
+// The System layer: every system call SharedRing makes goes through this module (this file, and
+// ProcFS.swift for /proc), so that errno is read right at the failing call (before anything
+// else can overwrite it) and the EINTR policy is in one place, `retryingOnInterrupt`: open,
+// pread, pwrite, flock and posix_fallocate retry on EINTR; close never does (on Linux the
+// descriptor is gone even when close reports EINTR, and retrying could close a descriptor
+// another thread just opened). Nothing here builds a sentence for people: a failure is the
+// call's name and its errno (`SystemCallFailure`), which the layers above turn into what they
+// were doing (`SharedRingCommon.CBuffFailure.system`).
+@preconcurrency internal import Glibc
+public import Synchronization
+internal import CSharedRingShims
 
 /// A system call that failed, with its errno.
-public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvertible {
     /// The name of the system call, for example `open` or `mmap`.
-    public let call: String
+    package let call: String
     /// The errno it reported.
-    public let errno: Int32
+    package let errno: Int32
 
-    public init(call: String, errno: Int32) {
+    package init(call: String, errno: Int32) {
         self.call = call
         self.errno = errno
     }
 
     /// Whether the call failed because the file does not exist.
-    public var isNotFound: Bool { errno == ENOENT }
+    package var isNotFound: Bool { errno == ENOENT }
 
     /// Whether an open refused a symbolic link (`O_NOFOLLOW`).
-    var isSymbolicLink: Bool { errno == ELOOP }
+    package var isSymbolicLink: Bool { errno == ELOOP }
 
     /// Whether an open met a FIFO without a reader or a socket (`O_NONBLOCK`).
-    var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV }
+    package var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV }
 
-    public var description: String {
+    /// Whether the system refused access: permissions, a read-only filesystem.
+    package var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS }
+
+    /// Whether the disk (or the user's quota) is full.
+    package var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
+
+    /// Whether the file would exceed the filesystem's or the process's file-size limit.
+    package var isFileTooLarge: Bool { errno == EFBIG }
+
+    /// "open: No such file or directory (errno 2)".
+    package var description: String {
         "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
     }
 }
@@ -35,12 +49,24 @@ public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertibl
 /// Thin wrappers around the system calls SharedRing uses. Internal: the public API never
 /// exposes descriptors or errno.
 @usableFromInline
-enum Sys {
-    typealias Result<T> = Swift.Result<T, SystemCallError>
+package enum Sys {
+    package typealias Result<T> = Swift.Result<T, SystemCallFailure>
 
     @inline(__always)
     private static func failure<T>(_ call: String, _ code: Int32 = Glibc.errno) -> Result<T> {
-        .failure(SystemCallError(call: call, errno: code))
+        .failure(SystemCallFailure(call: call, errno: code))
+    }
+
+    /// The one EINTR loop: calls `body` again while it fails (returns -1) with EINTR, and
+    /// returns its result, or the failure of `call` with the errno it left. (swift-system's
+    /// `valueOrErrno(retryOnInterrupt:)` is the model.)
+    @inline(__always)
+    private static func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) -> Result<T> {
+        while true {
+            let value = body()
+            if value != -1 { return .success(value) }
+            if Glibc.errno != EINTR { return failure(call) }
+        }
     }
 
     // MARK: Files
@@ -51,24 +77,20 @@ enum Sys {
     /// where a file should be would otherwise hang it). Callers check what they opened with
     /// ``fileInfo(_:)``: this does not ensure it is a regular file.
     static func open(_ path: String, _ flags: CInt, mode: mode_t = 0o600) -> Result<CInt> {
-        while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode)
-            if fd >= 0 { return .success(fd) }
-            if Glibc.errno != EINTR { return failure("open") }
-        }
+        retryingOnInterrupt("open") { Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode) }
     }
 
-    static func openReadWrite(_ path: String) -> Result<CInt> {
+    package static func openReadWrite(_ path: String) -> Result<CInt> {
         open(path, O_RDWR)
     }
 
-    static func openReadOnly(_ path: String) -> Result<CInt> {
+    package static func openReadOnly(_ path: String) -> Result<CInt> {
         open(path, O_RDONLY)
     }
 
     /// Opens `path` read-write, creating it with exactly `mode` if it does not exist (an
     /// existing file keeps its mode).
-    static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
+    package static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
         while true {
             switch createExclusive(path, mode: mode) {
             case .success(let fd): return .success(fd)
@@ -83,7 +105,7 @@ enum Sys {
 
     /// Creates a file that must not exist yet.
     /// Creates `path` with exactly `mode`, whatever the umask; fails if it exists.
-    static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
+    package static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
         open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
             if fchmod(fd, mode_t(mode)) == 0 { return .success(fd) }
             let failed: Result<CInt> = failure("fchmod")
@@ -92,23 +114,23 @@ enum Sys {
         }
     }
 
-    static func close(_ fd: CInt) {
+    package static func close(_ fd: CInt) {
         _ = Glibc.close(fd)
     }
 
     /// What `fstat`/`lstat` say about a file: enough to decide whether to trust it.
-    struct FileInfo: Sendable, Hashable {
-        enum Kind: Sendable, Hashable { case regular, directory, symbolicLink, fifo, socket, device, other }
-        let kind: Kind
+    package struct FileInfo: Sendable, Hashable {
+        package enum Kind: Sendable, Hashable { case regular, directory, symbolicLink, fifo, socket, device, other }
+        package let kind: Kind
         /// Permission bits, set-user-ID, set-group-ID and sticky bits included.
-        let mode: UInt32
-        let owner: UInt32
-        let group: UInt32
-        let size: Int
+        package let mode: UInt32
+        package let owner: UInt32
+        package let group: UInt32
+        package let size: Int
         /// Bytes of storage actually allocated (less than `size` for a sparse file).
-        let allocated: Int
-        let links: Int
-        let identity: FileIdentity
+        package let allocated: Int
+        package let links: Int
+        package let identity: FileIdentity
 
         init(_ st: stat) {
             switch st.st_mode & S_IFMT {
@@ -131,33 +153,33 @@ enum Sys {
     }
 
     /// What the open file is.
-    static func fileInfo(_ fd: CInt) -> Result<FileInfo> {
+    package static func fileInfo(_ fd: CInt) -> Result<FileInfo> {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return failure("fstat") }
         return .success(FileInfo(st))
     }
 
     /// What `path` itself is, not following a final symbolic link; nil if it does not exist.
-    static func linkInfo(_ path: String) -> Result<FileInfo?> {
+    package static func linkInfo(_ path: String) -> Result<FileInfo?> {
         var st = stat()
         if lstat(path, &st) == 0 { return .success(FileInfo(st)) }
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("lstat")
     }
 
     /// What `path` names, following symbolic links; nil if it does not exist.
-    static func pathInfo(_ path: String) -> Result<FileInfo?> {
+    package static func pathInfo(_ path: String) -> Result<FileInfo?> {
         var st = stat()
         if stat(path, &st) == 0 { return .success(FileInfo(st)) }
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("stat")
     }
 
     /// The size in bytes of the open file.
-    static func fileSize(_ fd: CInt) -> Result<Int> {
+    package static func fileSize(_ fd: CInt) -> Result<Int> {
         fileStatus(fd).map(\.size)
     }
 
     /// The open file's size and its number of names (0 once it has been deleted everywhere).
-    static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
+    package static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return failure("fstat") }
         return .success((Int(st.st_size), Int(st.st_nlink)))
@@ -165,52 +187,53 @@ enum Sys {
 
     /// Reserves `size` bytes of real storage for the file, so that a full disk is reported here
     /// and not as a SIGBUS when a slot of a sparse file is first written through the mapping.
-    static func allocate(_ fd: CInt, size: Int) -> Result<Void> {
-        while true {
+    package static func allocate(_ fd: CInt, size: Int) -> Result<Void> {
+        // posix_fallocate returns its error instead of setting errno.
+        retryingOnInterrupt("posix_fallocate") { () -> CInt in
             let code = posix_fallocate(fd, 0, off_t(size))
-            if code == 0 { return .success(()) }
-            if code != EINTR { return failure("posix_fallocate", code) }
-        }
+            if code == 0 { return 0 }
+            Glibc.errno = code
+            return -1
+        }.map { _ in }
     }
 
     /// Reads exactly `buffer.count` bytes at `offset`, or fewer only at end of file.
-    static func read(_ fd: CInt, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<Int> {
+    package static func read(_ fd: CInt, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Result<Int> {
         var done = 0
         while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n > 0 { done += n; continue }
-            if n == 0 { break }
-            if Glibc.errno != EINTR { return failure("pread") }
+            switch retryingOnInterrupt("pread", { pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }) {
+            case .success(0): return .success(done)
+            case .success(let n): done += n
+            case .failure(let failure): return .failure(failure)
+            }
         }
         return .success(done)
     }
 
     /// Writes all of `buffer` at `offset`.
-    static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer, at offset: Int) -> Result<Void> {
+    package static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer, at offset: Int) -> Result<Void> {
         var done = 0
         while done < buffer.count {
-            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n >= 0 { done += n; continue }
-            if Glibc.errno != EINTR { return failure("pwrite") }
+            switch retryingOnInterrupt("pwrite", { pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }) {
+            case .success(let n): done += n
+            case .failure(let failure): return .failure(failure)
+            }
         }
         return .success(())
     }
 
-    static func fsync(_ fd: CInt) -> Result<Void> {
-        Glibc.fsync(fd) == 0 ? .success(()) : failure("fsync")
-    }
 
-    static func rename(_ from: String, _ to: String) -> Result<Void> {
+    package static func rename(_ from: String, _ to: String) -> Result<Void> {
         Glibc.rename(from, to) == 0 ? .success(()) : failure("rename")
     }
 
-    static func unlink(_ path: String) -> Result<Void> {
+    package static func unlink(_ path: String) -> Result<Void> {
         Glibc.unlink(path) == 0 ? .success(()) : failure("unlink")
     }
 
     /// Creates a directory with exactly `mode` (whatever the umask, set-group-ID bit included);
     /// an existing one is not an error and keeps its mode.
-    static func makeDirectory(_ path: String, mode: UInt32) -> Result<Void> {
+    package static func makeDirectory(_ path: String, mode: UInt32) -> Result<Void> {
         if mkdir(path, 0o700) == 0 {
             return chmod(path, mode_t(mode)) == 0 ? .success(()) : failure("chmod")
         }
@@ -218,37 +241,42 @@ enum Sys {
     }
 
     /// The permission bits of `path` (set-group-ID included), or nil if it cannot be examined.
-    static func mode(of path: String) -> UInt32? {
+    package static func mode(of path: String) -> UInt32? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return UInt32(st.st_mode & 0o7777)
     }
 
     /// The device and inode of the file at `path`, or nil if there is none.
-    static func fileIdentity(_ path: String) -> FileIdentity? {
+    package static func fileIdentity(_ path: String) -> FileIdentity? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
-    struct FileIdentity: Hashable, Sendable {
-        let device: UInt64
-        let inode: UInt64
+    package struct FileIdentity: Hashable, Sendable {
+        package let device: UInt64
+        package let inode: UInt64
+
+        package init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
     }
 
     /// Whether `path` names the file open as `fd` (same device and inode).
-    static func isSameFile(_ fd: CInt, _ path: String) -> Bool {
+    package static func isSameFile(_ fd: CInt, _ path: String) -> Bool {
         var open = stat(), named = stat()
         return fstat(fd, &open) == 0 && stat(path, &named) == 0 && open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The names in directory `path` (without `.` and `..`).
-    static func directoryEntries(_ path: String) -> Result<[String]> {
+    package static func directoryEntries(_ path: String) -> Result<[String]> {
         guard let stream = opendir(path) else { return failure("opendir") }
         defer { closedir(stream) }
         var names: [String] = []
@@ -260,48 +288,49 @@ enum Sys {
     }
 
     /// Whether process `pid` exists (it may belong to another user).
-    static func processExists(_ pid: Int32) -> Bool {
+    package static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || Glibc.errno == EPERM
     }
 
-    static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// Whether `path` exists: false only when it (or a directory above it) does not; an error
     /// when this process may not look (EACCES), so that a private directory is not mistaken
     /// for an empty one.
-    static func checkExists(_ path: String) -> Result<Bool> {
+    package static func checkExists(_ path: String) -> Result<Bool> {
         if access(path, F_OK) == 0 { return .success(true) }
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(false) : failure("access")
     }
 
     /// Tries to take an exclusive `flock` on the whole file; false if another open file
     /// description holds it.
-    static func tryLockExclusive(_ fd: CInt) -> Result<Bool> {
-        while true {
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return .success(true) }
-            if Glibc.errno == EWOULDBLOCK { return .success(false) }
-            if Glibc.errno != EINTR { return failure("flock") }
+    package static func tryLockExclusive(_ fd: CInt) -> Result<Bool> {
+        switch retryingOnInterrupt("flock", { flock(fd, LOCK_EX | LOCK_NB) }) {
+        case .success: return .success(true)
+        case .failure(let failure) where failure.errno == EWOULDBLOCK: return .success(false)
+        case .failure(let failure): return .failure(failure)
         }
     }
 
     // MARK: Memory mapping
 
     /// A shared mapping of a file, guarded against SIGBUS: if another process truncates the
-    /// file, the access that would have raised SIGBUS meets zero pages instead and `cutShort`
-    /// becomes 1 (see `CSharedRingShims/SigbusGuard.c`). Readers and writers check the flag after
-    /// each access and report the damage; nothing else ever sees those zero pages as data.
-    struct Mapping {
-        let base: UnsafeMutableRawPointer
-        let size: Int
+    /// file, the access that would have raised SIGBUS meets zero pages instead and the
+    /// mapping's ``CutShortFlag`` is raised (see `CSharedRingShims/SigbusGuard.c`). Readers and
+    /// writers check the flag after each access and report the damage; nothing else ever sees
+    /// those zero pages as data.
+    package struct Mapping {
+        package let base: UnsafeMutableRawPointer
+        package let size: Int
         let guardSlot: CInt
-        let cutShort: UnsafeMutablePointer<Atomic<Int32>>
+        package let cutShort: CutShortFlag
     }
 
     /// Maps `size` bytes of the file shared: stores are visible to every process mapping the
     /// same file, and reach the file itself. A read-only mapping must never be stored to.
-    static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<Mapping> {
+    package static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<Mapping> {
         let p = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0)
         // MAP_FAILED is not imported into Swift.
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
@@ -313,21 +342,15 @@ enum Sys {
             return failure(guardFull, ENFILE)
         }
         let flag = UnsafeMutableRawPointer(csr_sigbus_guard_flag(slot)).assumingMemoryBound(to: Atomic<Int32>.self)
-        return .success(Mapping(base: p, size: size, guardSlot: slot, cutShort: flag))
-    }
-
-    /// Whether the mapping whose flag this is was cut short (one load of a line nobody writes).
-    @inlinable @inline(__always)
-    static func isCutShort(_ flag: UnsafeMutablePointer<Atomic<Int32>>) -> Bool {
-        flag.pointee.load(ordering: .acquiring) != 0
+        return .success(Mapping(base: p, size: size, guardSlot: slot, cutShort: CutShortFlag(word: flag)))
     }
 
     /// The `call` of the failure of a mapping the SIGBUS guard cannot protect.
-    static let guardFull = "SIGBUS guard"
+    package static let guardFull = "SIGBUS guard"
     /// How many mappings the SIGBUS guard protects at once (CSR_GUARD_SLOTS).
-    static let guardCapacity = 4096
+    package static let guardCapacity = 4096
 
-    static func unmap(_ mapping: Mapping) {
+    package static func unmap(_ mapping: Mapping) {
         csr_sigbus_guard_remove(mapping.guardSlot)
         _ = munmap(mapping.base, mapping.size)
     }
@@ -336,64 +359,59 @@ enum Sys {
 
     /// Tries to take a write lock on bytes `[start, start+length)` of the file. Returns false if
     /// another open file description (in any process, this one included) holds a conflicting lock.
-    static func tryLock(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
+    package static func tryLock(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
         let r = csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)
         if r == 0 { return .success(true) }
         if r == -EAGAIN || r == -EACCES { return .success(false) }
         return failure("fcntl(F_OFD_SETLK)", -r)
     }
 
-    static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
+    package static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
         _ = csr_ofd_setlk(fd, Int64(start), Int64(length), 0, 1)
     }
 
     /// Whether some other open file description holds a lock on `[start, start+length)`,
     /// found without taking the lock.
-    static func isLocked(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
+    package static func isLocked(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
         let r = csr_ofd_is_locked(fd, Int64(start), Int64(length))
         return r >= 0 ? .success(r == 1) : failure("fcntl(F_OFD_GETLK)", -r)
     }
 
     // MARK: Futex and memory barriers
 
-    enum WaitResult { case woken, valueChanged, timedOut, interrupted }
-
-    /// Sleeps while the 32-bit word still holds `expected`, for at most `timeoutNanos`.
-    static func futexWait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: Int64) -> WaitResult {
-        switch csr_futex_wait(word, expected, timeoutNanos) {
-        case 0: return .woken
-        case -EAGAIN: return .valueChanged
-        case -ETIMEDOUT: return .timedOut
-        default: return .interrupted
-        }
+    /// Sleeps while the 32-bit word still holds `expected`, for at most `timeoutNanos`. Why it
+    /// returned (a wake-up, a changed value, the timeout, a signal) does not matter to a
+    /// caller, who checks its condition again in every case.
+    package static func futexWait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: Int64) {
+        _ = csr_futex_wait(word, expected, timeoutNanos)
     }
 
-    static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) {
+    package static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) {
         _ = csr_futex_wake(word, Int32.max)
     }
 
     /// Registers this process for expedited global memory barriers; false if the kernel (or a
     /// seccomp filter) refuses.
-    static func registerForGlobalBarriers() -> Bool {
+    package static func registerForGlobalBarriers() -> Bool {
         csr_membarrier_register_global_expedited() == 0
     }
 
     /// Forces a full memory barrier on every running thread of every registered process.
     /// Returns false if unavailable.
     @discardableResult
-    static func globalBarrier() -> Bool {
+    package static func globalBarrier() -> Bool {
         csr_membarrier_global_expedited() == 0
     }
 
     @inline(__always)
-    static func cpuRelax() {
+    package static func cpuRelax() {
         csr_cpu_relax()
     }
 
     // MARK: Clocks and processes
 
     /// Nanoseconds since the Unix epoch (vDSO: no system call on x86-64 with a TSC clock source).
-    static func realtimeNanos() -> UInt64 {
+    package static func realtimeNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
@@ -402,7 +420,7 @@ enum Sys {
     /// Calls `attempt` until it returns true or `timeoutNanos` have passed (at least once),
     /// sleeping between tries from 0.1 ms doubling up to 20 ms. Returns whether it succeeded.
     /// For locks another process may hold: every wait is bounded.
-    static func poll<E: Error>(timeoutNanos: Int64, _ attempt: () throws(E) -> Bool) throws(E) -> Bool {
+    package static func poll<E: Error>(timeoutNanos: Int64, _ attempt: () throws(E) -> Bool) throws(E) -> Bool {
         if try attempt() { return true }
         let deadline = monotonicNanos() &+ max(0, timeoutNanos)
         var pause: Int64 = 100_000
@@ -415,39 +433,39 @@ enum Sys {
     }
 
     /// Sleeps for `nanoseconds` (an interrupted sleep simply ends early).
-    static func sleep(nanoseconds: Int64) {
+    package static func sleep(nanoseconds: Int64) {
         var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = nanosleep(&request, nil)
     }
 
     /// Monotonic nanoseconds, for timeouts.
     @usableFromInline
-    static func monotonicNanos() -> Int64 {
+    package static func monotonicNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
     }
 
     /// Runs `handler` when the process exits normally (`exit`, or returning from `main`).
-    static func atExit(_ handler: @convention(c) () -> Void) {
+    package static func atExit(_ handler: @convention(c) () -> Void) {
         _ = atexit(handler)
     }
 
-    static func processID() -> Int32 {
+    package static func processID() -> Int32 {
         getpid()
     }
 
-    static func userID() -> UInt32 {
+    package static func userID() -> UInt32 {
         getuid()
     }
 
     /// The user whose files this process creates, and whose files it trusts.
-    static func effectiveUserID() -> UInt32 {
+    package static func effectiveUserID() -> UInt32 {
         geteuid()
     }
 
     /// Whether this process is a member of group `gid` (effective or supplementary).
-    static func isMember(ofGroup gid: UInt32) -> Bool {
+    package static func isMember(ofGroup gid: UInt32) -> Bool {
         if getegid() == gid { return true }
         let count = getgroups(0, nil)
         guard count > 0 else { return false }
@@ -456,40 +474,31 @@ enum Sys {
         return filled > 0 && groups.prefix(Int(filled)).contains(gid)
     }
 
-    static func environment(_ name: String) -> String? {
+    package static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
 
     /// Whether process `pid` runs and started at `startTime` (clock ticks after boot, as
     /// `processStartTime` reads it): a reused PID does not count.
-    static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
+    package static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
         pid > 0 && processStartTime(pid) == startTime
     }
 }
 
-extension Result where Failure == SystemCallError {
-    /// Unwraps a system call's result, turning its failure into the ``CBuffError`` that `error` builds.
-    @inline(__always)
-    func orThrow(_ error: (SystemCallError) -> CBuffError) throws(CBuffError) -> Success {
-        switch self {
-        case .success(let value): return value
-        case .failure(let failure): throw error(failure)
-        }
-    }
-}
+/// The flag the SIGBUS handler raises for one mapping (a word of the C shim's table, in this
+/// process's own memory: no other process ever sees it). The handler stores 1 with release
+/// ordering from the faulting thread itself, so the acquiring load here, on the same thread
+/// after the access, sees it (and on other threads, sees it no later than the next access that
+/// faults). One load of a line nobody writes while all is well.
+@frozen @usableFromInline
+package struct CutShortFlag {
+    @usableFromInline let word: UnsafeMutablePointer<Atomic<Int32>>
 
-extension CBuffError {
-    /// The error for a failed system call: permission problems and a full disk get their own sentence.
-    static func system(_ failure: SystemCallError, _ what: String) -> CBuffError {
-        switch failure.errno {
-        case EACCES, EPERM, EROFS:
-            CBuffError(.permissionDenied, "Permission denied: cannot \(what).", cause: failure)
-        case ENOSPC, EDQUOT:
-            CBuffError(.systemFailure, "No space left on the device: cannot \(what).", cause: failure)
-        case EFBIG:
-            CBuffError(.systemFailure, "File too large for the filesystem or this process's file-size limit: cannot \(what).", cause: failure)
-        default:
-            CBuffError(.systemFailure, "Cannot \(what).", cause: failure)
-        }
+    init(word: UnsafeMutablePointer<Atomic<Int32>>) {
+        self.word = word
     }
+
+    /// Whether the mapping was cut short.
+    @inlinable @inline(__always)
+    package var isRaised: Bool { word.pointee.load(ordering: .acquiring) != 0 }
 }

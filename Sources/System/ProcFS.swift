@@ -1,13 +1,13 @@
 // What SharedRing reads from /proc: process start times (liveness that survives PID reuse),
 // process names, and who holds a lock (for the sentence a bounded wait ends with). Read with
 // read(2): Foundation's file reading cuts /proc files short.
-@preconcurrency import Glibc
+@preconcurrency internal import Glibc
 
 extension Sys {
     /// The start time of process `pid` in clock ticks after boot (field 22 of /proc/PID/stat),
     /// or nil if there is no such process. With the PID it identifies a process even when PIDs
     /// are reused.
-    static func processStartTime(_ pid: Int32) -> UInt64? {
+    package static func processStartTime(_ pid: Int32) -> UInt64? {
         guard pid > 0, let bytes = readSmallFile("/proc/\(pid)/stat") else { return nil }
         // Field 2 (comm) is in parentheses and may itself hold spaces or ')': split after the
         // last ')'. Then field 3 is the first field, and field 22 the twentieth.
@@ -18,7 +18,7 @@ extension Sys {
     }
 
     /// The command name of process `pid` (/proc/PID/comm), or nil.
-    static func processName(_ pid: Int32) -> String? {
+    package static func processName(_ pid: Int32) -> String? {
         guard pid > 0, let bytes = readSmallFile("/proc/\(pid)/comm") else { return nil }
         let name = String(decoding: bytes.prefix { $0 != 0x0A }, as: UTF8.self)
         return name.isEmpty ? nil : name
@@ -28,7 +28,7 @@ extension Sys {
     /// /proc/*/fdinfo (the only place the kernel names the owner of an open-file-description
     /// lock). A scan of every process's descriptors: for the end of a wait that timed out, never
     /// for a hot path. Processes this one may not examine are not listed.
-    static func lockHolders(of identity: FileIdentity, coveringByte start: Int) -> [Int32] {
+    package static func lockHolders(of identity: FileIdentity, coveringByte start: Int) -> [Int32] {
         guard case .success(let processes) = directoryEntries("/proc") else { return [] }
         let inode = String(identity.inode)
         var holders: [Int32] = []

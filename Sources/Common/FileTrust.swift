@@ -1,3 +1,5 @@
+package import SharedRingSystem
+
 /// What cbuff accepts as its own in a data directory. The directory, the registry and the ring
 /// files are input, not truth: another local user may have created the directory first, planted
 /// a symbolic link, a FIFO or a device where a file should be, or made a file of their own. So a
@@ -5,34 +7,35 @@
 /// user asked for group sharing and belongs to its group; and every file in it is opened without
 /// following a symbolic link or blocking, and used only if it is a regular file owned as
 /// expected (by this user, or, in a directory shared with a group, by a member of that group).
-struct FileTrust: Sendable, Hashable {
+package struct FileTrust: Sendable, Hashable {
     /// The data directory.
-    let directory: String
+    package let directory: String
     /// The group whose members' files are trusted too; nil when the directory is private.
-    let sharedGroup: UInt32?
+    package let sharedGroup: UInt32?
 
     /// Checks the data directory at `path` (which must exist) and returns what its files may be.
     ///
     /// A directory this user owns is shared with its group when it has every group permission
     /// (as `--group-access` creates it, or `chmod 2770`). A directory another user owns is
-    /// used only with ``DataDirectory/Access/group``, when this user is in its group.
-    static func verify(directory path: String, access: DataDirectory.Access) throws(CBuffError) -> FileTrust {
+    /// used only when `acceptingGroupDirectory` (the API's `DataDirectory.Access.group`) and
+    /// this user is in its group.
+    package static func verify(directory path: String, acceptingGroupDirectory: Bool) throws(CBuffFailure) -> FileTrust {
         guard let info = try Sys.pathInfo(path).orThrow({ .system($0, "examine the data directory \(path)") }) else {
-            throw CBuffError(.notFound, "The data directory \(path) does not exist.")
+            throw CBuffFailure(.notFound, "The data directory \(path) does not exist.")
         }
         guard info.kind == .directory else {
-            throw CBuffError(.invalidArgument, "The data directory \(path) exists but is not a directory.")
+            throw CBuffFailure(.invalidArgument, "The data directory \(path) exists but is not a directory.")
         }
         let me = Sys.effectiveUserID()
         if info.mode & 0o002 != 0 {
-            throw CBuffError(.permissionDenied, "The data directory \(path) can be written by every user (mode \(String(info.mode, radix: 8))), so anyone could replace its files; cbuff does not use it. Choose a private one with --dir or CBUFF_DIR.")
+            throw CBuffFailure(.permissionDenied, "The data directory \(path) can be written by every user (mode \(String(info.mode, radix: 8))), so anyone could replace its files; cbuff does not use it. Choose a private one with --dir or CBUFF_DIR.")
         }
         if info.owner != me {
-            guard access == .group, info.mode & 0o070 == 0o070, Sys.isMember(ofGroup: info.group) else {
-                let hint = access == .group
+            guard acceptingGroupDirectory, info.mode & 0o070 == 0o070, Sys.isMember(ofGroup: info.group) else {
+                let hint = acceptingGroupDirectory
                     ? "it is not shared with a group this user belongs to (mode \(String(info.mode, radix: 8)), group \(info.group))"
                     : "pass --group-access (DataDirectory.Access.group) to use a directory shared with your group"
-                throw CBuffError(.permissionDenied, "Permission denied: the data directory \(path) belongs to user \(info.owner), not to this user (\(me)); \(hint).")
+                throw CBuffFailure(.permissionDenied, "Permission denied: the data directory \(path) belongs to user \(info.owner), not to this user (\(me)); \(hint).")
             }
             return FileTrust(directory: path, sharedGroup: info.group)
         }
@@ -40,30 +43,30 @@ struct FileTrust: Sendable, Hashable {
     }
 
     /// Throws unless `info` describes a regular file owned as expected.
-    func check(_ info: Sys.FileInfo, _ path: String, _ what: String) throws(CBuffError) {
+    package func check(_ info: Sys.FileInfo, _ path: String, _ what: String) throws(CBuffFailure) {
         guard info.kind == .regular else {
-            throw CBuffError(.corrupted, "The \(what) \(path) is \(Self.describe(info.kind)), not a regular file; cbuff does not open it. Remove it if it is not yours to keep.")
+            throw CBuffFailure(.corrupted, "The \(what) \(path) is \(Self.describe(info.kind)), not a regular file; cbuff does not open it. Remove it if it is not yours to keep.")
         }
         guard info.owner == Sys.effectiveUserID() || (sharedGroup != nil && info.group == sharedGroup) else {
-            throw CBuffError(.permissionDenied, "Permission denied: the \(what) \(path) belongs to user \(info.owner), not to this user (\(Sys.effectiveUserID())) nor to the directory's group; cbuff does not trust it.")
+            throw CBuffFailure(.permissionDenied, "Permission denied: the \(what) \(path) belongs to user \(info.owner), not to this user (\(Sys.effectiveUserID())) nor to the directory's group; cbuff does not trust it.")
         }
     }
 
     /// Opens an existing file (read-write, or read-only) that must be a regular file owned as
     /// expected. `notFound` is what to throw when it does not exist.
-    func open(_ path: String, writable: Bool, _ what: String, notFound: (SystemCallError) -> CBuffError) throws(CBuffError) -> (descriptor: CInt, info: Sys.FileInfo) {
+    package func open(_ path: String, writable: Bool, _ what: String, notFound: (SystemCallFailure) -> CBuffFailure) throws(CBuffFailure) -> (descriptor: CInt, info: Sys.FileInfo) {
         let fd: CInt
         switch writable ? Sys.openReadWrite(path) : Sys.openReadOnly(path) {
         case .success(let opened): fd = opened
         case .failure(let failure) where failure.isNotFound: throw notFound(failure)
         case .failure(let failure) where failure.isSymbolicLink:
-            throw CBuffError(.corrupted, "The \(what) \(path) is a symbolic link; cbuff opens only regular files. Remove the link.", cause: failure)
+            throw CBuffFailure(.corrupted, "The \(what) \(path) is a symbolic link; cbuff opens only regular files. Remove the link.", cause: failure)
         case .failure(let failure) where failure.isSpecialFile:   // a FIFO without a reader, a socket
-            throw CBuffError(.corrupted, "The \(what) \(path) is not a regular file; cbuff does not open it.", cause: failure)
+            throw CBuffFailure(.corrupted, "The \(what) \(path) is not a regular file; cbuff does not open it.", cause: failure)
         case .failure(let failure):
             throw .system(failure, "open the \(what) \(path)")
         }
-        do throws(CBuffError) {
+        do throws(CBuffFailure) {
             let info = try Sys.fileInfo(fd).orThrow { .system($0, "examine the \(what) \(path)") }
             try check(info, path, what)
             return (fd, info)
@@ -76,10 +79,10 @@ struct FileTrust: Sendable, Hashable {
     /// Checks, without opening it, a file that may be absent (SQLite's registry files, which
     /// SQLite itself opens): absent is fine, anything else must be a regular file owned as
     /// expected.
-    func checkIfPresent(_ path: String, _ what: String) throws(CBuffError) {
+    package func checkIfPresent(_ path: String, _ what: String) throws(CBuffFailure) {
         guard let info = try Sys.linkInfo(path).orThrow({ .system($0, "examine the \(what) \(path)") }) else { return }
         if info.kind == .symbolicLink {
-            throw CBuffError(.corrupted, "The \(what) \(path) is a symbolic link; cbuff opens only regular files. Remove the link.")
+            throw CBuffFailure(.corrupted, "The \(what) \(path) is a symbolic link; cbuff opens only regular files. Remove the link.")
         }
         try check(info, path, what)
     }

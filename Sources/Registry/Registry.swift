@@ -1,27 +1,29 @@
-import GRDB
+internal import GRDB
+internal import SharedRingSystem
+package import SharedRingCommon
+internal import Synchronization
 
 /// One migration of the registry schema: a numbered `.sql` file of the top-level `migrations/`
 /// folder, embedded at build time (see `Plugins/EmbedMigrations`). The identifier is the file
 /// name without `.sql`, and is what the registry records once the migration is applied.
-struct RegistryMigration: Sendable {
-    let identifier: String
-    let sql: String
+package struct RegistryMigration: Sendable {
+    package let identifier: String
+    package let sql: String
 }
 
 /// The SQLite registry of one data directory: `registry.sqlite`, in WAL mode with a busy
 /// timeout, so that many processes can use it at once. It is touched only on create, open,
 /// take-over and remove, never on push or pop.
-struct Registry: Sendable {
-    static let fileName = "registry.sqlite"
-    static let lockFileName = "registry.lock"
+package struct Registry: Sendable {
+    package static let fileName = "registry.sqlite"
+    package static let lockFileName = "registry.lock"
     /// The files SQLite keeps beside the registry in WAL mode.
-    static let companionSuffixes = ["-wal", "-shm"]
+    package static let companionSuffixes = ["-wal", "-shm"]
 
     /// The data directory, and what its files may be.
-    let trust: FileTrust
-    var directory: String { trust.directory }
+    package let trust: FileTrust
     /// How long to wait for a lock another process holds (the registry's write lock).
-    let lockTimeoutNanos: Int64
+    package let lockTimeoutNanos: Int64
     private let queue: DatabaseQueue
 
     /// Opens (creating if needed) the registry of the data directory `trust` vouches for,
@@ -32,7 +34,7 @@ struct Registry: Sendable {
     /// outside each migration's transaction, so two processes opening a fresh directory at the
     /// same moment could otherwise both try to create the tables. Every wait, for that lock
     /// or SQLite's, ends after `lockTimeoutNanos` with a sentence naming the holder.
-    static func open(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffError) -> Registry {
+    package static func open(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffFailure) -> Registry {
         // Opening SQLite, setting WAL and checking migrations costs milliseconds; a registry
         // already opened by this process is reused as long as its file is the same one.
         let directory = trust.directory
@@ -54,25 +56,25 @@ struct Registry: Sendable {
     }
 
     private struct CacheKey: Hashable {
-        let trust: FileTrust
-        let lockTimeoutNanos: Int64
+        package let trust: FileTrust
+        package let lockTimeoutNanos: Int64
     }
 
-    private static let openRegistries = Locked<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+    private static let openRegistries = Mutex<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
 
-    private static func openUncached(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffError) -> Registry {
+    private static func openUncached(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffFailure) -> Registry {
         let directory = trust.directory
         let lockPath = directory + "/" + lockFileName
         let lock = try Sys.openOrCreate(lockPath, mode: fileMode)
-            .orThrow { error -> CBuffError in
+            .orThrow { error -> CBuffFailure in
                 error.isSymbolicLink || error.isSpecialFile
-                    ? CBuffError(.corrupted, "The registry lock \(lockPath) is not a regular file; cbuff does not open it. Remove it.", cause: error)
+                    ? CBuffFailure(.corrupted, "The registry lock \(lockPath) is not a regular file; cbuff does not open it. Remove it.", cause: error)
                     : .system(error, "open the registry lock \(lockPath)")
             }
         defer { Sys.close(lock) }   // releases the flock
         let lockInfo = try Sys.fileInfo(lock).orThrow { .system($0, "examine the registry lock \(lockPath)") }
         try trust.check(lockInfo, lockPath, "registry lock")
-        let locked = try Sys.poll(timeoutNanos: lockTimeoutNanos) { () throws(CBuffError) -> Bool in
+        let locked = try Sys.poll(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> Bool in
             try Sys.tryLockExclusive(lock).orThrow { .system($0, "lock the registry lock \(lockPath)") }
         }
         guard locked else {
@@ -103,7 +105,7 @@ struct Registry: Sendable {
                 (try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db))
             }
             if superseded {
-                throw CBuffError(.corrupted, "The registry \(path) was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
+                throw CBuffFailure(.corrupted, "The registry \(path) was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
             }
             if !complete {
                 try queue.writeWithoutTransaction { db in
@@ -114,10 +116,10 @@ struct Registry: Sendable {
                 try migrator.migrate(queue)
                 queue.writeWithoutTransaction { db in checkpoint(db) }
             }
-        } catch let error as CBuffError {
+        } catch let error as CBuffFailure {
             throw error
         } catch {
-            throw Self.translate(error, "open the registry \(path)", directory: directory, lockTimeoutNanos: lockTimeoutNanos)
+            throw Self.translate(error, "open the registry \(path)", directory: trust.directory, lockTimeoutNanos: lockTimeoutNanos)
         }
         return Registry(trust: trust, lockTimeoutNanos: lockTimeoutNanos, queue: queue)
     }
@@ -156,7 +158,7 @@ struct Registry: Sendable {
     }()
 
     /// The identifiers of the migrations applied to this registry, in order.
-    func appliedMigrations() throws(CBuffError) -> [String] {
+    package func appliedMigrations() throws(CBuffFailure) -> [String] {
         try read("read the registry's migrations") { db in try Self.migrator.appliedMigrations(db) }
     }
 
@@ -166,51 +168,60 @@ struct Registry: Sendable {
     /// start, so a check and the write that depends on it cannot interleave with another
     /// process's. A thrown error rolls everything back. A committed change is checkpointed
     /// into `registry.sqlite` at once (see `checkpoint`).
-    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(CBuffError) -> T {
+    package func write<T>(_ what: String, _ body: (borrowing RegistryTransaction) throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
         do {
             return try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
-                    result = try body(db)
+                    result = try body(RegistryTransaction(db: db))
                     return .commit
                 }
                 Self.checkpoint(db)
                 return result!
             }
-        } catch let error as CBuffError {
+        } catch let error as CBuffFailure {
             throw error
         } catch {
-            throw Self.translate(error, what, directory: directory, lockTimeoutNanos: lockTimeoutNanos)
+            throw Self.translate(error, what, directory: trust.directory, lockTimeoutNanos: lockTimeoutNanos)
         }
     }
 
-    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(CBuffError) -> T {
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(CBuffFailure) -> T {
         do {
             return try queue.read(body)
-        } catch let error as CBuffError {
+        } catch let error as CBuffFailure {
             throw error
         } catch {
-            throw Self.translate(error, what, directory: directory, lockTimeoutNanos: lockTimeoutNanos)
+            throw Self.translate(error, what, directory: trust.directory, lockTimeoutNanos: lockTimeoutNanos)
         }
     }
 
-    func record(named name: String) throws(CBuffError) -> BufferRecord? {
-        try read("look up buffer \"\(name)\" in the registry") { db in try BufferRecord.fetch(db, name: name) }
+    /// Runs one step of a write transaction, reporting an SQLite error as a failure to do
+    /// `what`. (Inside a transaction that holds the write lock the registry cannot be busy.)
+    static func translating<T>(_ what: String, _ body: () throws -> T) throws(CBuffFailure) -> T {
+        do {
+            return try body()
+        } catch let error as CBuffFailure {
+            throw error
+        } catch {
+            throw translate(error, what, directory: "", lockTimeoutNanos: 0)
+        }
     }
 
-    /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
-    static func hasRow(_ db: Database, name: String) throws -> Bool {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
+    /// The row of buffer `name`, or nil if there is none.
+    package func row(named name: String) throws(CBuffFailure) -> BufferRow? {
+        try read("look up buffer \"\(name)\" in the registry") { db in try BufferRow.fetch(db, name: name) }
     }
 
-    func allRecords() throws(CBuffError) -> [BufferRecord] {
-        try read("list the registry") { db in try BufferRecord.fetchAll(db) }
+    /// Every row, by name.
+    package func allRows() throws(CBuffFailure) -> [BufferRow] {
+        try read("list the registry") { db in try BufferRow.fetchAll(db) }
     }
 
     /// Records which process is now the buffer's writer.
-    func recordWriter(of name: String, pid: Int32, startTime: UInt64?) throws(CBuffError) {
-        try write("record the writer of buffer \"\(name)\"") { db in
-            try db.execute(
+    package func recordWriter(of name: String, pid: Int32, startTime: UInt64?) throws(CBuffFailure) {
+        try write("record the writer of buffer \"\(name)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+            try tx.execute(
                 sql: """
                     UPDATE buffers SET writer_pid = ?, writer_start_time = ?,
                         writer_since = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -221,9 +232,9 @@ struct Registry: Sendable {
     }
 
     /// Records a named reader (its ring-file record is the truth; this row is for scripts).
-    func recordReader(buffer: String, reader: String, slot: Int, pid: Int32) throws(CBuffError) {
-        try write("record named reader \"\(reader)\" of buffer \"\(buffer)\"") { db in
-            try db.execute(
+    package func recordReader(buffer: String, reader: String, slot: Int, pid: Int32) throws(CBuffFailure) {
+        try write("record named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+            try tx.execute(
                 sql: """
                     INSERT INTO readers (buffer, name, slot, pid, opened_at)
                     VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
@@ -234,37 +245,37 @@ struct Registry: Sendable {
         }
     }
 
-    func deleteReader(buffer: String, reader: String) throws(CBuffError) {
-        try write("remove named reader \"\(reader)\" of buffer \"\(buffer)\"") { db in
-            try db.execute(sql: "DELETE FROM readers WHERE buffer = ? AND name = ?", arguments: [buffer, reader])
+    package func deleteReader(buffer: String, reader: String) throws(CBuffFailure) {
+        try write("remove named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+            try tx.execute(sql: "DELETE FROM readers WHERE buffer = ? AND name = ?", arguments: [buffer, reader])
         }
     }
 
     // MARK: Errors
 
-    static func translate(_ error: any Error, _ what: String, directory: String, lockTimeoutNanos: Int64) -> CBuffError {
+    static func translate(_ error: any Error, _ what: String, directory: String, lockTimeoutNanos: Int64) -> CBuffFailure {
         guard let error = error as? DatabaseError else {
-            return CBuffError(.systemFailure, "Cannot \(what).", cause: UnderlyingError(description: String(describing: error)))
+            return CBuffFailure(.systemFailure, "Cannot \(what).", cause: UnderlyingError(description: String(describing: error)))
         }
         let cause = UnderlyingError(description: "SQLite error \(error.resultCode.rawValue): \(error.message ?? "")")
         switch error.resultCode {
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return CBuffError(.corrupted, "Cannot \(what): the registry is not a valid SQLite database.", cause: cause)
+            return CBuffFailure(.corrupted, "Cannot \(what): the registry is not a valid SQLite database.", cause: cause)
         case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
-            return CBuffError(.permissionDenied, "Permission denied: cannot \(what).", cause: cause)
+            return CBuffFailure(.permissionDenied, "Permission denied: cannot \(what).", cause: cause)
         case .SQLITE_CANTOPEN:
-            return CBuffError(.permissionDenied, "Cannot \(what): SQLite cannot open the file (missing directory or no permission).", cause: cause)
+            return CBuffFailure(.permissionDenied, "Cannot \(what): SQLite cannot open the file (missing directory or no permission).", cause: cause)
         case .SQLITE_FULL:
-            return CBuffError(.systemFailure, "No space left on the device: cannot \(what).", cause: cause)
+            return CBuffFailure(.systemFailure, "No space left on the device: cannot \(what).", cause: cause)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             // In WAL mode SQLite's write lock is a POSIX lock on byte 120 of the -shm file.
             let shm = directory + "/" + fileName + "-shm"
             guard case .success(let info?) = Sys.linkInfo(shm) else {
-                return CBuffError(.timedOut, "Cannot \(what): the registry stayed locked by another process for \(LockWait.seconds(lockTimeoutNanos)).", cause: cause)
+                return CBuffFailure(.timedOut, "Cannot \(what): the registry stayed locked by another process for \(LockWait.seconds(lockTimeoutNanos)).", cause: cause)
             }
             return LockWait.timedOut(directory + "/" + fileName, identity: info.identity, byte: 120, timeoutNanos: lockTimeoutNanos, doing: what)
         default:
-            return CBuffError(.systemFailure, "Cannot \(what).", cause: cause)
+            return CBuffFailure(.systemFailure, "Cannot \(what).", cause: cause)
         }
     }
 }

@@ -1,3 +1,6 @@
+internal import Synchronization
+internal import SharedRingSystem
+internal import SharedRingCommon
 /// The writers this process has attached, so that a normal exit closes them cleanly.
 ///
 /// A writer held in a global (a `main.swift` variable, a static) is never deinitialised: the
@@ -7,27 +10,27 @@
 /// would. Only the process that attached a writer closes it: a child that forked without exec
 /// and then exits leaves its parent's writer alone. A process that dies by a signal or `_exit`
 /// runs no handler, and its writers read as died, which they did.
-enum AttachedWriters {
+package enum AttachedWriters {
     private struct Entry {
-        let header: HeaderWords
-        let owner: Int32
+        package let header: HeaderWords
+        package let owner: Int32
     }
 
-    private static let entries = Locked<[UnsafeMutableRawPointer: Entry]>([:])
-    private static let installed = Locked<Bool>(false)
+    private static let entries = Mutex<[UInt: Entry]>([:])  // by the address of the mapping
+    private static let installed = Mutex<Bool>(false)
 
     /// Lists a writer that has just attached (its header records this process).
-    static func add(_ header: HeaderWords) {
+    package static func add(_ header: HeaderWords) {
         installed.withLock { done in
             if !done { Sys.atExit { AttachedWriters.closeAll() }; done = true }
         }
         let owner = Sys.processID()
-        entries.withLock { $0[header.base] = Entry(header: header, owner: owner) }
+        entries.withLock { $0[UInt(bitPattern: header.base)] = Entry(header: header, owner: owner) }
     }
 
     /// Takes a writer off the list, before it closes (and its mapping goes).
-    static func remove(_ header: HeaderWords) {
-        _ = entries.withLock { $0.removeValue(forKey: header.base) }
+    package static func remove(_ header: HeaderWords) {
+        _ = entries.withLock { $0.removeValue(forKey: UInt(bitPattern: header.base)) }
     }
 
     /// The exit handler: closes every writer this process attached and has not closed.
@@ -46,9 +49,9 @@ extension HeaderWords {
     /// store `closed` (release: whoever then finds the lock free and loads `closed` knows the
     /// writer left on purpose), and wake sleeping readers so that they notice. The lock itself
     /// is released when the descriptor closes (or the process ends).
-    func markClosed() {
+    package func markClosed() {
         lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
-        writerState.pointee.store(WriterState.closed.rawValue, ordering: .releasing)
+        writerState.pointee.store(RecordedWriterState.closed.rawValue, ordering: .releasing)
         wakeReaders()
     }
 }

@@ -1,3 +1,6 @@
+internal import Synchronization
+internal import SharedRingSystem
+package import SharedRingCommon
 /// The geometry of a ring file, format version 2, and where each header word lives.
 ///
 /// The authoritative description for other languages is `docs/ring-file-format.md`; the
@@ -19,95 +22,94 @@
 /// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
 /// two header counters, halving the memory traffic of 8-byte items. See `Publication.swift`.)
 @usableFromInline
-struct RingLayout: Equatable, Sendable {
+package struct RingLayout: Equatable, Sendable {
     // MARK: Constants of format version 2
 
     /// "CBUFRING" in ASCII, as the first 8 bytes of the file.
-    static let magic: [UInt8] = Array("CBUFRING".utf8)
-    static let formatVersion: UInt32 = 2
+    package static let magic: [UInt8] = Array("CBUFRING".utf8)
+    package static let formatVersion: UInt32 = 2
     /// Reading this word back as little-endian proves the reader agrees on byte order.
-    static let byteOrderMark: UInt32 = 0x0102_0304
-    static let headerSize = 4096
-    static let readerCapacity = 24
-    static let readerRecordSize = 128
-    static let readerTableOffset = 1024
+    package static let byteOrderMark: UInt32 = 0x0102_0304
+    package static let headerSize = 4096
+    package static let readerCapacity = 24
+    package static let readerRecordSize = 128
+    package static let readerTableOffset = 1024
 
-    /// Bounds that keep every size computation far from overflow and a typo from asking for a
-    /// terabyte of disk.
-    static let maxItemSize = 1 << 24          // 16 MiB
-    static let maxLength = 1 << 32
-    static let maxFileSize = 1 << 40          // 1 TiB
+    /// See `Limits`.
+    package static let maxItemSize = Limits.maxItemSize
+    package static let maxLength = Limits.maxLength
+    package static let maxFileSize = Limits.maxFileSize
 
     // MARK: Header offsets
 
     @usableFromInline
-    enum Offset {
+    package enum Offset {
         // line 0: immutable geometry, written once before the file gets its name
-        static let magic = 0                 // 8 bytes
-        static let version = 8               // u32
-        static let headerSize = 12           // u32
-        static let itemSize = 16             // u64
-        static let length = 24               // u64
-        static let slotStride = 32           // u32
-        static let policy = 36               // u32: 0 overwrite, 1 block
-        static let readerCapacity = 40       // u32
-        static let byteOrderMark = 44        // u32
-        static let fileSize = 48             // u64
-        static let checksum = 56             // u64: FNV-1a 64 of bytes 0..<56
+        package static let magic = 0                 // 8 bytes
+        package static let version = 8               // u32
+        package static let headerSize = 12           // u32
+        package static let itemSize = 16             // u64
+        package static let length = 24               // u64
+        package static let slotStride = 32           // u32
+        package static let policy = 36               // u32: 0 overwrite, 1 block
+        package static let readerCapacity = 40       // u32
+        package static let byteOrderMark = 44        // u32
+        package static let fileSize = 48             // u64
+        package static let checksum = 56             // u64: FNV-1a 64 of bytes 0..<56
         // line 1: written once at creation
-        static let createdAt = 64            // u64: ns since the Unix epoch
+        package static let createdAt = 64            // u64: ns since the Unix epoch
         // line 2: written by the writer only
-        @usableFromInline static let nextSequence = 128        // u64: items published: every sequence below is complete
-        @usableFromInline static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
-        static let writerPID = 144           // u32
-        static let writerState = 148         // u32: WriterState
-        static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
-        static let writerGeneration = 160    // u64: how many writers have attached
-        @usableFromInline static let gateVersion = 168         // u32: the readers version the block policy's gate last took in
+        @usableFromInline package static let nextSequence = 128        // u64: items published: every sequence below is complete
+        @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
+        package static let writerPID = 144           // u32
+        package static let writerState = 148         // u32: RecordedWriterState
+        package static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22
+        package static let writerGeneration = 160    // u64: how many writers have attached
+        @usableFromInline package static let gateVersion = 168         // u32: the readers version the block policy's gate last took in
         // line 3: the wake-up line
-        static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
-        @usableFromInline static let waiters = 196             // u32: readers currently sleeping or about to
+        package static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
+        @usableFromInline package static let waiters = 196             // u32: readers currently sleeping or about to
         // line 4: the block policy's wake-up line
-        static let space = 256               // u32 futex word, bumped by named readers to wake the writer
-        @usableFromInline static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
-        @usableFromInline static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
+        package static let space = 256               // u32 futex word, bumped by named readers to wake the writer
+        @usableFromInline package static let writerWaiting = 260       // u32: 1 while the writer sleeps (or is about to) for space
+        @usableFromInline package static let readersVersion = 264      // u32: bumped whenever a named reader is added or removed
         // `claimed` (u64): items started: the slot of every sequence below may be changing. Under
         // `overwrite` every reader loads it after every copy, so it shares the line of
         // `published` (one miss brings both); under `block` the named readers stop loading it
         // (see Publication.swift), so it has line 5 to itself and the writer's store to it
         // takes no line away from a reader.
-        static let claimedOverwrite = 176
-        static let claimedBlock = 320
-        static func claimed(_ policy: OverflowPolicy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
+        package static let claimedOverwrite = 176
+        package static let claimedBlock = 320
+        package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.
     /// (Named readers will lock bytes `1 + index`.) Locks are advisory and do not touch data.
-    static let writerLockByte = 0
+    package static let writerLockByte = 0
 
     // MARK: Geometry
 
-    let itemSize: Int
-    let length: Int
-    let policy: OverflowPolicy
+    package let itemSize: Int
+    package let length: Int
+    package let policy: Policy
     /// Bytes per slot: the item rounded up to 8 bytes.
-    let slotStride: Int
-    let fileSize: Int
+    package let slotStride: Int
+    package let fileSize: Int
 
-    var slotsOffset: Int { Self.headerSize }
+    package var slotsOffset: Int { Self.headerSize }
 
     /// Checks the parameters of a new buffer and computes its geometry.
-    init(itemSize: Int, length: Int, policy: OverflowPolicy) throws(CBuffError) {
+    package init(itemSize: Int, length: Int, policy: Policy) throws(CBuffFailure) {
         guard itemSize >= 1, itemSize <= Self.maxItemSize else {
-            throw CBuffError(.invalidArgument, "Item size \(itemSize) is out of range: it must be between 1 and \(Self.maxItemSize) bytes.")
+            throw CBuffFailure(.invalidArgument, "Item size \(itemSize) is out of range: it must be between 1 and \(Self.maxItemSize) bytes.")
         }
         guard length >= 2, length <= Self.maxLength else {
-            throw CBuffError(.invalidArgument, "Length \(length) is out of range: a buffer holds between 2 and \(Self.maxLength) items.")
+            throw CBuffFailure(.invalidArgument, "Length \(length) is out of range: a buffer holds between 2 and \(Self.maxLength) items.")
         }
         let stride = (itemSize + 7) / 8 * 8
         let (slots, overflow) = stride.multipliedReportingOverflow(by: length)
         guard !overflow, slots <= Self.maxFileSize - Self.headerSize else {
-            throw CBuffError(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")
+            throw CBuffFailure(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")
         }
         self.itemSize = itemSize
         self.length = length
@@ -118,7 +120,7 @@ struct RingLayout: Equatable, Sendable {
 
     /// The first 128 bytes of a new ring file: the immutable geometry line with its checksum,
     /// and the creation line. Every other byte of a new file is zero.
-    func encodeHeader(createdAt: UInt64) -> [UInt8] {
+    package func encodeHeader(createdAt: UInt64) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 128)
         bytes.replaceSubrange(0..<8, with: Self.magic)
         bytes.storeLE(Self.formatVersion, at: Offset.version)
@@ -142,9 +144,9 @@ struct RingLayout: Equatable, Sendable {
     ///   - header: at least the first 64 bytes of the file (fewer means the file is truncated).
     ///   - fileSize: the file's size as `fstat` reports it.
     ///   - path: named in the error.
-    init(validating header: [UInt8], fileSize actualSize: Int, path: String) throws(CBuffError) {
-        func corrupt(_ what: String) -> CBuffError {
-            CBuffError(.corrupted, "Ring file \(path) is damaged: \(what).")
+    package init(validating header: [UInt8], fileSize actualSize: Int, path: String) throws(CBuffFailure) {
+        func corrupt(_ what: String) -> CBuffFailure {
+            CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(what).")
         }
         guard actualSize >= Self.headerSize, header.count >= 64 else {
             throw corrupt("it is \(actualSize) bytes, shorter than the \(Self.headerSize)-byte header")
@@ -154,7 +156,7 @@ struct RingLayout: Equatable, Sendable {
         }
         let version: UInt32 = header.loadLE(at: Offset.version)
         guard version == Self.formatVersion else {
-            throw CBuffError(.corrupted, "Ring file \(path) has format version \(version); this library reads version \(Self.formatVersion).")
+            throw CBuffFailure(.corrupted, "Ring file \(path) has format version \(version); this library reads version \(Self.formatVersion).")
         }
         let storedChecksum: UInt64 = header.loadLE(at: Offset.checksum)
         guard storedChecksum == Self.checksum(header[0..<Offset.checksum]) else {
@@ -167,7 +169,7 @@ struct RingLayout: Equatable, Sendable {
         let readers: UInt32 = header.loadLE(at: Offset.readerCapacity)
         guard readers == Self.readerCapacity else { throw corrupt("its reader capacity is \(readers), not \(Self.readerCapacity)") }
         let rawPolicy: UInt32 = header.loadLE(at: Offset.policy)
-        guard let policy = OverflowPolicy(rawValue: rawPolicy) else { throw corrupt("its overflow policy \(rawPolicy) is unknown") }
+        guard let policy = Policy(rawValue: rawPolicy) else { throw corrupt("its overflow policy \(rawPolicy) is unknown") }
         let itemSize: UInt64 = header.loadLE(at: Offset.itemSize)
         let length: UInt64 = header.loadLE(at: Offset.length)
         guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
@@ -192,7 +194,7 @@ struct RingLayout: Equatable, Sendable {
     }
 
     /// FNV-1a, 64 bits: enough to notice a damaged header, trivial to reimplement elsewhere.
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    package static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)
@@ -202,29 +204,8 @@ struct RingLayout: Equatable, Sendable {
     }
 }
 
-/// What a push does when the ring is full.
-public enum OverflowPolicy: UInt32, Sendable, CaseIterable, CustomStringConvertible {
-    /// The oldest item is overwritten; a reader that falls behind skips ahead and counts what it missed.
-    case overwrite = 0
-    /// The writer never overwrites an item a registered reader has not consumed. (Named readers
-    /// arrive with a later version; until then `block` behaves as `overwrite` for anonymous readers.)
-    case block = 1
-
-    public var description: String {
-        switch self {
-        case .overwrite: "overwrite"
-        case .block: "block"
-        }
-    }
-
-    public init?(_ name: String) {
-        guard let policy = Self.allCases.first(where: { $0.description == name }) else { return nil }
-        self = policy
-    }
-}
-
 /// What the writer-state word of a ring file's header says about its last writer.
-public enum WriterState: UInt32, Sendable, CustomStringConvertible {
+package enum RecordedWriterState: UInt32, Sendable, CustomStringConvertible {
     /// No writer ever attached.
     case never = 0
     /// A writer attached and has not closed: it is alive if it still holds the lock, else it died.
@@ -232,7 +213,7 @@ public enum WriterState: UInt32, Sendable, CustomStringConvertible {
     /// The last writer closed cleanly.
     case closed = 2
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .never: "never attached"
         case .attached: "attached"
@@ -242,13 +223,13 @@ public enum WriterState: UInt32, Sendable, CustomStringConvertible {
 }
 
 extension [UInt8] {
-    mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+    package mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         Swift.withUnsafeBytes(of: value.littleEndian) { bytes in
             replaceSubrange(offset..<(offset + bytes.count), with: bytes)
         }
     }
 
-    func loadLE<T: FixedWidthInteger>(at offset: Int) -> T {
+    package func loadLE<T: FixedWidthInteger>(at offset: Int) -> T {
         var value = T.zero
         for i in (0..<(T.bitWidth / 8)).reversed() {
             value = value << 8 | T(self[offset + i])

@@ -3,22 +3,22 @@
 /// A valid name has 1 to 200 bytes among `A–Z a–z 0–9 . _ - : @ +` and does not start with a
 /// dot. That rules out path separators, `..`, NUL, hidden files and shell surprises, and leaves
 /// room in the 255-byte file-name limit for the ring file's suffix.
-enum BufferName {
-    static let maxLength = 200
+package enum BufferName {
+    package static let maxLength = 200
 
     /// - Parameters:
     ///   - kind: "buffer" or "reader", for the error message.
     ///   - maxLength: the longest name allowed, in bytes.
-    static func validate(_ name: String, kind: String = "buffer", maxLength: Int = maxLength) throws(CBuffError) {
+    package static func validate(_ name: String, kind: String = "buffer", maxLength: Int = maxLength) throws(CBuffFailure) {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty else {
-            throw CBuffError(.invalidArgument, "A \(kind) name cannot be empty.")
+            throw CBuffFailure(.invalidArgument, "A \(kind) name cannot be empty.")
         }
         guard bytes.count <= maxLength else {
-            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.prefix(40).description.escapingControlCharacters)\(bytes.count > 40 ? "…" : "")\" is \(bytes.count) bytes long; the limit is \(maxLength).")
+            throw CBuffFailure(.invalidArgument, "\(kind.capitalized) name \"\(name.prefix(40).description.escapingControlCharacters)\(bytes.count > 40 ? "…" : "")\" is \(bytes.count) bytes long; the limit is \(maxLength).")
         }
         guard bytes[0] != UInt8(ascii: ".") else {
-            throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" starts with a dot; names may not be hidden files or '..'.")
+            throw CBuffFailure(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" starts with a dot; names may not be hidden files or '..'.")
         }
         guard let bad = bytes.first(where: { !isAllowed($0) }) else { return }
         let shown = switch bad {
@@ -27,7 +27,7 @@ enum BufferName {
         case 0x80...: "a non-ASCII byte"
         default: "'\(Character(Unicode.Scalar(bad)))'"
         }
-        throw CBuffError(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" contains \(shown); use only letters, digits and . _ - : @ +.")
+        throw CBuffFailure(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" contains \(shown); use only letters, digits and . _ - : @ +.")
     }
 
     private static func isAllowed(_ byte: UInt8) -> Bool {
@@ -44,9 +44,4 @@ enum BufferName {
 
 extension String {
     fileprivate var capitalized: String { prefix(1).uppercased() + dropFirst() }
-
-    /// The name as a message can show it: control characters (NUL included) written as `\u{1}`.
-    fileprivate var escapingControlCharacters: String {
-        unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-    }
 }

@@ -1,4 +1,6 @@
-import Synchronization
+public import Synchronization
+internal import SharedRingSystem
+package import SharedRingCommon
 
 /// The named-reader table of a ring file: `RingLayout.readerCapacity` records of 128 bytes at
 /// offset 1024. A named reader's cursor lives here, so a restarted reader resumes where it
@@ -18,37 +20,37 @@ import Synchronization
 /// While a named reader is open, its process holds an OFD write lock on byte `1 + k`: that lock
 /// (dropped by the kernel when the process dies) is what "alive" means.
 @usableFromInline
-struct ReaderTable {
-    static let tableLockByte = 64
-    static let maxNameLength = 44
+package struct ReaderTable {
+    package static let tableLockByte = 64
+    package static let maxNameLength = 44
 
-    enum Offset {
-        static let cursor = 0
-        static let state = 64
-        static let pid = 68
-        static let startTime = 72
-        static let nameLength = 80
-        static let name = 84
+    package enum Offset {
+        package static let cursor = 0
+        package static let state = 64
+        package static let pid = 68
+        package static let startTime = 72
+        package static let nameLength = 80
+        package static let name = 84
     }
 
-    let fileBase: UnsafeMutableRawPointer
+    package let fileBase: UnsafeMutableRawPointer
 
-    static func lockByte(ofRecord index: Int) -> Int { 1 + index }
+    package static func lockByte(ofRecord index: Int) -> Int { 1 + index }
 
-    func record(_ index: Int) -> UnsafeMutableRawPointer {
+    package func record(_ index: Int) -> UnsafeMutableRawPointer {
         fileBase + RingLayout.readerTableOffset + index * RingLayout.readerRecordSize
     }
 
-    func cursor(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    package func cursor(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (record(index) + Offset.cursor).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
-    func state(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+    package func state(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (record(index) + Offset.state).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
     /// The name of record `index`, or nil if it is free (or its name is damaged).
-    func name(_ index: Int) -> String? {
+    package func name(_ index: Int) -> String? {
         guard state(index).pointee.load(ordering: .acquiring) == 1 else { return nil }
         let length = Int(record(index).load(fromByteOffset: Offset.nameLength, as: UInt32.self))
         guard (1...Self.maxNameLength).contains(length) else { return nil }
@@ -56,22 +58,22 @@ struct ReaderTable {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    func pid(_ index: Int) -> Int32 {
+    package func pid(_ index: Int) -> Int32 {
         Int32(bitPattern: record(index).load(fromByteOffset: Offset.pid, as: UInt32.self))
     }
 
     /// The start time of the process that last opened the reader (see `Sys.processStartTime`).
-    func startTime(_ index: Int) -> UInt64 {
+    package func startTime(_ index: Int) -> UInt64 {
         UInt64(littleEndian: record(index).load(fromByteOffset: Offset.startTime, as: UInt64.self))
     }
 
-    func index(of name: String) -> Int? {
+    package func index(of name: String) -> Int? {
         (0..<RingLayout.readerCapacity).first { self.name($0) == name }
     }
 
     /// Fills a free record. Called under the table lock; the state store (release) comes last, so
     /// that whoever sees the record registered sees its name and cursor too.
-    func register(_ index: Int, name: String, cursor: UInt64, pid: Int32, startTime: UInt64?) {
+    package func register(_ index: Int, name: String, cursor: UInt64, pid: Int32, startTime: UInt64?) {
         let base = record(index)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: RingLayout.readerRecordSize)
         self.cursor(index).pointee.store(cursor, ordering: .relaxed)
@@ -82,51 +84,91 @@ struct ReaderTable {
         state(index).pointee.store(1, ordering: .releasing)
     }
 
-    func recordOpener(_ index: Int, pid: Int32, startTime: UInt64?) {
+    package func recordOpener(_ index: Int, pid: Int32, startTime: UInt64?) {
         let base = record(index)
         base.storeBytes(of: UInt32(bitPattern: pid).littleEndian, toByteOffset: Offset.pid, as: UInt32.self)
         base.storeBytes(of: (startTime ?? 0).littleEndian, toByteOffset: Offset.startTime, as: UInt64.self)
     }
 
     /// Frees a record (under the table lock).
-    func clear(_ index: Int) {
+    package func clear(_ index: Int) {
         state(index).pointee.store(0, ordering: .releasing)
         (record(index) + 64).initializeMemory(as: UInt8.self, repeating: 0, count: RingLayout.readerRecordSize - 64)
         cursor(index).pointee.store(0, ordering: .relaxed)
     }
 
     /// Checks a reader name: 1 to 44 bytes of the characters allowed in buffer names.
-    static func validate(_ name: String) throws(CBuffError) {
+    package static func validate(_ name: String) throws(CBuffFailure) {
         try BufferName.validate(name, kind: "reader", maxLength: maxNameLength)
     }
 }
 
-/// A named reader's handle on its record: where to store its cursor.
+/// A named reader's handle on its record: its name and index, and how it commits.
 @usableFromInline
-struct NamedReaderRecord {
-    @usableFromInline let name: String
-    @usableFromInline let index: Int
-    @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+package struct NamedReaderRecord {
+    @usableFromInline package let name: String
+    @usableFromInline package let index: Int
+    /// How this reader stores its cursor.
+    @usableFromInline package let commit: ReaderCommit
     /// Whether this open registered the reader (rather than resuming it).
-    let isNew: Bool
+    package let isNew: Bool
 
-    init(name: String, index: Int, cursor: UnsafeMutablePointer<Atomic<UInt64>>, isNew: Bool) {
+    init(name: String, index: Int, commit: ReaderCommit, isNew: Bool) {
         self.name = name
         self.index = index
-        self.cursor = cursor
+        self.commit = commit
         self.isNew = isNew
+    }
+
+    /// The sequence the reader committed: where it resumes after a restart.
+    package var committed: UInt64 { commit.committed }
+}
+
+/// A named reader's commit: the store of its cursor, and the wake-up of a writer that the
+/// `block` policy holds back for it.
+@frozen @usableFromInline
+package struct ReaderCommit {
+    /// The cursor word of the reader's record (its own cache line).
+    @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+    @usableFromInline let header: HeaderWords
+    /// Set when this process could not register for membarrier: the reader then pays a full
+    /// fence between its store and its load of `writerWaiting` (see `FutexSleep`).
+    @usableFromInline let fenceBeforeWriterCheck: Bool
+
+    init(cursor: UnsafeMutablePointer<Atomic<UInt64>>, header: HeaderWords) {
+        self.cursor = cursor
+        self.header = header
+        self.fenceBeforeWriterCheck = !Sys.registerForGlobalBarriers()
+    }
+
+    /// Stores `sequence` as the reader's cursor: every item below it is consumed. Release: a
+    /// writer that loads it (the `SpaceGate`, acquire) may reuse the slots below it, so every
+    /// copy out of them is ordered before. Then the store-load step of `FutexSleep`, waker's
+    /// side: a writer asleep for room is woken, and only then pays a system call. A plain
+    /// store to the reader's own cache line otherwise.
+    @inlinable
+    package func store(_ sequence: UInt64) {
+        cursor.pointee.store(sequence, ordering: .releasing)
+        if fenceBeforeWriterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
+        if header.writerWaiting.pointee.load(ordering: .relaxed) != 0 { header.wakeWriter() }
+    }
+
+    /// What the reader committed last (acquire: a cursor stored by another process that had
+    /// this reader open before is seen with what it read).
+    package var committed: UInt64 {
+        cursor.pointee.load(ordering: .acquiring)
     }
 }
 
 extension RingFile {
-    var readerTable: ReaderTable { ReaderTable(fileBase: base) }
+    package var readerTable: ReaderTable { ReaderTable(fileBase: base) }
 
     /// Runs `body` holding the table lock, waiting for it at most `timeoutNanos`: a process
     /// that holds it longer (one stopped with Ctrl-Z while registering a reader) makes this
     /// fail with a sentence naming it, never hang.
-    func withReaderTableLocked<T>(timeoutNanos: Int64, _ body: () throws(CBuffError) -> T) throws(CBuffError) -> T {
+    package func withReaderTableLocked<T>(timeoutNanos: Int64, _ body: () throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
         let byte = ReaderTable.tableLockByte
-        let locked = try Sys.poll(timeoutNanos: timeoutNanos) { () throws(CBuffError) -> Bool in
+        let locked = try Sys.poll(timeoutNanos: timeoutNanos) { () throws(CBuffFailure) -> Bool in
             try Sys.tryLock(descriptor, start: byte).orThrow { .system($0, "lock the reader table of \(path)") }
         }
         guard locked else {
@@ -139,14 +181,14 @@ extension RingFile {
     }
 
     /// Whether a live process has named reader `index` open.
-    func isReaderAlive(_ index: Int) -> Bool {
+    package func isReaderAlive(_ index: Int) -> Bool {
         (try? Sys.isLocked(descriptor, start: ReaderTable.lockByte(ofRecord: index)).get()) ?? false
     }
 
     /// Opens named reader `name`: resumes its record if it exists, else claims a free one with
     /// its cursor at `start`. Takes the reader's liveness lock.
-    func claimReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64, start: () -> UInt64) throws(CBuffError) -> NamedReaderRecord {
-        try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffError) -> NamedReaderRecord in
+    package func claimReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64, start: () -> UInt64) throws(CBuffFailure) -> NamedReaderRecord {
+        try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> NamedReaderRecord in
             let table = readerTable
             let pid = Sys.processID()
             let index: Int
@@ -154,7 +196,7 @@ extension RingFile {
                 index = existing
             } else {
                 guard let free = (0..<RingLayout.readerCapacity).first(where: { table.state($0).pointee.load(ordering: .acquiring) == 0 }) else {
-                    throw CBuffError(.invalidArgument, "Buffer \"\(bufferName)\" already has \(RingLayout.readerCapacity) named readers, its maximum; remove one that is no longer used.")
+                    throw CBuffFailure(.invalidArgument, "Buffer \"\(bufferName)\" already has \(RingLayout.readerCapacity) named readers, its maximum; remove one that is no longer used.")
                 }
                 index = free
             }
@@ -164,16 +206,39 @@ extension RingFile {
             let owner = table.pid(index)
             guard try tryLock(byte: lockByte, of: "named reader \(name) of \(path)",
                               ownerIsActive: owner != pid && Sys.isRunning(owner, startTime: table.startTime(index))) else {
-                throw CBuffError(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(table.pid(index))).")
+                throw CBuffFailure(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(table.pid(index))).")
             }
             let isNew = table.index(of: name) == nil
             if isNew {
                 table.register(index, name: name, cursor: start(), pid: pid, startTime: Sys.processStartTime(pid))
-                header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
+                bumpReadersVersion()
             } else {
                 table.recordOpener(index, pid: pid, startTime: Sys.processStartTime(pid))
             }
-            return NamedReaderRecord(name: name, index: index, cursor: table.cursor(index), isNew: isNew)
+            return NamedReaderRecord(name: name, index: index, commit: ReaderCommit(cursor: table.cursor(index), header: header), isNew: isNew)
         }
+    }
+
+    /// Removes named reader `index`, so that it no longer holds a place, nor, under the
+    /// `block` policy, the writer. Called under the table lock (``withReaderTableLocked``).
+    package func removeReader(at index: Int) {
+        readerTable.clear(index)
+        bumpReadersVersion()
+        // A writer held back by this reader re-reads the table and goes on.
+        header.wakeWriter()
+    }
+
+    /// Tells the writer's gate, and gated readers, that a named reader came or went.
+    ///
+    /// The bump needs release ordering at least: the record's change (state stored with
+    /// release, name and cursor before it) must be visible to whoever acquires the new version
+    /// (the writer's `SpaceGate.hasSpace`, which then rescans the table; a gated reader's R4,
+    /// which then stops relying on the gate; see `Publication.swift`). It is sequentially
+    /// consistent because a read-modify-write costs the same at any ordering on the machines
+    /// cbuff runs on (a `lock xadd` on x86-64, `ldaddal` on aarch64), and a single total order
+    /// with the other sequentially consistent operations (the sleeper counts of `FutexSleep`)
+    /// leaves one thing fewer to reason about. Nothing relies on more than acquire-release.
+    func bumpReadersVersion() {
+        header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
     }
 }

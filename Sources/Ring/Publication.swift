@@ -1,4 +1,6 @@
-import Synchronization
+public import Synchronization
+internal import SharedRingSystem
+internal import SharedRingCommon
 
 // # The publication protocol (format version 2)
 //
@@ -64,31 +66,31 @@ import Synchronization
 
 /// A raw view of the slot array: where the item of slot `i` lives.
 @usableFromInline
-struct SlotArray {
-    @usableFromInline let base: UnsafeMutableRawPointer
-    @usableFromInline let stride: Int
-    @usableFromInline let length: Int
+package struct SlotArray {
+    @usableFromInline package let base: UnsafeMutableRawPointer
+    @usableFromInline package let stride: Int
+    @usableFromInline package let length: Int
 
-    init(base: UnsafeMutableRawPointer, stride: Int, length: Int) {
+    package init(base: UnsafeMutableRawPointer, stride: Int, length: Int) {
         self.base = base
         self.stride = stride
         self.length = length
     }
 
     @inlinable
-    func payload(_ index: Int) -> UnsafeMutableRawPointer {
+    package func payload(_ index: Int) -> UnsafeMutableRawPointer {
         base + index &* stride
     }
 
     @inlinable
-    func index(of sequence: UInt64) -> Int {
+    package func index(of sequence: UInt64) -> Int {
         Int(sequence % UInt64(length))
     }
 
     /// Calls `body(firstIndex, count, offset)` for the one or two runs of consecutive slots that
     /// `count` items starting at slot `index` occupy (a run ends where the ring wraps).
     @inlinable
-    func forEachRun(from index: Int, count: Int, _ body: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+    package func forEachRun(from index: Int, count: Int, _ body: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
         let first = min(count, length &- index)
         body(index, first, 0)
         if first < count { body(0, count &- first, first) }
@@ -97,29 +99,29 @@ struct SlotArray {
     /// Where the oldest item that is certainly intact lies, given the writer's claim: every
     /// slot of a sequence below `claimed - length` may have been reused.
     @inlinable
-    func oldestIntact(claimed: UInt64) -> UInt64 {
+    package func oldestIntact(claimed: UInt64) -> UInt64 {
         claimed > UInt64(length) ? claimed &- UInt64(length) : 0
     }
 }
 
 /// The writer's side of the protocol: W1–W5 above.
 @usableFromInline
-struct RingPublisher {
-    @usableFromInline let slots: SlotArray
-    @usableFromInline let header: HeaderWords
+package struct RingPublisher {
+    @usableFromInline package let slots: SlotArray
+    @usableFromInline package let header: HeaderWords
     /// When the kernel refused membarrier registration, the writer pays a full fence per publish
     /// instead (see `FutexSleep`).
-    @usableFromInline let fenceBeforeWaiterCheck: Bool
+    @usableFromInline package let fenceBeforeWaiterCheck: Bool
     /// The sequence the next item gets (= items published).
-    @usableFromInline var nextSequence: UInt64
+    @usableFromInline package var nextSequence: UInt64
     /// This writer's view of `claimed`: never below what a dead predecessor claimed.
-    @usableFromInline var claimed: UInt64
-    @usableFromInline var slotIndex: Int
+    @usableFromInline package var claimed: UInt64
+    @usableFromInline package var slotIndex: Int
 
     /// Attaches to the ring's current position. A predecessor killed mid-write left `claimed`
     /// above `published`: the items it was writing were never published, so writing resumes at
     /// `published`, and its claim is kept (the slots it may have damaged stay "overwritten").
-    init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
+    package init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
         self.slots = slots
         self.header = header
         self.fenceBeforeWaiterCheck = fenceBeforeWaiterCheck
@@ -131,7 +133,7 @@ struct RingPublisher {
 
     /// Publishes one item: `fill` receives the slot's payload bytes.
     @inlinable
-    mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
+    package mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
         let sequence = nextSequence
         claim(through: sequence &+ 1)                       // W1, W2
         fill(slots.payload(slotIndex))                      // W3
@@ -144,7 +146,7 @@ struct RingPublisher {
     /// items `offset ..< offset + count` of the batch into the consecutive slots from `index`
     /// (called once, or twice when the batch wraps around the end of the ring).
     @inlinable
-    mutating func publish(count: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+    package mutating func publish(count: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
         let end = nextSequence &+ UInt64(count)
         claim(through: end)                                 // W1, W2
         slots.forEachRun(from: slotIndex, count: count, fill) // W3
@@ -153,14 +155,14 @@ struct RingPublisher {
     }
 
     @inlinable
-    mutating func claim(through end: UInt64) {
+    package mutating func claim(through end: UInt64) {
         if end > claimed { claimed = end }
         header.claimed.pointee.store(claimed, ordering: .relaxed)      // W1
         atomicMemoryFence(ordering: .releasing)                        // W2
     }
 
     @inlinable
-    mutating func announce(through end: UInt64) {
+    package mutating func announce(through end: UInt64) {
         let start = nextSequence
         nextSequence = end
         header.nextSequence.pointee.store(end, ordering: .releasing)   // W4
@@ -171,46 +173,46 @@ struct RingPublisher {
 
     /// The cold path: a reader is sleeping on the futex word.
     @usableFromInline @inline(never)
-    func wakeReaders() {
+    package func wakeReaders() {
         header.wakeReaders()
     }
 
     /// Records the time of the last write (also done every 1024 items while writing).
     @usableFromInline @inline(never)
-    func stampLastWrite() {
+    package func stampLastWrite() {
         header.lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
     }
 }
 
 /// A reader's cursor and its side of the protocol: R1–R4, lap recovery, and waiting.
 @usableFromInline
-struct RingCursor {
-    @usableFromInline let slots: SlotArray
-    @usableFromInline let header: HeaderWords
+package struct RingCursor {
+    @usableFromInline package let slots: SlotArray
+    @usableFromInline package let header: HeaderWords
     /// The sequence of the next item this reader will return.
-    @usableFromInline var nextSequence: UInt64
+    @usableFromInline package var nextSequence: UInt64
     /// Items this reader never saw because the writer overwrote them first.
-    @usableFromInline var missed: UInt64 = 0
-    @usableFromInline var slotIndex: Int
+    @usableFromInline package var missed: UInt64 = 0
+    @usableFromInline package var slotIndex: Int
     /// The last value of `published` this reader loaded: items below it need no new look at
     /// the writer's line before being copied (R1 is done once for all of them).
-    @usableFromInline var knownPublished: UInt64 = 0
+    @usableFromInline package var knownPublished: UInt64 = 0
     /// For a named reader under the `block` policy, the index of its record, which the writer's
     /// gate respects; nil otherwise.
-    @usableFromInline let gatedRecord: Int?
+    @usableFromInline package let gatedRecord: Int?
     /// This process, as the record names it (read once: `getpid` is a system call).
-    let processID: Int32
+    package let processID: Int32
     /// Whether R4 can be the cheap check of the readers version (see above), and which version.
-    @usableFromInline var reliesOnGate = false
-    @usableFromInline var gateVersion: UInt32 = 0
+    @usableFromInline package var reliesOnGate = false
+    @usableFromInline package var gateVersion: UInt32 = 0
 
-    enum Start {
+    package enum Start {
         case oldest, latest
         /// A named reader resuming: items overwritten since it stopped count as missed.
         case at(UInt64)
     }
 
-    init(slots: SlotArray, header: HeaderWords, start: Start, gatedRecord: Int? = nil) {
+    package init(slots: SlotArray, header: HeaderWords, start: Start, gatedRecord: Int? = nil) {
         self.slots = slots
         self.header = header
         self.gatedRecord = gatedRecord
@@ -220,7 +222,7 @@ struct RingCursor {
     }
 
     /// Where a new reader starting at `start` would begin.
-    static func startSequence(_ start: Start, header: HeaderWords, slots: SlotArray) -> UInt64 {
+    package static func startSequence(_ start: Start, header: HeaderWords, slots: SlotArray) -> UInt64 {
         let published = header.nextSequence.pointee.load(ordering: .acquiring)
         switch start {
         case .latest: return published
@@ -232,7 +234,7 @@ struct RingCursor {
     /// R1: how many items can be copied now, looking at `published` again only if fewer than
     /// `wanted` are known to be there. Zero means the reader has caught up with the writer.
     @inlinable
-    mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
+    package mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
         if knownPublished < nextSequence &+ wanted {
             knownPublished = header.nextSequence.pointee.load(ordering: .acquiring)   // R1
             if nextSequence >= knownPublished { return 0 }
@@ -243,7 +245,7 @@ struct RingCursor {
     /// R3 and R4: whether the items copied from `nextSequence` on are intact. If not, the
     /// cursor has already moved past what was lost.
     @inlinable
-    mutating func copyWasIntact() -> Bool {
+    package mutating func copyWasIntact() -> Bool {
         atomicMemoryFence(ordering: .acquiring)                                         // R3
         if reliesOnGate {
             if header.readersVersion.pointee.load(ordering: .relaxed) == gateVersion { return true } // R4, gated
@@ -260,7 +262,7 @@ struct RingCursor {
 
     /// Sets `reliesOnGate` if the writer's gate has taken this reader's record in (see above).
     @usableFromInline @inline(never)
-    mutating func tryToRelyOnTheGate() {
+    package mutating func tryToRelyOnTheGate() {
         guard let index = gatedRecord else { return }
         let version = header.readersVersion.pointee.load(ordering: .acquiring)
         guard header.gateVersion.pointee.load(ordering: .acquiring) == version else { return }
@@ -279,7 +281,7 @@ struct RingCursor {
     /// moves on). Returns nil when the reader has caught up with the writer.
     /// `acceptIf` may refuse a good copy: the value is returned but the cursor stays on it.
     @inlinable
-    mutating func read<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool = { _ in true }) -> T? {
+    package mutating func read<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool = { _ in true }) -> T? {
         while true {
             guard readable() > 0 else { return nil }                                   // R1
             let value = copy(UnsafeRawPointer(slots.payload(slotIndex)))                // R2
@@ -293,7 +295,7 @@ struct RingCursor {
     /// `offset ..< offset + count` of the batch from the consecutive slots from `index` (called
     /// once, or twice when the batch wraps). Returns how many were read; 0 when caught up.
     @inlinable
-    mutating func read(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
+    package mutating func read(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
         while true {
             let wanted = min(UInt64(maxCount), UInt64(slots.length))
             let count = Int(min(readable(wanting: wanted), wanted))                     // R1
@@ -306,7 +308,7 @@ struct RingCursor {
     }
 
     @inlinable
-    mutating func advance(by count: Int) {
+    package mutating func advance(by count: Int) {
         nextSequence &+= UInt64(count)
         slotIndex &+= count
         if slotIndex >= slots.length { slotIndex &-= slots.length }
@@ -315,7 +317,7 @@ struct RingCursor {
     /// The item at `nextSequence` was (or is being) overwritten: skip to the oldest item that
     /// is still intact and count every sequence skipped.
     @usableFromInline @inline(never)
-    mutating func recoverFromLap() {
+    package mutating func recoverFromLap() {
         let claimed = header.claimed.pointee.load(ordering: .acquiring)
         let target = max(nextSequence &+ 1, slots.oldestIntact(claimed: claimed))
         missed &+= target &- nextSequence
@@ -324,22 +326,36 @@ struct RingCursor {
     }
 
     /// Whether an item is waiting (or was overwritten, which a read then counts).
-    func hasItem() -> Bool {
+    package func hasItem() -> Bool {
         header.nextSequence.pointee.load(ordering: .acquiring) > nextSequence
     }
 
     /// Items available to this reader now (at most the ring's length).
-    var available: Int {
+    package var available: Int {
         let published = header.nextSequence.pointee.load(ordering: .acquiring)
         guard published > nextSequence else { return 0 }
         return Int(min(published - nextSequence, UInt64(slots.length)))
     }
 
+    /// Something another thread may call to cut this cursor's wait short (see ``ReaderWakeUp``).
+    package var wakeUp: ReaderWakeUp { ReaderWakeUp(header: header) }
+
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
     /// Returns false on timeout, or early once `stop` says so after a wake-up.
-    mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
+    package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
         FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
                         sleepers: header.waiters, timeoutNanos: timeoutNanos, stop: stop)
+    }
+}
+
+/// Wakes every reader sleeping on a ring (each re-checks, and sleeps again unless its `stop`
+/// says otherwise): how a thread ends another thread's wait promptly, as cancelling a task
+/// that iterates a reader's events does. Sendable: it holds only the header's address.
+package struct ReaderWakeUp: Sendable {
+    let header: HeaderWords
+
+    package func callAsFunction() {
+        header.wakeReaders()
     }
 }

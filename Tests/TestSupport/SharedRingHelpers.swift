@@ -1,19 +1,19 @@
+// Helpers for the tests of SharedRing, in-process and multi-process alike.
 import Foundation
 import Testing
-import TestSupport
-@testable import SharedRing
+import SharedRing
 
 extension TemporaryDirectory {
-    var directory: DataDirectory { DataDirectory(path: path) }
+    public var directory: DataDirectory { DataDirectory(path: path) }
 }
 
 /// Starts a cbuff-test-agent.
-func Agent(_ arguments: [String]) throws -> ChildProcess {
+public func Agent(_ arguments: [String]) throws -> ChildProcess {
     try ChildProcess("cbuff-test-agent", arguments)
 }
 
 /// Expects `body` to throw a ``CBuffError`` with `code`.
-func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R) {
+public func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R) {
     do {
         _ = try body()
         Issue.record("expected an error \(code), got none", sourceLocation: sourceLocation)
@@ -25,7 +25,7 @@ func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocation = #_
 }
 
 /// Runs `command` with /bin/sh, its output discarded; returns its exit status (-1 if it could not start).
-func shell(_ command: String) -> Int32 {
+public func shell(_ command: String) -> Int32 {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
     process.arguments = ["-c", command]
@@ -40,10 +40,12 @@ func shell(_ command: String) -> Int32 {
 /// how promptly an async sequence reacts: Swift's cooperative pool has one thread per core, and
 /// on a 2-core machine the synchronous tests running beside them (each waiting for a child
 /// process) can hold both for seconds, which would measure the pool, not cbuff.
-final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // the queue serialises
+public final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // the queue serialises
     private let queue = DispatchQueue(label: "cbuff.tests.dedicated-executor")
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
@@ -52,7 +54,7 @@ final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // the queu
 /// Whether `condition` holds within `seconds`, looking every millisecond: for a lock released in
 /// this process, which a child another test is spawning at that moment may still share until it
 /// execs (fork duplicates open file descriptions; see docs/ring-file-format.md, "Locks").
-func eventually(within seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+public func eventually(within seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date(timeIntervalSinceNow: seconds)
     while true {
         if try condition() { return true }

@@ -1,0 +1,166 @@
+internal import GRDB
+internal import SharedRingSystem
+package import SharedRingCommon
+
+/// A buffer's row in the registry's `buffers` table (see `docs/registry.md`), validated. The
+/// public API shows it as `BufferRecord`.
+package struct BufferRow: Sendable, Equatable {
+    /// The buffer's name.
+    package let name: String
+    /// Bytes per item.
+    package let itemSize: Int
+    /// Number of slots: the ring holds the `length` most recent items.
+    package let length: Int
+    /// What a push does when the ring is full.
+    package let policy: Policy
+    /// The ring file, relative to the data directory.
+    package let file: String
+    /// The ring file's format version.
+    package let formatVersion: Int
+    /// When the buffer was created (UTC, ISO 8601).
+    package let createdAt: String
+    /// The last process that became the writer (nil if none ever did). Whether it is alive is
+    /// decided by the lock it holds on the ring file, not by this number.
+    package let writerPID: Int32?
+    /// That process's start time in clock ticks after boot, which tells a reused PID apart.
+    package let writerStartTime: UInt64?
+    /// When that writer attached (UTC, ISO 8601).
+    package let writerSince: String?
+
+    /// The row of a new buffer, before it is inserted.
+    package init(name: String, itemSize: Int, length: Int, policy: Policy, formatVersion: Int) {
+        self.name = name
+        self.itemSize = itemSize
+        self.length = length
+        self.policy = policy
+        self.file = Self.fileName(of: name)
+        self.formatVersion = formatVersion
+        self.createdAt = ""
+        self.writerPID = nil
+        self.writerStartTime = nil
+        self.writerSince = nil
+    }
+
+    /// Decodes a row, validating every value: the registry is input, not truth (another
+    /// program, or a person with `sqlite3`, may have written anything into it). A value of the
+    /// wrong type or out of range, or a `file` other than the one the name gives, is a
+    /// `corrupted` error naming the buffer, never a trap.
+    init(row: Row) throws {
+        guard case .string(let name)? = (row["name"] as DatabaseValue?)?.storage else {
+            throw CBuffFailure(.corrupted, "The registry has a row whose name is not text (\(Self.show(row["name"] as DatabaseValue?))); remove it with sqlite3.")
+        }
+        func damaged(_ column: String, _ expected: String) -> CBuffFailure {
+            CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(row[column] as DatabaseValue?)), not \(expected); remove the buffer (cbuff rm) to clean it up.")
+        }
+        func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64 {
+            guard case .int64(let value) = (row[column] as DatabaseValue?)?.storage, range.contains(value) else {
+                throw damaged(column, expected)
+            }
+            return value
+        }
+        func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64? {
+            if (row[column] as DatabaseValue?)?.isNull ?? true { return nil }
+            return try integer(column, in: range, expected)
+        }
+        func text(_ column: String, optional: Bool = false) throws -> String? {
+            switch (row[column] as DatabaseValue?)?.storage {
+            case .string(let value)?: return value
+            case .null? where optional, nil where optional: return nil
+            default: throw damaged(column, "text")
+            }
+        }
+        do throws(CBuffFailure) {
+            try BufferName.validate(name)
+        } catch {
+            throw CBuffFailure(.corrupted, "The registry has a row with an invalid buffer name: \(error.message)")
+        }
+        self.name = name
+        itemSize = Int(try integer("item_size", in: 1...Int64(Limits.maxItemSize), "an item size from 1 to \(Limits.maxItemSize)"))
+        length = Int(try integer("length", in: 2...Int64(Limits.maxLength), "a length from 2 to \(Limits.maxLength)"))
+        guard let policyName = try text("policy"), let policy = Policy(policyName) else {
+            throw damaged("policy", "'overwrite' or 'block'")
+        }
+        self.policy = policy
+        let file = try text("file")!
+        guard file == Self.fileName(of: name) else {
+            throw damaged("file", "\"\(name).ring\" (a ring file's name follows from its buffer's)")
+        }
+        self.file = file
+        formatVersion = Int(try integer("format_version", in: 1...Int64(UInt32.max), "a format version"))
+        createdAt = try text("created_at")!
+        writerPID = try optionalInteger("writer_pid", in: 1...Int64(Int32.max), "a process ID").map { Int32($0) }
+        writerStartTime = try optionalInteger("writer_start_time", in: Int64.min...Int64.max, "a start time").map { UInt64(bitPattern: $0) }
+        writerSince = try text("writer_since", optional: true)
+    }
+
+    /// A value as an error message shows it: its type and at most 40 escaped characters.
+    /// The ring file of buffer `name`, relative to the data directory: always `NAME.ring`.
+    package static func fileName(of name: String) -> String { name + ".ring" }
+
+    private static func show(_ value: DatabaseValue?) -> String {
+        switch value?.storage {
+        case nil, .null?: "NULL"
+        case .int64(let v)?: "the integer \(v)"
+        case .double(let v)?: "the real \(v)"
+        case .string(let v)?: "'\(escaped(String(v.prefix(40))))'"
+        case .blob(let v)?: "a blob of \(v.count) bytes"
+        }
+    }
+
+    /// Control and non-ASCII characters as `\u{…}`, so that a message stays one printable line.
+    static func escaped(_ text: String) -> String {
+        text.unicodeScalars.map { $0.value < 0x20 || $0.value >= 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+    }
+
+    static func fetch(_ db: Database, name: String) throws -> BufferRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM buffers WHERE name = ?", arguments: [name]).map(BufferRow.init(row:))
+    }
+
+    static func fetchAll(_ db: Database) throws -> [BufferRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map(BufferRow.init(row:))
+    }
+}
+
+/// The registry inside one of its write transactions (see ``Registry/write(_:_:)``): the steps
+/// a caller may take there, without seeing SQL or GRDB.
+package struct RegistryTransaction: ~Copyable {
+    let db: Database
+
+    /// Runs one statement.
+    func execute(sql: String, arguments: StatementArguments = []) throws(CBuffFailure) {
+        try Registry.translating("update the registry") { try db.execute(sql: sql, arguments: arguments) }
+    }
+
+    /// The row of buffer `name`, or nil.
+    package func row(named name: String) throws(CBuffFailure) -> BufferRow? {
+        try Registry.translating("look up buffer \"\(name)\"") { try BufferRow.fetch(db, name: name) }
+    }
+
+    /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
+    package func hasRow(named name: String) throws(CBuffFailure) -> Bool {
+        try Registry.translating("look up buffer \"\(name)\"") {
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
+        }
+    }
+
+    /// Inserts the row of a new buffer, its writer already attached.
+    package func insert(_ row: BufferRow, writerPID pid: Int32, writerStartTime startTime: UInt64?) throws(CBuffFailure) {
+        try Registry.translating("register buffer \"\(row.name)\"") {
+            try db.execute(
+                sql: """
+                    INSERT INTO buffers (name, item_size, length, policy, file, format_version,
+                                         writer_pid, writer_start_time, writer_since)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    """,
+                arguments: [row.name, row.itemSize, row.length, row.policy.description, row.file, row.formatVersion,
+                            pid, startTime.map { Int64(bitPattern: $0) }])
+        }
+    }
+
+    /// Deletes the row of buffer `name` (its named readers' rows go with it).
+    package func delete(named name: String) throws(CBuffFailure) {
+        try Registry.translating("remove buffer \"\(name)\"") {
+            try db.execute(sql: "DELETE FROM buffers WHERE name = ?", arguments: [name])
+        }
+    }
+}

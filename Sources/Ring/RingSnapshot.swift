@@ -1,0 +1,89 @@
+internal import Synchronization
+internal import SharedRingSystem
+
+/// Everything a ring file's header and reader table say at one moment, for people investigating
+/// a buffer (the public API shows it as `RingStatus`). Taken while a writer may be publishing:
+/// each word is one atomic load, so the snapshot is a set of recent values, not one instant;
+/// the orderings below make the derived figures consistent with each other.
+package struct RingSnapshot: Sendable {
+    /// A named reader's record.
+    package struct Reader: Sendable, Hashable {
+        package let name: String
+        /// Its record's index in the reader table.
+        package let index: Int
+        /// The sequence it committed: where it resumes.
+        package let committed: UInt64
+        /// The last process that opened it.
+        package let pid: Int32
+        /// Whether a live process has it open (the lock that process holds on its record).
+        package let alive: Bool
+    }
+
+    package let layout: RingLayout
+    /// Creation time, nanoseconds since the Unix epoch.
+    package let createdAt: UInt64
+    /// Items published: every sequence below is complete.
+    package let published: UInt64
+    /// Items started (never below `published`): the slots of the `length` sequences below it
+    /// may have been reused.
+    package let claimed: UInt64
+    /// The oldest sequence still intact (`published` when the ring is empty).
+    package let oldest: UInt64
+    /// Nanoseconds since the Unix epoch of the last write, or 0 if none was recorded.
+    package let lastWriteAt: UInt64
+    package let writerPID: Int32
+    package let writerStartTime: UInt64
+    package let writerState: RecordedWriterState
+    package let writerGeneration: UInt64
+    /// Readers sleeping on the futex word right now.
+    package let sleepingReaders: UInt32
+    /// The named readers, in table order.
+    package let readers: [Reader]
+
+    /// The sequence whose write the last writer started and never finished, given whether a
+    /// writer is alive now: only a dead writer that was the last to attach leaves one (a writer
+    /// that attached since and closed cleanly left nothing interrupted: the slots the dead one
+    /// may have damaged stay counted as overwritten, since `claimed` is never lowered, but that
+    /// is history). That item will never be delivered; the next writer rewrites its slot.
+    package func interruptedWrite(writerAlive: Bool) -> UInt64? {
+        claimed > published && !writerAlive && writerState == .attached ? published : nil
+    }
+}
+
+extension RingFile {
+    /// A snapshot of the header and the reader table.
+    ///
+    /// `published` is loaded first (acquire) and `claimed` after it: W1 precedes W4
+    /// (`Publication.swift`), so the claim seen is at least the one made for the items seen
+    /// published, and the oldest intact sequence derived from it is never too old. A started
+    /// write destroys the oldest items of a full ring before it publishes its own, which is
+    /// why `oldest` follows `claimed`, not `published`.
+    package func snapshot() -> RingSnapshot {
+        let words = header
+        let published = words.nextSequence.pointee.load(ordering: .acquiring)
+        let claimed = max(words.claimed.pointee.load(ordering: .acquiring), published)
+        let state = RecordedWriterState(rawValue: words.writerState.pointee.load(ordering: .acquiring)) ?? .never
+        let table = readerTable
+        let readers = (0..<RingLayout.readerCapacity).compactMap { index -> RingSnapshot.Reader? in
+            guard let name = table.name(index) else { return nil }
+            return RingSnapshot.Reader(name: name, index: index,
+                                       committed: table.cursor(index).pointee.load(ordering: .acquiring),
+                                       pid: table.pid(index), alive: isReaderAlive(index))
+        }
+        return RingSnapshot(
+            layout: layout,
+            createdAt: words.createdAt.pointee.load(ordering: .relaxed),
+            published: published,
+            claimed: claimed,
+            oldest: min(slots.oldestIntact(claimed: claimed), published),
+            lastWriteAt: words.lastWriteAt.pointee.load(ordering: .relaxed),
+            // Relaxed: these are read after the acquiring load of the state, which the writer
+            // stores last (see `attachWriter`).
+            writerPID: Int32(bitPattern: words.writerPID.pointee.load(ordering: .relaxed)),
+            writerStartTime: words.writerStartTime.pointee.load(ordering: .relaxed),
+            writerState: state,
+            writerGeneration: words.writerGeneration.pointee.load(ordering: .relaxed),
+            sleepingReaders: words.waiters.pointee.load(ordering: .relaxed),
+            readers: readers)
+    }
+}

@@ -1,0 +1,40 @@
+internal import SharedRingRegistry
+
+/// A buffer's row in the registry's `buffers` table (see `docs/registry.md`), as read and
+/// validated: every value was checked for type and range before it got here.
+public struct BufferRecord: Sendable, Equatable {
+    /// The buffer's name.
+    public let name: String
+    /// Bytes per item.
+    public let itemSize: Int
+    /// Number of slots: the ring holds the `length` most recent items.
+    public let length: Int
+    /// What a push does when the ring is full.
+    public let policy: OverflowPolicy
+    /// The ring file, relative to the data directory (always `NAME.ring`).
+    public let file: String
+    /// The ring file's format version.
+    public let formatVersion: Int
+    /// When the buffer was created (UTC, ISO 8601).
+    public let createdAt: String
+    /// The last process that became the writer (nil if none ever did). Whether it is alive is
+    /// decided by the lock it holds on the ring file, not by this number.
+    public let writerPID: Int32?
+    /// That process's start time in clock ticks after boot, which tells a reused PID apart.
+    public let writerStartTime: UInt64?
+    /// When that writer attached (UTC, ISO 8601).
+    public let writerSince: String?
+
+    init(_ row: BufferRow) {
+        name = row.name
+        itemSize = row.itemSize
+        length = row.length
+        policy = OverflowPolicy(row.policy)
+        file = row.file
+        formatVersion = row.formatVersion
+        createdAt = row.createdAt
+        writerPID = row.writerPID
+        writerStartTime = row.writerStartTime
+        writerSince = row.writerSince
+    }
+}

@@ -1,0 +1,174 @@
+internal import SharedRingSystem
+internal import SharedRingCommon
+internal import SharedRingProtocol
+internal import SharedRingRegistry
+
+// Creating buffers, attaching writers and anonymous readers, looking buffers up.
+extension DataDirectory {
+    // MARK: Creating and attaching
+
+    /// Creates a buffer and returns its writer.
+    ///
+    /// The registry row and the ring file appear together: the file is fully built under a
+    /// temporary name, then renamed into place and registered in one registry transaction; on
+    /// any failure neither remains.
+    ///
+    /// - Throws: ``CBuffError/Code/invalidArgument`` for a bad name, size or length (before
+    ///   anything is created); ``CBuffError/Code/bufferAlreadyCreated`` if the name exists,
+    ///   saying whether its writer is alive (with its PID) or gone.
+    public func createBuffer(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite
+    ) throws(CBuffError) -> BufferWriter {
+        try lifted { () throws(CBuffFailure) -> BufferWriter in
+            try BufferName.validate(name)
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy))
+            let registry = try registry()
+            if let existing = try registry.row(named: name) {
+                throw alreadyCreated(existing, trust: registry.trust)
+            }
+            let finalPath = ringPath(of: name)
+            let temporaryPath = temporaryRingPath(of: name)
+            var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
+            guard (try? file.tryLockWriter()) == true else {
+                file.unlinkIfStillNamed()
+                throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
+            }
+            let (pid, startTime) = file.attachWriter()
+            let row = BufferRow(name: name, itemSize: itemSize, length: length, policy: layout.policy,
+                                formatVersion: Int(RingLayout.formatVersion))
+            do throws(CBuffFailure) {
+                try registry.write("register buffer \"\(name)\"") { (registered: borrowing RegistryTransaction) throws(CBuffFailure) in
+                    if let existing = try registered.row(named: name) {
+                        throw alreadyCreated(existing, trust: registry.trust)
+                    }
+                    // A file without a row is debris of a creator that died between its rename and
+                    // its commit; it is replaced, unless some process still writes to it.
+                    // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
+                    if (try? RingFile.writerIsAlive(at: finalPath, trust: registry.trust)) == true {
+                        throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
+                    }
+                    try file.rename(to: finalPath)
+                    try registered.insert(row, writerPID: pid, writerStartTime: startTime)
+                }
+            } catch {
+                // The transaction rolled back: remove the file under whichever name it has now, unless
+                // another creator has already replaced it there.
+                file.detachWriter()
+                file.unlinkIfStillNamed()
+                throw error
+            }
+            return BufferWriter(name: name, file: file)
+        }
+    }
+
+    /// Becomes the writer of an existing buffer whose writer is gone (crashed or closed). The
+    /// sequence continues after the last published item; nothing published is lost.
+    ///
+    /// - Throws: ``CBuffError/Code/writerBusy`` if a live writer holds it,
+    ///   ``CBuffError/Code/notFound`` if there is no such buffer.
+    public func takeOver(_ name: String) throws(CBuffError) -> BufferWriter {
+        try lifted { () throws(CBuffFailure) -> BufferWriter in
+            let (registry, row) = try lookUp(name)
+            let file = try openRing(of: row, trust: registry.trust)
+            guard try file.tryLockWriter() else {
+                let pid = Self.describePID(file.recordedWriterPID)
+                if file.recordedWriterIsActive {
+                    throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
+                }
+                throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
+            }
+            let (pid, startTime) = file.attachWriter()
+            var writer = BufferWriter(name: name, file: file)
+            // The header now holds everything liveness needs; the registry's writer columns are
+            // for scripts. A registry that cannot be written (a full disk, a read-only file, a lock
+            // held too long) must not stop a writer of an allocated ring, nor leave the buffer
+            // looking crashed: the writer goes on, and says what it could not record.
+            do throws(CBuffFailure) {
+                try registry.recordWriter(of: row.name, pid: pid, startTime: startTime)
+            } catch {
+                writer.registryProblem = CBuffError(error)
+            }
+            return writer
+        }
+    }
+
+    /// Opens a reader of an existing buffer by name alone: item size and length come from the
+    /// registry and are checked against the ring file's header.
+    ///
+    /// - Parameter start: ``ReadStart/oldest`` (default) reads every item still in the ring;
+    ///   ``ReadStart/latest`` only items pushed from now on.
+    public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
+        try lifted { () throws(CBuffFailure) -> BufferReader in
+            let (registry, row) = try lookUp(name)
+            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust), start: start)
+        }
+    }
+
+    // MARK: Looking up
+
+    /// Every registered buffer, by name.
+    public func buffers() throws(CBuffError) -> [BufferRecord] {
+        try lifted { () throws(CBuffFailure) in try rows().map(BufferRecord.init) }
+    }
+
+    /// The registry row of one buffer.
+    public func record(of name: String) throws(CBuffError) -> BufferRecord {
+        try lifted { () throws(CBuffFailure) in BufferRecord(try lookUp(name).row) }
+    }
+
+    /// Whether a live process is the writer of `name` (decided by the lock it holds).
+    ///
+    /// - Throws: when that cannot be decided (the ring file cannot be examined): never read as
+    ///   "no writer".
+    public func hasLiveWriter(_ name: String) throws(CBuffError) -> Bool {
+        try lifted { () throws(CBuffFailure) in
+            let (registry, row) = try lookUp(name)
+            return try RingFile.writerIsAlive(at: ringPath(of: row.name), trust: registry.trust)
+        }
+    }
+
+    /// Every row, by name; none when the directory has no registry yet.
+    func rows() throws(CBuffFailure) -> [BufferRow] {
+        guard try hasRegistry() else { return [] }
+        return try registry().allRows()
+    }
+
+    /// The registry and the buffer's row.
+    func lookUp(_ name: String) throws(CBuffFailure) -> (registry: Registry, row: BufferRow) {
+        try BufferName.validate(name)
+        guard try hasRegistry() else {
+            throw CBuffFailure(.notFound, "No buffer named \"\(name)\": \(path) holds no cbuff registry.")
+        }
+        let registry = try registry()
+        guard let row = try registry.row(named: name) else { throw notFound(name) }
+        return (registry, row)
+    }
+
+    /// Opens the buffer's ring file, checking that it agrees with the registry row.
+    func openRing(of row: BufferRow, trust: FileTrust) throws(CBuffFailure) -> RingFile {
+        let file = try RingFile.open(at: ringPath(of: row.name), bufferName: row.name, trust: trust)
+        let layout = file.layout
+        guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
+            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
+        }
+        return file
+    }
+
+    // MARK: Errors
+
+    func notFound(_ name: String) -> CBuffFailure {
+        CBuffFailure(.notFound, "No buffer named \"\(name)\" in \(path).")
+    }
+
+    private func alreadyCreated(_ row: BufferRow, trust: FileTrust) -> CBuffFailure {
+        if (try? RingFile.writerIsAlive(at: ringPath(of: row.name), trust: trust)) == true {
+            return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
+        }
+        return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
+    }
+
+    /// " (PID 123)", or nothing for 0.
+    static func describePID(_ pid: UInt32) -> String {
+        pid == 0 ? "" : " (PID \(pid))"
+    }
+}

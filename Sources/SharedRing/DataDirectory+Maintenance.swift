@@ -1,0 +1,150 @@
+internal import SharedRingSystem
+internal import SharedRingCommon
+internal import SharedRingProtocol
+internal import SharedRingRegistry
+
+// Removing buffers, and cleaning up after crashes: dead buffers, creators' debris, ring files
+// no row names.
+extension DataDirectory {
+    /// Deletes a buffer's ring file and registry row, in one registry transaction. A row too
+    /// damaged to read can still be removed: the ring file is the one its name gives.
+    ///
+    /// - Parameter force: remove it even while a live writer holds it (that writer keeps its
+    ///   mapping, but nobody can open the buffer again).
+    /// - Throws: ``CBuffError/Code/writerBusy`` when a live writer holds it and `force` is false;
+    ///   the error that kept it from telling, when it cannot tell whether a writer is alive.
+    public func removeBuffer(_ name: String, force: Bool = false) throws(CBuffError) {
+        try lifted { () throws(CBuffFailure) in try removeBuffer(name, force: force, unless: nil) }
+    }
+
+    /// Removes `name` as ``removeBuffer(_:force:)`` does, unless `keep`, given a snapshot of the
+    /// ring file taken inside the removal's transaction, throws; a ring file that cannot be
+    /// opened then keeps the buffer too (what `keep` would look at cannot be seen).
+    func removeBuffer(_ name: String, force: Bool, unless keep: ((RingSnapshot) throws(CBuffFailure) -> Void)?) throws(CBuffFailure) {
+        try BufferName.validate(name)
+        guard try hasRegistry() else { throw notFound(name) }
+        let registry = try registry()
+        let file = ringPath(of: name)
+        try registry.write("remove buffer \"\(name)\"") { (registered: borrowing RegistryTransaction) throws(CBuffFailure) in
+            guard try registered.hasRow(named: name) else { throw notFound(name) }
+            if !force {
+                let alive: Bool
+                do throws(CBuffFailure) {
+                    alive = try RingFile.writerIsAlive(at: file, trust: registry.trust)
+                } catch {
+                    throw CBuffFailure(error.code, "Buffer \"\(name)\" was not removed: cannot tell whether a writer holds it. \(error.message)", cause: error.cause)
+                }
+                if alive {
+                    let pid = (try? registered.row(named: name))??.writerPID
+                    throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
+                }
+                if let keep {
+                    let snapshot: RingSnapshot
+                    do throws(CBuffFailure) {
+                        snapshot = try RingFile.open(at: file, bufferName: name, trust: registry.trust, writable: false).snapshot()
+                    } catch {
+                        throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
+                    }
+                    try keep(snapshot)
+                }
+            }
+            try registered.delete(named: name)
+            // unlink never follows a symbolic link: what goes is the directory entry itself.
+            if case .failure(let failure) = Sys.unlink(file), !failure.isNotFound {
+                throw CBuffFailure.system(failure, "delete ring file \(file)")
+            }
+        }
+    }
+
+    /// Removes the temporary ring files of creators that died before naming them (a creator
+    /// killed between building its file and renaming it leaves one behind), and returns their
+    /// paths. A file is debris only when the process its name records is gone and no process
+    /// holds its writer lock, so a creation in progress is never touched.
+    public func removeDebris() throws(CBuffError) -> [String] {
+        try lifted { () throws(CBuffFailure) in try debris() }
+    }
+
+    func debris() throws(CBuffFailure) -> [String] {
+        guard try hasRegistry() else { return [] }
+        let trust = try trust()
+        var removed: [String] = []
+        for entry in try entries() {
+            guard let pid = Self.creatorOfTemporaryRing(entry), !Sys.processExists(pid) else { continue }
+            let file = entryPath(entry)
+            // Only a regular file of ours whose lock is provably free: anything else stays.
+            guard (try? RingFile.writerIsAlive(at: file, trust: trust)) == false, case .success = Sys.unlink(file) else { continue }
+            removed.append(file)
+        }
+        return removed
+    }
+
+    /// Ring files in this directory that no registry row names and no live writer holds (left
+    /// by a lost or replaced registry, or copied in by hand): nothing can open them by name, and
+    /// creating a buffer of the same name replaces the file. Listed for people to decide; cbuff
+    /// never deletes them on its own, since they may be the only copy of a buffer's items.
+    public func unregisteredRingFiles() throws(CBuffError) -> [String] {
+        try lifted { () throws(CBuffFailure) in
+            guard try hasRegistry() else { return [] }
+            let trust = try trust()
+            let registered = Set(try rows().map(\.file))
+            return try entries().filter { entry in
+                entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
+                    && (try? RingFile.writerIsAlive(at: entryPath(entry), trust: trust)) == false
+            }.sorted()
+        }
+    }
+
+    /// The buffers whose writer died (see ``BufferStatus/writerDied``) at least `age` ago.
+    public func deadBuffers(olderThan age: Duration = .zero) throws(CBuffError) -> [BufferStatus] {
+        try lifted { () throws(CBuffFailure) in try deadStatuses(olderThan: age) }
+    }
+
+    func deadStatuses(olderThan age: Duration) throws(CBuffFailure) -> [BufferStatus] {
+        let cutoff = Sys.realtimeNanos() &- UInt64(max(0, age.nanoseconds))
+        return try allStatuses().filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
+    }
+
+    /// Removes the buffers whose writer died at least `age` ago, and the temporary files of
+    /// creators that died. A buffer whose named readers have items left to consume is kept
+    /// (they are data someone registered to receive) unless `includingUnconsumed`; so is one
+    /// whose writer came back, or whose state could not be read. Each removal re-checks, inside
+    /// its registry transaction, what decided it.
+    public func removeDeadBuffers(olderThan age: Duration = .zero, includingUnconsumed: Bool = false) throws(CBuffError) -> DeadBufferSweep {
+        try lifted { () throws(CBuffFailure) -> DeadBufferSweep in
+            var sweep = DeadBufferSweep()
+            for status in try deadStatuses(olderThan: age) {
+                let name = status.record.name
+                do throws(CBuffFailure) {
+                    try removeBuffer(name, force: false) { (now: RingSnapshot) throws(CBuffFailure) in
+                        guard now.writerState == .attached else {
+                            throw CBuffFailure(.writerBusy, "kept \"\(name)\": a writer attached to it meanwhile.")
+                        }
+                        let waiting = now.readers.filter { $0.committed < now.published }
+                        if !includingUnconsumed, !waiting.isEmpty {
+                            let list = waiting.map { reader -> String in
+                                let lag = now.published - reader.committed
+                                return "\"\(reader.name)\" (\(lag) item\(lag == 1 ? "" : "s"))"
+                            }.joined(separator: ", ")
+                            throw CBuffFailure(.writerBusy, "kept \"\(name)\": its named reader\(waiting.count == 1 ? "" : "s") \(list) \(waiting.count == 1 ? "has" : "have") not consumed everything; remove \(waiting.count == 1 ? "it" : "them") first, or pass --force.")
+                        }
+                    }
+                    sweep.removed.append(name)
+                } catch {
+                    sweep.kept.append((name, error.message.hasPrefix("kept ") ? error.message : "kept \"\(name)\": \(error.message)"))
+                }
+            }
+            sweep.debris = try debris()
+            return sweep
+        }
+    }
+}
+
+/// What ``DataDirectory/removeDeadBuffers(olderThan:includingUnconsumed:)`` did.
+public struct DeadBufferSweep: Sendable {
+    /// The buffers removed.
+    public var removed: [String] = []
+    /// The buffers kept, each with the sentence saying why.
+    public var kept: [(name: String, reason: String)] = []
+    /// Temporary files of creators that died before naming their buffer, deleted.
+    public var debris: [String] = []
+}

@@ -123,7 +123,7 @@ package struct BufferRow: Sendable, Equatable {
 
 /// The registry inside one of its write transactions (see ``Registry/write(_:_:)``): the steps
 /// a caller may take there, without seeing SQL or GRDB.
-package struct RegistryTransaction: ~Copyable {
+package struct RegistryTransaction {
     let db: Database
 
     /// Runs one statement.

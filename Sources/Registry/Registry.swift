@@ -168,7 +168,7 @@ package struct Registry: Sendable {
     /// start, so a check and the write that depends on it cannot interleave with another
     /// process's. A thrown error rolls everything back. A committed change is checkpointed
     /// into `registry.sqlite` at once (see `checkpoint`).
-    package func write<T>(_ what: String, _ body: (borrowing RegistryTransaction) throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
+    package func write<T>(_ what: String, _ body: (RegistryTransaction) throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
         do {
             return try queue.writeWithoutTransaction { db in
                 var result: T?
@@ -220,7 +220,7 @@ package struct Registry: Sendable {
 
     /// Records which process is now the buffer's writer.
     package func recordWriter(of name: String, pid: Int32, startTime: UInt64?) throws(CBuffFailure) {
-        try write("record the writer of buffer \"\(name)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+        try write("record the writer of buffer \"\(name)\"") { (tx: RegistryTransaction) throws(CBuffFailure) in
             try tx.execute(
                 sql: """
                     UPDATE buffers SET writer_pid = ?, writer_start_time = ?,
@@ -233,7 +233,7 @@ package struct Registry: Sendable {
 
     /// Records a named reader (its ring-file record is the truth; this row is for scripts).
     package func recordReader(buffer: String, reader: String, slot: Int, pid: Int32) throws(CBuffFailure) {
-        try write("record named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+        try write("record named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: RegistryTransaction) throws(CBuffFailure) in
             try tx.execute(
                 sql: """
                     INSERT INTO readers (buffer, name, slot, pid, opened_at)
@@ -246,7 +246,7 @@ package struct Registry: Sendable {
     }
 
     package func deleteReader(buffer: String, reader: String) throws(CBuffFailure) {
-        try write("remove named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: borrowing RegistryTransaction) throws(CBuffFailure) in
+        try write("remove named reader \"\(reader)\" of buffer \"\(buffer)\"") { (tx: RegistryTransaction) throws(CBuffFailure) in
             try tx.execute(sql: "DELETE FROM readers WHERE buffer = ? AND name = ?", arguments: [buffer, reader])
         }
     }

@@ -21,6 +21,14 @@ internal import SharedRingCommon
 /// the check and the sleep return at once (EAGAIN). Sleeps are capped at 50 ms, so even a kernel
 /// that refuses all of this can only delay a wake-up, never lose it.
 package enum FutexSleep {
+    /// How many times a waiter checks (with a CPU pause between) before it sleeps: about
+    /// 100 µs here, long enough for a busy peer's next item, short against the ~40 µs a futex
+    /// wake-up costs the waker and the sleeper each.
+    static let spinsBeforeSleeping = 4096
+    /// The longest single sleep: the bound on how late a wake-up can be if every barrier
+    /// above were refused (a seccomp filter, an old kernel).
+    static let longestSleepNanos: Int64 = 50_000_000
+
     /// Waits until `ready()` holds, at most `timeoutNanos` (negative: no limit). Returns false
     /// on timeout, or early once `stop()` says so after a wake-up.
     package static func wait(
@@ -30,7 +38,7 @@ package enum FutexSleep {
         timeoutNanos: Int64, stop: () -> Bool = { false }
     ) -> Bool {
         if ready() { return true }
-        for _ in 0..<4096 {
+        for _ in 0..<spinsBeforeSleeping {
             Sys.cpuRelax()
             if ready() { return true }
         }
@@ -42,7 +50,7 @@ package enum FutexSleep {
             let isReady = ready()
             let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
             if !isReady && remaining > 0 {
-                Sys.futexWait(address, expected: observed, timeoutNanos: min(remaining, 50_000_000))
+                Sys.futexWait(address, expected: observed, timeoutNanos: min(remaining, longestSleepNanos))
             }
             sleepers.pointee.subtract(1, ordering: .relaxed)
             if isReady || ready() { return true }

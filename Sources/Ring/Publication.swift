@@ -36,6 +36,27 @@ internal import SharedRingCommon
 // the one most at risk, so one check covers a whole batch.) On x86-64 every one of these is a
 // plain `mov`; the fences only stop the compiler.
 //
+// Why the payload copies may be plain (non-atomic) accesses, racing with the writer's: the
+// language's memory model calls a plain read that races with a write undefined, and the seqlock
+// paper above is about exactly that. cbuff relies on four things instead, each true here:
+// (1) the copies are byte copies (`copyMemory`, `load(as:)` of integers) into the reader's own
+// memory, and nothing is computed from the copied bytes until R4 has accepted them (a value
+// whose representation has invalid bit patterns, such as a Bool or an enum, must likewise be
+// materialised only after R4: the typed-items API must keep this); (2) the mapping is shared
+// with other processes, so the compiler cannot assume it knows its contents, and the fences R3
+// and W2 are compiler barriers for every memory access, plain ones included, so no copy moves
+// past R4 and no payload store moves before W1; (3) the hardware gives a racing plain load some
+// value that was stored (possibly torn across words), never a trap: x86-64 keeps loads in order
+// with later loads and stores in order with later stores (TSO), and on aarch64 R3 is `dmb
+// ishld`, which orders every earlier load, and W2 is `dmb ish`; (4) a torn copy is never
+// delivered, as argued above. The Linux kernel's seqlocks, Aeron and Chronicle Queue rely on
+// the same four.
+//
+// The counters are positions, not bytes: here a position is a sequence and the slot of
+// position `p` is `p % length`. The core of this file (`PublicationCounters`, `LapCheck`) works
+// on positions and a capacity only; how positions map to bytes is `SlotArray`'s business, and a
+// ring of variable-size messages would map them differently (see docs/message-ring-design.md).
+//
 // Why a killed writer never leaks a half-written item: items become visible only at W4. A
 // writer killed before W4 leaves claimed > published; nothing it was writing is delivered, the
 // next writer starts again at `published` and keeps `claimed` (never lowering it), so readers
@@ -97,49 +118,99 @@ package struct SlotArray {
     }
 
     /// Where the oldest item that is certainly intact lies, given the writer's claim: every
-    /// slot of a sequence below `claimed - length` may have been reused.
+    /// slot of a sequence below `claimed - length` may have been reused (`ReadCheck`'s rule,
+    /// with a capacity of `length` positions).
     @inlinable
     package func oldestIntact(claimed: UInt64) -> UInt64 {
         claimed > UInt64(length) ? claimed &- UInt64(length) : 0
     }
 }
 
-/// The writer's side of the protocol: W1–W5 above.
+/// The writer's counters and steps W1, W2, W4 and W5 above, in positions: the part of
+/// publishing that does not depend on how positions map to bytes.
+@frozen @usableFromInline
+package struct PublicationCounters {
+    @usableFromInline let header: HeaderWords
+    /// When the kernel refused membarrier registration, the writer pays a full fence per publish
+    /// instead (see `FutexSleep`).
+    @usableFromInline let fenceBeforeWaiterCheck: Bool
+    /// Positions published: every one below is complete.
+    @usableFromInline package var published: UInt64
+    /// This writer's view of `claimed`: never below what a dead predecessor claimed.
+    @usableFromInline var claimed: UInt64
+
+    /// Attaches to the ring's current position. A predecessor killed mid-write left `claimed`
+    /// above `published`: what it was writing was never published, so writing resumes at
+    /// `published`, and its claim is kept (what it may have damaged stays "overwritten").
+    init(header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
+        self.header = header
+        self.fenceBeforeWaiterCheck = fenceBeforeWaiterCheck
+        let published = header.published.pointee.load(ordering: .acquiring)
+        self.published = published
+        self.claimed = max(header.claimed.pointee.load(ordering: .acquiring), published)
+    }
+
+    /// W1 and W2: every position below `end` may change from now on.
+    @inlinable
+    mutating func claim(through end: UInt64) {
+        if end > claimed { claimed = end }
+        header.claimed.pointee.store(claimed, ordering: .relaxed)      // W1
+        atomicMemoryFence(ordering: .releasing)                        // W2
+    }
+
+    /// W4 and W5: every position below `end` is complete; wake sleeping readers if any.
+    @inlinable
+    mutating func announce(through end: UInt64) {
+        let start = published
+        published = end
+        header.published.pointee.store(end, ordering: .releasing)      // W4
+        if fenceBeforeWaiterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
+        if header.waiters.pointee.load(ordering: .relaxed) != 0 { Self.wakeReaders(header) }   // W5
+        if start &>> RingLayout.lastWriteStampShift != end &>> RingLayout.lastWriteStampShift { Self.stampLastWrite(header) }
+    }
+
+    // The cold paths take the header alone, not `self`: a method on `self` here made the
+    // optimizer copy the counters onto the stack on every publish.
+
+    /// The cold path: a reader is sleeping on the futex word.
+    @usableFromInline @inline(never)
+    static func wakeReaders(_ header: HeaderWords) {
+        header.wakeReaders()
+    }
+
+    /// Records the time of the last write (done every `RingLayout.lastWriteStampInterval`
+    /// items while writing, and on close).
+    @usableFromInline @inline(never)
+    static func stampLastWrite(_ header: HeaderWords) {
+        header.lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
+    }
+}
+
+/// The writer's side of the protocol for a ring of slots: W1–W5 above, position = sequence.
 @usableFromInline
 package struct RingPublisher {
     @usableFromInline package let slots: SlotArray
-    @usableFromInline package let header: HeaderWords
-    /// When the kernel refused membarrier registration, the writer pays a full fence per publish
-    /// instead (see `FutexSleep`).
-    @usableFromInline package let fenceBeforeWaiterCheck: Bool
-    /// The sequence the next item gets (= items published).
-    @usableFromInline package var nextSequence: UInt64
-    /// This writer's view of `claimed`: never below what a dead predecessor claimed.
-    @usableFromInline package var claimed: UInt64
-    @usableFromInline package var slotIndex: Int
+    @usableFromInline var counters: PublicationCounters
+    @usableFromInline var slotIndex: Int
 
-    /// Attaches to the ring's current position. A predecessor killed mid-write left `claimed`
-    /// above `published`: the items it was writing were never published, so writing resumes at
-    /// `published`, and its claim is kept (the slots it may have damaged stay "overwritten").
-    package init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
+    init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
         self.slots = slots
-        self.header = header
-        self.fenceBeforeWaiterCheck = fenceBeforeWaiterCheck
-        let next = header.nextSequence.pointee.load(ordering: .acquiring)
-        self.nextSequence = next
-        self.claimed = max(header.claimed.pointee.load(ordering: .acquiring), next)
-        self.slotIndex = slots.index(of: next)
+        self.counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: fenceBeforeWaiterCheck)
+        self.slotIndex = slots.index(of: counters.published)
     }
+
+    /// The sequence the next item gets (= items published).
+    @inlinable package var nextSequence: UInt64 { counters.published }
 
     /// Publishes one item: `fill` receives the slot's payload bytes.
     @inlinable
     package mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
-        let sequence = nextSequence
-        claim(through: sequence &+ 1)                       // W1, W2
+        let end = counters.published &+ 1
+        counters.claim(through: end)                        // W1, W2
         fill(slots.payload(slotIndex))                      // W3
         slotIndex &+= 1
         if slotIndex == slots.length { slotIndex = 0 }
-        announce(through: sequence &+ 1)                    // W4, W5
+        counters.announce(through: end)                     // W4, W5
     }
 
     /// Publishes `count` items (1 ≤ count ≤ length) at once: `fill(index, count, offset)` writes
@@ -147,64 +218,117 @@ package struct RingPublisher {
     /// (called once, or twice when the batch wraps around the end of the ring).
     @inlinable
     package mutating func publish(count: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
-        let end = nextSequence &+ UInt64(count)
-        claim(through: end)                                 // W1, W2
+        let end = counters.published &+ UInt64(count)
+        counters.claim(through: end)                        // W1, W2
         slots.forEachRun(from: slotIndex, count: count, fill) // W3
         slotIndex = slots.index(of: end)
-        announce(through: end)                              // W4, W5
-    }
-
-    @inlinable
-    package mutating func claim(through end: UInt64) {
-        if end > claimed { claimed = end }
-        header.claimed.pointee.store(claimed, ordering: .relaxed)      // W1
-        atomicMemoryFence(ordering: .releasing)                        // W2
-    }
-
-    @inlinable
-    package mutating func announce(through end: UInt64) {
-        let start = nextSequence
-        nextSequence = end
-        header.nextSequence.pointee.store(end, ordering: .releasing)   // W4
-        if fenceBeforeWaiterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
-        if header.waiters.pointee.load(ordering: .relaxed) != 0 { wakeReaders() }   // W5
-        if start >> 10 != end >> 10 { stampLastWrite() }
-    }
-
-    /// The cold path: a reader is sleeping on the futex word.
-    @usableFromInline @inline(never)
-    package func wakeReaders() {
-        header.wakeReaders()
-    }
-
-    /// Records the time of the last write (also done every 1024 items while writing).
-    @usableFromInline @inline(never)
-    package func stampLastWrite() {
-        header.lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
+        counters.announce(through: end)                     // W4, W5
     }
 }
 
-/// A reader's cursor and its side of the protocol: R1–R4, lap recovery, and waiting.
+/// A reader's side of the protocol in positions: R1, R3 and R4 above, and the gate's shortcut
+/// for a named reader under `block`. The part of reading that does not depend on how positions
+/// map to bytes: it says whether a copy was good, and where the oldest intact position is when
+/// it was not; what was lost and where to resume is the ring kind's to count.
+@usableFromInline
+package struct ReadCheck {
+    @usableFromInline let header: HeaderWords
+    /// Positions the ring holds: a copy from position `c` is good only if `c >= claimed - capacity`.
+    @usableFromInline let capacity: UInt64
+    /// The last value of `published` this reader loaded: positions below it need no new look at
+    /// the writer's line before being copied (R1 is done once for all of them).
+    @usableFromInline var knownPublished: UInt64 = 0
+    /// For a named reader under the `block` policy, the index of its record, which the writer's
+    /// gate respects; nil otherwise.
+    @usableFromInline let gatedRecord: Int?
+    /// This process, as the record names it (read once: `getpid` is a system call).
+    let processID: Int32
+    /// Whether R4 can be the cheap check of the readers version (see above), and which version.
+    @usableFromInline var reliesOnGate = false
+    @usableFromInline var gateVersion: UInt32 = 0
+
+    init(header: HeaderWords, capacity: UInt64, gatedRecord: Int?) {
+        self.header = header
+        self.capacity = capacity
+        self.gatedRecord = gatedRecord
+        self.processID = gatedRecord == nil ? 0 : Sys.processID()
+    }
+
+    /// The oldest position that is certainly intact, given the writer's claim: every position
+    /// below `claimed - capacity` may have been reused.
+    @inlinable
+    func oldestIntact(claimed: UInt64) -> UInt64 {
+        claimed > capacity ? claimed &- capacity : 0
+    }
+
+    /// R1: how many positions from `next` can be copied now, looking at `published` again only
+    /// if fewer than `wanted` are known to be there. Zero means the reader has caught up.
+    @inlinable
+    mutating func readable(from next: UInt64, wanting wanted: UInt64 = 1) -> UInt64 {
+        if knownPublished < next &+ wanted {
+            knownPublished = header.published.pointee.load(ordering: .acquiring)   // R1
+            if next >= knownPublished { return 0 }
+        }
+        return knownPublished &- next
+    }
+
+    /// R3 and R4: whether what was copied from position `next` on is intact. If not, the
+    /// reader resumes at ``resumePosition(after:)``.
+    @inlinable
+    mutating func copyIsIntact(from next: UInt64) -> Bool {
+        atomicMemoryFence(ordering: .acquiring)                                         // R3
+        if reliesOnGate {
+            if header.readersVersion.pointee.load(ordering: .relaxed) == gateVersion { return true } // R4, gated
+            reliesOnGate = false
+        }
+        let claimed = header.claimed.pointee.load(ordering: .relaxed)                   // R4
+        guard next >= oldestIntact(claimed: claimed) else { return false }
+        if gatedRecord != nil { tryToRelyOnTheGate(at: next) }
+        return true
+    }
+
+    /// Where a lapped reader at `next` resumes: past every position claimed for reuse.
+    @usableFromInline
+    func resumePosition(after next: UInt64) -> UInt64 {
+        let claimed = header.claimed.pointee.load(ordering: .acquiring)
+        return max(next &+ 1, oldestIntact(claimed: claimed))
+    }
+
+    /// Sets `reliesOnGate` if the writer's gate has taken this reader's record in (see above).
+    @usableFromInline @inline(never)
+    mutating func tryToRelyOnTheGate(at next: UInt64) {
+        guard let index = gatedRecord else { return }
+        let version = header.readersVersion.pointee.load(ordering: .acquiring)
+        guard header.gateVersion.pointee.load(ordering: .acquiring) == version else { return }
+        let table = ReaderTable(fileBase: header.base)
+        guard table.state(index).pointee.load(ordering: .acquiring) == 1, table.pid(index) == processID,
+              table.cursor(index).pointee.load(ordering: .relaxed) <= next else { return }
+        // Loaded after the gate version: at least every claim made before the gate took it in.
+        let claimed = header.claimed.pointee.load(ordering: .relaxed)
+        guard next >= oldestIntact(claimed: claimed) else { return }
+        gateVersion = version
+        reliesOnGate = true
+    }
+
+    /// Positions published and not yet read from `next` (unbounded: the caller caps it).
+    func unread(from next: UInt64) -> UInt64 {
+        let published = header.published.pointee.load(ordering: .acquiring)
+        return published > next ? published - next : 0
+    }
+}
+
+/// A reader's cursor over a ring of slots: `ReadCheck` with position = sequence, plus the slot
+/// it stands on, lap recovery, and waiting.
 @usableFromInline
 package struct RingCursor {
     @usableFromInline package let slots: SlotArray
-    @usableFromInline package let header: HeaderWords
+    @usableFromInline let header: HeaderWords
+    @usableFromInline var check: ReadCheck
     /// The sequence of the next item this reader will return.
     @usableFromInline package var nextSequence: UInt64
     /// Items this reader never saw because the writer overwrote them first.
     @usableFromInline package var missed: UInt64 = 0
-    @usableFromInline package var slotIndex: Int
-    /// The last value of `published` this reader loaded: items below it need no new look at
-    /// the writer's line before being copied (R1 is done once for all of them).
-    @usableFromInline package var knownPublished: UInt64 = 0
-    /// For a named reader under the `block` policy, the index of its record, which the writer's
-    /// gate respects; nil otherwise.
-    @usableFromInline package let gatedRecord: Int?
-    /// This process, as the record names it (read once: `getpid` is a system call).
-    package let processID: Int32
-    /// Whether R4 can be the cheap check of the readers version (see above), and which version.
-    @usableFromInline package var reliesOnGate = false
-    @usableFromInline package var gateVersion: UInt32 = 0
+    @usableFromInline var slotIndex: Int
 
     package enum Start {
         case oldest, latest
@@ -212,18 +336,17 @@ package struct RingCursor {
         case at(UInt64)
     }
 
-    package init(slots: SlotArray, header: HeaderWords, start: Start, gatedRecord: Int? = nil) {
+    init(slots: SlotArray, header: HeaderWords, start: Start, gatedRecord: Int? = nil) {
         self.slots = slots
         self.header = header
-        self.gatedRecord = gatedRecord
-        self.processID = gatedRecord == nil ? 0 : Sys.processID()
+        self.check = ReadCheck(header: header, capacity: UInt64(slots.length), gatedRecord: gatedRecord)
         nextSequence = Self.startSequence(start, header: header, slots: slots)
         slotIndex = slots.index(of: nextSequence)
     }
 
     /// Where a new reader starting at `start` would begin.
-    package static func startSequence(_ start: Start, header: HeaderWords, slots: SlotArray) -> UInt64 {
-        let published = header.nextSequence.pointee.load(ordering: .acquiring)
+    static func startSequence(_ start: Start, header: HeaderWords, slots: SlotArray) -> UInt64 {
+        let published = header.published.pointee.load(ordering: .acquiring)
         switch start {
         case .latest: return published
         case .oldest: return min(slots.oldestIntact(claimed: header.claimed.pointee.load(ordering: .acquiring)), published)
@@ -231,49 +354,19 @@ package struct RingCursor {
         }
     }
 
-    /// R1: how many items can be copied now, looking at `published` again only if fewer than
-    /// `wanted` are known to be there. Zero means the reader has caught up with the writer.
+    /// R1: how many items can be copied now (see ``ReadCheck/readable(from:wanting:)``).
     @inlinable
-    package mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
-        if knownPublished < nextSequence &+ wanted {
-            knownPublished = header.nextSequence.pointee.load(ordering: .acquiring)   // R1
-            if nextSequence >= knownPublished { return 0 }
-        }
-        return knownPublished &- nextSequence
+    mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
+        check.readable(from: nextSequence, wanting: wanted)
     }
 
     /// R3 and R4: whether the items copied from `nextSequence` on are intact. If not, the
-    /// cursor has already moved past what was lost.
+    /// cursor has already moved past what was lost, and counted it.
     @inlinable
-    package mutating func copyWasIntact() -> Bool {
-        atomicMemoryFence(ordering: .acquiring)                                         // R3
-        if reliesOnGate {
-            if header.readersVersion.pointee.load(ordering: .relaxed) == gateVersion { return true } // R4, gated
-            reliesOnGate = false
-        }
-        let claimed = header.claimed.pointee.load(ordering: .relaxed)                   // R4
-        guard nextSequence >= slots.oldestIntact(claimed: claimed) else {
-            recoverFromLap()
-            return false
-        }
-        if gatedRecord != nil { tryToRelyOnTheGate() }
-        return true
-    }
-
-    /// Sets `reliesOnGate` if the writer's gate has taken this reader's record in (see above).
-    @usableFromInline @inline(never)
-    package mutating func tryToRelyOnTheGate() {
-        guard let index = gatedRecord else { return }
-        let version = header.readersVersion.pointee.load(ordering: .acquiring)
-        guard header.gateVersion.pointee.load(ordering: .acquiring) == version else { return }
-        let table = ReaderTable(fileBase: header.base)
-        guard table.state(index).pointee.load(ordering: .acquiring) == 1, table.pid(index) == processID,
-              table.cursor(index).pointee.load(ordering: .relaxed) <= nextSequence else { return }
-        // Loaded after the gate version: at least every claim made before the gate took it in.
-        let claimed = header.claimed.pointee.load(ordering: .relaxed)
-        guard nextSequence >= slots.oldestIntact(claimed: claimed) else { return }
-        gateVersion = version
-        reliesOnGate = true
+    mutating func copyWasIntact() -> Bool {
+        if check.copyIsIntact(from: nextSequence) { return true }
+        recoverFromLap()
+        return false
     }
 
     /// Reads the next item if there is one: `copy` receives its payload bytes and must only copy
@@ -308,33 +401,33 @@ package struct RingCursor {
     }
 
     @inlinable
-    package mutating func advance(by count: Int) {
+    mutating func advance(by count: Int) {
         nextSequence &+= UInt64(count)
         slotIndex &+= count
         if slotIndex >= slots.length { slotIndex &-= slots.length }
     }
 
     /// The item at `nextSequence` was (or is being) overwritten: skip to the oldest item that
-    /// is still intact and count every sequence skipped.
+    /// is still intact, and count every sequence skipped.
     @usableFromInline @inline(never)
-    package mutating func recoverFromLap() {
-        let claimed = header.claimed.pointee.load(ordering: .acquiring)
-        let target = max(nextSequence &+ 1, slots.oldestIntact(claimed: claimed))
-        missed &+= target &- nextSequence
-        nextSequence = target
-        slotIndex = slots.index(of: target)
+    mutating func recoverFromLap() {
+        let resume = check.resumePosition(after: nextSequence)
+        missed &+= resume &- nextSequence
+        nextSequence = resume
+        slotIndex = slots.index(of: resume)
     }
 
     /// Whether an item is waiting (or was overwritten, which a read then counts).
-    package func hasItem() -> Bool {
-        header.nextSequence.pointee.load(ordering: .acquiring) > nextSequence
+    func hasItem() -> Bool {
+        check.unread(from: nextSequence) > 0
     }
+
+    /// Whether this cursor's R4 is the gated check (see above): for tests.
+    package var reliesOnGate: Bool { check.reliesOnGate }
 
     /// Items available to this reader now (at most the ring's length).
     package var available: Int {
-        let published = header.nextSequence.pointee.load(ordering: .acquiring)
-        guard published > nextSequence else { return 0 }
-        return Int(min(published - nextSequence, UInt64(slots.length)))
+        Int(min(check.unread(from: nextSequence), UInt64(slots.length)))
     }
 
     /// Something another thread may call to cut this cursor's wait short (see ``ReaderWakeUp``).

@@ -205,7 +205,7 @@ extension RingFile {
             // only if it is another running process (this one may have closed it, then forked).
             let owner = table.pid(index)
             guard try tryLock(byte: lockByte, of: "named reader \(name) of \(path)",
-                              ownerIsActive: owner != pid && Sys.isRunning(owner, startTime: table.startTime(index))) else {
+                              ownerIsRunning: owner != pid && Sys.isRunning(owner, startTime: table.startTime(index))) else {
                 throw CBuffFailure(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(table.pid(index))).")
             }
             let isNew = table.index(of: name) == nil

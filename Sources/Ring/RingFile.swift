@@ -107,9 +107,9 @@ package struct RingFile: ~Copyable {
     /// `length` beyond the `published` of its time, which only grows).
     package func checkCounters() throws(CBuffFailure) {
         let words = header
-        let publishedBefore = words.nextSequence.pointee.load(ordering: .acquiring)
+        let publishedBefore = words.published.pointee.load(ordering: .acquiring)
         let claimed = words.claimed.pointee.load(ordering: .acquiring)
-        let publishedAfter = words.nextSequence.pointee.load(ordering: .acquiring)
+        let publishedAfter = words.published.pointee.load(ordering: .acquiring)
         let length = UInt64(layout.length)
         guard claimed >= publishedBefore, claimed - publishedAfter <= length || claimed < publishedAfter else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters contradict each other (published \(publishedBefore), claimed \(claimed), length \(length)).")
@@ -117,7 +117,7 @@ package struct RingFile: ~Copyable {
         let table = readerTable
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) != 0 {
             let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
-            let published = words.nextSequence.pointee.load(ordering: .acquiring)
+            let published = words.published.pointee.load(ordering: .acquiring)
             guard table.state(index).pointee.load(ordering: .acquiring) == 1, cursor <= published else {
                 throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(table.name(index).map { "\"\($0)\"" } ?? "unnamed")) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
             }
@@ -144,7 +144,7 @@ package struct RingFile: ~Copyable {
 
     /// Takes the writer lock; false if a live writer (in any process, this one included) holds it.
     package func tryLockWriter() throws(CBuffFailure) -> Bool {
-        try tryLock(byte: RingLayout.writerLockByte, of: "ring file \(path)", ownerIsActive: recordedWriterIsActive)
+        try tryLock(byte: RingLayout.writerLockByte, of: "ring file \(path)", ownerIsRunning: recordedWriterIsRunning)
     }
 
     /// Whether the header names a writer that is attached and whose process still runs (same
@@ -152,7 +152,7 @@ package struct RingFile: ~Copyable {
     /// stores `closed` (release) before its descriptor closes and drops the lock, so a process
     /// that finds the lock busy and then loads `closed` (acquire) knows the holder is no longer
     /// that writer; one killed leaves `attached` with a PID that no longer runs.
-    package var recordedWriterIsActive: Bool {
+    package var recordedWriterIsRunning: Bool {
         header.writerState.pointee.load(ordering: .acquiring) == RecordedWriterState.attached.rawValue
             && Sys.isRunning(Int32(bitPattern: header.writerPID.pointee.load(ordering: .relaxed)),
                              startTime: header.writerStartTime.pointee.load(ordering: .relaxed))
@@ -173,22 +173,26 @@ package struct RingFile: ~Copyable {
             : "\(named) holds it (a child the last writer forked without exec, or a process in another PID namespace)"
     }
 
+    /// How long a lock whose recorded owner is gone may stay busy before it counts as held:
+    /// long enough for a child forked without exec to reach its exec (see ``tryLock(byte:of:ownerIsRunning:)``).
+    static let forkedLockGraceNanos: Int64 = 100_000_000
+
     /// Takes the liveness lock on `byte`; false if another open file description holds it.
     ///
     /// Those locks belong to open file descriptions, which `fork` duplicates: a process that
     /// forks (any thread of it, for any reason) lends its child every lock it holds until the
     /// child execs or exits. So a lock can be busy for a moment after its owner released it, or
-    /// after it died. When `ownerIsActive` says the recorded owner is gone or done, this tries
-    /// again for up to 100 ms, long enough for a forked child to reach its exec, before it says
+    /// after it died. When `ownerIsRunning` says the recorded owner is gone or done, this tries
+    /// again for up to `forkedLockGraceNanos` (100 ms), long enough for a forked child to reach its exec, before it says
     /// busy. (Seen: a thread spawning processes made 9% of immediate take-overs fail.)
-    package func tryLock(byte: Int, of what: @autoclosure () -> String, ownerIsActive: @autoclosure () -> Bool) throws(CBuffFailure) -> Bool {
+    package func tryLock(byte: Int, of what: @autoclosure () -> String, ownerIsRunning: @autoclosure () -> Bool) throws(CBuffFailure) -> Bool {
         func attempt() throws(CBuffFailure) -> Bool {
             try Sys.tryLock(descriptor, start: byte).orThrow { .system($0, "lock \(what())") }
         }
         if try attempt() { return true }
-        if ownerIsActive() { return false }
+        if ownerIsRunning() { return false }
         var pause: Int64 = 50_000
-        let deadline = Sys.monotonicNanos() + 100_000_000
+        let deadline = Sys.monotonicNanos() + Self.forkedLockGraceNanos
         while Sys.monotonicNanos() < deadline {
             Sys.sleep(nanoseconds: pause)
             if try attempt() { return true }
@@ -301,7 +305,7 @@ package struct HeaderWords: @unchecked Sendable {
         (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
-    @inlinable package var nextSequence: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.nextSequence) }
+    @inlinable package var published: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.published) }
     @inlinable package var claimed: UnsafeMutablePointer<Atomic<UInt64>> { word64(claimedOffset) }
     @inlinable package var gateVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.gateVersion) }
     @inlinable package var lastWriteAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastWriteAt) }

@@ -35,6 +35,11 @@ package struct RingLayout: Equatable, Sendable {
     package static let readerRecordSize = 128
     package static let readerTableOffset = 1024
 
+    /// The writer refreshes `lastWriteAt` whenever a publish crosses a multiple of
+    /// 2^`lastWriteStampShift` items (a clock read per 1,024 items, not per item), and on close.
+    @usableFromInline package static let lastWriteStampShift: UInt64 = 10
+    package static let lastWriteStampInterval = 1 << lastWriteStampShift
+
     /// See `Limits`.
     package static let maxItemSize = Limits.maxItemSize
     package static let maxLength = Limits.maxLength
@@ -59,8 +64,8 @@ package struct RingLayout: Equatable, Sendable {
         // line 1: written once at creation
         package static let createdAt = 64            // u64: ns since the Unix epoch
         // line 2: written by the writer only
-        @usableFromInline package static let nextSequence = 128        // u64: items published: every sequence below is complete
-        @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every 1024 items
+        @usableFromInline package static let published = 128           // u64: items published: every sequence below is complete (`written` in docs and JSON)
+        @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every `lastWriteStampInterval` items
         package static let writerPID = 144           // u32
         package static let writerState = 148         // u32: RecordedWriterState
         package static let writerStartTime = 152     // u64: clock ticks after boot, /proc/PID/stat field 22

@@ -60,7 +60,7 @@ extension RingFile {
     /// why `oldest` follows `claimed`, not `published`.
     package func snapshot() -> RingSnapshot {
         let words = header
-        let published = words.nextSequence.pointee.load(ordering: .acquiring)
+        let published = words.published.pointee.load(ordering: .acquiring)
         let claimed = max(words.claimed.pointee.load(ordering: .acquiring), published)
         let state = RecordedWriterState(rawValue: words.writerState.pointee.load(ordering: .acquiring)) ?? .never
         let table = readerTable

@@ -73,6 +73,9 @@ final class ReaderBox: @unchecked Sendable {
     private var reportedMissed: UInt64
     private var pending: BufferEvent?
     private let cancelled = Atomic<Bool>(false)
+    /// How often a wait that found nothing checks whether items can still arrive (the buffer
+    /// may have been removed).
+    static let removalCheckInterval: Duration = .milliseconds(500)
 
     init(_ reader: consuming BufferReader) {
         reportedMissed = reader.missedCount
@@ -101,7 +104,7 @@ final class ReaderBox: @unchecked Sendable {
         try await withTaskCancellationHandler {
             let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, CBuffError>, Never>) in
                 DispatchQueue.global().async {
-                    let woken = self.reader.wait(timeout: .milliseconds(500)) { self.cancelled.load(ordering: .acquiring) }
+                    let woken = self.reader.wait(timeout: ReaderBox.removalCheckInterval) { self.cancelled.load(ordering: .acquiring) }
                     continuation.resume(returning: woken ? .success(true) : Result { () throws(CBuffError) in try self.reader.canReceiveMore() })
                 }
             }

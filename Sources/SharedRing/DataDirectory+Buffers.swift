@@ -37,7 +37,7 @@ extension DataDirectory {
             let row = BufferRow(name: name, itemSize: itemSize, length: length, policy: layout.policy,
                                 formatVersion: Int(RingLayout.formatVersion))
             do throws(CBuffFailure) {
-                try registry.write("register buffer \"\(name)\"") { (registered: borrowing RegistryTransaction) throws(CBuffFailure) in
+                try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
                     if let existing = try registered.row(named: name) {
                         throw alreadyCreated(existing, trust: registry.trust)
                     }
@@ -72,7 +72,7 @@ extension DataDirectory {
             let file = try openRing(of: row, trust: registry.trust)
             guard try file.tryLockWriter() else {
                 let pid = Self.describePID(file.recordedWriterPID)
-                if file.recordedWriterIsActive {
+                if file.recordedWriterIsRunning {
                     throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
                 }
                 throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")

@@ -25,7 +25,7 @@ extension DataDirectory {
         guard try hasRegistry() else { throw notFound(name) }
         let registry = try registry()
         let file = ringPath(of: name)
-        try registry.write("remove buffer \"\(name)\"") { (registered: borrowing RegistryTransaction) throws(CBuffFailure) in
+        try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
             guard try registered.hasRow(named: name) else { throw notFound(name) }
             if !force {
                 let alive: Bool

@@ -10,7 +10,7 @@ package import SharedRingSystem
 package struct CBuffFailure: Error, Sendable, CustomStringConvertible {
     /// The kinds of failure. `CBuffFailure.Code` has one public code per kind, with the same
     /// raw value.
-    package enum Code: UInt8, Sendable {
+    package enum Code: UInt8, Sendable, CaseIterable {
         case notFound = 1
         case bufferAlreadyCreated = 2
         case writeOperationsForbidden = 3

@@ -328,6 +328,19 @@ package enum Sys {
         package let cutShort: CutShortFlag
     }
 
+    /// Maps `size` bytes of zeroed memory private to this process (no file): the Ring layer's
+    /// tests run the protocol over such a mapping.
+    package static func mapAnonymous(size: Int) -> Result<UnsafeMutableRawPointer> {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
+        return .success(p)
+    }
+
+    /// Unmaps what ``mapAnonymous(size:)`` mapped.
+    package static func unmapAnonymous(_ base: UnsafeMutableRawPointer, size: Int) {
+        _ = munmap(base, size)
+    }
+
     /// Maps `size` bytes of the file shared: stores are visible to every process mapping the
     /// same file, and reach the file itself. A read-only mapping must never be stored to.
     package static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<Mapping> {

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The built `cbuff` binary, run as a user would: stdout, stderr and exit status of every command
-/// and every documented error code (docs/cli.md, SPEC §4).
+/// and every documented error code (docs/cli.md).
 @Suite struct CLITests {
     let temporary: TemporaryDirectory
     var dir: String { temporary.path }

@@ -6,7 +6,7 @@ import TestSupport
 import SharedRingProtocol
 import SharedRingRegistry
 
-/// SPEC §2's rows about processes, with real separate processes (cbuff-test-agent). The tests
+/// The guarantees about processes (SharedRing.docc/Guarantees.md), with real separate processes (cbuff-test-agent). The tests
 /// synchronise on what the agents print and on the buffer itself, never on sleeps.
 @Suite(.serialized) struct MultiProcessTests {
     let temporary: TemporaryDirectory

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import SharedRing
 
-/// SPEC §2, in one process: values, names, sizes, lifecycle, lapping, waiting.
+/// The guarantees (SharedRing.docc/Guarantees.md) in one process: values, names, sizes, lifecycle, lapping, waiting.
 @Suite struct BufferSemanticsTests {
     let temporary: TemporaryDirectory
     var directory: DataDirectory { temporary.directory }

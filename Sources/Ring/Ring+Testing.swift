@@ -1,0 +1,56 @@
+internal import Synchronization
+internal import SharedRingSystem
+package import SharedRingCommon
+
+/// Test hooks (as swift-collections' `Deque+Testing.swift` has): a ring in an anonymous mapping
+/// of this process, its counters set to any sequence, so that the protocol's corners (the last
+/// slot, a wrap, sequences near 2^63 and near `UInt64.max`) are reached without pushing 2^63
+/// items. Nothing outside the tests uses it.
+package struct InMemoryRing: ~Copyable {
+    package let layout: RingLayout
+    let base: UnsafeMutableRawPointer
+
+    /// A ring of `length` slots of `itemSize` bytes whose writer has published (and claimed)
+    /// everything below `start`: readers see an empty ring positioned at `start`.
+    package init(length: Int, itemSize: Int = 8, policy: Policy = .overwrite, at start: UInt64) throws(CBuffFailure) {
+        let layout = try RingLayout(itemSize: itemSize, length: length, policy: policy)
+        let base = try Sys.mapAnonymous(size: layout.fileSize).orThrow { .system($0, "map \(layout.fileSize) bytes") }
+        layout.encodeHeader(createdAt: 0).withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.layout = layout
+        self.base = base
+        header.published.pointee.store(start, ordering: .relaxed)
+        header.claimed.pointee.store(start, ordering: .relaxed)
+    }
+
+    deinit {
+        Sys.unmapAnonymous(base, size: layout.fileSize)
+    }
+
+    package var header: HeaderWords {
+        HeaderWords(base: base, claimedOffset: RingLayout.Offset.claimed(layout.policy))
+    }
+
+    package var slots: SlotArray {
+        SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length)
+    }
+
+    /// The writer's side, attached at `published`, as a writer taking over would be.
+    package func publisher() -> RingPublisher {
+        RingPublisher(slots: slots, header: header, fenceBeforeWaiterCheck: false)
+    }
+
+    /// A reader starting at `start` (`.at(s)` for a resuming named reader).
+    package func cursor(_ start: RingCursor.Start) -> RingCursor {
+        RingCursor(slots: slots, header: header, start: start)
+    }
+
+    /// The writer's counters as a reader sees them.
+    package var published: UInt64 { header.published.pointee.load(ordering: .acquiring) }
+    package var claimed: UInt64 { header.claimed.pointee.load(ordering: .acquiring) }
+
+    /// Makes the counters what a writer killed in the middle of writing `count` items leaves:
+    /// claimed, never published.
+    package func claimWithoutPublishing(_ count: UInt64) {
+        header.claimed.pointee.store(published &+ count, ordering: .releasing)
+    }
+}

@@ -108,3 +108,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The documentation (`CBUFF_DOCS=1 swift package generate-documentation --target SharedRing`)
+// needs swift-docc-plugin, whose plugin scripts every build would otherwise compile (about 3 s
+// of each clean build): it is a dependency only when asked for, as GRDB does with SPI_BUILDER.
+if Context.environment["CBUFF_DOCS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}

@@ -1,10 +1,10 @@
-internal import Synchronization
-internal import SharedRingSystem
 package import SharedRingCommon
+
 /// The geometry of a ring file, format version 2, and where each header word lives.
 ///
-/// The authoritative description for other languages is `docs/ring-file-format.md`; the
-/// `HeaderLayoutTests` pin these offsets with golden bytes. In short: a 4096-byte header, then
+/// The authoritative description for other languages is the DocC article
+/// `Sources/SharedRing/SharedRing.docc/RingFileFormat.md`; `Tests/SharedRingTests/RingFileTests.swift`
+/// pins these offsets with golden bytes. In short: a 4096-byte header, then
 /// `length` slots of `slotStride` bytes. Every integer is little-endian. Each group of words is
 /// on its own 64-byte cache line according to who writes it:
 ///
@@ -16,7 +16,7 @@ package import SharedRingCommon
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
 /// | 5 | 320 | the writer | the claim counter under the `block` policy (line 2 holds it under `overwrite`) |
-/// | 16.. | 1024 | named readers (reserved) | `readerCapacity` records of 128 bytes |
+/// | 16.. | 1024 | named readers (see `ReaderTable`) | `readerCapacity` records of 128 bytes |
 ///
 /// A slot is the item's bytes, padded to a multiple of 8; item `s` lives in slot `s % length`.
 /// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
@@ -89,7 +89,8 @@ package struct RingLayout: Equatable, Sendable {
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.
-    /// (Named readers will lock bytes `1 + index`.) Locks are advisory and do not touch data.
+    /// (A process with named reader `k` open locks byte `1 + k`, see `ReaderTable`.) Locks are
+    /// advisory and do not touch data.
     package static let writerLockByte = 0
 
     // MARK: Geometry

@@ -38,17 +38,25 @@ extension BufferReader {
 /// The asynchronous sequence of a reader's events (see ``BufferReader/events()``). Iterate it
 /// once, from one task.
 public struct BufferEvents: AsyncSequence {
+    /// An item, or the news that items were lost.
     public typealias Element = BufferEvent
 
     let box: ReaderBox
 
+    /// The iterator (make one, once).
     public func makeAsyncIterator() -> Iterator {
         Iterator(box: box)
     }
 
+    /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {
         let box: ReaderBox
 
+        /// The next event, waiting for it; nil once no item can arrive any more (the buffer was
+        /// removed and its writer is gone).
+        ///
+        /// - Throws: `CancellationError` when the task is cancelled; a ``CBuffError`` when the
+        ///   ring file was damaged.
         public mutating func next() async throws -> BufferEvent? {
             while true {
                 try Task.checkCancellation()

@@ -29,13 +29,19 @@ public enum Liveness: Sendable, Hashable {
     case unknown
 }
 
-/// A snapshot of a ring file's header (see `docs/ring-file-format.md`).
+/// A snapshot of a ring file's header (see <doc:RingFileFormat>).
 public struct RingStatus: Sendable {
+    /// The format version of the ring file (2).
     public let formatVersion: Int
+    /// Bytes per item.
     public let itemSize: Int
+    /// Number of slots.
     public let length: Int
+    /// What a push does when the ring is full.
     public let policy: OverflowPolicy
+    /// Bytes per slot: the item size rounded up to a multiple of 8.
     public let slotStride: Int
+    /// The ring file's size in bytes: the 4096-byte header and the slots.
     public let fileSize: Int
     /// Creation time, nanoseconds since the Unix epoch.
     public let createdAt: UInt64
@@ -46,8 +52,10 @@ public struct RingStatus: Sendable {
     /// When the writer last wrote (nanoseconds since the Unix epoch; refreshed every 1024 items
     /// and on close), or nil if it never did.
     public let lastWriteAt: UInt64?
-    /// The last writer's PID and start time as recorded in the header (nil if none ever attached).
+    /// The last writer's PID as recorded in the header (nil if none ever attached).
     public let writerPID: Int32?
+    /// That writer's start time, in clock ticks after boot (`/proc/PID/stat` field 22), which
+    /// tells a reused PID apart (nil if none ever attached).
     public let writerStartTime: UInt64?
     /// What the header says about the last writer. ``WriterState/attached`` without a live
     /// writer means it died without closing.
@@ -129,6 +137,7 @@ extension RecordedWriterState {
 
 /// A named reader, as its ring file records it.
 public struct NamedReaderStatus: Sendable, Hashable {
+    /// The name it registered under.
     public let name: String
     /// Its record in the ring file's reader table.
     public let slot: Int

@@ -14,7 +14,7 @@ public import SharedRingSystem
 ///
 /// An item is `itemSize` bytes. ``push(_:)-(UInt64)`` stores an unsigned integer in those bytes,
 /// **little-endian**, and refuses a value that needs more bytes than that (never truncating it).
-/// ``push(bytes:)`` stores raw bytes, zero-padded up to the item size.
+/// ``push(bytes:)-(UnsafeRawBufferPointer)`` stores raw bytes, zero-padded up to the item size.
 ///
 /// ### Cost
 ///

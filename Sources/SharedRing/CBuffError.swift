@@ -61,6 +61,7 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
         /// the whole lock timeout (see ``DataDirectory/lockTimeout``); the message names the holder.
         public static let timedOut = Code(13)
 
+        /// The code in words ("not found", "timed out"), for messages and logs.
         public var description: String {
             switch self {
             case .notFound: "not found"
@@ -111,6 +112,7 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
         self.init(Code(failure.code), failure.message, cause: cause)
     }
 
+    /// The message, followed by the cause in parentheses when there is one.
     public var description: String {
         guard let cause else { return message }
         return "\(message) (\(cause))"

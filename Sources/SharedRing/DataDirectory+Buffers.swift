@@ -95,8 +95,10 @@ extension DataDirectory {
     /// Opens a reader of an existing buffer by name alone: item size and length come from the
     /// registry and are checked against the ring file's header.
     ///
-    /// - Parameter start: ``ReadStart/oldest`` (default) reads every item still in the ring;
-    ///   ``ReadStart/latest`` only items pushed from now on.
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - start: ``ReadStart/oldest`` (default) reads every item still in the ring;
+    ///     ``ReadStart/latest`` only items pushed from now on.
     public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)

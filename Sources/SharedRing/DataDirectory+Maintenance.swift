@@ -9,8 +9,10 @@ extension DataDirectory {
     /// Deletes a buffer's ring file and registry row, in one registry transaction. A row too
     /// damaged to read can still be removed: the ring file is the one its name gives.
     ///
-    /// - Parameter force: remove it even while a live writer holds it (that writer keeps its
-    ///   mapping, but nobody can open the buffer again).
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - force: remove it even while a live writer holds it (that writer keeps its mapping,
+    ///     but nobody can open the buffer again).
     /// - Throws: ``CBuffError/Code/writerBusy`` when a live writer holds it and `force` is false;
     ///   the error that kept it from telling, when it cannot tell whether a writer is alive.
     public func removeBuffer(_ name: String, force: Bool = false) throws(CBuffError) {

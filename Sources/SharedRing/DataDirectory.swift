@@ -63,6 +63,12 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// The default ``lockTimeout``.
     public static let defaultLockTimeout: Duration = .seconds(5)
 
+    /// A data directory at `path` (nothing is created until the first operation needs it).
+    ///
+    /// - Parameters:
+    ///   - path: the directory; a trailing slash is ignored.
+    ///   - access: who may use it (``Access/owner``, the default, or ``Access/group``).
+    ///   - lockTimeout: how long an operation waits for a lock another process holds.
     public init(path: String, access: Access = .owner, lockTimeout: Duration = DataDirectory.defaultLockTimeout) {
         self.init(path: path, access: access, lockTimeout: lockTimeout, isDefault: false)
     }
@@ -97,6 +103,7 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     var lockTimeoutNanos: Int64 { lockTimeout.nanoseconds }
 
+    /// The directory's path.
     public var description: String { path }
 
     /// The path of the ring file of buffer `name`.

@@ -149,6 +149,8 @@ public final class SharedCircularBuffer {
 }
 
 extension SharedCircularBuffer: CustomStringConvertible {
+    /// As the seed library prints it: `SharedCircularBuffer (NAME)`, and for a reader how full
+    /// the ring is ("(40.00% full)").
     public var description: String {
         // "%.2f" of the percentage, without Foundation.
         let hundredths = Int((Double(usage) / Double(length) * 10_000).rounded())

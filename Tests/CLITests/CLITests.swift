@@ -412,7 +412,7 @@ import TestSupport
     // MARK: registry queries
 
     /// docs/ alone is enough to write a second implementation: a Python program written from
-    /// docs/registry.md and docs/ring-file-format.md creates a buffer that cbuff then feeds and
+    /// docs/registry.md and Sources/SharedRing/SharedRing.docc/RingFileFormat.md creates a buffer that cbuff then feeds and
     /// reads, and reads back what cbuff wrote.
     @Test func aSecondImplementationWrittenFromTheDocsInteroperates() throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

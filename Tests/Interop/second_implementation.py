@@ -1,5 +1,5 @@
 """A second implementation of cbuff's registry procedures and ring format, written from
-docs/registry.md and docs/ring-file-format.md alone, for the test that checks those documents are
+docs/registry.md and Sources/SharedRing/SharedRing.docc/RingFileFormat.md alone, for the test that checks those documents are
 enough: it creates a buffer that cbuff must then use, and reads a buffer cbuff wrote.
 
     python3 second_implementation.py create DIR NAME ITEM_SIZE LENGTH

@@ -5,7 +5,7 @@ import TestSupport
 import SharedRingProtocol
 import SharedRingSystem
 
-/// The ring file format (docs/ring-file-format.md): golden header bytes, and every way a damaged
+/// The ring file format (Sources/SharedRing/SharedRing.docc/RingFileFormat.md): golden header bytes, and every way a damaged
 /// file must be refused with a clear error before any slot is touched.
 @Suite struct RingFileTests {
     let temporary: TemporaryDirectory

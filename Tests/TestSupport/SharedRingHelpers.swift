@@ -53,7 +53,7 @@ public final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {   // t
 
 /// Whether `condition` holds within `seconds`, looking every millisecond: for a lock released in
 /// this process, which a child another test is spawning at that moment may still share until it
-/// execs (fork duplicates open file descriptions; see docs/ring-file-format.md, "Locks").
+/// execs (fork duplicates open file descriptions; see Sources/SharedRing/SharedRing.docc/RingFileFormat.md, "Locks").
 public func eventually(within seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date(timeIntervalSinceNow: seconds)
     while true {

@@ -1,5 +1,4 @@
 internal import GRDB
-internal import SharedRingSystem
 package import SharedRingCommon
 
 /// A buffer's row in the registry's `buffers` table (see `docs/registry.md`), validated. The

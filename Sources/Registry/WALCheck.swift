@@ -1,6 +1,6 @@
-internal import GRDB
 internal import SharedRingSystem
 package import SharedRingCommon
+
 /// A check of the registry's write-ahead log before SQLite reads it.
 ///
 /// SQLite reads a WAL up to its first frame whose checksum fails and silently ignores the rest:

@@ -1,6 +1,6 @@
 internal import Synchronization
 internal import SharedRingSystem
-internal import SharedRingCommon
+
 /// The writers this process has attached, so that a normal exit closes them cleanly.
 ///
 /// A writer held in a global (a `main.swift` variable, a static) is never deinitialised: the

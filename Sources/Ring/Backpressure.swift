@@ -1,5 +1,4 @@
 public import Synchronization
-internal import SharedRingSystem
 internal import SharedRingCommon
 
 /// The `block` policy on the writer's side: never write sequence `s` while a named reader has

@@ -1,6 +1,5 @@
 package import Synchronization
 internal import SharedRingSystem
-internal import SharedRingCommon
 
 /// The one way either side of a ring sleeps until the other side makes progress: a reader
 /// waiting for an item (word `notify`, sleeper count `waiters`, woken by the writer) and, under

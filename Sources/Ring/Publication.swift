@@ -1,6 +1,5 @@
 public import Synchronization
 internal import SharedRingSystem
-internal import SharedRingCommon
 
 // # The publication protocol (format version 2)
 //

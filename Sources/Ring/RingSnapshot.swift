@@ -1,5 +1,4 @@
 internal import Synchronization
-internal import SharedRingSystem
 
 /// Everything a ring file's header and reader table say at one moment, for people investigating
 /// a buffer (the public API shows it as `RingStatus`). Taken while a writer may be publishing:

@@ -1,4 +1,3 @@
-internal import SharedRingSystem
 internal import SharedRingCommon
 internal import SharedRingProtocol
 internal import SharedRingRegistry

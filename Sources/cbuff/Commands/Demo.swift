@@ -28,7 +28,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let directory = global.directory
-            let name = "demo-\(getpid())"
+            let name = "demo-\(ProcessInfo.processInfo.processIdentifier)"
             try directory.createBuffer(name, itemSize: 8, length: length).close()
             defer { try? directory.removeBuffer(name, force: true) }
             print("buffer \"\(name)\" in \(directory.path): \(length) slots of 8 bytes")

@@ -1,5 +1,4 @@
 import ArgumentParser
-@preconcurrency import Glibc
 import SharedRing
 
 struct Push: ParsableCommand {
@@ -130,10 +129,11 @@ struct Push: ParsableCommand {
                 let partial = filled > 0 ? "; an incomplete last line (\(Values.quoted(String(decoding: UnsafeBufferPointer(start: block, count: min(filled, 40)), as: UTF8.self)))) was not pushed" : ""
                 throw stopped(by: signal, pushed: pushed, note: partial)
             }
-            let count = read(0, block + filled, capacity - filled)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw failure(ExitStatus.failure, "cannot read standard input (\(String(cString: strerror(errno)))); pushed \(items(pushed)).")
+            let count: Int
+            switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
+            case .success(let n): count = n
+            case .failure(let error):
+                throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)); pushed \(items(pushed)).")
             }
             endOfInput = count == 0
             filled += count
@@ -153,8 +153,8 @@ struct Push: ParsableCommand {
                     end = index
                     parsed = value                  // 1 to 19 digits: cannot have overflowed
                 } else {
-                    if let newline = memchr(block + index, 0x0A, filled - index) {
-                        end = block.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                    if let newline = Platform.firstNewline(in: UnsafeBufferPointer(start: block + index, count: filled - index)) {
+                        end = index + newline
                     } else if endOfInput {
                         end = filled                // a last line without a newline
                     } else {

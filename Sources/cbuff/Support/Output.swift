@@ -1,4 +1,3 @@
-@preconcurrency import Glibc
 import ArgumentParser
 
 /// Buffered standard output that reports a closed pipe instead of dying of SIGPIPE, so that a
@@ -27,7 +26,7 @@ struct Output {
         /// The errno that stopped it (EPIPE: whoever read our output has gone), or nil.
         let error: Int32?
 
-        var readerGone: Bool { error == EPIPE }
+        var readerGone: Bool { error == Platform.brokenPipe }
     }
 
     /// Writes what is buffered, and empties the buffer whatever happened.
@@ -36,10 +35,10 @@ struct Output {
         var done = 0
         defer { buffer.removeAll(keepingCapacity: true) }
         while done < buffer.count {
-            let n = buffer.withUnsafeBytes { write(1, $0.baseAddress! + done, $0.count - done) }
-            if n > 0 { done += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            return Flushed(written: done, error: n < 0 ? errno : EIO)
+            switch buffer.withUnsafeBytes({ Platform.writeStandardOutput(UnsafeRawBufferPointer(rebasing: $0[done...])) }) {
+            case .success(let n): done += n
+            case .failure(let error): return Flushed(written: done, error: error.code)
+            }
         }
         return Flushed(written: done, error: nil)
     }
@@ -56,18 +55,15 @@ struct Output {
 
     /// The failure of a write to standard output: one sentence, exit 74 (EX_IOERR).
     static func writeFailure(_ error: Int32, _ detail: String = "") -> ExitCode {
-        failure(ExitStatus.ioError, "cannot write to standard output (\(String(cString: strerror(error))))\(detail).")
+        failure(ExitStatus.ioError, "cannot write to standard output (\(Platform.Errno(error).text))\(detail).")
     }
 
     /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.
     static func ignoreBrokenPipe() {
-        signal(SIGPIPE, SIG_IGN)
+        Platform.ignoreBrokenPipe()
     }
 
     /// Whether whoever reads standard output has gone (a pipe whose read end closed), found
     /// without writing anything.
-    static var readerGone: Bool {
-        var descriptor = pollfd(fd: 1, events: 0, revents: 0)
-        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLERR | POLLHUP) != 0
-    }
+    static var readerGone: Bool { Platform.standardOutputReaderGone }
 }

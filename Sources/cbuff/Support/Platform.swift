@@ -1,5 +1,60 @@
+// The command-line tool's few calls into libc, all here: the stop signals, and reading standard
+// input and writing standard output without Foundation's buffering.
 @preconcurrency import Glibc
 import Synchronization
+
+/// Standard input and output, byte by byte.
+enum Platform {
+    /// Errno values the commands tell apart.
+    static let brokenPipe = EPIPE
+
+    /// Writes what it can of `bytes` to standard output: how many bytes went, or the errno that
+    /// stopped it (EIO when nothing went without an error). Retries EINTR.
+    static func writeStandardOutput(_ bytes: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+        while true {
+            let n = write(1, bytes.baseAddress!, bytes.count)
+            if n > 0 { return .success(n) }
+            if n < 0 && errno == EINTR { continue }
+            return .failure(Errno(n < 0 ? errno : EIO))
+        }
+    }
+
+    /// Reads what is there from standard input into `buffer`: 0 at end of input, or the errno.
+    /// Retries EINTR and EAGAIN (standard input may be non-blocking).
+    static func readStandardInput(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        while true {
+            let n = read(0, buffer.baseAddress!, buffer.count)
+            if n >= 0 { return .success(n) }
+            if errno == EINTR || errno == EAGAIN { continue }
+            return .failure(Errno(errno))
+        }
+    }
+
+    /// Whether whoever reads standard output has gone (a pipe whose read end closed), found
+    /// without writing anything.
+    static var standardOutputReaderGone: Bool {
+        var descriptor = pollfd(fd: 1, events: 0, revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLERR | POLLHUP) != 0
+    }
+
+    /// The first newline in `bytes`, found with `memchr` (vectorised), or nil.
+    static func firstNewline(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let base = bytes.baseAddress, let found = memchr(base, 0x0A, bytes.count) else { return nil }
+        return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.
+    static func ignoreBrokenPipe() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// An errno, as messages show it.
+    struct Errno: Error {
+        let code: Int32
+        init(_ code: Int32) { self.code = code }
+        var text: String { String(cString: strerror(code)) }
+    }
+}
 
 /// SIGINT, SIGTERM and SIGHUP as requests to stop: the handler only records which signal came,
 /// and the command finishes what it was doing (publishing what it read, closing its writer

@@ -65,12 +65,14 @@ package struct RingFile: ~Copyable {
     /// and its counters against each other (see `checkCounters`). Only a regular file owned as
     /// `trust` expects is opened; a symbolic link or a FIFO is refused without blocking.
     ///
-    /// - Parameter writable: false maps it read-only, for inspection: nothing may then be stored
-    ///   through the mapping (no reading cursor that waits, no writer).
-    package static func open(at path: String, bufferName: String, trust: FileTrust, writable: Bool = true) throws(CBuffFailure) -> RingFile {
-        let (fd, info) = try trust.open(path, writable: writable, "ring file") { failure in
-            CBuffFailure(.corrupted, "Buffer \"\(bufferName)\" is registered but its ring file \(path) is missing; remove the buffer to clean up its registry row.", cause: failure)
-        }
+    /// - Parameters:
+    ///   - missing: the failure to throw when there is no file at `path` (the caller knows what
+    ///     that means: a buffer whose file is gone, say).
+    ///   - writable: false maps it read-only, for inspection: nothing may then be stored
+    ///     through the mapping (no reading cursor that waits, no writer).
+    package static func open(at path: String, trust: FileTrust, writable: Bool = true,
+                             missing: (SystemCallFailure) -> CBuffFailure) throws(CBuffFailure) -> RingFile {
+        let (fd, info) = try trust.open(path, writable: writable, "ring file", notFound: missing)
         do throws(CBuffFailure) {
             var header = [UInt8](repeating: 0, count: 128)
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }

@@ -1,3 +1,4 @@
+internal import SharedRingSystem
 internal import SharedRingCommon
 internal import SharedRingProtocol
 internal import SharedRingRegistry
@@ -147,7 +148,7 @@ extension DataDirectory {
 
     /// Opens the buffer's ring file, checking that it agrees with the registry row.
     func openRing(of row: BufferRow, trust: FileTrust) throws(CBuffFailure) -> RingFile {
-        let file = try RingFile.open(at: ringPath(of: row.name), bufferName: row.name, trust: trust)
+        let file = try RingFile.open(at: ringPath(of: row.name), trust: trust) { missingRing(row.name, $0) }
         let layout = file.layout
         guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
             throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
@@ -156,6 +157,11 @@ extension DataDirectory {
     }
 
     // MARK: Errors
+
+    /// The failure for a registered buffer whose ring file is not there.
+    func missingRing(_ name: String, _ failure: SystemCallFailure) -> CBuffFailure {
+        CBuffFailure(.corrupted, "Buffer \"\(name)\" is registered but its ring file \(ringPath(of: name)) is missing; remove the buffer to clean up its registry row.", cause: failure)
+    }
 
     func notFound(_ name: String) -> CBuffFailure {
         CBuffFailure(.notFound, "No buffer named \"\(name)\" in \(path).")

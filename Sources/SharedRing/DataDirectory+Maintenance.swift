@@ -43,7 +43,7 @@ extension DataDirectory {
                 if let keep {
                     let snapshot: RingSnapshot
                     do throws(CBuffFailure) {
-                        snapshot = try RingFile.open(at: file, bufferName: name, trust: registry.trust, writable: false).snapshot()
+                        snapshot = try RingFile.open(at: file, trust: registry.trust, writable: false) { missingRing(name, $0) }.snapshot()
                     } catch {
                         throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
                     }

@@ -36,7 +36,7 @@ extension DataDirectory {
         }
         let record = BufferRecord(row)
         do throws(CBuffFailure) {
-            let snapshot = try RingFile.open(at: path, bufferName: row.name, trust: trust, writable: false).snapshot()
+            let snapshot = try RingFile.open(at: path, trust: trust, writable: false) { missingRing(row.name, $0) }.snapshot()
             return BufferStatus(record: record, path: path, writerLiveness: liveness,
                                 ring: RingStatus(snapshot, writerAlive: liveness == .alive), problem: nil)
         } catch {

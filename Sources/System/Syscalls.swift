@@ -247,13 +247,6 @@ package enum Sys {
         return UInt32(st.st_mode & 0o7777)
     }
 
-    /// The device and inode of the file at `path`, or nil if there is none.
-    package static func fileIdentity(_ path: String) -> FileIdentity? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-    }
-
     package struct FileIdentity: Hashable, Sendable {
         package let device: UInt64
         package let inode: UInt64
@@ -290,18 +283,6 @@ package enum Sys {
     /// Whether process `pid` exists (it may belong to another user).
     package static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || Glibc.errno == EPERM
-    }
-
-    package static func exists(_ path: String) -> Bool {
-        access(path, F_OK) == 0
-    }
-
-    /// Whether `path` exists: false only when it (or a directory above it) does not; an error
-    /// when this process may not look (EACCES), so that a private directory is not mistaken
-    /// for an empty one.
-    package static func checkExists(_ path: String) -> Result<Bool> {
-        if access(path, F_OK) == 0 { return .success(true) }
-        return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(false) : failure("access")
     }
 
     /// Tries to take an exclusive `flock` on the whole file; false if another open file

@@ -1,7 +1,6 @@
 internal import GRDB
 internal import SharedRingSystem
 package import SharedRingCommon
-internal import Synchronization
 
 /// One migration of the registry schema: a numbered `.sql` file of the top-level `migrations/`
 /// folder, embedded at build time (see `Plugins/EmbedMigrations`). The identifier is the file
@@ -60,7 +59,7 @@ package struct Registry: Sendable {
         package let lockTimeoutNanos: Int64
     }
 
-    private static let openRegistries = Mutex<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
+    private static let openRegistries = Locked<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
 
     private static func openUncached(_ trust: FileTrust, fileMode: UInt32, lockTimeoutNanos: Int64) throws(CBuffFailure) -> Registry {
         let directory = trust.directory

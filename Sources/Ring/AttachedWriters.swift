@@ -16,8 +16,8 @@ package enum AttachedWriters {
         package let owner: Int32
     }
 
-    private static let entries = Mutex<[UInt: Entry]>([:])  // by the address of the mapping
-    private static let installed = Mutex<Bool>(false)
+    private static let entries = Locked<[UInt: Entry]>([:])  // by the address of the mapping
+    private static let installed = Locked<Bool>(false)
 
     /// Lists a writer that has just attached (its header records this process).
     package static func add(_ header: HeaderWords) {

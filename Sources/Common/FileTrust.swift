@@ -11,7 +11,7 @@ package struct FileTrust: Sendable, Hashable {
     /// The data directory.
     package let directory: String
     /// The group whose members' files are trusted too; nil when the directory is private.
-    package let sharedGroup: UInt32?
+    let sharedGroup: UInt32?
 
     /// Checks the data directory at `path` (which must exist) and returns what its files may be.
     ///

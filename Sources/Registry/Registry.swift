@@ -15,9 +15,9 @@ package struct RegistryMigration: Sendable {
 /// take-over and remove, never on push or pop.
 package struct Registry: Sendable {
     package static let fileName = "registry.sqlite"
-    package static let lockFileName = "registry.lock"
+    static let lockFileName = "registry.lock"
     /// The files SQLite keeps beside the registry in WAL mode.
-    package static let companionSuffixes = ["-wal", "-shm"]
+    static let companionSuffixes = ["-wal", "-shm"]
 
     /// The data directory, and what its files may be.
     package let trust: FileTrust

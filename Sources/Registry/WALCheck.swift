@@ -1,5 +1,5 @@
 internal import SharedRingSystem
-package import SharedRingCommon
+internal import SharedRingCommon
 
 /// A check of the registry's write-ahead log before SQLite reads it.
 ///
@@ -17,9 +17,9 @@ package import SharedRingCommon
 /// A frame that fails its checksum at the very end, uncounted by the index, is a write a killed
 /// process never finished: SQLite rightly ignores it, and so does this check.
 /// (Format: https://www.sqlite.org/fileformat2.html#walformat.)
-package enum WALCheck {
+enum WALCheck {
     package static let headerSize = 32
-    package static let frameHeaderSize = 24
+    static let frameHeaderSize = 24
 
     /// Throws `corrupted` if the WAL at `walPath` has lost committed frames.
     package static func verify(walPath: String, shmPath: String, trust: FileTrust) throws(CBuffFailure) {

@@ -49,7 +49,7 @@ extension HeaderWords {
     /// store `closed` (release: whoever then finds the lock free and loads `closed` knows the
     /// writer left on purpose), and wake sleeping readers so that they notice. The lock itself
     /// is released when the descriptor closes (or the process ends).
-    package func markClosed() {
+    func markClosed() {
         lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
         writerState.pointee.store(RecordedWriterState.closed.rawValue, ordering: .releasing)
         wakeReaders()

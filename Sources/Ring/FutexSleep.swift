@@ -1,4 +1,4 @@
-package import Synchronization
+internal import Synchronization
 internal import SharedRingSystem
 
 /// The one way either side of a ring sleeps until the other side makes progress: a reader
@@ -19,7 +19,7 @@ internal import SharedRingSystem
 /// fences instead. The futex value read *before* announcing the sleeper makes a wake-up between
 /// the check and the sleep return at once (EAGAIN). Sleeps are capped at 50 ms, so even a kernel
 /// that refuses all of this can only delay a wake-up, never lose it.
-package enum FutexSleep {
+enum FutexSleep {
     /// How many times a waiter checks (with a CPU pause between) before it sleeps: about
     /// 100 µs here, long enough for a busy peer's next item, short against the ~40 µs a futex
     /// wake-up costs the waker and the sleeper each.

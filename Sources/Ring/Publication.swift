@@ -110,7 +110,7 @@ package struct SlotArray {
     /// Calls `body(firstIndex, count, offset)` for the one or two runs of consecutive slots that
     /// `count` items starting at slot `index` occupy (a run ends where the ring wraps).
     @inlinable
-    package func forEachRun(from index: Int, count: Int, _ body: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
+    func forEachRun(from index: Int, count: Int, _ body: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
         let first = min(count, length &- index)
         body(index, first, 0)
         if first < count { body(0, count &- first, first) }
@@ -120,7 +120,7 @@ package struct SlotArray {
     /// slot of a sequence below `claimed - length` may have been reused (`ReadCheck`'s rule,
     /// with a capacity of `length` positions).
     @inlinable
-    package func oldestIntact(claimed: UInt64) -> UInt64 {
+    func oldestIntact(claimed: UInt64) -> UInt64 {
         claimed > UInt64(length) ? claimed &- UInt64(length) : 0
     }
 }
@@ -128,7 +128,7 @@ package struct SlotArray {
 /// The writer's counters and steps W1, W2, W4 and W5 above, in positions: the part of
 /// publishing that does not depend on how positions map to bytes.
 @frozen @usableFromInline
-package struct PublicationCounters {
+struct PublicationCounters {
     @usableFromInline let header: HeaderWords
     /// When the kernel refused membarrier registration, the writer pays a full fence per publish
     /// instead (see `FutexSleep`).
@@ -230,7 +230,7 @@ package struct RingPublisher {
 /// map to bytes: it says whether a copy was good, and where the oldest intact position is when
 /// it was not; what was lost and where to resume is the ring kind's to count.
 @usableFromInline
-package struct ReadCheck {
+struct ReadCheck {
     @usableFromInline let header: HeaderWords
     /// Positions the ring holds: a copy from position `c` is good only if `c >= claimed - capacity`.
     @usableFromInline let capacity: UInt64

@@ -21,21 +21,21 @@ package import SharedRingCommon
 /// (dropped by the kernel when the process dies) is what "alive" means.
 @usableFromInline
 package struct ReaderTable {
-    package static let tableLockByte = 64
-    package static let maxNameLength = 44
+    static let tableLockByte = 64
+    static let maxNameLength = 44
 
     package enum Offset {
         package static let cursor = 0
         package static let state = 64
         package static let pid = 68
         package static let startTime = 72
-        package static let nameLength = 80
+        static let nameLength = 80
         package static let name = 84
     }
 
-    package let fileBase: UnsafeMutableRawPointer
+    let fileBase: UnsafeMutableRawPointer
 
-    package static func lockByte(ofRecord index: Int) -> Int { 1 + index }
+    static func lockByte(ofRecord index: Int) -> Int { 1 + index }
 
     package func record(_ index: Int) -> UnsafeMutableRawPointer {
         fileBase + RingLayout.readerTableOffset + index * RingLayout.readerRecordSize
@@ -84,7 +84,7 @@ package struct ReaderTable {
         state(index).pointee.store(1, ordering: .releasing)
     }
 
-    package func recordOpener(_ index: Int, pid: Int32, startTime: UInt64?) {
+    func recordOpener(_ index: Int, pid: Int32, startTime: UInt64?) {
         let base = record(index)
         base.storeBytes(of: UInt32(bitPattern: pid).littleEndian, toByteOffset: Offset.pid, as: UInt32.self)
         base.storeBytes(of: (startTime ?? 0).littleEndian, toByteOffset: Offset.startTime, as: UInt64.self)

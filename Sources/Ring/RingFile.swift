@@ -29,7 +29,7 @@ package struct RingFile: ~Copyable {
     package var cutShort: CutShortFlag { mapping.cutShort }
 
     /// Whether another process cut the file short under this mapping.
-    package var wasCutShort: Bool { mapping.cutShort.isRaised }
+    var wasCutShort: Bool { mapping.cutShort.isRaised }
 
     /// Whether the file still has a name (one `fstat`): false once it was deleted, e.g. by
     /// removing its buffer. Throws `corrupted` if another process cut it short, which a reader
@@ -107,7 +107,7 @@ package struct RingFile: ~Copyable {
     /// before `claimed` (W1 precedes W4, so an acquire of `published` sees at least the claim
     /// made before it), and `claimed` before `published` again (every claim was at most
     /// `length` beyond the `published` of its time, which only grows).
-    package func checkCounters() throws(CBuffFailure) {
+    func checkCounters() throws(CBuffFailure) {
         let words = header
         let publishedBefore = words.published.pointee.load(ordering: .acquiring)
         let claimed = words.claimed.pointee.load(ordering: .acquiring)
@@ -298,12 +298,12 @@ package struct HeaderWords: @unchecked Sendable {
     }
 
     @inlinable
-    package func word64(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+    func word64(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     @inlinable
-    package func word32(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+    func word32(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
@@ -316,20 +316,20 @@ package struct HeaderWords: @unchecked Sendable {
     package var writerStartTime: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerStartTime) }
     package var writerGeneration: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.writerGeneration) }
     package var createdAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.createdAt) }
-    package var notify: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.notify) }
+    var notify: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.notify) }
     @inlinable package var waiters: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.waiters) }
     package var space: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.space) }
     @inlinable package var writerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerWaiting) }
     @inlinable package var readersVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.readersVersion) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
-    package var spaceAddress: UnsafeMutablePointer<UInt32> {
+    var spaceAddress: UnsafeMutablePointer<UInt32> {
         (base + RingLayout.Offset.space).assumingMemoryBound(to: UInt32.self)
     }
 
     /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again):
     /// used to interrupt one reader's wait promptly.
-    package func wakeReaders() {
+    func wakeReaders() {
         notify.pointee.add(1, ordering: .releasing)
         Sys.futexWakeAll(notifyAddress)
     }
@@ -337,13 +337,13 @@ package struct HeaderWords: @unchecked Sendable {
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
     /// of removing a named reader). Never inlined: it would bloat every pop for a rare call.
     @usableFromInline @inline(never)
-    package func wakeWriter() {
+    func wakeWriter() {
         space.pointee.add(1, ordering: .releasing)
         Sys.futexWakeAll(spaceAddress)
     }
 
     /// The futex word as the plain `UInt32` the futex system call takes (same address as ``notify``).
-    package var notifyAddress: UnsafeMutablePointer<UInt32> {
+    var notifyAddress: UnsafeMutablePointer<UInt32> {
         (base + RingLayout.Offset.notify).assumingMemoryBound(to: UInt32.self)
     }
 }

@@ -29,16 +29,16 @@ package struct RingLayout: Equatable, Sendable {
     package static let magic: [UInt8] = Array("CBUFRING".utf8)
     package static let formatVersion: UInt32 = 2
     /// Reading this word back as little-endian proves the reader agrees on byte order.
-    package static let byteOrderMark: UInt32 = 0x0102_0304
+    static let byteOrderMark: UInt32 = 0x0102_0304
     package static let headerSize = 4096
     package static let readerCapacity = 24
-    package static let readerRecordSize = 128
-    package static let readerTableOffset = 1024
+    static let readerRecordSize = 128
+    static let readerTableOffset = 1024
 
     /// The writer refreshes `lastWriteAt` whenever a publish crosses a multiple of
     /// 2^`lastWriteStampShift` items (a clock read per 1,024 items, not per item), and on close.
     @usableFromInline package static let lastWriteStampShift: UInt64 = 10
-    package static let lastWriteStampInterval = 1 << lastWriteStampShift
+    static let lastWriteStampInterval = 1 << lastWriteStampShift
 
     /// See `Limits`.
     package static let maxItemSize = Limits.maxItemSize
@@ -58,7 +58,7 @@ package struct RingLayout: Equatable, Sendable {
         package static let slotStride = 32           // u32
         package static let policy = 36               // u32: 0 overwrite, 1 block
         package static let readerCapacity = 40       // u32
-        package static let byteOrderMark = 44        // u32
+        static let byteOrderMark = 44        // u32
         package static let fileSize = 48             // u64
         package static let checksum = 56             // u64: FNV-1a 64 of bytes 0..<56
         // line 1: written once at creation
@@ -72,7 +72,7 @@ package struct RingLayout: Equatable, Sendable {
         package static let writerGeneration = 160    // u64: how many writers have attached
         @usableFromInline package static let gateVersion = 168         // u32: the readers version the block policy's gate last took in
         // line 3: the wake-up line
-        package static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
+        static let notify = 192              // u32 futex word, bumped by the writer to wake sleepers
         @usableFromInline package static let waiters = 196             // u32: readers currently sleeping or about to
         // line 4: the block policy's wake-up line
         package static let space = 256               // u32 futex word, bumped by named readers to wake the writer
@@ -84,14 +84,14 @@ package struct RingLayout: Equatable, Sendable {
         // (see Publication.swift), so it has line 5 to itself and the writer's store to it
         // takes no line away from a reader.
         package static let claimedOverwrite = 176
-        package static let claimedBlock = 320
+        static let claimedBlock = 320
         package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.
     /// (A process with named reader `k` open locks byte `1 + k`, see `ReaderTable`.) Locks are
     /// advisory and do not touch data.
-    package static let writerLockByte = 0
+    static let writerLockByte = 0
 
     // MARK: Geometry
 
@@ -102,7 +102,7 @@ package struct RingLayout: Equatable, Sendable {
     package let slotStride: Int
     package let fileSize: Int
 
-    package var slotsOffset: Int { Self.headerSize }
+    var slotsOffset: Int { Self.headerSize }
 
     /// Checks the parameters of a new buffer and computes its geometry.
     package init(itemSize: Int, length: Int, policy: Policy) throws(CBuffFailure) {
@@ -126,7 +126,7 @@ package struct RingLayout: Equatable, Sendable {
 
     /// The first 128 bytes of a new ring file: the immutable geometry line with its checksum,
     /// and the creation line. Every other byte of a new file is zero.
-    package func encodeHeader(createdAt: UInt64) -> [UInt8] {
+    func encodeHeader(createdAt: UInt64) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 128)
         bytes.replaceSubrange(0..<8, with: Self.magic)
         bytes.storeLE(Self.formatVersion, at: Offset.version)
@@ -235,7 +235,7 @@ extension [UInt8] {
         }
     }
 
-    package func loadLE<T: FixedWidthInteger>(at offset: Int) -> T {
+    func loadLE<T: FixedWidthInteger>(at offset: Int) -> T {
         var value = T.zero
         for i in (0..<(T.bitWidth / 8)).reversed() {
             value = value << 8 | T(self[offset + i])

@@ -83,6 +83,6 @@ import SharedRingCommon
         var matched = false
         do { try untyped() } catch CBuffError.Code.notFound { matched = true } catch {}
         #expect(matched)
-        #expect(throws: CBuffError.self) { try directory.openReader("absent") }
+        #expect(throws: CBuffError.self) { _ = try directory.openReader("absent") }
     }
 }

@@ -212,6 +212,20 @@ package struct RingPublisher {
         counters.announce(through: end)                     // W4, W5
     }
 
+    /// Publishes one item that `fill` writes where it lies, unless `fill` throws: then nothing
+    /// is published, and the claim stays (W1 happened, so the slot counts as overwritten, as
+    /// after a writer killed inside `fill`; `claimed` is never lowered). The next publish
+    /// reuses the sequence and the slot.
+    @inlinable
+    package mutating func publishInPlace<E: Error>(_ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
+        let end = counters.published &+ 1
+        counters.claim(through: end)                        // W1, W2
+        try fill(slots.payload(slotIndex))                  // W3 (or abandoned)
+        slotIndex &+= 1
+        if slotIndex == slots.length { slotIndex = 0 }
+        counters.announce(through: end)                     // W4, W5
+    }
+
     /// Publishes `count` items (1 ≤ count ≤ length) at once: `fill(index, count, offset)` writes
     /// items `offset ..< offset + count` of the batch into the consecutive slots from `index`
     /// (called once, or twice when the batch wraps around the end of the ring).

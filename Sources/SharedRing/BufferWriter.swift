@@ -229,6 +229,57 @@ public struct BufferWriter: ~Copyable {
         if cutShort.isRaised { throw cutShortError() }
     }
 
+    // MARK: Writing in place
+
+    /// Fills the next slot where it lies and publishes it when `fill` returns: no copy, as
+    /// Aeron's `tryClaim` and iceoryx2's `loan` do. Waits for room as ``push(_:)-(UInt64)``
+    /// does.
+    ///
+    /// `fill` receives the slot's ``itemSize`` bytes, which still hold an older item: write
+    /// every byte readers will look at. Nothing is visible to readers until `fill` returns, and
+    /// a writer killed inside `fill` publishes nothing (readers count that slot as overwritten).
+    /// If `fill` throws, nothing is published and its error is rethrown; the slot it may have
+    /// half written is treated as overwritten, so in a full ring the oldest item is lost, just
+    /// as if the writer had died there.
+    ///
+    /// ```swift
+    /// try writer.pushInPlace { slot in
+    ///     slot.storeBytes(of: sequence, toByteOffset: 0, as: UInt64.self)
+    ///     render(into: UnsafeMutableRawBufferPointer(rebasing: slot[8...]))
+    /// }
+    /// ```
+    ///
+    /// - Throws: what `fill` throws; ``CBuffError/Code/corrupted`` if another process truncated
+    ///   the ring file while `fill` ran (what it wrote went to zero pages, not to the buffer).
+    @inlinable
+    public mutating func pushInPlace(_ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) {
+        _ = try pushInPlace(waitingNanos: -1, fill)
+    }
+
+    /// Fills and publishes the next slot in place (see ``pushInPlace(_:)``) if there is room
+    /// now; returns false, calling nothing, if the ring is full of items a named reader has not
+    /// consumed (``OverflowPolicy/block`` only).
+    public mutating func tryPushInPlace(_ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) -> Bool {
+        try pushInPlace(waitingNanos: 0, fill)
+    }
+
+    /// Fills and publishes the next slot in place (see ``pushInPlace(_:)``), waiting up to
+    /// `timeout` for room; returns false, calling nothing, on timeout.
+    public mutating func pushInPlace(timeout: Duration, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) -> Bool {
+        try pushInPlace(waitingNanos: timeout.nanoseconds, fill)
+    }
+
+    @inlinable
+    mutating func pushInPlace(waitingNanos: Int64, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) -> Bool {
+        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
+        let size = itemSize
+        try publisher.publishInPlace { (payload) throws(CBuffError) in
+            try fill(UnsafeMutableRawBufferPointer(start: payload, count: size))
+        }
+        if cutShort.isRaised { throw cutShortError() }
+        return true
+    }
+
     /// Pushes raw bytes, zero-padded up to ``itemSize``.
     public mutating func push(bytes: [UInt8]) throws(CBuffError) {
         let outcome: Result<Void, CBuffError> = bytes.withUnsafeBytes { buffer in

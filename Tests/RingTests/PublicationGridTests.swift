@@ -184,4 +184,33 @@ import SharedRingProtocol
         #expect(value == Self.value(start + 1))
         #expect(cursor.missed == 1)
     }
+
+    struct Abandoned: Error {}
+
+    @Test(arguments: grid)
+    func aWriteInPlaceThatThrowsPublishesNothingAndCountsItsSlotAsOverwritten(length: Int, start: UInt64) throws {
+        let ring = try InMemoryRing(length: length, at: start)
+        var publisher = ring.publisher()
+        Self.push(&publisher, start..<start + UInt64(length))      // full
+        #expect(throws: Abandoned.self) {
+            try publisher.publishInPlace { (payload) throws(Abandoned) in
+                payload.storeBytes(of: 0xDEAD, as: UInt64.self)     // half a write, then it fails
+                throw Abandoned()
+            }
+        }
+        #expect(publisher.nextSequence == start + UInt64(length))
+        #expect(ring.published == start + UInt64(length))
+        #expect(ring.claimed == start + UInt64(length) + 1)
+        // The oldest item's slot was written into: it is gone, and counted.
+        var cursor = ring.cursor(.at(start))
+        #expect(Self.pop(&cursor) == Self.value(start + 1))
+        #expect(cursor.missed == 1)
+        // The next write in place takes the same sequence and slot, and publishes it.
+        let next = start + UInt64(length)
+        publisher.publishInPlace { $0.storeBytes(of: Self.value(next), as: UInt64.self) }
+        var rest: [UInt64] = []
+        while let value = Self.pop(&cursor) { rest.append(value) }
+        #expect(rest == (start + 2...next).map(Self.value))
+        #expect(ring.claimed == ring.published)
+    }
 }

@@ -46,6 +46,9 @@
 //                                      whose writer is a global ends); fork forks a child that
 //                                      calls exit(0), prints "child exited" once it has, waits
 //                                      for a line on stdin, then calls exit(0)
+//   die-in-place DIR NAME COUNT        take NAME over, push COUNT test items with pushInPlace, print
+//                                      "pushed N"; then start one more, write half of it (0xEE),
+//                                      print "inside" and block there until killed
 //   map-many DIR NAME COUNT            open COUNT readers of NAME at once; print "opened COUNT", or
 //                                      "refused at K: MESSAGE" for the first that fails
 //
@@ -315,7 +318,7 @@ do {
         var sum: UInt64 = 0
         let warmUp: UInt64 = 64 * 1000
         // Two loops: the concrete APIs, then the generic ones (push(contentsOf:) of a range,
-        // withNextItem), whose code allocates when it is not specialized (in a debug build);
+        // pushInPlace, withNextItem), whose code allocates when it is not specialized (in a debug build);
         // optimized, it must not either.
         var counts: [UInt64] = [0, 0]
         for generic in [false, true] {
@@ -324,7 +327,11 @@ do {
                 if first == warmUp { before = UInt64(cbuff_allocation_count()) }
                 try writer.push(first)
                 _ = try writer.tryPush(first + 1)
-                _ = try writer.push(first + 2, timeout: .seconds(1))
+                if generic {
+                    try writer.pushInPlace { $0.storeBytes(of: (first + 2).littleEndian, as: UInt64.self) }
+                } else {
+                    _ = try writer.push(first + 2, timeout: .seconds(1))
+                }
                 if generic {
                     try writer.push(contentsOf: first + 3 ..< first + 64)
                 } else {
@@ -374,6 +381,21 @@ do {
             operations += 1
         }
         say("done ops=\(operations) errors=\(errors)")
+
+    case "die-in-place":
+        guard args.count >= 4, let count = UInt64(args[3]) else { fail("die-in-place needs COUNT") }
+        var writer = try directory.takeOver(name)
+        let size = writer.itemSize
+        for sequence in writer.nextSequence..<(writer.nextSequence + count) {
+            let bytes = TestItem.bytes(sequence, size: size)
+            try writer.pushInPlace { slot in slot.copyBytes(from: bytes) }
+        }
+        say("pushed \(writer.nextSequence)")
+        try writer.pushInPlace { slot in
+            for i in 0..<(size / 2) { slot[i] = 0xEE }
+            say("inside")
+            while true { pause() }
+        }
 
     case "exit-writing":
         guard args.count >= 4 else { fail("exit-writing needs MODE") }

@@ -47,7 +47,7 @@ struct Orchestrator {
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek] [--sizes 8,64,512,4096]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled] [--sizes 8,64,512,4096]\n".utf8))
                 exit(64)
             }
         }
@@ -80,8 +80,10 @@ struct Orchestrator {
             emit("cbuff", "pingpong_rtt_p99", median(results.map(\.p99)), "ns")
         }
         // Not part of the default run: `sizes` copies each item out (pop(into:)), `inplace`
-        // reads every byte where it lies (withNextItem), `peek` only the first 8 bytes.
-        let sizeRuns: [(String, Transfer.Kind, String)] = [("sizes", .bytes, ""), ("inplace", .bytesInPlace, "_inplace"), ("peek", .bytesPeek, "_peek")]
+        // reads every byte where it lies (withNextItem), `peek` only the first 8 bytes, and
+        // `filled` also writes every byte where it lies (pushInPlace) instead of copying it in.
+        let sizeRuns: [(String, Transfer.Kind, String)] = [("sizes", .bytes, ""), ("inplace", .bytesInPlace, "_inplace"),
+                                                           ("peek", .bytesPeek, "_peek"), ("filled", .bytesFilledInPlace, "_filled")]
         for (option, kind, suffix) in sizeRuns where only?.contains(option) == true {
             for size in sizes {
                 // --items items, or 2 GiB, whichever is fewer (at least 100,000 items).

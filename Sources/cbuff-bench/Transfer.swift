@@ -20,6 +20,9 @@ enum Transfer {
         /// Like `bytesInPlace`, reading only each item's first 8 bytes (a consumer that looks at
         /// a header and skips the rest).
         case bytesPeek
+        /// Like `bytesInPlace`, with the writer filling each slot where it lies (pushInPlace):
+        /// the sequence, then the filler, stored word by word, no copy in.
+        case bytesFilledInPlace
     }
 
     struct Result { var rate: Double; var lostFraction: Double }
@@ -59,6 +62,14 @@ enum Transfer {
                 for sequence in 0..<UInt64(items) {
                     bytes.storeBytes(of: sequence.littleEndian, as: UInt64.self)
                     try writer.push(bytes: UnsafeRawBufferPointer(bytes))
+                }
+            }
+        case .bytesFilledInPlace:
+            let filler = UInt64(0xA5A5_A5A5_A5A5_A5A5)
+            for sequence in 0..<UInt64(items) {
+                try writer.pushInPlace { slot in
+                    slot.storeBytes(of: sequence.littleEndian, as: UInt64.self)
+                    for offset in stride(from: 8, to: slot.count &- 7, by: 8) { slot.storeBytes(of: filler, toByteOffset: offset, as: UInt64.self) }
                 }
             }
         case .batch64:
@@ -109,7 +120,7 @@ enum Transfer {
                     }
                 }
             }
-        case .bytesInPlace:
+        case .bytesInPlace, .bytesFilledInPlace:
             // Every 8-byte word is loaded (XOR-folded), so the item's lines all cross to this
             // core, as a copy's would: a consumer that uses the whole item, doing more work than
             // the copying reader does after its copy.

@@ -250,6 +250,11 @@ package struct RingFile: ~Copyable {
         header.markClosed()
     }
 
+    /// Items published so far: the sequence the next item will get (acquire, as a reader's R1).
+    package var published: UInt64 {
+        header.published.pointee.load(ordering: .acquiring)
+    }
+
     /// The PID the header records for the last writer (0 if none ever attached). A hint for
     /// messages: liveness is the lock's.
     package var recordedWriterPID: UInt32 {

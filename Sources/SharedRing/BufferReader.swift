@@ -37,13 +37,13 @@ public struct BufferReader: ~Copyable {
     /// Raised if another process cut the ring file short under this reader (see `Sys.Mapping`).
     @usableFromInline let cutShort: CutShortFlag
 
-    init(name: String, file: consuming RingFile, start: ReadStart, record: NamedReaderRecord? = nil) {
+    init(name: String, file: consuming RingFile, start: RingCursor.Start, record: NamedReaderRecord? = nil) {
         let layout = file.layout
         self.name = name
         self.itemSize = layout.itemSize
         self.length = layout.length
         self.policy = OverflowPolicy(layout.policy)
-        self.cursor = file.cursor(start: start.cursorStart, record: record)
+        self.cursor = file.cursor(start: start, record: record)
         self.record = record
         self.acknowledgement = record?.commit
         self.cutShort = file.cutShort

@@ -102,7 +102,30 @@ extension DataDirectory {
     public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)
-            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust), start: start)
+            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust), start: start.cursorStart)
+        }
+    }
+
+    /// Opens a reader of buffer `name` that starts at item `sequence`: a replay. If that item
+    /// is still in the ring, the first pop returns it; if it was overwritten, the reader starts
+    /// at the oldest item still present and counts every item it skipped in
+    /// ``BufferReader/missedCount``, as a lapped reader does.
+    ///
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - sequence: the first item wanted; at most ``BufferWriter/nextSequence`` (which reads
+    ///     only items pushed from now on, as ``ReadStart/latest`` does).
+    /// - Throws: ``CBuffError/Code/invalidArgument`` for a sequence beyond the next one to be
+    ///   published (the message says how many were).
+    public func openReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> BufferReader {
+        try lifted { () throws(CBuffFailure) -> BufferReader in
+            let (registry, row) = try lookUp(name)
+            let file = try openRing(of: row, trust: registry.trust)
+            let published = file.published
+            guard sequence <= published else {
+                throw CBuffFailure(.invalidArgument, "Buffer \"\(name)\" has published \(published) item\(published == 1 ? "" : "s") (the next is sequence \(published)); a reader cannot start at \(sequence).")
+            }
+            return BufferReader(name: name, file: file, start: .at(sequence))
         }
     }
 

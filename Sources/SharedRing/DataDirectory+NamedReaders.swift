@@ -26,7 +26,7 @@ extension DataDirectory {
             let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) {
                 file.startSequence(start.cursorStart)
             }
-            var reader = BufferReader(name: name, file: file, start: start, record: record)
+            var reader = BufferReader(name: name, file: file, start: start.cursorStart, record: record)
             // The ring file's record is the reader's truth, complete now; the registry row is for
             // scripts, so failing to write it (a full disk, say) is reported, not fatal: a
             // registration is never half done.

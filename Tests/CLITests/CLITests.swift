@@ -184,6 +184,11 @@ import TestSupport
         let objects = try cbuff("tail", "t", "--format", "jsonl").lines.map { try json($0) as? [String: Int] }
         #expect(objects == [["sequence": 0, "value": 1], ["sequence": 1, "value": 258], ["sequence": 2, "value": 65535]])
         #expect(try cbuff("tail", "t", "--from", "latest").stdout.isEmpty)
+        // Replay from a sequence: exactly there, or beyond what was published (64, one sentence).
+        #expect(try cbuff("tail", "t", "--from", "1").lines == ["258", "65535"])
+        #expect(try cbuff("tail", "t", "--from", "3").stdout.isEmpty)
+        expectOneSentence(try cbuff("tail", "t", "--from", "4"), 64, mentioning: "cannot start at 4")
+        #expect(try cbuff("tail", "t", "--from", "soon").status == 64)
         #expect(try cbuff("tail", "t", "--format", "xml").status == 64)
     }
 

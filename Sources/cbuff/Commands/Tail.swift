@@ -12,8 +12,23 @@ struct Tail: ParsableCommand {
             """
     )
 
-    enum Start: String, ExpressibleByArgument, CaseIterable {
+    /// `oldest`, `latest`, or a sequence number to replay from.
+    enum Start: ExpressibleByArgument, Equatable {
         case oldest, latest
+        case sequence(UInt64)
+
+        init?(argument: String) {
+            switch argument {
+            case "oldest": self = .oldest
+            case "latest": self = .latest
+            default:
+                guard let sequence = UInt64(argument) else { return nil }
+                self = .sequence(sequence)
+            }
+        }
+
+        static var allValueStrings: [String] { ["oldest", "latest", "SEQUENCE"] }
+        var defaultValueDescription: String { "oldest" }
     }
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -28,7 +43,7 @@ struct Tail: ParsableCommand {
     @Flag(help: "Wait for new items until interrupted.")
     var follow = false
 
-    @Option(help: "Start at the oldest item still present, or only print items pushed from now on.")
+    @Option(help: "Start at the oldest item still present (oldest), only print items pushed from now on (latest), or replay from a sequence number (one already overwritten starts at the oldest present and counts the gap).")
     var from: Start = .oldest
 
     @Option(help: "int: decimal; hex: 0x-hexadecimal; jsonl: one {\"sequence\":N,\"value\":V} object per line.")
@@ -38,7 +53,11 @@ struct Tail: ParsableCommand {
         try reportingErrors {
             Output.ignoreBrokenPipe()
             if follow { StopSignals.install() }   // Ctrl-C, SIGTERM, SIGHUP end it cleanly, between waits
-            var reader = try global.directory.openReader(name, start: from == .oldest ? .oldest : .latest)
+            var reader = switch from {
+            case .oldest: try global.directory.openReader(name, start: .oldest)
+            case .latest: try global.directory.openReader(name, start: .latest)
+            case .sequence(let sequence): try global.directory.openReader(name, at: sequence)
+            }
             var output = Output()
             var reportedMissed: UInt64 = 0
             while true {

@@ -50,6 +50,12 @@ public struct BufferReader: ~Copyable {
         self.file = file
     }
 
+    /// Counts `count` items as missed: those a replay asked for that were already gone when it
+    /// registered.
+    mutating func countAsMissed(_ count: UInt64) {
+        cursor.missed &+= count
+    }
+
     deinit {
         acknowledge(upTo: cursor.nextSequence)
     }

@@ -122,9 +122,7 @@ extension DataDirectory {
             let (registry, row) = try lookUp(name)
             let file = try openRing(of: row, trust: registry.trust)
             let published = file.published
-            guard sequence <= published else {
-                throw CBuffFailure(.invalidArgument, "Buffer \"\(name)\" has published \(published) item\(published == 1 ? "" : "s") (the next is sequence \(published)); a reader cannot start at \(sequence).")
-            }
+            guard sequence <= published else { throw Self.beyondPublished(name, published, sequence) }
             return BufferReader(name: name, file: file, start: .at(sequence))
         }
     }
@@ -180,6 +178,11 @@ extension DataDirectory {
     }
 
     // MARK: Errors
+
+    /// The failure for a replay asked to start after the next item to be published.
+    static func beyondPublished(_ name: String, _ published: UInt64, _ sequence: UInt64) -> CBuffFailure {
+        CBuffFailure(.invalidArgument, "Buffer \"\(name)\" has published \(published) item\(published == 1 ? "" : "s") (the next is sequence \(published)); a reader cannot start at \(sequence).")
+    }
 
     /// The failure for a registered buffer whose ring file is not there.
     func missingRing(_ name: String, _ failure: SystemCallFailure) -> CBuffFailure {

@@ -20,23 +20,51 @@ extension DataDirectory {
     ///   maximum of 24 named readers.
     public func openReader(_ name: String, named readerName: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
-            try ReaderTable.validate(readerName)
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust)
-            let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) {
-                file.startSequence(start.cursorStart)
-            }
-            var reader = BufferReader(name: name, file: file, start: start.cursorStart, record: record)
-            // The ring file's record is the reader's truth, complete now; the registry row is for
-            // scripts, so failing to write it (a full disk, say) is reported, not fatal: a
-            // registration is never half done.
-            do throws(CBuffFailure) {
-                try registry.recordReader(buffer: name, reader: readerName, slot: record.index, pid: Sys.processID())
-            } catch {
-                reader.registryProblem = CBuffError(error)
-            }
-            return reader
+            try openNamedReader(name, readerName, replayingFrom: nil) { file in file.startSequence(start.cursorStart) }
         }
+    }
+
+    /// Opens the named reader `readerName` of buffer `name` as
+    /// ``openReader(_:named:start:)`` does, registering it (the first time) at item `sequence`:
+    /// a replay that then persists. If that item was overwritten, the reader is registered at the
+    /// oldest item present and counts the gap in ``BufferReader/missedCount``. A reader already
+    /// registered resumes where it stopped and ignores `sequence`.
+    ///
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - readerName: the reader's name.
+    ///   - sequence: the first item wanted, at most ``BufferWriter/nextSequence``.
+    /// - Throws: as ``openReader(_:named:start:)``; ``CBuffError/Code/invalidArgument`` for a
+    ///   sequence beyond the next one to be published.
+    public func openReader(_ name: String, named readerName: String, at sequence: UInt64) throws(CBuffError) -> BufferReader {
+        try lifted { () throws(CBuffFailure) -> BufferReader in
+            // Registered no lower than the oldest item present, so that the `block` policy's gate
+            // never waits for a cursor on items already gone; the gap is counted.
+            try openNamedReader(name, readerName, replayingFrom: sequence) { file in max(sequence, file.startSequence(.oldest)) }
+        }
+    }
+
+    /// Claims named reader `readerName`; a new registration starts at what `start` says (asked
+    /// under the table lock); for a replay from `requested`, items between it and that start
+    /// were gone and are counted as missed.
+    private func openNamedReader(_ name: String, _ readerName: String, replayingFrom requested: UInt64?,
+                                 start: (borrowing RingFile) -> UInt64) throws(CBuffFailure) -> BufferReader {
+        try ReaderTable.validate(readerName)
+        let (registry, row) = try lookUp(name)
+        let file = try openRing(of: row, trust: registry.trust)
+        if let requested, requested > file.published { throw Self.beyondPublished(name, file.published, requested) }
+        let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) { start(file) }
+        var reader = BufferReader(name: name, file: file, start: .oldest, record: record)
+        if record.isNew, let requested, record.committed > requested { reader.countAsMissed(record.committed - requested) }
+        // The ring file's record is the reader's truth, complete now; the registry row is for
+        // scripts, so failing to write it (a full disk, say) is reported, not fatal: a
+        // registration is never half done.
+        do throws(CBuffFailure) {
+            try registry.recordReader(buffer: name, reader: readerName, slot: record.index, pid: Sys.processID())
+        } catch {
+            reader.registryProblem = CBuffError(error)
+        }
+        return reader
     }
 
     /// Removes named reader `readerName` of buffer `name`, so that it no longer holds a place

@@ -45,4 +45,29 @@ import TestSupport
             #expect(error.message.contains("published 4 items") && error.message.contains("5"), "\(error)")
         }
     }
+
+    @Test(arguments: [OverflowPolicy.overwrite, .block])
+    func aNamedReaderRegisteredAtASequenceKeepsItsPlaceAndCountsTheGapOnce(policy: OverflowPolicy) throws {
+        var writer = try directory.createBuffer("named-\(policy)", itemSize: 8, length: 8, policy: policy)
+        try writer.push(contentsOf: (0..<8).map { UInt64($0) })
+        var reader = try directory.openReader("named-\(policy)", named: "audit", at: 6)
+        #expect(try reader.popMany(100) == [6, 7])
+        #expect(reader.missedCount == 0)
+        reader.close()
+        // A resumed reader ignores the sequence: it goes on where it stopped.
+        try writer.push(8)
+        var resumed = try directory.openReader("named-\(policy)", named: "audit", at: 0)
+        #expect(try resumed.popItem() == 8)
+        resumed.close()
+        // Registered at an item already gone: at the oldest present, the gap counted, and under
+        // `block` the writer waits only for items still present, never for the ones gone.
+        var late = try directory.openReader("named-\(policy)", named: "late", at: 0)
+        #expect(late.missedCount == 1)                   // sequence 0 was overwritten by 8
+        #expect(try late.popItem() == 1)
+        if policy == .block {
+            #expect(try !writer.tryPush(9))             // full: "late" has not consumed item 1
+            _ = try late.popItem()                       // commits item 1
+        }
+        #expect(try writer.tryPush(9))
+    }
 }

@@ -24,6 +24,7 @@ package struct CBuffFailure: Error, Sendable, CustomStringConvertible {
         case systemFailure = 11
         case readerBusy = 12
         case timedOut = 13
+        case typeMismatch = 14
 
         /// Lets `catch CBuffFailure.Code.notFound { … }` match a thrown ``CBuffFailure``.
         package static func ~= (code: Code, error: any Error) -> Bool {

@@ -60,6 +60,8 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
         /// A lock another process holds (the registry's, a ring's reader table) stayed held for
         /// the whole lock timeout (see ``DataDirectory/lockTimeout``); the message names the holder.
         public static let timedOut = Code(13)
+        /// A buffer was opened as items of a type whose size (or alignment) is not its own.
+        public static let typeMismatch = Code(14)
 
         /// The code in words ("not found", "timed out"), for messages and logs.
         public var description: String {
@@ -76,6 +78,7 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
             case .closed: "closed"
             case .readerBusy: "reader busy"
             case .timedOut: "timed out"
+            case .typeMismatch: "type mismatch"
             default: "system failure"
             }
         }

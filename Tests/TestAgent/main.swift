@@ -49,6 +49,11 @@
 //   die-in-place DIR NAME COUNT        take NAME over, push COUNT test items with pushInPlace, print
 //                                      "pushed N"; then start one more, write half of it (0xEE),
 //                                      print "inside" and block there until killed
+//   move-24 DIR NAME COUNT typed|bytes create NAME of 24-byte items and move COUNT items through
+//                                      it in one process, one push and one pop each, as a
+//                                      TypedBufferWriter/Reader of a 24-byte struct or as raw
+//                                      bytes (push(bytes:) and pop(into:)); print "sum=S" (for
+//                                      counting instructions per item with callgrind)
 //   map-many DIR NAME COUNT            open COUNT readers of NAME at once; print "opened COUNT", or
 //                                      "refused at K: MESSAGE" for the first that fails
 //
@@ -381,6 +386,31 @@ do {
             operations += 1
         }
         say("done ops=\(operations) errors=\(errors)")
+
+    case "move-24":
+        guard args.count >= 5, let count = UInt64(args[3]) else { fail("move-24 needs COUNT typed|bytes") }
+        struct Item24: BitwiseCopyable { var a: UInt64; var b: Double; var c: UInt32 }
+        var sum: UInt64 = 0
+        if args[4] == "typed" {
+            var writer = try directory.createBuffer(name, of: Item24.self, length: 1024)
+            var reader = try directory.openReader(name, of: Item24.self)
+            for i in 0..<count {
+                try writer.push(Item24(a: i, b: 0.5, c: 3))
+                sum &+= try reader.pop()?.a ?? 0
+            }
+        } else {
+            var writer = try directory.createBuffer(name, itemSize: 24, length: 1024)
+            var reader = try directory.openReader(name)
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 24, alignment: 8)
+            defer { bytes.deallocate() }
+            bytes.initializeMemory(as: UInt8.self, repeating: 0)
+            for i in 0..<count {
+                bytes.storeBytes(of: i, as: UInt64.self)
+                try writer.push(bytes: UnsafeRawBufferPointer(bytes))
+                if try reader.pop(into: bytes) { sum &+= bytes.load(as: UInt64.self) }
+            }
+        }
+        say("sum=\(sum)")
 
     case "die-in-place":
         guard args.count >= 4, let count = UInt64(args[3]) else { fail("die-in-place needs COUNT") }

@@ -20,7 +20,7 @@ extension CBuffError.Code {
         case .notFound: ExitStatus.noInput
         case .bufferAlreadyCreated: ExitStatus.cannotCreate
         case .writerBusy, .readerBusy, .timedOut: ExitStatus.busy
-        case .corrupted, .valueDoesNotFit: ExitStatus.dataError
+        case .corrupted, .valueDoesNotFit, .typeMismatch: ExitStatus.dataError
         case .invalidArgument: ExitStatus.usage
         case .permissionDenied: ExitStatus.noPermission
         default: ExitStatus.failure

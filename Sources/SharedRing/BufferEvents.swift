@@ -31,7 +31,7 @@ extension BufferReader {
     /// }
     /// ```
     public consuming func events() -> BufferEvents {
-        BufferEvents(box: ReaderBox(self))
+        BufferEvents(box: ReaderBox(self) { (reader: inout BufferReader) throws(CBuffError) in try reader.popItem() })
     }
 }
 
@@ -41,7 +41,7 @@ public struct BufferEvents: AsyncSequence {
     /// An item, or the news that items were lost.
     public typealias Element = BufferEvent
 
-    let box: ReaderBox
+    let box: ReaderBox<UInt64>
 
     /// The iterator (make one, once).
     public func makeAsyncIterator() -> Iterator {
@@ -50,7 +50,7 @@ public struct BufferEvents: AsyncSequence {
 
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {
-        let box: ReaderBox
+        let box: ReaderBox<UInt64>
 
         /// The next event, waiting for it; nil once no item can arrive any more (the buffer was
         /// removed and its writer is gone).
@@ -58,10 +58,10 @@ public struct BufferEvents: AsyncSequence {
         /// - Throws: `CancellationError` when the task is cancelled; a ``CBuffError`` when the
         ///   ring file was damaged.
         public mutating func next() async throws -> BufferEvent? {
-            while true {
-                try Task.checkCancellation()
-                if let event = try box.nextEvent() { return event }
-                guard try await box.waitForItem() else { return try box.nextEvent() }
+            switch try await box.next() {
+            case .item(let sequence, let value)?: .item(sequence: sequence, value: value)
+            case .missed(let count)?: .missed(count: count)
+            case nil: nil
             }
         }
     }
@@ -70,49 +70,64 @@ public struct BufferEvents: AsyncSequence {
 @available(*, unavailable, message: "Iterate a reader's events from one task.")
 extension BufferEvents: Sendable {}
 
-/// Owns the reader behind a `BufferEvents`.
+/// What a ``ReaderBox`` delivers: an item of type `Value`, or a gap.
+enum ReaderEvent<Value> {
+    case item(UInt64, Value)
+    case missed(UInt64)
+}
+
+/// Owns the reader behind a `BufferEvents` or `TypedBufferEvents`, and decodes its items with
+/// `decode` (integers, typed items).
 ///
 /// `@unchecked Sendable` because the blocking wait runs on a Dispatch thread while the iterating
 /// task is suspended awaiting it: the reader is never used by two threads at once. Only the
 /// immutable `wakeUp` (to end the wait) and the atomic `cancelled` are touched concurrently.
-final class ReaderBox: @unchecked Sendable {
+final class ReaderBox<Value>: @unchecked Sendable {
     private var reader: BufferReader
+    private let decode: (inout BufferReader) throws(CBuffError) -> Value?
     private let wakeUp: ReaderWakeUp
     private var reportedMissed: UInt64
-    private var pending: BufferEvent?
+    private var pending: ReaderEvent<Value>?
     private let cancelled = Atomic<Bool>(false)
-    /// How often a wait that found nothing checks whether items can still arrive (the buffer
-    /// may have been removed).
-    static let removalCheckInterval: Duration = .milliseconds(500)
 
-    init(_ reader: consuming BufferReader) {
+    init(_ reader: consuming BufferReader, decode: @escaping (inout BufferReader) throws(CBuffError) -> Value?) {
         reportedMissed = reader.missedCount
         wakeUp = reader.wakeUp
+        self.decode = decode
         self.reader = reader
     }
 
+    /// The next event, waiting for it; nil once no item can arrive any more.
+    func next() async throws -> ReaderEvent<Value>? {
+        while true {
+            try Task.checkCancellation()
+            if let event = try nextEvent() { return event }
+            guard try await waitForItem() else { return try nextEvent() }
+        }
+    }
+
     /// The next event if one is ready: a gap first, then the item that followed it.
-    func nextEvent() throws(CBuffError) -> BufferEvent? {
+    private func nextEvent() throws(CBuffError) -> ReaderEvent<Value>? {
         if let event = pending {
             pending = nil
             return event
         }
-        guard let value = try reader.popItem() else { return nil }
-        let item = BufferEvent.item(sequence: reader.nextSequence - 1, value: value)
+        guard let value = try decode(&reader) else { return nil }
+        let item = ReaderEvent.item(reader.nextSequence - 1, value)
         let missed = reader.missedCount
         guard missed > reportedMissed else { return item }
         defer { reportedMissed = missed }
         pending = item
-        return .missed(count: missed - reportedMissed)
+        return .missed(missed - reportedMissed)
     }
 
     /// Sleeps until an item may be ready, without holding a Swift concurrency thread; returns
     /// early (throwing) when the task is cancelled, and false when no item can come any more.
-    func waitForItem() async throws -> Bool {
+    private func waitForItem() async throws -> Bool {
         try await withTaskCancellationHandler {
             let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, CBuffError>, Never>) in
                 DispatchQueue.global().async {
-                    let woken = self.reader.wait(timeout: ReaderBox.removalCheckInterval) { self.cancelled.load(ordering: .acquiring) }
+                    let woken = self.reader.wait(timeout: ReaderBoxTiming.removalCheckInterval) { self.cancelled.load(ordering: .acquiring) }
                     continuation.resume(returning: woken ? .success(true) : Result { () throws(CBuffError) in try self.reader.canReceiveMore() })
                 }
             }
@@ -124,3 +139,63 @@ final class ReaderBox: @unchecked Sendable {
         }
     }
 }
+
+enum ReaderBoxTiming {
+    /// How often a wait that found nothing checks whether items can still arrive (the buffer
+    /// may have been removed).
+    static let removalCheckInterval: Duration = .milliseconds(500)
+}
+
+/// What a typed reader's asynchronous sequence delivers: an item, or the news that items were lost.
+public enum TypedBufferEvent<Item: BitwiseCopyable> {
+    /// The item of sequence `sequence`.
+    case item(sequence: UInt64, value: Item)
+    /// `count` items were overwritten before this reader got to them; delivered just before the
+    /// first item after the gap.
+    case missed(count: UInt64)
+}
+
+extension TypedBufferEvent: Sendable where Item: Sendable {}
+
+extension TypedBufferReader {
+    /// The reader as an `AsyncSequence` of ``TypedBufferEvent``s, with everything
+    /// ``BufferReader/events()`` does: sleeping while the buffer is empty, prompt on
+    /// cancellation, ending once the buffer is gone for good.
+    public consuming func events() -> TypedBufferEvents<Item> {
+        TypedBufferEvents(box: ReaderBox(reader) { (reader: inout BufferReader) throws(CBuffError) in try Self.pop(from: &reader) })
+    }
+}
+
+/// The asynchronous sequence of a typed reader's events (see ``TypedBufferReader/events()``).
+/// Iterate it once, from one task.
+public struct TypedBufferEvents<Item: BitwiseCopyable>: AsyncSequence {
+    /// An item, or the news that items were lost.
+    public typealias Element = TypedBufferEvent<Item>
+
+    let box: ReaderBox<Item>
+
+    /// The iterator (make one, once).
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(box: box)
+    }
+
+    /// Delivers the reader's events, waiting for each.
+    public struct Iterator: AsyncIteratorProtocol {
+        let box: ReaderBox<Item>
+
+        /// The next event, waiting for it; nil once no item can arrive any more.
+        ///
+        /// - Throws: `CancellationError` when the task is cancelled; a ``CBuffError`` when the
+        ///   ring file was damaged.
+        public mutating func next() async throws -> TypedBufferEvent<Item>? {
+            switch try await box.next() {
+            case .item(let sequence, let value)?: .item(sequence: sequence, value: value)
+            case .missed(let count)?: .missed(count: count)
+            case nil: nil
+            }
+        }
+    }
+}
+
+@available(*, unavailable, message: "Iterate a reader's events from one task.")
+extension TypedBufferEvents: Sendable {}

@@ -111,6 +111,12 @@ public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
     /// The next item, or nil if there is none yet.
     @inlinable
     public mutating func pop() throws(CBuffError) -> Item? {
+        try Self.pop(from: &reader)
+    }
+
+    /// A typed pop from an untyped reader of this type's items.
+    @inlinable
+    static func pop(from reader: inout BufferReader) throws(CBuffError) -> Item? {
         try withUnsafeTemporaryAllocation(byteCount: MemoryLayout<Item>.stride, alignment: MemoryLayout<Item>.alignment) { (copy) throws(CBuffError) -> Item? in
             let copied: Void? = try reader.withNextItem { item in
                 copy.baseAddress!.copyMemory(from: item.baseAddress!, byteCount: MemoryLayout<Item>.size)

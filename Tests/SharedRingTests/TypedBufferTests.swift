@@ -102,4 +102,20 @@ import TestSupport
         #expect(try writer.tryPush(Self.tick(2)))
         #expect(try reader.pop(timeout: .seconds(1)) == Self.tick(2))
     }
+
+    @Test func typedEventsDeliverTheGapThenTheItemsAndEndWhenTheBufferIsGone() async throws {
+        var writer = try directory.createBuffer("typed-events", of: Tick.self, length: 4)
+        let reader = try directory.openReader("typed-events", of: Tick.self)
+        for i: UInt64 in 0..<6 { try writer.push(Self.tick(i)) }
+        var iterator = reader.events().makeAsyncIterator()
+        guard case .missed(let count)? = try await iterator.next() else { Issue.record("no gap first"); return }
+        #expect(count == 2)
+        for i: UInt64 in 2..<6 {
+            guard case .item(let sequence, let tick)? = try await iterator.next() else { Issue.record("no item \(i)"); return }
+            #expect(sequence == i && tick == Self.tick(i))
+        }
+        writer.close()
+        try directory.removeBuffer("typed-events")
+        #expect(try await iterator.next() == nil)        // removed, and no writer left
+    }
 }

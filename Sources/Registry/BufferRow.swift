@@ -124,27 +124,40 @@ package struct BufferRow: Sendable, Equatable {
 /// a caller may take there, without seeing SQL or GRDB.
 package struct RegistryTransaction {
     let db: Database
+    /// The registry it belongs to: its directory and lock timeout word the errors.
+    let registry: Registry
+
+    /// Runs one step, reporting an SQLite error as a failure to do `what`.
+    private func translating<T>(_ what: String, _ body: () throws -> T) throws(CBuffFailure) -> T {
+        do {
+            return try body()
+        } catch let error as CBuffFailure {
+            throw error
+        } catch {
+            throw Registry.translate(error, what, directory: registry.trust.directory, lockTimeoutNanos: registry.lockTimeoutNanos)
+        }
+    }
 
     /// Runs one statement.
     func execute(sql: String, arguments: StatementArguments = []) throws(CBuffFailure) {
-        try Registry.translating("update the registry") { try db.execute(sql: sql, arguments: arguments) }
+        try translating("update the registry") { try db.execute(sql: sql, arguments: arguments) }
     }
 
     /// The row of buffer `name`, or nil.
     package func row(named name: String) throws(CBuffFailure) -> BufferRow? {
-        try Registry.translating("look up buffer \"\(name)\"") { try BufferRow.fetch(db, name: name) }
+        try translating("look up buffer \"\(name)\"") { try BufferRow.fetch(db, name: name) }
     }
 
     /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
     package func hasRow(named name: String) throws(CBuffFailure) -> Bool {
-        try Registry.translating("look up buffer \"\(name)\"") {
+        try translating("look up buffer \"\(name)\"") {
             try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
         }
     }
 
     /// Inserts the row of a new buffer, its writer already attached.
     package func insert(_ row: BufferRow, writerPID pid: Int32, writerStartTime startTime: UInt64?) throws(CBuffFailure) {
-        try Registry.translating("register buffer \"\(row.name)\"") {
+        try translating("register buffer \"\(row.name)\"") {
             try db.execute(
                 sql: """
                     INSERT INTO buffers (name, item_size, length, policy, file, format_version,
@@ -158,7 +171,7 @@ package struct RegistryTransaction {
 
     /// Deletes the row of buffer `name` (its named readers' rows go with it).
     package func delete(named name: String) throws(CBuffFailure) {
-        try Registry.translating("remove buffer \"\(name)\"") {
+        try translating("remove buffer \"\(name)\"") {
             try db.execute(sql: "DELETE FROM buffers WHERE name = ?", arguments: [name])
         }
     }

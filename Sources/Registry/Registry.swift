@@ -172,7 +172,7 @@ package struct Registry: Sendable {
             return try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
-                    result = try body(RegistryTransaction(db: db))
+                    result = try body(RegistryTransaction(db: db, registry: self))
                     return .commit
                 }
                 Self.checkpoint(db)
@@ -192,18 +192,6 @@ package struct Registry: Sendable {
             throw error
         } catch {
             throw Self.translate(error, what, directory: trust.directory, lockTimeoutNanos: lockTimeoutNanos)
-        }
-    }
-
-    /// Runs one step of a write transaction, reporting an SQLite error as a failure to do
-    /// `what`. (Inside a transaction that holds the write lock the registry cannot be busy.)
-    static func translating<T>(_ what: String, _ body: () throws -> T) throws(CBuffFailure) -> T {
-        do {
-            return try body()
-        } catch let error as CBuffFailure {
-            throw error
-        } catch {
-            throw translate(error, what, directory: "", lockTimeoutNanos: 0)
         }
     }
 

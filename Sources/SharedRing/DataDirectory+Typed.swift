@@ -12,21 +12,18 @@ extension DataDirectory {
         _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy = .overwrite
     ) throws(CBuffError) -> TypedBufferWriter<Item> {
         try lifted { () throws(CBuffFailure) in try Self.checkAlignment(Item.self) }
-        return TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length, policy: policy))
+        return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length, policy: policy))
     }
 
     /// Takes over buffer `name` as a writer of `Item`s (see ``takeOver(_:)``), after checking
     /// that its item size is `Item`'s stride, so that a mismatch attaches nothing (and leaves a
-    /// crashed buffer looking crashed).
+    /// crashed buffer looking crashed). The typed writer checks again what it got, for a buffer
+    /// removed and re-created in between.
     ///
     /// - Throws: as ``takeOver(_:)``; ``CBuffError/Code/typeMismatch`` naming both sizes.
     public func takeOver<Item: BitwiseCopyable>(_ name: String, of type: Item.Type) throws(CBuffError) -> TypedBufferWriter<Item> {
         try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
-        let writer = try takeOver(name)
-        guard writer.itemSize == MemoryLayout<Item>.stride else {   // re-created meanwhile
-            throw CBuffError(Self.mismatch(Item.self, name: name, itemSize: writer.itemSize))
-        }
-        return TypedBufferWriter(writer)
+        return try TypedBufferWriter(try takeOver(name))
     }
 
     /// Opens a reader of buffer `name` as `Item`s (see ``openReader(_:start:)``).
@@ -34,11 +31,7 @@ extension DataDirectory {
     /// - Throws: as ``openReader(_:start:)``; ``CBuffError/Code/typeMismatch`` naming both sizes.
     public func openReader<Item: BitwiseCopyable>(_ name: String, of type: Item.Type, start: ReadStart = .oldest) throws(CBuffError) -> TypedBufferReader<Item> {
         try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
-        let reader = try openReader(name, start: start)
-        guard reader.itemSize == MemoryLayout<Item>.stride else {
-            throw CBuffError(Self.mismatch(Item.self, name: name, itemSize: reader.itemSize))
-        }
-        return TypedBufferReader(reader)
+        return try TypedBufferReader(try openReader(name, start: start))
     }
 
     /// Opens the named reader `readerName` of buffer `name` as `Item`s (see
@@ -49,12 +42,12 @@ extension DataDirectory {
     public func openReader<Item: BitwiseCopyable>(_ name: String, of type: Item.Type, named readerName: String,
                                                   start: ReadStart = .oldest) throws(CBuffError) -> TypedBufferReader<Item> {
         try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
-        return TypedBufferReader(try openReader(name, named: readerName, start: start))
+        return try TypedBufferReader(try openReader(name, named: readerName, start: start))
     }
 
     private func checkType<Item>(_ type: Item.Type, of row: BufferRow) throws(CBuffFailure) {
         try Self.checkAlignment(type)
-        guard row.itemSize == MemoryLayout<Item>.stride else { throw Self.mismatch(type, name: row.name, itemSize: row.itemSize) }
+        guard row.itemSize == MemoryLayout<Item>.stride else { throw Self.typeMismatch(type, name: row.name, itemSize: row.itemSize) }
     }
 
     private static func checkAlignment<Item>(_ type: Item.Type) throws(CBuffFailure) {
@@ -63,7 +56,7 @@ extension DataDirectory {
         }
     }
 
-    private static func mismatch<Item>(_ type: Item.Type, name: String, itemSize: Int) -> CBuffFailure {
+    static func typeMismatch<Item>(_ type: Item.Type, name: String, itemSize: Int) -> CBuffFailure {
         CBuffFailure(.typeMismatch, "Buffer \"\(name)\" holds items of \(itemSize) bytes; \(Item.self) takes \(MemoryLayout<Item>.stride) (its stride).")
     }
 }

@@ -19,7 +19,13 @@ internal import SharedRingSystem
 public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     @usableFromInline var writer: BufferWriter
 
-    init(_ writer: consuming BufferWriter) {
+    /// The typed face of `writer`, whose items must be `Item`'s stride: checked here, the one
+    /// place every typed writer comes through, since a store of more bytes than a slot holds
+    /// would write into the next one.
+    init(_ writer: consuming BufferWriter) throws(CBuffError) {
+        guard writer.itemSize == MemoryLayout<Item>.stride else {
+            throw CBuffError(DataDirectory.typeMismatch(Item.self, name: writer.name, itemSize: writer.itemSize))
+        }
         self.writer = writer
     }
 
@@ -93,7 +99,13 @@ public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
 public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
     @usableFromInline var reader: BufferReader
 
-    init(_ reader: consuming BufferReader) {
+    /// The typed face of `reader`, whose items must be `Item`'s stride: checked here, the one
+    /// place every typed reader comes through, since a copy of more bytes than a slot holds
+    /// would read past it (past the end of the mapping, for the last slot).
+    init(_ reader: consuming BufferReader) throws(CBuffError) {
+        guard reader.itemSize == MemoryLayout<Item>.stride else {
+            throw CBuffError(DataDirectory.typeMismatch(Item.self, name: reader.name, itemSize: reader.itemSize))
+        }
         self.reader = reader
     }
 

@@ -16,6 +16,8 @@ package struct BufferRow: Sendable, Equatable {
     package let file: String
     /// The ring file's format version.
     package let formatVersion: Int
+    /// What the items are beyond their size (columns `item_alignment`, `type_name`, `fields`).
+    package let itemType: ItemType
     /// When the buffer was created (UTC, ISO 8601).
     package let createdAt: String
     /// The last process that became the writer (nil if none ever did). Whether it is alive is
@@ -27,13 +29,14 @@ package struct BufferRow: Sendable, Equatable {
     package let writerSince: String?
 
     /// The row of a new buffer, before it is inserted.
-    package init(name: String, itemSize: Int, length: Int, policy: Policy, formatVersion: Int) {
+    package init(name: String, itemSize: Int, length: Int, policy: Policy, formatVersion: Int, itemType: ItemType = .plain) {
         self.name = name
         self.itemSize = itemSize
         self.length = length
         self.policy = policy
         self.file = Self.fileName(of: name)
         self.formatVersion = formatVersion
+        self.itemType = itemType
         self.createdAt = ""
         self.writerPID = nil
         self.writerStartTime = nil
@@ -86,6 +89,18 @@ package struct BufferRow: Sendable, Equatable {
         }
         self.file = file
         formatVersion = Int(try integer("format_version", in: 1...Int64(UInt32.max), "a format version"))
+        let alignment = try optionalInteger("item_alignment", in: 1...Int64(ItemType.maxAlignment), "a power of two from 1 to \(ItemType.maxAlignment)")
+        let typeName = try text("type_name", optional: true)
+        let fieldsJSON = try text("fields", optional: true)
+        do throws(CBuffFailure) {
+            let fields = try fieldsJSON.map { (text: String) throws(CBuffFailure) in try FieldLayout(json: text) }
+            itemType = try ItemType(alignment: alignment.map { Int($0) }, name: typeName, fields: fields)
+            if let fields, fields.size != itemSize {
+                throw CBuffFailure(.corrupted, "its fields make items of \(fields.size) bytes, not its item size \(itemSize).")
+            }
+        } catch {
+            throw CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(error.message) Remove the buffer (cbuff rm) to clean it up.")
+        }
         createdAt = try text("created_at")!
         writerPID = try optionalInteger("writer_pid", in: 1...Int64(Int32.max), "a process ID").map { Int32($0) }
         writerStartTime = try optionalInteger("writer_start_time", in: Int64.min...Int64.max, "a start time").map { UInt64(bitPattern: $0) }
@@ -161,10 +176,12 @@ package struct RegistryTransaction {
             try db.execute(
                 sql: """
                     INSERT INTO buffers (name, item_size, length, policy, file, format_version,
+                                         item_alignment, type_name, fields,
                                          writer_pid, writer_start_time, writer_since)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                     """,
                 arguments: [row.name, row.itemSize, row.length, row.policy.description, row.file, row.formatVersion,
+                            row.itemType.alignment, row.itemType.name, row.itemType.fields?.json,
                             pid, startTime.map { Int64(bitPattern: $0) }])
         }
     }

@@ -74,7 +74,7 @@ package struct RingFile: ~Copyable {
                              missing: (SystemCallFailure) -> CBuffFailure) throws(CBuffFailure) -> RingFile {
         let (fd, info) = try trust.open(path, writable: writable, "ring file", notFound: missing)
         do throws(CBuffFailure) {
-            var header = [UInt8](repeating: 0, count: 128)
+            var header = [UInt8](repeating: 0, count: RingLayout.describedBytes)
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
                 .orThrow { .system($0, "read the header of ring file \(path)") }
             let layout = try RingLayout(validating: Array(header[0..<count]), fileSize: info.size, path: path)

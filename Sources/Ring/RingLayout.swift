@@ -1,6 +1,6 @@
 package import SharedRingCommon
 
-/// The geometry of a ring file, format version 2, and where each header word lives.
+/// The geometry of a ring file, format versions 2 and 3, and where each header word lives.
 ///
 /// The authoritative description for other languages is the DocC article
 /// `Sources/SharedRing/SharedRing.docc/RingFileFormat.md`; `Tests/SharedRingTests/RingFileTests.swift`
@@ -16,18 +16,27 @@ package import SharedRingCommon
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
 /// | 5 | 320 | the writer | the claim counter under the `block` policy (line 2 holds it under `overwrite`) |
+/// | 6–15 | 384 | creator, once | version 3 only: what the items are (kind, alignment, type name, fields) and its checksum (immutable) |
 /// | 16.. | 1024 | named readers (see `ReaderTable`) | `readerCapacity` records of 128 bytes |
 ///
-/// A slot is the item's bytes, padded to a multiple of 8; item `s` lives in slot `s % length`.
+/// A slot is the item's bytes, padded to a multiple of 8 (of the item's alignment, if larger);
+/// item `s` lives in slot `s % length`. Version 3 differs from version 2 only by lines 6–15,
+/// which version 2 leaves zero: a file is written as version 3 only when it has something there
+/// to say (``ItemType/isPlain``), so that an older reader goes on reading every other file.
 /// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
 /// two header counters, halving the memory traffic of 8-byte items. See `Publication.swift`.)
 @usableFromInline
 package struct RingLayout: Equatable, Sendable {
-    // MARK: Constants of format version 2
+    // MARK: Constants of format versions 2 and 3
 
     /// "CBUFRING" in ASCII, as the first 8 bytes of the file.
     package static let magic: [UInt8] = Array("CBUFRING".utf8)
-    package static let formatVersion: UInt32 = 2
+    /// The versions this library reads and writes.
+    package static let formatVersions: ClosedRange<UInt32> = 2...3
+    /// Bytes of the header a reader validates before anything else: lines 0 to 15.
+    static let describedBytes = 1024
+    /// Size of one field record of version 3's field table.
+    static let fieldRecordSize = 32
     /// Reading this word back as little-endian proves the reader agrees on byte order.
     static let byteOrderMark: UInt32 = 0x0102_0304
     package static let headerSize = 4096
@@ -86,6 +95,17 @@ package struct RingLayout: Equatable, Sendable {
         package static let claimedOverwrite = 176
         static let claimedBlock = 320
         package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
+        // lines 6–15 (version 3 only, zero in version 2): what the items are, written once
+        static let kind = 384                // u32: 0 items (slots); 1 is reserved for message rings
+        static let alignment = 388           // u32: the item's alignment, a power of two 1–4096, or 0 if unsaid
+        static let fieldCount = 392          // u32: 0–14
+        static let typeNameLength = 396      // u32: 0–60
+        static let typeName = 400            // 60 bytes of UTF-8, then zeros
+        static let typeNameEnd = 460
+        static let messageGeometry = 464     // 48 bytes reserved for message rings (zero for items)
+        static let fields = 512              // 14 records of 32 bytes: see `encodeField`
+        static let fieldsEnd = 960           // 56 bytes reserved, zero
+        static let describedChecksum = 1016  // u64: FNV-1a 64 of bytes 384..<1016
     }
 
     /// Byte of the ring file whose open-file-description lock the writer holds while it lives.
@@ -98,21 +118,29 @@ package struct RingLayout: Equatable, Sendable {
     package let itemSize: Int
     package let length: Int
     package let policy: Policy
-    /// Bytes per slot: the item rounded up to 8 bytes.
+    /// What the items are beyond their size; ``ItemType/plain`` in version 2.
+    package let itemType: ItemType
+    /// 2, or 3 when ``itemType`` is not plain (or the file says 3).
+    package private(set) var version: UInt32
+    /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger.
     package let slotStride: Int
     package let fileSize: Int
 
     var slotsOffset: Int { Self.headerSize }
 
     /// Checks the parameters of a new buffer and computes its geometry.
-    package init(itemSize: Int, length: Int, policy: Policy) throws(CBuffFailure) {
+    package init(itemSize: Int, length: Int, policy: Policy, itemType: ItemType = .plain) throws(CBuffFailure) {
         guard itemSize >= 1, itemSize <= Self.maxItemSize else {
             throw CBuffFailure(.invalidArgument, "Item size \(itemSize) is out of range: it must be between 1 and \(Self.maxItemSize) bytes.")
         }
         guard length >= 2, length <= Self.maxLength else {
             throw CBuffFailure(.invalidArgument, "Length \(length) is out of range: a buffer holds between 2 and \(Self.maxLength) items.")
         }
-        let stride = (itemSize + 7) / 8 * 8
+        if let fields = itemType.fields, fields.size != itemSize {
+            throw CBuffFailure(.invalidArgument, "The fields \(fields) make items of \(fields.size) bytes, not \(itemSize).")
+        }
+        let alignment = itemType.slotAlignment
+        let stride = (itemSize + alignment - 1) / alignment * alignment
         let (slots, overflow) = stride.multipliedReportingOverflow(by: length)
         guard !overflow, slots <= Self.maxFileSize - Self.headerSize else {
             throw CBuffFailure(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")
@@ -120,16 +148,19 @@ package struct RingLayout: Equatable, Sendable {
         self.itemSize = itemSize
         self.length = length
         self.policy = policy
+        self.itemType = itemType
+        self.version = itemType.isPlain ? 2 : 3
         self.slotStride = stride
         self.fileSize = Self.headerSize + slots
     }
 
-    /// The first 128 bytes of a new ring file: the immutable geometry line with its checksum,
-    /// and the creation line. Every other byte of a new file is zero.
+    /// The first 1024 bytes of a new ring file: the immutable geometry line with its checksum,
+    /// the creation line and, in version 3, the item description with its checksum. Every other
+    /// byte of a new file is zero.
     func encodeHeader(createdAt: UInt64) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 128)
+        var bytes = [UInt8](repeating: 0, count: Self.describedBytes)
         bytes.replaceSubrange(0..<8, with: Self.magic)
-        bytes.storeLE(Self.formatVersion, at: Offset.version)
+        bytes.storeLE(version, at: Offset.version)
         bytes.storeLE(UInt32(Self.headerSize), at: Offset.headerSize)
         bytes.storeLE(UInt64(itemSize), at: Offset.itemSize)
         bytes.storeLE(UInt64(length), at: Offset.length)
@@ -140,29 +171,104 @@ package struct RingLayout: Equatable, Sendable {
         bytes.storeLE(UInt64(fileSize), at: Offset.fileSize)
         bytes.storeLE(Self.checksum(bytes[0..<Offset.checksum]), at: Offset.checksum)
         bytes.storeLE(createdAt, at: Offset.createdAt)
+        if version >= 3 {
+            bytes.storeLE(UInt32(0), at: Offset.kind)
+            bytes.storeLE(UInt32(itemType.alignment ?? 0), at: Offset.alignment)
+            let fields = itemType.fields?.fields ?? []
+            bytes.storeLE(UInt32(fields.count), at: Offset.fieldCount)
+            let name = Array((itemType.name ?? "").utf8)
+            bytes.storeLE(UInt32(name.count), at: Offset.typeNameLength)
+            bytes.replaceSubrange(Offset.typeName..<(Offset.typeName + name.count), with: name)
+            for (index, field) in fields.enumerated() {
+                let record = Offset.fields + index * Self.fieldRecordSize
+                let fieldName = Array(field.name.utf8)
+                bytes[record] = UInt8(fieldName.count)
+                bytes.replaceSubrange((record + 1)..<(record + 1 + fieldName.count), with: fieldName)
+                bytes[record + 24] = field.type.kind.rawValue
+                bytes.storeLE(UInt16(field.type.count), at: record + 26)
+                bytes.storeLE(UInt32(field.offset), at: record + 28)
+            }
+            bytes.storeLE(Self.checksum(bytes[Offset.kind..<Offset.describedChecksum]), at: Offset.describedChecksum)
+        }
         return bytes
+    }
+
+    /// Decodes and validates lines 6–15 of a version-3 header (see ``encodeHeader(createdAt:)``):
+    /// a field record is the name's length (u8, 1–23), the name (23 bytes, zero-padded), the
+    /// type code (u8, ``FieldLayout/Kind``), a zero byte, the element count (u16) and the
+    /// offset (u32). Every reserved byte must be zero, so that a later version can use them.
+    private static func decodeItemType(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> ItemType {
+        let stored: UInt64 = header.loadLE(at: Offset.describedChecksum)
+        guard stored == checksum(header[Offset.kind..<Offset.describedChecksum]) else {
+            throw corrupt("the checksum of its item description (bytes 384–1015) does not match them")
+        }
+        let kind: UInt32 = header.loadLE(at: Offset.kind)
+        guard kind == 0 else {
+            throw corrupt(kind == 1 ? "it is a ring of messages, which this version of cbuff cannot read" : "its kind \(kind) is unknown")
+        }
+        func zero(_ range: Range<Int>, _ what: String) throws(CBuffFailure) {
+            guard header[range].allSatisfy({ $0 == 0 }) else { throw corrupt("\(what) (bytes \(range.lowerBound)–\(range.upperBound - 1)) should be zero") }
+        }
+        let alignment: UInt32 = header.loadLE(at: Offset.alignment)
+        let fieldCount: UInt32 = header.loadLE(at: Offset.fieldCount)
+        let nameLength: UInt32 = header.loadLE(at: Offset.typeNameLength)
+        guard fieldCount <= FieldLayout.maxFields else { throw corrupt("its field count \(fieldCount) is above \(FieldLayout.maxFields)") }
+        guard nameLength <= ItemType.maxNameBytes else { throw corrupt("its type name length \(nameLength) is above \(ItemType.maxNameBytes)") }
+        let nameEnd = Offset.typeName + Int(nameLength)
+        try zero(nameEnd..<Offset.messageGeometry, "the bytes after its type name")
+        try zero(Offset.messageGeometry..<Offset.fields, "its message geometry")
+        try zero((Offset.fields + Int(fieldCount) * fieldRecordSize)..<Offset.describedChecksum, "its unused field records")
+        var name: String?
+        if nameLength > 0 {
+            guard let text = String(validating: header[Offset.typeName..<nameEnd], as: UTF8.self) else {
+                throw corrupt("its type name is not UTF-8")
+            }
+            name = text
+        }
+        var fields: [FieldLayout.Field] = []
+        for index in 0..<Int(fieldCount) {
+            let record = Offset.fields + index * fieldRecordSize
+            let length = Int(header[record])
+            guard (1...FieldLayout.maxNameBytes).contains(length),
+                  let fieldName = String(validating: header[(record + 1)..<(record + 1 + length)], as: UTF8.self) else {
+                throw corrupt("field record \(index) has an invalid name")
+            }
+            try zero((record + 1 + length)..<(record + 24), "the bytes after field \(index)'s name")
+            guard let kind = FieldLayout.Kind(rawValue: header[record + 24]), header[record + 25] == 0 else {
+                throw corrupt("field record \(index) has an unknown type \(header[record + 24])")
+            }
+            let count: UInt16 = header.loadLE(at: record + 26)
+            let offset: UInt32 = header.loadLE(at: record + 28)
+            fields.append(FieldLayout.Field(name: fieldName, type: FieldLayout.FieldType(kind, count: Int(count)), offset: Int(offset)))
+        }
+        do {
+            return try ItemType(alignment: alignment == 0 ? nil : Int(alignment), name: name,
+                                fields: fields.isEmpty ? nil : FieldLayout(fields: fields))
+        } catch {
+            throw corrupt(error.message)
+        }
     }
 
     /// Validates every field of a header against the file's real size, before any slot is
     /// touched: a damaged or truncated file is an error here, never a SIGBUS or a trap later.
     ///
     /// - Parameters:
-    ///   - header: at least the first 64 bytes of the file (fewer means the file is truncated).
+    ///   - header: the first 1024 bytes of the file (fewer means the file is truncated).
     ///   - fileSize: the file's size as `fstat` reports it.
     ///   - path: named in the error.
     package init(validating header: [UInt8], fileSize actualSize: Int, path: String) throws(CBuffFailure) {
         func corrupt(_ what: String) -> CBuffFailure {
             CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(what).")
         }
-        guard actualSize >= Self.headerSize, header.count >= 64 else {
+        guard actualSize >= Self.headerSize, header.count >= Self.describedBytes else {
             throw corrupt("it is \(actualSize) bytes, shorter than the \(Self.headerSize)-byte header")
         }
         guard Array(header[0..<8]) == Self.magic else {
             throw corrupt("it does not start with the magic number \"CBUFRING\"; it is not a cbuff ring file")
         }
         let version: UInt32 = header.loadLE(at: Offset.version)
-        guard version == Self.formatVersion else {
-            throw CBuffFailure(.corrupted, "Ring file \(path) has format version \(version); this library reads version \(Self.formatVersion).")
+        guard Self.formatVersions.contains(version) else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) has format version \(version); this library reads versions \(Self.formatVersions.lowerBound) and \(Self.formatVersions.upperBound).")
         }
         let storedChecksum: UInt64 = header.loadLE(at: Offset.checksum)
         guard storedChecksum == Self.checksum(header[0..<Offset.checksum]) else {
@@ -181,9 +287,10 @@ package struct RingLayout: Equatable, Sendable {
         guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
             throw corrupt("its item size \(itemSize) or length \(length) is out of range")
         }
-        let geometry: RingLayout
+        let itemType = version >= 3 ? try Self.decodeItemType(header, corrupt: corrupt) : .plain
+        var geometry: RingLayout
         do {
-            geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy)
+            geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy, itemType: itemType)
         } catch {
             throw corrupt(error.message)
         }
@@ -196,6 +303,7 @@ package struct RingLayout: Equatable, Sendable {
         guard actualSize == geometry.fileSize else {
             throw corrupt("it is \(actualSize) bytes but its header says \(geometry.fileSize) (truncated or extended)")
         }
+        geometry.version = version // a plain version-3 file (another program may write one) stays version 3
         self = geometry
     }
 

@@ -125,6 +125,15 @@ public struct BufferReader: ~Copyable {
     /// Whether a live process currently holds the writer lock.
     public var writerIsAlive: Bool { (try? file.writerIsAlive()) ?? false }
 
+    /// The fields of the buffer's items, if its creator declared them (see ``ItemLayout``).
+    public var itemLayout: ItemLayout? { file.layout.itemType.fields.map(ItemLayout.init) }
+    /// The name of the items' type, if its creator recorded one (a typed buffer's `Item`).
+    public var itemTypeName: String? { file.layout.itemType.name }
+    /// The alignment its creator recorded for the items, or nil.
+    public var itemAlignment: Int? { file.layout.itemType.alignment }
+    /// The ring file's geometry, for the typed faces' checks.
+    var layout: RingLayout { file.layout }
+
     /// Whether more items can still arrive: false once the buffer has been removed (its ring
     /// file deleted) and no live writer holds the file any more. (A writer that was forcibly
     /// removed from under goes on pushing into the file it has, and this reader goes on reading

@@ -1,4 +1,5 @@
 internal import SharedRingRegistry
+internal import SharedRingCommon
 
 /// A buffer's row in the registry's `buffers` table (see `docs/registry.md`), as read and
 /// validated: every value was checked for type and range before it got here.
@@ -15,6 +16,12 @@ public struct BufferRecord: Sendable, Equatable {
     public let file: String
     /// The ring file's format version.
     public let formatVersion: Int
+    /// The alignment its creator recorded for the items (column `item_alignment`), or nil.
+    public let itemAlignment: Int?
+    /// The name of the items' type (column `type_name`), or nil.
+    public let itemTypeName: String?
+    /// The items' fields (column `fields`), or nil.
+    public let itemLayout: ItemLayout?
     /// When the buffer was created (UTC, ISO 8601).
     public let createdAt: String
     /// The last process that became the writer (nil if none ever did). Whether it is alive is
@@ -32,6 +39,9 @@ public struct BufferRecord: Sendable, Equatable {
         policy = OverflowPolicy(row.policy)
         file = row.file
         formatVersion = row.formatVersion
+        itemAlignment = row.itemType.alignment
+        itemTypeName = row.itemType.name
+        itemLayout = row.itemType.fields.map(ItemLayout.init)
         createdAt = row.createdAt
         writerPID = row.writerPID
         writerStartTime = row.writerStartTime

@@ -1,4 +1,5 @@
 internal import SharedRingProtocol
+internal import SharedRingCommon
 
 /// Everything known about one buffer, for people investigating it (`cbuff inspect`, `cbuff list`):
 /// its registry row, whether its writer is alive, and a snapshot of its ring file's header.
@@ -31,15 +32,21 @@ public enum Liveness: Sendable, Hashable {
 
 /// A snapshot of a ring file's header (see <doc:RingFileFormat>).
 public struct RingStatus: Sendable {
-    /// The format version of the ring file (2).
+    /// The format version of the ring file (2, or 3 when it describes its items).
     public let formatVersion: Int
+    /// The alignment the file records for the items, or nil (version 2).
+    public let itemAlignment: Int?
+    /// The name of the items' type the file records, or nil.
+    public let itemTypeName: String?
+    /// The items' fields the file records, or nil.
+    public let itemLayout: ItemLayout?
     /// Bytes per item.
     public let itemSize: Int
     /// Number of slots.
     public let length: Int
     /// What a push does when the ring is full.
     public let policy: OverflowPolicy
-    /// Bytes per slot: the item size rounded up to a multiple of 8.
+    /// Bytes per slot: the item size rounded up to a multiple of 8 (or of the item's alignment).
     public let slotStride: Int
     /// The ring file's size in bytes: the 4096-byte header and the slots.
     public let fileSize: Int
@@ -80,7 +87,10 @@ public struct RingStatus: Sendable {
 extension RingStatus {
     init(_ snapshot: RingSnapshot, writerAlive: Bool) {
         let layout = snapshot.layout
-        formatVersion = Int(RingLayout.formatVersion)
+        formatVersion = Int(layout.version)
+        itemAlignment = layout.itemType.alignment
+        itemTypeName = layout.itemType.name
+        itemLayout = layout.itemType.fields.map(ItemLayout.init)
         itemSize = layout.itemSize
         length = layout.length
         policy = OverflowPolicy(layout.policy)

@@ -2,6 +2,7 @@
 // publicly; they declare nothing public, so clients still see none of them.
 public import SharedRingProtocol
 public import SharedRingSystem
+internal import SharedRingCommon
 
 /// The one writer of a buffer. It holds the buffer's writer lock for as long as it exists;
 /// the kernel releases the lock if the process dies, so liveness never depends on a PID.
@@ -73,6 +74,15 @@ public struct BufferWriter: ~Copyable {
 
     /// The path of the ring file.
     public var path: String { file.path }
+
+    /// The fields of the buffer's items, if its creator declared them (see ``ItemLayout``).
+    public var itemLayout: ItemLayout? { file.layout.itemType.fields.map(ItemLayout.init) }
+    /// The name of the items' type, if its creator recorded one (a typed buffer's `Item`).
+    public var itemTypeName: String? { file.layout.itemType.name }
+    /// The alignment its creator recorded for the items, or nil.
+    public var itemAlignment: Int? { file.layout.itemType.alignment }
+    /// The ring file's geometry, for the typed faces' checks.
+    var layout: RingLayout { file.layout }
 
     // MARK: Pushing
 

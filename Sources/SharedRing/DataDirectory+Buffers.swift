@@ -19,9 +19,17 @@ extension DataDirectory {
     public func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite
     ) throws(CBuffError) -> BufferWriter {
+        try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain)
+    }
+
+    /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
+    /// is plain).
+    func createBuffer(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType
+    ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
             try BufferName.validate(name)
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy))
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
             let registry = try registry()
             if let existing = try registry.row(named: name) {
                 throw alreadyCreated(existing, trust: registry.trust)
@@ -35,7 +43,7 @@ extension DataDirectory {
             }
             let (pid, startTime) = file.attachWriter()
             let row = BufferRow(name: name, itemSize: itemSize, length: length, policy: layout.policy,
-                                formatVersion: Int(RingLayout.formatVersion))
+                                formatVersion: Int(layout.version), itemType: layout.itemType)
             do throws(CBuffFailure) {
                 try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
                     if let existing = try registered.row(named: name) {
@@ -174,6 +182,9 @@ extension DataDirectory {
         guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
             throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
         }
+        guard layout.itemType == row.itemType else {
+            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) describe its items differently (alignment \(Self.show(row.itemType.alignment)) and \(Self.show(layout.itemType.alignment)), type name \(Self.show(row.itemType.name)) and \(Self.show(layout.itemType.name)), fields \(Self.show(row.itemType.fields)) and \(Self.show(layout.itemType.fields))).")
+        }
         return file
     }
 
@@ -198,6 +209,11 @@ extension DataDirectory {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
+    }
+
+    /// A recorded value for an error message, "none" for nil.
+    private static func show(_ value: (some CustomStringConvertible)?) -> String {
+        value.map { "\($0)" } ?? "none"
     }
 
     /// " (PID 123)", or nothing for 0.

@@ -1,62 +1,103 @@
 internal import SharedRingCommon
+internal import SharedRingProtocol
 internal import SharedRingRegistry
 
 // Buffers of typed items: `TypedBufferWriter` and `TypedBufferReader` over the same buffers,
-// whose item size is the type's stride, checked before anything is attached.
+// whose item size is the type's stride, and buffers whose items have declared fields.
 extension DataDirectory {
-    /// Creates a buffer of `Item`s (item size `MemoryLayout<Item>.stride`) and returns its writer.
+    /// Creates a buffer of `Item`s and returns its writer. The buffer records the item's size
+    /// (`MemoryLayout<Item>.stride`), alignment and type name (ring file format version 3) and,
+    /// for a ``DescribedItem``, its fields; its slots are aligned for `Item`.
     ///
-    /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/typeMismatch``
-    ///   for an `Item` aligned to more than 8 bytes.
+    /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
+    ///   for a ``DescribedItem`` whose declared fields do not describe it, or a type name longer
+    ///   than 60 bytes.
     public func createBuffer<Item: BitwiseCopyable>(
         _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy = .overwrite
     ) throws(CBuffError) -> TypedBufferWriter<Item> {
-        try lifted { () throws(CBuffFailure) in try Self.checkAlignment(Item.self) }
-        return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length, policy: policy))
+        let itemType = try lifted { () throws(CBuffFailure) in try ItemType.of(Item.self) }
+        return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length,
+                                                      policy: policy, itemType: itemType))
+    }
+
+    /// Creates a buffer whose items have the fields of `layout` (item size ``ItemLayout/size``),
+    /// for programs that handle them as bytes or fields rather than as a Swift type: the CLI's
+    /// `cbuff create --fields`, say.
+    public func createBuffer(
+        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy = .overwrite
+    ) throws(CBuffError) -> BufferWriter {
+        let itemType = try lifted { () throws(CBuffFailure) in
+            try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage)
+        }
+        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType)
     }
 
     /// Takes over buffer `name` as a writer of `Item`s (see ``takeOver(_:)``), after checking
-    /// that its item size is `Item`'s stride, so that a mismatch attaches nothing (and leaves a
-    /// crashed buffer looking crashed). The typed writer checks again what it got, for a buffer
-    /// removed and re-created in between.
+    /// that its items are `Item`s (see ``openReader(_:of:start:)``), so that a mismatch attaches
+    /// nothing (and leaves a crashed buffer looking crashed). The typed writer checks again what
+    /// it got, for a buffer removed and re-created in between.
     ///
-    /// - Throws: as ``takeOver(_:)``; ``CBuffError/Code/typeMismatch`` naming both sizes.
+    /// - Throws: as ``takeOver(_:)``; ``CBuffError/Code/typeMismatch`` naming both types.
     public func takeOver<Item: BitwiseCopyable>(_ name: String, of type: Item.Type) throws(CBuffError) -> TypedBufferWriter<Item> {
-        try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
+        try lifted { () throws(CBuffFailure) in try checkRecordedType(Item.self, of: lookUp(name).row) }
         return try TypedBufferWriter(try takeOver(name))
     }
 
     /// Opens a reader of buffer `name` as `Item`s (see ``openReader(_:start:)``).
     ///
-    /// - Throws: as ``openReader(_:start:)``; ``CBuffError/Code/typeMismatch`` naming both sizes.
+    /// The buffer's items must be `Item`'s stride, and its slots aligned for `Item`; when the
+    /// buffer recorded more (format version 3), its alignment and type name must be `Item`'s,
+    /// and, when both it and a ``DescribedItem`` declare fields, the same fields.
+    ///
+    /// - Throws: as ``openReader(_:start:)``; ``CBuffError/Code/typeMismatch`` naming both types.
     public func openReader<Item: BitwiseCopyable>(_ name: String, of type: Item.Type, start: ReadStart = .oldest) throws(CBuffError) -> TypedBufferReader<Item> {
-        try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
+        try lifted { () throws(CBuffFailure) in try checkRecordedType(Item.self, of: lookUp(name).row) }
         return try TypedBufferReader(try openReader(name, start: start))
     }
 
     /// Opens the named reader `readerName` of buffer `name` as `Item`s (see
-    /// ``openReader(_:named:start:)``).
+    /// ``openReader(_:named:start:)`` and ``openReader(_:of:start:)``).
     ///
     /// - Throws: as ``openReader(_:named:start:)``; ``CBuffError/Code/typeMismatch`` naming
-    ///   both sizes (before anything is registered).
+    ///   both types (before anything is registered).
     public func openReader<Item: BitwiseCopyable>(_ name: String, of type: Item.Type, named readerName: String,
                                                   start: ReadStart = .oldest) throws(CBuffError) -> TypedBufferReader<Item> {
-        try lifted { () throws(CBuffFailure) in try checkType(Item.self, of: lookUp(name).row) }
+        try lifted { () throws(CBuffFailure) in try checkRecordedType(Item.self, of: lookUp(name).row) }
         return try TypedBufferReader(try openReader(name, named: readerName, start: start))
     }
 
-    private func checkType<Item>(_ type: Item.Type, of row: BufferRow) throws(CBuffFailure) {
-        try Self.checkAlignment(type)
-        guard row.itemSize == MemoryLayout<Item>.stride else { throw Self.typeMismatch(type, name: row.name, itemSize: row.itemSize) }
+    /// The check of ``checkType(_:buffer:layout:)`` against what the registry row says, before
+    /// the ring file is touched.
+    private func checkRecordedType<Item: BitwiseCopyable>(_ type: Item.Type, of row: BufferRow) throws(CBuffFailure) {
+        let layout = try RingLayout(itemSize: row.itemSize, length: row.length, policy: row.policy, itemType: row.itemType)
+        try Self.checkType(type, buffer: row.name, layout: layout)
     }
 
-    private static func checkAlignment<Item>(_ type: Item.Type) throws(CBuffFailure) {
-        guard MemoryLayout<Item>.alignment <= 8 else {
-            throw CBuffFailure(.typeMismatch, "\(Item.self) is aligned to \(MemoryLayout<Item>.alignment) bytes; buffer slots are aligned to 8 (format version 2).")
+    /// Throws ``CBuffError/Code/typeMismatch`` unless buffer `buffer`, of geometry `layout`, holds
+    /// `Item`s: the same stride, slots aligned for it, and no recorded alignment, type name or
+    /// fields that say otherwise. Every typed writer and reader comes through here.
+    static func checkType<Item: BitwiseCopyable>(_ type: Item.Type, buffer: String, layout: RingLayout) throws(CBuffFailure) {
+        let mine = try ItemType.of(Item.self)
+        let recorded = layout.itemType
+        let alignment = MemoryLayout<Item>.alignment
+        let agrees = layout.itemSize == MemoryLayout<Item>.stride
+            && layout.slotStride % alignment == 0 && RingLayout.headerSize % alignment == 0
+            && (recorded.alignment ?? alignment) == alignment
+            && (recorded.name ?? mine.name) == mine.name
+            && (recorded.fields == nil || mine.fields == nil || recorded.fields == mine.fields)
+        guard !agrees else { return }
+        throw CBuffFailure(.typeMismatch, "Buffer \"\(buffer)\" holds \(describe(recorded, size: layout.itemSize, slotStride: layout.slotStride)); \(Item.self) is \(describe(mine, size: MemoryLayout<Item>.stride, slotStride: nil)).")
+    }
+
+    /// "Tick items of 24 bytes aligned to 8 (fields time:u64,price:f64,qty:u32)".
+    private static func describe(_ item: ItemType, size: Int, slotStride: Int?) -> String {
+        var text = (item.name.map { "\($0) items" } ?? "items") + " of \(size) bytes"
+        if let alignment = item.alignment {
+            text += " aligned to \(alignment)"
+        } else if let slotStride {
+            text += " in slots of \(slotStride) bytes"
         }
-    }
-
-    static func typeMismatch<Item>(_ type: Item.Type, name: String, itemSize: Int) -> CBuffFailure {
-        CBuffFailure(.typeMismatch, "Buffer \"\(name)\" holds items of \(itemSize) bytes; \(Item.self) takes \(MemoryLayout<Item>.stride) (its stride).")
+        if let fields = item.fields { text += " (fields \(fields))" }
+        return text
     }
 }

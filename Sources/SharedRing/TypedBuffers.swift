@@ -1,5 +1,6 @@
 internal import SharedRingProtocol
 internal import SharedRingSystem
+internal import SharedRingCommon
 
 /// The writer of a buffer of typed items: each item is one `Item`, a fixed-size trivially
 /// copyable value (a struct of numbers, say), stored in its slot as its bytes (native byte
@@ -23,9 +24,7 @@ public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     /// place every typed writer comes through, since a store of more bytes than a slot holds
     /// would write into the next one.
     init(_ writer: consuming BufferWriter) throws(CBuffError) {
-        guard writer.itemSize == MemoryLayout<Item>.stride else {
-            throw CBuffError(DataDirectory.typeMismatch(Item.self, name: writer.name, itemSize: writer.itemSize))
-        }
+        try lifted { () throws(CBuffFailure) in try DataDirectory.checkType(Item.self, buffer: writer.name, layout: writer.layout) }
         self.writer = writer
     }
 
@@ -103,9 +102,7 @@ public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
     /// place every typed reader comes through, since a copy of more bytes than a slot holds
     /// would read past it (past the end of the mapping, for the last slot).
     init(_ reader: consuming BufferReader) throws(CBuffError) {
-        guard reader.itemSize == MemoryLayout<Item>.stride else {
-            throw CBuffError(DataDirectory.typeMismatch(Item.self, name: reader.name, itemSize: reader.itemSize))
-        }
+        try lifted { () throws(CBuffFailure) in try DataDirectory.checkType(Item.self, buffer: reader.name, layout: reader.layout) }
         self.reader = reader
     }
 

@@ -5,17 +5,21 @@ import TestSupport
 import SharedRingProtocol
 
 /// Damaged headers, chosen by a seeded generator: opening, inspecting, reading and taking over
-/// must give a clear error or work, never crash. 2,000 cases by default; 100,000 with
-/// CBUFF_LONG_TESTS=1. The seed is printed with every failure (CBUFF_TEST_SEED replays one).
+/// must give a clear error or work, never crash. 2,000 cases per format version by default;
+/// 100,000 with CBUFF_LONG_TESTS=1. The seed is printed with every failure (CBUFF_TEST_SEED
+/// replays one). Version 3's cases damage mostly its item description (bytes 384–1023).
 @Suite struct HeaderFuzzTests {
     static let cases = ProcessInfo.processInfo.environment["CBUFF_LONG_TESTS"] == "1" ? 100_000 : 2_000
 
-    @Test func damagedHeadersNeverCrash() throws {
+    @Test(arguments: [2, 3])
+    func damagedHeadersNeverCrash(version: Int) throws {
         let seed = ProcessInfo.processInfo.environment["CBUFF_TEST_SEED"].flatMap { UInt64($0) } ?? 0xF022_CB0F
         var random = SplitMix64(seed: seed)
         let temporary = try TemporaryDirectory()
         let directory = DataDirectory(path: temporary.path)
-        var writer = try directory.createBuffer("fuzz", itemSize: 12, length: 8)
+        var writer = version == 2
+            ? try directory.createBuffer("fuzz", itemSize: 12, length: 8)
+            : try directory.createBuffer("fuzz", layout: ItemLayout("id:u32,sym:char5,px:f32"), length: 8)
         for value in UInt64(0)..<11 { try writer.push(value) }
         writer.close()
         try directory.openReader("fuzz", named: "kept").close()
@@ -29,12 +33,14 @@ import SharedRingProtocol
             var header = Array(pristine[0..<4096])
             // 1 to 8 random bytes, mostly in the first lines where the meaning is densest.
             for _ in 0...(random.next() % 8) {
-                let offset = random.next() % 4 == 0 ? Int(random.next() % 4096) : Int(random.next() % 320)
+                let dense = version == 2 ? Int(random.next() % 320) : 384 + Int(random.next() % 640)
+                let offset = random.next() % 4 == 0 ? Int(random.next() % 4096) : dense
                 header[offset] = UInt8(truncatingIfNeeded: random.next())
             }
-            // Half the time, make the checksum right again so that the deeper checks are reached.
+            // Half the time, make the checksums right again so that the deeper checks are reached.
             if random.next() % 2 == 0 {
                 header.storeLE(RingLayout.checksum(header[0..<56]), at: 56)
+                header.storeLE(RingLayout.checksum(header[384..<1016]), at: 1016)
             }
             try handle.seek(toOffset: 0)
             try handle.write(contentsOf: header)
@@ -65,7 +71,7 @@ import SharedRingProtocol
                 writer.close()
             }
             let allowed: Set<String> = ["ok", "corrupted", "invalid argument", "reader busy"]
-            #expect(codes.allSatisfy(allowed.contains), "case \(index), seed \(seed): \(codes)")
+            #expect(codes.allSatisfy(allowed.contains), "version \(version), case \(index), seed \(seed): \(codes)")
             outcomes[codes.joined(separator: ","), default: 0] += 1
             // Restore the whole file (a take-over may have written slots).
             try handle.seek(toOffset: 0)

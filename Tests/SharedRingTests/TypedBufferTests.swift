@@ -80,14 +80,27 @@ import TestSupport
         #expect(try check.popItem() == 42)
     }
 
-    @Test func itemsAlignedBeyondEightBytesAreRefused() throws {
-        do {
-            _ = try directory.createBuffer("wide", of: SIMD4<Double>.self, length: 4)
-            Issue.record("created a buffer of 32-byte-aligned items")
-        } catch {
-            #expect(error.code == .typeMismatch)
+    @Test func itemsAlignedBeyondEightBytesGetSlotsAlignedForThem() throws {
+        struct Wide: BitwiseCopyable, Equatable { var vector: SIMD2<Double>; var tag: UInt64 }   // 32 bytes, 16-aligned
+        #expect(MemoryLayout<Wide>.alignment == 16 && MemoryLayout<Wide>.stride == 32)
+        var writer = try directory.createBuffer("wide", of: Wide.self, length: 4)
+        var reader = try directory.openReader("wide", of: Wide.self)
+        let ring = try #require(try directory.status(of: "wide").ring)
+        #expect(ring.formatVersion == 3 && ring.itemAlignment == 16 && ring.slotStride == 32 && ring.itemTypeName == "Wide")
+        for i in 0..<6 { try writer.push(Wide(vector: SIMD2(Double(i), -Double(i)), tag: UInt64(i))) }
+        var tags: [UInt64] = []
+        while let item = try reader.pop() {
+            #expect(item.vector == SIMD2(Double(item.tag), -Double(item.tag)))
+            tags.append(item.tag)
         }
-        #expect(try directory.buffers().isEmpty)
+        #expect(tags == [2, 3, 4, 5] && reader.missedCount == 2)
+        // A version-2 buffer of the right size records no alignment, and its slots (a multiple
+        // of the stride, from offset 4096) are aligned for any type of that stride.
+        try directory.createBuffer("plain16", itemSize: 16, length: 4).close()
+        _ = try directory.openReader("plain16", of: SIMD2<Double>.self)
+        // A recorded alignment must be the type's: 16-aligned Wide is not an 8-aligned 32-byte struct.
+        struct Narrow: BitwiseCopyable { var a, b, c, d: UInt64 }
+        expectError(.typeMismatch) { _ = try directory.openReader("wide", of: Narrow.self) }
     }
 
     @Test func underTheBlockPolicyTypedPushesWaitForNamedReaders() throws {

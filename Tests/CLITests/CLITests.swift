@@ -270,8 +270,8 @@ import TestSupport
     let documentedKeys: Set<String> = [
         "name", "itemSize", "length", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill",
-        "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "fileSize", "sleepingReaders",
-        "readers", "problem",
+        "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
+        "fileSize", "sleepingReaders", "readers", "problem",
     ]
 
     /// A writer SIGKILLed in the middle of an item: inspect says it died, which item was

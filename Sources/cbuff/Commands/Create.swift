@@ -15,8 +15,14 @@ struct Create: ParsableCommand {
     var name: String
 
     // .unconditional: "--length -5" is a length to refuse with its range, not a missing value.
-    @Option(parsing: .unconditional, help: "Bytes per item (1 to 16777216).")
-    var itemSize: Int
+    @Option(parsing: .unconditional, help: "Bytes per item (1 to 16777216); with --fields, the fields' size (which it may repeat).")
+    var itemSize: Int?
+
+    @Option(help: ArgumentHelp(
+        "The items' fields in C layout, as name:type pairs separated by commas (time:u64,price:f64,sym:char8).",
+        discussion: "Types: u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, charN (N bytes of UTF-8 text), bytesN (N opaque bytes). Each field sits at a multiple of its size, the item is padded to the largest; push, pop and tail then read and print JSON lines.",
+        valueName: "fields"))
+    var fields: String?
 
     @Option(parsing: .unconditional, help: "Number of items the ring holds (at least 2).")
     var length: Int
@@ -24,10 +30,24 @@ struct Create: ParsableCommand {
     @Option(help: "What a push does when the ring is full: overwrite the oldest item, or block.")
     var policy: OverflowPolicy = .overwrite
 
+    func validate() throws {
+        if itemSize == nil && fields == nil { throw ValidationError("Give --item-size, or --fields.") }
+    }
+
     func run() throws {
         try reportingErrors {
-            let writer = try global.directory.createBuffer(name, itemSize: itemSize, length: length, policy: policy)
-            try Output.print("created \(Values.quoted(name)): \(length) items of \(itemSize) bytes, \(policy), \(writer.path)\n")
+            let writer: BufferWriter
+            if let fields {
+                let layout = try ItemLayout(fields)
+                if let itemSize, itemSize != layout.size {
+                    throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
+                }
+                writer = try global.directory.createBuffer(name, layout: layout, length: length, policy: policy)
+            } else {
+                writer = try global.directory.createBuffer(name, itemSize: itemSize ?? 0, length: length, policy: policy)
+            }
+            let fieldsNote = writer.itemLayout.map { " (fields \($0))" } ?? ""
+            try Output.print("created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\n")
             writer.close()
         }
     }

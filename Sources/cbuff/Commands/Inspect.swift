@@ -44,6 +44,10 @@ struct Inspect: ParsableCommand {
             ("created", record.createdAt),
             ("items", "\(record.length) slots of \(record.itemSize) bytes, policy \(record.policy)"),
         ]
+        if let name = record.itemTypeName { rows.append(("type", name + (record.itemAlignment.map { ", aligned to \($0) bytes" } ?? ""))) }
+        if let layout = record.itemLayout {
+            rows.append(("fields", layout.fields.map { "\($0.name):\($0.type)@\($0.offset)" }.joined(separator: " ")))
+        }
         guard let ring = status.ring else {
             rows.append(("writer", writerLine(pid: record.writerPID, startTime: record.writerStartTime, alive: status.writerAlive, state: nil)))
             rows.append(("ring file", "UNREADABLE: \(status.problem?.description ?? "unknown problem")"))

@@ -26,6 +26,9 @@ struct Pop: ParsableCommand {
     @Option(help: "Read as this named reader, and record its new position.")
     var reader: String?
 
+    @Option(help: ItemFormat.help)
+    var format: ItemFormat?
+
     func validate() throws {
         if n < 0 { throw ValidationError("-n must be 0 or more.") }
     }
@@ -56,6 +59,7 @@ struct Pop: ParsableCommand {
     /// Prints up to `n` items, committing (for a named reader) each batch of lines once it was
     /// written; `printed` counts the items whose lines reached standard output.
     private func printItems(_ reader: inout BufferReader, printed: inout Int) throws {
+        let printer = ItemPrinter(format, layout: reader.itemLayout)
         var output = Output()
         // Where each buffered line ends, and the sequence after its item: what to commit once
         // those bytes were written.
@@ -63,7 +67,7 @@ struct Pop: ParsableCommand {
         var done = false
         while !done {
             while printed + lineEnds.count < n, output.pending <= 60_000, let bytes = try reader.popBytes() {
-                output.line(Values.decimal(bytes))
+                output.line(printer.line(bytes, sequence: reader.nextSequence - 1))
                 lineEnds.append((output.pending, reader.nextSequence))
             }
             done = output.pending <= 60_000   // the loop ended for want of items, not of room

@@ -3,7 +3,7 @@ import SharedRing
 
 struct Push: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Become the buffer's writer and push integers.",
+        abstract: "Become the buffer's writer and push integers, or items as JSON objects.",
         discussion: """
             Takes the buffer over if it has no live writer (the sequence continues after the last \
             published item); exits 75 if another process is writing it. Values are unsigned \
@@ -12,7 +12,10 @@ struct Push: ParsableCommand {
             malformed line stops the push with exit 65 after reporting how many items were \
             pushed. SIGINT, SIGTERM and SIGHUP stop it cleanly: every complete line read is \
             published, the writer is closed (not left looking crashed), and it exits 130, 143 or \
-            129.
+            129. For a buffer created with --fields, each value (or line) is one JSON object \
+            with every field: {"time":1,"price":2.5,"qty":3} (a "sequence" key is ignored, so \
+            that tail's output can be pushed); a missing, unknown or out-of-range field is exit \
+            65 naming the line.
             """
     )
 
@@ -34,6 +37,14 @@ struct Push: ParsableCommand {
     @Flag(help: "Read values from standard input, one per line.")
     var stdin = false
 
+    /// What a value is.
+    enum InputFormat: String, ExpressibleByArgument, CaseIterable {
+        case int, jsonl
+    }
+
+    @Option(help: "int: unsigned integers; jsonl: JSON objects of the item's fields (the default for a buffer created with --fields).")
+    var format: InputFormat?
+
     func validate() throws {
         if stdin && !values.isEmpty { throw ValidationError("Give values as arguments or with --stdin, not both.") }
         if !stdin && values.isEmpty { throw ValidationError("Give at least one value, or --stdin.") }
@@ -45,7 +56,14 @@ struct Push: ParsableCommand {
             var writer = try global.directory.takeOver(name)
             if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
             var outcome: Result<Void, any Error> = .success(())
-            if stdin {
+            let format = format ?? (writer.itemLayout == nil ? .int : .jsonl)
+            if format == .jsonl {
+                guard let layout = writer.itemLayout else {
+                    writer.close()
+                    throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) has no fields, so its items are integers, not JSON objects; create it with --fields to push JSON lines.")
+                }
+                outcome = Result { try pushJSON(layout, into: &writer) }
+            } else if stdin {
                 outcome = Result { try pushStandardInput(&writer) }
             } else {
                 // Every value is checked before any is pushed.
@@ -82,6 +100,94 @@ struct Push: ParsableCommand {
             }
             waitedSlices = pushed > 0 ? 0 : waitedSlices + 1
             if waitedSlices == 10 { complain(waitingNote(length: writer.length)) }   // 2 s without room: say why, once
+        }
+    }
+
+    // MARK: JSON objects
+
+    /// Pushes each value (or line of standard input) as a JSON object of `layout`'s fields. Values
+    /// given as arguments are all checked before any is pushed; lines are pushed as they are read.
+    private func pushJSON(_ layout: ItemLayout, into writer: inout BufferWriter) throws {
+        var item = [UInt8](repeating: 0, count: layout.size)
+        guard stdin else {
+            var items: [[UInt8]] = []
+            for (index, text) in values.enumerated() {
+                do {
+                    items.append(try layout.encode(json: text))
+                } catch {
+                    throw failure(ExitStatus.dataError, "value \(index + 1) (\(Values.quoted(String(text.prefix(60))))): \(error.message); nothing was pushed.")
+                }
+            }
+            for (pushed, item) in items.enumerated() {
+                try item.withUnsafeBytes { try pushItem($0, into: &writer, pushed: pushed) }
+            }
+            return
+        }
+        var pushed = 0
+        try forEachLine { line, number in
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }   // blank lines are skipped
+            // A Result, not a typed-throws closure: Swift 6.3.1 crashes compiling one passed to
+            // withUnsafeMutableBytes (README, troubleshooting).
+            let encoded = item.withUnsafeMutableBytes { bytes in Result { () throws(CBuffError) in try layout.encode(json: line, into: bytes) } }
+            if case .failure(let error) = encoded {
+                throw failure(ExitStatus.dataError, "line \(number) (\(Values.quoted(String(decoding: line.prefix(60), as: UTF8.self)))): \(error.message); pushed \(items(pushed)) before it.")
+            }
+            try item.withUnsafeBytes { try pushItem($0, into: &writer, pushed: pushed) }
+            pushed += 1
+        } stopped: { signal, partial in
+            stopped(by: signal, pushed: pushed, note: partial)
+        }
+    }
+
+    /// Pushes one item's bytes, waiting for room (under the `block` policy) in slices so that a
+    /// stop signal is noticed.
+    private func pushItem(_ item: UnsafeRawBufferPointer, into writer: inout BufferWriter, pushed: Int) throws {
+        var waitedSlices = 0
+        while try !writer.pushInPlace(timeout: .milliseconds(200), { slot in slot.copyMemory(from: item) }) {
+            if let signal = StopSignals.check() {
+                throw stopped(by: signal, pushed: pushed, note: "; 1 item read but not pushed: the ring stayed full of items a named reader has not consumed")
+            }
+            waitedSlices += 1
+            if waitedSlices == 10 { complain(waitingNote(length: writer.length)) }
+        }
+    }
+
+    /// Calls `body` with each line of standard input (without its newline) and its 1-based
+    /// number, until end of input; a stop signal while waiting for input throws what `stopped`
+    /// makes of it (given a note on an incomplete line).
+    private func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void,
+                             stopped: (Int32, String) -> ExitCode) throws {
+        let capacity = 1 << 16
+        let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { block.deallocate() }
+        var filled = 0
+        var number = 0
+        var endOfInput = false
+        while !endOfInput {
+            if let signal = StopSignals.waitForStandardInput() {
+                throw stopped(signal, filled > 0 ? "; an incomplete last line was not pushed" : "")
+            }
+            switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
+            case .success(let n):
+                endOfInput = n == 0
+                filled += n
+            case .failure(let error):
+                throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)).")
+            }
+            var start = 0
+            while start < filled {
+                let rest = UnsafeBufferPointer(start: block + start, count: filled - start)
+                guard let newline = Platform.firstNewline(in: rest) ?? (endOfInput ? rest.count : nil) else { break }
+                number += 1
+                try body(UnsafeBufferPointer(rebasing: rest[..<newline]), number)
+                start += newline + 1
+            }
+            if start == 0 && filled == capacity {
+                throw failure(ExitStatus.dataError, "line \(number + 1) is longer than \(capacity) bytes.")
+            }
+            let kept = max(0, filled - start)
+            if kept > 0 { block.update(from: block + start, count: kept) }
+            filled = kept
         }
     }
 
@@ -203,7 +309,7 @@ enum PushValues {
     nonisolated(unsafe) static var taken: [String] = []
 
     private static let flags: Set<String> = ["--stdin", "--group-access", "-h", "--help", "--version"]
-    private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout"]
+    private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout", "--format"]
 
     /// Returns `arguments` without the values of a `push` command, keeping those in `taken`.
     static func extract(from arguments: [String]) -> [String] {
@@ -212,7 +318,7 @@ enum PushValues {
         func skipOption() -> Bool {
             let word = arguments[index]
             if optionsWithValue.contains(word) { kept.append(word); index += 1; if index < arguments.count { kept.append(arguments[index]); index += 1 }; return true }
-            if flags.contains(word) || word.hasPrefix("--dir=") || word.hasPrefix("--lock-timeout=") { kept.append(word); index += 1; return true }
+            if flags.contains(word) || ["--dir=", "--lock-timeout=", "--format="].contains(where: word.hasPrefix) { kept.append(word); index += 1; return true }
             return false
         }
         // The subcommand: the first word that is not a global option.

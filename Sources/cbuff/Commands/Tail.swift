@@ -31,10 +31,6 @@ struct Tail: ParsableCommand {
         var defaultValueDescription: String { "oldest" }
     }
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case int, hex, jsonl
-    }
-
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The buffer's name.")
@@ -46,8 +42,8 @@ struct Tail: ParsableCommand {
     @Option(help: "Start at the oldest item still present (oldest), only print items pushed from now on (latest), or replay from a sequence number (one already overwritten starts at the oldest present and counts the gap).")
     var from: Start = .oldest
 
-    @Option(help: "int: decimal; hex: 0x-hexadecimal; jsonl: one {\"sequence\":N,\"value\":V} object per line.")
-    var format: Format = .int
+    @Option(help: ItemFormat.help)
+    var format: ItemFormat?
 
     func run() throws {
         try reportingErrors {
@@ -58,11 +54,12 @@ struct Tail: ParsableCommand {
             case .latest: try global.directory.openReader(name, start: .latest)
             case .sequence(let sequence): try global.directory.openReader(name, at: sequence)
             }
+            let printer = ItemPrinter(format, layout: reader.itemLayout)
             var output = Output()
             var reportedMissed: UInt64 = 0
             while true {
                 while let bytes = try reader.popBytes() {
-                    output.line(render(bytes, sequence: reader.nextSequence - 1))
+                    output.line(printer.line(bytes, sequence: reader.nextSequence - 1))
                     if output.pending > 60_000, try !flush(&output) { return }
                 }
                 if try !flush(&output) { return }
@@ -90,14 +87,5 @@ struct Tail: ParsableCommand {
         guard let error = flushed.error else { return true }
         if flushed.readerGone { return false }
         throw Output.writeFailure(error)
-    }
-
-    private func render(_ bytes: [UInt8], sequence: UInt64) -> String {
-        switch format {
-        case .int: Values.decimal(bytes)
-        case .hex: Values.hex(bytes)
-        case .jsonl:
-            "{\"sequence\":\(sequence),\"value\":\(bytes.count > 8 && bytes[8...].contains { $0 != 0 } ? "\"\(Values.hex(bytes))\"" : Values.decimal(bytes))}"
-        }
     }
 }

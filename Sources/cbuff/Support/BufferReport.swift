@@ -24,10 +24,20 @@ struct BufferReport: Encodable {
     var interruptedWrite: UInt64?
     var createdAt: String
     var formatVersion: Int
+    var itemAlignment: Int?
+    var typeName: String?
+    var fields: [FieldReport]?
     var fileSize: Int?
     var sleepingReaders: UInt32?
     var readers: [ReaderReport]
     var problem: String?
+
+    /// One field of the items: `{"name":"time","type":"u64","offset":0}`.
+    struct FieldReport: Encodable {
+        var name: String
+        var type: String
+        var offset: Int
+    }
 
     /// A named reader: its committed position, lag behind the writer, last PID and liveness.
     struct ReaderReport: Encodable {
@@ -59,7 +69,10 @@ struct BufferReport: Encodable {
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
-        formatVersion = record.formatVersion
+        formatVersion = ring?.formatVersion ?? record.formatVersion
+        itemAlignment = ring?.itemAlignment ?? record.itemAlignment
+        typeName = ring?.itemTypeName ?? record.itemTypeName
+        fields = (ring?.itemLayout ?? record.itemLayout)?.fields.map { FieldReport(name: $0.name, type: $0.type.description, offset: $0.offset) }
         fileSize = ring?.fileSize
         sleepingReaders = ring?.sleepingReaders
         readers = ring?.readers.map { ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive) } ?? []
@@ -75,7 +88,7 @@ struct BufferReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case name, itemSize, length, policy, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
-        case createdAt, formatVersion, fileSize, sleepingReaders, readers, problem
+        case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, readers, problem
     }
 
     // Written by hand so that unknown values are `null`, not missing keys.
@@ -100,6 +113,9 @@ struct BufferReport: Encodable {
         try c.encode(interruptedWrite, forKey: .interruptedWrite)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(itemAlignment, forKey: .itemAlignment)
+        try c.encode(typeName, forKey: .typeName)
+        try c.encode(fields, forKey: .fields)
         try c.encode(fileSize, forKey: .fileSize)
         try c.encode(sleepingReaders, forKey: .sleepingReaders)
         try c.encode(readers, forKey: .readers)

@@ -22,9 +22,35 @@ package struct InMemoryRing: ~Copyable {
         header.claimed.pointee.store(start, ordering: .relaxed)
     }
 
+    /// A ring of messages over a data area of `capacity` bytes, empty.
+    package init(messageCapacity capacity: Int, maxMessage: Int, policy: Policy = .overwrite) throws(CBuffFailure) {
+        let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessage), policy: policy)
+        let base = try Sys.mapAnonymous(size: layout.fileSize).orThrow { .system($0, "map \(layout.fileSize) bytes") }
+        layout.encodeHeader(createdAt: 0).withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.layout = layout
+        self.base = base
+    }
+
     deinit {
         Sys.unmapAnonymous(base, size: layout.fileSize)
     }
+
+    package var messageArea: MessageArea {
+        MessageArea(base: base + layout.slotsOffset, capacity: layout.messages!.capacity, maxMessage: layout.messages!.maxMessage)
+    }
+
+    /// The writer's side of a message ring, attached as a writer taking over would be.
+    package func messagePublisher() -> MessagePublisher {
+        MessagePublisher(area: messageArea, header: header, fenceBeforeWaiterCheck: false)
+    }
+
+    /// A reader of a message ring starting at `start`.
+    package func messageCursor(_ start: MessageCursor.Start) -> MessageCursor {
+        MessageCursor(area: messageArea, header: header, start: start, gatedRecord: nil)
+    }
+
+    /// The whole mapping, for tests that damage it.
+    package var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: layout.fileSize) }
 
     package var header: HeaderWords {
         HeaderWords(base: base, claimedOffset: RingLayout.Offset.claimed(layout.policy))

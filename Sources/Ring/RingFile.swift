@@ -279,6 +279,24 @@ package struct RingFile: ~Copyable {
         RingCursor.startSequence(start, header: header, slots: slots)
     }
 
+    /// The data area of a ring of messages (nil for a ring of items).
+    package var messageArea: MessageArea? {
+        layout.messages.map { MessageArea(base: base + layout.slotsOffset, capacity: $0.capacity, maxMessage: $0.maxMessage) }
+    }
+
+    /// The writer's side of a message ring (see ``publisher()``); the ring must be one.
+    package func messagePublisher() -> MessagePublisher {
+        MessagePublisher(area: messageArea!, header: header, fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
+    }
+
+    /// A reading cursor over a message ring, starting at `start`, or where named reader `record`
+    /// committed; the ring must be one.
+    package func messageCursor(start: MessageCursor.Start, record: NamedReaderRecord?) -> MessageCursor {
+        MessageCursor(area: messageArea!, header: header,
+                      start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
+                      gatedRecord: layout.policy == .block ? record?.index : nil)
+    }
+
     /// A reading cursor over this file, starting at `start`, or where named reader `record`
     /// committed. Only a named reader under the `block` policy relies on the gate.
     package func cursor(start: RingCursor.Start, record: NamedReaderRecord?) -> RingCursor {
@@ -326,6 +344,10 @@ package struct HeaderWords: @unchecked Sendable {
     package var space: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.space) }
     @inlinable package var writerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.writerWaiting) }
     @inlinable package var readersVersion: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.readersVersion) }
+    // Message rings only (see `MessageRing.swift`).
+    @inlinable package var messageTail: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.messageTail) }
+    @inlinable package var lastRecordStart: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastRecordStart) }
+    @inlinable package var publishedMessages: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.publishedMessages) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {

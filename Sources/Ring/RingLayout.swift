@@ -94,6 +94,10 @@ package struct RingLayout: Equatable, Sendable {
         // takes no line away from a reader.
         package static let claimedOverwrite = 176
         static let claimedBlock = 320
+        // line 5, message rings only (see `MessageRing.swift`), written by the writer only
+        @usableFromInline package static let messageTail = 328        // u64: a record start no claim has reached: the oldest intact message
+        @usableFromInline package static let lastRecordStart = 336    // u64: where the last record the writer started begins
+        @usableFromInline package static let publishedMessages = 344  // u64: messages published (the next message's sequence), stored after W4
         package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
         // lines 6–15 (version 3 only, zero in version 2): what the items are, written once
         static let kind = 384                // u32: 0 items (slots); 1 is reserved for message rings
@@ -102,7 +106,10 @@ package struct RingLayout: Equatable, Sendable {
         static let typeNameLength = 396      // u32: 0–60
         static let typeName = 400            // 60 bytes of UTF-8, then zeros
         static let typeNameEnd = 460
-        static let messageGeometry = 464     // 48 bytes reserved for message rings (zero for items)
+        static let messageGeometry = 464     // 48 bytes: message rings only, zero for items
+        static let messageCapacity = 464     // u64: bytes of the data area, a power of two
+        static let maxMessage = 472          // u32: the largest message, in bytes
+        static let messageGeometryEnd = 476  // 36 bytes reserved, zero
         static let fields = 512              // 14 records of 32 bytes: see `encodeField`
         static let fieldsEnd = 960           // 56 bytes reserved, zero
         static let describedChecksum = 1016  // u64: FNV-1a 64 of bytes 384..<1016
@@ -120,6 +127,10 @@ package struct RingLayout: Equatable, Sendable {
     package let policy: Policy
     /// What the items are beyond their size; ``ItemType/plain`` in version 2.
     package let itemType: ItemType
+    /// For a ring of variable-size messages, its geometry; nil for a ring of items. A message
+    /// ring's line 0 says item size 8 and length `capacity / 8`: its positions are the 8-byte
+    /// words of its data area, which is what the publication protocol counts.
+    package let messages: MessageGeometry?
     /// 2, or 3 when ``itemType`` is not plain (or the file says 3).
     package private(set) var version: UInt32
     /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger.
@@ -149,9 +160,23 @@ package struct RingLayout: Equatable, Sendable {
         self.length = length
         self.policy = policy
         self.itemType = itemType
+        self.messages = nil
         self.version = itemType.isPlain ? 2 : 3
         self.slotStride = stride
         self.fileSize = Self.headerSize + slots
+    }
+
+    /// Checks the parameters of a new ring of messages and computes its geometry (format
+    /// version 3, kind 1).
+    package init(messages geometry: MessageGeometry, policy: Policy) {
+        itemSize = 8
+        length = geometry.capacity / 8
+        self.policy = policy
+        itemType = .plain
+        messages = geometry
+        version = 3
+        slotStride = 8
+        fileSize = Self.headerSize + geometry.capacity
     }
 
     /// The first 1024 bytes of a new ring file: the immutable geometry line with its checksum,
@@ -171,7 +196,12 @@ package struct RingLayout: Equatable, Sendable {
         bytes.storeLE(UInt64(fileSize), at: Offset.fileSize)
         bytes.storeLE(Self.checksum(bytes[0..<Offset.checksum]), at: Offset.checksum)
         bytes.storeLE(createdAt, at: Offset.createdAt)
-        if version >= 3 {
+        if let messages {
+            bytes.storeLE(UInt32(1), at: Offset.kind)
+            bytes.storeLE(UInt64(messages.capacity), at: Offset.messageCapacity)
+            bytes.storeLE(UInt32(messages.maxMessage), at: Offset.maxMessage)
+            bytes.storeLE(Self.checksum(bytes[Offset.kind..<Offset.describedChecksum]), at: Offset.describedChecksum)
+        } else if version >= 3 {
             bytes.storeLE(UInt32(0), at: Offset.kind)
             bytes.storeLE(UInt32(itemType.alignment ?? 0), at: Offset.alignment)
             let fields = itemType.fields?.fields ?? []
@@ -197,18 +227,34 @@ package struct RingLayout: Equatable, Sendable {
     /// a field record is the name's length (u8, 1–23), the name (23 bytes, zero-padded), the
     /// type code (u8, ``FieldLayout/Kind``), a zero byte, the element count (u16) and the
     /// offset (u32). Every reserved byte must be zero, so that a later version can use them.
-    private static func decodeItemType(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> ItemType {
+    private static func decodeDescription(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> (ItemType, MessageGeometry?) {
         let stored: UInt64 = header.loadLE(at: Offset.describedChecksum)
         guard stored == checksum(header[Offset.kind..<Offset.describedChecksum]) else {
             throw corrupt("the checksum of its item description (bytes 384–1015) does not match them")
         }
-        let kind: UInt32 = header.loadLE(at: Offset.kind)
-        guard kind == 0 else {
-            throw corrupt(kind == 1 ? "it is a ring of messages, which this version of cbuff cannot read" : "its kind \(kind) is unknown")
-        }
         func zero(_ range: Range<Int>, _ what: String) throws(CBuffFailure) {
             guard header[range].allSatisfy({ $0 == 0 }) else { throw corrupt("\(what) (bytes \(range.lowerBound)–\(range.upperBound - 1)) should be zero") }
         }
+        let kind: UInt32 = header.loadLE(at: Offset.kind)
+        switch kind {
+        case 0: return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil)
+        case 1:
+            try zero((Offset.kind + 4)..<Offset.messageCapacity, "the item description of a message ring")
+            try zero(Offset.messageGeometryEnd..<Offset.describedChecksum, "the reserved bytes after its message geometry")
+            let capacity: UInt64 = header.loadLE(at: Offset.messageCapacity)
+            let maxMessage: UInt32 = header.loadLE(at: Offset.maxMessage)
+            guard capacity <= UInt64(Limits.maxFileSize) else { throw corrupt("its message capacity \(capacity) is out of range") }
+            do {
+                return (.plain, try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage)))
+            } catch {
+                throw corrupt(error.message)
+            }
+        default: throw corrupt("its kind \(kind) is unknown")
+        }
+    }
+
+    private static func decodeItemType(_ header: [UInt8], corrupt: (String) -> CBuffFailure,
+                                       zero: (Range<Int>, String) throws(CBuffFailure) -> Void) throws(CBuffFailure) -> ItemType {
         let alignment: UInt32 = header.loadLE(at: Offset.alignment)
         let fieldCount: UInt32 = header.loadLE(at: Offset.fieldCount)
         let nameLength: UInt32 = header.loadLE(at: Offset.typeNameLength)
@@ -287,12 +333,19 @@ package struct RingLayout: Equatable, Sendable {
         guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
             throw corrupt("its item size \(itemSize) or length \(length) is out of range")
         }
-        let itemType = version >= 3 ? try Self.decodeItemType(header, corrupt: corrupt) : .plain
+        let (itemType, messages) = version >= 3 ? try Self.decodeDescription(header, corrupt: corrupt) : (.plain, nil)
         var geometry: RingLayout
-        do {
-            geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy, itemType: itemType)
-        } catch {
-            throw corrupt(error.message)
+        if let messages {
+            geometry = RingLayout(messages: messages, policy: policy)
+            guard itemSize == 8, length == UInt64(geometry.length) else {
+                throw corrupt("its line 0 says item size \(itemSize) and length \(length), where a message ring of \(messages.capacity) bytes has 8 and \(geometry.length)")
+            }
+        } else {
+            do {
+                geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy, itemType: itemType)
+            } catch {
+                throw corrupt(error.message)
+            }
         }
         let stride: UInt32 = header.loadLE(at: Offset.slotStride)
         guard stride == geometry.slotStride else { throw corrupt("its slot stride \(stride) should be \(geometry.slotStride)") }
@@ -315,6 +368,32 @@ package struct RingLayout: Equatable, Sendable {
             hash &*= 0x0000_0100_0000_01b3
         }
         return hash
+    }
+}
+
+/// The geometry of a ring of variable-size messages: its data area and its largest message.
+package struct MessageGeometry: Sendable, Equatable {
+    /// Bytes of the data area: a power of two from 4 KiB to 32 GiB.
+    package let capacity: Int
+    /// The largest message, in bytes: at most `capacity / 2 - recordHeaderSize`, so that a
+    /// record and the padding before it always fit in a ring that named readers have emptied.
+    package let maxMessage: Int
+
+    package static let minCapacity = 4096
+    package static let maxCapacity = 1 << 35
+    /// Bytes before a message's own bytes: its length and kind, its sequence, its time.
+    package static let recordHeaderSize = 24
+
+    package init(capacity: Int, maxMessage: Int) throws(CBuffFailure) {
+        guard capacity >= Self.minCapacity, capacity <= Self.maxCapacity, capacity & (capacity - 1) == 0 else {
+            throw CBuffFailure(.invalidArgument, "Message capacity \(capacity) is not a power of two from 4 KiB to 32 GiB.")
+        }
+        let largest = capacity / 2 - Self.recordHeaderSize
+        guard maxMessage >= 0, maxMessage <= largest else {
+            throw CBuffFailure(.invalidArgument, "Largest message \(maxMessage) is out of range: a ring of \(capacity) bytes carries messages of at most \(largest) bytes (half its capacity, less a \(Self.recordHeaderSize)-byte header).")
+        }
+        self.capacity = capacity
+        self.maxMessage = maxMessage
     }
 }
 

@@ -132,7 +132,7 @@ import SharedRingCommon
     }
 
     @Test(arguments: [
-        (384, UInt8(1), "messages"),
+        (384, UInt8(1), "message ring"),
         (384, UInt8(7), "kind 7"),
         (388, UInt8(3), "power of two"),
         (392, UInt8(15), "field count"),

@@ -1,0 +1,233 @@
+import Foundation
+import Synchronization
+import Testing
+import SharedRingCommon
+@testable import SharedRingProtocol
+
+/// The message ring's protocol in one process, over an anonymous mapping: records, padding at
+/// the wrap, lapped readers checked byte by byte and counting exactly what they missed (with a
+/// writer thread racing them), crash points of the writer, and damaged records. Seeds are fixed
+/// and printed with every failure.
+@Suite struct MessageRingTests {
+    /// A deterministic generator (SplitMix64).
+    struct Random {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    }
+
+    /// The length and bytes of message `sequence`: a length from the seed, every byte derived
+    /// from the sequence and its index, so that a byte from another message or a torn copy fails.
+    static func length(of sequence: UInt64, max: Int, seed: UInt64) -> Int {
+        var random = Random(state: sequence ^ seed)
+        return random.below(max + 1)
+    }
+
+    static func byte(_ sequence: UInt64, _ index: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: sequence &* 31 &+ UInt64(index) &* 7 &+ 1)
+    }
+
+    static func push(_ publisher: inout MessagePublisher, max: Int, seed: UInt64) {
+        let sequence = publisher.nextSequence
+        let length = length(of: sequence, max: max, seed: seed)
+        publisher.publish(length: length, time: sequence &* 1000) { bytes in
+            for i in 0..<length { bytes.storeBytes(of: byte(sequence, i), toByteOffset: i, as: UInt8.self) }
+        }
+    }
+
+    /// Reads one message, checking its bytes; nil when caught up.
+    static func pop(_ cursor: inout MessageCursor, max: Int, seed: UInt64, _ context: String,
+                    sourceLocation: SourceLocation = #_sourceLocation) -> UInt64? {
+        switch cursor.read({ Array($0) }) {
+        case .message(let sequence, let time, let bytes):
+            let expected = (0..<length(of: sequence, max: max, seed: seed)).map { byte(sequence, $0) }
+            #expect(bytes == expected, "message \(sequence) has other bytes: \(context)", sourceLocation: sourceLocation)
+            #expect(time == sequence &* 1000, "\(context)", sourceLocation: sourceLocation)
+            return sequence
+        case .caughtUp: return nil
+        case .damaged(let position):
+            Issue.record("damaged at \(position): \(context)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    @Test(arguments: [(4096, 200), (4096, 2024), (8192, 24), (65536, 0), (65536, 3000)])
+    func messagesComeBackWholeAcrossWrapsAndLappedReadersCountExactly(capacity: Int, max: Int) throws {
+        let seed: UInt64 = 0xC0FF_EE00 ^ UInt64(capacity) ^ UInt64(max)
+        let ring = try InMemoryRing(messageCapacity: capacity, maxMessage: max)
+        var publisher = ring.messagePublisher()
+        var random = Random(state: seed)
+        var slow = ring.messageCursor(.oldest)     // reads a little, often lapped
+        var fast = ring.messageCursor(.oldest)     // reads everything after each push
+        var slowSeen: UInt64 = 0
+        var lastSlow: UInt64?
+        for step in 0..<3000 {
+            Self.push(&publisher, max: max, seed: seed)
+            let context = "seed \(seed), step \(step)"
+            #expect(Self.pop(&fast, max: max, seed: seed, context) == UInt64(step))
+            #expect(Self.pop(&fast, max: max, seed: seed, context) == nil)
+            if random.below(7) == 0 {
+                for _ in 0..<random.below(4) {
+                    guard let sequence = Self.pop(&slow, max: max, seed: seed, context) else { break }
+                    if let lastSlow { #expect(sequence > lastSlow, "\(context)") }
+                    lastSlow = sequence
+                    slowSeen += 1
+                }
+            }
+        }
+        while let sequence = Self.pop(&slow, max: max, seed: seed, "draining, seed \(seed)") { lastSlow = sequence; slowSeen += 1 }
+        #expect(fast.missed == 0 && fast.nextSequence == 3000)
+        // Every sequence was either delivered or counted as missed, exactly once.
+        #expect(slowSeen + slow.missed == 3000, "seen \(slowSeen), missed \(slow.missed), seed \(seed)")
+        #expect(lastSlow == 2999)
+        // A reader starting now at the oldest gets the oldest intact message, not the newest.
+        var late = ring.messageCursor(.oldest)
+        let first = try #require(Self.pop(&late, max: max, seed: seed, "late reader"))
+        let words = UInt64(capacity / 8)
+        #expect(ring.published - ring.messageArea.oldestIntact(claimed: ring.claimed) <= words)
+        var count: UInt64 = 1
+        while Self.pop(&late, max: max, seed: seed, "late reader") != nil { count += 1 }
+        #expect(first + count == 3000 && late.missed == 0)
+        // The bytes held: every record from the oldest intact one is in the ring, so at least half
+        // the ring's records (each at most half its capacity) are still readable.
+        #expect(count >= 1)
+    }
+
+    @Test func aRecordThatWouldCrossTheEndIsPrecededByPadding() throws {
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000)
+        var publisher = ring.messagePublisher()
+        // 512 words; records of 3 + 125 = 128 words: four fill the ring exactly, the fifth wraps
+        // with no padding. Three more reach offset 384, one of 3 + 1 words offset 388: the next
+        // 128-word record does not fit in the 124 words left, so a padding record fills them.
+        for _ in 0..<7 { publisher.publish(length: 1000, time: 0) { _ in } }
+        #expect(ring.published == 1024 - 128)
+        publisher.publish(length: 8, time: 0) { _ in }
+        #expect(ring.published == 900)
+        publisher.publish(length: 1000, time: 0) { _ in }
+        #expect(ring.published == 900 + 124 + 128)
+        let area = ring.messageArea
+        #expect(area.firstWord(at: 900) == 124 | 2 << 32)                    // padding to the end
+        #expect(area.firstWord(at: 1024) == 1000 | 1 << 32)                 // the record, at offset 0
+        #expect(area.stamp(at: 1024).sequence == 8)
+        var reader = ring.messageCursor(.oldest)
+        var sequences: [UInt64] = []
+        while case .message(let sequence, _, _) = reader.read({ _ in () }) { sequences.append(sequence) }
+        #expect(sequences.last == 8 && sequences == Array(sequences[0]...8))
+        // The tail moved past every record the claims reached.
+        #expect(ring.header.messageTail.pointee.load(ordering: .relaxed) >= ring.claimed - 512)
+    }
+
+    @Test func aWriterThreadRacingReadersNeverHandsOutATornMessage() async throws {
+        let seed: UInt64 = 0x7E57_0001
+        let capacity = 8192, max = 700, total: UInt64 = 200_000
+        let ring = try InMemoryRing(messageCapacity: capacity, maxMessage: max)
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let done = Flag()
+        let header = ring.header
+        let area = ring.messageArea
+        let writer = Thread {
+            var publisher = MessagePublisher(area: area, header: header, fenceBeforeWaiterCheck: false)
+            while publisher.nextSequence < total { Self.push(&publisher, max: max, seed: seed) }
+            done.value.store(true, ordering: .releasing)
+        }
+        writer.start()
+        var cursor = ring.messageCursor(.oldest)
+        var delivered: UInt64 = 0
+        var last: UInt64?
+        var failures = 0
+        reading: while true {
+            let finished = done.value.load(ordering: .acquiring)
+            switch cursor.read({ Array($0) }) {
+            case .message(let sequence, let time, let bytes):
+                let expected = (0..<Self.length(of: sequence, max: max, seed: seed)).map { Self.byte(sequence, $0) }
+                if bytes != expected || time != sequence &* 1000 || (last.map { sequence <= $0 } ?? false) { failures += 1 }
+                last = sequence
+                delivered += 1
+            case .caughtUp:
+                if finished { break reading }
+            case .damaged(let position):
+                Issue.record("damaged at \(position), seed \(seed)")
+                failures += 1
+                break reading
+            }
+        }
+        #expect(failures == 0, "seed \(seed)")
+        #expect(last == total - 1)
+        #expect(delivered + cursor.missed == total, "delivered \(delivered), missed \(cursor.missed), seed \(seed)")
+    }
+
+    // MARK: Crash points
+
+    @Test func aWriterTakingOverContinuesTheSequenceWhereverItsPredecessorDied() throws {
+        for crash in ["after W4, before the count", "after W1, before W4", "between records", "after lastRecordStart"] {
+            let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000)
+            var first = ring.messagePublisher()
+            for _ in 0..<20 { Self.push(&first, max: 300, seed: 1) }       // several laps of a 4 KiB ring
+            let header = ring.header
+            switch crash {
+            case "after W4, before the count":
+                header.publishedMessages.pointee.store(19, ordering: .relaxed)
+            case "after W1, before W4":
+                ring.claimWithoutPublishing(40)
+            case "after lastRecordStart":
+                ring.claimWithoutPublishing(40)
+                header.lastRecordStart.pointee.store(ring.published + 2, ordering: .relaxed)
+            default:
+                break
+            }
+            var second = ring.messagePublisher()
+            #expect(second.nextSequence == 20, "\(crash)")
+            Self.push(&second, max: 300, seed: 1)
+            var reader = ring.messageCursor(.oldest)
+            var sequences: [UInt64] = []
+            while let sequence = Self.pop(&reader, max: 300, seed: 1, crash) { sequences.append(sequence) }
+            #expect(sequences.last == 20, "\(crash): \(sequences)")
+            #expect(sequences == Array((sequences.first ?? 0)...20), "\(crash): \(sequences)")
+        }
+    }
+
+    @Test func aReaderAtTheLatestLearnsItsSequenceFromTheFirstMessage() throws {
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 100)
+        var publisher = ring.messagePublisher()
+        for _ in 0..<50 { Self.push(&publisher, max: 100, seed: 2) }
+        var reader = ring.messageCursor(.latest)
+        #expect(reader.nextSequence == 50)
+        #expect(Self.pop(&reader, max: 100, seed: 2, "latest") == nil)
+        Self.push(&publisher, max: 100, seed: 2)
+        #expect(Self.pop(&reader, max: 100, seed: 2, "latest") == 50)
+        #expect(reader.missed == 0)
+    }
+
+    // MARK: Damage
+
+    @Test func damagedRecordsAreReportedNeverFollowedOutOfTheRing() throws {
+        let seed: UInt64 = 0xDA3A_6E00
+        var random = Random(state: seed)
+        for round in 0..<300 {
+            let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 2000)
+            var publisher = ring.messagePublisher()
+            for _ in 0..<(1 + random.below(30)) { Self.push(&publisher, max: 2000, seed: seed) }
+            // Damage 1–8 bytes of the data area, mostly in record headers' first words.
+            let data = ring.bytes.baseAddress! + ring.layout.slotsOffset
+            for _ in 0...random.below(8) {
+                data.storeBytes(of: UInt8(truncatingIfNeeded: random.next()), toByteOffset: random.below(4096), as: UInt8.self)
+            }
+            var reader = ring.messageCursor(.oldest)
+            var reads = 0
+            loop: while reads < 100 {
+                reads += 1
+                switch reader.read({ bytes in bytes.count }) {
+                case .message(_, _, let count): #expect(count <= 2000, "round \(round), seed \(seed)")
+                case .caughtUp, .damaged: break loop
+                }
+            }
+            #expect(reads < 100, "round \(round), seed \(seed): a damaged ring made the reader loop")
+        }
+    }
+}

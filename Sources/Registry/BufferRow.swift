@@ -18,6 +18,10 @@ package struct BufferRow: Sendable, Equatable {
     package let formatVersion: Int
     /// What the items are beyond their size (columns `item_alignment`, `type_name`, `fields`).
     package let itemType: ItemType
+    /// For a buffer of messages, its data area and largest message (columns `kind`, `capacity`,
+    /// `max_message`); nil for a buffer of items. Its `itemSize` and `length` are then 8 and
+    /// `capacity / 8`, as in its ring file's line 0.
+    package let messages: MessageGeometry?
     /// When the buffer was created (UTC, ISO 8601).
     package let createdAt: String
     /// The last process that became the writer (nil if none ever did). Whether it is alive is
@@ -29,7 +33,8 @@ package struct BufferRow: Sendable, Equatable {
     package let writerSince: String?
 
     /// The row of a new buffer, before it is inserted.
-    package init(name: String, itemSize: Int, length: Int, policy: Policy, formatVersion: Int, itemType: ItemType = .plain) {
+    package init(name: String, itemSize: Int, length: Int, policy: Policy, formatVersion: Int, itemType: ItemType = .plain,
+                 messages: MessageGeometry? = nil) {
         self.name = name
         self.itemSize = itemSize
         self.length = length
@@ -37,6 +42,7 @@ package struct BufferRow: Sendable, Equatable {
         self.file = Self.fileName(of: name)
         self.formatVersion = formatVersion
         self.itemType = itemType
+        self.messages = messages
         self.createdAt = ""
         self.writerPID = nil
         self.writerStartTime = nil
@@ -100,6 +106,26 @@ package struct BufferRow: Sendable, Equatable {
             }
         } catch {
             throw CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(error.message) Remove the buffer (cbuff rm) to clean it up.")
+        }
+        switch try text("kind") {
+        case "items":
+            guard (row["capacity"] as DatabaseValue?)?.isNull ?? true, (row["max_message"] as DatabaseValue?)?.isNull ?? true else {
+                throw damaged("capacity", "NULL (a buffer of items has no message capacity)")
+            }
+            messages = nil
+        case "messages":
+            let capacity = try integer("capacity", in: Int64(MessageGeometry.minCapacity)...Int64(MessageGeometry.maxCapacity), "a power of two from 4096 to 2^35")
+            let maxMessage = try integer("max_message", in: 0...Int64(UInt32.max), "a message size")
+            do throws(CBuffFailure) {
+                messages = try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage))
+                guard itemSize == 8, length == Int(capacity) / 8, itemType.isPlain else {
+                    throw CBuffFailure(.corrupted, "a buffer of messages has item size 8, length capacity / 8 (\(capacity / 8)) and no item description, not item size \(itemSize) and length \(length).")
+                }
+            } catch {
+                throw CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(error.message) Remove the buffer (cbuff rm) to clean it up.")
+            }
+        default:
+            throw damaged("kind", "'items' or 'messages'")
         }
         createdAt = try text("created_at")!
         writerPID = try optionalInteger("writer_pid", in: 1...Int64(Int32.max), "a process ID").map { Int32($0) }
@@ -176,12 +202,13 @@ package struct RegistryTransaction {
             try db.execute(
                 sql: """
                     INSERT INTO buffers (name, item_size, length, policy, file, format_version,
-                                         item_alignment, type_name, fields,
+                                         item_alignment, type_name, fields, kind, capacity, max_message,
                                          writer_pid, writer_start_time, writer_since)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                     """,
                 arguments: [row.name, row.itemSize, row.length, row.policy.description, row.file, row.formatVersion,
                             row.itemType.alignment, row.itemType.name, row.itemType.fields?.json,
+                            row.messages == nil ? "items" : "messages", row.messages?.capacity, row.messages?.maxMessage,
                             pid, startTime.map { Int64(bitPattern: $0) }])
         }
     }

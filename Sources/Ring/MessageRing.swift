@@ -203,21 +203,32 @@ package struct MessagePublisher {
     /// and the claim stays, as in ``RingPublisher/publishInPlace(_:)``.
     @inlinable
     package mutating func publish<E: Error>(length: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
+        try publish(reserving: length, time: time) { (bytes) throws(E) -> Int in
+            try fill(bytes)
+            return length
+        }
+    }
+
+    /// Publishes one message that `fill` writes where it lies, in at most `reserved` bytes (at
+    /// most the largest message: the caller checks), returning how many it wrote (at most
+    /// `reserved`: checked). The claim covers `reserved` bytes; the record, the bytes written.
+    @inlinable
+    package mutating func publish<E: Error>(reserving reserved: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Int) throws(E) {
         let start = counters.published
-        let end = end(ofMessage: length)
+        let end = end(ofMessage: reserved)
         if end > area.words { advanceTail(below: end &- area.words) }
         counters.claim(through: end)                                                    // W1, W2
-        let record = end &- MessageArea.recordWords(length)
+        let record = end &- MessageArea.recordWords(reserved)
         if record != start {                                                            // W3: padding to the end
             area.pointer(start).storeBytes(of: ((record &- start) | MessageArea.kindPadding &<< 32).littleEndian, as: UInt64.self)
         }
         header.lastRecordStart.pointee.store(record, ordering: .relaxed)
         let pointer = area.pointer(record)                                              // W3: the record
-        pointer.storeBytes(of: (UInt64(length) | MessageArea.kindMessage &<< 32).littleEndian, as: UInt64.self)
         pointer.storeBytes(of: nextSequence.littleEndian, toByteOffset: 8, as: UInt64.self)
         pointer.storeBytes(of: time.littleEndian, toByteOffset: 16, as: UInt64.self)
-        try fill(pointer + 24)
-        counters.announce(through: end)                                                 // W4, W5
+        let length = min(max(try fill(pointer + 24), 0), reserved)
+        pointer.storeBytes(of: (UInt64(length) | MessageArea.kindMessage &<< 32).littleEndian, as: UInt64.self)
+        counters.announce(through: record &+ MessageArea.recordWords(length))          // W4, W5
         nextSequence &+= 1
         header.publishedMessages.pointee.store(nextSequence, ordering: .relaxed)
     }
@@ -359,6 +370,13 @@ package struct MessageCursor {
     @usableFromInline @inline(never)
     mutating func recoverFromLap() {
         position = area.oldestRecord(header, atLeast: position &+ 1)
+    }
+
+    /// The sequence the next message published will get, as a reader starting now at the
+    /// latest finds it (see `resolveExpected`), or the writer's count if it kept moving.
+    package func sequenceAtEnd() -> UInt64 {
+        let probe = MessageCursor(area: area, header: header, start: .latest, gatedRecord: nil)
+        return probe.expected ?? header.publishedMessages.pointee.load(ordering: .acquiring)
     }
 
     /// Whether a record is waiting (or was overwritten, which a read then handles).

@@ -10,8 +10,10 @@ package struct RingSnapshot: Sendable {
         package let name: String
         /// Its record's index in the reader table.
         package let index: Int
-        /// The sequence it committed: where it resumes.
+        /// The sequence it committed: where it resumes (for a message ring, a word position).
         package let committed: UInt64
+        /// For a message ring, the sequence of the message it resumes at, if it knew it.
+        package let committedSequence: UInt64?
         /// The last process that opened it.
         package let pid: Int32
         /// Whether a live process has it open (the lock that process holds on its record).
@@ -38,6 +40,19 @@ package struct RingSnapshot: Sendable {
     package let sleepingReaders: UInt32
     /// The named readers, in table order.
     package let readers: [Reader]
+    /// For a ring of messages, what its positions hold (`published`, `claimed` and `oldest`
+    /// above are then word positions); nil for a ring of items.
+    package let messages: Messages?
+
+    /// What a message ring holds, in messages.
+    package struct Messages: Sendable, Hashable {
+        /// Messages published: the sequence the next one gets.
+        package let written: UInt64
+        /// The sequence of the oldest message still intact (`written` when there is none).
+        package let oldest: UInt64
+        /// Bytes of the data area that the intact messages take, headers and padding included.
+        package let bytesUsed: UInt64
+    }
 
     /// The sequence whose write the last writer started and never finished, given whether a
     /// writer is alive now: only a dead writer that was the last to attach leaves one (a writer
@@ -45,7 +60,7 @@ package struct RingSnapshot: Sendable {
     /// may have damaged stay counted as overwritten, since `claimed` is never lowered, but that
     /// is history). That item will never be delivered; the next writer rewrites its slot.
     package func interruptedWrite(writerAlive: Bool) -> UInt64? {
-        claimed > published && !writerAlive && writerState == .attached ? published : nil
+        claimed > published && !writerAlive && writerState == .attached ? messages?.written ?? published : nil
     }
 }
 
@@ -65,9 +80,18 @@ extension RingFile {
         let table = readerTable
         let readers = (0..<RingLayout.readerCapacity).compactMap { index -> RingSnapshot.Reader? in
             guard let name = table.name(index) else { return nil }
+            let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
             return RingSnapshot.Reader(name: name, index: index,
                                        committed: table.cursor(index).pointee.load(ordering: .acquiring),
+                                       committedSequence: layout.messages == nil || sequence == 0 ? nil : sequence - 1,
                                        pid: table.pid(index), alive: isReaderAlive(index))
+        }
+        var messages: RingSnapshot.Messages?
+        if let area = messageArea {
+            let oldest = MessageCursor(area: area, header: words, start: .oldest, gatedRecord: nil)
+            let written = oldest.sequenceAtEnd()
+            messages = RingSnapshot.Messages(written: written, oldest: min(oldest.expected ?? written, written),
+                                             bytesUsed: (published > oldest.position ? published - oldest.position : 0) * 8)
         }
         return RingSnapshot(
             layout: layout,
@@ -83,6 +107,7 @@ extension RingFile {
             writerState: state,
             writerGeneration: words.writerGeneration.pointee.load(ordering: .relaxed),
             sleepingReaders: words.waiters.pointee.load(ordering: .relaxed),
-            readers: readers)
+            readers: readers,
+            messages: messages)
     }
 }

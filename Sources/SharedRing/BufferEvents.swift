@@ -31,7 +31,9 @@ extension BufferReader {
     /// }
     /// ```
     public consuming func events() -> BufferEvents {
-        BufferEvents(box: ReaderBox(self) { (reader: inout BufferReader) throws(CBuffError) in try reader.popItem() })
+        BufferEvents(box: ReaderBox(self) { (reader: inout BufferReader) throws(CBuffError) in
+            try reader.popItem().map { (reader.nextSequence - 1, $0) }
+        })
     }
 }
 
@@ -41,7 +43,7 @@ public struct BufferEvents: AsyncSequence {
     /// An item, or the news that items were lost.
     public typealias Element = BufferEvent
 
-    let box: ReaderBox<UInt64>
+    let box: ReaderBox<BufferReader, UInt64>
 
     /// The iterator (make one, once).
     public func makeAsyncIterator() -> Iterator {
@@ -50,7 +52,7 @@ public struct BufferEvents: AsyncSequence {
 
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {
-        let box: ReaderBox<UInt64>
+        let box: ReaderBox<BufferReader, UInt64>
 
         /// The next event, waiting for it; nil once no item can arrive any more (the buffer was
         /// removed and its writer is gone).
@@ -76,21 +78,31 @@ enum ReaderEvent<Value> {
     case missed(UInt64)
 }
 
-/// Owns the reader behind a `BufferEvents` or `TypedBufferEvents`, and decodes its items with
-/// `decode` (integers, typed items).
+/// What a ``ReaderBox`` needs of a reader: its gap count, and a wait it can cut short.
+protocol EventSource: ~Copyable, SendableMetatype {
+    var missedCount: UInt64 { get }
+    var wakeUp: ReaderWakeUp { get }
+    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool
+    func canReceiveMore() throws(CBuffError) -> Bool
+}
+
+extension BufferReader: EventSource {}
+
+/// Owns the reader behind a `BufferEvents`, `TypedBufferEvents` or `MessageEvents`, and takes
+/// its next item with `decode` (an integer, a typed item, a message), with its sequence.
 ///
 /// `@unchecked Sendable` because the blocking wait runs on a Dispatch thread while the iterating
 /// task is suspended awaiting it: the reader is never used by two threads at once. Only the
 /// immutable `wakeUp` (to end the wait) and the atomic `cancelled` are touched concurrently.
-final class ReaderBox<Value>: @unchecked Sendable {
-    private var reader: BufferReader
-    private let decode: (inout BufferReader) throws(CBuffError) -> Value?
+final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendable {
+    private var reader: Reader
+    private let decode: (inout Reader) throws(CBuffError) -> (UInt64, Value)?
     private let wakeUp: ReaderWakeUp
     private var reportedMissed: UInt64
     private var pending: ReaderEvent<Value>?
     private let cancelled = Atomic<Bool>(false)
 
-    init(_ reader: consuming BufferReader, decode: @escaping (inout BufferReader) throws(CBuffError) -> Value?) {
+    init(_ reader: consuming Reader, decode: @escaping (inout Reader) throws(CBuffError) -> (UInt64, Value)?) {
         reportedMissed = reader.missedCount
         wakeUp = reader.wakeUp
         self.decode = decode
@@ -112,8 +124,8 @@ final class ReaderBox<Value>: @unchecked Sendable {
             pending = nil
             return event
         }
-        guard let value = try decode(&reader) else { return nil }
-        let item = ReaderEvent.item(reader.nextSequence - 1, value)
+        guard let (sequence, value) = try decode(&reader) else { return nil }
+        let item = ReaderEvent.item(sequence, value)
         let missed = reader.missedCount
         guard missed > reportedMissed else { return item }
         defer { reportedMissed = missed }
@@ -162,7 +174,9 @@ extension TypedBufferReader {
     /// ``BufferReader/events()`` does: sleeping while the buffer is empty, prompt on
     /// cancellation, ending once the buffer is gone for good.
     public consuming func events() -> TypedBufferEvents<Item> {
-        TypedBufferEvents(box: ReaderBox(reader) { (reader: inout BufferReader) throws(CBuffError) in try Self.pop(from: &reader) })
+        TypedBufferEvents(box: ReaderBox(reader) { (reader: inout BufferReader) throws(CBuffError) in
+            try Self.pop(from: &reader).map { (reader.nextSequence - 1, $0) }
+        })
     }
 }
 
@@ -172,7 +186,7 @@ public struct TypedBufferEvents<Item: BitwiseCopyable>: AsyncSequence {
     /// An item, or the news that items were lost.
     public typealias Element = TypedBufferEvent<Item>
 
-    let box: ReaderBox<Item>
+    let box: ReaderBox<BufferReader, Item>
 
     /// The iterator (make one, once).
     public func makeAsyncIterator() -> Iterator {
@@ -181,7 +195,7 @@ public struct TypedBufferEvents<Item: BitwiseCopyable>: AsyncSequence {
 
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {
-        let box: ReaderBox<Item>
+        let box: ReaderBox<BufferReader, Item>
 
         /// The next event, waiting for it; nil once no item can arrive any more.
         ///

@@ -22,6 +22,13 @@ public struct BufferRecord: Sendable, Equatable {
     public let itemTypeName: String?
     /// The items' fields (column `fields`), or nil.
     public let itemLayout: ItemLayout?
+    /// For a buffer of variable-size messages, the bytes of its data area (column `capacity`);
+    /// nil for a buffer of items. ``itemSize`` and ``length`` are then 8 and `capacity / 8`.
+    public let messageCapacity: Int?
+    /// For a buffer of messages, the largest message in bytes (column `max_message`).
+    public let maxMessageSize: Int?
+    /// Whether it holds variable-size messages (column `kind` = `messages`) rather than items.
+    public var holdsMessages: Bool { messageCapacity != nil }
     /// When the buffer was created (UTC, ISO 8601).
     public let createdAt: String
     /// The last process that became the writer (nil if none ever did). Whether it is alive is
@@ -42,6 +49,8 @@ public struct BufferRecord: Sendable, Equatable {
         itemAlignment = row.itemType.alignment
         itemTypeName = row.itemType.name
         itemLayout = row.itemType.fields.map(ItemLayout.init)
+        messageCapacity = row.messages?.capacity
+        maxMessageSize = row.messages?.maxMessage
         createdAt = row.createdAt
         writerPID = row.writerPID
         writerStartTime = row.writerStartTime

@@ -40,6 +40,12 @@ public struct RingStatus: Sendable {
     public let itemTypeName: String?
     /// The items' fields the file records, or nil.
     public let itemLayout: ItemLayout?
+    /// For a buffer of variable-size messages, the bytes of its data area (nil for items).
+    /// ``itemSize`` and ``length`` are then its line 0's 8 and `capacity / 8`, and every count
+    /// below (``written``, ``oldest``, ``count``, a reader's position and lag) is in messages.
+    public let messageCapacity: Int?
+    /// For a buffer of messages, the largest message in bytes.
+    public let maxMessageSize: Int?
     /// Bytes per item.
     public let itemSize: Int
     /// Number of slots.
@@ -77,11 +83,19 @@ public struct RingStatus: Sendable {
     /// The named readers, in table order.
     public let readers: [NamedReaderStatus]
 
-    /// Items currently in the ring.
+    /// For a buffer of messages, the bytes its intact messages take (headers and padding
+    /// included); nil for items.
+    public let bytesUsed: UInt64?
+
+    /// Items (or messages) currently in the ring.
     public var count: Int { Int(written - oldest) }
 
-    /// ``count`` as a fraction of ``length``.
-    public var fill: Double { Double(count) / Double(length) }
+    /// ``count`` as a fraction of ``length``; for messages, ``bytesUsed`` as a fraction of
+    /// ``messageCapacity``.
+    public var fill: Double {
+        if let bytesUsed, let messageCapacity { return Double(bytesUsed) / Double(messageCapacity) }
+        return Double(count) / Double(length)
+    }
 }
 
 extension RingStatus {
@@ -91,14 +105,17 @@ extension RingStatus {
         itemAlignment = layout.itemType.alignment
         itemTypeName = layout.itemType.name
         itemLayout = layout.itemType.fields.map(ItemLayout.init)
+        messageCapacity = layout.messages?.capacity
+        maxMessageSize = layout.messages?.maxMessage
+        bytesUsed = snapshot.messages?.bytesUsed
         itemSize = layout.itemSize
         length = layout.length
         policy = OverflowPolicy(layout.policy)
         slotStride = layout.slotStride
         fileSize = layout.fileSize
         createdAt = snapshot.createdAt
-        written = snapshot.published
-        oldest = snapshot.oldest
+        written = snapshot.messages?.written ?? snapshot.published
+        oldest = snapshot.messages?.oldest ?? snapshot.oldest
         lastWriteAt = snapshot.lastWriteAt == 0 ? nil : snapshot.lastWriteAt
         writerState = WriterState(snapshot.writerState)
         writerPID = writerState == .never ? nil : snapshot.writerPID
@@ -106,10 +123,12 @@ extension RingStatus {
         writerGeneration = snapshot.writerGeneration
         interruptedWrite = snapshot.interruptedWrite(writerAlive: writerAlive)
         sleepingReaders = snapshot.sleepingReaders
+        let written = self.written
         readers = snapshot.readers.map { reader in
-            NamedReaderStatus(name: reader.name, slot: reader.index, position: reader.committed,
-                              lag: snapshot.published > reader.committed ? snapshot.published - reader.committed : 0,
-                              pid: reader.pid, alive: reader.alive)
+            let position = snapshot.messages == nil ? reader.committed : reader.committedSequence ?? written
+            return NamedReaderStatus(name: reader.name, slot: reader.index, position: position,
+                                     lag: written > position ? written - position : 0,
+                                     pid: reader.pid, alive: reader.alive)
         }
     }
 }

@@ -28,45 +28,51 @@ extension DataDirectory {
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            try BufferName.validate(name)
             let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
-            let registry = try registry()
-            if let existing = try registry.row(named: name) {
-                throw alreadyCreated(existing, trust: registry.trust)
-            }
-            let finalPath = ringPath(of: name)
-            let temporaryPath = temporaryRingPath(of: name)
-            var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
-            guard (try? file.tryLockWriter()) == true else {
-                file.unlinkIfStillNamed()
-                throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
-            }
-            let (pid, startTime) = file.attachWriter()
-            let row = BufferRow(name: name, itemSize: itemSize, length: length, policy: layout.policy,
-                                formatVersion: Int(layout.version), itemType: layout.itemType)
-            do throws(CBuffFailure) {
-                try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
-                    if let existing = try registered.row(named: name) {
-                        throw alreadyCreated(existing, trust: registry.trust)
-                    }
-                    // A file without a row is debris of a creator that died between its rename and
-                    // its commit; it is replaced, unless some process still writes to it.
-                    // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
-                    if (try? RingFile.writerIsAlive(at: finalPath, trust: registry.trust)) == true {
-                        throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
-                    }
-                    try file.rename(to: finalPath)
-                    try registered.insert(row, writerPID: pid, writerStartTime: startTime)
-                }
-            } catch {
-                // The transaction rolled back: remove the file under whichever name it has now, unless
-                // another creator has already replaced it there.
-                file.detachWriter()
-                file.unlinkIfStillNamed()
-                throw error
-            }
-            return BufferWriter(name: name, file: file)
+            return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
+    }
+
+    /// Creates the ring file and registry row of a new buffer of geometry `layout`, and
+    /// returns the file with this process attached as its writer.
+    func createRing(_ name: String, layout: RingLayout) throws(CBuffFailure) -> RingFile {
+        try BufferName.validate(name)
+        let registry = try registry()
+        if let existing = try registry.row(named: name) {
+            throw alreadyCreated(existing, trust: registry.trust)
+        }
+        let finalPath = ringPath(of: name)
+        let temporaryPath = temporaryRingPath(of: name)
+        var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
+        guard (try? file.tryLockWriter()) == true else {
+            file.unlinkIfStillNamed()
+            throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
+        }
+        let (pid, startTime) = file.attachWriter()
+        let row = BufferRow(name: name, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
+                            formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages)
+        do throws(CBuffFailure) {
+            try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
+                if let existing = try registered.row(named: name) {
+                    throw alreadyCreated(existing, trust: registry.trust)
+                }
+                // A file without a row is debris of a creator that died between its rename and
+                // its commit; it is replaced, unless some process still writes to it.
+                // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
+                if (try? RingFile.writerIsAlive(at: finalPath, trust: registry.trust)) == true {
+                    throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
+                }
+                try file.rename(to: finalPath)
+                try registered.insert(row, writerPID: pid, writerStartTime: startTime)
+            }
+        } catch {
+            // The transaction rolled back: remove the file under whichever name it has now, unless
+            // another creator has already replaced it there.
+            file.detachWriter()
+            file.unlinkIfStillNamed()
+            throw error
+        }
+        return file
     }
 
     /// Becomes the writer of an existing buffer whose writer is gone (crashed or closed). The
@@ -76,27 +82,41 @@ extension DataDirectory {
     ///   ``CBuffError/Code/notFound`` if there is no such buffer.
     public func takeOver(_ name: String) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust)
-            guard try file.tryLockWriter() else {
-                let pid = Self.describePID(file.recordedWriterPID)
-                if file.recordedWriterIsRunning {
-                    throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
-                }
-                throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
-            }
-            let (pid, startTime) = file.attachWriter()
-            var writer = BufferWriter(name: name, file: file)
-            // The header now holds everything liveness needs; the registry's writer columns are
-            // for scripts. A registry that cannot be written (a full disk, a read-only file, a lock
-            // held too long) must not stop a writer of an allocated ring, nor leave the buffer
-            // looking crashed: the writer goes on, and says what it could not record.
-            do throws(CBuffFailure) {
-                try registry.recordWriter(of: row.name, pid: pid, startTime: startTime)
-            } catch {
-                writer.registryProblem = CBuffError(error)
-            }
+            let taken = try takeOverRing(name, holding: .items)
+            let problem = taken.registryProblem
+            var writer = BufferWriter(name: name, file: taken.file)
+            writer.registryProblem = problem
             return writer
+        }
+    }
+
+    /// A ring file this process became the writer of, and why the registry could not say so.
+    struct TakenOver: ~Copyable {
+        var file: RingFile
+        let registryProblem: CBuffError?
+    }
+
+    /// Locks and attaches to the ring of buffer `name` as its writer (see ``takeOver(_:)``).
+    func takeOverRing(_ name: String, holding kind: RingKind) throws(CBuffFailure) -> TakenOver {
+        let (registry, row) = try lookUp(name)
+        let file = try openRing(of: row, trust: registry.trust, holding: kind)
+        guard try file.tryLockWriter() else {
+            let pid = Self.describePID(file.recordedWriterPID)
+            if file.recordedWriterIsRunning {
+                throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" already has a live writer\(pid); a buffer has one writer at a time.")
+            }
+            throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
+        }
+        let (pid, startTime) = file.attachWriter()
+        // The header now holds everything liveness needs; the registry's writer columns are
+        // for scripts. A registry that cannot be written (a full disk, a read-only file, a lock
+        // held too long) must not stop a writer of an allocated ring, nor leave the buffer
+        // looking crashed: the writer goes on, and says what it could not record.
+        do throws(CBuffFailure) {
+            try registry.recordWriter(of: row.name, pid: pid, startTime: startTime)
+            return TakenOver(file: file, registryProblem: nil)
+        } catch {
+            return TakenOver(file: file, registryProblem: CBuffError(error))
         }
     }
 
@@ -110,7 +130,7 @@ extension DataDirectory {
     public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)
-            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust), start: start.cursorStart)
+            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .items), start: start.cursorStart)
         }
     }
 
@@ -128,7 +148,7 @@ extension DataDirectory {
     public func openReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust)
+            let file = try openRing(of: row, trust: registry.trust, holding: .items)
             let published = file.published
             guard sequence <= published else { throw Self.beyondPublished(name, published, sequence) }
             return BufferReader(name: name, file: file, start: .at(sequence))
@@ -175,10 +195,26 @@ extension DataDirectory {
         return (registry, row)
     }
 
-    /// Opens the buffer's ring file, checking that it agrees with the registry row.
-    func openRing(of row: BufferRow, trust: FileTrust) throws(CBuffFailure) -> RingFile {
+    /// What a ring holds, for the calls that handle only one kind.
+    enum RingKind {
+        case items, messages
+    }
+
+    /// Opens the buffer's ring file, checking that it agrees with the registry row, and, when
+    /// `kind` is given, that it holds that kind (before its file is touched).
+    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil) throws(CBuffFailure) -> RingFile {
+        switch (kind, row.messages) {
+        case (.items?, _?):
+            throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds variable-size messages, not items; use its message writer and readers (cbuff push and tail handle both).")
+        case (.messages?, nil):
+            throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds items of \(row.itemSize) bytes, not variable-size messages.")
+        default: break
+        }
         let file = try RingFile.open(at: ringPath(of: row.name), trust: trust) { missingRing(row.name, $0) }
         let layout = file.layout
+        guard layout.messages == row.messages else {
+            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) disagree on whether it holds messages, or on their capacity or largest size.")
+        }
         guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
             throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
         }

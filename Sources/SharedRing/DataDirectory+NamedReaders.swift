@@ -51,7 +51,7 @@ extension DataDirectory {
                                  start: (borrowing RingFile) -> UInt64) throws(CBuffFailure) -> BufferReader {
         try ReaderTable.validate(readerName)
         let (registry, row) = try lookUp(name)
-        let file = try openRing(of: row, trust: registry.trust)
+        let file = try openRing(of: row, trust: registry.trust, holding: .items)
         if let requested, requested > file.published { throw Self.beyondPublished(name, file.published, requested) }
         let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) { start(file) }
         var reader = BufferReader(name: name, file: file, start: .oldest, record: record)

@@ -203,4 +203,5 @@ public enum ReadStart: Sendable, Hashable, CaseIterable {
 extension ReadStart {
     /// Where a cursor starts.
     var cursorStart: RingCursor.Start { self == .oldest ? .oldest : .latest }
+    var messageStart: MessageCursor.Start { self == .oldest ? .oldest : .latest }
 }

@@ -405,6 +405,7 @@ package enum Sys {
     // MARK: Clocks and processes
 
     /// Nanoseconds since the Unix epoch (vDSO: no system call on x86-64 with a TSC clock source).
+    @usableFromInline
     package static func realtimeNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

@@ -1,0 +1,101 @@
+internal import SharedRingSystem
+internal import SharedRingCommon
+internal import SharedRingProtocol
+internal import SharedRingRegistry
+
+// Buffers of variable-size messages: creating one, becoming its writer, opening its readers
+// (anonymous, named, replaying from a sequence or a time).
+extension DataDirectory {
+    /// Creates a buffer of variable-size messages and returns its writer.
+    ///
+    /// - Parameters:
+    ///   - capacity: bytes of its data area: a power of two from 4 KiB to 32 GiB. Each message
+    ///     takes 24 bytes of header and its bytes padded to 8, so a ring of 64 MiB holds about
+    ///     760,000 messages of 64 bytes.
+    ///   - maxMessageSize: the largest message, in bytes: at most `capacity / 2 - 24`.
+    /// - Throws: ``CBuffError/Code/invalidArgument`` for a bad name, capacity or size;
+    ///   ``CBuffError/Code/bufferAlreadyCreated`` as ``createBuffer(_:itemSize:length:policy:)``.
+    public func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int,
+                                    policy: OverflowPolicy = .overwrite) throws(CBuffError) -> MessageWriter {
+        try lifted { () throws(CBuffFailure) -> MessageWriter in
+            let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize), policy: Policy(policy))
+            return MessageWriter(name: name, file: try createRing(name, layout: layout))
+        }
+    }
+
+    /// Becomes the writer of an existing message buffer whose writer is gone; the sequence
+    /// continues after the last published message (see ``takeOver(_:)``).
+    ///
+    /// - Throws: as ``takeOver(_:)``; ``CBuffError/Code/typeMismatch`` for a buffer of items.
+    public func takeOverMessages(_ name: String) throws(CBuffError) -> MessageWriter {
+        try lifted { () throws(CBuffFailure) -> MessageWriter in
+            let taken = try takeOverRing(name, holding: .messages)
+            let problem = taken.registryProblem
+            var writer = MessageWriter(name: name, file: taken.file)
+            writer.registryProblem = problem
+            return writer
+        }
+    }
+
+    /// Opens a reader of message buffer `name`, at its oldest message still present (default)
+    /// or only at messages pushed from now on.
+    ///
+    /// - Throws: ``CBuffError/Code/notFound``; ``CBuffError/Code/typeMismatch`` for a buffer of items.
+    public func openMessageReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
+        try lifted { () throws(CBuffFailure) -> MessageReader in
+            let (registry, row) = try lookUp(name)
+            return MessageReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .messages), start: start.messageStart)
+        }
+    }
+
+    /// Opens the named reader `readerName` of message buffer `name` (see
+    /// ``openReader(_:named:start:)``: its cursor lives in the ring file, delivery is at least
+    /// once, and under ``OverflowPolicy/block`` the writer waits for it).
+    public func openMessageReader(_ name: String, named readerName: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
+        try lifted { () throws(CBuffFailure) -> MessageReader in
+            try ReaderTable.validate(readerName)
+            let (registry, row) = try lookUp(name)
+            let file = try openRing(of: row, trust: registry.trust, holding: .messages)
+            var startSequence: UInt64?
+            let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) {
+                let probe = file.messageCursor(start: start.messageStart, record: nil)
+                startSequence = probe.expected
+                return probe.position
+            }
+            if record.isNew { record.commit.store(position: record.committed, sequence: startSequence) }
+            var reader = MessageReader(name: name, file: file, start: .oldest, record: record)
+            do throws(CBuffFailure) {
+                try registry.recordReader(buffer: name, reader: readerName, slot: record.index, pid: Sys.processID())
+            } catch {
+                reader.registryProblem = CBuffError(error)
+            }
+            return reader
+        }
+    }
+
+    /// Opens a reader of message buffer `name` that starts at message `sequence`: exactly there
+    /// if it is still present, else at the oldest present, every message skipped counted as
+    /// missed. Finding it reads the headers of the messages before it (a scan of the ring).
+    ///
+    /// - Throws: ``CBuffError/Code/invalidArgument`` for a sequence beyond the next one to be published.
+    public func openMessageReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> MessageReader {
+        var reader = try openMessageReader(name, start: .oldest)
+        let published = reader.cursor.sequenceAtEnd()
+        guard sequence <= published else {
+            throw CBuffError(Self.beyondPublished(name, published, sequence))
+        }
+        try reader.skip { found, _ in found >= sequence }
+        reader.expect(sequence)
+        return reader
+    }
+
+    /// Opens a reader of message buffer `name` that starts at the first message published at
+    /// or after `time` (nanoseconds since the Unix epoch, as ``Message/time``); at the oldest
+    /// present if all of them are that recent, at the next one pushed if none is. Messages
+    /// before it are not counted as missed.
+    public func openMessageReader(_ name: String, since time: UInt64) throws(CBuffError) -> MessageReader {
+        var reader = try openMessageReader(name, start: .oldest)
+        try reader.skip { _, published in published >= time }
+        return reader
+    }
+}

@@ -1,0 +1,262 @@
+public import SharedRingProtocol
+public import SharedRingSystem
+internal import SharedRingCommon
+
+/// One message: its sequence number, its publish time and its bytes.
+public struct Message: Sendable, Hashable {
+    /// Its sequence number: 0 for the buffer's first message, then 1, 2, …
+    public let sequence: UInt64
+    /// When it was published, in nanoseconds since the Unix epoch (the writer's clock).
+    public let time: UInt64
+    /// Its bytes.
+    public let bytes: [UInt8]
+
+    /// Its bytes as UTF-8 text, or nil if they are not valid UTF-8.
+    public var text: String? { String(validating: bytes, as: UTF8.self) }
+}
+
+/// A reader of a buffer of variable-size messages, with its own cursor, made by
+/// ``DataDirectory/openMessageReader(_:start:)`` and its named and replaying variants.
+///
+/// Everything a ``BufferReader`` guarantees holds: a message is returned only once the reader has
+/// checked that the writer did not overwrite it while it was read (never a torn one); a reader
+/// the writer lapped resumes at the *oldest* message still intact, and counts exactly what it
+/// missed (``missedCount``) from the messages' sequence numbers; a named reader's cursor lives
+/// in the ring file, and under ``OverflowPolicy/block`` the writer never overwrites what it has
+/// not consumed; waiting sleeps on the buffer's futex.
+///
+/// ```swift
+/// var logs = try directory.openMessageReader("logs")
+/// while let message = try logs.pop() { print(message.sequence, message.text ?? "(binary)") }
+/// ```
+public struct MessageReader: ~Copyable {
+    /// The buffer's name.
+    public let name: String
+    /// Bytes of the ring's data area.
+    public let capacity: Int
+    /// The largest message, in bytes.
+    public let maxMessageSize: Int
+    /// What the writer does when the ring is full.
+    public let policy: OverflowPolicy
+    /// For a named reader, why the registry's `readers` row could not be written, or nil.
+    public internal(set) var registryProblem: CBuffError?
+
+    private let file: RingFile
+    @usableFromInline var cursor: MessageCursor
+    @usableFromInline let record: NamedReaderRecord?
+    /// What a read acknowledges into (see ``BufferReader``): nil for anonymous readers and when
+    /// ``commitsOnRead`` is false.
+    @usableFromInline var acknowledgement: ReaderCommit?
+    @usableFromInline let cutShort: CutShortFlag
+
+    init(name: String, file: consuming RingFile, start: MessageCursor.Start, record: NamedReaderRecord? = nil) {
+        let geometry = file.layout.messages!
+        self.name = name
+        capacity = geometry.capacity
+        maxMessageSize = geometry.maxMessage
+        policy = OverflowPolicy(file.layout.policy)
+        cursor = file.messageCursor(start: start, record: record)
+        self.record = record
+        acknowledgement = record?.commit
+        cutShort = file.cutShort
+        self.file = file
+    }
+
+    deinit {
+        acknowledge()
+    }
+
+    /// Closes the reader; a named reader first commits every message it returned (unless
+    /// ``commitsOnRead`` is false).
+    public consuming func close() {}
+
+    /// The sequence number of the next message this reader will return.
+    public var nextSequence: UInt64 { cursor.nextSequence }
+
+    /// How many messages this reader missed because the writer overwrote them first.
+    public var missedCount: UInt64 { cursor.missed }
+
+    /// The name this reader registered under, or nil for an anonymous reader.
+    public var readerName: String? { record?.name }
+
+    /// Whether opening this named reader registered it (see ``BufferReader/isNewlyRegistered``).
+    public var isNewlyRegistered: Bool { record?.isNew ?? false }
+
+    /// For a named reader: whether asking for the next message (and closing) commits the ones
+    /// returned before (the default); see ``BufferReader/commitsOnRead``.
+    public var commitsOnRead: Bool {
+        get { acknowledgement != nil || record == nil }
+        set { acknowledgement = newValue ? record?.commit : nil }
+    }
+
+    /// Records, for a named reader, that every message returned so far was processed.
+    public func commit() {
+        record?.commit.store(position: cursor.position, sequence: cursor.expected)
+    }
+
+    /// Whether a live process currently holds the writer lock.
+    public var writerIsAlive: Bool { (try? file.writerIsAlive()) ?? false }
+
+    /// Whether more messages can still arrive (see ``BufferReader/canReceiveMore()``).
+    public func canReceiveMore() throws(CBuffError) -> Bool {
+        try lifted { () throws(CBuffFailure) in
+            if try file.isStillNamed() { return true }
+            return try file.writerIsAlive()
+        }
+    }
+
+    @inlinable
+    func acknowledge() {
+        acknowledgement?.store(position: cursor.position, sequence: cursor.expected)
+    }
+
+    // MARK: Reading
+
+    /// Returns the next message, or nil if there is none yet.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` if the ring file is damaged there, or was
+    ///   truncated by another process.
+    public mutating func pop() throws(CBuffError) -> Message? {
+        try read { Array($0) }.map { Message(sequence: $0.sequence, time: $0.time, bytes: $0.value) }
+    }
+
+    /// Waits up to `timeout` for the next message, sleeping (not spinning); nil if none came.
+    public mutating func pop(timeout: Duration) throws(CBuffError) -> Message? {
+        if let message = try pop() { return message }
+        guard wait(timeout: timeout) else { return nil }
+        return try pop()
+    }
+
+    /// Copies the next message into `destination` without allocating and returns its sequence,
+    /// time and length; nil if there is none yet.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if the message is longer than
+    ///   `destination` (it is then left unread: read it with a larger one, or with ``pop()``).
+    public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> (sequence: UInt64, time: UInt64, count: Int)? {
+        let room = destination.count
+        acknowledge()
+        let outcome = cursor.read({ bytes -> Int in
+            guard bytes.count <= room else { return -bytes.count }
+            if bytes.count > 0 { destination.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            return bytes.count
+        }, acceptIf: { _, _, count in count >= 0 })
+        guard let read = try checked(outcome) else { return nil }
+        guard read.value >= 0 else {
+            throw CBuffError(.valueDoesNotFit, "Message \(read.sequence) of buffer \"\(name)\" is \(-read.value) bytes; the destination holds \(room).")
+        }
+        return (read.sequence, read.time, read.value)
+    }
+
+    /// Calls `body` with the next message's bytes where they lie in the ring, without copying
+    /// them, and returns its result with the message's sequence and time; nil if there is none.
+    ///
+    /// `body` must only read the bytes and compute from them, and must not keep the pointer:
+    /// unless this is a named reader under ``OverflowPolicy/block``, the writer may overwrite
+    /// the message meanwhile; the result is then thrown away, the loss counted, and `body`
+    /// called again on the oldest message still present. Whatever is returned was computed
+    /// from an intact message.
+    public mutating func withNextMessage<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: Result)? {
+        try read(body)
+    }
+
+    @inlinable
+    mutating func read<T>(_ body: (UnsafeRawBufferPointer) -> T) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: T)? {
+        acknowledge()
+        return try checked(cursor.read(body))
+    }
+
+    /// A read's outcome as this API says it: nil when caught up, an error for damage.
+    @usableFromInline
+    func checked<T>(_ outcome: MessageCursor.Outcome<T>) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: T)? {
+        if cutShort.isRaised {
+            throw CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was reading it; nothing more can be read from it.")
+        }
+        switch outcome {
+        case .message(let sequence, let time, let value): return (sequence, time, value)
+        case .caughtUp: return nil
+        case .damaged(let position):
+            throw CBuffError(.corrupted, "The ring file of buffer \"\(name)\" (\(file.path)) is damaged: the record at word \(position % UInt64(capacity / 8)) of its data area cannot be a message, and nothing overwrote it.")
+        }
+    }
+
+    /// Waits up to `timeout` until a message can be read. Returns false on timeout.
+    public mutating func wait(timeout: Duration) -> Bool {
+        cursor.wait(timeoutNanos: timeout.nanoseconds)
+    }
+
+    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
+        cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+    }
+
+    var wakeUp: ReaderWakeUp { cursor.wakeUp }
+
+    /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).
+    mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) throws(CBuffError) {
+        guard cursor.skip(until: isWanted) else {
+            _ = try checked(MessageCursor.Outcome<Void>.damaged(position: cursor.position))
+            return
+        }
+    }
+
+    /// Makes the reader expect `sequence` next, so that messages from it on that are gone count
+    /// as missed (a replay from a sequence).
+    mutating func expect(_ sequence: UInt64) {
+        cursor.expected = sequence
+    }
+}
+
+extension MessageReader: EventSource {}
+
+/// What a message reader's asynchronous sequence delivers: a message, or the news that messages
+/// were lost.
+public enum MessageEvent: Sendable, Hashable {
+    case message(Message)
+    /// `count` messages were overwritten before this reader got to them; delivered just before
+    /// the first message after the gap.
+    case missed(count: UInt64)
+}
+
+extension MessageReader {
+    /// The reader as an `AsyncSequence` of ``MessageEvent``s, with everything
+    /// ``BufferReader/events()`` does: sleeping while the buffer is empty, prompt on
+    /// cancellation, ending once the buffer is gone for good.
+    public consuming func events() -> MessageEvents {
+        MessageEvents(box: ReaderBox(self) { (reader: inout MessageReader) throws(CBuffError) in
+            try reader.pop().map { ($0.sequence, $0) }
+        })
+    }
+}
+
+/// The asynchronous sequence of a message reader's events (see ``MessageReader/events()``).
+/// Iterate it once, from one task.
+public struct MessageEvents: AsyncSequence {
+    /// A message, or the news that messages were lost.
+    public typealias Element = MessageEvent
+
+    let box: ReaderBox<MessageReader, Message>
+
+    /// The iterator (make one, once).
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(box: box)
+    }
+
+    /// Delivers the reader's events, waiting for each.
+    public struct Iterator: AsyncIteratorProtocol {
+        let box: ReaderBox<MessageReader, Message>
+
+        /// The next event, waiting for it; nil once no message can arrive any more.
+        ///
+        /// - Throws: `CancellationError` when the task is cancelled; a ``CBuffError`` when the
+        ///   ring file was damaged.
+        public mutating func next() async throws -> MessageEvent? {
+            switch try await box.next() {
+            case .item(_, let message)?: .message(message)
+            case .missed(let count)?: .missed(count: count)
+            case nil: nil
+            }
+        }
+    }
+}
+
+@available(*, unavailable, message: "Iterate a reader's events from one task.")
+extension MessageEvents: Sendable {}

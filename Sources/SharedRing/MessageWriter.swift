@@ -1,0 +1,187 @@
+public import SharedRingProtocol
+public import SharedRingSystem
+internal import SharedRingCommon
+
+/// The writer of a buffer of variable-size messages (0 … ``maxMessageSize`` bytes each), made by
+/// ``DataDirectory/createMessageBuffer(_:capacity:maxMessageSize:policy:)`` or
+/// ``DataDirectory/takeOverMessages(_:)``.
+///
+/// Each message gets the next sequence number and its publish time, and is stored in one piece
+/// in the ring's data area of ``capacity`` bytes (24 bytes of header, then its bytes, padded to 8).
+/// When the ring is full, the oldest messages are overwritten (``OverflowPolicy/overwrite``), or a
+/// push waits until every named reader has consumed enough (``OverflowPolicy/block``). What
+/// holds for items holds here: nothing is visible before the push returns, a writer killed in
+/// the middle of a message publishes nothing, and a new writer continues the sequence.
+///
+/// ```swift
+/// var logs = try directory.createMessageBuffer("logs", capacity: 1 << 26, maxMessageSize: 1 << 16)
+/// try logs.push("service started")
+/// try logs.push([0x01, 0x02, 0x03])
+/// ```
+///
+/// A push makes no system call, allocation or registry access; it reads the clock once (the
+/// vDSO's `clock_gettime`, not a system call) for the message's time.
+public struct MessageWriter: ~Copyable {
+    /// The buffer's name.
+    public let name: String
+    /// Bytes of the ring's data area.
+    public let capacity: Int
+    /// The largest message, in bytes.
+    public let maxMessageSize: Int
+    /// What a push does when the ring is full.
+    public let policy: OverflowPolicy
+    /// Why the registry could not record this writer, or nil (see ``BufferWriter/registryProblem``).
+    public internal(set) var registryProblem: CBuffError?
+
+    private let file: RingFile
+    @usableFromInline var publisher: MessagePublisher
+    @usableFromInline var gate: SpaceGate
+    @usableFromInline let cutShort: CutShortFlag
+
+    init(name: String, file: consuming RingFile) {
+        let geometry = file.layout.messages!
+        self.name = name
+        capacity = geometry.capacity
+        maxMessageSize = geometry.maxMessage
+        policy = OverflowPolicy(file.layout.policy)
+        publisher = file.messagePublisher()
+        gate = file.spaceGate()
+        cutShort = file.cutShort
+        self.file = file
+    }
+
+    deinit {
+        file.detachWriter()
+    }
+
+    /// Closes the writer: the buffer and its messages stay, with no live writer.
+    public consuming func close() {}
+
+    /// The sequence number the next message gets (= messages ever published).
+    @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
+
+    /// The path of the ring file.
+    public var path: String { file.path }
+
+    // MARK: Pushing
+
+    /// Pushes a message: a copy of `bytes`. Waits for room under ``OverflowPolicy/block``.
+    ///
+    /// - Throws: ``CBuffError/Code/valueDoesNotFit`` for more than ``maxMessageSize`` bytes.
+    @inlinable
+    public mutating func push(_ bytes: UnsafeRawBufferPointer) throws(CBuffError) {
+        _ = try push(bytes, waitingNanos: -1)
+    }
+
+    /// Pushes a message if there is room now; false, pushing nothing, if the ring is full of
+    /// messages a named reader has not consumed (``OverflowPolicy/block`` only).
+    public mutating func tryPush(_ bytes: UnsafeRawBufferPointer) throws(CBuffError) -> Bool {
+        try push(bytes, waitingNanos: 0)
+    }
+
+    /// Pushes a message, waiting up to `timeout` for room; false, pushing nothing, on timeout.
+    public mutating func push(_ bytes: UnsafeRawBufferPointer, timeout: Duration) throws(CBuffError) -> Bool {
+        try push(bytes, waitingNanos: timeout.nanoseconds)
+    }
+
+    /// Pushes the bytes of any collection (an array, `Data`, a slice) as one message.
+    public mutating func push(_ bytes: some Collection<UInt8>) throws(CBuffError) {
+        _ = try push(bytes, waitingNanos: -1)
+    }
+
+    /// Pushes the bytes of a collection if there is room now (see ``tryPush(_:)-(UnsafeRawBufferPointer)``).
+    public mutating func tryPush(_ bytes: some Collection<UInt8>) throws(CBuffError) -> Bool {
+        try push(bytes, waitingNanos: 0)
+    }
+
+    /// Pushes the bytes of a collection, waiting up to `timeout` for room; false on timeout.
+    public mutating func push(_ bytes: some Collection<UInt8>, timeout: Duration) throws(CBuffError) -> Bool {
+        try push(bytes, waitingNanos: timeout.nanoseconds)
+    }
+
+    mutating func push(_ bytes: some Collection<UInt8>, waitingNanos: Int64) throws(CBuffError) -> Bool {
+        let count = bytes.count
+        guard count <= maxMessageSize else { throw tooLong(count) }
+        return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
+            buffer.copyBytes(from: bytes)
+            return count
+        }
+    }
+
+    /// Pushes a string's UTF-8 bytes as one message (no terminator).
+    public mutating func push(_ text: String) throws(CBuffError) {
+        var text = text
+        let outcome = text.withUTF8 { utf8 in Result { () throws(CBuffError) in try push(UnsafeRawBufferPointer(utf8)) } }
+        try outcome.get()
+    }
+
+    @inlinable
+    mutating func push(_ bytes: UnsafeRawBufferPointer, waitingNanos: Int64) throws(CBuffError) -> Bool {
+        let count = bytes.count
+        guard count <= maxMessageSize else { throw tooLong(count) }
+        return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
+            if let source = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: count) }
+            return count
+        }
+    }
+
+    // MARK: Writing in place
+
+    /// Writes a message of exactly `length` bytes where it lies in the ring and publishes it
+    /// when `fill` returns (see ``BufferWriter/pushInPlace(_:)``: nothing is visible before, a
+    /// writer killed inside publishes nothing, and if `fill` throws nothing is published).
+    ///
+    /// - Throws: what `fill` throws; ``CBuffError/Code/valueDoesNotFit`` for a `length` above
+    ///   ``maxMessageSize``.
+    public mutating func pushInPlace(length: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) {
+        guard length >= 0, length <= maxMessageSize else { throw tooLong(length) }
+        _ = try pushInPlace(upTo: length, waitingNanos: -1) { (buffer) throws(CBuffError) -> Int in
+            try fill(buffer)
+            return length
+        }
+    }
+
+    /// Writes a message of at most `maxLength` bytes where it lies, as Aeron's `tryClaim` does:
+    /// `fill` gets `maxLength` bytes of the ring and returns how many it used (a serialiser that
+    /// does not know the size beforehand, say); the message is that long.
+    ///
+    /// - Throws: what `fill` throws; ``CBuffError/Code/valueDoesNotFit`` for a `maxLength`
+    ///   above ``maxMessageSize``, or if `fill` returns more than `maxLength` (nothing is
+    ///   published then).
+    public mutating func pushInPlace(upTo maxLength: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) {
+        guard maxLength >= 0, maxLength <= maxMessageSize else { throw tooLong(maxLength) }
+        _ = try pushInPlace(upTo: maxLength, waitingNanos: -1) { (buffer) throws(CBuffError) -> Int in
+            let used = try fill(buffer)
+            guard used >= 0, used <= maxLength else {
+                throw CBuffError(.valueDoesNotFit, "A message written in place in \(maxLength) bytes said it used \(used); nothing was published.")
+            }
+            return used
+        }
+    }
+
+    /// The one push: wait for room for `reserved` bytes (negative: no limit; 0: no wait), then
+    /// publish what `fill` writes. False, calling nothing, if no room came in time.
+    @inlinable
+    mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64,
+                              _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) -> Bool {
+        let last = publisher.end(ofMessage: reserved) &- 1
+        if !gate.hasSpace(for: last) {
+            guard waitingNanos != 0, gate.waitForSpace(for: last, timeoutNanos: waitingNanos) else { return false }
+        }
+        try publisher.publish(reserving: reserved, time: Sys.realtimeNanos()) { (payload) throws(CBuffError) -> Int in
+            try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))
+        }
+        if cutShort.isRaised { throw cutShortError() }
+        return true
+    }
+
+    @usableFromInline
+    func tooLong(_ count: Int) -> CBuffError {
+        CBuffError(.valueDoesNotFit, "A message of \(count) bytes cannot be pushed to buffer \"\(name)\": its messages are at most \(maxMessageSize) bytes.")
+    }
+
+    @usableFromInline @inline(never)
+    func cutShortError() -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import Testing
+import TestSupport
+@testable import SharedRing
+
+/// Buffers of variable-size messages through the public API, in one process: every way in and
+/// out, lapping, named readers and the `block` policy, replays, take-over, status, the registry.
+@Suite struct MessageBufferTests {
+    let temporary: TemporaryDirectory
+    var directory: DataDirectory { temporary.directory }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    @Test func messagesOfEverySizeComeBackInOrderWithTheirSequenceAndTime() throws {
+        var writer = try directory.createMessageBuffer("logs", capacity: 1 << 16, maxMessageSize: 4096)
+        var reader = try directory.openMessageReader("logs")
+        let before = UInt64(Date().timeIntervalSince1970 * 1e9)
+        try writer.push("hello")
+        try writer.push([UInt8]())                                   // an empty message is a message
+        try writer.push([UInt8](repeating: 0xAB, count: 4096))
+        try writer.push(Data([1, 2, 3]))
+        try writer.push(Array("a\u{0}b".utf8)[...])
+        let after = UInt64(Date().timeIntervalSince1970 * 1e9)
+        var messages: [Message] = []
+        while let message = try reader.pop() { messages.append(message) }
+        #expect(messages.map(\.sequence) == [0, 1, 2, 3, 4])
+        #expect(messages[0].text == "hello" && messages[1].bytes.isEmpty && messages[2].bytes == [UInt8](repeating: 0xAB, count: 4096))
+        #expect(messages[3].bytes == [1, 2, 3] && messages[4].bytes == [0x61, 0, 0x62])
+        #expect(messages.allSatisfy { $0.time >= before && $0.time <= after + 1_000_000 })
+        #expect(writer.nextSequence == 5 && reader.nextSequence == 5 && reader.missedCount == 0)
+        expectError(.valueDoesNotFit) { try writer.push([UInt8](repeating: 0, count: 4097)) }
+        #expect(try reader.pop() == nil)
+    }
+
+    @Test func badGeometryIsRefusedBeforeAnythingIsCreated() throws {
+        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 5000, maxMessageSize: 10) }
+        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 2048, maxMessageSize: 10) }
+        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2025) }
+        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a/b", capacity: 4096, maxMessageSize: 10) }
+        #expect(try directory.buffers().isEmpty)
+        _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2024)
+    }
+
+    @Test func aLappedReaderResumesAtTheOldestIntactMessageAndCountsWhatItMissed() throws {
+        var writer = try directory.createMessageBuffer("small", capacity: 4096, maxMessageSize: 1000)
+        var reader = try directory.openMessageReader("small")
+        for i in 0..<100 { try writer.push([UInt8](repeating: UInt8(i), count: 100)) }   // 128 bytes each: 32 fit
+        var got: [UInt64] = []
+        while let message = try reader.pop() {
+            #expect(message.bytes == [UInt8](repeating: UInt8(message.sequence), count: 100))
+            got.append(message.sequence)
+        }
+        #expect(got == Array(68..<100), "\(got)")                     // the 32 most recent: the oldest intact first
+        #expect(reader.missedCount == 68)
+        let status = try #require(try directory.status(of: "small").ring)
+        #expect(status.written == 100 && status.oldest == 68 && status.count == 32 && status.fill == 1)
+    }
+
+    @Test func zeroCopyWritesAndReads() throws {
+        var writer = try directory.createMessageBuffer("loan", capacity: 1 << 16, maxMessageSize: 1000)
+        var reader = try directory.openMessageReader("loan")
+        try writer.pushInPlace(length: 3) { bytes in bytes.copyBytes(from: [7, 8, 9]) }
+        try writer.pushInPlace(upTo: 1000) { bytes in
+            let text = Array("{\"id\":1}".utf8)
+            bytes.copyBytes(from: text)
+            return text.count
+        }
+        expectError(.valueDoesNotFit) { try writer.pushInPlace(upTo: 10) { _ in 11 } }   // said it used more: nothing published
+        expectError(.invalidArgument) { try writer.pushInPlace(length: 2) { (_) throws(CBuffError) in throw CBuffError(.invalidArgument, "no") } }
+        let sum = try reader.withNextMessage { bytes in bytes.reduce(0) { $0 + Int($1) } }
+        #expect(sum?.value == 24 && sum?.sequence == 0)
+        var small = [UInt8](repeating: 0, count: 4)
+        let tooSmall = small.withUnsafeMutableBytes { buffer in Result { () throws(CBuffError) in try reader.pop(into: buffer) } }
+        #expect(throws: CBuffError.self) { try tooSmall.get() }
+        #expect(try reader.pop()?.text == "{\"id\":1}")               // left unread by the pop that did not fit
+        #expect(try reader.pop() == nil && writer.nextSequence == 2)
+    }
+
+    @Test func namedReadersResumeAndHoldABlockingWriter() throws {
+        var writer = try directory.createMessageBuffer("held", capacity: 4096, maxMessageSize: 1000, policy: .block)
+        var reader = try directory.openMessageReader("held", named: "billing")
+        var pushed = 0
+        while try writer.tryPush([UInt8](repeating: 1, count: 100)) { pushed += 1 }
+        #expect(pushed == 32)                                         // 32 records of 128 bytes fill 4 KiB
+        #expect(try !writer.push([UInt8](repeating: 1, count: 8), timeout: .milliseconds(20)))
+        #expect(try reader.pop()?.sequence == 0)
+        #expect(try reader.pop()?.sequence == 1)                      // acknowledges message 0
+        reader.close()                                                // acknowledges message 1
+        #expect(try writer.tryPush(Array("two more fit".utf8)))
+        var again = try directory.openMessageReader("held", named: "billing")
+        let registeredAgain = again.isNewlyRegistered
+        #expect(!registeredAgain)
+        #expect(try again.pop()?.sequence == 2)                       // resumes where it stopped
+        let status = try #require(try directory.status(of: "held").ring)
+        #expect(status.readers.first?.position == 2 && status.readers.first?.lag == 31, "\(status.readers)")
+    }
+
+    @Test func replaysStartAtASequenceOrATime() throws {
+        var writer = try directory.createMessageBuffer("replay", capacity: 4096, maxMessageSize: 1000)
+        var times: [UInt64] = []
+        for i in 0..<50 {
+            try writer.push("message \(i)" + String(repeating: " ", count: 60))   // 96-byte records: about 42 fit
+            times.append(UInt64(Date().timeIntervalSince1970 * 1e9))
+            if i == 39 { Thread.sleep(forTimeInterval: 0.002) }
+        }
+        var at45 = try directory.openMessageReader("replay", at: 45)
+        #expect(try at45.pop()?.text?.hasPrefix("message 45 ") == true && at45.missedCount == 0)
+        var gone = try directory.openMessageReader("replay", at: 0)   // overwritten: starts at the oldest, counts the gap
+        let first = try #require(try gone.pop())
+        #expect(first.sequence > 0 && gone.missedCount == first.sequence)
+        var end = try directory.openMessageReader("replay", at: 50)
+        #expect(try end.pop() == nil)
+        expectError(.invalidArgument) { _ = try directory.openMessageReader("replay", at: 51) }
+        var since = try directory.openMessageReader("replay", since: times[39] + 1)
+        #expect(try since.pop()?.sequence == 40)
+        var future = try directory.openMessageReader("replay", since: UInt64.max)
+        #expect(try future.pop() == nil)
+        try writer.push("later")
+        #expect(try future.pop()?.text == "later")
+    }
+
+    @Test func aNewWriterContinuesTheSequenceAndTheKindsAreKeptApart() throws {
+        var writer = try directory.createMessageBuffer("kinds", capacity: 4096, maxMessageSize: 100)
+        try writer.push("a")
+        try writer.push("b")
+        writer.close()
+        var next = try directory.takeOverMessages("kinds")
+        #expect(next.nextSequence == 2)
+        try next.push("c")
+        var reader = try directory.openMessageReader("kinds")
+        #expect(try [reader.pop(), reader.pop(), reader.pop()].map { $0?.text } == ["a", "b", "c"])
+        expectError(.typeMismatch) { _ = try directory.openReader("kinds") }
+        expectError(.typeMismatch) { _ = try directory.takeOver("kinds") }
+        expectError(.typeMismatch) { _ = try directory.openReader("kinds", named: "x") }
+        expectError(.typeMismatch) { _ = try directory.openReader("kinds", of: UInt64.self) }
+        try directory.createBuffer("items", itemSize: 8, length: 4).close()
+        expectError(.typeMismatch) { _ = try directory.openMessageReader("items") }
+        expectError(.typeMismatch) { _ = try directory.takeOverMessages("items") }
+        let record = try directory.record(of: "kinds")
+        #expect(record.holdsMessages && record.messageCapacity == 4096 && record.maxMessageSize == 100)
+        #expect(record.itemSize == 8 && record.length == 512 && record.formatVersion == 3)
+        next.close()
+        try directory.removeBuffer("kinds")
+        #expect(try directory.buffers().map(\.name) == ["items"])
+    }
+
+    @Test func eventsDeliverTheGapThenTheMessages() async throws {
+        var writer = try directory.createMessageBuffer("events", capacity: 4096, maxMessageSize: 1000)
+        let reader = try directory.openMessageReader("events")
+        for i in 0..<40 { try writer.push([UInt8](repeating: UInt8(i), count: 100)) }
+        var iterator = reader.events().makeAsyncIterator()
+        guard case .missed(let count)? = try await iterator.next() else { Issue.record("no gap first"); return }
+        #expect(count == 8)
+        guard case .message(let message)? = try await iterator.next() else { Issue.record("no message"); return }
+        #expect(message.sequence == 8 && message.bytes.first == 8)
+    }
+
+    @Test(arguments: [
+        ("capacity", "8192, length = 1024", "disagree"),
+        ("capacity", "5000", "damaged"),
+        ("max_message", "NULL", "damaged"),
+        ("kind", "'items'", "damaged"),
+        ("length", "16", "damaged"),
+    ])
+    func aDoctoredMessageRowIsADamagedBuffer(column: String, value: String, mention: String) throws {
+        try directory.createMessageBuffer("doctored", capacity: 4096, maxMessageSize: 100).close()
+        let queue = try DatabaseQueue(path: directory.path + "/registry.sqlite")
+        try queue.write { db in try db.execute(sql: "UPDATE buffers SET \(column) = \(value) WHERE name = 'doctored'") }
+        do {
+            _ = try directory.openMessageReader("doctored")
+            Issue.record("a doctored row was accepted")
+        } catch {
+            #expect(error.code == .corrupted, "\(error)")
+            #expect(error.message.contains(mention), "\(error.message)")
+        }
+    }
+}

@@ -64,6 +64,23 @@ package enum JSONValue: Sendable, Equatable {
         return out + "\""
     }
 
+    /// `bytes` in base64 (RFC 4648, with padding): how JSON lines carry bytes that are not text.
+    package static func base64(_ bytes: some Collection<UInt8>) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var iterator = bytes.makeIterator()
+        while let first = iterator.next() {
+            let second = iterator.next(), third = iterator.next()
+            let word = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
+            out.append(alphabet[Int(word >> 18 & 63)])
+            out.append(alphabet[Int(word >> 12 & 63)])
+            out.append(second == nil ? UInt8(ascii: "=") : alphabet[Int(word >> 6 & 63)])
+            out.append(third == nil ? UInt8(ascii: "=") : alphabet[Int(word & 63)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     private struct Parser {
         let bytes: [UInt8]
         var index = 0

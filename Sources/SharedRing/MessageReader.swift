@@ -13,6 +13,14 @@ public struct Message: Sendable, Hashable {
 
     /// Its bytes as UTF-8 text, or nil if they are not valid UTF-8.
     public var text: String? { String(validating: bytes, as: UTF8.self) }
+
+    /// The message as one JSON object, what `cbuff tail --format jsonl` prints:
+    /// `{"sequence":0,"time":1764637200123456789,"text":"hello"}` (`time` in nanoseconds since
+    /// the Unix epoch), with `"base64"` instead of `"text"` when its bytes are not UTF-8.
+    public var json: String {
+        let body = text.map { "\"text\":" + JSONValue.quoted($0) } ?? "\"base64\":\"" + JSONValue.base64(bytes) + "\""
+        return "{\"sequence\":\(sequence),\"time\":\(time),\(body)}"
+    }
 }
 
 /// A reader of a buffer of variable-size messages, with its own cursor, made by

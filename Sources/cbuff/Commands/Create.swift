@@ -25,17 +25,51 @@ struct Create: ParsableCommand {
     var fields: String?
 
     @Option(parsing: .unconditional, help: "Number of items the ring holds (at least 2).")
-    var length: Int
+    var length: Int?
+
+    @Flag(help: "Make a buffer of variable-size messages (with --capacity and --max-message) instead of items.")
+    var messages = false
+
+    @Option(help: "Messages: bytes of the ring (a power of two from 4K to 32G; K, M, G are powers of 1024).")
+    var capacity: String?
+
+    @Option(help: "Messages: the largest message, in bytes (K, M, G accepted), at most half the capacity less 24.")
+    var maxMessage: String?
 
     @Option(help: "What a push does when the ring is full: overwrite the oldest item, or block.")
     var policy: OverflowPolicy = .overwrite
 
     func validate() throws {
+        if messages {
+            guard capacity != nil, maxMessage != nil else { throw ValidationError("A message buffer needs --capacity and --max-message.") }
+            guard itemSize == nil, fields == nil, length == nil else {
+                throw ValidationError("A message buffer has a --capacity and a --max-message, not an item size, fields or length.")
+            }
+            return
+        }
+        if capacity != nil || maxMessage != nil { throw ValidationError("--capacity and --max-message are for --messages buffers.") }
         if itemSize == nil && fields == nil { throw ValidationError("Give --item-size, or --fields.") }
+        if length == nil { throw ValidationError("Give --length, the number of items the ring holds.") }
+    }
+
+    /// A size option's value, or a usage error naming it.
+    private func size(_ text: String, _ option: String) throws -> Int {
+        guard let value = Values.size(text) else {
+            throw failure(ExitStatus.usage, "--\(option) \(Values.quoted(text)) is not a size: give bytes, optionally with K, M or G (powers of 1024).")
+        }
+        return value
     }
 
     func run() throws {
         try reportingErrors {
+            if messages, let capacity, let maxMessage {
+                let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
+                let writer = try global.directory.createMessageBuffer(name, capacity: bytes, maxMessageSize: largest, policy: policy)
+                try Output.print("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\n")
+                writer.close()
+                return
+            }
+            let length = length ?? 0
             let writer: BufferWriter
             if let fields {
                 let layout = try ItemLayout(fields)

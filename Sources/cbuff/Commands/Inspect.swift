@@ -42,7 +42,8 @@ struct Inspect: ParsableCommand {
             ("buffer", record.name),
             ("file", status.path),
             ("created", record.createdAt),
-            ("items", "\(record.length) slots of \(record.itemSize) bytes, policy \(record.policy)"),
+            record.messageCapacity.map { ("messages", "up to \(record.maxMessageSize ?? 0) bytes each, in \($0) bytes, policy \(record.policy)") }
+                ?? ("items", "\(record.length) slots of \(record.itemSize) bytes, policy \(record.policy)"),
         ]
         if let name = record.itemTypeName { rows.append(("type", name + (record.itemAlignment.map { ", aligned to \($0) bytes" } ?? ""))) }
         if let layout = record.itemLayout {
@@ -56,9 +57,14 @@ struct Inspect: ParsableCommand {
         }
         rows.append(("writer", writerLine(pid: ring.writerPID, startTime: ring.writerStartTime, alive: status.writerAlive, state: ring.writerState)))
         rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" } ?? "never"))
-        rows.append(("written", "\(ring.written) items (the next item gets sequence \(ring.written))"))
+        let noun = record.holdsMessages ? "message" : "item"
+        rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
-        rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
+        if let used = ring.bytesUsed, let capacity = ring.messageCapacity {
+            rows.append(("fill", "\(ring.count) messages in \(used) of \(capacity) bytes (\(percent(ring.fill)))"))
+        } else {
+            rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
+        }
         if let interrupted = ring.interruptedWrite {
             rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that item will never be delivered, and the next writer rewrites its slot"))
         } else {

@@ -25,10 +25,11 @@ struct List: ParsableCommand {
             var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]
             for status in statuses {
                 let ring = status.ring
+                let record = status.record
                 rows.append([
-                    status.record.name,
-                    String(status.record.itemSize),
-                    String(status.record.length),
+                    record.name,
+                    record.maxMessageSize.map { "≤\($0)" } ?? String(record.itemSize),           // messages: the largest
+                    record.messageCapacity.map { "\($0)B" } ?? String(record.length),            // messages: bytes
                     status.record.policy.description,
                     (ring?.writerPID ?? status.record.writerPID).map(String.init) ?? "-",
                     status.writerAlive ? "yes" : "no",

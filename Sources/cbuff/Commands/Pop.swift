@@ -36,6 +36,10 @@ struct Pop: ParsableCommand {
     func run() throws {
         try reportingErrors {
             Output.ignoreBrokenPipe()
+            if try global.directory.record(of: name).holdsMessages {
+                try popMessages()
+                return
+            }
             var reader = if let name = self.reader {
                 try global.directory.openReader(self.name, named: name)
             } else {
@@ -56,10 +60,42 @@ struct Pop: ParsableCommand {
         }
     }
 
+    /// Prints up to `n` messages; a named reader commits each one once its line was written.
+    private func popMessages() throws {
+        let printer = try MessagePrinter(format)
+        var reader = if let readerName = self.reader {
+            try global.directory.openMessageReader(name, named: readerName)
+        } else {
+            try global.directory.openMessageReader(name)
+        }
+        if let problem = reader.registryProblem { complain("warning: \(problem.message) The reader is registered in its ring file all the same.") }
+        reader.commitsOnRead = false
+        let registeredNow = reader.isNewlyRegistered
+        var printed = 0
+        let outcome = Result { () throws in
+            var output = Output()
+            while printed < n, let message = try reader.pop() {
+                printer.append(message, to: &output)
+                let flushed = output.flush()
+                if let error = flushed.error {
+                    if flushed.readerGone { return }
+                    throw Output.writeFailure(error, "; \(items(printed)) printed" + (self.reader.map { ", reader \(Values.quoted($0)) committed up to them" } ?? ""))
+                }
+                reader.commit()
+                printed += 1
+            }
+        }
+        reader.close()
+        if case .failure = outcome, registeredNow, printed == 0, let readerName = self.reader {
+            try? global.directory.removeReader(readerName, of: name, force: true)
+        }
+        try outcome.get()
+    }
+
     /// Prints up to `n` items, committing (for a named reader) each batch of lines once it was
     /// written; `printed` counts the items whose lines reached standard output.
     private func printItems(_ reader: inout BufferReader, printed: inout Int) throws {
-        let printer = ItemPrinter(format, layout: reader.itemLayout)
+        let printer = try ItemPrinter(format, layout: reader.itemLayout)
         var output = Output()
         // Where each buffered line ends, and the sequence after its item: what to commit once
         // those bytes were written.

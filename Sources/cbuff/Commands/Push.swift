@@ -3,7 +3,7 @@ import SharedRing
 
 struct Push: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Become the buffer's writer and push integers, or items as JSON objects.",
+        abstract: "Become the buffer's writer and push integers, items as JSON objects, or messages.",
         discussion: """
             Takes the buffer over if it has no live writer (the sequence continues after the last \
             published item); exits 75 if another process is writing it. Values are unsigned \
@@ -15,7 +15,9 @@ struct Push: ParsableCommand {
             129. For a buffer created with --fields, each value (or line) is one JSON object \
             with every field: {"time":1,"price":2.5,"qty":3} (a "sequence" key is ignored, so \
             that tail's output can be pushed); a missing, unknown or out-of-range field is exit \
-            65 naming the line.
+            65 naming the line. For a buffer created with --messages, each value (or line, \
+            without its newline; with --null, each NUL-terminated string) is one message, its \
+            bytes as given; one longer than the buffer's largest is exit 65 saying the limit.
             """
     )
 
@@ -45,6 +47,9 @@ struct Push: ParsableCommand {
     @Option(help: "int: unsigned integers; jsonl: JSON objects of the item's fields (the default for a buffer created with --fields).")
     var format: InputFormat?
 
+    @Flag(help: "Messages: standard input holds NUL-separated messages (find -print0) instead of lines.")
+    var null = false
+
     func validate() throws {
         if stdin && !values.isEmpty { throw ValidationError("Give values as arguments or with --stdin, not both.") }
         if !stdin && values.isEmpty { throw ValidationError("Give at least one value, or --stdin.") }
@@ -53,6 +58,11 @@ struct Push: ParsableCommand {
     func run() throws {
         StopSignals.install()
         try reportingErrors {
+            if try global.directory.record(of: name).holdsMessages {
+                try pushMessages()
+                return
+            }
+            if null { throw failure(ExitStatus.usage, "--null is for buffers of messages; buffer \(Values.quoted(name)) holds items.") }
             var writer = try global.directory.takeOver(name)
             if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
             var outcome: Result<Void, any Error> = .success(())
@@ -103,6 +113,41 @@ struct Push: ParsableCommand {
         }
     }
 
+    // MARK: Messages
+
+    /// Pushes each value, or each line (NUL-terminated string with `--null`) of standard input,
+    /// as one message. Values given as arguments are all checked before any is pushed.
+    private func pushMessages() throws {
+        if format != nil { throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) holds messages, pushed as they are: --format is for items.") }
+        var writer = try global.directory.takeOverMessages(name)
+        if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
+        let limit = writer.maxMessageSize
+        let outcome = Result { () throws in
+            guard stdin else {
+                let messages = values.map { Array($0.utf8) }
+                if let (index, long) = messages.enumerated().first(where: { $0.element.count > limit }) {
+                    throw failure(ExitStatus.dataError, "value \(index + 1) is \(long.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; nothing was pushed.")
+                }
+                for (pushed, message) in messages.enumerated() {
+                    try message.withUnsafeBytes { bytes in try pushWaiting(pushed: pushed, length: 0) { () throws(CBuffError) in try writer.push(bytes, timeout: .milliseconds(200)) } }
+                }
+                return
+            }
+            var pushed = 0
+            try forEachLine(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1)) { line, number in
+                guard line.count <= limit else {
+                    throw failure(ExitStatus.dataError, "\(null ? "message" : "line") \(number) is \(line.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; pushed \(items(pushed)) before it.")
+                }
+                try pushWaiting(pushed: pushed, length: 0) { () throws(CBuffError) in try writer.push(UnsafeRawBufferPointer(line), timeout: .milliseconds(200)) }
+                pushed += 1
+            } stopped: { signal, partial in
+                stopped(by: signal, pushed: pushed, note: partial)
+            }
+        }
+        writer.close()
+        try outcome.get()
+    }
+
     // MARK: JSON objects
 
     /// Pushes each value (or line of standard input) as a JSON object of `layout`'s fields. Values
@@ -119,12 +164,16 @@ struct Push: ParsableCommand {
                 }
             }
             for (pushed, item) in items.enumerated() {
-                try item.withUnsafeBytes { try pushItem($0, into: &writer, pushed: pushed) }
+                try item.withUnsafeBytes { bytes in
+                    try pushWaiting(pushed: pushed, length: writer.length) { () throws(CBuffError) in
+                        try writer.pushInPlace(timeout: .milliseconds(200)) { slot in slot.copyMemory(from: bytes) }
+                    }
+                }
             }
             return
         }
         var pushed = 0
-        try forEachLine { line, number in
+        try forEachLine(separator: 0x0A, capacity: 1 << 16) { line, number in
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }   // blank lines are skipped
             // A Result, not a typed-throws closure: Swift 6.3.1 crashes compiling one passed to
             // withUnsafeMutableBytes (README, troubleshooting).
@@ -132,32 +181,37 @@ struct Push: ParsableCommand {
             if case .failure(let error) = encoded {
                 throw failure(ExitStatus.dataError, "line \(number) (\(Values.quoted(String(decoding: line.prefix(60), as: UTF8.self)))): \(error.message); pushed \(items(pushed)) before it.")
             }
-            try item.withUnsafeBytes { try pushItem($0, into: &writer, pushed: pushed) }
+            try item.withUnsafeBytes { bytes in
+                try pushWaiting(pushed: pushed, length: writer.length) { () throws(CBuffError) in
+                    try writer.pushInPlace(timeout: .milliseconds(200)) { slot in slot.copyMemory(from: bytes) }
+                }
+            }
             pushed += 1
         } stopped: { signal, partial in
             stopped(by: signal, pushed: pushed, note: partial)
         }
     }
 
-    /// Pushes one item's bytes, waiting for room (under the `block` policy) in slices so that a
-    /// stop signal is noticed.
-    private func pushItem(_ item: UnsafeRawBufferPointer, into writer: inout BufferWriter, pushed: Int) throws {
+    /// Makes `attempt` (one push that waits up to 200 ms for room under the `block` policy)
+    /// until it pushes, so that a stop signal is noticed between attempts, and says after 2 s
+    /// what it waits for (`length`: the ring's, to name the readers that hold it full).
+    private func pushWaiting(pushed: Int, length: Int, _ attempt: () throws(CBuffError) -> Bool) throws {
         var waitedSlices = 0
-        while try !writer.pushInPlace(timeout: .milliseconds(200), { slot in slot.copyMemory(from: item) }) {
+        while try !attempt() {
             if let signal = StopSignals.check() {
-                throw stopped(by: signal, pushed: pushed, note: "; 1 item read but not pushed: the ring stayed full of items a named reader has not consumed")
+                throw stopped(by: signal, pushed: pushed, note: "; 1 more read but not pushed: the ring stayed full of what a named reader has not consumed")
             }
             waitedSlices += 1
-            if waitedSlices == 10 { complain(waitingNote(length: writer.length)) }
+            if waitedSlices == 10 { complain(waitingNote(length: length)) }
         }
     }
 
-    /// Calls `body` with each line of standard input (without its newline) and its 1-based
-    /// number, until end of input; a stop signal while waiting for input throws what `stopped`
-    /// makes of it (given a note on an incomplete line).
-    private func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void,
+    /// Calls `body` with each line of standard input (without its `separator`, a newline or a
+    /// NUL) and its 1-based number, until end of input; a stop signal while waiting for input
+    /// throws what `stopped` makes of it (given a note on an incomplete line). Lines longer than
+    /// `capacity` bytes are exit 65.
+    private func forEachLine(separator: UInt8, capacity: Int, _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void,
                              stopped: (Int32, String) -> ExitCode) throws {
-        let capacity = 1 << 16
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { block.deallocate() }
         var filled = 0
@@ -177,7 +231,7 @@ struct Push: ParsableCommand {
             var start = 0
             while start < filled {
                 let rest = UnsafeBufferPointer(start: block + start, count: filled - start)
-                guard let newline = Platform.firstNewline(in: rest) ?? (endOfInput ? rest.count : nil) else { break }
+                guard let newline = Platform.firstIndex(of: separator, in: rest) ?? (endOfInput ? rest.count : nil) else { break }
                 number += 1
                 try body(UnsafeBufferPointer(rebasing: rest[..<newline]), number)
                 start += newline + 1
@@ -308,7 +362,7 @@ func items(_ count: Int) -> String {
 enum PushValues {
     nonisolated(unsafe) static var taken: [String] = []
 
-    private static let flags: Set<String> = ["--stdin", "--group-access", "-h", "--help", "--version"]
+    private static let flags: Set<String> = ["--stdin", "--null", "--group-access", "-h", "--help", "--version"]
     private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout", "--format"]
 
     /// Returns `arguments` without the values of a `push` command, keeping those in `taken`.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SharedRing
 
 struct Tail: ParsableCommand {
@@ -45,38 +46,81 @@ struct Tail: ParsableCommand {
     @Option(help: ItemFormat.help)
     var format: ItemFormat?
 
+    @Option(help: "Messages: start at the first message published at or after TIME (Unix seconds, such as 1764637200.5, or ISO 8601, such as 2026-12-02T01:00:00Z).")
+    var since: String?
+
     func run() throws {
         try reportingErrors {
             Output.ignoreBrokenPipe()
             if follow { StopSignals.install() }   // Ctrl-C, SIGTERM, SIGHUP end it cleanly, between waits
-            var reader = switch from {
-            case .oldest: try global.directory.openReader(name, start: .oldest)
-            case .latest: try global.directory.openReader(name, start: .latest)
-            case .sequence(let sequence): try global.directory.openReader(name, at: sequence)
+            let directory = global.directory
+            if try directory.record(of: name).holdsMessages {
+                var followed = FollowedMessages(reader: try openMessages(directory), printer: try MessagePrinter(format))
+                try follow(&followed, noun: "messages")
+            } else {
+                if since != nil { throw failure(ExitStatus.usage, "--since is for buffers of messages; items carry no time (use --from SEQUENCE).") }
+                let reader = switch from {
+                case .oldest: try directory.openReader(name, start: .oldest)
+                case .latest: try directory.openReader(name, start: .latest)
+                case .sequence(let sequence): try directory.openReader(name, at: sequence)
+                }
+                let printer = try ItemPrinter(format, layout: reader.itemLayout)
+                var followed = FollowedItems(reader: reader, printer: printer)
+                try follow(&followed, noun: "items")
             }
-            let printer = ItemPrinter(format, layout: reader.itemLayout)
-            var output = Output()
-            var reportedMissed: UInt64 = 0
-            while true {
-                while let bytes = try reader.popBytes() {
-                    output.line(printer.line(bytes, sequence: reader.nextSequence - 1))
-                    if output.pending > 60_000, try !flush(&output) { return }
-                }
-                if try !flush(&output) { return }
-                if reader.missedCount > reportedMissed {
-                    complain("skipped \(reader.missedCount - reportedMissed) items overwritten before they were printed.")
-                    reportedMissed = reader.missedCount
-                }
-                guard follow else { return }
-                // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
-                while !reader.wait(timeout: .milliseconds(200)) {
-                    if StopSignals.check() != nil || Output.readerGone { return }
-                    guard try reader.canReceiveMore() else {
-                        throw failure(ExitStatus.noInput, "Buffer \"\(name)\" was removed while being followed; nothing more can arrive.")
-                    }
-                }
-                if StopSignals.check() != nil { return }
+        }
+    }
+
+    private func openMessages(_ directory: DataDirectory) throws -> MessageReader {
+        if let since {
+            guard from == .oldest else { throw failure(ExitStatus.usage, "Give --from or --since, not both.") }
+            guard let time = Self.time(since) else {
+                throw failure(ExitStatus.usage, "--since \(Values.quoted(since)) is not a time: give Unix seconds (1764637200.5) or ISO 8601 (2026-12-02T01:00:00Z).")
             }
+            return try directory.openMessageReader(name, since: time)
+        }
+        return switch from {
+        case .oldest: try directory.openMessageReader(name, start: .oldest)
+        case .latest: try directory.openMessageReader(name, start: .latest)
+        case .sequence(let sequence): try directory.openMessageReader(name, at: sequence)
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch from Unix seconds or an ISO 8601 time.
+    static func time(_ text: String) -> UInt64? {
+        if let seconds = Double(text), seconds >= 0, seconds < 1e10 { return UInt64(seconds * 1e9) }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = formatter.date(from: text) ?? {
+            formatter.formatOptions = [.withInternetDateTime]
+            return formatter.date(from: text)
+        }()
+        guard let date, date.timeIntervalSince1970 >= 0 else { return nil }
+        return UInt64(date.timeIntervalSince1970 * 1e9)
+    }
+
+    /// Prints what `followed` has, then, with `--follow`, waits for more until interrupted.
+    private func follow(_ followed: inout some FollowedReader & ~Copyable, noun: String) throws {
+        var output = Output()
+        var reportedMissed: UInt64 = 0
+        while true {
+            while try followed.printNext(to: &output) {
+                if output.pending > 60_000, try !flush(&output) { return }
+            }
+            if try !flush(&output) { return }
+            if followed.missedCount > reportedMissed {
+                complain("skipped \(followed.missedCount - reportedMissed) \(noun) overwritten before they were printed.")
+                reportedMissed = followed.missedCount
+            }
+            guard follow else { return }
+            // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
+            while !followed.wait(timeout: .milliseconds(200)) {
+                if StopSignals.check() != nil || Output.readerGone { return }
+                guard try followed.canReceiveMore() else {
+                    throw failure(ExitStatus.noInput, "Buffer \"\(name)\" was removed while being followed; nothing more can arrive.")
+                }
+            }
+            if StopSignals.check() != nil { return }
         }
     }
 

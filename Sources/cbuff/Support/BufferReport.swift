@@ -6,8 +6,11 @@ import SharedRing
 /// never removed or renamed, only added.
 struct BufferReport: Encodable {
     var name: String
-    var itemSize: Int
-    var length: Int
+    var kind: String
+    var itemSize: Int?
+    var length: Int?
+    var capacity: Int?
+    var maxMessage: Int?
     var policy: String
     var path: String
     var writerPid: Int32?
@@ -52,8 +55,11 @@ struct BufferReport: Encodable {
         let record = status.record
         let ring = status.ring
         name = record.name
-        itemSize = record.itemSize
-        length = record.length
+        kind = record.holdsMessages ? "messages" : "items"
+        itemSize = record.holdsMessages ? nil : record.itemSize
+        length = record.holdsMessages ? nil : record.length
+        capacity = record.messageCapacity
+        maxMessage = record.maxMessageSize
         policy = record.policy.description
         path = status.path
         writerPid = ring?.writerPID ?? record.writerPID
@@ -86,7 +92,7 @@ struct BufferReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, itemSize, length, policy, path, writerPid, writerAlive, writerState, writerStartTime
+        case name, kind, itemSize, length, capacity, maxMessage, policy, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, readers, problem
     }
@@ -95,8 +101,11 @@ struct BufferReport: Encodable {
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)
+        try c.encode(kind, forKey: .kind)
         try c.encode(itemSize, forKey: .itemSize)
         try c.encode(length, forKey: .length)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(maxMessage, forKey: .maxMessage)
         try c.encode(policy, forKey: .policy)
         try c.encode(path, forKey: .path)
         try c.encode(writerPid, forKey: .writerPid)

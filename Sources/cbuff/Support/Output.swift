@@ -16,6 +16,12 @@ struct Output {
         buffer.append(0x0A)
     }
 
+    /// Raw bytes, then a newline (a message printed as it is).
+    mutating func line(bytes: some Collection<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        buffer.append(0x0A)
+    }
+
     /// Bytes buffered and not yet written.
     var pending: Int { buffer.count }
 

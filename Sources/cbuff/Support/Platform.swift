@@ -39,7 +39,12 @@ enum Platform {
 
     /// The first newline in `bytes`, found with `memchr` (vectorised), or nil.
     static func firstNewline(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        guard let base = bytes.baseAddress, let found = memchr(base, 0x0A, bytes.count) else { return nil }
+        firstIndex(of: 0x0A, in: bytes)
+    }
+
+    /// The first `byte` in `bytes`, found with `memchr`, or nil.
+    static func firstIndex(of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let base = bytes.baseAddress, let found = memchr(base, Int32(byte), bytes.count) else { return nil }
         return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
 

@@ -81,6 +81,21 @@ enum Values {
         return String(quotedText.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"").replacingOccurrences(of: "\\\\", with: "\\")
     }
 
+    /// A size in bytes: digits, optionally followed by K, M or G (powers of 1024, `KiB`, `MiB`,
+    /// `GiB` and lowercase also read). Nil if anything else is there or it overflows.
+    static func size(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 10), ("MiB", 20), ("GiB", 30), ("K", 10), ("M", 20), ("G", 30), ("k", 10), ("m", 20), ("g", 30)]
+        var digits = Substring(text)
+        var shift = 0
+        if let unit = units.first(where: { text.hasSuffix($0.0) }) {
+            digits = digits.dropLast(unit.0.count)
+            shift = unit.1
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }), let value = Int(digits),
+              value <= Int.max >> shift else { return nil }
+        return value << shift
+    }
+
     /// An item's bytes (little-endian) as hexadecimal, most significant first: `0x…`.
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -80,4 +80,73 @@ import SharedRingProtocol
         // The fuzzer reached both outcomes: refused headers and accepted ones.
         #expect(outcomes.keys.contains { $0.hasPrefix("ok") } && outcomes.keys.contains { $0.contains("corrupted") }, "\(outcomes)")
     }
+    /// The same for a ring of messages, whose damage may also be in its records: the header's
+    /// message geometry (bytes 384–511, checksum fixed half the time), the writer's words on line
+    /// 5, and the data area. Readers, named readers, a take-over and its push must each give a
+    /// clear error or work, and every message delivered must hold at most the largest size.
+    @Test func damagedMessageRingsNeverCrash() throws {
+        let seed = ProcessInfo.processInfo.environment["CBUFF_TEST_SEED"].flatMap { UInt64($0) } ?? 0x3E55_A6E5
+        var random = SplitMix64(seed: seed)
+        let temporary = try TemporaryDirectory()
+        let directory = DataDirectory(path: temporary.path)
+        var writer = try directory.createMessageBuffer("fuzz", capacity: 4096, maxMessageSize: 600)
+        for i in 0..<40 { try writer.push([UInt8](repeating: UInt8(i), count: i * 37 % 600)) }
+        writer.close()
+        try directory.openMessageReader("fuzz", named: "kept").close()
+        let path = directory.ringPath(of: "fuzz")
+        let pristine = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var outcomes: [String: Int] = [:]
+        for index in 0..<Self.cases {
+            var bytes = pristine
+            for _ in 0...(random.next() % 8) {
+                let offset: Int
+                switch random.next() % 4 {
+                case 0: offset = 384 + Int(random.next() % 128)             // kind and message geometry
+                case 1: offset = 320 + Int(random.next() % 64)              // the writer's line 5
+                default: offset = 4096 + Int(random.next() % 4096)          // records
+                }
+                bytes[offset] = UInt8(truncatingIfNeeded: random.next())
+            }
+            if random.next() % 2 == 0 { bytes.storeLE(RingLayout.checksum(bytes[384..<1016]), at: 1016) }
+            try handle.seek(toOffset: 0)
+            try handle.write(contentsOf: bytes)
+            var codes: [String] = []
+            func attempt(_ body: () throws -> Void) {
+                do {
+                    try body()
+                    codes.append("ok")
+                } catch let error as CBuffError {
+                    codes.append(error.code.description)
+                } catch {
+                    codes.append("unexpected \(error)")
+                }
+            }
+            attempt { _ = try directory.status(of: "fuzz") }
+            attempt { () throws in
+                var reader = try directory.openMessageReader("fuzz")
+                for _ in 0..<50 {
+                    guard let message = try reader.pop() else { break }
+                    #expect(message.bytes.count <= 600, "case \(index), seed \(seed)")
+                }
+            }
+            attempt { () throws in
+                var reader = try directory.openMessageReader("fuzz", named: "kept")
+                _ = try reader.pop()
+            }
+            attempt { () throws in _ = try directory.openMessageReader("fuzz", at: 10) }
+            attempt { () throws in
+                var writer = try directory.takeOverMessages("fuzz")
+                try writer.push("after the damage")
+                writer.close()
+            }
+            let allowed: Set<String> = ["ok", "corrupted", "invalid argument", "reader busy"]
+            #expect(codes.allSatisfy(allowed.contains), "case \(index), seed \(seed): \(codes)")
+            outcomes[codes.joined(separator: ","), default: 0] += 1
+        }
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: pristine)
+        #expect(outcomes.keys.contains { $0.hasPrefix("ok") } && outcomes.keys.contains { $0.contains("corrupted") }, "\(outcomes)")
+    }
 }

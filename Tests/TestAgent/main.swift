@@ -56,8 +56,19 @@
 //                                      counting instructions per item with callgrind)
 //   map-many DIR NAME COUNT            open COUNT readers of NAME at once; print "opened COUNT", or
 //                                      "refused at K: MESSAGE" for the first that fails
+//   write-messages DIR NAME COUNT MAX [hang]
+//                                      take message buffer NAME over, push COUNT test messages of 8
+//                                      to MAX bytes; print "pushed N"; with hang, block until killed
+//   read-messages DIR NAME TOTAL MAX [slow] [READER]
+//                                      open NAME's messages at the oldest (as named reader READER if
+//                                      given), print "ready", read until message TOTAL-1, checking
+//                                      every byte and the order; print "delivered=D missed=M bad=B"
+//   die-in-message DIR NAME COUNT MAX  take message buffer NAME over, push COUNT test messages, print
+//                                      "pushed N", then write half of a MAX-byte message in place,
+//                                      print "inside" and block there until killed
 //
-// Items are TestSupport's `TestItem`s: each carries its sequence and a check of it.
+// Items are TestSupport's `TestItem`s: each carries its sequence and a check of it; messages
+// are `TestMessage`s.
 import AllocationCounter
 import Foundation
 import SharedRing
@@ -426,6 +437,39 @@ do {
             say("inside")
             while true { pause() }
         }
+
+    case "write-messages", "die-in-message":
+        guard args.count >= 5, let count = UInt64(args[3]), let max = Int(args[4]) else { fail("\(args[0]) needs COUNT MAX") }
+        var writer = try directory.takeOverMessages(name)
+        let end = writer.nextSequence + count
+        while writer.nextSequence < end { try writer.push(TestMessage.bytes(writer.nextSequence, max: max)) }
+        say("pushed \(writer.nextSequence)")
+        if args[0] == "die-in-message" {
+            try writer.pushInPlace(length: max) { bytes in
+                for i in 0..<(max / 2) { bytes[i] = 0xEE }
+                say("inside")
+                while true { pause() }
+            }
+        }
+        if args.count > 5, args[5] == "hang" { while true { pause() } }
+
+    case "read-messages":
+        guard args.count >= 5, let total = UInt64(args[3]), let max = Int(args[4]) else { fail("read-messages needs TOTAL MAX") }
+        let slow = args.count > 5 && args[5] == "slow"
+        let readerName = args.count > 6 ? args[6] : (args.count > 5 && args[5] != "slow" ? args[5] : nil)
+        var reader = if let readerName { try directory.openMessageReader(name, named: readerName) } else { try directory.openMessageReader(name) }
+        say("ready")
+        var delivered: UInt64 = 0, bad: UInt64 = 0
+        var last: UInt64?
+        var spin: UInt64 = 0
+        while last.map({ $0 < total - 1 }) ?? true {
+            guard let message = try reader.pop(timeout: .seconds(30)) else { fail("no message for 30 s after \(String(describing: last))") }
+            if !TestMessage.check(message.bytes, sequence: message.sequence, max: max) || (last.map { message.sequence <= $0 } ?? false) { bad += 1 }
+            last = message.sequence
+            delivered += 1
+            if slow { for i in 0..<2_000 { spin &+= UInt64(i) &* message.sequence } }
+        }
+        say("delivered=\(delivered) missed=\(reader.missedCount) bad=\(bad)\(spin == 1 ? " " : "")")
 
     case "exit-writing":
         guard args.count >= 4 else { fail("exit-writing needs MODE") }

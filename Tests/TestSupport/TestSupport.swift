@@ -276,3 +276,22 @@ public enum TestItem {
     }
 }
 
+
+/// The messages of the message-ring tests: message `sequence` has a length from 8 to `max`
+/// bytes that follows from its sequence, starts with the sequence (little-endian), and every
+/// byte after it is the sequence's tag; so a torn, shortened or misplaced message fails `check`.
+public enum TestMessage {
+    public static func length(of sequence: UInt64, max: Int) -> Int {
+        let mixed = (sequence &+ 0x5851_F42D_4C95_7F2D) &* 0x9E37_79B9_7F4A_7C15
+        return 8 + Int((mixed >> 33) % UInt64(max - 7))
+    }
+
+    public static func bytes(_ sequence: UInt64, max: Int) -> [UInt8] {
+        TestItem.bytes(sequence, size: length(of: sequence, max: max))
+    }
+
+    /// Whether `bytes` are exactly message `sequence`.
+    public static func check(_ bytes: [UInt8], sequence: UInt64, max: Int) -> Bool {
+        bytes.count == length(of: sequence, max: max) && TestItem.sequence(of: bytes) == sequence
+    }
+}

@@ -9,10 +9,12 @@ extension DataDirectory {
     /// Creates a buffer of variable-size messages and returns its writer.
     ///
     /// - Parameters:
+    ///   - name: the buffer's name.
     ///   - capacity: bytes of its data area: a power of two from 4 KiB to 32 GiB. Each message
     ///     takes 24 bytes of header and its bytes padded to 8, so a ring of 64 MiB holds about
     ///     760,000 messages of 64 bytes.
     ///   - maxMessageSize: the largest message, in bytes: at most `capacity / 2 - 24`.
+    ///   - policy: what a push does when the ring is full.
     /// - Throws: ``CBuffError/Code/invalidArgument`` for a bad name, capacity or size;
     ///   ``CBuffError/Code/bufferAlreadyCreated`` as ``createBuffer(_:itemSize:length:policy:)``.
     public func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int,

@@ -122,6 +122,20 @@ import SharedRingCommon
         #expect(try reopened(bytes, layout) == layout)
     }
 
+    @Test func aMessageRingsHeaderHasTheseExactBytes() throws {
+        let layout = RingLayout(messages: try MessageGeometry(capacity: 65536, maxMessage: 1024), policy: .block)
+        let bytes = layout.encodeHeader(createdAt: 0)
+        #expect(bytes[8..<12] == [3, 0, 0, 0])                                                  // version 3
+        #expect(bytes[16..<40] == [8, 0, 0, 0, 0, 0, 0, 0,  0, 0x20, 0, 0, 0, 0, 0, 0,  8, 0, 0, 0,  1, 0, 0, 0])  // item 8, length 8192 words, stride 8, block
+        #expect(Array(bytes[48..<56]) == [0x00, 0x10, 0x01, 0, 0, 0, 0, 0])                       // file size 4096 + 65536
+        #expect(Array(bytes[384..<400]) == [1, 0, 0, 0] + [UInt8](repeating: 0, count: 12))            // kind 1, nothing else said
+        #expect(Array(bytes[464..<476]) == [0, 0, 1, 0, 0, 0, 0, 0,  0, 4, 0, 0])              // capacity 65536, largest 1024
+        #expect(bytes[476..<1016].allSatisfy { $0 == 0 })
+        #expect(try reopened(bytes, layout) == layout)
+        #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 65536, maxMessage: 32745) }
+        #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 3 << 12, maxMessage: 10) }
+    }
+
     @Test func aPlainLayoutStaysVersionTwoAndAlignmentWidensSlots() throws {
         let plain = try RingLayout(itemSize: 24, length: 4, policy: .overwrite)
         #expect(plain.version == 2 && plain.encodeHeader(createdAt: 0)[384...].allSatisfy { $0 == 0 })

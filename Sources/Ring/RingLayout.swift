@@ -109,7 +109,8 @@ package struct RingLayout: Equatable, Sendable {
         static let messageGeometry = 464     // 48 bytes: message rings only, zero for items
         static let messageCapacity = 464     // u64: bytes of the data area, a power of two
         static let maxMessage = 472          // u32: the largest message, in bytes
-        static let messageGeometryEnd = 476  // 36 bytes reserved, zero
+        static let messageFlags = 476        // u32: bit 0, messages are stamped with the precise clock
+        static let messageGeometryEnd = 480  // 32 bytes reserved, zero
         static let fields = 512              // 14 records of 32 bytes: see `encodeField`
         static let fieldsEnd = 960           // 56 bytes reserved, zero
         static let describedChecksum = 1016  // u64: FNV-1a 64 of bytes 384..<1016
@@ -131,6 +132,10 @@ package struct RingLayout: Equatable, Sendable {
     /// ring's line 0 says item size 8 and length `capacity / 8`: its positions are the 8-byte
     /// words of its data area, which is what the publication protocol counts.
     package let messages: MessageGeometry?
+    /// For a ring of messages, whether its writers stamp each message with the precise realtime
+    /// clock (`CLOCK_REALTIME`, about 25 ns a read here) rather than the coarse one
+    /// (`CLOCK_REALTIME_COARSE`, 3 ns, a timer tick of resolution: 4 ms here).
+    package let preciseMessageTime: Bool
     /// 2, or 3 when ``itemType`` is not plain (or the file says 3).
     package private(set) var version: UInt32
     /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger.
@@ -161,6 +166,7 @@ package struct RingLayout: Equatable, Sendable {
         self.policy = policy
         self.itemType = itemType
         self.messages = nil
+        self.preciseMessageTime = false
         self.version = itemType.isPlain ? 2 : 3
         self.slotStride = stride
         self.fileSize = Self.headerSize + slots
@@ -168,7 +174,8 @@ package struct RingLayout: Equatable, Sendable {
 
     /// Checks the parameters of a new ring of messages and computes its geometry (format
     /// version 3, kind 1).
-    package init(messages geometry: MessageGeometry, policy: Policy) {
+    package init(messages geometry: MessageGeometry, policy: Policy, preciseTime: Bool = false) {
+        preciseMessageTime = preciseTime
         itemSize = 8
         length = geometry.capacity / 8
         self.policy = policy
@@ -200,6 +207,7 @@ package struct RingLayout: Equatable, Sendable {
             bytes.storeLE(UInt32(1), at: Offset.kind)
             bytes.storeLE(UInt64(messages.capacity), at: Offset.messageCapacity)
             bytes.storeLE(UInt32(messages.maxMessage), at: Offset.maxMessage)
+            bytes.storeLE(UInt32(preciseMessageTime ? 1 : 0), at: Offset.messageFlags)
             bytes.storeLE(Self.checksum(bytes[Offset.kind..<Offset.describedChecksum]), at: Offset.describedChecksum)
         } else if version >= 3 {
             bytes.storeLE(UInt32(0), at: Offset.kind)
@@ -227,7 +235,7 @@ package struct RingLayout: Equatable, Sendable {
     /// a field record is the name's length (u8, 1–23), the name (23 bytes, zero-padded), the
     /// type code (u8, ``FieldLayout/Kind``), a zero byte, the element count (u16) and the
     /// offset (u32). Every reserved byte must be zero, so that a later version can use them.
-    private static func decodeDescription(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> (ItemType, MessageGeometry?) {
+    private static func decodeDescription(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> (ItemType, MessageGeometry?, Bool) {
         let stored: UInt64 = header.loadLE(at: Offset.describedChecksum)
         guard stored == checksum(header[Offset.kind..<Offset.describedChecksum]) else {
             throw corrupt("the checksum of its item description (bytes 384–1015) does not match them")
@@ -237,15 +245,17 @@ package struct RingLayout: Equatable, Sendable {
         }
         let kind: UInt32 = header.loadLE(at: Offset.kind)
         switch kind {
-        case 0: return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil)
+        case 0: return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil, false)
         case 1:
             try zero((Offset.kind + 4)..<Offset.messageCapacity, "the item description of a message ring")
             try zero(Offset.messageGeometryEnd..<Offset.describedChecksum, "the reserved bytes after its message geometry")
             let capacity: UInt64 = header.loadLE(at: Offset.messageCapacity)
             let maxMessage: UInt32 = header.loadLE(at: Offset.maxMessage)
+            let flags: UInt32 = header.loadLE(at: Offset.messageFlags)
             guard capacity <= UInt64(Limits.maxFileSize) else { throw corrupt("its message capacity \(capacity) is out of range") }
+            guard flags <= 1 else { throw corrupt("its message flags \(flags) are unknown") }
             do {
-                return (.plain, try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage)))
+                return (.plain, try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage)), flags == 1)
             } catch {
                 throw corrupt(error.message)
             }
@@ -333,10 +343,10 @@ package struct RingLayout: Equatable, Sendable {
         guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
             throw corrupt("its item size \(itemSize) or length \(length) is out of range")
         }
-        let (itemType, messages) = version >= 3 ? try Self.decodeDescription(header, corrupt: corrupt) : (.plain, nil)
+        let (itemType, messages, preciseTime) = version >= 3 ? try Self.decodeDescription(header, corrupt: corrupt) : (.plain, nil, false)
         var geometry: RingLayout
         if let messages {
-            geometry = RingLayout(messages: messages, policy: policy)
+            geometry = RingLayout(messages: messages, policy: policy, preciseTime: preciseTime)
             guard itemSize == 8, length == UInt64(geometry.length) else {
                 throw corrupt("its line 0 says item size \(itemSize) and length \(length), where a message ring of \(messages.capacity) bytes has 8 and \(geometry.length)")
             }

@@ -46,6 +46,8 @@ public struct RingStatus: Sendable {
     public let messageCapacity: Int?
     /// For a buffer of messages, the largest message in bytes.
     public let maxMessageSize: Int?
+    /// For a buffer of messages, whether they are stamped with the precise clock (else the coarse one).
+    public let preciseMessageTime: Bool?
     /// Bytes per item.
     public let itemSize: Int
     /// Number of slots.
@@ -107,6 +109,7 @@ extension RingStatus {
         itemLayout = layout.itemType.fields.map(ItemLayout.init)
         messageCapacity = layout.messages?.capacity
         maxMessageSize = layout.messages?.maxMessage
+        preciseMessageTime = layout.messages == nil ? nil : layout.preciseMessageTime
         bytesUsed = snapshot.messages?.bytesUsed
         itemSize = layout.itemSize
         length = layout.length

@@ -3,7 +3,7 @@ public import SharedRingSystem
 internal import SharedRingCommon
 
 /// The writer of a buffer of variable-size messages (0 … ``maxMessageSize`` bytes each), made by
-/// ``DataDirectory/createMessageBuffer(_:capacity:maxMessageSize:policy:)`` or
+/// ``DataDirectory/createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)`` or
 /// ``DataDirectory/takeOverMessages(_:)``.
 ///
 /// Each message gets the next sequence number and its publish time, and is stored in one piece
@@ -20,7 +20,9 @@ internal import SharedRingCommon
 /// ```
 ///
 /// A push makes no system call, allocation or registry access; it reads the clock once (the
-/// vDSO's `clock_gettime`, not a system call) for the message's time.
+/// vDSO's `clock_gettime`, not a system call) for the message's time: the coarse clock unless
+/// the buffer was created with `preciseTime` (see
+/// ``DataDirectory/createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)``).
 public struct MessageWriter: ~Copyable {
     /// The buffer's name.
     public let name: String
@@ -30,6 +32,9 @@ public struct MessageWriter: ~Copyable {
     public let maxMessageSize: Int
     /// What a push does when the ring is full.
     public let policy: OverflowPolicy
+    /// Whether messages are stamped with the precise clock (see
+    /// ``DataDirectory/createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)``).
+    public let preciseTime: Bool
     /// Why the registry could not record this writer, or nil (see ``BufferWriter/registryProblem``).
     public internal(set) var registryProblem: CBuffError?
 
@@ -44,6 +49,7 @@ public struct MessageWriter: ~Copyable {
         capacity = geometry.capacity
         maxMessageSize = geometry.maxMessage
         policy = OverflowPolicy(file.layout.policy)
+        preciseTime = file.layout.preciseMessageTime
         publisher = file.messagePublisher()
         gate = file.spaceGate()
         cutShort = file.cutShort
@@ -101,7 +107,7 @@ public struct MessageWriter: ~Copyable {
 
     mutating func push(_ bytes: some Collection<UInt8>, waitingNanos: Int64) throws(CBuffError) -> Bool {
         let count = bytes.count
-        guard count <= maxMessageSize else { throw tooLong(count) }
+        guard count <= maxMessageSize else { throw Self.tooLong(name, count, maxMessageSize) }
         return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
             buffer.copyBytes(from: bytes)
             return count
@@ -118,7 +124,7 @@ public struct MessageWriter: ~Copyable {
     @inlinable
     mutating func push(_ bytes: UnsafeRawBufferPointer, waitingNanos: Int64) throws(CBuffError) -> Bool {
         let count = bytes.count
-        guard count <= maxMessageSize else { throw tooLong(count) }
+        guard count <= maxMessageSize else { throw Self.tooLong(name, count, maxMessageSize) }
         return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
             if let source = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: count) }
             return count
@@ -134,7 +140,7 @@ public struct MessageWriter: ~Copyable {
     /// - Throws: what `fill` throws; ``CBuffError/Code/valueDoesNotFit`` for a `length` above
     ///   ``maxMessageSize``.
     public mutating func pushInPlace(length: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) {
-        guard length >= 0, length <= maxMessageSize else { throw tooLong(length) }
+        guard length >= 0, length <= maxMessageSize else { throw Self.tooLong(name, length, maxMessageSize) }
         _ = try pushInPlace(upTo: length, waitingNanos: -1) { (buffer) throws(CBuffError) -> Int in
             try fill(buffer)
             return length
@@ -149,7 +155,7 @@ public struct MessageWriter: ~Copyable {
     ///   above ``maxMessageSize``, or if `fill` returns more than `maxLength` (nothing is
     ///   published then).
     public mutating func pushInPlace(upTo maxLength: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) {
-        guard maxLength >= 0, maxLength <= maxMessageSize else { throw tooLong(maxLength) }
+        guard maxLength >= 0, maxLength <= maxMessageSize else { throw Self.tooLong(name, maxLength, maxMessageSize) }
         _ = try pushInPlace(upTo: maxLength, waitingNanos: -1) { (buffer) throws(CBuffError) -> Int in
             let used = try fill(buffer)
             guard used >= 0, used <= maxLength else {
@@ -168,20 +174,22 @@ public struct MessageWriter: ~Copyable {
         if !gate.hasSpace(for: last) {
             guard waitingNanos != 0, gate.waitForSpace(for: last, timeoutNanos: waitingNanos) else { return false }
         }
-        try publisher.publish(reserving: reserved, time: Sys.realtimeNanos()) { (payload) throws(CBuffError) -> Int in
+        try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))
         }
-        if cutShort.isRaised { throw cutShortError() }
+        if cutShort.isRaised { throw Self.cutShortError(name) }
         return true
     }
 
-    @usableFromInline
-    func tooLong(_ count: Int) -> CBuffError {
-        CBuffError(.valueDoesNotFit, "A message of \(count) bytes cannot be pushed to buffer \"\(name)\": its messages are at most \(maxMessageSize) bytes.")
+    // Static, taking what they need: a method on `self` made the optimizer copy the writer.
+
+    @usableFromInline @inline(never)
+    static func tooLong(_ name: String, _ count: Int, _ limit: Int) -> CBuffError {
+        CBuffError(.valueDoesNotFit, "A message of \(count) bytes cannot be pushed to buffer \"\(name)\": its messages are at most \(limit) bytes.")
     }
 
     @usableFromInline @inline(never)
-    func cutShortError() -> CBuffError {
+    static func cutShortError(_ name: String) -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
     }
 }

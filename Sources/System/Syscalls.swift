@@ -405,6 +405,15 @@ package enum Sys {
     // MARK: Clocks and processes
 
     /// Nanoseconds since the Unix epoch (vDSO: no system call on x86-64 with a TSC clock source).
+    /// The kernel's coarse realtime clock (`CLOCK_REALTIME_COARSE`): a few nanoseconds to read
+    /// (the vDSO returns the time of the last timer tick), resolution a tick (1–4 ms).
+    @usableFromInline
+    package static func coarseRealtimeNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     @usableFromInline
     package static func realtimeNanos() -> UInt64 {
         var ts = timespec()

@@ -47,7 +47,7 @@ struct Orchestrator {
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled] [--sizes 8,64,512,4096]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096]\n".utf8))
                 exit(64)
             }
         }
@@ -91,6 +91,16 @@ struct Orchestrator {
                 let rates = try (0..<runs).map { _ in try Transfer.run(kind, items: count, itemSize: size, in: data).rate }
                 emit("cbuff_item\(size)B\(suffix)", "transfer_items_per_s", median(rates), "items/s")
                 emit("cbuff_item\(size)B\(suffix)", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
+            }
+        }
+        // Not part of the default run either: messages of each --sizes size, one per push and
+        // per pop, lossless (compare with `sizes` at the same size, and with iceoryx).
+        if only?.contains("messages") == true {
+            for size in sizes {
+                let count = max(100_000, min(items, (2 << 30) / size))
+                let rates = try (0..<runs).map { _ in try Transfer.run(.messages, items: count, itemSize: size, in: data).rate }
+                emit("cbuff_message\(size)B", "transfer_items_per_s", median(rates), "items/s")
+                emit("cbuff_message\(size)B", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
             }
         }
         if wants("open") {

@@ -23,6 +23,9 @@ enum Transfer {
         /// Like `bytesInPlace`, with the writer filling each slot where it lies (pushInPlace):
         /// the sequence, then the filler, stored word by word, no copy in.
         case bytesFilledInPlace
+        /// Like `bytes`, through a buffer of variable-size messages (512 KiB of ring), each
+        /// message `itemSize` bytes: push(_:) of a raw buffer, pop(into:).
+        case messages
     }
 
     struct Result { var rate: Double; var lostFraction: Double }
@@ -32,11 +35,15 @@ enum Transfer {
         try? directory.removeBuffer(name, force: true)
         // 512 KiB of 8-byte items, as the C references use; at least 64 items of larger ones.
         let length = max(64, (1 << 19) / itemSize)
-        try directory.createBuffer(name, itemSize: itemSize, length: length, policy: kind == .overwrite ? .overwrite : .block).close()
+        if kind == .messages {
+            try directory.createMessageBuffer(name, capacity: 1 << 19, maxMessageSize: max(64, itemSize), policy: .block).close()
+        } else {
+            try directory.createBuffer(name, itemSize: itemSize, length: length, policy: kind == .overwrite ? .overwrite : .block).close()
+        }
         defer { try? directory.removeBuffer(name, force: true) }
-        let reader = try Child(cpu: 1, ["reader", kind.rawValue, directory.path, name, String(items)])
+        let reader = try Child(cpu: 1, ["reader", kind.rawValue, directory.path, name, String(items), String(itemSize)])
         guard reader.line() == "ready" else { throw CBuffError(.systemFailure, "the reader did not start") }
-        let writer = try Child(cpu: 0, ["writer", kind.rawValue, directory.path, name, String(items)])
+        let writer = try Child(cpu: 0, ["writer", kind.rawValue, directory.path, name, String(items), String(itemSize)])
         let started = UInt64(writer.line().split(separator: " ").last ?? "") ?? 0
         let report = reader.line().split(separator: " ")
         try writer.finish()
@@ -51,6 +58,7 @@ enum Transfer {
     /// `writer KIND DIR NAME ITEMS`: prints "started NANOS", then pushes.
     static func writer(_ arguments: [String]) throws {
         let (kind, directory, name, items) = try parse(arguments)
+        if kind == .messages { return try messageWriter(directory, name, items, size: Int(arguments[4]) ?? 64) }
         var writer = try directory.takeOver(name)
         say("started \(now())")
         switch kind {
@@ -72,6 +80,8 @@ enum Transfer {
                     for offset in stride(from: 8, to: slot.count &- 7, by: 8) { slot.storeBytes(of: filler, toByteOffset: offset, as: UInt64.self) }
                 }
             }
+        case .messages:
+            break
         case .batch64:
             // Values go from the range straight into the ring, as the C ring's writer stores them.
             var next: UInt64 = 0
@@ -88,6 +98,7 @@ enum Transfer {
     /// prints "done NANOS MISSED bad=N".
     static func reader(_ arguments: [String]) throws {
         let (kind, directory, name, items) = try parse(arguments)
+        if kind == .messages { return try messageReader(directory, name, items, size: Int(arguments[4]) ?? 64) }
         var reader = kind == .overwrite ? try directory.openReader(name) : try directory.openReader(name, named: "bench")
         var item = [UInt8](repeating: 0, count: reader.itemSize)
         say("ready")
@@ -144,6 +155,8 @@ enum Transfer {
                     expected += 1
                 }
             }
+        case .messages:
+            break
         case .batch64:
             var batch = [UInt64](repeating: 0, count: 64)
             try batch.withUnsafeMutableBufferPointer { buffer in
@@ -161,8 +174,42 @@ enum Transfer {
         reader.close()
     }
 
+    /// The writer of `messages`: `size`-byte messages whose first 8 bytes are their sequence.
+    static func messageWriter(_ directory: DataDirectory, _ name: String, _ items: Int, size: Int) throws {
+        var writer = try directory.takeOverMessages(name)
+        var message = [UInt8](repeating: 0xA5, count: size)
+        say("started \(now())")
+        try message.withUnsafeMutableBytes { bytes in
+            for sequence in 0..<UInt64(items) {
+                bytes.storeBytes(of: sequence.littleEndian, as: UInt64.self)
+                try writer.push(UnsafeRawBufferPointer(bytes))
+            }
+        }
+        writer.close()
+    }
+
+    /// The reader of `messages`, as a named reader: every message copied out and its sequence checked.
+    static func messageReader(_ directory: DataDirectory, _ name: String, _ items: Int, size: Int) throws {
+        var reader = try directory.openMessageReader(name, named: "bench")
+        var message = [UInt8](repeating: 0, count: max(size, 64))
+        say("ready")
+        let total = UInt64(items)
+        var bad: UInt64 = 0
+        var expected: UInt64 = 0
+        try message.withUnsafeMutableBytes { bytes in
+            while expected < total {
+                if let read = try reader.pop(into: bytes) {
+                    if read.count != size || UInt64(littleEndian: bytes.load(as: UInt64.self)) != expected { bad += 1 }
+                    expected += 1
+                }
+            }
+        }
+        say("done \(now()) \(reader.missedCount) bad=\(bad)")
+        reader.close()
+    }
+
     private static func parse(_ arguments: [String]) throws -> (Kind, DataDirectory, String, Int) {
-        guard arguments.count == 4, let kind = Kind(rawValue: arguments[0]), let items = Int(arguments[3]) else {
+        guard arguments.count >= 4, let kind = Kind(rawValue: arguments[0]), let items = Int(arguments[3]) else {
             throw CBuffError(.invalidArgument, "bad arguments \(arguments)")
         }
         return (kind, DataDirectory(path: arguments[1]), arguments[2], items)

@@ -268,7 +268,7 @@ import TestSupport
     }
 
     let documentedKeys: Set<String> = [
-        "name", "kind", "itemSize", "length", "capacity", "maxMessage", "policy", "path", "writerPid", "writerAlive", "writerState",
+        "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill",
         "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
         "fileSize", "sleepingReaders", "readers", "problem",

@@ -130,7 +130,11 @@ import SharedRingCommon
         #expect(Array(bytes[48..<56]) == [0x00, 0x10, 0x01, 0, 0, 0, 0, 0])                       // file size 4096 + 65536
         #expect(Array(bytes[384..<400]) == [1, 0, 0, 0] + [UInt8](repeating: 0, count: 12))            // kind 1, nothing else said
         #expect(Array(bytes[464..<476]) == [0, 0, 1, 0, 0, 0, 0, 0,  0, 4, 0, 0])              // capacity 65536, largest 1024
-        #expect(bytes[476..<1016].allSatisfy { $0 == 0 })
+        #expect(bytes[476..<1016].allSatisfy { $0 == 0 })                                       // coarse time stamps
+        let precise = RingLayout(messages: try MessageGeometry(capacity: 65536, maxMessage: 1024), policy: .block, preciseTime: true)
+        let preciseBytes = precise.encodeHeader(createdAt: 0)
+        let reread = try reopened(preciseBytes, precise)
+        #expect(Array(preciseBytes[476..<480]) == [1, 0, 0, 0] && reread.preciseMessageTime)
         #expect(try reopened(bytes, layout) == layout)
         #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 65536, maxMessage: 32745) }
         #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 3 << 12, maxMessage: 10) }

@@ -27,7 +27,16 @@ import TestSupport
         #expect(messages.map(\.sequence) == [0, 1, 2, 3, 4])
         #expect(messages[0].text == "hello" && messages[1].bytes.isEmpty && messages[2].bytes == [UInt8](repeating: 0xAB, count: 4096))
         #expect(messages[3].bytes == [1, 2, 3] && messages[4].bytes == [0x61, 0, 0x62])
-        #expect(messages.allSatisfy { $0.time >= before && $0.time <= after + 1_000_000 })
+        // The coarse clock (the default) says the last timer tick: at most a few ms early.
+        #expect(messages.allSatisfy { $0.time >= before - 20_000_000 && $0.time <= after + 1_000_000 }, "\(messages.map(\.time)), \(before)")
+        var precise = try directory.createMessageBuffer("precise", capacity: 4096, maxMessageSize: 8, preciseTime: true)
+        var stamped = try directory.openMessageReader("precise")
+        let start = UInt64(Date().timeIntervalSince1970 * 1e9)
+        try precise.push("x")
+        let end = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let time = try #require(try stamped.pop()).time
+        #expect(time >= start - 1_000 && time <= end + 1_000, "\(start) \(time) \(end)")
+        #expect(precise.preciseTime && !writer.preciseTime)
         #expect(writer.nextSequence == 5 && reader.nextSequence == 5 && reader.missedCount == 0)
         expectError(.valueDoesNotFit) { try writer.push([UInt8](repeating: 0, count: 4097)) }
         #expect(try reader.pop() == nil)

@@ -54,6 +54,10 @@
 //                                      TypedBufferWriter/Reader of a 24-byte struct or as raw
 //                                      bytes (push(bytes:) and pop(into:)); print "sum=S" (for
 //                                      counting instructions per item with callgrind)
+//   move-64 DIR NAME COUNT messages|slots
+//                                      move COUNT 64-byte messages (or items) through a new buffer in
+//                                      one process, one push and one pop each, named reader, block
+//                                      policy; print "sum=S" (for callgrind)
 //   map-many DIR NAME COUNT            open COUNT readers of NAME at once; print "opened COUNT", or
 //                                      "refused at K: MESSAGE" for the first that fails
 //   write-messages DIR NAME COUNT MAX [hang]
@@ -415,6 +419,33 @@ do {
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 24, alignment: 8)
             defer { bytes.deallocate() }
             bytes.initializeMemory(as: UInt8.self, repeating: 0)
+            for i in 0..<count {
+                bytes.storeBytes(of: i, as: UInt64.self)
+                try writer.push(bytes: UnsafeRawBufferPointer(bytes))
+                if try reader.pop(into: bytes) { sum &+= bytes.load(as: UInt64.self) }
+            }
+        }
+        say("sum=\(sum)")
+
+    case "move-64":
+        guard args.count >= 5, let count = UInt64(args[3]) else { fail("move-64 needs COUNT messages|slots") }
+        // One 64-byte push and one pop each, named reader, block policy: as cbuff-bench's
+        // `messages` and `sizes` transfers, in one process (for callgrind).
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+        defer { bytes.deallocate() }
+        bytes.initializeMemory(as: UInt8.self, repeating: 0xA5)
+        var sum: UInt64 = 0
+        if args[4] == "messages" {
+            var writer = try directory.createMessageBuffer(name, capacity: 1 << 19, maxMessageSize: 64, policy: .block)
+            var reader = try directory.openMessageReader(name, named: "counted")
+            for i in 0..<count {
+                bytes.storeBytes(of: i, as: UInt64.self)
+                try writer.push(UnsafeRawBufferPointer(bytes))
+                if let read = try reader.pop(into: bytes) { sum &+= read.sequence }
+            }
+        } else {
+            var writer = try directory.createBuffer(name, itemSize: 64, length: 8192, policy: .block)
+            var reader = try directory.openReader(name, named: "counted")
             for i in 0..<count {
                 bytes.storeBytes(of: i, as: UInt64.self)
                 try writer.push(bytes: UnsafeRawBufferPointer(bytes))

@@ -62,6 +62,7 @@ struct Inspect: ParsableCommand {
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {
             rows.append(("fill", "\(ring.count) messages in \(used) of \(capacity) bytes (\(percent(ring.fill)))"))
+            rows.append(("time stamps", ring.preciseMessageTime == true ? "precise (CLOCK_REALTIME)" : "coarse (CLOCK_REALTIME_COARSE: a timer tick)"))
         } else {
             rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
         }

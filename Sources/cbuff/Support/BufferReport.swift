@@ -11,6 +11,7 @@ struct BufferReport: Encodable {
     var length: Int?
     var capacity: Int?
     var maxMessage: Int?
+    var preciseTime: Bool?
     var policy: String
     var path: String
     var writerPid: Int32?
@@ -60,6 +61,7 @@ struct BufferReport: Encodable {
         length = record.holdsMessages ? nil : record.length
         capacity = record.messageCapacity
         maxMessage = record.maxMessageSize
+        preciseTime = ring?.preciseMessageTime
         policy = record.policy.description
         path = status.path
         writerPid = ring?.writerPID ?? record.writerPID
@@ -92,7 +94,7 @@ struct BufferReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, itemSize, length, capacity, maxMessage, policy, path, writerPid, writerAlive, writerState, writerStartTime
+        case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, readers, problem
     }
@@ -106,6 +108,7 @@ struct BufferReport: Encodable {
         try c.encode(length, forKey: .length)
         try c.encode(capacity, forKey: .capacity)
         try c.encode(maxMessage, forKey: .maxMessage)
+        try c.encode(preciseTime, forKey: .preciseTime)
         try c.encode(policy, forKey: .policy)
         try c.encode(path, forKey: .path)
         try c.encode(writerPid, forKey: .writerPid)

@@ -38,9 +38,11 @@
 //                                      push and pop once; print what each did, then "closed"
 //   count-allocations DIR NAME COUNT   create NAME (block policy) with a named reader, warm up,
 //                                      then move COUNT items through every non-allocating push
-//                                      and pop; print "allocations=N generic=G control=C build=B"
+//                                      and pop; print "allocations=N generic=G messages=M control=C build=B"
 //                                      (N: that loop; G: the same with push(contentsOf:) of a
-//                                      range; C: one popMany(_:), which returns a new array)
+//                                      range; M: messages through every push and pop of a message
+//                                      buffer that returns no new array; C: one popMany(_:), which
+//                                      returns a new array)
 //   exit-writing DIR NAME MODE         take NAME over, push 1, print "pushed", then end without
 //                                      closing the writer: MODE exit calls exit(0) (as a program
 //                                      whose writer is a global ends); fork forks a child that
@@ -367,6 +369,27 @@ do {
             }
             counts[generic ? 1 : 0] = UInt64(cbuff_allocation_count()) - before
         }
+        // Messages: every push and pop that returns no new array, named reader, block policy.
+        var messages = try directory.createMessageBuffer(name + "-messages", capacity: 1 << 16, maxMessageSize: 256, policy: .block)
+        var messageReader = try directory.openMessageReader(name + "-messages", named: "counted")
+        let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+        defer { message.deallocate() }
+        message.initializeMemory(as: UInt8.self, repeating: 7)
+        var messageCount: UInt64 = 0
+        for round in UInt64(0)..<((warmUp + count) / 8) {
+            if round == warmUp / 8 { messageCount = UInt64(cbuff_allocation_count()) }
+            let length = Int(round % 200)
+            try messages.push(UnsafeRawBufferPointer(rebasing: message[..<length]))
+            _ = try messages.tryPush(UnsafeRawBufferPointer(rebasing: message[..<8]))
+            _ = try messages.push(UnsafeRawBufferPointer(message), timeout: .seconds(1))
+            try messages.pushInPlace(length: 16) { $0.storeBytes(of: round, as: UInt64.self) }
+            try messages.pushInPlace(upTo: 64) { bytes in bytes.storeBytes(of: round, as: UInt64.self); return 8 }
+            for _ in 0..<3 { sum &+= try messageReader.pop(into: message).map { UInt64($0.count) } ?? 0 }
+            sum &+= try messageReader.withNextMessage { UInt64($0.count) }?.value ?? 0
+            sum &+= try messageReader.withNextMessage { UInt64($0.count) }?.value ?? 0
+            messageReader.commit()
+        }
+        messageCount = UInt64(cbuff_allocation_count()) - messageCount
         // The control: popMany(_:) returns a new array, so this one must be counted.
         let control = UInt64(cbuff_allocation_count())
         try writer.push(1)
@@ -376,7 +399,7 @@ do {
         #else
         let build = "release"
         #endif
-        say("allocations=\(counts[0]) generic=\(counts[1]) control=\(UInt64(cbuff_allocation_count()) - control) build=\(build) sum=\(sum)")
+        say("allocations=\(counts[0]) generic=\(counts[1]) messages=\(messageCount) control=\(UInt64(cbuff_allocation_count()) - control) build=\(build) sum=\(sum)")
 
     case "churn":
         guard args.count >= 5, let seconds = Double(args[3]), let seed = UInt64(args[4]) else { fail("churn needs SECONDS SEED") }

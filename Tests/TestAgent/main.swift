@@ -56,6 +56,8 @@
 //                                      TypedBufferWriter/Reader of a 24-byte struct or as raw
 //                                      bytes (push(bytes:) and pop(into:)); print "sum=S" (for
 //                                      counting instructions per item with callgrind)
+//   move-8 DIR NAME COUNT typed|int    the same with UInt64 items, through TypedBufferWriter/Reader
+//                                      or the integer API (push(_:), popItem())
 //   move-64 DIR NAME COUNT messages|slots
 //                                      move COUNT 64-byte messages (or items) through a new buffer in
 //                                      one process, one push and one pop each, named reader, block
@@ -446,6 +448,27 @@ do {
                 bytes.storeBytes(of: i, as: UInt64.self)
                 try writer.push(bytes: UnsafeRawBufferPointer(bytes))
                 if try reader.pop(into: bytes) { sum &+= bytes.load(as: UInt64.self) }
+            }
+        }
+        say("sum=\(sum)")
+
+    case "move-8":
+        guard args.count >= 5, let count = UInt64(args[3]) else { fail("move-8 needs COUNT typed|int") }
+        // UInt64 through the typed API and through the integer API: one push and one pop each.
+        var sum: UInt64 = 0
+        if args[4] == "typed" {
+            var writer = try directory.createBuffer(name, of: UInt64.self, length: 1024)
+            var reader = try directory.openReader(name, of: UInt64.self)
+            for i in 0..<count {
+                try writer.push(i)
+                sum &+= try reader.pop() ?? 0
+            }
+        } else {
+            var writer = try directory.createBuffer(name, itemSize: 8, length: 1024)
+            var reader = try directory.openReader(name)
+            for i in 0..<count {
+                try writer.push(i)
+                sum &+= try reader.popItem() ?? 0
             }
         }
         say("sum=\(sum)")

@@ -1,7 +1,7 @@
 public import Synchronization
 internal import SharedRingSystem
 
-// # The publication protocol (format version 2)
+// # The publication protocol (format versions 2 and 3)
 //
 // One writer, any number of readers, no locks. Item `s` (0, 1, 2, …) lives in slot `s % length`.
 // The writer owns two counters (header line 2; `claimed` is on line 5 under `block`, see below):

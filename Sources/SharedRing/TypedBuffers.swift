@@ -14,9 +14,10 @@ internal import SharedRingCommon
 /// ```
 ///
 /// The buffer's item size is `MemoryLayout<Item>.stride` (24 for `Tick`: C's `sizeof`). Opening
-/// it as a type of another stride is a ``CBuffError/Code/typeMismatch`` error naming both.
-/// Items aligned to more than 8 bytes are refused until the ring file records alignments
-/// (format version 3; slots are 8-byte aligned today).
+/// it as a type of another stride, alignment or name (or other declared fields) is a
+/// ``CBuffError/Code/typeMismatch`` error naming both.
+/// The buffer records the type's alignment and name (ring file format version 3), and its fields
+/// for a ``DescribedItem``; its slots are aligned for the type (up to 4096 bytes).
 public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     @usableFromInline var writer: BufferWriter
 

@@ -107,11 +107,10 @@ import TestSupport
 
     @Test func replaysStartAtASequenceOrATime() throws {
         var writer = try directory.createMessageBuffer("replay", capacity: 4096, maxMessageSize: 1000)
-        var times: [UInt64] = []
         for i in 0..<50 {
             try writer.push("message \(i)" + String(repeating: " ", count: 60))   // 96-byte records: about 42 fit
-            times.append(UInt64(Date().timeIntervalSince1970 * 1e9))
-            if i == 39 { Thread.sleep(forTimeInterval: 0.002) }
+            // Past the coarse clock's next tick (4 ms here), so that message 40 is the first of its time.
+            if i == 39 { Thread.sleep(forTimeInterval: 0.012) }
         }
         var at45 = try directory.openMessageReader("replay", at: 45)
         #expect(try at45.pop()?.text?.hasPrefix("message 45 ") == true && at45.missedCount == 0)
@@ -121,8 +120,13 @@ import TestSupport
         var end = try directory.openMessageReader("replay", at: 50)
         #expect(try end.pop() == nil)
         expectError(.invalidArgument) { _ = try directory.openMessageReader("replay", at: 51) }
-        var since = try directory.openMessageReader("replay", since: times[39] + 1)
+        var at39 = try directory.openMessageReader("replay", at: 39)
+        let time39 = try #require(try at39.pop()).time, time40 = try #require(try at39.pop()).time
+        #expect(time40 > time39)
+        var since = try directory.openMessageReader("replay", since: time40)
         #expect(try since.pop()?.sequence == 40)
+        var sinceJustAfter = try directory.openMessageReader("replay", since: time39 + 1)
+        #expect(try sinceJustAfter.pop()?.sequence == 40)
         var future = try directory.openMessageReader("replay", since: UInt64.max)
         #expect(try future.pop() == nil)
         try writer.push("later")

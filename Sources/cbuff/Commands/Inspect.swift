@@ -67,7 +67,7 @@ struct Inspect: ParsableCommand {
             rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
         }
         if let interrupted = ring.interruptedWrite {
-            rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that item will never be delivered, and the next writer rewrites its slot"))
+            rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that \(noun) will never be delivered, and the next writer writes that sequence again"))
         } else {
             rows.append(("interrupted", "no"))
         }

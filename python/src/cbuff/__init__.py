@@ -1,0 +1,22 @@
+"""cbuff in pure Python: named, persistent, memory-mapped circular buffers shared by processes
+on one host, interoperating with the Swift library and the ``cbuff`` tool through the documented
+ring file format and registry (no compiled code, no Swift needed).
+
+    import cbuff
+    directory = cbuff.DataDirectory()                     # path, else $CBUFF_DIR, else the default
+    with directory.create_buffer("ticks", fields="time:u64,price:f64", length=4096) as writer:
+        writer.push({"time": 1, "price": 2.5})
+    reader = directory.open_reader("ticks")
+    print(reader.pop())                                    # {'time': 1, 'price': 2.5}
+
+Runs on Linux x86-64 only (see ``cbuff._system`` for why).
+"""
+
+from ._api import DataDirectory, Message, MessageReader, MessageWriter, Reader, Writer, default_path
+from ._format import FieldLayout
+from .errors import *  # noqa: F401,F403
+from .errors import CBuffError
+
+__all__ = ["DataDirectory", "Writer", "Reader", "MessageWriter", "MessageReader", "Message", "FieldLayout",
+           "CBuffError", "default_path"]
+__version__ = "2.0.0"

@@ -1,0 +1,511 @@
+"""The public face: DataDirectory, the writers and readers of both kinds of buffer."""
+
+import collections
+import os
+import random
+import re
+import time
+
+from . import _format as F
+from . import _ring as R
+from . import _system as S
+from ._registry import Registry
+from .errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+
+_NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
+
+Message = collections.namedtuple("Message", "sequence time data")
+Message.text = property(lambda self: self.data.decode("utf-8"))
+Message.__doc__ = "A message: its sequence, its publish time (ns since the Unix epoch) and its bytes."
+
+
+def default_path():
+    """``$XDG_DATA_HOME/cbuff``, else ``$HOME/.local/share/cbuff``, else ``$XDG_RUNTIME_DIR/cbuff``,
+    else ``/tmp/cbuff-UID``: the Swift library's default."""
+    for variable, suffix in (("XDG_DATA_HOME", "/cbuff"), ("HOME", "/.local/share/cbuff"), ("XDG_RUNTIME_DIR", "/cbuff")):
+        base = os.environ.get(variable, "")
+        if base.startswith("/"):
+            return base + suffix
+    return f"/tmp/cbuff-{os.getuid()}"
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not _NAME_RULE.match(name) or len(name.encode()) > 200:
+        raise InvalidArgument(f"Buffer name {name!r} is invalid: 1 to 200 bytes of letters, digits and . _ - : @ +, not starting with a dot.")
+
+
+class DataDirectory:
+    """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default."""
+
+    def __init__(self, path=None, lock_timeout=5.0):
+        self.path = path or os.environ.get("CBUFF_DIR") or default_path()
+        self.lock_timeout = lock_timeout
+
+    def __repr__(self):
+        return f"DataDirectory({self.path!r})"
+
+    def ring_path(self, name):
+        return os.path.join(self.path, name + ".ring")
+
+    def _registry(self, create=False):
+        if not os.path.isdir(self.path):
+            if not create:
+                raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+        S.check_directory(self.path)
+        if not create and not os.path.exists(os.path.join(self.path, "registry.sqlite")):
+            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
+        return Registry(self.path, 0o600, self.lock_timeout)
+
+    def _look_up(self, name):
+        validate_name(name)
+        registry = self._registry()
+        row = registry.row(name)
+        if row is None:
+            registry.close()
+            raise NotFound(f'No buffer named "{name}" in {self.path}.')
+        return registry, row
+
+    def _open_ring(self, row, writable=True):
+        try:
+            file = R.RingFile.open(self.ring_path(row.name), writable)
+        except FileNotFoundError:
+            raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
+        layout = file.layout
+        if (layout.item_size, layout.length, layout.policy) != (row.item_size, row.length, row.policy) or not layout.describes_same_items(row.layout):
+            file.close()
+            raise Corrupted(f'Buffer "{row.name}" is damaged: its registry row and its ring file {file.path} disagree on its geometry or its items.')
+        return file
+
+    # Creating and attaching
+
+    def create_buffer(self, name, item_size=None, length=None, policy="overwrite", fields=None,
+                      messages=False, capacity=None, max_message=None, precise_time=False):
+        """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
+        ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
+        capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists."""
+        validate_name(name)
+        if policy not in F.POLICIES:
+            raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
+        if messages:
+            layout = F.Layout.message_ring(capacity, max_message, F.POLICIES[policy], precise_time)
+        else:
+            layout_fields = F.FieldLayout.parse(fields) if isinstance(fields, str) else fields
+            if layout_fields is not None and item_size is not None and item_size != layout_fields.size:
+                raise InvalidArgument(f"item_size {item_size} disagrees with the fields {layout_fields}, which make items of {layout_fields.size} bytes.")
+            size = layout_fields.size if layout_fields is not None else (1 if item_size is None else item_size)
+            layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields)
+        registry = self._registry(create=True)
+        try:
+            if registry.row(name) is not None:
+                raise self._already_created(name, registry)
+            temporary = os.path.join(self.path, f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp")
+            file = R.RingFile.create(temporary, layout, 0o600)
+            try:
+                S.try_lock(file.fd, F.WRITER_LOCK_BYTE)
+                pid, start = file.attach_writer()
+
+                def register(db):
+                    if registry.row(name, db) is not None:
+                        raise self._already_created(name, registry)
+                    final = self.ring_path(name)
+                    if os.path.lexists(final) and self._file_writer_alive(final):
+                        raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
+                    os.rename(temporary, final)
+                    file.path = final
+                    Registry.insert(db, name, layout, pid, start)
+                registry.write(register)
+            except BaseException:
+                file.detach_writer()
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+                file.close()
+                raise
+        finally:
+            registry.close()
+        return MessageWriter(name, file) if messages else Writer(name, file)
+
+    def _file_writer_alive(self, path):
+        try:
+            fd, _ = S.open_trusted(path, False)
+        except Exception:
+            return False
+        try:
+            return S.is_locked(fd, F.WRITER_LOCK_BYTE)
+        finally:
+            os.close(fd)
+
+    def _already_created(self, name, registry):
+        if self._file_writer_alive(self.ring_path(name)):
+            row = registry.row(name)
+            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {row.writer_pid}) is alive.')
+        return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
+
+    def take_over(self, name):
+        """Becomes the writer of a buffer whose writer is gone; the sequence continues."""
+        registry, row = self._look_up(name)
+        try:
+            file = self._open_ring(row)
+            if not file.try_lock_writer():
+                file.close()
+                raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {row.writer_pid}); a buffer has one writer at a time.')
+            pid, start = file.attach_writer()
+            try:
+                registry.record_writer(name, pid, start)
+            except Exception:
+                pass        # the ring file's header is the truth; the registry's columns are for scripts
+        finally:
+            registry.close()
+        return MessageWriter(name, file) if file.layout.messages else Writer(name, file)
+
+    def open_reader(self, name, start="oldest", reader=None):
+        """A reader of buffer ``name``: anonymous, or the named reader ``reader`` (its cursor lives
+        in the ring file; delivery at least once). ``start``: "oldest", "latest" or a sequence."""
+        registry, row = self._look_up(name)
+        try:
+            file = self._open_ring(row)
+            kind = MessageReader if file.layout.messages else Reader
+            if reader is None:
+                return kind(name, file, start)
+            def start_at():
+                if file.layout.messages:
+                    probe = R.MessageCursor(file, start if isinstance(start, str) else "oldest")
+                    return probe.position, probe.expected
+                probe = R.SlotCursor(file, start if isinstance(start, str) else max(start, 0))
+                return probe.next, None
+            try:
+                index, is_new = file.claim_reader(reader, name, self.lock_timeout, start_at)
+            except BaseException:
+                file.close()
+                raise
+            try:
+                registry.record_reader(name, reader, index)
+            except Exception:
+                pass
+            return kind(name, file, None, named=(reader, index, is_new))
+        finally:
+            registry.close()
+
+    # Looking and cleaning up
+
+    def buffers(self):
+        """Every buffer's status (see ``inspect``), by name."""
+        try:
+            registry = self._registry()
+        except NotFound:
+            return []
+        try:
+            names = [row.name for row in registry.rows()]
+        finally:
+            registry.close()
+        return [self.inspect(name) for name in names]
+
+    def inspect(self, name):
+        """What ``cbuff inspect NAME --json`` says, as a dict (the same camelCase keys)."""
+        registry, row = self._look_up(name)
+        registry.close()
+        layout = row.layout
+        report = {"name": name, "kind": "messages" if layout.messages else "items",
+                  "itemSize": None if layout.messages else row.item_size, "length": None if layout.messages else row.length,
+                  "capacity": layout.capacity, "maxMessage": layout.max_message,
+                  "policy": "block" if row.policy else "overwrite", "path": self.ring_path(name),
+                  "formatVersion": row.format_version, "typeName": row.type_name, "itemAlignment": row.alignment,
+                  "fields": [{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
+                  "writerPid": row.writer_pid, "createdAt": row.created_at}
+        file = self._open_ring(row, writable=False)
+        try:
+            report["writerAlive"] = file.writer_alive()
+            state = file.d[F.OFF_WRITER_STATE // 4]
+            report["writerState"] = "alive" if report["writerAlive"] else {0: "never attached", 1: "died", 2: "closed"}.get(state)
+            published, claimed = file.published(), file.claimed()
+            if layout.messages:
+                oldest = R.MessageCursor(file, "oldest")
+                written = R.MessageCursor(file, "latest").next_sequence
+                report.update(written=written, oldest=min(oldest.expected if oldest.expected is not None else written, written))
+            else:
+                report.update(written=published, oldest=min(max(0, claimed - layout.length), published))
+            report["count"] = report["written"] - report["oldest"]
+            report["readers"] = [{"name": reader, "position": (sequence if layout.messages else cursor),
+                                  "lag": max(0, report["written"] - (sequence if layout.messages and sequence is not None else cursor if not layout.messages else report["written"])),
+                                  "pid": pid, "alive": alive}
+                                 for _, reader, cursor, sequence, pid, alive in file.readers()]
+        finally:
+            file.close()
+        return report
+
+    def remove(self, name, force=False):
+        """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
+        validate_name(name)
+        registry = self._registry()
+        try:
+            def remove(db):
+                if db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] == 0:
+                    raise NotFound(f'No buffer named "{name}" in {self.path}.')
+                if not force and self._file_writer_alive(self.ring_path(name)):
+                    raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
+                db.execute("DELETE FROM buffers WHERE name = ?", (name,))
+                if os.path.lexists(self.ring_path(name)):
+                    os.unlink(self.ring_path(name))
+            registry.write(remove)
+        finally:
+            registry.close()
+
+
+# --- Items ------------------------------------------------------------------------------------
+
+class _Handle:
+    """What writers and readers share: the open file, the name, close and context management."""
+
+    def __init__(self, name, file):
+        self.name, self._file = name, file
+        layout = file.layout
+        self.item_size, self.length = layout.item_size, layout.length
+        self.policy = "block" if layout.policy else "overwrite"
+        self.fields = layout.fields
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Writer(_Handle):
+    """The one writer of a buffer of items."""
+
+    def __init__(self, name, file):
+        super().__init__(name, file)
+        self._publisher = R.SlotPublisher(file)
+        self.max_value = (1 << (8 * min(self.item_size, 8))) - 1
+
+    @property
+    def next_sequence(self):
+        return self._publisher.published
+
+    def _encode(self, value):
+        if self.fields is not None and isinstance(value, dict):
+            return self.fields.encode(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            if len(value) > self.item_size:
+                raise ValueDoesNotFit(f"{len(value)} bytes cannot be pushed to buffer \"{self.name}\", whose items are {self.item_size} bytes.")
+            return bytes(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= self.max_value:
+                raise ValueDoesNotFit(f"Value {value} cannot be pushed to buffer \"{self.name}\": items are unsigned integers of at most {min(self.item_size, 8) * 8} bits.")
+            return value.to_bytes(min(self.item_size, 8), "little")
+        raise InvalidArgument(f"cannot push {type(value).__name__} to buffer \"{self.name}\": push an int, bytes, or (for a buffer with fields) a dict")
+
+    def push(self, value, timeout=None):
+        """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
+        `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
+        return self._publisher.publish([self._encode(value)], timeout) == 1
+
+    def try_push(self, value):
+        return self._publisher.publish([self._encode(value)], 0) == 1
+
+    def push_many(self, values, timeout=None):
+        """Pushes every value, announcing them once per run; all are checked first."""
+        encoded = [self._encode(value) for value in values]
+        return self._publisher.publish(encoded, timeout)
+
+    def close(self):
+        if self._file is not None and self._file.mapping is not None:
+            self._file.detach_writer()
+            self._file.close()
+        self._file = None
+
+
+class Reader(_Handle):
+    """A reader of a buffer of items, with its own cursor."""
+
+    def __init__(self, name, file, start, named=None):
+        super().__init__(name, file)
+        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
+        start = file.committed(self._index)[0] if named else start
+        self._cursor = R.SlotCursor(file, start)
+        self._wide = self.item_size > 8 and self.fields is None
+
+    @property
+    def missed(self):
+        return self._cursor.missed
+
+    @property
+    def next_sequence(self):
+        return self._cursor.next
+
+    def _acknowledge(self):
+        if self._index is not None:
+            self._file.commit(self._index, self._cursor.next)
+
+    def commit(self):
+        self._acknowledge()
+
+    def _decode(self, item, sequence):
+        if self.fields is not None:
+            return self.fields.decode(item)
+        if self._wide:
+            return item
+        return int.from_bytes(item, "little")
+
+    def pop(self, timeout=None):
+        """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
+        with ``timeout`` seconds, waits that long for one."""
+        self._acknowledge()
+        items = self._cursor.read(1)
+        if not items and timeout is not None and self._cursor.wait(timeout):
+            items = self._cursor.read(1)
+        return self._decode(items[0], self._cursor.next - 1) if items else None
+
+    def pop_many(self, count):
+        """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
+        self._acknowledge()
+        out = []
+        while len(out) < count:
+            items = self._cursor.read(count - len(out))
+            if not items:
+                break
+            first = self._cursor.next - len(items)
+            out.extend(self._decode(item, first + i) for i, item in enumerate(items))
+        return out
+
+    def pop_array(self, count):
+        """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
+        array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
+        import numpy
+        self._acknowledge()
+        if self.fields is not None:
+            dtype = self.fields.numpy_dtype()
+        elif self.item_size in (1, 2, 4, 8):
+            dtype = numpy.dtype(f"<u{self.item_size}")
+        else:
+            dtype = numpy.dtype((numpy.void, self.item_size))
+        parts, total = [], 0
+        while total < count:
+            part = self._cursor.read_array(count - total, dtype)
+            if len(part) == 0:
+                break
+            parts.append(part)
+            total += len(part)
+        return parts[0] if len(parts) == 1 else numpy.concatenate(parts) if parts else numpy.empty(0, dtype=dtype)
+
+    def wait(self, timeout=None):
+        return self._cursor.wait(timeout)
+
+    def follow(self, timeout=None):
+        """Yields (sequence, item) as they come, waiting (sleeping on the buffer's futex); ends
+        after ``timeout`` seconds without one (None: never)."""
+        while True:
+            item = self.pop()
+            if item is None:
+                if not self._cursor.wait(timeout):
+                    return
+                continue
+            yield self._cursor.next - 1, item
+
+    def close(self):
+        if self._file is not None and self._file.mapping is not None:
+            self._acknowledge()
+            self._file.close()
+        self._file = None
+
+
+# --- Messages ---------------------------------------------------------------------------------
+
+class MessageWriter(_Handle):
+    """The one writer of a buffer of variable-size messages."""
+
+    def __init__(self, name, file):
+        super().__init__(name, file)
+        self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
+        self._publisher = R.MessagePublisher(file)
+
+    @property
+    def next_sequence(self):
+        return self._publisher.next_sequence
+
+    def push_message(self, data, timeout=None):
+        """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        data = bytes(data)
+        if len(data) > self.max_message:
+            raise ValueDoesNotFit(f'A message of {len(data)} bytes cannot be pushed to buffer "{self.name}": its messages are at most {self.max_message} bytes.')
+        return self._publisher.publish(data, timeout)
+
+    push = push_message
+
+    def close(self):
+        if self._file is not None and self._file.mapping is not None:
+            self._file.detach_writer()
+            self._file.close()
+        self._file = None
+
+
+class MessageReader(_Handle):
+    """A reader of a buffer of messages, with its own cursor."""
+
+    def __init__(self, name, file, start, named=None):
+        super().__init__(name, file)
+        self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
+        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
+        if named:
+            position, sequence = file.committed(self._index)
+            self._cursor = R.MessageCursor(file, position, sequence)
+        elif isinstance(start, int) and not isinstance(start, bool):
+            self._cursor = R.MessageCursor(file, "oldest")
+            while True:
+                found = self._cursor.read(peek=True)
+                if found is None or found[0] >= start:
+                    break
+                self._cursor.read()
+            self._cursor.missed = 0
+            self._cursor.expected = start
+        else:
+            self._cursor = R.MessageCursor(file, start)
+
+    @property
+    def missed(self):
+        return self._cursor.missed
+
+    @property
+    def next_sequence(self):
+        return self._cursor.next_sequence
+
+    def _acknowledge(self):
+        if self._index is not None:
+            self._file.commit(self._index, self._cursor.position, self._cursor.expected)
+
+    def commit(self):
+        self._acknowledge()
+
+    def pop_message(self, timeout=None):
+        """The next Message(sequence, time, data), or None (waiting up to ``timeout`` seconds)."""
+        self._acknowledge()
+        found = self._cursor.read()
+        if found is None and timeout is not None and self._cursor.wait(timeout):
+            found = self._cursor.read()
+        return Message(*found) if found else None
+
+    pop = pop_message
+
+    def follow(self, timeout=None):
+        """Yields messages as they come, waiting; ends after ``timeout`` seconds without one."""
+        while True:
+            message = self.pop_message()
+            if message is None:
+                if not self._cursor.wait(timeout):
+                    return
+                continue
+            yield message
+
+    def close(self):
+        if self._file is not None and self._file.mapping is not None:
+            self._acknowledge()
+            self._file.close()
+        self._file = None

@@ -1,0 +1,417 @@
+"""The ring file format, versions 2 and 3: every constant and offset in one place, the header's
+encoding and validation, and field layouts. Written from the repository's format document,
+``Sources/SharedRing/SharedRing.docc/RingFileFormat.md``; ``tests/test_format.py`` pins the golden
+bytes the Swift tests pin."""
+
+import re
+import struct
+
+from .errors import Corrupted, InvalidArgument
+
+MAGIC = b"CBUFRING"
+VERSIONS = (2, 3)
+HEADER_SIZE = 4096
+DESCRIBED_BYTES = 1024          # lines 0-15: what a reader validates first
+READER_CAPACITY = 24
+READER_RECORD_SIZE = 128
+READER_TABLE = 1024
+BYTE_ORDER_MARK = 0x01020304
+MAX_ITEM_SIZE = 1 << 24
+MAX_LENGTH = 1 << 32
+MAX_FILE_SIZE = 1 << 40
+LAST_WRITE_STAMP_SHIFT = 10     # the writer stamps lastWriteAt when a publish crosses 2^10 positions
+
+# Line 0: geometry and checksum.
+OFF_MAGIC, OFF_VERSION, OFF_HEADER_SIZE = 0, 8, 12
+OFF_ITEM_SIZE, OFF_LENGTH, OFF_STRIDE, OFF_POLICY = 16, 24, 32, 36
+OFF_READER_CAPACITY, OFF_BOM, OFF_FILE_SIZE, OFF_CHECKSUM = 40, 44, 48, 56
+# Line 1.
+OFF_CREATED_AT = 64
+# Line 2: the writer's.
+OFF_PUBLISHED, OFF_LAST_WRITE_AT, OFF_WRITER_PID, OFF_WRITER_STATE = 128, 136, 144, 148
+OFF_WRITER_START_TIME, OFF_WRITER_GENERATION, OFF_GATE_VERSION = 152, 160, 168
+OFF_CLAIMED_OVERWRITE, OFF_CLAIMED_BLOCK = 176, 320
+# Line 3: readers' wake-up line. Line 4: the block policy's.
+OFF_NOTIFY, OFF_WAITERS = 192, 196
+OFF_SPACE, OFF_WRITER_WAITING, OFF_READERS_VERSION = 256, 260, 264
+# Line 5, message rings: the writer's tail, last record start, messages published.
+OFF_MESSAGE_TAIL, OFF_LAST_RECORD_START, OFF_PUBLISHED_MESSAGES = 328, 336, 344
+# Lines 6-15, version 3: the item description.
+OFF_KIND, OFF_ALIGNMENT, OFF_FIELD_COUNT, OFF_TYPE_NAME_LENGTH, OFF_TYPE_NAME = 384, 388, 392, 396, 400
+OFF_MESSAGE_CAPACITY, OFF_MAX_MESSAGE, OFF_MESSAGE_FLAGS = 464, 472, 476
+OFF_FIELDS, FIELD_RECORD_SIZE, OFF_DESCRIBED_CHECKSUM = 512, 32, 1016
+
+POLICY_OVERWRITE, POLICY_BLOCK = 0, 1
+POLICIES = {"overwrite": POLICY_OVERWRITE, "block": POLICY_BLOCK}
+STATE_NEVER, STATE_ATTACHED, STATE_CLOSED = 0, 1, 2
+KIND_ITEMS, KIND_MESSAGES = 0, 1
+
+# Reader table records: cursor at 0 (+8 for message rings: 1 + the expected sequence), state at
+# 64, PID 68, start time 72, name length 80, name 84 (44 bytes).
+REC_CURSOR, REC_SEQUENCE, REC_STATE, REC_PID, REC_START_TIME, REC_NAME_LENGTH, REC_NAME = 0, 8, 64, 68, 72, 80, 84
+READER_NAME_MAX = 44
+TABLE_LOCK_BYTE = 64
+WRITER_LOCK_BYTE = 0
+
+# Message records: word 0 = length | kind << 32, then sequence, then time, then the bytes.
+RECORD_MESSAGE, RECORD_PADDING = 1, 2
+RECORD_HEADER_WORDS = 3
+MIN_CAPACITY, MAX_CAPACITY = 4096, 1 << 35
+
+MAX_FIELDS, MAX_FIELD_NAME, MAX_ARRAY = 14, 23, 65535
+MAX_ALIGNMENT, MAX_TYPE_NAME = 4096, 60
+RESERVED_FIELD_NAME = "sequence"
+# Field type codes: name -> (code, width, struct letter).
+SCALARS = {"u8": (1, 1, "B"), "u16": (2, 2, "H"), "u32": (3, 4, "I"), "u64": (4, 8, "Q"),
+           "i8": (5, 1, "b"), "i16": (6, 2, "h"), "i32": (7, 4, "i"), "i64": (8, 8, "q"),
+           "f32": (9, 4, "f"), "f64": (10, 8, "d")}
+CODE_BYTES, CODE_CHARS = 11, 12
+_NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,22}\Z")
+
+
+def fnv1a64(data):
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def round_up(value, alignment):
+    return (value + alignment - 1) // alignment * alignment
+
+
+# --- Field layouts --------------------------------------------------------------------------
+
+class Field:
+    """One field: its name, type text (``u64``, ``char8``, ``bytes16``) and offset."""
+
+    __slots__ = ("name", "type", "offset", "kind", "count", "width")
+
+    def __init__(self, name, type, offset):
+        self.name, self.type, self.offset = name, type, offset
+        self.kind, self.count, self.width = parse_type(type)
+
+    @property
+    def size(self):
+        return self.width * self.count
+
+    def __eq__(self, other):
+        return isinstance(other, Field) and (self.name, self.type, self.offset) == (other.name, other.type, other.offset)
+
+    def __repr__(self):
+        return f"Field({self.name!r}, {self.type!r}, {self.offset})"
+
+
+def parse_type(text):
+    """``u64`` -> ("u64", 1, 8); ``char8`` -> ("chars", 8, 1); ``bytes16`` -> ("bytes", 16, 1)."""
+    if text in SCALARS:
+        return text, 1, SCALARS[text][1]
+    for prefix, kind in (("char", "chars"), ("bytes", "bytes")):
+        digits = text[len(prefix):]
+        if text.startswith(prefix) and digits.isdigit() and digits[0] != "0" and len(digits) <= 5 and int(digits) <= MAX_ARRAY:
+            return kind, int(digits), 1
+    raise InvalidArgument(f"unknown field type {text!r}: use u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, charN or bytesN")
+
+
+class FieldLayout:
+    """Fields in C layout: each at a multiple of its alignment, the item padded to the largest."""
+
+    def __init__(self, fields):
+        if not fields:
+            raise InvalidArgument("Invalid field layout: it has no fields.")
+        if len(fields) > MAX_FIELDS:
+            raise InvalidArgument(f"Invalid field layout: it has {len(fields)} fields; a buffer records at most {MAX_FIELDS}.")
+        end, alignment, names = 0, 1, set()
+        for field in fields:
+            if not _NAME_RULE.match(field.name) or field.name == RESERVED_FIELD_NAME:
+                raise InvalidArgument(f"Invalid field name {field.name!r}: 1 to 23 letters, digits or underscores, not starting with a digit, and not 'sequence'.")
+            if field.name in names:
+                raise InvalidArgument(f"Invalid field layout: field {field.name!r} appears twice.")
+            names.add(field.name)
+            expected = round_up(end, field.width)
+            if field.offset != expected:
+                raise InvalidArgument(f"Invalid field layout: field {field.name!r} is at offset {field.offset}, where C's layout puts it at {expected}.")
+            end = expected + field.size
+            alignment = max(alignment, field.width)
+        self.fields = list(fields)
+        self.alignment = alignment
+        self.size = round_up(end, alignment)
+        if self.size > MAX_ITEM_SIZE:
+            raise InvalidArgument(f"Invalid field layout: items of {self.size} bytes; the most is {MAX_ITEM_SIZE}.")
+
+    @classmethod
+    def parse(cls, spec):
+        """``time:u64,price:f64,qty:u32`` (spaces around names and types ignored)."""
+        declared = []
+        for piece in spec.split(","):
+            parts = [part.strip() for part in piece.split(":")]
+            if len(parts) != 2 or not parts[0]:
+                raise InvalidArgument(f"Invalid field {piece!r}: write each field as name:type, separated by commas (time:u64,price:f64,sym:char8).")
+            declared.append((parts[0], parts[1]))
+        return cls.declaring(declared)
+
+    @classmethod
+    def declaring(cls, declared):
+        offset, fields = 0, []
+        for name, type in declared:
+            _, count, width = parse_type(type)
+            offset = round_up(offset, width)
+            fields.append(Field(name, type, offset))
+            offset += width * count
+        return cls(fields)
+
+    def __eq__(self, other):
+        return isinstance(other, FieldLayout) and self.fields == other.fields
+
+    def __str__(self):
+        return ",".join(f"{f.name}:{f.type}" for f in self.fields)
+
+    def __repr__(self):
+        return f"FieldLayout.parse({str(self)!r})"
+
+    @property
+    def json(self):
+        """As the registry's ``fields`` column holds it (no spaces, keys in this order)."""
+        return "[" + ",".join('{"name":"%s","type":"%s","offset":%d}' % (f.name, f.type, f.offset) for f in self.fields) + "]"
+
+    @classmethod
+    def from_json(cls, text):
+        import json
+        try:
+            value = json.loads(text)
+            fields = [Field(entry["name"], entry["type"], entry["offset"]) for entry in value
+                      if isinstance(entry, dict) and set(entry) == {"name", "type", "offset"}
+                      and isinstance(entry["name"], str) and isinstance(entry["type"], str) and type(entry["offset"]) is int]
+            if not isinstance(value, list) or len(fields) != len(value):
+                raise ValueError("not an array of {name, type, offset}")
+        except (ValueError, TypeError, KeyError) as error:
+            raise InvalidArgument(f"Invalid field layout JSON: {error}.") from None
+        return cls(fields)
+
+    def numpy_dtype(self):
+        """The numpy structured dtype of these items (``charN`` as ``SN``, ``bytesN`` as ``VN``)."""
+        import numpy
+        formats = []
+        for field in self.fields:
+            if field.kind == "chars":
+                formats.append(f"S{field.count}")
+            elif field.kind == "bytes":
+                formats.append(f"V{field.count}")
+            else:
+                formats.append("<" + SCALARS[field.kind][2])
+        return numpy.dtype({"names": [f.name for f in self.fields], "formats": formats,
+                            "offsets": [f.offset for f in self.fields], "itemsize": self.size})
+
+    def decode(self, item, sequence=None):
+        """An item's bytes as a dict of its fields (text up to its first NUL, bytes as bytes)."""
+        out = {} if sequence is None else {"sequence": sequence}
+        for field in self.fields:
+            raw = item[field.offset:field.offset + field.size]
+            if field.kind == "chars":
+                out[field.name] = bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
+            elif field.kind == "bytes":
+                out[field.name] = bytes(raw)
+            else:
+                out[field.name] = struct.unpack("<" + SCALARS[field.kind][2], raw)[0]
+        return out
+
+    def encode(self, values):
+        """A dict of every field (and at most a ``sequence`` key, ignored) as the item's bytes."""
+        if not isinstance(values, dict):
+            raise InvalidArgument(f"an item of fields {self} is a dict, not {type(values).__name__}")
+        unknown = set(values) - {f.name for f in self.fields} - {RESERVED_FIELD_NAME}
+        if unknown:
+            raise InvalidArgument(f"unknown field {sorted(unknown)[0]!r} (the fields are {self})")
+        item = bytearray(self.size)
+        for field in self.fields:
+            if field.name not in values:
+                raise InvalidArgument(f"field {field.name!r} is missing")
+            value = values[field.name]
+            if field.kind == "chars":
+                data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+                if len(data) > field.count or b"\0" in data:
+                    from .errors import ValueDoesNotFit
+                    raise ValueDoesNotFit(f"field {field.name!r} ({field.type}) holds at most {field.count} bytes of text without NUL")
+                item[field.offset:field.offset + len(data)] = data
+            elif field.kind == "bytes":
+                data = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+                if len(data) != field.count:
+                    from .errors import ValueDoesNotFit
+                    raise ValueDoesNotFit(f"field {field.name!r} ({field.type}) needs exactly {field.count} bytes")
+                item[field.offset:field.offset + field.count] = data
+            else:
+                try:
+                    struct.pack_into("<" + SCALARS[field.kind][2], item, field.offset, value)
+                except (struct.error, TypeError) as error:
+                    from .errors import ValueDoesNotFit
+                    raise ValueDoesNotFit(f"field {field.name!r} ({field.type}) cannot hold {value!r}: {error}") from None
+        return bytes(item)
+
+
+# --- Headers --------------------------------------------------------------------------------
+
+class Layout:
+    """A ring file's geometry: item size, length (positions), policy, stride, file size, and what
+    version 3 says (item alignment, type name, fields; or a message ring's capacity)."""
+
+    def __init__(self, item_size, length, policy, alignment=None, type_name=None, fields=None,
+                 capacity=None, max_message=None, precise_time=False, version=None):
+        self.item_size, self.length, self.policy = item_size, length, policy
+        self.alignment, self.type_name, self.fields = alignment, type_name, fields
+        self.capacity, self.max_message, self.precise_time = capacity, max_message, precise_time
+        self.messages = capacity is not None
+        plain = alignment is None and type_name is None and fields is None and not self.messages
+        self.version = version or (2 if plain else 3)
+        slot_alignment = max(8, alignment or 8)
+        self.stride = round_up(item_size, slot_alignment)
+        self.file_size = HEADER_SIZE + length * self.stride
+
+    @classmethod
+    def items(cls, item_size, length, policy, alignment=None, type_name=None, fields=None):
+        if not isinstance(item_size, int) or not 1 <= item_size <= MAX_ITEM_SIZE:
+            raise InvalidArgument(f"Item size {item_size} is out of range: it must be between 1 and {MAX_ITEM_SIZE} bytes.")
+        if not isinstance(length, int) or not 2 <= length <= MAX_LENGTH:
+            raise InvalidArgument(f"Length {length} is out of range: a buffer holds between 2 and {MAX_LENGTH} items.")
+        if alignment is not None and (alignment < 1 or alignment > MAX_ALIGNMENT or alignment & (alignment - 1)):
+            raise InvalidArgument(f"Item alignment {alignment} is not a power of two from 1 to {MAX_ALIGNMENT}.")
+        if type_name is not None and not (0 < len(type_name.encode()) <= MAX_TYPE_NAME and type_name.isprintable()):
+            raise InvalidArgument(f"Item type name {type_name!r} must be 1 to {MAX_TYPE_NAME} bytes of printable UTF-8.")
+        if fields is not None:
+            if fields.size != item_size:
+                raise InvalidArgument(f"The fields {fields} make items of {fields.size} bytes, not {item_size}.")
+            if alignment is not None and alignment != fields.alignment:
+                raise InvalidArgument(f"The fields {fields} are aligned to {fields.alignment} bytes, not the {alignment} given.")
+            alignment = fields.alignment
+        layout = cls(item_size, length, policy, alignment, type_name, fields)
+        if layout.file_size > MAX_FILE_SIZE:
+            raise InvalidArgument(f"A buffer of {length} items of {item_size} bytes would need more than {MAX_FILE_SIZE >> 30} GiB.")
+        return layout
+
+    @classmethod
+    def message_ring(cls, capacity, max_message, policy, precise_time=False):
+        if not isinstance(capacity, int) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
+            raise InvalidArgument(f"Message capacity {capacity} is not a power of two from 4 KiB to 32 GiB.")
+        largest = capacity // 2 - 8 * RECORD_HEADER_WORDS
+        if not isinstance(max_message, int) or not 0 <= max_message <= largest:
+            raise InvalidArgument(f"Largest message {max_message} is out of range: a ring of {capacity} bytes carries messages of at most {largest} bytes.")
+        return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time)
+
+    @property
+    def claimed_offset(self):
+        return OFF_CLAIMED_BLOCK if self.policy == POLICY_BLOCK else OFF_CLAIMED_OVERWRITE
+
+    def describes_same_items(self, other):
+        return (self.alignment, self.type_name, self.fields, self.capacity, self.max_message) == \
+               (other.alignment, other.type_name, other.fields, other.capacity, other.max_message)
+
+    def encode(self, created_at):
+        """The first 1024 bytes of a new ring file (every other byte is zero)."""
+        header = bytearray(DESCRIBED_BYTES)
+        header[0:8] = MAGIC
+        struct.pack_into("<IIQQIIIIQ", header, OFF_VERSION, self.version, HEADER_SIZE, self.item_size, self.length,
+                         self.stride, self.policy, READER_CAPACITY, BYTE_ORDER_MARK, self.file_size)
+        struct.pack_into("<Q", header, OFF_CHECKSUM, fnv1a64(header[0:OFF_CHECKSUM]))
+        struct.pack_into("<Q", header, OFF_CREATED_AT, created_at)
+        if self.version >= 3:
+            if self.messages:
+                struct.pack_into("<I", header, OFF_KIND, KIND_MESSAGES)
+                struct.pack_into("<QII", header, OFF_MESSAGE_CAPACITY, self.capacity, self.max_message, 1 if self.precise_time else 0)
+            else:
+                name = (self.type_name or "").encode()
+                fields = self.fields.fields if self.fields else []
+                struct.pack_into("<IIII", header, OFF_KIND, KIND_ITEMS, self.alignment or 0, len(fields), len(name))
+                header[OFF_TYPE_NAME:OFF_TYPE_NAME + len(name)] = name
+                for index, field in enumerate(fields):
+                    record = OFF_FIELDS + index * FIELD_RECORD_SIZE
+                    encoded = field.name.encode()
+                    header[record] = len(encoded)
+                    header[record + 1:record + 1 + len(encoded)] = encoded
+                    code = SCALARS[field.kind][0] if field.kind in SCALARS else (CODE_BYTES if field.kind == "bytes" else CODE_CHARS)
+                    struct.pack_into("<BBHI", header, record + 24, code, 0, field.count, field.offset)
+            struct.pack_into("<Q", header, OFF_DESCRIBED_CHECKSUM, fnv1a64(header[OFF_KIND:OFF_DESCRIBED_CHECKSUM]))
+        return bytes(header)
+
+    @classmethod
+    def validate(cls, header, actual_size, path):
+        """Checks every field of a header against the others and the file's real size."""
+        def corrupt(what):
+            return Corrupted(f"Ring file {path} is damaged: {what}.")
+        if actual_size < HEADER_SIZE or len(header) < DESCRIBED_BYTES:
+            raise corrupt(f"it is {actual_size} bytes, shorter than the {HEADER_SIZE}-byte header")
+        if header[0:8] != MAGIC:
+            raise corrupt('it does not start with the magic number "CBUFRING"; it is not a cbuff ring file')
+        version, header_size, item_size, length, stride, policy, readers, bom, file_size, checksum = \
+            struct.unpack_from("<IIQQIIIIQQ", header, OFF_VERSION)
+        if version not in VERSIONS:
+            raise Corrupted(f"Ring file {path} has format version {version}; this library reads versions 2 and 3.")
+        if checksum != fnv1a64(header[0:OFF_CHECKSUM]):
+            raise corrupt("its header checksum does not match its contents")
+        if bom != BYTE_ORDER_MARK or header_size != HEADER_SIZE or readers != READER_CAPACITY or policy not in (0, 1):
+            raise corrupt("its byte-order mark, header size, reader capacity or policy is wrong")
+        if not (1 <= item_size <= MAX_ITEM_SIZE and 2 <= length <= MAX_LENGTH):
+            raise corrupt(f"its item size {item_size} or length {length} is out of range")
+        try:
+            if version >= 3:
+                layout = cls._decode_description(header, item_size, length, policy, corrupt)
+            else:
+                layout = cls.items(item_size, length, policy)
+        except InvalidArgument as error:
+            raise corrupt(str(error).rstrip(".")) from None
+        layout.version = version
+        if stride != layout.stride or file_size != layout.file_size:
+            raise corrupt(f"its stride {stride} or file size {file_size} does not follow from its geometry")
+        if actual_size != layout.file_size:
+            raise corrupt(f"it is {actual_size} bytes but its header says {layout.file_size} (truncated or extended)")
+        return layout
+
+    @classmethod
+    def _decode_description(cls, header, item_size, length, policy, corrupt):
+        if struct.unpack_from("<Q", header, OFF_DESCRIBED_CHECKSUM)[0] != fnv1a64(header[OFF_KIND:OFF_DESCRIBED_CHECKSUM]):
+            raise corrupt("the checksum of its item description (bytes 384-1015) does not match them")
+        kind, alignment, field_count, name_length = struct.unpack_from("<IIII", header, OFF_KIND)
+
+        def zero(start, end, what):
+            if any(header[start:end]):
+                raise corrupt(f"{what} (bytes {start}-{end - 1}) should be zero")
+        if kind == KIND_MESSAGES:
+            zero(OFF_KIND + 4, OFF_MESSAGE_CAPACITY, "the item description of a message ring")
+            zero(OFF_MESSAGE_FLAGS + 4, OFF_DESCRIBED_CHECKSUM, "the reserved bytes after its message geometry")
+            capacity, max_message, flags = struct.unpack_from("<QII", header, OFF_MESSAGE_CAPACITY)
+            if flags > 1:
+                raise corrupt(f"its message flags {flags} are unknown")
+            layout = cls.message_ring(capacity, max_message, policy, precise_time=flags == 1)
+            if item_size != 8 or length != layout.length:
+                raise corrupt("its line 0 does not say item size 8 and length capacity / 8")
+            return layout
+        if kind != KIND_ITEMS:
+            raise corrupt(f"its kind {kind} is unknown")
+        if field_count > MAX_FIELDS or name_length > MAX_TYPE_NAME:
+            raise corrupt("its field count or type name length is out of range")
+        zero(OFF_TYPE_NAME + name_length, OFF_MESSAGE_CAPACITY, "the bytes after its type name")
+        zero(OFF_MESSAGE_CAPACITY, OFF_FIELDS, "its message geometry")
+        zero(OFF_FIELDS + field_count * FIELD_RECORD_SIZE, OFF_DESCRIBED_CHECKSUM, "its unused field records")
+        try:
+            type_name = bytes(header[OFF_TYPE_NAME:OFF_TYPE_NAME + name_length]).decode() if name_length else None
+        except UnicodeDecodeError:
+            raise corrupt("its type name is not UTF-8") from None
+        codes = {code: name for name, (code, _, _) in SCALARS.items()}
+        fields = []
+        for index in range(field_count):
+            record = OFF_FIELDS + index * FIELD_RECORD_SIZE
+            length_byte = header[record]
+            code, reserved, count, offset = struct.unpack_from("<BBHI", header, record + 24)
+            if not 1 <= length_byte <= MAX_FIELD_NAME or reserved or any(header[record + 1 + length_byte:record + 24]):
+                raise corrupt(f"field record {index} is invalid")
+            try:
+                name = bytes(header[record + 1:record + 1 + length_byte]).decode()
+            except UnicodeDecodeError:
+                raise corrupt(f"field record {index} has an invalid name") from None
+            if code in codes and count == 1:
+                text = codes[code]
+            elif code in (CODE_BYTES, CODE_CHARS) and count >= 1:
+                text = ("bytes" if code == CODE_BYTES else "char") + str(count)
+            else:
+                raise corrupt(f"field record {index} has an unknown type {code}")
+            fields.append(Field(name, text, offset))
+        layout_fields = FieldLayout(fields) if fields else None
+        return cls.items(item_size, length, policy, alignment or None, type_name, layout_fields)

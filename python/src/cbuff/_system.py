@@ -1,0 +1,177 @@
+"""What cbuff needs of Linux, and nothing else: open-file-description locks, the futex,
+membarrier, a process's start time, opening only trusted files, and the shared words.
+
+Memory ordering from Python. The protocol (RingFileFormat.md, "Publication") needs acquire loads
+and release stores of aligned 8-byte words, and fences between a payload copy and a counter load.
+Here every shared word is read and written through a ``memoryview`` cast to unsigned 64-bit (or
+32-bit) elements of the ``mmap``: CPython copies such an element with a fixed-size ``memcpy``,
+which the C compiler emits as one aligned ``mov``, so each access is single-copy atomic. On
+x86-64 (TSO) every load already has acquire and every store release semantics, and loads are
+not reordered with loads nor stores with stores, so the protocol's fences (W2, R3) are free; and
+each Python-level access is a separate call into the interpreter, which the C compiler cannot
+reorder across. The one store-then-load ordering the protocol needs (a sleeper's increment of
+``waiters`` before its second look at ``published``; the writer's store of ``published`` before
+its load of ``waiters``) comes from ``membarrier``, as in the Swift library: sleepers issue a
+global expedited barrier, and every process registers for it; the sleeper's increment itself is
+the futex's atomic ``FUTEX_WAKE_OP`` (Python has no atomic add). Every sleep is bounded (slices
+of at most 50 ms, each followed by a fresh look), so even a missed wake-up costs latency, never a
+hang.
+
+On any other architecture (aarch64 needs ``dmb`` fences that Python cannot issue) this module
+refuses to load: running there would be running wrong.
+"""
+
+import ctypes
+import errno
+import fcntl
+import mmap
+import os
+import platform
+import stat
+import struct
+
+from .errors import Corrupted, PermissionDenied, SystemFailure, Unsupported
+
+if platform.machine() not in ("x86_64", "AMD64"):
+    raise Unsupported(f"cbuff's Python package runs only on x86-64, where aligned 8-byte loads and stores are ordered as the protocol needs; this machine is {platform.machine()} (use the Swift library there).")
+
+SYS_FUTEX, SYS_MEMBARRIER = 202, 324
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAKE_OP = 0, 1, 5
+FUTEX_OP_ADD = 1
+MEMBARRIER_CMD_GLOBAL_EXPEDITED, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 2, 4
+F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
+F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def _membarrier(command):
+    return _libc.syscall(ctypes.c_long(SYS_MEMBARRIER), ctypes.c_int(command), ctypes.c_int(0), ctypes.c_int(0)) == 0
+
+
+# Registered once per process: so that sleepers elsewhere can order this process's stores.
+HAS_MEMBARRIER = _membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
+
+
+def global_barrier():
+    """A full fence on every CPU running a registered process (a no-op if unavailable)."""
+    if HAS_MEMBARRIER:
+        _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+
+
+def futex_wait(address, expected, timeout_ns):
+    """Sleeps while the u32 at ``address`` holds ``expected``, at most ``timeout_ns``."""
+    ts = _Timespec(timeout_ns // 1_000_000_000, timeout_ns % 1_000_000_000)
+    _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAIT),
+                  ctypes.c_uint32(expected), ctypes.byref(ts), None, ctypes.c_int(0))
+
+
+def futex_wake(address):
+    _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAKE),
+                  ctypes.c_int(0x7FFFFFFF), None, None, ctypes.c_int(0))
+
+
+def atomic_add_u32(address, amount):
+    """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically, through
+    ``FUTEX_WAKE_OP``: its operation on the second word is an atomic read-modify-write (and the
+    system call a full barrier); it wakes nobody here (no waiter on the first word is asked for,
+    and the second wake's count is zero)."""
+    operation = (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12)
+    result = _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAKE_OP),
+                           ctypes.c_int(0), ctypes.c_void_p(0), ctypes.c_void_p(address), ctypes.c_int(operation))
+    if result < 0:
+        raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
+
+
+def address_of(buffer, offset):
+    """The address of byte ``offset`` of a writable buffer (the mapping)."""
+    return ctypes.addressof(ctypes.c_char.from_buffer(buffer, offset))
+
+
+# --- Locks ------------------------------------------------------------------------------------
+
+def _flock(kind, start):
+    return struct.pack("hhqqi4x", kind, os.SEEK_SET, start, 1, 0)
+
+
+def try_lock(fd, byte):
+    """Takes an OFD write lock on ``byte``; False if another open file description holds it."""
+    try:
+        fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK, byte))
+        return True
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise SystemFailure(f"Cannot lock byte {byte}: {error.strerror}.") from None
+
+
+def unlock(fd, byte):
+    fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_UNLCK, byte))
+
+
+def is_locked(fd, byte):
+    """Whether another open file description holds a lock on ``byte`` (F_OFD_GETLK)."""
+    result = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_WRLCK, byte))
+    return struct.unpack("hhqqi4x", result)[0] != fcntl.F_UNLCK
+
+
+# --- Processes ------------------------------------------------------------------------------
+
+def start_time(pid):
+    """Field 22 of /proc/PID/stat (clock ticks after boot), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rindex(b")") + 1:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def is_running(pid, start):
+    return pid > 0 and start_time(pid) == start
+
+
+# --- Files ------------------------------------------------------------------------------------
+
+def check_directory(path):
+    """Refuses a data directory another user owns or every user can write (no group sharing here)."""
+    info = os.stat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise Corrupted(f"The data directory {path} is not a directory.")
+    if info.st_mode & 0o002:
+        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {oct(info.st_mode & 0o7777)}), so anyone could replace its files; cbuff does not use it.")
+    if info.st_uid != os.geteuid():
+        raise PermissionDenied(f"The data directory {path} belongs to user {info.st_uid}, not to this user ({os.geteuid()}); cbuff does not use it.")
+
+
+def open_trusted(path, writable=True, what="ring file"):
+    """Opens a regular file this user owns, never through a symbolic link, never blocking on a FIFO."""
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise Corrupted(f"The {what} {path} is a symbolic link; cbuff does not follow it.") from None
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionDenied(f"Permission denied: cannot open the {what} {path}.") from None
+        raise SystemFailure(f"Cannot open the {what} {path}: {error.strerror}.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise Corrupted(f"The {what} {path} is not a regular file; cbuff does not use it.")
+    if info.st_uid != os.geteuid():
+        os.close(fd)
+        raise PermissionDenied(f"Permission denied: the {what} {path} belongs to user {info.st_uid}, not to this user.")
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return fd, info
+
+
+def map_shared(fd, size, writable=True):
+    """A MAP_SHARED mapping of the file's first ``size`` bytes."""
+    return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)

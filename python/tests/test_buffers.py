@@ -1,0 +1,126 @@
+"""The Python API in one process: both kinds, named readers, the block policy, numpy, take-over."""
+import os
+
+import pytest
+
+import cbuff
+from cbuff.errors import (BufferAlreadyCreated, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit,
+                          WriterBusy)
+
+
+def test_items_come_back_and_a_lapped_reader_counts_exactly(directory):
+    writer = directory.create_buffer("ints", item_size=8, length=16)
+    reader = directory.open_reader("ints")
+    for value in range(40):
+        writer.push(value * 3)
+    assert reader.pop_many(100) == [value * 3 for value in range(24, 40)]
+    assert reader.missed == 24 and reader.next_sequence == 40
+    assert reader.pop() is None
+    assert writer.push_many(range(5)) == 5 and reader.pop_many(10) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueDoesNotFit):
+        directory.create_buffer("small", item_size=1, length=4).push(256)
+    with pytest.raises(BufferAlreadyCreated):
+        directory.create_buffer("ints", item_size=8, length=16)
+    with pytest.raises(NotFound):
+        directory.open_reader("missing")
+    with pytest.raises(InvalidArgument):
+        directory.create_buffer("a/b", item_size=8, length=4)
+
+
+def test_a_ring_of_length_l_keeps_the_l_most_recent_items(directory):
+    writer = directory.create_buffer("five", item_size=2, length=5)
+    for value in range(5):
+        writer.push(value)
+    assert directory.open_reader("five").pop_many(10) == [0, 1, 2, 3, 4]
+
+
+def test_fields_are_dicts_and_numpy_structured_arrays(directory):
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer("ticks", fields="time:u64,price:f64,qty:u32,sym:char4", length=64)
+    for i in range(10):
+        writer.push({"time": i, "price": i / 4, "qty": i * 2, "sym": "AB"})
+    reader = directory.open_reader("ticks")
+    assert reader.pop() == {"time": 0, "price": 0.0, "qty": 0, "sym": "AB"}
+    ticks = reader.pop_array(100)
+    assert ticks.dtype.names == ("time", "price", "qty", "sym") and len(ticks) == 9
+    assert list(ticks["time"]) == list(range(1, 10)) and ticks["price"][3] == 1.0 and ticks["sym"][0] == b"AB"
+    with pytest.raises(InvalidArgument):
+        writer.push({"time": 1, "price": 2.0})
+    with pytest.raises(ValueDoesNotFit):
+        writer.push({"time": -1, "price": 2.0, "qty": 1, "sym": ""})
+
+
+def test_pop_array_of_integers_across_the_wrap(directory):
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer("wrap", item_size=8, length=1000)
+    writer.push_many(range(1500))
+    values = directory.open_reader("wrap").pop_array(2000)
+    assert values.dtype == numpy.dtype("<u8") and list(values) == list(range(500, 1500))
+
+
+def test_named_readers_resume_and_hold_a_blocking_writer(directory):
+    writer = directory.create_buffer("held", item_size=8, length=4, policy="block")
+    reader = directory.open_reader("held", reader="billing")
+    assert reader.is_newly_registered
+    assert writer.push_many(range(10), timeout=0.05) == 4          # the ring is full of unconsumed items
+    assert not writer.try_push(99)
+    with pytest.raises(ReaderBusy):
+        directory.open_reader("held", reader="billing")
+    assert reader.pop() == 0 and reader.pop() == 1                 # acknowledges 0
+    reader.close()                                                 # acknowledges 1
+    assert writer.try_push(4) and writer.try_push(5) and not writer.try_push(6)
+    again = directory.open_reader("held", reader="billing")
+    assert not again.is_newly_registered and again.pop_many(10) == [2, 3, 4, 5]
+    status = directory.inspect("held")
+    assert status["readers"][0]["name"] == "billing" and status["readers"][0]["alive"] is True    # `again` holds its lock
+
+
+def test_messages_of_every_size_and_a_lapped_reader(directory):
+    writer = directory.create_buffer("logs", messages=True, capacity=4096, max_message=1000)
+    reader = directory.open_reader("logs")
+    writer.push_message("hello")
+    writer.push_message(b"")
+    writer.push_message(bytes(range(256)) * 3)
+    got = [reader.pop_message() for _ in range(3)]
+    assert [m.sequence for m in got] == [0, 1, 2] and got[0].text == "hello" and got[1].data == b"" and len(got[2].data) == 768
+    for i in range(100):
+        writer.push_message(bytes([i]) * 100)                       # 128-byte records: 32 fit
+    rest = list(reader.follow(timeout=0))
+    assert [m.sequence for m in rest] == list(range(71, 103)) and reader.missed == 68
+    assert all(m.data == bytes([m.sequence - 3]) * 100 for m in rest)
+    with pytest.raises(ValueDoesNotFit):
+        writer.push_message(bytes(1001))
+    status = directory.inspect("logs")
+    assert status["kind"] == "messages" and status["written"] == 103 and status["oldest"] == 71 and status["count"] == 32
+
+
+def test_a_new_writer_continues_each_kind(directory):
+    writer = directory.create_buffer("ints", item_size=8, length=8)
+    writer.push_many([1, 2, 3])
+    with pytest.raises(WriterBusy):
+        directory.take_over("ints")
+    writer.close()
+    again = directory.take_over("ints")
+    assert again.next_sequence == 3
+    messages = directory.create_buffer("logs", messages=True, capacity=4096, max_message=100)
+    messages.push_message("a")
+    messages.close()
+    assert directory.take_over("logs").next_sequence == 1
+    again.close()
+    directory.remove("ints")
+    assert [b["name"] for b in directory.buffers()] == ["logs"]
+    assert not os.path.exists(directory.ring_path("ints"))
+
+
+def test_the_package_works_without_numpy(directory):
+    import subprocess
+    import sys
+    script = ("import sys; sys.modules['numpy'] = None\n"
+              "import cbuff\n"
+              f"d = cbuff.DataDirectory({directory.path!r})\n"
+              "w = d.create_buffer('plain', item_size=8, length=4); w.push(5)\n"
+              "r = d.open_reader('plain'); assert r.pop() == 5\n"
+              "try:\n    r.pop_array(4)\nexcept ImportError:\n    print('no numpy, as expected')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
+    assert done.returncode == 0 and "no numpy, as expected" in done.stdout, done.stderr

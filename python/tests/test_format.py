@@ -1,0 +1,67 @@
+"""The format against the golden bytes the Swift tests pin (RingFileTests, FieldLayoutTests)."""
+import pathlib
+import struct
+
+import pytest
+
+from cbuff import _format as F
+from cbuff import _registry
+from cbuff.errors import Corrupted, InvalidArgument
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_line_zero_has_the_swift_tests_golden_bytes():
+    header = F.Layout.items(8, 16, F.POLICY_OVERWRITE).encode(created_at=0)
+    golden = bytes.fromhex("4342554652494e47" "02000000" "00100000" "0800000000000000" "1000000000000000"
+                           "08000000" "00000000" "18000000" "04030201" "8010000000000000")
+    assert header[0:56] == golden
+    assert struct.unpack_from("<Q", header, 56)[0] == 0x1DDEA5663BC765CF   # Swift's pinned checksum
+
+
+def test_the_item_description_has_the_swift_tests_golden_bytes():
+    fields = F.FieldLayout.parse("time:u64,sym:char8,qty:u32")
+    header = F.Layout.items(24, 4, F.POLICY_OVERWRITE, alignment=8, type_name="Tick", fields=fields).encode(0)
+    assert header[8:12] == b"\x03\0\0\0"
+    assert header[384:400] == bytes([0, 0, 0, 0, 8, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0])
+    assert header[400:405] == b"Tick\0"
+    assert header[544:576] == bytes([3]) + b"sym" + bytes(20) + bytes([12, 0, 8, 0, 8, 0, 0, 0])
+    assert not any(header[960:1016])
+    assert F.Layout.validate(header + bytes(4096 - 1024 + 4 * 24), 4096 + 4 * 24, "t").fields == fields
+
+
+def test_a_message_rings_header_has_the_swift_tests_golden_bytes():
+    header = F.Layout.message_ring(65536, 1024, F.POLICY_BLOCK).encode(0)
+    assert header[16:40] == bytes([8, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0])
+    assert header[48:56] == bytes([0, 0x10, 1, 0, 0, 0, 0, 0])
+    assert header[384:400] == bytes([1]) + bytes(15)
+    assert header[464:476] == bytes([0, 0, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0])
+    assert not any(header[476:1016])
+
+
+@pytest.mark.parametrize("spec,size,offsets", [("time:u64,price:f64,qty:u32", 24, [0, 8, 16]),
+                                               ("sym:char8,px:f32", 12, [0, 8]), ("a:u8,b:u16,c:u8,d:u32", 12, [0, 2, 4, 8])])
+def test_fields_are_laid_out_as_c(spec, size, offsets):
+    layout = F.FieldLayout.parse(spec)
+    assert layout.size == size and [f.offset for f in layout.fields] == offsets
+    assert F.FieldLayout.from_json(layout.json) == layout
+
+
+@pytest.mark.parametrize("spec", ["", "time", "t:u65", "a:u8,a:u8", "9x:u8", "sequence:u64", "s:char0"])
+def test_bad_specs_are_refused(spec):
+    with pytest.raises(InvalidArgument):
+        F.FieldLayout.parse(spec)
+
+
+@pytest.mark.parametrize("offset,byte", [(0, 0x58), (8, 1), (8, 9), (16, 9), (56, 0)])
+def test_a_damaged_header_is_refused(offset, byte):
+    header = bytearray(F.Layout.items(8, 16, F.POLICY_OVERWRITE).encode(0))
+    header[offset] = byte
+    with pytest.raises(Corrupted):
+        F.Layout.validate(bytes(header), 4224, "t")
+
+
+def test_the_packaged_migrations_are_the_repositorys():
+    packaged = dict(_registry.migrations())
+    repository = {path.stem: path.read_text() for path in (REPOSITORY / "migrations").glob("*.sql")}
+    assert packaged == repository

@@ -1,0 +1,157 @@
+"""Python and the real Swift binaries on the same buffers, both directions, both kinds."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import cbuff
+from conftest import swift_binary
+
+PYTHON = [sys.executable, "-c"]
+
+
+def item_bytes(sequence, size):
+    """TestSupport's TestItem: the sequence, then its tag in every other byte."""
+    tag = ((sequence * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 56 | 1
+    return sequence.to_bytes(8, "little") + bytes([tag]) * (size - 8)
+
+
+def test_swift_writes_python_reads_and_the_reverse(directory, cbuff_cli):
+    assert cbuff_cli("create", "from-swift", "--item-size", "8", "--length", "16")[0] == 0
+    assert cbuff_cli("push", "from-swift", "1", "2", "3")[0] == 0
+    assert directory.open_reader("from-swift").pop_many(10) == [1, 2, 3]
+    writer = directory.create_buffer("from-python", item_size=4, length=8, policy="block")
+    writer.push_many([10, 20, 30])
+    writer.close()
+    status, out, err = cbuff_cli("pop", "from-python", "-n", "5")
+    assert status == 0 and out.split() == ["10", "20", "30"], err
+    report = json.loads(cbuff_cli("inspect", "from-python", "--json")[1])
+    assert report["policy"] == "block" and report["written"] == 3 and report["writerState"] == "closed"
+    assert cbuff_cli("push", "from-python", "40")[0] == 0           # cbuff takes over a Python-made buffer
+    assert directory.open_reader("from-python").pop_many(5) == [10, 20, 30, 40]
+
+
+def test_fields_both_ways(directory, cbuff_cli):
+    assert cbuff_cli("create", "ticks", "--fields", "time:u64,price:f64,qty:u32", "--length", "8")[0] == 0
+    assert cbuff_cli("push", "ticks", '{"time":1,"price":2.5,"qty":3}')[0] == 0
+    reader = directory.open_reader("ticks")
+    assert reader.pop() == {"time": 1, "price": 2.5, "qty": 3}
+    writer = directory.create_buffer("quotes", fields="time:u64,sym:char4,px:f32", length=8)
+    writer.push({"time": 7, "sym": "XNY", "px": 0.5})
+    writer.close()
+    status, out, err = cbuff_cli("tail", "quotes")
+    assert status == 0 and out == '{"sequence":0,"time":7,"sym":"XNY","px":0.5}\n', err
+    report = json.loads(cbuff_cli("inspect", "quotes", "--json")[1])
+    assert report["itemSize"] == 16 and [f["offset"] for f in report["fields"]] == [0, 8, 12]
+
+
+def test_messages_both_ways(directory, cbuff_cli):
+    assert cbuff_cli("create", "logs", "--messages", "--capacity", "64K", "--max-message", "1K")[0] == 0
+    assert cbuff_cli("push", "logs", "--stdin", input=b"one\ntwo\n")[0] == 0
+    reader = directory.open_reader("logs")
+    assert [m.text for m in reader.follow(timeout=0)] == ["one", "two"]
+    writer = directory.take_over("logs")
+    assert writer.next_sequence == 2
+    writer.push_message("three")
+    writer.push_message(b"\xff\x00")
+    writer.close()
+    status, out, err = cbuff_cli("tail", "logs", "--format", "jsonl")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [line["sequence"] for line in lines] == [0, 1, 2, 3], err
+    assert lines[2]["text"] == "three" and lines[3]["base64"] == "/wA="
+    directory.create_buffer("py-logs", messages=True, capacity=8192, max_message=512).push_message("from python")
+    assert cbuff_cli("tail", "py-logs")[1] == "from python\n"
+
+
+def test_a_python_writer_killed_mid_stream_is_taken_over_by_cbuff_push(directory, cbuff_cli, data_dir):
+    directory.create_buffer("killed", item_size=8, length=1 << 16).close()
+    script = textwrap.dedent(f"""
+        import cbuff, os, sys
+        writer = cbuff.DataDirectory({directory.path!r}).take_over("killed")
+        for value in range(1000):
+            writer.push(value)
+        print("pushed", flush=True)
+        while True:
+            writer.push(writer.next_sequence)
+    """)
+    child = subprocess.Popen(PYTHON + [script], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert child.stdout.readline().strip() == b"pushed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    report = json.loads(cbuff_cli("inspect", "killed", "--json")[1])
+    assert report["writerState"] == "died"
+    written = report["written"]
+    assert cbuff_cli("push", "killed", "123456")[0] == 0
+    values = directory.open_reader("killed").pop_many(1 << 17)
+    assert values[:written] == list(range(written)) and values[written:] == [123456]
+
+
+def test_mixed_create_races_have_exactly_one_winner(directory, cbuff_cli):
+    agent = swift_binary("cbuff-test-agent")
+    os.makedirs(directory.path, mode=0o700, exist_ok=True)
+    cbuff_cli("list")
+    script = textwrap.dedent(f"""
+        import cbuff, sys
+        sys.stdin.readline()
+        try:
+            cbuff.DataDirectory({directory.path!r}).create_buffer(sys.argv[1], item_size=8, length=4).close()
+            print("created", flush=True)
+        except cbuff.BufferAlreadyCreated:
+            print("refused bufferAlreadyCreated", flush=True)
+    """)
+    for round in range(12):
+        name = f"race{round}"
+        swift = subprocess.Popen([agent, "race", directory.path, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        python = subprocess.Popen(PYTHON + [script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        for process in (swift, python):
+            process.stdin.write(b"go\n")
+            process.stdin.flush()
+        outcomes = [process.communicate(timeout=60)[0].decode().strip() for process in (swift, python)]
+        assert sorted(outcome.split()[0] for outcome in outcomes) == ["created", "refused"], f"round {round}: {outcomes}"
+        assert all(outcome == "created" or "bufferAlreadyCreated" in outcome or "already" in outcome for outcome in outcomes), outcomes
+    assert len(directory.buffers()) == 12
+
+
+def test_a_python_reader_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli):
+    total, size = 300_000, 32
+    assert cbuff_cli("create", "fast", "--item-size", str(size), "--length", "4096")[0] == 0
+    reader = directory.open_reader("fast")
+    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), "fast", str(total)],
+                              stdout=subprocess.PIPE)
+    delivered = bad = 0
+    last = -1
+    while last < total - 1:
+        items = reader._cursor.read(256)
+        if not items:
+            reader.wait(1.0)
+            continue
+        first = reader.next_sequence - len(items)
+        for offset, item in enumerate(items):
+            sequence = int.from_bytes(item[:8], "little")
+            if item != item_bytes(sequence, size) or sequence != first + offset or sequence <= last:
+                bad += 1
+            last = sequence
+            delivered += 1
+    assert writer.wait() == 0
+    assert bad == 0 and delivered + reader.missed == total, (delivered, reader.missed)
+
+
+def test_a_python_named_reader_loses_nothing_under_block(directory, cbuff_cli):
+    assert cbuff_cli("create", "lossless", "--item-size", "8", "--length", "64", "--policy", "block")[0] == 0
+    reader = directory.open_reader("lossless", reader="py")
+    total = 20_000
+    pusher = subprocess.Popen([swift_binary("cbuff"), "--dir", directory.path, "push", "lossless", "--stdin"], stdin=subprocess.PIPE)
+    feeder = threading.Thread(target=lambda: (pusher.stdin.write("".join(f"{i}\n" for i in range(total)).encode()), pusher.stdin.close()))
+    feeder.start()
+    got = []
+    while len(got) < total:
+        value = reader.pop(timeout=10)
+        assert value is not None, f"nothing for 10 s after {len(got)} items"
+        got.append(value)
+    feeder.join()
+    assert pusher.wait() == 0
+    assert got == list(range(total)) and reader.missed == 0

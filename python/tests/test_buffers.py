@@ -124,3 +124,15 @@ def test_the_package_works_without_numpy(directory):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           env={**__import__("os").environ, "PYTHONPATH": __import__("os").pathsep.join(sys.path)})
     assert done.returncode == 0 and "no numpy, as expected" in done.stdout, done.stderr
+
+
+def test_batches_of_small_integers_across_the_wrap_and_refused_batches(directory):
+    writer = directory.create_buffer("three", item_size=3, length=10)
+    reader = directory.open_reader("three")
+    assert writer.push_many(iter(range(7))) == 7 and reader.pop_many(4) == [0, 1, 2, 3]
+    assert writer.push_many([(1 << 24) - 1, 7, 8, 9, 10]) == 5                # wraps the 10 slots
+    assert reader.pop_many(100) == [4, 5, 6, (1 << 24) - 1, 7, 8, 9, 10]
+    for bad in ([1, 1 << 24], [1, -1], [1, "x"]):
+        with pytest.raises((ValueDoesNotFit, InvalidArgument)):
+            writer.push_many(bad)
+    assert writer.next_sequence == 12 and reader.pop() is None               # nothing of a refused batch

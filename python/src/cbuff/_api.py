@@ -1,7 +1,9 @@
 """The public face: DataDirectory, the writers and readers of both kinds of buffer."""
 
+import array
 import collections
 import os
+import time
 import random
 import re
 import time
@@ -10,6 +12,7 @@ from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
+from ._format import H_READERS_VERSION, H_WAITERS, H_WRITER_WAITING, LAST_WRITE_STAMP_SHIFT, W_DATA, W_LAST_WRITE_AT, W_PUBLISHED
 from .errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
@@ -283,6 +286,11 @@ class Writer(_Handle):
         super().__init__(name, file)
         self._publisher = R.SlotPublisher(file)
         self.max_value = (1 << (8 * min(self.item_size, 8))) - 1
+        layout = file.layout
+        # The one-integer push in a few word accesses (items of at most 8 bytes, no fields): the
+        # value is stored as its slot's word, which also zeroes the slot's padding.
+        self._word_slots = layout.item_size <= 8 and layout.fields is None
+        self._slot_words = layout.stride // 8
 
     @property
     def next_sequence(self):
@@ -304,13 +312,41 @@ class Writer(_Handle):
     def push(self, value, timeout=None):
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
-        return self._publisher.publish([self._encode(value)], timeout) == 1
+        publisher = self._publisher
+        if self._word_slots and type(value) is int and 0 <= value <= self.max_value:
+            start = publisher.published
+            gate = publisher.gate
+            file = self._file
+            q = file.q
+            if not gate.block or (start < gate.limit and file.d[H_READERS_VERSION] == gate.version):
+                # W1, W3, W4, W5 of SlotPublisher.publish, for one word-sized item.
+                end = start + 1
+                if end > publisher.claimed:
+                    publisher.claimed = end
+                q[file.claimed_index] = publisher.claimed
+                q[W_DATA + (start % self.length) * self._slot_words] = value
+                q[W_PUBLISHED] = end
+                publisher.published = end
+                if file.d[H_WAITERS]:
+                    file.wake_readers()
+                if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+                    q[W_LAST_WRITE_AT] = time.time_ns()
+                return True
+        return publisher.publish([self._encode(value)], timeout) == 1
 
     def try_push(self, value):
         return self._publisher.publish([self._encode(value)], 0) == 1
 
     def push_many(self, values, timeout=None):
         """Pushes every value, announcing them once per run; all are checked first."""
+        values = list(values)
+        if self._word_slots and self._slot_words == 1:
+            try:
+                words = array.array("Q", values)        # refuses negative, too large and non-integers
+            except (OverflowError, TypeError):
+                words = None
+            if words is not None and (self.max_value == 0xFFFFFFFFFFFFFFFF or max(words, default=0) <= self.max_value):
+                return self._publisher.publish_words(words, timeout)
         encoded = [self._encode(value) for value in values]
         return self._publisher.publish(encoded, timeout)
 
@@ -330,6 +366,10 @@ class Reader(_Handle):
         start = file.committed(self._index)[0] if named else start
         self._cursor = R.SlotCursor(file, start)
         self._wide = self.item_size > 8 and self.fields is None
+        self._word_slots = self.item_size <= 8 and self.fields is None
+        self._slot_words = file.layout.stride // 8
+        self._mask = (1 << (8 * min(self.item_size, 8))) - 1
+        self._cursor_word = (R.RingFile._record(self._index) + F.REC_CURSOR) // 8 if named else None
 
     @property
     def missed(self):
@@ -356,6 +396,21 @@ class Reader(_Handle):
     def pop(self, timeout=None):
         """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
         with ``timeout`` seconds, waits that long for one."""
+        if self._word_slots:
+            # R1, R2, R4 of SlotCursor.read for one word-sized item; a named reader first commits
+            # what it returned before (the commit of RingFile.commit, inline).
+            cursor, file = self._cursor, self._file
+            q = file.q
+            next = cursor.next
+            if self._cursor_word is not None:
+                q[self._cursor_word] = next
+                if file.d[H_WRITER_WAITING]:
+                    file.wake_writer()
+            if next < q[W_PUBLISHED]:
+                value = q[W_DATA + (next % self.length) * self._slot_words]
+                if next >= q[file.claimed_index] - self.length:
+                    cursor.next = next + 1
+                    return value & self._mask
         self._acknowledge()
         items = self._cursor.read(1)
         if not items and timeout is not None and self._cursor.wait(timeout):
@@ -365,6 +420,14 @@ class Reader(_Handle):
     def pop_many(self, count):
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
         self._acknowledge()
+        if self._word_slots and self._slot_words == 1:
+            out, mask = [], self._mask
+            while len(out) < count:
+                words = self._cursor.read_words(count - len(out))
+                if not words:
+                    break
+                out.extend(words if mask == 0xFFFFFFFFFFFFFFFF else [word & mask for word in words])
+            return out
         out = []
         while len(out) < count:
             items = self._cursor.read(count - len(out))

@@ -315,6 +315,31 @@ class SlotPublisher:
             done += room
         return done
 
+    def publish_words(self, words, timeout=None):
+        """``publish`` for items of one word each (8-byte slots): ``words`` an ``array('Q')``,
+        copied run by run into the slots with one slice assignment."""
+        file, layout = self.file, self.layout
+        q, length = file.q, layout.length
+        done, total = 0, len(words)
+        while done < total:
+            start = self.published
+            if not self.gate.wait(start, timeout):
+                break
+            room = min(total - done, length, self.gate.limit - start if self.gate.block else length)
+            end = start + room
+            if end > self.claimed:
+                self.claimed = end
+            q[file.claimed_index] = self.claimed                       # W1
+            index, written = start % length, 0
+            while written < room:                                      # W3: one or two runs
+                run = min(room - written, length - index)
+                q[F.W_DATA + index:F.W_DATA + index + run] = words[done + written:done + written + run]
+                written += run
+                index = 0
+            self.announce(start, end)
+            done += room
+        return done
+
     def announce(self, start, end):
         file = self.file
         file.q[F.OFF_PUBLISHED // 8] = end                             # W4
@@ -357,6 +382,28 @@ class SlotCursor:
             if first >= claimed - length or claimed < length:
                 self.next = first + available
                 return items
+            resume = max(first + 1, claimed - length)
+            self.missed += resume - first
+            self.next = resume
+
+    def read_words(self, count):
+        """``read`` for items of one word each (8-byte slots): up to ``count`` words as ints."""
+        file, layout = self.file, self.layout
+        q, length = file.q, layout.length
+        while True:
+            available = min(q[F.W_PUBLISHED] - self.next, count, length)           # R1
+            if available <= 0:
+                return []
+            first = self.next
+            index = first % length
+            run = min(available, length - index)
+            words = q[F.W_DATA + index:F.W_DATA + index + run].tolist()             # R2
+            if run < available:
+                words += q[F.W_DATA:F.W_DATA + available - run].tolist()
+            claimed = q[file.claimed_index]                                          # R4
+            if first >= claimed - length:
+                self.next = first + available
+                return words
             resume = max(first + 1, claimed - length)
             self.missed += resume - first
             self.next = resume

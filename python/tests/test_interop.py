@@ -155,3 +155,25 @@ def test_a_python_named_reader_loses_nothing_under_block(directory, cbuff_cli):
     feeder.join()
     assert pusher.wait() == 0
     assert got == list(range(total)) and reader.missed == 0
+
+
+def test_a_python_writer_held_back_by_a_swift_named_reader_loses_nothing(directory, cbuff_cli):
+    writer = directory.create_buffer("held", item_size=8, length=16, policy="block")
+    total = 20_000
+    drain = subprocess.Popen([swift_binary("cbuff-test-agent"), "drain", directory.path, "held", str(total), "swift"],
+                             stdout=subprocess.PIPE)
+    assert drain.stdout.readline().strip() == b"ready"          # registered: the gate now waits for it
+    pushed = 0
+    while pushed < total:
+        pushed += writer.push_many(range(pushed, min(pushed + 100, total)), timeout=30)
+    report = drain.stdout.readline().decode().split()
+    assert drain.wait() == 0
+    assert report[:3] == [f"delivered={total}", "missed=0", "bad=0"], report
+
+
+def test_python_replays_messages_from_a_sequence(directory, cbuff_cli):
+    assert cbuff_cli("create", "replay", "--messages", "--capacity", "4K", "--max-message", "100")[0] == 0
+    assert cbuff_cli("push", "replay", *[f"message {i}" for i in range(10)])[0] == 0
+    reader = directory.open_reader("replay", start=6)
+    assert [m.text for m in reader.follow(timeout=0)] == ["message 6", "message 7", "message 8", "message 9"]
+    assert directory.open_reader("replay", start="latest").pop_message() is None

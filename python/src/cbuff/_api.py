@@ -119,9 +119,14 @@ class DataDirectory:
                     Registry.insert(db, name, layout, pid, start)
                 registry.write(register)
             except BaseException:
+                # The transaction rolled back: remove the file under whichever name it has now,
+                # unless another creator has already replaced it there.
                 file.detach_writer()
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
+                try:
+                    if os.path.samestat(os.fstat(file.fd), os.stat(file.path)):
+                        os.unlink(file.path)
+                except OSError:
+                    pass
                 file.close()
                 raise
         finally:

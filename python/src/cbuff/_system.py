@@ -17,8 +17,15 @@ the futex's atomic ``FUTEX_WAKE_OP`` (Python has no atomic add). Every sleep is 
 of at most 50 ms, each followed by a fresh look), so even a missed wake-up costs latency, never a
 hang.
 
-On any other architecture (aarch64 needs ``dmb`` fences that Python cannot issue) this module
-refuses to load: running there would be running wrong.
+On any other architecture this module refuses to load: aarch64, for one, needs R1's load to be
+an acquire (``ldar``) and W4's store a release (``stlr``), and R3 and W2 to be ``dmb ishld`` and
+``dmb ish`` fences; CPython offers no atomic types, and neither ``memoryview`` nor ``ctypes``
+emits any of these, so running there would be running wrong.
+
+What this package does not have that the Swift library does: a SIGBUS guard (a ring file that
+another process truncates under a Python process's mapping kills it with SIGBUS on the next
+access, where Swift reports ``corrupted``), group-shared data directories (refused here), and the
+registry's WAL check.
 """
 
 import ctypes

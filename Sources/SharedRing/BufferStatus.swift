@@ -92,9 +92,17 @@ public struct RingStatus: Sendable {
     /// Items (or messages) currently in the ring.
     public var count: Int { Int(written - oldest) }
 
-    /// ``count`` as a fraction of ``length``; for messages, ``bytesUsed`` as a fraction of
-    /// ``messageCapacity``.
+    /// Under ``OverflowPolicy/block`` with named readers, the positions the slowest of them has
+    /// not consumed (items, or 8-byte words for messages): what holds the writer back. Nil
+    /// otherwise.
+    public let unconsumedPositions: UInt64?
+
+    /// How full the ring is, from 0 to 1: ``count`` as a fraction of ``length`` (for messages,
+    /// ``bytesUsed`` of ``messageCapacity``); under ``OverflowPolicy/block`` with named readers,
+    /// what the slowest has not consumed (a ring its readers emptied reads 0, though its items
+    /// stay readable): at 1 the writer waits.
     public var fill: Double {
+        if let unconsumedPositions { return Double(unconsumedPositions) / Double(length) }
         if let bytesUsed, let messageCapacity { return Double(bytesUsed) / Double(messageCapacity) }
         return Double(count) / Double(length)
     }
@@ -127,6 +135,8 @@ extension RingStatus {
         interruptedWrite = snapshot.interruptedWrite(writerAlive: writerAlive)
         sleepingReaders = snapshot.sleepingReaders
         let written = self.written
+        let slowest = snapshot.readers.map(\.committed).min()
+        unconsumedPositions = layout.policy == .block ? slowest.map { snapshot.published > $0 ? snapshot.published - $0 : 0 } : nil
         readers = snapshot.readers.map { reader in
             let position = snapshot.messages == nil ? reader.committed : reader.committedSequence ?? written
             return NamedReaderStatus(name: reader.name, slot: reader.index, position: position,

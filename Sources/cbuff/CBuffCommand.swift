@@ -17,9 +17,9 @@ struct CBuffCommand: ParsableCommand {
             66 buffer not found, 73 buffer already exists, 75 busy (a live writer holds the \
             buffer, or a live process has the named reader open), 77 permission denied.
             """,
-        version: "0.1.0",
-        subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Demo.self,
-                      DemoWriter.self, DemoReader.self]
+        version: CBuffVersion.string,
+        subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Readers.self, Dir.self,
+                      Demo.self, DemoWriter.self, DemoReader.self]
     )
 
     // Declared here too so that `cbuff --dir DIR COMMAND` parses; each command reads its own copy.
@@ -42,4 +42,11 @@ struct CBuffCommand: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// The version, as the repository's tags name it (`v2.0.0`): SemVer, whose major number changes
+/// when what this version writes may be unreadable to the previous one (format version 3 is, to
+/// cbuff 1), whose minor number when it adds to the API, the CLI or the JSON keys.
+enum CBuffVersion {
+    static let string = "2.0.0"
 }

@@ -1,9 +1,13 @@
 import ArgumentParser
 import SharedRing
 
-extension OverflowPolicy: ExpressibleByArgument {
-    public init?(argument: String) { self.init(argument) }
-    public static var allValueStrings: [String] { allCases.map(\.description) }
+/// `--policy`: its own enum, with string raw values, because swift-argument-parser shows the
+/// default of a `CaseIterable & RawRepresentable` type as its raw value (`OverflowPolicy`'s is
+/// a number: "default: 0").
+enum PolicyArgument: String, ExpressibleByArgument, CaseIterable {
+    case overwrite, block
+
+    var policy: OverflowPolicy { self == .overwrite ? .overwrite : .block }
 }
 
 struct Create: ParsableCommand {
@@ -39,8 +43,13 @@ struct Create: ParsableCommand {
     @Flag(help: "Messages: stamp each with the precise clock (nanoseconds) instead of the coarse one (a timer tick, 4 ms here), at about 25 ns a message.")
     var preciseTime = false
 
-    @Option(help: "What a push does when the ring is full: overwrite the oldest item, or block.")
-    var policy: OverflowPolicy = .overwrite
+    @Option(name: .customLong("policy"), help: "What a push does when the ring is full: overwrite the oldest item, or block.")
+    var policyArgument: PolicyArgument = .overwrite
+
+    var policy: OverflowPolicy { policyArgument.policy }
+
+    @Option(name: .customLong("reader"), help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
+    var readers: [String] = []
 
     func validate() throws {
         if messages {
@@ -53,6 +62,16 @@ struct Create: ParsableCommand {
         if capacity != nil || maxMessage != nil || preciseTime { throw ValidationError("--capacity, --max-message and --precise-time are for --messages buffers.") }
         if itemSize == nil && fields == nil { throw ValidationError("Give --item-size, or --fields.") }
         if length == nil { throw ValidationError("Give --length, the number of items the ring holds.") }
+    }
+
+    /// Registers the `--reader`s while the creator still holds the writer, so that none misses
+    /// an item: nothing has been pushed yet.
+    private func registerReaders() throws {
+        for reader in readers { try global.directory.registerReader(reader, of: name) }
+    }
+
+    private var readersNote: String {
+        readers.isEmpty ? "" : ", named reader\(readers.count == 1 ? "" : "s") " + readers.map(Values.quoted).joined(separator: ", ")
     }
 
     /// A size option's value, or a usage error naming it.
@@ -68,7 +87,8 @@ struct Create: ParsableCommand {
             if messages, let capacity, let maxMessage {
                 let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
                 let writer = try global.directory.createMessageBuffer(name, capacity: bytes, maxMessageSize: largest, policy: policy, preciseTime: preciseTime)
-                try Output.print("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\n")
+                try registerReaders()
+                try Output.print("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\(readersNote)\n")
                 writer.close()
                 return
             }
@@ -83,8 +103,9 @@ struct Create: ParsableCommand {
             } else {
                 writer = try global.directory.createBuffer(name, itemSize: itemSize ?? 0, length: length, policy: policy)
             }
+            try registerReaders()
             let fieldsNote = writer.itemLayout.map { " (fields \($0))" } ?? ""
-            try Output.print("created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\n")
+            try Output.print("created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\(readersNote)\n")
             writer.close()
         }
     }

@@ -15,7 +15,7 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name.")
+    @Argument(help: "The buffer's name.", completion: BufferNames.completion)
     var name: String
 
     @Flag(help: "Print one JSON object (keys documented in docs/cli.md).")

@@ -11,6 +11,14 @@ struct List: ParsableCommand {
     @Flag(help: "Print one JSON array of objects (keys documented in docs/cli.md).")
     var json = false
 
+    /// How to print the list.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case table, json, prometheus
+    }
+
+    @Option(help: "table (default), json (as --json), or prometheus: the text exposition format, for node_exporter's textfile collector (cbuff list --format prometheus > /var/lib/node_exporter/cbuff.prom).")
+    var format: Format?
+
     @OptionGroup var selection: DeadSelection
 
     func run() throws {
@@ -18,8 +26,12 @@ struct List: ParsableCommand {
             let statuses = selection.dead
                 ? try global.directory.deadBuffers(olderThan: selection.age)
                 : try global.directory.statuses()
-            if json {
+            if json || format == .json {
                 try Output.print(BufferReport.json(statuses.map(BufferReport.init)) + "\n")
+                return
+            }
+            if format == .prometheus {
+                try Output.print(Prometheus.exposition(statuses))
                 return
             }
             var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]

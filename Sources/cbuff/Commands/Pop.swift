@@ -17,7 +17,7 @@ struct Pop: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name.")
+    @Argument(help: "The buffer's name.", completion: BufferNames.completion)
     var name: String
 
     @Option(name: .short, parsing: .unconditional, help: "The most items to print.")

@@ -23,7 +23,7 @@ struct Push: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name.")
+    @Argument(help: "The buffer's name.", completion: BufferNames.completion)
     var name: String
 
     // .allUnrecognized, so that "-1" reaches the value check (exit 65) instead of being taken

@@ -17,7 +17,7 @@ struct Remove: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name (none with --dead).")
+    @Argument(help: "The buffer's name (none with --dead).", completion: BufferNames.completion)
     var name: String?
 
     @Option(help: "Remove only this named reader of the buffer.")

@@ -34,7 +34,7 @@ struct Tail: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The buffer's name.")
+    @Argument(help: "The buffer's name.", completion: BufferNames.completion)
     var name: String
 
     @Flag(help: "Wait for new items until interrupted.")
@@ -46,6 +46,20 @@ struct Tail: ParsableCommand {
     @Option(help: ItemFormat.help)
     var format: ItemFormat?
 
+    @Option(help: "Read as this named reader: start where it stopped and commit what was printed (at least once: lines not yet written out are printed again next time). With --format jsonl the sequence de-duplicates.")
+    var reader: String?
+
+    @Flag(help: "Wait for the buffer to be created if it does not exist yet (with --timeout, at most that long; exit 66 then).")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait, the longest wait for the buffer to appear.", valueName: "seconds"))
+    var timeout: Double?
+
+    func validate() throws {
+        if let timeout { try Seconds.validate(timeout, "--timeout") }
+        if timeout != nil && !wait { throw ValidationError("--timeout goes with --wait.") }
+    }
+
     @Option(help: "Messages: start at the first message published at or after TIME (Unix seconds, such as 1764637200.5, or ISO 8601, such as 2026-12-02T01:00:00Z).")
     var since: String?
 
@@ -54,16 +68,26 @@ struct Tail: ParsableCommand {
             Output.ignoreBrokenPipe()
             if follow { StopSignals.install() }   // Ctrl-C, SIGTERM, SIGHUP end it cleanly, between waits
             let directory = global.directory
+            if wait { try waitForBuffer(directory) }
             if try directory.record(of: name).holdsMessages {
                 var followed = FollowedMessages(reader: try openMessages(directory), printer: try MessagePrinter(format))
                 try follow(&followed, noun: "messages")
             } else {
                 if since != nil { throw failure(ExitStatus.usage, "--since is for buffers of messages; items carry no time (use --from SEQUENCE).") }
-                let reader = switch from {
-                case .oldest: try directory.openReader(name, start: .oldest)
-                case .latest: try directory.openReader(name, start: .latest)
-                case .sequence(let sequence): try directory.openReader(name, at: sequence)
+                var reader = if let readerName = self.reader {
+                    switch from {
+                    case .oldest: try directory.openReader(name, named: readerName, start: .oldest)
+                    case .latest: try directory.openReader(name, named: readerName, start: .latest)
+                    case .sequence(let sequence): try directory.openReader(name, named: readerName, at: sequence)
+                    }
+                } else {
+                    switch from {
+                    case .oldest: try directory.openReader(name, start: .oldest)
+                    case .latest: try directory.openReader(name, start: .latest)
+                    case .sequence(let sequence): try directory.openReader(name, at: sequence)
+                    }
                 }
+                reader.commitsOnRead = false
                 let printer = try ItemPrinter(format, layout: reader.itemLayout)
                 var followed = FollowedItems(reader: reader, printer: printer)
                 try follow(&followed, noun: "items")
@@ -71,7 +95,41 @@ struct Tail: ParsableCommand {
         }
     }
 
+    /// Waits, polling the registry 5 times a second, until buffer `name` exists.
+    private func waitForBuffer(_ directory: DataDirectory) throws {
+        let deadline = timeout.map { ContinuousClock.now + Seconds.duration($0) }
+        var said = false
+        StopSignals.install()
+        while true {
+            // A Result, not `do { …; return } catch where …` in this loop: Swift 6.3.1 crashes on
+            // that shape (README, troubleshooting).
+            switch Result(catching: { () throws(CBuffError) in try directory.record(of: name) }) {
+            case .success: return
+            case .failure(let error) where error.code != .notFound: throw error
+            case .failure:
+                if !said {
+                    complain("waiting for buffer \(Values.quoted(name)) to be created in \(directory.path)\(timeout.map { " (at most \($0) s)" } ?? "; Ctrl-C to stop").")
+                    said = true
+                }
+            }
+            if let deadline, ContinuousClock.now >= deadline {
+                throw failure(ExitStatus.noInput, "no buffer \(Values.quoted(name)) appeared in \(directory.path) within \(timeout ?? 0) s.")
+            }
+            if let signal = StopSignals.check() { throw ExitCode(128 + signal) }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
     private func openMessages(_ directory: DataDirectory) throws -> MessageReader {
+        if let readerName = reader {
+            guard since == nil else { throw failure(ExitStatus.usage, "--since replays with an anonymous reader; a named reader resumes where it stopped.") }
+            var named = switch from {
+            case .latest: try directory.openMessageReader(name, named: readerName, start: .latest)
+            default: try directory.openMessageReader(name, named: readerName, start: .oldest)
+            }
+            named.commitsOnRead = false
+            return named
+        }
         if let since {
             guard from == .oldest else { throw failure(ExitStatus.usage, "Give --from or --since, not both.") }
             guard let time = Self.time(since) else {
@@ -105,9 +163,13 @@ struct Tail: ParsableCommand {
         var reportedMissed: UInt64 = 0
         while true {
             while try followed.printNext(to: &output) {
-                if output.pending > 60_000, try !flush(&output) { return }
+                if output.pending > 60_000 {
+                    guard try flush(&output) else { return }
+                    followed.commit()
+                }
             }
-            if try !flush(&output) { return }
+            guard try flush(&output) else { return }
+            followed.commit()           // a named reader: everything printed reached the output
             if followed.missedCount > reportedMissed {
                 complain("skipped \(followed.missedCount - reportedMissed) \(noun) overwritten before they were printed.")
                 reportedMissed = followed.missedCount

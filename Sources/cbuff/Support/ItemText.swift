@@ -66,6 +66,8 @@ protocol FollowedReader: ~Copyable {
     var missedCount: UInt64 { get }
     mutating func wait(timeout: Duration) -> Bool
     func canReceiveMore() throws(CBuffError) -> Bool
+    /// For a named reader, commits everything returned so far (nothing for an anonymous one).
+    func commit()
 }
 
 /// A reader of items with its printer.
@@ -82,6 +84,7 @@ struct FollowedItems: FollowedReader, ~Copyable {
     var missedCount: UInt64 { reader.missedCount }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
+    func commit() { reader.commit() }
 }
 
 /// A reader of messages with its printer.
@@ -98,4 +101,5 @@ struct FollowedMessages: FollowedReader, ~Copyable {
     var missedCount: UInt64 { reader.missedCount }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
+    func commit() { reader.commit() }
 }

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The operator's everyday (issue 17's first part): readers registered before anything is
+/// pushed, a named reader that follows, waiting for a buffer to appear, where the data lives,
+/// Prometheus metrics, the version, and a help text that says what the defaults are.
+@Suite struct OperatorCLITests {
+    let temporary: TemporaryDirectory
+    var dir: String { temporary.path }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    func cbuff(_ arguments: String..., input: String? = nil) throws -> Outcome {
+        try run("cbuff", ["--dir", dir] + arguments, input: input)
+    }
+
+    func inspect(_ name: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", name, "--json").stdout.utf8)) as? [String: Any])
+    }
+
+    @Test func readersRegisteredAtCreationMissNothingAndFollowAtLeastOnce() throws {
+        let created = try cbuff("create", "jobs", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "billing", "--reader", "audit")
+        #expect(created.status == 0 && created.stdout.contains("named readers \"billing\", \"audit\""), "\(created)")
+        let readers = try #require(try inspect("jobs")["readers"] as? [[String: Any]])
+        #expect(readers.map { $0["name"] as? String } == ["billing", "audit"] && readers.allSatisfy { $0["position"] as? Int == 0 })
+        #expect(try cbuff("push", "jobs", "1", "2", "3", "4").status == 0)
+        #expect(try inspect("jobs")["fill"] as? Double == 1)                    // the writer would wait now
+        #expect(try cbuff("tail", "jobs", "--reader", "billing", "--format", "jsonl").stdout
+                == "{\"sequence\":0,\"value\":1}\n{\"sequence\":1,\"value\":2}\n{\"sequence\":2,\"value\":3}\n{\"sequence\":3,\"value\":4}\n")
+        #expect(try cbuff("tail", "jobs", "--reader", "billing").stdout == "")     // committed: nothing again
+        #expect(try inspect("jobs")["fill"] as? Double == 1)                    // "audit" still holds it
+        #expect(try cbuff("tail", "jobs", "--reader", "audit").stdout == "1\n2\n3\n4\n")
+        #expect(try inspect("jobs")["fill"] as? Double == 0)                    // everything consumed
+        #expect(try cbuff("push", "jobs", "5").status == 0)
+        #expect(try cbuff("tail", "jobs", "--reader", "billing").stdout == "5\n")
+    }
+
+    @Test func readerAddRegistersWithoutReading() throws {
+        _ = try cbuff("create", "q", "--item-size", "8", "--length", "8")
+        _ = try cbuff("push", "q", "1", "2")
+        let added = try cbuff("reader", "add", "q", "late", "--from", "latest")
+        #expect(added.status == 0 && added.stdout.contains("registered reader \"late\""), "\(added)")
+        let again = try cbuff("reader", "add", "q", "late")
+        #expect(again.status == 0 && again.stdout.contains("registered already"), "\(again)")
+        _ = try cbuff("push", "q", "3")
+        #expect(try cbuff("pop", "q", "--reader", "late", "-n", "5").stdout == "3\n")
+        #expect(try cbuff("reader", "add", "missing", "x").status == 66)
+        #expect(try cbuff("reader", "add", "q", "bad/name").status == 64)
+    }
+
+    @Test func tailWaitsForABufferToAppear() throws {
+        let gone = try cbuff("tail", "later", "--wait", "--timeout", "0.3")
+        #expect(gone.status == 66 && gone.stderr.contains("waiting for buffer \"later\"") && gone.stderr.contains("within 0.3 s"), "\(gone)")
+        let tail = try ChildProcess("cbuff", ["--dir", dir, "tail", "soon", "--wait", "--follow"])
+        _ = try cbuff("create", "soon", "--item-size", "8", "--length", "4")
+        _ = try cbuff("push", "soon", "42")
+        #expect(tail.expectLine(startingWith: "42") == "42")
+        tail.kill(SIGTERM)
+        #expect(tail.wait() == 0)
+        #expect(try cbuff("tail", "x", "--timeout", "1").status == 64)           // --timeout goes with --wait
+    }
+
+    @Test func dirSaysWhereTheDataIs() throws {
+        #expect(try cbuff("dir").stdout == dir + "\n")
+        #expect(try run("cbuff", ["dir"], environment: ["CBUFF_DIR": dir + "/env"]).stdout == dir + "/env\n")
+        let home = try run("cbuff", ["dir"], environment: ["CBUFF_DIR": "", "XDG_DATA_HOME": "", "HOME": dir + "/home"])
+        #expect(home.stdout == dir + "/home/.local/share/cbuff\n", "\(home)")
+    }
+
+    @Test func prometheusTextfileMetrics() throws {
+        _ = try cbuff("create", "ticks", "--item-size", "8", "--length", "16", "--reader", "r")
+        _ = try cbuff("push", "ticks", "1", "2", "3")
+        _ = try cbuff("create", "logs", "--messages", "--capacity", "4K", "--max-message", "100")
+        let outcome = try cbuff("list", "--format", "prometheus")
+        #expect(outcome.status == 0, "\(outcome)")
+        let lines = outcome.stdout.split(separator: "\n").map(String.init)
+        let sample = try Regex(#"^cbuff_[a-z_]+\{buffer="[^"]+",kind="(items|messages)"(,reader="[^"]+")?\} [0-9.e+-]+$"#)
+        for line in lines where !line.hasPrefix("#") {
+            #expect(line.wholeMatch(of: sample) != nil, "not a sample: \(line)")
+        }
+        #expect(lines.contains("cbuff_written_total{buffer=\"ticks\",kind=\"items\"} 3"))
+        #expect(lines.contains("cbuff_reader_lag{buffer=\"ticks\",kind=\"items\",reader=\"r\"} 3"))
+        #expect(lines.contains("cbuff_capacity{buffer=\"logs\",kind=\"messages\"} 4096"))
+        #expect(lines.contains("# TYPE cbuff_written_total counter"))
+    }
+
+    @Test func shellCompletionsCompleteBufferNames() throws {
+        _ = try cbuff("create", "ticks", "--item-size", "8", "--length", "4")
+        _ = try cbuff("create", "trades", "--item-size", "8", "--length", "4")
+        _ = try cbuff("create", "logs", "--item-size", "8", "--length", "4")
+        let script = try run("cbuff", ["--generate-completion-script", "bash"]).stdout
+        #expect(script.contains("---completion tail -- positional@0"))
+        // What the script runs when completing `cbuff --dir DIR tail t<TAB>`.
+        let completed = try run("cbuff", ["---completion", "tail", "--", "positional@0", "4", "1", "cbuff", "--dir", dir, "tail", "t"])
+        #expect(completed.stdout.split(separator: "\n") == ["ticks", "trades"], "\(completed)")
+    }
+
+    @Test func versionAndHelpDefaults() throws {
+        #expect(try run("cbuff", ["--version"]).stdout == "2.0.0\n")
+        let help = try run("cbuff", ["create", "--help"]).stdout
+        #expect(help.contains("default: overwrite") && !help.contains("default: 0"), "\(help)")
+    }
+}

@@ -38,6 +38,8 @@ package struct RingSnapshot: Sendable {
     package let writerGeneration: UInt64
     /// Readers sleeping on the futex word right now.
     package let sleepingReaders: UInt32
+    /// Whether the writer is asleep (or about to be) for room under the `block` policy.
+    package let writerWaiting: Bool
     /// The named readers, in table order.
     package let readers: [Reader]
     /// For a ring of messages, what its positions hold (`published`, `claimed` and `oldest`
@@ -107,6 +109,7 @@ extension RingFile {
             writerState: state,
             writerGeneration: words.writerGeneration.pointee.load(ordering: .relaxed),
             sleepingReaders: words.waiters.pointee.load(ordering: .relaxed),
+            writerWaiting: words.writerWaiting.pointee.load(ordering: .relaxed) != 0,
             readers: readers,
             messages: messages)
     }

@@ -82,6 +82,10 @@ public struct RingStatus: Sendable {
     public let interruptedWrite: UInt64?
     /// Readers sleeping on the buffer right now.
     public let sleepingReaders: UInt32
+    /// Under ``OverflowPolicy/block``, the named readers a waiting writer waits for (those at the
+    /// lowest position: the ring is full of what they have not consumed); empty when the writer
+    /// is not waiting.
+    public let writerBlockedBy: [String]
     /// The named readers, in table order.
     public let readers: [NamedReaderStatus]
 
@@ -137,6 +141,8 @@ extension RingStatus {
         let written = self.written
         let slowest = snapshot.readers.map(\.committed).min()
         unconsumedPositions = layout.policy == .block ? slowest.map { snapshot.published > $0 ? snapshot.published - $0 : 0 } : nil
+        writerBlockedBy = snapshot.writerWaiting && layout.policy == .block
+            ? snapshot.readers.filter { $0.committed == slowest }.map(\.name) : []
         readers = snapshot.readers.map { reader in
             let position = snapshot.messages == nil ? reader.committed : reader.committedSequence ?? written
             return NamedReaderStatus(name: reader.name, slot: reader.index, position: position,

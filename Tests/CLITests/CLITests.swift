@@ -271,7 +271,7 @@ import TestSupport
         "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill",
         "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
-        "fileSize", "sleepingReaders", "readers", "problem",
+        "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem",
     ]
 
     /// A writer SIGKILLed in the middle of an item: inspect says it died, which item was

@@ -96,6 +96,40 @@ import TestSupport
         #expect(completed.stdout.split(separator: "\n") == ["ticks", "trades"], "\(completed)")
     }
 
+    @Test func topAndTheJSONNameTheReaderABlockedWriterWaitsFor() throws {
+        _ = try cbuff("create", "jobs", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "slow", "--reader", "fast")
+        _ = try cbuff("push", "jobs", "1", "2", "3", "4")
+        _ = try cbuff("tail", "jobs", "--reader", "fast")
+        let pusher = try ChildProcess("cbuff", ["--dir", dir, "push", "jobs", "5"])     // waits for room
+        var blockedBy: [String] = []
+        for _ in 0..<250 where blockedBy.isEmpty {                       // the buffer says when the writer sleeps
+            blockedBy = (try inspect("jobs")["writerBlockedBy"] as? [String]) ?? []
+            if blockedBy.isEmpty { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(blockedBy == ["slow"])
+        let top = try cbuff("top", "--once", "--interval", "0.2")
+        #expect(top.status == 0, "\(top)")
+        let jobs = try #require(top.stdout.split(separator: "\n").first { $0.hasPrefix("jobs ") })
+        #expect(jobs.hasSuffix("slow") && jobs.contains("block") && jobs.contains("100.0%"), "\(top.stdout)")
+        #expect(top.stdout.contains("  slow") && top.stdout.contains("lag 4") && top.stdout.contains("  fast"), "\(top.stdout)")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("list", "--json", "--interval", "0.1").stdout.utf8)) as? [[String: Any]])
+        #expect(list.first?["writerBlockedBy"] as? [String] == ["slow"] && list.first?["writtenPerSecond"] as? Double == 0)
+        _ = try cbuff("tail", "jobs", "--reader", "slow")               // consumes: the pusher gets its room
+        #expect(pusher.wait() == 0)
+        #expect((try inspect("jobs")["writerBlockedBy"] as? [String]) == [])
+    }
+
+    @Test func topRedrawsATerminal() throws {
+        _ = try cbuff("create", "ticks", "--item-size", "8", "--length", "4")
+        let cbuffPath = ChildProcess.executable("cbuff").path
+        let terminal = try ChildProcess("/usr/bin/script", ["-q", "-e", "-c", "'\(cbuffPath)' --dir '\(dir)' top --interval 0.2", "/dev/null"])
+        let frame = terminal.expectLine(startingWith: "\u{1B}[H\u{1B}[2Jcbuff top:")
+        #expect(frame?.contains("1 buffer in \(dir)") == true, "\(String(describing: frame))")
+        #expect(terminal.expectLine(startingWith: "ticks") != nil)
+        terminal.kill(SIGTERM)
+        _ = terminal.wait()
+    }
+
     @Test func versionAndHelpDefaults() throws {
         #expect(try run("cbuff", ["--version"]).stdout == "2.0.0\n")
         let help = try run("cbuff", ["create", "--help"]).stdout

@@ -32,8 +32,9 @@ public final class ChildProcess {
 
     /// Starts the package's executable `program` with `arguments` and `environment` added to
     /// this process's.
+    /// Starts `program` (a package executable by name, or any program by absolute path).
     public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = Self.executable(program)
+        process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : Self.executable(program)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.arguments = arguments
         process.standardInput = input

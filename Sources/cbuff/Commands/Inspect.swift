@@ -21,11 +21,23 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (keys documented in docs/cli.md).")
     var json = false
 
+    @Option(help: ArgumentHelp("With --json, measure rates over this long: writtenPerSecond and each reader's readPerSecond (null without it).", valueName: "seconds"))
+    var interval: Double?
+
+    func validate() throws {
+        if let interval { try Seconds.validate(interval, "--interval") }
+    }
+
     func run() throws {
         try reportingErrors {
+            var earlier: BufferStatus?
+            if let interval {
+                earlier = try global.directory.status(of: name)
+                Thread.sleep(forTimeInterval: interval)
+            }
             let status = try global.directory.status(of: name)
             if json {
-                try Output.print(BufferReport.json(BufferReport(status)) + "\n")
+                try Output.print(BufferReport.json(BufferReport(status, earlier: earlier, seconds: interval ?? 0)) + "\n")
             } else {
                 try Output.print(describe(status))
             }

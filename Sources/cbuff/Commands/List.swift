@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SharedRing
 
 struct List: ParsableCommand {
@@ -21,13 +22,29 @@ struct List: ParsableCommand {
 
     @OptionGroup var selection: DeadSelection
 
+    @Option(help: ArgumentHelp("Measure rates over this long (two looks at every buffer): writtenPerSecond and each reader's readPerSecond in the JSON, null without it.", valueName: "seconds"))
+    var interval: Double?
+
+    func validate() throws {
+        if let interval { try Seconds.validate(interval, "--interval") }
+    }
+
     func run() throws {
         try reportingErrors {
-            let statuses = selection.dead
-                ? try global.directory.deadBuffers(olderThan: selection.age)
-                : try global.directory.statuses()
+            func look() throws -> [BufferStatus] {
+                selection.dead ? try global.directory.deadBuffers(olderThan: selection.age) : try global.directory.statuses()
+            }
+            var earlier: [BufferStatus] = []
+            if let interval {
+                earlier = try look()
+                Thread.sleep(forTimeInterval: interval)
+            }
+            let statuses = try look()
             if json || format == .json {
-                try Output.print(BufferReport.json(statuses.map(BufferReport.init)) + "\n")
+                let reports = statuses.map { status in
+                    BufferReport(status, earlier: earlier.first { $0.record.name == status.record.name }, seconds: interval ?? 0)
+                }
+                try Output.print(BufferReport.json(reports) + "\n")
                 return
             }
             if format == .prometheus {

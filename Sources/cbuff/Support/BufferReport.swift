@@ -33,6 +33,8 @@ struct BufferReport: Encodable {
     var fields: [FieldReport]?
     var fileSize: Int?
     var sleepingReaders: UInt32?
+    var writerBlockedBy: [String]?
+    var writtenPerSecond: Double?
     var readers: [ReaderReport]
     var problem: String?
 
@@ -50,9 +52,24 @@ struct BufferReport: Encodable {
         var lag: UInt64
         var pid: Int32
         var alive: Bool
+        var readPerSecond: Double?
+
+        enum CodingKeys: String, CodingKey { case name, position, lag, pid, alive, readPerSecond }
+
+        // By hand, so that an unknown rate is `null`, not a missing key.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(position, forKey: .position)
+            try c.encode(lag, forKey: .lag)
+            try c.encode(pid, forKey: .pid)
+            try c.encode(alive, forKey: .alive)
+            try c.encode(readPerSecond, forKey: .readPerSecond)
+        }
     }
 
-    init(_ status: BufferStatus) {
+    /// The report of `status`; with the status of the same buffer `seconds` earlier, rates too.
+    init(_ status: BufferStatus, earlier: BufferStatus? = nil, seconds: Double = 0) {
         let record = status.record
         let ring = status.ring
         name = record.name
@@ -83,7 +100,17 @@ struct BufferReport: Encodable {
         fields = (ring?.itemLayout ?? record.itemLayout)?.fields.map { FieldReport(name: $0.name, type: $0.type.description, offset: $0.offset) }
         fileSize = ring?.fileSize
         sleepingReaders = ring?.sleepingReaders
-        readers = ring?.readers.map { ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive) } ?? []
+        writerBlockedBy = ring?.writerBlockedBy
+        let before = earlier?.ring
+        func rate(_ now: UInt64, _ then: UInt64?) -> Double? {
+            guard let then, seconds > 0, now >= then else { return nil }
+            return Double(now - then) / seconds
+        }
+        writtenPerSecond = ring.flatMap { rate($0.written, before?.written) }
+        readers = ring?.readers.map { reader in
+            ReaderReport(name: reader.name, position: reader.position, lag: reader.lag, pid: reader.pid, alive: reader.alive,
+                         readPerSecond: rate(reader.position, before?.readers.first { $0.name == reader.name }?.position))
+        } ?? []
         problem = status.problem?.description
     }
 
@@ -96,7 +123,7 @@ struct BufferReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
-        case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, readers, problem
+        case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
 
     // Written by hand so that unknown values are `null`, not missing keys.
@@ -130,6 +157,8 @@ struct BufferReport: Encodable {
         try c.encode(fields, forKey: .fields)
         try c.encode(fileSize, forKey: .fileSize)
         try c.encode(sleepingReaders, forKey: .sleepingReaders)
+        try c.encode(writerBlockedBy, forKey: .writerBlockedBy)
+        try c.encode(writtenPerSecond, forKey: .writtenPerSecond)
         try c.encode(readers, forKey: .readers)
         try c.encode(problem, forKey: .problem)
     }

@@ -37,6 +37,9 @@ enum Platform {
         return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLERR | POLLHUP) != 0
     }
 
+    /// Whether standard output is a terminal (`top` then redraws the screen).
+    static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
+
     /// The first newline in `bytes`, found with `memchr` (vectorised), or nil.
     static func firstNewline(in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         firstIndex(of: 0x0A, in: bytes)

@@ -10,6 +10,8 @@ swift build --package-path Examples
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 CBUFF_DIR="$data" swift run --package-path Examples --skip-build SeedSession
+# The man page, generated from the commands, without the demo's hidden helpers.
+bash docs/man-page.sh >/dev/null
 # The DocC catalog builds with every symbol link resolved and every parameter documented
 # (warnings are errors). swift-docc-plugin is a dependency only under CBUFF_DOCS=1 (Package.swift).
 CBUFF_DOCS=1 swift package generate-documentation --target SharedRing --warnings-as-errors

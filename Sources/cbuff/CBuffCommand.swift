@@ -7,11 +7,14 @@ struct CBuffCommand: ParsableCommand {
         commandName: "cbuff",
         abstract: "Create, feed, read, list and inspect named shared ring buffers.",
         discussion: """
-            A buffer is a ring of fixed-size items in a memory-mapped file, listed by name in the \
-            registry of a data directory: --dir, else $CBUFF_DIR, else $XDG_DATA_HOME/cbuff or \
-            ~/.local/share/cbuff. One process at a time writes a buffer; any number read it.
+            A buffer is a ring in a memory-mapped file, listed by name in the registry of a data \
+            directory (cbuff dir): --dir, else $CBUFF_DIR, else $XDG_DATA_HOME/cbuff or \
+            ~/.local/share/cbuff. One process at a time writes a buffer; any number read it, each \
+            with its own cursor, anonymous or named (then it resumes where it stopped).
 
-            Items are unsigned integers (decimal, or hexadecimal with 0x), stored little-endian.
+            A buffer holds fixed-size items: unsigned integers (decimal, or hexadecimal with 0x, \
+            stored little-endian), or, with create --fields, C structs read and written as JSON \
+            lines; or, with create --messages, variable-size messages (lines of text, or any bytes).
 
             Exit status: 0 success, 1 other error, 64 usage error, 65 corrupted or invalid data, \
             66 buffer not found, 73 buffer already exists, 75 busy (a live writer holds the \

@@ -130,6 +130,16 @@ import TestSupport
         _ = terminal.wait()
     }
 
+    @Test func theDemoShowsBothModesAndWhatToTryNext() throws {
+        let demo = try cbuff("demo", "--seconds", "0.6", "--length", "65536")
+        #expect(demo.status == 0, "\(demo)")
+        #expect(demo.stdout.contains("every item read was intact and in order"), "\(demo.stdout)")
+        #expect(demo.stdout.contains("stopped at") && demo.stdout.contains("missed 0, damaged 0")
+                && demo.stdout.contains("nothing was lost"), "\(demo.stdout)")
+        #expect(demo.stdout.contains("try next:") && demo.stdout.contains("cbuff tail jobs --reader me --follow"))
+        #expect(try cbuff("list", "--json").stdout == "[]\n")                    // both buffers removed
+    }
+
     @Test func versionAndHelpDefaults() throws {
         #expect(try run("cbuff", ["--version"]).stdout == "2.0.0\n")
         let help = try run("cbuff", ["create", "--help"]).stdout

@@ -5,11 +5,14 @@ import Synchronization
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Watch one writer process and two reader processes share a buffer for a few seconds.",
+        abstract: "Watch one writer process and two reader processes share a buffer for a few seconds, then a lossless pipeline survive a reader's restart.",
         discussion: """
-            Creates a buffer named demo-PID in the data directory, starts a writer and two readers \
-            (separate processes of this program), shows items per second and each reader's lag and \
-            missed items, prints a summary, and removes the buffer.
+            First the lossy mode: a buffer named demo-PID (policy overwrite) in the data \
+            directory, a writer and two readers (separate processes of this program), items per \
+            second and each reader's lag and missed items. Then the lossless mode: a buffer \
+            demo-PID-lossless (policy block) with a named reader registered before the writer \
+            starts; the reader is stopped halfway and restarted, the writer waits for it, and \
+            nothing is lost. Each buffer is removed at the end.
             """
     )
 
@@ -73,7 +76,58 @@ struct Demo: ParsableCommand {
             }
             print(healthy ? "every item read was intact and in order; the buffer is removed." : "SOMETHING WENT WRONG: see above.")
             if !healthy { throw ExitCode(ExitStatus.failure) }
+            print("")
+            guard try runLossless(directory, name: name + "-lossless") else { throw ExitCode(ExitStatus.failure) }
+            print("""
+
+                try next:
+                  cbuff create jobs --item-size 8 --length 1024 --policy block --reader me
+                  seq 1 100000 | cbuff push jobs --stdin &
+                  cbuff tail jobs --reader me --follow      # stop it with Ctrl-C, start it again: nothing is lost
+                """)
         }
+    }
+
+    /// The lossless mode: `block`, a named reader registered before the writer starts, stopped
+    /// after a third of the run and restarted a moment later; returns whether nothing was lost.
+    private func runLossless(_ directory: DataDirectory, name: String) throws -> Bool {
+        let smallLength = min(length, 1 << 16)
+        let writer = try directory.createBuffer(name, itemSize: 8, length: smallLength, policy: .block)
+        try directory.registerReader("resumable", of: name)
+        writer.close()
+        defer { try? directory.removeBuffer(name, force: true) }
+        print("lossless: buffer \"\(name)\", \(smallLength) slots, policy block, named reader \"resumable\" registered before anything is pushed")
+        let board = Scoreboard()
+        var reader = try board.start(["demo-reader", directory.path, name, "--named", "resumable", "--stop-after", String(seconds / 3)], role: "reader")
+        board.waitUntilReady(reader)
+        let writing = try board.start(["demo-writer", directory.path, name, String(seconds)], role: "writer")
+        let started = Date()
+        var restarted = false
+        var stoppedAt: UInt64 = 0
+        while writing.isRunning || reader.isRunning {
+            Thread.sleep(forTimeInterval: 0.5)   // the display's refresh period, not a synchronisation
+            let snapshot = board.snapshot()
+            let written = snapshot["writer"]?.position ?? 0
+            let at = snapshot["reader"]?.position ?? 0
+            var state = reader.isRunning ? "reading" : restarted ? "done" : "stopped (the writer waits for it)"
+            if !reader.isRunning && !restarted {
+                stoppedAt = at
+                print(String(format: "%5.1fs  written %@  reader \"resumable\" stopped at %llu; restarting it", Date().timeIntervalSince(started), short(Double(written)), at))
+                reader = try board.start(["demo-reader", directory.path, name, "--named", "resumable"], role: "reader")
+                restarted = true
+                state = "restarted"
+            }
+            print(String(format: "%5.1fs  written %@  reader at %@, %@", Date().timeIntervalSince(started), short(Double(written)), short(Double(at)), state))
+            fflush(nil)
+        }
+        let final = board.snapshot()
+        let written = final["writer"]?.position ?? 0
+        let progress = final["reader"] ?? Scoreboard.Progress()
+        let lossless = writing.terminationStatus == 0 && reader.terminationStatus == 0 && progress.position == written
+            && progress.missed == 0 && progress.bad == 0 && restarted
+        print("lossless: writer \(written) items; reader \"resumable\" stopped at \(stoppedAt), resumed there, ended at \(progress.position): missed \(progress.missed), damaged \(progress.bad)")
+        print(lossless ? "nothing was lost: the writer waited while the reader was away." : "SOMETHING WENT WRONG: see above.")
+        return lossless
     }
 
     private func short(_ value: Double) -> String {
@@ -183,10 +237,13 @@ struct DemoReader: ParsableCommand {
 
     @Argument var dir: String
     @Argument var name: String
+    @Option var named: String?
+    @Option var stopAfter: Double?
 
     func run() throws {
         try reportingErrors {
-            var reader = try DataDirectory(path: dir).openReader(name)
+            var reader = if let named { try DataDirectory(path: dir).openReader(name, named: named) } else { try DataDirectory(path: dir).openReader(name) }
+            let stopAt = stopAfter.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
             print("ready")
             fflush(nil)
             let clock = ContinuousClock()
@@ -204,6 +261,7 @@ struct DemoReader: ParsableCommand {
                     if count & 0xFFFF == 0, clock.now >= nextReport {
                         report()
                         nextReport = clock.now + .milliseconds(100)
+                        if let stopAt, clock.now >= stopAt { break }   // stops mid-run; closing commits
                     }
                     continue
                 }

@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         // The command-line tool's parsing, help and usage errors (exit 64).
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        // Diagnostics (take-overs, lock retries, migrations, lapped readers) through the logging
+        // API applications already configure; silent unless they do (or `cbuff --verbose`).
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // The library, in layers the compiler keeps apart: each target may use only those below
@@ -42,8 +45,8 @@ let package = Package(
         ),
         .target(name: "SharedRingSystem", dependencies: ["CSharedRingShims"], path: "Sources/System",
                 swiftSettings: layered),
-        .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem"], path: "Sources/Common",
-                swiftSettings: layered),
+        .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem", .product(name: "Logging", package: "swift-log")],
+                path: "Sources/Common", swiftSettings: layered),
         .target(name: "SharedRingProtocol", dependencies: ["SharedRingCommon", "SharedRingSystem"], path: "Sources/Ring",
                 swiftSettings: layered),
         .target(
@@ -64,6 +67,7 @@ let package = Package(
             dependencies: [
                 "SharedRing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The benchmark: SharedRing's figures in the C anchors' line format (no extra dependency).

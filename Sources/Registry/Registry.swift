@@ -112,6 +112,8 @@ package struct Registry: Sendable {
                         _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                     }
                 }
+                let pending = try queue.read { db in try migrator.appliedIdentifiers(db) }
+                Diagnostics.note(.registry, "migrating the registry \(path): applying \(RegistryMigration.all.map(\.identifier).filter { !pending.contains($0) }.joined(separator: ", "))")
                 try migrator.migrate(queue)
                 queue.writeWithoutTransaction { db in checkpoint(db) }
             }

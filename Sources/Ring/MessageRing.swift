@@ -1,5 +1,6 @@
 public import Synchronization
 internal import SharedRingSystem
+internal import SharedRingCommon
 
 // # Rings of variable-size messages (format version 3, kind 1)
 //
@@ -369,6 +370,7 @@ package struct MessageCursor {
     /// What was lost is counted when the next message says its sequence.
     @usableFromInline @inline(never)
     mutating func recoverFromLap() {
+        Diagnostics.note(.readers, "a message reader at word \(position) was lapped by the writer: it resumes at the oldest intact message")
         position = area.oldestRecord(header, atLeast: position &+ 1)
     }
 

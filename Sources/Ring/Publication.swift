@@ -1,5 +1,6 @@
 public import Synchronization
 internal import SharedRingSystem
+internal import SharedRingCommon
 
 // # The publication protocol (format versions 2 and 3)
 //
@@ -425,6 +426,7 @@ package struct RingCursor {
     @usableFromInline @inline(never)
     mutating func recoverFromLap() {
         let resume = check.resumePosition(after: nextSequence)
+        Diagnostics.note(.readers, "a reader at sequence \(nextSequence) was lapped by the writer: it skips \(resume &- nextSequence) overwritten items to \(resume)")
         missed &+= resume &- nextSequence
         nextSequence = resume
         slotIndex = slots.index(of: resume)

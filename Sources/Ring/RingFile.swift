@@ -193,6 +193,7 @@ package struct RingFile: ~Copyable {
         }
         if try attempt() { return true }
         if ownerIsRunning() { return false }
+        Diagnostics.note(.locks, "\(what()) is locked although its recorded owner is gone: retrying for up to \(Self.forkedLockGraceNanos / 1_000_000) ms (a child forked without exec may hold it)")
         var pause: Int64 = 50_000
         let deadline = Sys.monotonicNanos() + Self.forkedLockGraceNanos
         while Sys.monotonicNanos() < deadline {
@@ -253,6 +254,11 @@ package struct RingFile: ~Copyable {
     /// Items published so far: the sequence the next item will get (acquire, as a reader's R1).
     package var published: UInt64 {
         header.published.pointee.load(ordering: .acquiring)
+    }
+
+    /// What the header says about the last writer (before this process attaches, say).
+    package var recordedWriterState: RecordedWriterState {
+        RecordedWriterState(rawValue: header.writerState.pointee.load(ordering: .acquiring)) ?? .never
     }
 
     /// The PID the header records for the last writer (0 if none ever attached). A hint for

@@ -107,7 +107,10 @@ extension DataDirectory {
             }
             throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
         }
+        let previousPID = file.recordedWriterPID
+        let died = file.recordedWriterState == .attached
         let (pid, startTime) = file.attachWriter()
+        Diagnostics.note(.writer, "took over buffer \"\(name)\" at position \(file.published): its last writer\(Self.describePID(previousPID)) \(died ? "died without closing" : "had closed or never attached")")
         // The header now holds everything liveness needs; the registry's writer columns are
         // for scripts. A registry that cannot be written (a full disk, a read-only file, a lock
         // held too long) must not stop a writer of an allocated ring, nor leave the buffer

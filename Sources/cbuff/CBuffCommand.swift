@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 @main
 struct CBuffCommand: ParsableCommand {
@@ -32,6 +33,14 @@ struct CBuffCommand: ParsableCommand {
     /// parser's three lines; help and version go to stdout as usual.
     static func main() {
         let arguments = PushValues.extract(from: Array(CommandLine.arguments.dropFirst()))
+        if arguments.contains("--verbose") {
+            // Before any logger exists: the library's diagnostics, at debug level, to stderr.
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = .debug
+                return handler
+            }
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

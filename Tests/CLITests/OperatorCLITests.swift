@@ -140,6 +140,18 @@ import TestSupport
         #expect(try cbuff("list", "--json").stdout == "[]\n")                    // both buffers removed
     }
 
+    @Test func verboseShowsTheLibrarysDiagnosticsAndOnlyThen() throws {
+        let created = try cbuff("--verbose", "create", "a", "--item-size", "8", "--length", "4")
+        #expect(created.stderr.contains("migrating the registry") && created.stderr.contains("0004_message_buffers"), "\(created)")
+        _ = try cbuff("pop", "a", "--reader", "late", "-n", "0")
+        let pushed = try cbuff("push", "a", "1", "2", "3", "4", "5", "6", "--verbose")
+        #expect(pushed.status == 0 && pushed.stderr.contains("took over buffer \"a\""), "\(pushed)")
+        let lapped = try cbuff("--verbose", "pop", "a", "--reader", "late", "-n", "10")
+        #expect(lapped.stdout == "3\n4\n5\n6\n" && lapped.stderr.contains("was lapped by the writer: it skips 2"), "\(lapped)")
+        let quiet = try cbuff("push", "a", "7")
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet)")
+    }
+
     @Test func versionAndHelpDefaults() throws {
         #expect(try run("cbuff", ["--version"]).stdout == "2.0.0\n")
         let help = try run("cbuff", ["create", "--help"]).stdout

@@ -13,11 +13,11 @@ import Testing
     /// What each source folder may import (beyond Swift itself).
     static let allowed: [String: Set<String>] = [
         "Sources/System": ["Glibc", "CSharedRingShims", "Synchronization"],
-        "Sources/Common": ["SharedRingSystem"],
+        "Sources/Common": ["SharedRingSystem", "Logging"],
         "Sources/Ring": ["SharedRingSystem", "SharedRingCommon", "Synchronization"],
         "Sources/Registry": ["SharedRingSystem", "SharedRingCommon", "GRDB", "Synchronization"],
         "Sources/SharedRing": ["SharedRingSystem", "SharedRingCommon", "SharedRingProtocol", "SharedRingRegistry", "Synchronization", "Dispatch"],
-        "Sources/cbuff": ["SharedRing", "ArgumentParser", "Foundation", "Synchronization", "Glibc"],
+        "Sources/cbuff": ["SharedRing", "ArgumentParser", "Foundation", "Synchronization", "Glibc", "Logging"],
     ]
 
     /// The files, under `folder`, and their import lines' module names.

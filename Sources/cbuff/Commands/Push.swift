@@ -362,7 +362,7 @@ func items(_ count: Int) -> String {
 enum PushValues {
     nonisolated(unsafe) static var taken: [String] = []
 
-    private static let flags: Set<String> = ["--stdin", "--null", "--group-access", "-h", "--help", "--version"]
+    private static let flags: Set<String> = ["--stdin", "--null", "--group-access", "--verbose", "-h", "--help", "--version"]
     private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout", "--format"]
 
     /// Returns `arguments` without the values of a `push` command, keeping those in `taken`.

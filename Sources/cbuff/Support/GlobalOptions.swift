@@ -9,6 +9,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Share the data directory with its group: create it (if it does not exist yet) with mode 2770 and files 0660, and accept a directory another member of that group owns. By default it is private: 0700, files 0600, and only a directory this user owns is used.")
     var groupAccess = false
 
+    @Flag(help: "Show the library's diagnostics on stderr: take-overs, retries of busy locks, registry migrations, lapped readers.")
+    var verbose = false
+
     @Option(help: ArgumentHelp("How long to wait for a lock another process holds (the registry's, a buffer's reader table) before failing with exit 75 (default 5).", valueName: "seconds"))
     var lockTimeout: Double = 5
 

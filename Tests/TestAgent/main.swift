@@ -56,6 +56,10 @@
 //                                      TypedBufferWriter/Reader of a 24-byte struct or as raw
 //                                      bytes (push(bytes:) and pop(into:)); print "sum=S" (for
 //                                      counting instructions per item with callgrind)
+//   push-only DIR NAME COUNT / pop-only DIR NAME COUNT
+//                                      COUNT pushes into a ring nobody reads, or COUNT pops from a full
+//                                      ring, each loop a function of its own (for callgrind
+//                                      --toggle-collect, against Benchmarks/callgrind-loops.c)
 //   move-8 DIR NAME COUNT typed|int    the same with UInt64 items, through TypedBufferWriter/Reader
 //                                      or the integer API (push(_:), popItem())
 //   move-64 DIR NAME COUNT messages|slots
@@ -452,6 +456,21 @@ do {
         }
         say("sum=\(sum)")
 
+    case "push-only", "pop-only":
+        // For callgrind --toggle-collect: N pushes of 8-byte integers into a ring nobody reads
+        // (overwrite), or N pops from a ring filled with N items first; each loop in a function
+        // of its own (cbuffPushLoop, cbuffPopLoop) so that only it is counted.
+        guard args.count >= 4, let count = Int(args[3]) else { fail("\(args[0]) needs COUNT") }
+        var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024))
+        if args[0] == "push-only" {
+            try cbuffPushLoop(&writer, count)
+            say("pushed \(writer.nextSequence)")
+        } else {
+            try writer.push(contentsOf: UInt64(0)..<UInt64(count))
+            var reader = try directory.openReader(name)
+            say("sum=\(try cbuffPopLoop(&reader, count))")
+        }
+
     case "move-8":
         guard args.count >= 5, let count = UInt64(args[3]) else { fail("move-8 needs COUNT typed|int") }
         // UInt64 through the typed API and through the integer API: one push and one pop each.
@@ -605,4 +624,18 @@ do {
 } catch {
     say("error \(error.code): \(error)")
     exit(1)
+}
+
+/// N single pushes (see "push-only").
+@inline(never)
+func cbuffPushLoop(_ writer: inout BufferWriter, _ count: Int) throws(CBuffError) {
+    for value in 0..<UInt64(count) { try writer.push(value) }
+}
+
+/// N single pops (see "pop-only").
+@inline(never)
+func cbuffPopLoop(_ reader: inout BufferReader, _ count: Int) throws(CBuffError) -> UInt64 {
+    var sum: UInt64 = 0
+    for _ in 0..<count { sum &+= try reader.popItem() ?? 0 }
+    return sum
 }

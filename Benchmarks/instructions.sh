@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Instructions per push and per pop, counted by callgrind (so independent of this host's fast and
+# slow states): N single pushes of 8-byte integers into a ring nobody reads, and N single pops from
+# a full ring, for cbuff (the test agent's push-only and pop-only, release build) and for the C
+# loops of Benchmarks/callgrind-loops.c (gcc -O2), each loop counted alone (--toggle-collect).
+#
+#   Benchmarks/instructions.sh [N]        (default 1000000; needs valgrind)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
+swift build -c release --product cbuff-test-agent >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp .build/release/cbuff-test-agent "$work/agent"
+strip -g "$work/agent"     # valgrind 3.19 cannot read this toolchain's DWARF 5
+gcc -O2 -o "$work/loops" Benchmarks/callgrind-loops.c
+count() { # function-pattern command... -> instructions inside that function
+    valgrind --tool=callgrind --toggle-collect="$1" --callgrind-out-file="$work/out" "${@:2}" >/dev/null 2>&1
+    callgrind_annotate "$work/out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
+}
+cbuff_push=$(count '*PushLoop*' "$work/agent" push-only "$work" push "$n")
+cbuff_pop=$(count '*PopLoop*' "$work/agent" pop-only "$work" pop "$n")
+c_push=$(count 'push_loop' "$work/loops" push "$n" "$work/ring")
+c_pop=$(count 'pop_loop' "$work/loops" pop "$n" "$work/ring")
+awk -v n="$n" -v cp="$cbuff_push" -v co="$cbuff_pop" -v rp="$c_push" -v ro="$c_pop" 'BEGIN {
+    printf "instructions per push: cbuff %.1f, C %.1f, ratio %.2f\n", cp / n, rp / n, cp / rp
+    printf "instructions per pop:  cbuff %.1f, C %.1f, ratio %.2f\n", co / n, ro / n, co / ro }'

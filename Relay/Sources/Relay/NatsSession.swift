@@ -1,0 +1,190 @@
+internal import CNats
+internal import Foundation
+
+/// A relay's failure: one sentence.
+public struct RelayError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One connection to a NATS server with JetStream: every libnats call of the relay is here.
+///
+/// The connection reconnects by itself (libnats, without limit, 250 ms apart); what was published
+/// while it was down fails or times out, and the relay publishes it again (see `OutRelay`).
+final class NatsSession {
+    private var connection: OpaquePointer?
+    private var jetStream: OpaquePointer?
+    /// Publish errors the library reported since the last `resetErrors()` (its callback runs on
+    /// a libnats thread).
+    private let errors = ErrorCount()
+
+    final class ErrorCount: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func add() { lock.lock(); value += 1; lock.unlock() }
+        func take() -> Int { lock.lock(); defer { value = 0; lock.unlock() }; return value }
+    }
+
+    /// Connects to `url` (retrying with backoff for up to `patience` seconds).
+    init(url: String, window: Int, patience: Double = 30) throws {
+        var options: OpaquePointer?
+        try Self.check(natsOptions_Create(&options), "create the connection options")
+        defer { natsOptions_Destroy(options) }
+        try Self.check(natsOptions_SetURL(options, url), "use the server URL \(url)")
+        _ = natsOptions_SetMaxReconnect(options, -1)
+        _ = natsOptions_SetReconnectWait(options, 250)
+        _ = natsOptions_SetReconnectBufSize(options, 64 << 20)
+        var wait = 0.1
+        let deadline = Date().addingTimeInterval(patience)
+        while true {
+            let status = natsConnection_Connect(&connection, options)
+            if status == NATS_OK { break }
+            if Date() > deadline { throw RelayError("Cannot connect to \(url): \(Self.text(status)).") }
+            Thread.sleep(forTimeInterval: wait)
+            wait = min(wait * 2, 2)
+        }
+        var jsOptions = jsOptions()
+        jsOptions_Init(&jsOptions)
+        jsOptions.PublishAsync.MaxPending = Int64(window)
+        jsOptions.PublishAsync.ErrHandler = { _, _, closure in
+            Unmanaged<ErrorCount>.fromOpaque(closure!).takeUnretainedValue().add()
+        }
+        jsOptions.PublishAsync.ErrHandlerClosure = Unmanaged.passUnretained(errors).toOpaque()
+        try Self.check(natsConnection_JetStream(&jetStream, connection, &jsOptions), "open JetStream")
+    }
+
+    deinit {
+        jsCtx_Destroy(jetStream)
+        natsConnection_Destroy(connection)
+    }
+
+    static func check(_ status: natsStatus, _ what: String) throws {
+        guard status == NATS_OK else { throw RelayError("Cannot \(what): \(text(status)).") }
+    }
+
+    static func text(_ status: natsStatus) -> String {
+        String(cString: natsStatus_GetText(status))
+    }
+
+    // MARK: Streams
+
+    /// The subjects of stream `name`, creating it (file storage, on `subject`) if it does not
+    /// exist and `subject` is given.
+    func ensureStream(_ name: String, subject: String?) throws -> [String] {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        var status = js_GetStreamInfo(&info, jetStream, name, nil, &code)
+        if status == NATS_NOT_FOUND, let subject {
+            var config = jsStreamConfig()
+            jsStreamConfig_Init(&config)
+            status = name.withCString { cName in
+                subject.withCString { cSubject in
+                    var subjects: [UnsafePointer<CChar>?] = [cSubject]
+                    return subjects.withUnsafeMutableBufferPointer { list in
+                        config.Name = cName
+                        config.Subjects = list.baseAddress
+                        config.SubjectsLen = 1
+                        config.Storage = js_FileStorage
+                        return js_AddStream(&info, jetStream, &config, nil, &code)
+                    }
+                }
+            }
+        }
+        guard status == NATS_OK, let info else {
+            throw RelayError("Cannot find or create stream \(name): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+        }
+        defer { jsStreamInfo_Destroy(info) }
+        let config = info.pointee.Config.pointee
+        return (0..<Int(config.SubjectsLen)).compactMap { config.Subjects[$0].map { String(cString: $0) } }
+    }
+
+    /// How many messages stream `name` holds.
+    func messageCount(_ name: String) throws -> UInt64 {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        try Self.check(js_GetStreamInfo(&info, jetStream, name, nil, &code), "look at stream \(name)")
+        defer { jsStreamInfo_Destroy(info) }
+        return info!.pointee.State.Msgs
+    }
+
+    // MARK: Publishing
+
+    /// Publishes `data` on `subject` with `headers`, asynchronously (at most the window in flight).
+    func publish(subject: String, data: UnsafeRawBufferPointer, headers: [(String, String)]) throws {
+        var message: OpaquePointer?
+        try Self.check(natsMsg_Create(&message, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count)), "make a message")
+        for (key, value) in headers { _ = natsMsgHeader_Set(message, key, value) }
+        let status = js_PublishMsgAsync(jetStream, &message, nil)
+        if status != NATS_OK {
+            natsMsg_Destroy(message)
+            throw RelayError("Cannot publish on \(subject): \(Self.text(status)).")
+        }
+    }
+
+    /// Waits until every asynchronous publish is acknowledged, at most `timeout` seconds; false if
+    /// one failed or the wait timed out (then everything since the last success is sent again).
+    func completePublishing(timeout: Double) -> Bool {
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        options.MaxWait = Int64(timeout * 1000)
+        let status = js_PublishAsyncComplete(jetStream, &options)
+        let failed = errors.take()
+        return status == NATS_OK && failed == 0
+    }
+
+    // MARK: Consuming
+
+    /// A durable pull consumer `durable` on stream `stream`.
+    func pullSubscribe(stream: String, durable: String) throws -> PullConsumer {
+        let subjects = try ensureStream(stream, subject: nil)
+        guard let subject = subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
+        var options = jsSubOptions()
+        jsSubOptions_Init(&options)
+        var subscription: OpaquePointer?
+        var code = jsErrCode(0)
+        let status = stream.withCString { cStream in
+            options.Stream = cStream
+            return js_PullSubscribe(&subscription, jetStream, subject, durable, nil, &options, &code)
+        }
+        guard status == NATS_OK, let subscription else {
+            throw RelayError("Cannot subscribe to stream \(stream) as consumer \(durable): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+        }
+        return PullConsumer(subscription: subscription)
+    }
+
+    /// A pull consumer's subscription.
+    final class PullConsumer {
+        let subscription: OpaquePointer
+
+        init(subscription: OpaquePointer) { self.subscription = subscription }
+        deinit { natsSubscription_Destroy(subscription) }
+
+        /// One fetched message: its data and headers, and its acknowledgement.
+        struct Message {
+            let pointer: OpaquePointer
+            var data: UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(start: natsMsg_GetData(pointer), count: Int(natsMsg_GetDataLength(pointer)))
+            }
+            func header(_ key: String) -> String? {
+                var value: UnsafePointer<CChar>?
+                return natsMsgHeader_Get(pointer, key, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
+            }
+            func acknowledge() -> Bool { natsMsg_Ack(pointer, nil) == NATS_OK }
+        }
+
+        /// Up to `batch` messages, waiting at most `timeout` seconds for the first; `body` sees each
+        /// (the messages are freed after it returns).
+        func fetch(batch: Int, timeout: Double, _ body: (Message) throws -> Void) throws -> Int {
+            var list = natsMsgList()
+            var code = jsErrCode(0)
+            let status = natsSubscription_Fetch(&list, subscription, Int32(batch), Int64(timeout * 1000), &code)
+            defer { natsMsgList_Destroy(&list) }
+            if status == NATS_TIMEOUT { return 0 }
+            guard status == NATS_OK else { throw RelayError("Cannot fetch: \(NatsSession.text(status)) (JetStream error \(code.rawValue)).") }
+            for index in 0..<Int(list.Count) {
+                if let message = list.Msgs[index] { try body(Message(pointer: message)) }
+            }
+            return Int(list.Count)
+        }
+    }
+}

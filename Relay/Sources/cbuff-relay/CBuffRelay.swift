@@ -1,0 +1,108 @@
+// cbuff-relay: moves a cbuff buffer's items into a NATS JetStream stream (out), and a stream's
+// messages into a buffer (in). A thin command line over the Relay target.
+import ArgumentParser
+import Dispatch
+import Foundation
+import Relay
+import SharedRing
+import Synchronization
+
+/// SIGINT and SIGTERM end a relay cleanly: after the window in flight is acknowledged (out) or the
+/// batch pushed (in), with the cursor committed.
+///
+/// `@unchecked Sendable`: `sources` is written once, by `install()`, before any handler runs.
+final class StopFlag: @unchecked Sendable {
+    private let raised = Atomic<Bool>(false)
+    private var sources: [DispatchSourceSignal] = []
+
+    func install() {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in raised.store(true, ordering: .releasing) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
+}
+
+func complain(_ line: String) {
+    FileHandle.standardError.write(Data("cbuff-relay: \(line)\n".utf8))
+}
+
+@main
+struct CBuffRelay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cbuff-relay",
+        abstract: "Relay a cbuff buffer into a NATS JetStream stream, or a stream into a buffer.",
+        version: "2.0.0",
+        subcommands: [Out.self, In.self]
+    )
+
+    struct Common: ParsableArguments {
+        @Option(help: "The NATS server (nats://HOST:PORT).")
+        var server: String = "nats://127.0.0.1:4222"
+        @Option(help: "The JetStream stream.")
+        var stream: String
+        @Option(help: "Data directory (default: $CBUFF_DIR, else the per-user default).")
+        var dir: String?
+        @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing).")
+        var once = false
+
+        var directory: DataDirectory { DataDirectory.resolve(dir) }
+    }
+
+    struct Out: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow buffer NAME as a named reader and publish each item into the stream (created if missing, file storage).",
+            discussion: "Each message has the header Nats-Msg-Id = NAME@CREATED:SEQUENCE, so that a relay restarted after a crash never stores an item twice within the stream's duplicate window; the reader's cursor moves only past what JetStream acknowledged."
+        )
+        @Argument(help: "The buffer's name.") var name: String
+        @OptionGroup var common: Common
+        @Option(help: "The subject to publish on.") var subject: String
+        @Option(help: "The named reader (default: relay-STREAM).") var reader: String?
+        @Option(help: "Publishes in flight at most.") var window: Int = 256
+
+        func run() throws {
+            let stop = StopFlag()
+            stop.install()
+            var relay = OutRelay(buffer: name, server: common.server, stream: common.stream, subject: subject, directory: common.directory)
+            relay.readerName = reader
+            relay.once = common.once
+            relay.window = max(1, window)
+            do {
+                try relay.run(shouldStop: { stop.isRaised }, report: complain)
+            } catch {
+                complain("\(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct In: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Consume the stream as durable pull consumer DURABLE and push each message into buffer NAME, acknowledging it once pushed.",
+            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is at least once: a relay killed between a push and its acknowledgement pushes that message again; its Cbuff-Sequence header says which it was."
+        )
+        @Argument(help: "The buffer's name.") var name: String
+        @OptionGroup var common: Common
+        @Option(help: "The durable consumer's name.") var consumer: String
+        @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
+
+        func run() throws {
+            let stop = StopFlag()
+            stop.install()
+            var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
+            relay.once = common.once
+            relay.length = length
+            do {
+                try relay.run(shouldStop: { stop.isRaised }, report: complain)
+            } catch {
+                complain("\(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

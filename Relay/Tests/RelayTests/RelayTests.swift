@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+@testable import Relay
+import SharedRing
+
+/// The relays against a real nats-server with JetStream on a loopback port, in a temporary store:
+/// end to end in order, a relay SIGKILLed and restarted (the stream holds each item once), the
+/// server killed and restarted mid-stream, and buffers of messages and of typed items.
+@Suite(.serialized) final class RelayTests {
+    static let relayBinary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/cbuff-relay").path
+
+    /// A nats-server with JetStream in a temporary store, on a free loopback port.
+    final class Server {
+        let store: String
+        let port: Int
+        var process: Process?
+
+        init() throws {
+            store = NSTemporaryDirectory() + "cbuff-relay-test-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+            port = Int.random(in: 20_000...60_000)
+            try start()
+        }
+
+        var url: String { "nats://127.0.0.1:\(port)" }
+
+        func start() throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server")
+            process.arguments = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store]
+            let log = Pipe()
+            process.standardError = log
+            process.standardOutput = log
+            try process.run()
+            self.process = process
+            // The server says when it listens ("Server is ready"): read its log until then.
+            var text = ""
+            while !text.contains("Server is ready") {
+                let data = log.fileHandleForReading.availableData
+                guard !data.isEmpty else { throw RelayError("nats-server exited: \(text)") }
+                text += String(decoding: data, as: UTF8.self)
+            }
+        }
+
+        func kill() {
+            process?.terminate()
+            process?.waitUntilExit()
+            process = nil
+        }
+
+        deinit {
+            kill()
+            try? FileManager.default.removeItem(atPath: store)
+        }
+    }
+
+    let server: Server
+    let data: String
+    var directory: DataDirectory { DataDirectory(path: data) }
+
+    init() throws {
+        server = try Server()
+        data = NSTemporaryDirectory() + "cbuff-relay-data-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: data)
+    }
+
+    func relay(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.relayBinary)
+        process.arguments = arguments + ["--server", server.url, "--dir", data]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func run(_ arguments: [String]) throws -> Int32 {
+        let process = try relay(arguments)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func streamCount(_ stream: String) throws -> UInt64 {
+        try NatsSession(url: server.url, window: 1).messageCount(stream)
+    }
+
+    @Test func itemsGoRingToStreamToRingInOrder() throws {
+        let total: UInt64 = 300_000
+        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
+        try writer.push(contentsOf: 0..<total)
+        writer.close()
+        try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
+        #expect(try run(["out", "a", "--stream", "S", "--subject", "s.a", "--once"]) == 0)
+        #expect(try streamCount("S") == total)
+        #expect(try run(["in", "b", "--stream", "S", "--consumer", "c", "--once"]) == 0)
+        var reader = try directory.openReader("b")
+        var next: UInt64 = 0
+        while let value = try reader.popItem() {
+            if value != next { Issue.record("item \(next) is \(value)"); break }
+            next += 1
+        }
+        #expect(next == total)
+        // A second pass finds nothing new: the out relay's cursor and the consumer both moved.
+        #expect(try run(["out", "a", "--stream", "S", "--subject", "s.a", "--once"]) == 0)
+        #expect(try streamCount("S") == total)
+    }
+
+    @Test func aRelayKilledMidStreamAndRestartedStoresEachItemOnce() throws {
+        let total: UInt64 = 200_000
+        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
+        try writer.push(contentsOf: 0..<total)
+        writer.close()
+        for round in 0..<3 {
+            let running = try relay(["out", "a", "--stream", "K", "--subject", "k.a", "--window", "512"])
+            // Kill it once the stream has some of the items (a point that moves with the host's speed).
+            let target = total / 4 * UInt64(round + 1)
+            let deadline = Date().addingTimeInterval(60)
+            while (try? streamCount("K")) ?? 0 < target, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+            kill(running.processIdentifier, SIGKILL)
+            running.waitUntilExit()
+        }
+        #expect(try run(["out", "a", "--stream", "K", "--subject", "k.a", "--once"]) == 0)
+        #expect(try streamCount("K") == total)          // every item exactly once
+    }
+
+    @Test func theServerRestartedMidStreamLosesNothing() throws {
+        let total: UInt64 = 150_000
+        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
+        try writer.push(contentsOf: 0..<total)
+        writer.close()
+        let running = try relay(["out", "a", "--stream", "R", "--subject", "r.a"])
+        let deadline = Date().addingTimeInterval(60)
+        while (try? streamCount("R")) ?? 0 < total / 3, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        server.kill()
+        Thread.sleep(forTimeInterval: 0.5)
+        try server.start()
+        while (try? streamCount("R")) ?? 0 < total, Date() < deadline.addingTimeInterval(60) { Thread.sleep(forTimeInterval: 0.05) }
+        running.terminate()                              // SIGTERM: ends cleanly, cursor committed
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0)
+        #expect(try streamCount("R") == total)
+        #expect(try directory.status(of: "a").ring?.readers.first?.position == total)
+    }
+
+    @Test func messagesAndTypedItemsEndToEnd() throws {
+        var logs = try directory.createMessageBuffer("logs", capacity: 1 << 16, maxMessageSize: 1000)
+        for i in 0..<500 { try logs.push("message \(i) " + String(repeating: "x", count: i % 200)) }
+        logs.close()
+        #expect(try run(["out", "logs", "--stream", "M", "--subject", "m.logs", "--once"]) == 0)
+        #expect(try run(["in", "logs-copy", "--stream", "M", "--consumer", "m", "--once"]) == 0)
+        var copy = try directory.openMessageReader("logs-copy")
+        var texts: [String] = []
+        while let message = try copy.pop() { texts.append(message.text ?? "") }
+        #expect(texts.count == 500 && texts[7] == "message 7 " + String(repeating: "x", count: 7))
+        #expect(try directory.record(of: "logs-copy").maxMessageSize == 1000)
+
+        var ticks = try directory.createBuffer("ticks", layout: ItemLayout("time:u64,price:f64,qty:u32"), length: 64)
+        let layout = try ItemLayout("time:u64,price:f64,qty:u32")
+        for i in 0..<10 { try ticks.push(bytes: try layout.encode(json: "{\"time\":\(i),\"price\":\(Double(i) / 2),\"qty\":\(i * 3)}")) }
+        ticks.close()
+        #expect(try run(["out", "ticks", "--stream", "T", "--subject", "t.ticks", "--once"]) == 0)
+        #expect(try run(["in", "ticks-copy", "--stream", "T", "--consumer", "t", "--once"]) == 0)
+        #expect(try directory.record(of: "ticks-copy").itemLayout == layout)           // created from the headers
+        var reader = try directory.openReader("ticks-copy")
+        let third = try #require(try reader.popBytes().flatMap { _ in try reader.popBytes() }.flatMap { _ in try reader.popBytes() })
+        #expect(third.withUnsafeBytes { layout.json(of: $0) } == "{\"time\":2,\"price\":1.0,\"qty\":6}")
+    }
+}

@@ -129,7 +129,14 @@ final class NatsSession {
         options.MaxWait = Int64(timeout * 1000)
         let status = js_PublishAsyncComplete(jetStream, &options)
         let failed = errors.take()
-        return status == NATS_OK && failed == 0
+        guard status == NATS_OK && failed == 0 else {
+            // Publishes sent before a disconnection wait for acknowledgements that will never
+            // come, and would fill the window for good: take them back (they are sent again).
+            var pending = natsMsgList()
+            if js_PublishAsyncGetPendingList(&pending, jetStream) == NATS_OK { natsMsgList_Destroy(&pending) }
+            return false
+        }
+        return true
     }
 
     // MARK: Consuming

@@ -74,7 +74,7 @@ public struct OutRelay {
                 try reopen()
                 Thread.sleep(forTimeInterval: 0.25)
             } else if inFlight > 0 {
-                if session.completePublishing(timeout: 10) {
+                if session.completePublishing(timeout: 5) {
                     source.commit()
                     relayed += UInt64(inFlight)
                 } else {

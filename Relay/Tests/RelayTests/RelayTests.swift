@@ -89,7 +89,7 @@ import SharedRing
     }
 
     @Test func itemsGoRingToStreamToRingInOrder() throws {
-        let total: UInt64 = 300_000
+        let total: UInt64 = 1_000_000
         var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
         try writer.push(contentsOf: 0..<total)
         writer.close()

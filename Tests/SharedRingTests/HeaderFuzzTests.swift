@@ -46,16 +46,7 @@ import SharedRingProtocol
             try handle.write(contentsOf: header)
 
             var codes: [String] = []
-            func attempt(_ body: () throws -> Void) {
-                do {
-                    try body()
-                    codes.append("ok")
-                } catch let error as CBuffError {
-                    codes.append(error.code.description)
-                } catch {
-                    codes.append("unexpected \(error)")
-                }
-            }
+            func attempt(_ body: () throws -> Void) { codes.append(outcome(of: body)) }
             attempt { _ = try directory.status(of: "fuzz") }
             attempt { () throws in
                 var reader = try directory.openReader("fuzz")
@@ -113,16 +104,7 @@ import SharedRingProtocol
             try handle.seek(toOffset: 0)
             try handle.write(contentsOf: bytes)
             var codes: [String] = []
-            func attempt(_ body: () throws -> Void) {
-                do {
-                    try body()
-                    codes.append("ok")
-                } catch let error as CBuffError {
-                    codes.append(error.code.description)
-                } catch {
-                    codes.append("unexpected \(error)")
-                }
-            }
+            func attempt(_ body: () throws -> Void) { codes.append(outcome(of: body)) }
             attempt { _ = try directory.status(of: "fuzz") }
             attempt { () throws in
                 var reader = try directory.openMessageReader("fuzz")
@@ -148,5 +130,17 @@ import SharedRingProtocol
         try handle.seek(toOffset: 0)
         try handle.write(contentsOf: pristine)
         #expect(outcomes.keys.contains { $0.hasPrefix("ok") } && outcomes.keys.contains { $0.contains("corrupted") }, "\(outcomes)")
+    }
+}
+
+/// "ok", the error's code for a `CBuffError`, or "unexpected …" for any other error.
+private func outcome(of body: () throws -> Void) -> String {
+    do {
+        try body()
+        return "ok"
+    } catch let error as CBuffError {
+        return error.code.description
+    } catch {
+        return "unexpected \(error)"
     }
 }

@@ -105,7 +105,8 @@ class DataDirectory:
             temporary = os.path.join(self.path, f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp")
             file = R.RingFile.create(temporary, layout, 0o600)
             try:
-                S.try_lock(file.fd, F.WRITER_LOCK_BYTE)
+                if not S.try_lock(file.fd, F.WRITER_LOCK_BYTE):
+                    raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {temporary} first.')
                 pid, start = file.attach_writer()
 
                 def register(db):
@@ -233,10 +234,12 @@ class DataDirectory:
             else:
                 report.update(written=published, oldest=min(max(0, claimed - layout.length), published))
             report["count"] = report["written"] - report["oldest"]
-            report["readers"] = [{"name": reader, "position": (sequence if layout.messages else cursor),
-                                  "lag": max(0, report["written"] - (sequence if layout.messages and sequence is not None else cursor if not layout.messages else report["written"])),
-                                  "pid": pid, "alive": alive}
-                                 for _, reader, cursor, sequence, pid, alive in file.readers()]
+            report["readers"] = []
+            for _, reader, cursor, sequence, pid, alive in file.readers():
+                position = sequence if layout.messages else cursor
+                # A message reader with no sequence yet has read nothing and waits at "latest".
+                lag = max(0, report["written"] - (report["written"] if position is None else position))
+                report["readers"].append({"name": reader, "position": position, "lag": lag, "pid": pid, "alive": alive})
         finally:
             file.close()
         return report

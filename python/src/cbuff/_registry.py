@@ -192,10 +192,6 @@ def _signed(value):
 
 def _statements(sql):
     """The statements of a migration file (semicolons end them; comments are SQL's own)."""
-    return [statement for statement in sqlite3_complete_split(sql)]
-
-
-def sqlite3_complete_split(sql):
     statement, out = "", []
     for line in sql.splitlines(keepends=True):
         statement += line

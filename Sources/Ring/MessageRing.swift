@@ -335,6 +335,15 @@ package struct MessageCursor {
         expected ?? header.publishedMessages.pointee.load(ordering: .acquiring)
     }
 
+    /// How many messages were published that this cursor has not read (those it will find
+    /// overwritten included): the writer's count, stored after each publication, less the next
+    /// sequence. A snapshot for status lines, not a promise about the next read.
+    package var backlog: UInt64 {
+        let published = header.publishedMessages.pointee.load(ordering: .acquiring)
+        let next = nextSequence
+        return published > next ? published - next : 0
+    }
+
     /// Reads the next message: `copy` receives its bytes where they lie and must only copy them
     /// (they may be changing; such a copy is discarded and the reader moves on). `accept` sees
     /// the checked sequence, time and value, and may refuse to consume it: it is returned all the

@@ -83,6 +83,10 @@ public struct MessageReader: ~Copyable {
     /// The sequence number of the next message this reader will return.
     public var nextSequence: UInt64 { cursor.nextSequence }
 
+    /// How many messages were published that this reader has not returned yet (including any
+    /// the writer overwrote first, which it will count as missed): its lag, for status lines.
+    public var usage: Int { Int(clamping: cursor.backlog) }
+
     /// How many messages this reader missed because the writer overwrote them first.
     public var missedCount: UInt64 { cursor.missed }
 

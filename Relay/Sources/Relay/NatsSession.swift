@@ -54,6 +54,7 @@ final class NatsSession {
     }
 
     deinit {
+        _ = natsConnection_FlushTimeout(connection, 2000)   // acknowledgements still buffered
         jsCtx_Destroy(jetStream)
         natsConnection_Destroy(connection)
     }
@@ -68,9 +69,16 @@ final class NatsSession {
 
     // MARK: Streams
 
-    /// The subjects of stream `name`, creating it (file storage, on `subject`) if it does not
-    /// exist and `subject` is given.
-    func ensureStream(_ name: String, subject: String?) throws -> [String] {
+    /// A stream's subjects, and its creation time (nanoseconds since 1970), which tells it apart
+    /// from an earlier stream of the same name.
+    struct StreamFacts {
+        var subjects: [String]
+        var created: Int64
+    }
+
+    /// Stream `name`, created (file storage, on `subject`) if it does not exist and `subject` is
+    /// given.
+    func ensureStream(_ name: String, subject: String?) throws -> StreamFacts {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         var status = js_GetStreamInfo(&info, jetStream, name, nil, &code)
@@ -95,16 +103,21 @@ final class NatsSession {
         }
         defer { jsStreamInfo_Destroy(info) }
         let config = info.pointee.Config.pointee
-        return (0..<Int(config.SubjectsLen)).compactMap { config.Subjects[$0].map { String(cString: $0) } }
+        return StreamFacts(subjects: (0..<Int(config.SubjectsLen)).compactMap { config.Subjects[$0].map { String(cString: $0) } },
+                           created: info.pointee.Created)
     }
 
     /// How many messages stream `name` holds.
     func messageCount(_ name: String) throws -> UInt64 {
+        try streamState(name).Msgs
+    }
+
+    private func streamState(_ name: String) throws -> jsStreamState {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         try Self.check(js_GetStreamInfo(&info, jetStream, name, nil, &code), "look at stream \(name)")
         defer { jsStreamInfo_Destroy(info) }
-        return info!.pointee.State.Msgs
+        return info!.pointee.State
     }
 
     // MARK: Publishing
@@ -141,10 +154,67 @@ final class NatsSession {
 
     // MARK: Consuming
 
-    /// A durable pull consumer `durable` on stream `stream`.
-    func pullSubscribe(stream: String, durable: String) throws -> PullConsumer {
-        let subjects = try ensureStream(stream, subject: nil)
-        guard let subject = subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
+    /// What JetStream knows of a durable consumer.
+    struct ConsumerState {
+        /// The stream sequence of the last message delivered, and of the last one below which
+        /// every message was acknowledged.
+        var delivered: UInt64, acknowledgedFloor: UInt64
+        /// Delivered and not yet acknowledged; in the stream and not yet delivered.
+        var awaitingAcknowledgement: Int64, undelivered: UInt64
+        var filterSubject: String?
+    }
+
+    /// Consumer `durable` of stream `stream`, or nil if it does not exist.
+    func consumerState(stream: String, durable: String) throws -> ConsumerState? {
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(0)
+        let status = js_GetConsumerInfo(&info, jetStream, stream, durable, nil, &code)
+        if status == NATS_NOT_FOUND { return nil }
+        guard status == NATS_OK, let info else {
+            throw RelayError("Cannot look at consumer \(durable) of stream \(stream): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+        }
+        defer { jsConsumerInfo_Destroy(info) }
+        let filter = info.pointee.Config?.pointee.FilterSubject.map { String(cString: $0) }
+        return ConsumerState(delivered: info.pointee.Delivered.Stream, acknowledgedFloor: info.pointee.AckFloor.Stream,
+                             awaitingAcknowledgement: info.pointee.NumAckPending, undelivered: info.pointee.NumPending,
+                             filterSubject: filter?.isEmpty == false ? filter : nil)
+    }
+
+    /// Makes durable pull consumer `durable` of stream `stream` (explicit acknowledgements, on
+    /// `subject`) deliver from stream sequence `start` on (from the stream's first message when
+    /// nil), deleting the consumer first if it exists: what it had delivered and not seen
+    /// acknowledged would otherwise come back only after its acknowledgement wait, behind newer
+    /// messages, out of order.
+    func resetConsumer(stream: String, durable: String, subject: String, start: UInt64?) throws {
+        var code = jsErrCode(0)
+        let deleted = js_DeleteConsumer(jetStream, stream, durable, nil, &code)
+        guard deleted == NATS_OK || deleted == NATS_NOT_FOUND else {
+            throw RelayError("Cannot reset consumer \(durable) of stream \(stream): \(Self.text(deleted)) (JetStream error \(code.rawValue)).")
+        }
+        var config = jsConsumerConfig()
+        jsConsumerConfig_Init(&config)
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        let status = durable.withCString { cDurable in
+            subject.withCString { cSubject in
+                config.Durable = cDurable
+                config.FilterSubject = cSubject
+                config.AckPolicy = js_AckExplicit
+                if let start {
+                    config.DeliverPolicy = js_DeliverByStartSequence
+                    config.OptStartSeq = start
+                }
+                return js_AddConsumer(&info, jetStream, stream, &config, nil, &code)
+            }
+        }
+        guard status == NATS_OK else {
+            throw RelayError("Cannot create consumer \(durable) of stream \(stream): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+        }
+        jsConsumerInfo_Destroy(info)
+    }
+
+    /// A subscription to durable pull consumer `durable` of stream `stream` on `subject`,
+    /// created by JetStream if it does not exist.
+    func pullSubscribe(stream: String, durable: String, subject: String) throws -> PullConsumer {
         var options = jsSubOptions()
         jsSubOptions_Init(&options)
         var subscription: OpaquePointer?
@@ -157,6 +227,11 @@ final class NatsSession {
             throw RelayError("Cannot subscribe to stream \(stream) as consumer \(durable): \(Self.text(status)) (JetStream error \(code.rawValue)).")
         }
         return PullConsumer(subscription: subscription)
+    }
+
+    /// The last sequence stream `name` stored.
+    func lastSequence(_ name: String) throws -> UInt64 {
+        try streamState(name).LastSeq
     }
 
     /// A pull consumer's subscription.
@@ -177,20 +252,25 @@ final class NatsSession {
                 return natsMsgHeader_Get(pointer, key, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
             }
             func acknowledge() -> Bool { natsMsg_Ack(pointer, nil) == NATS_OK }
+            /// The message's sequence in the stream (from its reply subject), nil if it has none.
+            var streamSequence: UInt64? {
+                var metadata: UnsafeMutablePointer<jsMsgMetaData>?
+                guard natsMsg_GetMetaData(&metadata, pointer) == NATS_OK, let metadata else { return nil }
+                defer { jsMsgMetaData_Destroy(metadata) }
+                return metadata.pointee.Sequence.Stream
+            }
         }
 
-        /// Up to `batch` messages, waiting at most `timeout` seconds for the first; `body` sees each
-        /// (the messages are freed after it returns).
-        func fetch(batch: Int, timeout: Double, _ body: (Message) throws -> Void) throws -> Int {
+        /// Up to `batch` messages, waiting at most `timeout` seconds for the first; `body` sees them
+        /// in the order delivered (they are freed after it returns).
+        func fetch(batch: Int, timeout: Double, _ body: ([Message]) throws -> Void) throws -> Int {
             var list = natsMsgList()
             var code = jsErrCode(0)
             let status = natsSubscription_Fetch(&list, subscription, Int32(batch), Int64(timeout * 1000), &code)
             defer { natsMsgList_Destroy(&list) }
             if status == NATS_TIMEOUT { return 0 }
             guard status == NATS_OK else { throw RelayError("Cannot fetch: \(NatsSession.text(status)) (JetStream error \(code.rawValue)).") }
-            for index in 0..<Int(list.Count) {
-                if let message = list.Msgs[index] { try body(Message(pointer: message)) }
-            }
+            try body((0..<Int(list.Count)).compactMap { list.Msgs[$0].map(Message.init) })
             return Int(list.Count)
         }
     }

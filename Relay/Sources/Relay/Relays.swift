@@ -90,7 +90,8 @@ public struct OutRelay {
             }
             if Date().timeIntervalSince(lastReport) >= 2 {
                 let seconds = Date().timeIntervalSince(lastReport)
-                report("out \(buffer) -> \(stream): \(relayed) relayed, \(String(format: "%.0f", Double(relayed - relayedAtReport) / seconds))/s, lag \(source.lag)")
+                let last = (try? session.lastSequence(stream)).map(String.init) ?? "?"
+                report("out \(buffer) -> \(stream): \(relayed) relayed, \(String(format: "%.0f", Double(relayed - relayedAtReport) / seconds))/s, lag \(source.lag), stream sequence \(last)")
                 lastReport = Date()
                 relayedAtReport = relayed
             }
@@ -145,14 +146,14 @@ final class MessageSource: RelaySource {
     func next() throws -> (UInt64, [UInt8])? { try reader.pop().map { ($0.sequence, $0.bytes) } }
     func commit() { reader.commit() }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
-    var lag: Int { 0 }
+    var lag: Int { reader.usage }
 }
 
 /// `cbuff-relay in`: a durable pull consumer on a stream that pushes each message into a buffer
-/// and acknowledges it only once pushed. Delivery into the ring is at least once: a relay killed
-/// between a push and its acknowledgement pushes that message again when it restarts (its
-/// `Cbuff-Sequence` header, and the stream sequence, say which it was); with a `block` buffer
-/// nothing is lost.
+/// and acknowledges it once pushed. Delivery into the ring is exactly once while the relay is the
+/// ring's only writer: its journal (see `InJournal`) says, after any crash, which stream message
+/// was the last pushed, the consumer is set to deliver from the next one, and redeliveries of
+/// what was pushed are dropped. With a `block` buffer nothing is lost.
 public struct InRelay {
     public var buffer: String
     public var server: String
@@ -163,6 +164,8 @@ public struct InRelay {
     /// For a buffer created from the stream's headers: its length (items) or capacity (messages).
     public var length = 1 << 16
     public var capacity = 1 << 24
+    /// Messages fetched at most at a time (each batch is one journal write).
+    public var batch = 256
 
     public init(buffer: String, server: String, stream: String, consumer: String, directory: DataDirectory) {
         self.buffer = buffer
@@ -173,24 +176,99 @@ public struct InRelay {
     }
 
     public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws {
+        guard !consumer.isEmpty, consumer.utf8.count <= 64,
+              consumer.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
+            throw RelayError("A consumer name is 1 to 64 letters, digits, '_' or '-'; \"\(consumer)\" is not.")
+        }
+        let batch = min(max(1, self.batch), InJournal.maxBatch)
         let session = try NatsSession(url: server, window: 256)
-        let pull = try session.pullSubscribe(stream: stream, durable: consumer)
+        let streamInfo = try session.ensureStream(stream, subject: nil)
+        guard let streamSubject = streamInfo.subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
+        let journal = try InJournal(path: directory.ringPath(of: buffer) + ".in-" + consumer)
+
+        // Where the ring stands: the last stream sequence it holds (0: none), or nil if unknown.
         var sink: (any RelaySink)?
-        var pushed: UInt64 = 0, lastReport = Date()
+        var identity = ""
+        var done: UInt64?
+        if let record = try? directory.record(of: buffer) {
+            sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
+            identity = "\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)"
+            done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence, report: report)
+        }
+        // Deliver from just after it, in order.
+        let state = try session.consumerState(stream: stream, durable: consumer)
+        let subject = state?.filterSubject ?? streamSubject
+        if let done {
+            if state == nil || state!.delivered != done || state!.awaitingAcknowledgement > 0 {
+                try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1)
+            }
+        } else if let state, state.awaitingAcknowledgement > 0 {
+            report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
+            try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
+        }
+        let pull = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+
+        var pushed: UInt64 = 0, dropped: UInt64 = 0, lastReport = Date(), pushedAtReport: UInt64 = 0
         while true {
-            let fetched = try pull.fetch(batch: 256, timeout: 1) { message in
-                if sink == nil { sink = try openSink(directory: directory, buffer: buffer, first: message, length: length, capacity: capacity) }
-                try sink!.push(message.data)
-                guard message.acknowledge() else { throw RelayError("Cannot acknowledge a message of stream \(stream).") }
-                pushed += 1
+            let fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
+                let before = done
+                var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
+                for message in messages {
+                    guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
+                    if let done, sequence <= done {
+                        dropped += 1                       // pushed before: a redelivery
+                        _ = message.acknowledge()
+                    } else {
+                        fresh.append((message, sequence))
+                        done = sequence
+                    }
+                }
+                guard let first = fresh.first else { return }
+                if sink == nil {
+                    let record: BufferRecord
+                    (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
+                    identity = "\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)"
+                }
+                try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
+                                        sequences: fresh.map(\.1)))
+                for (message, _) in fresh {
+                    try sink!.push(message.data)
+                    guard message.acknowledge() else { throw RelayError("Cannot acknowledge a message of stream \(stream).") }
+                    pushed += 1
+                }
             }
             if fetched == 0 && once { return }
             if Date().timeIntervalSince(lastReport) >= 2 {
-                report("in \(stream) -> \(buffer): \(pushed) pushed")
+                let seconds = Date().timeIntervalSince(lastReport)
+                let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
+                report("in \(stream) -> \(buffer): \(pushed) pushed, \(String(format: "%.0f", Double(pushed - pushedAtReport) / seconds))/s, lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(dropped) redeliveries dropped")
                 lastReport = Date()
+                pushedAtReport = pushed
             }
             if shouldStop() { return }
         }
+    }
+
+    /// The last stream sequence the ring holds according to the journal, or nil if the journal
+    /// cannot say (none, another buffer's or stream's, damaged, or the ring was written by
+    /// something else since).
+    func resumePoint(journal: borrowing InJournal, identity: String, ringNext: UInt64, report: (String) -> Void) throws -> UInt64? {
+        let entry: InJournal.Entry?
+        do { entry = try journal.read() } catch {
+            report("\(error) Delivery starts again at least once from the consumer's acknowledged floor")
+            return nil
+        }
+        guard let entry else { return nil }
+        guard entry.identity == identity else {
+            report("The journal \(journal.path) is for \(entry.identity), not \(identity): ignored")
+            return nil
+        }
+        guard ringNext >= entry.ringStart, ringNext - entry.ringStart <= UInt64(entry.sequences.count) else {
+            report("Buffer \(buffer) was written by another writer since the relay's last batch: its journal cannot say what it holds")
+            return nil
+        }
+        let inRing = Int(ringNext - entry.ringStart)
+        return inRing == 0 ? entry.before : entry.sequences[inRing - 1]
     }
 }
 
@@ -198,23 +276,33 @@ public struct InRelay {
 /// message's headers.
 protocol RelaySink: AnyObject {
     func push(_ data: UnsafeRawBufferPointer) throws
+    /// The sequence the next push gets.
+    var nextSequence: UInt64 { get }
 }
 
-func openSink(directory: DataDirectory, buffer: String, first: NatsSession.PullConsumer.Message, length: Int, capacity: Int) throws -> any RelaySink {
-    let exists = (try? directory.record(of: buffer)) != nil
-    if first.header(RelayHeaders.kind) == "messages" {
+func takeOverSink(directory: DataDirectory, buffer: String, messages: Bool) throws -> any RelaySink {
+    messages ? MessageSink(try directory.takeOverMessages(buffer)) : ItemSink(try directory.takeOver(buffer))
+}
+
+/// Creates buffer `buffer` from the headers of `first` (policy `block`), or takes it over if
+/// another process created it meanwhile.
+func createSink(directory: DataDirectory, buffer: String, first: NatsSession.PullConsumer.Message,
+                length: Int, capacity: Int) throws -> (any RelaySink, BufferRecord) {
+    let sink: any RelaySink
+    if let record = try? directory.record(of: buffer) {
+        sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
+    } else if first.header(RelayHeaders.kind) == "messages" {
         let largest = Int(first.header(RelayHeaders.maxMessage) ?? "") ?? 65536
         var ring = 4096
         while ring < max(capacity, (largest + 24) * 2) { ring <<= 1 }
-        return MessageSink(exists ? try directory.takeOverMessages(buffer)
-                                  : try directory.createMessageBuffer(buffer, capacity: ring, maxMessageSize: largest, policy: .block))
+        sink = MessageSink(try directory.createMessageBuffer(buffer, capacity: ring, maxMessageSize: largest, policy: .block))
+    } else if let spec = first.header(RelayHeaders.fields) {
+        sink = ItemSink(try directory.createBuffer(buffer, layout: try ItemLayout(spec), length: length, policy: .block))
+    } else {
+        let size = Int(first.header(RelayHeaders.itemSize) ?? "") ?? first.data.count
+        sink = ItemSink(try directory.createBuffer(buffer, itemSize: max(1, size), length: length, policy: .block))
     }
-    if exists { return ItemSink(try directory.takeOver(buffer)) }
-    if let spec = first.header(RelayHeaders.fields) {
-        return ItemSink(try directory.createBuffer(buffer, layout: try ItemLayout(spec), length: length, policy: .block))
-    }
-    let size = Int(first.header(RelayHeaders.itemSize) ?? "") ?? first.data.count
-    return ItemSink(try directory.createBuffer(buffer, itemSize: max(1, size), length: length, policy: .block))
+    return (sink, try directory.record(of: buffer))
 }
 
 final class ItemSink: RelaySink {
@@ -226,10 +314,12 @@ final class ItemSink: RelaySink {
         }
         try writer.push(bytes: data)
     }
+    var nextSequence: UInt64 { writer.nextSequence }
 }
 
 final class MessageSink: RelaySink {
     var writer: MessageWriter
     init(_ writer: consuming MessageWriter) { self.writer = writer }
     func push(_ data: UnsafeRawBufferPointer) throws { try writer.push(data) }
+    var nextSequence: UInt64 { writer.nextSequence }
 }

@@ -84,12 +84,13 @@ struct CBuffRelay: ParsableCommand {
     struct In: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Consume the stream as durable pull consumer DURABLE and push each message into buffer NAME, acknowledging it once pushed.",
-            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is at least once: a relay killed between a push and its acknowledgement pushes that message again; its Cbuff-Sequence header says which it was."
+            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is exactly once while the relay is its only writer: a journal beside the ring file (NAME.ring.in-DURABLE), written before each batch, says after a crash which stream message was the last pushed; the consumer then delivers from the next one and redeliveries are dropped."
         )
         @Argument(help: "The buffer's name.") var name: String
         @OptionGroup var common: Common
         @Option(help: "The durable consumer's name.") var consumer: String
         @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
+        @Option(help: "Messages fetched at a time (at most 442).") var batch: Int = 256
 
         func run() throws {
             let stop = StopFlag()
@@ -97,6 +98,7 @@ struct CBuffRelay: ParsableCommand {
             var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
             relay.once = common.once
             relay.length = length
+            relay.batch = batch
             do {
                 try relay.run(shouldStop: { stop.isRaised }, report: complain)
             } catch {

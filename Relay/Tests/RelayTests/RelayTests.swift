@@ -127,6 +127,72 @@ import SharedRing
         #expect(try streamCount("K") == total)          // every item exactly once
     }
 
+    /// Pops every item of buffer `name` (8-byte integers) and checks they are 0, 1, 2, … `total` - 1.
+    func expectEveryItemOnceInOrder(_ name: String, total: UInt64) throws {
+        var reader = try directory.openReader(name)
+        var next: UInt64 = 0
+        while let value = try reader.popItem() {
+            if value != next { Issue.record("item \(next) of \(name) is \(value)"); return }
+            next += 1
+        }
+        #expect(next == total)
+    }
+
+    @Test func anInRelayKilledMidStreamAndRestartedPushesEachItemOnceInOrder() throws {
+        let total: UInt64 = 200_000
+        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
+        try writer.push(contentsOf: 0..<total)
+        writer.close()
+        #expect(try run(["out", "a", "--stream", "J", "--subject", "j.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
+        var killedAt: [UInt64] = []
+        for round in 0..<4 {
+            // An odd batch, so that kills fall at every point of a batch: before its journal
+            // entry, among its pushes, among its acknowledgements.
+            let running = try relay(["in", "b", "--stream", "J", "--consumer", "j", "--batch", "97"])
+            let target = total / 5 * UInt64(round + 1)
+            let deadline = Date().addingTimeInterval(60)
+            while (try? directory.status(of: "b").ring?.written) ?? 0 < target, Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+            kill(running.processIdentifier, SIGKILL)
+            running.waitUntilExit()
+            killedAt.append(try directory.status(of: "b").ring?.written ?? 0)
+        }
+        #expect(try run(["in", "b", "--stream", "J", "--consumer", "j", "--once"]) == 0)
+        try expectEveryItemOnceInOrder("b", total: total)
+        #expect(killedAt.count == 4, "killed with \(killedAt) items in the ring")
+    }
+
+    @Test func theInRelaysJournalIsCheckedAsInput() throws {
+        try directory.createBuffer("a", itemSize: 8, length: 1000).close()
+        var writer = try directory.takeOver("a")
+        try writer.push(contentsOf: 0..<1000)
+        writer.close()
+        #expect(try run(["out", "a", "--stream", "G", "--subject", "g.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: 1000, policy: .block).close()
+        let journal = directory.ringPath(of: "b") + ".in-g"
+        // A symlink planted where the journal goes is refused, and its target left alone.
+        let target = data + "/elsewhere"
+        #expect(FileManager.default.createFile(atPath: target, contents: Data("keep".utf8)))
+        try FileManager.default.createSymbolicLink(atPath: journal, withDestinationPath: target)
+        #expect(try run(["in", "b", "--stream", "G", "--consumer", "g", "--once"]) == 1)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep")
+        try FileManager.default.removeItem(atPath: journal)
+        // A journal damaged after a first pass: reported, ignored, and the consumer (everything
+        // acknowledged) delivers nothing again.
+        #expect(try run(["in", "b", "--stream", "G", "--consumer", "g", "--once"]) == 0)
+        let handle = try #require(FileHandle(forUpdatingAtPath: journal))
+        try handle.seek(toOffset: 600)
+        handle.write(Data([0xFF, 0xEE]))
+        try handle.close()
+        #expect(try run(["in", "b", "--stream", "G", "--consumer", "g", "--once"]) == 0)
+        try expectEveryItemOnceInOrder("b", total: 1000)
+        // The consumer deleted behind the relay's back: the journal says where the ring stands.
+        let session = try NatsSession(url: server.url, window: 1)
+        try session.resetConsumer(stream: "G", durable: "g", subject: "g.a", start: nil)
+        #expect(try run(["in", "b", "--stream", "G", "--consumer", "g", "--once"]) == 0)
+        try expectEveryItemOnceInOrder("b", total: 1000)
+    }
+
     @Test func theServerRestartedMidStreamLosesNothing() throws {
         let total: UInt64 = 150_000
         var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))

@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "Relay", dependencies: ["CNats", .product(name: "SharedRing", package: root)],
                 swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]),
         .executableTarget(name: "cbuff-relay", dependencies: ["Relay", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The end-to-end latency probe of `Benchmarks/run.sh` (a writer and a reader of the two rings).
+        .executableTarget(name: "relay-latency", dependencies: [.product(name: "SharedRing", package: root)], path: "Benchmarks/relay-latency"),
         .testTarget(name: "RelayTests", dependencies: ["Relay", .product(name: "SharedRing", package: root)]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,7 +4,12 @@ internal import Foundation
 /// A relay's failure: one sentence.
 public struct RelayError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// Whether what was asked for does not exist (a stream, say).
+    let notFound: Bool
+    init(_ description: String, notFound: Bool = false) {
+        self.description = description
+        self.notFound = notFound
+    }
 }
 
 /// One connection to a NATS server with JetStream: every libnats call of the relay is here.
@@ -99,7 +104,8 @@ final class NatsSession {
             }
         }
         guard status == NATS_OK, let info else {
-            throw RelayError("Cannot find or create stream \(name): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+            throw RelayError("Cannot find or create stream \(name): \(Self.text(status)) (JetStream error \(code.rawValue)).",
+                             notFound: status == NATS_NOT_FOUND)
         }
         defer { jsStreamInfo_Destroy(info) }
         let config = info.pointee.Config.pointee

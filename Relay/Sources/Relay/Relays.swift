@@ -54,10 +54,12 @@ public struct OutRelay {
             source = ReleasedSource()
             source = try openSource(directory: directory, buffer: buffer, reader: name, messages: record.holdsMessages)
         }
-        var relayed: UInt64 = 0, lastReport = Date(), relayedAtReport: UInt64 = 0
+        var progress = Progress(verb: "relayed")
+        defer { report("out \(buffer) -> \(stream): \(progress.summary)") }
         while true {
             var inFlight = 0
             var refused: RelayError?
+            progress.begin()
             while inFlight < window, let (sequence, bytes) = try source.next() {
                 let headers = common + [(RelayHeaders.messageID, "\(identity):\(sequence)"), (RelayHeaders.sequence, String(sequence))]
                 do {
@@ -76,7 +78,7 @@ public struct OutRelay {
             } else if inFlight > 0 {
                 if session.completePublishing(timeout: 5) {
                     source.commit()
-                    relayed += UInt64(inFlight)
+                    progress.add(UInt64(inFlight))
                 } else {
                     // Not every publish of the window was acknowledged (the server went away, say):
                     // resume at the last commit; JetStream drops what it already had (same ids).
@@ -88,15 +90,56 @@ public struct OutRelay {
                 if once { return }
                 _ = source.wait(seconds: 0.2)
             }
-            if Date().timeIntervalSince(lastReport) >= 2 {
-                let seconds = Date().timeIntervalSince(lastReport)
+            if let status = progress.due() {
                 let last = (try? session.lastSequence(stream)).map(String.init) ?? "?"
-                report("out \(buffer) -> \(stream): \(relayed) relayed, \(String(format: "%.0f", Double(relayed - relayedAtReport) / seconds))/s, lag \(source.lag), stream sequence \(last)")
-                lastReport = Date()
-                relayedAtReport = relayed
+                report("out \(buffer) -> \(stream): \(status), lag \(source.lag), stream sequence \(last)")
             }
             if shouldStop() { return }
         }
+    }
+}
+
+/// What a relay moved, for its status lines (every 2 s) and its last line.
+struct Progress {
+    let verb: String
+    private(set) var count: UInt64 = 0
+    private var first: ContinuousClock.Instant?, last: ContinuousClock.Instant?
+    private var lastReport = ContinuousClock.now, countAtReport: UInt64 = 0
+
+    init(verb: String) { self.verb = verb }
+
+    /// A batch starts: the clock of the last line starts with the first.
+    mutating func begin() {
+        if first == nil { first = .now }
+    }
+
+    /// A batch of `count` ended.
+    mutating func add(_ count: UInt64) {
+        self.count += count
+        last = .now
+    }
+
+    /// "N relayed, R/s" if a status line is due (the rate since the last one), else nil.
+    mutating func due() -> String? {
+        let elapsed = ContinuousClock.now - lastReport
+        guard elapsed >= .seconds(2) else { return nil }
+        defer { lastReport = .now; countAtReport = count }
+        return "\(count) \(verb), \(Self.rate(count - countAtReport, elapsed))/s"
+    }
+
+    /// "N relayed in S s (R/s)", from the start of the first batch to the end of the last.
+    var summary: String {
+        guard let first, let last else { return "0 \(verb)" }
+        let elapsed = last - first
+        return "\(count) \(verb) in \(String(format: "%.3f", Self.seconds(elapsed))) s (\(Self.rate(count, elapsed))/s)"
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func rate(_ count: UInt64, _ duration: Duration) -> String {
+        String(format: "%.0f", Double(count) / max(seconds(duration), 1e-9))
     }
 }
 
@@ -166,6 +209,8 @@ public struct InRelay {
     public var capacity = 1 << 24
     /// Messages fetched at most at a time (each batch is one journal write).
     public var batch = 256
+    /// How long to wait for the stream to exist.
+    public var streamPatience = 60
 
     public init(buffer: String, server: String, stream: String, consumer: String, directory: DataDirectory) {
         self.buffer = buffer
@@ -182,7 +227,7 @@ public struct InRelay {
         }
         let batch = min(max(1, self.batch), InJournal.maxBatch)
         let session = try NatsSession(url: server, window: 256)
-        let streamInfo = try session.ensureStream(stream, subject: nil)
+        let streamInfo = try awaitStream(session, shouldStop: shouldStop, report: report)
         guard let streamSubject = streamInfo.subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
         let journal = try InJournal(path: directory.ringPath(of: buffer) + ".in-" + consumer)
 
@@ -208,7 +253,8 @@ public struct InRelay {
         }
         let pull = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
 
-        var pushed: UInt64 = 0, dropped: UInt64 = 0, lastReport = Date(), pushedAtReport: UInt64 = 0
+        var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
+        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
         while true {
             let fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
                 let before = done
@@ -224,6 +270,7 @@ public struct InRelay {
                     }
                 }
                 guard let first = fresh.first else { return }
+                progress.begin()
                 if sink == nil {
                     let record: BufferRecord
                     (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
@@ -234,18 +281,31 @@ public struct InRelay {
                 for (message, _) in fresh {
                     try sink!.push(message.data)
                     guard message.acknowledge() else { throw RelayError("Cannot acknowledge a message of stream \(stream).") }
-                    pushed += 1
+                    progress.add(1)
                 }
             }
             if fetched == 0 && once { return }
-            if Date().timeIntervalSince(lastReport) >= 2 {
-                let seconds = Date().timeIntervalSince(lastReport)
+            if let status = progress.due() {
                 let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
-                report("in \(stream) -> \(buffer): \(pushed) pushed, \(String(format: "%.0f", Double(pushed - pushedAtReport) / seconds))/s, lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(dropped) redeliveries dropped")
-                lastReport = Date()
-                pushedAtReport = pushed
+                report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(dropped) redeliveries dropped")
             }
             if shouldStop() { return }
+        }
+    }
+
+    /// The stream, once it exists (an `out` relay started at the same time creates it), waiting
+    /// at most `streamPatience` seconds.
+    func awaitStream(_ session: NatsSession, shouldStop: () -> Bool, report: (String) -> Void) throws -> NatsSession.StreamFacts {
+        let deadline = ContinuousClock.now + .seconds(streamPatience)
+        var said = false
+        while true {
+            do { return try session.ensureStream(stream, subject: nil) } catch let error as RelayError where error.notFound {
+                if ContinuousClock.now > deadline || shouldStop() {
+                    throw RelayError("Stream \(stream) does not exist (waited \(streamPatience) s for it).")
+                }
+                if !said { report("Waiting up to \(streamPatience) s for stream \(stream) to exist"); said = true }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
         }
     }
 

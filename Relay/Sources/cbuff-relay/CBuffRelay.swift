@@ -91,6 +91,7 @@ struct CBuffRelay: ParsableCommand {
         @Option(help: "The durable consumer's name.") var consumer: String
         @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
         @Option(help: "Messages fetched at a time (at most 442).") var batch: Int = 256
+        @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist.") var streamPatience: Int = 60
 
         func run() throws {
             let stop = StopFlag()
@@ -99,6 +100,7 @@ struct CBuffRelay: ParsableCommand {
             relay.once = common.once
             relay.length = length
             relay.batch = batch
+            relay.streamPatience = max(0, streamPatience)
             do {
                 try relay.run(shouldStop: { stop.isRaised }, report: complain)
             } catch {

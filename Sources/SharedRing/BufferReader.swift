@@ -154,7 +154,7 @@ public struct BufferReader: ~Copyable {
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` for an item of more than 8 bytes whose value
     ///   needs more than 64 bits; the item is then left unread (read it with ``popBytes()``);
     ///   ``CBuffError/Code/corrupted`` if another process truncated the ring file meanwhile.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
         acknowledge(upTo: cursor.nextSequence)

@@ -460,14 +460,18 @@ do {
         // For callgrind --toggle-collect: N pushes of 8-byte integers into a ring nobody reads
         // (overwrite), or N pops from a ring filled with N items first; each loop in a function
         // of its own (cbuffPushLoop, cbuffPopLoop) so that only it is counted.
+        // With "lossless" (a 5th argument): the `block` policy, and a named reader popping (it
+        // acknowledges as it goes), as cbuff-bench's lossless transfer runs them.
         guard args.count >= 4, let count = Int(args[3]) else { fail("\(args[0]) needs COUNT") }
-        var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024))
+        let lossless = args.count >= 5 && args[4] == "lossless"
+        var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024),
+                                                policy: lossless ? .block : .overwrite)
         if args[0] == "push-only" {
             try cbuffPushLoop(&writer, count)
             say("pushed \(writer.nextSequence)")
         } else {
             try writer.push(contentsOf: UInt64(0)..<UInt64(count))
-            var reader = try directory.openReader(name)
+            var reader = lossless ? try directory.openReader(name, named: "counted") : try directory.openReader(name)
             say("sum=\(try cbuffPopLoop(&reader, count))")
         }
 

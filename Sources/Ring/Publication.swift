@@ -260,12 +260,19 @@ struct ReadCheck {
     /// Whether R4 can be the cheap check of the readers version (see above), and which version.
     @usableFromInline var reliesOnGate = false
     @usableFromInline var gateVersion: UInt32 = 0
+    /// The position from which to try again to rely on the gate: a failed try (the writer has
+    /// not taken the record in: it is idle, gone, or has not reached its gate since) waits
+    /// `gateRetryInterval` positions, so that a named reader draining a backlog does not pay
+    /// the try on every item. `.max` for a reader without a gated record.
+    @usableFromInline var gateRetryAt: UInt64
+    static let gateRetryInterval: UInt64 = 256
 
     init(header: HeaderWords, capacity: UInt64, gatedRecord: Int?) {
         self.header = header
         self.capacity = capacity
         self.gatedRecord = gatedRecord
         self.processID = gatedRecord == nil ? 0 : Sys.processID()
+        self.gateRetryAt = gatedRecord == nil ? .max : 0
     }
 
     /// The oldest position that is certainly intact, given the writer's claim: every position
@@ -297,7 +304,7 @@ struct ReadCheck {
         }
         let claimed = header.claimed.pointee.load(ordering: .relaxed)                   // R4
         guard next >= oldestIntact(claimed: claimed) else { return false }
-        if gatedRecord != nil { tryToRelyOnTheGate(at: next) }
+        if next >= gateRetryAt { tryToRelyOnTheGate(at: next) }
         return true
     }
 
@@ -312,6 +319,7 @@ struct ReadCheck {
     @usableFromInline @inline(never)
     mutating func tryToRelyOnTheGate(at next: UInt64) {
         guard let index = gatedRecord else { return }
+        gateRetryAt = next &+ Self.gateRetryInterval      // unless this try succeeds, which makes it moot
         let version = header.readersVersion.pointee.load(ordering: .acquiring)
         guard header.gateVersion.pointee.load(ordering: .acquiring) == version else { return }
         let table = ReaderTable(fileBase: header.base)

@@ -35,6 +35,8 @@ struct Orchestrator {
     var only: Set<String>? = nil
     /// Item sizes for the `sizes` figure: one lossless transfer of bytes per size.
     var sizes = [8, 64, 512, 4096]
+    /// Slots of the ring for the sized figures (nil: 512 KiB of them, at least 64).
+    var length: Int? = nil
 
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
@@ -46,8 +48,9 @@ struct Orchestrator {
             case "--dir": directory = iterator.next() ?? directory
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
+            case "--length": length = Int(iterator.next() ?? "").map { max(2, $0) }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096] [--length SLOTS]\n".utf8))
                 exit(64)
             }
         }
@@ -86,18 +89,19 @@ struct Orchestrator {
                                                            ("peek", .bytesPeek, "_peek"), ("filled", .bytesFilledInPlace, "_filled")]
         for (option, kind, suffix) in sizeRuns where only?.contains(option) == true {
             for size in sizes {
-                // --items items, or 2 GiB, whichever is fewer (at least 100,000 items).
-                let count = max(100_000, min(items, (2 << 30) / size))
-                let rates = try (0..<runs).map { _ in try Transfer.run(kind, items: count, itemSize: size, in: data).rate }
-                emit("cbuff_item\(size)B\(suffix)", "transfer_items_per_s", median(rates), "items/s")
-                emit("cbuff_item\(size)B\(suffix)", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
+                // 2 GiB of items (at least 100,000), or --items if fewer.
+                let count = min(items, max(100_000, (2 << 30) / size))
+                let rates = try (0..<runs).map { _ in try Transfer.run(kind, items: count, itemSize: size, length: length, in: data).rate }
+                let slots = length.map { "_slots\($0)" } ?? ""
+                emit("cbuff_item\(size)B\(suffix)\(slots)", "transfer_items_per_s", median(rates), "items/s")
+                emit("cbuff_item\(size)B\(suffix)\(slots)", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
             }
         }
         // Not part of the default run either: messages of each --sizes size, one per push and
         // per pop, lossless (compare with `sizes` at the same size, and with iceoryx).
         if only?.contains("messages") == true {
             for size in sizes {
-                let count = max(100_000, min(items, (2 << 30) / size))
+                let count = min(items, max(100_000, (2 << 30) / size))
                 let rates = try (0..<runs).map { _ in try Transfer.run(.messages, items: count, itemSize: size, in: data).rate }
                 emit("cbuff_message\(size)B", "transfer_items_per_s", median(rates), "items/s")
                 emit("cbuff_message\(size)B", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")

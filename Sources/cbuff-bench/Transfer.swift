@@ -30,11 +30,11 @@ enum Transfer {
 
     struct Result { var rate: Double; var lostFraction: Double }
 
-    static func run(_ kind: Kind, items: Int, itemSize: Int = 8, in directory: DataDirectory) throws -> Result {
+    static func run(_ kind: Kind, items: Int, itemSize: Int = 8, length slots: Int? = nil, in directory: DataDirectory) throws -> Result {
         let name = "transfer-\(kind.rawValue)"
         try? directory.removeBuffer(name, force: true)
         // 512 KiB of 8-byte items, as the C references use; at least 64 items of larger ones.
-        let length = max(64, (1 << 19) / itemSize)
+        let length = slots ?? max(64, (1 << 19) / itemSize)
         if kind == .messages {
             try directory.createMessageBuffer(name, capacity: 1 << 19, maxMessageSize: max(64, itemSize), policy: .block).close()
         } else {

@@ -44,6 +44,25 @@ import TestSupport
         #expect(!reader.cursor.reliesOnGate)
     }
 
+    /// A named reader that registered while its writer was idle cannot rely on the gate at
+    /// first; it tries again `gateRetryInterval` items later (not on every item, which would
+    /// cost a call per pop while it drains a backlog), and then does.
+    @Test func aNamedReaderTriesTheGateAgainAfterAnInterval() throws {
+        var writer = try directory.createBuffer("late", itemSize: 8, length: 1024, policy: .block)
+        for value in UInt64(0)..<600 { try writer.push(value) }
+        var reader = try directory.openReader("late", named: "r")
+        #expect(try reader.popItem() == 0)
+        #expect(!reader.cursor.reliesOnGate)                 // the writer has not looked since it registered
+        try writer.push(600)                                 // it does now (the readers version moved)
+        var popped: [UInt64] = []
+        while popped.count < 255, let value = try reader.popItem() { popped.append(value) }
+        #expect(popped == Array(1..<256))
+        #expect(!reader.cursor.reliesOnGate)                 // no new try before 256 items from the failed one
+        #expect(try reader.popItem() == 256)
+        #expect(reader.cursor.reliesOnGate)
+        #expect(reader.missedCount == 0)
+    }
+
     @Test func anonymousReadersNeverHoldTheWriterBack() throws {
         var writer = try directory.createBuffer("anon", itemSize: 8, length: 4, policy: .block)
         var reader = try directory.openReader("anon")

@@ -76,10 +76,20 @@ struct InJournal: ~Copyable {
                      sequences: (0..<Int(batch)).map { word(start + 8 * $0) })
     }
 
+    /// `identity` as the journal keeps it: itself if it fits, else its start and a hash of all
+    /// of it (buffer and stream names together may be longer than the record's room).
+    static func fitted(_ identity: String) -> String {
+        guard identity.utf8.count > maxIdentity else { return identity }
+        let hash = fnv1a(Array(identity.utf8))
+        return String(decoding: identity.utf8.prefix(400), as: UTF8.self) + "…#" + String(hash, radix: 16)
+    }
+
     /// Replaces the entry, in one write.
     func write(_ entry: Entry) throws {
-        let identity = Array(entry.identity.utf8)
-        precondition(identity.count <= Self.maxIdentity && entry.sequences.count <= Self.maxBatch, "checked by the relay")
+        let identity = Array(Self.fitted(entry.identity).utf8)
+        guard identity.count <= Self.maxIdentity, entry.sequences.count <= Self.maxBatch else {
+            throw RelayError("A batch of \(entry.sequences.count) messages does not fit the relay's journal (at most \(Self.maxBatch)).")
+        }
         var bytes = [UInt8](repeating: 0, count: Self.size)
         func put(_ value: UInt64, _ offset: Int) {
             bytes.withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
@@ -98,11 +108,15 @@ struct InJournal: ~Copyable {
         }
     }
 
-    /// FNV-1a over the record with its checksum word taken as zero.
+    /// FNV-1a over the record with its checksum word (bytes 40 ..< 48) taken as zero.
     static func checksum(_ bytes: [UInt8]) -> UInt64 {
+        fnv1a(bytes, zeroing: 40..<48)
+    }
+
+    static func fnv1a(_ bytes: [UInt8], zeroing skipped: Range<Int> = 0..<0) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for (index, byte) in bytes.enumerated() {
-            hash = (hash ^ UInt64((40..<48).contains(index) ? 0 : byte)) &* 0x100_0000_01b3
+            hash = (hash ^ UInt64(skipped.contains(index) ? 0 : byte)) &* 0x100_0000_01b3
         }
         return hash
     }

@@ -6,9 +6,12 @@ public struct RelayError: Error, CustomStringConvertible {
     public let description: String
     /// Whether what was asked for does not exist (a stream, say).
     let notFound: Bool
-    init(_ description: String, notFound: Bool = false) {
+    /// Whether it may pass by itself (the connection is down and libnats is reconnecting).
+    let transient: Bool
+    init(_ description: String, notFound: Bool = false, transient: Bool = false) {
         self.description = description
         self.notFound = notFound
+        self.transient = transient
     }
 }
 
@@ -275,7 +278,9 @@ final class NatsSession {
             let status = natsSubscription_Fetch(&list, subscription, Int32(batch), Int64(timeout * 1000), &code)
             defer { natsMsgList_Destroy(&list) }
             if status == NATS_TIMEOUT { return 0 }
-            guard status == NATS_OK else { throw RelayError("Cannot fetch: \(NatsSession.text(status)) (JetStream error \(code.rawValue)).") }
+            guard status == NATS_OK else {
+                throw RelayError("Cannot fetch: \(NatsSession.text(status)) (JetStream error \(code.rawValue)).", transient: true)
+            }
             try body((0..<Int(list.Count)).compactMap { list.Msgs[$0].map(Message.init) })
             return Int(list.Count)
         }

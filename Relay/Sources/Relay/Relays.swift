@@ -237,7 +237,7 @@ public struct InRelay {
         var done: UInt64?
         if let record = try? directory.record(of: buffer) {
             sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
-            identity = "\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)"
+            identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
             done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence, report: report)
         }
         // Deliver from just after it, in order.
@@ -251,12 +251,16 @@ public struct InRelay {
             report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
             try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
         }
-        let pull = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+        var pull: NatsSession.PullConsumer? = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
 
         var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
         defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
+        var backoff = 0.25, unacknowledged: UInt64 = 0
         while true {
-            let fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
+            let fetched: Int
+            do {
+                guard let pull else { throw RelayError("No subscription yet.", transient: true) }
+                fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
                 let before = done
                 var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
                 for message in messages {
@@ -274,15 +278,35 @@ public struct InRelay {
                 if sink == nil {
                     let record: BufferRecord
                     (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
-                    identity = "\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)"
+                    identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
                 }
                 try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
                                         sequences: fresh.map(\.1)))
                 for (message, _) in fresh {
                     try sink!.push(message.data)
-                    guard message.acknowledge() else { throw RelayError("Cannot acknowledge a message of stream \(stream).") }
+                    // An acknowledgement lost with the connection is harmless: JetStream
+                    // delivers the message again, and the journal says it was pushed.
+                    if !message.acknowledge() { unacknowledged += 1 }
                     progress.add(1)
                 }
+                }
+                backoff = 0.25
+            } catch let error as RelayError where error.transient {
+                // The server went away (libnats reconnects by itself). Messages it had sent and
+                // not seen acknowledged would come back only after the acknowledgement wait,
+                // behind newer ones: delivery restarts just after the last one pushed, as at start.
+                report("\(error) Delivering again after stream sequence \(done.map(String.init) ?? "-") in \(backoff) s (\(unacknowledged) acknowledgements lost so far)")
+                Thread.sleep(forTimeInterval: backoff)
+                backoff = min(backoff * 2, 2)
+                if shouldStop() { return }
+                pull = nil
+                do {
+                    if let done { try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1) }
+                    pull = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+                } catch let error as RelayError {
+                    report("\(error) (the server is still away, say)")
+                }
+                continue
             }
             if fetched == 0 && once { return }
             if let status = progress.due() {

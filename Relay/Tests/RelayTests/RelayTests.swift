@@ -212,6 +212,28 @@ import SharedRing
         #expect(try directory.status(of: "a").ring?.readers.first?.position == total)
     }
 
+    @Test func theServerRestartedUnderAnInRelayLosesAndDuplicatesNothing() throws {
+        let total: UInt64 = 150_000
+        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
+        try writer.push(contentsOf: 0..<total)
+        writer.close()
+        #expect(try run(["out", "a", "--stream", "V", "--subject", "v.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
+        let running = try relay(["in", "b", "--stream", "V", "--consumer", "v"])
+        let deadline = Date().addingTimeInterval(60)
+        func written() -> UInt64 { (try? directory.status(of: "b").ring?.written) ?? 0 }
+        while written() < total / 3, Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+        server.kill()
+        let atKill = written()
+        try server.start()
+        while written() < total, Date() < deadline.addingTimeInterval(60) { Thread.sleep(forTimeInterval: 0.05) }
+        running.terminate()                              // SIGTERM: ends cleanly
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0)
+        #expect(atKill < total, "the server was killed with \(atKill) of \(total) items pushed")
+        try expectEveryItemOnceInOrder("b", total: total)
+    }
+
     @Test func messagesAndTypedItemsEndToEnd() throws {
         var logs = try directory.createMessageBuffer("logs", capacity: 1 << 16, maxMessageSize: 1000)
         for i in 0..<500 { try logs.push("message \(i) " + String(repeating: "x", count: i % 200)) }

@@ -19,12 +19,18 @@ count() { # function-pattern command... -> instructions inside that function
     valgrind --tool=callgrind --toggle-collect="$1" --callgrind-out-file="$work/out" "${@:2}" >/dev/null 2>&1
     callgrind_annotate "$work/out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
 }
-c_push=$(count 'push_loop' "$work/loops" push "$n" "$work/ring")
-c_pop=$(count 'pop_loop' "$work/loops" pop "$n" "$work/ring")
-# overwrite with an anonymous reader, then block with a named reader (the lossless transfer's)
-for mode in overwrite lossless; do
-    cbuff_push=$(count '*PushLoop*' "$work/agent" push-only "$work" "push-$mode" "$n" "$mode")
-    cbuff_pop=$(count '*PopLoop*' "$work/agent" pop-only "$work" "pop-$mode" "$n" "$mode")
+# overwrite with an anonymous reader, then block with a named reader (the lossless transfer's),
+# then the lossless one 64 items per call against the C loops' batches of 64
+for mode in overwrite lossless lossless-batch; do
+    case $mode in
+        overwrite) args=(overwrite single) c=("" "") ;;
+        lossless) args=(lossless single) c=("" "") ;;
+        lossless-batch) args=(lossless batch) c=(64 64) ;;
+    esac
+    cbuff_push=$(count '*Push*Loop*' "$work/agent" push-only "$work" "push-$mode" "$n" "${args[@]}")
+    cbuff_pop=$(count '*Pop*Loop*' "$work/agent" pop-only "$work" "pop-$mode" "$n" "${args[@]}")
+    c_push=$(count "push${c[0]}_loop" "$work/loops" "push${c[0]}" "$n" "$work/ring")
+    c_pop=$(count "pop${c[1]}_loop" "$work/loops" "pop${c[1]}" "$n" "$work/ring")
     awk -v n="$n" -v m="$mode" -v cp="$cbuff_push" -v co="$cbuff_pop" -v rp="$c_push" -v ro="$c_pop" 'BEGIN {
         printf "instructions per push (%s): cbuff %.1f, C %.1f, ratio %.2f\n", m, cp / n, rp / n, cp / rp
         printf "instructions per pop (%s):  cbuff %.1f, C %.1f, ratio %.2f\n", m, co / n, ro / n, co / ro }'

@@ -466,13 +466,16 @@ do {
         let lossless = args.count >= 5 && args[4] == "lossless"
         var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024),
                                                 policy: lossless ? .block : .overwrite)
+        // With "batch" (a 6th argument): 64 items per call, push(contentsOf:) of a range and
+        // popMany(into:), as cbuff-bench's batch64 transfer runs them.
+        let batched = args.count >= 6 && args[5] == "batch"
         if args[0] == "push-only" {
-            try cbuffPushLoop(&writer, count)
+            try batched ? cbuffPushBatchLoop(&writer, count) : cbuffPushLoop(&writer, count)
             say("pushed \(writer.nextSequence)")
         } else {
             try writer.push(contentsOf: UInt64(0)..<UInt64(count))
             var reader = lossless ? try directory.openReader(name, named: "counted") : try directory.openReader(name)
-            say("sum=\(try cbuffPopLoop(&reader, count))")
+            say("sum=\(try batched ? cbuffPopBatchLoop(&reader, count) : cbuffPopLoop(&reader, count))")
         }
 
     case "move-8":
@@ -634,6 +637,33 @@ do {
 @inline(never)
 func cbuffPushLoop(_ writer: inout BufferWriter, _ count: Int) throws(CBuffError) {
     for value in 0..<UInt64(count) { try writer.push(value) }
+}
+
+/// N pushes, 64 per call (see "push-only").
+@inline(never)
+func cbuffPushBatchLoop(_ writer: inout BufferWriter, _ count: Int) throws(CBuffError) {
+    var next: UInt64 = 0
+    while next < UInt64(count) {
+        let end = min(next + 64, UInt64(count))
+        try writer.push(contentsOf: next..<end)
+        next = end
+    }
+}
+
+/// N pops, up to 64 per call (see "pop-only").
+@inline(never)
+func cbuffPopBatchLoop(_ reader: inout BufferReader, _ count: Int) throws(CBuffError) -> UInt64 {
+    var sum: UInt64 = 0, popped = 0
+    var batch = [UInt64](repeating: 0, count: 64)
+    try batch.withUnsafeMutableBufferPointer { (buffer) throws(CBuffError) in
+        while popped < count {
+            let n = try reader.popMany(into: buffer)
+            if n == 0 { break }
+            for value in buffer[..<n] { sum &+= value }
+            popped += n
+        }
+    }
+    return sum
 }
 
 /// N single pops (see "pop-only").

@@ -74,6 +74,7 @@ import SharedRing
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
         process.arguments = arguments + ["--server", server.url, "--dir", data]
         process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice   // a relay left behind must not hold the test's output open
         try process.run()
         return process
     }

@@ -240,18 +240,24 @@ public struct InRelay {
             identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
             done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence, report: report)
         }
-        // Deliver from just after it, in order.
-        let state = try session.consumerState(stream: stream, durable: consumer)
-        let subject = state?.filterSubject ?? streamSubject
-        if let done {
-            if state == nil || state!.delivered != done || state!.awaitingAcknowledgement > 0 {
-                try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1)
+        let subject = try session.consumerState(stream: stream, durable: consumer)?.filterSubject ?? streamSubject
+        /// Makes the consumer deliver in order from just after `done`, and subscribes to it.
+        /// What it delivered and did not see acknowledged would otherwise come back only after
+        /// its acknowledgement wait, behind newer messages; when `done` is unknown, delivery
+        /// starts again at the consumer's acknowledged floor (at least once).
+        func subscribeInOrder() throws -> NatsSession.PullConsumer {
+            let state = try session.consumerState(stream: stream, durable: consumer)
+            if let done {
+                if state == nil || state!.delivered != done || state!.awaitingAcknowledgement > 0 {
+                    try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1)
+                }
+            } else if let state, state.awaitingAcknowledgement > 0 {
+                report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
+                try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
             }
-        } else if let state, state.awaitingAcknowledgement > 0 {
-            report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
-            try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
+            return try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
         }
-        var pull: NatsSession.PullConsumer? = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+        var pull: NatsSession.PullConsumer? = try subscribeInOrder()
 
         var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
         defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
@@ -261,48 +267,46 @@ public struct InRelay {
             do {
                 guard let pull else { throw RelayError("No subscription yet.", transient: true) }
                 fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
-                let before = done
-                var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
-                for message in messages {
-                    guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
-                    if let done, sequence <= done {
-                        dropped += 1                       // pushed before: a redelivery
-                        _ = message.acknowledge()
-                    } else {
-                        fresh.append((message, sequence))
-                        done = sequence
+                    let before = done
+                    var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
+                    for message in messages {
+                        guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
+                        if let done, sequence <= done {
+                            dropped += 1                       // pushed before: a redelivery
+                            _ = message.acknowledge()
+                        } else {
+                            fresh.append((message, sequence))
+                            done = sequence
+                        }
                     }
-                }
-                guard let first = fresh.first else { return }
-                progress.begin()
-                if sink == nil {
-                    let record: BufferRecord
-                    (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
-                    identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
-                }
-                try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
-                                        sequences: fresh.map(\.1)))
-                for (message, _) in fresh {
-                    try sink!.push(message.data)
-                    // An acknowledgement lost with the connection is harmless: JetStream
-                    // delivers the message again, and the journal says it was pushed.
-                    if !message.acknowledge() { unacknowledged += 1 }
-                    progress.add(1)
-                }
+                    guard let first = fresh.first else { return }
+                    progress.begin()
+                    if sink == nil {
+                        let record: BufferRecord
+                        (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
+                        identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+                    }
+                    try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
+                                            sequences: fresh.map(\.1)))
+                    for (message, _) in fresh {
+                        try sink!.push(message.data)
+                        // An acknowledgement lost with the connection is harmless: JetStream
+                        // delivers the message again, and the journal says it was pushed.
+                        if !message.acknowledge() { unacknowledged += 1 }
+                        progress.add(1)
+                    }
                 }
                 backoff = 0.25
             } catch let error as RelayError where error.transient {
-                // The server went away (libnats reconnects by itself). Messages it had sent and
-                // not seen acknowledged would come back only after the acknowledgement wait,
-                // behind newer ones: delivery restarts just after the last one pushed, as at start.
+                // The server went away (libnats reconnects by itself): delivery restarts in
+                // order just after the last message pushed, as at start.
                 report("\(error) Delivering again after stream sequence \(done.map(String.init) ?? "-") in \(backoff) s (\(unacknowledged) acknowledgements lost so far)")
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 2)
                 if shouldStop() { return }
                 pull = nil
                 do {
-                    if let done { try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1) }
-                    pull = try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+                    pull = try subscribeInOrder()
                 } catch let error as RelayError {
                     report("\(error) (the server is still away, say)")
                 }

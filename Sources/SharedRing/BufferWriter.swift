@@ -241,16 +241,31 @@ public struct BufferWriter: ~Copyable {
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if there are more than ``itemSize`` bytes.
     @inlinable
     public mutating func push(bytes: UnsafeRawBufferPointer) throws(CBuffError) {
+        _ = try push(bytes: bytes, waitingNanos: -1)
+    }
+
+    /// Pushes raw bytes as ``push(bytes:)-(UnsafeRawBufferPointer)`` does, waiting up to
+    /// `timeout` for room under ``OverflowPolicy/block``. Returns false, pushing nothing, on
+    /// timeout.
+    public mutating func push(bytes: UnsafeRawBufferPointer, timeout: Duration) throws(CBuffError) -> Bool {
+        try push(bytes: bytes, waitingNanos: timeout.nanoseconds)
+    }
+
+    /// The one push of raw bytes: check they fit, wait for room (negative: no limit; 0: no
+    /// wait), publish them. Returns false, pushing nothing, if no room came in time.
+    @inlinable
+    mutating func push(bytes: UnsafeRawBufferPointer, waitingNanos: Int64) throws(CBuffError) -> Bool {
         guard bytes.count <= itemSize else {
             throw CBuffError(.valueDoesNotFit, "\(bytes.count) bytes cannot be pushed to buffer \"\(name)\", whose items are \(itemSize) bytes.")
         }
         let size = itemSize
-        _ = makeSpace(timeoutNanos: -1)
+        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
         publisher.publish { payload in
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
         if cutShort.isRaised { throw cutShortError() }
+        return true
     }
 
     // MARK: Writing in place

@@ -63,6 +63,19 @@ import TestSupport
         #expect(reader.missedCount == 0)
     }
 
+    @Test func aPushOfBytesWithATimeoutGivesUpOnAFullRingAndPushesNothing() throws {
+        var writer = try directory.createBuffer("bytes", itemSize: 4, length: 2, policy: .block)
+        var reader = try directory.openReader("bytes", named: "r")
+        let bytes: [UInt8] = [1, 2, 3]
+        for _ in 0..<2 { #expect(try bytes.withUnsafeBytes { try writer.push(bytes: $0, timeout: .milliseconds(50)) }) }
+        #expect(try bytes.withUnsafeBytes { try writer.push(bytes: $0, timeout: .milliseconds(50)) } == false)
+        #expect(writer.nextSequence == 2)
+        #expect(try reader.popBytes() == [1, 2, 3, 0])
+        _ = try reader.popBytes()                            // acknowledges the first
+        #expect(try bytes.withUnsafeBytes { try writer.push(bytes: $0, timeout: .milliseconds(50)) })
+        expectError(.valueDoesNotFit) { _ = try [UInt8](repeating: 9, count: 5).withUnsafeBytes { try writer.push(bytes: $0, timeout: .zero) } }
+    }
+
     @Test func anonymousReadersNeverHoldTheWriterBack() throws {
         var writer = try directory.createBuffer("anon", itemSize: 8, length: 4, policy: .block)
         var reader = try directory.openReader("anon")

@@ -261,8 +261,8 @@ public struct InRelay {
 
         var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
         defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
-        var backoff = 0.25, unacknowledged: UInt64 = 0
-        while true {
+        var backoff = 0.25, unacknowledged: UInt64 = 0, stopped = false
+        while !stopped {
             let fetched: Int
             do {
                 guard let pull else { throw RelayError("No subscription yet.", transient: true) }
@@ -289,7 +289,12 @@ public struct InRelay {
                     try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
                                             sequences: fresh.map(\.1)))
                     for (message, _) in fresh {
-                        try sink!.push(message.data)
+                        // A stop while the ring is full ends the batch here: the journal and the
+                        // ring's count still say exactly which messages are in (see InJournal).
+                        guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else {
+                            stopped = true
+                            return
+                        }
                         // An acknowledgement lost with the connection is harmless: JetStream
                         // delivers the message again, and the journal says it was pushed.
                         if !message.acknowledge() { unacknowledged += 1 }
@@ -363,9 +368,26 @@ public struct InRelay {
 /// What the in relay writes: the buffer's writer, taken over, or created from the first
 /// message's headers.
 protocol RelaySink: AnyObject {
-    func push(_ data: UnsafeRawBufferPointer) throws
+    /// Pushes `data` if there is room within `timeout`; false, pushing nothing, if not.
+    func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool
     /// The sequence the next push gets.
     var nextSequence: UInt64 { get }
+    var name: String { get }
+}
+
+extension RelaySink {
+    /// Pushes `data`, waiting for room (a `block` buffer full of what its named readers have not
+    /// consumed) in slices of 250 ms, so that a stop is seen while waiting: false if
+    /// `shouldStop()` came first, with nothing pushed. Says once, after 2 s, what it waits for.
+    func push(_ data: UnsafeRawBufferPointer, shouldStop: () -> Bool, report: (String) -> Void) throws -> Bool {
+        var slices = 0
+        while try !push(data, timeout: .milliseconds(250)) {
+            if shouldStop() { return false }
+            slices += 1
+            if slices == 8 { report("Buffer \(name) is full of items its named readers have not consumed: waiting for room (SIGINT or SIGTERM stops here, nothing lost)") }
+        }
+        return true
+    }
 }
 
 func takeOverSink(directory: DataDirectory, buffer: String, messages: Bool) throws -> any RelaySink {
@@ -396,18 +418,20 @@ func createSink(directory: DataDirectory, buffer: String, first: NatsSession.Pul
 final class ItemSink: RelaySink {
     var writer: BufferWriter
     init(_ writer: consuming BufferWriter) { self.writer = writer }
-    func push(_ data: UnsafeRawBufferPointer) throws {
+    func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool {
         guard data.count <= writer.itemSize else {
             throw RelayError("A message of \(data.count) bytes does not fit the \(writer.itemSize)-byte items of buffer \(writer.name).")
         }
-        try writer.push(bytes: data)
+        return try writer.push(bytes: data, timeout: timeout)
     }
     var nextSequence: UInt64 { writer.nextSequence }
+    var name: String { writer.name }
 }
 
 final class MessageSink: RelaySink {
     var writer: MessageWriter
     init(_ writer: consuming MessageWriter) { self.writer = writer }
-    func push(_ data: UnsafeRawBufferPointer) throws { try writer.push(data) }
+    func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool { try writer.push(data, timeout: timeout) }
     var nextSequence: UInt64 { writer.nextSequence }
+    var name: String { writer.name }
 }

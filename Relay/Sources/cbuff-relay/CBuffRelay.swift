@@ -32,6 +32,19 @@ func complain(_ line: String) {
     FileHandle.standardError.write(Data("cbuff-relay: \(line)\n".utf8))
 }
 
+/// Runs a relay until SIGINT or SIGTERM (or its own end), its status lines and its failure (one
+/// sentence, exit 1) on stderr.
+func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> Void) throws -> Void) throws {
+    let stop = StopFlag()
+    stop.install()
+    do {
+        try relay({ stop.isRaised }, complain)
+    } catch {
+        complain("\(error)")
+        throw ExitCode(1)
+    }
+}
+
 @main
 struct CBuffRelay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,18 +79,11 @@ struct CBuffRelay: ParsableCommand {
         @Option(help: "Publishes in flight at most.") var window: Int = 256
 
         func run() throws {
-            let stop = StopFlag()
-            stop.install()
             var relay = OutRelay(buffer: name, server: common.server, stream: common.stream, subject: subject, directory: common.directory)
             relay.readerName = reader
             relay.once = common.once
             relay.window = max(1, window)
-            do {
-                try relay.run(shouldStop: { stop.isRaised }, report: complain)
-            } catch {
-                complain("\(error)")
-                throw ExitCode(1)
-            }
+            try runUntilStopped(relay.run)
         }
     }
 
@@ -94,19 +100,12 @@ struct CBuffRelay: ParsableCommand {
         @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist.") var streamPatience: Int = 60
 
         func run() throws {
-            let stop = StopFlag()
-            stop.install()
             var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
             relay.once = common.once
             relay.length = length
             relay.batch = batch
             relay.streamPatience = max(0, streamPatience)
-            do {
-                try relay.run(shouldStop: { stop.isRaised }, report: complain)
-            } catch {
-                complain("\(error)")
-                throw ExitCode(1)
-            }
+            try runUntilStopped(relay.run)
         }
     }
 }

@@ -91,9 +91,7 @@ import SharedRing
 
     @Test func itemsGoRingToStreamToRingInOrder() throws {
         let total: UInt64 = 1_000_000
-        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
-        try writer.push(contentsOf: 0..<total)
-        writer.close()
+        try filledBuffer("a", count: total)
         try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
         #expect(try run(["out", "a", "--stream", "S", "--subject", "s.a", "--once"]) == 0)
         #expect(try streamCount("S") == total)
@@ -112,9 +110,7 @@ import SharedRing
 
     @Test func aRelayKilledMidStreamAndRestartedStoresEachItemOnce() throws {
         let total: UInt64 = 200_000
-        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
-        try writer.push(contentsOf: 0..<total)
-        writer.close()
+        try filledBuffer("a", count: total)
         for round in 0..<3 {
             let running = try relay(["out", "a", "--stream", "K", "--subject", "k.a", "--window", "512"])
             // Kill it once the stream has some of the items (a point that moves with the host's speed).
@@ -126,6 +122,13 @@ import SharedRing
         }
         #expect(try run(["out", "a", "--stream", "K", "--subject", "k.a", "--once"]) == 0)
         #expect(try streamCount("K") == total)          // every item exactly once
+    }
+
+    /// Creates buffer `name` holding the 8-byte items 0 ..< `count`.
+    func filledBuffer(_ name: String, count: UInt64) throws {
+        var writer = try directory.createBuffer(name, itemSize: 8, length: Int(count))
+        try writer.push(contentsOf: 0..<count)
+        writer.close()
     }
 
     /// Pops every item of buffer `name` (8-byte integers) and checks they are 0, 1, 2, … `total` - 1.
@@ -141,9 +144,7 @@ import SharedRing
 
     @Test func anInRelayKilledMidStreamAndRestartedPushesEachItemOnceInOrder() throws {
         let total: UInt64 = 200_000
-        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
-        try writer.push(contentsOf: 0..<total)
-        writer.close()
+        try filledBuffer("a", count: total)
         #expect(try run(["out", "a", "--stream", "J", "--subject", "j.a", "--once"]) == 0)
         try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
         var killedAt: [UInt64] = []
@@ -196,9 +197,7 @@ import SharedRing
 
     @Test func theServerRestartedMidStreamLosesNothing() throws {
         let total: UInt64 = 150_000
-        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
-        try writer.push(contentsOf: 0..<total)
-        writer.close()
+        try filledBuffer("a", count: total)
         let running = try relay(["out", "a", "--stream", "R", "--subject", "r.a"])
         let deadline = Date().addingTimeInterval(60)
         while (try? streamCount("R")) ?? 0 < total / 3, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
@@ -215,9 +214,7 @@ import SharedRing
 
     @Test func theServerRestartedUnderAnInRelayLosesAndDuplicatesNothing() throws {
         let total: UInt64 = 150_000
-        var writer = try directory.createBuffer("a", itemSize: 8, length: Int(total))
-        try writer.push(contentsOf: 0..<total)
-        writer.close()
+        try filledBuffer("a", count: total)
         #expect(try run(["out", "a", "--stream", "V", "--subject", "v.a", "--once"]) == 0)
         try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block).close()
         let running = try relay(["in", "b", "--stream", "V", "--consumer", "v"])
@@ -233,6 +230,37 @@ import SharedRing
         #expect(running.terminationStatus == 0)
         #expect(atKill < total, "the server was killed with \(atKill) of \(total) items pushed")
         try expectEveryItemOnceInOrder("b", total: total)
+    }
+
+    /// A stop while the ring is full (a `block` buffer whose named reader does not read) ends
+    /// the relay at once, in the middle of a batch; restarted, it pushes the rest, none twice.
+    @Test func anInRelayStoppedWhileTheRingIsFullEndsAndLosesNothing() throws {
+        let total: UInt64 = 5_000
+        try filledBuffer("a", count: total)
+        #expect(try run(["out", "a", "--stream", "F", "--subject", "f.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: 1000, policy: .block).close()
+        var slow = try directory.openReader("b", named: "slow")
+        let running = try relay(["in", "b", "--stream", "F", "--consumer", "f"])
+        let deadline = Date().addingTimeInterval(60)
+        while (try? directory.status(of: "b").ring?.written) ?? 0 < 1000, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        running.terminate()                              // SIGTERM while the push waits for room
+        let stopBy = Date().addingTimeInterval(10)
+        while running.isRunning, Date() < stopBy { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(!running.isRunning, "the relay did not end within 10 s of SIGTERM")
+        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+        running.waitUntilExit()
+        #expect(running.terminationStatus == 0)
+        var first: [UInt64] = []
+        while let value = try slow.popItem() { first.append(value) }
+        #expect(first == Array(0..<1000))
+        slow.close()
+        try directory.removeReader("slow", of: "b")
+        #expect(try run(["in", "b", "--stream", "F", "--consumer", "f", "--once"]) == 0)
+        #expect(try directory.status(of: "b").ring?.written == total)   // none lost, none twice
+        var rest: [UInt64] = []
+        var reader = try directory.openReader("b")
+        while let value = try reader.popItem() { rest.append(value) }
+        #expect(rest == Array(total - 1000 ..< total))
     }
 
     @Test func messagesAndTypedItemsEndToEnd() throws {

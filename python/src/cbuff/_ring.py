@@ -370,13 +370,8 @@ class SlotCursor:
             for i in range(available):                                 # R2
                 offset = F.HEADER_SIZE + ((first + i) % length) * stride
                 items.append(bytes(mapping[offset:offset + size]))
-            claimed = q[file.claimed_index]                            # R3 (free on x86-64), R4
-            if first >= claimed - length:
-                self.next = first + available
+            if self._intact(first, available):                         # R3 (free on x86-64), R4
                 return items
-            resume = max(first + 1, claimed - length)
-            self.missed += resume - first
-            self.next = resume
 
     def read_words(self, count):
         """``read`` for items of one word each (8-byte slots): up to ``count`` words as ints."""
@@ -392,13 +387,22 @@ class SlotCursor:
             words = q[F.W_DATA + index:F.W_DATA + index + run].tolist()             # R2
             if run < available:
                 words += q[F.W_DATA:F.W_DATA + available - run].tolist()
-            claimed = q[file.claimed_index]                                          # R4
-            if first >= claimed - length:
-                self.next = first + available
+            if self._intact(first, available):                                       # R4
                 return words
-            resume = max(first + 1, claimed - length)
-            self.missed += resume - first
-            self.next = resume
+
+    def _intact(self, first, available):
+        """R4 for a copy of ``available`` items from ``first``: True (and the cursor moves past
+        them) if the writer's claim shows none was reused meanwhile; otherwise False, the
+        cursor skips to the oldest item still intact and counts what it missed."""
+        length = self.layout.length
+        claimed = self.file.q[self.file.claimed_index]
+        if first >= claimed - length:
+            self.next = first + available
+            return True
+        resume = max(first + 1, claimed - length)
+        self.missed += resume - first
+        self.next = resume
+        return False
 
     def read_array(self, count, dtype):
         """Up to ``count`` items as a numpy array of ``dtype`` (one copy per run, checked once)."""
@@ -418,15 +422,10 @@ class SlotCursor:
                 raw = numpy.concatenate([raw, numpy.frombuffer(file.mapping, dtype=numpy.uint8, count=(available - run) * stride, offset=F.HEADER_SIZE)])
             else:
                 raw = raw.copy()
-            claimed = q[file.claimed_index]
-            if first >= claimed - length:
-                self.next = first + available
+            if self._intact(first, available):                                       # R4
                 if stride == dtype.itemsize:
                     return raw.view(dtype).reshape(available)
                 return numpy.ndarray(available, dtype=dtype, buffer=raw, strides=(stride,))
-            resume = max(first + 1, claimed - length)
-            self.missed += resume - first
-            self.next = resume
 
     def has_item(self):
         return self.file.q[F.OFF_PUBLISHED // 8] > self.next

@@ -352,7 +352,7 @@ package struct MessageCursor {
     package mutating func read<T>(_ copy: (UnsafeRawBufferPointer) -> T,
                                   acceptIf accept: (UInt64, UInt64, T) -> Bool = { _, _, _ in true }) -> Outcome<T> {
         while true {
-            guard check.readable(from: position) > 0 else { return .caughtUp }                            // R1
+            guard check.canRead(position) else { return .caughtUp }                                       // R1
             let record = area.decode(area.firstWord(at: position), at: position)
             switch record {
             case .message(let length, let words)? where position &+ words <= check.knownPublished:

@@ -91,11 +91,14 @@ package struct SlotArray {
     @usableFromInline package let base: UnsafeMutableRawPointer
     @usableFromInline package let stride: Int
     @usableFromInline package let length: Int
+    /// Just past the last slot: where a walk one slot at a time wraps to `base`.
+    @usableFromInline let end: UnsafeMutableRawPointer
 
     package init(base: UnsafeMutableRawPointer, stride: Int, length: Int) {
         self.base = base
         self.stride = stride
         self.length = length
+        self.end = base + length * stride
     }
 
     @inlinable
@@ -106,6 +109,27 @@ package struct SlotArray {
     @inlinable
     package func index(of sequence: UInt64) -> Int {
         Int(sequence % UInt64(length))
+    }
+
+    /// The index of the slot at `payload` (one of this array's).
+    @inlinable
+    func index(at payload: UnsafeMutableRawPointer) -> Int {
+        Int(bitPattern: UInt(bitPattern: payload - base) / UInt(bitPattern: stride))
+    }
+
+    /// The slot after the one at `payload`, wrapping at the end: an addition and a comparison,
+    /// where an index would need a multiplication as well on every item.
+    @inlinable
+    func slot(after payload: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let next = payload + stride
+        return next == end ? base : next
+    }
+
+    /// The slot `count` slots (at most `length`) after slot `index`, wrapping at the end.
+    @inlinable
+    func slot(_ count: Int, after index: Int) -> UnsafeMutableRawPointer {
+        let next = index &+ count
+        return payload(next >= length ? next &- length : next)
     }
 
     /// Calls `body(firstIndex, count, offset)` for the one or two runs of consecutive slots that
@@ -136,8 +160,19 @@ struct PublicationCounters {
     @usableFromInline let fenceBeforeWaiterCheck: Bool
     /// Positions published: every one below is complete.
     @usableFromInline package var published: UInt64
-    /// This writer's view of `claimed`: never below what a dead predecessor claimed.
+    /// This writer's view of `claimed`: never below what a dead predecessor claimed. (During a
+    /// run of quiet publishes, see below, it is not updated: the shared word is `published` then.)
     @usableFromInline var claimed: UInt64
+    /// A ring of slots publishes *quietly* while the end of what it publishes stays below this:
+    /// none of the rare steps is due (a predecessor's claim still ahead of `published`, the
+    /// last-write stamp, the full fence of a writer without membarrier), and the claim word holds
+    /// `published` (or `published + 1` after an abandoned in-place write, which the next publish
+    /// claims again), so W1 stores `end` without comparing it with anything: one comparison
+    /// against this bound replaces the claim's maximum and the stamp's test. 0: the next publish
+    /// is loud (the general path), which sets it again.
+    @usableFromInline var quietBelow: UInt64 = 0
+    /// Where `claimed` lives (line 2 or 5, by policy): one load instead of the header's two.
+    @usableFromInline let claimedWord: UnsafeMutablePointer<Atomic<UInt64>>
 
     /// Attaches to the ring's current position. A predecessor killed mid-write left `claimed`
     /// above `published`: what it was writing was never published, so writing resumes at
@@ -148,13 +183,58 @@ struct PublicationCounters {
         let published = header.published.pointee.load(ordering: .acquiring)
         self.published = published
         self.claimed = max(header.claimed.pointee.load(ordering: .acquiring), published)
+        self.claimedWord = header.claimed
+    }
+
+    /// W1 and W2 for a ring of slots (not for messages, whose claims run ahead of what they
+    /// publish): quietly if `end` is below ``quietBelow``, else through ``claim(through:)``.
+    /// Returns whether it was quiet, for ``announce(through:quiet:)``.
+    @inlinable
+    mutating func claim(quietlyThrough end: UInt64) -> Bool {
+        if end < quietBelow {
+            claimedWord.pointee.store(end, ordering: .relaxed)         // W1: end > the word's value
+            atomicMemoryFence(ordering: .releasing)                    // W2
+            return true
+        }
+        claimLoudly(through: end)
+        return false
+    }
+
+    /// The loud publish's W1 and W2 (out of line: rare).
+    @usableFromInline @inline(never)
+    mutating func claimLoudly(through end: UInt64) {
+        claim(through: end)
+    }
+
+    /// W4 and W5 after ``claim(quietlyThrough:)``: a quiet publish stores and checks the waiters
+    /// only (a writer without membarrier is never quiet, so no fence is owed); a loud one goes
+    /// through ``announce(through:)`` and sets the next quiet bound.
+    @inlinable
+    mutating func announce(through end: UInt64, quiet: Bool) {
+        if quiet {
+            published = end
+            header.published.pointee.store(end, ordering: .releasing)  // W4
+            if header.waiters.pointee.load(ordering: .relaxed) != 0 { Self.wakeReaders(header) }   // W5
+        } else {
+            announceLoudly(through: end)
+        }
+    }
+
+    /// The loud publish's W4 and W5, and the bound of the quiet ones after it: up to the next
+    /// stamp, unless a rare step is due on every publish (no membarrier) or a dead predecessor's
+    /// claim is still ahead (the general claim keeps it).
+    @usableFromInline @inline(never)
+    mutating func announceLoudly(through end: UInt64) {
+        announce(through: end)
+        let shift = RingLayout.lastWriteStampShift
+        quietBelow = fenceBeforeWaiterCheck || claimed > end ? 0 : (end &>> shift &+ 1) &<< shift
     }
 
     /// W1 and W2: every position below `end` may change from now on.
     @inlinable
     mutating func claim(through end: UInt64) {
         if end > claimed { claimed = end }
-        header.claimed.pointee.store(claimed, ordering: .relaxed)      // W1
+        claimedWord.pointee.store(claimed, ordering: .relaxed)         // W1
         atomicMemoryFence(ordering: .releasing)                        // W2
     }
 
@@ -191,12 +271,13 @@ struct PublicationCounters {
 package struct RingPublisher {
     @usableFromInline package let slots: SlotArray
     @usableFromInline var counters: PublicationCounters
-    @usableFromInline var slotIndex: Int
+    /// The slot of the next sequence (`published % length`).
+    @usableFromInline var slot: UnsafeMutableRawPointer
 
     init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
         self.slots = slots
         self.counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: fenceBeforeWaiterCheck)
-        self.slotIndex = slots.index(of: counters.published)
+        self.slot = slots.payload(slots.index(of: counters.published))
     }
 
     /// The sequence the next item gets (= items published).
@@ -206,11 +287,10 @@ package struct RingPublisher {
     @inlinable
     package mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
         let end = counters.published &+ 1
-        counters.claim(through: end)                        // W1, W2
-        fill(slots.payload(slotIndex))                      // W3
-        slotIndex &+= 1
-        if slotIndex == slots.length { slotIndex = 0 }
-        counters.announce(through: end)                     // W4, W5
+        let quiet = counters.claim(quietlyThrough: end)     // W1, W2
+        fill(slot)                                          // W3
+        slot = slots.slot(after: slot)
+        counters.announce(through: end, quiet: quiet)       // W4, W5
     }
 
     /// Publishes one item that `fill` writes where it lies, unless `fill` throws: then nothing
@@ -220,11 +300,10 @@ package struct RingPublisher {
     @inlinable
     package mutating func publishInPlace<E: Error>(_ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
         let end = counters.published &+ 1
-        counters.claim(through: end)                        // W1, W2
-        try fill(slots.payload(slotIndex))                  // W3 (or abandoned)
-        slotIndex &+= 1
-        if slotIndex == slots.length { slotIndex = 0 }
-        counters.announce(through: end)                     // W4, W5
+        let quiet = counters.claim(quietlyThrough: end)     // W1, W2
+        try fill(slot)                                      // W3 (or abandoned)
+        slot = slots.slot(after: slot)
+        counters.announce(through: end, quiet: quiet)       // W4, W5
     }
 
     /// Publishes `count` items (1 ≤ count ≤ length) at once: `fill(index, count, offset)` writes
@@ -233,10 +312,11 @@ package struct RingPublisher {
     @inlinable
     package mutating func publish(count: Int, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) {
         let end = counters.published &+ UInt64(count)
-        counters.claim(through: end)                        // W1, W2
-        slots.forEachRun(from: slotIndex, count: count, fill) // W3
-        slotIndex = slots.index(of: end)
-        counters.announce(through: end)                     // W4, W5
+        let quiet = counters.claim(quietlyThrough: end)     // W1, W2
+        let index = slots.index(at: slot)
+        slots.forEachRun(from: index, count: count, fill)   // W3
+        slot = slots.slot(count, after: index)
+        counters.announce(through: end, quiet: quiet)       // W4, W5
     }
 }
 
@@ -291,6 +371,15 @@ struct ReadCheck {
             if next >= knownPublished { return 0 }
         }
         return knownPublished &- next
+    }
+
+    /// R1 for one position: whether `next` can be copied now (``readable(from:wanting:)`` > 0,
+    /// with one comparison when it is already known to be published).
+    @inlinable
+    mutating func canRead(_ next: UInt64) -> Bool {
+        if next < knownPublished { return true }
+        knownPublished = header.published.pointee.load(ordering: .acquiring)       // R1
+        return next < knownPublished
     }
 
     /// R3 and R4: whether what was copied from position `next` on is intact. If not, the
@@ -350,7 +439,8 @@ package struct RingCursor {
     @usableFromInline package var nextSequence: UInt64
     /// Items this reader never saw because the writer overwrote them first.
     @usableFromInline package var missed: UInt64 = 0
-    @usableFromInline var slotIndex: Int
+    /// The slot of `nextSequence` (`nextSequence % length`).
+    @usableFromInline var slot: UnsafeMutableRawPointer
 
     package enum Start {
         case oldest, latest
@@ -363,7 +453,7 @@ package struct RingCursor {
         self.header = header
         self.check = ReadCheck(header: header, capacity: UInt64(slots.length), gatedRecord: gatedRecord)
         nextSequence = Self.startSequence(start, header: header, slots: slots)
-        slotIndex = slots.index(of: nextSequence)
+        slot = slots.payload(slots.index(of: nextSequence))
     }
 
     /// Where a new reader starting at `start` would begin.
@@ -398,10 +488,13 @@ package struct RingCursor {
     @inlinable
     package mutating func read<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool = { _ in true }) -> T? {
         while true {
-            guard readable() > 0 else { return nil }                                   // R1
-            let value = copy(UnsafeRawPointer(slots.payload(slotIndex)))                // R2
+            guard check.canRead(nextSequence) else { return nil }                      // R1
+            let value = copy(UnsafeRawPointer(slot))                                    // R2
             guard copyWasIntact() else { continue }                                     // R3, R4
-            if accept(value) { advance(by: 1) }
+            if accept(value) {
+                nextSequence &+= 1
+                slot = slots.slot(after: slot)
+            }
             return value
         }
     }
@@ -415,18 +508,13 @@ package struct RingCursor {
             let wanted = min(UInt64(maxCount), UInt64(slots.length))
             let count = Int(min(readable(wanting: wanted), wanted))                     // R1
             guard count > 0 else { return 0 }
-            slots.forEachRun(from: slotIndex, count: count, copy)                       // R2
+            let index = slots.index(at: slot)
+            slots.forEachRun(from: index, count: count, copy)                           // R2
             guard copyWasIntact() else { continue }                                     // R3, R4
-            advance(by: count)
+            nextSequence &+= UInt64(count)
+            slot = slots.slot(count, after: index)
             return count
         }
-    }
-
-    @inlinable
-    mutating func advance(by count: Int) {
-        nextSequence &+= UInt64(count)
-        slotIndex &+= count
-        if slotIndex >= slots.length { slotIndex &-= slots.length }
     }
 
     /// The item at `nextSequence` was (or is being) overwritten: skip to the oldest item that
@@ -437,7 +525,7 @@ package struct RingCursor {
         Diagnostics.note(.readers, "a reader at sequence \(nextSequence) was lapped by the writer: it skips \(resume &- nextSequence) overwritten items to \(resume)")
         missed &+= resume &- nextSequence
         nextSequence = resume
-        slotIndex = slots.index(of: resume)
+        slot = slots.payload(slots.index(of: resume))
     }
 
     /// Whether an item is waiting (or was overwritten, which a read then counts).

@@ -92,7 +92,7 @@ public struct BufferWriter: ~Copyable {
     /// (``OverflowPolicy/block``; see ``push(_:timeout:)`` and ``tryPush(_:)``).
     ///
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if `value` needs more than ``itemSize`` bytes.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func push(_ value: UInt64) throws(CBuffError) {
         _ = try push(value, waitingNanos: -1)
     }
@@ -112,7 +112,7 @@ public struct BufferWriter: ~Copyable {
 
     /// The one push of an integer: check it fits, wait for room (negative: no limit; 0: no
     /// wait), publish it. Returns false, pushing nothing, if no room came in time.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func push(_ value: UInt64, waitingNanos: Int64) throws(CBuffError) -> Bool {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard makeSpace(timeoutNanos: waitingNanos) else { return false }
@@ -327,7 +327,7 @@ public struct BufferWriter: ~Copyable {
         try outcome.get()
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func pushUnchecked(_ value: UInt64) {
         let size = itemSize
         publisher.publish { Self.store(value, size: size, at: $0) }

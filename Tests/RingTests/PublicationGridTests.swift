@@ -138,6 +138,49 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
+    func aSuccessorKeepsAPredecessorsClaimThatRunsSeveralItemsAhead(length: Int, start: UInt64) throws {
+        let ring = try InMemoryRing(length: length, at: start)
+        // A writer dies inside a batch: it claimed `ahead` items and published none of them.
+        let ahead = UInt64(length - 1)
+        ring.claimWithoutPublishing(ahead)
+        var successor = ring.publisher()
+        #expect(successor.nextSequence == start)
+        // One at a time, then a batch: the claim never drops below what the dead writer claimed
+        // (the slots it may have torn stay "overwritten"), and follows the pushes once past it.
+        for pushed in 1...ahead {
+            Self.push(&successor, start + pushed - 1..<start + pushed)
+            #expect(ring.claimed == start + ahead, "after \(pushed) pushes")
+            #expect(ring.published == start + pushed)
+        }
+        Self.pushBatch(&successor, count: 2)
+        #expect(ring.claimed == start + ahead + 2)
+        Self.push(&successor, start + ahead + 2..<start + ahead + 3)
+        #expect(ring.claimed == start + ahead + 3)
+        // The ring holds the `length` most recent of the L + 2 items: 2 missed, the rest intact.
+        var cursor = ring.cursor(.at(start))
+        var values: [UInt64] = []
+        while let value = Self.pop(&cursor) { values.append(value) }
+        #expect(values == (start + 2..<start + ahead + 3).map(Self.value))
+        #expect(cursor.missed == 2)
+    }
+
+    @Test func theLastWriteTimeIsStampedOnceEvery1024ItemsAndByABatchThatCrossesTheMark() throws {
+        let ring = try InMemoryRing(length: 8, at: 0)
+        var publisher = ring.publisher()
+        let stamp = ring.header.lastWriteAt
+        Self.push(&publisher, 0..<1023)
+        #expect(stamp.pointee.load(ordering: .relaxed) == 0)
+        Self.push(&publisher, 1023..<1024)                       // reaches the mark
+        let first = stamp.pointee.load(ordering: .relaxed)
+        #expect(first > 0)
+        stamp.pointee.store(0, ordering: .relaxed)
+        Self.push(&publisher, 1024..<2045)
+        #expect(stamp.pointee.load(ordering: .relaxed) == 0)
+        Self.pushBatch(&publisher, count: 5)                      // 2045 ..< 2050 crosses 2048
+        #expect(stamp.pointee.load(ordering: .relaxed) >= first)
+    }
+
+    @Test(arguments: grid)
     func aReaderStartingAtOldestGetsTheLastLengthItems(length: Int, start: UInt64) throws {
         let ring = try InMemoryRing(length: length, at: start)
         var publisher = ring.publisher()

@@ -1,5 +1,6 @@
 public import Synchronization
 internal import SharedRingCommon
+internal import SharedRingSystem
 
 /// The `block` policy on the writer's side: never write sequence `s` while a named reader has
 /// not acknowledged `s - length` (its cursor, the first sequence it has not acknowledged, must
@@ -23,11 +24,15 @@ package struct SpaceGate {
     @usableFromInline package let length: UInt64
     @usableFromInline package var limit: UInt64
     @usableFromInline package var version: UInt32
+    /// The room a push that may wait lets a consuming reader free before it resumes, once it
+    /// has found the ring (nearly) full: see ``makeRoom(for:timeoutNanos:)``.
+    let resumeRoom: UInt64
 
     package init(table: ReaderTable?, header: HeaderWords, length: Int) {
         self.table = table
         self.header = header
         self.length = UInt64(length)
+        self.resumeRoom = UInt64(max(1, min(64, length / 4)))
         self.limit = table == nil ? .max : 0
         self.version = header.readersVersion.pointee.load(ordering: .acquiring)
     }
@@ -35,8 +40,40 @@ package struct SpaceGate {
     /// Whether `sequence` may be written now.
     @inlinable
     package mutating func hasSpace(for sequence: UInt64) -> Bool {
-        if sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version { return true }
+        if hasKnownSpace(for: sequence) { return true }
         return refresh(for: sequence)
+    }
+
+    /// Whether `sequence` is below the limit the gate last computed, for the same readers: the
+    /// push's fast path, which never looks at the readers' records.
+    @inlinable
+    package func hasKnownSpace(for sequence: UInt64) -> Bool {
+        sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version
+    }
+
+    /// The slow path of a push: looks at the readers' records and, unless `timeoutNanos` is 0,
+    /// waits up to that long (negative: no limit) for room.
+    ///
+    /// When it finds a little room but less than ``resumeRoom`` and the reader that holds the
+    /// writer back is still consuming (the limit moved between two looks), it lets it free that
+    /// much before resuming. Each look at a record takes its cache line from the reader, whose
+    /// next cursor store then misses: a writer that resumed for every slot or two freed made a
+    /// fast reader pay that miss every few items (a full ring of a fast writer and a reader
+    /// hardly slower is the lossless transfer's steady state). A reader that is idle or slow (the
+    /// limit did not move between two looks, about 0.2 µs apart) is not waited for: the writer
+    /// takes what room there is at once, as before.
+    @usableFromInline @inline(never)
+    package mutating func makeRoom(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
+        let found = refresh(for: sequence)
+        if timeoutNanos == 0 || (found && limit &- sequence >= resumeRoom) { return found }
+        var seen = found ? limit : 0
+        return FutexSleep.wait(until: {
+            guard refresh(for: sequence) else { return false }
+            if limit &- sequence >= resumeRoom || limit == seen { return true }
+            seen = limit
+            for _ in 0..<8 { Sys.cpuRelax() }      // the next look, after the reader has moved on
+            return false
+        }, word: header.space, address: header.spaceAddress, sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)
     }
 
     /// How many items, from `sequence` on, may be written now (0 when the ring is full).

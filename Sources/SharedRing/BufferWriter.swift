@@ -135,9 +135,8 @@ public struct BufferWriter: ~Copyable {
     @inlinable
     mutating func makeSpace(timeoutNanos: Int64) -> Bool {
         let sequence = publisher.nextSequence
-        if gate.hasSpace(for: sequence) { return true }
-        if timeoutNanos == 0 { return false }
-        return gate.waitForSpace(for: sequence, timeoutNanos: timeoutNanos)
+        if gate.hasKnownSpace(for: sequence) { return true }
+        return gate.makeRoom(for: sequence, timeoutNanos: timeoutNanos)
     }
 
     /// Pushes any integer that fits: a negative value or one above ``maxValue`` is refused.

@@ -63,6 +63,23 @@ import TestSupport
         #expect(reader.missedCount == 0)
     }
 
+    /// A push that finds only a little room waits for more only while the reader keeps
+    /// consuming (see `SpaceGate.makeRoom`): the one slot an idle reader freed is taken at once.
+    @Test func aPushTakesTheLittleRoomAnIdleReaderFreedWithoutWaitingForMore() throws {
+        var writer = try directory.createBuffer("h", itemSize: 8, length: 64, policy: .block)
+        var reader = try directory.openReader("h", named: "idle")
+        for value in UInt64(0)..<64 { #expect(try writer.tryPush(value)) }
+        #expect(try reader.popItem() == 0)
+        #expect(try reader.popItem() == 1)                   // acknowledges 0: one slot is free
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(try writer.push(64, timeout: .seconds(5)))   // not a wait for 16 slots that never come
+        #expect(clock.now - started < .seconds(2))
+        #expect(try writer.tryPush(65) == false)
+        #expect(try reader.popMany(64) == Array(2...64))
+        #expect(reader.missedCount == 0)
+    }
+
     @Test func aPushOfBytesWithATimeoutGivesUpOnAFullRingAndPushesNothing() throws {
         var writer = try directory.createBuffer("bytes", itemSize: 4, length: 2, policy: .block)
         var reader = try directory.openReader("bytes", named: "r")

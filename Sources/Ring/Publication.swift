@@ -192,7 +192,7 @@ struct PublicationCounters {
     @inlinable
     mutating func claim(quietlyThrough end: UInt64) -> Bool {
         if end < quietBelow {
-            claimedWord.pointee.store(end, ordering: .relaxed)         // W1: end > the word's value
+            claimedWord.pointee.store(end, ordering: .relaxed)         // W1: end >= the word, never lowering it
             atomicMemoryFence(ordering: .releasing)                    // W2
             return true
         }

@@ -72,6 +72,7 @@ bench=".build/release/cbuff-bench --runs 1 ${extra[*]}"
 for pair in $(seq 1 "$pairs"); do
     pair "cbuff/boost_spsc" transfer transfer_items_per_s "$build/boost_spsc" transfer "$items" 1
     pair "cbuff/c_ring" transfer transfer_items_per_s "$build/ring" transfer "$items" 1
+    pair "cbuff_commit64/boost_spsc" commit64 transfer_items_per_s "$build/boost_spsc" transfer "$items" 1
     pair "cbuff_batch64/c_ring_batch64" batch64 transfer_items_per_s "$build/ring" transfer-batch "$items" 1
     pair "pingpong_median:cbuff/c_ring" pingpong pingpong_rtt_median "$build/ring" pingpong 1000000
     [ $payloads = 1 ] || continue

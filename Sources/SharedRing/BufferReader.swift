@@ -67,7 +67,10 @@ public struct BufferReader: ~Copyable {
     /// For a named reader: whether asking for the next item (and closing) commits the items
     /// returned before, as at-least-once delivery usually wants (the default). Set it to false
     /// to commit only explicitly, with ``commit()`` or ``commit(upTo:)``, after the items were
-    /// really handled (written out, say): then a failure before that redelivers them.
+    /// really handled (written out, say): then a failure before that redelivers them. Committing
+    /// every few dozen items this way is also the fastest lossless reading: the cursor the
+    /// writer's gate looks at changes less often, so fewer of this reader's stores miss (about
+    /// 1.1x the transfer rate at every 64 items; see the README's Speed section).
     public var commitsOnRead: Bool {
         get { acknowledgement != nil || record == nil }
         set { acknowledgement = newValue ? record?.commit : nil }

@@ -50,7 +50,7 @@ struct Orchestrator {
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             case "--length": length = Int(iterator.next() ?? "").map { max(2, $0) }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096] [--length SLOTS]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,commit64,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096] [--length SLOTS]\n".utf8))
                 exit(64)
             }
         }
@@ -67,6 +67,10 @@ struct Orchestrator {
         if wants("transfer") {
             let rates = try (0..<runs).map { _ in try Transfer.run(.single, items: items, in: data) }
             emit("cbuff", "transfer_items_per_s", median(rates.map(\.rate)), "items/s")
+        }
+        if wants("commit64") {
+            let rates = try (0..<runs).map { _ in try Transfer.run(.singleCommit64, items: items, in: data) }
+            emit("cbuff_commit64", "transfer_items_per_s", median(rates.map(\.rate)), "items/s")
         }
         if wants("batch64") {
             let rates = try (0..<runs).map { _ in try Transfer.run(.batch64, items: items, in: data) }

@@ -8,6 +8,9 @@ enum Transfer {
     enum Kind: String {
         /// `block` policy, one named reader, one item per push and per pop: lossless.
         case single
+        /// Like `single`, the reader committing explicitly every 64 items (`commitsOnRead =
+        /// false`, then `commit()`), as a consumer that records its place per batch of work does.
+        case singleCommit64 = "single-commit64"
         /// The same through push(contentsOf:) and popMany(into:), 64 items per call.
         case batch64
         /// `overwrite` policy, an anonymous reader keeping up as well as it can.
@@ -62,7 +65,7 @@ enum Transfer {
         var writer = try directory.takeOver(name)
         say("started \(now())")
         switch kind {
-        case .single, .overwrite:
+        case .single, .singleCommit64, .overwrite:
             for value in 0..<UInt64(items) { try writer.push(value) }
         case .bytes, .bytesInPlace, .bytesPeek:
             var item = [UInt8](repeating: 0xA5, count: writer.itemSize)
@@ -115,6 +118,16 @@ enum Transfer {
                     expected += 1
                 }
             }
+        case .singleCommit64:
+            reader.commitsOnRead = false
+            while expected < total {
+                if let value = try reader.popItem() {
+                    if value != expected { bad += 1 }
+                    expected += 1
+                    if expected & 63 == 0 { reader.commit() }
+                }
+            }
+            reader.commit()
         case .overwrite:
             while expected < total {
                 if let value = try reader.popItem() {

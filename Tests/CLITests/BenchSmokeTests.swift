@@ -14,7 +14,7 @@ import TestSupport
             let match = try #require(line.wholeMatch(of: pattern), "not in the anchors' format: \(line)")
             figures["\(match.1) \(match.2)"] = Double(match.3)
         }
-        for figure in ["cbuff transfer_items_per_s", "cbuff_batch64 transfer_items_per_s", "cbuff_overwrite transfer_items_per_s",
+        for figure in ["cbuff transfer_items_per_s", "cbuff_commit64 transfer_items_per_s", "cbuff_batch64 transfer_items_per_s", "cbuff_overwrite transfer_items_per_s",
                        "cbuff_overwrite lost_fraction", "cbuff pingpong_rtt_median", "cbuff pingpong_rtt_p99",
                        "cbuff create_median", "cbuff open_median"] {
             #expect((figures[figure] ?? -1) >= 0, "missing \(figure)")

@@ -11,7 +11,7 @@ enum Transfer {
         /// Like `single`, the reader committing explicitly every 64 items (`commitsOnRead =
         /// false`, then `commit()`), as a consumer that records its place per batch of work does.
         case singleCommit64 = "single-commit64"
-        /// The same through push(contentsOf:) and popMany(into:), 64 items per call.
+        /// Like `single`, through push(contentsOf:) and popMany(into:), 64 items per call.
         case batch64
         /// `overwrite` policy, an anonymous reader keeping up as well as it can.
         case overwrite

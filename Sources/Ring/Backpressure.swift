@@ -61,7 +61,9 @@ package struct SpaceGate {
     /// fast reader pay that miss every few items (a full ring of a fast writer and a reader
     /// hardly slower is the lossless transfer's steady state). A reader that is idle or slow (the
     /// limit did not move between two looks, about 0.2 µs apart) is not waited for: the writer
-    /// takes what room there is at once, as before.
+    /// takes what room there is at once, as before. (Only single pushes wait this way: the same
+    /// wait in 64-item batches measured 0.91x, since a batch already takes what room it finds in
+    /// one publication; batches and messages wait with ``waitForSpace(for:timeoutNanos:)``.)
     @usableFromInline @inline(never)
     package mutating func makeRoom(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         let found = refresh(for: sequence)

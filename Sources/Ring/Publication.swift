@@ -365,7 +365,7 @@ struct ReadCheck {
     /// R1: how many positions from `next` can be copied now, looking at `published` again only
     /// if fewer than `wanted` are known to be there. Zero means the reader has caught up.
     @inlinable
-    mutating func readable(from next: UInt64, wanting wanted: UInt64 = 1) -> UInt64 {
+    mutating func readable(from next: UInt64, wanting wanted: UInt64) -> UInt64 {
         if knownPublished < next &+ wanted {
             knownPublished = header.published.pointee.load(ordering: .acquiring)   // R1
             if next >= knownPublished { return 0 }
@@ -466,12 +466,6 @@ package struct RingCursor {
         }
     }
 
-    /// R1: how many items can be copied now (see ``ReadCheck/readable(from:wanting:)``).
-    @inlinable
-    mutating func readable(wanting wanted: UInt64 = 1) -> UInt64 {
-        check.readable(from: nextSequence, wanting: wanted)
-    }
-
     /// R3 and R4: whether the items copied from `nextSequence` on are intact. If not, the
     /// cursor has already moved past what was lost, and counted it.
     @inlinable
@@ -506,7 +500,7 @@ package struct RingCursor {
     package mutating func read(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
         while true {
             let wanted = min(UInt64(maxCount), UInt64(slots.length))
-            let count = Int(min(readable(wanting: wanted), wanted))                     // R1
+            let count = Int(min(check.readable(from: nextSequence, wanting: wanted), wanted)) // R1
             guard count > 0 else { return 0 }
             let index = slots.index(at: slot)
             slots.forEachRun(from: index, count: count, copy)                           // R2

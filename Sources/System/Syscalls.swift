@@ -61,12 +61,38 @@ package enum Sys {
     /// returns its result, or the failure of `call` with the errno it left. (swift-system's
     /// `valueOrErrno(retryOnInterrupt:)` is the model.)
     @inline(__always)
-    private static func retryingOnInterrupt<T: FixedWidthInteger>(_ call: String, _ body: () -> T) -> Result<T> {
+    private static func retryingOnInterrupt<T: FixedWidthInteger>(_ call: StaticString, _ body: () -> T) -> Result<T> {
         while true {
-            let value = body()
+            let value = calling(call, body)
             if value != -1 { return .success(value) }
-            if Glibc.errno != EINTR { return failure(call) }
+            if Glibc.errno != EINTR { return failure("\(call)") }
         }
+    }
+
+    /// Makes one system call, `body`, which returns -1 and sets errno on failure: the choke point
+    /// every call of this layer goes through, so that the fault injection of debug builds can
+    /// fail any of them (`FaultInjection`). In a release build it is `body()`.
+    @inline(__always)
+    private static func calling<T: FixedWidthInteger>(_ call: StaticString, _ body: () -> T) -> T {
+        if let code = FaultInjection.injected(call) {
+            Glibc.errno = code
+            return -1
+        }
+        return body()
+    }
+
+    /// A descriptor at least 3, whatever `fd` is: standard input, output and error are never
+    /// anything of ours. A process started with one of them closed gets that number back from
+    /// its next `open`; a ring file opened as 1 would then receive whatever the process prints
+    /// (issue 24: `cbuff tail a >&-` printed over the ring's header). So such a descriptor is
+    /// moved above 2 (`F_DUPFD_CLOEXEC`) and the low one closed again, for every descriptor this
+    /// layer hands out.
+    private static func aboveStandardStreams(_ fd: CInt) -> Result<CInt> {
+        guard fd < 3 else { return .success(fd) }
+        let moved = calling("fcntl(F_DUPFD_CLOEXEC)") { fcntl(fd, F_DUPFD_CLOEXEC, 3) }
+        let failed: Result<CInt> = moved < 0 ? failure("fcntl(F_DUPFD_CLOEXEC)") : .success(moved)
+        Glibc.close(fd)
+        return failed
     }
 
     // MARK: Files
@@ -78,6 +104,7 @@ package enum Sys {
     /// ``fileInfo(_:)``: this does not ensure it is a regular file.
     static func open(_ path: String, _ flags: CInt, mode: mode_t = 0o600) -> Result<CInt> {
         retryingOnInterrupt("open") { Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode) }
+            .flatMap(aboveStandardStreams)
     }
 
     package static func openReadWrite(_ path: String) -> Result<CInt> {
@@ -107,7 +134,7 @@ package enum Sys {
     /// Creates `path` with exactly `mode`, whatever the umask; fails if it exists.
     package static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
         open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
-            if fchmod(fd, mode_t(mode)) == 0 { return .success(fd) }
+            if calling("fchmod", { fchmod(fd, mode_t(mode)) }) == 0 { return .success(fd) }
             let failed: Result<CInt> = failure("fchmod")
             Glibc.close(fd)
             return failed
@@ -155,21 +182,21 @@ package enum Sys {
     /// What the open file is.
     package static func fileInfo(_ fd: CInt) -> Result<FileInfo> {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return failure("fstat") }
+        guard calling("fstat", { fstat(fd, &st) }) == 0 else { return failure("fstat") }
         return .success(FileInfo(st))
     }
 
     /// What `path` itself is, not following a final symbolic link; nil if it does not exist.
     package static func linkInfo(_ path: String) -> Result<FileInfo?> {
         var st = stat()
-        if lstat(path, &st) == 0 { return .success(FileInfo(st)) }
+        if calling("lstat", { lstat(path, &st) }) == 0 { return .success(FileInfo(st)) }
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("lstat")
     }
 
     /// What `path` names, following symbolic links; nil if it does not exist.
     package static func pathInfo(_ path: String) -> Result<FileInfo?> {
         var st = stat()
-        if stat(path, &st) == 0 { return .success(FileInfo(st)) }
+        if calling("stat", { stat(path, &st) }) == 0 { return .success(FileInfo(st)) }
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("stat")
     }
 
@@ -181,7 +208,7 @@ package enum Sys {
     /// The open file's size and its number of names (0 once it has been deleted everywhere).
     package static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return failure("fstat") }
+        guard calling("fstat", { fstat(fd, &st) }) == 0 else { return failure("fstat") }
         return .success((Int(st.st_size), Int(st.st_nlink)))
     }
 
@@ -224,18 +251,18 @@ package enum Sys {
 
 
     package static func rename(_ from: String, _ to: String) -> Result<Void> {
-        Glibc.rename(from, to) == 0 ? .success(()) : failure("rename")
+        calling("rename", { Glibc.rename(from, to) }) == 0 ? .success(()) : failure("rename")
     }
 
     package static func unlink(_ path: String) -> Result<Void> {
-        Glibc.unlink(path) == 0 ? .success(()) : failure("unlink")
+        calling("unlink", { Glibc.unlink(path) }) == 0 ? .success(()) : failure("unlink")
     }
 
     /// Creates a directory with exactly `mode` (whatever the umask, set-group-ID bit included);
     /// an existing one is not an error and keeps its mode.
     package static func makeDirectory(_ path: String, mode: UInt32) -> Result<Void> {
-        if mkdir(path, 0o700) == 0 {
-            return chmod(path, mode_t(mode)) == 0 ? .success(()) : failure("chmod")
+        if calling("mkdir", { mkdir(path, 0o700) }) == 0 {
+            return calling("chmod", { chmod(path, mode_t(mode)) }) == 0 ? .success(()) : failure("chmod")
         }
         return Glibc.errno == EEXIST ? .success(()) : failure("mkdir")
     }
@@ -270,6 +297,7 @@ package enum Sys {
 
     /// The names in directory `path` (without `.` and `..`).
     package static func directoryEntries(_ path: String) -> Result<[String]> {
+        if let code = FaultInjection.injected("opendir") { return failure("opendir", code) }
         guard let stream = opendir(path) else { return failure("opendir") }
         defer { closedir(stream) }
         var names: [String] = []
@@ -325,6 +353,7 @@ package enum Sys {
     /// Maps `size` bytes of the file shared: stores are visible to every process mapping the
     /// same file, and reach the file itself. A read-only mapping must never be stored to.
     package static func mapShared(_ fd: CInt, size: Int, writable: Bool = true) -> Result<Mapping> {
+        if let code = FaultInjection.injected("mmap") { return failure("mmap", code) }
         let p = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0)
         // MAP_FAILED is not imported into Swift.
         guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return failure("mmap") }
@@ -354,7 +383,7 @@ package enum Sys {
     /// Tries to take a write lock on bytes `[start, start+length)` of the file. Returns false if
     /// another open file description (in any process, this one included) holds a conflicting lock.
     package static func tryLock(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
-        let r = csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)
+        let r = FaultInjection.injected("fcntl(F_OFD_SETLK)").map { -$0 } ?? csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)
         if r == 0 { return .success(true) }
         if r == -EAGAIN || r == -EACCES { return .success(false) }
         return failure("fcntl(F_OFD_SETLK)", -r)
@@ -367,7 +396,7 @@ package enum Sys {
     /// Whether some other open file description holds a lock on `[start, start+length)`,
     /// found without taking the lock.
     package static func isLocked(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
-        let r = csr_ofd_is_locked(fd, Int64(start), Int64(length))
+        let r = FaultInjection.injected("fcntl(F_OFD_GETLK)").map { -$0 } ?? csr_ofd_is_locked(fd, Int64(start), Int64(length))
         return r >= 0 ? .success(r == 1) : failure("fcntl(F_OFD_GETLK)", -r)
     }
 
@@ -387,7 +416,7 @@ package enum Sys {
     /// Registers this process for expedited global memory barriers; false if the kernel (or a
     /// seccomp filter) refuses.
     package static func registerForGlobalBarriers() -> Bool {
-        csr_membarrier_register_global_expedited() == 0
+        FaultInjection.injected("membarrier(REGISTER)") == nil && csr_membarrier_register_global_expedited() == 0
     }
 
     /// Forces a full memory barrier on every running thread of every registered process.

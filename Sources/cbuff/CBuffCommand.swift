@@ -32,6 +32,8 @@ struct CBuffCommand: ParsableCommand {
     /// Parses and runs, with usage errors as one `cbuff: ` sentence (exit 64) instead of the
     /// parser's three lines; help and version go to stdout as usual.
     static func main() {
+        // Before anything is opened (the logging bootstrap, the registry, a ring).
+        guard Platform.ensureStandardStreamsOpen() else { exit(withError: ExitCode(ExitStatus.failure)) }
         let arguments = PushValues.extract(from: Array(CommandLine.arguments.dropFirst()))
         if arguments.contains("--verbose") {
             // Before any logger exists: the library's diagnostics, at debug level, to stderr.

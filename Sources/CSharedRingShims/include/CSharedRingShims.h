@@ -112,5 +112,24 @@ void csr_sigbus_guard_remove(int slot);
 /// slot -1, a flag that stays 0.
 int *csr_sigbus_guard_flag(int slot);
 
+/// Test-only fault injection (FaultInjection.c), consulted by the System layer in debug builds.
+/// How many call names a thread's log keeps.
+#define CSR_FAULT_NAMES 4096
+/// Arms this thread: its system calls are counted and named from now on, and the `nth` (1-based;
+/// 0: none) fails with `error`.
+void csr_fault_arm(long nth, int error);
+/// Stops counting and injecting on this thread.
+void csr_fault_disarm(void);
+/// How many calls this thread made since it was armed.
+long csr_fault_calls(void);
+/// Whether this thread's armed failure was injected.
+int csr_fault_fired(void);
+/// The name of this thread's `index`-th call (0-based) since it was armed, or NULL.
+const char *csr_fault_call_name(long index);
+/// Arms the whole process: the `nth` call of any thread fails with `error`.
+void csr_fault_arm_process(long nth, int error);
+/// Called before each system call: 0, or the errno the call must fail with.
+int csr_fault_take(const char *call);
+
 #endif /* __linux__ */
 #endif /* CSHAREDRINGSHIMS_H */

@@ -32,7 +32,8 @@ extension CBuffError.Code {
 /// sequences, newlines, a bell) from whatever the sentence echoes (a path, a line of input, a
 /// registry value) are written as `\u{…}`: nothing echoed can drive the terminal or split the line.
 func complain(_ sentence: String) {
-    FileHandle.standardError.write(Data("cbuff: \(Values.escapingControlCharacters(sentence))\n".utf8))
+    // Not FileHandle: its write traps when standard error is closed or gone (EBADF, EPIPE).
+    Platform.writeStandardError(Array("cbuff: \(Values.escapingControlCharacters(sentence))\n".utf8))
 }
 
 /// Runs a command's body: a ``CBuffError`` becomes one sentence on stderr and its sysexits status.

@@ -51,6 +51,36 @@ enum Platform {
         return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// Opens `/dev/null` onto whichever of descriptors 0, 1 and 2 the process was started
+    /// without, before anything else is opened. Otherwise the first file the tool opens would
+    /// take the number of the closed stream, and what it prints would land in that file
+    /// (`cbuff tail NAME >&-` wrote the items over a ring's header). The library also never
+    /// keeps a descriptor below 3; this makes the tool's own output, and error messages, go
+    /// nowhere harmful. Returns false if a stream could not be opened (the tool then stops).
+    static func ensureStandardStreamsOpen() -> Bool {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            // open returns the lowest free descriptor: `fd`, since those below it are open.
+            let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if opened != fd {
+                if opened >= 0 { close(opened) }
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Writes `bytes` to standard error, as much as it takes; a failure (a stream closed or gone)
+    /// is ignored: an error message that cannot be shown must not change the exit status.
+    static func writeStandardError(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = write(2, buffer.baseAddress! + done, buffer.count - done)
+                if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
+    }
+
     /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.
     static func ignoreBrokenPipe() {
         signal(SIGPIPE, SIG_IGN)

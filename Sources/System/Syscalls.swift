@@ -81,6 +81,14 @@ package enum Sys {
         return body()
     }
 
+    /// A shim's result (non-negative, or -errno) as a system call's: -1 with errno set.
+    @inline(__always)
+    private static func settingErrno(_ result: CInt) -> CInt {
+        guard result < 0 else { return result }
+        Glibc.errno = -result
+        return -1
+    }
+
     /// A descriptor at least 3, whatever `fd` is: standard input, output and error are never
     /// anything of ours. A process started with one of them closed gets that number back from
     /// its next `open`; a ring file opened as 1 would then receive whatever the process prints
@@ -383,10 +391,13 @@ package enum Sys {
     /// Tries to take a write lock on bytes `[start, start+length)` of the file. Returns false if
     /// another open file description (in any process, this one included) holds a conflicting lock.
     package static func tryLock(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
-        let r = FaultInjection.injected("fcntl(F_OFD_SETLK)").map { -$0 } ?? csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)
-        if r == 0 { return .success(true) }
-        if r == -EAGAIN || r == -EACCES { return .success(false) }
-        return failure("fcntl(F_OFD_SETLK)", -r)
+        // F_OFD_SETLK does not wait, yet it can be interrupted before the lock is checked
+        // (fcntl(2), EINTR): retried like every call here (fault injection found it unretried).
+        switch retryingOnInterrupt("fcntl(F_OFD_SETLK)", { settingErrno(csr_ofd_setlk(fd, Int64(start), Int64(length), 1, 0)) }) {
+        case .success: return .success(true)
+        case .failure(let failure) where failure.errno == EAGAIN || failure.errno == EACCES: return .success(false)
+        case .failure(let failure): return .failure(failure)
+        }
     }
 
     package static func unlock(_ fd: CInt, start: Int, length: Int = 1) {
@@ -396,8 +407,7 @@ package enum Sys {
     /// Whether some other open file description holds a lock on `[start, start+length)`,
     /// found without taking the lock.
     package static func isLocked(_ fd: CInt, start: Int, length: Int = 1) -> Result<Bool> {
-        let r = FaultInjection.injected("fcntl(F_OFD_GETLK)").map { -$0 } ?? csr_ofd_is_locked(fd, Int64(start), Int64(length))
-        return r >= 0 ? .success(r == 1) : failure("fcntl(F_OFD_GETLK)", -r)
+        retryingOnInterrupt("fcntl(F_OFD_GETLK)") { settingErrno(csr_ofd_is_locked(fd, Int64(start), Int64(length))) }.map { $0 == 1 }
     }
 
     // MARK: Futex and memory barriers

@@ -55,7 +55,10 @@ package struct ReaderTable {
         let length = Int(record(index).load(fromByteOffset: Offset.nameLength, as: UInt32.self))
         guard (1...Self.maxNameLength).contains(length) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: record(index) + Offset.name, count: length)
-        return String(validating: bytes, as: UTF8.self)
+        // The file is input: a name is what registration would have accepted, or it is damaged
+        // (an escape sequence written into the table never reaches an operator's terminal).
+        guard let name = String(validating: bytes, as: UTF8.self), (try? Self.validate(name)) != nil else { return nil }
+        return name
     }
 
     package func pid(_ index: Int) -> Int32 {

@@ -22,7 +22,7 @@ struct Create: ParsableCommand {
     @Option(parsing: .unconditional, help: "Bytes per item (1 to 16777216); with --fields, the fields' size (which it may repeat).")
     var itemSize: Int?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "The items' fields in C layout, as name:type pairs separated by commas (time:u64,price:f64,sym:char8).",
         discussion: "Types: u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, charN (N bytes of UTF-8 text), bytesN (N opaque bytes). Each field sits at a multiple of its size, the item is padded to the largest; push, pop and tail then read and print JSON lines.",
         valueName: "fields"))
@@ -34,21 +34,21 @@ struct Create: ParsableCommand {
     @Flag(help: "Make a buffer of variable-size messages (with --capacity and --max-message) instead of items.")
     var messages = false
 
-    @Option(help: "Messages: bytes of the ring (a power of two from 4K to 32G; K, M, G are powers of 1024).")
+    @Option(parsing: .unconditional, help: "Messages: bytes of the ring (a power of two from 4K to 32G; K, M, G are powers of 1024).")
     var capacity: String?
 
-    @Option(help: "Messages: the largest message, in bytes (K, M, G accepted), at most half the capacity less 24.")
+    @Option(parsing: .unconditional, help: "Messages: the largest message, in bytes (K, M, G accepted), at most half the capacity less 24.")
     var maxMessage: String?
 
     @Flag(help: "Messages: stamp each with the precise clock (nanoseconds) instead of the coarse one (a timer tick, 4 ms here), at about 25 ns a message.")
     var preciseTime = false
 
-    @Option(name: .customLong("policy"), help: "What a push does when the ring is full: overwrite the oldest item, or block.")
+    @Option(name: .customLong("policy"), parsing: .unconditional, help: "What a push does when the ring is full: overwrite the oldest item, or block.")
     var policyArgument: PolicyArgument = .overwrite
 
     var policy: OverflowPolicy { policyArgument.policy }
 
-    @Option(name: .customLong("reader"), help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
+    @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
     var readers: [String] = []
 
     func validate() throws {

@@ -18,10 +18,10 @@ struct Demo: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "How long the writer writes, in seconds.")
+    @Option(parsing: .unconditional, help: "How long the writer writes, in seconds.")
     var seconds: Double = 4
 
-    @Option(help: "Number of slots of the demo buffer.")
+    @Option(parsing: .unconditional, help: "Number of slots of the demo buffer.")
     var length: Int = 1 << 20
 
     func validate() throws {

@@ -21,7 +21,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (keys documented in docs/cli.md).")
     var json = false
 
-    @Option(help: ArgumentHelp("With --json, measure rates over this long: writtenPerSecond and each reader's readPerSecond (null without it).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --json, measure rates over this long: writtenPerSecond and each reader's readPerSecond (null without it).", valueName: "seconds"))
     var interval: Double?
 
     func validate() throws {
@@ -115,8 +115,10 @@ struct Inspect: ParsableCommand {
         return "\(Int(seconds / 3600)) h ago"
     }
 
+    /// Labels and values, one per line; values with their control characters escaped (as in
+    /// `table`: they come from the registry and the ring file).
     private func format(_ rows: [(String, String)]) -> String {
         let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 + "\n" }.joined()
+        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + Values.escapingControlCharacters($0.1) + "\n" }.joined()
     }
 }

@@ -17,12 +17,12 @@ struct List: ParsableCommand {
         case table, json, prometheus
     }
 
-    @Option(help: "table (default), json (as --json), or prometheus: the text exposition format, for node_exporter's textfile collector (cbuff list --format prometheus > /var/lib/node_exporter/cbuff.prom).")
+    @Option(parsing: .unconditional, help: "table (default), json (as --json), or prometheus: the text exposition format, for node_exporter's textfile collector (cbuff list --format prometheus > /var/lib/node_exporter/cbuff.prom).")
     var format: Format?
 
     @OptionGroup var selection: DeadSelection
 
-    @Option(help: ArgumentHelp("Measure rates over this long (two looks at every buffer): writtenPerSecond and each reader's readPerSecond in the JSON, null without it.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Measure rates over this long (two looks at every buffer): writtenPerSecond and each reader's readPerSecond in the JSON, null without it.", valueName: "seconds"))
     var interval: Double?
 
     func validate() throws {
@@ -74,8 +74,12 @@ struct List: ParsableCommand {
     }
 }
 
-/// Left-aligned text columns, two spaces apart; numbers right-aligned.
-func table(_ rows: [[String]]) -> String {
+/// Left-aligned text columns, two spaces apart; numbers right-aligned. Every cell is shown with
+/// its control characters escaped: names and paths come from the registry and ring files (input,
+/// another user's in a shared directory), and an escape sequence or newline in a reader's name
+/// must neither drive the terminal nor forge a row.
+func table(_ cells: [[String]]) -> String {
+    let rows = cells.map { $0.map(Values.escapingControlCharacters) }
     guard let width = rows.first?.count else { return "" }
     let widths = (0..<width).map { column in rows.map { $0[column].count }.max() ?? 0 }
     var text = ""

@@ -23,10 +23,10 @@ struct Pop: ParsableCommand {
     @Option(name: .short, parsing: .unconditional, help: "The most items to print.")
     var n: Int = 1
 
-    @Option(help: "Read as this named reader, and record its new position.")
+    @Option(parsing: .unconditional, help: "Read as this named reader, and record its new position.")
     var reader: String?
 
-    @Option(help: ItemFormat.help)
+    @Option(parsing: .unconditional, help: ItemFormat.help)
     var format: ItemFormat?
 
     func validate() throws {

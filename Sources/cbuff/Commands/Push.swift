@@ -44,7 +44,7 @@ struct Push: ParsableCommand {
         case int, jsonl
     }
 
-    @Option(help: "int: unsigned integers; jsonl: JSON objects of the item's fields (the default for a buffer created with --fields).")
+    @Option(parsing: .unconditional, help: "int: unsigned integers; jsonl: JSON objects of the item's fields (the default for a buffer created with --fields).")
     var format: InputFormat?
 
     @Flag(help: "Messages: standard input holds NUL-separated messages (find -print0) instead of lines.")

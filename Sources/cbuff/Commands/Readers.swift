@@ -27,7 +27,7 @@ struct Readers: ParsableCommand {
         @Argument(help: "The reader's name: letters, digits and . _ - : @ + (at most 44 bytes).")
         var reader: String
 
-        @Option(help: "Where it starts: the oldest item still present (oldest) or the next one pushed (latest).")
+        @Option(parsing: .unconditional, help: "Where it starts: the oldest item still present (oldest) or the next one pushed (latest).")
         var from: StartPoint = .oldest
 
         enum StartPoint: String, ExpressibleByArgument, CaseIterable {

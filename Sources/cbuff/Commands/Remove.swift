@@ -20,7 +20,7 @@ struct Remove: ParsableCommand {
     @Argument(help: "The buffer's name (none with --dead).", completion: BufferNames.completion)
     var name: String?
 
-    @Option(help: "Remove only this named reader of the buffer.")
+    @Option(parsing: .unconditional, help: "Remove only this named reader of the buffer.")
     var reader: String?
 
     @Flag(help: "Remove it even while a live process uses it.")

@@ -40,19 +40,19 @@ struct Tail: ParsableCommand {
     @Flag(help: "Wait for new items until interrupted.")
     var follow = false
 
-    @Option(help: "Start at the oldest item still present (oldest), only print items pushed from now on (latest), or replay from a sequence number (one already overwritten starts at the oldest present and counts the gap).")
+    @Option(parsing: .unconditional, help: "Start at the oldest item still present (oldest), only print items pushed from now on (latest), or replay from a sequence number (one already overwritten starts at the oldest present and counts the gap).")
     var from: Start = .oldest
 
-    @Option(help: ItemFormat.help)
+    @Option(parsing: .unconditional, help: ItemFormat.help)
     var format: ItemFormat?
 
-    @Option(help: "Read as this named reader: start where it stopped and commit what was printed (at least once: lines not yet written out are printed again next time). With --format jsonl the sequence de-duplicates.")
+    @Option(parsing: .unconditional, help: "Read as this named reader: start where it stopped and commit what was printed (at least once: lines not yet written out are printed again next time). With --format jsonl the sequence de-duplicates.")
     var reader: String?
 
     @Flag(help: "Wait for the buffer to be created if it does not exist yet (with --timeout, at most that long; exit 66 then).")
     var wait = false
 
-    @Option(help: ArgumentHelp("With --wait, the longest wait for the buffer to appear.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --wait, the longest wait for the buffer to appear.", valueName: "seconds"))
     var timeout: Double?
 
     func validate() throws {
@@ -60,7 +60,7 @@ struct Tail: ParsableCommand {
         if timeout != nil && !wait { throw ValidationError("--timeout goes with --wait.") }
     }
 
-    @Option(help: "Messages: start at the first message published at or after TIME (Unix seconds, such as 1764637200.5, or ISO 8601, such as 2026-12-02T01:00:00Z).")
+    @Option(parsing: .unconditional, help: "Messages: start at the first message published at or after TIME (Unix seconds, such as 1764637200.5, or ISO 8601, such as 2026-12-02T01:00:00Z).")
     var since: String?
 
     func run() throws {
@@ -133,7 +133,7 @@ struct Tail: ParsableCommand {
         if let since {
             guard from == .oldest else { throw failure(ExitStatus.usage, "Give --from or --since, not both.") }
             guard let time = Self.time(since) else {
-                throw failure(ExitStatus.usage, "--since \(Values.quoted(since)) is not a time: give Unix seconds (1764637200.5) or ISO 8601 (2026-12-02T01:00:00Z).")
+                throw failure(ExitStatus.usage, "--since \(Values.quoted(since)) is not a time from 1970 to 2286: give Unix seconds (1764637200.5) or ISO 8601 (2026-12-02T01:00:00Z).")
             }
             return try directory.openMessageReader(name, since: time)
         }
@@ -145,16 +145,21 @@ struct Tail: ParsableCommand {
     }
 
     /// Nanoseconds since the Unix epoch from Unix seconds or an ISO 8601 time.
+    /// Both spellings go through one range check: a time the nanosecond counters of a message
+    /// buffer cannot hold (before 1970, after 2286, not a number) is not a time, never a trap
+    /// (`--since 9999-12-31T23:59:59Z` converted 2.5e20 ns to UInt64 and trapped).
     static func time(_ text: String) -> UInt64? {
-        if let seconds = Double(text), seconds >= 0, seconds < 1e10 { return UInt64(seconds * 1e9) }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let date = formatter.date(from: text) ?? {
-            formatter.formatOptions = [.withInternetDateTime]
-            return formatter.date(from: text)
+        let seconds = Double(text) ?? {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let date = formatter.date(from: text) ?? {
+                formatter.formatOptions = [.withInternetDateTime]
+                return formatter.date(from: text)
+            }()
+            return date?.timeIntervalSince1970
         }()
-        guard let date, date.timeIntervalSince1970 >= 0 else { return nil }
-        return UInt64(date.timeIntervalSince1970 * 1e9)
+        guard let seconds, seconds >= 0, seconds < 1e10 else { return nil }
+        return UInt64(seconds * 1e9)
     }
 
     /// Prints what `followed` has, then, with `--follow`, waits for more until interrupted.

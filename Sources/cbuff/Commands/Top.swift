@@ -14,7 +14,7 @@ struct Top: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: ArgumentHelp("Seconds between frames (rates are measured over it).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between frames (rates are measured over it).", valueName: "seconds"))
     var interval: Double = 1
 
     @Flag(help: "Print one frame and exit.")
@@ -74,7 +74,7 @@ struct Top: ParsableCommand {
             }
         }
         let clock = BufferReport.timestamp(UInt64(Date().timeIntervalSince1970 * 1e9))
-        return "cbuff top: \(statuses.count) buffer\(statuses.count == 1 ? "" : "s") in \(directory), \(clock), rates over \(String(format: "%.1f", seconds)) s\n" + table(rows)
+        return "cbuff top: \(statuses.count) buffer\(statuses.count == 1 ? "" : "s") in \(Values.escapingControlCharacters(directory)), \(clock), rates over \(String(format: "%.1f", seconds)) s\n" + table(rows)
     }
 
     static func rate(_ value: Double) -> String {

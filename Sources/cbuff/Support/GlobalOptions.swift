@@ -3,7 +3,7 @@ import SharedRing
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Data directory (default: $CBUFF_DIR, else ~/.local/share/cbuff).", valueName: "dir"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Data directory (default: $CBUFF_DIR, else ~/.local/share/cbuff).", valueName: "dir"))
     var dir: String?
 
     @Flag(help: "Share the data directory with its group: create it (if it does not exist yet) with mode 2770 and files 0660, and accept a directory another member of that group owns. By default it is private: 0700, files 0600, and only a directory this user owns is used.")
@@ -12,7 +12,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Show the library's diagnostics on stderr: take-overs, retries of busy locks, registry migrations, lapped readers.")
     var verbose = false
 
-    @Option(help: ArgumentHelp("How long to wait for a lock another process holds (the registry's, a buffer's reader table) before failing with exit 75 (default 5).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for a lock another process holds (the registry's, a buffer's reader table) before failing with exit 75 (default 5).", valueName: "seconds"))
     var lockTimeout: Double = 5
 
     func validate() throws {
@@ -46,7 +46,7 @@ struct DeadSelection: ParsableArguments {
     @Flag(help: "Only buffers whose writer died without closing (never one with a live writer, nor one closed cleanly).")
     var dead = false
 
-    @Option(help: ArgumentHelp("With --dead: only those whose last write is at least this many seconds old.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --dead: only those whose last write is at least this many seconds old.", valueName: "seconds"))
     var olderThan: Double = 0
 
     func validate() throws {

@@ -159,6 +159,27 @@ package struct BufferRow: Sendable, Equatable {
     static func fetchAll(_ db: Database) throws -> [BufferRow] {
         try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map(BufferRow.init(row:))
     }
+
+    /// Every row, each decoded on its own: a damaged row is reported beside the others instead
+    /// of hiding them (one bad row made `cbuff list` print nothing about every other buffer).
+    static func fetchEach(_ db: Database) throws -> [Result<BufferRow, DamagedRow>] {
+        try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map { row in
+            do {
+                return .success(try BufferRow(row: row))
+            } catch {
+                let name: String? = if case .string(let text)? = (row["name"] as DatabaseValue?)?.storage { text } else { nil }
+                let failure = error as? CBuffFailure ?? CBuffFailure(.corrupted, "A registry row of buffer \"\(Self.escaped(name ?? "?"))\" cannot be read: \(error)")
+                return .failure(DamagedRow(name: name, failure: failure))
+            }
+        }
+    }
+}
+
+/// A registry row that cannot be read as a buffer: the text of its name column, if it is text
+/// (unvalidated: escape it before showing it), and why.
+package struct DamagedRow: Error, Sendable {
+    package let name: String?
+    package let failure: CBuffFailure
 }
 
 /// The registry inside one of its write transactions (see ``Registry/write(_:_:)``): the steps

@@ -207,6 +207,11 @@ package struct Registry: Sendable {
         try read("list the registry") { db in try BufferRow.fetchAll(db) }
     }
 
+    /// Every row, by name, each readable or damaged on its own.
+    package func eachRow() throws(CBuffFailure) -> [Result<BufferRow, DamagedRow>] {
+        try read("list the registry") { db in try BufferRow.fetchEach(db) }
+    }
+
     /// Records which process is now the buffer's writer.
     package func recordWriter(of name: String, pid: Int32, startTime: UInt64?) throws(CBuffFailure) {
         try write("record the writer of buffer \"\(name)\"") { (tx: RegistryTransaction) throws(CBuffFailure) in

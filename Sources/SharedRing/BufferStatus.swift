@@ -19,6 +19,24 @@ public struct BufferStatus: Sendable {
     public let problem: CBuffError?
 }
 
+/// What ``DataDirectory/survey()`` finds: the status of every buffer whose registry row can be
+/// read, and the rows that cannot.
+public struct DirectorySurvey: Sendable {
+    /// Every buffer whose registry row is valid, by name.
+    public let buffers: [BufferStatus]
+    /// The rows that are not (each names no usable buffer until it is removed).
+    public let damagedRows: [DamagedBufferRow]
+}
+
+/// A registry row that cannot be read as a buffer.
+public struct DamagedBufferRow: Sendable {
+    /// The text of the row's name column, if it is text. It is not a valid buffer name for sure:
+    /// escape it before showing it.
+    public let name: String?
+    /// What is wrong with it (``CBuffError/Code/corrupted``).
+    public let problem: CBuffError
+}
+
 /// Whether a process holds a lock that says it is alive: three states, since a check that
 /// failed must never read as "nobody" to code about to delete something.
 public enum Liveness: Sendable, Hashable {

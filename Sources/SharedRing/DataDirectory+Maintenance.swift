@@ -103,7 +103,8 @@ extension DataDirectory {
 
     func deadStatuses(olderThan age: Duration) throws(CBuffFailure) -> [BufferStatus] {
         let cutoff = Sys.realtimeNanos() &- UInt64(max(0, age.nanoseconds))
-        return try allStatuses().filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
+        // Only buffers whose rows can be read: a damaged row is no dead buffer (list shows it).
+        return try surveyed().buffers.filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
     }
 
     /// Removes the buffers whose writer died at least `age` ago, and the temporary files of

@@ -16,15 +16,41 @@ extension DataDirectory {
     }
 
     /// The status of every buffer, by name.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` naming the first registry row that cannot be
+    ///   read; ``survey()`` reports every other buffer beside such rows.
     public func statuses() throws(CBuffError) -> [BufferStatus] {
-        try lifted { () throws(CBuffFailure) in try allStatuses() }
+        try lifted { () throws(CBuffFailure) in
+            let survey = try surveyed()
+            if let damaged = survey.damaged.first { throw damaged.failure }
+            return survey.buffers
+        }
     }
 
-    func allStatuses() throws(CBuffFailure) -> [BufferStatus] {
-        let rows = try rows()
-        guard !rows.isEmpty else { return [] }
+    /// The status of every buffer whose registry row can be read, and the rows that cannot:
+    /// for monitoring, which must go on reporting every healthy buffer when one row is damaged.
+    public func survey() throws(CBuffError) -> DirectorySurvey {
+        try lifted { () throws(CBuffFailure) in
+            let survey = try surveyed()
+            return DirectorySurvey(buffers: survey.buffers,
+                                   damagedRows: survey.damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) })
+        }
+    }
+
+    /// Every readable row's status, and the damaged rows.
+    func surveyed() throws(CBuffFailure) -> (buffers: [BufferStatus], damaged: [DamagedRow]) {
+        guard try hasRegistry() else { return ([], []) }
+        let rows = try registry().eachRow()
+        guard !rows.isEmpty else { return ([], []) }
         let trust = try trust()
-        return rows.map { status(of: $0, trust: trust) }
+        var buffers: [BufferStatus] = [], damaged: [DamagedRow] = []
+        for row in rows {
+            switch row {
+            case .success(let row): buffers.append(status(of: row, trust: trust))
+            case .failure(let row): damaged.append(row)
+            }
+        }
+        return (buffers, damaged)
     }
 
     private func status(of row: BufferRow, trust: FileTrust) -> BufferStatus {

@@ -31,24 +31,30 @@ struct List: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            func look() throws -> [BufferStatus] {
-                selection.dead ? try global.directory.deadBuffers(olderThan: selection.age) : try global.directory.statuses()
+            // Every buffer whose registry row can be read is reported, whatever the others hold;
+            // the damaged rows are marked, and the command ends with exit 65 after printing.
+            func look() throws -> (statuses: [BufferStatus], damaged: [DamagedBufferRow]) {
+                let survey = try global.directory.survey()
+                return (selection.dead ? try global.directory.deadBuffers(olderThan: selection.age) : survey.buffers, survey.damagedRows)
             }
             var earlier: [BufferStatus] = []
             if let interval {
-                earlier = try look()
+                earlier = try look().statuses
                 Thread.sleep(forTimeInterval: interval)
             }
-            let statuses = try look()
+            let (statuses, damaged) = try look()
+            defer { if !damaged.isEmpty { Self.reportDamagedRows(damaged) } }
             if json || format == .json {
                 let reports = statuses.map { status in
                     BufferReport(status, earlier: earlier.first { $0.record.name == status.record.name }, seconds: interval ?? 0)
-                }
+                } + damaged.map(BufferReport.init)
                 try Output.print(BufferReport.json(reports) + "\n")
+                if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
                 return
             }
             if format == .prometheus {
-                try Output.print(Prometheus.exposition(statuses))
+                try Output.print(Prometheus.exposition(statuses, damaged: damaged))
+                if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
                 return
             }
             var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]
@@ -66,11 +72,22 @@ struct List: ParsableCommand {
                     ring.map { percent($0.fill) } ?? "-",
                 ])
             }
+            for row in damaged {
+                rows.append([row.name ?? "?", "-", "-", "-", "-", "-", "DAMAGED", "-"])
+            }
             try Output.print(table(rows))
             if !selection.dead, case let strays = try global.directory.unregisteredRingFiles(), !strays.isEmpty {
                 complain("note: \(strays.count) ring file\(strays.count == 1 ? "" : "s") in \(global.directory.path) \(strays.count == 1 ? "has" : "have") no registry row and cannot be opened by name: \(strays.joined(separator: ", ")).")
             }
+            if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
         }
+    }
+}
+
+extension List {
+    /// One sentence per damaged registry row, after the report of every other buffer.
+    static func reportDamagedRows(_ damaged: [DamagedBufferRow]) {
+        for row in damaged { complain(row.problem.description) }
     }
 }
 

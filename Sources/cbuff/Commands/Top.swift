@@ -31,7 +31,7 @@ struct Top: ParsableCommand {
             StopSignals.install()
             let directory = global.directory
             let terminal = Platform.standardOutputIsTerminal
-            var earlier = try directory.statuses()
+            var earlier = try directory.survey().buffers
             var started = ContinuousClock.now
             while true {
                 // Sleep in slices so that Ctrl-C is noticed at once.
@@ -40,10 +40,11 @@ struct Top: ParsableCommand {
                     if StopSignals.check() != nil { return }
                     Thread.sleep(forTimeInterval: min(0.05, interval))
                 }
-                let now = try directory.statuses()
+                let survey = try directory.survey()
+                let now = survey.buffers
                 let elapsed = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
                 started = ContinuousClock.now
-                let frame = Self.frame(now, earlier: earlier, seconds: elapsed, directory: directory.path)
+                let frame = Self.frame(now, damaged: survey.damagedRows, earlier: earlier, seconds: elapsed, directory: directory.path)
                 var output = Output()
                 output.line((terminal && !once ? "\u{1B}[H\u{1B}[2J" : "") + frame)
                 let flushed = output.flush()
@@ -56,12 +57,13 @@ struct Top: ParsableCommand {
     }
 
     /// One frame: a row per buffer, then a row per named reader under it.
-    static func frame(_ statuses: [BufferStatus], earlier: [BufferStatus], seconds: Double, directory: String) -> String {
+    /// A registry row that cannot be read gets a row of its own, marked DAMAGED (inspect says why).
+    static func frame(_ statuses: [BufferStatus], damaged: [DamagedBufferRow] = [], earlier: [BufferStatus], seconds: Double, directory: String) -> String {
         var rows = [["NAME", "KIND", "POLICY", "WRITER", "WRITTEN", "PER S", "FILL", "BLOCKED BY"]]
         for status in statuses {
             let report = BufferReport(status, earlier: earlier.first { $0.record.name == status.record.name }, seconds: seconds)
             rows.append([
-                status.record.name, report.kind, report.policy,
+                status.record.name, report.kind, status.record.policy.description,
                 report.writerState ?? "damaged",
                 report.written.map(String.init) ?? "-",
                 report.writtenPerSecond.map(rate) ?? "-",
@@ -72,6 +74,9 @@ struct Top: ParsableCommand {
                 rows.append(["  \(reader.name)", "reader", "lag \(reader.lag)", reader.alive ? "alive" : "not running",
                              String(reader.position), reader.readPerSecond.map(rate) ?? "-", "", ""])
             }
+        }
+        for row in damaged {
+            rows.append([row.name ?? "?", "DAMAGED", "-", "-", "-", "-", "-", ""])
         }
         let clock = BufferReport.timestamp(UInt64(Date().timeIntervalSince1970 * 1e9))
         return "cbuff top: \(statuses.count) buffer\(statuses.count == 1 ? "" : "s") in \(Values.escapingControlCharacters(directory)), \(clock), rates over \(String(format: "%.1f", seconds)) s\n" + table(rows)

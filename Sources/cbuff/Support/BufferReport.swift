@@ -12,8 +12,8 @@ struct BufferReport: Encodable {
     var capacity: Int?
     var maxMessage: Int?
     var preciseTime: Bool?
-    var policy: String
-    var path: String
+    var policy: String?
+    var path: String?
     var writerPid: Int32?
     var writerAlive: Bool
     var writerState: String?
@@ -26,8 +26,8 @@ struct BufferReport: Encodable {
     var fill: Double?
     var lastWriteAt: String?
     var interruptedWrite: UInt64?
-    var createdAt: String
-    var formatVersion: Int
+    var createdAt: String?
+    var formatVersion: Int?
     var itemAlignment: Int?
     var typeName: String?
     var fields: [FieldReport]?
@@ -112,6 +112,16 @@ struct BufferReport: Encodable {
                          readPerSecond: rate(reader.position, before?.readers.first { $0.name == reader.name }?.position))
         } ?? []
         problem = status.problem?.description
+    }
+
+    /// The report of a registry row that cannot be read: its name column (as text, or "" when
+    /// it is not text), kind "damaged", why in `problem`, every other value unknown (null).
+    init(_ damaged: DamagedBufferRow) {
+        name = damaged.name ?? ""
+        kind = "damaged"
+        writerAlive = false
+        readers = []
+        problem = damaged.problem.description
     }
 
     /// Nanoseconds since the Unix epoch as ISO 8601 UTC with milliseconds.

@@ -5,7 +5,7 @@ import SharedRing
 /// node_exporter's textfile collector, so that no HTTP server (and no web framework) enters the
 /// tool. Names are documented in docs/cli.md.
 enum Prometheus {
-    static func exposition(_ statuses: [BufferStatus]) -> String {
+    static func exposition(_ statuses: [BufferStatus], damaged: [DamagedBufferRow] = []) -> String {
         var families: [(name: String, type: String, help: String, samples: [String])] = [
             ("cbuff_written_total", "counter", "Items (or messages) ever published to the buffer.", []),
             ("cbuff_items", "gauge", "Items (or messages) in the ring now.", []),
@@ -15,6 +15,7 @@ enum Prometheus {
             ("cbuff_writer_died", "gauge", "1 if the last writer died without closing (crash or kill).", []),
             ("cbuff_reader_lag", "gauge", "Items (or messages) published after a named reader's position.", []),
             ("cbuff_reader_alive", "gauge", "1 while a live process has the named reader open.", []),
+            ("cbuff_damaged", "gauge", "1 for a buffer whose registry row or ring file cannot be read (cbuff inspect says why).", []),
         ]
         func add(_ family: String, _ labels: [(String, String)], _ value: String) {
             guard let index = families.firstIndex(where: { $0.name == family }) else { return }
@@ -25,6 +26,7 @@ enum Prometheus {
             let buffer = [("buffer", status.record.name), ("kind", status.record.holdsMessages ? "messages" : "items")]
             add("cbuff_writer_alive", buffer, status.writerAlive ? "1" : "0")
             add("cbuff_capacity", buffer, String(status.record.messageCapacity ?? status.record.length))
+            add("cbuff_damaged", buffer, status.ring == nil ? "1" : "0")
             guard let ring = status.ring else { continue }
             add("cbuff_written_total", buffer, String(ring.written))
             add("cbuff_items", buffer, String(ring.count))
@@ -35,6 +37,9 @@ enum Prometheus {
                 add("cbuff_reader_lag", labels, String(reader.lag))
                 add("cbuff_reader_alive", labels, reader.alive ? "1" : "0")
             }
+        }
+        for row in damaged {
+            add("cbuff_damaged", [("buffer", row.name ?? ""), ("kind", "unknown")], "1")
         }
         return families.map { family in
             (["# HELP \(family.name) \(family.help)", "# TYPE \(family.name) \(family.type)"] + family.samples).joined(separator: "\n")

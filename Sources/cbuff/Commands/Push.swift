@@ -135,6 +135,10 @@ struct Push: ParsableCommand {
             }
             var pushed = 0
             try forEachLine(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1)) { line, number in
+                guard let line else {
+                    if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                    return
+                }
                 guard line.count <= limit else {
                     throw failure(ExitStatus.dataError, "\(null ? "message" : "line") \(number) is \(line.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; pushed \(items(pushed)) before it.")
                 }
@@ -174,6 +178,10 @@ struct Push: ParsableCommand {
         }
         var pushed = 0
         try forEachLine(separator: 0x0A, capacity: 1 << 16) { line, number in
+            guard let line else {
+                if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                return
+            }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }   // blank lines are skipped
             // A Result, not a typed-throws closure: Swift 6.3.1 crashes compiling one passed to
             // withUnsafeMutableBytes (README, troubleshooting).
@@ -210,7 +218,10 @@ struct Push: ParsableCommand {
     /// NUL) and its 1-based number, until end of input; a stop signal while waiting for input
     /// throws what `stopped` makes of it (given a note on an incomplete line). Lines longer than
     /// `capacity` bytes are exit 65.
-    private func forEachLine(separator: UInt8, capacity: Int, _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void,
+    ///
+    /// Before each read, and every second while no input comes, `body` is called with no line
+    /// (nil, 0): the moment to check that the buffer is still there.
+    private func forEachLine(separator: UInt8, capacity: Int, _ body: (UnsafeBufferPointer<UInt8>?, Int) throws -> Void,
                              stopped: (Int32, String) -> ExitCode) throws {
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { block.deallocate() }
@@ -218,8 +229,13 @@ struct Push: ParsableCommand {
         var number = 0
         var endOfInput = false
         while !endOfInput {
-            if let signal = StopSignals.waitForStandardInput() {
-                throw stopped(signal, filled > 0 ? "; an incomplete last line was not pushed" : "")
+            switch StopSignals.waitForStandardInput() {
+            case .stopped(let signal): throw stopped(signal, filled > 0 ? "; an incomplete last line was not pushed" : "")
+            case .idle:
+                try body(nil, 0)
+                continue
+            case .ready:
+                try body(nil, 0)
             }
             switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
             case .success(let n):
@@ -250,6 +266,12 @@ struct Push: ParsableCommand {
         let holders = ((try? global.directory.status(of: name))?.ring?.readers ?? []).filter { $0.lag >= UInt64(length) }
         let who = holders.isEmpty ? "its named readers" : holders.map { "\(Values.quoted($0.name)) (\($0.alive ? "running" : "not running"), at \($0.position))" }.joined(separator: ", ")
         return "waiting for room: buffer \(Values.quoted(name)) is full of items \(who) \(holders.count == 1 ? "has" : "have") not consumed; remove a reader that is gone with `cbuff rm \(name) --reader ID`, or stop with Ctrl-C."
+    }
+
+    /// The buffer was removed (or removed and created again) while this push wrote to it: what
+    /// it pushes from now on no reader could ever open, so it stops (exit 66) and says so.
+    private func removedUnder(pushed: Int) -> ExitCode {
+        failure(ExitStatus.noInput, "buffer \(Values.quoted(name)) was removed while this push was writing to it (cbuff rm); pushed \(items(pushed)) before that was noticed, and stopped.")
     }
 
     private func stopped(by signal: Int32, pushed: Int, note: String = "") -> ExitCode {
@@ -285,9 +307,15 @@ struct Push: ParsableCommand {
         }
 
         while !endOfInput {
-            if let signal = StopSignals.waitForStandardInput() {
+            switch StopSignals.waitForStandardInput() {
+            case .stopped(let signal):
                 let partial = filled > 0 ? "; an incomplete last line (\(Values.quoted(String(decoding: UnsafeBufferPointer(start: block, count: min(filled, 40)), as: UTF8.self)))) was not pushed" : ""
                 throw stopped(by: signal, pushed: pushed, note: partial)
+            case .idle:
+                if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                continue
+            case .ready:
+                if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
             }
             let count: Int
             switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {

@@ -131,17 +131,30 @@ enum StopSignals {
         return number == 0 ? nil : number
     }
 
-    /// Waits until standard input can be read (or is at its end) or a stop signal arrives.
-    /// Returns the signal, or nil when the input is ready.
-    static func waitForStandardInput() -> Int32? {
+    /// What ended a wait for standard input.
+    enum InputWait {
+        /// Input can be read (or is at its end, or reading it will report an error).
+        case ready
+        /// A stop signal arrived (its number).
+        case stopped(Int32)
+        /// Nothing came for the whole slice: the caller checks what it must and waits again.
+        case idle
+    }
+
+    /// Waits until standard input can be read (or is at its end), a stop signal arrives, or
+    /// `sliceSeconds` pass with neither (so that a writer idle on its input still notices, say,
+    /// that its buffer was removed).
+    static func waitForStandardInput(sliceSeconds: Int = 1) -> InputWait {
         var unblocked = maskWithoutHandled()
+        var slice = timespec(tv_sec: sliceSeconds, tv_nsec: 0)
         while true {
-            if let number = check() { return number }
+            if let number = check() { return .stopped(number) }
             var readable = fd_set()
             readable.__fds_bits.0 = 1   // descriptor 0
-            let ready = pselect(1, &readable, nil, nil, nil, &unblocked)
-            if ready > 0 { return nil }
-            if ready < 0 && errno != EINTR { return nil }   // let read() report the error
+            let ready = pselect(1, &readable, nil, nil, &slice, &unblocked)
+            if ready > 0 { return .ready }
+            if ready == 0 { return check().map(InputWait.stopped) ?? .idle }
+            if errno != EINTR { return .ready }   // let read() report the error
         }
     }
 

@@ -122,11 +122,14 @@ extension DataDirectory {
                         guard now.writerState == .attached else {
                             throw CBuffFailure(.writerBusy, "kept \"\(name)\": a writer attached to it meanwhile.")
                         }
-                        let waiting = now.readers.filter { $0.committed < now.published }
+                        // Lags as RingStatus counts them: in items, or in messages for a ring
+                        // of messages (whose cursors are byte positions: 255 messages were
+                        // reported as "2040 items").
+                        let noun = now.messages == nil ? "item" : "message"
+                        let waiting = RingStatus(now, writerAlive: false).readers.filter { $0.lag > 0 }
                         if !includingUnconsumed, !waiting.isEmpty {
                             let list = waiting.map { reader -> String in
-                                let lag = now.published - reader.committed
-                                return "\"\(reader.name)\" (\(lag) item\(lag == 1 ? "" : "s"))"
+                                "\"\(reader.name)\" (\(reader.lag) \(noun)\(reader.lag == 1 ? "" : "s"))"
                             }.joined(separator: ", ")
                             throw CBuffFailure(.writerBusy, "kept \"\(name)\": its named reader\(waiting.count == 1 ? "" : "s") \(list) \(waiting.count == 1 ? "has" : "have") not consumed everything; remove \(waiting.count == 1 ? "it" : "them") first, or pass --force.")
                         }

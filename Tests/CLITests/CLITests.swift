@@ -237,9 +237,9 @@ import TestSupport
         _ = try cbuff("create", "b", "--item-size", "2", "--length", "10", "--policy", "block")
         _ = try cbuff("push", "a", "1", "2", "3", "4", "5", "6")
         let table = try cbuff("list").lines
-        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"])
+        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL"])
         #expect(table.count == 3)
-        #expect(table[1].split(separator: " ").map(String.init).elementsEqual(["a", "8", "4", "overwrite", table[1].split(separator: " ")[4].description, "no", "6", "100.0%"]))
+        #expect(table[1].split(separator: " ").map(String.init).elementsEqual(["a", "8", "4", "overwrite", table[1].split(separator: " ")[4].description, "closed", "6", "100.0%"]))
         #expect(table[2].hasPrefix("b ") && table[2].contains("block") && table[2].hasSuffix("0.0%"))
 
         let array = try json(cbuff("list", "--json").stdout) as? [[String: Any]]

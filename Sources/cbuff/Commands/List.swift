@@ -57,7 +57,10 @@ struct List: ParsableCommand {
                 if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
                 return
             }
-            var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "ALIVE", "WRITTEN", "FILL"]]
+            // STATE tells a crash from a clean close (both were "no" under ALIVE): alive, died
+            // (attached and never closed), closed, never attached; "unknown" when the ring
+            // file cannot be read.
+            var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL"]]
             for status in statuses {
                 let ring = status.ring
                 let record = status.record
@@ -67,7 +70,7 @@ struct List: ParsableCommand {
                     record.messageCapacity.map { "\($0)B" } ?? String(record.length),            // messages: bytes
                     status.record.policy.description,
                     (ring?.writerPID ?? status.record.writerPID).map(String.init) ?? "-",
-                    status.writerAlive ? "yes" : "no",
+                    (BufferReport(status).writerState ?? (status.writerAlive ? "alive" : "unknown")).replacingOccurrences(of: "never attached", with: "never"),
                     ring.map { String($0.written) } ?? "damaged",
                     ring.map { percent($0.fill) } ?? "-",
                 ])

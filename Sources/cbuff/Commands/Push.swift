@@ -58,42 +58,73 @@ struct Push: ParsableCommand {
     func run() throws {
         StopSignals.install()
         try reportingErrors {
-            if try global.directory.record(of: name).holdsMessages {
-                try pushMessages()
+            // Everything the arguments say is checked against the buffer's record before the
+            // buffer is taken over: a refused push changes nothing (taking over, then closing,
+            // would turn a crashed writer's buffer into a cleanly closed one and erase the
+            // evidence `list --dead` and `inspect` show).
+            let record = try global.directory.record(of: name)
+            if record.holdsMessages {
+                try pushMessages(limit: record.maxMessageSize ?? 0)
                 return
             }
             if null { throw failure(ExitStatus.usage, "--null is for buffers of messages; buffer \(Values.quoted(name)) holds items.") }
+            let format = format ?? (record.itemLayout == nil ? .int : .jsonl)
+            if format == .jsonl && record.itemLayout == nil {
+                throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) has no fields, so its items are integers, not JSON objects; create it with --fields to push JSON lines.")
+            }
+            let arguments: PreparedValues? = stdin ? nil : try prepare(for: record, format: format)
             var writer = try global.directory.takeOver(name)
             if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
             var outcome: Result<Void, any Error> = .success(())
-            let format = format ?? (writer.itemLayout == nil ? .int : .jsonl)
-            if format == .jsonl {
-                guard let layout = writer.itemLayout else {
-                    writer.close()
-                    throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) has no fields, so its items are integers, not JSON objects; create it with --fields to push JSON lines.")
-                }
+            switch (arguments, format, writer.itemLayout) {
+            case (.integers(let values)?, _, _):
+                outcome = Result { try values.withUnsafeBufferPointer { try push($0, into: &writer) } }
+            case (.items(let items)?, _, _):
+                outcome = Result { try pushItems(items, into: &writer) }
+            case (nil, .jsonl, let layout?):
                 outcome = Result { try pushJSON(layout, into: &writer) }
-            } else if stdin {
+            default:
                 outcome = Result { try pushStandardInput(&writer) }
-            } else {
-                // Every value is checked before any is pushed.
-                var parsed: [UInt64] = []
-                let values = values
-                parsed.reserveCapacity(values.count)
-                for text in values {
-                    guard let value = Values.parse(text) else {
-                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) \(Values.refusal(text)); nothing was pushed.")
-                    }
-                    guard value <= writer.maxValue else {
-                        throw failure(ExitStatus.dataError, "\(Values.quoted(text)) does not fit in the \(writer.itemSize)-byte items of buffer \(Values.quoted(name)) (at most \(writer.maxValue)); nothing was pushed.")
-                    }
-                    parsed.append(value)
-                }
-                outcome = Result { try parsed.withUnsafeBufferPointer { try push($0, into: &writer) } }
             }
             writer.close()   // closed cleanly, whatever happened: the buffer never reads as crashed
             try outcome.get()
         }
+    }
+
+    /// Values given as arguments, checked and converted, before anything is taken over.
+    enum PreparedValues {
+        case integers([UInt64])
+        /// Items of a buffer with fields, encoded from JSON objects.
+        case items([[UInt8]])
+    }
+
+    /// Checks and converts every argument for buffer `record`; the first bad one is exit 65
+    /// with nothing pushed and nothing taken over.
+    private func prepare(for record: BufferRecord, format: InputFormat) throws -> PreparedValues {
+        if format == .jsonl, let layout = record.itemLayout {
+            var items: [[UInt8]] = []
+            for (index, text) in values.enumerated() {
+                do {
+                    items.append(try layout.encode(json: text))
+                } catch {
+                    throw failure(ExitStatus.dataError, "value \(index + 1) (\(Values.quoted(String(text.prefix(60))))): \(error.message); nothing was pushed.")
+                }
+            }
+            return .items(items)
+        }
+        let maxValue: UInt64 = record.itemSize >= 8 ? .max : (1 << (8 * UInt64(record.itemSize))) - 1
+        var parsed: [UInt64] = []
+        parsed.reserveCapacity(values.count)
+        for text in values {
+            guard let value = Values.parse(text) else {
+                throw failure(ExitStatus.dataError, "\(Values.quoted(text)) \(Values.refusal(text)); nothing was pushed.")
+            }
+            guard value <= maxValue else {
+                throw failure(ExitStatus.dataError, "\(Values.quoted(text)) does not fit in the \(record.itemSize)-byte items of buffer \(Values.quoted(name)) (at most \(maxValue)); nothing was pushed.")
+            }
+            parsed.append(value)
+        }
+        return .integers(parsed)
     }
 
     /// Pushes `values`, waiting for room (under the `block` policy) in slices so that a stop
@@ -117,17 +148,17 @@ struct Push: ParsableCommand {
 
     /// Pushes each value, or each line (NUL-terminated string with `--null`) of standard input,
     /// as one message. Values given as arguments are all checked before any is pushed.
-    private func pushMessages() throws {
+    private func pushMessages(limit: Int) throws {
         if format != nil { throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) holds messages, pushed as they are: --format is for items.") }
+        let messages = values.map { Array($0.utf8) }
+        if let (index, long) = messages.enumerated().first(where: { $0.element.count > limit }) {
+            throw failure(ExitStatus.dataError, "value \(index + 1) is \(long.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; nothing was pushed.")
+        }
         var writer = try global.directory.takeOverMessages(name)
         if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
         let limit = writer.maxMessageSize
         let outcome = Result { () throws in
             guard stdin else {
-                let messages = values.map { Array($0.utf8) }
-                if let (index, long) = messages.enumerated().first(where: { $0.element.count > limit }) {
-                    throw failure(ExitStatus.dataError, "value \(index + 1) is \(long.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; nothing was pushed.")
-                }
                 for (pushed, message) in messages.enumerated() {
                     try message.withUnsafeBytes { bytes in try pushWaiting(pushed: pushed, length: 0) { () throws(CBuffError) in try writer.push(bytes, timeout: .milliseconds(200)) } }
                 }
@@ -154,28 +185,20 @@ struct Push: ParsableCommand {
 
     // MARK: JSON objects
 
-    /// Pushes each value (or line of standard input) as a JSON object of `layout`'s fields. Values
-    /// given as arguments are all checked before any is pushed; lines are pushed as they are read.
+    /// Pushes items encoded from the arguments (checked before the take-over).
+    private func pushItems(_ items: [[UInt8]], into writer: inout BufferWriter) throws {
+        for (pushed, item) in items.enumerated() {
+            try item.withUnsafeBytes { bytes in
+                try pushWaiting(pushed: pushed, length: writer.length) { () throws(CBuffError) in
+                    try writer.pushInPlace(timeout: .milliseconds(200)) { slot in slot.copyMemory(from: bytes) }
+                }
+            }
+        }
+    }
+
+    /// Pushes each line of standard input as a JSON object of `layout`'s fields, as it is read.
     private func pushJSON(_ layout: ItemLayout, into writer: inout BufferWriter) throws {
         var item = [UInt8](repeating: 0, count: layout.size)
-        guard stdin else {
-            var items: [[UInt8]] = []
-            for (index, text) in values.enumerated() {
-                do {
-                    items.append(try layout.encode(json: text))
-                } catch {
-                    throw failure(ExitStatus.dataError, "value \(index + 1) (\(Values.quoted(String(text.prefix(60))))): \(error.message); nothing was pushed.")
-                }
-            }
-            for (pushed, item) in items.enumerated() {
-                try item.withUnsafeBytes { bytes in
-                    try pushWaiting(pushed: pushed, length: writer.length) { () throws(CBuffError) in
-                        try writer.pushInPlace(timeout: .milliseconds(200)) { slot in slot.copyMemory(from: bytes) }
-                    }
-                }
-            }
-            return
-        }
         var pushed = 0
         try forEachLine(separator: 0x0A, capacity: 1 << 16) { line, number in
             guard let line else {

@@ -30,6 +30,12 @@ package struct FileTrust: Sendable, Hashable {
         if info.mode & 0o002 != 0 {
             throw CBuffFailure(.permissionDenied, "The data directory \(path) can be written by every user (mode \(String(info.mode, radix: 8))), so anyone could replace its files; cbuff does not use it. Choose a private one with --dir or CBUFF_DIR.")
         }
+        // Writable by its group but not shared with it (every group permission, as chmod 2770
+        // or --group-access make it): group members could rename or delete this user's files
+        // while cbuff trusted the directory as private. Shared or private, not in between.
+        if info.mode & 0o020 != 0 && info.mode & 0o070 != 0o070 {
+            throw CBuffFailure(.permissionDenied, "The data directory \(path) can be written by its group (mode \(String(info.mode, radix: 8))) but is not shared with it; cbuff does not use it. Make it private (chmod 700) or shared with the group (chmod 2770).")
+        }
         if info.owner != me {
             guard acceptingGroupDirectory, info.mode & 0o070 == 0o070, Sys.isMember(ofGroup: info.group) else {
                 let hint = acceptingGroupDirectory

@@ -115,6 +115,7 @@ extension DataDirectory {
     public func removeDeadBuffers(olderThan age: Duration = .zero, includingUnconsumed: Bool = false) throws(CBuffError) -> DeadBufferSweep {
         try lifted { () throws(CBuffFailure) -> DeadBufferSweep in
             var sweep = DeadBufferSweep()
+            sweep.damagedRows = try surveyed().damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) }
             for status in try deadStatuses(olderThan: age) {
                 let name = status.record.name
                 do throws(CBuffFailure) {
@@ -153,4 +154,6 @@ public struct DeadBufferSweep: Sendable {
     public var kept: [(name: String, reason: String)] = []
     /// Temporary files of creators that died before naming their buffer, deleted.
     public var debris: [String] = []
+    /// Registry rows that cannot be read, left alone (each needs `removeBuffer` by name).
+    public var damagedRows: [DamagedBufferRow] = []
 }

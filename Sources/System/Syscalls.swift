@@ -28,8 +28,9 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
     /// Whether an open refused a symbolic link (`O_NOFOLLOW`).
     package var isSymbolicLink: Bool { errno == ELOOP }
 
-    /// Whether an open met a FIFO without a reader or a socket (`O_NONBLOCK`).
-    package var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV }
+    /// Whether an open met something other than a regular file that it cannot open as one: a
+    /// FIFO without a reader or a socket (`O_NONBLOCK`), a directory opened for writing.
+    package var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV || errno == EISDIR }
 
     /// Whether the system refused access: permissions, a read-only filesystem.
     package var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS }

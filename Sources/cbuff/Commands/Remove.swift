@@ -46,6 +46,11 @@ struct Remove: ParsableCommand {
                 for path in sweep.debris {
                     complain("deleted \(path), left by a creator that died before naming it.")
                 }
+                // Swept what could be read; a damaged row is marked, as list does, and left.
+                if !sweep.damagedRows.isEmpty {
+                    List.reportDamagedRows(sweep.damagedRows)
+                    throw ExitCode(ExitStatus.dataError)
+                }
                 return
             }
             let name = name!

@@ -90,3 +90,71 @@ extension DataDirectory {
         }
     }
 }
+
+/// Where ``DataDirectory/seekReader(_:of:to:)`` moves a named reader.
+public enum ReaderPosition: Sendable, Hashable {
+    /// The oldest item (or message) still in the ring.
+    case oldest
+    /// The next one to be published: it skips everything there now.
+    case latest
+    /// Item `sequence` (buffers of items): at most the next one to be published; one already
+    /// overwritten moves it to the oldest present.
+    case sequence(UInt64)
+}
+
+extension DataDirectory {
+    /// Moves named reader `readerName` of buffer `name` to `position`, for an operator whose
+    /// reader fell behind (or whose `block` writer waits for a reader that will not come back):
+    /// it then resumes from there. Refused while a live process has the reader open.
+    ///
+    /// - Returns: the reader's new position (the next sequence it delivers).
+    /// - Throws: ``CBuffError/Code/notFound`` if there is no such reader;
+    ///   ``CBuffError/Code/readerBusy`` if a live process has it open (or opened it meanwhile);
+    ///   ``CBuffError/Code/invalidArgument`` for a sequence beyond the next one to be published,
+    ///   or a sequence in a buffer of messages (seek those to oldest or latest).
+    @discardableResult
+    public func seekReader(_ readerName: String, of name: String, to position: ReaderPosition) throws(CBuffError) -> UInt64 {
+        // Everything that can refuse the move is checked before the reader is touched: a
+        // refused seek leaves it where it was.
+        let status = try status(of: name)
+        let messages = status.record.holdsMessages
+        if case .sequence(let sequence) = position {
+            if messages {
+                throw CBuffError(CBuffFailure(.invalidArgument, "A named reader of buffer \"\(name)\" (messages) moves to oldest or latest; a sequence is for buffers of items."))
+            }
+            if let written = status.ring?.written, sequence > written {
+                throw CBuffError(CBuffFailure(.invalidArgument, "Buffer \"\(name)\" has published \(written) items (the next is sequence \(written)); reader \"\(readerName)\" cannot move to \(sequence). It was not moved."))
+            }
+        }
+        guard let reader = status.ring?.readers.first(where: { $0.name == readerName }) else {
+            if let problem = status.problem { throw problem }
+            throw CBuffError(CBuffFailure(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\"."))
+        }
+        if reader.alive {
+            throw CBuffError(CBuffFailure(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" is in use by a live process (PID \(reader.pid)); stop it first, then move it."))
+        }
+        // Removed (refused while it is open), then registered again where asked: a process that
+        // opens the reader in between registers it itself, which is reported, never overwritten.
+        try removeReader(readerName, of: name)
+        let isNew: Bool, at: UInt64
+        if messages {
+            var reader = try openMessageReader(name, named: readerName, start: position == .oldest ? .oldest : .latest)
+            reader.commitsOnRead = false
+            (isNew, at) = (reader.isNewlyRegistered, reader.nextSequence)
+            reader.close()
+        } else {
+            var reader = switch position {
+            case .oldest: try openReader(name, named: readerName, start: .oldest)
+            case .latest: try openReader(name, named: readerName, start: .latest)
+            case .sequence(let sequence): try openReader(name, named: readerName, at: sequence)
+            }
+            reader.commitsOnRead = false
+            (isNew, at) = (reader.isNewlyRegistered, reader.nextSequence)
+            reader.close()
+        }
+        guard isNew else {
+            throw CBuffError(CBuffFailure(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" was opened by another process while it was being moved; it was not moved."))
+        }
+        return at
+    }
+}

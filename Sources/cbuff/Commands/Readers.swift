@@ -1,13 +1,112 @@
 import ArgumentParser
 import SharedRing
 
-/// `cbuff reader add NAME ID`: named readers without reading.
+/// `cbuff reader add|list|rm|seek`: a buffer's named readers, for an operator.
 struct Readers: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reader",
-        abstract: "Manage a buffer's named readers.",
-        subcommands: [Add.self]
+        abstract: "Manage a buffer's named readers: register, list, remove, move.",
+        subcommands: [Add.self, ListReaders.self, Remove.self, Seek.self]
     )
+
+    struct ListReaders: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List a buffer's named readers: position, lag, last process and whether it runs."
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The buffer's name.", completion: BufferNames.completion)
+        var name: String
+
+        @Flag(help: "Print one JSON array of {name, position, lag, pid, alive}.")
+        var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let status = try global.directory.status(of: name)
+                guard let ring = status.ring else {
+                    throw failure(ExitStatus.dataError, status.problem?.description ?? "the ring file of buffer \(Values.quoted(name)) cannot be read.")
+                }
+                if json {
+                    let readers = ring.readers.map { BufferReport.ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive, readPerSecond: nil) }
+                    try Output.print(BufferReport.json(readers) + "\n")
+                    return
+                }
+                let rows = [["READER", "POSITION", "LAG", "PID", "STATE"]] + ring.readers.map {
+                    [$0.name, String($0.position), String($0.lag), String($0.pid), $0.alive ? "running" : "not running"]
+                }
+                try Output.print(table(rows))
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm",
+            abstract: "Remove a named reader, so that it no longer holds a place (nor, under --policy block, the writer).",
+            discussion: "Refused (exit 75) while a live process has it open, unless --force."
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The buffer's name.", completion: BufferNames.completion)
+        var name: String
+
+        @Argument(help: "The reader's name.")
+        var reader: String
+
+        @Flag(help: "Remove it even while a live process has it open.")
+        var force = false
+
+        func run() throws {
+            try reportingErrors {
+                try global.directory.removeReader(reader, of: name, force: force)
+                try Output.print("removed reader \(Values.quoted(reader)) of \(Values.quoted(name))\n")
+            }
+        }
+    }
+
+    struct Seek: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a named reader: to the oldest item present, to the latest (skipping everything there now), or to a sequence.",
+            discussion: """
+                For a reader that fell behind, or one that a block writer waits for and that will \
+                not come back. Refused (exit 75) while a live process has it open. Buffers of \
+                messages move to oldest or latest. A block writer the reader held back may \
+                publish while it moves; "latest" then skips what it published too.
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The buffer's name.", completion: BufferNames.completion)
+        var name: String
+
+        @Argument(help: "The reader's name.")
+        var reader: String
+
+        @Option(parsing: .unconditional, help: ArgumentHelp("oldest, latest, or a sequence number.", valueName: "position"))
+        var to: String
+
+        func run() throws {
+            try reportingErrors {
+                let position: ReaderPosition
+                switch to {
+                case "oldest": position = .oldest
+                case "latest": position = .latest
+                default:
+                    guard let sequence = UInt64(to) else {
+                        throw failure(ExitStatus.usage, "--to \(Values.quoted(to)) is not oldest, latest or a sequence number.")
+                    }
+                    position = .sequence(sequence)
+                }
+                let at = try global.directory.seekReader(reader, of: name, to: position)
+                try Output.print("reader \(Values.quoted(reader)) of \(Values.quoted(name)) is now at \(at)\n")
+            }
+        }
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(

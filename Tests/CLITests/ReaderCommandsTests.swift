@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `cbuff reader list|rm|seek` (issue 24, class 12): an operator's way out when a forgotten named
+/// reader holds a `block` writer, other than removing the reader.
+@Suite struct ReaderCommandsTests {
+    let temporary: TemporaryDirectory
+    var dir: String { temporary.path }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    func cbuff(_ arguments: String...) throws -> Outcome {
+        try run("cbuff", ["--dir", dir] + arguments, timeout: 60)
+    }
+
+    @Test func seekingAForgottenReaderReleasesABlockedWriter() throws {
+        #expect(try cbuff("create", "j", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "r").status == 0)
+        #expect(try cbuff("push", "j", "1", "2", "3", "4").status == 0)
+        let listed = try cbuff("reader", "list", "j")
+        #expect(listed.status == 0 && listed.lines.count == 2 && listed.lines[1].hasPrefix("r ") && listed.lines[1].contains("not running"), "\(listed)")
+        // The ring is full of items r has not read: a push waits for it...
+        let writer = try ChildProcess("cbuff", ["--dir", dir, "push", "j", "5"])
+        #expect(try eventually(within: 30) { try cbuff("inspect", "j", "--json").stdout.contains("\"writerBlockedBy\":[\"r\"]") })
+        // ...until the operator moves r past everything there.
+        // (Moving it releases the writer at once, so "latest" is 4, or 5 if the writer's item
+        // was published before the reader was registered again.)
+        let moved = try cbuff("reader", "seek", "j", "r", "--to", "latest")
+        #expect(moved.status == 0 && (moved.stdout.contains("now at 4") || moved.stdout.contains("now at 5")), "\(moved)")
+        let pushed = writer.wait(timeout: 30)
+        #expect(pushed.status == 0 && !pushed.timedOut, "\(pushed)")
+        #expect(try cbuff("pop", "j", "--reader", "r", "-n", "10").lines == (moved.stdout.contains("now at 4") ? ["5"] : []))
+        // Back to a sequence, then removed.
+        #expect(try cbuff("reader", "seek", "j", "r", "--to", "2").status == 0)
+        #expect(try cbuff("pop", "j", "--reader", "r", "-n", "10").lines == ["3", "4", "5"])
+        #expect(try cbuff("reader", "rm", "j", "r").status == 0)
+        #expect(try cbuff("reader", "list", "j").lines.count == 1)
+        #expect(try cbuff("reader", "rm", "j", "r").status == 66)
+    }
+
+    @Test func aRefusedSeekLeavesTheReaderWhereItWas() throws {
+        #expect(try cbuff("create", "j", "--item-size", "8", "--length", "4", "--reader", "r").status == 0)
+        #expect(try cbuff("push", "j", "1", "2").status == 0)
+        #expect(try cbuff("reader", "seek", "j", "r", "--to", "99").status == 64)
+        #expect(try cbuff("reader", "seek", "j", "r", "--to", "soon").status == 64)
+        #expect(try cbuff("reader", "seek", "j", "nobody", "--to", "latest").status == 66)
+        // A reader a live process has open is not moved.
+        let follower = try ChildProcess("cbuff", ["--dir", dir, "tail", "j", "--reader", "r", "--follow"])
+        #expect(try eventually(within: 30) { try cbuff("reader", "list", "j").lines.contains { $0.contains(" running") && !$0.contains("not running") } })
+        #expect(try cbuff("reader", "seek", "j", "r", "--to", "latest").status == 75)
+        follower.kill(SIGTERM)
+        _ = follower.wait()
+        let json = try cbuff("reader", "list", "j", "--json")
+        #expect(json.status == 0 && json.stdout.contains("\"name\":\"r\""), "\(json)")
+    }
+}

@@ -124,9 +124,20 @@ public struct RingStatus: Sendable {
     /// what the slowest has not consumed (a ring its readers emptied reads 0, though its items
     /// stay readable): at 1 the writer waits.
     public var fill: Double {
-        if let unconsumedPositions { return Double(unconsumedPositions) / Double(length) }
+        backlog ?? occupancy
+    }
+
+    /// What the ring holds, from 0 to 1: ``count`` as a fraction of ``length`` (for messages,
+    /// ``bytesUsed`` of ``messageCapacity``), whatever the readers have consumed.
+    public var occupancy: Double {
         if let bytesUsed, let messageCapacity { return Double(bytesUsed) / Double(messageCapacity) }
         return Double(count) / Double(length)
+    }
+
+    /// Under ``OverflowPolicy/block`` with named readers, what the slowest has not consumed, from
+    /// 0 to 1 (at 1 the writer waits); nil otherwise.
+    public var backlog: Double? {
+        unconsumedPositions.map { Double($0) / Double(length) }
     }
 }
 

@@ -237,10 +237,10 @@ import TestSupport
         _ = try cbuff("create", "b", "--item-size", "2", "--length", "10", "--policy", "block")
         _ = try cbuff("push", "a", "1", "2", "3", "4", "5", "6")
         let table = try cbuff("list").lines
-        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL"])
+        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL", "BACKLOG"])
         #expect(table.count == 3)
-        #expect(table[1].split(separator: " ").map(String.init).elementsEqual(["a", "8", "4", "overwrite", table[1].split(separator: " ")[4].description, "closed", "6", "100.0%"]))
-        #expect(table[2].hasPrefix("b ") && table[2].contains("block") && table[2].hasSuffix("0.0%"))
+        #expect(table[1].split(separator: " ").map(String.init).elementsEqual(["a", "8", "4", "overwrite", table[1].split(separator: " ")[4].description, "closed", "6", "100.0%", "-"]))
+        #expect(table[2].hasPrefix("b ") && table[2].contains("block") && table[2].hasSuffix("0.0%  -"))
 
         let array = try json(cbuff("list", "--json").stdout) as? [[String: Any]]
         #expect(array?.count == 2)
@@ -269,10 +269,22 @@ import TestSupport
 
     let documentedKeys: Set<String> = [
         "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
-        "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill",
+        "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill", "occupancy", "backlog",
         "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
         "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem",
     ]
+
+    /// FILL is what the ring holds and BACKLOG what the slowest named reader has not consumed:
+    /// two numbers, each named (they were one FILL that meant either, by policy).
+    @Test func fillAndBacklogAreTwoNumbers() throws {
+        _ = try cbuff("create", "j", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "r")
+        _ = try cbuff("push", "j", "1", "2", "3", "4")
+        _ = try cbuff("pop", "j", "--reader", "r", "-n", "3")
+        let row = try cbuff("list").lines[1].split(separator: " ").map(String.init)
+        #expect(Array(row.suffix(2)) == ["100.0%", "25.0%"], "\(row)")
+        let report = try #require(try json(cbuff("inspect", "j", "--json").stdout) as? [String: Any])
+        #expect(report["occupancy"] as? Double == 1 && report["backlog"] as? Double == 0.25 && report["fill"] as? Double == 0.25, "\(report)")
+    }
 
     /// A writer SIGKILLed in the middle of an item: inspect says it died, which item was
     /// interrupted, and a new writer resumes the sequence.

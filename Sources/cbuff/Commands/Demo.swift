@@ -40,7 +40,7 @@ struct Demo: ParsableCommand {
             let readers = try (1...2).map { index in
                 try board.start(["demo-reader", directory.path, name], role: "reader \(index)")
             }
-            for reader in readers { board.waitUntilReady(reader) }
+            for (index, reader) in readers.enumerated() { board.waitUntilReady(reader, role: "reader \(index + 1)") }
             let writer = try board.start(["demo-writer", directory.path, name, String(seconds)], role: "writer")
 
             let started = Date()
@@ -99,7 +99,7 @@ struct Demo: ParsableCommand {
         print("lossless: buffer \"\(name)\", \(smallLength) slots, policy block, named reader \"resumable\" registered before anything is pushed")
         let board = Scoreboard()
         var reader = try board.start(["demo-reader", directory.path, name, "--named", "resumable", "--stop-after", String(seconds / 3)], role: "reader")
-        board.waitUntilReady(reader)
+        board.waitUntilReady(reader, role: "reader")
         let writing = try board.start(["demo-writer", directory.path, name, String(seconds)], role: "writer")
         let started = Date()
         var restarted = false
@@ -187,9 +187,9 @@ final class Scoreboard: Sendable {
 
     func snapshot() -> [String: Progress] { state.withLock { $0 } }
 
-    /// Waits until a reader process has opened the buffer (it says "ready"), or has exited.
-    func waitUntilReady(_ process: Process) {
-        while process.isRunning && !snapshot().values.contains(where: \.ready) {
+    /// Waits until the process playing `role` has opened the buffer (it says "ready"), or has exited.
+    func waitUntilReady(_ process: Process, role: String) {
+        while process.isRunning && snapshot()[role]?.ready != true {
             Thread.sleep(forTimeInterval: 0.01)
         }
     }
@@ -254,6 +254,7 @@ struct DemoReader: ParsableCommand {
                 fflush(nil)
             }
             var count: UInt64 = 0
+            var writerSeen = false
             while true {
                 if let value = try reader.popItem() {
                     if value != reader.nextSequence - 1 { bad += 1 }
@@ -266,8 +267,12 @@ struct DemoReader: ParsableCommand {
                     continue
                 }
                 report()
-                // Done once the writer is gone and nothing is left to read.
-                if !reader.wait(timeout: .milliseconds(100)) && !reader.writerIsAlive && reader.usage == 0 {
+                // Done once the writer came and went and nothing is left to read. (Readers start
+                // before the writer: a writer slow to start, on a loaded machine, is not gone.)
+                let waited = reader.wait(timeout: .milliseconds(100))
+                let writerAlive = reader.writerIsAlive
+                writerSeen = writerSeen || writerAlive || count > 0 || reader.nextSequence > 0
+                if !waited && writerSeen && !writerAlive && reader.usage == 0 {
                     break
                 }
             }

@@ -73,10 +73,13 @@ struct Inspect: ParsableCommand {
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {
-            rows.append(("fill", "\(ring.count) messages in \(used) of \(capacity) bytes (\(percent(ring.fill)))"))
+            rows.append(("fill", "\(ring.count) messages in \(used) of \(capacity) bytes (\(percent(ring.occupancy)))"))
             rows.append(("time stamps", ring.preciseMessageTime == true ? "precise (CLOCK_REALTIME)" : "coarse (CLOCK_REALTIME_COARSE: a timer tick)"))
         } else {
-            rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.fill)))"))
+            rows.append(("fill", "\(ring.count) of \(ring.length) (\(percent(ring.occupancy)))"))
+        }
+        if let backlog = ring.backlog {
+            rows.append(("backlog", "\(percent(backlog)) not yet consumed by the slowest named reader (at 100% the writer waits)"))
         }
         if let interrupted = ring.interruptedWrite {
             rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that \(noun) will never be delivered, and the next writer writes that sequence again"))

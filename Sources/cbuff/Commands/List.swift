@@ -60,7 +60,9 @@ struct List: ParsableCommand {
             // STATE tells a crash from a clean close (both were "no" under ALIVE): alive, died
             // (attached and never closed), closed, never attached; "unknown" when the ring
             // file cannot be read.
-            var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL"]]
+            // FILL is what the ring holds; BACKLOG, under block with named readers, what the
+            // slowest has not consumed (at 100% the writer waits): two numbers, each named.
+            var rows = [["NAME", "ITEM", "LENGTH", "POLICY", "WRITER", "STATE", "WRITTEN", "FILL", "BACKLOG"]]
             for status in statuses {
                 let ring = status.ring
                 let record = status.record
@@ -72,11 +74,12 @@ struct List: ParsableCommand {
                     (ring?.writerPID ?? status.record.writerPID).map(String.init) ?? "-",
                     (BufferReport(status).writerState ?? (status.writerAlive ? "alive" : "unknown")).replacingOccurrences(of: "never attached", with: "never"),
                     ring.map { String($0.written) } ?? "damaged",
-                    ring.map { percent($0.fill) } ?? "-",
+                    ring.map { percent($0.occupancy) } ?? "-",
+                    ring?.backlog.map(percent) ?? "-",
                 ])
             }
             for row in damaged {
-                rows.append([row.name ?? "?", "-", "-", "-", "-", "-", "DAMAGED", "-"])
+                rows.append([row.name ?? "?", "-", "-", "-", "-", "-", "DAMAGED", "-", "-"])
             }
             try Output.print(table(rows))
             if !selection.dead, case let strays = try global.directory.unregisteredRingFiles(), !strays.isEmpty {

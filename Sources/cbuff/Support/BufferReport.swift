@@ -24,6 +24,8 @@ struct BufferReport: Encodable {
     var oldest: UInt64?
     var count: Int?
     var fill: Double?
+    var occupancy: Double?
+    var backlog: Double?
     var lastWriteAt: String?
     var interruptedWrite: UInt64?
     var createdAt: String?
@@ -91,6 +93,8 @@ struct BufferReport: Encodable {
         oldest = ring?.oldest
         count = ring?.count
         fill = ring?.fill
+        occupancy = ring?.occupancy
+        backlog = ring?.backlog
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
@@ -132,7 +136,7 @@ struct BufferReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, path, writerPid, writerAlive, writerState, writerStartTime
-        case writerSince, writerGeneration, written, oldest, count, fill, lastWriteAt, interruptedWrite
+        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
 
@@ -158,6 +162,8 @@ struct BufferReport: Encodable {
         try c.encode(oldest, forKey: .oldest)
         try c.encode(count, forKey: .count)
         try c.encode(fill, forKey: .fill)
+        try c.encode(occupancy, forKey: .occupancy)
+        try c.encode(backlog, forKey: .backlog)
         try c.encode(lastWriteAt, forKey: .lastWriteAt)
         try c.encode(interruptedWrite, forKey: .interruptedWrite)
         try c.encode(createdAt, forKey: .createdAt)

@@ -208,6 +208,63 @@ import SharedRingCommon
         #expect(reader.missed == 0)
     }
 
+    /// The stores one publish makes, in the writer's program order, as (byte offset, 8 bytes)
+    /// groups of the mapping: the difference between `before` and `after`. A writer paused (or
+    /// killed) between any two groups leaves the ring with a prefix of them applied.
+    static func storesOfOnePublish(_ before: [UInt8], _ after: [UInt8], area words: UInt64) -> [[(offset: Int, word: UInt64)]] {
+        func word(_ bytes: [UInt8], _ offset: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) } }
+        let data = RingLayout.headerSize
+        let changed = stride(from: 0, to: after.count, by: 8).filter { word(before, $0) != word(after, $0) }
+        func header(_ offset: Int) -> [(offset: Int, word: UInt64)] { changed.contains(offset) ? [(offset, word(after, offset))] : [] }
+        let start = word(before, RingLayout.Offset.published), record = word(after, RingLayout.Offset.lastRecordStart)
+        let padding = record != start ? [(offset: data + Int(start % words) * 8, word: word(after, data + Int(start % words) * 8))] : []
+        let first = data + Int(record % words) * 8
+        let body = changed.filter { $0 >= data && $0 != first && $0 != padding.first?.offset }.map { (offset: $0, word: word(after, $0)) }
+        return [header(RingLayout.Offset.messageTail), header(RingLayout.Offset.claimed(.overwrite)), padding,
+                header(RingLayout.Offset.lastRecordStart), body, [(first, word(after, first))],
+                header(RingLayout.Offset.published) + header(RingLayout.Offset.lastWriteAt), header(RingLayout.Offset.publishedMessages)]
+    }
+
+    /// No state a writer passes through is damage: paused or killed between any two of its
+    /// stores, across wraps and padding, the ring is consistent, a reader from the oldest reads
+    /// consecutive sequences to the last published, and a writer taking over continues the count.
+    @Test func everyStateAWriterPassesThroughIsConsistent() throws {
+        let seed: UInt64 = 0x57A7_E500
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 200)
+        let scratch = try InMemoryRing(messageCapacity: 4096, maxMessage: 200)
+        var publisher = try ring.messagePublisher()
+        for step in 0..<200 {
+            let before = Array(ring.bytes)
+            Self.push(&publisher, max: 200, seed: seed)
+            let after = Array(ring.bytes)
+            let groups = Self.storesOfOnePublish(before, after, area: ring.messageArea.words)
+            for applied in 0...groups.count {
+                let context = "seed \(seed), publish \(step), \(applied) of \(groups.count) store groups"
+                scratch.bytes.copyBytes(from: before)
+                for (offset, word) in groups.prefix(applied).joined() {
+                    scratch.bytes.storeBytes(of: word.littleEndian, toByteOffset: offset, as: UInt64.self)
+                }
+                guard case .consistent(let state) = scratch.messageArea.observe(scratch.header) else {
+                    Issue.record("\(scratch.messageArea.observe(scratch.header)): \(context)")
+                    continue
+                }
+                #expect(state.oldestSequence != nil, "\(context)")
+                var reader = try scratch.messageCursor(.oldest)
+                var last: UInt64?
+                while let sequence = Self.pop(&reader, max: 200, seed: seed, context) {
+                    if let last { #expect(sequence == last + 1, "\(context)") }
+                    last = sequence
+                }
+                #expect(reader.missed == 0 && (last.map { $0 + 1 } ?? state.next) == state.next, "\(context)")
+                // A writer taking over here continues the count, and a reader at the end gets it.
+                var successor = try scratch.messagePublisher()
+                #expect(successor.nextSequence == state.next, "\(context)")
+                Self.push(&successor, max: 200, seed: seed)
+                #expect(Self.pop(&reader, max: 200, seed: seed, context) == state.next, "\(context)")
+            }
+        }
+    }
+
     // MARK: Damage
 
     @Test func damagedRecordsAreReportedNeverFollowedOutOfTheRing() throws {

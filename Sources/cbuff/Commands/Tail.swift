@@ -9,7 +9,8 @@ struct Tail: ParsableCommand {
             Waiting for new items sleeps on the buffer (no spinning). Ends cleanly on Ctrl-C, or \
             when the program reading the output exits (cbuff tail x --follow | head -3); exits 66 \
             once the buffer has been removed and no writer can push into it any more. Items \
-            the writer overwrote before tail could print them are counted on stderr.
+            the writer overwrote before tail could print them are counted on stderr. A damaged \
+            ring file ends it with exit 65, after everything read before the damage was printed.
             """
     )
 

@@ -8,4 +8,14 @@ package enum Limits {
     package static let maxLength = 1 << 32
     /// The largest ring file, header included (1 TiB).
     package static let maxFileSize = 1 << 40
+    /// The largest value a counter of a ring file may hold: `published`, `claimed`, a named
+    /// reader's cursor and, in a ring of messages, the tail, the last record's start, the count
+    /// of messages, a committed sequence and every record's sequence. 2^63 − 1: every counter
+    /// fits a signed 64-bit integer (SQLite's, a JSON reader's, Python's `struct` "q"), and a
+    /// counter plus anything a ring adds to it at once (at most 2^32 positions) stays far from
+    /// 2^64, so no arithmetic on counters wraps. A writer publishing a billion positions a second
+    /// reaches it after 292 years: a counter beyond it is damage (refused as corrupted when the
+    /// file is opened), and a push that would take `claimed` beyond it is refused (corrupted),
+    /// never waited for.
+    package static let maxCount = UInt64(Int64.max)
 }

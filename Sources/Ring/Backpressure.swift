@@ -17,6 +17,14 @@ internal import SharedRingSystem
 /// A reader that registers at the oldest item of a full ring may still lose the items the writer
 /// was writing at that moment (it counts them as missed); from then on nothing it has not
 /// acknowledged is overwritten.
+///
+/// The limit is never beyond `Limits.maxCount`, under either policy: a ring file counts no
+/// further (see `Limits.maxCount`), so the last positions below it are the end of the sequence
+/// space, not a ring full of unconsumed items. The writers refuse a push there with a typed
+/// error before they would wait (`BufferWriter`, `MessageWriter`), and the gate itself never
+/// waits for room that cannot come. Cursors come from the file, so a cursor beyond `sequence`
+/// (damage another process wrote after the file was opened) counts as `sequence`: no sum here
+/// wraps.
 @usableFromInline
 package struct SpaceGate {
     @usableFromInline package let table: ReaderTable?          // nil: the overwrite policy, which never waits
@@ -24,6 +32,10 @@ package struct SpaceGate {
     @usableFromInline package let length: UInt64
     @usableFromInline package var limit: UInt64
     @usableFromInline package var version: UInt32
+    /// The end of the sequence space, `Limits.maxCount`: no position at or beyond it is ever
+    /// written (a stored copy, so that the writers' inlined checks read a field, not another
+    /// module's constant).
+    @usableFromInline package let end: UInt64
     /// The room a push that may wait lets a consuming reader free before it resumes, once it
     /// has found the ring (nearly) full: see ``makeRoom(for:timeoutNanos:)``.
     let resumeRoom: UInt64
@@ -33,7 +45,8 @@ package struct SpaceGate {
         self.header = header
         self.length = UInt64(length)
         self.resumeRoom = UInt64(max(1, min(64, length / 4)))
-        self.limit = table == nil ? .max : 0
+        self.end = Limits.maxCount
+        self.limit = table == nil ? Limits.maxCount : 0
         self.version = header.readersVersion.pointee.load(ordering: .acquiring)
     }
 
@@ -67,6 +80,7 @@ package struct SpaceGate {
     @usableFromInline @inline(never)
     package mutating func makeRoom(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         let found = refresh(for: sequence)
+        guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
         if timeoutNanos == 0 || (found && limit &- sequence >= resumeRoom) { return found }
         var seen = found ? limit : 0
         return FutexSleep.wait(until: {
@@ -87,13 +101,17 @@ package struct SpaceGate {
     @usableFromInline @inline(never)
     package mutating func refresh(for sequence: UInt64) -> Bool {
         version = header.readersVersion.pointee.load(ordering: .acquiring)
-        guard let table else { limit = .max; return true }
+        guard let table else {
+            limit = Limits.maxCount
+            return sequence < limit
+        }
         var lowest = UInt64.max
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) == 1 {
             lowest = min(lowest, table.cursor(index).pointee.load(ordering: .acquiring))
         }
         // Without named readers nothing holds the writer back; look again after `length` items.
-        limit = lowest == .max ? sequence &+ length : lowest &+ length
+        // (`sequence` is within a ring of `Limits.maxCount`, so the sum stays far below 2^64.)
+        limit = min(min(lowest, sequence) &+ length, Limits.maxCount)
         // Tells named readers that every write from now on respects the records of `version`
         // (see `RingCursor.tryToRelyOnTheGate`). Release: the writes before it are visible too.
         if header.gateVersion.pointee.load(ordering: .relaxed) != version {
@@ -107,6 +125,7 @@ package struct SpaceGate {
     @usableFromInline
     package mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
+        guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
         return FutexSleep.wait(until: { refresh(for: sequence) }, word: header.space, address: header.spaceAddress,
                                sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)
     }

@@ -33,11 +33,10 @@ internal import SharedRingCommon
 //
 //   messageTail        a record start that no claim has reached: the oldest intact message. The
 //                      writer walks it past the records each claim will overwrite, and stores it
-//                      before that claim (W1). A lapped reader resumes there: it loads the tail,
-//                      then `claimed`, and accepts the tail only if `tail >= claimed - capacity`
-//                      (it was not overwritten by any claim the reader has seen; a later one is
-//                      caught by R4 as usual). The value is always some record start, so no
-//                      ordering is needed for it to be safe, only for it to be fresh.
+//                      before that claim (W1). A lapped reader resumes there (see
+//                      `MessageArea.observe`: the tail, then `claimed`, checked against each other).
+//                      The value is always some record start, so no ordering is needed for it to
+//                      be safe, only for it to be fresh.
 //   lastRecordStart    where the record being (or last) written starts, stored before W4.
 //   publishedMessages  the next message's sequence, stored after W4.
 //
@@ -47,6 +46,9 @@ internal import SharedRingCommon
 // record is intact and ends exactly at `published` (its predecessor died after W4, perhaps before
 // storing `publishedMessages`), and from `publishedMessages` otherwise (it died before W4 of a
 // record whose predecessor's count it had stored). Either way no sequence is reused or skipped.
+//
+// None of these words, and no record, is believed unchecked: `MessageInvariants.swift` says what
+// ties them together, and where each rule is checked.
 
 /// A raw view of a message ring's data area: where a position's word lives, and what a
 /// record's first word may say there.
@@ -58,6 +60,9 @@ package struct MessageArea: @unchecked Sendable {
     /// Words in the data area (a power of two): the ring's capacity in positions.
     @usableFromInline package let words: UInt64
     @usableFromInline package let maxMessage: Int
+    /// Words of the largest record: padding is always shorter (it is written only where a
+    /// record does not fit).
+    @usableFromInline let maxRecordWords: UInt64
 
     @usableFromInline static let kindMessage: UInt64 = 1
     @usableFromInline static let kindPadding: UInt64 = 2
@@ -68,6 +73,7 @@ package struct MessageArea: @unchecked Sendable {
         self.base = base
         self.words = UInt64(capacity / 8)
         self.maxMessage = maxMessage
+        self.maxRecordWords = Self.recordWords(maxMessage)
     }
 
     @inlinable
@@ -104,8 +110,9 @@ package struct MessageArea: @unchecked Sendable {
     }
 
     /// The record that `first` describes at `position`, or nil if no record there can say
-    /// that: a message longer than the largest, a record crossing the end of the data area, a
-    /// padding record that does not reach it exactly, an unknown kind.
+    /// that (I6 of `MessageInvariants.swift`): a message longer than the largest, a record
+    /// crossing the end of the data area, a padding record that does not reach it exactly or is
+    /// as long as a record that would have fitted, an unknown kind.
     @inlinable
     func decode(_ first: UInt64, at position: UInt64) -> Record? {
         let length = Int(truncatingIfNeeded: first & 0xFFFF_FFFF)
@@ -116,7 +123,7 @@ package struct MessageArea: @unchecked Sendable {
             let recordWords = Self.recordWords(length)
             return recordWords <= room ? .message(length: length, words: recordWords) : nil
         case Self.kindPadding:
-            return UInt64(length) == room ? .padding(words: room) : nil
+            return UInt64(length) == room && room < maxRecordWords ? .padding(words: room) : nil
         default:
             return nil
         }
@@ -130,24 +137,16 @@ package struct MessageArea: @unchecked Sendable {
                 UInt64(littleEndian: record.load(fromByteOffset: 16, as: UInt64.self)))
     }
 
+    /// The sequence word of the record at `position` (a plain load).
+    @inlinable
+    func sequence(at position: UInt64) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(pointer(position)).load(fromByteOffset: 8, as: UInt64.self))
+    }
+
     /// The oldest position a claim of `claimed` has not reached.
     @inlinable
     func oldestIntact(claimed: UInt64) -> UInt64 {
         claimed > words ? claimed &- words : 0
-    }
-
-    /// The oldest intact record start: the writer's tail, if no claim seen has reached it;
-    /// else (a writer racing ahead, a tail left stale by damage) `published`, which is always a
-    /// record boundary. Never below `minimum` unless that is `published`.
-    @usableFromInline
-    func oldestRecord(_ header: HeaderWords, atLeast minimum: UInt64) -> UInt64 {
-        for _ in 0..<64 {
-            let tail = header.messageTail.pointee.load(ordering: .acquiring)
-            let claimed = header.claimed.pointee.load(ordering: .acquiring)
-            let published = header.published.pointee.load(ordering: .acquiring)
-            if tail >= oldestIntact(claimed: claimed), tail >= minimum, tail <= published { return tail }
-        }
-        return max(minimum, header.published.pointee.load(ordering: .acquiring))
     }
 }
 
@@ -160,32 +159,23 @@ package struct MessagePublisher {
     @usableFromInline var counters: PublicationCounters
     /// The oldest record start no claim has reached (this writer's copy of `messageTail`).
     @usableFromInline var tail: UInt64
+    /// The sequence of the first message at or after ``tail`` (``nextSequence`` if none is).
+    @usableFromInline var tailSequence: UInt64
     /// The sequence the next message gets.
     @usableFromInline package var nextSequence: UInt64
+    /// Why the last publish refused to go on, if it did: a record its tail walk found damaged.
+    @usableFromInline package var damage: MessageDamage?
 
-    /// Attaches at the ring's current position (see the top of this file for where the
-    /// sequence count resumes after a crash). A recorded tail that does not hold up (damage) is
-    /// replaced by `published`: older records are then out of reach, never misread.
-    init(area: MessageArea, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
+    /// Attaches at the ring's current position, as `state` (observed under the writer lock,
+    /// see `MessageInvariants.swift`) says it is: the tail, the oldest message's sequence, and
+    /// the next one (where the count resumes after a crash: see the top of this file).
+    init(area: MessageArea, header: HeaderWords, fenceBeforeWaiterCheck: Bool, state: MessageRingState) {
         self.area = area
         self.header = header
         counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: fenceBeforeWaiterCheck)
-        let published = counters.published
-        let oldest = area.oldestIntact(claimed: counters.claimed)
-        let recorded = header.messageTail.pointee.load(ordering: .acquiring)
-        tail = recorded <= published && recorded >= oldest ? recorded : published
-        header.messageTail.pointee.store(tail, ordering: .relaxed)
-        nextSequence = Self.resumeSequence(area: area, header: header, published: published, oldest: oldest)
-    }
-
-    static func resumeSequence(area: MessageArea, header: HeaderWords, published: UInt64, oldest: UInt64) -> UInt64 {
-        guard published > 0 else { return 0 }
-        let last = header.lastRecordStart.pointee.load(ordering: .relaxed)
-        if last < published, last >= oldest, case .message(_, let words)? = area.decode(area.firstWord(at: last), at: last),
-           last &+ words == published {
-            return area.stamp(at: last).sequence &+ 1
-        }
-        return header.publishedMessages.pointee.load(ordering: .relaxed)
+        tail = state.counters.tail
+        tailSequence = state.oldestSequence ?? state.next      // known: observed at rest (`RingFile.observeMessages`)
+        nextSequence = state.next
     }
 
     /// The position the next record starts at (= positions published).
@@ -201,9 +191,10 @@ package struct MessagePublisher {
 
     /// Publishes one message of `length` bytes (at most the largest: the caller checks) that
     /// `fill` writes where it lies, stamped with `time`. If `fill` throws, nothing is published
-    /// and the claim stays, as in ``RingPublisher/publishInPlace(_:)``.
+    /// and the claim stays, as in ``RingPublisher/publishInPlace(_:)``. False, publishing and
+    /// claiming nothing, if the records this claim would overwrite are damaged (``damage``).
     @inlinable
-    package mutating func publish<E: Error>(length: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
+    package mutating func publish<E: Error>(length: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) -> Bool {
         try publish(reserving: length, time: time) { (bytes) throws(E) -> Int in
             try fill(bytes)
             return length
@@ -213,11 +204,13 @@ package struct MessagePublisher {
     /// Publishes one message that `fill` writes where it lies, in at most `reserved` bytes (at
     /// most the largest message: the caller checks), returning how many it wrote (at most
     /// `reserved`: checked). The claim covers `reserved` bytes; the record, the bytes written.
+    /// False, publishing and claiming nothing, if the records the claim would overwrite are
+    /// damaged (``damage`` says how).
     @inlinable
-    package mutating func publish<E: Error>(reserving reserved: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Int) throws(E) {
+    package mutating func publish<E: Error>(reserving reserved: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Int) throws(E) -> Bool {
         let start = counters.published
         let end = end(ofMessage: reserved)
-        if end > area.words { advanceTail(below: end &- area.words) }
+        if end > area.words, !advanceTail(below: end &- area.words) { return false }
         counters.claim(through: end)                                                    // W1, W2
         let record = end &- MessageArea.recordWords(reserved)
         if record != start {                                                            // W3: padding to the end
@@ -232,31 +225,61 @@ package struct MessagePublisher {
         counters.announce(through: record &+ MessageArea.recordWords(length))          // W4, W5
         nextSequence &+= 1
         header.publishedMessages.pointee.store(nextSequence, ordering: .relaxed)
+        return true
     }
 
     /// Moves the tail past every record that starts below `limit` (which the next claim will
-    /// reach), and stores it before that claim. The records walked are this writer's (or a
-    /// predecessor's) published ones, so their headers are sound; one that is not (damage)
-    /// gives up on everything older.
-    @usableFromInline
-    mutating func advanceTail(below limit: UInt64) {
+    /// reach), and stores it before that claim; false if one of them is damaged, the tail then
+    /// left where it was.
+    ///
+    /// This walk is what lets a claim overwrite records: each record it passes is proven a
+    /// well-formed record (I6 of `MessageInvariants.swift`), complete below `published`, and the
+    /// consecutive successor of the one before it (I7), so what the claim destroys is exactly
+    /// the oldest messages, in order, and the tail lands on the next one. A writer that took over
+    /// a damaged ring stops here instead of writing over what it cannot account for. The
+    /// headers read are in the lines the claim is about to write anyway: one more load (the
+    /// sequence) per record than finding the next start needs.
+    @inlinable
+    mutating func advanceTail(below limit: UInt64) -> Bool {
         var next = tail
+        var sequence = tailSequence
         while next < limit {
-            guard let record = area.decode(area.firstWord(at: next), at: next) else {
-                next = counters.published
-                break
+            let first = area.firstWord(at: next)
+            switch area.decode(first, at: next) {
+            case .message(_, let words)?:
+                let found = area.sequence(at: next)
+                guard found == sequence, next &+ words <= counters.published else {
+                    return refuse(found == sequence ? .recordCrossesPublished(position: next, words: words, published: counters.published)
+                                                    : .sequence(position: next, found: found, expected: sequence))
+                }
+                sequence &+= 1
+                next &+= words
+            case .padding(let words)?:
+                guard next &+ words < counters.published else { return refuse(.paddingAtPublished(position: next)) }
+                next &+= words
+            case nil:
+                return refuse(.record(position: next, firstWord: first))
             }
-            next &+= record.words
         }
         if next != tail {
             tail = next
+            tailSequence = sequence
             header.messageTail.pointee.store(next, ordering: .relaxed)
         }
+        return true
+    }
+
+    /// Records why the tail walk stopped (out of line: damage is rare).
+    @usableFromInline @inline(never)
+    mutating func refuse(_ found: MessageDamage) -> Bool {
+        damage = found
+        return false
     }
 }
 
 /// A reader's cursor over a message ring: `ReadCheck` over word positions, records decoded and
-/// checked, lap recovery at the writer's tail, sequences counted from the records.
+/// checked (I6 and I7 of `MessageInvariants.swift`), lap recovery at the writer's tail,
+/// sequences counted from the records.
 @usableFromInline
 package struct MessageCursor {
     @usableFromInline package let area: MessageArea
@@ -264,11 +287,43 @@ package struct MessageCursor {
     @usableFromInline var check: ReadCheck
     /// The position of the next record to read.
     @usableFromInline package var position: UInt64
-    /// The sequence the next message should have; nil until a message says (a reader that
-    /// started at the latest, or at the oldest of a ring whose first message it has not read).
-    @usableFromInline package var expected: UInt64?
+    /// The sequence the next message must have (I7), or nil when it is not known exactly:
+    /// ``slack`` then says what it may be.
+    @usableFromInline var exactNext: UInt64?
+    /// What the next message's sequence may be when ``exactNext`` is nil.
+    @usableFromInline var slack: Slack = .unknown
     /// Messages this reader never saw because the writer overwrote them first.
     @usableFromInline package var missed: UInt64 = 0
+
+    /// What a reader knows about the next message's sequence when it does not know it exactly.
+    @usableFromInline
+    enum Slack: Sendable, Equatable {
+        /// Nothing (a writer kept moving while this reader started): the first message says.
+        case unknown
+        /// The reader was at `expected` (word `from`) when the writer lapped it: the next
+        /// message may come later, by at most what the words jumped over held (I4, I7).
+        case lapped(from: UInt64, expected: UInt64)
+        /// A replay asked for `first`, which may have been overwritten: the next message is
+        /// `first` or later, the gap counted.
+        case atLeast(UInt64)
+        /// A named reader resumed at the position it committed with sequence `committed`: the
+        /// message there has that sequence, or an earlier one if it died between storing the two
+        /// words (the sequence goes first), which it then reads again (at least once).
+        case resumed(committed: UInt64)
+        /// Such a reader found its position overwritten: what it committed is all it knows, and
+        /// a message after it counts the gap.
+        case resumedThenLapped(from: UInt64, committed: UInt64)
+
+        /// The sequence a commit stores with the position ``commitPoint`` names.
+        var bound: UInt64? {
+            switch self {
+            case .unknown: nil
+            case .lapped(_, let expected): expected
+            case .atLeast(let first): first
+            case .resumed(let committed), .resumedThenLapped(_, let committed): committed
+            }
+        }
+    }
 
     @usableFromInline
     package enum Start {
@@ -283,56 +338,89 @@ package struct MessageCursor {
         case message(sequence: UInt64, time: UInt64, value: T)
         /// The reader has caught up with the writer.
         case caughtUp
-        /// A record that cannot be, although no claim reached it: the file is damaged.
-        case damaged(position: UInt64)
+        /// A record or a counter that contradicts the others although no claim reached it:
+        /// the file is damaged (nothing is consumed; the next read finds the same).
+        case damaged(MessageDamage)
     }
 
-    init(area: MessageArea, header: HeaderWords, start: Start, gatedRecord: Int?) {
+    /// A cursor at `start`, placed by what ``MessageArea/observe(_:)`` says: at the oldest
+    /// intact message (the tail), at the end (`published`), or at a named reader's committed
+    /// position; knowing the sequence of the next message exactly, unless a writer kept moving
+    /// too fast to tell. Throws what contradicts the rest.
+    init(area: MessageArea, header: HeaderWords, start: Start, gatedRecord: Int?) throws(MessageDamage) {
         self.area = area
         self.header = header
         check = ReadCheck(header: header, capacity: area.words, gatedRecord: gatedRecord)
-        switch start {
-        case .oldest:
-            position = area.oldestRecord(header, atLeast: 0)
-            expected = nil
-        case .latest:
-            position = header.published.pointee.load(ordering: .acquiring)
-            expected = nil
-        case .at(let position, let sequence):
-            self.position = min(position, header.published.pointee.load(ordering: .acquiring))
-            expected = sequence
-        }
-        if expected == nil { expected = resolveExpected() }
-    }
-
-    /// The sequence of the message at `position`, so that a reader lapped before its first read
-    /// still counts exactly what it missed: the first message's own, if there is one (read and
-    /// checked, not consumed); at the end of the ring, one more than the last record's, found
-    /// at `lastRecordStart` while that record ends exactly there (retried while the writer is in
-    /// the middle of the next one). Nil if the writer kept moving: the first message read then
-    /// says it, and a gap before it goes uncounted.
-    mutating func resolveExpected() -> UInt64? {
-        for _ in 0..<1000 {
-            switch read({ _ in () }, acceptIf: { _, _, _ in false }) {
-            case .message(let sequence, _, _): return sequence
-            case .damaged: return nil
-            case .caughtUp:
-                if position == 0 { return 0 }
-                let last = header.lastRecordStart.pointee.load(ordering: .acquiring)
-                guard last < position, case .message(_, let words)? = area.decode(area.firstWord(at: last), at: last),
-                      last &+ words == position else { continue }
-                let sequence = area.stamp(at: last).sequence
-                guard check.copyIsIntact(from: last) else { continue }
-                return sequence &+ 1
+        let placed: (position: UInt64, exactNext: UInt64?, slack: Slack)
+        switch area.observe(header) {
+        case .damaged(let damage):
+            throw damage
+        case .moving(let counters):
+            // A busy writer: `published` is always a record start; the first message read says
+            // its sequence (a gap before it goes uncounted, as the state could not be proven).
+            if case .at(let committed, let sequence) = start, committed <= counters.published {
+                placed = (committed, nil, sequence.map { .resumed(committed: $0) } ?? .unknown)
+            } else {
+                placed = (counters.published, nil, .unknown)
+            }
+        case .consistent(let state):
+            switch start {
+            case .oldest: placed = (state.oldestPosition, state.oldestSequence, .unknown)
+            case .latest: placed = (state.counters.published, state.next, .unknown)
+            case .at(let committed, let sequence): placed = try Self.resume(at: committed, sequence: sequence, in: state, area: area)
             }
         }
-        return nil
+        position = placed.position
+        exactNext = placed.exactNext
+        slack = placed.slack
     }
 
-    /// The sequence of the next message: the one expected, or, before a reader that started at
-    /// the latest has read anything, the writer's count.
+    /// Where a named reader that committed `committed` (and `sequence`, if it knew it) resumes:
+    /// there if it is intact, else at the oldest message, the gap counted from `sequence`.
+    static func resume(at committed: UInt64, sequence: UInt64?, in state: MessageRingState,
+                       area: MessageArea) throws(MessageDamage) -> (position: UInt64, exactNext: UInt64?, slack: Slack) {
+        let counters = state.counters
+        guard committed <= counters.published else {
+            throw .committedBeyondPublished(position: committed, published: counters.published)
+        }
+        // It committed the sequence first, then the position: the message at its position is
+        // the one it committed, or an earlier one; never beyond the next to be published.
+        if let sequence, sequence > state.next || (committed == counters.published && sequence != state.next) {
+            throw .committedSequence(position: committed, found: state.next, committed: sequence)
+        }
+        if committed < area.oldestIntact(claimed: counters.claimed) {
+            return (counters.tail, nil, sequence.map { .resumedThenLapped(from: committed, committed: $0) } ?? .unknown)
+        }
+        if committed == counters.published { return (committed, state.next, .unknown) }
+        return (committed, nil, sequence.map { .resumed(committed: $0) } ?? .unknown)
+    }
+
+    /// The sequence the next message should have: exactly, or the bound the reader has.
+    @usableFromInline package var expected: UInt64? {
+        exactNext ?? slack.bound
+    }
+
+    /// What a named reader commits: the position of its next record and the sequence it
+    /// expects there. After a lap not yet resolved by a read, the position it was lapped at
+    /// (overwritten: a restart counts the gap from the sequence, as this reader would).
+    @inlinable package var commitPoint: (position: UInt64, sequence: UInt64?) {
+        if let exactNext { return (position, exactNext) }
+        return uncertainCommitPoint
+    }
+
+    @usableFromInline var uncertainCommitPoint: (position: UInt64, sequence: UInt64?) {
+        switch slack {
+        case .lapped(let from, let expected): (from, expected)
+        case .resumedThenLapped(let from, let committed): (from, committed)
+        case .atLeast: (position, nil)
+        case .unknown, .resumed: (position, slack.bound)
+        }
+    }
+
+    /// The sequence of the next message: the one expected, or, before a reader that could not
+    /// tell has read anything, the writer's count.
     package var nextSequence: UInt64 {
-        expected ?? header.publishedMessages.pointee.load(ordering: .acquiring)
+        expected ?? min(header.publishedMessages.pointee.load(ordering: .acquiring), Limits.maxCount)
     }
 
     /// How many messages were published that this cursor has not read (those it will find
@@ -353,41 +441,114 @@ package struct MessageCursor {
                                   acceptIf accept: (UInt64, UInt64, T) -> Bool = { _, _, _ in true }) -> Outcome<T> {
         while true {
             guard check.canRead(position) else { return .caughtUp }                                       // R1
-            let record = area.decode(area.firstWord(at: position), at: position)
-            switch record {
+            let first = area.firstWord(at: position)
+            switch area.decode(first, at: position) {
             case .message(let length, let words)? where position &+ words <= check.knownPublished:
                 let pointer = area.pointer(position)
                 let stamp = area.stamp(at: position)
                 let value = copy(UnsafeRawBufferPointer(start: pointer + 24, count: length))               // R2
-                guard check.copyIsIntact(from: position) else { recoverFromLap(); continue }              // R3, R4
+                guard check.copyIsIntact(from: position) else {                                           // R3, R4
+                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    continue
+                }
+                var lost: UInt64 = 0
+                if stamp.sequence != exactNext {                                                          // I7
+                    switch admit(stamp.sequence) {
+                    case .success(let gap): lost = gap
+                    case .failure(let damage): return .damaged(damage)
+                    }
+                }
                 guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
-                if let expected, stamp.sequence > expected { missed &+= stamp.sequence &- expected }
-                expected = stamp.sequence &+ 1
+                missed &+= lost
+                exactNext = stamp.sequence &+ 1
                 position &+= words
                 return .message(sequence: stamp.sequence, time: stamp.time, value: value)
             case .padding(let words)?:
-                guard check.copyIsIntact(from: position) else { recoverFromLap(); continue }
+                guard check.copyIsIntact(from: position) else {
+                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    continue
+                }
+                // `knownPublished` is a record end; the padding's end never is (I6).
+                guard position &+ words != check.knownPublished else { return .damaged(.paddingAtPublished(position: position)) }
                 position &+= words
-            default:
-                guard check.copyIsIntact(from: position) else { recoverFromLap(); continue }
-                return .damaged(position: position)
+            case let record:
+                guard check.copyIsIntact(from: position) else {
+                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    continue
+                }
+                return .damaged(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
             }
         }
     }
 
-    /// The record at `position` was (or is being) overwritten: resume at the oldest intact one.
-    /// What was lost is counted when the next message says its sequence.
+    /// The damage a record that is not a readable message or padding shows.
     @usableFromInline @inline(never)
-    mutating func recoverFromLap() {
-        Diagnostics.note(.readers, "a message reader at word \(position) was lapped by the writer: it resumes at the oldest intact message")
-        position = area.oldestRecord(header, atLeast: position &+ 1)
+    static func unreadable(_ record: MessageArea.Record?, first: UInt64, at position: UInt64, published: UInt64) -> MessageDamage {
+        guard let record else { return .record(position: position, firstWord: first) }
+        return .recordCrossesPublished(position: position, words: record.words, published: published)
+    }
+
+    /// Whether a message whose sequence is not ``exactNext`` may follow what this reader read
+    /// (I7, I4), and how many messages it then missed. Decides only: a read that is not
+    /// accepted changes nothing.
+    @usableFromInline @inline(never)
+    func admit(_ sequence: UInt64) -> Result<UInt64, MessageDamage> {
+        if let exactNext { return .failure(.sequence(position: position, found: sequence, expected: exactNext)) }
+        guard sequence <= position / 3 else { return .failure(.sequenceBeyondPosition(position: position, sequence: sequence)) }
+        switch slack {
+        case .unknown:
+            return .success(0)
+        case .lapped(let from, let expected):
+            // The messages expected ..< sequence lay in the words from `from` to here, 3 each at least.
+            guard sequence >= expected, sequence - expected <= (position &- from) / 3 else {
+                return .failure(.impossibleGap(position: position, found: sequence, expected: expected, from: from))
+            }
+            return .success(sequence - expected)
+        case .atLeast(let first):
+            guard sequence >= first else { return .failure(.sequence(position: position, found: sequence, expected: first)) }
+            return .success(sequence - first)
+        case .resumed(let committed):
+            guard sequence <= committed else { return .failure(.committedSequence(position: position, found: sequence, committed: committed)) }
+            return .success(0)
+        case .resumedThenLapped(_, let committed):
+            return .success(sequence > committed ? sequence - committed : 0)
+        }
+    }
+
+    /// The record at `position` was (or is being) overwritten: resume at the oldest intact one
+    /// (the tail, checked with the counters it goes with). What was lost is counted when the
+    /// next message says its sequence (see ``admit(_:)``). The damage found instead, if any.
+    @usableFromInline @inline(never)
+    mutating func recoverFromLap() -> MessageDamage? {
+        let from = position
+        switch area.observe(header) {
+        case .damaged(let damage):
+            return damage
+        case .consistent(let state):
+            // The tail is beyond `from`: the claim that lapped this reader was seen by R4, and the
+            // state's `claimed`, loaded later, is at least that one; the tail is at or above it.
+            position = state.counters.tail > from ? state.counters.tail : state.counters.published
+        case .moving(let counters):
+            position = max(counters.published, from &+ 1)
+        }
+        Diagnostics.note(.readers, "a message reader at word \(from) was lapped by the writer: it resumes at word \(position), the oldest intact message")
+        if let expected = exactNext {
+            slack = .lapped(from: from, expected: expected)
+        } else if case .resumed(let committed) = slack {
+            slack = .resumedThenLapped(from: from, committed: committed)
+        }
+        exactNext = nil
+        return nil
     }
 
     /// The sequence the next message published will get, as a reader starting now at the
-    /// latest finds it (see `resolveExpected`), or the writer's count if it kept moving.
-    package func sequenceAtEnd() -> UInt64 {
-        let probe = MessageCursor(area: area, header: header, start: .latest, gatedRecord: nil)
-        return probe.expected ?? header.publishedMessages.pointee.load(ordering: .acquiring)
+    /// latest finds it, or the writer's count if it kept moving.
+    package func sequenceAtEnd() throws(MessageDamage) -> UInt64 {
+        switch area.observe(header) {
+        case .consistent(let state): state.next
+        case .damaged(let damage): throw damage
+        case .moving(let counters): min(counters.count, Limits.maxCount)
+        }
     }
 
     /// Whether a record is waiting (or was overwritten, which a read then handles).
@@ -409,19 +570,28 @@ package struct MessageCursor {
     }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds, reading past the
-    /// others without counting them as missed (a replay's start). Returns false if the ring is
-    /// damaged there.
-    package mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) -> Bool {
+    /// others without counting them as missed (a replay's start). Returns the damage found on
+    /// the way, if any.
+    package mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) -> MessageDamage? {
         let keptMissed = missed
         defer { missed = keptMissed }
         while true {
             switch read({ _ in () }, acceptIf: { sequence, time, _ in !isWanted(sequence, time) }) {
             case .message(let sequence, let time, _):
-                if isWanted(sequence, time) { return true }
-            case .caughtUp: return true
-            case .damaged: return false
+                if isWanted(sequence, time) { return nil }
+            case .caughtUp: return nil
+            case .damaged(let damage): return damage
             }
         }
+    }
+
+    /// Makes the cursor, just placed on the first message at or after `sequence` by
+    /// ``skip(until:)``, expect `sequence`: if that one was overwritten, the next message read
+    /// counts the gap (a replay from a sequence).
+    package mutating func expect(_ sequence: UInt64) {
+        guard exactNext != sequence else { return }
+        exactNext = nil
+        slack = .atLeast(sequence)
     }
 }
 
@@ -437,7 +607,15 @@ extension ReaderCommit {
         store(position)
     }
 
-    /// The sequence a message reader committed with its position, if it knew it.
+    /// Stores what a message cursor commits (see ``MessageCursor/commitPoint``).
+    @inlinable
+    package func store(_ point: (position: UInt64, sequence: UInt64?)) {
+        store(position: point.position, sequence: point.sequence)
+    }
+
+    /// The sequence a message reader committed with its position, if it knew it (a stored
+    /// word beyond the most a ring counts is damage, refused when the file is opened: see
+    /// `RingFile.checkCounters`).
     package var committedSequence: UInt64? {
         let stored = (cursor + 1).pointee.load(ordering: .acquiring)
         return stored == 0 ? nil : stored &- 1

@@ -39,14 +39,19 @@ package struct InMemoryRing: ~Copyable {
         MessageArea(base: base + layout.slotsOffset, capacity: layout.messages!.capacity, maxMessage: layout.messages!.maxMessage)
     }
 
-    /// The writer's side of a message ring, attached as a writer taking over would be.
-    package func messagePublisher() -> MessagePublisher {
-        MessagePublisher(area: messageArea, header: header, fenceBeforeWaiterCheck: false)
+    /// The writer's side of a message ring, attached as a writer taking over would be (after
+    /// the same checks: see `MessageInvariants.swift`).
+    package func messagePublisher() throws(MessageDamage) -> MessagePublisher {
+        switch messageArea.observe(header) {
+        case .consistent(let state): return MessagePublisher(area: messageArea, header: header, fenceBeforeWaiterCheck: false, state: state)
+        case .damaged(let damage): throw damage
+        case .moving: throw .changingWithoutWriter
+        }
     }
 
     /// A reader of a message ring starting at `start`.
-    package func messageCursor(_ start: MessageCursor.Start) -> MessageCursor {
-        MessageCursor(area: messageArea, header: header, start: start, gatedRecord: nil)
+    package func messageCursor(_ start: MessageCursor.Start) throws(MessageDamage) -> MessageCursor {
+        try MessageCursor(area: messageArea, header: header, start: start, gatedRecord: nil)
     }
 
     /// The whole mapping, for tests that damage it.

@@ -101,29 +101,49 @@ package struct RingFile: ~Copyable {
     }
 
     /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
-    /// no sequence of pushes, pops and crashes can produce: `published <= claimed <= published
-    /// + length`, and no named reader's cursor beyond `published`. The loads are ordered so
-    /// that a live writer publishing meanwhile cannot make a sound file fail: `published`
-    /// before `claimed` (W1 precedes W4, so an acquire of `published` sees at least the claim
-    /// made before it), and `claimed` before `published` again (every claim was at most
-    /// `length` beyond the `published` of its time, which only grows).
+    /// no sequence of pushes, pops and crashes can produce: every counter at most
+    /// `Limits.maxCount`, `published <= claimed <= published + length`, and no named reader's
+    /// cursor beyond `published`; for a ring of messages, everything `MessageArea.observe`
+    /// checks (`MessageInvariants.swift`). The loads are ordered so that a live writer
+    /// publishing meanwhile cannot make a sound file fail: `published` before `claimed` (W1
+    /// precedes W4, so an acquire of `published` sees at least the claim made before it), and
+    /// `claimed` before `published` again (every claim was at most `length` beyond the
+    /// `published` of its time, which only grows). No arithmetic here traps, whatever the words
+    /// hold: each subtraction is of a value checked to be smaller.
     func checkCounters() throws(CBuffFailure) {
         let words = header
         let publishedBefore = words.published.pointee.load(ordering: .acquiring)
         let claimed = words.claimed.pointee.load(ordering: .acquiring)
         let publishedAfter = words.published.pointee.load(ordering: .acquiring)
         let length = UInt64(layout.length)
-        guard claimed >= publishedBefore, claimed - publishedAfter <= length || claimed < publishedAfter else {
+        guard max(publishedAfter, claimed) <= Limits.maxCount else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters (published \(publishedAfter), claimed \(claimed)) are beyond the \(Limits.maxCount) a ring file can count.")
+        }
+        guard claimed >= publishedBefore, claimed < publishedAfter || claimed - publishedAfter <= length else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters contradict each other (published \(publishedBefore), claimed \(claimed), length \(length)).")
         }
         let table = readerTable
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) != 0 {
             let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
             let published = words.published.pointee.load(ordering: .acquiring)
+            let name = table.name(index).map { "\"\($0)\"" } ?? "unnamed"
             guard table.state(index).pointee.load(ordering: .acquiring) == 1, cursor <= published else {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(table.name(index).map { "\"\($0)\"" } ?? "unnamed")) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
+                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(name)) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
+            }
+            // A message reader's committed sequence, stored plus one (0: not known).
+            let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
+            guard layout.messages == nil || sequence <= Limits.maxCount else {
+                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(name)) committed sequence \(sequence &- 1), beyond the \(Limits.maxCount) a ring file can count; remove that reader.")
             }
         }
+        if let area = messageArea, case .damaged(let damage) = area.observe(words) {
+            throw damaged(damage)
+        }
+    }
+
+    /// The failure that says what a damaged message ring contradicts.
+    package func damaged(_ damage: MessageDamage) -> CBuffFailure {
+        CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(damage); nothing in it is read or written past that.")
     }
 
     /// Gives the file its final name (atomically replacing whatever was there).
@@ -290,17 +310,32 @@ package struct RingFile: ~Copyable {
         layout.messages.map { MessageArea(base: base + layout.slotsOffset, capacity: $0.capacity, maxMessage: $0.maxMessage) }
     }
 
-    /// The writer's side of a message ring (see ``publisher()``); the ring must be one.
-    package func messagePublisher() -> MessagePublisher {
-        MessagePublisher(area: messageArea!, header: header, fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
+    /// A message ring's state, checked (see `MessageInvariants.swift`), for a process that holds
+    /// its writer lock: no writer moves it, so a state that keeps changing is damage too.
+    package func observeMessages() throws(CBuffFailure) -> MessageRingState {
+        switch messageArea!.observe(header) {
+        case .consistent(let state) where state.oldestSequence != nil: return state
+        case .damaged(let damage): throw damaged(damage)
+        case .consistent, .moving: throw damaged(.changingWithoutWriter)   // the oldest record changed under the lock
+        }
+    }
+
+    /// The writer's side of a message ring (see ``publisher()``), attached at `state` (from
+    /// ``observeMessages()``, under the writer lock); the ring must be one.
+    package func messagePublisher(_ state: MessageRingState) -> MessagePublisher {
+        MessagePublisher(area: messageArea!, header: header, fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers(), state: state)
     }
 
     /// A reading cursor over a message ring, starting at `start`, or where named reader `record`
-    /// committed; the ring must be one.
-    package func messageCursor(start: MessageCursor.Start, record: NamedReaderRecord?) -> MessageCursor {
-        MessageCursor(area: messageArea!, header: header,
-                      start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
-                      gatedRecord: layout.policy == .block ? record?.index : nil)
+    /// committed; the ring must be one. Throws `corrupted` for what contradicts the rest there.
+    package func messageCursor(start: MessageCursor.Start, record: NamedReaderRecord?) throws(CBuffFailure) -> MessageCursor {
+        do {
+            return try MessageCursor(area: messageArea!, header: header,
+                                     start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
+                                     gatedRecord: layout.policy == .block ? record?.index : nil)
+        } catch {
+            throw damaged(error)
+        }
     }
 
     /// A reading cursor over this file, starting at `start`, or where named reader `record`

@@ -1,4 +1,5 @@
 internal import Synchronization
+package import SharedRingCommon
 
 /// Everything a ring file's header and reader table say at one moment, for people investigating
 /// a buffer (the public API shows it as `RingStatus`). Taken while a writer may be publishing:
@@ -73,27 +74,49 @@ extension RingFile {
     /// (`Publication.swift`), so the claim seen is at least the one made for the items seen
     /// published, and the oldest intact sequence derived from it is never too old. A started
     /// write destroys the oldest items of a full ring before it publishes its own, which is
-    /// why `oldest` follows `claimed`, not `published`.
-    package func snapshot() -> RingSnapshot {
+    /// why `oldest` follows `claimed`, not `published`. For a ring of messages the counts come
+    /// from `MessageArea.observe`, which checks the counters and the records they name.
+    ///
+    /// - Throws: `corrupted` if the counters are beyond the most a ring file counts, or a ring
+    ///   of messages contradicts itself (see `MessageInvariants.swift`): whatever another
+    ///   process wrote into the file since it was opened, nothing here traps.
+    package func snapshot() throws(CBuffFailure) -> RingSnapshot {
         let words = header
         let published = words.published.pointee.load(ordering: .acquiring)
         let claimed = max(words.claimed.pointee.load(ordering: .acquiring), published)
+        guard claimed <= Limits.maxCount else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters (published \(published), claimed \(claimed)) are beyond the \(Limits.maxCount) a ring file can count.")
+        }
         let state = RecordedWriterState(rawValue: words.writerState.pointee.load(ordering: .acquiring)) ?? .never
         let table = readerTable
         let readers = (0..<RingLayout.readerCapacity).compactMap { index -> RingSnapshot.Reader? in
             guard let name = table.name(index) else { return nil }
             let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
             return RingSnapshot.Reader(name: name, index: index,
-                                       committed: table.cursor(index).pointee.load(ordering: .acquiring),
-                                       committedSequence: layout.messages == nil || sequence == 0 ? nil : sequence - 1,
+                                       committed: min(table.cursor(index).pointee.load(ordering: .acquiring), Limits.maxCount),
+                                       committedSequence: layout.messages == nil || sequence == 0 ? nil : min(sequence - 1, Limits.maxCount),
                                        pid: table.pid(index), alive: isReaderAlive(index))
         }
         var messages: RingSnapshot.Messages?
         if let area = messageArea {
-            let oldest = MessageCursor(area: area, header: words, start: .oldest, gatedRecord: nil)
-            let written = oldest.sequenceAtEnd()
-            messages = RingSnapshot.Messages(written: written, oldest: min(oldest.expected ?? written, written),
-                                             bytesUsed: (published > oldest.position ? published - oldest.position : 0) * 8)
+            // A writer overwriting the oldest message while it is read leaves its sequence
+            // unknown (see `MessageArea.observe`): look again a few times for it.
+            var observation = area.observe(words)
+            for _ in 0..<8 {
+                guard case .consistent(let ring) = observation, ring.oldestSequence == nil else { break }
+                observation = area.observe(words)
+            }
+            switch observation {
+            case .consistent(let ring):
+                messages = RingSnapshot.Messages(written: ring.next, oldest: ring.oldestSequence ?? ring.next, bytesUsed: ring.bytesUsed)
+            case .damaged(let damage):
+                throw damaged(damage)
+            case .moving(let counters):
+                // A writer too busy to catch in one consistent state: its count, and nothing
+                // claimed about what is still held.
+                let written = min(counters.count, Limits.maxCount)
+                messages = RingSnapshot.Messages(written: written, oldest: written, bytesUsed: 0)
+            }
         }
         return RingSnapshot(
             layout: layout,

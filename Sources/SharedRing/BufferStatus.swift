@@ -112,7 +112,7 @@ public struct RingStatus: Sendable {
     public let bytesUsed: UInt64?
 
     /// Items (or messages) currently in the ring.
-    public var count: Int { Int(written - oldest) }
+    public var count: Int { written > oldest ? Int(clamping: written - oldest) : 0 }
 
     /// Under ``OverflowPolicy/block`` with named readers, the positions the slowest of them has
     /// not consumed (items, or 8-byte words for messages): what holds the writer back. Nil

@@ -125,7 +125,7 @@ public struct BufferWriter: ~Copyable {
     @inlinable @inline(__always)
     mutating func push(_ value: UInt64, waitingNanos: Int64) throws(CBuffError) -> Bool {
         guard value <= maxValue else { throw doesNotFit(value) }
-        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
+        guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
         pushUnchecked(value)
         if cutShort.isRaised { throw cutShortError() }
         return true
@@ -141,12 +141,22 @@ public struct BufferWriter: ~Copyable {
     }
 
     /// Whether the next sequence may be written, after waiting up to `timeoutNanos` (negative:
-    /// no limit; 0: no wait). Always true under the overwrite policy.
+    /// no limit; 0: no wait). Always true under the overwrite policy, until the end of the
+    /// sequence space (`Limits.maxCount`), which throws instead of waiting for room that
+    /// cannot come.
     @inlinable
-    mutating func makeSpace(timeoutNanos: Int64) -> Bool {
+    mutating func makeSpace(timeoutNanos: Int64) throws(CBuffError) -> Bool {
         let sequence = publisher.nextSequence
         if gate.hasKnownSpace(for: sequence) { return true }
+        if sequence >= gate.end { throw Self.countsExhausted(name, sequence) }
         return gate.makeRoom(for: sequence, timeoutNanos: timeoutNanos)
+    }
+
+    /// The refusal of a push at the end of the sequence space (out of line: it never happens
+    /// to a buffer whose header was not damaged).
+    @usableFromInline @inline(never)
+    static func countsExhausted(_ name: String, _ position: UInt64) -> CBuffError {
+        CBuffError.countsExhausted(name, at: position)
     }
 
     /// Pushes any integer that fits: a negative value or one above ``maxValue`` is refused.
@@ -164,7 +174,7 @@ public struct BufferWriter: ~Copyable {
     public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>) throws(CBuffError) {
         if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
         guard let source = values.baseAddress else { return }
-        push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
+        try push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
         if cutShort.isRaised { throw cutShortError() }
@@ -185,7 +195,7 @@ public struct BufferWriter: ~Copyable {
     public mutating func push<Values: Collection<UInt64>>(contentsOf values: Values) throws(CBuffError) {
         if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
         var next = values.startIndex
-        push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, _ in
+        try push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, _ in
             if size == 8 {
                 // The common case on its own: consecutive 8-byte stores, one address step each
                 // (the general loop below recomputes each slot's address and dispatches on the
@@ -215,7 +225,7 @@ public struct BufferWriter: ~Copyable {
     public mutating func push(contentsOf values: UnsafeBufferPointer<UInt64>, timeout: Duration) throws(CBuffError) -> Int {
         if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
         guard let source = values.baseAddress else { return 0 }
-        let pushed = push(count: values.count, timeoutNanos: timeout.nanoseconds) { [slots = publisher.slots, size = itemSize] index, count, offset in
+        let pushed = try push(count: values.count, timeoutNanos: timeout.nanoseconds) { [slots = publisher.slots, size = itemSize] index, count, offset in
             Self.store(source + offset, count: count, size: size, into: slots, at: index)
         }
         if cutShort.isRaised { throw cutShortError() }
@@ -227,8 +237,13 @@ public struct BufferWriter: ~Copyable {
     /// ``OverflowPolicy/block``: `fill(index, count, offset)` writes items `offset ..< offset +
     /// count` of the whole into the consecutive slots from `index`, in order. Returns how many
     /// were published.
+    /// Throws, pushing nothing, if the batch would take the counters beyond the end of the
+    /// sequence space (`Limits.maxCount`).
     @inlinable @discardableResult
-    mutating func push(count total: Int, timeoutNanos: Int64 = -1, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
+    mutating func push(count total: Int, timeoutNanos: Int64 = -1, _ fill: (_ index: Int, _ count: Int, _ offset: Int) -> Void) throws(CBuffError) -> Int {
+        // `nextSequence` never exceeds `gate.end` (checked when the file was opened, kept by
+        // every push), so the difference does not wrap.
+        guard UInt64(total) <= gate.end &- publisher.nextSequence else { throw Self.countsExhausted(name, publisher.nextSequence) }
         var done = 0
         let deadline = timeoutNanos < 0 ? Int64.max : Sys.monotonicNanos() &+ timeoutNanos
         while done < total {
@@ -268,7 +283,7 @@ public struct BufferWriter: ~Copyable {
             throw CBuffError(.valueDoesNotFit, "\(bytes.count) bytes cannot be pushed to buffer \"\(name)\", whose items are \(itemSize) bytes.")
         }
         let size = itemSize
-        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
+        guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
         publisher.publish { payload in
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
@@ -319,7 +334,7 @@ public struct BufferWriter: ~Copyable {
 
     @inlinable
     mutating func pushInPlace(waitingNanos: Int64, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) -> Bool {
-        guard makeSpace(timeoutNanos: waitingNanos) else { return false }
+        guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
         let size = itemSize
         try publisher.publishInPlace { (payload) throws(CBuffError) in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: size))

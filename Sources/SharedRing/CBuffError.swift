@@ -122,6 +122,16 @@ public struct CBuffError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension CBuffError {
+    /// The refusal of a push that would take a buffer's counters beyond the most a ring file
+    /// counts (`Limits.maxCount`, 2^63 − 1): the end of the sequence space, which no writer
+    /// reaches (292 years at a billion a second), so the header was damaged or forged. A push
+    /// there never waits: no reader can make room.
+    static func countsExhausted(_ name: String, at position: UInt64) -> CBuffError {
+        CBuffError(.corrupted, "Buffer \"\(name)\" cannot take another push: its counters stand at \(position), and the next push would take them beyond the \(Limits.maxCount) a ring file can count (a billion pushes a second reach that after 292 years, so its header was damaged or forged); nothing was pushed. Remove the buffer and create it again.")
+    }
+}
+
 /// The seed library's name for the base of its errors.
 public typealias CBuffException = CBuffError
 

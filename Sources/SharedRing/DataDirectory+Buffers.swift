@@ -90,10 +90,12 @@ extension DataDirectory {
         }
     }
 
-    /// A ring file this process became the writer of, and why the registry could not say so.
+    /// A ring file this process became the writer of, why the registry could not say so, and,
+    /// for a ring of messages, its state as observed under the writer lock.
     struct TakenOver: ~Copyable {
         var file: RingFile
         let registryProblem: CBuffError?
+        let messages: MessageRingState?
     }
 
     /// Locks and attaches to the ring of buffer `name` as its writer (see ``takeOver(_:)``).
@@ -107,6 +109,9 @@ extension DataDirectory {
             }
             throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" is locked, but not by its last writer\(pid) as this process sees it: \(file.writerLockHolders()); stop that process first.")
         }
+        // A message ring is checked under the lock, before this process marks itself its writer:
+        // a damaged one is refused as it is found, untouched (see `MessageInvariants.swift`).
+        let messages = kind == .messages ? try file.observeMessages() : nil
         let previousPID = file.recordedWriterPID
         let died = file.recordedWriterState == .attached
         let (pid, startTime) = file.attachWriter()
@@ -117,9 +122,9 @@ extension DataDirectory {
         // looking crashed: the writer goes on, and says what it could not record.
         do throws(CBuffFailure) {
             try registry.recordWriter(of: row.name, pid: pid, startTime: startTime)
-            return TakenOver(file: file, registryProblem: nil)
+            return TakenOver(file: file, registryProblem: nil, messages: messages)
         } catch {
-            return TakenOver(file: file, registryProblem: CBuffError(error))
+            return TakenOver(file: file, registryProblem: CBuffError(error), messages: messages)
         }
     }
 

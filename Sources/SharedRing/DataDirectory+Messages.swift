@@ -26,7 +26,9 @@ extension DataDirectory {
         try lifted { () throws(CBuffFailure) -> MessageWriter in
             let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
                                     policy: Policy(policy), preciseTime: preciseTime)
-            return MessageWriter(name: name, file: try createRing(name, layout: layout))
+            let file = try createRing(name, layout: layout)
+            let state = try file.observeMessages()
+            return MessageWriter(name: name, file: file, state: state)
         }
     }
 
@@ -38,7 +40,7 @@ extension DataDirectory {
         try lifted { () throws(CBuffFailure) -> MessageWriter in
             let taken = try takeOverRing(name, holding: .messages)
             let problem = taken.registryProblem
-            var writer = MessageWriter(name: name, file: taken.file)
+            var writer = MessageWriter(name: name, file: taken.file, state: taken.messages!)
             writer.registryProblem = problem
             return writer
         }
@@ -51,7 +53,9 @@ extension DataDirectory {
     public func openMessageReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
         try lifted { () throws(CBuffFailure) -> MessageReader in
             let (registry, row) = try lookUp(name)
-            return MessageReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .messages), start: start.messageStart)
+            let file = try openRing(of: row, trust: registry.trust, holding: .messages)
+            let cursor = try file.messageCursor(start: start.messageStart, record: nil)
+            return MessageReader(name: name, file: file, cursor: cursor)
         }
     }
 
@@ -63,14 +67,16 @@ extension DataDirectory {
             try ReaderTable.validate(readerName)
             let (registry, row) = try lookUp(name)
             let file = try openRing(of: row, trust: registry.trust, holding: .messages)
-            var startSequence: UInt64?
+            // Where a new reader starts (a resuming one ignores it): checked before anything is
+            // registered, then found again under the table lock, where the ring is then.
+            var first = try file.messageCursor(start: start.messageStart, record: nil).commitPoint
             let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) {
-                let probe = file.messageCursor(start: start.messageStart, record: nil)
-                startSequence = probe.expected
-                return probe.position
+                if let now = try? file.messageCursor(start: start.messageStart, record: nil) { first = now.commitPoint }
+                return first.position
             }
-            if record.isNew { record.commit.store(position: record.committed, sequence: startSequence) }
-            var reader = MessageReader(name: name, file: file, start: .oldest, record: record)
+            if record.isNew { record.commit.store(first) }
+            let cursor = try file.messageCursor(start: .oldest, record: record)
+            var reader = MessageReader(name: name, file: file, cursor: cursor, record: record)
             do throws(CBuffFailure) {
                 try registry.recordReader(buffer: name, reader: readerName, slot: record.index, pid: Sys.processID())
             } catch {
@@ -87,7 +93,7 @@ extension DataDirectory {
     /// - Throws: ``CBuffError/Code/invalidArgument`` for a sequence beyond the next one to be published.
     public func openMessageReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> MessageReader {
         var reader = try openMessageReader(name, start: .oldest)
-        let published = reader.cursor.sequenceAtEnd()
+        let published = try reader.sequenceAtEnd()
         guard sequence <= published else {
             throw CBuffError(Self.beyondPublished(name, published, sequence))
         }

@@ -59,13 +59,15 @@ public struct MessageReader: ~Copyable {
     @usableFromInline var acknowledgement: ReaderCommit?
     @usableFromInline let cutShort: CutShortFlag
 
-    init(name: String, file: consuming RingFile, start: MessageCursor.Start, record: NamedReaderRecord? = nil) {
+    /// A reader of `file` with `cursor` (made by `RingFile.messageCursor`, which checks the ring
+    /// where it starts).
+    init(name: String, file: consuming RingFile, cursor: MessageCursor, record: NamedReaderRecord? = nil) {
         let geometry = file.layout.messages!
         self.name = name
         capacity = geometry.capacity
         maxMessageSize = geometry.maxMessage
         policy = OverflowPolicy(file.layout.policy)
-        cursor = file.messageCursor(start: start, record: record)
+        self.cursor = cursor
         self.record = record
         acknowledgement = record?.commit
         cutShort = file.cutShort
@@ -105,7 +107,7 @@ public struct MessageReader: ~Copyable {
 
     /// Records, for a named reader, that every message returned so far was processed.
     public func commit() {
-        record?.commit.store(position: cursor.position, sequence: cursor.expected)
+        record?.commit.store(cursor.commitPoint)
     }
 
     /// Whether a live process currently holds the writer lock.
@@ -120,7 +122,7 @@ public struct MessageReader: ~Copyable {
     }
 
     func acknowledge() {
-        acknowledgement?.store(position: cursor.position, sequence: cursor.expected)
+        acknowledgement?.store(cursor.commitPoint)
     }
 
     // MARK: Reading
@@ -147,7 +149,7 @@ public struct MessageReader: ~Copyable {
     ///   `destination` (it is then left unread: read it with a larger one, or with ``pop()``).
     public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> (sequence: UInt64, time: UInt64, count: Int)? {
         let room = destination.count
-        acknowledgement?.store(position: cursor.position, sequence: cursor.expected)
+        acknowledgement?.store(cursor.commitPoint)
         let outcome = cursor.read({ bytes -> Int in
             guard bytes.count <= room else { return -bytes.count }
             if bytes.count > 0 { destination.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
@@ -173,7 +175,7 @@ public struct MessageReader: ~Copyable {
 
     @inlinable
     mutating func read<T>(_ body: (UnsafeRawBufferPointer) -> T) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: T)? {
-        acknowledgement?.store(position: cursor.position, sequence: cursor.expected)
+        acknowledgement?.store(cursor.commitPoint)
         let outcome = cursor.read(body)
         if cutShort.isRaised { throw Self.cutShortError(name) }
         return try Self.checked(outcome, name)
@@ -188,13 +190,16 @@ public struct MessageReader: ~Copyable {
         switch outcome {
         case .message(let sequence, let time, let value): return (sequence, time, value)
         case .caughtUp: return nil
-        case .damaged(let position): throw damaged(name, position)
+        case .damaged(let damage): throw damaged(name, damage)
         }
     }
 
+    /// What a read that found damage throws: what contradicts what, in one sentence. Every
+    /// message before it was delivered; the reader stays where it is, so the next read says the
+    /// same.
     @usableFromInline @inline(never)
-    static func damaged(_ name: String, _ position: UInt64) -> CBuffError {
-        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" is damaged: the record at word position \(position) of its data area cannot be a message, and nothing overwrote it.")
+    static func damaged(_ name: String, _ damage: MessageDamage) -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" is damaged: \(damage); nothing past it is delivered.")
     }
 
     @usableFromInline @inline(never)
@@ -220,13 +225,22 @@ public struct MessageReader: ~Copyable {
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).
     mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) throws(CBuffError) {
-        guard cursor.skip(until: isWanted) else { throw Self.damaged(name, cursor.position) }
+        if let damage = cursor.skip(until: isWanted) { throw Self.damaged(name, damage) }
+    }
+
+    /// The sequence the next message published will get (see `MessageCursor.sequenceAtEnd`).
+    func sequenceAtEnd() throws(CBuffError) -> UInt64 {
+        do {
+            return try cursor.sequenceAtEnd()
+        } catch {
+            throw Self.damaged(name, error)
+        }
     }
 
     /// Makes the reader expect `sequence` next, so that messages from it on that are gone count
     /// as missed (a replay from a sequence).
     mutating func expect(_ sequence: UInt64) {
-        cursor.expected = sequence
+        cursor.expect(sequence)
     }
 }
 

@@ -43,14 +43,16 @@ public struct MessageWriter: ~Copyable {
     @usableFromInline var gate: SpaceGate
     @usableFromInline let cutShort: CutShortFlag
 
-    init(name: String, file: consuming RingFile) {
+    /// The writer of `file`, which this process holds the writer lock of, attached at `state`
+    /// (observed under that lock: see `RingFile.observeMessages()`).
+    init(name: String, file: consuming RingFile, state: MessageRingState) {
         let geometry = file.layout.messages!
         self.name = name
         capacity = geometry.capacity
         maxMessageSize = geometry.maxMessage
         policy = OverflowPolicy(file.layout.policy)
         preciseTime = file.layout.preciseMessageTime
-        publisher = file.messagePublisher()
+        publisher = file.messagePublisher(state)
         gate = file.spaceGate()
         cutShort = file.cutShort
         self.file = file
@@ -177,16 +179,22 @@ public struct MessageWriter: ~Copyable {
 
     /// The one push: wait for room for `reserved` bytes (negative: no limit; 0: no wait), then
     /// publish what `fill` writes. False, calling nothing, if no room came in time.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` if the ring's counters have reached the most a
+    ///   ring file counts, or the records this push would overwrite are damaged (nothing is
+    ///   pushed; see `MessageInvariants.swift`).
     @inlinable
     mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64,
                               _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) -> Bool {
         let last = publisher.end(ofMessage: reserved) &- 1
         if !gate.hasSpace(for: last) {
+            try Self.checkCount(name, last: last, position: publisher.position)
             guard waitingNanos != 0, gate.waitForSpace(for: last, timeoutNanos: waitingNanos) else { return false }
         }
-        try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
+        let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))
         }
+        guard published else { throw Self.damaged(name, publisher.damage) }
         if cutShort.isRaised { throw Self.cutShortError(name) }
         return true
     }
@@ -201,5 +209,17 @@ public struct MessageWriter: ~Copyable {
     @usableFromInline @inline(never)
     static func cutShortError(_ name: String) -> CBuffError {
         CBuffError(.corrupted, "The ring file of buffer \"\(name)\" was truncated by another process while this one was writing it; what was pushed since is lost and nothing more can be pushed.")
+    }
+
+    @usableFromInline @inline(never)
+    static func damaged(_ name: String, _ damage: MessageDamage?) -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" is damaged: \(damage.map { "\($0)" } ?? "a record it would overwrite cannot be accounted for"); nothing was pushed, and nothing will be over what cannot be accounted for. Remove the buffer and create it again.")
+    }
+
+    /// Throws if position `last` is beyond the most a ring file counts (see `Limits.maxCount`):
+    /// the end of the sequence space, where no room will ever come.
+    @usableFromInline @inline(never)
+    static func checkCount(_ name: String, last: UInt64, position: UInt64) throws(CBuffError) {
+        if last >= Limits.maxCount { throw CBuffError.countsExhausted(name, at: position) }
     }
 }

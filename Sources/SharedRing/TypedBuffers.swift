@@ -63,7 +63,7 @@ public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     public mutating func push(contentsOf items: UnsafeBufferPointer<Item>) throws(CBuffError) {
         guard let source = items.baseAddress else { return }
         let stride = MemoryLayout<Item>.stride
-        writer.push(count: items.count) { [slots = writer.publisher.slots] index, count, offset in
+        try writer.push(count: items.count) { [slots = writer.publisher.slots] index, count, offset in
             if slots.stride == stride {
                 slots.payload(index).copyMemory(from: source + offset, byteCount: count &* stride)
             } else {

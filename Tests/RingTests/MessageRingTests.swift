@@ -36,9 +36,10 @@ import SharedRingCommon
     static func push(_ publisher: inout MessagePublisher, max: Int, seed: UInt64) {
         let sequence = publisher.nextSequence
         let length = length(of: sequence, max: max, seed: seed)
-        publisher.publish(length: length, time: sequence &* 1000) { bytes in
+        let published = publisher.publish(length: length, time: sequence &* 1000) { bytes in
             for i in 0..<length { bytes.storeBytes(of: byte(sequence, i), toByteOffset: i, as: UInt8.self) }
         }
+        #expect(published, "\(publisher.damage.map { "\($0)" } ?? "")")
     }
 
     /// Reads one message, checking its bytes; nil when caught up.
@@ -51,8 +52,8 @@ import SharedRingCommon
             #expect(time == sequence &* 1000, "\(context)", sourceLocation: sourceLocation)
             return sequence
         case .caughtUp: return nil
-        case .damaged(let position):
-            Issue.record("damaged at \(position): \(context)", sourceLocation: sourceLocation)
+        case .damaged(let damage):
+            Issue.record("damaged: \(damage): \(context)", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -61,10 +62,10 @@ import SharedRingCommon
     func messagesComeBackWholeAcrossWrapsAndLappedReadersCountExactly(capacity: Int, max: Int) throws {
         let seed: UInt64 = 0xC0FF_EE00 ^ UInt64(capacity) ^ UInt64(max)
         let ring = try InMemoryRing(messageCapacity: capacity, maxMessage: max)
-        var publisher = ring.messagePublisher()
+        var publisher = try ring.messagePublisher()
         var random = Random(state: seed)
-        var slow = ring.messageCursor(.oldest)     // reads a little, often lapped
-        var fast = ring.messageCursor(.oldest)     // reads everything after each push
+        var slow = try ring.messageCursor(.oldest)     // reads a little, often lapped
+        var fast = try ring.messageCursor(.oldest)     // reads everything after each push
         var slowSeen: UInt64 = 0
         var lastSlow: UInt64?
         for step in 0..<3000 {
@@ -87,7 +88,7 @@ import SharedRingCommon
         #expect(slowSeen + slow.missed == 3000, "seen \(slowSeen), missed \(slow.missed), seed \(seed)")
         #expect(lastSlow == 2999)
         // A reader starting now at the oldest gets the oldest intact message, not the newest.
-        var late = ring.messageCursor(.oldest)
+        var late = try ring.messageCursor(.oldest)
         let first = try #require(Self.pop(&late, max: max, seed: seed, "late reader"))
         let words = UInt64(capacity / 8)
         #expect(ring.published - ring.messageArea.oldestIntact(claimed: ring.claimed) <= words)
@@ -101,21 +102,21 @@ import SharedRingCommon
 
     @Test func aRecordThatWouldCrossTheEndIsPrecededByPadding() throws {
         let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000)
-        var publisher = ring.messagePublisher()
+        var publisher = try ring.messagePublisher()
         // 512 words; records of 3 + 125 = 128 words: four fill the ring exactly, the fifth wraps
         // with no padding. Three more reach offset 384, one of 3 + 1 words offset 388: the next
         // 128-word record does not fit in the 124 words left, so a padding record fills them.
-        for _ in 0..<7 { publisher.publish(length: 1000, time: 0) { _ in } }
+        for _ in 0..<7 { #expect(publisher.publish(length: 1000, time: 0) { _ in }) }
         #expect(ring.published == 1024 - 128)
-        publisher.publish(length: 8, time: 0) { _ in }
+        #expect(publisher.publish(length: 8, time: 0) { _ in })
         #expect(ring.published == 900)
-        publisher.publish(length: 1000, time: 0) { _ in }
+        #expect(publisher.publish(length: 1000, time: 0) { _ in })
         #expect(ring.published == 900 + 124 + 128)
         let area = ring.messageArea
         #expect(area.firstWord(at: 900) == 124 | 2 << 32)                    // padding to the end
         #expect(area.firstWord(at: 1024) == 1000 | 1 << 32)                 // the record, at offset 0
         #expect(area.stamp(at: 1024).sequence == 8)
-        var reader = ring.messageCursor(.oldest)
+        var reader = try ring.messageCursor(.oldest)
         var sequences: [UInt64] = []
         while case .message(let sequence, _, _) = reader.read({ _ in () }) { sequences.append(sequence) }
         #expect(sequences.last == 8 && sequences == Array(sequences[0]...8))
@@ -131,13 +132,14 @@ import SharedRingCommon
         let done = Flag()
         let header = ring.header
         let area = ring.messageArea
+        guard case .consistent(let state) = area.observe(header) else { Issue.record("a new ring is not consistent"); return }
         let writer = Thread {
-            var publisher = MessagePublisher(area: area, header: header, fenceBeforeWaiterCheck: false)
+            var publisher = MessagePublisher(area: area, header: header, fenceBeforeWaiterCheck: false, state: state)
             while publisher.nextSequence < total { Self.push(&publisher, max: max, seed: seed) }
             done.value.store(true, ordering: .releasing)
         }
         writer.start()
-        var cursor = ring.messageCursor(.oldest)
+        var cursor = try ring.messageCursor(.oldest)
         var delivered: UInt64 = 0
         var last: UInt64?
         var failures = 0
@@ -151,8 +153,8 @@ import SharedRingCommon
                 delivered += 1
             case .caughtUp:
                 if finished { break reading }
-            case .damaged(let position):
-                Issue.record("damaged at \(position), seed \(seed)")
+            case .damaged(let damage):
+                Issue.record("damaged: \(damage), seed \(seed)")
                 failures += 1
                 break reading
             }
@@ -167,7 +169,7 @@ import SharedRingCommon
     @Test func aWriterTakingOverContinuesTheSequenceWhereverItsPredecessorDied() throws {
         for crash in ["after W4, before the count", "after W1, before W4", "between records", "after lastRecordStart"] {
             let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000)
-            var first = ring.messagePublisher()
+            var first = try ring.messagePublisher()
             for _ in 0..<20 { Self.push(&first, max: 300, seed: 1) }       // several laps of a 4 KiB ring
             let header = ring.header
             switch crash {
@@ -176,15 +178,17 @@ import SharedRingCommon
             case "after W1, before W4":
                 ring.claimWithoutPublishing(40)
             case "after lastRecordStart":
+                // The next record would start at `published` (it fits before the end): where
+                // the dead writer said it began.
                 ring.claimWithoutPublishing(40)
-                header.lastRecordStart.pointee.store(ring.published + 2, ordering: .relaxed)
+                header.lastRecordStart.pointee.store(ring.published, ordering: .relaxed)
             default:
                 break
             }
-            var second = ring.messagePublisher()
+            var second = try ring.messagePublisher()
             #expect(second.nextSequence == 20, "\(crash)")
             Self.push(&second, max: 300, seed: 1)
-            var reader = ring.messageCursor(.oldest)
+            var reader = try ring.messageCursor(.oldest)
             var sequences: [UInt64] = []
             while let sequence = Self.pop(&reader, max: 300, seed: 1, crash) { sequences.append(sequence) }
             #expect(sequences.last == 20, "\(crash): \(sequences)")
@@ -194,14 +198,71 @@ import SharedRingCommon
 
     @Test func aReaderAtTheLatestLearnsItsSequenceFromTheFirstMessage() throws {
         let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 100)
-        var publisher = ring.messagePublisher()
+        var publisher = try ring.messagePublisher()
         for _ in 0..<50 { Self.push(&publisher, max: 100, seed: 2) }
-        var reader = ring.messageCursor(.latest)
+        var reader = try ring.messageCursor(.latest)
         #expect(reader.nextSequence == 50)
         #expect(Self.pop(&reader, max: 100, seed: 2, "latest") == nil)
         Self.push(&publisher, max: 100, seed: 2)
         #expect(Self.pop(&reader, max: 100, seed: 2, "latest") == 50)
         #expect(reader.missed == 0)
+    }
+
+    /// The stores one publish makes, in the writer's program order, as (byte offset, 8 bytes)
+    /// groups of the mapping: the difference between `before` and `after`. A writer paused (or
+    /// killed) between any two groups leaves the ring with a prefix of them applied.
+    static func storesOfOnePublish(_ before: [UInt8], _ after: [UInt8], area words: UInt64) -> [[(offset: Int, word: UInt64)]] {
+        func word(_ bytes: [UInt8], _ offset: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) } }
+        let data = RingLayout.headerSize
+        let changed = stride(from: 0, to: after.count, by: 8).filter { word(before, $0) != word(after, $0) }
+        func header(_ offset: Int) -> [(offset: Int, word: UInt64)] { changed.contains(offset) ? [(offset, word(after, offset))] : [] }
+        let start = word(before, RingLayout.Offset.published), record = word(after, RingLayout.Offset.lastRecordStart)
+        let padding = record != start ? [(offset: data + Int(start % words) * 8, word: word(after, data + Int(start % words) * 8))] : []
+        let first = data + Int(record % words) * 8
+        let body = changed.filter { $0 >= data && $0 != first && $0 != padding.first?.offset }.map { (offset: $0, word: word(after, $0)) }
+        return [header(RingLayout.Offset.messageTail), header(RingLayout.Offset.claimed(.overwrite)), padding,
+                header(RingLayout.Offset.lastRecordStart), body, [(first, word(after, first))],
+                header(RingLayout.Offset.published) + header(RingLayout.Offset.lastWriteAt), header(RingLayout.Offset.publishedMessages)]
+    }
+
+    /// No state a writer passes through is damage: paused or killed between any two of its
+    /// stores, across wraps and padding, the ring is consistent, a reader from the oldest reads
+    /// consecutive sequences to the last published, and a writer taking over continues the count.
+    @Test func everyStateAWriterPassesThroughIsConsistent() throws {
+        let seed: UInt64 = 0x57A7_E500
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 200)
+        let scratch = try InMemoryRing(messageCapacity: 4096, maxMessage: 200)
+        var publisher = try ring.messagePublisher()
+        for step in 0..<200 {
+            let before = Array(ring.bytes)
+            Self.push(&publisher, max: 200, seed: seed)
+            let after = Array(ring.bytes)
+            let groups = Self.storesOfOnePublish(before, after, area: ring.messageArea.words)
+            for applied in 0...groups.count {
+                let context = "seed \(seed), publish \(step), \(applied) of \(groups.count) store groups"
+                scratch.bytes.copyBytes(from: before)
+                for (offset, word) in groups.prefix(applied).joined() {
+                    scratch.bytes.storeBytes(of: word.littleEndian, toByteOffset: offset, as: UInt64.self)
+                }
+                guard case .consistent(let state) = scratch.messageArea.observe(scratch.header) else {
+                    Issue.record("\(scratch.messageArea.observe(scratch.header)): \(context)")
+                    continue
+                }
+                #expect(state.oldestSequence != nil, "\(context)")
+                var reader = try scratch.messageCursor(.oldest)
+                var last: UInt64?
+                while let sequence = Self.pop(&reader, max: 200, seed: seed, context) {
+                    if let last { #expect(sequence == last + 1, "\(context)") }
+                    last = sequence
+                }
+                #expect(reader.missed == 0 && (last.map { $0 + 1 } ?? state.next) == state.next, "\(context)")
+                // A writer taking over here continues the count, and a reader at the end gets it.
+                var successor = try scratch.messagePublisher()
+                #expect(successor.nextSequence == state.next, "\(context)")
+                Self.push(&successor, max: 200, seed: seed)
+                #expect(Self.pop(&reader, max: 200, seed: seed, context) == state.next, "\(context)")
+            }
+        }
     }
 
     // MARK: Damage
@@ -211,14 +272,15 @@ import SharedRingCommon
         var random = Random(state: seed)
         for round in 0..<300 {
             let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 2000)
-            var publisher = ring.messagePublisher()
+            var publisher = try ring.messagePublisher()
             for _ in 0..<(1 + random.below(30)) { Self.push(&publisher, max: 2000, seed: seed) }
             // Damage 1–8 bytes of the data area, mostly in record headers' first words.
             let data = ring.bytes.baseAddress! + ring.layout.slotsOffset
             for _ in 0...random.below(8) {
                 data.storeBytes(of: UInt8(truncatingIfNeeded: random.next()), toByteOffset: random.below(4096), as: UInt8.self)
             }
-            var reader = ring.messageCursor(.oldest)
+            // Damage where a reader starts is found before it reads anything.
+            guard var reader = try? ring.messageCursor(.oldest) else { continue }
             var reads = 0
             loop: while reads < 100 {
                 reads += 1

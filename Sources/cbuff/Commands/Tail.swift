@@ -9,7 +9,8 @@ struct Tail: ParsableCommand {
             Waiting for new items sleeps on the buffer (no spinning). Ends cleanly on Ctrl-C, or \
             when the program reading the output exits (cbuff tail x --follow | head -3); exits 66 \
             once the buffer has been removed and no writer can push into it any more. Items \
-            the writer overwrote before tail could print them are counted on stderr.
+            the writer overwrote before tail could print them are counted on stderr. A damaged \
+            ring file ends it with exit 65, after everything read before the damage was printed.
             """
     )
 
@@ -162,23 +163,31 @@ struct Tail: ParsableCommand {
         return UInt64(seconds * 1e9)
     }
 
-    /// Prints what `followed` has, then, with `--follow`, waits for more until interrupted.
+    /// Prints what `followed` has, then, with `--follow`, waits for more until interrupted. A
+    /// read that fails (a damaged ring file) ends it, but only after everything read before it
+    /// was printed, flushed and committed, as `pop` does: what was delivered is not lost with
+    /// the error, which is said last.
     private func follow(_ followed: inout some FollowedReader & ~Copyable, noun: String) throws {
         var output = Output()
         var reportedMissed: UInt64 = 0
         while true {
-            while try followed.printNext(to: &output) {
-                if output.pending > 60_000 {
-                    guard try flush(&output) else { return }
-                    followed.commit()
+            var outputGone = false
+            let reading = Result { () throws in
+                while try followed.printNext(to: &output) {
+                    if output.pending > 60_000 {
+                        guard try flush(&output) else { outputGone = true; return }
+                        followed.commit()
+                    }
                 }
             }
+            if outputGone { return }
             guard try flush(&output) else { return }
             followed.commit()           // a named reader: everything printed reached the output
             if followed.missedCount > reportedMissed {
                 complain("skipped \(followed.missedCount - reportedMissed) \(noun) overwritten before they were printed.")
                 reportedMissed = followed.missedCount
             }
+            try reading.get()
             guard follow else { return }
             // Sleep in slices so that Ctrl-C and a vanished reader of our output are noticed.
             while !followed.wait(timeout: .milliseconds(200)) {

@@ -46,10 +46,14 @@ import TestSupport
         return corpus.cases
     }()
 
+    /// Where the base lives: one per test process, removed when it exits.
+    static var basePath: String { NSTemporaryDirectory() + "cbuff-corpus-base-\(getpid())" }
+
     /// The base data directory every case copies, built once with the tool itself.
     static let base: Result<String, any Error> = Result(catching: { () throws -> String in
-        let path = NSTemporaryDirectory() + "cbuff-corpus-base-\(getpid())"
+        let path = basePath
         try? FileManager.default.removeItem(atPath: path)
+        atexit { try? FileManager.default.removeItem(atPath: HostileFileCorpusTests.basePath) }
         let cbuff = ChildProcess.executable("cbuff").path
         let steps: [[String]] = [
             ["create", "items", "--item-size", "8", "--length", "16"],

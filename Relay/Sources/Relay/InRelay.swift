@@ -1,0 +1,175 @@
+public import SharedRing
+internal import Foundation
+
+/// `cbuff-relay in`: a durable pull consumer on a stream that pushes each message into a buffer
+/// and acknowledges it once pushed. Delivery into the ring is exactly once while the relay is the
+/// ring's only writer: its journal (see `InJournal`) says, after any crash, which stream message
+/// was the last pushed, the consumer is set to deliver from the next one, and redeliveries of
+/// what was pushed are dropped. With a `block` buffer nothing is lost.
+public struct InRelay {
+    public var buffer: String
+    public var server: String
+    public var stream: String
+    public var consumer: String
+    public var directory: DataDirectory
+    public var once = false
+    /// For a buffer created from the stream's headers: its length (items) or capacity (messages).
+    public var length = 1 << 16
+    public var capacity = 1 << 24
+    /// Messages fetched at most at a time (each batch is one journal write).
+    public var batch = 256
+    /// How long to wait for the stream to exist.
+    public var streamPatience = 60
+
+    public init(buffer: String, server: String, stream: String, consumer: String, directory: DataDirectory) {
+        self.buffer = buffer
+        self.server = server
+        self.stream = stream
+        self.consumer = consumer
+        self.directory = directory
+    }
+
+    public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws {
+        guard !consumer.isEmpty, consumer.utf8.count <= 64,
+              consumer.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
+            throw RelayError("A consumer name is 1 to 64 letters, digits, '_' or '-'; \"\(consumer)\" is not.")
+        }
+        let batch = min(max(1, self.batch), InJournal.maxBatch)
+        let session = try NatsSession(url: server, window: 256)
+        let streamInfo = try awaitStream(session, shouldStop: shouldStop, report: report)
+        guard let streamSubject = streamInfo.subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
+        let journal = try InJournal(path: directory.ringPath(of: buffer) + ".in-" + consumer)
+
+        // Where the ring stands: the last stream sequence it holds (0: none), or nil if unknown.
+        var sink: (any RelaySink)?
+        var identity = ""
+        var done: UInt64?
+        if let record = try? directory.record(of: buffer) {
+            sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
+            identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+            done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence, report: report)
+        }
+        let subject = try session.consumerState(stream: stream, durable: consumer)?.filterSubject ?? streamSubject
+        /// Makes the consumer deliver in order from just after `done`, and subscribes to it.
+        /// What it delivered and did not see acknowledged would otherwise come back only after
+        /// its acknowledgement wait, behind newer messages; when `done` is unknown, delivery
+        /// starts again at the consumer's acknowledged floor (at least once).
+        func subscribeInOrder() throws -> NatsSession.PullConsumer {
+            let state = try session.consumerState(stream: stream, durable: consumer)
+            if let done {
+                if state == nil || state!.delivered != done || state!.awaitingAcknowledgement > 0 {
+                    try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1)
+                }
+            } else if let state, state.awaitingAcknowledgement > 0 {
+                report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
+                try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
+            }
+            return try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
+        }
+        var pull: NatsSession.PullConsumer? = try subscribeInOrder()
+
+        var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
+        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
+        var backoff = 0.25, unacknowledged: UInt64 = 0, stopped = false
+        while !stopped {
+            let fetched: Int
+            do {
+                guard let pull else { throw RelayError("No subscription yet.", transient: true) }
+                fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
+                    let before = done
+                    var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
+                    for message in messages {
+                        guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
+                        if let done, sequence <= done {
+                            dropped += 1                       // pushed before: a redelivery
+                            _ = message.acknowledge()
+                        } else {
+                            fresh.append((message, sequence))
+                            done = sequence
+                        }
+                    }
+                    guard let first = fresh.first else { return }
+                    progress.begin()
+                    if sink == nil {
+                        let record: BufferRecord
+                        (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
+                        identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+                    }
+                    try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
+                                            sequences: fresh.map(\.1)))
+                    for (message, _) in fresh {
+                        // A stop while the ring is full ends the batch here: the journal and the
+                        // ring's count still say exactly which messages are in (see InJournal).
+                        guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else {
+                            stopped = true
+                            return
+                        }
+                        // An acknowledgement lost with the connection is harmless: JetStream
+                        // delivers the message again, and the journal says it was pushed.
+                        if !message.acknowledge() { unacknowledged += 1 }
+                        progress.add(1)
+                    }
+                }
+                backoff = 0.25
+            } catch let error as RelayError where error.transient {
+                // The server went away (libnats reconnects by itself): delivery restarts in
+                // order just after the last message pushed, as at start.
+                report("\(error) Delivering again after stream sequence \(done.map(String.init) ?? "-") in \(backoff) s (\(unacknowledged) acknowledgements lost so far)")
+                Thread.sleep(forTimeInterval: backoff)
+                backoff = min(backoff * 2, 2)
+                if shouldStop() { return }
+                pull = nil
+                do {
+                    pull = try subscribeInOrder()
+                } catch let error as RelayError {
+                    report("\(error) (the server is still away, say)")
+                }
+                continue
+            }
+            if fetched == 0 && once { return }
+            if let status = progress.due() {
+                let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
+                report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(dropped) redeliveries dropped")
+            }
+            if shouldStop() { return }
+        }
+    }
+
+    /// The stream, once it exists (an `out` relay started at the same time creates it), waiting
+    /// at most `streamPatience` seconds.
+    func awaitStream(_ session: NatsSession, shouldStop: () -> Bool, report: (String) -> Void) throws -> NatsSession.StreamFacts {
+        let deadline = ContinuousClock.now + .seconds(streamPatience)
+        var said = false
+        while true {
+            do { return try session.ensureStream(stream, subject: nil) } catch let error as RelayError where error.notFound {
+                if ContinuousClock.now > deadline || shouldStop() {
+                    throw RelayError("Stream \(stream) does not exist (waited \(streamPatience) s for it).")
+                }
+                if !said { report("Waiting up to \(streamPatience) s for stream \(stream) to exist"); said = true }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
+    /// The last stream sequence the ring holds according to the journal, or nil if the journal
+    /// cannot say (none, another buffer's or stream's, damaged, or the ring was written by
+    /// something else since).
+    func resumePoint(journal: borrowing InJournal, identity: String, ringNext: UInt64, report: (String) -> Void) throws -> UInt64? {
+        let entry: InJournal.Entry?
+        do { entry = try journal.read() } catch {
+            report("\(error) Delivery starts again at least once from the consumer's acknowledged floor")
+            return nil
+        }
+        guard let entry else { return nil }
+        guard entry.identity == identity else {
+            report("The journal \(journal.path) is for \(entry.identity), not \(identity): ignored")
+            return nil
+        }
+        guard ringNext >= entry.ringStart, ringNext - entry.ringStart <= UInt64(entry.sequences.count) else {
+            report("Buffer \(buffer) was written by another writer since the relay's last batch: its journal cannot say what it holds")
+            return nil
+        }
+        let inRing = Int(ringNext - entry.ringStart)
+        return inRing == 0 ? entry.before : entry.sequences[inRing - 1]
+    }
+}

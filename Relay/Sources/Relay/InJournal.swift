@@ -45,7 +45,8 @@ struct InJournal: ~Copyable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
+        // Never on descriptors 0-2, where a stray write to stderr would land in it.
+        let fd = StandardStreams.aboveStandardStreams(open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600))
         guard fd >= 0 else { throw RelayError("Cannot open the relay's journal \(path): \(String(cString: strerror(errno))).") }
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid(), status.st_nlink == 1 else {

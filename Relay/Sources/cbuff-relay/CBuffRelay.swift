@@ -28,8 +28,9 @@ final class StopFlag: @unchecked Sendable {
     var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
-func complain(_ line: String) {
-    FileHandle.standardError.write(Data("cbuff-relay: \(line)\n".utf8))
+/// One line on stderr (see `StandardStreams.writeError`: nothing written can fail the relay).
+@Sendable func complain(_ line: String) {
+    StandardStreams.writeError("cbuff-relay: \(line)")
 }
 
 /// Runs a relay until SIGINT or SIGTERM (or its own end), its status lines and its failure (one
@@ -47,6 +48,12 @@ func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> V
 
 @main
 struct CBuffRelay: ParsableCommand {
+    /// Descriptors 0-2 are made safe before anything is opened (see `StandardStreams`).
+    static func main() {
+        guard StandardStreams.secure() else { Foundation.exit(1) }
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "cbuff-relay",
         abstract: "Relay a cbuff buffer into a NATS JetStream stream, or a stream into a buffer.",

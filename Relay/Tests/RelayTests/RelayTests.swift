@@ -69,20 +69,36 @@ import SharedRing
         try? FileManager.default.removeItem(atPath: data)
     }
 
-    func relay(_ arguments: [String]) throws -> Process {
+    /// Starts the relay with `arguments` (and this test's server and data directory), its
+    /// stderr into file `log` of the data directory if given, else nowhere.
+    func relay(_ arguments: [String], log: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
         process.arguments = arguments + ["--server", server.url, "--dir", data]
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            // A file, not a pipe: a relay never blocks on a test that does not read.
+            #expect(FileManager.default.createFile(atPath: logPath(log), contents: nil))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(log)))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         process.standardOutput = FileHandle.nullDevice   // a relay left behind must not hold the test's output open
         try process.run()
         return process
     }
 
-    func run(_ arguments: [String]) throws -> Int32 {
-        let process = try relay(arguments)
+    func run(_ arguments: [String], log: String? = nil) throws -> Int32 {
+        let process = try relay(arguments, log: log)
         process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "cbuff-relay \(arguments) died of signal \(process.terminationStatus)")
         return process.terminationStatus
+    }
+
+    func logPath(_ log: String) -> String { data + "/" + log }
+
+    /// The lines the relay wrote into `log`.
+    func lines(_ log: String) -> [String] {
+        ((try? String(contentsOfFile: logPath(log), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     func streamCount(_ stream: String) throws -> UInt64 {

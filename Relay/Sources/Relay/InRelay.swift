@@ -20,6 +20,11 @@ public struct InRelay {
     public var batch = 256
     /// How long to wait for the stream to exist.
     public var streamPatience = 60
+    /// The most bytes a buffer created from a message's headers may take (see `Admission`).
+    public var maxRingBytes = 1 << 26
+    /// Where refused messages go (see `DeadLetters`): nil for the default subject,
+    /// `cbuff.dead-letter.STREAM.CONSUMER`; empty: nowhere (they are only terminated).
+    public var deadLetterSubject: String?
 
     public init(buffer: String, server: String, stream: String, consumer: String, directory: DataDirectory) {
         self.buffer = buffer
@@ -68,48 +73,74 @@ public struct InRelay {
         }
         var pull: NatsSession.PullConsumer? = try subscribeInOrder()
 
+        let admission = Admission(maxRingBytes: maxRingBytes, length: length, capacity: capacity)
+        let deadLetters = try self.deadLetters(session: session, streamCreated: streamInfo.created, consumerSubject: subject)
         var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
-        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(dropped) redeliveries dropped") }
-        var backoff = 0.25, unacknowledged: UInt64 = 0, stopped = false
-        while !stopped {
+        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(deadLetters.count) refused, \(dropped) redeliveries dropped") }
+        var backoff = 0.25, unacknowledged: UInt64 = 0
+
+        /// Handles one fetched batch, in stream order: redeliveries of what was handled are
+        /// acknowledged and dropped; every other message is pushed or refused as `Admission`
+        /// decides (creating the ring from the first that may create it); the journal records
+        /// which will be pushed before the first is; acknowledgements follow the pushes. False
+        /// if a stop came while the ring was full.
+        func deliver(_ messages: [NatsSession.PullConsumer.Message]) throws -> Bool {
+            var fresh: [(message: NatsSession.PullConsumer.Message, sequence: UInt64)] = []
+            for message in messages {
+                guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
+                if let newest = fresh.last?.sequence ?? done, sequence <= newest {
+                    dropped += 1                       // handled before: a redelivery
+                    _ = message.acknowledge()
+                } else {
+                    fresh.append((message, sequence))
+                }
+            }
+            guard let first = fresh.first else { return true }
+            progress.begin()
+            // The verdicts first, all of them: the journal must name every push before the first.
+            var refusals: [String?] = []
+            for (message, sequence) in fresh {
+                let claim = Claim(message)
+                var verdict = admission.decide(claim, ring: sink?.shape)
+                if case .create(let plan) = verdict {
+                    let record: BufferRecord
+                    (sink, record) = try createSink(directory: directory, buffer: buffer, plan: plan)
+                    identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+                    report("Buffer \(buffer) holds \(sink!.shape), policy block (made for stream message \(sequence) unless it existed)")
+                    verdict = admission.decide(claim, ring: sink!.shape)
+                }
+                if case .refuse(let reason) = verdict { refusals.append(reason) } else { refusals.append(nil) }
+            }
+            let pushes = zip(fresh, refusals).compactMap { $1 == nil ? $0.sequence : nil }
+            if !pushes.isEmpty {
+                try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: done ?? first.sequence - 1, sequences: pushes))
+            }
+            var pushed: [NatsSession.PullConsumer.Message] = []
+            // An acknowledgement lost with the connection is harmless: JetStream delivers the
+            // message again, and the journal says it was pushed.
+            defer { for message in pushed where !message.acknowledge() { unacknowledged += 1 } }
+            for ((message, sequence), refusal) in zip(fresh, refusals) {
+                if let refusal {
+                    try deadLetters.send(message, sequence: sequence, reason: refusal, report: report)
+                } else {
+                    // A stop while the ring is full ends the batch here: the journal and the
+                    // ring's count still say exactly which messages are in (see InJournal).
+                    guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else { return false }
+                    pushed.append(message)
+                    progress.add(1)
+                }
+                done = sequence
+            }
+            return true
+        }
+
+        while true {
             let fetched: Int
             do {
                 guard let pull else { throw RelayError("No subscription yet.", transient: true) }
-                fetched = try pull.fetch(batch: batch, timeout: 1) { messages in
-                    let before = done
-                    var fresh: [(NatsSession.PullConsumer.Message, UInt64)] = []
-                    for message in messages {
-                        guard let sequence = message.streamSequence else { throw RelayError("A message of stream \(stream) has no stream sequence.") }
-                        if let done, sequence <= done {
-                            dropped += 1                       // pushed before: a redelivery
-                            _ = message.acknowledge()
-                        } else {
-                            fresh.append((message, sequence))
-                            done = sequence
-                        }
-                    }
-                    guard let first = fresh.first else { return }
-                    progress.begin()
-                    if sink == nil {
-                        let record: BufferRecord
-                        (sink, record) = try createSink(directory: directory, buffer: buffer, first: first.0, length: length, capacity: capacity)
-                        identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
-                    }
-                    try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: before ?? first.1 - 1,
-                                            sequences: fresh.map(\.1)))
-                    for (message, _) in fresh {
-                        // A stop while the ring is full ends the batch here: the journal and the
-                        // ring's count still say exactly which messages are in (see InJournal).
-                        guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else {
-                            stopped = true
-                            return
-                        }
-                        // An acknowledgement lost with the connection is harmless: JetStream
-                        // delivers the message again, and the journal says it was pushed.
-                        if !message.acknowledge() { unacknowledged += 1 }
-                        progress.add(1)
-                    }
-                }
+                var stopped = false
+                fetched = try pull.fetch(batch: batch, timeout: 1) { stopped = try !deliver($0) }
+                if stopped { return }
                 backoff = 0.25
             } catch let error as RelayError where error.transient {
                 // The server went away (libnats reconnects by itself): delivery restarts in
@@ -129,10 +160,25 @@ public struct InRelay {
             if fetched == 0 && once { return }
             if let status = progress.due() {
                 let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
-                report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(dropped) redeliveries dropped")
+                report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(deadLetters.count) refused, \(dropped) redeliveries dropped")
             }
             if shouldStop() { return }
         }
+    }
+
+    /// Where refused messages go: the subject given, or the default; refused if the consumer
+    /// receives it (dead letters would come back to be refused again, without end).
+    func deadLetters(session: NatsSession, streamCreated: Int64, consumerSubject: String) throws -> DeadLetters {
+        let subject = deadLetterSubject ?? DeadLetters.defaultSubject(stream: stream, consumer: consumer)
+        if !subject.isEmpty {
+            guard Subject.isLiteral(subject) else {
+                throw RelayError("The dead-letter subject \"\(subject)\" is not a subject to publish on (tokens of printable characters separated by dots, no wildcards).", usage: true)
+            }
+            guard !Subject(consumerSubject).matches(subject) else {
+                throw RelayError("The dead-letter subject \(subject) is one that consumer \(consumer) receives (\(consumerSubject)): refused messages would come back; choose another with --dead-letter.", usage: true)
+            }
+        }
+        return DeadLetters(subject: subject.isEmpty ? nil : subject, session: session, stream: stream, streamCreated: streamCreated, consumer: consumer)
     }
 
     /// The stream, once it exists (an `out` relay started at the same time creates it), waiting
@@ -171,5 +217,14 @@ public struct InRelay {
         }
         let inRing = Int(ringNext - entry.ringStart)
         return inRing == 0 ? entry.before : entry.sequences[inRing - 1]
+    }
+}
+
+extension Claim {
+    /// What `message`'s headers say it is.
+    init(_ message: NatsSession.PullConsumer.Message) {
+        self.init(kind: message.values(RelayHeaders.kind), itemSize: message.values(RelayHeaders.itemSize),
+                  fields: message.values(RelayHeaders.fields), maxMessage: message.values(RelayHeaders.maxMessage),
+                  size: message.data.count)
     }
 }

@@ -8,10 +8,14 @@ public struct RelayError: Error, CustomStringConvertible {
     let notFound: Bool
     /// Whether it may pass by itself (the connection is down and libnats is reconnecting).
     let transient: Bool
-    init(_ description: String, notFound: Bool = false, transient: Bool = false) {
+    /// The exit status it deserves (sysexits): 64 for a bad argument, 66 for a buffer gone, 1
+    /// for anything else.
+    public let status: Int32
+    init(_ description: String, notFound: Bool = false, transient: Bool = false, usage: Bool = false, status: Int32 = 1) {
         self.description = description
         self.notFound = notFound
         self.transient = transient
+        self.status = usage ? 64 : status
     }
 }
 
@@ -135,12 +139,33 @@ final class NatsSession {
     func publish(subject: String, data: UnsafeRawBufferPointer, headers: [(String, String)]) throws {
         var message: OpaquePointer?
         try Self.check(natsMsg_Create(&message, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count)), "make a message")
-        for (key, value) in headers { _ = natsMsgHeader_Set(message, key, value) }
+        for (key, value) in headers { _ = natsMsgHeader_Add(message, key, value) }
         let status = js_PublishMsgAsync(jetStream, &message, nil)
         if status != NATS_OK {
             natsMsg_Destroy(message)
             throw RelayError("Cannot publish on \(subject): \(Self.text(status)).")
         }
+    }
+
+    /// Publishes `data` on `subject` with `headers` as a plain NATS message (no JetStream
+    /// acknowledgement: a stream whose subjects cover `subject` stores it, de-duplicated by its
+    /// `Nats-Msg-Id`), and waits at most `timeout` seconds for the server to have it. False,
+    /// with nothing sent, if it is larger than the server takes (its max_payload).
+    func publishPlain(subject: String, data: UnsafeRawBufferPointer, headers: [(String, String)], timeout: Double) throws -> Bool {
+        guard data.count <= Int(Int32.max) else { return false }
+        var message: OpaquePointer?
+        var status = natsMsg_Create(&message, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count))
+        if status == NATS_OK {
+            for (key, value) in headers where status == NATS_OK { status = natsMsgHeader_Add(message, key, value) }
+            if status == NATS_OK { status = natsConnection_PublishMsg(connection, message) }
+            natsMsg_Destroy(message)
+        }
+        if status == NATS_MAX_PAYLOAD { return false }
+        if status == NATS_OK { status = natsConnection_FlushTimeout(connection, Int64(timeout * 1000)) }
+        guard status == NATS_OK else {
+            throw RelayError("Cannot publish on \(subject): \(Self.text(status)).", transient: true)
+        }
+        return true
     }
 
     /// Waits until every asynchronous publish is acknowledged, at most `timeout` seconds; false if
@@ -256,11 +281,26 @@ final class NatsSession {
             var data: UnsafeRawBufferPointer {
                 UnsafeRawBufferPointer(start: natsMsg_GetData(pointer), count: Int(natsMsg_GetDataLength(pointer)))
             }
-            func header(_ key: String) -> String? {
-                var value: UnsafePointer<CChar>?
-                return natsMsgHeader_Get(pointer, key, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
+            /// Every value of header `key` (none if it is missing; more than one if it was given
+            /// more than once).
+            func values(_ key: String) -> [String] {
+                var values: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+                var count: Int32 = 0
+                guard natsMsgHeader_Values(pointer, key, &values, &count) == NATS_OK, let values else { return [] }
+                defer { free(values) }
+                return (0..<Int(count)).compactMap { values[$0].map { String(cString: $0) } }
+            }
+            /// Every header, each value of each key, in the message's order of keys.
+            var headers: [(String, String)] {
+                var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+                var count: Int32 = 0
+                guard natsMsgHeader_Keys(pointer, &keys, &count) == NATS_OK, let keys else { return [] }
+                defer { free(keys) }
+                return (0..<Int(count)).compactMap { keys[$0].map { String(cString: $0) } }.flatMap { key in values(key).map { (key, $0) } }
             }
             func acknowledge() -> Bool { natsMsg_Ack(pointer, nil) == NATS_OK }
+            /// Tells JetStream never to deliver it again (AckTerm).
+            func terminate() -> Bool { natsMsg_Term(pointer, nil) == NATS_OK }
             /// The message's sequence in the stream (from its reply subject), nil if it has none.
             var streamSequence: UInt64? {
                 var metadata: UnsafeMutablePointer<jsMsgMetaData>?

@@ -4,10 +4,13 @@ internal import SharedRing
 /// message's headers.
 protocol RelaySink: AnyObject {
     /// Pushes `data` if there is room within `timeout`; false, pushing nothing, if not.
+    /// `Admission` has checked that it fits.
     func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool
     /// The sequence the next push gets.
     var nextSequence: UInt64 { get }
     var name: String { get }
+    /// What the ring holds, for `Admission`.
+    var shape: RingShape { get }
 }
 
 extension RelaySink {
@@ -29,35 +32,34 @@ func takeOverSink(directory: DataDirectory, buffer: String, messages: Bool) thro
     messages ? MessageSink(try directory.takeOverMessages(buffer)) : ItemSink(try directory.takeOver(buffer))
 }
 
-/// Creates buffer `buffer` from the headers of `first` (policy `block`), or takes it over if
-/// another process created it meanwhile.
-func createSink(directory: DataDirectory, buffer: String, first: NatsSession.PullConsumer.Message,
-                length: Int, capacity: Int) throws -> (any RelaySink, BufferRecord) {
+/// Creates buffer `buffer` as `plan` says (policy `block`), or takes it over if another process
+/// created it meanwhile (`Admission` then judges the message again against what it is).
+func createSink(directory: DataDirectory, buffer: String, plan: RingPlan) throws -> (any RelaySink, BufferRecord) {
     let sink: any RelaySink
     if let record = try? directory.record(of: buffer) {
         sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
-    } else if first.header(RelayHeaders.kind) == "messages" {
-        let largest = Int(first.header(RelayHeaders.maxMessage) ?? "") ?? 65536
-        var ring = 4096
-        while ring < max(capacity, (largest + 24) * 2) { ring <<= 1 }
-        sink = MessageSink(try directory.createMessageBuffer(buffer, capacity: ring, maxMessageSize: largest, policy: .block))
-    } else if let spec = first.header(RelayHeaders.fields) {
-        sink = ItemSink(try directory.createBuffer(buffer, layout: try ItemLayout(spec), length: length, policy: .block))
     } else {
-        let size = Int(first.header(RelayHeaders.itemSize) ?? "") ?? first.data.count
-        sink = ItemSink(try directory.createBuffer(buffer, itemSize: max(1, size), length: length, policy: .block))
+        switch plan {
+        case .messages(let largest, let capacity):
+            sink = MessageSink(try directory.createMessageBuffer(buffer, capacity: capacity, maxMessageSize: largest, policy: .block))
+        case .items(_, let fields?, let length):
+            sink = ItemSink(try directory.createBuffer(buffer, layout: fields, length: length, policy: .block))
+        case .items(let size, nil, let length):
+            sink = ItemSink(try directory.createBuffer(buffer, itemSize: size, length: length, policy: .block))
+        }
     }
     return (sink, try directory.record(of: buffer))
 }
 
 final class ItemSink: RelaySink {
     var writer: BufferWriter
-    init(_ writer: consuming BufferWriter) { self.writer = writer }
+    let shape: RingShape
+    init(_ writer: consuming BufferWriter) {
+        shape = .items(size: writer.itemSize, fields: writer.itemLayout)
+        self.writer = writer
+    }
     func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool {
-        guard data.count <= writer.itemSize else {
-            throw RelayError("A message of \(data.count) bytes does not fit the \(writer.itemSize)-byte items of buffer \(writer.name).")
-        }
-        return try writer.push(bytes: data, timeout: timeout)
+        try writer.push(bytes: data, timeout: timeout)
     }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }
@@ -65,7 +67,11 @@ final class ItemSink: RelaySink {
 
 final class MessageSink: RelaySink {
     var writer: MessageWriter
-    init(_ writer: consuming MessageWriter) { self.writer = writer }
+    let shape: RingShape
+    init(_ writer: consuming MessageWriter) {
+        shape = .messages(largest: writer.maxMessageSize)
+        self.writer = writer
+    }
     func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool { try writer.push(data, timeout: timeout) }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }

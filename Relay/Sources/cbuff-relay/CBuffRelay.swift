@@ -40,6 +40,9 @@ func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> V
     stop.install()
     do {
         try relay({ stop.isRaised }, complain)
+    } catch let error as RelayError {
+        complain("\(error)")
+        throw ExitCode(error.status)
     } catch {
         complain("\(error)")
         throw ExitCode(1)
@@ -97,7 +100,7 @@ struct CBuffRelay: ParsableCommand {
     struct In: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Consume the stream as durable pull consumer DURABLE and push each message into buffer NAME, acknowledging it once pushed.",
-            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is exactly once while the relay is its only writer: a journal beside the ring file (NAME.ring.in-DURABLE), written before each batch, says after a crash which stream message was the last pushed; the consumer then delivers from the next one and redeliveries are dropped."
+            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is exactly once while the relay is its only writer: a journal beside the ring file (NAME.ring.in-DURABLE), written before each batch, says after a crash which stream message was the last pushed; the consumer then delivers from the next one and redeliveries are dropped. A message whose headers do not say what it is (Cbuff-Kind, Cbuff-Item-Size or Cbuff-Max-Message, once each), contradict its size or the buffer, or ask for a buffer larger than --max-ring-bytes is never pushed: it is published with its reason on the dead-letter subject, terminated in JetStream, logged and counted, and delivery goes on."
         )
         @Argument(help: "The buffer's name.") var name: String
         @OptionGroup var common: Common
@@ -105,6 +108,14 @@ struct CBuffRelay: ParsableCommand {
         @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
         @Option(help: "Messages fetched at a time (at most 442).") var batch: Int = 256
         @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist.") var streamPatience: Int = 60
+        @Option(help: "The most bytes a buffer created from a message's headers may take (its items, or its messages' data area); a message asking for more is refused.")
+        var maxRingBytes: Int = 1 << 26
+        @Option(help: ArgumentHelp("Where refused messages go, with their reason (default: cbuff.dead-letter.STREAM.CONSUMER); '' terminates them only.", valueName: "subject"))
+        var deadLetter: String?
+
+        func validate() throws {
+            guard (4096...(1 << 40)).contains(maxRingBytes) else { throw ValidationError("--max-ring-bytes is from 4096 to 1099511627776 (1 TiB).") }
+        }
 
         func run() throws {
             var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
@@ -112,6 +123,8 @@ struct CBuffRelay: ParsableCommand {
             relay.length = length
             relay.batch = batch
             relay.streamPatience = max(0, streamPatience)
+            relay.maxRingBytes = maxRingBytes
+            relay.deadLetterSubject = deadLetter
             try runUntilStopped(relay.run)
         }
     }

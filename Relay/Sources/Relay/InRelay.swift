@@ -96,6 +96,7 @@ public struct InRelay {
                 }
             }
             guard let first = fresh.first else { return true }
+            try sink?.stopIfRemoved()
             progress.begin()
             // The verdicts first, all of them: the journal must name every push before the first.
             var refusals: [String?] = []
@@ -116,21 +117,30 @@ public struct InRelay {
                 try journal.write(.init(identity: identity, ringStart: sink!.nextSequence, before: done ?? first.sequence - 1, sequences: pushes))
             }
             var pushed: [NatsSession.PullConsumer.Message] = []
-            // An acknowledgement lost with the connection is harmless: JetStream delivers the
-            // message again, and the journal says it was pushed.
-            defer { for message in pushed where !message.acknowledge() { unacknowledged += 1 } }
+            /// Acknowledges what was pushed, once the ring is known to be still the buffer's (a
+            /// removal found here leaves them to be delivered again, into what has the name).
+            /// An acknowledgement lost with the connection is harmless: JetStream delivers the
+            /// message again, and the journal says it was pushed.
+            func acknowledgePushed() throws {
+                if !pushed.isEmpty { try sink!.stopIfRemoved() }
+                for message in pushed where !message.acknowledge() { unacknowledged += 1 }
+            }
             for ((message, sequence), refusal) in zip(fresh, refusals) {
                 if let refusal {
                     try deadLetters.send(message, sequence: sequence, reason: refusal, report: report)
                 } else {
                     // A stop while the ring is full ends the batch here: the journal and the
                     // ring's count still say exactly which messages are in (see InJournal).
-                    guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else { return false }
+                    guard try sink!.push(message.data, shouldStop: shouldStop, report: report) else {
+                        try acknowledgePushed()
+                        return false
+                    }
                     pushed.append(message)
                     progress.add(1)
                 }
                 done = sequence
             }
+            try acknowledgePushed()
             return true
         }
 
@@ -157,7 +167,10 @@ public struct InRelay {
                 }
                 continue
             }
-            if fetched == 0 && once { return }
+            if fetched == 0 {
+                try sink?.stopIfRemoved()            // idle: a removal is seen within a fetch's wait
+                if once { return }
+            }
             if let status = progress.due() {
                 let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
                 report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(deadLetters.count) refused, \(dropped) redeliveries dropped")

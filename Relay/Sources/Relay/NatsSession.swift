@@ -19,6 +19,13 @@ public struct RelayError: Error, CustomStringConvertible {
     }
 }
 
+extension RelayError {
+    /// Buffer `name` was removed, or removed and created again, under a relay (exit 66).
+    static func removed(_ name: String) -> RelayError {
+        RelayError("Buffer \(name) was removed, or removed and created again, while the relay used it: stopped.", status: 66)
+    }
+}
+
 /// One connection to a NATS server with JetStream: every libnats call of the relay is here.
 ///
 /// The connection reconnects by itself (libnats, without limit, 250 ms apart); what was published

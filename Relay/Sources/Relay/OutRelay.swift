@@ -48,15 +48,25 @@ public struct OutRelay {
         if let max = record.maxMessageSize { common.append((RelayHeaders.maxMessage, String(max))) } else { common.append((RelayHeaders.itemSize, String(record.itemSize))) }
         if let fields = record.itemLayout { common.append((RelayHeaders.fields, fields.description)) }
         var source = try openSource(directory: directory, buffer: buffer, reader: name, messages: record.holdsMessages)
+        guard (try? directory.record(of: buffer).createdAt) == record.createdAt else { throw RelayError.removed(buffer) }
         /// Goes back to the last commit: the named reader is closed (releasing its lock, and
-        /// committing nothing more, as it commits only when told) and opened again.
+        /// committing nothing more, as it commits only when told) and opened again, on the same
+        /// buffer: not on another of its name.
         func reopen() throws {
+            try stopIfRemoved()
             source = ReleasedSource()
             source = try openSource(directory: directory, buffer: buffer, reader: name, messages: record.holdsMessages)
+            guard (try? directory.record(of: buffer).createdAt) == record.createdAt else { throw RelayError.removed(buffer) }
+        }
+        /// Throws if the buffer was removed, or removed and created again, under the relay: what
+        /// its reader would read then is no longer buffer `buffer`.
+        func stopIfRemoved() throws {
+            if try source.isRemoved() { throw RelayError.removed(buffer) }
         }
         var progress = Progress(verb: "relayed")
         defer { report("out \(buffer) -> \(stream): \(progress.summary)") }
         while true {
+            try stopIfRemoved()
             var inFlight = 0
             var refused: RelayError?
             progress.begin()
@@ -105,6 +115,8 @@ protocol RelaySource: AnyObject {
     func commit()
     func wait(seconds: Double) -> Bool
     var lag: Int { get }
+    /// Whether the buffer was removed, or removed and created again (`BufferReader.isRemoved()`).
+    func isRemoved() throws -> Bool
 }
 
 /// Opens the named reader `reader` of `buffer`, of the buffer's kind.
@@ -119,6 +131,7 @@ final class ReleasedSource: RelaySource {
     func commit() {}
     func wait(seconds: Double) -> Bool { false }
     var lag: Int { 0 }
+    func isRemoved() throws -> Bool { false }
 }
 
 final class ItemSource: RelaySource {
@@ -134,6 +147,7 @@ final class ItemSource: RelaySource {
     func commit() { reader.commit() }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
     var lag: Int { reader.usage }
+    func isRemoved() throws -> Bool { try reader.isRemoved() }
 }
 
 final class MessageSource: RelaySource {
@@ -146,4 +160,5 @@ final class MessageSource: RelaySource {
     func commit() { reader.commit() }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
     var lag: Int { reader.usage }
+    func isRemoved() throws -> Bool { try reader.isRemoved() }
 }

@@ -11,6 +11,9 @@ protocol RelaySink: AnyObject {
     var name: String { get }
     /// What the ring holds, for `Admission`.
     var shape: RingShape { get }
+    /// Whether the buffer was removed, or removed and created again, under the relay (see
+    /// `BufferWriter.isRemoved()`): what it pushes then goes where nobody can read it.
+    func isRemoved() throws -> Bool
 }
 
 extension RelaySink {
@@ -21,10 +24,16 @@ extension RelaySink {
         var slices = 0
         while try !push(data, timeout: .milliseconds(250)) {
             if shouldStop() { return false }
+            try stopIfRemoved()               // its readers went with it: no room would ever come
             slices += 1
             if slices == 8 { report("Buffer \(name) is full of items its named readers have not consumed: waiting for room (SIGINT or SIGTERM stops here, nothing lost)") }
         }
         return true
+    }
+
+    /// Throws if the buffer was removed, or removed and created again, under the relay.
+    func stopIfRemoved() throws {
+        if try isRemoved() { throw RelayError.removed(name) }
     }
 }
 
@@ -61,6 +70,7 @@ final class ItemSink: RelaySink {
     func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool {
         try writer.push(bytes: data, timeout: timeout)
     }
+    func isRemoved() throws -> Bool { try writer.isRemoved() }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }
 }
@@ -73,6 +83,7 @@ final class MessageSink: RelaySink {
         self.writer = writer
     }
     func push(_ data: UnsafeRawBufferPointer, timeout: Duration) throws -> Bool { try writer.push(data, timeout: timeout) }
+    func isRemoved() throws -> Bool { try writer.isRemoved() }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }
 }

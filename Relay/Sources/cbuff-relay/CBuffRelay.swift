@@ -43,9 +43,27 @@ func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> V
     } catch let error as RelayError {
         complain("\(error)")
         throw ExitCode(error.status)
+    } catch let error as CBuffError {
+        complain("\(error)")
+        throw ExitCode(error.code.exitStatus)
     } catch {
         complain("\(error)")
         throw ExitCode(1)
+    }
+}
+
+extension CBuffError.Code {
+    /// The sysexits status of a library failure, as `cbuff` gives it.
+    var exitStatus: Int32 {
+        switch self {
+        case .notFound: 66
+        case .bufferAlreadyCreated: 73
+        case .writerBusy, .readerBusy, .timedOut: 75
+        case .corrupted, .valueDoesNotFit, .typeMismatch: 65
+        case .invalidArgument: 64
+        case .permissionDenied: 77
+        default: 1
+        }
     }
 }
 

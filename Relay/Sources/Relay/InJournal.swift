@@ -73,8 +73,15 @@ struct InJournal: ~Copyable {
             throw RelayError("The relay's journal \(path) is damaged.")
         }
         let start = 48 + Self.maxIdentity
-        return Entry(identity: identity, ringStart: word(8), before: word(16),
-                     sequences: (0..<Int(batch)).map { word(start + 8 * $0) })
+        let entry = Entry(identity: identity, ringStart: word(8), before: word(16),
+                          sequences: (0..<Int(batch)).map { word(start + 8 * $0) })
+        // Stream sequences only grow, and a relay pushes them in order: anything else was not
+        // written by one (a checksum is no proof against a writer who computes it).
+        guard zip([entry.before] + entry.sequences, entry.sequences).allSatisfy({ $0 < $1 }),
+              entry.ringStart <= UInt64.max - UInt64(entry.sequences.count) else {
+            throw RelayError("The relay's journal \(path) is damaged: its stream sequences do not grow.")
+        }
+        return entry
     }
 
     /// `identity` as the journal keeps it: itself if it fits, else its start and a hash of all

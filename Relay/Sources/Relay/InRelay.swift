@@ -52,7 +52,8 @@ public struct InRelay {
         if let record = try? directory.record(of: buffer) {
             sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
             identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
-            done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence, report: report)
+            done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence,
+                                   streamLast: session.lastSequence(stream), report: report)
         }
         let subject = try session.consumerState(stream: stream, durable: consumer)?.filterSubject ?? streamSubject
         /// Makes the consumer deliver in order from just after `done`, and subscribes to it.
@@ -211,9 +212,10 @@ public struct InRelay {
     }
 
     /// The last stream sequence the ring holds according to the journal, or nil if the journal
-    /// cannot say (none, another buffer's or stream's, damaged, or the ring was written by
-    /// something else since).
-    func resumePoint(journal: borrowing InJournal, identity: String, ringNext: UInt64, report: (String) -> Void) throws -> UInt64? {
+    /// cannot say (none, another buffer's or stream's, damaged, the ring written by something
+    /// else since, or a sequence beyond `streamLast`, the last the stream ever stored).
+    func resumePoint(journal: borrowing InJournal, identity: String, ringNext: UInt64, streamLast: UInt64,
+                     report: (String) -> Void) throws -> UInt64? {
         let entry: InJournal.Entry?
         do { entry = try journal.read() } catch {
             report("\(error) Delivery starts again at least once from the consumer's acknowledged floor")
@@ -229,7 +231,12 @@ public struct InRelay {
             return nil
         }
         let inRing = Int(ringNext - entry.ringStart)
-        return inRing == 0 ? entry.before : entry.sequences[inRing - 1]
+        let last = inRing == 0 ? entry.before : entry.sequences[inRing - 1]
+        guard last <= streamLast else {
+            report("The journal \(journal.path) says buffer \(buffer) holds stream sequence \(last), beyond the last stream \(stream) stored (\(streamLast)): ignored")
+            return nil
+        }
+        return last
     }
 }
 

@@ -211,6 +211,36 @@ import SharedRing
         try expectEveryItemOnceInOrder("b", total: 1000)
     }
 
+    /// A journal with a valid checksum whose numbers no relay writes (a checksum is no proof
+    /// against whoever computes it): sequences that do not grow, a resume point beyond the
+    /// stream, the largest sequence there is (whose successor overflowed). Each is reported and
+    /// ignored, and delivery goes on, none twice.
+    @Test func aJournalThatLiesIsIgnored() throws {
+        try filledBuffer("a", count: 10)
+        #expect(try run(["out", "a", "--stream", "H", "--subject", "h.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: 100, policy: .block).close()
+        #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"]) == 0)
+        let journal = try InJournal(path: directory.ringPath(of: "b") + ".in-h")
+        let entry = try #require(try journal.read())
+        #expect(entry.sequences.last == 10)
+        let lies: [InJournal.Entry] = [
+            .init(identity: entry.identity, ringStart: 10, before: .max, sequences: []),
+            .init(identity: entry.identity, ringStart: 10, before: 1_000_000, sequences: []),
+            .init(identity: entry.identity, ringStart: 8, before: 0, sequences: [9, 3]),
+        ]
+        for (round, lie) in lies.enumerated() {
+            try journal.write(lie)
+            #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"], log: "lie-\(round).log") == 0)
+            #expect(lines("lie-\(round).log").contains { $0.contains("journal") }, "\(lines("lie-\(round).log"))")
+        }
+        var writer = try directory.takeOver("a")
+        try writer.push(contentsOf: 10..<15 as Range<UInt64>)
+        writer.close()
+        #expect(try run(["out", "a", "--stream", "H", "--subject", "h.a", "--once"]) == 0)
+        #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"]) == 0)
+        try expectEveryItemOnceInOrder("b", total: 15)
+    }
+
     @Test func theServerRestartedMidStreamLosesNothing() throws {
         let total: UInt64 = 150_000
         try filledBuffer("a", count: total)

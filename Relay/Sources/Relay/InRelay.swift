@@ -22,6 +22,11 @@ public struct InRelay {
     public var streamPatience = 60
     /// The most bytes a buffer created from a message's headers may take (see `Admission`).
     public var maxRingBytes = 1 << 26
+    /// How long to try to reach a server at start, and, with `once`, how long an outage may
+    /// last before the relay gives up.
+    public var connectTimeout = 30.0
+    /// Seconds between status lines at most (each only if something changed); nil: none.
+    public var statusInterval: Double? = 2
     /// Where refused messages go (see `DeadLetters`): nil for the default subject,
     /// `cbuff.dead-letter.STREAM.CONSUMER`; empty: nowhere (they are only terminated).
     public var deadLetterSubject: String?
@@ -34,13 +39,16 @@ public struct InRelay {
         self.directory = directory
     }
 
-    public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws {
+    /// Relays until `shouldStop()` (checked between batches and while waiting for room), or,
+    /// with `once`, until a fetch finds nothing. `report` receives where delivery resumes, the
+    /// refusals, the status lines, and the connection's drops and returns.
+    public func run(shouldStop: () -> Bool = { false }, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
         guard !consumer.isEmpty, consumer.utf8.count <= 64,
               consumer.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
             throw RelayError("A consumer name is 1 to 64 letters, digits, '_' or '-'; \"\(consumer)\" is not.")
         }
         let batch = min(max(1, self.batch), InJournal.maxBatch)
-        let session = try NatsSession(url: server, window: 256)
+        let session = try NatsSession(url: server, window: 256, patience: connectTimeout, report: report)
         let streamInfo = try awaitStream(session, shouldStop: shouldStop, report: report)
         guard let streamSubject = streamInfo.subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
         let journal = try InJournal(path: directory.ringPath(of: buffer) + ".in-" + consumer)
@@ -55,7 +63,8 @@ public struct InRelay {
             done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence,
                                    streamLast: session.lastSequence(stream), report: report)
         }
-        let subject = try session.consumerState(stream: stream, durable: consumer)?.filterSubject ?? streamSubject
+        let initial = try session.consumerState(stream: stream, durable: consumer)
+        let subject = initial?.filterSubject ?? streamSubject
         /// Makes the consumer deliver in order from just after `done`, and subscribes to it.
         /// What it delivered and did not see acknowledged would otherwise come back only after
         /// its acknowledgement wait, behind newer messages; when `done` is unknown, delivery
@@ -67,18 +76,29 @@ public struct InRelay {
                     try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: done + 1)
                 }
             } else if let state, state.awaitingAcknowledgement > 0 {
-                report("No journal says what buffer \(buffer) holds: delivering again from consumer \(consumer)'s acknowledged floor (stream sequence \(state.acknowledgedFloor + 1)), at least once")
                 try session.resetConsumer(stream: stream, durable: consumer, subject: subject, start: state.acknowledgedFloor + 1)
             }
             return try session.pullSubscribe(stream: stream, durable: consumer, subject: subject)
         }
         var pull: NatsSession.PullConsumer? = try subscribeInOrder()
+        let holds = sink.map { "buffer \(buffer) at item \($0.nextSequence)" } ?? "buffer \(buffer) made from the first message that can make it"
+        if let done {
+            report("in \(stream) -> \(buffer): resuming after stream sequence \(done), as journal \(journal.path) says (\(holds))")
+        } else if let initial {
+            report("in \(stream) -> \(buffer): no journal says what the buffer holds: delivering from consumer \(consumer)'s acknowledged floor, after stream sequence \(initial.acknowledgedFloor), at least once (\(holds))")
+        } else {
+            report("in \(stream) -> \(buffer): new consumer \(consumer), delivering \(subject) from the stream's first message (\(holds))")
+        }
 
         let admission = Admission(maxRingBytes: maxRingBytes, length: length, capacity: capacity)
         let deadLetters = try self.deadLetters(session: session, streamCreated: streamInfo.created, consumerSubject: subject)
-        var progress = Progress(verb: "pushed"), dropped: UInt64 = 0
-        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(deadLetters.count) refused, \(dropped) redeliveries dropped") }
-        var backoff = 0.25, unacknowledged: UInt64 = 0
+        var progress = Progress(verb: "pushed", interval: statusInterval.map { .milliseconds(Int($0 * 1000)) }), dropped: UInt64 = 0
+        /// Where the buffer and the stream stand, in all runs.
+        func position() -> String {
+            "buffer at item \(sink.map { String($0.nextSequence) } ?? "-"), stream handled up to sequence \(done.map(String.init) ?? "-")"
+        }
+        defer { report("in \(stream) -> \(buffer): \(progress.summary), \(deadLetters.count) refused, \(dropped) redeliveries dropped; \(position())") }
+        var backoff = 0.25, unacknowledged: UInt64 = 0, outage = Outage()
 
         /// Handles one fetched batch, in stream order: redeliveries of what was handled are
         /// acknowledged and dropped; every other message is pushed or refused as `Admission`
@@ -153,28 +173,30 @@ public struct InRelay {
                 fetched = try pull.fetch(batch: batch, timeout: 1) { stopped = try !deliver($0) }
                 if stopped { return }
                 backoff = 0.25
+                outage.end()
             } catch let error as RelayError where error.transient {
                 // The server went away (libnats reconnects by itself): delivery restarts in
-                // order just after the last message pushed, as at start.
-                report("\(error) Delivering again after stream sequence \(done.map(String.init) ?? "-") in \(backoff) s (\(unacknowledged) acknowledgements lost so far)")
+                // order just after the last message handled, as at start. Said once an outage;
+                // with `once`, given up after the bound.
+                if try outage.failure(error, bound: once ? connectTimeout : nil, server: server) {
+                    report("\(error) Delivering again after stream sequence \(done.map(String.init) ?? "-") once the server answers (\(unacknowledged) acknowledgements lost so far)")
+                }
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 2)
                 if shouldStop() { return }
                 pull = nil
-                do {
-                    pull = try subscribeInOrder()
-                } catch let error as RelayError {
-                    report("\(error) (the server is still away, say)")
-                }
+                pull = try? subscribeInOrder()
                 continue
             }
             if fetched == 0 {
                 try sink?.stopIfRemoved()            // idle: a removal is seen within a fetch's wait
                 if once { return }
             }
-            if let status = progress.due() {
-                let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map { String($0.undelivered) } ?? "?"
-                report("in \(stream) -> \(buffer): \(status), lag \(lag), stream sequence \(done.map(String.init) ?? "-"), \(deadLetters.count) refused, \(dropped) redeliveries dropped")
+            if progress.isTimeToLook() {
+                let lag = (try? session.consumerState(stream: stream, durable: consumer))?.map(\.undelivered)
+                if let moved = progress.line(showing: [sink?.nextSequence, done, lag, deadLetters.count, dropped]) {
+                    report("in \(stream) -> \(buffer): \(position()), lag \(lag.map(String.init) ?? "?"); since start \(moved), \(deadLetters.count) refused, \(dropped) redeliveries dropped")
+                }
             }
             if shouldStop() { return }
         }

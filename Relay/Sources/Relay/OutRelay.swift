@@ -27,6 +27,11 @@ public struct OutRelay {
     public var once = false
     /// Publishes in flight at most (then one wait for their acknowledgements).
     public var window = 256
+    /// How long to try to reach a server at start, and, with `once`, how long an outage may
+    /// last before the relay gives up.
+    public var connectTimeout = 30.0
+    /// Seconds between status lines at most (each only if something changed); nil: none.
+    public var statusInterval: Double? = 2
 
     public init(buffer: String, server: String, stream: String, subject: String, directory: DataDirectory) {
         self.buffer = buffer
@@ -37,9 +42,9 @@ public struct OutRelay {
     }
 
     /// Relays until `shouldStop()` (checked between windows), or, with `once`, until caught up.
-    /// `report` receives a status line every few seconds.
-    public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws {
-        let session = try NatsSession(url: server, window: window)
+    /// `report` receives the status lines, and the connection's drops and returns.
+    public func run(shouldStop: () -> Bool = { false }, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        let session = try NatsSession(url: server, window: window, patience: connectTimeout, report: report)
         _ = try session.ensureStream(stream, subject: subject)
         let record = try directory.record(of: buffer)
         let identity = "\(buffer)@\(record.createdAt)"
@@ -63,8 +68,10 @@ public struct OutRelay {
         func stopIfRemoved() throws {
             if try source.isRemoved() { throw RelayError.removed(buffer) }
         }
-        var progress = Progress(verb: "relayed")
-        defer { report("out \(buffer) -> \(stream): \(progress.summary)") }
+        var progress = Progress(verb: "relayed", interval: statusInterval.map { .milliseconds(Int($0 * 1000)) })
+        var outage = Outage()
+        defer { report("out \(buffer) -> \(stream): \(progress.summary); reader \(name) at item \(source.position)") }
+        report("out \(buffer) -> \(stream): reader \(name) at item \(source.position), \(source.lag) items to relay")
         while true {
             try stopIfRemoved()
             var inFlight = 0
@@ -74,35 +81,36 @@ public struct OutRelay {
                 let headers = common + [(RelayHeaders.messageID, "\(identity):\(sequence)"), (RelayHeaders.sequence, String(sequence))]
                 do {
                     try bytes.withUnsafeBytes { data in try session.publish(subject: subject, data: data, headers: headers) }
-                } catch let error as RelayError {
+                } catch let error as RelayError where error.transient {
                     refused = error          // disconnected, say: the window is sent again below
                     break
                 }
                 inFlight += 1
             }
-            if let refused {
-                report("\(refused) Waiting for the connection, then sending again from the last commit")
-                _ = session.completePublishing(timeout: 1)
+            // Not every publish of the window went out or was acknowledged (the server went
+            // away, say): resume at the last commit once it answers; JetStream drops what it
+            // already had (same ids). Said once an outage; with `once`, given up after the bound.
+            let failure = refused ?? (inFlight > 0 && !session.completePublishing(timeout: 5)
+                                      ? RelayError("JetStream did not acknowledge \(inFlight) publishes.", transient: true) : nil)
+            if let failure {
+                if refused != nil { _ = session.completePublishing(timeout: 1) }
+                let first = try outage.failure(failure, bound: once ? connectTimeout : nil, server: server)
                 try reopen()
+                if first { report("\(failure) Sending again from the last commit (reader \(name) at item \(source.position)) once the server answers") }
                 Thread.sleep(forTimeInterval: 0.25)
             } else if inFlight > 0 {
-                if session.completePublishing(timeout: 5) {
-                    source.commit()
-                    progress.add(UInt64(inFlight))
-                } else {
-                    // Not every publish of the window was acknowledged (the server went away, say):
-                    // resume at the last commit; JetStream drops what it already had (same ids).
-                    report("JetStream did not acknowledge \(inFlight) publishes; sending them again from the last commit")
-                    try reopen()
-                    Thread.sleep(forTimeInterval: 0.25)
-                }
+                source.commit()
+                progress.add(UInt64(inFlight))
+                outage.end()
             } else {
                 if once { return }
                 _ = source.wait(seconds: 0.2)
             }
-            if let status = progress.due() {
-                let last = (try? session.lastSequence(stream)).map(String.init) ?? "?"
-                report("out \(buffer) -> \(stream): \(status), lag \(source.lag), stream sequence \(last)")
+            if progress.isTimeToLook() {
+                let last = try? session.lastSequence(stream)
+                if let moved = progress.line(showing: [source.position, UInt64(source.lag), last]) {
+                    report("out \(buffer) -> \(stream): reader \(name) at item \(source.position), lag \(source.lag), stream at sequence \(last.map(String.init) ?? "?"); since start \(moved)")
+                }
             }
             if shouldStop() { return }
         }
@@ -115,6 +123,8 @@ protocol RelaySource: AnyObject {
     func commit()
     func wait(seconds: Double) -> Bool
     var lag: Int { get }
+    /// The sequence of the next item to read: everything before it was relayed, in all runs.
+    var position: UInt64 { get }
     /// Whether the buffer was removed, or removed and created again (`BufferReader.isRemoved()`).
     func isRemoved() throws -> Bool
 }
@@ -131,6 +141,7 @@ final class ReleasedSource: RelaySource {
     func commit() {}
     func wait(seconds: Double) -> Bool { false }
     var lag: Int { 0 }
+    var position: UInt64 { 0 }
     func isRemoved() throws -> Bool { false }
 }
 
@@ -147,6 +158,7 @@ final class ItemSource: RelaySource {
     func commit() { reader.commit() }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
     var lag: Int { reader.usage }
+    var position: UInt64 { reader.nextSequence }
     func isRemoved() throws -> Bool { try reader.isRemoved() }
 }
 
@@ -160,5 +172,6 @@ final class MessageSource: RelaySource {
     func commit() { reader.commit() }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
     var lag: Int { reader.usage }
+    var position: UInt64 { reader.nextSequence }
     func isRemoved() throws -> Bool { try reader.isRemoved() }
 }

@@ -35,7 +35,7 @@ final class StopFlag: @unchecked Sendable {
 
 /// Runs a relay until SIGINT or SIGTERM (or its own end), its status lines and its failure (one
 /// sentence, exit 1) on stderr.
-func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> Void) throws -> Void) throws {
+func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: @escaping @Sendable (String) -> Void) throws -> Void) throws {
     let stop = StopFlag()
     stop.install()
     do {
@@ -89,8 +89,17 @@ struct CBuffRelay: ParsableCommand {
         var stream: String
         @Option(help: "Data directory (default: $CBUFF_DIR, else the per-user default).")
         var dir: String?
-        @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing).")
+        @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing), and give up when no server answers for --connect-timeout.")
         var once = false
+        @Option(help: ArgumentHelp("How long to try to reach a server at start (and, with --once, after losing it) before giving up.", valueName: "seconds"))
+        var connectTimeout: Double = 30
+        @Option(help: ArgumentHelp("Seconds between status lines at most, each only when something changed; 0: none.", valueName: "seconds"))
+        var statusInterval: Double = 2
+
+        func validate() throws {
+            guard connectTimeout.isFinite, (0...86_400).contains(connectTimeout) else { throw ValidationError("--connect-timeout is from 0 to 86400 seconds.") }
+            guard statusInterval.isFinite, (0...86_400).contains(statusInterval) else { throw ValidationError("--status-interval is from 0 to 86400 seconds.") }
+        }
 
         var directory: DataDirectory { DataDirectory.resolve(dir) }
     }
@@ -111,6 +120,8 @@ struct CBuffRelay: ParsableCommand {
             relay.readerName = reader
             relay.once = common.once
             relay.window = max(1, window)
+            relay.connectTimeout = common.connectTimeout
+            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
             try runUntilStopped(relay.run)
         }
     }
@@ -142,6 +153,8 @@ struct CBuffRelay: ParsableCommand {
             relay.batch = batch
             relay.streamPatience = max(0, streamPatience)
             relay.maxRingBytes = maxRingBytes
+            relay.connectTimeout = common.connectTimeout
+            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
             relay.deadLetterSubject = deadLetter
             try runUntilStopped(relay.run)
         }

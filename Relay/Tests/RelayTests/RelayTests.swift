@@ -14,9 +14,11 @@ import SharedRing
     final class Server {
         let store: String
         let port: Int
+        let jetStream: Bool
         var process: Process?
 
-        init() throws {
+        init(jetStream: Bool = true) throws {
+            self.jetStream = jetStream
             store = NSTemporaryDirectory() + "cbuff-relay-test-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
             port = Int.random(in: 20_000...60_000)
@@ -28,7 +30,7 @@ import SharedRing
         func start() throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server")
-            process.arguments = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store]
+            process.arguments = (jetStream ? ["-js"] : []) + ["-a", "127.0.0.1", "-p", String(port), "-sd", store]
             let log = Pipe()
             process.standardError = log
             process.standardOutput = log
@@ -71,10 +73,10 @@ import SharedRing
 
     /// Starts the relay with `arguments` (and this test's server and data directory), its
     /// stderr into file `log` of the data directory if given, else nowhere.
-    func relay(_ arguments: [String], log: String? = nil) throws -> Process {
+    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
-        process.arguments = arguments + ["--server", server.url, "--dir", data]
+        process.arguments = arguments + ["--server", url ?? server.url, "--dir", data]
         if let log {
             // A file, not a pipe: a relay never blocks on a test that does not read.
             #expect(FileManager.default.createFile(atPath: logPath(log), contents: nil))
@@ -87,8 +89,8 @@ import SharedRing
         return process
     }
 
-    func run(_ arguments: [String], log: String? = nil) throws -> Int32 {
-        let process = try relay(arguments, log: log)
+    func run(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Int32 {
+        let process = try relay(arguments, log: log, server: url)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit, "cbuff-relay \(arguments) died of signal \(process.terminationStatus)")
         return process.terminationStatus

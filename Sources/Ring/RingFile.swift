@@ -42,6 +42,17 @@ package struct RingFile: ~Copyable {
         return status.links > 0
     }
 
+    /// Whether the file is still the one its path names (one `fstat`, one `lstat`): false once
+    /// it was deleted, and once another file took its name, as removing its buffer and creating
+    /// one of the same name do. A writer or reader left on such a file writes or reads what
+    /// nobody can open any more. Throws `corrupted` as ``isStillNamed()`` does.
+    package func isStillAtItsPath() throws(CBuffFailure) -> Bool {
+        guard try isStillNamed() else { return false }
+        let open = try Sys.fileInfo(descriptor).orThrow { .system($0, "look at ring file \(path)") }
+        let named = try Sys.linkInfo(path).orThrow { .system($0, "look at \(path)") }
+        return named?.identity == open.identity
+    }
+
     /// Creates a new ring file at `path` (which must not exist), reserves its storage, writes its
     /// header and maps it. On failure nothing is left at `path`.
     package static func create(at path: String, layout: RingLayout, mode: UInt32) throws(CBuffFailure) -> RingFile {

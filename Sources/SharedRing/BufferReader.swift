@@ -137,6 +137,17 @@ public struct BufferReader: ~Copyable {
     /// The ring file's geometry, for the typed faces' checks.
     var layout: RingLayout { file.layout }
 
+    /// Whether the buffer was removed under this reader (``DataDirectory/removeBuffer(_:force:)``,
+    /// `cbuff rm`), or removed and created again: its name then gives another ring file, or
+    /// none, and this reader reads a file nobody else can open (a writer forcibly removed from
+    /// under may still be pushing into it). Two system calls: for a follower's idle moments,
+    /// not for the hot path.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
+    public func isRemoved() throws(CBuffError) -> Bool {
+        try lifted { () throws(CBuffFailure) in try !file.isStillAtItsPath() }
+    }
+
     /// Whether more items can still arrive: false once the buffer has been removed (its ring
     /// file deleted) and no live writer holds the file any more. (A writer that was forcibly
     /// removed from under goes on pushing into the file it has, and this reader goes on reading

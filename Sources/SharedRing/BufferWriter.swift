@@ -85,6 +85,16 @@ public struct BufferWriter: ~Copyable {
     /// The path of the ring file.
     public var path: String { file.path }
 
+    /// Whether the buffer was removed under this writer (`cbuff rm --force`, or
+    /// ``DataDirectory/removeBuffer(_:force:)``), or removed and created again: its name then
+    /// gives another ring file, or none, and what this writer pushes nobody can open. Two system
+    /// calls: for a long-running writer's idle moments, not for the hot path.
+    ///
+    /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
+    public func isRemoved() throws(CBuffError) -> Bool {
+        try lifted { () throws(CBuffFailure) in try !file.isStillAtItsPath() }
+    }
+
     /// The fields of the buffer's items, if its creator declared them (see ``ItemLayout``).
     public var itemLayout: ItemLayout? { file.layout.itemType.fields.map(ItemLayout.init) }
     /// The name of the items' type, if its creator recorded one (a typed buffer's `Item`).

@@ -113,6 +113,12 @@ public struct MessageReader: ~Copyable {
     /// Whether a live process currently holds the writer lock.
     public var writerIsAlive: Bool { (try? file.writerIsAlive()) ?? false }
 
+    /// Whether the buffer was removed under this reader, or removed and created again (see
+    /// ``BufferReader/isRemoved()``).
+    public func isRemoved() throws(CBuffError) -> Bool {
+        try lifted { () throws(CBuffFailure) in try !file.isStillAtItsPath() }
+    }
+
     /// Whether more messages can still arrive (see ``BufferReader/canReceiveMore()``).
     public func canReceiveMore() throws(CBuffError) -> Bool {
         try lifted { () throws(CBuffFailure) in

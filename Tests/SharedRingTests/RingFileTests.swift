@@ -178,6 +178,25 @@ import SharedRingSystem
         #expect(try !reader.canReceiveMore())
     }
 
+    /// A writer or reader learns that its buffer was removed, or removed and created again
+    /// (another file under the name), and not before: the relay stops on it.
+    @Test func writersAndReadersKnowWhenTheirBufferWasRemovedOrReplaced() throws {
+        var writer = try directory.createBuffer("replaced", itemSize: 8, length: 16)
+        let reader = try directory.openReader("replaced")
+        let messages = try directory.createMessageBuffer("replaced-messages", capacity: 4096, maxMessageSize: 100)
+        let messageReader = try directory.openMessageReader("replaced-messages")
+        #expect(try !writer.isRemoved() && !reader.isRemoved() && !messages.isRemoved() && !messageReader.isRemoved())
+        try directory.removeBuffer("replaced", force: true)
+        #expect(try writer.isRemoved() && reader.isRemoved())
+        try writer.push(1)                                  // it still works, on a file nobody can open
+        try directory.createBuffer("replaced", itemSize: 8, length: 16).close()
+        #expect(try writer.isRemoved() && reader.isRemoved())
+        #expect(try !directory.openReader("replaced").isRemoved())
+        try directory.removeBuffer("replaced-messages", force: true)
+        _ = try directory.createMessageBuffer("replaced-messages", capacity: 4096, maxMessageSize: 100)
+        #expect(try messages.isRemoved() && messageReader.isRemoved())
+    }
+
     @Test func aCaughtUpReaderLearnsThatItsFileWasTruncated() throws {
         var writer = try directory.createBuffer("cut-behind", itemSize: 8, length: 1024)
         var reader = try directory.openReader("cut-behind")

@@ -45,7 +45,8 @@ struct InJournal: ~Copyable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
+        // Never on descriptors 0-2, where a stray write to stderr would land in it.
+        let fd = StandardStreams.aboveStandardStreams(open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600))
         guard fd >= 0 else { throw RelayError("Cannot open the relay's journal \(path): \(String(cString: strerror(errno))).") }
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid(), status.st_nlink == 1 else {
@@ -72,8 +73,15 @@ struct InJournal: ~Copyable {
             throw RelayError("The relay's journal \(path) is damaged.")
         }
         let start = 48 + Self.maxIdentity
-        return Entry(identity: identity, ringStart: word(8), before: word(16),
-                     sequences: (0..<Int(batch)).map { word(start + 8 * $0) })
+        let entry = Entry(identity: identity, ringStart: word(8), before: word(16),
+                          sequences: (0..<Int(batch)).map { word(start + 8 * $0) })
+        // Stream sequences only grow, and a relay pushes them in order: anything else was not
+        // written by one (a checksum is no proof against a writer who computes it).
+        guard zip([entry.before] + entry.sequences, entry.sequences).allSatisfy({ $0 < $1 }),
+              entry.ringStart <= UInt64.max - UInt64(entry.sequences.count) else {
+            throw RelayError("The relay's journal \(path) is damaged: its stream sequences do not grow.")
+        }
+        return entry
     }
 
     /// `identity` as the journal keeps it: itself if it fits, else its start and a hash of all

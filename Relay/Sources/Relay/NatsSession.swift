@@ -1,5 +1,6 @@
 internal import CNats
 internal import Foundation
+internal import Synchronization
 
 /// A relay's failure: one sentence.
 public struct RelayError: Error, CustomStringConvertible {
@@ -8,10 +9,21 @@ public struct RelayError: Error, CustomStringConvertible {
     let notFound: Bool
     /// Whether it may pass by itself (the connection is down and libnats is reconnecting).
     let transient: Bool
-    init(_ description: String, notFound: Bool = false, transient: Bool = false) {
+    /// The exit status it deserves (sysexits): 64 for a bad argument, 66 for a buffer gone, 1
+    /// for anything else.
+    public let status: Int32
+    init(_ description: String, notFound: Bool = false, transient: Bool = false, usage: Bool = false, status: Int32 = 1) {
         self.description = description
         self.notFound = notFound
         self.transient = transient
+        self.status = usage ? 64 : status
+    }
+}
+
+extension RelayError {
+    /// Buffer `name` was removed, or removed and created again, under a relay (exit 66).
+    static func removed(_ name: String) -> RelayError {
+        RelayError("Buffer \(name) was removed, or removed and created again, while the relay used it: stopped.", status: 66)
     }
 }
 
@@ -33,21 +45,70 @@ final class NatsSession {
         func take() -> Int { lock.lock(); defer { value = 0; lock.unlock() }; return value }
     }
 
-    /// Connects to `url` (retrying with backoff for up to `patience` seconds).
-    init(url: String, window: Int, patience: Double = 30) throws {
+    /// Says when the connection drops and when it is back. libnats calls it on a thread of its
+    /// own, possibly after the connection is destroyed: it is never freed (one per session).
+    final class ConnectionEvents: @unchecked Sendable {
+        let url: String
+        let report: @Sendable (String) -> Void
+        /// When the connection dropped (nil while it is up); set once the session closes, so
+        /// that closing says nothing.
+        private let state = Mutex<(lostAt: ContinuousClock.Instant?, closing: Bool)>((nil, false))
+
+        init(url: String, report: @escaping @Sendable (String) -> Void) {
+            self.url = url
+            self.report = report
+        }
+
+        func lost() {
+            let said = state.withLock { state -> Bool in
+                guard !state.closing, state.lostAt == nil else { return false }
+                state.lostAt = .now
+                return true
+            }
+            if said { report("Lost the connection to \(url): reconnecting every 250 ms") }
+        }
+
+        func back() {
+            let lostAt = state.withLock { state -> ContinuousClock.Instant? in
+                defer { state.lostAt = nil }
+                return state.closing ? nil : state.lostAt
+            }
+            if let lostAt { report("Connected again to \(url) after \(Progress.seconds(ContinuousClock.now - lostAt).formatted1) s") }
+        }
+
+        func closing() { state.withLock { $0.closing = true } }
+    }
+    private let events: ConnectionEvents
+
+    /// Connects to `url`, retrying with backoff for up to `patience` seconds (saying so once
+    /// through `report` if the first try fails); `report` then hears when the connection drops
+    /// and when it is back.
+    init(url: String, window: Int, patience: Double = 30, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        let shown = Self.redacted(url)
+        events = ConnectionEvents(url: shown, report: report)
         var options: OpaquePointer?
         try Self.check(natsOptions_Create(&options), "create the connection options")
         defer { natsOptions_Destroy(options) }
-        try Self.check(natsOptions_SetURL(options, url), "use the server URL \(url)")
+        try Self.check(natsOptions_SetURL(options, url), "use the server URL \(shown)")
         _ = natsOptions_SetMaxReconnect(options, -1)
         _ = natsOptions_SetReconnectWait(options, 250)
         _ = natsOptions_SetReconnectBufSize(options, 64 << 20)
+        let context = Unmanaged.passRetained(events).toOpaque()
+        _ = natsOptions_SetDisconnectedCB(options, { _, context in
+            Unmanaged<ConnectionEvents>.fromOpaque(context!).takeUnretainedValue().lost()
+        }, context)
+        _ = natsOptions_SetReconnectedCB(options, { _, context in
+            Unmanaged<ConnectionEvents>.fromOpaque(context!).takeUnretainedValue().back()
+        }, context)
         var wait = 0.1
-        let deadline = Date().addingTimeInterval(patience)
+        let deadline = ContinuousClock.now + .milliseconds(Int(patience * 1000))
         while true {
             let status = natsConnection_Connect(&connection, options)
             if status == NATS_OK { break }
-            if Date() > deadline { throw RelayError("Cannot connect to \(url): \(Self.text(status)).") }
+            if ContinuousClock.now > deadline {
+                throw RelayError("No NATS server answered at \(shown) within \(Int(patience)) s (\(Self.text(status))).")
+            }
+            if wait == 0.1 { report("No NATS server answers at \(shown) yet (\(Self.text(status))): trying for up to \(Int(patience)) s") }
             Thread.sleep(forTimeInterval: wait)
             wait = min(wait * 2, 2)
         }
@@ -62,6 +123,7 @@ final class NatsSession {
     }
 
     deinit {
+        events.closing()
         _ = natsConnection_FlushTimeout(connection, 2000)   // acknowledgements still buffered
         jsCtx_Destroy(jetStream)
         natsConnection_Destroy(connection)
@@ -73,6 +135,22 @@ final class NatsSession {
 
     static func text(_ status: natsStatus) -> String {
         String(cString: natsStatus_GetText(status))
+    }
+
+    /// `url` without the password it may carry (`nats://user:secret@host` shows `nats://user:***@host`).
+    static func redacted(_ url: String) -> String {
+        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at,
+              let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+    }
+
+    /// Why a JetStream request failed, with what to do when the server has JetStream disabled
+    /// (it answers with error 10076 or 10039, or nothing answers the request at all).
+    static func jetStreamFailure(_ what: String, _ status: natsStatus, _ code: jsErrCode, notFound: Bool = false) -> RelayError {
+        if status == NATS_NO_RESPONDERS || code.rawValue == 10076 || code.rawValue == 10039 {
+            return RelayError("Cannot \(what): the server has JetStream disabled (start nats-server with -js, or give its configuration a jetstream block).")
+        }
+        return RelayError("Cannot \(what): \(text(status)) (JetStream error \(code.rawValue)).", notFound: notFound)
     }
 
     // MARK: Streams
@@ -107,8 +185,7 @@ final class NatsSession {
             }
         }
         guard status == NATS_OK, let info else {
-            throw RelayError("Cannot find or create stream \(name): \(Self.text(status)) (JetStream error \(code.rawValue)).",
-                             notFound: status == NATS_NOT_FOUND)
+            throw Self.jetStreamFailure("find or create stream \(name)", status, code, notFound: status == NATS_NOT_FOUND)
         }
         defer { jsStreamInfo_Destroy(info) }
         let config = info.pointee.Config.pointee
@@ -134,13 +211,39 @@ final class NatsSession {
     /// Publishes `data` on `subject` with `headers`, asynchronously (at most the window in flight).
     func publish(subject: String, data: UnsafeRawBufferPointer, headers: [(String, String)]) throws {
         var message: OpaquePointer?
+        func tooLarge() -> RelayError {
+            RelayError("A message of \(data.count) bytes is more than the server takes (its max_payload): raise max_payload in the server's configuration to relay it.")
+        }
+        guard data.count <= Int(Int32.max) else { throw tooLarge() }
         try Self.check(natsMsg_Create(&message, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count)), "make a message")
-        for (key, value) in headers { _ = natsMsgHeader_Set(message, key, value) }
+        for (key, value) in headers { _ = natsMsgHeader_Add(message, key, value) }
         let status = js_PublishMsgAsync(jetStream, &message, nil)
         if status != NATS_OK {
             natsMsg_Destroy(message)
-            throw RelayError("Cannot publish on \(subject): \(Self.text(status)).")
+            if status == NATS_MAX_PAYLOAD { throw tooLarge() }
+            throw RelayError("Cannot publish on \(subject): \(Self.text(status)).", transient: true)
         }
+    }
+
+    /// Publishes `data` on `subject` with `headers` as a plain NATS message (no JetStream
+    /// acknowledgement: a stream whose subjects cover `subject` stores it, de-duplicated by its
+    /// `Nats-Msg-Id`), and waits at most `timeout` seconds for the server to have it. False,
+    /// with nothing sent, if it is larger than the server takes (its max_payload).
+    func publishPlain(subject: String, data: UnsafeRawBufferPointer, headers: [(String, String)], timeout: Double) throws -> Bool {
+        guard data.count <= Int(Int32.max) else { return false }
+        var message: OpaquePointer?
+        var status = natsMsg_Create(&message, subject, nil, data.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(data.count))
+        if status == NATS_OK {
+            for (key, value) in headers where status == NATS_OK { status = natsMsgHeader_Add(message, key, value) }
+            if status == NATS_OK { status = natsConnection_PublishMsg(connection, message) }
+            natsMsg_Destroy(message)
+        }
+        if status == NATS_MAX_PAYLOAD { return false }
+        if status == NATS_OK { status = natsConnection_FlushTimeout(connection, Int64(timeout * 1000)) }
+        guard status == NATS_OK else {
+            throw RelayError("Cannot publish on \(subject): \(Self.text(status)).", transient: true)
+        }
+        return true
     }
 
     /// Waits until every asynchronous publish is acknowledged, at most `timeout` seconds; false if
@@ -235,7 +338,7 @@ final class NatsSession {
         guard status == NATS_OK, let subscription else {
             throw RelayError("Cannot subscribe to stream \(stream) as consumer \(durable): \(Self.text(status)) (JetStream error \(code.rawValue)).")
         }
-        return PullConsumer(subscription: subscription)
+        return PullConsumer(subscription: subscription) { [connection] in natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
     }
 
     /// The last sequence stream `name` stored.
@@ -247,7 +350,13 @@ final class NatsSession {
     final class PullConsumer {
         let subscription: OpaquePointer
 
-        init(subscription: OpaquePointer) { self.subscription = subscription }
+        /// Whether the session's connection is up.
+        let connected: () -> Bool
+
+        init(subscription: OpaquePointer, connected: @escaping () -> Bool) {
+            self.subscription = subscription
+            self.connected = connected
+        }
         deinit { natsSubscription_Destroy(subscription) }
 
         /// One fetched message: its data and headers, and its acknowledgement.
@@ -256,11 +365,26 @@ final class NatsSession {
             var data: UnsafeRawBufferPointer {
                 UnsafeRawBufferPointer(start: natsMsg_GetData(pointer), count: Int(natsMsg_GetDataLength(pointer)))
             }
-            func header(_ key: String) -> String? {
-                var value: UnsafePointer<CChar>?
-                return natsMsgHeader_Get(pointer, key, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
+            /// Every value of header `key` (none if it is missing; more than one if it was given
+            /// more than once).
+            func values(_ key: String) -> [String] {
+                var values: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+                var count: Int32 = 0
+                guard natsMsgHeader_Values(pointer, key, &values, &count) == NATS_OK, let values else { return [] }
+                defer { free(values) }
+                return (0..<Int(count)).compactMap { values[$0].map { String(cString: $0) } }
+            }
+            /// Every header, each value of each key, in the message's order of keys.
+            var headers: [(String, String)] {
+                var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+                var count: Int32 = 0
+                guard natsMsgHeader_Keys(pointer, &keys, &count) == NATS_OK, let keys else { return [] }
+                defer { free(keys) }
+                return (0..<Int(count)).compactMap { keys[$0].map { String(cString: $0) } }.flatMap { key in values(key).map { (key, $0) } }
             }
             func acknowledge() -> Bool { natsMsg_Ack(pointer, nil) == NATS_OK }
+            /// Tells JetStream never to deliver it again (AckTerm).
+            func terminate() -> Bool { natsMsg_Term(pointer, nil) == NATS_OK }
             /// The message's sequence in the stream (from its reply subject), nil if it has none.
             var streamSequence: UInt64? {
                 var metadata: UnsafeMutablePointer<jsMsgMetaData>?
@@ -277,7 +401,14 @@ final class NatsSession {
             var code = jsErrCode(0)
             let status = natsSubscription_Fetch(&list, subscription, Int32(batch), Int64(timeout * 1000), &code)
             defer { natsMsgList_Destroy(&list) }
-            if status == NATS_TIMEOUT { return 0 }
+            if status == NATS_TIMEOUT {
+                // Nothing came: caught up, unless the connection is down (libnats reconnecting),
+                // when nothing could have come.
+                guard natsSubscription_IsValid(subscription), connected() else {
+                    throw RelayError("Lost the connection to the server.", transient: true)
+                }
+                return 0
+            }
             guard status == NATS_OK else {
                 throw RelayError("Cannot fetch: \(NatsSession.text(status)) (JetStream error \(code.rawValue)).", transient: true)
             }

@@ -28,25 +28,53 @@ final class StopFlag: @unchecked Sendable {
     var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
-func complain(_ line: String) {
-    FileHandle.standardError.write(Data("cbuff-relay: \(line)\n".utf8))
+/// One line on stderr (see `StandardStreams.writeError`: nothing written can fail the relay).
+@Sendable func complain(_ line: String) {
+    StandardStreams.writeError("cbuff-relay: \(line)")
 }
 
 /// Runs a relay until SIGINT or SIGTERM (or its own end), its status lines and its failure (one
 /// sentence, exit 1) on stderr.
-func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: (String) -> Void) throws -> Void) throws {
+func runUntilStopped(_ relay: (_ shouldStop: () -> Bool, _ report: @escaping @Sendable (String) -> Void) throws -> Void) throws {
     let stop = StopFlag()
     stop.install()
     do {
         try relay({ stop.isRaised }, complain)
+    } catch let error as RelayError {
+        complain("\(error)")
+        throw ExitCode(error.status)
+    } catch let error as CBuffError {
+        complain("\(error)")
+        throw ExitCode(error.code.exitStatus)
     } catch {
         complain("\(error)")
         throw ExitCode(1)
     }
 }
 
+extension CBuffError.Code {
+    /// The sysexits status of a library failure, as `cbuff` gives it.
+    var exitStatus: Int32 {
+        switch self {
+        case .notFound: 66
+        case .bufferAlreadyCreated: 73
+        case .writerBusy, .readerBusy, .timedOut: 75
+        case .corrupted, .valueDoesNotFit, .typeMismatch: 65
+        case .invalidArgument: 64
+        case .permissionDenied: 77
+        default: 1
+        }
+    }
+}
+
 @main
 struct CBuffRelay: ParsableCommand {
+    /// Descriptors 0-2 are made safe before anything is opened (see `StandardStreams`).
+    static func main() {
+        guard StandardStreams.secure() else { Foundation.exit(1) }
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "cbuff-relay",
         abstract: "Relay a cbuff buffer into a NATS JetStream stream, or a stream into a buffer.",
@@ -61,8 +89,17 @@ struct CBuffRelay: ParsableCommand {
         var stream: String
         @Option(help: "Data directory (default: $CBUFF_DIR, else the per-user default).")
         var dir: String?
-        @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing).")
+        @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing), and give up when no server answers for --connect-timeout.")
         var once = false
+        @Option(help: ArgumentHelp("How long to try to reach a server at start (and, with --once, after losing it) before giving up.", valueName: "seconds"))
+        var connectTimeout: Double = 30
+        @Option(help: ArgumentHelp("Seconds between status lines at most, each only when something changed; 0: none.", valueName: "seconds"))
+        var statusInterval: Double = 2
+
+        func validate() throws {
+            guard connectTimeout.isFinite, (0...86_400).contains(connectTimeout) else { throw ValidationError("--connect-timeout is from 0 to 86400 seconds.") }
+            guard statusInterval.isFinite, (0...86_400).contains(statusInterval) else { throw ValidationError("--status-interval is from 0 to 86400 seconds.") }
+        }
 
         var directory: DataDirectory { DataDirectory.resolve(dir) }
     }
@@ -83,6 +120,8 @@ struct CBuffRelay: ParsableCommand {
             relay.readerName = reader
             relay.once = common.once
             relay.window = max(1, window)
+            relay.connectTimeout = common.connectTimeout
+            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
             try runUntilStopped(relay.run)
         }
     }
@@ -90,7 +129,7 @@ struct CBuffRelay: ParsableCommand {
     struct In: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Consume the stream as durable pull consumer DURABLE and push each message into buffer NAME, acknowledging it once pushed.",
-            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is exactly once while the relay is its only writer: a journal beside the ring file (NAME.ring.in-DURABLE), written before each batch, says after a crash which stream message was the last pushed; the consumer then delivers from the next one and redeliveries are dropped."
+            discussion: "NAME is taken over, or created from the first message's headers (policy block). Delivery into the ring is exactly once while the relay is its only writer: a journal beside the ring file (NAME.ring.in-DURABLE), written before each batch, says after a crash which stream message was the last pushed; the consumer then delivers from the next one and redeliveries are dropped. A message whose headers do not say what it is (Cbuff-Kind, Cbuff-Item-Size or Cbuff-Max-Message, once each), contradict its size or the buffer, or ask for a buffer larger than --max-ring-bytes is never pushed: it is published with its reason on the dead-letter subject, terminated in JetStream, logged and counted, and delivery goes on."
         )
         @Argument(help: "The buffer's name.") var name: String
         @OptionGroup var common: Common
@@ -98,6 +137,14 @@ struct CBuffRelay: ParsableCommand {
         @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
         @Option(help: "Messages fetched at a time (at most 442).") var batch: Int = 256
         @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist.") var streamPatience: Int = 60
+        @Option(help: "The most bytes a buffer created from a message's headers may take (its items, or its messages' data area); a message asking for more is refused.")
+        var maxRingBytes: Int = 1 << 26
+        @Option(help: ArgumentHelp("Where refused messages go, with their reason (default: cbuff.dead-letter.STREAM.CONSUMER); '' terminates them only.", valueName: "subject"))
+        var deadLetter: String?
+
+        func validate() throws {
+            guard (4096...(1 << 40)).contains(maxRingBytes) else { throw ValidationError("--max-ring-bytes is from 4096 to 1099511627776 (1 TiB).") }
+        }
 
         func run() throws {
             var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
@@ -105,6 +152,10 @@ struct CBuffRelay: ParsableCommand {
             relay.length = length
             relay.batch = batch
             relay.streamPatience = max(0, streamPatience)
+            relay.maxRingBytes = maxRingBytes
+            relay.connectTimeout = common.connectTimeout
+            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
+            relay.deadLetterSubject = deadLetter
             try runUntilStopped(relay.run)
         }
     }

@@ -14,9 +14,11 @@ import SharedRing
     final class Server {
         let store: String
         let port: Int
+        let jetStream: Bool
         var process: Process?
 
-        init() throws {
+        init(jetStream: Bool = true) throws {
+            self.jetStream = jetStream
             store = NSTemporaryDirectory() + "cbuff-relay-test-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
             port = Int.random(in: 20_000...60_000)
@@ -28,7 +30,7 @@ import SharedRing
         func start() throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server")
-            process.arguments = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store]
+            process.arguments = (jetStream ? ["-js"] : []) + ["-a", "127.0.0.1", "-p", String(port), "-sd", store]
             let log = Pipe()
             process.standardError = log
             process.standardOutput = log
@@ -69,20 +71,36 @@ import SharedRing
         try? FileManager.default.removeItem(atPath: data)
     }
 
-    func relay(_ arguments: [String]) throws -> Process {
+    /// Starts the relay with `arguments` (and this test's server and data directory), its
+    /// stderr into file `log` of the data directory if given, else nowhere.
+    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
-        process.arguments = arguments + ["--server", server.url, "--dir", data]
-        process.standardError = FileHandle.nullDevice
+        process.arguments = arguments + ["--server", url ?? server.url, "--dir", data]
+        if let log {
+            // A file, not a pipe: a relay never blocks on a test that does not read.
+            #expect(FileManager.default.createFile(atPath: logPath(log), contents: nil))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(log)))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         process.standardOutput = FileHandle.nullDevice   // a relay left behind must not hold the test's output open
         try process.run()
         return process
     }
 
-    func run(_ arguments: [String]) throws -> Int32 {
-        let process = try relay(arguments)
+    func run(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Int32 {
+        let process = try relay(arguments, log: log, server: url)
         process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "cbuff-relay \(arguments) died of signal \(process.terminationStatus)")
         return process.terminationStatus
+    }
+
+    func logPath(_ log: String) -> String { data + "/" + log }
+
+    /// The lines the relay wrote into `log`.
+    func lines(_ log: String) -> [String] {
+        ((try? String(contentsOfFile: logPath(log), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     func streamCount(_ stream: String) throws -> UInt64 {
@@ -193,6 +211,36 @@ import SharedRing
         try session.resetConsumer(stream: "G", durable: "g", subject: "g.a", start: nil)
         #expect(try run(["in", "b", "--stream", "G", "--consumer", "g", "--once"]) == 0)
         try expectEveryItemOnceInOrder("b", total: 1000)
+    }
+
+    /// A journal with a valid checksum whose numbers no relay writes (a checksum is no proof
+    /// against whoever computes it): sequences that do not grow, a resume point beyond the
+    /// stream, the largest sequence there is (whose successor overflowed). Each is reported and
+    /// ignored, and delivery goes on, none twice.
+    @Test func aJournalThatLiesIsIgnored() throws {
+        try filledBuffer("a", count: 10)
+        #expect(try run(["out", "a", "--stream", "H", "--subject", "h.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: 100, policy: .block).close()
+        #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"]) == 0)
+        let journal = try InJournal(path: directory.ringPath(of: "b") + ".in-h")
+        let entry = try #require(try journal.read())
+        #expect(entry.sequences.last == 10)
+        let lies: [InJournal.Entry] = [
+            .init(identity: entry.identity, ringStart: 10, before: .max, sequences: []),
+            .init(identity: entry.identity, ringStart: 10, before: 1_000_000, sequences: []),
+            .init(identity: entry.identity, ringStart: 8, before: 0, sequences: [9, 3]),
+        ]
+        for (round, lie) in lies.enumerated() {
+            try journal.write(lie)
+            #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"], log: "lie-\(round).log") == 0)
+            #expect(lines("lie-\(round).log").contains { $0.contains("journal") }, "\(lines("lie-\(round).log"))")
+        }
+        var writer = try directory.takeOver("a")
+        try writer.push(contentsOf: 10..<15 as Range<UInt64>)
+        writer.close()
+        #expect(try run(["out", "a", "--stream", "H", "--subject", "h.a", "--once"]) == 0)
+        #expect(try run(["in", "b", "--stream", "H", "--consumer", "h", "--once"]) == 0)
+        try expectEveryItemOnceInOrder("b", total: 15)
     }
 
     @Test func theServerRestartedMidStreamLosesNothing() throws {

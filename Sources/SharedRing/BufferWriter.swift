@@ -66,16 +66,6 @@ public struct BufferWriter: ~Copyable {
     /// Closes the writer: the buffer and its items stay, with no live writer.
     public consuming func close() {}
 
-    /// Whether the buffer was removed (`cbuff rm --force`), or removed and created again, since
-    /// this writer attached: its ring file then has no name, and nothing pushed into it can ever
-    /// be read by name. A long-running writer asks now and then (one `fstat`, never on the hot
-    /// path) and stops, saying so.
-    ///
-    /// - Throws: ``CBuffError/Code/corrupted`` if another process truncated the ring file.
-    public func isRemoved() throws(CBuffError) -> Bool {
-        try lifted { () throws(CBuffFailure) in try !file.isStillNamed() }
-    }
-
     /// The sequence number the next pushed item will get (= items ever published).
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 

@@ -6,14 +6,10 @@ import TestSupport
 /// used to take over a buffer whose writer had died, close it cleanly, and so erase the crash
 /// that `list --dead` and `inspect` show. The table's STATE column tells a crash from a close.
 @Suite struct CrashEvidenceTests {
-    let temporary: TemporaryDirectory
-    var dir: String { temporary.path }
+    let cbuff: CBuffTool
+    var dir: String { cbuff.dir }
 
-    init() throws { temporary = try TemporaryDirectory() }
-
-    func cbuff(_ arguments: String...) throws -> Outcome {
-        try run("cbuff", ["--dir", dir] + arguments, timeout: 60)
-    }
+    init() throws { cbuff = try CBuffTool() }
 
     /// Kills a `push --stdin` writer of `name` once its first line is in the buffer.
     func crashWriter(_ name: String, first: String) throws {

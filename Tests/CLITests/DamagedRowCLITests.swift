@@ -6,14 +6,10 @@ import TestSupport
 /// `list` (table, JSON, Prometheus) and `top --once` still report every other buffer, mark the
 /// damaged one, and `list` ends with exit 65 and one sentence saying what is wrong.
 @Suite struct DamagedRowCLITests {
-    let temporary: TemporaryDirectory
-    var dir: String { temporary.path }
+    let cbuff: CBuffTool
+    var dir: String { cbuff.dir }
 
-    init() throws { temporary = try TemporaryDirectory() }
-
-    func cbuff(_ arguments: String...) throws -> Outcome {
-        try run("cbuff", ["--dir", dir] + arguments, timeout: 60)
-    }
+    init() throws { cbuff = try CBuffTool() }
 
     @Test(arguments: ["item_size = 'abc'", "length = -5", "file = '../elsewhere.ring'", "kind = 'nonsense'", "name = x'1b5b33316d'"])
     func oneDamagedRowLeavesEveryOtherBufferReported(damage: String) throws {

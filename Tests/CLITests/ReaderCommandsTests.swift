@@ -5,14 +5,10 @@ import TestSupport
 /// `cbuff reader list|rm|seek` (issue 24, class 12): an operator's way out when a forgotten named
 /// reader holds a `block` writer, other than removing the reader.
 @Suite struct ReaderCommandsTests {
-    let temporary: TemporaryDirectory
-    var dir: String { temporary.path }
+    let cbuff: CBuffTool
+    var dir: String { cbuff.dir }
 
-    init() throws { temporary = try TemporaryDirectory() }
-
-    func cbuff(_ arguments: String...) throws -> Outcome {
-        try run("cbuff", ["--dir", dir] + arguments, timeout: 60)
-    }
+    init() throws { cbuff = try CBuffTool() }
 
     @Test func seekingAForgottenReaderReleasesABlockedWriter() throws {
         #expect(try cbuff("create", "j", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "r").status == 0)

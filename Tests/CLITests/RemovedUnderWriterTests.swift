@@ -7,14 +7,10 @@ import TestSupport
 /// its input, and every second while none comes), stops with exit 66 and one sentence, and
 /// never writes into a buffer created again under the same name.
 @Suite struct RemovedUnderWriterTests {
-    let temporary: TemporaryDirectory
-    var dir: String { temporary.path }
+    let cbuff: CBuffTool
+    var dir: String { cbuff.dir }
 
-    init() throws { temporary = try TemporaryDirectory() }
-
-    func cbuff(_ arguments: String...) throws -> Outcome {
-        try run("cbuff", ["--dir", dir] + arguments, timeout: 60)
-    }
+    init() throws { cbuff = try CBuffTool() }
 
     /// Starts `cbuff push NAME --stdin`, feeds it `first`, and waits until the buffer shows them
     /// (read through the buffer itself, never a sleep).

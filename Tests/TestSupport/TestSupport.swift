@@ -16,6 +16,22 @@ public final class TemporaryDirectory: Sendable {
     }
 }
 
+/// The `cbuff` tool over a fresh data directory of its own, for the tests that run it as a
+/// user would: `try cli("create", "a", "--item-size", "8", "--length", "16")`.
+public struct CBuffTool: Sendable {
+    public let temporary: TemporaryDirectory
+    /// The data directory every call passes with `--dir`.
+    public var dir: String { temporary.path }
+
+    public init() throws { temporary = try TemporaryDirectory() }
+
+    /// Runs `cbuff --dir DIR arguments...` to completion (killed after 60 s).
+    @discardableResult
+    public func callAsFunction(_ arguments: String..., input: String? = nil) throws -> Outcome {
+        try run("cbuff", ["--dir", dir] + arguments, input: input, timeout: 60)
+    }
+}
+
 /// A running program of this package (cbuff, cbuff-test-agent), with a pipe to its stdin and
 /// one from its stdout; killed when released.
 public final class ChildProcess {

@@ -50,20 +50,15 @@ struct Readers: ParsableCommand {
         )
 
         @OptionGroup var global: GlobalOptions
-
-        @Argument(help: "The buffer's name.", completion: BufferNames.completion)
-        var name: String
-
-        @Argument(help: "The reader's name.")
-        var reader: String
+        @OptionGroup var target: NamedReader
 
         @Flag(help: "Remove it even while a live process has it open.")
         var force = false
 
         func run() throws {
             try reportingErrors {
-                try global.directory.removeReader(reader, of: name, force: force)
-                try Output.print("removed reader \(Values.quoted(reader)) of \(Values.quoted(name))\n")
+                try global.directory.removeReader(target.reader, of: target.name, force: force)
+                try Output.print("removed reader \(Values.quoted(target.reader)) of \(Values.quoted(target.name))\n")
             }
         }
     }
@@ -80,12 +75,7 @@ struct Readers: ParsableCommand {
         )
 
         @OptionGroup var global: GlobalOptions
-
-        @Argument(help: "The buffer's name.", completion: BufferNames.completion)
-        var name: String
-
-        @Argument(help: "The reader's name.")
-        var reader: String
+        @OptionGroup var target: NamedReader
 
         @Option(parsing: .unconditional, help: ArgumentHelp("oldest, latest, or a sequence number.", valueName: "position"))
         var to: String
@@ -102,8 +92,8 @@ struct Readers: ParsableCommand {
                     }
                     position = .sequence(sequence)
                 }
-                let at = try global.directory.seekReader(reader, of: name, to: position)
-                try Output.print("reader \(Values.quoted(reader)) of \(Values.quoted(name)) is now at \(at)\n")
+                let at = try global.directory.seekReader(target.reader, of: target.name, to: position)
+                try Output.print("reader \(Values.quoted(target.reader)) of \(Values.quoted(target.name)) is now at \(at)\n")
             }
         }
     }
@@ -141,6 +131,15 @@ struct Readers: ParsableCommand {
             }
         }
     }
+}
+
+/// The buffer and the named reader a `reader` command acts on.
+struct NamedReader: ParsableArguments {
+    @Argument(help: "The buffer's name.", completion: BufferNames.completion)
+    var name: String
+
+    @Argument(help: "The reader's name.")
+    var reader: String
 }
 
 /// `cbuff dir`: the data directory in use.

@@ -81,10 +81,16 @@ def global_barrier():
         _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 
 
+_last_timeout = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
+
+
 def futex_wait(address, expected, timeout_ns):
     """Sleeps while the u32 at ``address`` holds ``expected``, at most ``timeout_ns``."""
-    ts = _Timespec(timeout_ns // 1_000_000_000, timeout_ns % 1_000_000_000)
-    _futex(SYS_FUTEX, address, FUTEX_WAIT, expected, ctypes.addressof(ts), None, 0)
+    last = _last_timeout
+    if last[0] != timeout_ns:       # a follower sleeps whole slices: the same timespec each time
+        ts = _Timespec(timeout_ns // 1_000_000_000, timeout_ns % 1_000_000_000)
+        last[:] = [timeout_ns, ts, ctypes.addressof(ts)]
+    _futex(SYS_FUTEX, address, FUTEX_WAIT, expected, last[2], None, 0)
 
 
 # How many FUTEX_WAKE calls this process made: for the tests that a dead sleeper stops costing.

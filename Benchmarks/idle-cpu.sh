@@ -24,6 +24,7 @@ followers="tail pop events messages python"
 build=1
 bin="$PWD/.build/release"
 python_src="$PWD/python/src"
+base=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
@@ -31,7 +32,8 @@ while [ $# -gt 0 ]; do
         --followers) followers="$2"; shift 2 ;;
         --bin) bin="$2"; build=0; shift 2 ;;             # cbuff and cbuff-bench from elsewhere (another build)
         --python-src) python_src="$2"; shift 2 ;;        # the Python package from elsewhere
-        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail pop events messages python\"] [--bin DIR] [--python-src DIR]" >&2; exit 64 ;;
+        --dir) base="$2"; shift 2 ;;                     # where the data directory and outputs go
+        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail pop events messages python\"] [--bin DIR] [--python-src DIR] [--dir DIR]" >&2; exit 64 ;;
     esac
 done
 
@@ -39,7 +41,10 @@ if [ "$build" = 1 ]; then
     swift build -c release --product cbuff >/dev/null
     swift build -c release --product cbuff-bench >/dev/null
 fi
-work="$(mktemp -d "${TMPDIR:-/tmp}/cbuff-idle-XXXXXX")"
+# In memory where there is /dev/shm (as the other benchmarks): tail's output file then costs no
+# journal write per line.
+if [ -z "$base" ]; then if [ -w /dev/shm ]; then base=/dev/shm; else base="${TMPDIR:-/tmp}"; fi; fi
+work="$(mktemp -d "$base/cbuff-idle-XXXXXX")"
 export CBUFF_DIR="$work/data"
 mkdir -m 700 "$CBUFF_DIR"
 pids=()

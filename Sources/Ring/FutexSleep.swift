@@ -60,8 +60,9 @@ internal import SharedRingSystem
 /// S2 (release) synchronises with it (acquire): S1 happens before K3, hence before K4. So the
 /// futex value S1 read is older than K4's, and FUTEX_WAIT, which compares under the kernel's
 /// bucket lock, either finds the value changed and returns at once, or queues the sleeper
-/// before K4, and K5 then wakes it. A sleeper whose S2 comes after that K3 finds the bit for
-/// the next waker, as the argument needs. A waker that could not register for membarrier
+/// before K4, and K5 then wakes it. So a clear never swallows a request it does not answer: a
+/// request made before it is answered by its own K4 and K5, one made after it stays set for
+/// the next waker. A waker that could not register for membarrier
 /// fences before K2 instead; if the kernel refuses the barrier to the sleeper as well, the
 /// 50 ms slices still bound how late a wake-up can be: never lost, only late.
 ///
@@ -72,7 +73,9 @@ internal import SharedRingSystem
 /// a waker of this version wakes whenever the word is non-zero and clears only bit 31, so an
 /// earlier reader sleeping beside current ones is woken as before. An earlier waker never
 /// clears bit 31: once a current sleeper has slept, it wakes on every item (correct, at the
-/// old cost of a system call per push) until a current waker clears it.
+/// old cost of a system call per push) until a current waker clears it. (Earlier Python
+/// writers also set and reset their `writer waiting` with plain stores: their 1 sits in bits
+/// 0–30, which current readers leave alone.) RingFileFormat.md, "Waiting", says the same.
 enum FutexSleep {
     /// Bit 31 of a request word: some sleeper asked to be woken since the last wake-up.
     static let wakeRequested: UInt32 = 0x8000_0000

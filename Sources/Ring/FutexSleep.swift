@@ -14,10 +14,13 @@ internal import SharedRingSystem
 /// transfer, a ping-pong) spinning is both faster and cheaper; for a stream of a thousand
 /// items a second it is pure waste: 4,096 looks before each of 1,000 sleeps a second was a
 /// tenth of a core. So each waiter keeps a ``SpinBudget``, learnt from its own recent waits:
-/// it doubles after a wait that ended quickly (during the spin, early in it, or soon after
-/// going to sleep) and halves after one that did not, between 16 and 4,096 looks. A follower
-/// of a slow stream settles at 16 looks (well under a microsecond) before each sleep; a busy
-/// peer keeps it at 4,096.
+/// after a wait that ended quickly (during the spin, or within 250 µs of going to sleep) the
+/// next one spins in full, 4,096 looks; after one that did not, half as long as the last, down
+/// to 16. A follower of a slow stream settles at 16 looks (well under a microsecond) before
+/// each sleep after a dozen items; a busy peer spins in full again after its first quick
+/// answer, so a few preemptions of the peer (which this loaded host has) cost it a few
+/// shorter spins, not its speed. (Halving and doubling alike, a ping-pong on this host under
+/// load lost its spin to a run of preemptions and slept on every round trip: 3x slower.)
 ///
 /// # Sleeping without losing a wake-up, and without a dead sleeper costing anything
 ///
@@ -134,34 +137,32 @@ package struct SpinBudget: Sendable {
     static let most = 4096
     /// The fewest: well under a microsecond, nothing against a sleep.
     static let least = 16
-    /// A wait that ended within this many looks ended quickly: the spin paid.
-    static let quickLooks = most / 4
-    /// A sleep that ended within this long ended quickly too (it includes the wake-up's own
-    /// latency, 30–40 µs here): a spin would have caught it.
-    static let quickSleepNanos: Int64 = 50_000
+    /// A sleep that ended within this long ended quickly: the peer is busy, and the next wait
+    /// should spin in full. Well over this host's wake-up latency even when it is loaded (the
+    /// sleep's length includes it), well under the gap of a stream of 1,000 items a second.
+    static let quickSleepNanos: Int64 = 250_000
 
     /// Starts at the most, as a busy peer wants: a slow one costs a few halvings.
     var looks = most
 
     package init() {}
 
-    /// Looks up to ``looks`` times; true if `ready()` came to hold.
+    /// Looks up to ``looks`` times; true if `ready()` came to hold (then the next wait spins in
+    /// full).
     mutating func spin(until ready: () -> Bool) -> Bool {
-        for spent in 0..<looks {
+        for _ in 0..<looks {
             Sys.cpuRelax()
             if ready() {
-                if spent < Self.quickLooks { grow() } else { shrink() }
+                looks = Self.most
                 return true
             }
         }
         return false
     }
 
-    /// After a wait that slept: quick if it ended within ``quickSleepNanos``.
+    /// After a wait that slept: quick if it ended within ``quickSleepNanos`` (the next wait
+    /// spins in full), else the next one spins half as long.
     mutating func slept(nanoseconds: Int64) {
-        if nanoseconds <= Self.quickSleepNanos { grow() } else { shrink() }
+        looks = nanoseconds <= Self.quickSleepNanos ? Self.most : max(Self.least, looks / 2)
     }
-
-    private mutating func grow() { looks = min(Self.most, looks &* 2) }
-    private mutating func shrink() { looks = max(Self.least, looks / 2) }
 }

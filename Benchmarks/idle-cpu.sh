@@ -13,7 +13,8 @@
 #
 # Prints `bench=idle-cpu metric=FOLLOWER_at_RATE value=PERCENT unit=percent`,
 # `bench=idle-cpu metric=writer_at_RATE_with_FOLLOWER value=PERCENT unit=percent`, and, first for
-# each rate, `metric=writer_alone_at_RATE`: the writer with nobody following, its pacing's floor.
+# each rate, `metric=writer_alone_at_RATE`: the writer with nobody following, its pacing's floor,
+# and `metric=c_floor_...`: what a C follower that does nothing but be woken costs on this host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,7 +115,18 @@ writer_alone() {
     "$bin/cbuff" rm "$name" >/dev/null
 }
 
+# The host's floor (Benchmarks/futex-floor.c), where there is a C compiler: a follower that only
+# sleeps on a futex and is woken once per item, without and with a membarrier before each sleep.
+floor=""
+if command -v cc >/dev/null; then
+    cc -O2 -o "$work/futex-floor" Benchmarks/futex-floor.c && floor="$work/futex-floor"
+fi
+
 for rate in $rates; do
+    if [ -n "$floor" ]; then
+        "$floor" "$rate" plain "$seconds"
+        "$floor" "$rate" membarrier "$seconds"
+    fi
     writer_alone "$rate"
     for follower in $followers; do
         name="idle-$follower-$rate"

@@ -214,8 +214,9 @@ class RingFile:
         if self.layout.messages:
             self.q[(record + F.REC_SEQUENCE) // 8] = 0 if sequence is None else sequence + 1
         self.q[(record + F.REC_CURSOR) // 8] = cursor
-        # The writer's sleep pairs its WRITER_WAITING store with a membarrier when the kernel
-        # has one; without it a missed wake costs at most one 50 ms sleep slice, never an item.
+        # The writer's sleep pairs its request in WRITER_WAITING with a membarrier when the
+        # kernel has one; without it a missed wake costs at most one 50 ms sleep slice, never an
+        # item. Waking clears the request (a writer that died asleep costs one wake at most).
         if self.d[F.OFF_WRITER_WAITING // 4]:
             self.wake_writer()
 

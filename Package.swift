@@ -83,7 +83,7 @@ let package = Package(
         // A small program the multi-process tests run as writers, readers and racers.
         .executableTarget(
             name: "cbuff-test-agent",
-            dependencies: ["SharedRing", "TestSupport", "AllocationCounter"],
+            dependencies: ["SharedRing", "SharedRingSystem", "TestSupport", "AllocationCounter"],
             path: "Tests/TestAgent"
         ),
         // Counts the agent's heap allocations (it defines malloc and friends), for the test that

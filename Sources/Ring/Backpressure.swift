@@ -11,7 +11,7 @@ internal import SharedRingSystem
 /// records is scanned only when the limit is reached or a reader came or went.
 ///
 /// Waiting for space is `FutexSleep` with the roles swapped: the writer sleeps on `space` and
-/// counts itself in `writerWaiting`; a named reader stores its cursor, then loads
+/// asks to be woken in `writerWaiting`; a named reader stores its cursor, then loads
 /// `writerWaiting` and wakes the writer (named readers register for the membarrier).
 ///
 /// A reader that registers at the oldest item of a full ring may still lose the items the writer
@@ -39,6 +39,8 @@ package struct SpaceGate {
     /// The room a push that may wait lets a consuming reader free before it resumes, once it
     /// has found the ring (nearly) full: see ``makeRoom(for:timeoutNanos:)``.
     let resumeRoom: UInt64
+    /// How long the writer spins before it sleeps for room, learnt from its recent waits.
+    var spinBudget = SpinBudget()
 
     package init(table: ReaderTable?, header: HeaderWords, length: Int) {
         self.table = table
@@ -83,13 +85,16 @@ package struct SpaceGate {
         guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
         if timeoutNanos == 0 || (found && limit &- sequence >= resumeRoom) { return found }
         var seen = found ? limit : 0
+        var budget = spinBudget
+        defer { spinBudget = budget }
         return FutexSleep.wait(until: {
             guard refresh(for: sequence) else { return false }
             if limit &- sequence >= resumeRoom || limit == seen { return true }
             seen = limit
             for _ in 0..<8 { Sys.cpuRelax() }      // the next look, after the reader has moved on
             return false
-        }, word: header.space, address: header.spaceAddress, sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)
+        }, word: header.space, address: header.spaceAddress, request: header.writerWaiting, budget: &budget,
+           timeoutNanos: timeoutNanos)
     }
 
     /// How many items, from `sequence` on, may be written now (0 when the ring is full).
@@ -126,7 +131,9 @@ package struct SpaceGate {
     package mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
         guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
+        var budget = spinBudget
+        defer { spinBudget = budget }
         return FutexSleep.wait(until: { refresh(for: sequence) }, word: header.space, address: header.spaceAddress,
-                               sleepers: header.writerWaiting, timeoutNanos: timeoutNanos)
+                               request: header.writerWaiting, budget: &budget, timeoutNanos: timeoutNanos)
     }
 }

@@ -294,6 +294,8 @@ package struct MessageCursor {
     @usableFromInline var slack: Slack = .unknown
     /// Messages this reader never saw because the writer overwrote them first.
     @usableFromInline package var missed: UInt64 = 0
+    /// How long this reader spins before it sleeps, learnt from its recent waits.
+    var spinBudget = SpinBudget()
 
     /// What a reader knows about the next message's sequence when it does not know it exactly.
     @usableFromInline
@@ -565,8 +567,10 @@ package struct MessageCursor {
     /// Waits until a record is readable, at most `timeoutNanos` (negative: no limit); see
     /// ``RingCursor/wait(timeoutNanos:stop:)``.
     package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
-        FutexSleep.wait(until: { hasMessage() }, word: header.notify, address: header.notifyAddress,
-                        sleepers: header.waiters, timeoutNanos: timeoutNanos, stop: stop)
+        var budget = spinBudget
+        defer { spinBudget = budget }
+        return FutexSleep.wait(until: { hasMessage() }, word: header.notify, address: header.notifyAddress,
+                               request: header.waiters, budget: &budget, timeoutNanos: timeoutNanos, stop: stop)
     }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds, reading past the

@@ -17,7 +17,7 @@ internal import SharedRingCommon
 //   W2  fence(release)                     -- W1 is ordered before the payload stores
 //   W3  payload stores (plain)
 //   W4  published.store(s + n, release)    -- the publication point: W3 is ordered before it
-//   W5  if waiters != 0: wake the futex    -- readers asleep (see FutexSleep)
+//   W5  if waiters != 0: wake the futex    -- a reader asked to be woken (see FutexSleep)
 //
 // A reader whose next item is `c` copies the items `c ..< c + k`:
 //
@@ -252,7 +252,7 @@ struct PublicationCounters {
     // The cold paths take the header alone, not `self`: a method on `self` here made the
     // optimizer copy the counters onto the stack on every publish.
 
-    /// The cold path: a reader is sleeping on the futex word.
+    /// The cold path: a reader asked to be woken (it may have died since: it costs this once).
     @usableFromInline @inline(never)
     static func wakeReaders(_ header: HeaderWords) {
         header.wakeReaders()
@@ -441,6 +441,8 @@ package struct RingCursor {
     @usableFromInline package var missed: UInt64 = 0
     /// The slot of `nextSequence` (`nextSequence % length`).
     @usableFromInline var slot: UnsafeMutableRawPointer
+    /// How long this reader spins before it sleeps, learnt from its recent waits.
+    var spinBudget = SpinBudget()
 
     package enum Start {
         case oldest, latest
@@ -542,8 +544,10 @@ package struct RingCursor {
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
     /// Returns false on timeout, or early once `stop` says so after a wake-up.
     package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
-        FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
-                        sleepers: header.waiters, timeoutNanos: timeoutNanos, stop: stop)
+        var budget = spinBudget
+        defer { spinBudget = budget }
+        return FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
+                               request: header.waiters, budget: &budget, timeoutNanos: timeoutNanos, stop: stop)
     }
 }
 

@@ -147,8 +147,8 @@ package struct ReaderCommit {
     /// Stores `sequence` as the reader's cursor: every item below it is consumed. Release: a
     /// writer that loads it (the `SpaceGate`, acquire) may reuse the slots below it, so every
     /// copy out of them is ordered before. Then the store-load step of `FutexSleep`, waker's
-    /// side: a writer asleep for room is woken, and only then pays a system call. A plain
-    /// store to the reader's own cache line otherwise.
+    /// side (K1, K2): a writer that asked to be woken for room is woken, and only then does the
+    /// reader pay a system call. A plain store to the reader's own cache line otherwise.
     @inlinable
     package func store(_ sequence: UInt64) {
         cursor.pointee.store(sequence, ordering: .releasing)
@@ -239,7 +239,7 @@ extension RingFile {
     /// which then stops relying on the gate; see `Publication.swift`). It is sequentially
     /// consistent because a read-modify-write costs the same at any ordering on the machines
     /// cbuff runs on (a `lock xadd` on x86-64, `ldaddal` on aarch64), and a single total order
-    /// with the other sequentially consistent operations (the sleeper counts of `FutexSleep`)
+    /// with the other sequentially consistent operations (the wake-up requests of `FutexSleep`)
     /// leaves one thing fewer to reason about. Nothing relies on more than acquire-release.
     func bumpReadersVersion() {
         header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)

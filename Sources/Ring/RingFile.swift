@@ -270,6 +270,10 @@ package struct RingFile: ~Copyable {
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.add(1, ordering: .relaxed)
+        // Only a writer that died (or closed) can have left a request for room, or a count of
+        // an earlier version: nobody sleeps for room now. An exchange, as every change of a
+        // request word is a read-modify-write (see `FutexSleep`).
+        _ = words.writerWaiting.pointee.exchange(0, ordering: .acquiringAndReleasing)
         words.writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
         AttachedWriters.add(words)
         return (pid, startTime)
@@ -406,19 +410,35 @@ package struct HeaderWords: @unchecked Sendable {
         (base + RingLayout.Offset.space).assumingMemoryBound(to: UInt32.self)
     }
 
-    /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again):
-    /// used to interrupt one reader's wait promptly.
+    /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again),
+    /// answering their requests (`FutexSleep`, K3–K5): the writer's cold path when `waiters` is
+    /// non-zero, and how one reader's wait is interrupted promptly.
     func wakeReaders() {
-        notify.pointee.add(1, ordering: .releasing)
-        Sys.futexWakeAll(notifyAddress)
+        FutexSleep.wake(word: notify, address: notifyAddress, request: waiters)
     }
 
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
     /// of removing a named reader). Never inlined: it would bloat every pop for a rare call.
     @usableFromInline @inline(never)
     func wakeWriter() {
-        space.pointee.add(1, ordering: .releasing)
-        Sys.futexWakeAll(spaceAddress)
+        FutexSleep.wake(word: space, address: spaceAddress, request: writerWaiting)
+    }
+
+    /// Readers asleep on this ring right now, as the kernel counts the sleepers on `notify`
+    /// (a sleeper that died is no longer one). The header cannot say: its request word tells
+    /// only that someone asked to be woken since the last wake-up (`FutexSleep`). Should the
+    /// kernel refuse to count, the word's best guess: the sleepers of earlier versions it
+    /// counts, and one if a request is pending.
+    var sleepingReaders: UInt32 {
+        if let count = Sys.futexSleepers(notifyAddress) { return UInt32(clamping: count) }
+        let word = waiters.pointee.load(ordering: .relaxed)
+        return (word & ~FutexSleep.wakeRequested) &+ (word & FutexSleep.wakeRequested == 0 ? 0 : 1)
+    }
+
+    /// Whether the writer is asleep for room right now (the kernel's count of the sleepers on
+    /// `space`, or, should it refuse, whether the request word is set).
+    var writerAsleep: Bool {
+        Sys.futexSleepers(spaceAddress).map { $0 > 0 } ?? (writerWaiting.pointee.load(ordering: .relaxed) != 0)
     }
 
     /// The futex word as the plain `UInt32` the futex system call takes (same address as ``notify``).

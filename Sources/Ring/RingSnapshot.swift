@@ -37,9 +37,9 @@ package struct RingSnapshot: Sendable {
     package let writerStartTime: UInt64
     package let writerState: RecordedWriterState
     package let writerGeneration: UInt64
-    /// Readers sleeping on the futex word right now.
+    /// Readers asleep on the futex word right now (see `HeaderWords.sleepingReaders`).
     package let sleepingReaders: UInt32
-    /// Whether the writer is asleep (or about to be) for room under the `block` policy.
+    /// Whether the writer is asleep for room under the `block` policy right now.
     package let writerWaiting: Bool
     /// The named readers, in table order.
     package let readers: [Reader]
@@ -131,8 +131,8 @@ extension RingFile {
             writerStartTime: words.writerStartTime.pointee.load(ordering: .relaxed),
             writerState: state,
             writerGeneration: words.writerGeneration.pointee.load(ordering: .relaxed),
-            sleepingReaders: words.waiters.pointee.load(ordering: .relaxed),
-            writerWaiting: words.writerWaiting.pointee.load(ordering: .relaxed) != 0,
+            sleepingReaders: words.sleepingReaders,
+            writerWaiting: words.writerAsleep,
             readers: readers,
             messages: messages)
     }

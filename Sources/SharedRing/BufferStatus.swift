@@ -98,11 +98,13 @@ public struct RingStatus: Sendable {
     /// The sequence whose write the last writer started but never finished (it died): that item
     /// will never be delivered, and the next writer rewrites its slot. Nil if none.
     public let interruptedWrite: UInt64?
-    /// Readers sleeping on the buffer right now.
+    /// Readers asleep on the buffer right now, as the kernel counts the sleepers on its futex
+    /// word (a reader killed in its sleep no longer counts; one spinning before it sleeps does
+    /// not count yet).
     public let sleepingReaders: UInt32
     /// Under ``OverflowPolicy/block``, the named readers a waiting writer waits for (those at the
     /// lowest position: the ring is full of what they have not consumed); empty when the writer
-    /// is not waiting.
+    /// is not asleep for room (the kernel's count of the sleepers on the `space` futex word).
     public let writerBlockedBy: [String]
     /// The named readers, in table order.
     public let readers: [NamedReaderStatus]

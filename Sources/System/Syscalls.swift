@@ -421,7 +421,19 @@ package enum Sys {
     }
 
     package static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) {
+        futexWakeCalls.add(1, ordering: .relaxed)
         _ = csr_futex_wake(word, Int32.max)
+    }
+
+    /// How many ``futexWakeAll(_:)`` calls this process made: for the tests that a sleeper
+    /// that died stops costing its wakers system calls.
+    package static let futexWakeCalls = Atomic<Int>(0)
+
+    /// How many threads (of any process) sleep on the futex word right now, as the kernel
+    /// counts them; nil if it will not say. Not for hot paths: a system call.
+    package static func futexSleepers(_ word: UnsafeMutablePointer<UInt32>) -> Int? {
+        let count = csr_futex_count_waiters(word)
+        return count >= 0 ? Int(count) : nil
     }
 
     /// Registers this process for expedited global memory barriers; false if the kernel (or a

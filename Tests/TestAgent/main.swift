@@ -30,8 +30,15 @@
 //                                      next=N", then exit
 //   churn DIR PREFIX SECONDS SEED      for SECONDS, create, remove and list buffers PREFIX0..7 at
 //                                      random; print "done ops=N errors=E" (E: unexpected errors)
-//   wait-pop DIR NAME TIMEOUT_MS       open NAME at its latest item, print "ready", block in
-//                                      pop(timeout:); print "got VALUE" or "timeout"
+//   wait-pop DIR NAME TIMEOUT_MS [COUNT]
+//                                      open NAME at its latest item, print "ready", block in
+//                                      pop(timeout:); print "got VALUE" or "timeout"; COUNT times
+//                                      (1 if not given)
+//   wake-count DIR NAME                take NAME over; for each line "push K" on stdin, push K
+//                                      items and print "wakes=W": the futex wake calls this
+//                                      process made so far; ends with stdin
+//   commit-count DIR NAME READER       open named reader READER, pop (and commit) every item
+//                                      there is, then print "popped=P wakes=W" (as wake-count)
 //   read-batch DIR NAME TOTAL [slow]   like read, for 8-byte items whose values are their
 //                                      sequences, through popMany (32 a call)
 //   outlive-truncation DIR NAME        hold NAME's writer and a reader; after a line on stdin,
@@ -84,6 +91,7 @@
 import AllocationCounter
 import Foundation
 import SharedRing
+import SharedRingSystem
 import TestSupport
 
 func say(_ line: String) {
@@ -617,13 +625,33 @@ do {
 
     case "wait-pop":
         guard args.count >= 4, let milliseconds = Int(args[3]) else { fail("wait-pop needs TIMEOUT_MS") }
+        let count = args.count >= 5 ? Int(args[4]) ?? 1 : 1
         var reader = try directory.openReader(name, start: .latest)
         say("ready")
-        if let value = try reader.pop(timeout: .milliseconds(milliseconds)) {
-            say("got \(value)")
-        } else {
-            say("timeout")
+        for _ in 0..<count {
+            if let value = try reader.pop(timeout: .milliseconds(milliseconds)) {
+                say("got \(value)")
+            } else {
+                say("timeout")
+            }
         }
+
+    case "wake-count":
+        var writer = try directory.takeOver(name)
+        while let line = readLine() {
+            guard line.hasPrefix("push "), let count = UInt64(line.dropFirst(5)) else { fail("wake-count reads \"push K\" lines") }
+            for value in 0..<count { try writer.push(value) }
+            say("wakes=\(Sys.futexWakeCalls.load(ordering: .relaxed))")
+        }
+        writer.close()
+
+    case "commit-count":
+        guard args.count >= 4 else { fail("commit-count needs READER") }
+        var reader = try directory.openReader(name, named: args[3])
+        var popped = 0
+        while try reader.popItem() != nil { popped += 1 }
+        say("popped=\(popped) wakes=\(Sys.futexWakeCalls.load(ordering: .relaxed))")
+        reader.close()
 
     default:
         fail("unknown command \(args[0])")

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,15 @@ static inline int csr_futex_wait(uint32_t *word, uint32_t expected, int64_t time
 /// Wakes up to `count` processes sleeping on `word`. Returns how many woke, or -errno.
 static inline int csr_futex_wake(uint32_t *word, int32_t count) {
     long r = syscall(SYS_futex, word, FUTEX_WAKE, count, (void *)0, (uint32_t *)0, 0);
+    return r == -1 ? -errno : (int)r;
+}
+
+/// How many tasks (of any process) sleep in FUTEX_WAIT on `word` right now, or -errno.
+/// FUTEX_REQUEUE moves up to `val2` waiters of the first word to the second after waking `val`
+/// of them, and returns how many it woke or moved: from the word to itself, waking none, it
+/// moves nobody anywhere and counts them all.
+static inline int csr_futex_count_waiters(uint32_t *word) {
+    long r = syscall(SYS_futex, word, FUTEX_REQUEUE, 0, (void *)(long)INT_MAX, word, 0);
     return r == -1 ? -errno : (int)r;
 }
 

@@ -419,6 +419,8 @@ class Reader(_Handle):
                 if next >= q[file.claimed_index] - self.length:
                     cursor.next = next + 1
                     return value & self._mask
+            elif timeout is None:
+                return None     # caught up (what the general path below would find, slower)
         self._acknowledge()
         items = self._cursor.read(1)
         if not items and timeout is not None and self._cursor.wait(timeout):

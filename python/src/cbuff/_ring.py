@@ -12,6 +12,7 @@ from . import _system as S
 from .errors import Corrupted, InvalidArgument, ReaderBusy, TimedOut
 
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
+WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
 
 
@@ -24,6 +25,7 @@ class RingFile:
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
         self.claimed_index = layout.claimed_offset // 8
         self.data_offset = F.HEADER_SIZE
+        self._base = None       # the mapping's address, for the futex calls (see ``address``)
 
     @classmethod
     def create(cls, path, layout, mode):
@@ -59,6 +61,13 @@ class RingFile:
         self.mapping.close()
         os.close(self.fd)
         self.mapping = None
+
+    def address(self, offset):
+        """The address of byte ``offset`` of the mapping (writable), for the futex system calls:
+        found once, as ``address_of`` costs microseconds; valid while the file stays mapped."""
+        if self._base is None:
+            self._base = S.address_of(self.mapping, 0)
+        return self._base + offset
 
     # Header words
     def published(self):
@@ -105,6 +114,8 @@ class RingFile:
         self.d[F.OFF_WRITER_PID // 4] = pid
         self.q[F.OFF_WRITER_START_TIME // 8] = start
         self.q[F.OFF_WRITER_GENERATION // 8] = self.q[F.OFF_WRITER_GENERATION // 8] + 1
+        # Only a dead or closed writer can have left a request for room: nobody sleeps there now.
+        S.atomic_clear_u32(self.address(F.OFF_WRITER_WAITING))
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
 
@@ -113,13 +124,18 @@ class RingFile:
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_CLOSED
         self.wake_readers()
 
+    # Waking (the format's "Waiting"): clear the request, change the futex word, wake everyone.
     def wake_readers(self):
-        S.atomic_add_u32(S.address_of(self.mapping, F.OFF_NOTIFY), 1)
-        S.futex_wake(S.address_of(self.mapping, F.OFF_NOTIFY))
+        self._wake(F.OFF_NOTIFY, F.OFF_WAITERS)
 
     def wake_writer(self):
-        S.atomic_add_u32(S.address_of(self.mapping, F.OFF_SPACE), 1)
-        S.futex_wake(S.address_of(self.mapping, F.OFF_SPACE))
+        self._wake(F.OFF_SPACE, F.OFF_WRITER_WAITING)
+
+    def _wake(self, word_offset, request_offset):
+        S.atomic_clear_bit_u32(self.address(request_offset), WAKE_REQUESTED_BIT)
+        word = self.address(word_offset)
+        S.atomic_add_u32(word, 1)
+        S.futex_wake(word)
 
     # The reader table
     @staticmethod
@@ -188,7 +204,7 @@ class RingFile:
             self.q[(record + F.REC_START_TIME) // 8] = S.start_time(pid) or 0
             if not existing:
                 self.d[(record + F.REC_STATE) // 4] = 1          # last
-                S.atomic_add_u32(S.address_of(self.mapping, F.OFF_READERS_VERSION), 1)
+                S.atomic_add_u32(self.address(F.OFF_READERS_VERSION), 1)
             return index, not existing
         return self.with_table_locked(timeout, body)
 
@@ -198,8 +214,9 @@ class RingFile:
         if self.layout.messages:
             self.q[(record + F.REC_SEQUENCE) // 8] = 0 if sequence is None else sequence + 1
         self.q[(record + F.REC_CURSOR) // 8] = cursor
-        # The writer's sleep pairs its WRITER_WAITING store with a membarrier when the kernel
-        # has one; without it a missed wake costs at most one 50 ms sleep slice, never an item.
+        # The writer's sleep pairs its request in WRITER_WAITING with a membarrier when the
+        # kernel has one; without it a missed wake costs at most one 50 ms sleep slice, never an
+        # item. Waking clears the request (a writer that died asleep costs one wake at most).
         if self.d[F.OFF_WRITER_WAITING // 4]:
             self.wake_writer()
 
@@ -209,10 +226,12 @@ class RingFile:
         return self.q[(record + F.REC_CURSOR) // 8], (sequence - 1 if sequence else None)
 
     # Waiting (the format's "Waiting"): readers on `notify`, the writer on `space`.
-    def sleep(self, word_offset, count_offset, ready, timeout):
-        """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit)."""
+    def sleep(self, word_offset, request_offset, ready, timeout):
+        """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit). Each slice
+        first asks to be woken (bit 31 of the request word, which the waker clears when it
+        wakes): a sleeper that dies costs the waker one wake-up at most."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        word, count = S.address_of(self.mapping, word_offset), S.address_of(self.mapping, count_offset)
+        word, request = self.address(word_offset), self.address(request_offset)
         while True:
             if ready():
                 return True
@@ -220,14 +239,11 @@ class RingFile:
             if remaining <= 0:
                 return ready()
             observed = self.d[word_offset // 4]
-            S.atomic_add_u32(count, 1)
-            try:
-                S.global_barrier()
-                if ready():
-                    return True
-                S.futex_wait(word, observed, remaining)
-            finally:
-                S.atomic_add_u32(count, -1)
+            S.atomic_set_bit_u32(request, WAKE_REQUESTED_BIT)
+            S.global_barrier()
+            if ready():
+                return True
+            S.futex_wait(word, observed, remaining)
 
 
 class SpaceGate:
@@ -260,20 +276,7 @@ class SpaceGate:
             return True
         if timeout == 0:
             return False
-        file.d[F.OFF_WRITER_WAITING // 4] = 1
-        try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while True:
-                observed = file.d[F.OFF_SPACE // 4]
-                S.global_barrier()
-                if self.has_space(position):
-                    return True
-                remaining = SLICE_NS if deadline is None else min(SLICE_NS, int((deadline - time.monotonic()) * 1e9))
-                if remaining <= 0:
-                    return False
-                S.futex_wait(S.address_of(file.mapping, F.OFF_SPACE), observed, remaining)
-        finally:
-            file.d[F.OFF_WRITER_WAITING // 4] = 0
+        return file.sleep(F.OFF_SPACE, F.OFF_WRITER_WAITING, lambda: self.has_space(position), timeout)
 
 
 class SlotPublisher:

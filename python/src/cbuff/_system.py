@@ -9,13 +9,15 @@ which the C compiler emits as one aligned ``mov``, so each access is single-copy
 x86-64 (TSO) every load already has acquire and every store release semantics, and loads are
 not reordered with loads nor stores with stores, so the protocol's fences (W2, R3) are free; and
 each Python-level access is a separate call into the interpreter, which the C compiler cannot
-reorder across. The one store-then-load ordering the protocol needs (a sleeper's increment of
-``waiters`` before its second look at ``published``; the writer's store of ``published`` before
-its load of ``waiters``) comes from ``membarrier``, as in the Swift library: sleepers issue a
-global expedited barrier, and every process registers for it; the sleeper's increment itself is
-the futex's atomic ``FUTEX_WAKE_OP`` (Python has no atomic add). Every sleep is bounded (slices
-of at most 50 ms, each followed by a fresh look), so even a missed wake-up costs latency, never a
-hang.
+reorder across. The one store-then-load ordering the protocol needs (a sleeper's request for a
+wake-up in ``waiters`` before its second look at ``published``; the writer's store of
+``published`` before its load of ``waiters``) comes from ``membarrier``, as in the Swift library:
+sleepers issue a global expedited barrier, and every process registers for it. The request is an
+atomic OR of bit 31 and the waker's answer an atomic AND-NOT of it, through the futex's
+``FUTEX_WAKE_OP`` (Python has no atomic read-modify-write). Every sleep is bounded (slices of at
+most 50 ms, each re-arming the request and followed by a fresh look), so even a missed wake-up
+costs latency, never a hang. The whole argument is in the Swift library's
+``Sources/Ring/FutexSleep.swift``.
 
 On any other architecture this module refuses to load: aarch64, for one, needs R1's load to be
 an acquire (``ldar``) and W4's store a release (``stlr``), and R3 and W2 to be ``dmb ishld`` and
@@ -43,13 +45,22 @@ if platform.machine() not in ("x86_64", "AMD64"):
     raise Unsupported(f"cbuff's Python package runs only on x86-64, where aligned 8-byte loads and stores are ordered as the protocol needs; this machine is {platform.machine()} (use the Swift library there).")
 
 SYS_FUTEX, SYS_MEMBARRIER = 202, 324
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAKE_OP = 0, 1, 5
-FUTEX_OP_ADD = 1
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_WAKE_OP = 0, 1, 3, 5
+FUTEX_OP_SET, FUTEX_OP_ADD, FUTEX_OP_OR, FUTEX_OP_ANDN = 0, 1, 2, 3
+FUTEX_OP_OPARG_SHIFT = 8      # the operand is 1 << oparg
 MEMBARRIER_CMD_GLOBAL_EXPEDITED, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 2, 4
 F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
 F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+# syscall(2) with the argument types of futex(2) and of membarrier(2) declared once: a call then
+# converts plain ints itself, a few microseconds cheaper than building ctypes objects per call
+# (a follower makes three of these for every item it sleeps for). syscall(2) is variadic, which
+# on x86-64 passes integers and pointers as a prototyped call does.
+_prototype = ctypes.CFUNCTYPE
+_futex = _prototype(ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32,
+                    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, use_errno=True)(("syscall", _libc))
+_membarrier_call = _prototype(ctypes.c_long, ctypes.c_long, ctypes.c_int, ctypes.c_uint, ctypes.c_int,
+                              use_errno=True)(("syscall", _libc))
 
 
 class _Timespec(ctypes.Structure):
@@ -57,7 +68,7 @@ class _Timespec(ctypes.Structure):
 
 
 def _membarrier(command):
-    return _libc.syscall(ctypes.c_long(SYS_MEMBARRIER), ctypes.c_int(command), ctypes.c_int(0), ctypes.c_int(0)) == 0
+    return _membarrier_call(SYS_MEMBARRIER, command, 0, 0) == 0
 
 
 # Registered once per process: so that sleepers elsewhere can order this process's stores.
@@ -70,28 +81,55 @@ def global_barrier():
         _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 
 
+_last_timeout = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
+
+
 def futex_wait(address, expected, timeout_ns):
     """Sleeps while the u32 at ``address`` holds ``expected``, at most ``timeout_ns``."""
-    ts = _Timespec(timeout_ns // 1_000_000_000, timeout_ns % 1_000_000_000)
-    _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAIT),
-                  ctypes.c_uint32(expected), ctypes.byref(ts), None, ctypes.c_int(0))
+    last = _last_timeout
+    if last[0] != timeout_ns:       # a follower sleeps whole slices: the same timespec each time
+        ts = _Timespec(timeout_ns // 1_000_000_000, timeout_ns % 1_000_000_000)
+        last[:] = [timeout_ns, ts, ctypes.addressof(ts)]
+    _futex(SYS_FUTEX, address, FUTEX_WAIT, expected, last[2], None, 0)
+
+
+# How many FUTEX_WAKE calls this process made: for the tests that a dead sleeper stops costing.
+wake_calls = 0
 
 
 def futex_wake(address):
-    _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAKE),
-                  ctypes.c_int(0x7FFFFFFF), None, None, ctypes.c_int(0))
+    global wake_calls
+    wake_calls += 1
+    _futex(SYS_FUTEX, address, FUTEX_WAKE, 0x7FFFFFFF, None, None, 0)
+
+
+def _atomic_op(address, operation):
+    """Applies a FUTEX_WAKE_OP operation to the u32 at ``address`` atomically: the operation on
+    its second word is an atomic read-modify-write (and the system call a full barrier); it wakes
+    nobody here (no waiter on the first word is asked for, and the second wake's count is zero)."""
+    result = _futex(SYS_FUTEX, address, FUTEX_WAKE_OP, 0, None, address, operation)
+    if result < 0:
+        raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
 
 
 def atomic_add_u32(address, amount):
-    """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically, through
-    ``FUTEX_WAKE_OP``: its operation on the second word is an atomic read-modify-write (and the
-    system call a full barrier); it wakes nobody here (no waiter on the first word is asked for,
-    and the second wake's count is zero)."""
-    operation = (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12)
-    result = _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(address), ctypes.c_int(FUTEX_WAKE_OP),
-                           ctypes.c_int(0), ctypes.c_void_p(0), ctypes.c_void_p(address), ctypes.c_int(operation))
-    if result < 0:
-        raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
+    """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically."""
+    _atomic_op(address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
+
+
+def atomic_set_bit_u32(address, bit):
+    """Sets bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic OR)."""
+    _atomic_op(address, ((FUTEX_OP_OR | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
+
+
+def atomic_clear_bit_u32(address, bit):
+    """Clears bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic AND-NOT)."""
+    _atomic_op(address, ((FUTEX_OP_ANDN | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
+
+
+def atomic_clear_u32(address):
+    """Stores 0 in the u32 at ``address`` with an atomic exchange."""
+    _atomic_op(address, FUTEX_OP_SET << 28)
 
 
 def address_of(buffer, offset):

@@ -1,0 +1,109 @@
+import Foundation
+import SharedRing
+
+/// The processes of `Benchmarks/idle-cpu.sh`, which measures what following a slow stream
+/// costs: a writer pushing at a fixed rate, and followers that wait for each item. The script
+/// reads each one's CPU time from /proc; these roles only pace and count.
+enum Idle {
+    /// Set by SIGTERM or SIGINT: the roles stop at their next look (at most 200 ms later).
+    nonisolated(unsafe) static var stopRequested: sig_atomic_t = 0
+
+    static func stopOnSignals() {
+        signal(SIGTERM) { _ in Idle.stopRequested = 1 }
+        signal(SIGINT) { _ in Idle.stopRequested = 1 }
+    }
+
+    static var stopping: Bool { stopRequested != 0 }
+
+    /// `paced-writer DIR NAME RATE`: takes NAME over (a buffer of items or of messages) and
+    /// pushes RATE items a second, each at its own deadline (absolute, so that the rate does
+    /// not drift), until SIGTERM; prints "started", then "pushed N" at the end.
+    static func pacedWriter(_ arguments: [String]) throws {
+        guard arguments.count == 3, let rate = Int(arguments[2]), rate > 0 else {
+            throw CBuffError(.invalidArgument, "usage: paced-writer DIR NAME RATE")
+        }
+        stopOnSignals()
+        let directory = DataDirectory(path: arguments[0]), name = arguments[1]
+        let interval = 1_000_000_000 / UInt64(rate)
+        var pushed: UInt64 = 0
+        if try directory.record(of: name).holdsMessages {
+            var writer = try directory.takeOverMessages(name)
+            try pace(interval) { () throws(CBuffError) in
+                var value = pushed
+                try withUnsafeBytes(of: &value) { (bytes) throws(CBuffError) in try writer.push(bytes) }
+                pushed += 1
+            }
+            writer.close()
+        } else {
+            var writer = try directory.takeOver(name)
+            try pace(interval) { () throws(CBuffError) in
+                try writer.push(pushed)
+                pushed += 1
+            }
+            writer.close()
+        }
+        say("pushed \(pushed)")
+    }
+
+    /// Says "started", then calls `push` every `interval` nanoseconds until a stop signal.
+    private static func pace(_ interval: UInt64, _ push: () throws(CBuffError) -> Void) throws(CBuffError) {
+        say("started")
+        var deadline = now()
+        while !stopping {
+            deadline += interval
+            var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) == EINTR && !stopping {}
+            if stopping { break }
+            try push()
+        }
+    }
+
+    /// `follower DIR NAME MODE`: follows NAME from its latest item until SIGTERM, then prints
+    /// "received N". MODE: `pop` (BufferReader.pop(timeout:)), `events` (BufferReader.events()),
+    /// `messages` (MessageReader.pop(timeout:)).
+    static func follower(_ arguments: [String]) throws {
+        guard arguments.count == 3 else { throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages") }
+        stopOnSignals()
+        let directory = DataDirectory(path: arguments[0]), name = arguments[1]
+        var received: UInt64 = 0
+        switch arguments[2] {
+        case "pop":
+            var reader = try directory.openReader(name, start: .latest)
+            say("ready")
+            while !stopping {
+                if try reader.pop(timeout: .milliseconds(200)) != nil { received += 1 }
+            }
+        case "events":
+            let events = try directory.openReader(name, start: .latest).events()
+            say("ready")
+            let count = Count()
+            let finished = DispatchSemaphore(value: 0)
+            let following = Task {
+                do {
+                    for try await event in events {
+                        if case .item = event { count.value += 1 }
+                    }
+                } catch {}      // CancellationError, once a stop signal came
+                finished.signal()
+            }
+            while !stopping { usleep(200_000) }
+            following.cancel()
+            finished.wait()
+            received = count.value
+        case "messages":
+            var reader = try directory.openMessageReader(name, start: .latest)
+            say("ready")
+            while !stopping {
+                if try reader.pop(timeout: .milliseconds(200)) != nil { received += 1 }
+            }
+        default:
+            throw CBuffError(.invalidArgument, "unknown follower mode \(arguments[2])")
+        }
+        say("received \(received)")
+    }
+}
+
+/// The events follower's count, written by its task and read once the task has signalled.
+private final class Count: @unchecked Sendable {
+    var value: UInt64 = 0
+}

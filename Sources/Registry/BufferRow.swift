@@ -153,11 +153,37 @@ package struct BufferRow: Sendable, Equatable {
     }
 
     static func fetch(_ db: Database, name: String) throws -> BufferRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM buffers WHERE name = ?", arguments: [name]).map(BufferRow.init(row:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM buffers WHERE name = ?"), arguments: [name]).map(BufferRow.init(row:))
     }
 
-    static func fetchAll(_ db: Database) throws -> [BufferRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map(BufferRow.init(row:))
+    /// The row of `name` (nil if none), and the number of migrations applied, read by one
+    /// statement, so in one snapshot: the registry's schema is checked with the row it gave.
+    static func fetchCounting(_ db: Database, name: String) throws -> (applied: Int, row: BufferRow?) {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT m.applied AS applied, b.* FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+            LEFT JOIN buffers AS b ON b.name = ?
+            """), arguments: [name])
+        guard let first = rows.first else { return (0, nil) }
+        let applied: Int = first["applied"] ?? 0
+        return (applied, isAbsent(first) ? nil : try BufferRow(row: first))
+    }
+
+    /// Every row by name, and the number of migrations applied, read by one statement.
+    static func fetchAllCounting(_ db: Database) throws -> (applied: Int, rows: [BufferRow]) {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT m.applied AS applied, b.* FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+            LEFT JOIN buffers AS b ORDER BY b.name
+            """))
+        guard let first = rows.first else { return (0, []) }
+        let applied: Int = first["applied"] ?? 0
+        if rows.count == 1 && isAbsent(first) { return (applied, []) }
+        return (applied, try rows.map(BufferRow.init(row:)))
+    }
+
+    /// Whether a row of the joins above stands for no buffer (its `name`, NOT NULL in the
+    /// table, is NULL: the LEFT JOIN found nothing).
+    private static func isAbsent(_ row: Row) -> Bool {
+        (row["name"] as DatabaseValue?)?.isNull ?? true
     }
 }
 
@@ -175,13 +201,13 @@ package struct RegistryTransaction {
         } catch let error as CBuffFailure {
             throw error
         } catch {
-            throw Registry.translate(error, what, directory: registry.trust.directory, lockTimeoutNanos: registry.lockTimeoutNanos)
+            throw Registry.translate(error, what, trust: registry.trust, lockTimeoutNanos: registry.lockTimeoutNanos)
         }
     }
 
     /// Runs one statement.
     func execute(sql: String, arguments: StatementArguments = []) throws(CBuffFailure) {
-        try translating("update the registry") { try db.execute(sql: sql, arguments: arguments) }
+        try translating("update the registry") { try db.cachedStatement(sql: sql).execute(arguments: arguments) }
     }
 
     /// The row of buffer `name`, or nil.
@@ -192,20 +218,20 @@ package struct RegistryTransaction {
     /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
     package func hasRow(named name: String) throws(CBuffFailure) -> Bool {
         try translating("look up buffer \"\(name)\"") {
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM buffers WHERE name = ?"), arguments: [name]) ?? 0 > 0
         }
     }
 
     /// Inserts the row of a new buffer, its writer already attached.
     package func insert(_ row: BufferRow, writerPID pid: Int32, writerStartTime startTime: UInt64?) throws(CBuffFailure) {
         try translating("register buffer \"\(row.name)\"") {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO buffers (name, item_size, length, policy, file, format_version,
                                          item_alignment, type_name, fields, kind, capacity, max_message,
                                          writer_pid, writer_start_time, writer_since)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                    """,
+                    """).execute(
                 arguments: [row.name, row.itemSize, row.length, row.policy.description, row.file, row.formatVersion,
                             row.itemType.alignment, row.itemType.name, row.itemType.fields?.json,
                             row.messages == nil ? "items" : "messages", row.messages?.capacity, row.messages?.maxMessage,
@@ -216,7 +242,7 @@ package struct RegistryTransaction {
     /// Deletes the row of buffer `name` (its named readers' rows go with it).
     package func delete(named name: String) throws(CBuffFailure) {
         try translating("remove buffer \"\(name)\"") {
-            try db.execute(sql: "DELETE FROM buffers WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM buffers WHERE name = ?").execute(arguments: [name])
         }
     }
 }

@@ -26,6 +26,9 @@ package struct FileTrust: Sendable, Hashable {
     /// The mode of the files cbuff creates in it: 0660 when it is shared with its group
     /// (every group permission set), else 0600.
     package let fileMode: UInt32
+    /// This process's effective user: the owner of the files it trusts (read once, with the
+    /// directory).
+    private let user: UInt32
 
     /// The sole owner of the directory's descriptor, closed when the last `FileTrust` (or ring
     /// file) using it goes. A class, so that copies share one descriptor.
@@ -70,7 +73,7 @@ package struct FileTrust: Sendable, Hashable {
             }
         }
         return FileTrust(directory: path, sharedGroup: shared || info.owner != me ? info.group : nil, handle: handle,
-                         identity: info.identity, fileMode: shared ? 0o660 : 0o600)
+                         identity: info.identity, fileMode: shared ? 0o660 : 0o600, user: me)
     }
 
     package static func == (a: FileTrust, b: FileTrust) -> Bool {
@@ -93,8 +96,8 @@ package struct FileTrust: Sendable, Hashable {
         guard info.kind == .regular else {
             throw CBuffFailure(.corrupted, "The \(what) \(path(of: entry)) is \(Self.describe(info.kind)), not a regular file; cbuff does not open it. Remove it if it is not yours to keep.")
         }
-        guard info.owner == Sys.effectiveUserID() || (sharedGroup != nil && info.group == sharedGroup) else {
-            throw CBuffFailure(.permissionDenied, "Permission denied: the \(what) \(path(of: entry)) belongs to user \(info.owner), not to this user (\(Sys.effectiveUserID())) nor to the directory's group; cbuff does not trust it.")
+        guard info.owner == user || (sharedGroup != nil && info.group == sharedGroup) else {
+            throw CBuffFailure(.permissionDenied, "Permission denied: the \(what) \(path(of: entry)) belongs to user \(info.owner), not to this user (\(user)) nor to the directory's group; cbuff does not trust it.")
         }
     }
 
@@ -187,7 +190,8 @@ package struct FileTrust: Sendable, Hashable {
         Sys.resolvedPath(handle.descriptor)
     }
 
-    /// Whether this process can open `count` more descriptors now.
+    /// Whether this process can open about `count` more descriptors now (see
+    /// `Sys.hasFreeDescriptors`).
     package func hasFreeDescriptors(_ count: Int) -> Bool {
         Sys.hasFreeDescriptors(count, duplicating: handle.descriptor)
     }

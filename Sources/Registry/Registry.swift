@@ -69,17 +69,21 @@ package struct Registry: Sendable {
         guard let info = try trust.checkIfPresent(fileName, "registry file") else {
             guard creating else { return nil }
             try checkPathLength(trust)
-            return try remember(try underLock(trust, lockTimeoutNanos: lockTimeoutNanos, doing: "create the registry") { () throws(CBuffFailure) in
+            let registry = try underLock(trust, lockTimeoutNanos: lockTimeoutNanos, doing: "create the registry") { () throws(CBuffFailure) in
                 if try trust.checkIfPresent(fileName, "registry file") == nil {
                     try build(trust, lockTimeoutNanos: lockTimeoutNanos)
                 }
-                return try openAndMigrate(trust, lockTimeoutNanos: lockTimeoutNanos, holdingLock: true)
-            }, key)
+                return try openAndMigrate(trust, wal: try trust.checkIfPresent(fileName + "-wal", "registry file"),
+                                          lockTimeoutNanos: lockTimeoutNanos, holdingLock: true)
+            }
+            return remember(registry, key, identity: try trust.checkIfPresent(fileName, "registry file")?.identity)
         }
         if let cached = openRegistries.withLock({ $0[key] }), cached.identity == info.identity {
             return cached.registry
         }
-        return try remember(try openAndMigrate(trust, lockTimeoutNanos: lockTimeoutNanos, holdingLock: false), key)
+        return remember(try openAndMigrate(trust, wal: try trust.checkIfPresent(fileName + "-wal", "registry file"),
+                                           lockTimeoutNanos: lockTimeoutNanos, holdingLock: false),
+                        key, identity: info.identity)
     }
 
     private struct CacheKey: Hashable {
@@ -89,9 +93,10 @@ package struct Registry: Sendable {
 
     private static let openRegistries = Locked<[CacheKey: (identity: Sys.FileIdentity, registry: Registry)]>([:])
 
-    private static func remember(_ registry: Registry, _ key: CacheKey) throws(CBuffFailure) -> Registry {
-        if let info = try? registry.trust.checkIfPresent(fileName, "registry file") {
-            openRegistries.withLock { $0[key] = (info.identity, registry) }
+    /// Keeps `registry`, whose file is `identity`, for the next opens of this process.
+    private static func remember(_ registry: Registry, _ key: CacheKey, identity: Sys.FileIdentity?) -> Registry {
+        if let identity {
+            openRegistries.withLock { $0[key] = (identity, registry) }
         }
         return registry
     }
@@ -135,7 +140,7 @@ package struct Registry: Sendable {
             try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
             Diagnostics.note(.registry, "migrating the registry \(trust.path(of: fileName)) (new): applying \(RegistryMigration.all.map(\.identifier).joined(separator: ", "))")
             try migrator.migrate(queue)
-            try queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             try queue.close()
         } catch {
             for entry in [temporary] + companionSuffixes.map({ temporary + $0 }) { _ = trust.unlink(entry) }
@@ -148,13 +153,14 @@ package struct Registry: Sendable {
     /// Opens the registry file, which exists, and brings its schema up to date: a registry
     /// whose migrations are all applied is used as it is, without any lock; one behind is
     /// migrated under the registry lock (taken here unless `holdingLock`).
-    private static func openAndMigrate(_ trust: FileTrust, lockTimeoutNanos: Int64, holdingLock: Bool) throws(CBuffFailure) -> Registry {
+    ///
+    /// `wal` is what `fstatat` says of the registry's WAL (checked), or nil if there is none.
+    private static func openAndMigrate(_ trust: FileTrust, wal: Sys.FileInfo?, lockTimeoutNanos: Int64, holdingLock: Bool) throws(CBuffFailure) -> Registry {
         let path = trust.path(of: fileName)
-        try checkPathLength(trust)
-        for suffix in companionSuffixes {
-            try trust.checkIfPresent(fileName + suffix, "registry file")
+        try trust.checkIfPresent(fileName + "-shm", "registry file")
+        if let wal, wal.size > 0 {   // cbuff's checkpoints leave it empty: nothing to check then
+            try WALCheck.verify(wal: fileName + "-wal", shm: fileName + "-shm", trust: trust)
         }
-        try WALCheck.verify(wal: fileName + "-wal", shm: fileName + "-shm", trust: trust)
         // Checked before SQLite is asked: an open that fails for want of descriptors makes GRDB
         // start a libdispatch thread, which traps when it cannot get descriptors of its own.
         guard trust.hasFreeDescriptors(descriptorsNeeded) else {

@@ -660,17 +660,16 @@ extension Sys {
         return getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? UInt64(limit.rlim_cur) : nil
     }
 
-    /// Whether this process can open `count` more descriptors now, found by duplicating `fd`
-    /// that many times and closing the copies at once.
+    /// Whether this process can open `count` more descriptors now, as far as the lowest free
+    /// number says: descriptors are handed out lowest first, so when the lowest free one is `k`,
+    /// at most `limit - k` are free (fewer only if some above `k` are in use, as a process that
+    /// closed a low one has). One duplicate of `fd`, closed at once.
     package static func hasFreeDescriptors(_ count: Int, duplicating fd: CInt) -> Bool {
-        var copies: [CInt] = []
-        defer { copies.forEach { Glibc.close($0) } }
-        for _ in 0..<count {
-            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            if copy < 0 { return false }
-            copies.append(copy)
-        }
-        return true
+        guard let limit = openFileLimit else { return true }
+        let lowest = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard lowest >= 0 else { return false }
+        Glibc.close(lowest)
+        return UInt64(lowest) + UInt64(count) <= limit
     }
 
     /// The path the kernel gives the open file (symbolic links resolved), or nil.

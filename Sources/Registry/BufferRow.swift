@@ -53,26 +53,33 @@ package struct BufferRow: Sendable, Equatable {
     /// program, or a person with `sqlite3`, may have written anything into it). A value of the
     /// wrong type or out of range, or a `file` other than the one the name gives, is a
     /// `corrupted` error naming the buffer, never a trap.
-    init(row: Row) throws {
-        guard case .string(let name)? = (row["name"] as DatabaseValue?)?.storage else {
-            throw CBuffFailure(.corrupted, "The registry has a row whose name is not text (\(Self.show(row["name"] as DatabaseValue?))); remove it with sqlite3.")
+    ///
+    /// `row` holds ``columns`` in that order from index `first`: read by index, since looking a
+    /// column up by name compares it with every column's (GRDB matches names case-insensitively),
+    /// which cost more than all the rest of a lookup.
+    init(row: Row, first: Int = 0) throws {
+        func value(_ column: String) -> DatabaseValue? {
+            Self.columnIndex[column].map { row[first + $0] as DatabaseValue }
+        }
+        guard case .string(let name)? = value("name")?.storage else {
+            throw CBuffFailure(.corrupted, "The registry has a row whose name is not text (\(Self.show(value("name")))); remove it with sqlite3.")
         }
         func damaged(_ column: String, _ expected: String) -> CBuffFailure {
-            CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(row[column] as DatabaseValue?)), not \(expected); remove the buffer (cbuff rm) to clean it up.")
+            CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(value(column))), not \(expected); remove the buffer (cbuff rm) to clean it up.")
         }
         func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64 {
-            guard case .int64(let value) = (row[column] as DatabaseValue?)?.storage, range.contains(value) else {
+            guard case .int64(let number) = value(column)?.storage, range.contains(number) else {
                 throw damaged(column, expected)
             }
-            return value
+            return number
         }
         func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64? {
-            if (row[column] as DatabaseValue?)?.isNull ?? true { return nil }
+            if value(column)?.isNull ?? true { return nil }
             return try integer(column, in: range, expected)
         }
         func text(_ column: String, optional: Bool = false) throws -> String? {
-            switch (row[column] as DatabaseValue?)?.storage {
-            case .string(let value)?: return value
+            switch value(column)?.storage {
+            case .string(let text)?: return text
             case .null? where optional, nil where optional: return nil
             default: throw damaged(column, "text")
             }
@@ -109,7 +116,7 @@ package struct BufferRow: Sendable, Equatable {
         }
         switch try text("kind") {
         case "items":
-            guard (row["capacity"] as DatabaseValue?)?.isNull ?? true, (row["max_message"] as DatabaseValue?)?.isNull ?? true else {
+            guard value("capacity")?.isNull ?? true, value("max_message")?.isNull ?? true else {
                 throw damaged("capacity", "NULL (a buffer of items has no message capacity)")
             }
             messages = nil
@@ -152,39 +159,50 @@ package struct BufferRow: Sendable, Equatable {
         text.unicodeScalars.map { $0.value < 0x20 || $0.value >= 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
+    /// The columns of `buffers` a row is read from, in the order every query selects them.
+    static let columns = ["name", "item_size", "length", "policy", "file", "format_version", "item_alignment", "type_name",
+                          "fields", "kind", "capacity", "max_message", "created_at", "writer_pid", "writer_start_time", "writer_since"]
+    private static let columnIndex = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
+    private static let selected = columns.map { "b." + $0 }.joined(separator: ", ")
+
     static func fetch(_ db: Database, name: String) throws -> BufferRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM buffers WHERE name = ?"), arguments: [name]).map(BufferRow.init(row:))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(selected) FROM buffers AS b WHERE b.name = ?"), arguments: [name])
+        return try rows.next().map { try BufferRow(row: $0) }
     }
 
     /// The row of `name` (nil if none), and the number of migrations applied, read by one
     /// statement, so in one snapshot: the registry's schema is checked with the row it gave.
+    /// Decoded from SQLite's row in place (a cursor), never copied.
     static func fetchCounting(_ db: Database, name: String) throws -> (applied: Int, row: BufferRow?) {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT m.applied AS applied, b.* FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
-            LEFT JOIN buffers AS b ON b.name = ?
-            """), arguments: [name])
-        guard let first = rows.first else { return (0, nil) }
-        let applied: Int = first["applied"] ?? 0
-        return (applied, isAbsent(first) ? nil : try BufferRow(row: first))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: lookupSQL), arguments: [name])
+        guard let first = try rows.next() else { return (0, nil) }
+        let applied = first[0] as Int? ?? 0
+        return (applied, first.hasNull(atIndex: 1) ? nil : try BufferRow(row: first, first: 1))
     }
+
+    private static let lookupSQL = """
+        SELECT m.applied, \(selected) FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+        LEFT JOIN buffers AS b ON b.name = ?
+        """
 
     /// Every row by name, and the number of migrations applied, read by one statement.
     static func fetchAllCounting(_ db: Database) throws -> (applied: Int, rows: [BufferRow]) {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT m.applied AS applied, b.* FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
-            LEFT JOIN buffers AS b ORDER BY b.name
-            """))
-        guard let first = rows.first else { return (0, []) }
-        let applied: Int = first["applied"] ?? 0
-        if rows.count == 1 && isAbsent(first) { return (applied, []) }
-        return (applied, try rows.map(BufferRow.init(row:)))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: listSQL))
+        var applied = 0
+        var decoded: [BufferRow] = []
+        while let row = try rows.next() {
+            applied = row[0] as Int? ?? 0
+            // A row whose name (NOT NULL in the table) is NULL stands for no buffer: the LEFT
+            // JOIN of an empty table.
+            if !row.hasNull(atIndex: 1) { decoded.append(try BufferRow(row: row, first: 1)) }
+        }
+        return (applied, decoded)
     }
 
-    /// Whether a row of the joins above stands for no buffer (its `name`, NOT NULL in the
-    /// table, is NULL: the LEFT JOIN found nothing).
-    private static func isAbsent(_ row: Row) -> Bool {
-        (row["name"] as DatabaseValue?)?.isNull ?? true
-    }
+    private static let listSQL = """
+        SELECT m.applied, \(selected) FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+        LEFT JOIN buffers AS b ORDER BY b.name
+        """
 }
 
 /// The registry inside one of its write transactions (see ``Registry/write(_:_:)``): the steps

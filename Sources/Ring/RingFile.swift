@@ -258,8 +258,7 @@ package struct RingFile: ~Copyable {
     /// for the registry. The state store comes last (release): whoever loads `attached` sees
     /// the PID and start time that go with it.
     package func attachWriter() -> (pid: Int32, startTime: UInt64?) {
-        let pid = Sys.processID()
-        let startTime = Sys.processStartTime(pid)
+        let (pid, startTime) = Self.thisProcess()
         let words = header
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
@@ -268,6 +267,18 @@ package struct RingFile: ~Copyable {
         AttachedWriters.add(words)
         return (pid, startTime)
     }
+
+    /// This process's PID and start time, read from /proc once per process (a forked child,
+    /// whose PID differs, reads its own): a creator needs them for every buffer it creates.
+    static func thisProcess() -> (pid: Int32, startTime: UInt64?) {
+        let pid = Sys.processID()
+        if let known = knownProcess.withLock({ $0 }), known.pid == pid { return known }
+        let read = (pid: pid, startTime: Sys.processStartTime(pid))
+        knownProcess.withLock { $0 = read }
+        return read
+    }
+
+    private static let knownProcess = Locked<(pid: Int32, startTime: UInt64?)?>(nil)
 
     /// The writer's close, before the descriptor closes and releases the writer lock: takes it
     /// off the exit list and marks the header closed (see `HeaderWords.markClosed`).

@@ -39,9 +39,8 @@ extension DataDirectory {
         try BufferName.validate(name)
         let registry = try registry()
         let trust = registry.trust
-        if let existing = try registry.row(named: name) {
-            throw alreadyCreated(existing, trust: trust)
-        }
+        // Whether the name is taken is checked once, in the transaction that registers it (a
+        // name taken meanwhile costs only the temporary file, removed below).
         let finalEntry = BufferRow.fileName(of: name)
         var file = try RingFile.create(temporaryRingEntry(of: name), in: trust, layout: layout)
         guard (try? file.tryLockWriter()) == true else {

@@ -37,9 +37,9 @@ import SharedRingCommon
             #expect(error.code == .corrupted)
             #expect(error.message.contains("\"gone\"") && error.message.contains(directory.ringPath(of: "gone")), "\(error)")
             let cause = try #require(error.cause as? SystemCallError, "\(error)")
-            #expect(cause.call == "open")
+            #expect(cause.call == "openat")
             #expect(cause.errno == ENOENT)
-            #expect(error.description == "\(error.message) (open: No such file or directory (errno \(ENOENT)))")
+            #expect(error.description == "\(error.message) (openat: No such file or directory (errno \(ENOENT)))")
         }
     }
 

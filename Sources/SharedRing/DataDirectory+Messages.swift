@@ -51,7 +51,8 @@ extension DataDirectory {
     public func openMessageReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
         try lifted { () throws(CBuffFailure) -> MessageReader in
             let (registry, row) = try lookUp(name)
-            return MessageReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .messages), start: start.messageStart)
+            return MessageReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .messages, readOnlyOnReadOnlyMount: true),
+                                 start: start.messageStart)
         }
     }
 

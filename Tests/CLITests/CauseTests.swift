@@ -66,11 +66,13 @@ import TestSupport
         #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", in: source).status == 0)
         #expect(try cbuff("push", "x", "5", "6", in: source).status == 0)
         #expect(try cbuff("create", "m", "--item-size", "8", "--length", "4", in: source).status == 0)
+        #expect(try cbuff("create", "logs", "--messages", "--capacity", "64K", "--max-message", "1K", in: source).status == 0)
+        #expect(try run("cbuff", ["--dir", source, "push", "logs", "--stdin"], input: "hello\n", timeout: 30).status == 0)
         let binary = ChildProcess.executable("cbuff").path
         // Each command's status, then its output and errors on one line each.
         let commands: [(String, [String])] = [
             ("list", ["list"]), ("inspect", ["inspect", "x", "--json"]), ("pop", ["pop", "x", "-n", "5"]),
-            ("tail", ["tail", "x"]), ("follow", ["tail", "m", "--follow"]),
+            ("tail", ["tail", "x"]), ("follow", ["tail", "m", "--follow"]), ("message", ["pop", "logs"]),
             ("named", ["pop", "x", "--reader", "r"]), ("push", ["push", "x", "9"]),
             ("create", ["create", "y", "--item-size", "8", "--length", "4"]), ("rm", ["rm", "x"]),
         ]
@@ -113,6 +115,7 @@ import TestSupport
             #expect(results["pop"]?.status == "0" && results["pop"]?.out == "5|6|", "\(context)")
             #expect(results["tail"]?.status == "0" && results["tail"]?.out == "5|6|", "\(context)")
             #expect(results["follow"]?.status == "0", "tail --follow, ended by SIGINT after 1 s: \(context)")
+            #expect(results["message"]?.status == "0" && results["message"]?.out == "hello|", "\(context)")
             for label in ["named", "push", "create", "rm"] {
                 let result = results[label]
                 #expect(result?.status == "77" && result?.err.hasPrefix("cbuff: Read-only") == true

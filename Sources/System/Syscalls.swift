@@ -563,10 +563,15 @@ package struct CutShortFlag {
 // per call.
 extension Sys {
     /// Opens directory `path`, following symbolic links on the way (the user named it), to
-    /// serve as the base of the calls below.
+    /// serve as the base of the calls below. `O_PATH`: it needs only the right to reach the
+    /// directory, as `stat` does, not to list it.
     package static func openDirectory(_ path: String) -> Result<CInt> {
-        retryingOnInterrupt("open") { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        retryingOnInterrupt("open") { Glibc.open(path, openPathOnly | O_DIRECTORY | O_CLOEXEC) }
     }
+
+    /// `O_PATH` (Linux, every architecture but alpha, parisc and sparc), which Glibc declares
+    /// only under `_GNU_SOURCE`, so Swift does not see it.
+    private static let openPathOnly: CInt = 0o10_000_000
 
     /// Opens `name` in `directory` as ``open(_:_:mode:)`` opens a path: close-on-exec, never
     /// through a symbolic link (ELOOP), without blocking on a FIFO.

@@ -53,16 +53,47 @@ package struct CBuffFailure: Error, Sendable, CustomStringConvertible {
     }
 
     /// The failure of a system call made while doing `what` ("create ring file /d/t.ring"):
-    /// permission problems, a full disk and a file-size limit get their own sentence.
+    /// the one table from a system call's cause (its errno, see `SystemCallFailure.Cause`) to
+    /// a code and a sentence that says that cause. Every errno is mapped here by what it
+    /// means, never by a default that names another cause: a descriptor limit is not a
+    /// permission problem, nor is a read-only mount.
     package static func system(_ failure: SystemCallFailure, _ what: String) -> CBuffFailure {
-        if failure.isPermissionDenied {
-            CBuffFailure(.permissionDenied, "Permission denied: cannot \(what).", cause: failure)
-        } else if failure.isNoSpace {
-            CBuffFailure(.systemFailure, "No space left on the device: cannot \(what).", cause: failure)
-        } else if failure.isFileTooLarge {
-            CBuffFailure(.systemFailure, "File too large for the filesystem or this process's file-size limit: cannot \(what).", cause: failure)
-        } else {
-            CBuffFailure(.systemFailure, "Cannot \(what).", cause: failure)
+        let (code, sentence) = words(for: failure.cause, what)
+        return CBuffFailure(code, sentence, cause: failure)
+    }
+
+    /// The code and sentence for `cause` while doing `what`: shared by failed system calls and
+    /// by SQLite's errors (whose system errno the registry recovers), so both say the same.
+    package static func words(for cause: SystemCallFailure.Cause, _ what: String) -> (Code, String) {
+        switch cause {
+        case .notFound:
+            (.notFound, "Not found: cannot \(what).")
+        case .symbolicLink:
+            (.corrupted, "Cannot \(what): a symbolic link is where a file should be; cbuff opens only regular files. Remove the link.")
+        case .specialFile:
+            (.corrupted, "Cannot \(what): a FIFO, socket or device is where a file should be; cbuff opens only regular files.")
+        case .permissionDenied:
+            (.permissionDenied, "Permission denied: cannot \(what).")
+        case .readOnlyFilesystem:
+            (.permissionDenied, "Read-only: cannot \(what), the data directory is on a read-only mount, where only reading (list, inspect, pop and tail without --reader) works.")
+        case .noSpace:
+            (.systemFailure, "No space left on the device: cannot \(what).")
+        case .fileTooLarge:
+            (.systemFailure, "File too large for the filesystem or this process's file-size limit: cannot \(what).")
+        case .tooManyOpenFilesInProcess:
+            (.systemFailure, "Too many open files: this process has as many open as its limit allows (ulimit -n \(Sys.openFileLimit.map(String.init) ?? "?")); cannot \(what). Raise the limit or close files.")
+        case .tooManyOpenFilesInSystem:
+            (.systemFailure, "Too many open files in the system (its limit is reached): cannot \(what).")
+        case .nameTooLong:
+            (.invalidArgument, "File name too long: cannot \(what). Choose a shorter data directory path.")
+        case .outOfMemory:
+            (.systemFailure, "Out of memory: cannot \(what).")
+        case .inputOutput:
+            (.systemFailure, "Input/output error (a failing disk or a lost network filesystem): cannot \(what).")
+        case .busy:
+            (.systemFailure, "Busy (held elsewhere): cannot \(what).")
+        case .other:
+            (.systemFailure, "Cannot \(what).")
         }
     }
 }

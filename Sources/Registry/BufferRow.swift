@@ -53,26 +53,33 @@ package struct BufferRow: Sendable, Equatable {
     /// program, or a person with `sqlite3`, may have written anything into it). A value of the
     /// wrong type or out of range, or a `file` other than the one the name gives, is a
     /// `corrupted` error naming the buffer, never a trap.
-    init(row: Row) throws {
-        guard case .string(let name)? = (row["name"] as DatabaseValue?)?.storage else {
-            throw CBuffFailure(.corrupted, "The registry has a row whose name is not text (\(Self.show(row["name"] as DatabaseValue?))); remove it with sqlite3.")
+    ///
+    /// `row` holds ``columns`` in that order from index `first`: read by index, since looking a
+    /// column up by name compares it with every column's (GRDB matches names case-insensitively),
+    /// which cost more than all the rest of a lookup.
+    init(row: Row, first: Int = 0) throws {
+        func value(_ column: String) -> DatabaseValue? {
+            Self.columnIndex[column].map { row[first + $0] as DatabaseValue }
+        }
+        guard case .string(let name)? = value("name")?.storage else {
+            throw CBuffFailure(.corrupted, "The registry has a row whose name is not text (\(Self.show(value("name")))); remove it with sqlite3.")
         }
         func damaged(_ column: String, _ expected: String) -> CBuffFailure {
-            CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(row[column] as DatabaseValue?)), not \(expected); remove the buffer (cbuff rm) to clean it up.")
+            CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(value(column))), not \(expected); remove the buffer (cbuff rm) to clean it up.")
         }
         func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64 {
-            guard case .int64(let value) = (row[column] as DatabaseValue?)?.storage, range.contains(value) else {
+            guard case .int64(let number) = value(column)?.storage, range.contains(number) else {
                 throw damaged(column, expected)
             }
-            return value
+            return number
         }
         func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64? {
-            if (row[column] as DatabaseValue?)?.isNull ?? true { return nil }
+            if value(column)?.isNull ?? true { return nil }
             return try integer(column, in: range, expected)
         }
         func text(_ column: String, optional: Bool = false) throws -> String? {
-            switch (row[column] as DatabaseValue?)?.storage {
-            case .string(let value)?: return value
+            switch value(column)?.storage {
+            case .string(let text)?: return text
             case .null? where optional, nil where optional: return nil
             default: throw damaged(column, "text")
             }
@@ -109,7 +116,7 @@ package struct BufferRow: Sendable, Equatable {
         }
         switch try text("kind") {
         case "items":
-            guard (row["capacity"] as DatabaseValue?)?.isNull ?? true, (row["max_message"] as DatabaseValue?)?.isNull ?? true else {
+            guard value("capacity")?.isNull ?? true, value("max_message")?.isNull ?? true else {
                 throw damaged("capacity", "NULL (a buffer of items has no message capacity)")
             }
             messages = nil
@@ -152,27 +159,59 @@ package struct BufferRow: Sendable, Equatable {
         text.unicodeScalars.map { $0.value < 0x20 || $0.value >= 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
+    /// The columns of `buffers` a row is read from, in the order every query selects them.
+    static let columns = ["name", "item_size", "length", "policy", "file", "format_version", "item_alignment", "type_name",
+                          "fields", "kind", "capacity", "max_message", "created_at", "writer_pid", "writer_start_time", "writer_since"]
+    private static let columnIndex = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
+    private static let selected = columns.map { "b." + $0 }.joined(separator: ", ")
+
     static func fetch(_ db: Database, name: String) throws -> BufferRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM buffers WHERE name = ?", arguments: [name]).map(BufferRow.init(row:))
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(selected) FROM buffers AS b WHERE b.name = ?"), arguments: [name])
+        return try rows.next().map { try BufferRow(row: $0) }
     }
 
-    static func fetchAll(_ db: Database) throws -> [BufferRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map(BufferRow.init(row:))
+    /// The row of `name` (nil if none), and the number of migrations applied, read by one
+    /// statement, so in one snapshot: the registry's schema is checked with the row it gave.
+    /// Decoded from SQLite's row in place (a cursor), never copied.
+    static func fetchCounting(_ db: Database, name: String) throws -> (applied: Int, row: BufferRow?) {
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: lookupSQL), arguments: [name])
+        guard let first = try rows.next() else { return (0, nil) }
+        let applied = first[0] as Int? ?? 0
+        return (applied, first.hasNull(atIndex: 1) ? nil : try BufferRow(row: first, first: 1))
     }
 
-    /// Every row, each decoded on its own: a damaged row is reported beside the others instead
-    /// of hiding them (one bad row made `cbuff list` print nothing about every other buffer).
-    static func fetchEach(_ db: Database) throws -> [Result<BufferRow, DamagedRow>] {
-        try Row.fetchAll(db, sql: "SELECT * FROM buffers ORDER BY name").map { row in
+    private static let lookupSQL = """
+        SELECT m.applied, \(selected) FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+        LEFT JOIN buffers AS b ON b.name = ?
+        """
+
+    /// Every row by name, each decoded on its own (a damaged row is reported beside the others
+    /// instead of hiding them: one bad row made `cbuff list` print nothing about every other
+    /// buffer), and the number of migrations applied, read by one statement.
+    static func fetchEachCounting(_ db: Database) throws -> (applied: Int, rows: [Result<BufferRow, DamagedRow>]) {
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: listSQL))
+        var applied = 0
+        var decoded: [Result<BufferRow, DamagedRow>] = []
+        while let row = try rows.next() {
+            applied = row[0] as Int? ?? 0
+            // A row whose name (NOT NULL in the table) is NULL stands for no buffer: the LEFT
+            // JOIN of an empty table.
+            if row.hasNull(atIndex: 1) { continue }
             do {
-                return .success(try BufferRow(row: row))
+                decoded.append(.success(try BufferRow(row: row, first: 1)))
             } catch {
-                let name: String? = if case .string(let text)? = (row["name"] as DatabaseValue?)?.storage { text } else { nil }
+                let name: String? = if case .string(let text)? = (row[1] as DatabaseValue?)?.storage { text } else { nil }
                 let failure = error as? CBuffFailure ?? CBuffFailure(.corrupted, "A registry row of buffer \"\(Self.escaped(name ?? "?"))\" cannot be read: \(error)")
-                return .failure(DamagedRow(name: name, failure: failure))
+                decoded.append(.failure(DamagedRow(name: name, failure: failure)))
             }
         }
+        return (applied, decoded)
     }
+
+    private static let listSQL = """
+        SELECT m.applied, \(selected) FROM (SELECT count(*) AS applied FROM grdb_migrations) AS m
+        LEFT JOIN buffers AS b ORDER BY b.name
+        """
 }
 
 /// A registry row that cannot be read as a buffer: the text of its name column, if it is text
@@ -196,13 +235,13 @@ package struct RegistryTransaction {
         } catch let error as CBuffFailure {
             throw error
         } catch {
-            throw Registry.translate(error, what, directory: registry.trust.directory, lockTimeoutNanos: registry.lockTimeoutNanos)
+            throw Registry.translate(error, what, trust: registry.trust, lockTimeoutNanos: registry.lockTimeoutNanos)
         }
     }
 
     /// Runs one statement.
     func execute(sql: String, arguments: StatementArguments = []) throws(CBuffFailure) {
-        try translating("update the registry") { try db.execute(sql: sql, arguments: arguments) }
+        try translating("update the registry") { try db.cachedStatement(sql: sql).execute(arguments: arguments) }
     }
 
     /// The row of buffer `name`, or nil.
@@ -213,20 +252,20 @@ package struct RegistryTransaction {
     /// Whether a row of that name exists, without decoding it (a damaged row can be removed).
     package func hasRow(named name: String) throws(CBuffFailure) -> Bool {
         try translating("look up buffer \"\(name)\"") {
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM buffers WHERE name = ?", arguments: [name]) ?? 0 > 0
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM buffers WHERE name = ?"), arguments: [name]) ?? 0 > 0
         }
     }
 
     /// Inserts the row of a new buffer, its writer already attached.
     package func insert(_ row: BufferRow, writerPID pid: Int32, writerStartTime startTime: UInt64?) throws(CBuffFailure) {
         try translating("register buffer \"\(row.name)\"") {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO buffers (name, item_size, length, policy, file, format_version,
                                          item_alignment, type_name, fields, kind, capacity, max_message,
                                          writer_pid, writer_start_time, writer_since)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                    """,
+                    """).execute(
                 arguments: [row.name, row.itemSize, row.length, row.policy.description, row.file, row.formatVersion,
                             row.itemType.alignment, row.itemType.name, row.itemType.fields?.json,
                             row.messages == nil ? "items" : "messages", row.messages?.capacity, row.messages?.maxMessage,
@@ -237,7 +276,7 @@ package struct RegistryTransaction {
     /// Deletes the row of buffer `name` (its named readers' rows go with it).
     package func delete(named name: String) throws(CBuffFailure) {
         try translating("remove buffer \"\(name)\"") {
-            try db.execute(sql: "DELETE FROM buffers WHERE name = ?", arguments: [name])
+            try db.cachedStatement(sql: "DELETE FROM buffers WHERE name = ?").execute(arguments: [name])
         }
     }
 }

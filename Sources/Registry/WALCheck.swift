@@ -21,11 +21,13 @@ enum WALCheck {
     package static let headerSize = 32
     static let frameHeaderSize = 24
 
-    /// Throws `corrupted` if the WAL at `walPath` has lost committed frames.
-    package static func verify(walPath: String, shmPath: String, trust: FileTrust) throws(CBuffFailure) {
+    /// Throws `corrupted` if the WAL `wal` of `trust`'s directory has lost committed frames
+    /// (`shm` is its index).
+    package static func verify(wal walEntry: String, shm shmEntry: String, trust: FileTrust) throws(CBuffFailure) {
+        let walPath = trust.path(of: walEntry)
         // The index first (see above): how many frames of which log SQLite knows are committed.
-        let index = try? readAll(shmPath, trust: trust, limit: 136)
-        guard let wal = try readAll(walPath, trust: trust, limit: 64 << 20), !wal.isEmpty else { return }
+        let index = try? readAll(shmEntry, trust: trust, limit: 136)
+        guard let wal = try readAll(walEntry, trust: trust, limit: 64 << 20), !wal.isEmpty else { return }
         func damaged(_ what: String) -> CBuffFailure {
             CBuffFailure(.corrupted, "The registry's write-ahead log \(walPath) is damaged (\(what)): SQLite would silently drop the changes committed after the damage. Restore the registry from a backup (see docs/registry.md), or move the log aside to accept losing them.")
         }
@@ -91,16 +93,19 @@ enum WALCheck {
     }
 
     /// The file's first `limit` bytes, or nil if it does not exist.
-    private static func readAll(_ path: String, trust: FileTrust, limit: Int) throws(CBuffFailure) -> [UInt8]? {
+    private static func readAll(_ entry: String, trust: FileTrust, limit: Int) throws(CBuffFailure) -> [UInt8]? {
+        let path = trust.path(of: entry)
         let fd: CInt
+        let info: Sys.FileInfo
         do {
-            fd = try trust.open(path, writable: false, "registry file") { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
+            (fd, info) = try trust.open(entry, writable: false, "registry file") { failure in CBuffFailure(.notFound, "", cause: failure) }
         } catch {
             if error.code == .notFound { return nil }
             throw error
         }
         defer { Sys.close(fd) }
-        let size = min(limit, try Sys.fileSize(fd).orThrow { .system($0, "examine the registry file \(path)") })
+        let size = min(limit, info.size)
+        if size == 0 { return [] }
         var bytes = [UInt8](repeating: 0, count: size)
         let count = try bytes.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }.orThrow { .system($0, "read the registry file \(path)") }
         return Array(bytes[..<count])

@@ -555,9 +555,14 @@ package struct RingCursor {
 /// says otherwise): how a thread ends another thread's wait promptly, as cancelling a task
 /// that iterates a reader's events does. Sendable: it holds only the header's address.
 package struct ReaderWakeUp: Sendable {
-    let header: HeaderWords
+    /// Nil for a reader of a ring mapped read-only, which never sleeps on the futex word (it
+    /// polls, and sees its `stop` within a poll's pause): nothing may be stored to its mapping.
+    let header: HeaderWords?
 
     package func callAsFunction() {
-        header.wakeReaders()
+        header?.wakeReaders()
     }
+
+    /// The wake-up of a reader that polls: nothing to do.
+    package static let polling = ReaderWakeUp(header: nil)
 }

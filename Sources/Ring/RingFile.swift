@@ -5,17 +5,29 @@ package import SharedRingCommon
 /// The sole owner of one open, validated, mapped ring file: it unmaps and closes in `deinit`,
 /// and closing is what releases the writer's lock (the kernel does the same if the process dies).
 package struct RingFile: ~Copyable {
-    package private(set) var path: String
+    /// The data directory it is in, open: the file is named, renamed and removed relative to
+    /// it (see `FileTrust`).
+    package let directory: FileTrust
+    /// Its name in the directory.
+    package private(set) var entry: String
     package let descriptor: CInt
     package let mapping: Sys.Mapping
     package let layout: RingLayout
+    /// Whether it is mapped writable. A ring of a read-only directory is mapped read-only, for
+    /// reading only: nothing may then be stored through the mapping.
+    package let isWritable: Bool
 
-    private init(path: String, descriptor: CInt, mapping: Sys.Mapping, layout: RingLayout) {
-        self.path = path
+    private init(directory: FileTrust, entry: String, descriptor: CInt, mapping: Sys.Mapping, layout: RingLayout, isWritable: Bool) {
+        self.directory = directory
+        self.entry = entry
         self.descriptor = descriptor
         self.mapping = mapping
         self.layout = layout
+        self.isWritable = isWritable
     }
+
+    /// Its path, for messages.
+    package var path: String { directory.path(of: entry) }
 
     deinit {
         Sys.unmap(mapping)
@@ -53,21 +65,22 @@ package struct RingFile: ~Copyable {
         return named?.identity == open.identity
     }
 
-    /// Creates a new ring file at `path` (which must not exist), reserves its storage, writes its
-    /// header and maps it. On failure nothing is left at `path`.
-    package static func create(at path: String, layout: RingLayout, mode: UInt32) throws(CBuffFailure) -> RingFile {
-        let fd = try Sys.createExclusive(path, mode: mode)
-            .orThrow { .system($0, "create ring file \(path)") }
+    /// Creates a new ring file `entry` in `directory` (it must not exist), with the directory's
+    /// file mode, reserves its storage, writes its header and maps it. On failure nothing is
+    /// left under that name.
+    package static func create(_ entry: String, in directory: FileTrust, layout: RingLayout) throws(CBuffFailure) -> RingFile {
+        let path = directory.path(of: entry)
+        let fd = try directory.createExclusive(entry, "ring file")
         do throws(CBuffFailure) {
             try Sys.allocate(fd, size: layout.fileSize).orThrow { .system($0, "reserve \(layout.fileSize) bytes for ring file \(path)") }
             let header = layout.encodeHeader(createdAt: Sys.realtimeNanos())
             try header.withUnsafeBytes { Sys.write(fd, $0, at: 0) }
                 .orThrow { .system($0, "write the header of ring file \(path)") }
             let mapping = try Sys.mapShared(fd, size: layout.fileSize).orThrow { mapError($0, path) }
-            return RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
+            return RingFile(directory: directory, entry: entry, descriptor: fd, mapping: mapping, layout: layout, isWritable: true)
         } catch {
             Sys.close(fd)
-            _ = Sys.unlink(path)
+            _ = directory.unlink(entry)
             throw error
         }
     }
@@ -81,9 +94,21 @@ package struct RingFile: ~Copyable {
     ///     that means: a buffer whose file is gone, say).
     ///   - writable: false maps it read-only, for inspection: nothing may then be stored
     ///     through the mapping (no reading cursor that waits, no writer).
-    package static func open(at path: String, trust: FileTrust, writable: Bool = true,
+    ///   - readOnlyOnReadOnlyMount: with `writable`, open it read-only instead when the data
+    ///     directory is on a read-only mount (for a reader that stores nothing; see
+    ///     ``isWritable``).
+    package static func open(_ entry: String, in directory: FileTrust, writable requested: Bool = true,
+                             readOnlyOnReadOnlyMount: Bool = false,
                              missing: (SystemCallFailure) -> CBuffFailure) throws(CBuffFailure) -> RingFile {
-        let (fd, info) = try trust.open(path, writable: writable, "ring file", notFound: missing)
+        let path = directory.path(of: entry)
+        var writable = requested
+        let fd: CInt, info: Sys.FileInfo
+        do {
+            (fd, info) = try directory.open(entry, writable: writable, "ring file", notFound: missing)
+        } catch where writable && readOnlyOnReadOnlyMount && (error.cause as? SystemCallFailure)?.isReadOnlyFilesystem == true {
+            writable = false
+            (fd, info) = try directory.open(entry, writable: false, "ring file", notFound: missing)
+        }
         do throws(CBuffFailure) {
             var header = [UInt8](repeating: 0, count: RingLayout.describedBytes)
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
@@ -97,7 +122,7 @@ package struct RingFile: ~Copyable {
                 }
             }
             let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { mapError($0, path) }
-            let file = RingFile(path: path, descriptor: fd, mapping: mapping, layout: layout)
+            let file = RingFile(directory: directory, entry: entry, descriptor: fd, mapping: mapping, layout: layout, isWritable: writable)
             try file.checkCounters()
             return file
         } catch {
@@ -157,15 +182,15 @@ package struct RingFile: ~Copyable {
         CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(damage); nothing in it is read or written past that.")
     }
 
-    /// Gives the file its final name (atomically replacing whatever was there).
-    package mutating func rename(to newPath: String) throws(CBuffFailure) {
-        try Sys.rename(path, newPath).orThrow { .system($0, "rename ring file \(path) to \(newPath)") }
-        path = newPath
+    /// Gives the file its final name in its directory (atomically replacing whatever was there).
+    package mutating func rename(to newEntry: String) throws(CBuffFailure) {
+        try directory.rename(entry, to: newEntry).orThrow { .system($0, "rename ring file \(path) to \(directory.path(of: newEntry))") }
+        entry = newEntry
     }
 
-    /// Deletes the file, if its path still names this file (and not one that replaced it).
+    /// Deletes the file, if its name still names this file (and not one that replaced it).
     package func unlinkIfStillNamed() {
-        if Sys.isSameFile(descriptor, path) { _ = Sys.unlink(path) }
+        if directory.names(descriptor, entry) { _ = directory.unlink(entry) }
     }
 
     package var header: HeaderWords { HeaderWords(base: base, claimedOffset: RingLayout.Offset.claimed(layout.policy)) }
@@ -240,19 +265,19 @@ package struct RingFile: ~Copyable {
         try Self.writerIsAlive(descriptor, path)
     }
 
-    /// Whether a live writer holds the ring file at `path`, without mapping or validating it:
-    /// false if there is no such file. Throws when it cannot be decided (the file cannot be
-    /// opened, or is not a regular file `trust` accepts): a caller about to delete data must
-    /// then keep it, never read the failure as "no writer".
-    package static func writerIsAlive(at path: String, trust: FileTrust) throws(CBuffFailure) -> Bool {
+    /// Whether a live writer holds the ring file `entry` of `directory`, without mapping or
+    /// validating it: false if there is no such file. Throws when it cannot be decided (the file
+    /// cannot be opened, or is not a regular file the directory's trust accepts): a caller about
+    /// to delete data must then keep it, never read the failure as "no writer".
+    package static func writerIsAlive(_ entry: String, in directory: FileTrust) throws(CBuffFailure) -> Bool {
         let fd: CInt
         do {
-            fd = try trust.open(path, writable: false, "ring file") { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
+            fd = try directory.open(entry, writable: false, "ring file") { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
         } catch where error.code == .notFound {
             return false
         }
         defer { Sys.close(fd) }
-        return try writerIsAlive(fd, path)
+        return try writerIsAlive(fd, directory.path(of: entry))
     }
 
     private static func writerIsAlive(_ fd: CInt, _ path: String) throws(CBuffFailure) -> Bool {
@@ -264,8 +289,7 @@ package struct RingFile: ~Copyable {
     /// for the registry. The state store comes last (release): whoever loads `attached` sees
     /// the PID and start time that go with it.
     package func attachWriter() -> (pid: Int32, startTime: UInt64?) {
-        let pid = Sys.processID()
-        let startTime = Sys.processStartTime(pid)
+        let (pid, startTime) = Self.thisProcess()
         let words = header
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
@@ -278,6 +302,18 @@ package struct RingFile: ~Copyable {
         AttachedWriters.add(words)
         return (pid, startTime)
     }
+
+    /// This process's PID and start time, read from /proc once per process (a forked child,
+    /// whose PID differs, reads its own): a creator needs them for every buffer it creates.
+    static func thisProcess() -> (pid: Int32, startTime: UInt64?) {
+        let pid = Sys.processID()
+        if let known = knownProcess.withLock({ $0 }), known.pid == pid { return known }
+        let read = (pid: pid, startTime: Sys.processStartTime(pid))
+        knownProcess.withLock { $0 = read }
+        return read
+    }
+
+    private static let knownProcess = Locked<(pid: Int32, startTime: UInt64?)?>(nil)
 
     /// The writer's close, before the descriptor closes and releases the writer lock: takes it
     /// off the exit list and marks the header closed (see `HeaderWords.markClosed`).

@@ -257,16 +257,24 @@ public struct BufferReader: ~Copyable {
 
     /// Waits up to `timeout` until an item can be read. Returns false on timeout.
     public mutating func wait(timeout: Duration) -> Bool {
-        cursor.wait(timeoutNanos: timeout.nanoseconds)
+        wait(timeout: timeout, stop: { false })
     }
 
     /// Waits like ``wait(timeout:)``, returning false early once `stop` says so after a wake-up.
+    ///
+    /// A reader of a read-only data directory has its ring mapped read-only: it cannot announce
+    /// itself to the writer as a sleeper (a store), so it looks again after each short sleep
+    /// instead (0.1 ms doubling up to 20 ms: a new item is seen at most that late).
     mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
-        cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+        guard file.isWritable else {
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.available > 0 || stop() }
+            return ready && cursor.available > 0
+        }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
     }
 
     /// What another thread calls to cut this reader's wait short.
-    var wakeUp: ReaderWakeUp { cursor.wakeUp }
+    var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() throws(CBuffError) -> [UInt8]? {

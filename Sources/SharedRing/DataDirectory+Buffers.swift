@@ -38,15 +38,14 @@ extension DataDirectory {
     func createRing(_ name: String, layout: RingLayout) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
         let registry = try registry()
-        if let existing = try registry.row(named: name) {
-            throw alreadyCreated(existing, trust: registry.trust)
-        }
-        let finalPath = ringPath(of: name)
-        let temporaryPath = temporaryRingPath(of: name)
-        var file = try RingFile.create(at: temporaryPath, layout: layout, mode: Self.fileMode(in: path))
+        let trust = registry.trust
+        // Whether the name is taken is checked once, in the transaction that registers it (a
+        // name taken meanwhile costs only the temporary file, removed below).
+        let finalEntry = BufferRow.fileName(of: name)
+        var file = try RingFile.create(temporaryRingEntry(of: name), in: trust, layout: layout)
         guard (try? file.tryLockWriter()) == true else {
             file.unlinkIfStillNamed()
-            throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(temporaryPath).")
+            throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(file.path).")
         }
         let (pid, startTime) = file.attachWriter()
         let row = BufferRow(name: name, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
@@ -54,15 +53,15 @@ extension DataDirectory {
         do throws(CBuffFailure) {
             try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
                 if let existing = try registered.row(named: name) {
-                    throw alreadyCreated(existing, trust: registry.trust)
+                    throw alreadyCreated(existing, trust: trust)
                 }
                 // A file without a row is debris of a creator that died between its rename and
                 // its commit; it is replaced, unless some process still writes to it.
                 // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
-                if (try? RingFile.writerIsAlive(at: finalPath, trust: registry.trust)) == true {
-                    throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(finalPath) exists without a registry row and a live process writes to it.")
+                if (try? RingFile.writerIsAlive(finalEntry, in: trust)) == true {
+                    throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(trust.path(of: finalEntry)) exists without a registry row and a live process writes to it.")
                 }
-                try file.rename(to: finalPath)
+                try file.rename(to: finalEntry)
                 try registered.insert(row, writerPID: pid, writerStartTime: startTime)
             }
         } catch {
@@ -138,7 +137,8 @@ extension DataDirectory {
     public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)
-            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .items), start: start.cursorStart)
+            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .items, readOnlyOnReadOnlyMount: true),
+                                start: start.cursorStart)
         }
     }
 
@@ -156,7 +156,7 @@ extension DataDirectory {
     public func openReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
             let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: .items)
+            let file = try openRing(of: row, trust: registry.trust, holding: .items, readOnlyOnReadOnlyMount: true)
             let published = file.published
             guard sequence <= published else { throw Self.beyondPublished(name, published, sequence) }
             return BufferReader(name: name, file: file, start: .at(sequence))
@@ -182,23 +182,22 @@ extension DataDirectory {
     public func hasLiveWriter(_ name: String) throws(CBuffError) -> Bool {
         try lifted { () throws(CBuffFailure) in
             let (registry, row) = try lookUp(name)
-            return try RingFile.writerIsAlive(at: ringPath(of: row.name), trust: registry.trust)
+            return try RingFile.writerIsAlive(row.file, in: registry.trust)
         }
     }
 
     /// Every row, by name; none when the directory has no registry yet.
     func rows() throws(CBuffFailure) -> [BufferRow] {
-        guard try hasRegistry() else { return [] }
-        return try registry().allRows()
+        try existingRegistry()?.allRows() ?? []
     }
 
-    /// The registry and the buffer's row.
+    /// The registry and the buffer's row: the directory checked once, the registry opened
+    /// (or reused) without any lock, the row read by one statement.
     func lookUp(_ name: String) throws(CBuffFailure) -> (registry: Registry, row: BufferRow) {
         try BufferName.validate(name)
-        guard try hasRegistry() else {
+        guard let registry = try existingRegistry() else {
             throw CBuffFailure(.notFound, "No buffer named \"\(name)\": \(path) holds no cbuff registry.")
         }
-        let registry = try registry()
         guard let row = try registry.row(named: name) else { throw notFound(name) }
         return (registry, row)
     }
@@ -210,7 +209,11 @@ extension DataDirectory {
 
     /// Opens the buffer's ring file, checking that it agrees with the registry row, and, when
     /// `kind` is given, that it holds that kind (before its file is touched).
-    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil) throws(CBuffFailure) -> RingFile {
+    ///
+    /// `readOnlyOnReadOnlyMount`: an anonymous reader, which stores nothing to the file, maps it
+    /// read-only when the data directory is on a read-only mount; everyone else then fails
+    /// with the sentence the errno table gives (read-only).
+    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> RingFile {
         switch (kind, row.messages) {
         case (.items?, _?):
             throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds variable-size messages, not items; use its message writer and readers (cbuff push and tail handle both).")
@@ -218,7 +221,7 @@ extension DataDirectory {
             throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds items of \(row.itemSize) bytes, not variable-size messages.")
         default: break
         }
-        let file = try RingFile.open(at: ringPath(of: row.name), trust: trust) { missingRing(row.name, $0) }
+        let file = try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
         let layout = file.layout
         guard layout.messages == row.messages else {
             throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) disagree on whether it holds messages, or on their capacity or largest size.")
@@ -249,7 +252,7 @@ extension DataDirectory {
     }
 
     private func alreadyCreated(_ row: BufferRow, trust: FileTrust) -> CBuffFailure {
-        if (try? RingFile.writerIsAlive(at: ringPath(of: row.name), trust: trust)) == true {
+        if (try? RingFile.writerIsAlive(row.file, in: trust)) == true {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")

@@ -24,15 +24,15 @@ extension DataDirectory {
     /// opened then keeps the buffer too (what `keep` would look at cannot be seen).
     func removeBuffer(_ name: String, force: Bool, unless keep: ((RingSnapshot) throws(CBuffFailure) -> Void)?) throws(CBuffFailure) {
         try BufferName.validate(name)
-        guard try hasRegistry() else { throw notFound(name) }
-        let registry = try registry()
-        let file = ringPath(of: name)
+        guard let registry = try existingRegistry() else { throw notFound(name) }
+        let trust = registry.trust
+        let file = BufferRow.fileName(of: name)
         try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
             guard try registered.hasRow(named: name) else { throw notFound(name) }
             if !force {
                 let alive: Bool
                 do throws(CBuffFailure) {
-                    alive = try RingFile.writerIsAlive(at: file, trust: registry.trust)
+                    alive = try RingFile.writerIsAlive(file, in: trust)
                 } catch {
                     throw CBuffFailure(error.code, "Buffer \"\(name)\" was not removed: cannot tell whether a writer holds it. \(error.message)", cause: error.cause)
                 }
@@ -43,7 +43,7 @@ extension DataDirectory {
                 if let keep {
                     let snapshot: RingSnapshot
                     do throws(CBuffFailure) {
-                        snapshot = try RingFile.open(at: file, trust: registry.trust, writable: false) { missingRing(name, $0) }.snapshot()
+                        snapshot = try RingFile.open(file, in: trust, writable: false) { missingRing(name, $0) }.snapshot()
                     } catch {
                         throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
                     }
@@ -52,8 +52,8 @@ extension DataDirectory {
             }
             try registered.delete(named: name)
             // unlink never follows a symbolic link: what goes is the directory entry itself.
-            if case .failure(let failure) = Sys.unlink(file), !failure.isNotFound {
-                throw CBuffFailure.system(failure, "delete ring file \(file)")
+            if case .failure(let failure) = trust.unlink(file), !failure.isNotFound {
+                throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
             }
         }
     }
@@ -67,15 +67,13 @@ extension DataDirectory {
     }
 
     func debris() throws(CBuffFailure) -> [String] {
-        guard try hasRegistry() else { return [] }
-        let trust = try trust()
+        guard let trust = try existingRegistry()?.trust else { return [] }
         var removed: [String] = []
-        for entry in try entries() {
+        for entry in try trust.entries() {
             guard let pid = Self.creatorOfTemporaryRing(entry), !Sys.processExists(pid) else { continue }
-            let file = entryPath(entry)
             // Only a regular file of ours whose lock is provably free: anything else stays.
-            guard (try? RingFile.writerIsAlive(at: file, trust: trust)) == false, case .success = Sys.unlink(file) else { continue }
-            removed.append(file)
+            guard (try? RingFile.writerIsAlive(entry, in: trust)) == false, case .success = trust.unlink(entry) else { continue }
+            removed.append(trust.path(of: entry))
         }
         return removed
     }
@@ -86,12 +84,12 @@ extension DataDirectory {
     /// never deletes them on its own, since they may be the only copy of a buffer's items.
     public func unregisteredRingFiles() throws(CBuffError) -> [String] {
         try lifted { () throws(CBuffFailure) in
-            guard try hasRegistry() else { return [] }
-            let trust = try trust()
-            let registered = Set(try rows().map(\.file))
-            return try entries().filter { entry in
+            guard let registry = try existingRegistry() else { return [] }
+            let trust = registry.trust
+            let registered = Set(try registry.allRows().map(\.file))
+            return try trust.entries().filter { entry in
                 entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
-                    && (try? RingFile.writerIsAlive(at: entryPath(entry), trust: trust)) == false
+                    && (try? RingFile.writerIsAlive(entry, in: trust)) == false
             }.sorted()
         }
     }

@@ -53,7 +53,7 @@ extension DataDirectory {
     public func openMessageReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
         try lifted { () throws(CBuffFailure) -> MessageReader in
             let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: .messages)
+            let file = try openRing(of: row, trust: registry.trust, holding: .messages, readOnlyOnReadOnlyMount: true)
             let cursor = try file.messageCursor(start: start.messageStart, record: nil)
             return MessageReader(name: name, file: file, cursor: cursor)
         }

@@ -87,8 +87,7 @@ extension DataDirectory {
     private func existingRow(_ name: String) throws(CBuffError) -> BufferRow? {
         try lifted { () throws(CBuffFailure) -> BufferRow? in
             try BufferName.validate(name)
-            guard try hasRegistry() else { return nil }
-            return try registry().row(named: name)
+            return try existingRegistry()?.row(named: name)
         }
     }
 

@@ -10,8 +10,8 @@ extension DataDirectory {
     /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer.
     public func status(of name: String) throws(CBuffError) -> BufferStatus {
         try lifted { () throws(CBuffFailure) in
-            let row = try lookUp(name).row
-            return status(of: row, trust: try trust())
+            let (registry, row) = try lookUp(name)
+            return status(of: row, trust: registry.trust)
         }
     }
 
@@ -39,34 +39,38 @@ extension DataDirectory {
 
     /// Every readable row's status, and the damaged rows.
     func surveyed() throws(CBuffFailure) -> (buffers: [BufferStatus], damaged: [DamagedRow]) {
-        guard try hasRegistry() else { return ([], []) }
-        let rows = try registry().eachRow()
-        guard !rows.isEmpty else { return ([], []) }
-        let trust = try trust()
+        guard let registry = try existingRegistry() else { return ([], []) }
         var buffers: [BufferStatus] = [], damaged: [DamagedRow] = []
-        for row in rows {
+        for row in try registry.eachRow() {
             switch row {
-            case .success(let row): buffers.append(status(of: row, trust: trust))
+            case .success(let row): buffers.append(status(of: row, trust: registry.trust))
             case .failure(let row): damaged.append(row)
             }
         }
         return (buffers, damaged)
     }
 
+    /// The status of one buffer, its ring file opened once (read-only) for both its writer's
+    /// liveness and its snapshot.
     private func status(of row: BufferRow, trust: FileTrust) -> BufferStatus {
-        let path = ringPath(of: row.name)
-        let liveness: Liveness
-        switch Result(catching: { () throws(CBuffFailure) in try RingFile.writerIsAlive(at: path, trust: trust) }) {
-        case .success(let alive): liveness = alive ? .alive : .notAlive
-        case .failure: liveness = .unknown
-        }
+        let path = trust.path(of: row.file)
         let record = BufferRecord(row)
+        func liveness(_ alive: () throws(CBuffFailure) -> Bool) -> Liveness {
+            switch Result(catching: alive) {
+            case .success(let alive): alive ? .alive : .notAlive
+            case .failure: .unknown
+            }
+        }
         do throws(CBuffFailure) {
-            let snapshot = try RingFile.open(at: path, trust: trust, writable: false) { missingRing(row.name, $0) }.snapshot()
-            return BufferStatus(record: record, path: path, writerLiveness: liveness,
-                                ring: RingStatus(snapshot, writerAlive: liveness == .alive), problem: nil)
+            let file = try RingFile.open(row.file, in: trust, writable: false) { missingRing(row.name, $0) }
+            let writer = liveness { () throws(CBuffFailure) in try file.writerIsAlive() }
+            let snapshot = try file.snapshot()
+            return BufferStatus(record: record, path: path, writerLiveness: writer,
+                                ring: RingStatus(snapshot, writerAlive: writer == .alive), problem: nil)
         } catch {
-            return BufferStatus(record: record, path: path, writerLiveness: liveness, ring: nil, problem: CBuffError(error))
+            // A ring that cannot be opened or read may still be locked by a live writer.
+            let writer = liveness { () throws(CBuffFailure) in try RingFile.writerIsAlive(row.file, in: trust) }
+            return BufferStatus(record: record, path: path, writerLiveness: writer, ring: nil, problem: CBuffError(error))
         }
     }
 }

@@ -118,13 +118,10 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         path + "/" + entry
     }
 
-    /// The registry's path.
-    var registryPath: String { entryPath(Registry.fileName) }
-
     /// Where a creator builds a ring file before giving it its name: `.NAME.PID.RANDOM.tmp`
-    /// (see ``removeDebris()``, which reads the PID back).
-    func temporaryRingPath(of name: String) -> String {
-        entryPath(".\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+    /// (see ``removeDebris()``, which reads the PID back), a name in the directory.
+    func temporaryRingEntry(of name: String) -> String {
+        ".\(name).\(Sys.processID()).\(UInt32.random(in: 0...UInt32.max)).tmp"
     }
 
     /// The PID a temporary ring file's name records, or nil if `entry` is not one.
@@ -136,40 +133,40 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: The directory itself
 
-    /// The mode of a new file in `directory`: shared with the group when the directory is.
-    static func fileMode(in directory: String) -> UInt32 {
-        (Sys.mode(of: directory) ?? 0) & 0o070 == 0o070 ? 0o660 : 0o600
-    }
-
     /// The mode of a directory this process creates.
     var directoryMode: UInt32 { access == .group ? 0o2770 : 0o700 }
 
-    /// The registry, creating the directory and the registry if needed.
+    /// The registry, creating the directory and the registry if needed: for creators.
     func registry() throws(CBuffFailure) -> Registry {
-        try makeDirectories(mode: directoryMode)
-        return try Registry.open(try trust(), fileMode: Self.fileMode(in: path), lockTimeoutNanos: lockTimeoutNanos)
+        let trust: FileTrust
+        do {
+            trust = try self.trust()
+        } catch where error.code == .notFound {
+            try makeDirectories(mode: directoryMode)
+            trust = try self.trust()
+        }
+        // Never nil when creating.
+        return try Registry.open(trust, creating: true, lockTimeoutNanos: lockTimeoutNanos)!
     }
 
-    /// Checks the directory (see "Trust" above) and returns what its files may be.
+    /// The registry if this directory has one yet, for lookups, which create nothing: nil when
+    /// it has none. A directory the user chose that does not exist is "not found" (only the
+    /// per-user default may simply not exist yet); one this process may not enter or may not
+    /// trust, or a file where the directory should be, is an error.
+    func existingRegistry() throws(CBuffFailure) -> Registry? {
+        let trust: FileTrust
+        do {
+            trust = try self.trust()
+        } catch where error.code == .notFound && isDefault {
+            return nil
+        }
+        return try Registry.open(trust, creating: false, lockTimeoutNanos: lockTimeoutNanos)
+    }
+
+    /// Opens the directory and checks it (see "Trust" above): what its files may be. Each
+    /// operation does this once, and reaches every file through what it returns.
     func trust() throws(CBuffFailure) -> FileTrust {
         try FileTrust.verify(directory: path, acceptingGroupDirectory: access == .group)
-    }
-
-    /// Whether this directory has a registry yet. Lookups in a directory without one report
-    /// "not found" without creating anything. A directory the user chose that does not exist is
-    /// "not found" too (only the per-user default may simply not exist yet); one this process
-    /// may not enter or may not trust, or a file where the directory should be, is an error.
-    func hasRegistry() throws(CBuffFailure) -> Bool {
-        guard try Sys.pathInfo(path).orThrow({ .system($0, "look for the data directory \(path)") }) != nil else {
-            if isDefault { return false }
-            throw CBuffFailure(.notFound, "The data directory \(path) does not exist.")
-        }
-        let trust = try trust()
-        guard try Sys.linkInfo(registryPath).orThrow({ .system($0, "look for the registry \(registryPath)") }) != nil else {
-            return false
-        }
-        try trust.checkIfPresent(registryPath, "registry file")
-        return true
     }
 
     /// `mkdir -p`, giving what it creates `mode`.
@@ -184,11 +181,6 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         guard Sys.isDirectory(path) else {
             throw CBuffFailure(.invalidArgument, "The data directory \(path) exists but is not a directory.")
         }
-    }
-
-    /// The names in the directory.
-    func entries() throws(CBuffFailure) -> [String] {
-        try Sys.directoryEntries(path).orThrow { .system($0, "list the data directory \(path)") }
     }
 }
 

@@ -220,14 +220,20 @@ public struct MessageReader: ~Copyable {
 
     /// Waits up to `timeout` until a message can be read. Returns false on timeout.
     public mutating func wait(timeout: Duration) -> Bool {
-        cursor.wait(timeoutNanos: timeout.nanoseconds)
+        wait(timeout: timeout, stop: { false })
     }
 
+    /// Waits like ``wait(timeout:)``, returning false early once `stop` says so after a wake-up;
+    /// a reader of a read-only data directory polls (see ``BufferReader/wait(timeout:)``).
     mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
-        cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+        guard file.isWritable else {
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.backlog > 0 || stop() }
+            return ready && cursor.backlog > 0
+        }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
     }
 
-    var wakeUp: ReaderWakeUp { cursor.wakeUp }
+    var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).
     mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) throws(CBuffError) {

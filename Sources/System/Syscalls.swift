@@ -22,24 +22,73 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
         self.errno = errno
     }
 
+    /// What went wrong, decided by errno alone: the one classification the layers above turn
+    /// into an error code and a sentence (`SharedRingCommon.CBuffFailure.system`), so that no
+    /// errno is ever reported as some other cause by default.
+    package enum Cause: Sendable, Hashable {
+        /// ENOENT, ENOTDIR: the file (or a directory on its path) does not exist.
+        case notFound
+        /// ELOOP: an open refused a symbolic link (`O_NOFOLLOW`).
+        case symbolicLink
+        /// ENXIO, ENODEV, EISDIR: an open met a FIFO without a reader or a socket
+        /// (`O_NONBLOCK`), or a directory it was to write.
+        case specialFile
+        /// EACCES, EPERM: the permissions refuse it.
+        case permissionDenied
+        /// EROFS: the filesystem is mounted read-only.
+        case readOnlyFilesystem
+        /// ENOSPC, EDQUOT: the disk, or the user's quota, is full.
+        case noSpace
+        /// EFBIG: beyond the filesystem's or the process's file-size limit.
+        case fileTooLarge
+        /// EMFILE: this process has as many descriptors open as its limit allows (`ulimit -n`).
+        case tooManyOpenFilesInProcess
+        /// ENFILE: the whole system has as many files open as it allows.
+        case tooManyOpenFilesInSystem
+        /// ENAMETOOLONG: a path, or one of its names, is longer than the system accepts.
+        case nameTooLong
+        /// ENOMEM: the kernel is out of memory (or the process out of address space).
+        case outOfMemory
+        /// EIO: the device reported an input/output error.
+        case inputOutput
+        /// EWOULDBLOCK, EAGAIN, EBUSY: a lock or resource is held elsewhere right now.
+        case busy
+        /// Anything else.
+        case other
+    }
+
+    /// The cause, from errno.
+    package var cause: Cause {
+        switch errno {
+        case ENOENT, ENOTDIR: .notFound
+        case ELOOP: .symbolicLink
+        case ENXIO, ENODEV, EISDIR: .specialFile
+        case EACCES, EPERM: .permissionDenied
+        case EROFS: .readOnlyFilesystem
+        case ENOSPC, EDQUOT: .noSpace
+        case EFBIG: .fileTooLarge
+        case EMFILE: .tooManyOpenFilesInProcess
+        case ENFILE: .tooManyOpenFilesInSystem
+        case ENAMETOOLONG: .nameTooLong
+        case ENOMEM: .outOfMemory
+        case EIO: .inputOutput
+        case EWOULDBLOCK, EBUSY: .busy
+        default: .other
+        }
+    }
+
     /// Whether the call failed because the file does not exist.
-    package var isNotFound: Bool { errno == ENOENT }
+    package var isNotFound: Bool { cause == .notFound }
 
     /// Whether an open refused a symbolic link (`O_NOFOLLOW`).
-    package var isSymbolicLink: Bool { errno == ELOOP }
+    package var isSymbolicLink: Bool { cause == .symbolicLink }
 
     /// Whether an open met something other than a regular file that it cannot open as one: a
     /// FIFO without a reader or a socket (`O_NONBLOCK`), a directory opened for writing.
-    package var isSpecialFile: Bool { errno == ENXIO || errno == ENODEV || errno == EISDIR }
+    package var isSpecialFile: Bool { cause == .specialFile }
 
-    /// Whether the system refused access: permissions, a read-only filesystem.
-    package var isPermissionDenied: Bool { errno == EACCES || errno == EPERM || errno == EROFS }
-
-    /// Whether the disk (or the user's quota) is full.
-    package var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
-
-    /// Whether the file would exceed the filesystem's or the process's file-size limit.
-    package var isFileTooLarge: Bool { errno == EFBIG }
+    /// Whether the filesystem is mounted read-only.
+    package var isReadOnlyFilesystem: Bool { cause == .readOnlyFilesystem }
 
     /// "open: No such file or directory (errno 2)".
     package var description: String {
@@ -557,4 +606,143 @@ package struct CutShortFlag {
     /// Whether the mapping was cut short.
     @inlinable @inline(__always)
     package var isRaised: Bool { word.pointee.load(ordering: .acquiring) != 0 }
+}
+
+// MARK: Files relative to an open directory (openat and friends)
+
+// A data directory is opened once, checked through its descriptor (`fstat`), and every file in
+// it is then reached relative to that descriptor: what was checked is what is used, however
+// the path to it changes meanwhile, and each name is resolved once, not once per component
+// per call.
+extension Sys {
+    /// Opens directory `path`, following symbolic links on the way (the user named it), to
+    /// serve as the base of the calls below. `O_PATH`: it needs only the right to reach the
+    /// directory, as `stat` does, not to list it.
+    package static func openDirectory(_ path: String) -> Result<CInt> {
+        retryingOnInterrupt("open") { Glibc.open(path, openPathOnly | O_DIRECTORY | O_CLOEXEC) }
+            .flatMap(aboveStandardStreams)
+    }
+
+    /// `O_PATH` (Linux, every architecture but alpha, parisc and sparc), which Glibc declares
+    /// only under `_GNU_SOURCE`, so Swift does not see it.
+    private static let openPathOnly: CInt = 0o10_000_000
+
+    /// Opens `name` in `directory` as ``open(_:_:mode:)`` opens a path: close-on-exec, never
+    /// through a symbolic link (ELOOP), without blocking on a FIFO.
+    static func open(at directory: CInt, _ name: String, _ flags: CInt, mode: mode_t = 0o600) -> Result<CInt> {
+        retryingOnInterrupt("openat") { openat(directory, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode) }
+            .flatMap(aboveStandardStreams)
+    }
+
+    package static func openReadWrite(at directory: CInt, _ name: String) -> Result<CInt> {
+        open(at: directory, name, O_RDWR)
+    }
+
+    package static func openReadOnly(at directory: CInt, _ name: String) -> Result<CInt> {
+        open(at: directory, name, O_RDONLY)
+    }
+
+    /// Creates `name` in `directory` with exactly `mode`, whatever the umask; fails if it exists.
+    package static func createExclusive(at directory: CInt, _ name: String, mode: UInt32) -> Result<CInt> {
+        open(at: directory, name, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
+            if calling("fchmod", { fchmod(fd, mode_t(mode)) }) == 0 { return .success(fd) }
+            let failed: Result<CInt> = failure("fchmod")
+            Glibc.close(fd)
+            return failed
+        }
+    }
+
+    /// Opens `name` in `directory` read-write, creating it with exactly `mode` if it does not
+    /// exist (an existing file keeps its mode).
+    package static func openOrCreate(at directory: CInt, _ name: String, mode: UInt32) -> Result<CInt> {
+        while true {
+            switch createExclusive(at: directory, name, mode: mode) {
+            case .success(let fd): return .success(fd)
+            case .failure(let error) where error.errno == EEXIST:
+                let opened = openReadWrite(at: directory, name)
+                if case .failure(let error) = opened, error.errno == ENOENT { continue }   // removed meanwhile
+                return opened
+            case .failure(let error): return .failure(error)
+            }
+        }
+    }
+
+    /// What `name` in `directory` itself is, not following a symbolic link; nil if it does
+    /// not exist.
+    package static func linkInfo(at directory: CInt, _ name: String) -> Result<FileInfo?> {
+        var st = stat()
+        if calling("fstatat", { fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { return .success(FileInfo(st)) }
+        return Glibc.errno == ENOENT ? .success(nil) : failure("fstatat")
+    }
+
+    /// Renames `from` to `to`, both in `directory` (atomically replacing whatever `to` was).
+    package static func rename(at directory: CInt, _ from: String, _ to: String) -> Result<Void> {
+        calling("renameat", { renameat(directory, from, directory, to) }) == 0 ? .success(()) : failure("renameat")
+    }
+
+    /// Removes the name `name` from `directory` (a symbolic link itself, never its target).
+    package static func unlink(at directory: CInt, _ name: String) -> Result<Void> {
+        calling("unlinkat", { unlinkat(directory, name, 0) }) == 0 ? .success(()) : failure("unlinkat")
+    }
+
+    /// Whether `name` in `directory` names the file open as `fd` (same device and inode).
+    package static func isSameFile(_ fd: CInt, at directory: CInt, _ name: String) -> Bool {
+        var open = stat(), named = stat()
+        return fstat(fd, &open) == 0 && fstatat(directory, name, &named, AT_SYMLINK_NOFOLLOW) == 0
+            && open.st_dev == named.st_dev && open.st_ino == named.st_ino
+    }
+
+    /// The names in the open directory (without `.` and `..`).
+    package static func directoryEntries(of directory: CInt) -> Result<[String]> {
+        let fd: CInt
+        switch retryingOnInterrupt("openat", { openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }).flatMap(aboveStandardStreams) {
+        case .success(let opened): fd = opened
+        case .failure(let failure): return .failure(failure)
+        }
+        guard let stream = fdopendir(fd) else {
+            let failed: Result<[String]> = failure("fdopendir")
+            Glibc.close(fd)
+            return failed
+        }
+        defer { closedir(stream) }   // closes fd too
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return .success(names)
+    }
+
+    /// This process's limit on open descriptors (`ulimit -n`), for the sentence that reports
+    /// reaching it; nil if unknown.
+    package static var openFileLimit: UInt64? {
+        var limit = rlimit()
+        return getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? UInt64(limit.rlim_cur) : nil
+    }
+
+    /// Whether this process can open `count` more descriptors now, as far as the lowest free
+    /// number says: descriptors are handed out lowest first, so when the lowest free one is `k`,
+    /// at most `limit - k` are free (fewer only if some above `k` are in use, as a process that
+    /// closed a low one has). One duplicate of `fd`, closed at once.
+    package static func hasFreeDescriptors(_ count: Int, duplicating fd: CInt) -> Bool {
+        guard let limit = openFileLimit else { return true }
+        let lowest = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard lowest >= 0 else { return false }
+        Glibc.close(lowest)
+        return UInt64(lowest) + UInt64(count) <= limit
+    }
+
+    /// The path the kernel gives the open file (symbolic links resolved), or nil.
+    package static func resolvedPath(_ fd: CInt) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether the filesystem holding the open file is mounted read-only.
+    package static func isOnReadOnlyFilesystem(_ fd: CInt) -> Bool {
+        var info = statvfs()
+        return fstatvfs(fd, &info) == 0 && info.f_flag & UInt(ST_RDONLY) != 0
+    }
 }

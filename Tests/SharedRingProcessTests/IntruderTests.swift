@@ -56,13 +56,18 @@ import SharedRingSystem
     }
 
     /// With no HOME, the fallback is /tmp/cbuff-UID: another user who made it first (mode 2777)
-    /// must not get the victim's buffers. Run in a mount namespace with a /tmp of its own.
+    /// must not get the victim's buffers. Run in a mount namespace with a /tmp of its own. That
+    /// new /tmp hides everything under the old one, the binary too when the repository is
+    /// cloned under /tmp: the script opens the binary before mounting and copies it, from that
+    /// descriptor, into the new /tmp.
     @Test func aFallbackDirectoryPlantedByAnotherUserIsRefused() throws {
         let binary = ChildProcess.executable("cbuff").path
         let script = """
+            exec 3< '\(binary)' || exit 98
             mount -t tmpfs cbuff-test /tmp || exit 99
+            cat <&3 > /tmp/cbuff-binary && chmod 700 /tmp/cbuff-binary || exit 98
             mkdir /tmp/cbuff-0 && chown 65534:65534 /tmp/cbuff-0 && chmod 2777 /tmp/cbuff-0
-            env -u HOME -u XDG_DATA_HOME -u XDG_RUNTIME_DIR -u CBUFF_DIR '\(binary)' create secret --item-size 8 --length 4
+            env -u HOME -u XDG_DATA_HOME -u XDG_RUNTIME_DIR -u CBUFF_DIR /tmp/cbuff-binary create secret --item-size 8 --length 4
             status=$?
             ls -A /tmp/cbuff-0
             exit $status
@@ -163,17 +168,35 @@ import SharedRingSystem
 
     // MARK: 12. bounded waits
 
+    /// The registry lock is taken only to create or upgrade the registry: a creator that must
+    /// create it waits at most the lock timeout, and says who holds it.
     @Test func aHeldRegistryLockEndsTheWaitWithASentenceNamingItsHolder() throws {
-        try directory.createBuffer("b", itemSize: 8, length: 4).close()
-        let lock = open(dir + "/registry.lock", O_RDWR)
+        let lock = open(dir + "/registry.lock", O_RDWR | O_CREAT, 0o600)
         defer { close(lock) }
         #expect(flock(lock, LOCK_EX) == 0)
         let started = Date()
-        let outcome = try cbuff("--lock-timeout", "0.5", "list", timeout: 30)
+        let outcome = try cbuff("--lock-timeout", "0.5", "create", "b", "--item-size", "8", "--length", "4", timeout: 30)
         expectOneSentence(outcome, 75, mentioning: "PID \(getpid())")
         #expect(Date().timeIntervalSince(started) < 15, "the wait was not bounded by --lock-timeout")
+        #expect(!exists(dir + "/b.ring"))
         flock(lock, LOCK_UN)
-        #expect(try cbuff("list").status == 0)
+        #expect(try cbuff("create", "b", "--item-size", "8", "--length", "4").status == 0)
+    }
+
+    /// Readers never serialise on the registry lock: with it held by another process, every
+    /// reading command (and a writer attaching to an existing buffer) works at once.
+    @Test func readersDoNotWaitForTheRegistryLock() throws {
+        var writer = try directory.createBuffer("b", itemSize: 8, length: 4)
+        try writer.push(3)
+        writer.close()
+        let lock = open(dir + "/registry.lock", O_RDWR)
+        defer { close(lock) }
+        #expect(flock(lock, LOCK_EX) == 0)
+        for arguments in [["list"], ["inspect", "b"], ["pop", "b"], ["tail", "b"], ["push", "b", "4"]] {
+            let outcome = try run("cbuff", ["--dir", dir, "--lock-timeout", "0.5"] + arguments, timeout: 30)
+            #expect(!outcome.timedOut && outcome.status == 0, "\(arguments) waited for the registry lock: \(outcome)")
+        }
+        flock(lock, LOCK_UN)
     }
 
     @Test func aHeldReaderTableLockEndsTheWaitAndRegistersNothing() throws {

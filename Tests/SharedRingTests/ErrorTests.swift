@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import SharedRing
 import SharedRingCommon
+import SharedRingSystem
 
 /// The errors as callers see them: every failure of the layers below becomes a `CBuffError`
 /// with its own code, and a failed system call stays inspectable as its cause. The tests
@@ -27,6 +28,24 @@ import SharedRingCommon
         #expect(CBuffError(CBuffFailure(.readerBusy, "")).code == .readerBusy)
     }
 
+    /// Every errno is reported as what it means (one table, `CBuffFailure.system`): a
+    /// descriptor limit is not a permission problem, nor is a read-only mount, and an errno the
+    /// table does not know is "cannot", never another cause.
+    @Test(arguments: [
+        (EMFILE, CBuffFailure.Code.systemFailure, "Too many open files"), (ENFILE, .systemFailure, "Too many open files in the system"),
+        (ENAMETOOLONG, .invalidArgument, "name too long"), (EROFS, .permissionDenied, "Read-only"),
+        (EACCES, .permissionDenied, "Permission denied"), (EPERM, .permissionDenied, "Permission denied"),
+        (ENOSPC, .systemFailure, "No space left"), (EDQUOT, .systemFailure, "No space left"), (EFBIG, .systemFailure, "File too large"),
+        (ENOMEM, .systemFailure, "Out of memory"), (EIO, .systemFailure, "Input/output error"), (ENOENT, .notFound, "Not found"),
+        (ELOOP, .corrupted, "symbolic link"), (ENXIO, .corrupted, "FIFO"), (EXDEV, .systemFailure, "Cannot open"),
+    ])
+    func eachErrnoIsReportedAsItsCause(errno: Int32, code: CBuffFailure.Code, words: String) {
+        let failure = CBuffFailure.system(SystemCallFailure(call: "open", errno: errno), "open the thing /d/t")
+        #expect(failure.code == code, "errno \(errno): \(failure)")
+        #expect(failure.message.contains(words) && failure.message.contains("/d/t"), "errno \(errno): \(failure)")
+        #expect(failure.code == .permissionDenied || !failure.message.contains("Permission denied"), "errno \(errno): \(failure)")
+    }
+
     @Test func aFailedSystemCallIsTheCauseWithItsNameAndErrno() throws {
         try directory.createBuffer("gone", itemSize: 8, length: 4).close()
         try FileManager.default.removeItem(atPath: directory.ringPath(of: "gone"))
@@ -37,9 +56,9 @@ import SharedRingCommon
             #expect(error.code == .corrupted)
             #expect(error.message.contains("\"gone\"") && error.message.contains(directory.ringPath(of: "gone")), "\(error)")
             let cause = try #require(error.cause as? SystemCallError, "\(error)")
-            #expect(cause.call == "open")
+            #expect(cause.call == "openat")
             #expect(cause.errno == ENOENT)
-            #expect(error.description == "\(error.message) (open: No such file or directory (errno \(ENOENT)))")
+            #expect(error.description == "\(error.message) (openat: No such file or directory (errno \(ENOENT)))")
         }
     }
 

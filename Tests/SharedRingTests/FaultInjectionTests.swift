@@ -41,6 +41,10 @@ struct FaultInjectionTests {
         "fcntl(F_OFD_SETLK)": [EINTR, ENOLCK, EAGAIN],
         "fcntl(F_OFD_GETLK)": [EINTR, ENOLCK],
         "membarrier(REGISTER)": [EPERM, ENOSYS],
+        "openat": [EINTR, EACCES, EMFILE, ENFILE, ENOSPC, EIO, EROFS, ENOMEM],
+        "fstatat": [EACCES, EIO, ENOMEM, ELOOP],
+        "renameat": [EACCES, EIO, EBUSY, ENOSPC, EROFS],
+        "unlinkat": [EACCES, EIO, EBUSY, EROFS],
     ]
 
     /// One operation under test: `prepare` builds the state it starts from (nothing injected),

@@ -52,8 +52,8 @@ import SharedRingCommon
             #expect(time == sequence &* 1000, "\(context)", sourceLocation: sourceLocation)
             return sequence
         case .caughtUp: return nil
-        case .damaged(let damage):
-            Issue.record("damaged: \(damage): \(context)", sourceLocation: sourceLocation)
+        case .damaged:
+            Issue.record("damaged: \(cursor.damage.map { "\($0)" } ?? ""): \(context)", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -153,8 +153,8 @@ import SharedRingCommon
                 delivered += 1
             case .caughtUp:
                 if finished { break reading }
-            case .damaged(let damage):
-                Issue.record("damaged: \(damage), seed \(seed)")
+            case .damaged:
+                Issue.record("damaged: \(cursor.damage.map { "\($0)" } ?? ""), seed \(seed)")
                 failures += 1
                 break reading
             }

@@ -296,6 +296,9 @@ package struct MessageCursor {
     @usableFromInline package var missed: UInt64 = 0
     /// How long this reader spins before it sleeps, learnt from its recent waits.
     var spinBudget = SpinBudget()
+    /// What the last read that returned ``Outcome/damaged`` found (kept here, not in the
+    /// outcome, so that every read returns a small value).
+    @usableFromInline package var damage: MessageDamage?
 
     /// What a reader knows about the next message's sequence when it does not know it exactly.
     @usableFromInline
@@ -341,8 +344,9 @@ package struct MessageCursor {
         /// The reader has caught up with the writer.
         case caughtUp
         /// A record or a counter that contradicts the others although no claim reached it:
-        /// the file is damaged (nothing is consumed; the next read finds the same).
-        case damaged(MessageDamage)
+        /// the file is damaged (``damage`` says how; nothing is consumed, and the next read
+        /// finds the same).
+        case damaged
     }
 
     /// A cursor at `start`, placed by what ``MessageArea/observe(_:)`` says: at the oldest
@@ -450,37 +454,42 @@ package struct MessageCursor {
                 let stamp = area.stamp(at: position)
                 let value = copy(UnsafeRawBufferPointer(start: pointer + 24, count: length))               // R2
                 guard check.copyIsIntact(from: position) else {                                           // R3, R4
-                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    if !recoverFromLap() { return .damaged }
                     continue
                 }
-                var lost: UInt64 = 0
-                if stamp.sequence != exactNext {                                                          // I7
-                    switch admit(stamp.sequence) {
-                    case .success(let gap): lost = gap
-                    case .failure(let damage): return .damaged(damage)
-                    }
+                if _fastPath(stamp.sequence == exactNext) {                                               // I7
+                    guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
+                } else {
+                    guard let lost = admit(stamp.sequence) else { return .damaged }
+                    guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
+                    missed &+= lost
                 }
-                guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
-                missed &+= lost
                 exactNext = stamp.sequence &+ 1
                 position &+= words
                 return .message(sequence: stamp.sequence, time: stamp.time, value: value)
             case .padding(let words)?:
                 guard check.copyIsIntact(from: position) else {
-                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    if !recoverFromLap() { return .damaged }
                     continue
                 }
                 // `knownPublished` is a record end; the padding's end never is (I6).
-                guard position &+ words != check.knownPublished else { return .damaged(.paddingAtPublished(position: position)) }
+                guard position &+ words != check.knownPublished else { return found(.paddingAtPublished(position: position)) }
                 position &+= words
             case let record:
                 guard check.copyIsIntact(from: position) else {
-                    if let damage = recoverFromLap() { return .damaged(damage) }
+                    if !recoverFromLap() { return .damaged }
                     continue
                 }
-                return .damaged(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
+                return found(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
             }
         }
+    }
+
+    /// Keeps `damage` for ``damage`` and says so (out of line: damage is rare).
+    @usableFromInline @inline(never)
+    mutating func found<T>(_ damage: MessageDamage) -> Outcome<T> {
+        self.damage = damage
+        return .damaged
     }
 
     /// The damage a record that is not a readable message or padding shows.
@@ -491,41 +500,48 @@ package struct MessageCursor {
     }
 
     /// Whether a message whose sequence is not ``exactNext`` may follow what this reader read
-    /// (I7, I4), and how many messages it then missed. Decides only: a read that is not
-    /// accepted changes nothing.
+    /// (I7, I4), and how many messages it then missed; nil, with ``damage`` set, if it may not.
+    /// Changes nothing else: a read that is not accepted consumes nothing.
     @usableFromInline @inline(never)
-    func admit(_ sequence: UInt64) -> Result<UInt64, MessageDamage> {
-        if let exactNext { return .failure(.sequence(position: position, found: sequence, expected: exactNext)) }
-        guard sequence <= position / 3 else { return .failure(.sequenceBeyondPosition(position: position, sequence: sequence)) }
-        switch slack {
-        case .unknown:
-            return .success(0)
-        case .lapped(let from, let expected):
-            // The messages expected ..< sequence lay in the words from `from` to here, 3 each at least.
-            guard sequence >= expected, sequence - expected <= (position &- from) / 3 else {
-                return .failure(.impossibleGap(position: position, found: sequence, expected: expected, from: from))
+    mutating func admit(_ sequence: UInt64) -> UInt64? {
+        let verdict: Result<UInt64, MessageDamage>
+        if let exactNext {
+            verdict = .failure(.sequence(position: position, found: sequence, expected: exactNext))
+        } else if sequence > position / 3 {
+            verdict = .failure(.sequenceBeyondPosition(position: position, sequence: sequence))
+        } else {
+            switch slack {
+            case .unknown:
+                verdict = .success(0)
+            case .lapped(let from, let expected):
+                // The messages expected ..< sequence lay in the words from `from` to here, 3 each at least.
+                verdict = sequence >= expected && sequence - expected <= (position &- from) / 3 ? .success(sequence - expected)
+                    : .failure(.impossibleGap(position: position, found: sequence, expected: expected, from: from))
+            case .atLeast(let first):
+                verdict = sequence >= first ? .success(sequence - first) : .failure(.sequence(position: position, found: sequence, expected: first))
+            case .resumed(let committed):
+                verdict = sequence <= committed ? .success(0) : .failure(.committedSequence(position: position, found: sequence, committed: committed))
+            case .resumedThenLapped(_, let committed):
+                verdict = .success(sequence > committed ? sequence - committed : 0)
             }
-            return .success(sequence - expected)
-        case .atLeast(let first):
-            guard sequence >= first else { return .failure(.sequence(position: position, found: sequence, expected: first)) }
-            return .success(sequence - first)
-        case .resumed(let committed):
-            guard sequence <= committed else { return .failure(.committedSequence(position: position, found: sequence, committed: committed)) }
-            return .success(0)
-        case .resumedThenLapped(_, let committed):
-            return .success(sequence > committed ? sequence - committed : 0)
+        }
+        switch verdict {
+        case .success(let lost): return lost
+        case .failure(let found): damage = found; return nil
         }
     }
 
     /// The record at `position` was (or is being) overwritten: resume at the oldest intact one
     /// (the tail, checked with the counters it goes with). What was lost is counted when the
-    /// next message says its sequence (see ``admit(_:)``). The damage found instead, if any.
+    /// next message says its sequence (see ``admit(_:)``). False, with ``damage`` set, if the
+    /// ring is damaged instead.
     @usableFromInline @inline(never)
-    mutating func recoverFromLap() -> MessageDamage? {
+    mutating func recoverFromLap() -> Bool {
         let from = position
         switch area.observe(header) {
-        case .damaged(let damage):
-            return damage
+        case .damaged(let found):
+            damage = found
+            return false
         case .consistent(let state):
             // The tail is beyond `from`: the claim that lapped this reader was seen by R4, and the
             // state's `claimed`, loaded later, is at least that one; the tail is at or above it.
@@ -540,7 +556,7 @@ package struct MessageCursor {
             slack = .resumedThenLapped(from: from, committed: committed)
         }
         exactNext = nil
-        return nil
+        return true
     }
 
     /// The sequence the next message published will get, as a reader starting now at the
@@ -584,7 +600,7 @@ package struct MessageCursor {
             case .message(let sequence, let time, _):
                 if isWanted(sequence, time) { return nil }
             case .caughtUp: return nil
-            case .damaged(let damage): return damage
+            case .damaged: return damage
             }
         }
     }

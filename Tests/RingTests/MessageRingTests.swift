@@ -52,8 +52,8 @@ import SharedRingCommon
             #expect(time == sequence &* 1000, "\(context)", sourceLocation: sourceLocation)
             return sequence
         case .caughtUp: return nil
-        case .damaged(let damage):
-            Issue.record("damaged: \(damage): \(context)", sourceLocation: sourceLocation)
+        case .damaged:
+            Issue.record("damaged: \(cursor.damage.map { "\($0)" } ?? ""): \(context)", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -133,13 +133,15 @@ import SharedRingCommon
         let header = ring.header
         let area = ring.messageArea
         guard case .consistent(let state) = area.observe(header) else { Issue.record("a new ring is not consistent"); return }
+        // The reader exists before the first message, so that every one is either delivered or
+        // counted (one that opened later would start at whatever was oldest then).
+        var cursor = try ring.messageCursor(.oldest)
         let writer = Thread {
             var publisher = MessagePublisher(area: area, header: header, fenceBeforeWaiterCheck: false, state: state)
             while publisher.nextSequence < total { Self.push(&publisher, max: max, seed: seed) }
             done.value.store(true, ordering: .releasing)
         }
         writer.start()
-        var cursor = try ring.messageCursor(.oldest)
         var delivered: UInt64 = 0
         var last: UInt64?
         var failures = 0
@@ -153,8 +155,8 @@ import SharedRingCommon
                 delivered += 1
             case .caughtUp:
                 if finished { break reading }
-            case .damaged(let damage):
-                Issue.record("damaged: \(damage), seed \(seed)")
+            case .damaged:
+                Issue.record("damaged: \(cursor.damage.map { "\($0)" } ?? ""), seed \(seed)")
                 failures += 1
                 break reading
             }

@@ -486,6 +486,22 @@ do {
             say("sum=\(try batched ? cbuffPopBatchLoop(&reader, count) : cbuffPopLoop(&reader, count))")
         }
 
+    case "push-messages", "pop-messages":
+        // For callgrind --toggle-collect, as "push-only" and "pop-only" for messages: N pushes of
+        // 64-byte messages into a ring nobody reads (overwrite, 32 MiB: wrapped, so every push
+        // walks the tail), or N pops by a named reader (as cbuff-bench's messages transfer)
+        // from a ring that holds them all.
+        guard args.count >= 4, let count = Int(args[3]) else { fail("\(args[0]) needs COUNT") }
+        var writer = try directory.createMessageBuffer(name, capacity: args[0] == "pop-messages" ? 1 << 27 : 1 << 25, maxMessageSize: 256)
+        if args[0] == "push-messages" {
+            try cbuffPushMessageLoop(&writer, count)
+            say("pushed \(writer.nextSequence)")
+        } else {
+            try cbuffPushMessageLoop(&writer, count)
+            var reader = try directory.openMessageReader(name, named: "counted")
+            say("sum=\(try cbuffPopMessageLoop(&reader, count))")
+        }
+
     case "move-8":
         guard args.count >= 5, let count = UInt64(args[3]) else { fail("move-8 needs COUNT typed|int") }
         // UInt64 through the typed API and through the integer API: one push and one pop each.
@@ -665,6 +681,37 @@ do {
 @inline(never)
 func cbuffPushLoop(_ writer: inout BufferWriter, _ count: Int) throws(CBuffError) {
     for value in 0..<UInt64(count) { try writer.push(value) }
+}
+
+/// N pushes of 64-byte messages (see "push-messages").
+@inline(never)
+func cbuffPushMessageLoop(_ writer: inout MessageWriter, _ count: Int) throws(CBuffError) {
+    var message = [UInt8](repeating: 0xA5, count: 64)
+    let outcome = message.withUnsafeMutableBytes { bytes in
+        Result { () throws(CBuffError) in
+            for sequence in 0..<UInt64(count) {
+                bytes.storeBytes(of: sequence.littleEndian, as: UInt64.self)
+                try writer.push(UnsafeRawBufferPointer(bytes))
+            }
+        }
+    }
+    try outcome.get()
+}
+
+/// N pops of messages into a caller's buffer (see "pop-messages"); the sum of their first words.
+@inline(never)
+func cbuffPopMessageLoop(_ reader: inout MessageReader, _ count: Int) throws(CBuffError) -> UInt64 {
+    var message = [UInt8](repeating: 0, count: 256)
+    let outcome = message.withUnsafeMutableBytes { bytes in
+        Result { () throws(CBuffError) -> UInt64 in
+            var sum: UInt64 = 0
+            for _ in 0..<count {
+                if try reader.pop(into: bytes) != nil { sum &+= UInt64(littleEndian: bytes.load(as: UInt64.self)) }
+            }
+            return sum
+        }
+    }
+    return try outcome.get()
 }
 
 /// N pushes, 64 per call (see "push-only").

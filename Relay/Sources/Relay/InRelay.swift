@@ -65,6 +65,7 @@ public struct InRelay {
         }
         let initial = try session.consumerState(stream: stream, durable: consumer)
         let subject = initial?.filterSubject ?? streamSubject
+        let deadLetters = try self.deadLetters(session: session, streamCreated: streamInfo.created, consumerSubject: subject)
         /// Makes the consumer deliver in order from just after `done`, and subscribes to it.
         /// What it delivered and did not see acknowledged would otherwise come back only after
         /// its acknowledgement wait, behind newer messages; when `done` is unknown, delivery
@@ -91,7 +92,6 @@ public struct InRelay {
         }
 
         var judge = MessageJudge(Admission(maxRingBytes: maxRingBytes, length: length, capacity: capacity))
-        let deadLetters = try self.deadLetters(session: session, streamCreated: streamInfo.created, consumerSubject: subject)
         var progress = Progress(verb: "pushed", interval: statusInterval.map { .milliseconds(Int($0 * 1000)) }), dropped: UInt64 = 0
         /// Where the buffer and the stream stand, in all runs.
         func position() -> String {

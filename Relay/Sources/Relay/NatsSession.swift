@@ -410,7 +410,7 @@ final class NatsSession {
                 // Nothing came: caught up, unless the connection is down (libnats reconnecting),
                 // when nothing could have come.
                 guard natsSubscription_IsValid(subscription), connected() else {
-                    throw RelayError("Lost the connection to the server.", transient: true)
+                    throw RelayError("Nothing can be fetched while the connection is down.", transient: true)
                 }
                 return 0
             }

@@ -368,11 +368,16 @@ final class NatsSession {
             /// Every value of header `key` (none if it is missing; more than one if it was given
             /// more than once).
             func values(_ key: String) -> [String] {
+                withValues(key) { $0.compactMap { $0.map { String(cString: $0) } } }
+            }
+            /// Calls `body` with every value of header `key` as libnats holds them (valid during
+            /// the call only).
+            func withValues<Result>(_ key: UnsafePointer<CChar>, _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>) -> Result) -> Result {
                 var values: UnsafeMutablePointer<UnsafePointer<CChar>?>?
                 var count: Int32 = 0
-                guard natsMsgHeader_Values(pointer, key, &values, &count) == NATS_OK, let values else { return [] }
+                guard natsMsgHeader_Values(pointer, key, &values, &count) == NATS_OK, let values else { return body(.init(start: nil, count: 0)) }
                 defer { free(values) }
-                return (0..<Int(count)).compactMap { values[$0].map { String(cString: $0) } }
+                return body(UnsafeBufferPointer(start: values, count: Int(count)))
             }
             /// Every header, each value of each key, in the message's order of keys.
             var headers: [(String, String)] {
@@ -405,7 +410,7 @@ final class NatsSession {
                 // Nothing came: caught up, unless the connection is down (libnats reconnecting),
                 // when nothing could have come.
                 guard natsSubscription_IsValid(subscription), connected() else {
-                    throw RelayError("Lost the connection to the server.", transient: true)
+                    throw RelayError("Nothing can be fetched while the connection is down.", transient: true)
                 }
                 return 0
             }

@@ -99,10 +99,11 @@ public struct OutRelay {
                 if first { report("\(failure) Sending again from the last commit (reader \(name) at item \(source.position)) once the server answers") }
                 Thread.sleep(forTimeInterval: 0.25)
             } else if inFlight > 0 {
+                outage.end()
                 source.commit()
                 progress.add(UInt64(inFlight))
-                outage.end()
             } else {
+                outage.end()
                 if once { return }
                 _ = source.wait(seconds: 0.2)
             }

@@ -102,7 +102,8 @@ package struct RingFile: ~Copyable {
 
     /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
     /// no sequence of pushes, pops and crashes can produce: `published <= claimed <= published
-    /// + length`, and no named reader's cursor beyond `published`. The loads are ordered so
+    /// + length`, `claimed <= Limits.maxPosition` (positions never wrap), and no named reader's
+    /// cursor beyond `published`. The loads are ordered so
     /// that a live writer publishing meanwhile cannot make a sound file fail: `published`
     /// before `claimed` (W1 precedes W4, so an acquire of `published` sees at least the claim
     /// made before it), and `claimed` before `published` again (every claim was at most
@@ -115,6 +116,9 @@ package struct RingFile: ~Copyable {
         let length = UInt64(layout.length)
         guard claimed >= publishedBefore, claimed - publishedAfter <= length || claimed < publishedAfter else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters contradict each other (published \(publishedBefore), claimed \(claimed), length \(length)).")
+        }
+        guard claimed <= Limits.maxPosition else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its claimed position \(claimed) is beyond 2^63, which no writer reaches.")
         }
         let table = readerTable
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) != 0 {

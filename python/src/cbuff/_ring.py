@@ -72,6 +72,8 @@ class RingFile:
         again = self.published()
         if claimed < published or (claimed - again > self.layout.length and claimed >= again):
             raise Corrupted(f"Ring file {self.path} is damaged: its counters contradict each other (published {published}, claimed {claimed}, length {self.layout.length}).")
+        if claimed > F.MAX_POSITION:
+            raise Corrupted(f"Ring file {self.path} is damaged: its claimed position {claimed} is beyond 2^63, which no writer reaches.")
         for index in range(F.READER_CAPACITY):
             state = self.d[(self._record(index) + F.REC_STATE) // 4]
             if state != 0:

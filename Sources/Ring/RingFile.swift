@@ -242,7 +242,7 @@ package struct RingFile: ~Copyable {
         let words = header
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
-        words.writerGeneration.pointee.add(1, ordering: .relaxed)
+        words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
         words.writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
         AttachedWriters.add(words)
         return (pid, startTime)
@@ -366,8 +366,13 @@ package struct HeaderWords: @unchecked Sendable {
 
     /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again):
     /// used to interrupt one reader's wait promptly.
+    ///
+    /// Every word of the file a process bumps wraps (`wrappingAdd`, never the trapping `add`):
+    /// the futex words are bumped on every wake for the file's whole life (2^32 wakes are 50
+    /// days at 1,000 a second), and the file is input, so any word may already be at its top.
+    /// A futex waiter compares for equality, which a wrap does not disturb.
     func wakeReaders() {
-        notify.pointee.add(1, ordering: .releasing)
+        notify.pointee.wrappingAdd(1, ordering: .releasing)
         Sys.futexWakeAll(notifyAddress)
     }
 
@@ -375,7 +380,7 @@ package struct HeaderWords: @unchecked Sendable {
     /// of removing a named reader). Never inlined: it would bloat every pop for a rare call.
     @usableFromInline @inline(never)
     func wakeWriter() {
-        space.pointee.add(1, ordering: .releasing)
+        space.pointee.wrappingAdd(1, ordering: .releasing)   // wraps: see `wakeReaders`
         Sys.futexWakeAll(spaceAddress)
     }
 

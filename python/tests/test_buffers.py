@@ -150,3 +150,15 @@ def test_a_position_beyond_2_to_the_63_is_damage(directory, position):
         directory.open_reader("far")
     with pytest.raises(Corrupted):
         directory.take_over("far")
+
+
+def test_bumped_words_wrap_at_their_top(directory):
+    """A take-over bumps the writer generation, which wraps (the Swift side's SharedWordWrapTests)."""
+    directory.create_buffer("wrap", item_size=8, length=4).close()
+    with open(directory.ring_path("wrap"), "r+b") as ring:
+        ring.seek(160)
+        ring.write((2**64 - 1).to_bytes(8, "little"))
+    writer = directory.take_over("wrap")
+    writer.push(7)
+    writer.close()
+    assert directory.open_reader("wrap").pop() == 7

@@ -106,7 +106,7 @@ class RingFile:
         start = S.start_time(pid) or 0
         self.d[F.OFF_WRITER_PID // 4] = pid
         self.q[F.OFF_WRITER_START_TIME // 8] = start
-        self.q[F.OFF_WRITER_GENERATION // 8] = self.q[F.OFF_WRITER_GENERATION // 8] + 1
+        self.q[F.OFF_WRITER_GENERATION // 8] = (self.q[F.OFF_WRITER_GENERATION // 8] + 1) & 0xFFFF_FFFF_FFFF_FFFF  # wraps, as every bumped word
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
 

@@ -109,6 +109,17 @@ let package = Package(
         ),
         // Runs the built cbuff binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        // The fuzz targets: one function per kind of input read from a file, a registry row or
+        // the command line, each driving the real parsing and validation code. The fuzzer calls
+        // them (CBUFF_FUZZ=1 below; Fuzz/README.md), and FuzzReplayTests replays the checked-in
+        // corpus (Fuzz/Corpus) through them in every `swift test`.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["SharedRing", "SharedRingProtocol", "SharedRingRegistry", "SharedRingCommon",
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/FuzzTargets"
+        ),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"]),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -118,4 +129,33 @@ let package = Package(
 // of each clean build): it is a dependency only when asked for, as GRDB does with SPI_BUILDER.
 if Context.environment["CBUFF_DOCS"] == "1" {
     package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}
+
+// The libFuzzer executable over the fuzz targets (`Fuzz/run.sh KIND [SECONDS]` builds and runs
+// it): only when asked for, since it needs libFuzzer's runtime (CBUFF_FUZZ_RUNTIME, the path of
+// libclang_rt.fuzzer_no_main, which run.sh finds in the toolchain) and CI only replays the
+// corpus. The library's targets are then compiled with the fuzzer's coverage instrumentation
+// (and AddressSanitizer with CBUFF_FUZZ_ASAN=1). Not with `swift build --sanitize fuzzer` or
+// `-Xswiftc -sanitize=fuzzer`: those reach the build-time tool `embed-migrations` too, which
+// then fails (its top-level `main.swift` under -parse-as-library, or two `main`s at its link).
+if Context.environment["CBUFF_FUZZ"] == "1" {
+    let asan = Context.environment["CBUFF_FUZZ_ASAN"] == "1"
+    let instrumentation = asan ? "-sanitize=fuzzer,address" : "-sanitize=fuzzer"
+    let instrumented: Set<String> = ["SharedRingSystem", "SharedRingCommon", "SharedRingProtocol", "SharedRingRegistry",
+                                     "SharedRing", "FuzzTargets"]
+    for target in package.targets where instrumented.contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags([instrumentation])]
+    }
+    package.products.append(.executable(name: "cbuff-fuzz", targets: ["cbuff-fuzz"]))
+    package.targets += [
+        .target(name: "CLibFuzzer", path: "Fuzz/Sources/CLibFuzzer"),
+        .executableTarget(
+            name: "cbuff-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"], path: "Fuzz/Sources/cbuff-fuzz",
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", Context.environment["CBUFF_FUZZ_RUNTIME"] ?? "libclang_rt.fuzzer_no_main.a"]
+                             + (asan ? ["-sanitize=address"] : [])),
+                .linkedLibrary("stdc++"), .linkedLibrary("m"),
+            ]
+        ),
+    ]
 }

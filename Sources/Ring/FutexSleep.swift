@@ -124,7 +124,7 @@ enum FutexSleep {
     static func wake(word: UnsafeMutablePointer<Atomic<UInt32>>, address: UnsafeMutablePointer<UInt32>,
                      request: UnsafeMutablePointer<Atomic<UInt32>>) {
         request.pointee.bitwiseAnd(~wakeRequested, ordering: .acquiringAndReleasing)       // K3
-        word.pointee.add(1, ordering: .releasing)                                          // K4
+        word.pointee.wrappingAdd(1, ordering: .releasing)                                  // K4 (wraps: the file is input)
         Sys.futexWakeAll(address)                                                          // K5
     }
 }

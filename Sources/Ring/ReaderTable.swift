@@ -241,7 +241,8 @@ extension RingFile {
     /// cbuff runs on (a `lock xadd` on x86-64, `ldaddal` on aarch64), and a single total order
     /// with the other sequentially consistent operations (the wake-up requests of `FutexSleep`)
     /// leaves one thing fewer to reason about. Nothing relies on more than acquire-release.
+    /// It wraps (see `HeaderWords.wakeReaders`): versions are compared for equality only.
     func bumpReadersVersion() {
-        header.readersVersion.pointee.add(1, ordering: .sequentiallyConsistent)
+        header.readersVersion.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
     }
 }

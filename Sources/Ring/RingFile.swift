@@ -293,7 +293,7 @@ package struct RingFile: ~Copyable {
         let words = header
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
-        words.writerGeneration.pointee.add(1, ordering: .relaxed)
+        words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
         // Only a writer that died (or closed) can have left a request for room, or a count of
         // an earlier version: nobody sleeps for room now. An exchange, as every change of a
         // request word is a read-modify-write (see `FutexSleep`).
@@ -449,6 +449,11 @@ package struct HeaderWords: @unchecked Sendable {
     /// Wakes every reader sleeping on this ring (they recheck and, unless stopped, sleep again),
     /// answering their requests (`FutexSleep`, K3–K5): the writer's cold path when `waiters` is
     /// non-zero, and how one reader's wait is interrupted promptly.
+    ///
+    /// Every word of the file a process bumps wraps (`wrappingAdd`, never the trapping `add`):
+    /// the futex words are bumped on every wake for the file's whole life (2^32 wakes are 50
+    /// days at 1,000 a second), and the file is input, so any word may already be at its top.
+    /// A futex waiter compares for equality, which a wrap does not disturb.
     func wakeReaders() {
         FutexSleep.wake(word: notify, address: notifyAddress, request: waiters)
     }

@@ -113,7 +113,8 @@ public struct RingStatus: Sendable {
     /// included); nil for items.
     public let bytesUsed: UInt64?
 
-    /// Items (or messages) currently in the ring.
+    /// Items (or messages) currently in the ring. (Never a trap, whatever the file says: a
+    /// damaged message ring's sequences may lie 2^63 apart; the count then reads `Int.max`.)
     public var count: Int { written > oldest ? Int(clamping: written - oldest) : 0 }
 
     /// Under ``OverflowPolicy/block`` with named readers, the positions the slowest of them has

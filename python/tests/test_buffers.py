@@ -4,7 +4,7 @@ import os
 import pytest
 
 import cbuff
-from cbuff.errors import (BufferAlreadyCreated, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit,
+from cbuff.errors import (BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit,
                           WriterBusy)
 
 
@@ -136,3 +136,29 @@ def test_batches_of_small_integers_across_the_wrap_and_refused_batches(directory
         with pytest.raises((ValueDoesNotFit, InvalidArgument)):
             writer.push_many(bad)
     assert writer.next_sequence == 12 and reader.pop() is None               # nothing of a refused batch
+
+
+@pytest.mark.parametrize("position", [2**64 - 1, 2**64 - 3, 2**63 + 1])
+def test_a_position_beyond_2_to_the_63_is_damage(directory, position):
+    """Positions never wrap (the Swift side's PositionLimitTests, found by its fuzzer)."""
+    directory.create_buffer("far", item_size=8, length=16).close()
+    with open(directory.ring_path("far"), "r+b") as ring:
+        for offset in (128, 176):
+            ring.seek(offset)
+            ring.write(position.to_bytes(8, "little"))
+    with pytest.raises(Corrupted):
+        directory.open_reader("far")
+    with pytest.raises(Corrupted):
+        directory.take_over("far")
+
+
+def test_bumped_words_wrap_at_their_top(directory):
+    """A take-over bumps the writer generation, which wraps (the Swift side's SharedWordWrapTests)."""
+    directory.create_buffer("wrap", item_size=8, length=4).close()
+    with open(directory.ring_path("wrap"), "r+b") as ring:
+        ring.seek(160)
+        ring.write((2**64 - 1).to_bytes(8, "little"))
+    writer = directory.take_over("wrap")
+    writer.push(7)
+    writer.close()
+    assert directory.open_reader("wrap").pop() == 7

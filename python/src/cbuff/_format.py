@@ -19,6 +19,7 @@ BYTE_ORDER_MARK = 0x01020304
 MAX_ITEM_SIZE = 1 << 24
 MAX_LENGTH = 1 << 32
 MAX_FILE_SIZE = 1 << 40
+MAX_POSITION = 1 << 63  # the highest published or claimed position a ring file may record: positions never wrap
 LAST_WRITE_STAMP_SHIFT = 10     # the writer stamps lastWriteAt when a publish crosses 2^10 positions
 
 # Line 0: geometry and checksum.

@@ -81,6 +81,8 @@ class RingFile:
         again = self.published()
         if claimed < published or (claimed - again > self.layout.length and claimed >= again):
             raise Corrupted(f"Ring file {self.path} is damaged: its counters contradict each other (published {published}, claimed {claimed}, length {self.layout.length}).")
+        if claimed > F.MAX_POSITION:
+            raise Corrupted(f"Ring file {self.path} is damaged: its claimed position {claimed} is beyond 2^63, which no writer reaches.")
         for index in range(F.READER_CAPACITY):
             state = self.d[(self._record(index) + F.REC_STATE) // 4]
             if state != 0:
@@ -113,7 +115,7 @@ class RingFile:
         start = S.start_time(pid) or 0
         self.d[F.OFF_WRITER_PID // 4] = pid
         self.q[F.OFF_WRITER_START_TIME // 8] = start
-        self.q[F.OFF_WRITER_GENERATION // 8] = self.q[F.OFF_WRITER_GENERATION // 8] + 1
+        self.q[F.OFF_WRITER_GENERATION // 8] = (self.q[F.OFF_WRITER_GENERATION // 8] + 1) & 0xFFFF_FFFF_FFFF_FFFF  # wraps, as every bumped word
         # Only a dead or closed writer can have left a request for room: nobody sleeps there now.
         S.atomic_clear_u32(self.address(F.OFF_WRITER_WAITING))
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest

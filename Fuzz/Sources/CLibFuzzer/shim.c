@@ -1,0 +1,1 @@
+// (A C target needs a source file; the declaration is all this one provides.)

@@ -6,8 +6,8 @@ import SharedRing
 /// Positions never wrap (found by the fuzzer: Fuzz/Corpus/header/seed-counters-at-max). A ring
 /// file whose counters say 2^64 − 2, say, passed every check (`published <= claimed <=
 /// published + length`), and a writer that took it over wrapped to 0: its pushes were accepted
-/// and never delivered. A file that records a position beyond 2^63, which no writer reaches, is
-/// damaged.
+/// and never delivered. A file that records a position beyond `Limits.maxCount` (2^63 − 1), which
+/// no writer reaches, is damaged.
 @Suite struct PositionLimitTests {
     let temporary: TemporaryDirectory
     var directory: DataDirectory { temporary.directory }
@@ -25,7 +25,7 @@ import SharedRing
         try handle.write(contentsOf: bytes)
     }
 
-    @Test(arguments: [UInt64.max, UInt64.max - 2, (UInt64(1) << 63) + 1])
+    @Test(arguments: [UInt64.max, UInt64.max - 2, (UInt64(1) << 63) + 1, UInt64(1) << 63])
     func aPositionBeyondTwoToThe63IsDamage(position: UInt64) throws {
         var writer = try directory.createBuffer("items", itemSize: 8, length: 16)
         try writer.push(1)
@@ -42,14 +42,15 @@ import SharedRing
         }
     }
 
-    @Test func aWriterAtTwoToThe63StillDeliversWhatItPushes() throws {
+    @Test func aWriterJustBelowTheLimitStillDeliversWhatItPushes() throws {
+        let start = UInt64(Int64.max) - 40
         try directory.createBuffer("items", itemSize: 8, length: 16).close()
-        try setCounters("items", to: 1 << 63)
+        try setCounters("items", to: start)
         var writer = try directory.takeOver("items")
         var reader = try directory.openReader("items", start: .latest)
         for value in UInt64(1)...20 { try writer.push(value) }
         #expect(try reader.popMany(100) == Array(5...20))
-        #expect(reader.nextSequence == (UInt64(1) << 63) + 20)
+        #expect(reader.nextSequence == start + 20)
         writer.close()
     }
 }

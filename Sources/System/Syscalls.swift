@@ -258,11 +258,6 @@ package enum Sys {
         return Glibc.errno == ENOENT || Glibc.errno == ENOTDIR ? .success(nil) : failure("stat")
     }
 
-    /// The size in bytes of the open file.
-    package static func fileSize(_ fd: CInt) -> Result<Int> {
-        fileStatus(fd).map(\.size)
-    }
-
     /// The open file's size and its number of names (0 once it has been deleted everywhere).
     package static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
         var st = stat()
@@ -323,13 +318,6 @@ package enum Sys {
             return calling("chmod", { chmod(path, mode_t(mode)) }) == 0 ? .success(()) : failure("chmod")
         }
         return Glibc.errno == EEXIST ? .success(()) : failure("mkdir")
-    }
-
-    /// The permission bits of `path` (set-group-ID included), or nil if it cannot be examined.
-    package static func mode(of path: String) -> UInt32? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return UInt32(st.st_mode & 0o7777)
     }
 
     package struct FileIdentity: Hashable, Sendable {

@@ -11,6 +11,7 @@ enum Platform {
     /// Writes what it can of `bytes` to standard output: how many bytes went, or the errno that
     /// stopped it (EIO when nothing went without an error). Retries EINTR.
     static func writeStandardOutput(_ bytes: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+        if standardOutputWasClosed.load(ordering: .relaxed) { return .failure(Errno(EBADF)) }
         while true {
             let n = write(1, bytes.baseAddress!, bytes.count)
             if n > 0 { return .success(n) }
@@ -51,14 +52,22 @@ enum Platform {
         return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// Whether the process started with standard output closed (see `ensureStandardStreamsOpen`).
+    private static let standardOutputWasClosed = Atomic<Bool>(false)
+
     /// Opens `/dev/null` onto whichever of descriptors 0, 1 and 2 the process was started
     /// without, before anything else is opened. Otherwise the first file the tool opens would
     /// take the number of the closed stream, and what it prints would land in that file
     /// (`cbuff tail NAME >&-` wrote the items over a ring's header). The library also never
     /// keeps a descriptor below 3; this makes the tool's own output, and error messages, go
     /// nowhere harmful. Returns false if a stream could not be opened (the tool then stops).
+    ///
+    /// A standard output that was closed stays closed for what the tool writes: every write to it
+    /// fails (EBADF, exit 74) as it would have, so that `pop --reader ID >&-` commits nothing no
+    /// one received (with /dev/null there it committed what went nowhere).
     static func ensureStandardStreamsOpen() -> Bool {
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            if fd == 1 { standardOutputWasClosed.store(true, ordering: .relaxed) }
             // open returns the lowest free descriptor: `fd`, since those below it are open.
             let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
             if opened != fd {

@@ -166,6 +166,12 @@ package struct RingFile: ~Copyable {
             guard table.state(index).pointee.load(ordering: .acquiring) == 1, cursor <= published else {
                 throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(name)) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
             }
+            // A registered record's name was complete before its state said so (registration
+            // stores the state last, with release): one that registration would not accept is
+            // damage, not an invisible reader that holds a `block` writer and cannot be removed.
+            guard table.name(index) != nil else {
+                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it.")
+            }
             // A message reader's committed sequence, stored plus one (0: not known).
             let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
             guard layout.messages == nil || sequence <= Limits.maxCount else {

@@ -30,6 +30,10 @@ KNOWN_GAPS = {
     "registry-not-sqlite": "a registry that is not SQLite raises sqlite3.DatabaseError, not Corrupted",
     "registry-symlink": "the registry is opened through a symbolic link (sqlite3.DatabaseError on its target)",
     "dir-group-writable-not-shared": "a directory writable by its group but not shared with it is trusted",
+    "ring-reader-name-with-escape": "a registered reader record with a damaged name is ignored, not corrupted",
+    "ring-reader-name-length-0": "a registered reader record with a damaged name is ignored, not corrupted",
+    "ring-reader-name-length-45": "a registered reader record with a damaged name is ignored, not corrupted",
+    "ring-reader-name-length-0-write": "a registered reader record with a damaged name is ignored, not corrupted",
 }
 
 

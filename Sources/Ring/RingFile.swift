@@ -136,6 +136,31 @@ package struct RingFile: ~Copyable {
         return CBuffFailure(.systemFailure, "Cannot map ring file \(path): this process already has \(Sys.guardCapacity) ring files mapped, the most its SIGBUS guard protects; close buffers it no longer uses.")
     }
 
+    /// What is wrong with named-reader record `index`, or nil if it is free or sound: a state
+    /// other than 0 or 1, a cursor beyond `published`, a name registration would not accept (a
+    /// registered record's name was complete before its state said so; a damaged one would be an
+    /// invisible reader that holds a `block` writer and cannot be removed), a committed message
+    /// sequence beyond `Limits.maxCount`.
+    private func readerRecordProblem(_ index: Int) -> String? {
+        let table = readerTable
+        let state = table.state(index).pointee.load(ordering: .acquiring)
+        guard state != 0 else { return nil }
+        let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
+        let published = header.published.pointee.load(ordering: .acquiring)
+        guard let name = table.name(index) else {
+            return "named reader record \(index) is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it."
+        }
+        guard state == 1, cursor <= published else {
+            return "named reader record \(index) (\"\(name)\") has state \(state) and cursor \(cursor), beyond the \(published) items published; remove that reader."
+        }
+        // A message reader's committed sequence, stored plus one (0: not known).
+        let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
+        guard layout.messages == nil || sequence <= Limits.maxCount else {
+            return "named reader record \(index) (\"\(name)\") committed sequence \(sequence &- 1), beyond the \(Limits.maxCount) a ring file can count; remove that reader."
+        }
+        return nil
+    }
+
     /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
     /// no sequence of pushes, pops and crashes can produce: every counter at most
     /// `Limits.maxCount`, `published <= claimed <= published + length`, and no named reader's
@@ -158,24 +183,13 @@ package struct RingFile: ~Copyable {
         guard claimed >= publishedBefore, claimed < publishedAfter || claimed - publishedAfter <= length else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters contradict each other (published \(publishedBefore), claimed \(claimed), length \(length)).")
         }
-        let table = readerTable
-        for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) != 0 {
-            let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
-            let published = words.published.pointee.load(ordering: .acquiring)
-            let name = table.name(index).map { "\"\($0)\"" } ?? "unnamed"
-            guard table.state(index).pointee.load(ordering: .acquiring) == 1, cursor <= published else {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(name)) has state \(table.state(index).pointee.load(ordering: .relaxed)) and cursor \(cursor), beyond the \(published) items published; remove that reader.")
-            }
-            // A registered record's name was complete before its state said so (registration
-            // stores the state last, with release): one that registration would not accept is
-            // damage, not an invisible reader that holds a `block` writer and cannot be removed.
-            guard table.name(index) != nil else {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it.")
-            }
-            // A message reader's committed sequence, stored plus one (0: not known).
-            let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
-            guard layout.messages == nil || sequence <= Limits.maxCount else {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: named reader record \(index) (\(name)) committed sequence \(sequence &- 1), beyond the \(Limits.maxCount) a ring file can count; remove that reader.")
+        // A record another process is removing (`clear` stores state 0, then zeroes the rest) or
+        // registering (under the table lock, state stored last) can look inconsistent for an
+        // instant to this lock-free look: a record is damage only if it still looks so on a
+        // second look, and is registered then.
+        for index in 0..<RingLayout.readerCapacity where readerRecordProblem(index) != nil {
+            if let problem = readerRecordProblem(index) {
+                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(problem)")
             }
         }
         if let area = messageArea, case .damaged(let damage) = area.observe(words) {

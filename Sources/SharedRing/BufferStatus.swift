@@ -26,6 +26,12 @@ public struct DirectorySurvey: Sendable {
     public let buffers: [BufferStatus]
     /// The rows that are not (each names no usable buffer until it is removed).
     public let damagedRows: [DamagedBufferRow]
+
+    /// Those of ``buffers`` whose writer died at least `age` ago (as
+    /// ``DataDirectory/deadBuffers(olderThan:)`` says, from this one look).
+    public func deadBuffers(olderThan age: Duration = .zero) -> [BufferStatus] {
+        DataDirectory.dead(buffers, olderThan: age)
+    }
 }
 
 /// A registry row that cannot be read as a buffer.

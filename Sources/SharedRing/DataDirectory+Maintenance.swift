@@ -96,13 +96,14 @@ extension DataDirectory {
 
     /// The buffers whose writer died (see ``BufferStatus/writerDied``) at least `age` ago.
     public func deadBuffers(olderThan age: Duration = .zero) throws(CBuffError) -> [BufferStatus] {
-        try lifted { () throws(CBuffFailure) in try deadStatuses(olderThan: age) }
+        try lifted { () throws(CBuffFailure) in Self.dead(try surveyed().buffers, olderThan: age) }
     }
 
-    func deadStatuses(olderThan age: Duration) throws(CBuffFailure) -> [BufferStatus] {
+    /// Those of `buffers` whose writer died at least `age` ago. (Only buffers whose rows can be
+    /// read: a damaged row is no dead buffer; list and rm --dead mark it.)
+    static func dead(_ buffers: [BufferStatus], olderThan age: Duration) -> [BufferStatus] {
         let cutoff = Sys.realtimeNanos() &- UInt64(max(0, age.nanoseconds))
-        // Only buffers whose rows can be read: a damaged row is no dead buffer (list shows it).
-        return try surveyed().buffers.filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
+        return buffers.filter { $0.writerDied && ($0.lastActivity ?? 0) <= cutoff }
     }
 
     /// Removes the buffers whose writer died at least `age` ago, and the temporary files of
@@ -113,8 +114,9 @@ extension DataDirectory {
     public func removeDeadBuffers(olderThan age: Duration = .zero, includingUnconsumed: Bool = false) throws(CBuffError) -> DeadBufferSweep {
         try lifted { () throws(CBuffFailure) -> DeadBufferSweep in
             var sweep = DeadBufferSweep()
-            sweep.damagedRows = try surveyed().damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) }
-            for status in try deadStatuses(olderThan: age) {
+            let survey = try surveyed()   // once: the damaged rows and the dead buffers from one look
+            sweep.damagedRows = survey.damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) }
+            for status in Self.dead(survey.buffers, olderThan: age) {
                 let name = status.record.name
                 do throws(CBuffFailure) {
                     try removeBuffer(name, force: false) { (now: RingSnapshot) throws(CBuffFailure) in

@@ -35,7 +35,7 @@ struct List: ParsableCommand {
             // the damaged rows are marked, and the command ends with exit 65 after printing.
             func look() throws -> (statuses: [BufferStatus], damaged: [DamagedBufferRow]) {
                 let survey = try global.directory.survey()
-                return (selection.dead ? try global.directory.deadBuffers(olderThan: selection.age) : survey.buffers, survey.damagedRows)
+                return (selection.dead ? survey.deadBuffers(olderThan: selection.age) : survey.buffers, survey.damagedRows)
             }
             var earlier: [BufferStatus] = []
             if let interval {

@@ -109,6 +109,10 @@ package struct RingFile: ~Copyable {
             writable = false
             (fd, info) = try directory.open(entry, writable: false, "ring file", notFound: missing)
         }
+        // The descriptor is this function's until `RingFile` owns it; from then on only the
+        // ring file's `deinit` closes it. (Closing it here too closed it twice: by then another
+        // thread could hold the number, and lost its pipe: issue 24's CI, `damagedHeadersNeverCrash`.)
+        let file: RingFile
         do throws(CBuffFailure) {
             var header = [UInt8](repeating: 0, count: RingLayout.describedBytes)
             let count = try header.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }
@@ -122,13 +126,13 @@ package struct RingFile: ~Copyable {
                 }
             }
             let mapping = try Sys.mapShared(fd, size: layout.fileSize, writable: writable).orThrow { mapError($0, path) }
-            let file = RingFile(directory: directory, entry: entry, descriptor: fd, mapping: mapping, layout: layout, isWritable: writable)
-            try file.checkCounters()
-            return file
+            file = RingFile(directory: directory, entry: entry, descriptor: fd, mapping: mapping, layout: layout, isWritable: writable)
         } catch {
             Sys.close(fd)
             throw error
         }
+        try file.checkCounters()
+        return file
     }
 
     private static func mapError(_ failure: SystemCallFailure, _ path: String) -> CBuffFailure {

@@ -268,17 +268,28 @@ package struct RingFile: ~Copyable {
     /// again for up to `forkedLockGraceNanos` (100 ms), long enough for a forked child to reach its exec, before it says
     /// busy. (Seen: a thread spawning processes made 9% of immediate take-overs fail.)
     package func tryLock(byte: Int, of what: @autoclosure () -> String, ownerIsRunning: @autoclosure () -> Bool) throws(CBuffFailure) -> Bool {
-        func attempt() throws(CBuffFailure) -> Bool {
+        let descriptor = descriptor
+        return try Self.outlastingForkedHolders(of: what(), ownerIsRunning: ownerIsRunning()) { () throws(CBuffFailure) -> Bool in
             try Sys.tryLock(descriptor, start: byte).orThrow { .system($0, "lock \(what())") }
         }
-        if try attempt() { return true }
+    }
+
+    /// Runs `isFree` (a take or a probe of a liveness lock) and returns what it says; when it
+    /// says busy although `ownerIsRunning` says the recorded owner is gone or done, runs it again
+    /// for up to `forkedLockGraceNanos`, as ``tryLock(byte:of:ownerIsRunning:)`` explains. The
+    /// one place that knows a busy lock may be a forked child's: taking over and removing (which
+    /// asks whether a writer is alive) must not disagree about it (a removal right after a
+    /// clean close was refused as "a live writer" while another thread was spawning a process).
+    private static func outlastingForkedHolders(of what: @autoclosure () -> String, ownerIsRunning: @autoclosure () -> Bool,
+                                                _ isFree: () throws(CBuffFailure) -> Bool) throws(CBuffFailure) -> Bool {
+        if try isFree() { return true }
         if ownerIsRunning() { return false }
         Diagnostics.note(.locks, "\(what()) is locked although its recorded owner is gone: retrying for up to \(Self.forkedLockGraceNanos / 1_000_000) ms (a child forked without exec may hold it)")
         var pause: Int64 = 50_000
         let deadline = Sys.monotonicNanos() + Self.forkedLockGraceNanos
         while Sys.monotonicNanos() < deadline {
             Sys.sleep(nanoseconds: pause)
-            if try attempt() { return true }
+            if try isFree() { return true }
             pause = min(pause * 2, 10_000_000)
         }
         return false
@@ -286,7 +297,7 @@ package struct RingFile: ~Copyable {
 
     /// Whether a live writer holds the buffer, decided by its lock, never by its PID.
     package func writerIsAlive() throws(CBuffFailure) -> Bool {
-        try Self.writerIsAlive(descriptor, path)
+        try Self.writerIsAlive(descriptor, path, recordedWriterIsRunning: recordedWriterIsRunning)
     }
 
     /// Whether a live writer holds the ring file `entry` of `directory`, without mapping or
@@ -301,11 +312,27 @@ package struct RingFile: ~Copyable {
             return false
         }
         defer { Sys.close(fd) }
-        return try writerIsAlive(fd, directory.path(of: entry))
+        return try writerIsAlive(fd, directory.path(of: entry), recordedWriterIsRunning: recordedWriterIsRunning(fd))
     }
 
-    private static func writerIsAlive(_ fd: CInt, _ path: String) throws(CBuffFailure) -> Bool {
-        try Sys.isLocked(fd, start: RingLayout.writerLockByte).orThrow { .system($0, "examine the writer lock of ring file \(path)") }
+    private static func writerIsAlive(_ fd: CInt, _ path: String, recordedWriterIsRunning: @autoclosure () -> Bool) throws(CBuffFailure) -> Bool {
+        let free = try outlastingForkedHolders(of: "the writer lock of ring file \(path)", ownerIsRunning: recordedWriterIsRunning()) { () throws(CBuffFailure) -> Bool in
+            !(try Sys.isLocked(fd, start: RingLayout.writerLockByte).orThrow { .system($0, "examine the writer lock of ring file \(path)") })
+        }
+        return !free
+    }
+
+    /// ``recordedWriterIsRunning`` for a file that is open but not mapped (nor validated): read
+    /// from the header's writer words. A header that cannot be read counts as naming a running
+    /// writer, so that a busy lock is taken at its word at once.
+    private static func recordedWriterIsRunning(_ fd: CInt) -> Bool {
+        var words = [UInt8](repeating: 0, count: 16)
+        let offset = RingLayout.Offset.writerPID
+        guard case .success(words.count) = words.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: offset) }) else { return true }
+        let pid: UInt32 = words.loadLE(at: 0)
+        let state: UInt32 = words.loadLE(at: RingLayout.Offset.writerState - offset)
+        let startTime: UInt64 = words.loadLE(at: RingLayout.Offset.writerStartTime - offset)
+        return state == RecordedWriterState.attached.rawValue && Sys.isRunning(Int32(bitPattern: pid), startTime: startTime)
     }
 
     /// Marks this process as the writer in the header (after taking the writer lock), lists the

@@ -4,7 +4,7 @@
 #   Fuzz/run.sh KIND [SECONDS]      fuzz KIND for SECONDS (default 300), then merge the inputs
 #                                   that reach new code into Fuzz/Corpus/KIND
 #   Fuzz/run.sh KIND --minimize     rewrite Fuzz/Corpus/KIND as the smallest set of its inputs
-#                                   that reaches the same code (the seeds are always kept)
+#                                   that reaches the same code (seed-*, regression-* and finding-* kept)
 #   Fuzz/run.sh KIND --replay FILE  run one input (a crash, say) with a Swift backtrace
 #
 # KIND: header, description, writer, readers, records, registry, layout. ASAN=1 adds
@@ -80,7 +80,7 @@ case $mode in
         ;;
     --minimize)
         mkdir -p "$work/minimal"
-        cp "$corpus"/seed-* "$work/minimal/" 2>/dev/null || true
+        cp "$corpus"/seed-* "$corpus"/regression-* "$corpus"/finding-* "$work/minimal/" 2>/dev/null || true
         merge "$work/minimal" "$corpus" 2>"$work/merge.log" || { tail -20 "$work/merge.log" >&2; exit 1; }
         before=$(ls "$corpus" | wc -l)
         rm -f "$corpus"/*

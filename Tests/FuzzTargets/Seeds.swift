@@ -143,6 +143,11 @@ extension FuzzWorkspace {
             words("\(label)-state-9", index) { $0.setLE(UInt32(9), at: 148) }
             words("\(label)-writer-waiting", index) { $0.setLE(UInt32(1), at: 260) }
             words("\(label)-gate-version-ahead", index) { $0.setLE(UInt32(77), at: 168) }
+            // Words a process bumps, at their top (they must wrap: SharedWordWrapTests).
+            words("\(label)-generation-word-max", index) { $0.setLE(UInt64.max, at: 160) }
+            words("\(label)-notify-word-max", index) { $0.setLE(UInt32.max, at: 192); $0.setLE(UInt32(1), at: 196) }
+            words("\(label)-space-word-max", index) { $0.setLE(UInt32.max, at: 256); $0.setLE(UInt32(1), at: 260) }
+            words("\(label)-readers-version-word-max", index) { $0.setLE(UInt32.max, at: 264) }
         }
         let messages = messagesOverwrite
         words("messages-tail-zero", messages) { $0.setLE(UInt64(0), at: 328) }

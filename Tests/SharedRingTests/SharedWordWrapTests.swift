@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 import SharedRing
 
-/// The words of a ring file that processes bump wrap, never trap (found by the fuzzer: two
-/// header inputs, Fuzz/Corpus/header/crash-0c430a3a… and crash-d5590379…). `Atomic.add` traps
+/// The words of a ring file that processes bump wrap, never trap (found by the fuzzer in header
+/// inputs; the seeds `Fuzz/Corpus/writer/seed-*-word-max` keep them). `Atomic.add` traps
 /// on overflow, and these words are input (a damaged file may hold anything) and live as long as
 /// the file: the futex word `notify` is bumped on every wake of a sleeping reader, so a buffer
 /// followed by a sleeping reader trapped its writer after 2^32 wakes (50 days at 1,000 a second).

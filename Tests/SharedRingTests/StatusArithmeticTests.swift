@@ -4,7 +4,7 @@ import TestSupport
 import SharedRing
 
 /// What `cbuff inspect` and `cbuff list` compute from a ring file's words must not trap,
-/// whatever the file says (found by the fuzzer: Fuzz/Corpus/records/crash-ead3eed6…). A message
+/// whatever the file says (found by the fuzzer: Fuzz/Corpus/records/regression-count-traps-ead3eed6). A message
 /// ring whose last record says sequence 2^63 + 5 made `RingStatus.count` convert 2^63 + 6
 /// messages to an `Int`, and the process (the CLI's inspect, list and top) trapped.
 @Suite struct StatusArithmeticTests {

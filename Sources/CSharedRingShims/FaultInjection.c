@@ -10,6 +10,7 @@
 #include "CSharedRingShims.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static _Thread_local int thread_counting;
@@ -46,6 +47,15 @@ const char *csr_fault_call_name(long index) {
     return thread_names[index];
 }
 
+// Says on standard error which call of the process failed, so that a test driving a binary
+// from outside knows whether (and where) its fault was injected; a test that counts up N until
+// no line appears has gone through every call of the run. One write(2), whatever the stream is.
+static void say_injected(long nth, const char *call, int error) {
+    char line[160];
+    int length = snprintf(line, sizeof line, "cbuff fault injection: system call %ld (%s) fails with errno %d\n", nth, call, error);
+    if (length > 0) (void)!write(2, line, (size_t)(length < (int)sizeof line ? length : (int)sizeof line - 1));
+}
+
 void csr_fault_arm_process(long nth, int error) {
     atomic_store(&process_error, error);
     atomic_store(&process_calls, 0);
@@ -62,6 +72,10 @@ int csr_fault_take(const char *call) {
         }
     }
     long nth = atomic_load_explicit(&process_nth, memory_order_relaxed);
-    if (nth > 0 && atomic_fetch_add(&process_calls, 1) + 1 == nth) return atomic_load(&process_error);
+    if (nth > 0 && atomic_fetch_add(&process_calls, 1) + 1 == nth) {
+        int error = atomic_load(&process_error);
+        say_injected(nth, call, error);
+        return error;
+    }
     return 0;
 }

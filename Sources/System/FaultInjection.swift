@@ -5,8 +5,10 @@
 //
 // Tests drive it two ways: a thread arms itself (`arm(failingCall:errno:)`) and runs an
 // operation in-process, which leaves other tests' threads alone; or a test starts the debug
-// `cbuff` binary with `CBUFF_FAULT=N:ERRNO` in its environment, and the Nth call of that process
-// fails. Release binaries ignore the variable.
+// `cbuff` binary (or the relay's) with `CBUFF_FAULT=N:ERRNO` in its environment, and the Nth call
+// of that process fails and says so in one line on standard error ("cbuff fault injection:
+// system call N (NAME) fails with errno E"): a run without that line made fewer than N calls.
+// Release binaries ignore the variable.
 internal import CSharedRingShims
 @preconcurrency internal import Glibc
 

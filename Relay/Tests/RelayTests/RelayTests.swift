@@ -71,12 +71,14 @@ import SharedRing
         try? FileManager.default.removeItem(atPath: data)
     }
 
-    /// Starts the relay with `arguments` (and this test's server and data directory), its
-    /// stderr into file `log` of the data directory if given, else nowhere.
-    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Process {
+    /// Starts the relay with `arguments` (and this test's server and data directory, and
+    /// `environment` added to this process's), its stderr into file `log` of the data directory
+    /// if given, else nowhere.
+    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
         process.arguments = arguments + ["--server", url ?? server.url, "--dir", data]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let log {
             // A file, not a pipe: a relay never blocks on a test that does not read.
             #expect(FileManager.default.createFile(atPath: logPath(log), contents: nil))

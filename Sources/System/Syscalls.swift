@@ -165,40 +165,6 @@ package enum Sys {
             .flatMap(aboveStandardStreams)
     }
 
-    package static func openReadWrite(_ path: String) -> Result<CInt> {
-        open(path, O_RDWR)
-    }
-
-    package static func openReadOnly(_ path: String) -> Result<CInt> {
-        open(path, O_RDONLY)
-    }
-
-    /// Opens `path` read-write, creating it with exactly `mode` if it does not exist (an
-    /// existing file keeps its mode).
-    package static func openOrCreate(_ path: String, mode: UInt32) -> Result<CInt> {
-        while true {
-            switch createExclusive(path, mode: mode) {
-            case .success(let fd): return .success(fd)
-            case .failure(let error) where error.errno == EEXIST:
-                let opened = open(path, O_RDWR)
-                if case .failure(let error) = opened, error.errno == ENOENT { continue }   // removed meanwhile
-                return opened
-            case .failure(let error): return .failure(error)
-            }
-        }
-    }
-
-    /// Creates a file that must not exist yet.
-    /// Creates `path` with exactly `mode`, whatever the umask; fails if it exists.
-    package static func createExclusive(_ path: String, mode: UInt32) -> Result<CInt> {
-        open(path, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
-            if calling("fchmod", { fchmod(fd, mode_t(mode)) }) == 0 { return .success(fd) }
-            let failed: Result<CInt> = failure("fchmod")
-            close(fd)
-            return failed
-        }
-    }
-
     /// Closes `fd`, which the caller owns and never uses again; never retried (see the top of
     /// this file). A close that finds nothing open (EBADF) means a descriptor was closed twice,
     /// and between the two closes another thread may have been given the same number and lost
@@ -638,12 +604,15 @@ extension Sys {
         open(at: directory, name, O_RDONLY)
     }
 
-    /// Creates `name` in `directory` with exactly `mode`, whatever the umask; fails if it exists.
+    /// Creates `name` in `directory` with exactly `mode`, whatever the umask; fails if it exists,
+    /// and then leaves nothing behind (a file it created and could not give its mode is removed:
+    /// it is this call's, since `O_EXCL` made it).
     package static func createExclusive(at directory: CInt, _ name: String, mode: UInt32) -> Result<CInt> {
         open(at: directory, name, O_RDWR | O_CREAT | O_EXCL, mode: mode_t(mode)).flatMap { fd in
             if calling("fchmod", { fchmod(fd, mode_t(mode)) }) == 0 { return .success(fd) }
             let failed: Result<CInt> = failure("fchmod")
             close(fd)
+            _ = unlinkat(directory, name, 0)
             return failed
         }
     }

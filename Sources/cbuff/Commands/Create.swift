@@ -70,6 +70,28 @@ struct Create: ParsableCommand {
         for reader in readers { try global.directory.registerReader(reader, of: name) }
     }
 
+    /// Runs what follows the creation itself (the `--reader`s, the confirmation), removing the
+    /// buffer again if any of it fails: `create` exits 0 if and only if the buffer exists as
+    /// asked, every named reader included, so a script that retries a failed create never meets
+    /// "already exists" for a buffer half made (found by driving every system call of `create
+    /// --reader` to fail: the buffer stayed, without its reader). Called while this process still
+    /// holds the new buffer's writer, so nobody else can have used it yet.
+    private func completing(_ rest: () throws -> Void) throws {
+        do {
+            try rest()
+        } catch {
+            do {
+                try global.directory.removeBuffer(name, force: true)
+            } catch let removal {
+                // Both said, the cause first.
+                let status = (error as? CBuffError).map { cause in complain(cause.description); return cause.code.exitStatus }
+                complain("Buffer \(Values.quoted(name)) was created, and could not be removed again after that: \(removal)")
+                if let status { throw ExitCode(status) }
+            }
+            throw error
+        }
+    }
+
     private var readersNote: String {
         readers.isEmpty ? "" : ", named reader\(readers.count == 1 ? "" : "s") " + readers.map(Values.quoted).joined(separator: ", ")
     }
@@ -87,8 +109,11 @@ struct Create: ParsableCommand {
             if messages, let capacity, let maxMessage {
                 let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
                 let writer = try global.directory.createMessageBuffer(name, capacity: bytes, maxMessageSize: largest, policy: policy, preciseTime: preciseTime)
-                try registerReaders()
-                try Output.print("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\(readersNote)\n")
+                let confirmation = "created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\(readersNote)\n"
+                try completing {
+                    try registerReaders()
+                    try Output.print(confirmation)
+                }
                 writer.close()
                 return
             }
@@ -103,9 +128,13 @@ struct Create: ParsableCommand {
             } else {
                 writer = try global.directory.createBuffer(name, itemSize: itemSize ?? 0, length: length, policy: policy)
             }
-            try registerReaders()
             let fieldsNote = writer.itemLayout.map { " (fields \($0))" } ?? ""
-            try Output.print("created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\(readersNote)\n")
+            // Not `writer` in the closure: Swift 6.3.1 refuses to capture a non-copyable value there ("copy of noncopyable typed value", a compiler bug).
+            let confirmation = "created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\(readersNote)\n"
+            try completing {
+                try registerReaders()
+                try Output.print(confirmation)
+            }
             writer.close()
         }
     }

@@ -26,6 +26,7 @@ public func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocati
 
 /// Runs `command` with /bin/sh, its output discarded; returns its exit status (-1 if it could not start).
 public func shell(_ command: String) -> Int32 {
+    launchingProcessesSafely()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
     process.arguments = ["-c", command]

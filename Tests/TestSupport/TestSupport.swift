@@ -1,10 +1,35 @@
 import Foundation
 
+/// Makes Foundation's `Process.run()` safe to call in this process; every helper here that
+/// starts a process (and `TemporaryDirectory`, which every test makes first) calls it.
+///
+/// On Linux, swift-corelibs-foundation's `Process.run()` (Swift 6.3.1) lists `/proc/self/fd` and
+/// copies each entry's whole 256-byte `d_name`, reading past the end of glibc's directory buffer
+/// (swiftlang/swift-corelibs-foundation#5472, fixed after 6.3.1). When that buffer ends a mapping
+/// the copy faults: CI crashed twice in `memmove` under `Process.run`, once with the EINTR that
+/// the crash report's signals gave another thread's read. glibc allocates that buffer with
+/// `malloc` (32 KiB and a header); with the mmap threshold at 32 KiB it gets a mapping of its own,
+/// rounded up to whole pages, which leaves about 4 KiB after the buffer: the over-read stays in
+/// memory that exists. (Setting the threshold also stops glibc from raising it dynamically.)
+public func launchingProcessesSafely() {
+    _ = mallocThresholdSet
+}
+
+private let mallocThresholdSet: Void = {
+    let mmapThreshold: CInt = -3   // M_MMAP_THRESHOLD in <malloc.h>, which Glibc's module does not import
+    _ = glibcMallopt(mmapThreshold, 32 * 1024)
+}()
+
+/// glibc's `int mallopt(int param, int value)`.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: CInt, _ value: CInt) -> CInt
+
 /// A fresh data directory under the system's temporary directory, removed by `remove()`.
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init() throws {
+        launchingProcessesSafely()
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/cbuff-test-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else { throw POSIXError(.EIO) }
@@ -42,7 +67,8 @@ public final class ChildProcess {
 
     /// The package's executables sit beside the test bundle in the build directory.
     public static func executable(_ name: String) -> URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        launchingProcessesSafely()
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent(name)
     }
 
@@ -50,6 +76,7 @@ public final class ChildProcess {
     /// this process's.
     /// Starts `program` (a package executable by name, or any program by absolute path).
     public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        launchingProcessesSafely()
         process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : Self.executable(program)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.arguments = arguments
@@ -177,6 +204,7 @@ public struct Outcome: Sendable, CustomStringConvertible {
 public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
                 user: (uid: UInt32, gid: UInt32)? = nil, timeout: Double = 120, stdoutPath: String? = nil,
                 removing: [String] = []) throws -> Outcome {
+    launchingProcessesSafely()
     let process = Process()
     if let user {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")

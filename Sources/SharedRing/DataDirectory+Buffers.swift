@@ -49,7 +49,8 @@ extension DataDirectory {
         }
         let (pid, startTime) = file.attachWriter()
         let row = BufferRow(name: name, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
-                            formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages)
+                            formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages,
+                            ringCreatedNanos: file.createdAt)
         do throws(CBuffFailure) {
             try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
                 if let existing = try registered.row(named: name) {
@@ -222,17 +223,18 @@ extension DataDirectory {
         default: break
         }
         let file = try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
-        let layout = file.layout
-        guard layout.messages == row.messages else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) disagree on whether it holds messages, or on their capacity or largest size.")
-        }
-        guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
-        }
-        guard layout.itemType == row.itemType else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) describe its items differently (alignment \(Self.show(row.itemType.alignment)) and \(Self.show(layout.itemType.alignment)), type name \(Self.show(row.itemType.name)) and \(Self.show(layout.itemType.name)), fields \(Self.show(row.itemType.fields)) and \(Self.show(layout.itemType.fields))).")
-        }
+        if let problem = Self.disagreement(of: row, with: file) { throw problem }
         return file
+    }
+
+    /// Why `file` is not the ring file of `row` (``BufferRow/disagreement(withHeader:path:)``,
+    /// the one rule), or nil. Every open of a buffer's ring file that has its row asks.
+    static func disagreement(of row: BufferRow, with file: borrowing RingFile) -> CBuffFailure? {
+        let layout = file.layout
+        let header = BufferRow.Header(formatVersion: Int(layout.version), itemSize: layout.itemSize, length: layout.length,
+                                      policy: layout.policy, itemType: layout.itemType, messages: layout.messages,
+                                      createdAt: file.createdAt)
+        return row.disagreement(withHeader: header, path: file.path)
     }
 
     // MARK: Errors
@@ -256,11 +258,6 @@ extension DataDirectory {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
-    }
-
-    /// A recorded value for an error message, "none" for nil.
-    private static func show(_ value: (some CustomStringConvertible)?) -> String {
-        value.map { "\($0)" } ?? "none"
     }
 
     /// " (PID 123)", or nothing for 0.

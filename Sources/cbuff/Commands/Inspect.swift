@@ -92,6 +92,7 @@ struct Inspect: ParsableCommand {
         }
         rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
         rows.append(("registry", registryLine(record)))
+        if let problem = status.problem { rows.append(("problem", "DAMAGED: \(problem.description)")) }
         return format(rows)
     }
 

@@ -82,6 +82,42 @@ import TestSupport
         #expect(try cbuff("tail", "m").lines == ["hello", "one", "two"])
     }
 
+    /// Creating is not writing: after `cbuff create`, the buffer shows no writer ever attached
+    /// (state "never", no writer PID in the header, the registry or the JSON), and each
+    /// `--reader` is registered with no process (the create command's PID was recorded as the
+    /// writer and as every named reader's process). The readers are there before anything can
+    /// be pushed, and a writer and a reader that come later are recorded as themselves.
+    @Test func createRecordsNoWriterAndNoReaderProcess() throws {
+        #expect(try cbuff("create", "a", "--item-size", "8", "--length", "4", "--reader", "r1", "--reader", "r2").status == 0)
+        #expect(try cbuff("create", "m", "--messages", "--capacity", "4096", "--max-message", "64", "--reader", "r").status == 0)
+        #expect(try cbuff("create", "f", "--fields", "time:u64", "--length", "4", "--policy", "block", "--reader", "r").status == 0)
+        for name in ["a", "m", "f"] {
+            let json = try cbuff("inspect", name, "--json")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            #expect(report["writerPid"] is NSNull && report["writerState"] as? String == "never attached" && report["writerAlive"] as? Bool == false, "\(name): \(json)")
+            #expect(report["writerSince"] is NSNull && report["writerGeneration"] as? Int == 0, "\(name): \(json)")
+            let readers = try #require(report["readers"] as? [[String: Any]])
+            #expect(!readers.isEmpty && readers.allSatisfy { $0["pid"] as? Int == 0 && $0["alive"] as? Bool == false && $0["position"] as? Int == 0 },
+                    "\(name): \(readers)")
+        }
+        let listed = try cbuff("list")
+        #expect(listed.lines.count == 4 && listed.lines.dropFirst().allSatisfy { $0.contains(" never ") && $0.contains(" - ") }, "\(listed)")
+        let rows = try run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('SELECT count(*) FROM buffers WHERE writer_pid IS NULL AND writer_start_time IS NULL AND writer_since IS NULL AND ring_created_ns > 0').fetchone()[0], c.execute('SELECT count(*) FROM readers WHERE pid IS NULL').fetchone()[0])", dir + "/registry.sqlite"], timeout: 60)
+        #expect(rows.lines == ["3 4"], "\(rows)")
+        // The registered readers hold a block writer from the start, and get what comes.
+        #expect(try cbuff("push", "f", "{\"time\":1}", "{\"time\":2}", "{\"time\":3}", "{\"time\":4}").status == 0)
+        let full = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", "f", "--json").stdout.utf8)) as? [String: Any])
+        #expect(full["backlog"] as? Double == 1.0, "reader r holds the writer from the start: \(full)")
+        #expect(try cbuff("push", "a", "5").status == 0)
+        #expect(try cbuff("pop", "a", "--reader", "r1").lines == ["5"])
+        #expect(try cbuff("push", "m", "hi").status == 0)
+        #expect(try cbuff("pop", "m", "--reader", "r").lines == ["hi"])
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", "a", "--json").stdout.utf8)) as? [String: Any])
+        #expect(after["writerState"] as? String == "closed" && after["writerPid"] as? Int != nil, "\(after)")
+        let readers = try #require(after["readers"] as? [[String: Any]])
+        #expect(readers.first { $0["name"] as? String == "r1" }?["pid"] as? Int != 0 && readers.first { $0["name"] as? String == "r2" }?["pid"] as? Int == 0)
+    }
+
     /// A tail or pop refused for its arguments registers no named reader (a `block` writer
     /// would wait for it): every argument is checked before the reader is opened.
     @Test func aRefusedTailOrPopRegistersNoReader() throws {

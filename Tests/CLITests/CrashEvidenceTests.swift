@@ -118,6 +118,20 @@ import TestSupport
         #expect(readers.first { $0["name"] as? String == "r1" }?["pid"] as? Int != 0 && readers.first { $0["name"] as? String == "r2" }?["pid"] as? Int == 0)
     }
 
+    /// A create refused for one of its readers creates nothing: the reader names and their number
+    /// are checked before the buffer exists (a bad --reader used to be refused after the buffer
+    /// was made, leaving a buffer the command said it failed to create).
+    @Test func aCreateRefusedForAReaderCreatesNothing() throws {
+        let many = (1...25).flatMap { ["--reader", "r\($0)"] }
+        for readers in [["--reader", "no/slash"], ["--reader", String(repeating: "x", count: 45)], many] {
+            let refused = try run("cbuff", ["--dir", dir, "create", "y", "--item-size", "8", "--length", "4"] + readers, timeout: 60)
+            #expect(refused.status == 64, "\(refused)")
+            #expect(try cbuff("inspect", "y").status == 66)
+        }
+        #expect(try cbuff("list").lines.count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".ring") || $0.hasSuffix(".tmp") }.isEmpty)
+    }
+
     /// A tail or pop refused for its arguments registers no named reader (a `block` writer
     /// would wait for it): every argument is checked before the reader is opened.
     @Test func aRefusedTailOrPopRegistersNoReader() throws {

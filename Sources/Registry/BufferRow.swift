@@ -78,15 +78,16 @@ package struct BufferRow: Sendable, Equatable {
         func damaged(_ column: String, _ expected: String) -> CBuffFailure {
             CBuffFailure(.corrupted, "The registry row of buffer \"\(Self.escaped(name))\" is damaged: \(column) is \(Self.show(value(column))), not \(expected); remove the buffer (cbuff rm) to clean it up.")
         }
-        func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64 {
+        // `expected` is worded only for a damaged row: a lookup on the open path pays nothing for it.
+        func integer(_ column: String, in range: ClosedRange<Int64>, _ expected: @autoclosure () -> String) throws -> Int64 {
             guard case .int64(let number) = value(column)?.storage, range.contains(number) else {
-                throw damaged(column, expected)
+                throw damaged(column, expected())
             }
             return number
         }
-        func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: String) throws -> Int64? {
+        func optionalInteger(_ column: String, in range: ClosedRange<Int64>, _ expected: @autoclosure () -> String) throws -> Int64? {
             if value(column)?.isNull ?? true { return nil }
-            return try integer(column, in: range, expected)
+            return try integer(column, in: range, expected())
         }
         func text(_ column: String, optional: Bool = false) throws -> String? {
             switch value(column)?.storage {
@@ -203,8 +204,9 @@ package struct BufferRow: Sendable, Equatable {
     /// `corrupted` failure, or nil when they agree: format version, kind, geometry, what the
     /// items are, and (unless the row predates schema 5) the file's creation time, which tells
     /// this buffer's file from another buffer's of the same geometry copied or renamed into place.
-    package func disagreement(withHeader header: Header, path: String) -> CBuffFailure? {
-        let buffer = "Buffer \"\(Self.escaped(name))\" is damaged"
+    package func disagreement(withHeader header: Header, path file: @autoclosure () -> String) -> CBuffFailure? {
+        var path: String { file() }   // worded only for a disagreement
+        var buffer: String { "Buffer \"\(Self.escaped(name))\" is damaged" }   // worded only when it is
         func show(_ value: (some CustomStringConvertible)?) -> String { value.map { "\($0)" } ?? "none" }
         if header.messages != messages {
             return CBuffFailure(.corrupted, "\(buffer): its registry row and its ring file \(path) disagree on whether it holds messages, or on their capacity or largest size.")
@@ -228,7 +230,11 @@ package struct BufferRow: Sendable, Equatable {
     /// Whether `text` is a UTC time as SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ')` writes it
     /// (seconds with or without a fraction of up to 9 digits), the only form cbuff stores.
     static func isTimestamp(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { isTimestamp(utf8: $0) }
+    }
+
+    private static func isTimestamp(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         func digits(_ range: Range<Int>) -> Bool { range.upperBound <= bytes.count && bytes[range].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
         guard bytes.count >= 20, bytes.count <= 30, digits(0..<4), bytes[4] == 0x2D, digits(5..<7), bytes[7] == 0x2D, digits(8..<10),
               bytes[10] == 0x54, digits(11..<13), bytes[13] == 0x3A, digits(14..<16), bytes[16] == 0x3A, digits(17..<19),

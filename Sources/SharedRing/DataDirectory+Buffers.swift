@@ -42,7 +42,12 @@ extension DataDirectory {
     /// item they miss, and under ``OverflowPolicy/block`` the first writer waits for them.
     ///
     /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - itemSize: bytes per item (the fields' size when `layout` is given).
+    ///   - length: the number of items the ring holds.
+    ///   - policy: what a push does when the ring is full.
     ///   - layout: the items' fields (format version 3), or nil for plain items.
+    ///   - readers: the named readers to register with it (at most 24).
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a bad reader name or more than 24 readers (before anything is created).
     public func createBufferWithoutWriter(

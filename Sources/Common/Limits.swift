@@ -8,6 +8,8 @@ package enum Limits {
     package static let maxLength = 1 << 32
     /// The largest ring file, header included (1 TiB).
     package static let maxFileSize = 1 << 40
+    /// The ring file's header, before its slots.
+    package static let ringHeaderSize = 4096
     /// The largest value a counter of a ring file may hold: `published`, `claimed`, a named
     /// reader's cursor and, in a ring of messages, the tail, the last record's start, the count
     /// of messages, a committed sequence and every record's sequence. 2^63 − 1: every counter
@@ -18,4 +20,7 @@ package enum Limits {
     /// file is opened), and a push that would take `claimed` beyond it is refused (corrupted),
     /// never waited for.
     package static let maxCount = UInt64(Int64.max)
+    /// The ring file format versions this library reads and writes (a registry row that names
+    /// another is damaged, as is a ring file's header).
+    package static let formatVersions: ClosedRange<UInt32> = 2...3
 }

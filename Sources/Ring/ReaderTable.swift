@@ -222,6 +222,36 @@ extension RingFile {
         }
     }
 
+    /// Registers named readers `names` in a ring file no other process can open yet (a new
+    /// one, before it gets its name), at its start (nothing is published): what `cbuff create
+    /// --reader` asks for. No process has opened them, so their records name none (PID 0,
+    /// start time 0) until one does. A name given twice is registered once. Returns each
+    /// reader's record index, in order.
+    package func registerUnopenedReaders(_ names: [String], bufferName: String) throws(CBuffFailure) -> [(name: String, index: Int)] {
+        var unique: [String] = []
+        for name in names where !unique.contains(name) {
+            try ReaderTable.validate(name)
+            unique.append(name)
+        }
+        guard unique.count <= RingLayout.readerCapacity else {
+            throw CBuffFailure(.invalidArgument, "Buffer \"\(bufferName)\" can have at most \(RingLayout.readerCapacity) named readers, not \(unique.count).")
+        }
+        let table = readerTable
+        var registered: [(name: String, index: Int)] = []
+        for (index, name) in unique.enumerated() {
+            if layout.messages == nil {
+                table.register(index, name: name, cursor: startSequence(.oldest), pid: 0, startTime: nil)
+            } else {
+                let first = try messageCursor(start: .oldest, record: nil).commitPoint
+                table.register(index, name: name, cursor: first.position, pid: 0, startTime: nil)
+                ReaderCommit(cursor: table.cursor(index), header: header).store(first)
+            }
+            registered.append((name, index))
+        }
+        if !registered.isEmpty { bumpReadersVersion() }
+        return registered
+    }
+
     /// Removes named reader `index`, so that it no longer holds a place, nor, under the
     /// `block` policy, the writer. Called under the table lock (``withReaderTableLocked``).
     package func removeReader(at index: Int) {

@@ -104,10 +104,10 @@ package struct RingFile: ~Copyable {
         var writable = requested
         let fd: CInt, info: Sys.FileInfo
         do {
-            (fd, info) = try directory.open(entry, writable: writable, "ring file", notFound: missing)
+            (fd, info) = try openDescriptor(entry, in: directory, writable: writable, missing: missing)
         } catch where writable && readOnlyOnReadOnlyMount && (error.cause as? SystemCallFailure)?.isReadOnlyFilesystem == true {
             writable = false
-            (fd, info) = try directory.open(entry, writable: false, "ring file", notFound: missing)
+            (fd, info) = try openDescriptor(entry, in: directory, writable: false, missing: missing)
         }
         // The descriptor is this function's until `RingFile` owns it; from then on only the
         // ring file's `deinit` closes it. (Closing it here too closed it twice: by then another
@@ -133,6 +133,23 @@ package struct RingFile: ~Copyable {
         }
         try file.checkCounters()
         return file
+    }
+
+    /// Opens ring file `entry` (a regular file owned as `directory` trusts, see `FileTrust`)
+    /// and checks that it has exactly one name: every open of a ring file comes here, the
+    /// read-only ones included. A ring file with another name is another buffer's file too (a
+    /// hard link of buffer B's ring placed at A's name made pushes into A appear in B) or a name
+    /// outside the directory that lets someone else reach it: it is refused, never read or
+    /// written. One with no name any more was removed between the open and the `fstat`: missing.
+    private static func openDescriptor(_ entry: String, in directory: FileTrust, writable: Bool,
+                                       missing: (SystemCallFailure) -> CBuffFailure) throws(CBuffFailure) -> (descriptor: CInt, info: Sys.FileInfo) {
+        let (fd, info) = try directory.open(entry, writable: writable, "ring file", notFound: missing)
+        guard info.links == 1 else {
+            Sys.close(fd)
+            if info.links == 0 { throw missing(SystemCallFailure.removed("fstat")) }
+            throw CBuffFailure(.corrupted, "Ring file \(directory.path(of: entry)) has \(info.links) names (a hard link: `find \(directory.directory) -samefile \(directory.path(of: entry))` lists them), so it may be another buffer's ring file too; cbuff does not open it. Remove the name that is not this buffer's (cbuff rm --force removes this one's).")
+        }
+        return (fd, info)
     }
 
     private static func mapError(_ failure: SystemCallFailure, _ path: String) -> CBuffFailure {
@@ -307,7 +324,7 @@ package struct RingFile: ~Copyable {
     package static func writerIsAlive(_ entry: String, in directory: FileTrust) throws(CBuffFailure) -> Bool {
         let fd: CInt
         do {
-            fd = try directory.open(entry, writable: false, "ring file") { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
+            fd = try openDescriptor(entry, in: directory, writable: false) { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor
         } catch where error.code == .notFound {
             return false
         }
@@ -371,6 +388,13 @@ package struct RingFile: ~Copyable {
     package func detachWriter() {
         AttachedWriters.remove(header)
         header.markClosed()
+    }
+
+    /// When the file was created, in nanoseconds since the Unix epoch, as its header says (offset
+    /// 64, written once before the file got its name): what the registry's `ring_created_ns`
+    /// ties the buffer's row to.
+    package var createdAt: UInt64 {
+        header.createdAt.pointee.load(ordering: .relaxed)
     }
 
     /// Items published so far: the sequence the next item will get (acquire, as a reader's R1).

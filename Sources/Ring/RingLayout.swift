@@ -32,7 +32,7 @@ package struct RingLayout: Equatable, Sendable {
     /// "CBUFRING" in ASCII, as the first 8 bytes of the file.
     package static let magic: [UInt8] = Array("CBUFRING".utf8)
     /// The versions this library reads and writes.
-    package static let formatVersions: ClosedRange<UInt32> = 2...3
+    package static let formatVersions = Limits.formatVersions
     /// Bytes of the header a reader validates before anything else: lines 0 to 15.
     static let describedBytes = 1024
     /// Size of one field record of version 3's field table.

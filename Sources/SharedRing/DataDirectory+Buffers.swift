@@ -33,23 +33,76 @@ extension DataDirectory {
         }
     }
 
+    /// Creates a buffer with no writer attached, and registers its named readers `readers`
+    /// before anything can be pushed: what an operator's `cbuff create NAME --reader ID` does.
+    /// Nobody becomes its writer, so nothing about this process is recorded: the buffer reads
+    /// as never written (writer state "never", no writer PID) until a writer takes it over
+    /// (``takeOver(_:)``), and its named readers name no process until one opens them. They
+    /// are registered in the ring file before it gets its name, so no writer can publish an
+    /// item they miss, and under ``OverflowPolicy/block`` the first writer waits for them.
+    ///
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - itemSize: bytes per item (the fields' size when `layout` is given).
+    ///   - length: the number of items the ring holds.
+    ///   - policy: what a push does when the ring is full.
+    ///   - layout: the items' fields (format version 3), or nil for plain items.
+    ///   - readers: the named readers to register with it (at most 24).
+    /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
+    ///   for a bad reader name or more than 24 readers (before anything is created).
+    package func createBufferWithoutWriter(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil, readers: [String] = []
+    ) throws(CBuffError) {
+        try lifted { () throws(CBuffFailure) in
+            let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
+            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+            _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
+        }
+    }
+
+    /// ``createBufferWithoutWriter(_:itemSize:length:policy:layout:readers:)`` for a buffer of
+    /// variable-size messages (see ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)``).
+    package func createMessageBufferWithoutWriter(
+        _ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy = .overwrite, preciseTime: Bool = false, readers: [String] = []
+    ) throws(CBuffError) {
+        try lifted { () throws(CBuffFailure) in
+            let ring = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
+                                  policy: Policy(policy), preciseTime: preciseTime)
+            _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
+        }
+    }
+
     /// Creates the ring file and registry row of a new buffer of geometry `layout`, and
-    /// returns the file with this process attached as its writer.
-    func createRing(_ name: String, layout: RingLayout) throws(CBuffFailure) -> RingFile {
+    /// returns the file with this process attached as its writer, or, unless
+    /// `attachingWriter`, with no writer ever attached (its state reads "never" until a writer
+    /// takes it over; the row's writer columns stay NULL). Named readers `readers` are
+    /// registered in the file before it gets its name, opened by no process.
+    func createRing(_ name: String, layout: RingLayout, attachingWriter: Bool = true, readers: [String] = []) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
+        for reader in readers { try ReaderTable.validate(reader) }
         let registry = try registry()
         let trust = registry.trust
         // Whether the name is taken is checked once, in the transaction that registers it (a
         // name taken meanwhile costs only the temporary file, removed below).
         let finalEntry = BufferRow.fileName(of: name)
         var file = try RingFile.create(temporaryRingEntry(of: name), in: trust, layout: layout)
+        // The lock is held until the file is registered, attached or not: `writerIsAlive` below
+        // and a creator that would replace this file meanwhile see it as in use.
         guard (try? file.tryLockWriter()) == true else {
             file.unlinkIfStillNamed()
             throw CBuffFailure(.systemFailure, "Cannot lock the new ring file \(file.path).")
         }
-        let (pid, startTime) = file.attachWriter()
+        let registeredReaders: [(name: String, index: Int)]
+        do throws(CBuffFailure) {
+            registeredReaders = try file.registerUnopenedReaders(readers, bufferName: name)
+        } catch {
+            file.unlinkIfStillNamed()
+            throw error
+        }
+        let (pid, startTime): (Int32?, UInt64?) = attachingWriter ? file.attachWriter() : (nil, nil)
         let row = BufferRow(name: name, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
-                            formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages)
+                            formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages,
+                            ringCreatedNanos: file.createdAt)
         do throws(CBuffFailure) {
             try registry.write("register buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
                 if let existing = try registered.row(named: name) {
@@ -63,15 +116,18 @@ extension DataDirectory {
                 }
                 try file.rename(to: finalEntry)
                 try registered.insert(row, writerPID: pid, writerStartTime: startTime)
+                for reader in registeredReaders {
+                    try registered.insertUnopenedReader(buffer: name, reader: reader.name, slot: reader.index)
+                }
             }
         } catch {
             // The transaction rolled back: remove the file under whichever name it has now, unless
             // another creator has already replaced it there.
-            file.detachWriter()
+            if attachingWriter { file.detachWriter() }
             file.unlinkIfStillNamed()
             throw error
         }
-        return file
+        return file   // unattached: its lock goes when the caller closes it
     }
 
     /// Becomes the writer of an existing buffer whose writer is gone (crashed or closed). The
@@ -222,17 +278,18 @@ extension DataDirectory {
         default: break
         }
         let file = try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
-        let layout = file.layout
-        guard layout.messages == row.messages else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) disagree on whether it holds messages, or on their capacity or largest size.")
-        }
-        guard layout.itemSize == row.itemSize, layout.length == row.length, layout.policy == row.policy else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: the registry says item size \(row.itemSize), length \(row.length), policy \(row.policy), but its ring file \(file.path) says \(layout.itemSize), \(layout.length), \(layout.policy).")
-        }
-        guard layout.itemType == row.itemType else {
-            throw CBuffFailure(.corrupted, "Buffer \"\(row.name)\" is damaged: its registry row and its ring file \(file.path) describe its items differently (alignment \(Self.show(row.itemType.alignment)) and \(Self.show(layout.itemType.alignment)), type name \(Self.show(row.itemType.name)) and \(Self.show(layout.itemType.name)), fields \(Self.show(row.itemType.fields)) and \(Self.show(layout.itemType.fields))).")
-        }
+        if let problem = Self.disagreement(of: row, with: file) { throw problem }
         return file
+    }
+
+    /// Why `file` is not the ring file of `row` (``BufferRow/disagreement(withHeader:path:)``,
+    /// the one rule), or nil. Every open of a buffer's ring file that has its row asks.
+    static func disagreement(of row: BufferRow, with file: borrowing RingFile) -> CBuffFailure? {
+        let layout = file.layout
+        let header = BufferRow.Header(formatVersion: Int(layout.version), itemSize: layout.itemSize, length: layout.length,
+                                      policy: layout.policy, itemType: layout.itemType, messages: layout.messages,
+                                      createdAt: file.createdAt)
+        return row.disagreement(withHeader: header, path: file.path)
     }
 
     // MARK: Errors
@@ -256,11 +313,6 @@ extension DataDirectory {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
-    }
-
-    /// A recorded value for an error message, "none" for nil.
-    private static func show(_ value: (some CustomStringConvertible)?) -> String {
-        value.map { "\($0)" } ?? "none"
     }
 
     /// " (PID 123)", or nothing for 0.

@@ -43,7 +43,12 @@ extension DataDirectory {
                 if let keep {
                     let snapshot: RingSnapshot
                     do throws(CBuffFailure) {
-                        snapshot = try RingFile.open(file, in: trust, writable: false) { missingRing(name, $0) }.snapshot()
+                        // Its row is read (and checked) here, and the file checked against it:
+                        // a file that is not this buffer's says nothing about this buffer.
+                        guard let row = try registered.row(named: name) else { throw notFound(name) }
+                        let ring = try RingFile.open(file, in: trust, writable: false) { missingRing(name, $0) }
+                        if let problem = Self.disagreement(of: row, with: ring) { throw problem }
+                        snapshot = try ring.snapshot()
                     } catch {
                         throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
                     }

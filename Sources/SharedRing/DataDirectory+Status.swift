@@ -4,7 +4,8 @@ internal import SharedRingRegistry
 
 // What is known about buffers, for people investigating them (`cbuff inspect`, `cbuff list`).
 extension DataDirectory {
-    /// Everything known about buffer `name`; a damaged ring file is reported in
+    /// Everything known about buffer `name`; a damaged ring file, or one that is not the
+    /// registry row's (another geometry, another buffer's file), is reported in
     /// ``BufferStatus/problem`` rather than thrown, so that it can still be inspected.
     ///
     /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer.
@@ -65,8 +66,11 @@ extension DataDirectory {
             let file = try RingFile.open(row.file, in: trust, writable: false) { missingRing(row.name, $0) }
             let writer = liveness { () throws(CBuffFailure) in try file.writerIsAlive() }
             let snapshot = try file.snapshot()
+            // A sound ring file that is not the row's (another geometry, another buffer's file)
+            // is shown as it is, and marked: the report says what it holds and why it is refused.
             return BufferStatus(record: record, path: path, writerLiveness: writer,
-                                ring: RingStatus(snapshot, writerAlive: writer == .alive), problem: nil)
+                                ring: RingStatus(snapshot, writerAlive: writer == .alive),
+                                problem: Self.disagreement(of: row, with: file).map { CBuffError($0) })
         } catch {
             // A ring that cannot be opened or read may still be locked by a live writer.
             let writer = liveness { () throws(CBuffFailure) in try RingFile.writerIsAlive(row.file, in: trust) }

@@ -22,6 +22,11 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
         self.errno = errno
     }
 
+    /// A file that was removed meanwhile (ENOENT), as `call` would have reported it.
+    package static func removed(_ call: String) -> SystemCallFailure {
+        SystemCallFailure(call: call, errno: ENOENT)
+    }
+
     /// What went wrong, decided by errno alone: the one classification the layers above turn
     /// into an error code and a sentence (`SharedRingCommon.CBuffFailure.system`), so that no
     /// errno is ever reported as some other cause by default.

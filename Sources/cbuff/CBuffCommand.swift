@@ -34,6 +34,8 @@ struct CBuffCommand: ParsableCommand {
     static func main() {
         // Before anything is opened (the logging bootstrap, the registry, a ring).
         guard Platform.ensureStandardStreamsOpen() else { exit(withError: ExitCode(ExitStatus.failure)) }
+        // Before anything is written: a closed pipe on stdout or stderr is an EPIPE from then on.
+        Platform.ignoreBrokenPipe()
         let arguments = PushValues.extract(from: Array(CommandLine.arguments.dropFirst()))
         if arguments.contains("--verbose") {
             // Before any logger exists: the library's diagnostics, at debug level, to stderr.

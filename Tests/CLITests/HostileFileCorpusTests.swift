@@ -30,6 +30,7 @@ import TestSupport
         let remove: String?
         let symlink: String?
         let to: String?
+        let link: String?
         let fifo: String?
         let directory: String?
         let chmod: String?
@@ -119,6 +120,9 @@ import TestSupport
             _ = unlink(at(file))
         } else if let file = step.symlink, let target = step.to {
             #expect(Glibc.symlink(target, at(file)) == 0)
+        } else if let file = step.link, let target = step.to {
+            // A hard link: `file` becomes one more name of the existing file `target` (both FILE names).
+            #expect(Glibc.link(at(target), at(file)) == 0, "link \(at(file)) to \(at(target))")
         } else if let file = step.fifo {
             #expect(mkfifo(at(file), 0o600) == 0)
         } else if let file = step.directory {

@@ -72,6 +72,57 @@ import TestSupport
         #expect(try cbuff(closing: 2, ["create", "b", "--length", "1"]).status == 64)
     }
 
+    /// Runs `cbuff --dir DIR arguments...` with standard output, standard error or both a pipe
+    /// whose reader has gone (its read end closed before the start), SIGPIPE at its default as a
+    /// shell leaves it; returns the exit status, or minus the signal that ended it.
+    func cbuff(readerGoneFrom streams: String, _ arguments: [String]) throws -> Int32? {
+        let script = """
+            import os, subprocess, sys
+            r, w = os.pipe(); os.close(r)
+            out = w if sys.argv[1] in ("stdout", "both") else subprocess.DEVNULL
+            err = w if sys.argv[1] in ("stderr", "both") else subprocess.DEVNULL
+            print(subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60).returncode)
+            """
+        let outcome = try run("/usr/bin/env", ["python3", "-c", script, streams, ChildProcess.executable("cbuff").path, "--dir", dir] + arguments, timeout: 90)
+        return Int32(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// A reader of stderr or stdout that has gone costs the lines, never the exit status: an
+    /// error message written to a closed pipe killed the tool with SIGPIPE (141 in a shell)
+    /// instead of its code, and so did `list` or `inspect` printing to one. A closed stdout pipe
+    /// is not an error (docs/cli.md): the command ends as it would have.
+    @Test func aGoneReaderOfStderrOrStdoutNeverChangesTheExitStatus() throws {
+        #expect(try cbuff("create", "a", "--item-size", "8", "--length", "16").status == 0)
+        #expect(try cbuff("push", "a", "1", "2").status == 0)
+        let cases: [(streams: String, arguments: [String], status: Int32)] = [
+            ("stderr", ["pop", "missing"], 66), ("stderr", ["tail", "missing"], 66), ("stderr", ["inspect", "missing"], 66),
+            ("stderr", ["push", "a", "not-a-number"], 65), ("stderr", ["create", "a", "--item-size", "8", "--length", "16"], 73),
+            ("stderr", ["create", "b", "--length", "1"], 64), ("stderr", ["no-such-command"], 64),
+            ("stdout", ["list"], 0), ("stdout", ["list", "--json"], 0), ("stdout", ["inspect", "a"], 0), ("stdout", ["tail", "a"], 0),
+            ("stdout", ["pop", "a"], 0), ("stdout", ["--help"], 0), ("stdout", ["create", "c", "--item-size", "8", "--length", "4"], 0),
+            ("both", ["tail", "missing"], 66), ("both", ["list"], 0),
+        ]
+        for (streams, arguments, status) in cases {
+            #expect(try cbuff(readerGoneFrom: streams, arguments) == status, "\(arguments) with no reader of \(streams)")
+        }
+        // Nothing it printed to nobody was taken as read: pop's anonymous reader commits nothing.
+        #expect(try cbuff("tail", "a").lines == ["1", "2"])
+    }
+
+    /// `tail --follow NAME | head -1` ends promptly once head has gone, with status 0, and its
+    /// named reader commits no more than the lines it wrote.
+    @Test func aFollowerEndsWhenItsReaderHasGone() throws {
+        #expect(try cbuff("create", "a", "--item-size", "8", "--length", "16").status == 0)
+        #expect(try cbuff("push", "a", "1", "2", "3").status == 0)
+        let binary = ChildProcess.executable("cbuff").path
+        let piped = try run("/bin/bash", ["-c", "\"$0\" --dir \"$1\" tail a --follow --reader r | head -1; echo \"status ${PIPESTATUS[0]}\"", binary, dir],
+                            timeout: 30)
+        #expect(!piped.timedOut && piped.lines == ["1", "status 0"], "\(piped)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", "a", "--json").stdout.utf8)) as? [String: Any])
+        let readers = try #require(report["readers"] as? [[String: Any]])
+        #expect(readers.count == 1 && (readers[0]["position"] as? Int ?? 99) <= 3, "\(readers)")
+    }
+
     /// The library itself, in a program that does not reopen its standard streams (the test
     /// agent): with descriptor 1 closed, the ring, lock and registry descriptors stay above 2,
     /// so the agent's "pushed 3" goes nowhere instead of over the ring file's header.

@@ -14,12 +14,13 @@ public struct RingTemplate {
 
     var holdsMessages: Bool { layout.messages != nil }
 
-    /// The registry row that agrees with the template's header.
+    /// The registry row that agrees with the template's header, its creation time included.
     var row: BufferRow { Self.row(for: layout) }
 
     static func row(for layout: RingLayout) -> BufferRow {
         BufferRow(name: FuzzWorkspace.bufferName, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
-                  formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages)
+                  formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages,
+                  ringCreatedNanos: fixedTime)   // tied to the header's (normalized) creation time, as a create ties it
     }
 
     /// The fixed time every time word is based on (2025-11-24, nanoseconds since the epoch).

@@ -232,8 +232,11 @@ import TestSupport
             let listed = try cbuff("list")
             #expect(listed.status == 65 && listed.stderr.contains("write-ahead log"), "offset \(offset): \(listed)")
             try flip(wal, at: offset)
+            // Healed, every row is read again. (The other program's rows name no ring file: list
+            // marks those buffers and ends with 65 for them, not for the log.)
             let healed = try cbuff("list")
-            #expect(healed.status == 0 && ["first", "second", "third", "fourth"].allSatisfy(healed.stdout.contains), "\(healed)")
+            #expect(!healed.stderr.contains("write-ahead log") && healed.stderr.contains("missing")
+                    && ["first", "second", "third", "fourth"].allSatisfy(healed.stdout.contains), "\(healed)")
         }
     }
 

@@ -34,6 +34,24 @@ KNOWN_GAPS = {
     "ring-reader-name-length-0": "a registered reader record with a damaged name is ignored, not corrupted",
     "ring-reader-name-length-45": "a registered reader record with a damaged name is ignored, not corrupted",
     "ring-reader-name-length-0-write": "a registered reader record with a damaged name is ignored, not corrupted",
+    # Issue 24 (trust by construction): ring file identity and complete row validation.
+    "ring-hard-link-elsewhere": "a ring file with more than one name (st_nlink != 1) is opened, not corrupted",
+    "ring-hard-link-elsewhere-write": "a ring file with more than one name (st_nlink != 1) is opened, not corrupted",
+    "ring-created-at-changed": "the header's createdAt is not compared with the row's ring_created_ns",
+    "ring-created-at-changed-write": "the header's createdAt is not compared with the row's ring_created_ns",
+    "ring-created-at-changed-messages": "the header's createdAt is not compared with the row's ring_created_ns",
+    "row-ring-created-ns-other": "the row's ring_created_ns is not compared with the header's createdAt",
+    "row-ring-created-ns-other-write": "the row's ring_created_ns is not compared with the header's createdAt",
+    "row-ring-created-ns-text": "ring_created_ns is not validated (NULL or an integer from 1 to 2^63 - 1)",
+    "row-ring-created-ns-negative": "ring_created_ns is not validated (NULL or an integer from 1 to 2^63 - 1)",
+    "row-format-version-99": "format_version is not limited to the versions read (2, 3)",
+    "row-format-version-99-write": "format_version is not limited to the versions read (2, 3)",
+    "row-format-version-3-plain": "the row's format_version is not compared with the header's",
+    "row-format-version-2-fields": "a row with fields (or alignment, type name) must say format version 3",
+    "row-format-version-2-messages": "a row of kind 'messages' must say format version 3",
+    "row-created-at-not-a-time": "created_at is not checked to be a UTC time as strftime('%Y-%m-%dT%H:%M:%fZ') writes it",
+    "row-writer-since-without-pid": "writer columns are not checked to be all NULL or to name a writer (pid and since)",
+    "row-writer-pid-without-since": "writer columns are not checked to be all NULL or to name a writer (pid and since)",
 }
 
 
@@ -81,6 +99,8 @@ def apply(step, directory, buffer):
             pass
     elif "symlink" in step:
         os.symlink(step["to"], at(step["symlink"]))
+    elif "link" in step:
+        os.link(at(step["to"]), at(step["link"]))
     elif "fifo" in step:
         os.mkfifo(at(step["fifo"]), 0o600)
     elif "directory" in step:

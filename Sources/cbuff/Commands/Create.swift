@@ -11,7 +11,14 @@ enum PolicyArgument: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a buffer.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create a buffer.",
+        discussion: """
+            Creating is not writing: the buffer reads as never written (STATE never, no writer \
+            PID) until a writer takes it over (cbuff push, or a program's takeOver), and each \
+            --reader is registered at the start, before anything can be pushed, with no process \
+            (it gets one when a pop, tail or program opens it).
+            """)
 
     @OptionGroup var global: GlobalOptions
 
@@ -64,21 +71,14 @@ struct Create: ParsableCommand {
         if length == nil { throw ValidationError("Give --length, the number of items the ring holds.") }
     }
 
-    /// Registers the `--reader`s while the creator still holds the writer, so that none misses
-    /// an item: nothing has been pushed yet.
-    private func registerReaders() throws {
-        for reader in readers { try global.directory.registerReader(reader, of: name) }
-    }
-
-    /// Runs what follows the creation itself (the `--reader`s, the confirmation), removing the
-    /// buffer again if any of it fails: `create` exits 0 if and only if the buffer exists as
-    /// asked, every named reader included, so a script that retries a failed create never meets
-    /// "already exists" for a buffer half made (found by driving every system call of `create
-    /// --reader` to fail: the buffer stayed, without its reader). Called while this process still
-    /// holds the new buffer's writer, so nobody else can have used it yet.
-    private func completing(_ rest: () throws -> Void) throws {
+    /// Prints the confirmation of a creation, removing the buffer again if it cannot: `create`
+    /// exits 0 if and only if the buffer exists as asked, so a script that retries a failed
+    /// create never meets "already exists" (with standard output closed, the confirmation is a
+    /// write error, 74, and nothing is left; found by driving every system call of `create` to
+    /// fail). Nobody can have used the buffer yet: it has no writer, and readers wait for one.
+    private func confirming(_ line: String) throws {
         do {
-            try rest()
+            try Output.print(line)
         } catch {
             do {
                 try global.directory.removeBuffer(name, force: true)
@@ -106,36 +106,25 @@ struct Create: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // The buffer and its named readers appear together, and no writer attaches: this
+            // process is neither recorded as the buffer's writer nor as its readers' process.
+            let directory = global.directory
             if messages, let capacity, let maxMessage {
                 let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
-                let writer = try global.directory.createMessageBuffer(name, capacity: bytes, maxMessageSize: largest, policy: policy, preciseTime: preciseTime)
-                let confirmation = "created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(writer.path)\(readersNote)\n"
-                try completing {
-                    try registerReaders()
-                    try Output.print(confirmation)
-                }
-                writer.close()
+                try directory.createMessageBufferWithoutWriter(name, capacity: bytes, maxMessageSize: largest, policy: policy,
+                                                               preciseTime: preciseTime, readers: readers)
+                try confirming("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(directory.ringPath(of: name))\(readersNote)\n")
                 return
             }
             let length = length ?? 0
-            let writer: BufferWriter
-            if let fields {
-                let layout = try ItemLayout(fields)
-                if let itemSize, itemSize != layout.size {
-                    throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
-                }
-                writer = try global.directory.createBuffer(name, layout: layout, length: length, policy: policy)
-            } else {
-                writer = try global.directory.createBuffer(name, itemSize: itemSize ?? 0, length: length, policy: policy)
+            let layout = try fields.map { try ItemLayout($0) }
+            if let layout, let itemSize, itemSize != layout.size {
+                throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
             }
-            let fieldsNote = writer.itemLayout.map { " (fields \($0))" } ?? ""
-            // Not `writer` in the closure: Swift 6.3.1 refuses to capture a non-copyable value there ("copy of noncopyable typed value", a compiler bug).
-            let confirmation = "created \(Values.quoted(name)): \(length) items of \(writer.itemSize) bytes\(fieldsNote), \(policy), \(writer.path)\(readersNote)\n"
-            try completing {
-                try registerReaders()
-                try Output.print(confirmation)
-            }
-            writer.close()
+            let size = layout?.size ?? itemSize ?? 0
+            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, readers: readers)
+            let fieldsNote = layout.map { " (fields \($0))" } ?? ""
+            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy), \(directory.ringPath(of: name))\(readersNote)\n")
         }
     }
 }

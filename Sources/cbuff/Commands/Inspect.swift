@@ -68,7 +68,10 @@ struct Inspect: ParsableCommand {
             return format(rows)
         }
         rows.append(("writer", writerLine(pid: ring.writerPID, startTime: ring.writerStartTime, alive: status.writerAlive, state: ring.writerState)))
-        rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" } ?? "never"))
+        // The writer stamps the time every 1024 items and when it closes: one that died before
+        // either wrote at a time nobody recorded.
+        rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" }
+            ?? (ring.written == 0 ? "never" : "unknown (its writer died before it stamped the time: every 1024 items, and on close)")))
         let noun = record.holdsMessages ? "message" : "item"
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
@@ -88,10 +91,12 @@ struct Inspect: ParsableCommand {
         }
         rows.append(("readers", "\(ring.sleepingReaders) sleeping now; \(ring.readers.isEmpty ? "no named readers" : "named:")"))
         for reader in ring.readers {
-            rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), PID \(reader.pid), \(reader.alive ? "alive" : "not running")"))
+            let process = reader.pid == 0 && !reader.alive ? "no process has opened it yet" : "PID \(reader.pid), \(reader.alive ? "alive" : "not running")"
+            rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), \(process)"))
         }
         rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
         rows.append(("registry", registryLine(record)))
+        if let problem = status.problem { rows.append(("problem", "DAMAGED: \(problem.description)")) }
         return format(rows)
     }
 

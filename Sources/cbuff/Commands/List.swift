@@ -43,18 +43,25 @@ struct List: ParsableCommand {
                 Thread.sleep(forTimeInterval: interval)
             }
             let (statuses, damaged) = try look()
-            defer { if !damaged.isEmpty { Self.reportDamagedRows(damaged) } }
+            // A buffer whose ring file is damaged, unreadable or not its row's is reported as far
+            // as it can be and marked; like a damaged row, it makes the command end with an error.
+            let troubled = statuses.filter { $0.problem != nil }
+            defer {
+                if !damaged.isEmpty { Self.reportDamagedRows(damaged) }
+                for status in troubled { complain(status.problem!.description) }
+            }
+            let failed = Self.exitStatus(damaged: damaged, troubled: troubled)
             if json || format == .json {
                 let reports = statuses.map { status in
                     BufferReport(status, earlier: earlier.first { $0.record.name == status.record.name }, seconds: interval ?? 0)
                 } + damaged.map(BufferReport.init)
                 try Output.print(BufferReport.json(reports) + "\n")
-                if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
+                if let failed { throw ExitCode(failed) }
                 return
             }
             if format == .prometheus {
                 try Output.print(Prometheus.exposition(statuses, damaged: damaged))
-                if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
+                if let failed { throw ExitCode(failed) }
                 return
             }
             // STATE tells a crash from a clean close (both were "no" under ALIVE): alive, died
@@ -73,7 +80,7 @@ struct List: ParsableCommand {
                     status.record.policy.description,
                     (ring?.writerPID ?? status.record.writerPID).map(String.init) ?? "-",
                     (BufferReport(status).writerState ?? (status.writerAlive ? "alive" : "unknown")).replacingOccurrences(of: "never attached", with: "never"),
-                    ring.map { String($0.written) } ?? "damaged",
+                    status.problem == nil ? ring.map { String($0.written) } ?? "damaged" : "damaged",
                     ring.map { percent($0.occupancy) } ?? "-",
                     ring?.backlog.map(percent) ?? "-",
                 ])
@@ -85,7 +92,7 @@ struct List: ParsableCommand {
             if !selection.dead, case let strays = try global.directory.unregisteredRingFiles(), !strays.isEmpty {
                 complain("note: \(strays.count) ring file\(strays.count == 1 ? "" : "s") in \(global.directory.path) \(strays.count == 1 ? "has" : "have") no registry row and cannot be opened by name: \(strays.joined(separator: ", ")).")
             }
-            if !damaged.isEmpty { throw ExitCode(ExitStatus.dataError) }
+            if let failed { throw ExitCode(failed) }
         }
     }
 }
@@ -94,6 +101,15 @@ extension List {
     /// One sentence per damaged registry row, after the report of every other buffer.
     static func reportDamagedRows(_ damaged: [DamagedBufferRow]) {
         for row in damaged { complain(row.problem.description) }
+    }
+
+    /// The status `list` ends with after reporting everything: nil when every row and ring
+    /// file was sound; 65 when a row or a ring file is damaged (or not its row's); otherwise
+    /// the status of the first ring file that could not be read (77 for permission, say).
+    static func exitStatus(damaged: [DamagedBufferRow], troubled: [BufferStatus]) -> Int32? {
+        let problems = troubled.compactMap(\.problem)
+        if !damaged.isEmpty || problems.contains(where: { $0.code.exitStatus == ExitStatus.dataError }) { return ExitStatus.dataError }
+        return problems.first?.code.exitStatus
     }
 }
 

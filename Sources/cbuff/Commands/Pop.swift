@@ -36,10 +36,12 @@ struct Pop: ParsableCommand {
     func run() throws {
         try reportingErrors {
             Output.ignoreBrokenPipe()
-            if try global.directory.record(of: name).holdsMessages {
+            let record = try global.directory.record(of: name)
+            if record.holdsMessages {
                 try popMessages()
                 return
             }
+            _ = try ItemPrinter(format, layout: record.itemLayout)   // a bad --format opens no reader
             var reader = if let name = self.reader {
                 try global.directory.openReader(self.name, named: name)
             } else {

@@ -73,6 +73,27 @@ struct Push: ParsableCommand {
                 throw failure(ExitStatus.usage, "buffer \(Values.quoted(name)) has no fields, so its items are integers, not JSON objects; create it with --fields to push JSON lines.")
             }
             let arguments: PreparedValues? = stdin ? nil : try prepare(for: record, format: format)
+            // With --stdin, the first value is read and checked before the buffer is taken over:
+            // the tool becomes the writer only once it holds something valid to push.
+            var first = Prefetched()
+            if stdin {
+                if format == .jsonl, let layout = record.itemLayout {
+                    var item = [UInt8](repeating: 0, count: layout.size)
+                    guard let read = try prefetchFirstValue(separator: 0x0A, capacity: 1 << 16, skippingBlank: true, { line in
+                        let encoded = item.withUnsafeMutableBytes { bytes in Result { () throws(CBuffError) in try layout.encode(json: line, into: bytes) } }
+                        if case .failure(let error) = encoded { return error.message }
+                        return nil
+                    }) else { return }
+                    first = read
+                } else {
+                    let maxValue: UInt64 = record.itemSize >= 8 ? .max : (1 << (8 * UInt64(record.itemSize))) - 1
+                    guard let read = try prefetchFirstValue(separator: 0x0A, capacity: 1 << 16, skippingBlank: false, { line in
+                        guard let value = Values.parse(line) else { return Values.refusal(line) }
+                        return value <= maxValue ? nil : "does not fit in \(record.itemSize)-byte items"
+                    }) else { return }
+                    first = read
+                }
+            }
             var writer = try global.directory.takeOver(name)
             if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
             var outcome: Result<Void, any Error> = .success(())
@@ -82,9 +103,9 @@ struct Push: ParsableCommand {
             case (.items(let items)?, _, _):
                 outcome = Result { try pushItems(items, into: &writer) }
             case (nil, .jsonl, let layout?):
-                outcome = Result { try pushJSON(layout, into: &writer) }
+                outcome = Result { try pushJSON(layout, into: &writer, first: first) }
             default:
-                outcome = Result { try pushStandardInput(&writer) }
+                outcome = Result { try pushStandardInput(&writer, first: first) }
             }
             writer.close()   // closed cleanly, whatever happened: the buffer never reads as crashed
             try outcome.get()
@@ -154,6 +175,14 @@ struct Push: ParsableCommand {
         if let (index, long) = messages.enumerated().first(where: { $0.element.count > limit }) {
             throw failure(ExitStatus.dataError, "value \(index + 1) is \(long.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; nothing was pushed.")
         }
+        // Standard input's first message is read and checked before the take-over (see `run`).
+        var first = Prefetched()
+        if stdin {
+            guard let read = try prefetchFirstValue(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1), skippingBlank: false, { line in
+                line.count <= limit ? nil : "is \(line.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes"
+            }) else { return }
+            first = read
+        }
         var writer = try global.directory.takeOverMessages(name)
         if let problem = writer.registryProblem { complain("warning: \(problem.message) The registry's writer columns are stale; pushing goes on.") }
         let limit = writer.maxMessageSize
@@ -165,7 +194,7 @@ struct Push: ParsableCommand {
                 return
             }
             var pushed = 0
-            try forEachLine(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1)) { line, number in
+            try forEachLine(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1), first: first) { line, number in
                 guard let line else {
                     if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
                     return
@@ -197,10 +226,10 @@ struct Push: ParsableCommand {
     }
 
     /// Pushes each line of standard input as a JSON object of `layout`'s fields, as it is read.
-    private func pushJSON(_ layout: ItemLayout, into writer: inout BufferWriter) throws {
+    private func pushJSON(_ layout: ItemLayout, into writer: inout BufferWriter, first: Prefetched) throws {
         var item = [UInt8](repeating: 0, count: layout.size)
         var pushed = 0
-        try forEachLine(separator: 0x0A, capacity: 1 << 16) { line, number in
+        try forEachLine(separator: 0x0A, capacity: 1 << 16, first: first) { line, number in
             guard let line else {
                 if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
                 return
@@ -244,28 +273,39 @@ struct Push: ParsableCommand {
     ///
     /// Before each read, and every second while no input comes, `body` is called with no line
     /// (nil, 0): the moment to check that the buffer is still there.
-    private func forEachLine(separator: UInt8, capacity: Int, _ body: (UnsafeBufferPointer<UInt8>?, Int) throws -> Void,
+    ///
+    /// `first`: what ``prefetchFirstValue(separator:capacity:skippingBlank:_:)`` read before the
+    /// take-over, handled before anything more is read.
+    private func forEachLine(separator: UInt8, capacity: Int, first: Prefetched, _ body: (UnsafeBufferPointer<UInt8>?, Int) throws -> Void,
                              stopped: (Int32, String) -> ExitCode) throws {
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { block.deallocate() }
-        var filled = 0
-        var number = 0
-        var endOfInput = false
-        while !endOfInput {
-            switch StopSignals.waitForStandardInput() {
-            case .stopped(let signal): throw stopped(signal, filled > 0 ? "; an incomplete last line was not pushed" : "")
-            case .idle:
+        precondition(first.bytes.count <= capacity)
+        first.bytes.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(start: block, count: capacity).initialize(fromContentsOf: $0) }
+        var filled = first.bytes.count
+        var number = first.linesBefore
+        var endOfInput = first.endOfInput
+        var prefetched = first.isRead
+        while prefetched || !endOfInput {
+            if prefetched {
+                prefetched = false
                 try body(nil, 0)
-                continue
-            case .ready:
-                try body(nil, 0)
-            }
-            switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
-            case .success(let n):
-                endOfInput = n == 0
-                filled += n
-            case .failure(let error):
-                throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)).")
+            } else {
+                switch StopSignals.waitForStandardInput() {
+                case .stopped(let signal): throw stopped(signal, filled > 0 ? "; an incomplete last line was not pushed" : "")
+                case .idle:
+                    try body(nil, 0)
+                    continue
+                case .ready:
+                    try body(nil, 0)
+                }
+                switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
+                case .success(let n):
+                    endOfInput = n == 0
+                    filled += n
+                case .failure(let error):
+                    throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)).")
+                }
             }
             var start = 0
             while start < filled {
@@ -281,6 +321,72 @@ struct Push: ParsableCommand {
             let kept = max(0, filled - start)
             if kept > 0 { block.update(from: block + start, count: kept) }
             filled = kept
+        }
+    }
+
+    /// What standard input held from its first value on, read before the take-over.
+    struct Prefetched {
+        /// The bytes read from the first value's line on (at most the reading loop's capacity).
+        var bytes: [UInt8] = []
+        /// Whether standard input ended within them.
+        var endOfInput = false
+        /// Lines before the first value (blank lines a JSON push skips), for line numbers.
+        var linesBefore = 0
+        /// Whether anything was read (else the loop starts by reading).
+        var isRead: Bool { !bytes.isEmpty || endOfInput }
+    }
+
+    /// Reads standard input until it holds the first line that is a value (with
+    /// `skippingBlank`, the first that is not blank), and checks that line with `check` (nil:
+    /// valid, else why not), before anything is taken over: a push whose first line is refused
+    /// (exit 65), that is stopped by a signal before one arrives, or whose input has no value
+    /// at all (exit 0) changes nothing; in particular it never turns a crashed writer's buffer
+    /// into a cleanly closed one, which would erase the evidence `list --dead` and `inspect` show.
+    /// Returns nil for input without a value.
+    private func prefetchFirstValue(separator: UInt8, capacity: Int, skippingBlank: Bool,
+                                    _ check: (UnsafeBufferPointer<UInt8>) -> String?) throws -> Prefetched? {
+        var bytes: [UInt8] = []
+        var start = 0           // where the line being looked at begins
+        var number = 0
+        var ended = false
+        func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D }
+        while true {
+            while start < bytes.count {
+                guard let end = bytes[start...].firstIndex(of: separator) ?? (ended ? bytes.count : nil) else { break }
+                number += 1
+                if skippingBlank && bytes[start..<end].allSatisfy(blank) {
+                    start = end + 1
+                    continue
+                }
+                if let reason = bytes[start..<end].withUnsafeBufferPointer(check) {
+                    let text = Values.quoted(String(decoding: bytes[start..<end].prefix(40), as: UTF8.self))
+                    throw failure(ExitStatus.dataError, "line \(number) (\(text)) \(reason); nothing was pushed, and buffer \(Values.quoted(name)) was not taken over.")
+                }
+                return Prefetched(bytes: Array(bytes[start...]), endOfInput: ended, linesBefore: number - 1)
+            }
+            if ended { return nil }
+            if bytes.count - start >= capacity {
+                throw failure(ExitStatus.dataError, "line \(number + 1) is longer than \(capacity) bytes; nothing was pushed, and buffer \(Values.quoted(name)) was not taken over.")
+            }
+            switch StopSignals.waitForStandardInput() {
+            case .stopped(let signal):
+                throw failure(128 + signal, "stopped by \(StopSignals.name(signal)) before a value was read: nothing was pushed, and buffer \(Values.quoted(name)) was not taken over.")
+            case .idle: continue
+            case .ready: break
+            }
+            if start > 0 {
+                bytes.removeFirst(start)   // skipped blank lines
+                start = 0
+            }
+            let room = capacity - bytes.count
+            var chunk = [UInt8](repeating: 0, count: room)
+            switch chunk.withUnsafeMutableBytes({ Platform.readStandardInput(into: $0) }) {
+            case .success(let n):
+                ended = n == 0
+                bytes.append(contentsOf: chunk[..<n])
+            case .failure(let error):
+                throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)); nothing was pushed.")
+            }
         }
     }
 
@@ -307,7 +413,7 @@ struct Push: ParsableCommand {
     /// are parsed in the same pass that finds their end, anything else (spaces, \r,
     /// hexadecimal, 20 digits, garbage) by `Values.parse`. The loop stays free of closures and
     /// captured variables, which Swift boxes and checks on every access.
-    private func pushStandardInput(_ writer: inout BufferWriter) throws {
+    private func pushStandardInput(_ writer: inout BufferWriter, first: Prefetched) throws {
         let capacity = 1 << 16   // measured: 1 MiB blocks (and a 1 MiB pipe) were slower
         let batchCapacity = 4096
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
@@ -316,12 +422,15 @@ struct Push: ParsableCommand {
             block.deallocate()
             batch.deallocate()
         }
+        precondition(first.bytes.count <= capacity)
+        first.bytes.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(start: block, count: capacity).initialize(fromContentsOf: $0) }
         let maxValue = writer.maxValue
-        var filled = 0          // bytes in `block`; an incomplete last line stays at its start
+        var filled = first.bytes.count   // bytes in `block`; an incomplete last line stays at its start
         var batched = 0
         var pushed = 0
-        var lineNumber = 0
-        var endOfInput = false
+        var lineNumber = first.linesBefore
+        var endOfInput = first.endOfInput
+        var prefetched = first.isRead    // what was read before the take-over is handled first
 
         func publish() throws {
             try push(UnsafeBufferPointer(start: batch, count: batched), into: &writer, before: pushed)
@@ -329,25 +438,29 @@ struct Push: ParsableCommand {
             batched = 0
         }
 
-        while !endOfInput {
-            switch StopSignals.waitForStandardInput() {
-            case .stopped(let signal):
-                let partial = filled > 0 ? "; an incomplete last line (\(Values.quoted(String(decoding: UnsafeBufferPointer(start: block, count: min(filled, 40)), as: UTF8.self)))) was not pushed" : ""
-                throw stopped(by: signal, pushed: pushed, note: partial)
-            case .idle:
-                if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
-                continue
-            case .ready:
-                if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+        while prefetched || !endOfInput {
+            if prefetched {
+                prefetched = false
+            } else {
+                switch StopSignals.waitForStandardInput() {
+                case .stopped(let signal):
+                    let partial = filled > 0 ? "; an incomplete last line (\(Values.quoted(String(decoding: UnsafeBufferPointer(start: block, count: min(filled, 40)), as: UTF8.self)))) was not pushed" : ""
+                    throw stopped(by: signal, pushed: pushed, note: partial)
+                case .idle:
+                    if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                    continue
+                case .ready:
+                    if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                }
+                let count: Int
+                switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
+                case .success(let n): count = n
+                case .failure(let error):
+                    throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)); pushed \(items(pushed)).")
+                }
+                endOfInput = count == 0
+                filled += count
             }
-            let count: Int
-            switch Platform.readStandardInput(into: UnsafeMutableRawBufferPointer(start: block + filled, count: capacity - filled)) {
-            case .success(let n): count = n
-            case .failure(let error):
-                throw failure(ExitStatus.failure, "cannot read standard input (\(error.text)); pushed \(items(pushed)).")
-            }
-            endOfInput = count == 0
-            filled += count
             var start = 0
             while start < filled {
                 var index = start

@@ -35,7 +35,7 @@ struct Readers: ParsableCommand {
                     return
                 }
                 let rows = [["READER", "POSITION", "LAG", "PID", "STATE"]] + ring.readers.map {
-                    [$0.name, String($0.position), String($0.lag), String($0.pid), $0.alive ? "running" : "not running"]
+                    [$0.name, String($0.position), String($0.lag), $0.pid == 0 ? "-" : String($0.pid), $0.alive ? "running" : "not running"]
                 }
                 try Output.print(table(rows))
             }

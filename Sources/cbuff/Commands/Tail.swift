@@ -70,11 +70,16 @@ struct Tail: ParsableCommand {
             if follow { StopSignals.install() }   // Ctrl-C, SIGTERM, SIGHUP end it cleanly, between waits
             let directory = global.directory
             if wait { try waitForBuffer(directory) }
-            if try directory.record(of: name).holdsMessages {
-                var followed = FollowedMessages(reader: try openMessages(directory), printer: try MessagePrinter(format))
+            // Every argument is checked before a reader is opened: a refused tail registers no
+            // named reader (a `block` writer would wait for it).
+            let record = try directory.record(of: name)
+            if record.holdsMessages {
+                let printer = try MessagePrinter(format)
+                var followed = FollowedMessages(reader: try openMessages(directory), printer: printer)
                 try follow(&followed, noun: "messages")
             } else {
                 if since != nil { throw failure(ExitStatus.usage, "--since is for buffers of messages; items carry no time (use --from SEQUENCE).") }
+                _ = try ItemPrinter(format, layout: record.itemLayout)
                 var reader = if let readerName = self.reader {
                     switch from {
                     case .oldest: try directory.openReader(name, named: readerName, start: .oldest)

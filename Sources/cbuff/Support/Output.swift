@@ -64,7 +64,8 @@ struct Output {
         failure(ExitStatus.ioError, "cannot write to standard output (\(Platform.Errno(error).text))\(detail).")
     }
 
-    /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.
+    /// Turns SIGPIPE into an EPIPE error on write (`main` does it for every command; a
+    /// streaming command says it relies on it).
     static func ignoreBrokenPipe() {
         Platform.ignoreBrokenPipe()
     }

@@ -90,9 +90,18 @@ enum Platform {
         }
     }
 
-    /// Turns SIGPIPE into an EPIPE error on write, for commands that stream.
+    /// Turns SIGPIPE into an EPIPE error on every write, for the whole tool, before anything is
+    /// written: a reader of stdout or stderr that has gone (`cbuff list | head -0`, a log
+    /// collector that died) must cost the lines, never the exit status (SIGPIPE killed the tool
+    /// with 141 instead of its code when an error message met a closed stderr pipe). A handler
+    /// that does nothing rather than SIG_IGN: a handler is reset on exec, so no process this one
+    /// starts inherits a changed SIGPIPE.
     static func ignoreBrokenPipe() {
-        signal(SIGPIPE, SIG_IGN)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGPIPE, &action, nil)
     }
 
     /// An errno, as messages show it.

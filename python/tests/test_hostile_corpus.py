@@ -1,8 +1,7 @@
 """The hostile-file conformance corpus (Tests/HostileFiles/corpus.json), run against the Python
 package: the same cases the cbuff tool runs (Tests/CLITests/HostileFileCorpusTests.swift), each
 ending with the error whose code maps to the expected exit status, never another exception, a
-crash or a hang. Cases where Python does not agree with Swift yet are listed in KNOWN_GAPS with
-the reason; they run as strict expected failures, so that fixing one makes this test say so."""
+crash or a hang. Every case agrees with Swift: there is no list of known gaps."""
 
 import json
 import os
@@ -23,19 +22,6 @@ STATUS = {
     "notFound": 66, "bufferAlreadyCreated": 73, "writerBusy": 75, "readerBusy": 75, "timedOut": 75,
     "corrupted": 65, "valueDoesNotFit": 65, "typeMismatch": 65, "invalidArgument": 64, "permissionDenied": 77,
 }
-
-# Where Python disagrees with Swift today; issue 25 ("Python at parity") brings it to the same rules.
-KNOWN_GAPS = {
-    "ring-directory": "a directory planted as the ring file is a SystemFailure (EISDIR), not Corrupted",
-    "registry-not-sqlite": "a registry that is not SQLite raises sqlite3.DatabaseError, not Corrupted",
-    "registry-symlink": "the registry is opened through a symbolic link (sqlite3.DatabaseError on its target)",
-    "dir-group-writable-not-shared": "a directory writable by its group but not shared with it is trusted",
-    "ring-reader-name-with-escape": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-0": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-45": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-0-write": "a registered reader record with a damaged name is ignored, not corrupted",
-}
-
 
 @pytest.fixture(scope="module")
 def base():
@@ -129,9 +115,7 @@ def outcome(directory, buffer, action):
 
 
 @pytest.mark.parametrize("case", CORPUS["cases"], ids=[case["name"] for case in CORPUS["cases"]])
-def test_every_hostile_file_gets_the_status_swift_gives(case, base, request):
-    if case["name"] in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[case["name"]], strict=True))
+def test_every_hostile_file_gets_the_status_swift_gives(case, base):
     folder = tempfile.mkdtemp(prefix="cbuff-py-case-")
     try:
         directory = os.path.join(folder, "d")

@@ -3,7 +3,6 @@
 import array
 import collections
 import os
-import time
 import random
 import re
 import time
@@ -13,7 +12,7 @@ from . import _ring as R
 from . import _system as S
 from ._registry import Registry
 from ._format import H_READERS_VERSION, H_WAITERS, H_WRITER_WAITING, LAST_WRITE_STAMP_SHIFT, W_DATA, W_LAST_WRITE_AT, W_PUBLISHED
-from .errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+from .errors import BufferAlreadyCreated, CBuffError, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
@@ -50,35 +49,54 @@ class DataDirectory:
     def ring_path(self, name):
         return os.path.join(self.path, name + ".ring")
 
+    def _trust(self, create=False):
+        """The data directory, checked (created, owner-only, if ``create`` and it is missing)."""
+        if create and not os.path.lexists(self.path):
+            try:
+                os.makedirs(self.path, mode=0o700, exist_ok=True)
+            except OSError as error:
+                raise S.system_error(error, f"create the data directory {self.path}") from None
+        try:
+            return S.check_directory(self.path)
+        except NotFound:
+            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
+
     def _registry(self, create=False):
-        if not os.path.isdir(self.path):
-            if not create:
-                raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
-        S.check_directory(self.path)
-        if not create and not os.path.exists(os.path.join(self.path, "registry.sqlite")):
-            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
-        return Registry(self.path, 0o600, self.lock_timeout)
+        trust = self._trust(create)
+        try:
+            return Registry(trust, self.lock_timeout, create)
+        except FileNotFoundError:
+            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 
     def _look_up(self, name):
         validate_name(name)
         registry = self._registry()
-        row = registry.row(name)
+        try:
+            row = registry.row(name)
+        except BaseException:
+            registry.close()
+            raise
         if row is None:
             registry.close()
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
-    def _open_ring(self, row, writable=True):
+    def _open_ring(self, registry, row, writable=True):
+        """Opens the ring file of ``row`` and checks that the row is that file's, whole."""
         try:
-            file = R.RingFile.open(self.ring_path(row.name), writable)
+            file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
         except FileNotFoundError:
             raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
-        layout = file.layout
-        if (layout.item_size, layout.length, layout.policy) != (row.item_size, row.length, row.policy) or not layout.describes_same_items(row.layout):
-            file.close()
-            raise Corrupted(f'Buffer "{row.name}" is damaged: its registry row and its ring file {file.path} disagree on its geometry or its items.')
-        return file
+        problem = row.disagreement(file.layout, file.created_at(), file.path)
+        if problem is None:
+            try:
+                file.check()
+            except BaseException:
+                file.close()
+                raise
+            return file
+        file.close()
+        raise problem
 
     # Creating and attaching
 
@@ -102,22 +120,25 @@ class DataDirectory:
         try:
             if registry.row(name) is not None:
                 raise self._already_created(name, registry)
-            temporary = os.path.join(self.path, f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp")
-            file = R.RingFile.create(temporary, layout, 0o600)
+            temporary = f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp"
+            file = R.RingFile.create(registry.trust, temporary, layout)
             try:
                 if not S.try_lock(file.fd, F.WRITER_LOCK_BYTE):
-                    raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {temporary} first.')
-                pid, start = file.attach_writer()
+                    raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {file.path} first.')
+                file.attach_writer()
 
                 def register(db):
-                    if registry.row(name, db) is not None:
+                    if registry.has_row(db, name):
                         raise self._already_created(name, registry)
                     final = self.ring_path(name)
-                    if os.path.lexists(final) and self._file_writer_alive(final):
+                    if os.path.lexists(final) and self._file_writer_alive(registry.trust, name):
                         raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
-                    os.rename(temporary, final)
+                    try:
+                        os.rename(file.path, final)
+                    except OSError as error:
+                        raise S.system_error(error, f"rename the new ring file {file.path} to {final}") from None
                     file.path = final
-                    Registry.insert(db, name, layout, pid, start)
+                    Registry.insert(db, name, layout, file.created_at())
                 registry.write(register)
             except BaseException:
                 # The transaction rolled back: remove the file under whichever name it has now,
@@ -134,10 +155,12 @@ class DataDirectory:
             registry.close()
         return MessageWriter(name, file) if messages else Writer(name, file)
 
-    def _file_writer_alive(self, path):
+    def _file_writer_alive(self, trust, name):
+        """Whether a live process holds the writer lock of ring file ``name``.ring (False if
+        there is no such file, or it cannot be opened as a ring file)."""
         try:
-            fd, _ = S.open_trusted(path, False)
-        except Exception:
+            fd, _ = S.open_trusted(trust, name + ".ring", False)
+        except (FileNotFoundError, CBuffError):
             return False
         try:
             return S.is_locked(fd, F.WRITER_LOCK_BYTE)
@@ -145,55 +168,98 @@ class DataDirectory:
             os.close(fd)
 
     def _already_created(self, name, registry):
-        if self._file_writer_alive(self.ring_path(name)):
-            row = registry.row(name)
-            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {row.writer_pid}) is alive.')
+        if self._file_writer_alive(registry.trust, name):
+            try:
+                fd, _ = S.open_trusted(registry.trust, name + ".ring", False)
+                try:
+                    pid = int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
+                finally:
+                    os.close(fd)
+            except (OSError, CBuffError):
+                pid = "unknown"
+            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid}) is alive.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
 
     def take_over(self, name):
         """Becomes the writer of a buffer whose writer is gone; the sequence continues."""
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(row)
-            if not file.try_lock_writer():
+            file = self._open_ring(registry, row)
+            try:
+                if not file.try_lock_writer():
+                    raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.d[F.OFF_WRITER_PID // 4]}); a buffer has one writer at a time.')
+                pid, start = file.attach_writer()
+                handle = MessageWriter(name, file) if file.layout.messages else Writer(name, file)
+            except BaseException:
                 file.close()
-                raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {row.writer_pid}); a buffer has one writer at a time.')
-            pid, start = file.attach_writer()
+                raise
             try:
                 registry.record_writer(name, pid, start)
-            except Exception:
+            except CBuffError:
                 pass        # the ring file's header is the truth; the registry's columns are for scripts
         finally:
             registry.close()
-        return MessageWriter(name, file) if file.layout.messages else Writer(name, file)
+        return handle
 
     def open_reader(self, name, start="oldest", reader=None):
         """A reader of buffer ``name``: anonymous, or the named reader ``reader`` (its cursor lives
         in the ring file; delivery at least once). ``start``: "oldest", "latest" or a sequence."""
+        if not (start in ("oldest", "latest") or (type(start) is int and start >= 0)):
+            raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(row)
+            file = self._open_ring(registry, row)
             kind = MessageReader if file.layout.messages else Reader
-            if reader is None:
-                return kind(name, file, start)
-            def start_at():
-                if file.layout.messages:
-                    probe = R.MessageCursor(file, start if isinstance(start, str) else "oldest")
-                    return probe.position, probe.expected
-                probe = R.SlotCursor(file, start if isinstance(start, str) else max(start, 0))
-                return probe.next, None
             try:
+                if reader is None:
+                    return kind(name, file, start)
+
+                def start_at():
+                    if file.layout.messages:
+                        probe = R.MessageCursor(file, start if isinstance(start, str) else "oldest")
+                        return probe.commit_point()
+                    probe = R.SlotCursor(file, start)
+                    return probe.next, None
                 index, is_new = file.claim_reader(reader, name, self.lock_timeout, start_at)
+                handle = kind(name, file, None, named=(reader, index, is_new))
             except BaseException:
                 file.close()
                 raise
             try:
                 registry.record_reader(name, reader, index)
-            except Exception:
+            except CBuffError:
                 pass
-            return kind(name, file, None, named=(reader, index, is_new))
+            return handle
         finally:
             registry.close()
+
+    def _writer_alive_for_removal(self, trust, name):
+        """Whether a live writer holds buffer ``name``, decided as a take-over decides it: a busy
+        lock whose recorded writer closed or died is looked at again for up to 100 ms (a child
+        forked by the writer holds the lock until it execs)."""
+        try:
+            fd, info = S.open_trusted(trust, name + ".ring", False)
+        except (FileNotFoundError, CBuffError):
+            return False
+        try:
+            if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+                return False
+            header = os.pread(fd, F.OFF_WRITER_START_TIME + 8, 0)
+            state = int.from_bytes(header[F.OFF_WRITER_STATE:F.OFF_WRITER_STATE + 4], "little")
+            pid = int.from_bytes(header[F.OFF_WRITER_PID:F.OFF_WRITER_PID + 4], "little")
+            start = int.from_bytes(header[F.OFF_WRITER_START_TIME:F.OFF_WRITER_START_TIME + 8], "little")
+            if state == F.STATE_ATTACHED and S.is_running(pid, start):
+                return True
+            deadline = time.monotonic() + 0.1
+            while time.monotonic() < deadline:
+                time.sleep(0.005)
+                if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+                    return False
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     # Looking and cleaning up
 
@@ -212,7 +278,6 @@ class DataDirectory:
     def inspect(self, name):
         """What ``cbuff inspect NAME --json`` says, as a dict (the same camelCase keys)."""
         registry, row = self._look_up(name)
-        registry.close()
         layout = row.layout
         report = {"name": name, "kind": "messages" if layout.messages else "items",
                   "itemSize": None if layout.messages else row.item_size, "length": None if layout.messages else row.length,
@@ -221,7 +286,11 @@ class DataDirectory:
                   "formatVersion": row.format_version, "typeName": row.type_name, "itemAlignment": row.alignment,
                   "fields": [{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
                   "writerPid": row.writer_pid, "createdAt": row.created_at}
-        file = self._open_ring(row, writable=False)
+        try:
+            file = self._open_ring(registry, row, writable=False)
+        except BaseException:
+            registry.close()
+            raise
         try:
             report["writerAlive"] = file.writer_alive()
             state = file.d[F.OFF_WRITER_STATE // 4]
@@ -240,23 +309,30 @@ class DataDirectory:
                 # A message reader with no sequence yet has read nothing and waits at "latest".
                 lag = max(0, report["written"] - (report["written"] if position is None else position))
                 report["readers"].append({"name": reader, "position": position, "lag": lag, "pid": pid, "alive": alive})
+            file.check()
         finally:
             file.close()
+            registry.close()
         return report
 
     def remove(self, name, force=False):
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
         validate_name(name)
         registry = self._registry()
+        trust = registry.trust
         try:
             def remove(db):
-                if db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] == 0:
+                if not registry.has_row(db, name):
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
-                if not force and self._file_writer_alive(self.ring_path(name)):
+                if not force and self._writer_alive_for_removal(trust, name):
                     raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
                 db.execute("DELETE FROM buffers WHERE name = ?", (name,))
-                if os.path.lexists(self.ring_path(name)):
-                    os.unlink(self.ring_path(name))
+                try:
+                    os.unlink(self.ring_path(name))      # the name itself: a planted link, never its target
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise S.system_error(error, f"remove the ring file {self.ring_path(name)}") from None
             registry.write(remove)
         finally:
             registry.close()
@@ -326,7 +402,7 @@ class Writer(_Handle):
             gate = publisher.gate
             file = self._file
             q = file.q
-            if not gate.block or (start < gate.limit and file.d[H_READERS_VERSION] == gate.version):
+            if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
                 # W1, W3, W4, W5 of SlotPublisher.publish, for one word-sized item.
                 end = start + 1
                 if end > publisher.claimed:
@@ -339,6 +415,8 @@ class Writer(_Handle):
                     file.wake_readers()
                 if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
                     q[W_LAST_WRITE_AT] = time.time_ns()
+                if file.faulted:
+                    raise file.truncated()
                 return True
         return publisher.publish([self._encode(value)], timeout) == 1
 
@@ -416,10 +494,10 @@ class Reader(_Handle):
                     file.wake_writer()
             if next < q[W_PUBLISHED]:
                 value = q[W_DATA + (next % self.length) * self._slot_words]
-                if next >= q[file.claimed_index] - self.length:
+                if next >= q[file.claimed_index] - self.length and not file.faulted:
                     cursor.next = next + 1
                     return value & self._mask
-            elif timeout is None:
+            elif timeout is None and not file.faulted:
                 return None     # caught up (what the general path below would find, slower)
         self._acknowledge()
         items = self._cursor.read(1)
@@ -528,17 +606,15 @@ class MessageReader(_Handle):
         self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
         self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
         if named:
-            position, sequence = file.committed(self._index)
-            self._cursor = R.MessageCursor(file, position, sequence)
+            self._cursor = R.MessageCursor(file, committed=file.committed(self._index))
         elif isinstance(start, int) and not isinstance(start, bool):
+            # A replay from message ``start``: read past the older ones without counting them.
             self._cursor = R.MessageCursor(file, "oldest")
             while True:
-                found = self._cursor.read(peek=True)
+                found = self._cursor.read(accept=lambda sequence: sequence < start)
                 if found is None or found[0] >= start:
                     break
-                self._cursor.read()
             self._cursor.missed = 0
-            self._cursor.expected = start
         else:
             self._cursor = R.MessageCursor(file, start)
 
@@ -552,7 +628,7 @@ class MessageReader(_Handle):
 
     def _acknowledge(self):
         if self._index is not None:
-            self._file.commit(self._index, self._cursor.position, self._cursor.expected)
+            self._file.commit(self._index, *self._cursor.commit_point())
 
     def commit(self):
         self._acknowledge()

@@ -19,7 +19,10 @@ BYTE_ORDER_MARK = 0x01020304
 MAX_ITEM_SIZE = 1 << 24
 MAX_LENGTH = 1 << 32
 MAX_FILE_SIZE = 1 << 40
-MAX_POSITION = 1 << 63  # the highest published or claimed position a ring file may record: positions never wrap
+# The largest value a counter of a ring file may hold (published, claimed, a cursor, a message
+# sequence): 2^63 - 1, as the Swift side's Limits.maxCount. Beyond it is damage; a push that would
+# pass it is refused. No counter ever wraps.
+MAX_COUNT = (1 << 63) - 1
 LAST_WRITE_STAMP_SHIFT = 10     # the writer stamps lastWriteAt when a publish crosses 2^10 positions
 
 # Line 0: geometry and checksum.
@@ -55,6 +58,8 @@ KIND_ITEMS, KIND_MESSAGES = 0, 1
 # 64, PID 68, start time 72, name length 80, name 84 (44 bytes).
 REC_CURSOR, REC_SEQUENCE, REC_STATE, REC_PID, REC_START_TIME, REC_NAME_LENGTH, REC_NAME = 0, 8, 64, 68, 72, 80, 84
 READER_NAME_MAX = 44
+# A reader name, as registration accepts it (and as a registered record must still hold it).
+READER_NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,43}\Z")
 TABLE_LOCK_BYTE = 64
 WRITER_LOCK_BYTE = 0
 

@@ -23,6 +23,10 @@ class RingFile:
     the file truncated under it: from then on the mapping reads zeros, and every operation
     checks the flag (``check``) before it returns anything, so what it read is never believed."""
 
+    # Slots: the hot paths read ``q``, ``d``, ``claimed_index`` and ``faulted`` on every call.
+    __slots__ = ("path", "fd", "mapping", "layout", "faulted", "_guard", "q", "d", "claimed_index", "data_offset",
+                 "_base", "__weakref__")
+
     def __init__(self, path, fd, mapping, layout):
         self.path, self.fd, self.mapping, self.layout = path, fd, mapping, layout
         self.faulted = False

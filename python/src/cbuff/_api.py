@@ -465,6 +465,14 @@ class Reader(_Handle):
     def next_sequence(self):
         return self._cursor.next
 
+    def available(self):
+        """How many items were published that this reader has not read (those it will find
+        overwritten included): a snapshot."""
+        file = self._file
+        published = file.published()
+        file.check()
+        return max(0, published - self._cursor.next)
+
     def _acknowledge(self):
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)

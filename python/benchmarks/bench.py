@@ -46,7 +46,7 @@ def main():
             import numpy  # noqa: F401
             big = directory.create_buffer("array", item_size=8, length=1 << 24)
             big.push_many(range(1 << 20))
-            for round in range(3):
+            for _round in range(3):
                 array_reader = directory.open_reader("array")
                 start = time.perf_counter()
                 values = array_reader.pop_array(1 << 24)

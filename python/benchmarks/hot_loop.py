@@ -1,5 +1,10 @@
-import os, sys, tempfile, shutil
+import os
+import shutil
+import sys
+import tempfile
+
 import cbuff
+
 n, what = int(sys.argv[1]), sys.argv[2]
 folder = tempfile.mkdtemp(dir="/dev/shm")
 try:

@@ -3,9 +3,7 @@ import os
 
 import pytest
 
-import cbuff
-from cbuff.errors import (BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit,
-                          WriterBusy)
+from cbuff.errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit, WriterBusy
 
 
 def test_items_come_back_and_a_lapped_reader_counts_exactly(directory):
@@ -35,7 +33,7 @@ def test_a_ring_of_length_l_keeps_the_l_most_recent_items(directory):
 
 
 def test_fields_are_dicts_and_numpy_structured_arrays(directory):
-    numpy = pytest.importorskip("numpy")
+    pytest.importorskip("numpy")
     writer = directory.create_buffer("ticks", fields="time:u64,price:f64,qty:u32,sym:char4", length=64)
     for i in range(10):
         writer.push({"time": i, "price": i / 4, "qty": i * 2, "sym": "AB"})
@@ -162,3 +160,19 @@ def test_bumped_words_wrap_at_their_top(directory):
     writer.push(7)
     writer.close()
     assert directory.open_reader("wrap").pop() == 7
+
+
+def test_pop_array_has_one_dtype_whatever_the_batch(directory):
+    """Across the wrap (two runs), as in one run: the fields' dtype, padding included."""
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer("padded", fields="time:u64,price:f64,qty:u32", length=8)
+    expected = writer.fields.numpy_dtype()
+    assert expected.itemsize == 24                      # 20 bytes of fields, padded to 8
+    for round in range(3):
+        reader = directory.open_reader("padded", start="latest")
+        for i in range(6):
+            writer.push({"time": round * 10 + i, "price": 1.5, "qty": i})
+        array = reader.pop_array(100)
+        assert array.dtype == expected and array.dtype.itemsize == 24, (round, array.dtype)
+        assert list(array["time"]) == [round * 10 + i for i in range(6)]
+        assert isinstance(array, numpy.ndarray)

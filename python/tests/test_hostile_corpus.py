@@ -13,6 +13,7 @@ import tempfile
 import pytest
 
 import cbuff
+
 from conftest import REPOSITORY, swift_binary
 
 CORPUS = json.loads((REPOSITORY / "Tests" / "HostileFiles" / "corpus.json").read_text())

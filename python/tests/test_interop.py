@@ -7,7 +7,6 @@ import sys
 import textwrap
 import threading
 
-import cbuff
 from conftest import swift_binary
 
 PYTHON = [sys.executable, "-c"]
@@ -77,7 +76,7 @@ def test_a_python_writer_killed_mid_stream_is_taken_over_by_cbuff_push(directory
         while True:
             writer.push(writer.next_sequence)
     """)
-    child = subprocess.Popen(PYTHON + [script], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    child = subprocess.Popen([*PYTHON, script], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert child.stdout.readline().strip() == b"pushed"
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -105,7 +104,7 @@ def test_mixed_create_races_have_exactly_one_winner(directory, cbuff_cli):
     for round in range(12):
         name = f"race{round}"
         swift = subprocess.Popen([agent, "race", directory.path, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        python = subprocess.Popen(PYTHON + [script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        python = subprocess.Popen([*PYTHON, script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
         for process in (swift, python):
             process.stdin.write(b"go\n")

@@ -213,3 +213,25 @@ def test_every_error_is_a_cbuff_error(directory, data_dir):
         f.write(b"SQLite format 3\0" + bytes(84) + b"garbage" * 100)
     with pytest.raises(CBuffError):
         directory.open_reader("b")
+
+
+def test_closed_standard_streams_are_never_taken_by_a_ring_lock_or_registry(data_dir):
+    """A process started with fd 0 and 2 closed: none of cbuff's descriptors lands there."""
+    status, out, err = run_child("""
+        import os, sys
+        os.close(0)
+        os.close(2)
+        import cbuff
+        directory = cbuff.DataDirectory(sys.argv[1])
+        writer = directory.create_buffer("t", item_size=8, length=16)
+        writer.push(5)
+        reader = directory.open_reader("t")
+        value = reader.pop()
+        messages = directory.create_buffer("m", messages=True, capacity=4096, max_message=16)
+        messages.push_message(b"x")
+        # SQLite itself parks /dev/null on a closed standard slot it meets (its unix VFS does so
+        # that it never writes a database through fd 0-2): that is harmless; a cbuff file is not.
+        taken = [os.readlink("/proc/self/fd/%d" % slot) for slot in (0, 2) if os.path.exists("/proc/self/fd/%d" % slot)]
+        print(value, [path for path in taken if path != "/dev/null"], flush=True)
+    """, os.path.join(data_dir, "d"))
+    assert status == 0 and out.split() == ["5", "[]"], (status, out, err)

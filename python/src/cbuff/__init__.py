@@ -14,9 +14,18 @@ Runs on Linux x86-64 only (see ``cbuff._system`` for why).
 
 from ._api import DataDirectory, Message, MessageReader, MessageWriter, Reader, Writer, default_path
 from ._format import FieldLayout
-from .errors import *  # noqa: F401,F403
+from .errors import *  # noqa: F403
 from .errors import CBuffError
 
-__all__ = ["DataDirectory", "Writer", "Reader", "MessageWriter", "MessageReader", "Message", "FieldLayout",
-           "CBuffError", "default_path"]
+__all__ = [
+           "CBuffError",
+           "DataDirectory",
+           "FieldLayout",
+           "Message",
+           "MessageReader",
+           "MessageWriter",
+           "Reader",
+           "Writer",
+           "default_path",
+]
 __version__ = "2.0.0"

@@ -10,8 +10,8 @@ import time
 from . import _format as F
 from . import _ring as R
 from . import _system as S
-from ._registry import Registry
 from ._format import H_READERS_VERSION, H_WAITERS, H_WRITER_WAITING, LAST_WRITE_STAMP_SHIFT, W_DATA, W_LAST_WRITE_AT, W_PUBLISHED
+from ._registry import Registry
 from .errors import BufferAlreadyCreated, CBuffError, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
@@ -238,7 +238,7 @@ class DataDirectory:
         lock whose recorded writer closed or died is looked at again for up to 100 ms (a child
         forked by the writer holds the lock until it execs)."""
         try:
-            fd, info = S.open_trusted(trust, name + ".ring", False)
+            fd, _info = S.open_trusted(trust, name + ".ring", False)
         except (FileNotFoundError, CBuffError):
             return False
         try:
@@ -551,7 +551,16 @@ class Reader(_Handle):
                 break
             parts.append(part)
             total += len(part)
-        return parts[0] if len(parts) == 1 else numpy.concatenate(parts) if parts else numpy.empty(0, dtype=dtype)
+        if len(parts) == 1:
+            return parts[0]
+        # Copied into one array of ``dtype`` (numpy.concatenate would drop a structured dtype's
+        # padding: 28 bytes per item instead of 32), so every batch has the same dtype.
+        out = numpy.empty(total, dtype=dtype)
+        at = 0
+        for part in parts:
+            out[at:at + len(part)] = part
+            at += len(part)
+        return out
 
     def wait(self, timeout=None):
         return self._cursor.wait(timeout)

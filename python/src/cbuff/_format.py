@@ -95,7 +95,7 @@ def round_up(value, alignment):
 class Field:
     """One field: its name, type text (``u64``, ``char8``, ``bytes16``) and offset."""
 
-    __slots__ = ("name", "type", "offset", "kind", "count", "width")
+    __slots__ = ("count", "kind", "name", "offset", "type", "width")
 
     def __init__(self, name, type, offset):
         self.name, self.type, self.offset = name, type, offset
@@ -182,7 +182,7 @@ class FieldLayout:
     @property
     def json(self):
         """As the registry's ``fields`` column holds it (no spaces, keys in this order)."""
-        return "[" + ",".join('{"name":"%s","type":"%s","offset":%d}' % (f.name, f.type, f.offset) for f in self.fields) + "]"
+        return "[" + ",".join(f'{{"name":"{f.name}","type":"{f.type}","offset":{f.offset}}}' for f in self.fields) + "]"
 
     @classmethod
     def from_json(cls, text):

@@ -152,7 +152,9 @@ class Registry:
         for suffix in self.COMPANIONS:
             trust.check_if_present(REGISTRY + suffix, "registry file")
         try:
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            with S.standard_slots_held():
+                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                self._applied()          # SQLite opens its files on first use
             applied = self._applied()
             known = [identifier for identifier, _ in migrations()]
             if applied - set(known):
@@ -176,7 +178,7 @@ class Registry:
         """Runs ``body()`` holding the exclusive flock on ``registry.lock`` (bounded wait)."""
         lock_path = os.path.join(self.directory, LOCK)
         try:
-            lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, self.trust.file_mode)
+            lock = S.open_fd(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, self.trust.file_mode)
         except OSError as error:
             if error.errno == errno.ELOOP:
                 raise Corrupted(f"The registry lock {lock_path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
@@ -212,17 +214,18 @@ class Registry:
             except OSError as error:
                 raise S.system_error(error, f"remove the leftover {entry}") from None
         try:
-            os.close(os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.trust.file_mode))
+            os.close(S.open_fd(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.trust.file_mode))
         except OSError as error:
             raise S.system_error(error, f"create the registry {self.path}") from None
         try:
-            db = sqlite3.connect(temporary, timeout=self.timeout, isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode = WAL")
-                _apply(db, migrations())
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                db.close()
+            with S.standard_slots_held():
+                db = sqlite3.connect(temporary, timeout=self.timeout, isolation_level=None)
+                try:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    _apply(db, migrations())
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    db.close()
             for suffix in self.COMPANIONS:
                 try:
                     os.unlink(temporary + suffix)

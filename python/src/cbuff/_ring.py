@@ -4,7 +4,6 @@ kinds of ring. Every access to the mapping is in this module, through ``Words``;
 says why each plain access has the ordering the protocol needs on x86-64."""
 
 import os
-import struct
 import time
 
 from . import _format as F
@@ -24,8 +23,20 @@ class RingFile:
     checks the flag (``check``) before it returns anything, so what it read is never believed."""
 
     # Slots: the hot paths read ``q``, ``d``, ``claimed_index`` and ``faulted`` on every call.
-    __slots__ = ("path", "fd", "mapping", "layout", "faulted", "_guard", "q", "d", "claimed_index", "data_offset",
-                 "_base", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_base",
+        "_guard",
+        "claimed_index",
+        "d",
+        "data_offset",
+        "faulted",
+        "fd",
+        "layout",
+        "mapping",
+        "path",
+        "q",
+    )
 
     def __init__(self, path, fd, mapping, layout):
         self.path, self.fd, self.mapping, self.layout = path, fd, mapping, layout
@@ -44,7 +55,7 @@ class RingFile:
         failure nothing is left under that name."""
         path = os.path.join(trust.path, name)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, trust.file_mode)
+            fd = S.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, trust.file_mode)
         except OSError as error:
             raise S.system_error(error, f"create the ring file {path}") from None
         try:

@@ -186,6 +186,48 @@ def is_running(pid, start):
 
 
 # --- Files ------------------------------------------------------------------------------------
+#
+# Standard streams are input too (SPEC §3): a process started with fd 0, 1 or 2 closed must never
+# let a ring, lock or registry descriptor take their place, where a later print() or a child's
+# output would write into it. Every descriptor this package opens is moved above 2 (``_high``),
+# and the calls that open descriptors of their own (mmap, which keeps a duplicate; SQLite) run
+# with the closed standard slots held by /dev/null for their duration (``standard_slots_held``).
+
+def _high(fd: int) -> int:
+    """``fd``, moved above 2 if it took a standard stream's place."""
+    if fd > 2:
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
+
+
+class standard_slots_held:
+    """Holds every closed standard descriptor (0-2) with /dev/null while the block runs."""
+
+    def __enter__(self) -> "standard_slots_held":
+        self.held: "list[int]" = []
+        for slot in (0, 1, 2):
+            try:
+                os.fstat(slot)
+            except OSError:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                if fd > 2:
+                    os.close(fd)
+                    break
+                self.held.append(fd)
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        for fd in self.held:
+            os.close(fd)
+
+
+def open_fd(path: str, flags: int, mode: int = 0o600) -> int:
+    """``os.open``, the descriptor moved above the standard streams."""
+    return _high(os.open(path, flags, mode))
+
 
 class DirectoryTrust:
     """What a data directory's files may be (the Swift side's ``FileTrust``): the directory is
@@ -193,7 +235,7 @@ class DirectoryTrust:
     group (every group permission, as ``chmod 2770`` makes it); its files are trusted when they
     are regular files owned by this user or, in a shared directory, by its group."""
 
-    __slots__ = ("path", "shared_group", "file_mode", "user")
+    __slots__ = ("file_mode", "path", "shared_group", "user")
 
     def __init__(self, path: str, shared_group: "int | None", user: int) -> None:
         self.path, self.shared_group, self.user = path, shared_group, user
@@ -278,7 +320,7 @@ def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: 
     path = os.path.join(trust.path, name)
     flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     try:
-        fd = os.open(path, flags)
+        fd = open_fd(path, flags)
     except FileNotFoundError:
         raise
     except OSError as error:
@@ -300,7 +342,8 @@ def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: 
 def map_shared(fd: int, size: int, writable: bool = True) -> mmap.mmap:
     """A MAP_SHARED mapping of the file's first ``size`` bytes."""
     try:
-        return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        with standard_slots_held():      # mmap keeps a duplicate of the descriptor
+            return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
     except OSError as error:
         raise system_error(error, "map a ring file") from None
 

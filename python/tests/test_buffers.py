@@ -70,7 +70,8 @@ def test_named_readers_resume_and_hold_a_blocking_writer(directory):
     again = directory.open_reader("held", reader="billing")
     assert not again.is_newly_registered and again.pop_many(10) == [2, 3, 4, 5]
     status = directory.inspect("held")
-    assert status["readers"][0]["name"] == "billing" and status["readers"][0]["alive"] is True    # `again` holds its lock
+    assert status.readers[0].name == "billing" and status.readers[0].alive is True    # `again` holds its lock
+    assert status.to_json()["readers"][0]["name"] == "billing" and status.to_json()["writerAlive"] is True
 
 
 def test_messages_of_every_size_and_a_lapped_reader(directory):
@@ -89,7 +90,7 @@ def test_messages_of_every_size_and_a_lapped_reader(directory):
     with pytest.raises(ValueDoesNotFit):
         writer.push_message(bytes(1001))
     status = directory.inspect("logs")
-    assert status["kind"] == "messages" and status["written"] == 103 and status["oldest"] == 71 and status["count"] == 32
+    assert status.kind == "messages" and status.written == 103 and status.oldest == 71 and status.count == 32
 
 
 def test_a_new_writer_continues_each_kind(directory):
@@ -106,7 +107,7 @@ def test_a_new_writer_continues_each_kind(directory):
     assert directory.take_over("logs").next_sequence == 1
     again.close()
     directory.remove("ints")
-    assert [b["name"] for b in directory.buffers()] == ["logs"]
+    assert [b.name for b in directory.buffers()] == ["logs"]
     assert not os.path.exists(directory.ring_path("ints"))
 
 

@@ -12,20 +12,25 @@ ring file format and registry (no compiled code, no Swift needed).
 Runs on Linux x86-64 only (see ``cbuff._system`` for why).
 """
 
-from ._api import DataDirectory, Message, MessageReader, MessageWriter, Reader, Writer, default_path
+from ._api import BufferStatus, DataDirectory, Item, Message, MessageReader, MessageWriter, Policy, Reader, ReaderStatus, Start, Writer, default_path
 from ._format import FieldLayout
 from .errors import *  # noqa: F403
 from .errors import CBuffError
 
 __all__ = [
-           "CBuffError",
-           "DataDirectory",
-           "FieldLayout",
-           "Message",
-           "MessageReader",
-           "MessageWriter",
-           "Reader",
-           "Writer",
-           "default_path",
+    "BufferStatus",
+    "CBuffError",
+    "DataDirectory",
+    "FieldLayout",
+    "Item",
+    "Message",
+    "MessageReader",
+    "MessageWriter",
+    "Policy",
+    "Reader",
+    "ReaderStatus",
+    "Start",
+    "Writer",
+    "default_path",
 ]
 __version__ = "2.0.0"

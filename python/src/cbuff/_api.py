@@ -1,11 +1,14 @@
 """The public face: DataDirectory, the writers and readers of both kinds of buffer."""
 
+from __future__ import annotations
+
 import array
-import collections
+import dataclasses
 import os
 import random
 import re
 import time
+from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 from . import _format as F
 from . import _ring as R
@@ -16,12 +19,78 @@ from .errors import BufferAlreadyCreated, CBuffError, Corrupted, InvalidArgument
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
-Message = collections.namedtuple("Message", "sequence time data")
-Message.text = property(lambda self: self.data.decode("utf-8"))
-Message.__doc__ = "A message: its sequence, its publish time (ns since the Unix epoch) and its bytes."
+Policy = Literal["overwrite", "block"]
+"""What a push does when the ring is full: overwrite the oldest item, or wait for named readers."""
+Start = Union[Literal["oldest", "latest"], int]
+"""Where a reader starts: the oldest item still present, only new ones, or a sequence."""
+Item = Union[int, bytes, Dict[str, Any]]
+"""An item as pushed and popped: an int (items of at most 8 bytes), bytes, or a dict of fields."""
 
 
-def default_path():
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """A message: its sequence, its publish time (ns since the Unix epoch) and its bytes."""
+
+    sequence: int
+    time: int
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        """The bytes as UTF-8 text."""
+        return self.data.decode("utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderStatus:
+    """A named reader as ``inspect`` sees it: its position (the sequence it reads next; None for
+    a message reader that has read nothing yet), how far behind the writer it is, the PID that
+    last opened it and whether that process holds it now."""
+
+    name: str
+    position: Optional[int]
+    lag: int
+    pid: int
+    alive: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferStatus:
+    """Everything known about one buffer (``cbuff inspect``): ``to_json()`` gives the keys of
+    ``cbuff inspect --json``."""
+
+    name: str
+    kind: Literal["items", "messages"]
+    item_size: Optional[int]
+    length: Optional[int]
+    capacity: Optional[int]
+    max_message: Optional[int]
+    policy: Policy
+    path: str
+    format_version: int
+    type_name: Optional[str]
+    item_alignment: Optional[int]
+    fields: Optional[List[Dict[str, Any]]]
+    writer_pid: Optional[int]
+    created_at: str
+    writer_alive: bool
+    writer_state: Optional[str]
+    written: int
+    oldest: int
+    count: int
+    readers: Tuple[ReaderStatus, ...]
+
+    def to_json(self) -> Dict[str, Any]:
+        """The camelCase keys of ``cbuff inspect --json``."""
+        def camel(name: str) -> str:
+            head, *rest = name.split("_")
+            return head + "".join(part.capitalize() for part in rest)
+        out = {camel(field.name): getattr(self, field.name) for field in dataclasses.fields(self)}
+        out["readers"] = [dataclasses.asdict(reader) for reader in self.readers]
+        return out
+
+
+def default_path() -> str:
     """``$XDG_DATA_HOME/cbuff``, else ``$HOME/.local/share/cbuff``, else ``$XDG_RUNTIME_DIR/cbuff``,
     else ``/tmp/cbuff-UID``: the Swift library's default."""
     for variable, suffix in (("XDG_DATA_HOME", "/cbuff"), ("HOME", "/.local/share/cbuff"), ("XDG_RUNTIME_DIR", "/cbuff")):
@@ -31,7 +100,7 @@ def default_path():
     return f"/tmp/cbuff-{os.getuid()}"
 
 
-def validate_name(name):
+def validate_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RULE.match(name) or len(name.encode()) > 200:
         raise InvalidArgument(f"Buffer name {name!r} is invalid: 1 to 200 bytes of letters, digits and . _ - : @ +, not starting with a dot.")
 
@@ -39,17 +108,17 @@ def validate_name(name):
 class DataDirectory:
     """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default."""
 
-    def __init__(self, path=None, lock_timeout=5.0):
+    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0) -> None:
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
         self.lock_timeout = lock_timeout
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DataDirectory({self.path!r})"
 
-    def ring_path(self, name):
+    def ring_path(self, name: str) -> str:
         return os.path.join(self.path, name + ".ring")
 
-    def _trust(self, create=False):
+    def _trust(self, create: bool = False) -> S.DirectoryTrust:
         """The data directory, checked (created, owner-only, if ``create`` and it is missing)."""
         if create and not os.path.lexists(self.path):
             try:
@@ -61,14 +130,14 @@ class DataDirectory:
         except NotFound:
             raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 
-    def _registry(self, create=False):
+    def _registry(self, create: bool = False) -> Registry:
         trust = self._trust(create)
         try:
             return Registry(trust, self.lock_timeout, create)
         except FileNotFoundError:
             raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 
-    def _look_up(self, name):
+    def _look_up(self, name: str) -> Tuple[Registry, Any]:
         validate_name(name)
         registry = self._registry()
         try:
@@ -81,7 +150,7 @@ class DataDirectory:
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
-    def _open_ring(self, registry, row, writable=True):
+    def _open_ring(self, registry: Registry, row: Any, writable: bool = True) -> Any:
         """Opens the ring file of ``row`` and checks that the row is that file's, whole."""
         try:
             file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
@@ -100,8 +169,10 @@ class DataDirectory:
 
     # Creating and attaching
 
-    def create_buffer(self, name, item_size=None, length=None, policy="overwrite", fields=None,
-                      messages=False, capacity=None, max_message=None, precise_time=False):
+    def create_buffer(self, name: str, item_size: Optional[int] = None, length: Optional[int] = None,
+                      policy: Policy = "overwrite", fields: Union[str, F.FieldLayout, None] = None,
+                      messages: bool = False, capacity: Optional[int] = None, max_message: Optional[int] = None,
+                      precise_time: bool = False) -> Union[Writer, MessageWriter]:
         """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
         ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
         capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists."""
@@ -109,6 +180,8 @@ class DataDirectory:
         if policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
         if messages:
+            if capacity is None or max_message is None:
+                raise InvalidArgument("A buffer of messages needs a capacity and a largest message (capacity=…, max_message=…).")
             layout = F.Layout.message_ring(capacity, max_message, F.POLICIES[policy], precise_time)
         else:
             layout_fields = F.FieldLayout.parse(fields) if isinstance(fields, str) else fields
@@ -127,7 +200,7 @@ class DataDirectory:
                     raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {file.path} first.')
                 file.attach_writer()
 
-                def register(db):
+                def register(db: Any) -> None:
                     if registry.has_row(db, name):
                         raise self._already_created(name, registry)
                     final = self.ring_path(name)
@@ -155,7 +228,7 @@ class DataDirectory:
             registry.close()
         return MessageWriter(name, file) if messages else Writer(name, file)
 
-    def _file_writer_alive(self, trust, name):
+    def _file_writer_alive(self, trust: S.DirectoryTrust, name: str) -> bool:
         """Whether a live process holds the writer lock of ring file ``name``.ring (False if
         there is no such file, or it cannot be opened as a ring file)."""
         try:
@@ -167,12 +240,12 @@ class DataDirectory:
         finally:
             os.close(fd)
 
-    def _already_created(self, name, registry):
+    def _already_created(self, name: str, registry: Registry) -> BufferAlreadyCreated:
         if self._file_writer_alive(registry.trust, name):
             try:
                 fd, _ = S.open_trusted(registry.trust, name + ".ring", False)
                 try:
-                    pid = int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
+                    pid: object = int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
                 finally:
                     os.close(fd)
             except (OSError, CBuffError):
@@ -180,7 +253,7 @@ class DataDirectory:
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid}) is alive.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
 
-    def take_over(self, name):
+    def take_over(self, name: str) -> Union[Writer, MessageWriter]:
         """Becomes the writer of a buffer whose writer is gone; the sequence continues."""
         registry, row = self._look_up(name)
         try:
@@ -201,7 +274,7 @@ class DataDirectory:
             registry.close()
         return handle
 
-    def open_reader(self, name, start="oldest", reader=None):
+    def open_reader(self, name: str, start: Start = "oldest", reader: Optional[str] = None) -> Union[Reader, MessageReader]:
         """A reader of buffer ``name``: anonymous, or the named reader ``reader`` (its cursor lives
         in the ring file; delivery at least once). ``start``: "oldest", "latest" or a sequence."""
         if not (start in ("oldest", "latest") or (type(start) is int and start >= 0)):
@@ -214,12 +287,11 @@ class DataDirectory:
                 if reader is None:
                     return kind(name, file, start)
 
-                def start_at():
+                def start_at() -> Tuple[int, Optional[int]]:
                     if file.layout.messages:
-                        probe = R.MessageCursor(file, start if isinstance(start, str) else "oldest")
-                        return probe.commit_point()
-                    probe = R.SlotCursor(file, start)
-                    return probe.next, None
+                        point: Tuple[int, Optional[int]] = R.MessageCursor(file, start if isinstance(start, str) else "oldest").commit_point()
+                        return point
+                    return int(R.SlotCursor(file, start).next), None
                 index, is_new = file.claim_reader(reader, name, self.lock_timeout, start_at)
                 handle = kind(name, file, None, named=(reader, index, is_new))
             except BaseException:
@@ -233,7 +305,7 @@ class DataDirectory:
         finally:
             registry.close()
 
-    def _writer_alive_for_removal(self, trust, name):
+    def _writer_alive_for_removal(self, trust: S.DirectoryTrust, name: str) -> bool:
         """Whether a live writer holds buffer ``name``, decided as a take-over decides it: a busy
         lock whose recorded writer closed or died is looked at again for up to 100 ms (a child
         forked by the writer holds the lock until it execs)."""
@@ -263,7 +335,7 @@ class DataDirectory:
 
     # Looking and cleaning up
 
-    def buffers(self):
+    def buffers(self) -> List[BufferStatus]:
         """Every buffer's status (see ``inspect``), by name."""
         try:
             registry = self._registry()
@@ -275,53 +347,53 @@ class DataDirectory:
             registry.close()
         return [self.inspect(name) for name in names]
 
-    def inspect(self, name):
-        """What ``cbuff inspect NAME --json`` says, as a dict (the same camelCase keys)."""
+    def inspect(self, name: str) -> BufferStatus:
+        """What ``cbuff inspect NAME`` says (``to_json()``: the keys of its ``--json``)."""
         registry, row = self._look_up(name)
         layout = row.layout
-        report = {"name": name, "kind": "messages" if layout.messages else "items",
-                  "itemSize": None if layout.messages else row.item_size, "length": None if layout.messages else row.length,
-                  "capacity": layout.capacity, "maxMessage": layout.max_message,
-                  "policy": "block" if row.policy else "overwrite", "path": self.ring_path(name),
-                  "formatVersion": row.format_version, "typeName": row.type_name, "itemAlignment": row.alignment,
-                  "fields": [{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
-                  "writerPid": row.writer_pid, "createdAt": row.created_at}
         try:
             file = self._open_ring(registry, row, writable=False)
         except BaseException:
             registry.close()
             raise
         try:
-            report["writerAlive"] = file.writer_alive()
+            writer_alive = bool(file.writer_alive())
             state = file.d[F.OFF_WRITER_STATE // 4]
-            report["writerState"] = "alive" if report["writerAlive"] else {0: "never attached", 1: "died", 2: "closed"}.get(state)
+            writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(state)
             published, claimed = file.published(), file.claimed()
             if layout.messages:
-                oldest = R.MessageCursor(file, "oldest")
-                written = R.MessageCursor(file, "latest").next_sequence
-                report.update(written=written, oldest=min(oldest.expected if oldest.expected is not None else written, written))
+                first = R.MessageCursor(file, "oldest")
+                written = int(R.MessageCursor(file, "latest").next_sequence)
+                oldest = min(first.expected if first.expected is not None else written, written)
             else:
-                report.update(written=published, oldest=min(max(0, claimed - layout.length), published))
-            report["count"] = report["written"] - report["oldest"]
-            report["readers"] = []
+                written, oldest = published, min(max(0, claimed - layout.length), published)
+            readers = []
             for _, reader, cursor, sequence, pid, alive in file.readers():
                 position = sequence if layout.messages else cursor
                 # A message reader with no sequence yet has read nothing and waits at "latest".
-                lag = max(0, report["written"] - (report["written"] if position is None else position))
-                report["readers"].append({"name": reader, "position": position, "lag": lag, "pid": pid, "alive": alive})
+                lag = max(0, written - (written if position is None else position))
+                readers.append(ReaderStatus(reader, position, lag, pid, alive))
             file.check()
         finally:
             file.close()
             registry.close()
-        return report
+        return BufferStatus(
+            name=name, kind="messages" if layout.messages else "items",
+            item_size=None if layout.messages else row.item_size, length=None if layout.messages else row.length,
+            capacity=layout.capacity, max_message=layout.max_message, policy="block" if row.policy else "overwrite",
+            path=self.ring_path(name), format_version=row.format_version, type_name=row.type_name,
+            item_alignment=row.alignment,
+            fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
+            writer_pid=row.writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
+            written=written, oldest=oldest, count=written - oldest, readers=tuple(readers))
 
-    def remove(self, name, force=False):
+    def remove(self, name: str, force: bool = False) -> None:
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
         validate_name(name)
         registry = self._registry()
         trust = registry.trust
         try:
-            def remove(db):
+            def remove(db: Any) -> None:
                 if not registry.has_row(db, name):
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
                 if not force and self._writer_alive_for_removal(trust, name):
@@ -343,20 +415,25 @@ class DataDirectory:
 class _Handle:
     """What writers and readers share: the open file, the name, close and context management."""
 
-    def __init__(self, name, file):
-        self.name, self._file = name, file
+    def __init__(self, name: str, file: Any) -> None:
+        self.name: str = name
+        self._file: Any = file
         layout = file.layout
-        self.item_size, self.length = layout.item_size, layout.length
-        self.policy = "block" if layout.policy else "overwrite"
-        self.fields = layout.fields
+        self.item_size: int = layout.item_size
+        self.length: int = layout.length
+        self.policy: Policy = "block" if layout.policy else "overwrite"
+        self.fields: Optional[F.FieldLayout] = layout.fields
 
-    def __enter__(self):
+    def __enter__(self) -> _Handle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -366,7 +443,10 @@ class _Handle:
 class Writer(_Handle):
     """The one writer of a buffer of items."""
 
-    def __init__(self, name, file):
+    def __enter__(self) -> Writer:
+        return self
+
+    def __init__(self, name: str, file: Any) -> None:
         super().__init__(name, file)
         self._publisher = R.SlotPublisher(file)
         self.max_value = (1 << (8 * min(self.item_size, 8))) - 1
@@ -377,10 +457,10 @@ class Writer(_Handle):
         self._slot_words = layout.stride // 8
 
     @property
-    def next_sequence(self):
-        return self._publisher.published
+    def next_sequence(self) -> int:
+        return int(self._publisher.published)
 
-    def _encode(self, value):
+    def _encode(self, value: Any) -> bytes:
         if self.fields is not None and isinstance(value, dict):
             return self.fields.encode(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -393,7 +473,7 @@ class Writer(_Handle):
             return value.to_bytes(min(self.item_size, 8), "little")
         raise InvalidArgument(f"cannot push {type(value).__name__} to buffer \"{self.name}\": push an int, bytes, or (for a buffer with fields) a dict")
 
-    def push(self, value, timeout=None):
+    def push(self, value: Item, timeout: Optional[float] = None) -> bool:
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
         publisher = self._publisher
@@ -418,12 +498,12 @@ class Writer(_Handle):
                 if file.faulted:
                     raise file.truncated()
                 return True
-        return publisher.publish([self._encode(value)], timeout) == 1
+        return bool(publisher.publish([self._encode(value)], timeout) == 1)
 
-    def try_push(self, value):
-        return self._publisher.publish([self._encode(value)], 0) == 1
+    def try_push(self, value: Item) -> bool:
+        return bool(self._publisher.publish([self._encode(value)], 0) == 1)
 
-    def push_many(self, values, timeout=None):
+    def push_many(self, values: Any, timeout: Optional[float] = None) -> int:
         """Pushes every value, announcing them once per run; all are checked first."""
         values = list(values)
         if self._word_slots and self._slot_words == 1:
@@ -432,11 +512,11 @@ class Writer(_Handle):
             except (OverflowError, TypeError):
                 words = None
             if words is not None and (self.max_value == 0xFFFFFFFFFFFFFFFF or max(words, default=0) <= self.max_value):
-                return self._publisher.publish_words(words, timeout)
+                return int(self._publisher.publish_words(words, timeout))
         encoded = [self._encode(value) for value in values]
-        return self._publisher.publish(encoded, timeout)
+        return int(self._publisher.publish(encoded, timeout))
 
-    def close(self):
+    def close(self) -> None:
         if self._file is not None and self._file.mapping is not None:
             self._file.detach_writer()
             self._file.close()
@@ -446,9 +526,14 @@ class Writer(_Handle):
 class Reader(_Handle):
     """A reader of a buffer of items, with its own cursor."""
 
-    def __init__(self, name, file, start, named=None):
+    def __enter__(self) -> Reader:
+        return self
+
+    def __init__(self, name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> None:
         super().__init__(name, file)
-        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
+        self.reader_name: Optional[str] = named[0] if named else None
+        self._index: Optional[int] = named[1] if named else None
+        self.is_newly_registered: bool = named[2] if named else False
         start = file.committed(self._index)[0] if named else start
         self._cursor = R.SlotCursor(file, start)
         self._wide = self.item_size > 8 and self.fields is None
@@ -458,36 +543,38 @@ class Reader(_Handle):
         self._cursor_word = (R.RingFile._record(self._index) + F.REC_CURSOR) // 8 if named else None
 
     @property
-    def missed(self):
-        return self._cursor.missed
+    def missed(self) -> int:
+        """Items this reader never saw because the writer overwrote them first."""
+        return int(self._cursor.missed)
 
     @property
-    def next_sequence(self):
-        return self._cursor.next
+    def next_sequence(self) -> int:
+        return int(self._cursor.next)
 
-    def available(self):
+    def available(self) -> int:
         """How many items were published that this reader has not read (those it will find
         overwritten included): a snapshot."""
         file = self._file
         published = file.published()
         file.check()
-        return max(0, published - self._cursor.next)
+        return max(0, int(published) - self.next_sequence)
 
-    def _acknowledge(self):
+    def _acknowledge(self) -> None:
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)
 
-    def commit(self):
+    def commit(self) -> None:
+        """A named reader's commit of everything it returned (also done by the next read)."""
         self._acknowledge()
 
-    def _decode(self, item, sequence):
+    def _decode(self, item: bytes, sequence: int) -> Item:
         if self.fields is not None:
             return self.fields.decode(item)
         if self._wide:
             return item
         return int.from_bytes(item, "little")
 
-    def pop(self, timeout=None):
+    def pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
         with ``timeout`` seconds, waits that long for one."""
         if self._word_slots:
@@ -504,7 +591,7 @@ class Reader(_Handle):
                 value = q[W_DATA + (next % self.length) * self._slot_words]
                 if next >= q[file.claimed_index] - self.length and not file.faulted:
                     cursor.next = next + 1
-                    return value & self._mask
+                    return int(value & self._mask)
             elif timeout is None and not file.faulted:
                 return None     # caught up (what the general path below would find, slower)
         self._acknowledge()
@@ -513,11 +600,12 @@ class Reader(_Handle):
             items = self._cursor.read(1)
         return self._decode(items[0], self._cursor.next - 1) if items else None
 
-    def pop_many(self, count):
+    def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
-            out, mask = [], self._mask
+            out: List[Any] = []
+            mask = self._mask
             while len(out) < count:
                 words = self._cursor.read_words(count - len(out))
                 if not words:
@@ -533,7 +621,7 @@ class Reader(_Handle):
             out.extend(self._decode(item, first + i) for i, item in enumerate(items))
         return out
 
-    def pop_array(self, count):
+    def pop_array(self, count: int) -> Any:
         """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
         array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
         import numpy
@@ -562,10 +650,11 @@ class Reader(_Handle):
             at += len(part)
         return out
 
-    def wait(self, timeout=None):
-        return self._cursor.wait(timeout)
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits until an item is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        return bool(self._cursor.wait(timeout))
 
-    def follow(self, timeout=None):
+    def follow(self, timeout: Optional[float] = None) -> Iterator[Tuple[int, Item]]:
         """Yields (sequence, item) as they come, waiting (sleeping on the buffer's futex); ends
         after ``timeout`` seconds without one (None: never)."""
         while True:
@@ -576,7 +665,7 @@ class Reader(_Handle):
                 continue
             yield self._cursor.next - 1, item
 
-    def close(self):
+    def close(self) -> None:
         if self._file is not None and self._file.mapping is not None:
             self._acknowledge()
             self._file.close()
@@ -588,27 +677,30 @@ class Reader(_Handle):
 class MessageWriter(_Handle):
     """The one writer of a buffer of variable-size messages."""
 
-    def __init__(self, name, file):
+    def __enter__(self) -> MessageWriter:
+        return self
+
+    def __init__(self, name: str, file: Any) -> None:
         super().__init__(name, file)
         self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
         self._publisher = R.MessagePublisher(file)
 
     @property
-    def next_sequence(self):
-        return self._publisher.next_sequence
+    def next_sequence(self) -> int:
+        return int(self._publisher.next_sequence)
 
-    def push_message(self, data, timeout=None):
+    def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         data = bytes(data)
         if len(data) > self.max_message:
             raise ValueDoesNotFit(f'A message of {len(data)} bytes cannot be pushed to buffer "{self.name}": its messages are at most {self.max_message} bytes.')
-        return self._publisher.publish(data, timeout)
+        return bool(self._publisher.publish(bytes(data), timeout))
 
     push = push_message
 
-    def close(self):
+    def close(self) -> None:
         if self._file is not None and self._file.mapping is not None:
             self._file.detach_writer()
             self._file.close()
@@ -618,10 +710,15 @@ class MessageWriter(_Handle):
 class MessageReader(_Handle):
     """A reader of a buffer of messages, with its own cursor."""
 
-    def __init__(self, name, file, start, named=None):
+    def __enter__(self) -> MessageReader:
+        return self
+
+    def __init__(self, name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> None:
         super().__init__(name, file)
         self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
-        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
+        self.reader_name: Optional[str] = named[0] if named else None
+        self._index: Optional[int] = named[1] if named else None
+        self.is_newly_registered: bool = named[2] if named else False
         if named:
             self._cursor = R.MessageCursor(file, committed=file.committed(self._index))
         elif isinstance(start, int) and not isinstance(start, bool):
@@ -636,21 +733,23 @@ class MessageReader(_Handle):
             self._cursor = R.MessageCursor(file, start)
 
     @property
-    def missed(self):
-        return self._cursor.missed
+    def missed(self) -> int:
+        """Messages this reader never saw because the writer overwrote them first."""
+        return int(self._cursor.missed)
 
     @property
-    def next_sequence(self):
-        return self._cursor.next_sequence
+    def next_sequence(self) -> int:
+        return int(self._cursor.next_sequence)
 
-    def _acknowledge(self):
+    def _acknowledge(self) -> None:
         if self._index is not None:
             self._file.commit(self._index, *self._cursor.commit_point())
 
-    def commit(self):
+    def commit(self) -> None:
+        """A named reader's commit of everything it returned (also done by the next read)."""
         self._acknowledge()
 
-    def pop_message(self, timeout=None):
+    def pop_message(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next Message(sequence, time, data), or None (waiting up to ``timeout`` seconds)."""
         self._acknowledge()
         found = self._cursor.read()
@@ -660,7 +759,11 @@ class MessageReader(_Handle):
 
     pop = pop_message
 
-    def follow(self, timeout=None):
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits until a message is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        return bool(self._cursor.wait(timeout))
+
+    def follow(self, timeout: Optional[float] = None) -> Iterator[Message]:
         """Yields messages as they come, waiting; ends after ``timeout`` seconds without one."""
         while True:
             message = self.pop_message()
@@ -670,7 +773,7 @@ class MessageReader(_Handle):
                 continue
             yield message
 
-    def close(self):
+    def close(self) -> None:
         if self._file is not None and self._file.mapping is not None:
             self._acknowledge()
             self._file.close()

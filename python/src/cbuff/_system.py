@@ -72,24 +72,24 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-def _membarrier(command):
-    return _membarrier_call(SYS_MEMBARRIER, command, 0, 0) == 0
+def _membarrier(command: int) -> bool:
+    return bool(_membarrier_call(SYS_MEMBARRIER, command, 0, 0) == 0)
 
 
 # Registered once per process: so that sleepers elsewhere can order this process's stores.
 HAS_MEMBARRIER = _membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
 
 
-def global_barrier():
+def global_barrier() -> None:
     """A full fence on every CPU running a registered process (a no-op if unavailable)."""
     if HAS_MEMBARRIER:
         _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 
 
-_last_timeout = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
+_last_timeout: "list[typing.Any]" = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
 
 
-def futex_wait(address, expected, timeout_ns):
+def futex_wait(address: int, expected: int, timeout_ns: int) -> None:
     """Sleeps while the u32 at ``address`` holds ``expected``, at most ``timeout_ns``."""
     last = _last_timeout
     if last[0] != timeout_ns:       # a follower sleeps whole slices: the same timespec each time
@@ -102,13 +102,13 @@ def futex_wait(address, expected, timeout_ns):
 wake_calls = 0
 
 
-def futex_wake(address):
+def futex_wake(address: int) -> None:
     global wake_calls
     wake_calls += 1
     _futex(SYS_FUTEX, address, FUTEX_WAKE, 0x7FFFFFFF, None, None, 0)
 
 
-def _atomic_op(address, operation):
+def _atomic_op(address: int, operation: int) -> None:
     """Applies a FUTEX_WAKE_OP operation to the u32 at ``address`` atomically: the operation on
     its second word is an atomic read-modify-write (and the system call a full barrier); it wakes
     nobody here (no waiter on the first word is asked for, and the second wake's count is zero)."""
@@ -117,38 +117,38 @@ def _atomic_op(address, operation):
         raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
 
 
-def atomic_add_u32(address, amount):
+def atomic_add_u32(address: int, amount: int) -> None:
     """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically."""
     _atomic_op(address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
 
 
-def atomic_set_bit_u32(address, bit):
+def atomic_set_bit_u32(address: int, bit: int) -> None:
     """Sets bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic OR)."""
     _atomic_op(address, ((FUTEX_OP_OR | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
 
 
-def atomic_clear_bit_u32(address, bit):
+def atomic_clear_bit_u32(address: int, bit: int) -> None:
     """Clears bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic AND-NOT)."""
     _atomic_op(address, ((FUTEX_OP_ANDN | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
 
 
-def atomic_clear_u32(address):
+def atomic_clear_u32(address: int) -> None:
     """Stores 0 in the u32 at ``address`` with an atomic exchange."""
     _atomic_op(address, FUTEX_OP_SET << 28)
 
 
-def address_of(buffer, offset):
+def address_of(buffer: mmap.mmap, offset: int) -> int:
     """The address of byte ``offset`` of a writable buffer (the mapping)."""
     return ctypes.addressof(ctypes.c_char.from_buffer(buffer, offset))
 
 
 # --- Locks ------------------------------------------------------------------------------------
 
-def _flock(kind, start):
+def _flock(kind: int, start: int) -> bytes:
     return struct.pack("hhqqi4x", kind, os.SEEK_SET, start, 1, 0)
 
 
-def try_lock(fd, byte):
+def try_lock(fd: int, byte: int) -> bool:
     """Takes an OFD write lock on ``byte``; False if another open file description holds it."""
     try:
         fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK, byte))
@@ -159,19 +159,19 @@ def try_lock(fd, byte):
         raise SystemFailure(f"Cannot lock byte {byte}: {error.strerror}.") from None
 
 
-def unlock(fd, byte):
+def unlock(fd: int, byte: int) -> None:
     fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_UNLCK, byte))
 
 
-def is_locked(fd, byte):
+def is_locked(fd: int, byte: int) -> bool:
     """Whether another open file description holds a lock on ``byte`` (F_OFD_GETLK)."""
     result = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_WRLCK, byte))
-    return struct.unpack("hhqqi4x", result)[0] != fcntl.F_UNLCK
+    return bool(struct.unpack("hhqqi4x", result)[0] != fcntl.F_UNLCK)
 
 
 # --- Processes ------------------------------------------------------------------------------
 
-def start_time(pid):
+def start_time(pid: int) -> "int | None":
     """Field 22 of /proc/PID/stat (clock ticks after boot), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -181,7 +181,7 @@ def start_time(pid):
         return None
 
 
-def is_running(pid, start):
+def is_running(pid: int, start: "int | None") -> bool:
     return pid > 0 and start_time(pid) == start
 
 
@@ -207,7 +207,7 @@ class standard_slots_held:
     """Holds every closed standard descriptor (0-2) with /dev/null while the block runs."""
 
     def __enter__(self) -> "standard_slots_held":
-        self.held: "list[int]" = []
+        self.held: list[int] = []
         for slot in (0, 1, 2):
             try:
                 os.fstat(slot)

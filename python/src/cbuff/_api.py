@@ -13,7 +13,6 @@ from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, Union
 from . import _format as F
 from . import _ring as R
 from . import _system as S
-from ._format import H_READERS_VERSION, H_WAITERS, H_WRITER_WAITING, LAST_WRITE_STAMP_SHIFT, W_DATA, W_LAST_WRITE_AT, W_PUBLISHED
 from ._registry import Registry
 from .errors import BufferAlreadyCreated, CBuffError, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
@@ -226,7 +225,7 @@ class DataDirectory:
                 raise
         finally:
             registry.close()
-        return MessageWriter(name, file) if messages else Writer(name, file)
+        return MessageWriter(name, file) if messages else _item_writer(name, file)
 
     def _file_writer_alive(self, trust: S.DirectoryTrust, name: str) -> bool:
         """Whether a live process holds the writer lock of ring file ``name``.ring (False if
@@ -262,7 +261,7 @@ class DataDirectory:
                 if not file.try_lock_writer():
                     raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.d[F.OFF_WRITER_PID // 4]}); a buffer has one writer at a time.')
                 pid, start = file.attach_writer()
-                handle = MessageWriter(name, file) if file.layout.messages else Writer(name, file)
+                handle = MessageWriter(name, file) if file.layout.messages else _item_writer(name, file)
             except BaseException:
                 file.close()
                 raise
@@ -282,7 +281,7 @@ class DataDirectory:
         registry, row = self._look_up(name)
         try:
             file = self._open_ring(registry, row)
-            kind = MessageReader if file.layout.messages else Reader
+            kind = MessageReader if file.layout.messages else _item_reader
             try:
                 if reader is None:
                     return kind(name, file, start)
@@ -398,7 +397,7 @@ class DataDirectory:
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
                 if not force and self._writer_alive_for_removal(trust, name):
                     raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
-                db.execute("DELETE FROM buffers WHERE name = ?", (name,))
+                registry.delete(db, name)
                 try:
                     os.unlink(self.ring_path(name))      # the name itself: a planted link, never its target
                 except FileNotFoundError:
@@ -456,6 +455,9 @@ class Writer(_Handle):
         self._word_slots = layout.item_size <= 8 and layout.fields is None
         self._slot_words = layout.stride // 8
 
+    def _general_push(self, value: Item, timeout: Optional[float] = None) -> bool:
+        return Writer.push(self, value, timeout)
+
     @property
     def next_sequence(self) -> int:
         return int(self._publisher.published)
@@ -476,29 +478,7 @@ class Writer(_Handle):
     def push(self, value: Item, timeout: Optional[float] = None) -> bool:
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
-        publisher = self._publisher
-        if self._word_slots and type(value) is int and 0 <= value <= self.max_value:
-            start = publisher.published
-            gate = publisher.gate
-            file = self._file
-            q = file.q
-            if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
-                # W1, W3, W4, W5 of SlotPublisher.publish, for one word-sized item.
-                end = start + 1
-                if end > publisher.claimed:
-                    publisher.claimed = end
-                q[file.claimed_index] = publisher.claimed
-                q[W_DATA + (start % self.length) * self._slot_words] = value
-                q[W_PUBLISHED] = end
-                publisher.published = end
-                if file.d[H_WAITERS]:
-                    file.wake_readers()
-                if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
-                    q[W_LAST_WRITE_AT] = time.time_ns()
-                if file.faulted:
-                    raise file.truncated()
-                return True
-        return bool(publisher.publish([self._encode(value)], timeout) == 1)
+        return bool(self._publisher.publish([self._encode(value)], timeout) == 1)
 
     def try_push(self, value: Item) -> bool:
         return bool(self._publisher.publish([self._encode(value)], 0) == 1)
@@ -542,6 +522,9 @@ class Reader(_Handle):
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(self._index) + F.REC_CURSOR) // 8 if named else None
 
+    def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
+        return Reader.pop(self, timeout)
+
     @property
     def missed(self) -> int:
         """Items this reader never saw because the writer overwrote them first."""
@@ -577,23 +560,6 @@ class Reader(_Handle):
     def pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
         with ``timeout`` seconds, waits that long for one."""
-        if self._word_slots:
-            # R1, R2, R4 of SlotCursor.read for one word-sized item; a named reader first commits
-            # what it returned before (the commit of RingFile.commit, inline).
-            cursor, file = self._cursor, self._file
-            q = file.q
-            next = cursor.next
-            if self._cursor_word is not None:
-                q[self._cursor_word] = next
-                if file.d[H_WRITER_WAITING]:
-                    file.wake_writer()
-            if next < q[W_PUBLISHED]:
-                value = q[W_DATA + (next % self.length) * self._slot_words]
-                if next >= q[file.claimed_index] - self.length and not file.faulted:
-                    cursor.next = next + 1
-                    return int(value & self._mask)
-            elif timeout is None and not file.faulted:
-                return None     # caught up (what the general path below would find, slower)
         self._acknowledge()
         items = self._cursor.read(1)
         if not items and timeout is not None and self._cursor.wait(timeout):
@@ -670,6 +636,29 @@ class Reader(_Handle):
             self._acknowledge()
             self._file.close()
         self._file = None
+
+
+class _WordWriter(Writer):
+    """A writer of items of at most 8 bytes without fields: its one-integer push is the ring's
+    word push (``_ring.push_word``), the protocol's steps in a few word accesses."""
+
+    push = R.push_word
+
+
+class _WordReader(Reader):
+    """A reader of items of at most 8 bytes without fields: its one-item pop is the ring's word
+    pop (``_ring.pop_word``)."""
+
+    pop = R.pop_word
+
+
+def _item_writer(name: str, file: Any) -> Writer:
+    return _WordWriter(name, file) if file.layout.item_size <= 8 and file.layout.fields is None else Writer(name, file)
+
+
+def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
+    kind = _WordReader if file.layout.item_size <= 8 and file.layout.fields is None else Reader
+    return kind(name, file, start, named)
 
 
 # --- Messages ---------------------------------------------------------------------------------

@@ -443,6 +443,60 @@ class SlotPublisher:
             file.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
 
 
+def push_word(writer, value, timeout=None):
+    """The one-integer push of a ring whose items are at most 8 bytes and have no fields, as a
+    writer's method (``_api._WordWriter.push``): the value is stored as its slot's word (which
+    also zeroes the slot's padding), in W1, W3, W4 and W5 of ``SlotPublisher._publish_runs`` for
+    one item, in a few word accesses. Anything else (a value that is not such an int, a `block`
+    writer that must look at its readers) goes to the writer's general push. It reads the
+    writer's ``_publisher``, ``_file``, ``max_value``, ``length`` and ``_slot_words``."""
+    if type(value) is int and 0 <= value <= writer.max_value:
+        publisher = writer._publisher
+        start = publisher.published
+        gate = publisher.gate
+        file = writer._file
+        q = file.q
+        if start < gate.limit and (not gate.block or file.d[F.H_READERS_VERSION] == gate.version):
+            end = start + 1
+            if end > publisher.claimed:
+                publisher.claimed = end
+            q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
+            q[F.W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
+            q[F.W_PUBLISHED] = end                                             # W4
+            publisher.published = end
+            if file.d[F.H_WAITERS]:                                            # W5
+                file.wake_readers()
+            if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
+                q[F.W_LAST_WRITE_AT] = time.time_ns()
+            if file.faulted:
+                raise file.truncated()
+            return True
+    return writer._general_push(value, timeout)
+
+
+def pop_word(reader, timeout=None):
+    """The one-item pop of a ring whose items are at most 8 bytes and have no fields, as a
+    reader's method (``_api._WordReader.pop``): R1, R2 and R4 of ``SlotCursor.read`` for one item,
+    and, for a named reader, first the commit of what it returned before (``RingFile.commit``).
+    Waiting, a lap and the fault flag go to the reader's general pop. It reads the reader's
+    ``_cursor``, ``_file``, ``_mask``, ``length``, ``_slot_words`` and ``_cursor_word``."""
+    cursor, file = reader._cursor, reader._file
+    q = file.q
+    next = cursor.next
+    if reader._cursor_word is not None:
+        q[reader._cursor_word] = next
+        if file.d[F.H_WRITER_WAITING]:
+            file.wake_writer()
+    if next < q[F.W_PUBLISHED]:                                                # R1
+        value = q[F.W_DATA + (next % reader.length) * reader._slot_words]      # R2
+        if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
+            cursor.next = next + 1
+            return value & reader._mask
+    elif timeout is None and not file.faulted:
+        return None     # caught up (what the general path would find, slower)
+    return reader._general_pop(timeout)
+
+
 class SlotCursor:
     """A reader of a ring of slots: R1 (published), R2 (copy), R3+R4 (claimed), lap recovery."""
 

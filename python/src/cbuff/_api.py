@@ -7,7 +7,6 @@ import dataclasses
 import os
 import random
 import re
-import time
 from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 from . import _format as F
@@ -203,7 +202,7 @@ class DataDirectory:
                     if registry.has_row(db, name):
                         raise self._already_created(name, registry)
                     final = self.ring_path(name)
-                    if os.path.lexists(final) and self._file_writer_alive(registry.trust, name):
+                    if os.path.lexists(final) and R.live_writer_pid(registry.trust, name + ".ring") is not None:
                         raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
                     try:
                         os.rename(file.path, final)
@@ -227,29 +226,10 @@ class DataDirectory:
             registry.close()
         return MessageWriter(name, file) if messages else _item_writer(name, file)
 
-    def _file_writer_alive(self, trust: S.DirectoryTrust, name: str) -> bool:
-        """Whether a live process holds the writer lock of ring file ``name``.ring (False if
-        there is no such file, or it cannot be opened as a ring file)."""
-        try:
-            fd, _ = S.open_trusted(trust, name + ".ring", False)
-        except (FileNotFoundError, CBuffError):
-            return False
-        try:
-            return S.is_locked(fd, F.WRITER_LOCK_BYTE)
-        finally:
-            os.close(fd)
-
     def _already_created(self, name: str, registry: Registry) -> BufferAlreadyCreated:
-        if self._file_writer_alive(registry.trust, name):
-            try:
-                fd, _ = S.open_trusted(registry.trust, name + ".ring", False)
-                try:
-                    pid: object = int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
-                finally:
-                    os.close(fd)
-            except (OSError, CBuffError):
-                pid = "unknown"
-            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid}) is alive.')
+        pid = R.live_writer_pid(registry.trust, name + ".ring")
+        if pid is not None:
+            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid or "unknown"}) is alive.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
 
     def take_over(self, name: str) -> Union[Writer, MessageWriter]:
@@ -259,7 +239,7 @@ class DataDirectory:
             file = self._open_ring(registry, row)
             try:
                 if not file.try_lock_writer():
-                    raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.d[F.OFF_WRITER_PID // 4]}); a buffer has one writer at a time.')
+                    raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.recorded_writer_pid()}); a buffer has one writer at a time.')
                 pid, start = file.attach_writer()
                 handle = MessageWriter(name, file) if file.layout.messages else _item_writer(name, file)
             except BaseException:
@@ -304,34 +284,6 @@ class DataDirectory:
         finally:
             registry.close()
 
-    def _writer_alive_for_removal(self, trust: S.DirectoryTrust, name: str) -> bool:
-        """Whether a live writer holds buffer ``name``, decided as a take-over decides it: a busy
-        lock whose recorded writer closed or died is looked at again for up to 100 ms (a child
-        forked by the writer holds the lock until it execs)."""
-        try:
-            fd, _info = S.open_trusted(trust, name + ".ring", False)
-        except (FileNotFoundError, CBuffError):
-            return False
-        try:
-            if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
-                return False
-            header = os.pread(fd, F.OFF_WRITER_START_TIME + 8, 0)
-            state = int.from_bytes(header[F.OFF_WRITER_STATE:F.OFF_WRITER_STATE + 4], "little")
-            pid = int.from_bytes(header[F.OFF_WRITER_PID:F.OFF_WRITER_PID + 4], "little")
-            start = int.from_bytes(header[F.OFF_WRITER_START_TIME:F.OFF_WRITER_START_TIME + 8], "little")
-            if state == F.STATE_ATTACHED and S.is_running(pid, start):
-                return True
-            deadline = time.monotonic() + 0.1
-            while time.monotonic() < deadline:
-                time.sleep(0.005)
-                if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
-                    return False
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-
     # Looking and cleaning up
 
     def buffers(self) -> List[BufferStatus]:
@@ -357,8 +309,7 @@ class DataDirectory:
             raise
         try:
             writer_alive = bool(file.writer_alive())
-            state = file.d[F.OFF_WRITER_STATE // 4]
-            writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(state)
+            writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(file.recorded_writer_state())
             published, claimed = file.published(), file.claimed()
             if layout.messages:
                 first = R.MessageCursor(file, "oldest")
@@ -395,7 +346,7 @@ class DataDirectory:
             def remove(db: Any) -> None:
                 if not registry.has_row(db, name):
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
-                if not force and self._writer_alive_for_removal(trust, name):
+                if not force and R.writer_alive_for_removal(trust, name + ".ring"):
                     raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
                 registry.delete(db, name)
                 try:

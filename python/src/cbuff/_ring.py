@@ -8,7 +8,7 @@ import time
 
 from . import _format as F
 from . import _system as S
-from .errors import Corrupted, InvalidArgument, ReaderBusy, TimedOut
+from .errors import CBuffError, Corrupted, InvalidArgument, ReaderBusy, TimedOut
 
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
@@ -196,6 +196,12 @@ class RingFile:
         return (self.d[F.OFF_WRITER_STATE // 4] == F.STATE_ATTACHED
                 and S.is_running(self.d[F.OFF_WRITER_PID // 4], self.q[F.OFF_WRITER_START_TIME // 8]))
 
+    def recorded_writer_pid(self):
+        return self.d[F.OFF_WRITER_PID // 4]
+
+    def recorded_writer_state(self):
+        return self.d[F.OFF_WRITER_STATE // 4]
+
     def attach_writer(self):
         pid = os.getpid()
         start = S.start_time(pid) or 0
@@ -336,6 +342,53 @@ class RingFile:
             if ready():
                 return True
             S.futex_wait(word, observed, remaining)
+
+
+def live_writer_pid(trust, name):
+    """The PID recorded by the live writer of ring file ``name`` (0 if it cannot be read), or
+    None if no live process holds its writer lock (or there is no such ring file)."""
+    try:
+        fd, _ = S.open_trusted(trust, name, False)
+    except (FileNotFoundError, CBuffError):
+        return None
+    try:
+        if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+            return None
+        try:
+            return int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
+        except OSError:
+            return 0
+    finally:
+        os.close(fd)
+
+
+def writer_alive_for_removal(trust, name):
+    """Whether a live writer holds ring file ``name``, decided as a take-over decides it: a busy
+    lock whose recorded writer closed or died is looked at again for up to 100 ms (a child forked
+    by the writer holds the lock until it execs)."""
+    try:
+        fd, _ = S.open_trusted(trust, name, False)
+    except (FileNotFoundError, CBuffError):
+        return False
+    try:
+        if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+            return False
+        header = os.pread(fd, F.OFF_WRITER_START_TIME + 8, 0)
+        state = int.from_bytes(header[F.OFF_WRITER_STATE:F.OFF_WRITER_STATE + 4], "little")
+        pid = int.from_bytes(header[F.OFF_WRITER_PID:F.OFF_WRITER_PID + 4], "little")
+        start = int.from_bytes(header[F.OFF_WRITER_START_TIME:F.OFF_WRITER_START_TIME + 8], "little")
+        if state == F.STATE_ATTACHED and S.is_running(pid, start):
+            return True
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+                return False
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class SpaceGate:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import array
+import asyncio
 import dataclasses
 import os
 import random
 import re
-from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 from . import _format as F
 from . import _ring as R
@@ -582,11 +583,39 @@ class Reader(_Handle):
                 continue
             yield self._cursor.next - 1, item
 
+    async def follow_async(self, timeout: Optional[float] = None) -> AsyncIterator[Tuple[int, Item]]:
+        """``follow()`` for asyncio: ``async for sequence, item in reader.follow_async()``. The
+        event loop never blocks: while nothing is waiting, one worker thread sleeps on the
+        buffer's futex (``_wait_off_loop``), costing no CPU; cancelling the task ends the
+        iteration at once (the worker's sleep ends by itself within 50 ms). Ends after
+        ``timeout`` seconds without an item (None: never)."""
+        while True:
+            item = self.pop()
+            if item is None:
+                if not await _wait_off_loop(self._cursor, timeout):
+                    return
+                continue
+            yield self._cursor.next - 1, item
+
     def close(self) -> None:
         if self._file is not None and self._file.mapping is not None:
             self._acknowledge()
             self._file.close()
         self._file = None
+
+
+async def _wait_off_loop(cursor: Any, timeout: Optional[float]) -> bool:
+    """Waits for ``cursor`` to have something (True) or for ``timeout`` seconds (False), the
+    futex sleep run in a worker thread one slice (50 ms at most) at a time, so that a
+    cancellation never leaves a worker asleep for long."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        remaining = R.SLICE_NS / 1e9 if deadline is None else min(R.SLICE_NS / 1e9, deadline - loop.time())
+        if remaining <= 0:
+            return False
+        if await asyncio.to_thread(cursor.wait, remaining):
+            return True
 
 
 class _WordWriter(Writer):
@@ -709,6 +738,17 @@ class MessageReader(_Handle):
             message = self.pop_message()
             if message is None:
                 if not self._cursor.wait(timeout):
+                    return
+                continue
+            yield message
+
+    async def follow_async(self, timeout: Optional[float] = None) -> AsyncIterator[Message]:
+        """``follow()`` for asyncio: ``async for message in reader.follow_async()`` (see
+        ``Reader.follow_async``)."""
+        while True:
+            message = self.pop_message()
+            if message is None:
+                if not await _wait_off_loop(self._cursor, timeout):
                     return
                 continue
             yield message

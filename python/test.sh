@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package's checks, as a user installs it: a fresh virtual environment, `pip install
 # ./python` (plus pytest, numpy and hypothesis for the tests, ruff and mypy for the code), then
-# ruff, mypy --strict (python/pyproject.toml says which modules it holds to it), and pytest against
+# ruff, mypy --strict over both packages, and pytest against
 # the Swift build's binaries (`swift build` first; `swift test` has built them). The fuzzing
 # tests replay python/tests/fuzz_corpus/ and then run hypothesis derandomized (a fixed seed);
 # CBUFF_FUZZ_EXAMPLES sets how many cases each generates (default 300). Part of the README's

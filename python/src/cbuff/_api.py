@@ -449,7 +449,7 @@ class Writer(_Handle):
         return int(self._publisher.publish(encoded, timeout))
 
     def close(self) -> None:
-        if self._file is not None and self._file.mapping is not None:
+        if self._file is not None and not self._file.closed:
             self._file.detach_writer()
             self._file.close()
         self._file = None
@@ -466,13 +466,12 @@ class Reader(_Handle):
         self.reader_name: Optional[str] = named[0] if named else None
         self._index: Optional[int] = named[1] if named else None
         self.is_newly_registered: bool = named[2] if named else False
-        start = file.committed(self._index)[0] if named else start
-        self._cursor = R.SlotCursor(file, start)
+        self._cursor = R.SlotCursor(file, file.committed(named[1])[0] if named else (start if start is not None else "oldest"))
         self._wide = self.item_size > 8 and self.fields is None
         self._word_slots = self.item_size <= 8 and self.fields is None
         self._slot_words = file.layout.stride // 8
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
-        self._cursor_word = (R.RingFile._record(self._index) + F.REC_CURSOR) // 8 if named else None
+        self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
 
     def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         return Reader.pop(self, timeout)
@@ -598,7 +597,7 @@ class Reader(_Handle):
             yield self._cursor.next - 1, item
 
     def close(self) -> None:
-        if self._file is not None and self._file.mapping is not None:
+        if self._file is not None and not self._file.closed:
             self._acknowledge()
             self._file.close()
         self._file = None
@@ -670,7 +669,7 @@ class MessageWriter(_Handle):
     push = push_message
 
     def close(self) -> None:
-        if self._file is not None and self._file.mapping is not None:
+        if self._file is not None and not self._file.closed:
             self._file.detach_writer()
             self._file.close()
         self._file = None
@@ -699,7 +698,7 @@ class MessageReader(_Handle):
                     break
             self._cursor.missed = 0
         else:
-            self._cursor = R.MessageCursor(file, start)
+            self._cursor = R.MessageCursor(file, "latest" if start == "latest" else "oldest")
 
     @property
     def missed(self) -> int:
@@ -754,7 +753,7 @@ class MessageReader(_Handle):
             yield message
 
     def close(self) -> None:
-        if self._file is not None and self._file.mapping is not None:
+        if self._file is not None and not self._file.closed:
             self._acknowledge()
             self._file.close()
         self._file = None

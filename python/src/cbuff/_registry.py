@@ -9,19 +9,21 @@ import re
 import sqlite3
 import time
 from importlib import resources
+from typing import Any, Callable, Optional, TypeVar
 
 from . import _format as F
 from . import _system as S
-from .errors import Corrupted, PermissionDenied, SystemFailure, TimedOut
+from .errors import CBuffError, Corrupted, PermissionDenied, SystemFailure, TimedOut
 
 # A UTC time as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes it, the only form cbuff stores.
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
 _BUFFER_NAME = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
 REGISTRY, LOCK = "registry.sqlite", "registry.lock"
+T = TypeVar("T")
 
 
-def migrations():
+def migrations() -> "list[tuple[str, str]]":
     """(identifier, sql) of every migration, in order."""
     folder = resources.files("cbuff") / "migrations"
     names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".sql"))
@@ -31,15 +33,15 @@ def migrations():
 class Row:
     """A validated row of ``buffers``."""
 
-    def __init__(self, values):
+    def __init__(self, values: "dict[str, Any]") -> None:
         name = values.get("name")
         if not isinstance(name, str):
             raise Corrupted(f"The registry has a row whose name is not text ({name!r}); remove it with sqlite3.")
 
-        def damaged(column, expected):
+        def damaged(column: str, expected: str) -> Corrupted:
             return Corrupted(f'The registry row of buffer "{name}" is damaged: {column} is {values.get(column)!r}, not {expected}; remove the buffer (cbuff rm) to clean it up.')
 
-        def integer(column, low, high, optional=False):
+        def integer(column: str, low: int, high: int, optional: bool = False) -> Any:
             value = values.get(column)
             if value is None and optional:
                 return None
@@ -47,7 +49,7 @@ class Row:
                 raise damaged(column, f"an integer from {low} to {high}")
             return value
 
-        def text(column, optional=False):
+        def text(column: str, optional: bool = False) -> Any:
             value = values.get(column)
             if value is None and optional:
                 return None
@@ -109,7 +111,7 @@ class Row:
             raise Corrupted(f'The registry row of buffer "{name}" is damaged: {error}') from None
         self.kind = kind
 
-    def disagreement(self, layout, created_at, path):
+    def disagreement(self, layout: F.Layout, created_at: int, path: str) -> Optional[Corrupted]:
         """Why this row is not the row of the ring file whose header gave ``layout`` and
         ``created_at``, as a ``Corrupted`` error, or None when they agree: the file's creation
         time (unless the row predates schema 5), kind, geometry, items and format version."""
@@ -140,10 +142,10 @@ class Registry:
     TEMPORARY = REGISTRY + ".new"
     COMPANIONS = ("-wal", "-shm")
 
-    def __init__(self, trust, timeout, create):
+    def __init__(self, trust: S.DirectoryTrust, timeout: float, create: bool) -> None:
         self.trust, self.directory, self.timeout = trust, trust.path, timeout
         self.path = os.path.join(trust.path, REGISTRY)
-        self.db = None
+        self.db: Optional[sqlite3.Connection] = None
         present = trust.check_if_present(REGISTRY, "registry file")
         if present is None and create:
             self._under_lock("create the registry", self._build_if_missing)
@@ -168,13 +170,13 @@ class Registry:
             self.close()
             raise
 
-    def _applied(self):
-        table = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'").fetchone()[0]
+    def _applied(self) -> "set[str]":
+        table = self.connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'").fetchone()[0]
         if not table:
             return set()
-        return {row[0] for row in self.db.execute("SELECT identifier FROM grdb_migrations")}
+        return {row[0] for row in self.connection.execute("SELECT identifier FROM grdb_migrations")}
 
-    def _under_lock(self, doing, body):
+    def _under_lock(self, doing: str, body: Callable[[], None]) -> None:
         """Runs ``body()`` holding the exclusive flock on ``registry.lock`` (bounded wait)."""
         lock_path = os.path.join(self.directory, LOCK)
         try:
@@ -198,7 +200,7 @@ class Registry:
         finally:
             os.close(lock)      # releases the flock
 
-    def _build_if_missing(self):
+    def _build_if_missing(self) -> None:
         """Builds a new registry under a temporary name, complete (WAL mode, every migration,
         checkpointed, closed), then renames it into place. Called holding the registry lock, so
         a leftover of a creator that died is removed first."""
@@ -244,8 +246,8 @@ class Registry:
                 raise S.system_error(error, f"create the registry {self.path}") from None
             raise
 
-    def _migrate(self):
-        db = self.db
+    def _migrate(self) -> None:
+        db = self.connection
         known = migrations()
         applied = self._applied()      # another process may have migrated while this one waited
         pending = [(identifier, sql) for identifier, sql in known if identifier not in applied]
@@ -256,7 +258,7 @@ class Registry:
         _apply(db, pending)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def translate(self, error, doing):
+    def translate(self, error: sqlite3.Error, doing: str) -> CBuffError:
         """SQLite's error as cbuff's: not a database or damaged -> Corrupted; locked -> TimedOut;
         read-only or refused -> PermissionDenied; anything else -> SystemFailure."""
         code = getattr(error, "sqlite_errorcode", None)
@@ -272,15 +274,21 @@ class Registry:
             return SystemFailure(f"Cannot {doing}: the disk is full.")
         return SystemFailure(f"Cannot {doing}: SQLite says {text}.")
 
-    def close(self):
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self.db is None:
+            raise SystemFailure(f"The registry {self.path} is closed.")
+        return self.db
+
+    def close(self) -> None:
         if self.db is not None:
             self.db.close()
             self.db = None
 
-    def write(self, body):
+    def write(self, body: "Callable[[sqlite3.Connection], T]") -> T:
         """Runs ``body(connection)`` in one IMMEDIATE transaction (a thrown error rolls it back),
         then checkpoints, so that ``registry.sqlite`` alone is a complete record."""
-        db = self.db
+        db = self.connection
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
@@ -302,9 +310,9 @@ class Registry:
             pass        # the commit stands; the next change checkpoints again
         return result
 
-    def row(self, name, db=None):
+    def row(self, name: str, db: Optional[sqlite3.Connection] = None) -> Optional[Row]:
         try:
-            cursor = (db or self.db).execute("SELECT * FROM buffers WHERE name = ?", (name,))
+            cursor = (db or self.connection).execute("SELECT * FROM buffers WHERE name = ?", (name,))
             values = cursor.fetchone()
         except sqlite3.Error as error:
             raise self.translate(error, f'look up buffer "{name}" in the registry') from None
@@ -312,12 +320,12 @@ class Registry:
             return None
         return Row(dict(zip([c[0] for c in cursor.description], values)))
 
-    def has_row(self, db, name):
-        return db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] > 0
+    def has_row(self, db: sqlite3.Connection, name: str) -> bool:
+        return bool(db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] > 0)
 
-    def rows(self):
+    def rows(self) -> "list[Row]":
         try:
-            cursor = self.db.execute("SELECT * FROM buffers ORDER BY name")
+            cursor = self.connection.execute("SELECT * FROM buffers ORDER BY name")
             columns = [c[0] for c in cursor.description]
             fetched = cursor.fetchall()
         except sqlite3.Error as error:
@@ -325,7 +333,7 @@ class Registry:
         return [Row(dict(zip(columns, values))) for values in fetched]
 
     @staticmethod
-    def insert(db, name, layout, created_ns):
+    def insert(db: sqlite3.Connection, name: str, layout: F.Layout, created_ns: int) -> None:
         """The row of a new buffer: no writer recorded (none has attached to it yet), and the
         ring file's createdAt, which ties the row to that file (schema 5)."""
         db.execute("""INSERT INTO buffers (name, item_size, length, policy, file, format_version,
@@ -336,21 +344,21 @@ class Registry:
                     layout.version, layout.alignment, layout.type_name, layout.fields.json if layout.fields else None,
                     "messages" if layout.messages else "items", layout.capacity, layout.max_message, created_ns))
 
-    def record_writer(self, name, pid, start):
+    def record_writer(self, name: str, pid: int, start: Optional[int]) -> None:
         self.write(lambda db: db.execute("UPDATE buffers SET writer_pid = ?, writer_start_time = ?, writer_since = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE name = ?",
                                          (pid, _signed(start), name)))
 
-    def record_reader(self, buffer, reader, slot):
+    def record_reader(self, buffer: str, reader: str, slot: int) -> None:
         self.write(lambda db: db.execute("""INSERT INTO readers (buffer, name, slot, pid, opened_at)
                                             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                                             ON CONFLICT (buffer, name) DO UPDATE SET slot = excluded.slot, pid = excluded.pid, opened_at = excluded.opened_at""",
                                          (buffer, reader, slot, os.getpid())))
 
-    def delete(self, db, name):
+    def delete(self, db: sqlite3.Connection, name: str) -> None:
         db.execute("DELETE FROM buffers WHERE name = ?", (name,))
 
 
-def _apply(db, pending):
+def _apply(db: sqlite3.Connection, pending: "list[tuple[str, str]]") -> None:
     """Applies migrations, each in one IMMEDIATE transaction with the record of its identifier."""
     db.execute("CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
     for identifier, sql in pending:
@@ -365,13 +373,13 @@ def _apply(db, pending):
             raise
 
 
-def _signed(value):
+def _signed(value: Optional[int]) -> Optional[int]:
     if value is None:
         return None
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _statements(sql):
+def _statements(sql: str) -> "list[str]":
     """The statements of a migration file (semicolons end them; comments are SQL's own)."""
     statement, out = "", []
     for line in sql.splitlines(keepends=True):

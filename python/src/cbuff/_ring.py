@@ -3,13 +3,18 @@ a mapped file, its header words, the reader table, and the writer's and readers'
 kinds of ring. Every access to the mapping is in this module, through ``Words``; ``_system``
 says why each plain access has the ordering the protocol needs on x86-64."""
 
+import mmap
 import os
 import time
+from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _system as S
 from .errors import CBuffError, Corrupted, InvalidArgument, ReaderBusy, TimedOut
 
+T = TypeVar("T")
+Counters = Tuple[int, int, int, int, int]      # tail, published, claimed, last record start, count
+Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("padding", 0, words) or None
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
@@ -28,6 +33,7 @@ class RingFile:
         "_base",
         "_guard",
         "claimed_index",
+        "closed",
         "d",
         "data_offset",
         "faulted",
@@ -38,18 +44,20 @@ class RingFile:
         "q",
     )
 
-    def __init__(self, path, fd, mapping, layout):
-        self.path, self.fd, self.mapping, self.layout = path, fd, mapping, layout
+    def __init__(self, path: str, fd: int, mapping: mmap.mmap, layout: F.Layout) -> None:
+        self.path, self.fd, self.layout = path, fd, layout
+        self.mapping = mapping
+        self.closed = False
         self.faulted = False
         self._guard = S.guard_mapping(self, mapping, layout.file_size)
         self.q = memoryview(mapping).cast("Q")     # u64 words: index = offset // 8
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
         self.claimed_index = layout.claimed_offset // 8
         self.data_offset = F.HEADER_SIZE
-        self._base = None       # the mapping's address, for the futex calls (see ``address``)
+        self._base: Optional[int] = None       # the mapping's address, for the futex calls (see ``address``)
 
     @classmethod
-    def create(cls, trust, name, layout):
+    def create(cls, trust: S.DirectoryTrust, name: str, layout: F.Layout) -> "RingFile":
         """Creates ring file ``name`` (which must not exist) in the directory ``trust`` vouches
         for, with its file mode, reserves its storage, writes its header and maps it; on any
         failure nothing is left under that name."""
@@ -72,7 +80,7 @@ class RingFile:
             raise
 
     @classmethod
-    def open(cls, trust, name, writable=True):
+    def open(cls, trust: S.DirectoryTrust, name: str, writable: bool = True) -> "RingFile":
         """Opens and maps an existing ring file after validating its header against its real
         size and its counters against each other; only a regular file with one link, owned as
         ``trust`` expects, is opened. Raises ``FileNotFoundError`` if there is none."""
@@ -98,28 +106,28 @@ class RingFile:
             raise
         return file
 
-    def close(self):
-        if self.mapping is None:
+    def close(self) -> None:
+        if self.closed:
             return
         self.q.release()
         self.d.release()
         S.unguard(self._guard)
         self.mapping.close()
         os.close(self.fd)
-        self.mapping = None
+        self.closed = True
 
-    def check(self):
+    def check(self) -> None:
         """Raises ``Corrupted`` if the file was truncated under this mapping (see the class)."""
         if self.faulted:
             raise self.truncated()
 
-    def truncated(self):
+    def truncated(self) -> Corrupted:
         return Corrupted(f"Ring file {self.path} was truncated by another process while this one had it mapped; nothing read from it since is delivered. Remove the buffer (or restore the file).")
 
-    def created_at(self):
+    def created_at(self) -> int:
         return self.q[F.OFF_CREATED_AT // 8]
 
-    def address(self, offset):
+    def address(self, offset: int) -> int:
         """The address of byte ``offset`` of the mapping (writable), for the futex system calls:
         found once, as ``address_of`` costs microseconds; valid while the file stays mapped."""
         if self._base is None:
@@ -127,13 +135,13 @@ class RingFile:
         return self._base + offset
 
     # Header words
-    def published(self):
+    def published(self) -> int:
         return self.q[F.OFF_PUBLISHED // 8]
 
-    def claimed(self):
+    def claimed(self) -> int:
         return self.q[self.claimed_index]
 
-    def check_counters(self):
+    def check_counters(self) -> None:
         """Refuses counters that contradict each other or the geometry (every counter at most
         2^63 - 1, ``published <= claimed <= published + length``), named-reader records that
         are damaged (a state other than 0 or 1, a cursor beyond ``published``, a name that
@@ -156,10 +164,10 @@ class RingFile:
             if isinstance(verdict, MessageDamage):
                 raise self.damaged(verdict)
 
-    def damaged(self, damage):
+    def damaged(self, damage: str) -> Corrupted:
         return Corrupted(f"Ring file {self.path} is damaged: {damage}; nothing in it is read or written past that.")
 
-    def _reader_record_problem(self, index):
+    def _reader_record_problem(self, index: int) -> Optional[str]:
         record = self._record(index)
         state = self.d[(record + F.REC_STATE) // 4]
         if state == 0:
@@ -177,7 +185,7 @@ class RingFile:
         return None
 
     # The writer's liveness
-    def try_lock_writer(self):
+    def try_lock_writer(self) -> bool:
         if S.try_lock(self.fd, F.WRITER_LOCK_BYTE):
             return True
         # A child forked by the last owner may hold it for a moment (see the format's "Locks").
@@ -189,20 +197,20 @@ class RingFile:
                     return True
         return False
 
-    def writer_alive(self):
+    def writer_alive(self) -> bool:
         return S.is_locked(self.fd, F.WRITER_LOCK_BYTE)
 
-    def recorded_writer_running(self):
+    def recorded_writer_running(self) -> bool:
         return (self.d[F.OFF_WRITER_STATE // 4] == F.STATE_ATTACHED
                 and S.is_running(self.d[F.OFF_WRITER_PID // 4], self.q[F.OFF_WRITER_START_TIME // 8]))
 
-    def recorded_writer_pid(self):
+    def recorded_writer_pid(self) -> int:
         return self.d[F.OFF_WRITER_PID // 4]
 
-    def recorded_writer_state(self):
+    def recorded_writer_state(self) -> int:
         return self.d[F.OFF_WRITER_STATE // 4]
 
-    def attach_writer(self):
+    def attach_writer(self) -> "tuple[int, int]":
         pid = os.getpid()
         start = S.start_time(pid) or 0
         self.d[F.OFF_WRITER_PID // 4] = pid
@@ -213,19 +221,19 @@ class RingFile:
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
 
-    def detach_writer(self):
+    def detach_writer(self) -> None:
         self.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_CLOSED
         self.wake_readers()
 
     # Waking (the format's "Waiting"): clear the request, change the futex word, wake everyone.
-    def wake_readers(self):
+    def wake_readers(self) -> None:
         self._wake(F.OFF_NOTIFY, F.OFF_WAITERS)
 
-    def wake_writer(self):
+    def wake_writer(self) -> None:
         self._wake(F.OFF_SPACE, F.OFF_WRITER_WAITING)
 
-    def _wake(self, word_offset, request_offset):
+    def _wake(self, word_offset: int, request_offset: int) -> None:
         S.atomic_clear_bit_u32(self.address(request_offset), WAKE_REQUESTED_BIT)
         word = self.address(word_offset)
         S.atomic_add_u32(word, 1)
@@ -233,10 +241,10 @@ class RingFile:
 
     # The reader table
     @staticmethod
-    def _record(index):
+    def _record(index: int) -> int:
         return F.READER_TABLE + index * F.READER_RECORD_SIZE
 
-    def reader_name(self, index):
+    def reader_name(self, index: int) -> Optional[str]:
         record = self._record(index)
         if self.d[(record + F.REC_STATE) // 4] != 1:
             return None
@@ -248,7 +256,7 @@ class RingFile:
         name = bytes(self.mapping[record + F.REC_NAME:record + F.REC_NAME + length]).decode("ascii", "replace")
         return name if F.READER_NAME_RULE.match(name) else None
 
-    def readers(self):
+    def readers(self) -> "list[tuple[int, str, int, Optional[int], int, bool]]":
         """(index, name, cursor, sequence or None, pid, alive) of every named reader."""
         out = []
         for index in range(F.READER_CAPACITY):
@@ -261,7 +269,7 @@ class RingFile:
                         self.d[(record + F.REC_PID) // 4], S.is_locked(self.fd, 1 + index)))
         return out
 
-    def with_table_locked(self, timeout, body):
+    def with_table_locked(self, timeout: float, body: "Callable[[], T]") -> T:
         deadline = time.monotonic() + timeout
         while not S.try_lock(self.fd, F.TABLE_LOCK_BYTE):
             if time.monotonic() > deadline:
@@ -272,13 +280,14 @@ class RingFile:
         finally:
             S.unlock(self.fd, F.TABLE_LOCK_BYTE)
 
-    def claim_reader(self, name, buffer, timeout, start):
+    def claim_reader(self, name: str, buffer: str, timeout: float,
+                     start: "Callable[[], tuple[int, Optional[int]]]") -> "tuple[int, bool]":
         """Registers (or resumes) named reader ``name``: returns (index, is_new)."""
         if not isinstance(name, str) or not F.READER_NAME_RULE.match(name):
             raise InvalidArgument(f"Reader name {name!r} must be 1 to {F.READER_NAME_MAX} bytes of letters, digits and . _ - : @ +, not starting with a dot.")
         encoded = name.encode()
 
-        def body():
+        def body() -> "tuple[int, bool]":
             existing = [index for index in range(F.READER_CAPACITY) if self.reader_name(index) == name]
             if existing:
                 index = existing[0]
@@ -305,7 +314,7 @@ class RingFile:
             return index, not existing
         return self.with_table_locked(timeout, body)
 
-    def commit(self, index, cursor, sequence=None):
+    def commit(self, index: int, cursor: int, sequence: Optional[int] = None) -> None:
         """A named reader's commit: (the message sequence, then) the cursor, then a look at the writer."""
         record = self._record(index)
         if self.layout.messages:
@@ -317,13 +326,13 @@ class RingFile:
         if self.d[F.OFF_WRITER_WAITING // 4]:
             self.wake_writer()
 
-    def committed(self, index):
+    def committed(self, index: int) -> "tuple[int, Optional[int]]":
         record = self._record(index)
         sequence = self.q[(record + F.REC_SEQUENCE) // 8]
         return self.q[(record + F.REC_CURSOR) // 8], (sequence - 1 if sequence else None)
 
     # Waiting (the format's "Waiting"): readers on `notify`, the writer on `space`.
-    def sleep(self, word_offset, request_offset, ready, timeout):
+    def sleep(self, word_offset: int, request_offset: int, ready: Callable[[], bool], timeout: Optional[float]) -> bool:
         """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit). Each slice
         first asks to be woken (bit 31 of the request word, which the waker clears when it
         wakes): a sleeper that dies costs the waker one wake-up at most."""
@@ -344,7 +353,7 @@ class RingFile:
             S.futex_wait(word, observed, remaining)
 
 
-def live_writer_pid(trust, name):
+def live_writer_pid(trust: S.DirectoryTrust, name: str) -> Optional[int]:
     """The PID recorded by the live writer of ring file ``name`` (0 if it cannot be read), or
     None if no live process holds its writer lock (or there is no such ring file)."""
     try:
@@ -362,7 +371,7 @@ def live_writer_pid(trust, name):
         os.close(fd)
 
 
-def writer_alive_for_removal(trust, name):
+def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
     """Whether a live writer holds ring file ``name``, decided as a take-over decides it: a busy
     lock whose recorded writer closed or died is looked at again for up to 100 ms (a child forked
     by the writer holds the lock until it execs)."""
@@ -394,7 +403,7 @@ def writer_alive_for_removal(trust, name):
 class SpaceGate:
     """The `block` policy for the writer: never claim a position a named reader has not committed."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file = file
         self.block = file.layout.policy == F.POLICY_BLOCK
         # Positions below ``limit`` may be claimed without a look at the readers: under
@@ -403,7 +412,7 @@ class SpaceGate:
         self.limit = 0 if self.block else F.MAX_COUNT
         self.version = -1
 
-    def has_space(self, position):
+    def has_space(self, position: int) -> bool:
         if not self.block:
             return True
         file = self.file
@@ -418,7 +427,7 @@ class SpaceGate:
             file.d[F.OFF_GATE_VERSION // 4] = version
         return position < self.limit
 
-    def wait(self, position, timeout):
+    def wait(self, position: int, timeout: Optional[float]) -> bool:
         file = self.file
         if self.has_space(position):
             return True
@@ -430,30 +439,30 @@ class SpaceGate:
 class SlotPublisher:
     """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file, self.layout = file, file.layout
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
         self.gate = SpaceGate(file)
 
-    def publish(self, payloads, timeout=None):
+    def publish(self, payloads: "list[bytes]", timeout: Optional[float] = None) -> int:
         """Publishes the byte strings of ``payloads`` (each at most the item size, zero-padded) in
         runs the gate allows; returns how many were published before ``timeout`` ran out."""
         mapping, length, stride, size = self.file.mapping, self.layout.length, self.layout.stride, self.layout.item_size
 
-        def write(start, done, room):
+        def write(start: int, done: int, room: int) -> None:
             for i in range(room):
                 offset = F.HEADER_SIZE + ((start + i) % length) * stride
                 data = payloads[done + i]
                 mapping[offset:offset + size] = data if len(data) == size else data.ljust(size, b"\0")
         return self._publish_runs(len(payloads), write, timeout)
 
-    def publish_words(self, words, timeout=None):
+    def publish_words(self, words: Any, timeout: Optional[float] = None) -> int:
         """``publish`` for items of one word each (8-byte slots): ``words`` an ``array('Q')``,
         copied run by run into the slots with one slice assignment."""
         q, length = self.file.q, self.layout.length
 
-        def write(start, done, room):
+        def write(start: int, done: int, room: int) -> None:
             index, written = start % length, 0
             while written < room:                                      # one or two runs
                 run = min(room - written, length - index)
@@ -462,7 +471,7 @@ class SlotPublisher:
                 index = 0
         return self._publish_runs(len(words), write, timeout)
 
-    def _publish_runs(self, total, write, timeout):
+    def _publish_runs(self, total: int, write: "Callable[[int, int, int], None]", timeout: Optional[float]) -> int:
         """The one publishing loop: per run, the gate (bounded by one deadline for the whole call,
         as in Swift), W1 claim, W3 ``write(start, done, room)``, W4+W5 announce."""
         file, length = self.file, self.layout.length
@@ -486,7 +495,7 @@ class SlotPublisher:
         file.check()
         return done
 
-    def announce(self, start, end):
+    def announce(self, start: int, end: int) -> None:
         file = self.file
         file.q[F.OFF_PUBLISHED // 8] = end                             # W4
         self.published = end
@@ -496,7 +505,7 @@ class SlotPublisher:
             file.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
 
 
-def push_word(writer, value, timeout=None):
+def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
     """The one-integer push of a ring whose items are at most 8 bytes and have no fields, as a
     writer's method (``_api._WordWriter.push``): the value is stored as its slot's word (which
     also zeroes the slot's padding), in W1, W3, W4 and W5 of ``SlotPublisher._publish_runs`` for
@@ -524,10 +533,10 @@ def push_word(writer, value, timeout=None):
             if file.faulted:
                 raise file.truncated()
             return True
-    return writer._general_push(value, timeout)
+    return bool(writer._general_push(value, timeout))
 
 
-def pop_word(reader, timeout=None):
+def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     """The one-item pop of a ring whose items are at most 8 bytes and have no fields, as a
     reader's method (``_api._WordReader.pop``): R1, R2 and R4 of ``SlotCursor.read`` for one item,
     and, for a named reader, first the commit of what it returned before (``RingFile.commit``).
@@ -553,7 +562,7 @@ def pop_word(reader, timeout=None):
 class SlotCursor:
     """A reader of a ring of slots: R1 (published), R2 (copy), R3+R4 (claimed), lap recovery."""
 
-    def __init__(self, file, start):
+    def __init__(self, file: RingFile, start: Union[str, int]) -> None:
         self.file, self.layout = file, file.layout
         published = file.published()
         if start == "latest":
@@ -561,10 +570,10 @@ class SlotCursor:
         elif start == "oldest":
             self.next = min(max(0, file.claimed() - file.layout.length), published)
         else:
-            self.next = min(start, published)
+            self.next = min(int(start), published)
         self.missed = 0
 
-    def read(self, count=1):
+    def read(self, count: int = 1) -> "list[bytes]":
         """Up to ``count`` items' bytes (a list); empty when caught up."""
         file, layout = self.file, self.layout
         q, mapping, length, stride, size = file.q, file.mapping, layout.length, layout.stride, layout.item_size
@@ -583,7 +592,7 @@ class SlotCursor:
             if self._intact(first, available):                         # R3 (free on x86-64), R4
                 return items
 
-    def read_words(self, count):
+    def read_words(self, count: int) -> "list[int]":
         """``read`` for items of one word each (8-byte slots): up to ``count`` words as ints."""
         file, layout = self.file, self.layout
         q, length = file.q, layout.length
@@ -602,7 +611,7 @@ class SlotCursor:
             if self._intact(first, available):                                       # R4
                 return words
 
-    def _intact(self, first, available):
+    def _intact(self, first: int, available: int) -> bool:
         """R4 for a copy of ``available`` items from ``first``: True (and the cursor moves past
         them) if the writer's claim shows none was reused meanwhile; otherwise False, the
         cursor skips to the oldest item still intact and counts what it missed."""
@@ -616,7 +625,7 @@ class SlotCursor:
         self.next = resume
         return False
 
-    def read_array(self, count, dtype):
+    def read_array(self, count: int, dtype: Any) -> Any:
         """Up to ``count`` items as a numpy array of ``dtype`` (one copy per run, checked once)."""
         import numpy
         file, layout = self.file, self.layout
@@ -641,11 +650,11 @@ class SlotCursor:
                     return raw.view(dtype).reshape(available)
                 return numpy.ndarray(available, dtype=dtype, buffer=raw, strides=(stride,))
 
-    def has_item(self):
+    def has_item(self) -> bool:
         self.file.check()
         return self.file.q[F.OFF_PUBLISHED // 8] > self.next
 
-    def wait(self, timeout):
+    def wait(self, timeout: Optional[float]) -> bool:
         return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_item, timeout)
 
 
@@ -668,7 +677,7 @@ class MessageState:
 
     __slots__ = ("counters", "next", "oldest_position", "oldest_sequence")
 
-    def __init__(self, counters, next, oldest_position, oldest_sequence):
+    def __init__(self, counters: Counters, next: int, oldest_position: int, oldest_sequence: Optional[int]) -> None:
         self.counters, self.next = counters, next
         self.oldest_position, self.oldest_sequence = oldest_position, oldest_sequence
 
@@ -678,7 +687,7 @@ class Moving:
 
     __slots__ = ("counters",)
 
-    def __init__(self, counters):
+    def __init__(self, counters: Counters) -> None:
         self.counters = counters
 
 
@@ -688,20 +697,21 @@ OBSERVATION_ROUNDS = 64
 class MessageArea:
     """A message ring's data area, in words (RingFileFormat.md, "Message rings")."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file = file
+        assert file.layout.capacity is not None and file.layout.max_message is not None
         self.words = file.layout.capacity // 8
         self.max_message = file.layout.max_message
         self.max_record_words = F.RECORD_HEADER_WORDS + (self.max_message + 7) // 8
         self.base_index = F.HEADER_SIZE // 8
 
-    def first_word(self, position):
+    def first_word(self, position: int) -> int:
         return self.file.q[self.base_index + (position & (self.words - 1))]
 
-    def sequence_at(self, position):
+    def sequence_at(self, position: int) -> int:
         return self.file.q[self.base_index + (position & (self.words - 1)) + 1]
 
-    def decode(self, first, position):
+    def decode(self, first: int, position: int) -> Record:
         """('message', length, words) / ('padding', 0, words) / None: I6 for one record."""
         length, kind = first & 0xFFFFFFFF, first >> 32
         room = self.words - (position & (self.words - 1))
@@ -712,19 +722,19 @@ class MessageArea:
             return ("padding", 0, room)
         return None
 
-    def byte_offset(self, position):
+    def byte_offset(self, position: int) -> int:
         return F.HEADER_SIZE + (position & (self.words - 1)) * 8
 
-    def oldest_intact(self, claimed):
+    def oldest_intact(self, claimed: int) -> int:
         return claimed - self.words if claimed > self.words else 0
 
-    def load(self):
+    def load(self) -> Counters:
         """(tail, published, claimed, last record start, count), loaded in the order the checks need."""
         q = self.file.q
         return (q[F.OFF_MESSAGE_TAIL // 8], q[F.OFF_PUBLISHED // 8], q[self.file.claimed_index],
                 q[F.OFF_LAST_RECORD_START // 8], q[F.OFF_PUBLISHED_MESSAGES // 8])
 
-    def observe(self):
+    def observe(self) -> "Union[MessageState, MessageDamage, Moving]":
         """The ring's state (``MessageState``), its damage (``MessageDamage``) or ``Moving``."""
         counters = self.load()
         for _ in range(OBSERVATION_ROUNDS):
@@ -737,7 +747,7 @@ class MessageArea:
                     return verdict
             elif verdict[1] >= self.oldest_intact(again[2]):                     # R4
                 tail_intact = counters[0] >= self.oldest_intact(again[2])
-                if not isinstance(oldest, MessageDamage) and tail_intact:
+                if isinstance(oldest, tuple) and tail_intact:
                     return MessageState(counters, verdict[0], oldest[0], oldest[1])
                 if isinstance(oldest, MessageDamage) and at_rest:
                     return oldest
@@ -745,7 +755,7 @@ class MessageArea:
             counters = again
         return Moving(counters)
 
-    def check(self, c):
+    def check(self, c: Counters) -> "Union[tuple[int, int], MessageDamage]":
         """I1-I5 on one set of loads: (next sequence, lowest position read) or the damage."""
         tail, published, claimed, last, count = c
         names = ("tail", "published", "claimed", "lastRecordStart", "publishedMessages")
@@ -784,7 +794,7 @@ class MessageArea:
             return MessageDamage(f"its last message is number {sequence}, but it counts {count} messages published")
         return (sequence + 1, last)
 
-    def oldest_message(self, c, next):
+    def oldest_message(self, c: Counters, next: int) -> "Union[tuple[int, int], MessageDamage]":
         """I6 and I4 for the oldest message: (position, sequence), or the damage."""
         tail, published = c[0], c[1]
         if tail >= published:
@@ -812,7 +822,7 @@ class MessagePublisher:
     """The writer's side of a message ring: the tail walked ahead of each claim (each record
     checked before it is overwritten), the record, the count."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file, self.area = file, MessageArea(file)
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
@@ -826,7 +836,7 @@ class MessagePublisher:
         self.tail_sequence = state.oldest_sequence if state.oldest_sequence is not None else state.next
         self.next_sequence = state.next
 
-    def _advance_tail(self, limit):
+    def _advance_tail(self, limit: int) -> None:
         """Walks the tail past every record below ``limit`` (what the next claim overwrites),
         checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
         area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
@@ -849,7 +859,7 @@ class MessagePublisher:
             self.tail, self.tail_sequence = tail, sequence
             self.file.q[F.OFF_MESSAGE_TAIL // 8] = tail
 
-    def publish(self, data, timeout=None):
+    def publish(self, data: bytes, timeout: Optional[float] = None) -> bool:
         """Publishes one message (bytes); False if the gate gave no room in time."""
         file, area, q = self.file, self.area, self.file.q
         length = len(data)
@@ -897,12 +907,12 @@ class MessageCursor:
     says what it may be: ("unknown",), ("lapped", from, expected), ("resumed", committed),
     ("resumed-lapped", from, committed)."""
 
-    def __init__(self, file, start="oldest", committed=None):
+    def __init__(self, file: RingFile, start: str = "oldest", committed: "Optional[tuple[int, Optional[int]]]" = None) -> None:
         """``start``: "oldest" or "latest"; or ``committed`` = (position, sequence or None), a
         named reader's commit point, where it resumes."""
         self.file, self.area = file, MessageArea(file)
         self.missed = 0
-        self.slack = ("unknown",)
+        self.slack: tuple[Any, ...] = ("unknown",)
         state = self.area.observe()
         if isinstance(state, MessageDamage):
             raise file.damaged(state)
@@ -915,7 +925,7 @@ class MessageCursor:
         else:
             self.position, self.exact = state.oldest_position, state.oldest_sequence
 
-    def _resume(self, state, position, sequence):
+    def _resume(self, state: "Union[MessageState, Moving]", position: int, sequence: Optional[int]) -> None:
         """Swift's ``MessageCursor.resume(at:sequence:in:area:)``."""
         if isinstance(state, Moving):
             self.position, self.exact = position, None
@@ -939,18 +949,18 @@ class MessageCursor:
                 self.slack = ("resumed", sequence)
 
     @property
-    def expected(self):
+    def expected(self) -> Optional[int]:
         """The sequence the next message should have: exactly, or the bound this reader has."""
         if self.exact is not None:
             return self.exact
         kind = self.slack[0]
         if kind == "lapped":
-            return self.slack[2]
+            return int(self.slack[2])
         if kind in ("resumed", "resumed-lapped"):
-            return self.slack[-1]
+            return int(self.slack[-1])
         return None
 
-    def commit_point(self):
+    def commit_point(self) -> "tuple[int, Optional[int]]":
         """(position, sequence or None) a named reader commits."""
         if self.exact is not None:
             return self.position, self.exact
@@ -960,11 +970,11 @@ class MessageCursor:
         return self.position, self.expected
 
     @property
-    def next_sequence(self):
+    def next_sequence(self) -> int:
         expected = self.expected
         return expected if expected is not None else min(self.file.q[F.OFF_PUBLISHED_MESSAGES // 8], F.MAX_COUNT)
 
-    def _admit(self, sequence, position):
+    def _admit(self, sequence: int, position: int) -> int:
         """How many messages were missed before ``sequence`` at ``position`` (I7, I4)."""
         if self.exact is not None:
             raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, but the one before it was {self.exact - 1}, and nothing overwrote them"))
@@ -974,17 +984,17 @@ class MessageCursor:
         if kind == "lapped":
             _, start, expected = self.slack
             if sequence >= expected and sequence - expected <= (position - start) // 3:
-                return sequence - expected
+                return int(sequence - expected)
             raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, which a reader at message {expected} (word {start}) cannot reach by losing only the messages in between"))
         if kind == "resumed":
             if sequence <= self.slack[1]:
                 return 0
             raise self.file.damaged(MessageDamage(f"a named reader committed message {self.slack[1]} at word position {position}, but the message there is number {sequence}"))
         if kind == "resumed-lapped":
-            return max(0, sequence - self.slack[2])
+            return max(0, sequence - int(self.slack[2]))
         return 0
 
-    def _recover_from_lap(self):
+    def _recover_from_lap(self) -> None:
         start = self.position
         state = self.area.observe()
         if isinstance(state, MessageDamage):
@@ -1000,7 +1010,7 @@ class MessageCursor:
             self.slack = ("resumed-lapped", start, self.slack[1])
         self.exact = None
 
-    def read(self, accept=None):
+    def read(self, accept: Optional[Callable[[int], bool]] = None) -> "Optional[tuple[int, int, bytes]]":
         """(sequence, time, bytes) of the next message, or None when caught up. ``accept(sequence)``
         may refuse to consume it: it is returned all the same and the cursor stays on it."""
         file, area, q = self.file, self.area, self.file.q
@@ -1041,9 +1051,9 @@ class MessageCursor:
                 raise file.damaged(MessageDamage(f"the record at word position {position} cannot be a message or padding (its first word is {first:#x})"))
             raise file.damaged(MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published"))
 
-    def has_message(self):
+    def has_message(self) -> bool:
         self.file.check()
-        return self.file.published() > self.position
+        return bool(self.file.published() > self.position)
 
-    def wait(self, timeout):
+    def wait(self, timeout: Optional[float]) -> bool:
         return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_message, timeout)

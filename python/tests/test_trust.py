@@ -235,3 +235,43 @@ def test_closed_standard_streams_are_never_taken_by_a_ring_lock_or_registry(data
         print(value, [path for path in taken if path != "/dev/null"], flush=True)
     """, os.path.join(data_dir, "d"))
     assert status == 0 and out.split() == ["5", "[]"], (status, out, err)
+
+
+def test_a_wal_that_lost_committed_frames_is_corrupted_a_sound_one_is_read(directory):
+    """The Swift side's WALCheck: SQLite would silently drop every commit after a damaged frame."""
+    directory.create_buffer("b", item_size=8, length=16).close()
+    registry = os.path.join(directory.path, "registry.sqlite")
+    holder = sqlite3.connect(registry, isolation_level=None)       # kept open: the WAL stays
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    for n in range(2):
+        holder.execute("UPDATE buffers SET created_at = ? WHERE name = 'b'", (f"2026-12-07T06:0{n}:00.000Z",))
+    try:
+        wal = registry + "-wal"
+        assert os.path.getsize(wal) > 32
+        directory.open_reader("b").close()                          # a sound WAL is read as it is
+        with open(wal, "r+b") as f:
+            f.seek(32 + 24 + 100)                                    # inside frame 1's page
+            byte = f.read(1)
+            f.seek(32 + 24 + 100)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(Corrupted, match="write-ahead log"):
+            directory.open_reader("b")
+    finally:
+        holder.close()
+
+
+def test_a_sparse_ring_file_is_allocated_when_opened_for_writing(directory):
+    """A copy with holes: a write into a hole on a full disk would fault; the storage is
+    reserved at open instead, as the Swift side does."""
+    directory.create_buffer("b", item_size=8, length=1 << 16).close()
+    path = directory.ring_path("b")
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    with open(path, "wb") as f:
+        f.write(data[:4096])
+        f.truncate(len(data))                                   # a hole where the slots are
+    os.chmod(path, 0o600)
+    assert os.stat(path).st_blocks * 512 < len(data)
+    directory.take_over("b").close()
+    assert os.stat(path).st_blocks * 512 >= len(data)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from . import _format as F
 from . import _system as S
+from . import _walcheck
 from .errors import CBuffError, Corrupted, PermissionDenied, SystemFailure, TimedOut
 
 # A UTC time as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes it, the only form cbuff stores.
@@ -153,6 +154,9 @@ class Registry:
             raise FileNotFoundError(self.path)
         for suffix in self.COMPANIONS:
             trust.check_if_present(REGISTRY + suffix, "registry file")
+        wal = trust.check_if_present(REGISTRY + "-wal", "registry file")
+        if wal is not None and wal.st_size > 0:     # cbuff's checkpoints leave it empty: nothing to check then
+            _walcheck.verify(trust, REGISTRY + "-wal", REGISTRY + "-shm")
         try:
             with S.standard_slots_held():
                 self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)

@@ -94,6 +94,13 @@ class RingFile:
             except OSError as error:
                 raise S.system_error(error, f"read the header of ring file {path}") from None
             layout = F.Layout.validate(header, info.st_size, path)
+            if writable and info.st_blocks * 512 < info.st_size:
+                # A sparse file (a copy made with holes, say): a write into a hole on a full disk
+                # would be a SIGBUS. Reserve its storage now, or say why not.
+                try:
+                    os.posix_fallocate(fd, 0, layout.file_size)
+                except OSError as error:
+                    raise S.system_error(error, f"reserve the storage of ring file {path}, which is sparse ({info.st_blocks * 512} of its {info.st_size} bytes allocated); nothing was written to it") from None
             file = cls(path, fd, S.map_shared(fd, layout.file_size, writable), layout)
         except BaseException:
             os.close(fd)

@@ -26,10 +26,12 @@ Item = Union[int, bytes, Dict[str, Any]]
 """An item as pushed and popped: an int (items of at most 8 bytes), bytes, or a dict of fields."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Message:
-    """A message: its sequence, its publish time (ns since the Unix epoch) and its bytes."""
+    """A message: its sequence, its publish time (ns since the Unix epoch) and its bytes. (Not
+    frozen: a frozen dataclass costs twice a namedtuple to build, once per message read.)"""
 
+    __slots__ = ("data", "sequence", "time")
     sequence: int
     time: int
     data: bytes
@@ -406,6 +408,7 @@ class Writer(_Handle):
         # value is stored as its slot's word, which also zeroes the slot's padding.
         self._word_slots = layout.item_size <= 8 and layout.fields is None
         self._slot_words = layout.stride // 8
+        self._stride = layout.stride
 
     def _general_push(self, value: Item, timeout: Optional[float] = None) -> bool:
         return Writer.push(self, value, timeout)
@@ -470,6 +473,7 @@ class Reader(_Handle):
         self._wide = self.item_size > 8 and self.fields is None
         self._word_slots = self.item_size <= 8 and self.fields is None
         self._slot_words = file.layout.stride // 8
+        self._stride = file.layout.stride
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
 
@@ -631,12 +635,30 @@ class _WordReader(Reader):
     pop = R.pop_word
 
 
+class _WideWriter(Writer):
+    """A writer of items wider than 8 bytes without fields: its push of bytes is the ring's
+    (``_ring.push_bytes``)."""
+
+    push = R.push_bytes
+
+
+class _WideReader(Reader):
+    """A reader of items wider than 8 bytes without fields: its one-item pop is the ring's
+    (``_ring.pop_bytes``)."""
+
+    pop = R.pop_bytes
+
+
 def _item_writer(name: str, file: Any) -> Writer:
-    return _WordWriter(name, file) if file.layout.item_size <= 8 and file.layout.fields is None else Writer(name, file)
+    if file.layout.fields is not None:
+        return Writer(name, file)
+    return _WordWriter(name, file) if file.layout.item_size <= 8 else _WideWriter(name, file)
 
 
 def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
-    kind = _WordReader if file.layout.item_size <= 8 and file.layout.fields is None else Reader
+    if file.layout.fields is not None:
+        return Reader(name, file, start, named)
+    kind = _WordReader if file.layout.item_size <= 8 else _WideReader
     return kind(name, file, start, named)
 
 

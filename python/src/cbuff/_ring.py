@@ -566,6 +566,59 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     return reader._general_pop(timeout)
 
 
+def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
+    """The one-item push of raw bytes (at most the item size, zero-padded) to a ring of items
+    wider than 8 bytes without fields, as a writer's method (``_api._WideWriter.push``): W1, W3
+    (one slice copy), W4 and W5 for one item. Anything else goes to the writer's general push.
+    It reads the writer's ``_publisher``, ``_file``, ``item_size``, ``length`` and ``_stride``."""
+    if type(value) is bytes and len(value) <= writer.item_size:
+        publisher = writer._publisher
+        start = publisher.published
+        gate = publisher.gate
+        file = writer._file
+        q = file.q
+        if start < gate.limit and (not gate.block or file.d[F.H_READERS_VERSION] == gate.version):
+            end = start + 1
+            if end > publisher.claimed:
+                publisher.claimed = end
+            q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
+            size = writer.item_size
+            offset = F.HEADER_SIZE + (start % writer.length) * writer._stride
+            file.mapping[offset:offset + size] = value if len(value) == size else value.ljust(size, b"\0")   # W3
+            q[F.W_PUBLISHED] = end                                             # W4
+            publisher.published = end
+            if file.d[F.H_WAITERS]:                                            # W5
+                file.wake_readers()
+            if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
+                q[F.W_LAST_WRITE_AT] = time.time_ns()
+            if file.faulted:
+                raise file.truncated()
+            return True
+    return bool(writer._general_push(value, timeout))
+
+
+def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
+    """The one-item pop of a ring of items wider than 8 bytes without fields, as a reader's method
+    (``_api._WideReader.pop``): R1, R2 (one slice copy) and R4, after a named reader's commit.
+    Waiting, a lap and the fault flag go to the reader's general pop."""
+    cursor, file = reader._cursor, reader._file
+    q = file.q
+    next = cursor.next
+    if reader._cursor_word is not None:
+        q[reader._cursor_word] = next
+        if file.d[F.H_WRITER_WAITING]:
+            file.wake_writer()
+    if next < q[F.W_PUBLISHED]:                                                # R1
+        offset = F.HEADER_SIZE + (next % reader.length) * reader._stride
+        value = file.mapping[offset:offset + reader.item_size]                 # R2 (a copy)
+        if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
+            cursor.next = next + 1
+            return value
+    elif timeout is None and not file.faulted:
+        return None
+    return reader._general_pop(timeout)
+
+
 class SlotCursor:
     """A reader of a ring of slots: R1 (published), R2 (copy), R3+R4 (claimed), lap recovery."""
 
@@ -902,7 +955,8 @@ class MessagePublisher:
             q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
         self.next_sequence += 1
         q[F.OFF_PUBLISHED_MESSAGES // 8] = self.next_sequence
-        file.check()
+        if file.faulted:
+            raise file.truncated()
         return True
 
 
@@ -1025,7 +1079,8 @@ class MessageCursor:
             position = self.position
             published = q[F.OFF_PUBLISHED // 8]                        # R1
             if position >= published:
-                file.check()
+                if file.faulted:
+                    raise file.truncated()
                 return None
             first = area.first_word(position)
             record = area.decode(first, position)
@@ -1036,19 +1091,22 @@ class MessageCursor:
                 if position < area.oldest_intact(q[file.claimed_index]):          # R4
                     self._recover_from_lap()
                     continue
-                file.check()
+                if file.faulted:
+                    raise file.truncated()
                 lost = 0 if sequence == self.exact else self._admit(sequence, position)   # I7
                 if accept is not None and not accept(sequence):
                     return sequence, stamp, data
                 self.missed += lost
+                if self.exact is None:
+                    self.slack = ("unknown",)
                 self.exact = sequence + 1
-                self.slack = ("unknown",)
                 self.position = position + record[2]
                 return sequence, stamp, data
             if position < area.oldest_intact(q[file.claimed_index]):
                 self._recover_from_lap()
                 continue
-            file.check()
+            if file.faulted:
+                raise file.truncated()
             if record is not None and record[0] == "padding":
                 if position + record[2] == published:
                     raise file.damaged(MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for"))

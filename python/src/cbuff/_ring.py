@@ -10,6 +10,16 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _system as S
+from ._format import (  # the hot paths' constants, as globals (one lookup, not two)
+    H_READERS_VERSION,
+    H_WAITERS,
+    H_WRITER_WAITING,
+    HEADER_SIZE,
+    LAST_WRITE_STAMP_SHIFT,
+    W_DATA,
+    W_LAST_WRITE_AT,
+    W_PUBLISHED,
+)
 from .errors import CBuffError, Corrupted, InvalidArgument, ReaderBusy, TimedOut
 
 T = TypeVar("T")
@@ -525,18 +535,18 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
         gate = publisher.gate
         file = writer._file
         q = file.q
-        if start < gate.limit and (not gate.block or file.d[F.H_READERS_VERSION] == gate.version):
+        if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
             end = start + 1
             if end > publisher.claimed:
                 publisher.claimed = end
             q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
-            q[F.W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
-            q[F.W_PUBLISHED] = end                                             # W4
+            q[W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
+            q[W_PUBLISHED] = end                                             # W4
             publisher.published = end
-            if file.d[F.H_WAITERS]:                                            # W5
+            if file.d[H_WAITERS]:                                            # W5
                 file.wake_readers()
-            if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
-                q[F.W_LAST_WRITE_AT] = time.time_ns()
+            if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+                q[W_LAST_WRITE_AT] = time.time_ns()
             if file.faulted:
                 raise file.truncated()
             return True
@@ -554,10 +564,10 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     next = cursor.next
     if reader._cursor_word is not None:
         q[reader._cursor_word] = next
-        if file.d[F.H_WRITER_WAITING]:
+        if file.d[H_WRITER_WAITING]:
             file.wake_writer()
-    if next < q[F.W_PUBLISHED]:                                                # R1
-        value = q[F.W_DATA + (next % reader.length) * reader._slot_words]      # R2
+    if next < q[W_PUBLISHED]:                                                # R1
+        value = q[W_DATA + (next % reader.length) * reader._slot_words]      # R2
         if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
             cursor.next = next + 1
             return value & reader._mask
@@ -577,20 +587,20 @@ def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool
         gate = publisher.gate
         file = writer._file
         q = file.q
-        if start < gate.limit and (not gate.block or file.d[F.H_READERS_VERSION] == gate.version):
+        if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
             end = start + 1
             if end > publisher.claimed:
                 publisher.claimed = end
             q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
             size = writer.item_size
-            offset = F.HEADER_SIZE + (start % writer.length) * writer._stride
+            offset = HEADER_SIZE + (start % writer.length) * writer._stride
             file.mapping[offset:offset + size] = value if len(value) == size else value.ljust(size, b"\0")   # W3
-            q[F.W_PUBLISHED] = end                                             # W4
+            q[W_PUBLISHED] = end                                             # W4
             publisher.published = end
-            if file.d[F.H_WAITERS]:                                            # W5
+            if file.d[H_WAITERS]:                                            # W5
                 file.wake_readers()
-            if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
-                q[F.W_LAST_WRITE_AT] = time.time_ns()
+            if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+                q[W_LAST_WRITE_AT] = time.time_ns()
             if file.faulted:
                 raise file.truncated()
             return True
@@ -606,10 +616,10 @@ def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
     next = cursor.next
     if reader._cursor_word is not None:
         q[reader._cursor_word] = next
-        if file.d[F.H_WRITER_WAITING]:
+        if file.d[H_WRITER_WAITING]:
             file.wake_writer()
-    if next < q[F.W_PUBLISHED]:                                                # R1
-        offset = F.HEADER_SIZE + (next % reader.length) * reader._stride
+    if next < q[W_PUBLISHED]:                                                # R1
+        offset = HEADER_SIZE + (next % reader.length) * reader._stride
         value = file.mapping[offset:offset + reader.item_size]                 # R2 (a copy)
         if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
             cursor.next = next + 1

@@ -910,13 +910,15 @@ class MessagePublisher:
         """Walks the tail past every record below ``limit`` (what the next claim overwrites),
         checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
         area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
+        q, base, mask = self.file.q, area.base_index, area.words - 1
         while tail < limit:
-            first = area.first_word(tail)
+            index = base + (tail & mask)
+            first = q[index]
             record = area.decode(first, tail)
             if record is None:
                 raise self.file.damaged(MessageDamage(f"the record at word position {tail} cannot be a message or padding (its first word is {first:#x})"))
             if record[0] == "message":
-                found = area.sequence_at(tail)
+                found = q[index + 1]
                 if found != sequence:
                     raise self.file.damaged(MessageDamage(f"the message at word position {tail} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them"))
                 if tail + record[2] > published:
@@ -942,7 +944,7 @@ class MessagePublisher:
         if not self.gate.wait(end - 1, timeout):
             file.check()
             return False
-        if end > area.words:
+        if end - area.words > self.tail:
             self._advance_tail(end - area.words)
         if end > self.claimed:
             self.claimed = end

@@ -30,7 +30,7 @@ error, as the Swift library's ``SigbusGuard.c`` does: see "The SIGBUS guard" fur
 
 What this package does not have that the Swift library does: data directories shared with a
 group that another user owns (a directory this user owns and shares with its group, mode 2770,
-is used as the Swift side uses it), and the registry's WAL check.
+is used as the Swift side uses it).
 """
 
 import ctypes

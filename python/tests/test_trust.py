@@ -275,3 +275,21 @@ def test_a_sparse_ring_file_is_allocated_when_opened_for_writing(directory):
     assert os.stat(path).st_blocks * 512 < len(data)
     directory.take_over("b").close()
     assert os.stat(path).st_blocks * 512 >= len(data)
+
+
+def test_a_ring_file_dropped_without_close_stops_being_guarded(data_dir):
+    """The guard forgets a mapping whose ring file was collected: a later mapping at the same
+    address, someone else's, must not have its faults taken for a ring's."""
+    import gc
+
+    from cbuff import _ring, _system
+    folder = os.path.join(data_dir, "g")
+    os.makedirs(folder, mode=0o700)
+    trust = _system.check_directory(folder)
+    file = _ring.RingFile.create(trust, "x.ring", F.Layout.items(8, 16, F.POLICY_OVERWRITE))
+    start, fd = file._guard, file.fd
+    assert start in _system._guarded
+    del file
+    gc.collect()
+    os.close(fd)
+    assert start not in _system._guarded

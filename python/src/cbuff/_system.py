@@ -403,11 +403,12 @@ def _on_sigbus(signal_number: int, info: int, context: int) -> None:
     address = ctypes.c_void_p.from_address(info + 16).value or 0       # siginfo_t.si_addr
     for start, (length, owner) in list(_guarded.items()):
         if start <= address < start + length:
+            target = owner()
+            if target is None:
+                break       # its ring file is gone (and unmapped): the fault is someone else's
             if _mmap(start, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) == ctypes.c_void_p(-1).value:
                 break
-            target = owner()
-            if target is not None:
-                target.faulted = True
+            target.faulted = True
             faults += 1
             return
     previous = _previous.handler or 0
@@ -468,7 +469,14 @@ def guard_mapping(owner: typing.Any, mapping: mmap.mmap, length: int) -> int:
     mapping's address, to pass to ``unguard`` before it is unmapped."""
     _install_guard()
     start = buffer_address(mapping)
-    _guarded[start] = (length, weakref.ref(owner))
+
+    def forget(reference: "weakref.ref[typing.Any]") -> None:
+        # The owner was collected without ``unguard`` (before its mapping is unmapped: weak
+        # references are cleared first), so that a later mapping at the same address is not taken
+        # for this one.
+        if _guarded.get(start, (0, None))[1] is reference:
+            del _guarded[start]
+    _guarded[start] = (length, weakref.ref(owner, forget))
     return start
 
 

@@ -177,3 +177,24 @@ def test_pop_array_has_one_dtype_whatever_the_batch(directory):
         assert array.dtype == expected and array.dtype.itemsize == 24, (round, array.dtype)
         assert list(array["time"]) == [round * 10 + i for i in range(6)]
         assert isinstance(array, numpy.ndarray)
+
+
+def test_a_closed_handle_says_closed(directory):
+    from cbuff.errors import Closed
+    cases = [(directory.create_buffer("w8", item_size=8, length=4), 1),
+             (directory.create_buffer("w32", item_size=32, length=4), b"x"),
+             (directory.create_buffer("wf", fields="a:u64,b:u32", length=4), {"a": 1, "b": 2}),
+             (directory.create_buffer("wm", messages=True, capacity=4096, max_message=16), b"x")]
+    for writer, value in cases:
+        reader = directory.open_reader(writer.name)
+        writer.close()
+        reader.close()
+        writer.close()                                  # closing again does nothing
+        with pytest.raises(Closed):
+            writer.push(value)
+        with pytest.raises(Closed):
+            reader.pop()
+        with pytest.raises(Closed):
+            reader.pop(timeout=0.01)
+        with pytest.raises(Closed):
+            reader.wait(0.01)

@@ -14,7 +14,7 @@ from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
-from .errors import BufferAlreadyCreated, CBuffError, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
@@ -365,6 +365,18 @@ class DataDirectory:
 
 # --- Items ------------------------------------------------------------------------------------
 
+class _ClosedFile:
+    """What a closed handle holds instead of its ring file: any use raises ``Closed``."""
+
+    closed = True
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise Closed(f'This handle on buffer "{self._name}" is closed; open the buffer again to use it.')
+
+
 class _Handle:
     """What writers and readers share: the open file, the name, close and context management."""
 
@@ -433,13 +445,16 @@ class Writer(_Handle):
     def push(self, value: Item, timeout: Optional[float] = None) -> bool:
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
+        self._file.check()
         return bool(self._publisher.publish([self._encode(value)], timeout) == 1)
 
     def try_push(self, value: Item) -> bool:
+        self._file.check()
         return bool(self._publisher.publish([self._encode(value)], 0) == 1)
 
     def push_many(self, values: Any, timeout: Optional[float] = None) -> int:
         """Pushes every value, announcing them once per run; all are checked first."""
+        self._file.check()
         values = list(values)
         if self._word_slots and self._slot_words == 1:
             try:
@@ -452,10 +467,10 @@ class Writer(_Handle):
         return int(self._publisher.publish(encoded, timeout))
 
     def close(self) -> None:
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.detach_writer()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
 
 
 class Reader(_Handle):
@@ -498,6 +513,7 @@ class Reader(_Handle):
         return max(0, int(published) - self.next_sequence)
 
     def _acknowledge(self) -> None:
+        self._file.check()
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)
 
@@ -523,6 +539,7 @@ class Reader(_Handle):
 
     def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
+        self._file.check()
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
             out: List[Any] = []
@@ -573,6 +590,7 @@ class Reader(_Handle):
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits until an item is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        self._file.check()
         return bool(self._cursor.wait(timeout))
 
     def follow(self, timeout: Optional[float] = None) -> Iterator[Tuple[int, Item]]:
@@ -601,10 +619,10 @@ class Reader(_Handle):
             yield self._cursor.next - 1, item
 
     def close(self) -> None:
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._acknowledge()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
 
 
 async def _wait_off_loop(cursor: Any, timeout: Optional[float]) -> bool:
@@ -681,6 +699,7 @@ class MessageWriter(_Handle):
 
     def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
+        self._file.check()
         if isinstance(data, str):
             data = data.encode("utf-8")
         data = bytes(data)
@@ -691,10 +710,10 @@ class MessageWriter(_Handle):
     push = push_message
 
     def close(self) -> None:
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._file.detach_writer()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
 
 
 class MessageReader(_Handle):
@@ -732,6 +751,7 @@ class MessageReader(_Handle):
         return int(self._cursor.next_sequence)
 
     def _acknowledge(self) -> None:
+        self._file.check()
         if self._index is not None:
             self._file.commit(self._index, *self._cursor.commit_point())
 
@@ -751,6 +771,7 @@ class MessageReader(_Handle):
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits until a message is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        self._file.check()
         return bool(self._cursor.wait(timeout))
 
     def follow(self, timeout: Optional[float] = None) -> Iterator[Message]:
@@ -775,7 +796,7 @@ class MessageReader(_Handle):
             yield message
 
     def close(self) -> None:
-        if self._file is not None and not self._file.closed:
+        if not self._file.closed:
             self._acknowledge()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)

@@ -252,9 +252,7 @@ class RingFile:
 
     def _wake(self, word_offset: int, request_offset: int) -> None:
         S.atomic_clear_bit_u32(self.address(request_offset), WAKE_REQUESTED_BIT)
-        word = self.address(word_offset)
-        S.atomic_add_u32(word, 1)
-        S.futex_wake(word)
+        S.futex_add_and_wake(self.address(word_offset))      # change the futex word, wake everyone
 
     # The reader table
     @staticmethod

@@ -108,6 +108,18 @@ def futex_wake(address: int) -> None:
     _futex(SYS_FUTEX, address, FUTEX_WAKE, 0x7FFFFFFF, None, None, 0)
 
 
+def futex_add_and_wake(address: int, amount: int = 1) -> None:
+    """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically, then wakes every
+    waiter on it: one FUTEX_WAKE_OP system call whose operation word and woken word are the same
+    (the kernel applies the operation before it wakes), where an atomic add and a FUTEX_WAKE were
+    two. The second wake it could make is asked for no one."""
+    global wake_calls
+    wake_calls += 1
+    result = _futex(SYS_FUTEX, address, FUTEX_WAKE_OP, 0x7FFFFFFF, None, address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
+    if result < 0:
+        raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
+
+
 def _atomic_op(address: int, operation: int) -> None:
     """Applies a FUTEX_WAKE_OP operation to the u32 at ``address`` atomically: the operation on
     its second word is an atomic read-modify-write (and the system call a full barrier); it wakes

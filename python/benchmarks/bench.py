@@ -1,6 +1,6 @@
 """The Python package's speed, in one process, printed as cbuff-bench prints (bench=NAME
 metric=M value=V unit=U): pushes and pops of 8-byte items one at a time (the seed's own figures
-are 2.1 M pushes/s and 1.5 M pops/s), batches, numpy batches, 64-byte messages.
+are 2.1 M pushes/s and 1.5 M pops/s), batches, numpy batches, 64-byte items, 64-byte messages.
 
     python3 python/benchmarks/bench.py [ITEMS]        (default 1000000; data in /dev/shm)
 """
@@ -46,7 +46,7 @@ def main():
             import numpy  # noqa: F401
             big = directory.create_buffer("array", item_size=8, length=1 << 24)
             big.push_many(range(1 << 20))
-            for round in range(3):
+            for _round in range(3):
                 array_reader = directory.open_reader("array")
                 start = time.perf_counter()
                 values = array_reader.pop_array(1 << 24)
@@ -55,6 +55,19 @@ def main():
             emit("python_pop_array", "items_per_s", len(values) / elapsed, "items/s")
         except ImportError:
             pass
+        wide = directory.create_buffer("wide", item_size=64, length=1 << 16)
+        wide_reader = directory.open_reader("wide")
+        payload = bytes(range(64))
+        start = time.perf_counter()
+        push = wide.push
+        for _ in range(count // 4):
+            push(payload)
+        emit("python_push_item64B", "items_per_s", (count // 4) / (time.perf_counter() - start), "items/s")
+        start = time.perf_counter()
+        pop = wide_reader.pop
+        while pop() is not None:
+            pass
+        emit("python_pop_item64B", "items_per_s", min(count // 4, 1 << 16) / (time.perf_counter() - start), "items/s")
         messages = directory.create_buffer("logs", messages=True, capacity=1 << 24, max_message=64)
         message_reader = directory.open_reader("logs")
         payload = bytes(64)

@@ -3,9 +3,7 @@ import os
 
 import pytest
 
-import cbuff
-from cbuff.errors import (BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit,
-                          WriterBusy)
+from cbuff.errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit, WriterBusy
 
 
 def test_items_come_back_and_a_lapped_reader_counts_exactly(directory):
@@ -35,7 +33,7 @@ def test_a_ring_of_length_l_keeps_the_l_most_recent_items(directory):
 
 
 def test_fields_are_dicts_and_numpy_structured_arrays(directory):
-    numpy = pytest.importorskip("numpy")
+    pytest.importorskip("numpy")
     writer = directory.create_buffer("ticks", fields="time:u64,price:f64,qty:u32,sym:char4", length=64)
     for i in range(10):
         writer.push({"time": i, "price": i / 4, "qty": i * 2, "sym": "AB"})
@@ -72,7 +70,8 @@ def test_named_readers_resume_and_hold_a_blocking_writer(directory):
     again = directory.open_reader("held", reader="billing")
     assert not again.is_newly_registered and again.pop_many(10) == [2, 3, 4, 5]
     status = directory.inspect("held")
-    assert status["readers"][0]["name"] == "billing" and status["readers"][0]["alive"] is True    # `again` holds its lock
+    assert status.readers[0].name == "billing" and status.readers[0].alive is True    # `again` holds its lock
+    assert status.to_json()["readers"][0]["name"] == "billing" and status.to_json()["writerAlive"] is True
 
 
 def test_messages_of_every_size_and_a_lapped_reader(directory):
@@ -91,7 +90,7 @@ def test_messages_of_every_size_and_a_lapped_reader(directory):
     with pytest.raises(ValueDoesNotFit):
         writer.push_message(bytes(1001))
     status = directory.inspect("logs")
-    assert status["kind"] == "messages" and status["written"] == 103 and status["oldest"] == 71 and status["count"] == 32
+    assert status.kind == "messages" and status.written == 103 and status.oldest == 71 and status.count == 32
 
 
 def test_a_new_writer_continues_each_kind(directory):
@@ -108,7 +107,7 @@ def test_a_new_writer_continues_each_kind(directory):
     assert directory.take_over("logs").next_sequence == 1
     again.close()
     directory.remove("ints")
-    assert [b["name"] for b in directory.buffers()] == ["logs"]
+    assert [b.name for b in directory.buffers()] == ["logs"]
     assert not os.path.exists(directory.ring_path("ints"))
 
 
@@ -162,3 +161,40 @@ def test_bumped_words_wrap_at_their_top(directory):
     writer.push(7)
     writer.close()
     assert directory.open_reader("wrap").pop() == 7
+
+
+def test_pop_array_has_one_dtype_whatever_the_batch(directory):
+    """Across the wrap (two runs), as in one run: the fields' dtype, padding included."""
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer("padded", fields="time:u64,price:f64,qty:u32", length=8)
+    expected = writer.fields.numpy_dtype()
+    assert expected.itemsize == 24                      # 20 bytes of fields, padded to 8
+    for round in range(3):
+        reader = directory.open_reader("padded", start="latest")
+        for i in range(6):
+            writer.push({"time": round * 10 + i, "price": 1.5, "qty": i})
+        array = reader.pop_array(100)
+        assert array.dtype == expected and array.dtype.itemsize == 24, (round, array.dtype)
+        assert list(array["time"]) == [round * 10 + i for i in range(6)]
+        assert isinstance(array, numpy.ndarray)
+
+
+def test_a_closed_handle_says_closed(directory):
+    from cbuff.errors import Closed
+    cases = [(directory.create_buffer("w8", item_size=8, length=4), 1),
+             (directory.create_buffer("w32", item_size=32, length=4), b"x"),
+             (directory.create_buffer("wf", fields="a:u64,b:u32", length=4), {"a": 1, "b": 2}),
+             (directory.create_buffer("wm", messages=True, capacity=4096, max_message=16), b"x")]
+    for writer, value in cases:
+        reader = directory.open_reader(writer.name)
+        writer.close()
+        reader.close()
+        writer.close()                                  # closing again does nothing
+        with pytest.raises(Closed):
+            writer.push(value)
+        with pytest.raises(Closed):
+            reader.pop()
+        with pytest.raises(Closed):
+            reader.pop(timeout=0.01)
+        with pytest.raises(Closed):
+            reader.wait(0.01)

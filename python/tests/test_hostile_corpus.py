@@ -1,8 +1,7 @@
 """The hostile-file conformance corpus (Tests/HostileFiles/corpus.json), run against the Python
 package: the same cases the cbuff tool runs (Tests/CLITests/HostileFileCorpusTests.swift), each
 ending with the error whose code maps to the expected exit status, never another exception, a
-crash or a hang. Cases where Python does not agree with Swift yet are listed in KNOWN_GAPS with
-the reason; they run as strict expected failures, so that fixing one makes this test say so."""
+crash or a hang. Every case agrees with Swift: there is no list of known gaps."""
 
 import json
 import os
@@ -14,6 +13,7 @@ import tempfile
 import pytest
 
 import cbuff
+
 from conftest import REPOSITORY, swift_binary
 
 CORPUS = json.loads((REPOSITORY / "Tests" / "HostileFiles" / "corpus.json").read_text())
@@ -23,37 +23,6 @@ STATUS = {
     "notFound": 66, "bufferAlreadyCreated": 73, "writerBusy": 75, "readerBusy": 75, "timedOut": 75,
     "corrupted": 65, "valueDoesNotFit": 65, "typeMismatch": 65, "invalidArgument": 64, "permissionDenied": 77,
 }
-
-# Where Python disagrees with Swift today; issue 25 ("Python at parity") brings it to the same rules.
-KNOWN_GAPS = {
-    "ring-directory": "a directory planted as the ring file is a SystemFailure (EISDIR), not Corrupted",
-    "registry-not-sqlite": "a registry that is not SQLite raises sqlite3.DatabaseError, not Corrupted",
-    "registry-symlink": "the registry is opened through a symbolic link (sqlite3.DatabaseError on its target)",
-    "dir-group-writable-not-shared": "a directory writable by its group but not shared with it is trusted",
-    "ring-reader-name-with-escape": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-0": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-45": "a registered reader record with a damaged name is ignored, not corrupted",
-    "ring-reader-name-length-0-write": "a registered reader record with a damaged name is ignored, not corrupted",
-    # Issue 24 (trust by construction): ring file identity and complete row validation.
-    "ring-hard-link-elsewhere": "a ring file with more than one name (st_nlink != 1) is opened, not corrupted",
-    "ring-hard-link-elsewhere-write": "a ring file with more than one name (st_nlink != 1) is opened, not corrupted",
-    "ring-created-at-changed": "the header's createdAt is not compared with the row's ring_created_ns",
-    "ring-created-at-changed-write": "the header's createdAt is not compared with the row's ring_created_ns",
-    "ring-created-at-changed-messages": "the header's createdAt is not compared with the row's ring_created_ns",
-    "row-ring-created-ns-other": "the row's ring_created_ns is not compared with the header's createdAt",
-    "row-ring-created-ns-other-write": "the row's ring_created_ns is not compared with the header's createdAt",
-    "row-ring-created-ns-text": "ring_created_ns is not validated (NULL or an integer from 1 to 2^63 - 1)",
-    "row-ring-created-ns-negative": "ring_created_ns is not validated (NULL or an integer from 1 to 2^63 - 1)",
-    "row-format-version-99": "format_version is not limited to the versions read (2, 3)",
-    "row-format-version-99-write": "format_version is not limited to the versions read (2, 3)",
-    "row-format-version-3-plain": "the row's format_version is not compared with the header's",
-    "row-format-version-2-fields": "a row with fields (or alignment, type name) must say format version 3",
-    "row-format-version-2-messages": "a row of kind 'messages' must say format version 3",
-    "row-created-at-not-a-time": "created_at is not checked to be a UTC time as strftime('%Y-%m-%dT%H:%M:%fZ') writes it",
-    "row-writer-since-without-pid": "writer columns are not checked to be all NULL or to name a writer (pid and since)",
-    "row-writer-pid-without-since": "writer columns are not checked to be all NULL or to name a writer (pid and since)",
-}
-
 
 @pytest.fixture(scope="module")
 def base():
@@ -149,9 +118,7 @@ def outcome(directory, buffer, action):
 
 
 @pytest.mark.parametrize("case", CORPUS["cases"], ids=[case["name"] for case in CORPUS["cases"]])
-def test_every_hostile_file_gets_the_status_swift_gives(case, base, request):
-    if case["name"] in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[case["name"]], strict=True))
+def test_every_hostile_file_gets_the_status_swift_gives(case, base):
     folder = tempfile.mkdtemp(prefix="cbuff-py-case-")
     try:
         directory = os.path.join(folder, "d")

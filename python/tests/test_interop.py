@@ -7,7 +7,6 @@ import sys
 import textwrap
 import threading
 
-import cbuff
 from conftest import swift_binary
 
 PYTHON = [sys.executable, "-c"]
@@ -77,7 +76,7 @@ def test_a_python_writer_killed_mid_stream_is_taken_over_by_cbuff_push(directory
         while True:
             writer.push(writer.next_sequence)
     """)
-    child = subprocess.Popen(PYTHON + [script], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    child = subprocess.Popen([*PYTHON, script], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert child.stdout.readline().strip() == b"pushed"
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -105,7 +104,7 @@ def test_mixed_create_races_have_exactly_one_winner(directory, cbuff_cli):
     for round in range(12):
         name = f"race{round}"
         swift = subprocess.Popen([agent, "race", directory.path, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        python = subprocess.Popen(PYTHON + [script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        python = subprocess.Popen([*PYTHON, script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
         for process in (swift, python):
             process.stdin.write(b"go\n")
@@ -177,3 +176,38 @@ def test_python_replays_messages_from_a_sequence(directory, cbuff_cli):
     reader = directory.open_reader("replay", start=6)
     assert [m.text for m in reader.follow(timeout=0)] == ["message 6", "message 7", "message 8", "message 9"]
     assert directory.open_reader("replay", start="latest").pop_message() is None
+
+
+def test_python_pops_wide_items_one_by_one_beside_a_fast_swift_writer(directory, cbuff_cli):
+    """The one-item pop of wide items (``_ring.pop_bytes``) under a writer that laps it: every
+    item delivered is exactly the one written under its sequence, and the count adds up."""
+    total, size = 200_000, 24
+    assert cbuff_cli("create", "wide", "--item-size", str(size), "--length", "1024")[0] == 0
+    reader = directory.open_reader("wide")
+    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), "wide", str(total)],
+                              stdout=subprocess.PIPE)
+    delivered = bad = 0
+    last = -1
+    while last < total - 1:
+        item = reader.pop(timeout=1.0)
+        if item is None:
+            continue
+        sequence = int.from_bytes(item[:8], "little")
+        if item != item_bytes(sequence, size) or sequence != reader.next_sequence - 1 or sequence <= last:
+            bad += 1
+        last = sequence
+        delivered += 1
+    assert writer.wait() == 0
+    assert bad == 0 and delivered + reader.missed == total, (delivered, reader.missed)
+
+
+def test_python_pushes_wide_items_that_swift_reads(directory, cbuff_cli):
+    writer = directory.create_buffer("wide-out", item_size=16, length=8)
+    for sequence in range(12):
+        assert writer.push(item_bytes(sequence, 16)) is True
+    writer.push(b"short")                                      # zero-padded
+    reader = directory.open_reader("wide-out")
+    got = reader.pop_many(20)
+    assert got == [item_bytes(sequence, 16) for sequence in range(5, 12)] + [b"short".ljust(16, b"\0")]
+    status, out, _ = cbuff_cli("pop", "wide-out", "-n", "20")
+    assert status == 0 and len(out.split()) == 8

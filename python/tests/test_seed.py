@@ -27,7 +27,25 @@ def test_defaults_and_what_a_reader_discovers():
     assert (writer.item_size, writer.length) == (1, 2)
     reader = SharedCircularBuffer("defaults")
     assert (reader.item_size, reader.length, reader.name) == (1, 2, "defaults")
-    assert "defaults" in str(reader) and "item_size=1" in str(writer)
+    assert str(writer) == "SharedCircularBuffer (defaults)"
+    assert str(reader) == "SharedCircularBuffer (defaults) (0.00% full)"
+    writer.push(1)
+    assert str(reader) == "SharedCircularBuffer (defaults) (50.00% full)"
+
+
+def test_a_length_below_2_is_a_value_error_before_any_lookup():
+    for create in (True, False):
+        with pytest.raises(ValueError) as raised:
+            SharedCircularBuffer("never-created", create=create, length=1)
+        assert raised.type is ValueError               # the seed's own test asks for exactly this type
+
+
+def test_a_reader_giving_the_buffers_geometry_or_the_defaults_opens_it():
+    SharedCircularBuffer("geometry", create=True, item_size=3, length=16)
+    assert SharedCircularBuffer("geometry", item_size=3).item_size == 3
+    assert SharedCircularBuffer("geometry", item_size=3, length=16).length == 16
+    with pytest.raises(ValueError):
+        SharedCircularBuffer("geometry", item_size=4)
 
 
 def test_creating_twice_is_buffer_already_created():

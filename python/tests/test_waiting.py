@@ -9,6 +9,7 @@ import textwrap
 import time
 
 from cbuff import _system
+
 from conftest import swift_binary
 
 SLEEPER = textwrap.dedent("""

@@ -12,11 +12,25 @@ ring file format and registry (no compiled code, no Swift needed).
 Runs on Linux x86-64 only (see ``cbuff._system`` for why).
 """
 
-from ._api import DataDirectory, Message, MessageReader, MessageWriter, Reader, Writer, default_path
+from ._api import BufferStatus, DataDirectory, Item, Message, MessageReader, MessageWriter, Policy, Reader, ReaderStatus, Start, Writer, default_path
 from ._format import FieldLayout
-from .errors import *  # noqa: F401,F403
+from .errors import *  # noqa: F403
 from .errors import CBuffError
 
-__all__ = ["DataDirectory", "Writer", "Reader", "MessageWriter", "MessageReader", "Message", "FieldLayout",
-           "CBuffError", "default_path"]
+__all__ = [
+    "BufferStatus",
+    "CBuffError",
+    "DataDirectory",
+    "FieldLayout",
+    "Item",
+    "Message",
+    "MessageReader",
+    "MessageWriter",
+    "Policy",
+    "Reader",
+    "ReaderStatus",
+    "Start",
+    "Writer",
+    "default_path",
+]
 __version__ = "2.0.0"

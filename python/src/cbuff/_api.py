@@ -1,28 +1,97 @@
 """The public face: DataDirectory, the writers and readers of both kinds of buffer."""
 
+from __future__ import annotations
+
 import array
-import collections
+import asyncio
+import dataclasses
 import os
-import time
 import random
 import re
-import time
+from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
-from ._format import H_READERS_VERSION, H_WAITERS, H_WRITER_WAITING, LAST_WRITE_STAMP_SHIFT, W_DATA, W_LAST_WRITE_AT, W_PUBLISHED
-from .errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
-Message = collections.namedtuple("Message", "sequence time data")
-Message.text = property(lambda self: self.data.decode("utf-8"))
-Message.__doc__ = "A message: its sequence, its publish time (ns since the Unix epoch) and its bytes."
+Policy = Literal["overwrite", "block"]
+"""What a push does when the ring is full: overwrite the oldest item, or wait for named readers."""
+Start = Union[Literal["oldest", "latest"], int]
+"""Where a reader starts: the oldest item still present, only new ones, or a sequence."""
+Item = Union[int, bytes, Dict[str, Any]]
+"""An item as pushed and popped: an int (items of at most 8 bytes), bytes, or a dict of fields."""
 
 
-def default_path():
+@dataclasses.dataclass
+class Message:
+    """A message: its sequence, its publish time (ns since the Unix epoch) and its bytes. (Not
+    frozen: a frozen dataclass costs twice a namedtuple to build, once per message read.)"""
+
+    __slots__ = ("data", "sequence", "time")
+    sequence: int
+    time: int
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        """The bytes as UTF-8 text."""
+        return self.data.decode("utf-8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderStatus:
+    """A named reader as ``inspect`` sees it: its position (the sequence it reads next; None for
+    a message reader that has read nothing yet), how far behind the writer it is, the PID that
+    last opened it and whether that process holds it now."""
+
+    name: str
+    position: Optional[int]
+    lag: int
+    pid: int
+    alive: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferStatus:
+    """Everything known about one buffer (``cbuff inspect``): ``to_json()`` gives the keys of
+    ``cbuff inspect --json``."""
+
+    name: str
+    kind: Literal["items", "messages"]
+    item_size: Optional[int]
+    length: Optional[int]
+    capacity: Optional[int]
+    max_message: Optional[int]
+    policy: Policy
+    path: str
+    format_version: int
+    type_name: Optional[str]
+    item_alignment: Optional[int]
+    fields: Optional[List[Dict[str, Any]]]
+    writer_pid: Optional[int]
+    created_at: str
+    writer_alive: bool
+    writer_state: Optional[str]
+    written: int
+    oldest: int
+    count: int
+    readers: Tuple[ReaderStatus, ...]
+
+    def to_json(self) -> Dict[str, Any]:
+        """The camelCase keys of ``cbuff inspect --json``."""
+        def camel(name: str) -> str:
+            head, *rest = name.split("_")
+            return head + "".join(part.capitalize() for part in rest)
+        out = {camel(field.name): getattr(self, field.name) for field in dataclasses.fields(self)}
+        out["readers"] = [dataclasses.asdict(reader) for reader in self.readers]
+        return out
+
+
+def default_path() -> str:
     """``$XDG_DATA_HOME/cbuff``, else ``$HOME/.local/share/cbuff``, else ``$XDG_RUNTIME_DIR/cbuff``,
     else ``/tmp/cbuff-UID``: the Swift library's default."""
     for variable, suffix in (("XDG_DATA_HOME", "/cbuff"), ("HOME", "/.local/share/cbuff"), ("XDG_RUNTIME_DIR", "/cbuff")):
@@ -32,7 +101,7 @@ def default_path():
     return f"/tmp/cbuff-{os.getuid()}"
 
 
-def validate_name(name):
+def validate_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RULE.match(name) or len(name.encode()) > 200:
         raise InvalidArgument(f"Buffer name {name!r} is invalid: 1 to 200 bytes of letters, digits and . _ - : @ +, not starting with a dot.")
 
@@ -40,50 +109,71 @@ def validate_name(name):
 class DataDirectory:
     """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default."""
 
-    def __init__(self, path=None, lock_timeout=5.0):
+    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0) -> None:
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
         self.lock_timeout = lock_timeout
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DataDirectory({self.path!r})"
 
-    def ring_path(self, name):
+    def ring_path(self, name: str) -> str:
         return os.path.join(self.path, name + ".ring")
 
-    def _registry(self, create=False):
-        if not os.path.isdir(self.path):
-            if not create:
-                raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
-        S.check_directory(self.path)
-        if not create and not os.path.exists(os.path.join(self.path, "registry.sqlite")):
-            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.")
-        return Registry(self.path, 0o600, self.lock_timeout)
+    def _trust(self, create: bool = False) -> S.DirectoryTrust:
+        """The data directory, checked (created, owner-only, if ``create`` and it is missing)."""
+        if create and not os.path.lexists(self.path):
+            try:
+                os.makedirs(self.path, mode=0o700, exist_ok=True)
+            except OSError as error:
+                raise S.system_error(error, f"create the data directory {self.path}") from None
+        try:
+            return S.check_directory(self.path)
+        except NotFound:
+            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 
-    def _look_up(self, name):
+    def _registry(self, create: bool = False) -> Registry:
+        trust = self._trust(create)
+        try:
+            return Registry(trust, self.lock_timeout, create)
+        except FileNotFoundError:
+            raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
+
+    def _look_up(self, name: str) -> Tuple[Registry, Any]:
         validate_name(name)
         registry = self._registry()
-        row = registry.row(name)
+        try:
+            row = registry.row(name)
+        except BaseException:
+            registry.close()
+            raise
         if row is None:
             registry.close()
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
-    def _open_ring(self, row, writable=True):
+    def _open_ring(self, registry: Registry, row: Any, writable: bool = True) -> Any:
+        """Opens the ring file of ``row`` and checks that the row is that file's, whole."""
         try:
-            file = R.RingFile.open(self.ring_path(row.name), writable)
+            file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
         except FileNotFoundError:
             raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
-        layout = file.layout
-        if (layout.item_size, layout.length, layout.policy) != (row.item_size, row.length, row.policy) or not layout.describes_same_items(row.layout):
-            file.close()
-            raise Corrupted(f'Buffer "{row.name}" is damaged: its registry row and its ring file {file.path} disagree on its geometry or its items.')
-        return file
+        problem = row.disagreement(file.layout, file.created_at(), file.path)
+        if problem is None:
+            try:
+                file.check()
+            except BaseException:
+                file.close()
+                raise
+            return file
+        file.close()
+        raise problem
 
     # Creating and attaching
 
-    def create_buffer(self, name, item_size=None, length=None, policy="overwrite", fields=None,
-                      messages=False, capacity=None, max_message=None, precise_time=False):
+    def create_buffer(self, name: str, item_size: Optional[int] = None, length: Optional[int] = None,
+                      policy: Policy = "overwrite", fields: Union[str, F.FieldLayout, None] = None,
+                      messages: bool = False, capacity: Optional[int] = None, max_message: Optional[int] = None,
+                      precise_time: bool = False) -> Union[Writer, MessageWriter]:
         """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
         ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
         capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists."""
@@ -91,6 +181,8 @@ class DataDirectory:
         if policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
         if messages:
+            if capacity is None or max_message is None:
+                raise InvalidArgument("A buffer of messages needs a capacity and a largest message (capacity=…, max_message=…).")
             layout = F.Layout.message_ring(capacity, max_message, F.POLICIES[policy], precise_time)
         else:
             layout_fields = F.FieldLayout.parse(fields) if isinstance(fields, str) else fields
@@ -102,22 +194,25 @@ class DataDirectory:
         try:
             if registry.row(name) is not None:
                 raise self._already_created(name, registry)
-            temporary = os.path.join(self.path, f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp")
-            file = R.RingFile.create(temporary, layout, 0o600)
+            temporary = f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp"
+            file = R.RingFile.create(registry.trust, temporary, layout)
             try:
                 if not S.try_lock(file.fd, F.WRITER_LOCK_BYTE):
-                    raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {temporary} first.')
-                pid, start = file.attach_writer()
+                    raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {file.path} first.')
+                file.attach_writer()
 
-                def register(db):
-                    if registry.row(name, db) is not None:
+                def register(db: Any) -> None:
+                    if registry.has_row(db, name):
                         raise self._already_created(name, registry)
                     final = self.ring_path(name)
-                    if os.path.lexists(final) and self._file_writer_alive(final):
+                    if os.path.lexists(final) and R.live_writer_pid(registry.trust, name + ".ring") is not None:
                         raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
-                    os.rename(temporary, final)
+                    try:
+                        os.rename(file.path, final)
+                    except OSError as error:
+                        raise S.system_error(error, f"rename the new ring file {file.path} to {final}") from None
                     file.path = final
-                    Registry.insert(db, name, layout, pid, start)
+                    Registry.insert(db, name, layout, file.created_at())
                 registry.write(register)
             except BaseException:
                 # The transaction rolled back: remove the file under whichever name it has now,
@@ -132,72 +227,69 @@ class DataDirectory:
                 raise
         finally:
             registry.close()
-        return MessageWriter(name, file) if messages else Writer(name, file)
+        return MessageWriter(name, file) if messages else _item_writer(name, file)
 
-    def _file_writer_alive(self, path):
-        try:
-            fd, _ = S.open_trusted(path, False)
-        except Exception:
-            return False
-        try:
-            return S.is_locked(fd, F.WRITER_LOCK_BYTE)
-        finally:
-            os.close(fd)
-
-    def _already_created(self, name, registry):
-        if self._file_writer_alive(self.ring_path(name)):
-            row = registry.row(name)
-            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {row.writer_pid}) is alive.')
+    def _already_created(self, name: str, registry: Registry) -> BufferAlreadyCreated:
+        pid = R.live_writer_pid(registry.trust, name + ".ring")
+        if pid is not None:
+            return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid or "unknown"}) is alive.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
 
-    def take_over(self, name):
+    def take_over(self, name: str) -> Union[Writer, MessageWriter]:
         """Becomes the writer of a buffer whose writer is gone; the sequence continues."""
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(row)
-            if not file.try_lock_writer():
+            file = self._open_ring(registry, row)
+            try:
+                if not file.try_lock_writer():
+                    raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.recorded_writer_pid()}); a buffer has one writer at a time.')
+                pid, start = file.attach_writer()
+                handle = MessageWriter(name, file) if file.layout.messages else _item_writer(name, file)
+            except BaseException:
                 file.close()
-                raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {row.writer_pid}); a buffer has one writer at a time.')
-            pid, start = file.attach_writer()
+                raise
             try:
                 registry.record_writer(name, pid, start)
-            except Exception:
+            except CBuffError:
                 pass        # the ring file's header is the truth; the registry's columns are for scripts
         finally:
             registry.close()
-        return MessageWriter(name, file) if file.layout.messages else Writer(name, file)
+        return handle
 
-    def open_reader(self, name, start="oldest", reader=None):
+    def open_reader(self, name: str, start: Start = "oldest", reader: Optional[str] = None) -> Union[Reader, MessageReader]:
         """A reader of buffer ``name``: anonymous, or the named reader ``reader`` (its cursor lives
         in the ring file; delivery at least once). ``start``: "oldest", "latest" or a sequence."""
+        if not (start in ("oldest", "latest") or (type(start) is int and start >= 0)):
+            raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(row)
-            kind = MessageReader if file.layout.messages else Reader
-            if reader is None:
-                return kind(name, file, start)
-            def start_at():
-                if file.layout.messages:
-                    probe = R.MessageCursor(file, start if isinstance(start, str) else "oldest")
-                    return probe.position, probe.expected
-                probe = R.SlotCursor(file, start if isinstance(start, str) else max(start, 0))
-                return probe.next, None
+            file = self._open_ring(registry, row)
+            kind = MessageReader if file.layout.messages else _item_reader
             try:
+                if reader is None:
+                    return kind(name, file, start)
+
+                def start_at() -> Tuple[int, Optional[int]]:
+                    if file.layout.messages:
+                        point: Tuple[int, Optional[int]] = R.MessageCursor(file, start if isinstance(start, str) else "oldest").commit_point()
+                        return point
+                    return int(R.SlotCursor(file, start).next), None
                 index, is_new = file.claim_reader(reader, name, self.lock_timeout, start_at)
+                handle = kind(name, file, None, named=(reader, index, is_new))
             except BaseException:
                 file.close()
                 raise
             try:
                 registry.record_reader(name, reader, index)
-            except Exception:
+            except CBuffError:
                 pass
-            return kind(name, file, None, named=(reader, index, is_new))
+            return handle
         finally:
             registry.close()
 
     # Looking and cleaning up
 
-    def buffers(self):
+    def buffers(self) -> List[BufferStatus]:
         """Every buffer's status (see ``inspect``), by name."""
         try:
             registry = self._registry()
@@ -209,54 +301,63 @@ class DataDirectory:
             registry.close()
         return [self.inspect(name) for name in names]
 
-    def inspect(self, name):
-        """What ``cbuff inspect NAME --json`` says, as a dict (the same camelCase keys)."""
+    def inspect(self, name: str) -> BufferStatus:
+        """What ``cbuff inspect NAME`` says (``to_json()``: the keys of its ``--json``)."""
         registry, row = self._look_up(name)
-        registry.close()
         layout = row.layout
-        report = {"name": name, "kind": "messages" if layout.messages else "items",
-                  "itemSize": None if layout.messages else row.item_size, "length": None if layout.messages else row.length,
-                  "capacity": layout.capacity, "maxMessage": layout.max_message,
-                  "policy": "block" if row.policy else "overwrite", "path": self.ring_path(name),
-                  "formatVersion": row.format_version, "typeName": row.type_name, "itemAlignment": row.alignment,
-                  "fields": [{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
-                  "writerPid": row.writer_pid, "createdAt": row.created_at}
-        file = self._open_ring(row, writable=False)
         try:
-            report["writerAlive"] = file.writer_alive()
-            state = file.d[F.OFF_WRITER_STATE // 4]
-            report["writerState"] = "alive" if report["writerAlive"] else {0: "never attached", 1: "died", 2: "closed"}.get(state)
+            file = self._open_ring(registry, row, writable=False)
+        except BaseException:
+            registry.close()
+            raise
+        try:
+            writer_alive = bool(file.writer_alive())
+            writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(file.recorded_writer_state())
             published, claimed = file.published(), file.claimed()
             if layout.messages:
-                oldest = R.MessageCursor(file, "oldest")
-                written = R.MessageCursor(file, "latest").next_sequence
-                report.update(written=written, oldest=min(oldest.expected if oldest.expected is not None else written, written))
+                first = R.MessageCursor(file, "oldest")
+                written = int(R.MessageCursor(file, "latest").next_sequence)
+                oldest = min(first.expected if first.expected is not None else written, written)
             else:
-                report.update(written=published, oldest=min(max(0, claimed - layout.length), published))
-            report["count"] = report["written"] - report["oldest"]
-            report["readers"] = []
+                written, oldest = published, min(max(0, claimed - layout.length), published)
+            readers = []
             for _, reader, cursor, sequence, pid, alive in file.readers():
                 position = sequence if layout.messages else cursor
                 # A message reader with no sequence yet has read nothing and waits at "latest".
-                lag = max(0, report["written"] - (report["written"] if position is None else position))
-                report["readers"].append({"name": reader, "position": position, "lag": lag, "pid": pid, "alive": alive})
+                lag = max(0, written - (written if position is None else position))
+                readers.append(ReaderStatus(reader, position, lag, pid, alive))
+            file.check()
         finally:
             file.close()
-        return report
+            registry.close()
+        return BufferStatus(
+            name=name, kind="messages" if layout.messages else "items",
+            item_size=None if layout.messages else row.item_size, length=None if layout.messages else row.length,
+            capacity=layout.capacity, max_message=layout.max_message, policy="block" if row.policy else "overwrite",
+            path=self.ring_path(name), format_version=row.format_version, type_name=row.type_name,
+            item_alignment=row.alignment,
+            fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
+            writer_pid=row.writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
+            written=written, oldest=oldest, count=written - oldest, readers=tuple(readers))
 
-    def remove(self, name, force=False):
+    def remove(self, name: str, force: bool = False) -> None:
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
         validate_name(name)
         registry = self._registry()
+        trust = registry.trust
         try:
-            def remove(db):
-                if db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] == 0:
+            def remove(db: Any) -> None:
+                if not registry.has_row(db, name):
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
-                if not force and self._file_writer_alive(self.ring_path(name)):
+                if not force and R.writer_alive_for_removal(trust, name + ".ring"):
                     raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
-                db.execute("DELETE FROM buffers WHERE name = ?", (name,))
-                if os.path.lexists(self.ring_path(name)):
-                    os.unlink(self.ring_path(name))
+                registry.delete(db, name)
+                try:
+                    os.unlink(self.ring_path(name))      # the name itself: a planted link, never its target
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise S.system_error(error, f"remove the ring file {self.ring_path(name)}") from None
             registry.write(remove)
         finally:
             registry.close()
@@ -264,23 +365,40 @@ class DataDirectory:
 
 # --- Items ------------------------------------------------------------------------------------
 
+class _ClosedFile:
+    """What a closed handle holds instead of its ring file: any use raises ``Closed``."""
+
+    closed = True
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise Closed(f'This handle on buffer "{self._name}" is closed; open the buffer again to use it.')
+
+
 class _Handle:
     """What writers and readers share: the open file, the name, close and context management."""
 
-    def __init__(self, name, file):
-        self.name, self._file = name, file
+    def __init__(self, name: str, file: Any) -> None:
+        self.name: str = name
+        self._file: Any = file
         layout = file.layout
-        self.item_size, self.length = layout.item_size, layout.length
-        self.policy = "block" if layout.policy else "overwrite"
-        self.fields = layout.fields
+        self.item_size: int = layout.item_size
+        self.length: int = layout.length
+        self.policy: Policy = "block" if layout.policy else "overwrite"
+        self.fields: Optional[F.FieldLayout] = layout.fields
 
-    def __enter__(self):
+    def __enter__(self) -> _Handle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -290,7 +408,10 @@ class _Handle:
 class Writer(_Handle):
     """The one writer of a buffer of items."""
 
-    def __init__(self, name, file):
+    def __enter__(self) -> Writer:
+        return self
+
+    def __init__(self, name: str, file: Any) -> None:
         super().__init__(name, file)
         self._publisher = R.SlotPublisher(file)
         self.max_value = (1 << (8 * min(self.item_size, 8))) - 1
@@ -299,12 +420,16 @@ class Writer(_Handle):
         # value is stored as its slot's word, which also zeroes the slot's padding.
         self._word_slots = layout.item_size <= 8 and layout.fields is None
         self._slot_words = layout.stride // 8
+        self._stride = layout.stride
+
+    def _general_push(self, value: Item, timeout: Optional[float] = None) -> bool:
+        return Writer.push(self, value, timeout)
 
     @property
-    def next_sequence(self):
-        return self._publisher.published
+    def next_sequence(self) -> int:
+        return int(self._publisher.published)
 
-    def _encode(self, value):
+    def _encode(self, value: Any) -> bytes:
         if self.fields is not None and isinstance(value, dict):
             return self.fields.encode(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -317,36 +442,19 @@ class Writer(_Handle):
             return value.to_bytes(min(self.item_size, 8), "little")
         raise InvalidArgument(f"cannot push {type(value).__name__} to buffer \"{self.name}\": push an int, bytes, or (for a buffer with fields) a dict")
 
-    def push(self, value, timeout=None):
+    def push(self, value: Item, timeout: Optional[float] = None) -> bool:
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
-        publisher = self._publisher
-        if self._word_slots and type(value) is int and 0 <= value <= self.max_value:
-            start = publisher.published
-            gate = publisher.gate
-            file = self._file
-            q = file.q
-            if not gate.block or (start < gate.limit and file.d[H_READERS_VERSION] == gate.version):
-                # W1, W3, W4, W5 of SlotPublisher.publish, for one word-sized item.
-                end = start + 1
-                if end > publisher.claimed:
-                    publisher.claimed = end
-                q[file.claimed_index] = publisher.claimed
-                q[W_DATA + (start % self.length) * self._slot_words] = value
-                q[W_PUBLISHED] = end
-                publisher.published = end
-                if file.d[H_WAITERS]:
-                    file.wake_readers()
-                if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
-                    q[W_LAST_WRITE_AT] = time.time_ns()
-                return True
-        return publisher.publish([self._encode(value)], timeout) == 1
+        self._file.check()
+        return bool(self._publisher.publish([self._encode(value)], timeout) == 1)
 
-    def try_push(self, value):
-        return self._publisher.publish([self._encode(value)], 0) == 1
+    def try_push(self, value: Item) -> bool:
+        self._file.check()
+        return bool(self._publisher.publish([self._encode(value)], 0) == 1)
 
-    def push_many(self, values, timeout=None):
+    def push_many(self, values: Any, timeout: Optional[float] = None) -> int:
         """Pushes every value, announcing them once per run; all are checked first."""
+        self._file.check()
         values = list(values)
         if self._word_slots and self._slot_words == 1:
             try:
@@ -354,84 +462,88 @@ class Writer(_Handle):
             except (OverflowError, TypeError):
                 words = None
             if words is not None and (self.max_value == 0xFFFFFFFFFFFFFFFF or max(words, default=0) <= self.max_value):
-                return self._publisher.publish_words(words, timeout)
+                return int(self._publisher.publish_words(words, timeout))
         encoded = [self._encode(value) for value in values]
-        return self._publisher.publish(encoded, timeout)
+        return int(self._publisher.publish(encoded, timeout))
 
-    def close(self):
-        if self._file is not None and self._file.mapping is not None:
+    def close(self) -> None:
+        if not self._file.closed:
             self._file.detach_writer()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
 
 
 class Reader(_Handle):
     """A reader of a buffer of items, with its own cursor."""
 
-    def __init__(self, name, file, start, named=None):
+    def __enter__(self) -> Reader:
+        return self
+
+    def __init__(self, name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> None:
         super().__init__(name, file)
-        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
-        start = file.committed(self._index)[0] if named else start
-        self._cursor = R.SlotCursor(file, start)
+        self.reader_name: Optional[str] = named[0] if named else None
+        self._index: Optional[int] = named[1] if named else None
+        self.is_newly_registered: bool = named[2] if named else False
+        self._cursor = R.SlotCursor(file, file.committed(named[1])[0] if named else (start if start is not None else "oldest"))
         self._wide = self.item_size > 8 and self.fields is None
         self._word_slots = self.item_size <= 8 and self.fields is None
         self._slot_words = file.layout.stride // 8
+        self._stride = file.layout.stride
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
-        self._cursor_word = (R.RingFile._record(self._index) + F.REC_CURSOR) // 8 if named else None
+        self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
+
+    def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
+        return Reader.pop(self, timeout)
 
     @property
-    def missed(self):
-        return self._cursor.missed
+    def missed(self) -> int:
+        """Items this reader never saw because the writer overwrote them first."""
+        return int(self._cursor.missed)
 
     @property
-    def next_sequence(self):
-        return self._cursor.next
+    def next_sequence(self) -> int:
+        return int(self._cursor.next)
 
-    def _acknowledge(self):
+    def available(self) -> int:
+        """How many items were published that this reader has not read (those it will find
+        overwritten included): a snapshot."""
+        file = self._file
+        published = file.published()
+        file.check()
+        return max(0, int(published) - self.next_sequence)
+
+    def _acknowledge(self) -> None:
+        self._file.check()
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)
 
-    def commit(self):
+    def commit(self) -> None:
+        """A named reader's commit of everything it returned (also done by the next read)."""
         self._acknowledge()
 
-    def _decode(self, item, sequence):
+    def _decode(self, item: bytes, sequence: int) -> Item:
         if self.fields is not None:
             return self.fields.decode(item)
         if self._wide:
             return item
         return int.from_bytes(item, "little")
 
-    def pop(self, timeout=None):
+    def pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
         with ``timeout`` seconds, waits that long for one."""
-        if self._word_slots:
-            # R1, R2, R4 of SlotCursor.read for one word-sized item; a named reader first commits
-            # what it returned before (the commit of RingFile.commit, inline).
-            cursor, file = self._cursor, self._file
-            q = file.q
-            next = cursor.next
-            if self._cursor_word is not None:
-                q[self._cursor_word] = next
-                if file.d[H_WRITER_WAITING]:
-                    file.wake_writer()
-            if next < q[W_PUBLISHED]:
-                value = q[W_DATA + (next % self.length) * self._slot_words]
-                if next >= q[file.claimed_index] - self.length:
-                    cursor.next = next + 1
-                    return value & self._mask
-            elif timeout is None:
-                return None     # caught up (what the general path below would find, slower)
         self._acknowledge()
         items = self._cursor.read(1)
         if not items and timeout is not None and self._cursor.wait(timeout):
             items = self._cursor.read(1)
         return self._decode(items[0], self._cursor.next - 1) if items else None
 
-    def pop_many(self, count):
+    def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
+        self._file.check()
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
-            out, mask = [], self._mask
+            out: List[Any] = []
+            mask = self._mask
             while len(out) < count:
                 words = self._cursor.read_words(count - len(out))
                 if not words:
@@ -447,7 +559,7 @@ class Reader(_Handle):
             out.extend(self._decode(item, first + i) for i, item in enumerate(items))
         return out
 
-    def pop_array(self, count):
+    def pop_array(self, count: int) -> Any:
         """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
         array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
         import numpy
@@ -465,12 +577,23 @@ class Reader(_Handle):
                 break
             parts.append(part)
             total += len(part)
-        return parts[0] if len(parts) == 1 else numpy.concatenate(parts) if parts else numpy.empty(0, dtype=dtype)
+        if len(parts) == 1:
+            return parts[0]
+        # Copied into one array of ``dtype`` (numpy.concatenate would drop a structured dtype's
+        # padding: 28 bytes per item instead of 32), so every batch has the same dtype.
+        out = numpy.empty(total, dtype=dtype)
+        at = 0
+        for part in parts:
+            out[at:at + len(part)] = part
+            at += len(part)
+        return out
 
-    def wait(self, timeout=None):
-        return self._cursor.wait(timeout)
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits until an item is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        self._file.check()
+        return bool(self._cursor.wait(timeout))
 
-    def follow(self, timeout=None):
+    def follow(self, timeout: Optional[float] = None) -> Iterator[Tuple[int, Item]]:
         """Yields (sequence, item) as they come, waiting (sleeping on the buffer's futex); ends
         after ``timeout`` seconds without one (None: never)."""
         while True:
@@ -481,11 +604,80 @@ class Reader(_Handle):
                 continue
             yield self._cursor.next - 1, item
 
-    def close(self):
-        if self._file is not None and self._file.mapping is not None:
+    async def follow_async(self, timeout: Optional[float] = None) -> AsyncIterator[Tuple[int, Item]]:
+        """``follow()`` for asyncio: ``async for sequence, item in reader.follow_async()``. The
+        event loop never blocks: while nothing is waiting, one worker thread sleeps on the
+        buffer's futex (``_wait_off_loop``), costing no CPU; cancelling the task ends the
+        iteration at once (the worker's sleep ends by itself within 50 ms). Ends after
+        ``timeout`` seconds without an item (None: never)."""
+        while True:
+            item = self.pop()
+            if item is None:
+                if not await _wait_off_loop(self._cursor, timeout):
+                    return
+                continue
+            yield self._cursor.next - 1, item
+
+    def close(self) -> None:
+        if not self._file.closed:
             self._acknowledge()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
+
+
+async def _wait_off_loop(cursor: Any, timeout: Optional[float]) -> bool:
+    """Waits for ``cursor`` to have something (True) or for ``timeout`` seconds (False), the
+    futex sleep run in a worker thread one slice (50 ms at most) at a time, so that a
+    cancellation never leaves a worker asleep for long."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        remaining = R.SLICE_NS / 1e9 if deadline is None else min(R.SLICE_NS / 1e9, deadline - loop.time())
+        if remaining <= 0:
+            return False
+        if await asyncio.to_thread(cursor.wait, remaining):
+            return True
+
+
+class _WordWriter(Writer):
+    """A writer of items of at most 8 bytes without fields: its one-integer push is the ring's
+    word push (``_ring.push_word``), the protocol's steps in a few word accesses."""
+
+    push = R.push_word
+
+
+class _WordReader(Reader):
+    """A reader of items of at most 8 bytes without fields: its one-item pop is the ring's word
+    pop (``_ring.pop_word``)."""
+
+    pop = R.pop_word
+
+
+class _WideWriter(Writer):
+    """A writer of items wider than 8 bytes without fields: its push of bytes is the ring's
+    (``_ring.push_bytes``)."""
+
+    push = R.push_bytes
+
+
+class _WideReader(Reader):
+    """A reader of items wider than 8 bytes without fields: its one-item pop is the ring's
+    (``_ring.pop_bytes``)."""
+
+    pop = R.pop_bytes
+
+
+def _item_writer(name: str, file: Any) -> Writer:
+    if file.layout.fields is not None:
+        return Writer(name, file)
+    return _WordWriter(name, file) if file.layout.item_size <= 8 else _WideWriter(name, file)
+
+
+def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
+    if file.layout.fields is not None:
+        return Reader(name, file, start, named)
+    kind = _WordReader if file.layout.item_size <= 8 else _WideReader
+    return kind(name, file, start, named)
 
 
 # --- Messages ---------------------------------------------------------------------------------
@@ -493,71 +685,81 @@ class Reader(_Handle):
 class MessageWriter(_Handle):
     """The one writer of a buffer of variable-size messages."""
 
-    def __init__(self, name, file):
+    def __enter__(self) -> MessageWriter:
+        return self
+
+    def __init__(self, name: str, file: Any) -> None:
         super().__init__(name, file)
         self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
         self._publisher = R.MessagePublisher(file)
 
     @property
-    def next_sequence(self):
-        return self._publisher.next_sequence
+    def next_sequence(self) -> int:
+        return int(self._publisher.next_sequence)
 
-    def push_message(self, data, timeout=None):
+    def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
+        self._file.check()
         if isinstance(data, str):
             data = data.encode("utf-8")
         data = bytes(data)
         if len(data) > self.max_message:
             raise ValueDoesNotFit(f'A message of {len(data)} bytes cannot be pushed to buffer "{self.name}": its messages are at most {self.max_message} bytes.')
-        return self._publisher.publish(data, timeout)
+        return bool(self._publisher.publish(bytes(data), timeout))
 
     push = push_message
 
-    def close(self):
-        if self._file is not None and self._file.mapping is not None:
+    def close(self) -> None:
+        if not self._file.closed:
             self._file.detach_writer()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)
 
 
 class MessageReader(_Handle):
     """A reader of a buffer of messages, with its own cursor."""
 
-    def __init__(self, name, file, start, named=None):
+    def __enter__(self) -> MessageReader:
+        return self
+
+    def __init__(self, name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> None:
         super().__init__(name, file)
         self.capacity, self.max_message = file.layout.capacity, file.layout.max_message
-        self.reader_name, self._index, self.is_newly_registered = named or (None, None, False)
+        self.reader_name: Optional[str] = named[0] if named else None
+        self._index: Optional[int] = named[1] if named else None
+        self.is_newly_registered: bool = named[2] if named else False
         if named:
-            position, sequence = file.committed(self._index)
-            self._cursor = R.MessageCursor(file, position, sequence)
+            self._cursor = R.MessageCursor(file, committed=file.committed(self._index))
         elif isinstance(start, int) and not isinstance(start, bool):
+            # A replay from message ``start``: read past the older ones without counting them.
             self._cursor = R.MessageCursor(file, "oldest")
             while True:
-                found = self._cursor.read(peek=True)
+                found = self._cursor.read(accept=lambda sequence: sequence < start)
                 if found is None or found[0] >= start:
                     break
-                self._cursor.read()
             self._cursor.missed = 0
-            self._cursor.expected = start
         else:
-            self._cursor = R.MessageCursor(file, start)
+            self._cursor = R.MessageCursor(file, "latest" if start == "latest" else "oldest")
 
     @property
-    def missed(self):
-        return self._cursor.missed
+    def missed(self) -> int:
+        """Messages this reader never saw because the writer overwrote them first."""
+        return int(self._cursor.missed)
 
     @property
-    def next_sequence(self):
-        return self._cursor.next_sequence
+    def next_sequence(self) -> int:
+        return int(self._cursor.next_sequence)
 
-    def _acknowledge(self):
+    def _acknowledge(self) -> None:
+        self._file.check()
         if self._index is not None:
-            self._file.commit(self._index, self._cursor.position, self._cursor.expected)
+            self._file.commit(self._index, *self._cursor.commit_point())
 
-    def commit(self):
+    def commit(self) -> None:
+        """A named reader's commit of everything it returned (also done by the next read)."""
         self._acknowledge()
 
-    def pop_message(self, timeout=None):
+    def pop_message(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next Message(sequence, time, data), or None (waiting up to ``timeout`` seconds)."""
         self._acknowledge()
         found = self._cursor.read()
@@ -567,7 +769,12 @@ class MessageReader(_Handle):
 
     pop = pop_message
 
-    def follow(self, timeout=None):
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits until a message is waiting (sleeping on the futex), at most ``timeout`` seconds."""
+        self._file.check()
+        return bool(self._cursor.wait(timeout))
+
+    def follow(self, timeout: Optional[float] = None) -> Iterator[Message]:
         """Yields messages as they come, waiting; ends after ``timeout`` seconds without one."""
         while True:
             message = self.pop_message()
@@ -577,8 +784,19 @@ class MessageReader(_Handle):
                 continue
             yield message
 
-    def close(self):
-        if self._file is not None and self._file.mapping is not None:
+    async def follow_async(self, timeout: Optional[float] = None) -> AsyncIterator[Message]:
+        """``follow()`` for asyncio: ``async for message in reader.follow_async()`` (see
+        ``Reader.follow_async``)."""
+        while True:
+            message = self.pop_message()
+            if message is None:
+                if not await _wait_off_loop(self._cursor, timeout):
+                    return
+                continue
+            yield message
+
+    def close(self) -> None:
+        if not self._file.closed:
             self._acknowledge()
             self._file.close()
-        self._file = None
+        self._file = _ClosedFile(self.name)

@@ -5,6 +5,7 @@ bytes the Swift tests pin."""
 
 import re
 import struct
+from typing import Any, Callable, Optional
 
 from .errors import Corrupted, InvalidArgument
 
@@ -19,7 +20,10 @@ BYTE_ORDER_MARK = 0x01020304
 MAX_ITEM_SIZE = 1 << 24
 MAX_LENGTH = 1 << 32
 MAX_FILE_SIZE = 1 << 40
-MAX_POSITION = 1 << 63  # the highest published or claimed position a ring file may record: positions never wrap
+# The largest value a counter of a ring file may hold (published, claimed, a cursor, a message
+# sequence): 2^63 - 1, as the Swift side's Limits.maxCount. Beyond it is damage; a push that would
+# pass it is refused. No counter ever wraps.
+MAX_COUNT = (1 << 63) - 1
 LAST_WRITE_STAMP_SHIFT = 10     # the writer stamps lastWriteAt when a publish crosses 2^10 positions
 
 # Line 0: geometry and checksum.
@@ -55,6 +59,8 @@ KIND_ITEMS, KIND_MESSAGES = 0, 1
 # 64, PID 68, start time 72, name length 80, name 84 (44 bytes).
 REC_CURSOR, REC_SEQUENCE, REC_STATE, REC_PID, REC_START_TIME, REC_NAME_LENGTH, REC_NAME = 0, 8, 64, 68, 72, 80, 84
 READER_NAME_MAX = 44
+# A reader name, as registration accepts it (and as a registered record must still hold it).
+READER_NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,43}\Z")
 TABLE_LOCK_BYTE = 64
 WRITER_LOCK_BYTE = 0
 
@@ -74,14 +80,14 @@ CODE_BYTES, CODE_CHARS = 11, 12
 _NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,22}\Z")
 
 
-def fnv1a64(data):
+def fnv1a64(data: "bytes | bytearray | memoryview") -> int:
     value = 0xCBF29CE484222325
     for byte in data:
         value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return value
 
 
-def round_up(value, alignment):
+def round_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
@@ -90,24 +96,24 @@ def round_up(value, alignment):
 class Field:
     """One field: its name, type text (``u64``, ``char8``, ``bytes16``) and offset."""
 
-    __slots__ = ("name", "type", "offset", "kind", "count", "width")
+    __slots__ = ("count", "kind", "name", "offset", "type", "width")
 
-    def __init__(self, name, type, offset):
+    def __init__(self, name: str, type: str, offset: int) -> None:
         self.name, self.type, self.offset = name, type, offset
         self.kind, self.count, self.width = parse_type(type)
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.width * self.count
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Field) and (self.name, self.type, self.offset) == (other.name, other.type, other.offset)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.type!r}, {self.offset})"
 
 
-def parse_type(text):
+def parse_type(text: str) -> "tuple[str, int, int]":
     """``u64`` -> ("u64", 1, 8); ``char8`` -> ("chars", 8, 1); ``bytes16`` -> ("bytes", 16, 1)."""
     if text in SCALARS:
         return text, 1, SCALARS[text][1]
@@ -121,7 +127,7 @@ def parse_type(text):
 class FieldLayout:
     """Fields in C layout: each at a multiple of its alignment, the item padded to the largest."""
 
-    def __init__(self, fields):
+    def __init__(self, fields: "list[Field]") -> None:
         if not fields:
             raise InvalidArgument("Invalid field layout: it has no fields.")
         if len(fields) > MAX_FIELDS:
@@ -145,7 +151,7 @@ class FieldLayout:
             raise InvalidArgument(f"Invalid field layout: items of {self.size} bytes; the most is {MAX_ITEM_SIZE}.")
 
     @classmethod
-    def parse(cls, spec):
+    def parse(cls, spec: str) -> "FieldLayout":
         """``time:u64,price:f64,qty:u32`` (spaces around names and types ignored)."""
         declared = []
         for piece in spec.split(","):
@@ -156,7 +162,7 @@ class FieldLayout:
         return cls.declaring(declared)
 
     @classmethod
-    def declaring(cls, declared):
+    def declaring(cls, declared: "list[tuple[str, str]]") -> "FieldLayout":
         offset, fields = 0, []
         for name, type in declared:
             _, count, width = parse_type(type)
@@ -165,22 +171,22 @@ class FieldLayout:
             offset += width * count
         return cls(fields)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, FieldLayout) and self.fields == other.fields
 
-    def __str__(self):
+    def __str__(self) -> str:
         return ",".join(f"{f.name}:{f.type}" for f in self.fields)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FieldLayout.parse({str(self)!r})"
 
     @property
-    def json(self):
+    def json(self) -> str:
         """As the registry's ``fields`` column holds it (no spaces, keys in this order)."""
-        return "[" + ",".join('{"name":"%s","type":"%s","offset":%d}' % (f.name, f.type, f.offset) for f in self.fields) + "]"
+        return "[" + ",".join(f'{{"name":"{f.name}","type":"{f.type}","offset":{f.offset}}}' for f in self.fields) + "]"
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "FieldLayout":
         import json
         try:
             value = json.loads(text)
@@ -193,7 +199,7 @@ class FieldLayout:
             raise InvalidArgument(f"Invalid field layout JSON: {error}.") from None
         return cls(fields)
 
-    def numpy_dtype(self):
+    def numpy_dtype(self) -> Any:
         """The numpy structured dtype of these items (``charN`` as ``SN``, ``bytesN`` as ``VN``)."""
         import numpy
         formats = []
@@ -207,9 +213,9 @@ class FieldLayout:
         return numpy.dtype({"names": [f.name for f in self.fields], "formats": formats,
                             "offsets": [f.offset for f in self.fields], "itemsize": self.size})
 
-    def decode(self, item, sequence=None):
+    def decode(self, item: bytes, sequence: Optional[int] = None) -> "dict[str, Any]":
         """An item's bytes as a dict of its fields (text up to its first NUL, bytes as bytes)."""
-        out = {} if sequence is None else {"sequence": sequence}
+        out: dict[str, Any] = {} if sequence is None else {"sequence": sequence}
         for field in self.fields:
             raw = item[field.offset:field.offset + field.size]
             if field.kind == "chars":
@@ -220,7 +226,7 @@ class FieldLayout:
                 out[field.name] = struct.unpack("<" + SCALARS[field.kind][2], raw)[0]
         return out
 
-    def encode(self, values):
+    def encode(self, values: "dict[str, Any]") -> bytes:
         """A dict of every field (and at most a ``sequence`` key, ignored) as the item's bytes."""
         if not isinstance(values, dict):
             raise InvalidArgument(f"an item of fields {self} is a dict, not {type(values).__name__}")
@@ -259,8 +265,10 @@ class Layout:
     """A ring file's geometry: item size, length (positions), policy, stride, file size, and what
     version 3 says (item alignment, type name, fields; or a message ring's capacity)."""
 
-    def __init__(self, item_size, length, policy, alignment=None, type_name=None, fields=None,
-                 capacity=None, max_message=None, precise_time=False, version=None):
+    def __init__(self, item_size: int, length: int, policy: int, alignment: Optional[int] = None,
+                 type_name: Optional[str] = None, fields: Optional[FieldLayout] = None,
+                 capacity: Optional[int] = None, max_message: Optional[int] = None, precise_time: bool = False,
+                 version: Optional[int] = None) -> None:
         self.item_size, self.length, self.policy = item_size, length, policy
         self.alignment, self.type_name, self.fields = alignment, type_name, fields
         self.capacity, self.max_message, self.precise_time = capacity, max_message, precise_time
@@ -272,7 +280,8 @@ class Layout:
         self.file_size = HEADER_SIZE + length * self.stride
 
     @classmethod
-    def items(cls, item_size, length, policy, alignment=None, type_name=None, fields=None):
+    def items(cls, item_size: int, length: int, policy: int, alignment: Optional[int] = None,
+              type_name: Optional[str] = None, fields: Optional[FieldLayout] = None) -> "Layout":
         if not isinstance(item_size, int) or not 1 <= item_size <= MAX_ITEM_SIZE:
             raise InvalidArgument(f"Item size {item_size} is out of range: it must be between 1 and {MAX_ITEM_SIZE} bytes.")
         if not isinstance(length, int) or not 2 <= length <= MAX_LENGTH:
@@ -293,7 +302,7 @@ class Layout:
         return layout
 
     @classmethod
-    def message_ring(cls, capacity, max_message, policy, precise_time=False):
+    def message_ring(cls, capacity: int, max_message: int, policy: int, precise_time: bool = False) -> "Layout":
         if not isinstance(capacity, int) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise InvalidArgument(f"Message capacity {capacity} is not a power of two from 4 KiB to 32 GiB.")
         largest = capacity // 2 - 8 * RECORD_HEADER_WORDS
@@ -302,14 +311,14 @@ class Layout:
         return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time)
 
     @property
-    def claimed_offset(self):
+    def claimed_offset(self) -> int:
         return OFF_CLAIMED_BLOCK if self.policy == POLICY_BLOCK else OFF_CLAIMED_OVERWRITE
 
-    def describes_same_items(self, other):
+    def describes_same_items(self, other: "Layout") -> bool:
         return (self.alignment, self.type_name, self.fields, self.capacity, self.max_message) == \
                (other.alignment, other.type_name, other.fields, other.capacity, other.max_message)
 
-    def encode(self, created_at):
+    def encode(self, created_at: int) -> bytes:
         """The first 1024 bytes of a new ring file (every other byte is zero)."""
         header = bytearray(DESCRIBED_BYTES)
         header[0:8] = MAGIC
@@ -337,9 +346,9 @@ class Layout:
         return bytes(header)
 
     @classmethod
-    def validate(cls, header, actual_size, path):
+    def validate(cls, header: bytes, actual_size: int, path: str) -> "Layout":
         """Checks every field of a header against the others and the file's real size."""
-        def corrupt(what):
+        def corrupt(what: str) -> Corrupted:
             return Corrupted(f"Ring file {path} is damaged: {what}.")
         if actual_size < HEADER_SIZE or len(header) < DESCRIBED_BYTES:
             raise corrupt(f"it is {actual_size} bytes, shorter than the {HEADER_SIZE}-byte header")
@@ -370,12 +379,13 @@ class Layout:
         return layout
 
     @classmethod
-    def _decode_description(cls, header, item_size, length, policy, corrupt):
+    def _decode_description(cls, header: bytes, item_size: int, length: int, policy: int,
+                            corrupt: Callable[[str], Corrupted]) -> "Layout":
         if struct.unpack_from("<Q", header, OFF_DESCRIBED_CHECKSUM)[0] != fnv1a64(header[OFF_KIND:OFF_DESCRIBED_CHECKSUM]):
             raise corrupt("the checksum of its item description (bytes 384-1015) does not match them")
         kind, alignment, field_count, name_length = struct.unpack_from("<IIII", header, OFF_KIND)
 
-        def zero(start, end, what):
+        def zero(start: int, end: int, what: str) -> None:
             if any(header[start:end]):
                 raise corrupt(f"{what} (bytes {start}-{end - 1}) should be zero")
         if kind == KIND_MESSAGES:

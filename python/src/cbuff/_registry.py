@@ -2,19 +2,29 @@
 numbered SQL files as the Swift side (a copy in ``cbuff/migrations``, which the tests check is
 byte for byte the repository's), every row validated as input."""
 
+import errno
 import fcntl
 import os
+import re
 import sqlite3
 import time
 from importlib import resources
+from typing import Any, Callable, Optional, TypeVar
 
 from . import _format as F
-from .errors import Corrupted, SystemFailure, TimedOut
+from . import _system as S
+from . import _walcheck
+from .errors import CBuffError, Corrupted, PermissionDenied, SystemFailure, TimedOut
+
+# A UTC time as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes it, the only form cbuff stores.
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
+_BUFFER_NAME = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
 REGISTRY, LOCK = "registry.sqlite", "registry.lock"
+T = TypeVar("T")
 
 
-def migrations():
+def migrations() -> "list[tuple[str, str]]":
     """(identifier, sql) of every migration, in order."""
     folder = resources.files("cbuff") / "migrations"
     names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".sql"))
@@ -24,15 +34,15 @@ def migrations():
 class Row:
     """A validated row of ``buffers``."""
 
-    def __init__(self, values):
+    def __init__(self, values: "dict[str, Any]") -> None:
         name = values.get("name")
         if not isinstance(name, str):
             raise Corrupted(f"The registry has a row whose name is not text ({name!r}); remove it with sqlite3.")
 
-        def damaged(column, expected):
+        def damaged(column: str, expected: str) -> Corrupted:
             return Corrupted(f'The registry row of buffer "{name}" is damaged: {column} is {values.get(column)!r}, not {expected}; remove the buffer (cbuff rm) to clean it up.')
 
-        def integer(column, low, high, optional=False):
+        def integer(column: str, low: int, high: int, optional: bool = False) -> Any:
             value = values.get(column)
             if value is None and optional:
                 return None
@@ -40,7 +50,7 @@ class Row:
                 raise damaged(column, f"an integer from {low} to {high}")
             return value
 
-        def text(column, optional=False):
+        def text(column: str, optional: bool = False) -> Any:
             value = values.get(column)
             if value is None and optional:
                 return None
@@ -48,6 +58,8 @@ class Row:
                 raise damaged(column, "text")
             return value
 
+        if not _BUFFER_NAME.match(name):
+            raise Corrupted(f"The registry has a row with an invalid buffer name ({name.encode('unicode_escape').decode()[:60]!r}); remove it with sqlite3.")
         self.name = name
         self.item_size = integer("item_size", 1, F.MAX_ITEM_SIZE)
         self.length = integer("length", 2, F.MAX_LENGTH)
@@ -57,14 +69,30 @@ class Row:
         self.policy = F.POLICIES[policy]
         if text("file") != name + ".ring":
             raise damaged("file", f'"{name}.ring"')
-        self.format_version = integer("format_version", 1, 0xFFFFFFFF)
+        self.format_version = integer("format_version", min(F.VERSIONS), max(F.VERSIONS))
         self.created_at = text("created_at")
+        if not _TIMESTAMP.match(self.created_at):
+            raise damaged("created_at", "a UTC time such as 2026-12-07T06:15:00.000Z")
         self.writer_pid = integer("writer_pid", 1, 0x7FFFFFFF, optional=True)
+        self.writer_start_time = integer("writer_start_time", -(1 << 63), (1 << 63) - 1, optional=True)
         self.writer_since = text("writer_since", optional=True)
+        if self.writer_since is not None and not _TIMESTAMP.match(self.writer_since):
+            raise damaged("writer_since", "NULL or a UTC time such as 2026-12-07T06:15:00.000Z")
+        # No writer ever attached (all three NULL), or one did: its PID and when.
+        if self.writer_pid is None and (self.writer_start_time is not None or self.writer_since is not None):
+            raise damaged("writer_pid", "a process ID, since writer_start_time or writer_since says a writer attached")
+        if self.writer_pid is not None and self.writer_since is None:
+            raise damaged("writer_since", "a UTC time, since writer_pid names a writer")
+        self.ring_created_ns = integer("ring_created_ns", 1, F.MAX_COUNT, optional=True) if "ring_created_ns" in values else None
         self.alignment = integer("item_alignment", 1, F.MAX_ALIGNMENT, optional=True)
         self.type_name = text("type_name", optional=True)
         fields = text("fields", optional=True)
         kind = values.get("kind", "items")
+        if kind == "messages" and self.format_version != 3:
+            raise damaged("format_version", "3 (a buffer of messages)")
+        described = self.alignment is not None or self.type_name is not None or fields is not None
+        if described and self.format_version < 3:
+            raise damaged("format_version", "3 (its items are described: alignment, type name or fields)")
         try:
             self.fields = F.FieldLayout.from_json(fields) if fields is not None else None
             if kind == "messages":
@@ -82,115 +110,280 @@ class Row:
             if isinstance(error, Corrupted):
                 raise
             raise Corrupted(f'The registry row of buffer "{name}" is damaged: {error}') from None
+        self.kind = kind
+
+    def disagreement(self, layout: F.Layout, created_at: int, path: str) -> Optional[Corrupted]:
+        """Why this row is not the row of the ring file whose header gave ``layout`` and
+        ``created_at``, as a ``Corrupted`` error, or None when they agree: the file's creation
+        time (unless the row predates schema 5), kind, geometry, items and format version."""
+        buffer = f'Buffer "{self.name}" is damaged'
+        if self.ring_created_ns is not None and self.ring_created_ns != created_at:
+            return Corrupted(f"{buffer}: its ring file {path} is not its own: the registry says the file was created at {self.ring_created_ns} ns, the file's header says {created_at} ns (another buffer's ring file copied or renamed into place?); nothing was read or written. Remove the buffer, or put its own ring file back.")
+        mine = self.layout
+        if (layout.messages, layout.capacity, layout.max_message) != (mine.messages, mine.capacity, mine.max_message):
+            return Corrupted(f"{buffer}: its registry row and its ring file {path} disagree on whether it holds messages, or on their capacity or largest size.")
+        if (layout.item_size, layout.length, layout.policy) != (self.item_size, self.length, self.policy):
+            return Corrupted(f"{buffer}: the registry says item size {self.item_size}, length {self.length}, policy {self.policy}, but its ring file {path} says {layout.item_size}, {layout.length}, {layout.policy}.")
+        if not layout.describes_same_items(mine):
+            return Corrupted(f"{buffer}: its registry row and its ring file {path} describe its items differently.")
+        if layout.version != self.format_version:
+            return Corrupted(f"{buffer}: the registry says format version {self.format_version}, but its ring file {path} has format version {layout.version}.")
+        return None
 
 
 class Registry:
-    """An open registry: ``write(body)`` runs ``body(connection)`` in one BEGIN IMMEDIATE."""
+    """An open registry: ``write(body)`` runs ``body(connection)`` in one BEGIN IMMEDIATE.
 
-    def __init__(self, directory, mode, timeout):
-        self.directory, self.timeout = directory, timeout
-        self.path = os.path.join(directory, REGISTRY)
-        lock = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    The registry file and SQLite's companions (-wal, -shm) are checked before SQLite opens them
+    (regular files owned as expected, never symbolic links); a missing registry is built under a
+    temporary name, complete, then renamed into place, so whoever sees ``registry.sqlite`` sees a
+    whole registry (the Swift side's ``Registry.build``). Every SQLite error becomes cbuff's
+    error of the code the Swift side gives (``translate``)."""
+
+    TEMPORARY = REGISTRY + ".new"
+    COMPANIONS = ("-wal", "-shm")
+
+    def __init__(self, trust: S.DirectoryTrust, timeout: float, create: bool) -> None:
+        self.trust, self.directory, self.timeout = trust, trust.path, timeout
+        self.path = os.path.join(trust.path, REGISTRY)
+        self.db: Optional[sqlite3.Connection] = None
+        present = trust.check_if_present(REGISTRY, "registry file")
+        if present is None and create:
+            self._under_lock("create the registry", self._build_if_missing)
+        elif present is None:
+            raise FileNotFoundError(self.path)
+        for suffix in self.COMPANIONS:
+            trust.check_if_present(REGISTRY + suffix, "registry file")
+        wal = trust.check_if_present(REGISTRY + "-wal", "registry file")
+        if wal is not None and wal.st_size > 0:     # cbuff's checkpoints leave it empty: nothing to check then
+            _walcheck.verify(trust, REGISTRY + "-wal", REGISTRY + "-shm")
         try:
-            deadline = time.monotonic() + timeout
+            with S.standard_slots_held():
+                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                self._applied()          # SQLite opens its files on first use
+            applied = self._applied()
+            known = [identifier for identifier, _ in migrations()]
+            if applied - set(known):
+                raise Corrupted(f"The registry {self.path} was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
+            if set(known) - applied:
+                self._under_lock("upgrade the registry", self._migrate)
+        except sqlite3.Error as error:
+            self.close()
+            raise self.translate(error, f"open the registry {self.path}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _applied(self) -> "set[str]":
+        table = self.connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'").fetchone()[0]
+        if not table:
+            return set()
+        return {row[0] for row in self.connection.execute("SELECT identifier FROM grdb_migrations")}
+
+    def _under_lock(self, doing: str, body: Callable[[], None]) -> None:
+        """Runs ``body()`` holding the exclusive flock on ``registry.lock`` (bounded wait)."""
+        lock_path = os.path.join(self.directory, LOCK)
+        try:
+            lock = S.open_fd(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, self.trust.file_mode)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise Corrupted(f"The registry lock {lock_path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
+            raise S.system_error(error, f"open the registry lock {lock_path}") from None
+        try:
+            self.trust.check(os.fstat(lock), lock_path, "registry lock")
+            deadline = time.monotonic() + self.timeout
             while True:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimedOut(f"The registry lock {directory}/{LOCK} stayed held by another process for {timeout} s.") from None
+                        raise TimedOut(f"Cannot {doing}: the registry lock {lock_path} stayed held by another process for {self.timeout} s.") from None
                     time.sleep(0.005)
-            if not os.path.exists(self.path):
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode))
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            return body()
         finally:
             os.close(lock)      # releases the flock
 
-    def _migrate(self):
-        db = self.db
-        db.execute("CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
-        applied = {row[0] for row in db.execute("SELECT identifier FROM grdb_migrations")}
+    def _build_if_missing(self) -> None:
+        """Builds a new registry under a temporary name, complete (WAL mode, every migration,
+        checkpointed, closed), then renames it into place. Called holding the registry lock, so
+        a leftover of a creator that died is removed first."""
+        if self.trust.check_if_present(REGISTRY, "registry file") is not None:
+            return
+        temporary = os.path.join(self.directory, self.TEMPORARY)
+        leftovers = [temporary] + [temporary + suffix for suffix in self.COMPANIONS]
+        for entry in leftovers:
+            try:
+                os.unlink(entry)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise S.system_error(error, f"remove the leftover {entry}") from None
+        try:
+            os.close(S.open_fd(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.trust.file_mode))
+        except OSError as error:
+            raise S.system_error(error, f"create the registry {self.path}") from None
+        try:
+            with S.standard_slots_held():
+                db = sqlite3.connect(temporary, timeout=self.timeout, isolation_level=None)
+                try:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    _apply(db, migrations())
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    db.close()
+            for suffix in self.COMPANIONS:
+                try:
+                    os.unlink(temporary + suffix)
+                except FileNotFoundError:
+                    pass
+            os.rename(temporary, self.path)
+        except BaseException as error:
+            for entry in leftovers:
+                try:
+                    os.unlink(entry)
+                except OSError:
+                    pass
+            if isinstance(error, sqlite3.Error):
+                raise self.translate(error, f"create the registry {self.path}") from None
+            if isinstance(error, OSError):
+                raise S.system_error(error, f"create the registry {self.path}") from None
+            raise
+
+    def _migrate(self) -> None:
+        db = self.connection
         known = migrations()
-        if applied - {identifier for identifier, _ in known}:
-            raise Corrupted(f"The registry {self.path} was written by a newer version of cbuff (it has migrations this version does not know); use that version.")
+        applied = self._applied()      # another process may have migrated while this one waited
         pending = [(identifier, sql) for identifier, sql in known if identifier not in applied]
         if not pending:
             return
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode = WAL")
-        for identifier, sql in pending:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(sql):
-                    db.execute(statement)
-                db.execute("INSERT INTO grdb_migrations (identifier) VALUES (?)", (identifier,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        _apply(db, pending)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def close(self):
-        self.db.close()
+    def translate(self, error: sqlite3.Error, doing: str) -> CBuffError:
+        """SQLite's error as cbuff's: not a database or damaged -> Corrupted; locked -> TimedOut;
+        read-only or refused -> PermissionDenied; anything else -> SystemFailure."""
+        code = getattr(error, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        text = str(error)
+        if primary in (11, 26) or "not a database" in text or "malformed" in text:      # SQLITE_CORRUPT, SQLITE_NOTADB
+            return Corrupted(f"Cannot {doing}: the registry is not a valid SQLite database ({text}).")
+        if primary in (5, 6) or "locked" in text:          # SQLITE_BUSY, SQLITE_LOCKED
+            return TimedOut(f"Cannot {doing}: the registry stayed locked by another process for {self.timeout} s.")
+        if primary in (8, 3, 23) or "readonly" in text or "read-only" in text:      # SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH
+            return PermissionDenied(f"Cannot {doing}: the registry cannot be written here ({text}).")
+        if primary == 13:
+            return SystemFailure(f"Cannot {doing}: the disk is full.")
+        return SystemFailure(f"Cannot {doing}: SQLite says {text}.")
 
-    def write(self, body):
-        self.db.execute("BEGIN IMMEDIATE")
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self.db is None:
+            raise SystemFailure(f"The registry {self.path} is closed.")
+        return self.db
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def write(self, body: "Callable[[sqlite3.Connection], T]") -> T:
+        """Runs ``body(connection)`` in one IMMEDIATE transaction (a thrown error rolls it back),
+        then checkpoints, so that ``registry.sqlite`` alone is a complete record."""
+        db = self.connection
         try:
-            result = body(self.db)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self.translate(error, "update the registry") from None
+        try:
+            result = body(db)
+            db.execute("COMMIT")
+        except BaseException as error:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(error, sqlite3.Error):
+                raise self.translate(error, "update the registry") from None
             raise
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass        # the commit stands; the next change checkpoints again
         return result
 
-    def row(self, name, db=None):
-        cursor = (db or self.db).execute("SELECT * FROM buffers WHERE name = ?", (name,))
-        values = cursor.fetchone()
+    def row(self, name: str, db: Optional[sqlite3.Connection] = None) -> Optional[Row]:
+        try:
+            cursor = (db or self.connection).execute("SELECT * FROM buffers WHERE name = ?", (name,))
+            values = cursor.fetchone()
+        except sqlite3.Error as error:
+            raise self.translate(error, f'look up buffer "{name}" in the registry') from None
         if values is None:
             return None
         return Row(dict(zip([c[0] for c in cursor.description], values)))
 
-    def rows(self):
-        cursor = self.db.execute("SELECT * FROM buffers ORDER BY name")
-        columns = [c[0] for c in cursor.description]
-        return [Row(dict(zip(columns, values))) for values in cursor.fetchall()]
+    def has_row(self, db: sqlite3.Connection, name: str) -> bool:
+        return bool(db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] > 0)
+
+    def rows(self) -> "list[Row]":
+        try:
+            cursor = self.connection.execute("SELECT * FROM buffers ORDER BY name")
+            columns = [c[0] for c in cursor.description]
+            fetched = cursor.fetchall()
+        except sqlite3.Error as error:
+            raise self.translate(error, "list the registry") from None
+        return [Row(dict(zip(columns, values))) for values in fetched]
 
     @staticmethod
-    def insert(db, name, layout, pid, start):
+    def insert(db: sqlite3.Connection, name: str, layout: F.Layout, created_ns: int) -> None:
+        """The row of a new buffer: no writer recorded (none has attached to it yet), and the
+        ring file's createdAt, which ties the row to that file (schema 5)."""
         db.execute("""INSERT INTO buffers (name, item_size, length, policy, file, format_version,
                                            item_alignment, type_name, fields, kind, capacity, max_message,
-                                           writer_pid, writer_start_time, writer_since)
-                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))""",
+                                           ring_created_ns)
+                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                    (name, layout.item_size, layout.length, "block" if layout.policy else "overwrite", name + ".ring",
                     layout.version, layout.alignment, layout.type_name, layout.fields.json if layout.fields else None,
-                    "messages" if layout.messages else "items", layout.capacity, layout.max_message,
-                    pid, _signed(start)))
+                    "messages" if layout.messages else "items", layout.capacity, layout.max_message, created_ns))
 
-    def record_writer(self, name, pid, start):
+    def record_writer(self, name: str, pid: int, start: Optional[int]) -> None:
         self.write(lambda db: db.execute("UPDATE buffers SET writer_pid = ?, writer_start_time = ?, writer_since = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE name = ?",
                                          (pid, _signed(start), name)))
 
-    def record_reader(self, buffer, reader, slot):
+    def record_reader(self, buffer: str, reader: str, slot: int) -> None:
         self.write(lambda db: db.execute("""INSERT INTO readers (buffer, name, slot, pid, opened_at)
                                             VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                                             ON CONFLICT (buffer, name) DO UPDATE SET slot = excluded.slot, pid = excluded.pid, opened_at = excluded.opened_at""",
                                          (buffer, reader, slot, os.getpid())))
 
-    def delete(self, db, name):
+    def delete(self, db: sqlite3.Connection, name: str) -> None:
         db.execute("DELETE FROM buffers WHERE name = ?", (name,))
 
 
-def _signed(value):
+def _apply(db: sqlite3.Connection, pending: "list[tuple[str, str]]") -> None:
+    """Applies migrations, each in one IMMEDIATE transaction with the record of its identifier."""
+    db.execute("CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+    for identifier, sql in pending:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute("INSERT INTO grdb_migrations (identifier) VALUES (?)", (identifier,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _signed(value: Optional[int]) -> Optional[int]:
     if value is None:
         return None
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _statements(sql):
+def _statements(sql: str) -> "list[str]":
     """The statements of a migration file (semicolons end them; comments are SQL's own)."""
     statement, out = "", []
     for line in sql.splitlines(keepends=True):

@@ -3,37 +3,86 @@ a mapped file, its header words, the reader table, and the writer's and readers'
 kinds of ring. Every access to the mapping is in this module, through ``Words``; ``_system``
 says why each plain access has the ordering the protocol needs on x86-64."""
 
+import mmap
 import os
-import struct
 import time
+from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _system as S
-from .errors import Corrupted, InvalidArgument, ReaderBusy, TimedOut
+from ._format import (  # the hot paths' constants, as globals (one lookup, not two)
+    H_READERS_VERSION,
+    H_WAITERS,
+    H_WRITER_WAITING,
+    HEADER_SIZE,
+    LAST_WRITE_STAMP_SHIFT,
+    W_DATA,
+    W_LAST_WRITE_AT,
+    W_PUBLISHED,
+)
+from .errors import CBuffError, Corrupted, InvalidArgument, ReaderBusy, TimedOut
 
+T = TypeVar("T")
+Counters = Tuple[int, int, int, int, int]      # tail, published, claimed, last record start, count
+Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("padding", 0, words) or None
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
 
 
 class RingFile:
-    """One open, validated, mapped ring file. ``close()`` unmaps and closes (releasing locks)."""
+    """One open, validated, mapped ring file. ``close()`` unmaps and closes (releasing locks).
 
-    def __init__(self, path, fd, mapping, layout):
-        self.path, self.fd, self.mapping, self.layout = path, fd, mapping, layout
+    ``faulted`` is raised by the SIGBUS guard (``_system``) when an access to the mapping found
+    the file truncated under it: from then on the mapping reads zeros, and every operation
+    checks the flag (``check``) before it returns anything, so what it read is never believed."""
+
+    # Slots: the hot paths read ``q``, ``d``, ``claimed_index`` and ``faulted`` on every call.
+    __slots__ = (
+        "__weakref__",
+        "_base",
+        "_guard",
+        "claimed_index",
+        "closed",
+        "d",
+        "data_offset",
+        "faulted",
+        "fd",
+        "layout",
+        "mapping",
+        "path",
+        "q",
+    )
+
+    def __init__(self, path: str, fd: int, mapping: mmap.mmap, layout: F.Layout) -> None:
+        self.path, self.fd, self.layout = path, fd, layout
+        self.mapping = mapping
+        self.closed = False
+        self.faulted = False
+        self._guard = S.guard_mapping(self, mapping, layout.file_size)
         self.q = memoryview(mapping).cast("Q")     # u64 words: index = offset // 8
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
         self.claimed_index = layout.claimed_offset // 8
         self.data_offset = F.HEADER_SIZE
-        self._base = None       # the mapping's address, for the futex calls (see ``address``)
+        self._base: Optional[int] = None       # the mapping's address, for the futex calls (see ``address``)
 
     @classmethod
-    def create(cls, path, layout, mode):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    def create(cls, trust: S.DirectoryTrust, name: str, layout: F.Layout) -> "RingFile":
+        """Creates ring file ``name`` (which must not exist) in the directory ``trust`` vouches
+        for, with its file mode, reserves its storage, writes its header and maps it; on any
+        failure nothing is left under that name."""
+        path = os.path.join(trust.path, name)
         try:
-            os.fchmod(fd, mode)
-            os.posix_fallocate(fd, 0, layout.file_size)
-            os.pwrite(fd, layout.encode(time.time_ns()), 0)
+            fd = S.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, trust.file_mode)
+        except OSError as error:
+            raise S.system_error(error, f"create the ring file {path}") from None
+        try:
+            try:
+                os.fchmod(fd, trust.file_mode)
+                os.posix_fallocate(fd, 0, layout.file_size)
+                os.pwrite(fd, layout.encode(time.time_ns()), 0)
+            except OSError as error:
+                raise S.system_error(error, f"reserve {layout.file_size} bytes for the ring file {path}") from None
             return cls(path, fd, S.map_shared(fd, layout.file_size), layout)
         except BaseException:
             os.close(fd)
@@ -41,28 +90,61 @@ class RingFile:
             raise
 
     @classmethod
-    def open(cls, path, writable=True):
-        fd, info = S.open_trusted(path, writable)
+    def open(cls, trust: S.DirectoryTrust, name: str, writable: bool = True) -> "RingFile":
+        """Opens and maps an existing ring file after validating its header against its real
+        size and its counters against each other; only a regular file with one link, owned as
+        ``trust`` expects, is opened. Raises ``FileNotFoundError`` if there is none."""
+        fd, info = S.open_trusted(trust, name, writable)
+        path = os.path.join(trust.path, name)
         try:
-            header = os.pread(fd, F.DESCRIBED_BYTES, 0)
+            if info.st_nlink != 1:
+                raise Corrupted(f"Ring file {path} has {info.st_nlink} names (hard links), not one: another name could change it behind the registry's back; cbuff does not use it. Remove the other names.")
+            try:
+                header = os.pread(fd, F.DESCRIBED_BYTES, 0)
+            except OSError as error:
+                raise S.system_error(error, f"read the header of ring file {path}") from None
             layout = F.Layout.validate(header, info.st_size, path)
+            if writable and info.st_blocks * 512 < info.st_size:
+                # A sparse file (a copy made with holes, say): a write into a hole on a full disk
+                # would be a SIGBUS. Reserve its storage now, or say why not.
+                try:
+                    os.posix_fallocate(fd, 0, layout.file_size)
+                except OSError as error:
+                    raise S.system_error(error, f"reserve the storage of ring file {path}, which is sparse ({info.st_blocks * 512} of its {info.st_size} bytes allocated); nothing was written to it") from None
             file = cls(path, fd, S.map_shared(fd, layout.file_size, writable), layout)
         except BaseException:
             os.close(fd)
             raise
-        file.check_counters()
+        try:
+            file.check_counters()
+            file.check()
+        except BaseException:
+            file.close()
+            raise
         return file
 
-    def close(self):
-        if self.mapping is None:
+    def close(self) -> None:
+        if self.closed:
             return
         self.q.release()
         self.d.release()
+        S.unguard(self._guard)
         self.mapping.close()
         os.close(self.fd)
-        self.mapping = None
+        self.closed = True
 
-    def address(self, offset):
+    def check(self) -> None:
+        """Raises ``Corrupted`` if the file was truncated under this mapping (see the class)."""
+        if self.faulted:
+            raise self.truncated()
+
+    def truncated(self) -> Corrupted:
+        return Corrupted(f"Ring file {self.path} was truncated by another process while this one had it mapped; nothing read from it since is delivered. Remove the buffer (or restore the file).")
+
+    def created_at(self) -> int:
+        return self.q[F.OFF_CREATED_AT // 8]
+
+    def address(self, offset: int) -> int:
         """The address of byte ``offset`` of the mapping (writable), for the futex system calls:
         found once, as ``address_of`` costs microseconds; valid while the file stays mapped."""
         if self._base is None:
@@ -70,28 +152,57 @@ class RingFile:
         return self._base + offset
 
     # Header words
-    def published(self):
+    def published(self) -> int:
         return self.q[F.OFF_PUBLISHED // 8]
 
-    def claimed(self):
+    def claimed(self) -> int:
         return self.q[self.claimed_index]
 
-    def check_counters(self):
+    def check_counters(self) -> None:
+        """Refuses counters that contradict each other or the geometry (every counter at most
+        2^63 - 1, ``published <= claimed <= published + length``), named-reader records that
+        are damaged (a state other than 0 or 1, a cursor beyond ``published``, a name that
+        registration would not accept), and, for a ring of messages, what ``MessageArea.observe``
+        refuses (I1-I6 of the format's message rules). A record another process is changing
+        counts as damaged only if it reads so twice."""
         published, claimed = self.published(), self.claimed()
         again = self.published()
+        if max(again, claimed) > F.MAX_COUNT:
+            raise Corrupted(f"Ring file {self.path} is damaged: its counters (published {again}, claimed {claimed}) are beyond the {F.MAX_COUNT} a ring file can count.")
         if claimed < published or (claimed - again > self.layout.length and claimed >= again):
             raise Corrupted(f"Ring file {self.path} is damaged: its counters contradict each other (published {published}, claimed {claimed}, length {self.layout.length}).")
-        if claimed > F.MAX_POSITION:
-            raise Corrupted(f"Ring file {self.path} is damaged: its claimed position {claimed} is beyond 2^63, which no writer reaches.")
         for index in range(F.READER_CAPACITY):
-            state = self.d[(self._record(index) + F.REC_STATE) // 4]
-            if state != 0:
-                cursor = self.q[(self._record(index) + F.REC_CURSOR) // 8]
-                if state != 1 or cursor > self.published():
-                    raise Corrupted(f"Ring file {self.path} is damaged: named reader record {index} has state {state} and cursor {cursor}; remove that reader.")
+            if self._reader_record_problem(index) is not None:
+                problem = self._reader_record_problem(index)
+                if problem is not None:
+                    raise Corrupted(f"Ring file {self.path} is damaged: {problem}")
+        if self.layout.messages:
+            verdict = MessageArea(self).observe()
+            if isinstance(verdict, MessageDamage):
+                raise self.damaged(verdict)
+
+    def damaged(self, damage: str) -> Corrupted:
+        return Corrupted(f"Ring file {self.path} is damaged: {damage}; nothing in it is read or written past that.")
+
+    def _reader_record_problem(self, index: int) -> Optional[str]:
+        record = self._record(index)
+        state = self.d[(record + F.REC_STATE) // 4]
+        if state == 0:
+            return None
+        cursor = self.q[(record + F.REC_CURSOR) // 8]
+        published = self.published()
+        name = self.reader_name(index)
+        if name is None:
+            return f"named reader record {index} is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it."
+        if state != 1 or cursor > published:
+            return f"named reader record {index} (\"{name}\") has state {state} and cursor {cursor}, beyond the {published} items published; remove that reader."
+        sequence = self.q[(record + F.REC_SEQUENCE) // 8]
+        if self.layout.messages and sequence > F.MAX_COUNT:
+            return f"named reader record {index} (\"{name}\") committed sequence {sequence - 1}, beyond the {F.MAX_COUNT} a ring file can count; remove that reader."
+        return None
 
     # The writer's liveness
-    def try_lock_writer(self):
+    def try_lock_writer(self) -> bool:
         if S.try_lock(self.fd, F.WRITER_LOCK_BYTE):
             return True
         # A child forked by the last owner may hold it for a moment (see the format's "Locks").
@@ -103,14 +214,20 @@ class RingFile:
                     return True
         return False
 
-    def writer_alive(self):
+    def writer_alive(self) -> bool:
         return S.is_locked(self.fd, F.WRITER_LOCK_BYTE)
 
-    def recorded_writer_running(self):
+    def recorded_writer_running(self) -> bool:
         return (self.d[F.OFF_WRITER_STATE // 4] == F.STATE_ATTACHED
                 and S.is_running(self.d[F.OFF_WRITER_PID // 4], self.q[F.OFF_WRITER_START_TIME // 8]))
 
-    def attach_writer(self):
+    def recorded_writer_pid(self) -> int:
+        return self.d[F.OFF_WRITER_PID // 4]
+
+    def recorded_writer_state(self) -> int:
+        return self.d[F.OFF_WRITER_STATE // 4]
+
+    def attach_writer(self) -> "tuple[int, int]":
         pid = os.getpid()
         start = S.start_time(pid) or 0
         self.d[F.OFF_WRITER_PID // 4] = pid
@@ -121,39 +238,40 @@ class RingFile:
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
 
-    def detach_writer(self):
+    def detach_writer(self) -> None:
         self.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_CLOSED
         self.wake_readers()
 
     # Waking (the format's "Waiting"): clear the request, change the futex word, wake everyone.
-    def wake_readers(self):
+    def wake_readers(self) -> None:
         self._wake(F.OFF_NOTIFY, F.OFF_WAITERS)
 
-    def wake_writer(self):
+    def wake_writer(self) -> None:
         self._wake(F.OFF_SPACE, F.OFF_WRITER_WAITING)
 
-    def _wake(self, word_offset, request_offset):
+    def _wake(self, word_offset: int, request_offset: int) -> None:
         S.atomic_clear_bit_u32(self.address(request_offset), WAKE_REQUESTED_BIT)
-        word = self.address(word_offset)
-        S.atomic_add_u32(word, 1)
-        S.futex_wake(word)
+        S.futex_add_and_wake(self.address(word_offset))      # change the futex word, wake everyone
 
     # The reader table
     @staticmethod
-    def _record(index):
+    def _record(index: int) -> int:
         return F.READER_TABLE + index * F.READER_RECORD_SIZE
 
-    def reader_name(self, index):
+    def reader_name(self, index: int) -> Optional[str]:
         record = self._record(index)
         if self.d[(record + F.REC_STATE) // 4] != 1:
             return None
         length = self.d[(record + F.REC_NAME_LENGTH) // 4]
         if not 1 <= length <= F.READER_NAME_MAX:
             return None
-        return bytes(self.mapping[record + F.REC_NAME:record + F.REC_NAME + length]).decode("utf-8", "replace")
+        # The file is input: a name is what registration would have accepted, or it is damaged
+        # (an escape sequence written into the table never reaches an operator's terminal).
+        name = bytes(self.mapping[record + F.REC_NAME:record + F.REC_NAME + length]).decode("ascii", "replace")
+        return name if F.READER_NAME_RULE.match(name) else None
 
-    def readers(self):
+    def readers(self) -> "list[tuple[int, str, int, Optional[int], int, bool]]":
         """(index, name, cursor, sequence or None, pid, alive) of every named reader."""
         out = []
         for index in range(F.READER_CAPACITY):
@@ -166,7 +284,7 @@ class RingFile:
                         self.d[(record + F.REC_PID) // 4], S.is_locked(self.fd, 1 + index)))
         return out
 
-    def with_table_locked(self, timeout, body):
+    def with_table_locked(self, timeout: float, body: "Callable[[], T]") -> T:
         deadline = time.monotonic() + timeout
         while not S.try_lock(self.fd, F.TABLE_LOCK_BYTE):
             if time.monotonic() > deadline:
@@ -177,13 +295,14 @@ class RingFile:
         finally:
             S.unlock(self.fd, F.TABLE_LOCK_BYTE)
 
-    def claim_reader(self, name, buffer, timeout, start):
+    def claim_reader(self, name: str, buffer: str, timeout: float,
+                     start: "Callable[[], tuple[int, Optional[int]]]") -> "tuple[int, bool]":
         """Registers (or resumes) named reader ``name``: returns (index, is_new)."""
+        if not isinstance(name, str) or not F.READER_NAME_RULE.match(name):
+            raise InvalidArgument(f"Reader name {name!r} must be 1 to {F.READER_NAME_MAX} bytes of letters, digits and . _ - : @ +, not starting with a dot.")
         encoded = name.encode()
-        if not 1 <= len(encoded) <= F.READER_NAME_MAX or any(not (c.isalnum() and c.isascii() or c in "._-:@+") for c in name):
-            raise InvalidArgument(f"Reader name {name!r} must be 1 to {F.READER_NAME_MAX} bytes of letters, digits and . _ - : @ +.")
 
-        def body():
+        def body() -> "tuple[int, bool]":
             existing = [index for index in range(F.READER_CAPACITY) if self.reader_name(index) == name]
             if existing:
                 index = existing[0]
@@ -210,7 +329,7 @@ class RingFile:
             return index, not existing
         return self.with_table_locked(timeout, body)
 
-    def commit(self, index, cursor, sequence=None):
+    def commit(self, index: int, cursor: int, sequence: Optional[int] = None) -> None:
         """A named reader's commit: (the message sequence, then) the cursor, then a look at the writer."""
         record = self._record(index)
         if self.layout.messages:
@@ -222,13 +341,13 @@ class RingFile:
         if self.d[F.OFF_WRITER_WAITING // 4]:
             self.wake_writer()
 
-    def committed(self, index):
+    def committed(self, index: int) -> "tuple[int, Optional[int]]":
         record = self._record(index)
         sequence = self.q[(record + F.REC_SEQUENCE) // 8]
         return self.q[(record + F.REC_CURSOR) // 8], (sequence - 1 if sequence else None)
 
     # Waiting (the format's "Waiting"): readers on `notify`, the writer on `space`.
-    def sleep(self, word_offset, request_offset, ready, timeout):
+    def sleep(self, word_offset: int, request_offset: int, ready: Callable[[], bool], timeout: Optional[float]) -> bool:
         """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit). Each slice
         first asks to be woken (bit 31 of the request word, which the waker clears when it
         wakes): a sleeper that dies costs the waker one wake-up at most."""
@@ -237,6 +356,7 @@ class RingFile:
         while True:
             if ready():
                 return True
+            self.check()
             remaining = SLICE_NS if deadline is None else min(SLICE_NS, int((deadline - time.monotonic()) * 1e9))
             if remaining <= 0:
                 return ready()
@@ -248,16 +368,66 @@ class RingFile:
             S.futex_wait(word, observed, remaining)
 
 
+def live_writer_pid(trust: S.DirectoryTrust, name: str) -> Optional[int]:
+    """The PID recorded by the live writer of ring file ``name`` (0 if it cannot be read), or
+    None if no live process holds its writer lock (or there is no such ring file)."""
+    try:
+        fd, _ = S.open_trusted(trust, name, False)
+    except (FileNotFoundError, CBuffError):
+        return None
+    try:
+        if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+            return None
+        try:
+            return int.from_bytes(os.pread(fd, 4, F.OFF_WRITER_PID), "little")
+        except OSError:
+            return 0
+    finally:
+        os.close(fd)
+
+
+def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
+    """Whether a live writer holds ring file ``name``, decided as a take-over decides it: a busy
+    lock whose recorded writer closed or died is looked at again for up to 100 ms (a child forked
+    by the writer holds the lock until it execs)."""
+    try:
+        fd, _ = S.open_trusted(trust, name, False)
+    except (FileNotFoundError, CBuffError):
+        return False
+    try:
+        if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+            return False
+        header = os.pread(fd, F.OFF_WRITER_START_TIME + 8, 0)
+        state = int.from_bytes(header[F.OFF_WRITER_STATE:F.OFF_WRITER_STATE + 4], "little")
+        pid = int.from_bytes(header[F.OFF_WRITER_PID:F.OFF_WRITER_PID + 4], "little")
+        start = int.from_bytes(header[F.OFF_WRITER_START_TIME:F.OFF_WRITER_START_TIME + 8], "little")
+        if state == F.STATE_ATTACHED and S.is_running(pid, start):
+            return True
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            if not S.is_locked(fd, F.WRITER_LOCK_BYTE):
+                return False
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 class SpaceGate:
     """The `block` policy for the writer: never claim a position a named reader has not committed."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file = file
         self.block = file.layout.policy == F.POLICY_BLOCK
-        self.limit = 0 if self.block else 1 << 64
+        # Positions below ``limit`` may be claimed without a look at the readers: under
+        # `overwrite`, every one up to the most a ring file counts; under `block`, up to the
+        # slowest named reader's cursor plus the length (found again when the readers change).
+        self.limit = 0 if self.block else F.MAX_COUNT
         self.version = -1
 
-    def has_space(self, position):
+    def has_space(self, position: int) -> bool:
         if not self.block:
             return True
         file = self.file
@@ -267,12 +437,12 @@ class SpaceGate:
         self.version = version
         cursors = [file.q[(file._record(i) + F.REC_CURSOR) // 8] for i in range(F.READER_CAPACITY)
                    if file.d[(file._record(i) + F.REC_STATE) // 4] == 1]
-        self.limit = (min(cursors) if cursors else position) + file.layout.length
+        self.limit = min((min(cursors) if cursors else position) + file.layout.length, F.MAX_COUNT)
         if file.d[F.OFF_GATE_VERSION // 4] != version:
             file.d[F.OFF_GATE_VERSION // 4] = version
         return position < self.limit
 
-    def wait(self, position, timeout):
+    def wait(self, position: int, timeout: Optional[float]) -> bool:
         file = self.file
         if self.has_space(position):
             return True
@@ -284,30 +454,30 @@ class SpaceGate:
 class SlotPublisher:
     """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file, self.layout = file, file.layout
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
         self.gate = SpaceGate(file)
 
-    def publish(self, payloads, timeout=None):
+    def publish(self, payloads: "list[bytes]", timeout: Optional[float] = None) -> int:
         """Publishes the byte strings of ``payloads`` (each at most the item size, zero-padded) in
         runs the gate allows; returns how many were published before ``timeout`` ran out."""
         mapping, length, stride, size = self.file.mapping, self.layout.length, self.layout.stride, self.layout.item_size
 
-        def write(start, done, room):
+        def write(start: int, done: int, room: int) -> None:
             for i in range(room):
                 offset = F.HEADER_SIZE + ((start + i) % length) * stride
                 data = payloads[done + i]
                 mapping[offset:offset + size] = data if len(data) == size else data.ljust(size, b"\0")
         return self._publish_runs(len(payloads), write, timeout)
 
-    def publish_words(self, words, timeout=None):
+    def publish_words(self, words: Any, timeout: Optional[float] = None) -> int:
         """``publish`` for items of one word each (8-byte slots): ``words`` an ``array('Q')``,
         copied run by run into the slots with one slice assignment."""
         q, length = self.file.q, self.layout.length
 
-        def write(start, done, room):
+        def write(start: int, done: int, room: int) -> None:
             index, written = start % length, 0
             while written < room:                                      # one or two runs
                 run = min(room - written, length - index)
@@ -316,7 +486,7 @@ class SlotPublisher:
                 index = 0
         return self._publish_runs(len(words), write, timeout)
 
-    def _publish_runs(self, total, write, timeout):
+    def _publish_runs(self, total: int, write: "Callable[[int, int, int], None]", timeout: Optional[float]) -> int:
         """The one publishing loop: per run, the gate (bounded by one deadline for the whole call,
         as in Swift), W1 claim, W3 ``write(start, done, room)``, W4+W5 announce."""
         file, length = self.file, self.layout.length
@@ -324,6 +494,8 @@ class SlotPublisher:
         done = 0
         while done < total:
             start = self.published
+            if start + min(total - done, length) > F.MAX_COUNT:
+                raise Corrupted(f"Ring file {file.path} cannot take another push: its counters would pass {F.MAX_COUNT}, the most a ring file counts.")
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self.gate.wait(start, remaining):
                 break
@@ -335,9 +507,10 @@ class SlotPublisher:
             write(start, done, room)                                   # W3
             self.announce(start, end)
             done += room
+        file.check()
         return done
 
-    def announce(self, start, end):
+    def announce(self, start: int, end: int) -> None:
         file = self.file
         file.q[F.OFF_PUBLISHED // 8] = end                             # W4
         self.published = end
@@ -347,10 +520,117 @@ class SlotPublisher:
             file.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
 
 
+def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
+    """The one-integer push of a ring whose items are at most 8 bytes and have no fields, as a
+    writer's method (``_api._WordWriter.push``): the value is stored as its slot's word (which
+    also zeroes the slot's padding), in W1, W3, W4 and W5 of ``SlotPublisher._publish_runs`` for
+    one item, in a few word accesses. Anything else (a value that is not such an int, a `block`
+    writer that must look at its readers) goes to the writer's general push. It reads the
+    writer's ``_publisher``, ``_file``, ``max_value``, ``length`` and ``_slot_words``."""
+    if type(value) is int and 0 <= value <= writer.max_value:
+        publisher = writer._publisher
+        start = publisher.published
+        gate = publisher.gate
+        file = writer._file
+        q = file.q
+        if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
+            end = start + 1
+            if end > publisher.claimed:
+                publisher.claimed = end
+            q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
+            q[W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
+            q[W_PUBLISHED] = end                                             # W4
+            publisher.published = end
+            if file.d[H_WAITERS]:                                            # W5
+                file.wake_readers()
+            if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+                q[W_LAST_WRITE_AT] = time.time_ns()
+            if file.faulted:
+                raise file.truncated()
+            return True
+    return bool(writer._general_push(value, timeout))
+
+
+def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
+    """The one-item pop of a ring whose items are at most 8 bytes and have no fields, as a
+    reader's method (``_api._WordReader.pop``): R1, R2 and R4 of ``SlotCursor.read`` for one item,
+    and, for a named reader, first the commit of what it returned before (``RingFile.commit``).
+    Waiting, a lap and the fault flag go to the reader's general pop. It reads the reader's
+    ``_cursor``, ``_file``, ``_mask``, ``length``, ``_slot_words`` and ``_cursor_word``."""
+    cursor, file = reader._cursor, reader._file
+    q = file.q
+    next = cursor.next
+    if reader._cursor_word is not None:
+        q[reader._cursor_word] = next
+        if file.d[H_WRITER_WAITING]:
+            file.wake_writer()
+    if next < q[W_PUBLISHED]:                                                # R1
+        value = q[W_DATA + (next % reader.length) * reader._slot_words]      # R2
+        if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
+            cursor.next = next + 1
+            return value & reader._mask
+    elif timeout is None and not file.faulted:
+        return None     # caught up (what the general path would find, slower)
+    return reader._general_pop(timeout)
+
+
+def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
+    """The one-item push of raw bytes (at most the item size, zero-padded) to a ring of items
+    wider than 8 bytes without fields, as a writer's method (``_api._WideWriter.push``): W1, W3
+    (one slice copy), W4 and W5 for one item. Anything else goes to the writer's general push.
+    It reads the writer's ``_publisher``, ``_file``, ``item_size``, ``length`` and ``_stride``."""
+    if type(value) is bytes and len(value) <= writer.item_size:
+        publisher = writer._publisher
+        start = publisher.published
+        gate = publisher.gate
+        file = writer._file
+        q = file.q
+        if start < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
+            end = start + 1
+            if end > publisher.claimed:
+                publisher.claimed = end
+            q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
+            size = writer.item_size
+            offset = HEADER_SIZE + (start % writer.length) * writer._stride
+            file.mapping[offset:offset + size] = value if len(value) == size else value.ljust(size, b"\0")   # W3
+            q[W_PUBLISHED] = end                                             # W4
+            publisher.published = end
+            if file.d[H_WAITERS]:                                            # W5
+                file.wake_readers()
+            if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+                q[W_LAST_WRITE_AT] = time.time_ns()
+            if file.faulted:
+                raise file.truncated()
+            return True
+    return bool(writer._general_push(value, timeout))
+
+
+def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
+    """The one-item pop of a ring of items wider than 8 bytes without fields, as a reader's method
+    (``_api._WideReader.pop``): R1, R2 (one slice copy) and R4, after a named reader's commit.
+    Waiting, a lap and the fault flag go to the reader's general pop."""
+    cursor, file = reader._cursor, reader._file
+    q = file.q
+    next = cursor.next
+    if reader._cursor_word is not None:
+        q[reader._cursor_word] = next
+        if file.d[H_WRITER_WAITING]:
+            file.wake_writer()
+    if next < q[W_PUBLISHED]:                                                # R1
+        offset = HEADER_SIZE + (next % reader.length) * reader._stride
+        value = file.mapping[offset:offset + reader.item_size]                 # R2 (a copy)
+        if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
+            cursor.next = next + 1
+            return value
+    elif timeout is None and not file.faulted:
+        return None
+    return reader._general_pop(timeout)
+
+
 class SlotCursor:
     """A reader of a ring of slots: R1 (published), R2 (copy), R3+R4 (claimed), lap recovery."""
 
-    def __init__(self, file, start):
+    def __init__(self, file: RingFile, start: Union[str, int]) -> None:
         self.file, self.layout = file, file.layout
         published = file.published()
         if start == "latest":
@@ -358,10 +638,10 @@ class SlotCursor:
         elif start == "oldest":
             self.next = min(max(0, file.claimed() - file.layout.length), published)
         else:
-            self.next = min(start, published)
+            self.next = min(int(start), published)
         self.missed = 0
 
-    def read(self, count=1):
+    def read(self, count: int = 1) -> "list[bytes]":
         """Up to ``count`` items' bytes (a list); empty when caught up."""
         file, layout = self.file, self.layout
         q, mapping, length, stride, size = file.q, file.mapping, layout.length, layout.stride, layout.item_size
@@ -369,22 +649,25 @@ class SlotCursor:
             published = q[F.OFF_PUBLISHED // 8]                        # R1
             available = min(published - self.next, count, length)
             if available <= 0:
+                file.check()
                 return []
             first = self.next
             items = []
             for i in range(available):                                 # R2
                 offset = F.HEADER_SIZE + ((first + i) % length) * stride
                 items.append(bytes(mapping[offset:offset + size]))
+            file.check()
             if self._intact(first, available):                         # R3 (free on x86-64), R4
                 return items
 
-    def read_words(self, count):
+    def read_words(self, count: int) -> "list[int]":
         """``read`` for items of one word each (8-byte slots): up to ``count`` words as ints."""
         file, layout = self.file, self.layout
         q, length = file.q, layout.length
         while True:
             available = min(q[F.W_PUBLISHED] - self.next, count, length)           # R1
             if available <= 0:
+                file.check()
                 return []
             first = self.next
             index = first % length
@@ -392,10 +675,11 @@ class SlotCursor:
             words = q[F.W_DATA + index:F.W_DATA + index + run].tolist()             # R2
             if run < available:
                 words += q[F.W_DATA:F.W_DATA + available - run].tolist()
+            file.check()
             if self._intact(first, available):                                       # R4
                 return words
 
-    def _intact(self, first, available):
+    def _intact(self, first: int, available: int) -> bool:
         """R4 for a copy of ``available`` items from ``first``: True (and the cursor moves past
         them) if the writer's claim shows none was reused meanwhile; otherwise False, the
         cursor skips to the oldest item still intact and counts what it missed."""
@@ -409,7 +693,7 @@ class SlotCursor:
         self.next = resume
         return False
 
-    def read_array(self, count, dtype):
+    def read_array(self, count: int, dtype: Any) -> Any:
         """Up to ``count`` items as a numpy array of ``dtype`` (one copy per run, checked once)."""
         import numpy
         file, layout = self.file, self.layout
@@ -418,6 +702,7 @@ class SlotCursor:
             published = q[F.OFF_PUBLISHED // 8]
             available = min(published - self.next, count, length)
             if available <= 0:
+                file.check()
                 return numpy.empty(0, dtype=dtype)
             first = self.next
             index = first % length
@@ -427,85 +712,224 @@ class SlotCursor:
                 raw = numpy.concatenate([raw, numpy.frombuffer(file.mapping, dtype=numpy.uint8, count=(available - run) * stride, offset=F.HEADER_SIZE)])
             else:
                 raw = raw.copy()
+            file.check()
             if self._intact(first, available):                                       # R4
                 if stride == dtype.itemsize:
                     return raw.view(dtype).reshape(available)
                 return numpy.ndarray(available, dtype=dtype, buffer=raw, strides=(stride,))
 
-    def has_item(self):
+    def has_item(self) -> bool:
+        self.file.check()
         return self.file.q[F.OFF_PUBLISHED // 8] > self.next
 
-    def wait(self, timeout):
+    def wait(self, timeout: Optional[float]) -> bool:
         return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_item, timeout)
 
 
 # --- Message rings ----------------------------------------------------------------------------
+#
+# What ties a message ring's records and counters together is the Swift library's
+# ``Sources/Ring/MessageInvariants.swift`` (I1-I7), which this section follows rule by rule: the
+# counters and the records they name are checked at every open, every reader's start and lap
+# recovery, and the take-over (``MessageArea.observe``); readers check I6 and I7 on every record
+# they read, and the writer on every record its tail walks past before it overwrites it. A
+# contradiction counts only when the five words read the same twice in a row (a live writer is
+# never mistaken for damage).
+
+class MessageDamage(str):
+    """What contradicts what in a damaged message ring, in words (positions are data-area words)."""
+
+
+class MessageState:
+    """A message ring's state at one instant, checked against I1-I6."""
+
+    __slots__ = ("counters", "next", "oldest_position", "oldest_sequence")
+
+    def __init__(self, counters: Counters, next: int, oldest_position: int, oldest_sequence: Optional[int]) -> None:
+        self.counters, self.next = counters, next
+        self.oldest_position, self.oldest_sequence = oldest_position, oldest_sequence
+
+
+class Moving:
+    """A writer kept changing the counters while they were checked: the last ones loaded."""
+
+    __slots__ = ("counters",)
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+
+OBSERVATION_ROUNDS = 64
+
 
 class MessageArea:
     """A message ring's data area, in words (RingFileFormat.md, "Message rings")."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file = file
+        assert file.layout.capacity is not None and file.layout.max_message is not None
         self.words = file.layout.capacity // 8
         self.max_message = file.layout.max_message
+        self.max_record_words = F.RECORD_HEADER_WORDS + (self.max_message + 7) // 8
         self.base_index = F.HEADER_SIZE // 8
 
-    def first_word(self, position):
+    def first_word(self, position: int) -> int:
         return self.file.q[self.base_index + (position & (self.words - 1))]
 
-    def decode(self, first, position):
-        """('message', length, words) / ('padding', words) / None."""
+    def sequence_at(self, position: int) -> int:
+        return self.file.q[self.base_index + (position & (self.words - 1)) + 1]
+
+    def decode(self, first: int, position: int) -> Record:
+        """('message', length, words) / ('padding', 0, words) / None: I6 for one record."""
         length, kind = first & 0xFFFFFFFF, first >> 32
         room = self.words - (position & (self.words - 1))
         if kind == F.RECORD_MESSAGE and length <= self.max_message:
             words = F.RECORD_HEADER_WORDS + (length + 7) // 8
             return ("message", length, words) if words <= room else None
-        if kind == F.RECORD_PADDING and length == room:
+        if kind == F.RECORD_PADDING and length == room and room < self.max_record_words:
             return ("padding", 0, room)
         return None
 
-    def byte_offset(self, position):
+    def byte_offset(self, position: int) -> int:
         return F.HEADER_SIZE + (position & (self.words - 1)) * 8
 
-    def oldest_intact(self, claimed):
+    def oldest_intact(self, claimed: int) -> int:
         return claimed - self.words if claimed > self.words else 0
 
-    def oldest_record(self, minimum):
+    def load(self) -> Counters:
+        """(tail, published, claimed, last record start, count), loaded in the order the checks need."""
         q = self.file.q
-        for _ in range(64):
-            tail, claimed, published = q[F.OFF_MESSAGE_TAIL // 8], self.file.claimed(), self.file.published()
-            if tail >= self.oldest_intact(claimed) and minimum <= tail <= published:
-                return tail
-        return max(minimum, self.file.published())
+        return (q[F.OFF_MESSAGE_TAIL // 8], q[F.OFF_PUBLISHED // 8], q[self.file.claimed_index],
+                q[F.OFF_LAST_RECORD_START // 8], q[F.OFF_PUBLISHED_MESSAGES // 8])
+
+    def observe(self) -> "Union[MessageState, MessageDamage, Moving]":
+        """The ring's state (``MessageState``), its damage (``MessageDamage``) or ``Moving``."""
+        counters = self.load()
+        for _ in range(OBSERVATION_ROUNDS):
+            verdict = self.check(counters)
+            oldest = None if isinstance(verdict, MessageDamage) else self.oldest_message(counters, verdict[0])
+            again = self.load()
+            at_rest = again == counters
+            if isinstance(verdict, MessageDamage):
+                if at_rest:
+                    return verdict
+            elif verdict[1] >= self.oldest_intact(again[2]):                     # R4
+                tail_intact = counters[0] >= self.oldest_intact(again[2])
+                if isinstance(oldest, tuple) and tail_intact:
+                    return MessageState(counters, verdict[0], oldest[0], oldest[1])
+                if isinstance(oldest, MessageDamage) and at_rest:
+                    return oldest
+                return MessageState(counters, verdict[0], counters[0], None)
+            counters = again
+        return Moving(counters)
+
+    def check(self, c: Counters) -> "Union[tuple[int, int], MessageDamage]":
+        """I1-I5 on one set of loads: (next sequence, lowest position read) or the damage."""
+        tail, published, claimed, last, count = c
+        names = ("tail", "published", "claimed", "lastRecordStart", "publishedMessages")
+        for name, value in zip(names, c):                                       # I1
+            if value > F.MAX_COUNT:
+                return MessageDamage(f"its {name} word holds {value}, beyond the {F.MAX_COUNT} a ring file can count")
+        words = self.words
+        if not (published <= claimed and claimed - published <= words):          # I2
+            return MessageDamage(f"its counters contradict each other (published {published}, claimed {claimed}, in a data area of {words} words)")
+        if tail > published:                                                     # I3
+            return MessageDamage(f"its tail word ({tail}, the oldest message) is beyond the {published} words published")
+        if tail < self.oldest_intact(claimed):
+            return MessageDamage(f"its tail word ({tail}, the oldest message) points at words that the claim through {claimed} has already reused (a data area of {words} words)")
+        if count > published // 3:                                               # I4
+            return MessageDamage(f"it counts {count} messages published in {published} words, where at most {published // 3} fit")
+        if published == 0:                                                      # I5
+            if count != 0 or last != 0:
+                return MessageDamage(f"nothing is published, yet it counts {count} messages and names a last record at word {last}")
+            return (0, 0)
+        if last >= published:
+            offset = published & (words - 1)
+            room = words - offset
+            after_padding = offset != 0 and room < self.max_record_words and last == published + room
+            if not (last < claimed and (last == published or after_padding)):
+                return MessageDamage(f"the record being written is said to start at word {last}, where no write from published ({published}) with a claim through {claimed} begins")
+            return (count, published)
+        if last < self.oldest_intact(claimed):
+            return (count, published)        # a claim took the last record: N was stored before it
+        record = self.decode(self.first_word(last), last)
+        if record is None or record[0] != "message" or last + record[2] != published:
+            return MessageDamage(f"published ({published}) is not the end of the last record, which starts at word {last}")
+        sequence = self.sequence_at(last)
+        if sequence > last // 3:
+            return MessageDamage(f"the message at word position {last} has sequence {sequence}, more than the {last // 3} messages that fit before it")
+        if count != sequence and count != sequence + 1:
+            return MessageDamage(f"its last message is number {sequence}, but it counts {count} messages published")
+        return (sequence + 1, last)
+
+    def oldest_message(self, c: Counters, next: int) -> "Union[tuple[int, int], MessageDamage]":
+        """I6 and I4 for the oldest message: (position, sequence), or the damage."""
+        tail, published = c[0], c[1]
+        if tail >= published:
+            return (published, next)
+        position = tail
+        first = self.first_word(position)
+        record = self.decode(first, position)
+        if record is not None and record[0] == "padding":
+            if position + record[2] >= published:
+                return MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for")
+            position += record[2]
+            first = self.first_word(position)
+            record = self.decode(first, position)
+        if record is None or record[0] != "message":
+            return MessageDamage(f"the record at word position {position} cannot be a message or padding (its first word is {first:#x})")
+        if position + record[2] > published:
+            return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
+        oldest = self.sequence_at(position)
+        if not (oldest < next and oldest <= position // 3 and next - oldest <= (published - position) // 3):
+            return MessageDamage(f"its oldest message (word position {position}) has sequence {oldest}, which does not fit before message {next} in the {published} words published")
+        return (position, oldest)
 
 
 class MessagePublisher:
-    """The writer's side of a message ring: the tail walked ahead of each claim, the record, the count."""
+    """The writer's side of a message ring: the tail walked ahead of each claim (each record
+    checked before it is overwritten), the record, the count."""
 
-    def __init__(self, file):
+    def __init__(self, file: RingFile) -> None:
         self.file, self.area = file, MessageArea(file)
-        q = file.q
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
         self.gate = SpaceGate(file)
-        oldest = self.area.oldest_intact(self.claimed)
-        recorded = q[F.OFF_MESSAGE_TAIL // 8]
-        self.tail = recorded if oldest <= recorded <= self.published else self.published
-        q[F.OFF_MESSAGE_TAIL // 8] = self.tail
-        self.next_sequence = self._resume_sequence(oldest)
+        state = self.area.observe()         # under the writer lock
+        if isinstance(state, MessageDamage):
+            raise file.damaged(state)
+        if isinstance(state, Moving):
+            raise file.damaged(MessageDamage("its counters keep changing although this process holds its writer lock (another process writes it without the lock)"))
+        self.tail = state.counters[0]
+        self.tail_sequence = state.oldest_sequence if state.oldest_sequence is not None else state.next
+        self.next_sequence = state.next
 
-    def _resume_sequence(self, oldest):
-        if self.published == 0:
-            return 0
-        q, area = self.file.q, self.area
-        last = q[F.OFF_LAST_RECORD_START // 8]
-        if oldest <= last < self.published:
-            record = area.decode(area.first_word(last), last)
-            if record and record[0] == "message" and last + record[2] == self.published:
-                return q[area.base_index + ((last + 1) & (area.words - 1))] + 1
-        return q[F.OFF_PUBLISHED_MESSAGES // 8]
+    def _advance_tail(self, limit: int) -> None:
+        """Walks the tail past every record below ``limit`` (what the next claim overwrites),
+        checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
+        area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
+        q, base, mask = self.file.q, area.base_index, area.words - 1
+        while tail < limit:
+            index = base + (tail & mask)
+            first = q[index]
+            record = area.decode(first, tail)
+            if record is None:
+                raise self.file.damaged(MessageDamage(f"the record at word position {tail} cannot be a message or padding (its first word is {first:#x})"))
+            if record[0] == "message":
+                found = q[index + 1]
+                if found != sequence:
+                    raise self.file.damaged(MessageDamage(f"the message at word position {tail} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them"))
+                if tail + record[2] > published:
+                    raise self.file.damaged(MessageDamage(f"the record at word position {tail} ({record[2]} words) ends beyond the {published} words published"))
+                sequence += 1
+            elif tail + record[2] >= published:
+                raise self.file.damaged(MessageDamage(f"the padding record at word position {tail} is the last one published, but padding is always followed by the message it makes room for"))
+            tail += record[2]
+        if tail != self.tail:
+            self.tail, self.tail_sequence = tail, sequence
+            self.file.q[F.OFF_MESSAGE_TAIL // 8] = tail
 
-    def publish(self, data, timeout=None):
+    def publish(self, data: bytes, timeout: Optional[float] = None) -> bool:
         """Publishes one message (bytes); False if the gate gave no room in time."""
         file, area, q = self.file, self.area, self.file.q
         length = len(data)
@@ -513,19 +937,13 @@ class MessagePublisher:
         start = self.published
         room = area.words - (start & (area.words - 1))
         end = start + (words if words <= room else room + words)
+        if end > F.MAX_COUNT or self.next_sequence >= F.MAX_COUNT:
+            raise Corrupted(f"Ring file {file.path} cannot take another push: its counters would pass {F.MAX_COUNT}, the most a ring file counts.")
         if not self.gate.wait(end - 1, timeout):
+            file.check()
             return False
-        if end > area.words:
-            limit, tail = end - area.words, self.tail
-            while tail < limit:
-                record = area.decode(area.first_word(tail), tail)
-                if record is None:
-                    tail = self.published
-                    break
-                tail += record[2]
-            if tail != self.tail:
-                self.tail = tail
-                q[F.OFF_MESSAGE_TAIL // 8] = tail
+        if end - area.words > self.tail:
+            self._advance_tail(end - area.words)
         if end > self.claimed:
             self.claimed = end
         q[file.claimed_index] = self.claimed                           # W1
@@ -547,79 +965,170 @@ class MessagePublisher:
             q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
         self.next_sequence += 1
         q[F.OFF_PUBLISHED_MESSAGES // 8] = self.next_sequence
+        if file.faulted:
+            raise file.truncated()
         return True
 
 
 class MessageCursor:
-    """A reader of a message ring: records decoded and checked, lap recovery at the writer's tail."""
+    """A reader of a message ring: records decoded and checked (I6, I7), lap recovery at the
+    writer's tail, sequences counted from the records.
 
-    def __init__(self, file, start, sequence=None):
+    ``exact`` is the sequence the next message must have when it is known; otherwise ``slack``
+    says what it may be: ("unknown",), ("lapped", from, expected), ("resumed", committed),
+    ("resumed-lapped", from, committed)."""
+
+    def __init__(self, file: RingFile, start: str = "oldest", committed: "Optional[tuple[int, Optional[int]]]" = None) -> None:
+        """``start``: "oldest" or "latest"; or ``committed`` = (position, sequence or None), a
+        named reader's commit point, where it resumes."""
         self.file, self.area = file, MessageArea(file)
         self.missed = 0
-        if start == "oldest":
-            self.position, self.expected = self.area.oldest_record(0), None
+        self.slack: tuple[Any, ...] = ("unknown",)
+        state = self.area.observe()
+        if isinstance(state, MessageDamage):
+            raise file.damaged(state)
+        if committed is not None:
+            self._resume(state, *committed)
+        elif isinstance(state, Moving):
+            self.position, self.exact = state.counters[1], None
         elif start == "latest":
-            self.position, self.expected = file.published(), None
+            self.position, self.exact = state.counters[1], state.next
         else:
-            self.position, self.expected = min(start, file.published()), sequence
-        if self.expected is None:
-            self.expected = self._resolve()
+            self.position, self.exact = state.oldest_position, state.oldest_sequence
 
-    def _resolve(self):
-        area, q = self.area, self.file.q
-        for _ in range(1000):
-            found = self.read(peek=True)
-            if found is not None:
-                return found[0]
-            if self.position == 0:
-                return 0
-            last = q[F.OFF_LAST_RECORD_START // 8]
-            if last < self.position:
-                record = area.decode(area.first_word(last), last)
-                if record and record[0] == "message" and last + record[2] == self.position:
-                    sequence = q[area.byte_offset(last) // 8 + 1]
-                    if last >= area.oldest_intact(self.file.claimed()):
-                        return sequence + 1
-        return None
+    def _resume(self, state: "Union[MessageState, Moving]", position: int, sequence: Optional[int]) -> None:
+        """Swift's ``MessageCursor.resume(at:sequence:in:area:)``."""
+        if isinstance(state, Moving):
+            self.position, self.exact = position, None
+            if sequence is not None:
+                self.slack = ("resumed", sequence)
+            return
+        published, claimed = state.counters[1], state.counters[2]
+        if position > published:
+            raise self.file.damaged(MessageDamage(f"a named reader committed word position {position}, beyond the {published} words published"))
+        if sequence is not None and (sequence > state.next or (position == published and sequence != state.next)):
+            raise self.file.damaged(MessageDamage(f"a named reader committed message {sequence} at word position {position}, but the message there is number {state.next}"))
+        if position < self.area.oldest_intact(claimed):
+            self.position, self.exact = state.counters[0], None
+            if sequence is not None:
+                self.slack = ("resumed-lapped", position, sequence)
+        elif position == published:
+            self.position, self.exact = position, state.next
+        else:
+            self.position, self.exact = position, None
+            if sequence is not None:
+                self.slack = ("resumed", sequence)
 
     @property
-    def next_sequence(self):
-        return self.expected if self.expected is not None else self.file.q[F.OFF_PUBLISHED_MESSAGES // 8]
+    def expected(self) -> Optional[int]:
+        """The sequence the next message should have: exactly, or the bound this reader has."""
+        if self.exact is not None:
+            return self.exact
+        kind = self.slack[0]
+        if kind == "lapped":
+            return int(self.slack[2])
+        if kind in ("resumed", "resumed-lapped"):
+            return int(self.slack[-1])
+        return None
 
-    def read(self, peek=False):
-        """(sequence, time, bytes) of the next message, or None when caught up."""
+    def commit_point(self) -> "tuple[int, Optional[int]]":
+        """(position, sequence or None) a named reader commits."""
+        if self.exact is not None:
+            return self.position, self.exact
+        kind = self.slack[0]
+        if kind in ("lapped", "resumed-lapped"):
+            return self.slack[1], self.slack[2]
+        return self.position, self.expected
+
+    @property
+    def next_sequence(self) -> int:
+        expected = self.expected
+        return expected if expected is not None else min(self.file.q[F.OFF_PUBLISHED_MESSAGES // 8], F.MAX_COUNT)
+
+    def _admit(self, sequence: int, position: int) -> int:
+        """How many messages were missed before ``sequence`` at ``position`` (I7, I4)."""
+        if self.exact is not None:
+            raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, but the one before it was {self.exact - 1}, and nothing overwrote them"))
+        if sequence > position // 3:
+            raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, more than the {position // 3} messages that fit before it"))
+        kind = self.slack[0]
+        if kind == "lapped":
+            _, start, expected = self.slack
+            if sequence >= expected and sequence - expected <= (position - start) // 3:
+                return int(sequence - expected)
+            raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, which a reader at message {expected} (word {start}) cannot reach by losing only the messages in between"))
+        if kind == "resumed":
+            if sequence <= self.slack[1]:
+                return 0
+            raise self.file.damaged(MessageDamage(f"a named reader committed message {self.slack[1]} at word position {position}, but the message there is number {sequence}"))
+        if kind == "resumed-lapped":
+            return max(0, sequence - int(self.slack[2]))
+        return 0
+
+    def _recover_from_lap(self) -> None:
+        start = self.position
+        state = self.area.observe()
+        if isinstance(state, MessageDamage):
+            raise self.file.damaged(state)
+        if isinstance(state, Moving):
+            self.position = max(state.counters[1], start + 1)
+        else:
+            tail = state.counters[0]
+            self.position = tail if tail > start else state.counters[1]
+        if self.exact is not None:
+            self.slack = ("lapped", start, self.exact)
+        elif self.slack[0] == "resumed":
+            self.slack = ("resumed-lapped", start, self.slack[1])
+        self.exact = None
+
+    def read(self, accept: Optional[Callable[[int], bool]] = None) -> "Optional[tuple[int, int, bytes]]":
+        """(sequence, time, bytes) of the next message, or None when caught up. ``accept(sequence)``
+        may refuse to consume it: it is returned all the same and the cursor stays on it."""
         file, area, q = self.file, self.area, self.file.q
         while True:
             position = self.position
             published = q[F.OFF_PUBLISHED // 8]                        # R1
             if position >= published:
+                if file.faulted:
+                    raise file.truncated()
                 return None
-            record = area.decode(area.first_word(position), position)
+            first = area.first_word(position)
+            record = area.decode(first, position)
             if record is not None and record[0] == "message" and position + record[2] <= published:
                 offset = area.byte_offset(position)
                 sequence, stamp = q[offset // 8 + 1], q[offset // 8 + 2]
                 data = bytes(file.mapping[offset + 24:offset + 24 + record[1]])   # R2
-                if position < area.oldest_intact(file.claimed()):      # R4
-                    self.position = area.oldest_record(position + 1)
+                if position < area.oldest_intact(q[file.claimed_index]):          # R4
+                    self._recover_from_lap()
                     continue
-                if peek:
+                if file.faulted:
+                    raise file.truncated()
+                lost = 0 if sequence == self.exact else self._admit(sequence, position)   # I7
+                if accept is not None and not accept(sequence):
                     return sequence, stamp, data
-                if self.expected is not None and sequence > self.expected:
-                    self.missed += sequence - self.expected
-                self.expected = sequence + 1
+                self.missed += lost
+                if self.exact is None:
+                    self.slack = ("unknown",)
+                self.exact = sequence + 1
                 self.position = position + record[2]
                 return sequence, stamp, data
-            intact = position >= area.oldest_intact(file.claimed())
-            if not intact:
-                self.position = area.oldest_record(position + 1)
+            if position < area.oldest_intact(q[file.claimed_index]):
+                self._recover_from_lap()
                 continue
+            if file.faulted:
+                raise file.truncated()
             if record is not None and record[0] == "padding":
+                if position + record[2] == published:
+                    raise file.damaged(MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for"))
                 self.position = position + record[2]
                 continue
-            raise Corrupted(f"The ring file {file.path} is damaged: the record at word position {position} of its data area cannot be a message, and nothing overwrote it.")
+            if record is None:
+                raise file.damaged(MessageDamage(f"the record at word position {position} cannot be a message or padding (its first word is {first:#x})"))
+            raise file.damaged(MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published"))
 
-    def has_message(self):
-        return self.file.published() > self.position
+    def has_message(self) -> bool:
+        self.file.check()
+        return bool(self.file.published() > self.position)
 
-    def wait(self, timeout):
+    def wait(self, timeout: Optional[float]) -> bool:
         return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_message, timeout)

@@ -24,10 +24,13 @@ an acquire (``ldar``) and W4's store a release (``stlr``), and R3 and W2 to be `
 ``dmb ish`` fences; CPython offers no atomic types, and neither ``memoryview`` nor ``ctypes``
 emits any of these, so running there would be running wrong.
 
-What this package does not have that the Swift library does: a SIGBUS guard (a ring file that
-another process truncates under a Python process's mapping kills it with SIGBUS on the next
-access, where Swift reports ``corrupted``), group-shared data directories (refused here), and the
-registry's WAL check.
+A ring file that another process truncates under this process's mapping would kill it with
+SIGBUS on the next access; the guard below (``guard_mapping``) turns that into a ``Corrupted``
+error, as the Swift library's ``SigbusGuard.c`` does: see "The SIGBUS guard" further down.
+
+What this package does not have that the Swift library does: data directories shared with a
+group that another user owns (a directory this user owns and shares with its group, mode 2770,
+is used as the Swift side uses it).
 """
 
 import ctypes
@@ -38,8 +41,10 @@ import os
 import platform
 import stat
 import struct
+import typing
+import weakref
 
-from .errors import Corrupted, PermissionDenied, SystemFailure, Unsupported
+from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, PermissionDenied, SystemFailure, Unsupported
 
 if platform.machine() not in ("x86_64", "AMD64"):
     raise Unsupported(f"cbuff's Python package runs only on x86-64, where aligned 8-byte loads and stores are ordered as the protocol needs; this machine is {platform.machine()} (use the Swift library there).")
@@ -67,24 +72,24 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-def _membarrier(command):
-    return _membarrier_call(SYS_MEMBARRIER, command, 0, 0) == 0
+def _membarrier(command: int) -> bool:
+    return bool(_membarrier_call(SYS_MEMBARRIER, command, 0, 0) == 0)
 
 
 # Registered once per process: so that sleepers elsewhere can order this process's stores.
 HAS_MEMBARRIER = _membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
 
 
-def global_barrier():
+def global_barrier() -> None:
     """A full fence on every CPU running a registered process (a no-op if unavailable)."""
     if HAS_MEMBARRIER:
         _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 
 
-_last_timeout = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
+_last_timeout: "list[typing.Any]" = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
 
 
-def futex_wait(address, expected, timeout_ns):
+def futex_wait(address: int, expected: int, timeout_ns: int) -> None:
     """Sleeps while the u32 at ``address`` holds ``expected``, at most ``timeout_ns``."""
     last = _last_timeout
     if last[0] != timeout_ns:       # a follower sleeps whole slices: the same timespec each time
@@ -97,13 +102,25 @@ def futex_wait(address, expected, timeout_ns):
 wake_calls = 0
 
 
-def futex_wake(address):
+def futex_wake(address: int) -> None:
     global wake_calls
     wake_calls += 1
     _futex(SYS_FUTEX, address, FUTEX_WAKE, 0x7FFFFFFF, None, None, 0)
 
 
-def _atomic_op(address, operation):
+def futex_add_and_wake(address: int, amount: int = 1) -> None:
+    """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically, then wakes every
+    waiter on it: one FUTEX_WAKE_OP system call whose operation word and woken word are the same
+    (the kernel applies the operation before it wakes), where an atomic add and a FUTEX_WAKE were
+    two. The second wake it could make is asked for no one."""
+    global wake_calls
+    wake_calls += 1
+    result = _futex(SYS_FUTEX, address, FUTEX_WAKE_OP, 0x7FFFFFFF, None, address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
+    if result < 0:
+        raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
+
+
+def _atomic_op(address: int, operation: int) -> None:
     """Applies a FUTEX_WAKE_OP operation to the u32 at ``address`` atomically: the operation on
     its second word is an atomic read-modify-write (and the system call a full barrier); it wakes
     nobody here (no waiter on the first word is asked for, and the second wake's count is zero)."""
@@ -112,38 +129,38 @@ def _atomic_op(address, operation):
         raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
 
 
-def atomic_add_u32(address, amount):
+def atomic_add_u32(address: int, amount: int) -> None:
     """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically."""
     _atomic_op(address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
 
 
-def atomic_set_bit_u32(address, bit):
+def atomic_set_bit_u32(address: int, bit: int) -> None:
     """Sets bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic OR)."""
     _atomic_op(address, ((FUTEX_OP_OR | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
 
 
-def atomic_clear_bit_u32(address, bit):
+def atomic_clear_bit_u32(address: int, bit: int) -> None:
     """Clears bit ``bit`` (0-31) of the u32 at ``address`` atomically (an atomic AND-NOT)."""
     _atomic_op(address, ((FUTEX_OP_ANDN | FUTEX_OP_OPARG_SHIFT) << 28) | (bit << 12))
 
 
-def atomic_clear_u32(address):
+def atomic_clear_u32(address: int) -> None:
     """Stores 0 in the u32 at ``address`` with an atomic exchange."""
     _atomic_op(address, FUTEX_OP_SET << 28)
 
 
-def address_of(buffer, offset):
+def address_of(buffer: mmap.mmap, offset: int) -> int:
     """The address of byte ``offset`` of a writable buffer (the mapping)."""
     return ctypes.addressof(ctypes.c_char.from_buffer(buffer, offset))
 
 
 # --- Locks ------------------------------------------------------------------------------------
 
-def _flock(kind, start):
+def _flock(kind: int, start: int) -> bytes:
     return struct.pack("hhqqi4x", kind, os.SEEK_SET, start, 1, 0)
 
 
-def try_lock(fd, byte):
+def try_lock(fd: int, byte: int) -> bool:
     """Takes an OFD write lock on ``byte``; False if another open file description holds it."""
     try:
         fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK, byte))
@@ -154,19 +171,19 @@ def try_lock(fd, byte):
         raise SystemFailure(f"Cannot lock byte {byte}: {error.strerror}.") from None
 
 
-def unlock(fd, byte):
+def unlock(fd: int, byte: int) -> None:
     fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_UNLCK, byte))
 
 
-def is_locked(fd, byte):
+def is_locked(fd: int, byte: int) -> bool:
     """Whether another open file description holds a lock on ``byte`` (F_OFD_GETLK)."""
     result = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_WRLCK, byte))
-    return struct.unpack("hhqqi4x", result)[0] != fcntl.F_UNLCK
+    return bool(struct.unpack("hhqqi4x", result)[0] != fcntl.F_UNLCK)
 
 
 # --- Processes ------------------------------------------------------------------------------
 
-def start_time(pid):
+def start_time(pid: int) -> "int | None":
     """Field 22 of /proc/PID/stat (clock ticks after boot), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -176,47 +193,304 @@ def start_time(pid):
         return None
 
 
-def is_running(pid, start):
+def is_running(pid: int, start: "int | None") -> bool:
     return pid > 0 and start_time(pid) == start
 
 
 # --- Files ------------------------------------------------------------------------------------
+#
+# Standard streams are input too (SPEC §3): a process started with fd 0, 1 or 2 closed must never
+# let a ring, lock or registry descriptor take their place, where a later print() or a child's
+# output would write into it. Every descriptor this package opens is moved above 2 (``_high``),
+# and the calls that open descriptors of their own (mmap, which keeps a duplicate; SQLite) run
+# with the closed standard slots held by /dev/null for their duration (``standard_slots_held``).
 
-def check_directory(path):
-    """Refuses a data directory another user owns or every user can write (no group sharing here)."""
-    info = os.stat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise Corrupted(f"The data directory {path} is not a directory.")
-    if info.st_mode & 0o002:
-        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {oct(info.st_mode & 0o7777)}), so anyone could replace its files; cbuff does not use it.")
-    if info.st_uid != os.geteuid():
-        raise PermissionDenied(f"The data directory {path} belongs to user {info.st_uid}, not to this user ({os.geteuid()}); cbuff does not use it.")
-
-
-def open_trusted(path, writable=True, what="ring file"):
-    """Opens a regular file this user owns, never through a symbolic link, never blocking on a FIFO."""
-    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+def _high(fd: int) -> int:
+    """``fd``, moved above 2 if it took a standard stream's place."""
+    if fd > 2:
+        return fd
     try:
-        fd = os.open(path, flags)
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
+
+
+class standard_slots_held:
+    """Holds every closed standard descriptor (0-2) with /dev/null while the block runs."""
+
+    def __enter__(self) -> "standard_slots_held":
+        self.held: list[int] = []
+        for slot in (0, 1, 2):
+            try:
+                os.fstat(slot)
+            except OSError:
+                fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                if fd > 2:
+                    os.close(fd)
+                    break
+                self.held.append(fd)
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        for fd in self.held:
+            os.close(fd)
+
+
+def open_fd(path: str, flags: int, mode: int = 0o600) -> int:
+    """``os.open``, the descriptor moved above the standard streams."""
+    return _high(os.open(path, flags, mode))
+
+
+class DirectoryTrust:
+    """What a data directory's files may be (the Swift side's ``FileTrust``): the directory is
+    used when this user owns it and nobody else can write it, or when it is shared with its
+    group (every group permission, as ``chmod 2770`` makes it); its files are trusted when they
+    are regular files owned by this user or, in a shared directory, by its group."""
+
+    __slots__ = ("file_mode", "path", "shared_group", "user")
+
+    def __init__(self, path: str, shared_group: "int | None", user: int) -> None:
+        self.path, self.shared_group, self.user = path, shared_group, user
+        self.file_mode = 0o660 if shared_group is not None else 0o600
+
+    def check(self, info: os.stat_result, path: str, what: str) -> None:
+        """Refuses anything but a regular file, with one link, owned as expected."""
+        if not stat.S_ISREG(info.st_mode):
+            raise Corrupted(f"The {what} {path} is {_describe(info.st_mode)}, not a regular file; cbuff does not open it. Remove it if it is not yours to keep.")
+        if info.st_uid != self.user and (self.shared_group is None or info.st_gid != self.shared_group):
+            raise PermissionDenied(f"Permission denied: the {what} {path} belongs to user {info.st_uid}, not to this user ({self.user}) nor to the directory's group; cbuff does not trust it.")
+
+    def check_if_present(self, name: str, what: str) -> "os.stat_result | None":
+        """``lstat`` of a file of the directory that may be absent (SQLite's files, which SQLite
+        opens by path): None if absent; a symbolic link or anything not trusted is refused."""
+        path = os.path.join(self.path, name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise system_error(error, f"examine the {what} {path}") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise Corrupted(f"The {what} {path} is a symbolic link; cbuff opens only regular files. Remove the link.")
+        self.check(info, path, what)
+        return info
+
+
+def _describe(mode: int) -> str:
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return words
+    return "a special file"
+
+
+def system_error(error: OSError, doing: str) -> CBuffError:
+    """An ``OSError`` met while trying to ``doing`` as cbuff's error of the same code as the Swift
+    side gives (permission denied, a read-only mount, no space, ...), with one sentence."""
+    code = error.errno
+    reason = error.strerror or os.strerror(code or 0)
+    if code in (errno.EACCES, errno.EPERM):
+        return PermissionDenied(f"Permission denied: cannot {doing}.")
+    if code == errno.EROFS:
+        return PermissionDenied(f"Cannot {doing}: the file system is mounted read-only.")
+    if code == errno.ENOENT:
+        return NotFound(f"Cannot {doing}: it does not exist.")
+    if code == errno.ENAMETOOLONG:
+        return InvalidArgument(f"Cannot {doing}: the path is too long.")
+    return SystemFailure(f"Cannot {doing}: {reason} (errno {code}).")
+
+
+def check_directory(path: str) -> DirectoryTrust:
+    """Checks the data directory as the Swift side's ``FileTrust.verify`` does: refused if every
+    user can write it, if its group can write it without it being shared with the group (every
+    group permission), or if another user owns it (group directories of other users are not
+    supported here)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise NotFound(f"The data directory {path} does not exist.") from None
+    except OSError as error:
+        raise system_error(error, f"examine the data directory {path}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISDIR(info.st_mode):
+        raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
+    if mode & 0o002:
+        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {mode:o}), so anyone could replace its files; cbuff does not use it.")
+    shared = mode & 0o070 == 0o070
+    if mode & 0o020 and not shared:
+        raise PermissionDenied(f"The data directory {path} can be written by its group (mode {mode:o}) but is not shared with it; cbuff does not use it. Make it private (chmod 700) or shared with the group (chmod 2770).")
+    user = os.geteuid()
+    if info.st_uid != user:
+        raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); cbuff does not use it.")
+    return DirectoryTrust(path, info.st_gid if shared else None, user)
+
+
+def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: str = "ring file") -> "tuple[int, os.stat_result]":
+    """Opens a file of the directory that must be a regular file owned as expected, never
+    through a symbolic link, never blocking on a FIFO; checked through the descriptor opened.
+    Raises ``FileNotFoundError`` when it does not exist (the caller says what that means)."""
+    path = os.path.join(trust.path, name)
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = open_fd(path, flags)
     except FileNotFoundError:
         raise
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise Corrupted(f"The {what} {path} is a symbolic link; cbuff does not follow it.") from None
-        if error.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionDenied(f"Permission denied: cannot open the {what} {path}.") from None
-        raise SystemFailure(f"Cannot open the {what} {path}: {error.strerror}.") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+            raise Corrupted(f"The {what} {path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
+        if error.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+            raise Corrupted(f"The {what} {path} is not a regular file; cbuff does not open it.") from None
+        raise system_error(error, f"open the {what} {path}") from None
+    try:
+        info = os.fstat(fd)
+        trust.check(info, path, what)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
         os.close(fd)
-        raise Corrupted(f"The {what} {path} is not a regular file; cbuff does not use it.")
-    if info.st_uid != os.geteuid():
-        os.close(fd)
-        raise PermissionDenied(f"Permission denied: the {what} {path} belongs to user {info.st_uid}, not to this user.")
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        raise
     return fd, info
 
 
-def map_shared(fd, size, writable=True):
+def map_shared(fd: int, size: int, writable: bool = True) -> mmap.mmap:
     """A MAP_SHARED mapping of the file's first ``size`` bytes."""
-    return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    try:
+        with standard_slots_held():      # mmap keeps a duplicate of the descriptor
+            return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    except OSError as error:
+        raise system_error(error, "map a ring file") from None
+
+
+# --- The SIGBUS guard -------------------------------------------------------------------------
+#
+# Another process may truncate a ring file while this one has it mapped; the next access to a
+# page beyond the new end of the file then raises SIGBUS, whose default action kills the
+# process. Python cannot catch it (the ``signal`` module runs handlers later, between bytecodes,
+# while a fault must be handled before the faulting instruction runs again), so a handler is
+# installed with sigaction(2) through ctypes, as the Swift library's ``SigbusGuard.c`` installs
+# its own: when the faulting address lies in a guarded mapping, it maps private zero pages over
+# the whole mapping (MAP_FIXED, so the access that faulted, and every later one, touches memory
+# that exists), raises that mapping's flag (``RingFile.faulted``) and returns; the access
+# completes, reading zeros, and the operation it was part of ends by checking the flag and
+# raising ``Corrupted``. A fault anywhere else is passed to the handler installed before
+# (faulthandler's, say), or kills the process as it would have.
+#
+# The handler is a ctypes callback: Python code run on the faulting thread, inside the signal
+# handler. That is sound here because SIGBUS from a mapping is synchronous: it interrupts a
+# ``memcpy`` or a load that the interpreter (or numpy) runs on a mapped buffer, never code
+# inside the allocator or the interpreter's own bookkeeping, so the thread may call back into
+# Python as a C extension calling a callback does (the GIL is taken again if the copy had
+# released it). Nothing is paid on the hot path but the flag check, one attribute load per
+# operation (measured in the README).
+
+SIGBUS = 7
+SA_SIGINFO = 4
+_SIG_DFL, _SIG_IGN = 0, 1
+PROT_READ, PROT_WRITE = 1, 2
+MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x02, 0x10, 0x20
+
+
+class _Sigaction(ctypes.Structure):
+    # glibc's struct sigaction on x86-64: the handler, a 1024-bit mask, the flags, the restorer.
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+
+
+_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_PLAIN_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int)
+_sigaction = _libc.sigaction
+_sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(_Sigaction), ctypes.POINTER(_Sigaction)]
+_sigaction.restype = ctypes.c_int
+_mmap = _libc.mmap
+_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_mmap.restype = ctypes.c_void_p
+
+# start address -> (length, weak reference to the owner whose ``faulted`` the handler raises)
+_guarded: "dict[int, tuple[int, weakref.ref[typing.Any]]]" = {}
+_previous = _Sigaction()
+faults = 0      # how many faults the guard has turned into flags, in this process (for the tests)
+
+
+def _on_sigbus(signal_number: int, info: int, context: int) -> None:
+    global faults
+    address = ctypes.c_void_p.from_address(info + 16).value or 0       # siginfo_t.si_addr
+    for start, (length, owner) in list(_guarded.items()):
+        if start <= address < start + length:
+            target = owner()
+            if target is None:
+                break       # its ring file is gone (and unmapped): the fault is someone else's
+            if _mmap(start, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) == ctypes.c_void_p(-1).value:
+                break
+            target.faulted = True
+            faults += 1
+            return
+    previous = _previous.handler or 0
+    if _previous.flags & SA_SIGINFO and previous:
+        _HANDLER(previous)(signal_number, info, context)
+    elif previous not in (_SIG_DFL, _SIG_IGN):
+        _PLAIN_HANDLER(previous)(signal_number)
+    else:
+        # Returning runs the access again, which now kills the process as it would have anyway.
+        default = _Sigaction()
+        _sigaction(SIGBUS, ctypes.byref(default), None)
+
+
+_handler = _HANDLER(_on_sigbus)     # kept for the life of the process: the kernel calls it
+_handler_address = ctypes.cast(_handler, ctypes.c_void_p).value
+
+
+def _install_guard() -> None:
+    """Installs the handler unless it is the one installed (someone may have replaced it since:
+    faulthandler.enable(), say, whose handler then becomes the one faults elsewhere go to)."""
+    current = _Sigaction()
+    if _sigaction(SIGBUS, None, ctypes.byref(current)) != 0:
+        raise SystemFailure(f"sigaction(SIGBUS) failed: {os.strerror(ctypes.get_errno())}")
+    if current.handler == _handler_address:
+        return
+    action = _Sigaction()
+    action.handler = _handler_address
+    action.flags = SA_SIGINFO
+    if _sigaction(SIGBUS, ctypes.byref(action), ctypes.byref(_previous)) != 0:
+        raise SystemFailure(f"sigaction(SIGBUS) failed: {os.strerror(ctypes.get_errno())}")
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+
+
+def buffer_address(mapping: mmap.mmap) -> int:
+    """The address of a mapping's first byte (read-only mappings included)."""
+    view = _PyBuffer()
+    _get_buffer(mapping, ctypes.byref(view), 0)
+    try:
+        return view.buf or 0
+    finally:
+        _release_buffer(ctypes.byref(view))
+
+
+def guard_mapping(owner: typing.Any, mapping: mmap.mmap, length: int) -> int:
+    """Guards ``mapping`` (``length`` bytes): a SIGBUS in it sets ``owner.faulted``. Returns the
+    mapping's address, to pass to ``unguard`` before it is unmapped."""
+    _install_guard()
+    start = buffer_address(mapping)
+
+    def forget(reference: "weakref.ref[typing.Any]") -> None:
+        # The owner was collected without ``unguard`` (before its mapping is unmapped: weak
+        # references are cleared first), so that a later mapping at the same address is not taken
+        # for this one.
+        if _guarded.get(start, (0, None))[1] is reference:
+            del _guarded[start]
+    _guarded[start] = (length, weakref.ref(owner, forget))
+    return start
+
+
+def unguard(start: int) -> None:
+    _guarded.pop(start, None)

@@ -5,9 +5,9 @@
 class CBuffError(Exception):
     """Any cbuff error: ``code`` is the Swift side's code name, ``message`` one sentence."""
 
-    code = "systemFailure"
+    code: str = "systemFailure"
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 

@@ -7,4 +7,4 @@ when exactly L items had been pushed)."""
 from .buffer import SharedCircularBuffer
 from .errors import BufferAlreadyCreated, CBuffException, ReadOperationsForbidden, WriteOperationsForbidden
 
-__all__ = ["SharedCircularBuffer", "CBuffException", "WriteOperationsForbidden", "ReadOperationsForbidden", "BufferAlreadyCreated"]
+__all__ = ["BufferAlreadyCreated", "CBuffException", "ReadOperationsForbidden", "SharedCircularBuffer", "WriteOperationsForbidden"]

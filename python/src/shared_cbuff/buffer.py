@@ -1,68 +1,118 @@
 """``SharedCircularBuffer``, the seed's class: the instance that creates a buffer is its writer,
 every other one a reader with its own cursor, opened by name alone (item size and length come
-from cbuff's registry; given ones must match it)."""
+from cbuff's registry; a reader that passes others than the defaults must pass the buffer's)."""
 
-from cbuff import DataDirectory
-from cbuff.errors import InvalidArgument
+from __future__ import annotations
+
+import atexit
+from typing import List, Optional, Sequence, Union
+
+from cbuff import DataDirectory, Reader, Writer
+from cbuff.errors import InvalidArgument, NotFound
 
 from .errors import ReadOperationsForbidden, WriteOperationsForbidden
 
+__all__: List[str] = ["SharedCircularBuffer"]
+
 
 class SharedCircularBuffer:
-    def __init__(self, name, *, create=False, item_size=None, length=None, directory=None):
+    """A circular buffer of unsigned integers shared by processes on one host, as the seed's:
+    ``SharedCircularBuffer(name, *, create=False, item_size=1, length=2)``.
+
+    The instance that creates the buffer (``create=True``) is its writer (``push``); every
+    other instance is a reader with its own cursor (``popitem``, ``popmany``), which finds the
+    item size and length in cbuff's registry. ``cleanup()`` detaches, and the creator's also
+    removes the buffer; it runs when the program exits, as in the seed.
+
+    ``directory`` (not in the seed) chooses the data directory: a path or a
+    ``cbuff.DataDirectory``; by default ``$CBUFF_DIR``, else the per-user default.
+
+    The one intended difference from the seed: a ring of length L keeps the L most recent items
+    (the seed lost them all when exactly L items had been pushed).
+    """
+
+    def __init__(self, name: str, *, create: bool = False, item_size: int = 1, length: int = 2,
+                 directory: Union[str, DataDirectory, None] = None) -> None:
+        if length < 2:
+            raise ValueError("Buffer length must greater than 1")
         self._directory = directory if isinstance(directory, DataDirectory) else DataDirectory(directory)
         self.name = name
-        self._writer = self._reader = None
+        """The name of the buffer this instance is attached to."""
+        self._writeable = create
+        self._writer: Optional[Writer] = None
+        self._reader: Optional[Reader] = None
         if create:
-            self._writer = self._directory.create_buffer(name, item_size=1 if item_size is None else item_size,
-                                                        length=2 if length is None else length)
-            handle = self._writer
+            writer = self._directory.create_buffer(name, item_size=item_size, length=length)
+            assert isinstance(writer, Writer)
+            self._writer = writer
+            self.item_size: int = writer.item_size
+            """The size of each item, in bytes."""
+            self.length: int = writer.length
+            """The number of items the buffer holds."""
         else:
-            self._reader = self._directory.open_reader(name)
-            handle = self._reader
-        if not create and ((item_size is not None and item_size != handle.item_size) or (length is not None and length != handle.length)):
-            self._reader.close()
-            raise InvalidArgument(f'Buffer "{name}" has item size {handle.item_size} and length {handle.length}, not {item_size} and {length}.')
-        self.item_size, self.length = handle.item_size, handle.length
+            reader = self._directory.open_reader(name)
+            if not isinstance(reader, Reader):
+                reader.close()
+                raise InvalidArgument(f'Buffer "{name}" holds messages, not items; open it with cbuff.DataDirectory.open_reader.')
+            # The defaults stand for "as the buffer was created"; other values must be its own.
+            if (item_size != 1 and item_size != reader.item_size) or (length != 2 and length != reader.length):
+                reader.close()
+                raise InvalidArgument(f'Buffer "{name}" has item size {reader.item_size} and length {reader.length}, not {item_size} and {length}.')
+            self._reader = reader
+            self.item_size = reader.item_size
+            self.length = reader.length
+        atexit.register(self.cleanup)
 
-    def push(self, item):
-        """Pushes an unsigned integer that fits in ``item_size`` bytes (writer only)."""
+    def __str__(self) -> str:
+        if self._writeable:
+            return f"SharedCircularBuffer ({self.name})"
+        return f"SharedCircularBuffer ({self.name}) ({(self.usage / self.length) * 100:.2f}% full)"
+
+    def __repr__(self) -> str:
+        role = "writer" if self._writeable else "reader"
+        return f"<SharedCircularBuffer {self.name!r} {role}, item_size={self.item_size}, length={self.length}>"
+
+    def push(self, item: int) -> None:
+        """Pushes an unsigned integer that fits in ``item_size`` bytes (the writer only; a value
+        that does not fit is refused, never truncated)."""
         if self._writer is None:
-            raise WriteOperationsForbidden(f'This SharedCircularBuffer "{self.name}" is a reader; only its creator writes.')
+            raise WriteOperationsForbidden("Buffer is not writeable")
         self._writer.push(item)
 
-    def popitem(self):
-        """The next item, or None if there is none (reader only)."""
+    def popitem(self) -> Optional[int]:
+        """The next item, or None if there is nothing to read (readers only)."""
         if self._reader is None:
-            raise ReadOperationsForbidden(f'This SharedCircularBuffer "{self.name}" is its writer; open another instance to read.')
-        return self._reader.pop()
+            raise ReadOperationsForbidden("Buffer is not readable")
+        item = self._reader.pop()
+        assert item is None or isinstance(item, int)
+        return item
 
-    def popmany(self, count):
-        """Up to ``count`` items, oldest first (reader only)."""
+    def popmany(self, n: int) -> Sequence[int]:
+        """Up to ``n`` items, oldest first, as a list (readers only)."""
         if self._reader is None:
-            raise ReadOperationsForbidden(f'This SharedCircularBuffer "{self.name}" is its writer; open another instance to read.')
-        return self._reader.pop_many(count)
+            raise ReadOperationsForbidden("Buffer is not readable")
+        return self._reader.pop_many(n)
 
     @property
-    def usage(self):
-        """For a reader, the items waiting for it; for the writer, the items the ring holds."""
+    def usage(self) -> int:
+        """The number of items in the buffer: for a reader, those waiting for it; for the
+        writer, those the ring holds."""
         if self._writer is not None:
             return min(self._writer.next_sequence, self.length)
-        published = self._reader._file.published()
-        return min(published - self._reader.next_sequence, self.length)
+        if self._reader is not None:
+            return min(self._reader.available(), self.length)
+        return 0
 
-    def cleanup(self):
-        """Detaches; the creator also removes the buffer (the seed unlinked its shared memory)."""
+    def cleanup(self) -> None:
+        """Detaches from the buffer; the creator also removes it (the seed unlinked its shared
+        memory). Called when the program exits; calling it again does nothing."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            self._directory.remove(self.name, force=True)
+            try:
+                self._directory.remove(self.name, force=True)
+            except NotFound:
+                pass        # removed already (by cbuff rm, say): nothing left to clean up
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-
-    def __str__(self):
-        role = "writer" if self._writer is not None else "reader"
-        return f"SharedCircularBuffer(name={self.name!r}, item_size={self.item_size}, length={self.length}, {role}, usage={self.usage})"
-
-    __repr__ = __str__

@@ -4,4 +4,4 @@ from cbuff.errors import BufferAlreadyCreated, CBuffError, ReadOperationsForbidd
 
 CBuffException = CBuffError
 
-__all__ = ["CBuffException", "WriteOperationsForbidden", "ReadOperationsForbidden", "BufferAlreadyCreated"]
+__all__ = ["BufferAlreadyCreated", "CBuffException", "ReadOperationsForbidden", "WriteOperationsForbidden"]

@@ -1,0 +1,295 @@
+"""The trust rules of CrashSafety.md and SPEC §3 as Python keeps them: a ring truncated under a
+process is a typed error (never SIGBUS), a row is its ring file's whole (schema 5's
+ring_created_ns, format version, kind), a ring file has one name, counters stop at 2^63 - 1,
+the registry is built complete, and SQLite's errors are cbuff's."""
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import cbuff
+from cbuff import _format as F
+from cbuff.errors import CBuffError, Corrupted, NotFound, TimedOut, WriterBusy
+
+
+def run_child(script, *arguments):
+    """Runs ``script`` in a fresh Python process: (status, stdout, stderr)."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *arguments], capture_output=True, timeout=120)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+TRUNCATED_UNDER_A_READER = """
+    import os, subprocess, sys, faulthandler
+    import cbuff
+    from cbuff import _system
+    faulthandler.enable()          # the guard chains to it for faults elsewhere; it must not take ours
+    directory = cbuff.DataDirectory(sys.argv[1])
+    kind, size = sys.argv[2], int(sys.argv[3])
+    if kind == "messages":
+        writer = directory.create_buffer("t", messages=True, capacity=1 << 20, max_message=64)
+        for n in range(5000):
+            writer.push_message(b"m%d" % n)
+    else:
+        writer = directory.create_buffer("t", item_size=8, length=1 << 17)
+        writer.push_many(range(100_000))
+    reader = directory.open_reader("t")
+    first = reader.pop()
+    # Another process truncates the file under both mappings.
+    subprocess.run(["truncate", "-s", str(size), directory.ring_path("t")], check=True)
+    outcomes = []
+    for step in ("pop_many", "pop", "push", "inspect"):
+        try:
+            if step == "pop_many":
+                if kind == "messages":
+                    while reader.pop_message() is not None:
+                        pass
+                else:
+                    while reader.pop_many(1000):
+                        pass
+            elif step == "pop":
+                reader.pop()
+            elif step == "push":
+                writer.push(b"x" if kind == "messages" else 1)
+            else:
+                directory.inspect("t")
+            outcomes.append(step + ":none")
+        except cbuff.CBuffError as error:
+            outcomes.append(step + ":" + error.code)
+    print(" ".join(outcomes), "faults=%d" % _system.faults)
+"""
+
+
+@pytest.mark.parametrize("kind,size", [("items", 4096), ("items", 8192), ("items", 0), ("messages", 4096), ("messages", 0)])
+def test_a_ring_truncated_under_a_reader_and_a_writer_is_corrupted_never_sigbus(data_dir, kind, size):
+    status, out, err = run_child(TRUNCATED_UNDER_A_READER, os.path.join(data_dir, "d"), kind, str(size))
+    assert status == 0, (status, out, err)          # -7 would be SIGBUS
+    words = dict(part.split(":") for part in out.split()[:4])
+    assert words["pop_many"] == "corrupted" and words["pop"] == "corrupted" and words["push"] == "corrupted", out
+    assert words["inspect"] == "corrupted", out      # opened anew: the size no longer matches the header
+    assert int(out.split("faults=")[1]) >= 1, out
+
+
+def test_a_sigbus_elsewhere_still_kills(data_dir):
+    """The guard handles faults in ring mappings only: any other SIGBUS keeps its default action."""
+    status, out, err = run_child("""
+        import mmap, os, sys, tempfile
+        import cbuff
+        directory = cbuff.DataDirectory(sys.argv[1])
+        directory.create_buffer("t", item_size=8, length=16).push(1)     # the guard is installed
+        with tempfile.TemporaryFile() as f:
+            f.truncate(8192)
+            m = mmap.mmap(f.fileno(), 8192)
+            f.truncate(0)
+            print(m[5000], flush=True)
+        print("survived")
+    """, os.path.join(data_dir, "d"))
+    assert status == -7 and "survived" not in out, (status, out, err)
+
+
+def test_a_row_is_its_ring_files_whole(directory):
+    directory.create_buffer("b", item_size=8, length=16).close()
+    db = sqlite3.connect(os.path.join(directory.path, "registry.sqlite"))
+    created, pid = db.execute("SELECT ring_created_ns, writer_pid FROM buffers WHERE name = 'b'").fetchone()
+    with open(directory.ring_path("b"), "rb") as ring:
+        ring.seek(F.OFF_CREATED_AT)
+        assert created == int.from_bytes(ring.read(8), "little") > 0
+    assert pid is None                                  # create records no writer
+    for sql, expect in (("UPDATE buffers SET ring_created_ns = ring_created_ns + 1", Corrupted),
+                        ("UPDATE buffers SET ring_created_ns = NULL", None),        # NULL is not checked
+                        ("UPDATE buffers SET format_version = 3", Corrupted),
+                        ("UPDATE buffers SET format_version = 9", Corrupted),
+                        ("UPDATE buffers SET format_version = 2", None),
+                        ("UPDATE buffers SET writer_pid = 5, writer_since = NULL", Corrupted),
+                        ("UPDATE buffers SET writer_pid = NULL", None),
+                        ("UPDATE buffers SET created_at = 'yesterday'", Corrupted)):
+        db.execute(sql)
+        db.commit()
+        if expect is None:
+            directory.open_reader("b").close()
+        else:
+            with pytest.raises(expect):
+                directory.open_reader("b")
+            db.execute("UPDATE buffers SET ring_created_ns = NULL, format_version = 2, writer_pid = NULL, writer_since = NULL, created_at = '2026-12-07T06:00:00.000Z'")
+            db.commit()
+    db.close()
+
+
+def test_another_buffers_ring_file_renamed_into_place_is_refused(directory):
+    directory.create_buffer("a", item_size=8, length=16).close()
+    directory.create_buffer("b", item_size=8, length=16).close()
+    os.replace(directory.ring_path("a"), directory.ring_path("b"))
+    with pytest.raises(Corrupted, match="not its own"):
+        directory.open_reader("b")
+
+
+def test_a_ring_file_with_two_names_is_refused_even_read_only(directory):
+    directory.create_buffer("b", item_size=8, length=16).close()
+    os.link(directory.ring_path("b"), os.path.join(directory.path, "elsewhere"))
+    for attempt in (lambda: directory.open_reader("b"), lambda: directory.take_over("b"), lambda: directory.inspect("b")):
+        with pytest.raises(Corrupted, match="hard links"):
+            attempt()
+
+
+def test_pushes_stop_at_2_to_the_63_minus_1(directory):
+    writer = directory.create_buffer("far", item_size=8, length=16)
+    writer.close()
+    with open(directory.ring_path("far"), "r+b") as ring:
+        for offset in (F.OFF_PUBLISHED, F.OFF_CLAIMED_OVERWRITE):
+            ring.seek(offset)
+            ring.write((F.MAX_COUNT - 2).to_bytes(8, "little"))
+    writer = directory.take_over("far")
+    writer.push(1)
+    writer.push(2)
+    with pytest.raises(Corrupted, match="cannot take another push"):
+        writer.push(3)
+    with pytest.raises(Corrupted):
+        writer.push_many([4, 5])
+    writer.close()
+    reader = directory.open_reader("far", start=F.MAX_COUNT - 2)
+    assert reader.pop_many(10) == [1, 2]
+
+
+def test_a_locked_registry_is_timed_out_not_sqlite(directory):
+    directory.create_buffer("b", item_size=8, length=16).close()
+    holder = sqlite3.connect(os.path.join(directory.path, "registry.sqlite"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        quick = cbuff.DataDirectory(directory.path, lock_timeout=0.2)
+        with pytest.raises(TimedOut):
+            quick.create_buffer("c", item_size=8, length=16)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_the_registry_is_built_whole_and_a_leftover_is_cleared(data_dir):
+    path = os.path.join(data_dir, "d")
+    os.makedirs(path, mode=0o700)
+    with open(os.path.join(path, "registry.sqlite.new"), "wb") as leftover:
+        leftover.write(b"a creator died here")
+    directory = cbuff.DataDirectory(path)
+    directory.create_buffer("b", item_size=8, length=16).close()
+    assert sorted(os.listdir(path)) == ["b.ring", "registry.lock", "registry.sqlite"]
+    db = sqlite3.connect(os.path.join(path, "registry.sqlite"))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [row[0] for row in db.execute("SELECT identifier FROM grdb_migrations")][-1] == "0005_ring_identity"
+    db.close()
+
+
+def test_remove_refuses_a_live_writer_and_never_follows_a_link(directory, data_dir):
+    writer = directory.create_buffer("b", item_size=8, length=16)
+    with pytest.raises(WriterBusy):
+        directory.remove("b")
+    writer.close()
+    victim = os.path.join(data_dir, "victim")
+    with open(victim, "w") as f:
+        f.write("keep me")
+    os.unlink(directory.ring_path("b"))
+    os.symlink(victim, directory.ring_path("b"))
+    directory.remove("b")
+    assert open(victim).read() == "keep me" and not os.path.lexists(directory.ring_path("b"))
+    with pytest.raises(NotFound):
+        directory.open_reader("b")
+
+
+def test_every_error_is_a_cbuff_error(directory, data_dir):
+    """Files that are not what they should be never surface as sqlite3, OSError or ValueError."""
+    directory.create_buffer("b", item_size=8, length=16).close()
+    registry = os.path.join(directory.path, "registry.sqlite")
+    os.unlink(registry)
+    os.mkfifo(registry, 0o600)
+    with pytest.raises(Corrupted):
+        directory.open_reader("b")
+    os.unlink(registry)
+    os.symlink(os.path.join(data_dir, "nowhere"), registry)      # a dangling link
+    with pytest.raises(Corrupted):
+        directory.create_buffer("c", item_size=8, length=16)
+    assert not os.path.exists(os.path.join(data_dir, "nowhere"))
+    os.unlink(registry)
+    with open(registry, "wb") as f:
+        f.write(b"SQLite format 3\0" + bytes(84) + b"garbage" * 100)
+    with pytest.raises(CBuffError):
+        directory.open_reader("b")
+
+
+def test_closed_standard_streams_are_never_taken_by_a_ring_lock_or_registry(data_dir):
+    """A process started with fd 0 and 2 closed: none of cbuff's descriptors lands there."""
+    status, out, err = run_child("""
+        import os, sys
+        os.close(0)
+        os.close(2)
+        import cbuff
+        directory = cbuff.DataDirectory(sys.argv[1])
+        writer = directory.create_buffer("t", item_size=8, length=16)
+        writer.push(5)
+        reader = directory.open_reader("t")
+        value = reader.pop()
+        messages = directory.create_buffer("m", messages=True, capacity=4096, max_message=16)
+        messages.push_message(b"x")
+        # SQLite itself parks /dev/null on a closed standard slot it meets (its unix VFS does so
+        # that it never writes a database through fd 0-2): that is harmless; a cbuff file is not.
+        taken = [os.readlink("/proc/self/fd/%d" % slot) for slot in (0, 2) if os.path.exists("/proc/self/fd/%d" % slot)]
+        print(value, [path for path in taken if path != "/dev/null"], flush=True)
+    """, os.path.join(data_dir, "d"))
+    assert status == 0 and out.split() == ["5", "[]"], (status, out, err)
+
+
+def test_a_wal_that_lost_committed_frames_is_corrupted_a_sound_one_is_read(directory):
+    """The Swift side's WALCheck: SQLite would silently drop every commit after a damaged frame."""
+    directory.create_buffer("b", item_size=8, length=16).close()
+    registry = os.path.join(directory.path, "registry.sqlite")
+    holder = sqlite3.connect(registry, isolation_level=None)       # kept open: the WAL stays
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    for n in range(2):
+        holder.execute("UPDATE buffers SET created_at = ? WHERE name = 'b'", (f"2026-12-07T06:0{n}:00.000Z",))
+    try:
+        wal = registry + "-wal"
+        assert os.path.getsize(wal) > 32
+        directory.open_reader("b").close()                          # a sound WAL is read as it is
+        with open(wal, "r+b") as f:
+            f.seek(32 + 24 + 100)                                    # inside frame 1's page
+            byte = f.read(1)
+            f.seek(32 + 24 + 100)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(Corrupted, match="write-ahead log"):
+            directory.open_reader("b")
+    finally:
+        holder.close()
+
+
+def test_a_sparse_ring_file_is_allocated_when_opened_for_writing(directory):
+    """A copy with holes: a write into a hole on a full disk would fault; the storage is
+    reserved at open instead, as the Swift side does."""
+    directory.create_buffer("b", item_size=8, length=1 << 16).close()
+    path = directory.ring_path("b")
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    with open(path, "wb") as f:
+        f.write(data[:4096])
+        f.truncate(len(data))                                   # a hole where the slots are
+    os.chmod(path, 0o600)
+    assert os.stat(path).st_blocks * 512 < len(data)
+    directory.take_over("b").close()
+    assert os.stat(path).st_blocks * 512 >= len(data)
+
+
+def test_a_ring_file_dropped_without_close_stops_being_guarded(data_dir):
+    """The guard forgets a mapping whose ring file was collected: a later mapping at the same
+    address, someone else's, must not have its faults taken for a ring's."""
+    import gc
+
+    from cbuff import _ring, _system
+    folder = os.path.join(data_dir, "g")
+    os.makedirs(folder, mode=0o700)
+    trust = _system.check_directory(folder)
+    file = _ring.RingFile.create(trust, "x.ring", F.Layout.items(8, 16, F.POLICY_OVERWRITE))
+    start, fd = file._guard, file.fd
+    assert start in _system._guarded
+    del file
+    gc.collect()
+    os.close(fd)
+    assert start not in _system._guarded

@@ -582,9 +582,6 @@ package struct MessageCursor {
     /// Something another thread may call to cut this cursor's wait short.
     package var wakeUp: ReaderWakeUp { ReaderWakeUp(header: header) }
 
-    /// What another thread may wait on for this cursor, beyond ``position``.
-    package var arrivalWatch: ArrivalWatch { ArrivalWatch(header: header) }
-
     /// Waits until a record is readable, at most `timeoutNanos` (negative: no limit); see
     /// ``RingCursor/wait(timeoutNanos:stop:)``.
     package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {

@@ -542,9 +542,6 @@ package struct RingCursor {
     /// Something another thread may call to cut this cursor's wait short (see ``ReaderWakeUp``).
     package var wakeUp: ReaderWakeUp { ReaderWakeUp(header: header) }
 
-    /// What another thread may wait on for this cursor, beyond ``nextSequence``.
-    package var arrivalWatch: ArrivalWatch { ArrivalWatch(header: header) }
-
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
     /// Returns false on timeout, or early once `stop` says so after a wake-up.
@@ -554,33 +551,6 @@ package struct RingCursor {
         return FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
                                request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
                                coalescingNanos: coalescingNanos, stop: stop)
-    }
-}
-
-/// What a thread other than a reader's own may wait on for it (`events()`' watcher): whether
-/// the writer published anything beyond a position (a sequence, or a message ring's word
-/// position), and a sleep until it does, as the reader's own wait would sleep. Sendable: it
-/// holds only the header's address; whoever holds one keeps the mapping alive.
-package struct ArrivalWatch: Sendable {
-    let header: HeaderWords
-
-    /// Whether something was published beyond `position` (or overwritten there, which a read
-    /// then handles).
-    package func hasArrival(beyond position: UInt64) -> Bool {
-        header.published.pointee.load(ordering: .acquiring) > position
-    }
-
-    /// The writer's position now.
-    package var published: UInt64 { header.published.pointee.load(ordering: .acquiring) }
-
-    /// Waits until something is published beyond `position`, at most `timeoutNanos`, or until
-    /// `stop()` holds after a wake-up; see `FutexSleep`. True if something arrived.
-    package func wait(beyond position: UInt64, budget: inout SpinBudget, timeoutNanos: Int64, coalescingNanos: Int64,
-                      stop: () -> Bool) -> Bool {
-        _ = FutexSleep.wait(until: { hasArrival(beyond: position) || stop() }, word: header.notify, address: header.notifyAddress,
-                            request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
-                            coalescingNanos: coalescingNanos, stop: stop)
-        return hasArrival(beyond: position)
     }
 }
 

@@ -1,7 +1,6 @@
 import Dispatch
 import Synchronization
 internal import SharedRingProtocol
-internal import SharedRingSystem
 
 /// What a reader's asynchronous sequence delivers: an item, or the news that items were lost.
 public enum BufferEvent: Sendable, Hashable {
@@ -79,16 +78,12 @@ enum ReaderEvent<Value> {
     case missed(UInt64)
 }
 
-/// What a ``ReaderBox`` needs of a reader: its gap count, a wait it can cut short, and what a
-/// watcher thread may wait on for it.
+/// What a ``ReaderBox`` needs of a reader: its gap count, and a wait it can cut short.
 protocol EventSource: ~Copyable, SendableMetatype {
     var missedCount: UInt64 { get }
     var wakeUp: ReaderWakeUp { get }
     mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool
     func canReceiveMore() throws(CBuffError) -> Bool
-    var arrivalWatch: ArrivalWatch? { get }
-    var watchPosition: UInt64 { get }
-    var coalescingNanos: Int64 { get }
 }
 
 extension BufferReader: EventSource {}
@@ -106,19 +101,12 @@ final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendab
     private var reportedMissed: UInt64
     private var pending: ReaderEvent<Value>?
     private let cancelled = Atomic<Bool>(false)
-    /// The thread that sleeps on the ring for this reader (nil for a reader that polls).
-    private let watcher: ArrivalWatcher?
 
     init(_ reader: consuming Reader, decode: @escaping (inout Reader) throws(CBuffError) -> (UInt64, Value)?) {
         reportedMissed = reader.missedCount
         wakeUp = reader.wakeUp
-        watcher = reader.arrivalWatch.map { ArrivalWatcher(watch: $0, wakeUp: reader.wakeUp, coalescingNanos: reader.coalescingNanos) }
         self.decode = decode
         self.reader = reader
-    }
-
-    deinit {
-        watcher?.stop()     // before the reader (and its mapping) goes
     }
 
     /// The next event, waiting for it; nil once no item can arrive any more.
@@ -148,23 +136,7 @@ final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendab
     /// Sleeps until an item may be ready, without holding a Swift concurrency thread; returns
     /// early (throwing) when the task is cancelled, and false when no item can come any more.
     private func waitForItem() async throws -> Bool {
-        if let watcher {
-            let position = reader.watchPosition
-            let outcome = await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<ArrivalWatcher.Outcome, Never>) in
-                    watcher.register(continuation, beyond: position)
-                }
-            } onCancel: {
-                watcher.cancel()
-            }
-            try Task.checkCancellation()
-            switch outcome {
-            case .arrived: return true
-            case .timedOut: return try reader.canReceiveMore()
-            case .cancelled: throw CancellationError()
-            }
-        }
-        return try await withTaskCancellationHandler {
+        try await withTaskCancellationHandler {
             let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, CBuffError>, Never>) in
                 DispatchQueue.global().async {
                     let woken = self.reader.wait(timeout: ReaderBoxTiming.removalCheckInterval) { self.cancelled.load(ordering: .acquiring) }
@@ -177,126 +149,6 @@ final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendab
             cancelled.store(true, ordering: .releasing)
             wakeUp()
         }
-    }
-}
-
-/// The thread that sleeps on the ring for a ``ReaderBox``, so that an item costs the waiting
-/// task two thread wake-ups (this thread's, by the writer; then the task's, by this thread)
-/// instead of three (a Dispatch worker's to start each wait, the writer's, the task's).
-///
-/// After it hands an item over it goes on waiting for the next one right away, beyond what was
-/// published then, as the task will most likely ask for exactly that once it has taken what is
-/// there: by the time the task registers its continuation, this thread is already asleep on
-/// the ring, and the registration costs no wake-up. If something arrives before the task has
-/// registered (a busy stream, or a busy task), it parks instead, and the next registration
-/// wakes it (as a Dispatch worker was woken before), so that a busy stream never keeps it
-/// spinning or waking. It never touches the reader: only the ring's header words, through
-/// ``ArrivalWatch``. The box stops it (and waits for it to end) before the reader, and the
-/// mapping with it, goes.
-final class ArrivalWatcher: @unchecked Sendable {
-    enum Outcome { case arrived, timedOut, cancelled }
-
-    private struct State {
-        var continuation: CheckedContinuation<Outcome, Never>?
-        var position: UInt64 = 0
-        var cancelled = false
-        var started = false
-        var parked = false
-    }
-
-    private let watch: ArrivalWatch
-    private let wakeUp: ReaderWakeUp
-    private let coalescingNanos: Int64
-    private let state = Locked(State())
-    private let stopping = Atomic<Bool>(false)
-    private let unpark = DispatchSemaphore(value: 0)
-    private let ended = DispatchSemaphore(value: 0)
-
-    init(watch: ArrivalWatch, wakeUp: ReaderWakeUp, coalescingNanos: Int64) {
-        self.watch = watch
-        self.wakeUp = wakeUp
-        self.coalescingNanos = coalescingNanos
-    }
-
-    /// The task's request: resume `continuation` once something is published beyond `position`
-    /// (or the wait times out, or the task is cancelled). Called while the task suspends.
-    func register(_ continuation: CheckedContinuation<Outcome, Never>, beyond position: UInt64) {
-        let (start, wake, cancelled) = state.withLock { state -> (Bool, Bool, Bool) in
-            if state.cancelled { return (false, false, true) }
-            state.continuation = continuation
-            state.position = position
-            defer { state.started = true; state.parked = false }
-            return (!state.started, state.parked, false)
-        }
-        if cancelled { return continuation.resume(returning: .cancelled) }
-        if start {
-            DispatchQueue(label: "cbuff.events.watcher").async { self.run() }
-        } else if wake {
-            unpark.signal()
-        }
-        // An item may have come before this thread (or the watcher) looked: take it at once.
-        if watch.hasArrival(beyond: position) { resume(.arrived) }
-    }
-
-    /// The task was cancelled: its continuation, if any, resumes now, and any later one at once.
-    func cancel() {
-        let continuation = state.withLock { state in
-            state.cancelled = true
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        continuation?.resume(returning: .cancelled)
-    }
-
-    /// Ends the thread and waits until it has (its sleeps end at a wake-up, or within the
-    /// coalescing delay, at most a second).
-    func stop() {
-        cancel()
-        let started = state.withLock { state in
-            defer { state.started = true }      // none may start now
-            return state.started
-        }
-        guard started else { return }
-        stopping.store(true, ordering: .releasing)
-        unpark.signal()
-        wakeUp()
-        ended.wait()
-    }
-
-    /// Resumes the registered continuation, if any, with `outcome`.
-    private func resume(_ outcome: Outcome) {
-        let continuation = state.withLock { state in
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        continuation?.resume(returning: outcome)
-    }
-
-    private func run() {
-        var budget = SpinBudget()
-        let slice = ReaderBoxTiming.removalCheckInterval.nanoseconds
-        let stop = { self.stopping.load(ordering: .acquiring) }
-        while !stop() {
-            let (registered, position) = state.withLock { ($0.continuation != nil, $0.position) }
-            if registered {
-                let arrived = watch.wait(beyond: position, budget: &budget, timeoutNanos: slice, coalescingNanos: coalescingNanos, stop: stop)
-                if stop() { break }
-                resume(arrived ? .arrived : .timedOut)
-                guard arrived else { continue }
-                // The task will most likely take everything published up to now and then ask
-                // for what comes after it: wait for that already (see above).
-                _ = watch.wait(beyond: watch.published, budget: &budget, timeoutNanos: slice, coalescingNanos: coalescingNanos, stop: stop)
-            }
-            // Nobody asked (or what came was not what the task asked for yet): park until the
-            // task registers, unless it already has.
-            let park = state.withLock { state -> Bool in
-                if state.continuation != nil { return false }
-                state.parked = true
-                return true
-            }
-            if park { unpark.wait() }
-        }
-        ended.signal()
     }
 }
 

@@ -293,12 +293,6 @@ public struct BufferReader: ~Copyable {
     /// What another thread calls to cut this reader's wait short.
     var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
 
-    /// What `events()`' watcher thread waits on (nil for a reader that polls), beyond
-    /// ``watchPosition``, with this reader's coalescing delay.
-    var arrivalWatch: ArrivalWatch? { file.isWritable ? cursor.arrivalWatch : nil }
-    var watchPosition: UInt64 { cursor.nextSequence }
-    var coalescingNanos: Int64 { cursor.coalescingNanos }
-
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() throws(CBuffError) -> [UInt8]? {
         try withNextItem { [UInt8]($0) }

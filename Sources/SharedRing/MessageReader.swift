@@ -241,12 +241,6 @@ public struct MessageReader: ~Copyable {
 
     var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
 
-    /// What `events()`' watcher thread waits on (nil for a reader that polls), beyond
-    /// ``watchPosition`` (a word position), with this reader's coalescing delay.
-    var arrivalWatch: ArrivalWatch? { file.isWritable ? cursor.arrivalWatch : nil }
-    var watchPosition: UInt64 { cursor.position }
-    var coalescingNanos: Int64 { cursor.coalescingNanos }
-
     /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).
     mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) throws(CBuffError) {
         if let damage = cursor.skip(until: isWanted) { throw Self.damaged(name, damage) }

@@ -40,7 +40,7 @@ internal import SharedRingSystem
 /// if it is non-zero, so its hot path has none. A sleeper (each slice of its sleep, at most
 /// 50 ms):
 ///
-///     C1  (coalescing only, once per wait) o = word.load(acquire); if !ready(): futex_wait(word, o, ≤ D)
+///     C1  (coalescing only, once per wait) if !ready(): sleep(≤ D)   -- a plain timed sleep
 ///     S1  o = word.load(acquire)                      -- the futex value it will sleep on
 ///     S2a r = request.load(acquire)                   -- acknowledged already? (readers only)
 ///     S2  if r lacks REQUESTED or ACKNOWLEDGED:
@@ -69,9 +69,10 @@ internal import SharedRingSystem
 /// again by a live sleeper (S2) or by the writer for the sleepers it just woke (K6). So a
 /// sleeper killed in its sleep leaves at most the two bits set, which the next waker clears
 /// with one wake call that wakes nobody (two, if the writer had acknowledged them and set them
-/// again early), and does not set again: after that, nobody pays for it. (A count of sleepers, incremented before the sleep and decremented after, was what
-/// this was before: a sleeper killed in between left its increment for good, and the writer
-/// made a wake call on every push from then on.)
+/// again early), and does not set again: after that, nobody pays for it. (A count of
+/// sleepers, incremented before the sleep and decremented after, was what this was before: a
+/// sleeper killed in between left its increment for good, and the writer made a wake call on
+/// every push from then on.)
 ///
 /// Why no wake-up is lost, first on the slow path (S2, S3). S2 then S4 against K1 then K2 is
 /// the classic store-load race: without a full barrier on both sides each can miss the other's
@@ -98,7 +99,8 @@ internal import SharedRingSystem
 /// running a registered process, which made a follower of 1,000 items a second cost as much
 /// again as the wake-ups themselves. A reader skips S2 and S3 when S2a finds both bits set:
 /// REQUESTED, and ACKNOWLEDGED, which only the writer sets, and only at K6, after its K2 *read*
-/// the word non-zero and its K5 woke someone. That is what a follower of a slow stream finds
+/// the word non-zero (and its K5 woke someone, or, early, its previous K5 did: the argument
+/// below needs only the read and the order). That is what a follower of a slow stream finds
 /// after every wake-up but the first of a run: one membarrier when it starts following, then
 /// none. Why that is safe, for any publish P (K1, K2) whose item S4 does not see:
 ///
@@ -130,10 +132,12 @@ internal import SharedRingSystem
 /// sleepers in the same word (+1 before a sleep, −1 after), which stays in the low bits, exact
 /// while they live: a waker of this version wakes whenever the word is non-zero and clears only
 /// bits 30 and 31, so an earlier reader sleeping beside current ones is woken as before. An
-/// earlier waker (and today's Python writer) clears only bit 31: then ACKNOWLEDGED alone stays
-/// set, no reader finds both bits and every sleep takes the slow path (correct), and that
-/// waker wakes on every push (correct, at the old cost of a system call per push) until a
-/// current waker clears it. (Earlier Python writers also set and reset their `writer waiting`
+/// earlier waker (and today's Python writer) clears only bit 31: an ACKNOWLEDGED a current
+/// writer left stays set, so that waker finds the word non-zero and wakes on every push
+/// (correct, at the old cost of a system call per push) until a current waker clears it; a
+/// reader that finds both bits meanwhile and sleeps without the barrier is right too, as the
+/// argument above holds with A the current writer's K6 that set the bit, passed on by the
+/// lock hand-over, and no clear without a bump and a wake after it. (Earlier Python writers also set and reset their `writer waiting`
 /// with plain stores: their 1 sits in the low bits, which current readers leave alone.)
 /// RingFileFormat.md, "Waiting", says the same.
 enum FutexSleep {

@@ -5,7 +5,9 @@
 # wall time is its share of one core. Followers: `cbuff tail --follow` (into a file, whose lines
 # are counted afterwards), a library reader in pop(timeout:) (`pop`), the same through events() (`events`), a
 # MessageReader of a message buffer in pop(timeout:) (`messages`), and the Python package's
-# Reader.follow() (`python`). Each follower must have received nearly every item pushed while it
+# Reader.follow() (`python`); `FOLLOWER@MS` runs it with a coalescing delay of MS milliseconds
+# (`tail@0`: `--coalesce 0`, each item at once; `pop@5`: `wakeUpCoalescing = .milliseconds(5)`;
+# `tail` alone is tail's default, 5 ms). Each follower must have received nearly every item pushed while it
 # ran, or the script fails: a follower that gets nothing costs nothing.
 #
 #   Benchmarks/idle-cpu.sh                          # rates 10 and 1000/s, 10 s each, release build
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 seconds=10
 warmup=2
 rates="10 1000"
-followers="tail pop events messages python"
+followers="tail tail@0 pop pop@5 events events@5 messages python"
 build=1
 bin="$PWD/.build/release"
 python_src="$PWD/python/src"
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --bin) bin="$2"; build=0; shift 2 ;;             # cbuff and cbuff-bench from elsewhere (another build)
         --python-src) python_src="$2"; shift 2 ;;        # the Python package from elsewhere
         --dir) base="$2"; shift 2 ;;                     # where the data directory and outputs go
-        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail pop events messages python\"] [--bin DIR] [--python-src DIR] [--dir DIR]" >&2; exit 64 ;;
+        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail tail@0 pop pop@5 events events@5 messages python\"] [--bin DIR] [--python-src DIR] [--dir DIR]" >&2; exit 64 ;;
     esac
 done
 
@@ -129,8 +131,9 @@ for rate in $rates; do
     fi
     writer_alone "$rate"
     for follower in $followers; do
-        name="idle-$follower-$rate"
-        if [ "$follower" = messages ]; then
+        metric="${follower//@/_coalesce}"       # pop@5: pop with a 5 ms wakeUpCoalescing
+        name="idle-${metric}-$rate"
+        if [ "${follower%@*}" = messages ]; then
             "$bin/cbuff" create "$name" --messages --capacity 64K --max-message 64 >/dev/null
         else
             "$bin/cbuff" create "$name" --item-size 8 --length 4096 >/dev/null
@@ -138,12 +141,13 @@ for rate in $rates; do
         out="$work/$name"
         case "$follower" in
             tail) "$bin/cbuff" tail "$name" --follow --from latest > "$out.lines" & follower_pid=$! ;;
-            pop|events|messages) "$bin/cbuff-bench" follower "$CBUFF_DIR" "$name" "$follower" > "$out.follower" & follower_pid=$! ;;
+            tail@*) "$bin/cbuff" tail "$name" --follow --from latest --coalesce "${follower#tail@}" > "$out.lines" & follower_pid=$! ;;
+            pop|events|messages|pop@*|events@*|messages@*) "$bin/cbuff-bench" follower "$CBUFF_DIR" "$name" "$follower" > "$out.follower" & follower_pid=$! ;;
             python) PYTHONPATH="$python_src" python3 -c "$python_follower" "$CBUFF_DIR" "$name" > "$out.follower" & follower_pid=$! ;;
             *) echo "idle-cpu: unknown follower $follower" >&2; exit 64 ;;
         esac
         pids+=("$follower_pid")
-        [ "$follower" = tail ] || await_line "$out.follower" ready
+        [ "${follower%@*}" = tail ] || await_line "$out.follower" ready
         "$bin/cbuff-bench" paced-writer "$CBUFF_DIR" "$name" "$rate" > "$out.writer" & writer_pid=$!
         pids+=("$writer_pid")
         await_line "$out.writer" started
@@ -154,13 +158,13 @@ for rate in $rates; do
         kill -TERM "$writer_pid"; wait "$writer_pid"
         kill -TERM "$follower_pid"; wait "$follower_pid" || true
         pushed=$(awk '/^pushed/ { print $2 }' "$out.writer")
-        if [ "$follower" = tail ]; then received=$(wc -l < "$out.lines"); else received=$(awk '/^received/ { print $2 }' "$out.follower"); fi
+        if [ "${follower%@*}" = tail ]; then received=$(wc -l < "$out.lines"); else received=$(awk '/^received/ { print $2 }' "$out.follower"); fi
         if [ -z "$received" ] || [ "$received" -lt $(( pushed * 9 / 10 )) ]; then
             echo "idle-cpu: the $follower follower received ${received:-nothing} of $pushed items at $rate/s" >&2
             exit 1
         fi
-        echo "bench=idle-cpu metric=${follower}_at_${rate} value=$(percent $((f1 - f0)) $((end - start))) unit=percent"
-        echo "bench=idle-cpu metric=writer_at_${rate}_with_${follower} value=$(percent $((w1 - w0)) $((end - start))) unit=percent"
+        echo "bench=idle-cpu metric=${metric}_at_${rate} value=$(percent $((f1 - f0)) $((end - start))) unit=percent"
+        echo "bench=idle-cpu metric=writer_at_${rate}_with_${metric} value=$(percent $((w1 - w0)) $((end - start))) unit=percent"
         "$bin/cbuff" rm "$name" >/dev/null
     done
 done

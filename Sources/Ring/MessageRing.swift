@@ -296,6 +296,8 @@ package struct MessageCursor {
     @usableFromInline package var missed: UInt64 = 0
     /// How long this reader spins before it sleeps, learnt from its recent waits.
     var spinBudget = SpinBudget()
+    /// The delay a wait may add to coalesce wake-ups (see `FutexSleep`), in nanoseconds; 0: none.
+    package var coalescingNanos: Int64 = 0
     /// What the last read that returned ``Outcome/damaged`` found (kept here, not in the
     /// outcome, so that every read returns a small value).
     @usableFromInline package var damage: MessageDamage?
@@ -586,7 +588,8 @@ package struct MessageCursor {
         var budget = spinBudget
         defer { spinBudget = budget }
         return FutexSleep.wait(until: { hasMessage() }, word: header.notify, address: header.notifyAddress,
-                               request: header.waiters, budget: &budget, timeoutNanos: timeoutNanos, stop: stop)
+                               request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
+                               coalescingNanos: coalescingNanos, stop: stop)
     }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds, reading past the

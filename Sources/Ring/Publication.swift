@@ -17,7 +17,7 @@ internal import SharedRingCommon
 //   W2  fence(release)                     -- W1 is ordered before the payload stores
 //   W3  payload stores (plain)
 //   W4  published.store(s + n, release)    -- the publication point: W3 is ordered before it
-//   W5  if waiters != 0: wake the futex    -- a reader asked to be woken (see FutexSleep)
+//   W5  if waiters != 0: wake the futex    -- a reader asked to be woken (see FutexSleep: K2-K6)
 //
 // A reader whose next item is `c` copies the items `c ..< c + k`:
 //
@@ -255,7 +255,7 @@ struct PublicationCounters {
     /// The cold path: a reader asked to be woken (it may have died since: it costs this once).
     @usableFromInline @inline(never)
     static func wakeReaders(_ header: HeaderWords) {
-        header.wakeReaders()
+        header.answerReaders()
     }
 
     /// Records the time of the last write (done every `RingLayout.lastWriteStampInterval`
@@ -443,6 +443,8 @@ package struct RingCursor {
     @usableFromInline var slot: UnsafeMutableRawPointer
     /// How long this reader spins before it sleeps, learnt from its recent waits.
     var spinBudget = SpinBudget()
+    /// The delay a wait may add to coalesce wake-ups (see `FutexSleep`), in nanoseconds; 0: none.
+    package var coalescingNanos: Int64 = 0
 
     package enum Start {
         case oldest, latest
@@ -547,7 +549,8 @@ package struct RingCursor {
         var budget = spinBudget
         defer { spinBudget = budget }
         return FutexSleep.wait(until: { hasItem() }, word: header.notify, address: header.notifyAddress,
-                               request: header.waiters, budget: &budget, timeoutNanos: timeoutNanos, stop: stop)
+                               request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
+                               coalescingNanos: coalescingNanos, stop: stop)
     }
 }
 

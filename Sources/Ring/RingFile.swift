@@ -533,6 +533,13 @@ package struct HeaderWords: @unchecked Sendable {
         FutexSleep.wake(word: notify, address: notifyAddress, request: waiters)
     }
 
+    /// The writer's answer after a publish found `waiters` non-zero (`FutexSleep`, K3–K6): wakes
+    /// every sleeping reader and, if one slept, keeps their request set and acknowledged, so
+    /// that a reader following a slow stream sleeps again without a barrier.
+    func answerReaders() {
+        FutexSleep.answer(word: notify, address: notifyAddress, request: waiters)
+    }
+
     /// Wakes a writer waiting for space (the cold path of a named reader's acknowledgement, and
     /// of removing a named reader). Never inlined: it would bloat every pop for a rare call.
     @usableFromInline @inline(never)
@@ -548,7 +555,7 @@ package struct HeaderWords: @unchecked Sendable {
     var sleepingReaders: UInt32 {
         if let count = Sys.futexSleepers(notifyAddress) { return UInt32(clamping: count) }
         let word = waiters.pointee.load(ordering: .relaxed)
-        return (word & ~FutexSleep.wakeRequested) &+ (word & FutexSleep.wakeRequested == 0 ? 0 : 1)
+        return (word & ~FutexSleep.requestBits) &+ (word & FutexSleep.wakeRequested == 0 ? 0 : 1)
     }
 
     /// Whether the writer is asleep for room right now (the kernel's count of the sleepers on

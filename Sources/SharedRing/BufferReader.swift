@@ -76,6 +76,23 @@ public struct BufferReader: ~Copyable {
         set { acknowledgement = newValue ? record?.commit : nil }
     }
 
+    /// How long a waiting reader may leave an item unnoticed so that several items cost it one
+    /// wake-up: zero, the default, wakes a reader waiting in ``wait(timeout:)`` (and
+    /// ``pop(timeout:)``, ``events()``) as soon as an item is published, one wake-up per item.
+    ///
+    /// With a positive delay D, a wait first sleeps up to D without asking the writer to wake
+    /// it, and looks then: the items published meanwhile are all there, each at most D late.
+    /// Only if none came does it ask to be woken, so an item of a quiet stream still arrives at
+    /// once. Following 1,000 items a second with 5 ms costs one wake-up per five items and
+    /// spares the writer its wake calls; 10 items a second cost two wake-ups per item (the
+    /// timer's, then the writer's), which is nothing. Nothing cuts the first sleep short (a
+    /// cancelled ``events()`` ends up to D late). At most one second; `cbuff tail --follow`
+    /// uses 5 ms unless told otherwise (`--coalesce`).
+    public var wakeUpCoalescing: Duration {
+        get { .nanoseconds(cursor.coalescingNanos) }
+        set { cursor.coalescingNanos = WakeUpCoalescing.clamped(newValue.nanoseconds) }
+    }
+
     /// The name this reader registered under, or nil for an anonymous reader.
     public var readerName: String? { record?.name }
 

@@ -98,6 +98,14 @@ public struct MessageReader: ~Copyable {
     /// Whether opening this named reader registered it (see ``BufferReader/isNewlyRegistered``).
     public var isNewlyRegistered: Bool { record?.isNew ?? false }
 
+    /// How long a waiting reader may leave a message unnoticed so that several messages cost
+    /// it one wake-up: see ``BufferReader/wakeUpCoalescing``. Zero (the default): one wake-up
+    /// per message, as soon as it is published.
+    public var wakeUpCoalescing: Duration {
+        get { .nanoseconds(cursor.coalescingNanos) }
+        set { cursor.coalescingNanos = WakeUpCoalescing.clamped(newValue.nanoseconds) }
+    }
+
     /// For a named reader: whether asking for the next message (and closing) commits the ones
     /// returned before (the default); see ``BufferReader/commitsOnRead``.
     public var commitsOnRead: Bool {

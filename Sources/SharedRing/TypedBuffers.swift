@@ -107,6 +107,13 @@ public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
         self.reader = reader
     }
 
+    /// How long a waiting reader may leave an item unnoticed so that several items cost it one
+    /// wake-up: see ``BufferReader/wakeUpCoalescing``.
+    public var wakeUpCoalescing: Duration {
+        get { reader.wakeUpCoalescing }
+        set { reader.wakeUpCoalescing = newValue }
+    }
+
     /// The buffer's name.
     public var name: String { reader.name }
     /// Number of slots.

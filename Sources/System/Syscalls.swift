@@ -433,12 +433,23 @@ package enum Sys {
     /// returned (a wake-up, a changed value, the timeout, a signal) does not matter to a
     /// caller, who checks its condition again in every case.
     package static func futexWait(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, timeoutNanos: Int64) {
+        futexWaitCalls.add(1, ordering: .relaxed)
         _ = csr_futex_wait(word, expected, timeoutNanos)
     }
 
-    package static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) {
+    /// How many ``futexWait(_:expected:timeoutNanos:)`` calls this process made: for the tests
+    /// that a waiter really slept.
+    package static let futexWaitCalls = Atomic<Int>(0)
+
+    /// How many ``globalBarrier()`` calls this process made: for the tests that a follower of
+    /// a slow stream sleeps without one.
+    package static let globalBarrierCalls = Atomic<Int>(0)
+
+    /// Wakes every sleeper on the word; returns how many the kernel woke (0 if it refused).
+    @discardableResult
+    package static func futexWakeAll(_ word: UnsafeMutablePointer<UInt32>) -> Int {
         futexWakeCalls.add(1, ordering: .relaxed)
-        _ = csr_futex_wake(word, Int32.max)
+        return Int(max(0, csr_futex_wake(word, Int32.max)))
     }
 
     /// How many ``futexWakeAll(_:)`` calls this process made: for the tests that a sleeper
@@ -462,7 +473,8 @@ package enum Sys {
     /// Returns false if unavailable.
     @discardableResult
     package static func globalBarrier() -> Bool {
-        csr_membarrier_global_expedited() == 0
+        globalBarrierCalls.add(1, ordering: .relaxed)
+        return csr_membarrier_global_expedited() == 0
     }
 
     @inline(__always)

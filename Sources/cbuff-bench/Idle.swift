@@ -58,23 +58,31 @@ enum Idle {
         }
     }
 
-    /// `follower DIR NAME MODE`: follows NAME from its latest item until SIGTERM, then prints
+    /// `follower DIR NAME MODE[@MS]`: follows NAME from its latest item until SIGTERM, then prints
     /// "received N". MODE: `pop` (BufferReader.pop(timeout:)), `events` (BufferReader.events()),
-    /// `messages` (MessageReader.pop(timeout:)).
+    /// `messages` (MessageReader.pop(timeout:)); `@MS`: with a `wakeUpCoalescing` of MS milliseconds.
     static func follower(_ arguments: [String]) throws {
-        guard arguments.count == 3 else { throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages") }
+        guard arguments.count == 3 else { throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages[@MS]") }
         stopOnSignals()
         let directory = DataDirectory(path: arguments[0]), name = arguments[1]
+        let parts = arguments[2].split(separator: "@", maxSplits: 1).map(String.init)
+        guard let mode = parts.first, let milliseconds = parts.count == 2 ? Int(parts[1]) : 0, milliseconds >= 0 else {
+            throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages[@MS]")
+        }
+        let coalescing = Duration.milliseconds(milliseconds)
         var received: UInt64 = 0
-        switch arguments[2] {
+        switch mode {
         case "pop":
             var reader = try directory.openReader(name, start: .latest)
+            reader.wakeUpCoalescing = coalescing
             say("ready")
             while !stopping {
                 if try reader.pop(timeout: .milliseconds(200)) != nil { received += 1 }
             }
         case "events":
-            let events = try directory.openReader(name, start: .latest).events()
+            var eventReader = try directory.openReader(name, start: .latest)
+            eventReader.wakeUpCoalescing = coalescing
+            let events = eventReader.events()
             say("ready")
             let count = Count()
             let finished = DispatchSemaphore(value: 0)
@@ -92,12 +100,13 @@ enum Idle {
             received = count.value
         case "messages":
             var reader = try directory.openMessageReader(name, start: .latest)
+            reader.wakeUpCoalescing = coalescing
             say("ready")
             while !stopping {
                 if try reader.pop(timeout: .milliseconds(200)) != nil { received += 1 }
             }
         default:
-            throw CBuffError(.invalidArgument, "unknown follower mode \(arguments[2])")
+            throw CBuffError(.invalidArgument, "unknown follower mode \(mode)")
         }
         say("received \(received)")
     }

@@ -37,6 +37,20 @@
 //   wake-count DIR NAME                take NAME over; for each line "push K" on stdin, push K
 //                                      items and print "wakes=W": the futex wake calls this
 //                                      process made so far; ends with stdin
+//   wake-stress DIR NAME ROLE ROUNDS SEED [COALESCE_MS]
+//                                      one side of LostWakeUpTests' ping-pong through buffers NAME-ping
+//                                      and NAME-pong (created by the test): ROLE writer pushes k into
+//                                      ping and waits for k on pong; echo waits for k on ping and pushes
+//                                      it into pong; follower only waits for every k on ping (with a
+//                                      wakeUpCoalescing of COALESCE_MS if given). Each waits a seeded
+//                                      random while (0 to ~300 µs, busy) before each push and each wait,
+//                                      so that sleeps begin at every point of a publish; every wait is
+//                                      pop(timeout: 5 s). Prints "ready", then "done rounds=N slept=S",
+//                                      or "stuck round=K" (exit 1) if a wait for an item ran out
+//   follow-cost DIR NAME COUNT         open NAME at its latest item, print "ready", pop COUNT items
+//                                      with pop(timeout: 10 s) (print "got VALUE" for each), then
+//                                      print "barriers=B sleeps=S": the membarriers and futex waits
+//                                      this process made while following
 //   commit-count DIR NAME READER       open named reader READER, pop (and commit) every item
 //                                      there is, then print "popped=P wakes=W" (as wake-count)
 //   read-batch DIR NAME TOTAL [slow]   like read, for 8-byte items whose values are their
@@ -660,6 +674,72 @@ do {
             say("wakes=\(Sys.futexWakeCalls.load(ordering: .relaxed))")
         }
         writer.close()
+
+    case "follow-cost":
+        guard args.count >= 4, let count = Int(args[3]) else { fail("follow-cost needs COUNT") }
+        var reader = try directory.openReader(name, start: .latest)
+        let barriers = Sys.globalBarrierCalls.load(ordering: .relaxed), sleeps = Sys.futexWaitCalls.load(ordering: .relaxed)
+        say("ready")
+        for _ in 0..<count {
+            guard let value = try reader.pop(timeout: .seconds(10)) else { fail("no item for 10 s") }
+            say("got \(value)")
+        }
+        say("barriers=\(Sys.globalBarrierCalls.load(ordering: .relaxed) - barriers) sleeps=\(Sys.futexWaitCalls.load(ordering: .relaxed) - sleeps)")
+
+    case "wake-stress":
+        guard args.count >= 6, let rounds = Int(args[4]), let seed = UInt64(args[5]) else { fail("wake-stress needs ROLE ROUNDS SEED") }
+        var random = SplitMix64(seed: seed)
+        /// Busy for a random while: up to ~300 µs, but most often a few µs, where the races are.
+        func jitter() {
+            let roll = random.next() % 100
+            let spins = roll < 40 ? 0 : roll < 80 ? random.next() % 2_000 : random.next() % 40_000
+            var x: UInt64 = 0
+            for i in 0..<spins { x &+= i; Sys.cpuRelax() }
+            withExtendedLifetime(x) {}
+        }
+        func waitFor(_ reader: inout BufferReader, _ k: Int) throws(CBuffError) {
+            guard let value = try reader.pop(timeout: .seconds(5)) else {
+                say("stuck round=\(k)")
+                exit(1)
+            }
+            guard value == UInt64(k) else { fail("round \(k) received \(value)") }
+        }
+        let before = Sys.futexWaitCalls.load(ordering: .relaxed)
+        switch args[3] {
+        case "writer":
+            var ping = try directory.takeOver("\(name)-ping")
+            var pong = try directory.openReader("\(name)-pong", start: .oldest)
+            say("ready")
+            for k in 0..<rounds {
+                jitter()
+                try ping.push(UInt64(k))
+                jitter()
+                try waitFor(&pong, k)
+            }
+            ping.close()
+        case "echo":
+            var ping = try directory.openReader("\(name)-ping", start: .oldest)
+            var pong = try directory.takeOver("\(name)-pong")
+            say("ready")
+            for k in 0..<rounds {
+                jitter()
+                try waitFor(&ping, k)
+                jitter()
+                try pong.push(UInt64(k))
+            }
+            pong.close()
+        case "follower":
+            var ping = try directory.openReader("\(name)-ping", start: .oldest)
+            if args.count >= 7, let milliseconds = Int(args[6]) { ping.wakeUpCoalescing = .milliseconds(milliseconds) }
+            say("ready")
+            for k in 0..<rounds {
+                jitter()
+                try waitFor(&ping, k)
+            }
+        default:
+            fail("wake-stress ROLE is writer, echo or follower")
+        }
+        say("done rounds=\(rounds) slept=\(Sys.futexWaitCalls.load(ordering: .relaxed) - before)")
 
     case "commit-count":
         guard args.count >= 4 else { fail("commit-count needs READER") }

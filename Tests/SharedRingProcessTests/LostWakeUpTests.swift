@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import SharedRing
+
+/// No wake-up is lost between processes (the invariant of `FutexSleep`), on every path a sleep
+/// can take: the first sleep of a follower (a request and a membarrier), the ones after a
+/// wake-up (no barrier, relying on the writer's acknowledgement), a coalescing follower's, and
+/// two sleepers beside each other. A writer process and an echo process play ping-pong through
+/// two buffers, each side busy for a seeded random while (mostly a few microseconds, sometimes
+/// ~300 µs, past its spin) before each push and each wait, so that sleeps begin at every point
+/// of a publish; a third process follows the pings. The agents run with 20 s sleep slices
+/// (`CBUFF_TEST_SLEEP_SLICE_MS`, debug builds), so that a lost wake-up is a wait that runs out
+/// (5 s) instead of a 50 ms delay nobody could tell from a preemption: every agent must finish
+/// every round. Nothing here sleeps to wait for another process: the agents say "ready".
+@Suite(.serialized) struct LostWakeUpTests {
+    let temporary: TemporaryDirectory
+    var directory: DataDirectory { temporary.directory }
+    var dir: String { temporary.path }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    /// 1,000 rounds by default (seconds), 50,000 with CBUFF_LONG_TESTS=1.
+    static let rounds = ProcessInfo.processInfo.environment["CBUFF_LONG_TESTS"] == "1" ? 50_000 : 1_000
+    static let seed = ProcessInfo.processInfo.environment["CBUFF_TEST_SEED"].flatMap { UInt64($0) } ?? 0x1D1E_5EED
+
+    @Test(arguments: [0, 2])
+    func everyRoundOfAPingPongBetweenSleepingProcessesArrives(followerCoalescingMilliseconds: Int) throws {
+        let name = "stress"
+        try directory.createBuffer("\(name)-ping", itemSize: 8, length: 4096).close()
+        try directory.createBuffer("\(name)-pong", itemSize: 8, length: 4096).close()
+        let environment = ["CBUFF_TEST_SLEEP_SLICE_MS": "20000"]
+        func agent(_ role: String, _ seed: UInt64, _ extra: [String] = []) throws -> ChildProcess {
+            try ChildProcess("cbuff-test-agent", ["wake-stress", dir, name, role, String(Self.rounds), String(seed)] + extra,
+                             environment: environment)
+        }
+        print("LostWakeUpTests: seed \(Self.seed) (CBUFF_TEST_SEED replays it), \(Self.rounds) rounds")
+        let follower = try agent("follower", Self.seed &+ 2, [String(followerCoalescingMilliseconds)])
+        let echo = try agent("echo", Self.seed &+ 1)
+        #expect(follower.expectLine(startingWith: "ready") != nil)
+        #expect(echo.expectLine(startingWith: "ready") != nil)
+        let writer = try agent("writer", Self.seed)
+        var slept: [String: UInt64] = [:]
+        for (role, process) in [("writer", writer), ("echo", echo), ("follower", follower)] {
+            var line = "no report"
+            while let next = process.readLine() {
+                if next.hasPrefix("done") || next.hasPrefix("stuck") || next.hasPrefix("error") { line = next; break }
+            }
+            #expect(line.hasPrefix("done rounds=\(Self.rounds)"), "the \(role) reported \"\(line)\": a wake-up was lost")
+            slept[role] = fields(line)["slept"]
+            let (status, timedOut) = process.wait(timeout: 120)
+            #expect(status == 0 && !timedOut, "the \(role) ended with status \(status)")
+        }
+        // The stress is worth something only if the sides really slept, many times.
+        print("LostWakeUpTests: futex waits: \(slept)")
+        #expect((slept["echo"] ?? 0) > UInt64(Self.rounds / 20), "the echo slept \(slept["echo"] ?? 0) times in \(Self.rounds) rounds")
+        #expect((slept["writer"] ?? 0) > UInt64(Self.rounds / 20), "the writer slept \(slept["writer"] ?? 0) times in \(Self.rounds) rounds")
+    }
+}
+
+/// What a follower of a slow stream pays per item: after its first sleep, no barrier.
+extension MultiProcessTests {
+    /// A follower woken for each of 20 items, each pushed only once the kernel says it sleeps,
+    /// issues one membarrier (its first sleep's), not one per sleep: the writer acknowledges
+    /// its request (`FutexSleep`, K6) and it sleeps again without one.
+    @Test func aFollowerOfASlowStreamSleepsWithoutABarrierAfterItsFirstWakeUp() throws {
+        try directory.createBuffer("slow", itemSize: 8, length: 1024).close()
+        let follower = try Agent(["follow-cost", dir, "slow", "20"])
+        #expect(follower.expectLine(startingWith: "ready") != nil)
+        var writer = try directory.takeOver("slow")
+        for value in 0..<UInt64(20) {
+            #expect(isAsleepOnAFutex(follower.pid), "the follower never went to sleep")
+            try writer.push(value)
+            #expect(follower.expectLine(startingWith: "got") == "got \(value)")
+        }
+        writer.close()
+        let report = fields(follower.expectLine(startingWith: "barriers=") ?? "")
+        // One for the first sleep; a wake-up that ran ahead of the writer's acknowledgement
+        // (the follower woke on the other CPU before the writer's K6) costs one more.
+        #expect(report["sleeps", default: 0] >= 20, "the follower slept \(report["sleeps"] ?? 0) times for 20 items")
+        #expect(report["barriers", default: .max] <= 4, "20 sleeps issued \(report["barriers"].map(String.init) ?? "?") membarriers")
+        #expect(follower.wait() == 0)
+    }
+}

@@ -196,16 +196,11 @@ import TestSupport
         _ = try cbuff("create", "f", "--item-size", "8", "--length", "64")
         _ = try cbuff("push", "f", "1", "2", "3", "4", "5")
         let binary = ChildProcess.executable("cbuff").path
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "'\(binary)' --dir '\(dir)' tail f --follow | head -3"]
-        let output = Pipe()
-        shell.standardOutput = output
-        try shell.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        shell.waitUntilExit()   // ends only if tail --follow ended too
+        let shell = try Spawned("/bin/sh", ["-c", "'\(binary)' --dir '\(dir)' tail f --follow | head -3"],
+                                environment: ProcessInfo.processInfo.environment, output: .pipe)
+        let text = String(decoding: readToEnd(shell.output), as: UTF8.self)
+        #expect(shell.wait() == 0)   // ends only if tail --follow ended too
         #expect(text == "1\n2\n3\n")
-        #expect(shell.terminationStatus == 0)
     }
 
     @Test func tailFollowPrintsNewItemsAndEndsOnSIGINT() throws {
@@ -470,17 +465,9 @@ import TestSupport
         #expect(writer.expectLine(startingWith: "pushed") != nil)
 
         func shell(_ line: String) throws -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", line]
-            process.environment = ProcessInfo.processInfo.environment.merging(["CBUFF_DIR": dir]) { $1 }
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(line)")
-            return String(decoding: data, as: UTF8.self)
+            let outcome = try run("/bin/bash", ["-c", line], environment: ["CBUFF_DIR": dir])
+            #expect(outcome.status == 0, "\(line): \(outcome)")
+            return outcome.stdout
         }
         let all = try shell(lines[0]).split(separator: "\n")
         #expect(all.count == 2 && all[0].hasPrefix("alive|8|16|overwrite|\(writer.pid)") && all[1].hasPrefix("closed|4|256|overwrite|"))

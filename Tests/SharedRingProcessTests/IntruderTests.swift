@@ -288,15 +288,10 @@ import SharedRingSystem
             return
         }
         try directory.createBuffer("ns", itemSize: 8, length: 16).close()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--pid", "--fork", "--mount-proc", ChildProcess.executable("cbuff").path, "--dir", dir, "push", "ns", "--stdin"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
-        input.fileHandleForWriting.write(Data("1\n".utf8))
+        let process = try Spawned("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", ChildProcess.executable("cbuff").path, "--dir", dir, "push", "ns", "--stdin"],
+                                  environment: ProcessInfo.processInfo.environment, input: .pipe, error: .null)
+        defer { process.kill(SIGTERM); process.wait() }
+        process.write(Array("1\n".utf8))
         var reader = try directory.openReader("ns")
         guard try reader.pop(timeout: .seconds(20)) == 1 else {
             print("IntruderTests: skipped the PID-namespace check: the namespaced writer did not start (unshare refused?)")
@@ -305,9 +300,8 @@ import SharedRingSystem
         let refused = try cbuff("push", "ns", "2")
         expectOneSentence(refused, 75, mentioning: "another PID namespace")
         #expect(!refused.stderr.contains("most likely"), "\(refused)")
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        process.closeInput()
+        #expect(process.wait() == 0)
     }
 
     @Test func wordsAreOneEscapedSentence() throws {

@@ -225,10 +225,7 @@ import SharedRingRegistry
         let stopped = DispatchSemaphore(value: 0)
         let spawner = Thread {
             while !stop.load(ordering: .relaxed) {
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: "/bin/true")
-                try? child.run()
-                child.waitUntilExit()
+                (try? Spawned("/bin/true", [], environment: [:]))?.wait()
             }
             stopped.signal()
         }

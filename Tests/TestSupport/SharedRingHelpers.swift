@@ -26,15 +26,8 @@ public func expectError<R>(_ code: CBuffError.Code, sourceLocation: SourceLocati
 
 /// Runs `command` with /bin/sh, its output discarded; returns its exit status (-1 if it could not start).
 public func shell(_ command: String) -> Int32 {
-    launchingProcessesSafely()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
+    guard let process = try? Spawned("/bin/sh", ["-c", command], environment: ProcessInfo.processInfo.environment, output: .null, error: .null) else { return -1 }
+    return process.wait()
 }
 
 /// A task executor with a thread of its own (a serial Dispatch queue), for the tests that time

@@ -1,35 +1,10 @@
 import Foundation
 
-/// Makes Foundation's `Process.run()` safe to call in this process; every helper here that
-/// starts a process (and `TemporaryDirectory`, which every test makes first) calls it.
-///
-/// On Linux, swift-corelibs-foundation's `Process.run()` (Swift 6.3.1) lists `/proc/self/fd` and
-/// copies each entry's whole 256-byte `d_name`, reading past the end of glibc's directory buffer
-/// (swiftlang/swift-corelibs-foundation#5472, fixed after 6.3.1). When that buffer ends a mapping
-/// the copy faults: CI crashed twice in `memmove` under `Process.run`, once with the EINTR that
-/// the crash report's signals gave another thread's read. glibc allocates that buffer with
-/// `malloc` (32 KiB and a header); with the mmap threshold at 32 KiB it gets a mapping of its own,
-/// rounded up to whole pages, which leaves about 4 KiB after the buffer: the over-read stays in
-/// memory that exists. (Setting the threshold also stops glibc from raising it dynamically.)
-public func launchingProcessesSafely() {
-    _ = mallocThresholdSet
-}
-
-private let mallocThresholdSet: Void = {
-    let mmapThreshold: CInt = -3   // M_MMAP_THRESHOLD in <malloc.h>, which Glibc's module does not import
-    _ = glibcMallopt(mmapThreshold, 32 * 1024)
-}()
-
-/// glibc's `int mallopt(int param, int value)`.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: CInt, _ value: CInt) -> CInt
-
 /// A fresh data directory under the system's temporary directory, removed by `remove()`.
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init() throws {
-        launchingProcessesSafely()
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/cbuff-test-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else { throw POSIXError(.EIO) }
@@ -60,36 +35,27 @@ public struct CBuffTool: Sendable {
 /// A running program of this package (cbuff, cbuff-test-agent), with a pipe to its stdin and
 /// one from its stdout; killed when released.
 public final class ChildProcess {
-    let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    let process: Spawned
     private var buffered: [UInt8] = []
 
     /// The package's executables sit beside the test bundle in the build directory.
     public static func executable(_ name: String) -> URL {
-        launchingProcessesSafely()
-        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent(name)
     }
 
-    /// Starts the package's executable `program` with `arguments` and `environment` added to
-    /// this process's.
-    /// Starts `program` (a package executable by name, or any program by absolute path).
+    /// Starts `program` (a package executable by name, or any program by absolute path) with
+    /// `arguments` and `environment` added to this process's.
     public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        launchingProcessesSafely()
-        process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : Self.executable(program)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.arguments = arguments
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
+        process = try Spawned(program.hasPrefix("/") ? program : Self.executable(program).path, arguments,
+                              environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                              input: .pipe, output: .pipe)
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
 
     /// The agent's next line of output, or nil at end of output.
     public func readLine() -> String? {
-        let fd = output.fileHandleForReading.fileDescriptor
         while true {
             if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: buffered[..<newline], as: UTF8.self)
@@ -97,7 +63,7 @@ public final class ChildProcess {
                 return line
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4096) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(process.output, $0.baseAddress, 4096) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return buffered.isEmpty ? nil : String(decoding: buffered, as: UTF8.self) }
             buffered += chunk[0..<n]
@@ -113,38 +79,30 @@ public final class ChildProcess {
     }
 
     public func send(_ line: String) {
-        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        process.write(Array((line + "\n").utf8))
     }
 
     public func kill(_ signal: Int32 = SIGKILL) {
-        Glibc.kill(pid, signal)
+        process.kill(signal)
     }
 
     /// Waits for the agent to exit; returns its exit status (or 128 + signal).
     @discardableResult
     public func wait() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        process.wait()
     }
 
     /// Waits at most `seconds` for the program to exit, then kills it (SIGKILL); returns its
     /// exit status (or 128 + signal) and whether it had to be killed.
     public func wait(timeout seconds: Double) -> (status: Int32, timedOut: Bool) {
-        let watchdog = Watchdog(pid: pid, seconds: seconds)
-        let status = wait()
-        return (status, watchdog.finish())
+        if let status = process.wait(timeout: seconds) { return (status, false) }
+        process.kill(SIGKILL)
+        return (process.wait(), true)
     }
 
     /// Closes the agent's standard input.
     public func closeInput() {
-        try? input.fileHandleForWriting.close()
-    }
-
-    deinit {
-        if process.isRunning {
-            Glibc.kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.closeInput()
     }
 }
 
@@ -204,40 +162,24 @@ public struct Outcome: Sendable, CustomStringConvertible {
 public func run(_ program: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
                 user: (uid: UInt32, gid: UInt32)? = nil, timeout: Double = 120, stdoutPath: String? = nil,
                 removing: [String] = []) throws -> Outcome {
-    launchingProcessesSafely()
-    let process = Process()
-    if let user {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--",
-                             ChildProcess.executable(program).path] + arguments
-    } else {
-        // A package executable by name, or any program by absolute path.
-        process.executableURL = program.hasPrefix("/") ? URL(fileURLWithPath: program) : ChildProcess.executable(program)
-        process.arguments = arguments
-    }
+    // A package executable by name, or any program by absolute path.
+    let path = program.hasPrefix("/") ? program : ChildProcess.executable(program).path
+    let (executable, allArguments) = user.map { user in
+        ("/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", path] + arguments)
+    } ?? (path, arguments)
     var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     for name in removing { variables[name] = nil }
-    process.environment = variables
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    process.standardInput = stdin
-    let redirected = try stdoutPath.map { path -> FileHandle in
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw POSIXError(.ENOENT) }
-        return handle
-    }
-    process.standardOutput = redirected ?? stdout
-    process.standardError = stderr
-    try process.run()
-    try? redirected?.close()
-    try? stdout.fileHandleForWriting.close()
-    let watchdog = Watchdog(pid: process.processIdentifier, seconds: timeout)
+    if let stdoutPath, !FileManager.default.fileExists(atPath: stdoutPath) { throw POSIXError(.ENOENT) }
+    let process = try Spawned(executable, allArguments, environment: variables, input: .pipe,
+                              output: stdoutPath.map { .file($0) } ?? .pipe, error: .pipe)
+    let watchdog = Watchdog(process, seconds: timeout)
     // Both pipes are drained at once, so that a program filling one never blocks on it.
-    let errors = Thread.detachedReading(stderr.fileHandleForReading)
-    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-    try? stdin.fileHandleForWriting.close()
-    let output = redirected == nil ? stdout.fileHandleForReading.readDataToEndOfFile() : Data()
-    process.waitUntilExit()
+    let errors = Thread.detachedReading(process.error)
+    if let input { process.write(Array(input.utf8)) }
+    process.closeInput()
+    let output = process.output >= 0 ? readToEnd(process.output) : []
+    let status = process.wait()
     let timedOut = watchdog.finish()
-    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     return Outcome(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errors.value(), as: UTF8.self),
                    timedOut: timedOut)
 }
@@ -248,14 +190,14 @@ final class Watchdog: @unchecked Sendable {   // guarded by `condition`
     private var finished = false
     private var fired = false
 
-    init(pid: Int32, seconds: Double) {
+    init(_ process: Spawned, seconds: Double) {
         let thread = Thread { [self] in
             condition.lock()
             let deadline = Date(timeIntervalSinceNow: seconds)
             while !finished, condition.wait(until: deadline) {}
             if !finished {
                 fired = true
-                Glibc.kill(pid, SIGKILL)
+                process.kill(SIGKILL)   // not once it was waited for: its PID may be another's by then
             }
             condition.unlock()
         }
@@ -274,9 +216,9 @@ final class Watchdog: @unchecked Sendable {   // guarded by `condition`
 
 extension Thread {
     /// Reads a handle to its end on a new thread.
-    fileprivate static func detachedReading(_ handle: FileHandle) -> PendingData {
+    fileprivate static func detachedReading(_ fd: CInt) -> PendingData {
         let pending = PendingData()
-        let thread = Thread { pending.set(handle.readDataToEndOfFile()) }
+        let thread = Thread { pending.set(readToEnd(fd)) }
         thread.start()
         return pending
     }
@@ -285,16 +227,16 @@ extension Thread {
 /// Data another thread is still reading.
 private final class PendingData: @unchecked Sendable {   // guarded by `condition`
     private let condition = NSCondition()
-    private var data: Data?
+    private var data: [UInt8]?
 
-    func set(_ value: Data) {
+    func set(_ value: [UInt8]) {
         condition.lock()
         data = value
         condition.broadcast()
         condition.unlock()
     }
 
-    func value() -> Data {
+    func value() -> [UInt8] {
         condition.lock()
         defer { condition.unlock() }
         while data == nil { condition.wait() }

@@ -28,7 +28,6 @@ import SharedRing
         var url: String { "nats://127.0.0.1:\(port)" }
 
         func start() throws {
-            launchingProcessesSafely()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server")
             process.arguments = (jetStream ? ["-js"] : []) + ["-a", "127.0.0.1", "-p", String(port), "-sd", store]
@@ -76,7 +75,6 @@ import SharedRing
     /// `environment` added to this process's), its stderr into file `log` of the data directory
     /// if given, else nowhere.
     func relay(_ arguments: [String], log: String? = nil, server url: String? = nil, environment: [String: String] = [:]) throws -> Process {
-        launchingProcessesSafely()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.relayBinary)
         process.arguments = arguments + ["--server", url ?? server.url, "--dir", data]

@@ -8,7 +8,6 @@ extension RelayTests {
     /// Runs the relay through `sh`, which closes descriptors `closed` (of 0, 1, 2) before it
     /// execs it; stderr is otherwise `stderr`.
     func runWithClosed(_ closed: [Int], _ arguments: [String], stderr: FileHandle = .nullDevice) throws -> Process {
-        launchingProcessesSafely()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         let closing = closed.map { "\($0)>&-" }.joined(separator: " ")

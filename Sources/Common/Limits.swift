@@ -18,4 +18,7 @@ package enum Limits {
     /// file is opened), and a push that would take `claimed` beyond it is refused (corrupted),
     /// never waited for.
     package static let maxCount = UInt64(Int64.max)
+    /// The longest tether timeout a `block` buffer may record (30 days, in nanoseconds): beyond
+    /// it a tether means nothing an operator would notice, and a header that says more is damage.
+    package static let maxTetherNanos: UInt64 = 30 * 86_400 * 1_000_000_000
 }

@@ -22,13 +22,53 @@ extension DataDirectory {
         try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain)
     }
 
+    /// Creates a buffer of the ``OverflowPolicy/block`` policy whose writer stops waiting for a
+    /// named reader that is gone: one whose process is not alive (decided by the lock it holds
+    /// while it has the reader open, never by its PID) and which has held the writer back for
+    /// longer than `tetherTimeout` (from the moment the writer found the ring full of what it
+    /// had not consumed) is *untethered*: the writer goes on, overwriting what that reader had
+    /// not read, and says so once (a warning through the library's logger, and
+    /// ``NamedReaderStatus/untethered`` in ``status(of:)``). When the reader is opened again, it
+    /// counts exactly what it missed in ``BufferReader/missedCount``, resumes at the oldest item
+    /// still present and holds the writer back again. A live reader is never untethered,
+    /// however slow. As Aeron's untethered subscriptions; the timeout is recorded in the ring
+    /// file (see <doc:RingFileFormat>), so every writer that takes the buffer over keeps it.
+    ///
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - itemSize: bytes per item.
+    ///   - length: number of items the ring holds.
+    ///   - policy: ``OverflowPolicy/block`` (a tether timeout under overwrite is refused).
+    ///   - tetherTimeout: at most 30 days; `.zero` is off: the writer waits for every named
+    ///     reader without limit, as ``createBuffer(_:itemSize:length:policy:)`` makes it.
+    /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
+    ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``.
+    public func createBuffer(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+    ) throws(CBuffError) -> BufferWriter {
+        let tether = try lifted { () throws(CBuffFailure) in try Self.tetherNanos(tetherTimeout) }
+        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether)
+    }
+
+    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    static func tetherNanos(_ timeout: Duration) throws(CBuffFailure) -> UInt64 {
+        let (seconds, attoseconds) = timeout.components
+        guard seconds >= 0, attoseconds >= 0 else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout cannot be negative (\(timeout)).")
+        }
+        guard UInt64(seconds) <= Limits.maxTetherNanos / 1_000_000_000 else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout of \(seconds) s is beyond the longest, \(Limits.maxTetherNanos / 86_400_000_000_000) days.")
+        }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
     /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
-    /// is plain).
+    /// is plain), with a tether timeout of `tetherNanos` (0: off).
     func createBuffer(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType).tethered(tetherNanos)
             return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
     }

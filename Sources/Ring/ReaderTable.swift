@@ -263,6 +263,54 @@ extension RingFile {
         }
     }
 
+    /// Moves named reader `name` to the point `target()` computes (asked under the table lock:
+    /// a position and, for a ring of messages, the sequence of the message there), in one change
+    /// of its record; refused with `readerBusy` while a live process has it open. Returns the
+    /// position stored.
+    ///
+    /// Why no process can see the record half moved, or move it back. The table lock is held
+    /// throughout, and this process takes the reader's liveness lock (byte `1 + k`) as an
+    /// opener would: opening a named reader takes the table lock first, so no process can
+    /// open it until the move is complete; one that had it open holds the liveness lock, and
+    /// the move is refused. A process that had it open and closed (or died) stored its last
+    /// cursor before its descriptor released the lock; the kernel's lock table orders that
+    /// release before this process's lock (each `fcntl` runs under the kernel's lock of the
+    /// file's lock list, so stores before one are visible after the other), so that cursor is
+    /// never stored after the move. The cursor is stored with release semantics (after the
+    /// message sequence at offset 8, as a reader's commit does), then the readers version is
+    /// bumped (release), so that the writer's gate, which rescans when it acquires a new
+    /// version, sees the new cursor, wherever it moved: a move back makes it wait for the
+    /// reader again, a move forward lets it go on; it is woken to look. A move back to items a
+    /// claim made meanwhile overwrites is counted as missed by the reader's next read (R4 of
+    /// `Publication.swift`: the reader relies on the gate only once the gate has taken the new
+    /// version in), as for a reader registered at the oldest item of a full ring.
+    package func seekReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64,
+                            to target: () throws(CBuffFailure) -> (position: UInt64, sequence: UInt64?)) throws(CBuffFailure) -> UInt64 {
+        try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> UInt64 in
+            let table = readerTable
+            guard let index = table.index(of: name) else {
+                throw CBuffFailure(.notFound, "Buffer \"\(bufferName)\" has no named reader \"\(name)\".")
+            }
+            let byte = ReaderTable.lockByte(ofRecord: index)
+            let owner = table.pid(index)
+            guard try tryLock(byte: byte, of: "named reader \(name) of \(path)",
+                              ownerIsRunning: owner != Sys.processID() && Sys.isRunning(owner, startTime: table.startTime(index))) else {
+                throw CBuffFailure(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(owner)); stop it first, then move it. It was not moved.")
+            }
+            defer { Sys.unlock(descriptor, start: byte) }
+            let point = try target()
+            let commit = ReaderCommit(cursor: table.cursor(index), header: header)
+            if layout.messages != nil {
+                commit.store(position: point.position, sequence: point.sequence)
+            } else {
+                commit.store(point.position)
+            }
+            bumpReadersVersion()
+            header.wakeWriter()
+            return point.position
+        }
+    }
+
     /// Ties a returning named reader to the `block` writer again (under the table lock, with the
     /// reader's liveness lock taken): clears its untethered flag, then bumps the readers
     /// version (release), so that the writer's gate, which rescans the table when it acquires a

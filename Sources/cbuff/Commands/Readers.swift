@@ -30,7 +30,7 @@ struct Readers: ParsableCommand {
                     throw failure(ExitStatus.dataError, status.problem?.description ?? "the ring file of buffer \(Values.quoted(name)) cannot be read.")
                 }
                 if json {
-                    let readers = ring.readers.map { BufferReport.ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive, readPerSecond: nil) }
+                    let readers = ring.readers.map { BufferReport.ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive, untethered: $0.untethered, readPerSecond: nil) }
                     try Output.print(BufferReport.json(readers) + "\n")
                     return
                 }

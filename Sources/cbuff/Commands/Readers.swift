@@ -69,8 +69,10 @@ struct Readers: ParsableCommand {
             discussion: """
                 For a reader that fell behind, or one that a block writer waits for and that will \
                 not come back. Refused (exit 75) while a live process has it open. Buffers of \
-                messages move to oldest or latest. A block writer the reader held back may \
-                publish while it moves; "latest" then skips what it published too.
+                messages move to oldest or latest. The move is one change of the reader's record \
+                under the reader table's lock: a process opening the reader meanwhile resumes it \
+                before the move (which is then refused) or after it. A block writer the reader \
+                held back goes on at once; one moved back makes the writer wait for it again.
                 """
         )
 

@@ -68,6 +68,7 @@ import TestSupport
         #expect(report["tetherTimeout"] as? Double == 0.2, "\(report)")
         let readers = try #require(report["readers"] as? [[String: Any]])
         #expect(readers.first?["untethered"] as? Bool == true, "\(report)")
+        #expect(try cbuff("reader", "list", "t").lines.last?.contains("not running, untethered") == true)
         let popped = try cbuff("pop", "t", "--reader", "r", "-n", "10")
         #expect(popped.lines == ["3", "4", "5", "6"], "\(popped)")
         #expect(try cbuff("reader", "list", "t", "--json").stdout.contains("\"untethered\":false"))

@@ -20,7 +20,7 @@ struct Readers: ParsableCommand {
         @Argument(help: "The buffer's name.", completion: BufferNames.completion)
         var name: String
 
-        @Flag(help: "Print one JSON array of {name, position, lag, pid, alive}.")
+        @Flag(help: "Print one JSON array of {name, position, lag, pid, alive, untethered}.")
         var json = false
 
         func run() throws {
@@ -35,7 +35,7 @@ struct Readers: ParsableCommand {
                     return
                 }
                 let rows = [["READER", "POSITION", "LAG", "PID", "STATE"]] + ring.readers.map {
-                    [$0.name, String($0.position), String($0.lag), String($0.pid), $0.alive ? "running" : "not running"]
+                    [$0.name, String($0.position), String($0.lag), String($0.pid), $0.alive ? "running" : $0.untethered ? "not running, untethered" : "not running"]
                 }
                 try Output.print(table(rows))
             }

@@ -69,7 +69,9 @@ internal import SharedRingSystem
 ///   R4 counts those too: nothing torn is delivered, nothing lost goes uncounted.)
 /// - *A writer or reader of an earlier version* ignores the flag: such a writer waits for the
 ///   untethered reader as before (its cursor is a lapped one, so until the reader returns); such
-///   a reader coming back stays untethered and reads with R4, counting what it misses.
+///   a reader coming back leaves the flag set and reads with R4, counting what it misses, until
+///   this writer's next rescan finds its liveness lock held and ties it again itself
+///   (``retetherLiveReaders()``, under the table lock, at most every 10 ms).
 @usableFromInline
 package struct SpaceGate {
     @usableFromInline package let table: ReaderTable?          // nil: the overwrite policy, which never waits
@@ -97,6 +99,9 @@ package struct SpaceGate {
     var blockedSince: Int64 = 0
     /// The earliest time of the next look at the readers' liveness once the timeout has passed.
     var nextTetherLook: Int64 = 0
+    /// The earliest time of the next look for live readers left untethered (see
+    /// ``retetherLiveReaders()``).
+    var nextRetetherLook: Int64 = 0
     /// How many named readers this writer untethered.
     package private(set) var untetherings = 0
     /// After a look that untethered nobody (the readers holding the writer back are alive, or
@@ -196,6 +201,38 @@ package struct SpaceGate {
         sequence < limit && header.readersVersion.pointee.load(ordering: .acquiring) == version
     }
 
+    /// Ties again every untethered record whose process is alive: a reader of an
+    /// implementation that does not clear the flag when it opens the reader (an earlier version,
+    /// or another language's), or a record registered anew over a flag an earlier version left
+    /// when it freed it. A live reader is never untethered, whoever opened it. Looked at no more
+    /// often than every ``tetherLookInterval`` (a clock read per rescan while a record is
+    /// untethered, a lock probe per untethered record per look), under the table lock as
+    /// untethering is (a busy lock: the next look). Returns whether it tied any.
+    mutating func retetherLiveReaders() -> Bool {
+        guard let table, descriptor >= 0 else { return false }
+        let now = Sys.monotonicNanos()
+        guard now >= nextRetetherLook else { return false }
+        nextRetetherLook = now &+ Self.tetherLookInterval
+        func isFlaggedAndAlive(_ index: Int) -> Bool {
+            table.state(index).pointee.load(ordering: .acquiring) == 1
+                && table.untethered(index).pointee.load(ordering: .relaxed) != 0
+                && (try? Sys.isLocked(descriptor, start: ReaderTable.lockByte(ofRecord: index)).get()) == true
+        }
+        let alive = (0..<RingLayout.readerCapacity).filter(isFlaggedAndAlive)
+        guard !alive.isEmpty else { return false }
+        guard (try? Sys.tryLock(descriptor, start: ReaderTable.tableLockByte).get()) == true else { return false }
+        defer { Sys.unlock(descriptor, start: ReaderTable.tableLockByte) }
+        var tied = false
+        for index in alive where isFlaggedAndAlive(index) {
+            table.untethered(index).pointee.store(0, ordering: .relaxed)
+            tied = true
+            Diagnostics.note(.readers, "named reader \"\(table.name(index) ?? "#\(index)")\" is open again by a live process that did not tie it: the writer waits for it again")
+        }
+        // Publishes the cleared flags (release), as a reader's own re-tether does.
+        if tied { header.readersVersion.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent) }
+        return tied
+    }
+
     /// The slow path of a push: looks at the readers' records and, unless `timeoutNanos` is 0,
     /// waits up to that long (negative: no limit) for room.
     ///
@@ -244,8 +281,9 @@ package struct SpaceGate {
         var anyUntethered = false
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) == 1 {
             // An untethered reader (see above) no longer holds the writer back. (Relaxed: the
-            // flag was published by the readers version this rescan acquired.)
-            if table.untethered(index).pointee.load(ordering: .relaxed) != 0 {
+            // flag was published by the readers version this rescan acquired.) Without a tether
+            // timeout a flag means nothing (only damage sets one): the reader holds it back.
+            if tetherNanos > 0 && table.untethered(index).pointee.load(ordering: .relaxed) != 0 {
                 anyUntethered = true
                 continue
             }
@@ -258,6 +296,7 @@ package struct SpaceGate {
         // (see `RingCursor.tryToRelyOnTheGate`). Release: the writes before it are visible too.
         // While a record is untethered the gate does not respect every record: it stores a value
         // that is never the readers version, so that no reader relies on it (see above).
+        if anyUntethered && retetherLiveReaders() { return refresh(for: sequence) }
         let advertised = anyUntethered ? ~version : version
         if header.gateVersion.pointee.load(ordering: .relaxed) != advertised {
             header.gateVersion.pointee.store(advertised, ordering: .releasing)

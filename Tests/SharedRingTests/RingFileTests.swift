@@ -104,6 +104,24 @@ import SharedRingSystem
         writer.close()
     }
 
+    /// A live reader is never untethered, even one whose opener left the flag set (an earlier
+    /// version, another language, or a record registered over a flag an earlier version left):
+    /// the writer finds its liveness lock held and ties it again itself.
+    @Test func aLiveReaderLeftUntetheredByItsOpenerIsTiedAgainByTheWriter() throws {
+        var writer = try directory.createBuffer("left", itemSize: 8, length: 4, policy: .block, tetherTimeout: .milliseconds(50))
+        var reader = try directory.openReader("left", named: "r")
+        // As an opener that does not clear the flag would leave it: flag set, version bumped.
+        let version = try fileBytes("left")[264..<268].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        try overwrite("left", at: 1024 + 16, with: [1, 0, 0, 0])
+        try overwrite("left", at: 264, with: withUnsafeBytes(of: (version &+ 1).littleEndian) { Array($0) })
+        for value: UInt64 in [1, 2, 3, 4] { #expect(try writer.tryPush(value)) }
+        #expect(try writer.push(5, timeout: .milliseconds(300)) == false)    // it waits for the live reader
+        #expect(try directory.status(of: "left").ring?.readers.first?.untethered == false)
+        #expect(try reader.popItem() == 1 && reader.missedCount == 0)
+        reader.close()
+        writer.close()
+    }
+
     /// A tether timeout under `overwrite`, or beyond 30 days, is damage; so are they refused at
     /// creation.
     @Test func anImpossibleTetherTimeoutIsRefused() throws {

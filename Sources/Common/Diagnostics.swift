@@ -16,4 +16,11 @@ package enum Diagnostics {
     package static func note(_ subsystem: Subsystem, _ message: @autoclosure () -> String) {
         logger.debug("\(message())", metadata: ["subsystem": "\(subsystem.rawValue)"])
     }
+
+    /// What an operator must hear about even without asking for diagnostics, at warning level:
+    /// a `block` writer that stopped waiting for a dead named reader (its tether timeout). Said
+    /// once per event, never on the hot path. (`cbuff` prints warnings to stderr.)
+    package static func warn(_ subsystem: Subsystem, _ message: @autoclosure () -> String) {
+        logger.warning("\(message())", metadata: ["subsystem": "\(subsystem.rawValue)"])
+    }
 }

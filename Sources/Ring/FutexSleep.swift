@@ -170,7 +170,9 @@ enum FutexSleep {
 
     /// Waits until `ready()` holds, at most `timeoutNanos` (negative: no limit), spinning as
     /// `budget` says first. Returns false on timeout, or early once `stop()` says so after a
-    /// wake-up.
+    /// wake-up. `lookAt()` is a moment (monotonic nanoseconds) at which `ready()` must be asked
+    /// again although nobody wakes the sleeper (the `block` writer's tether deadline): a slice of
+    /// sleep that would pass it ends there; one already past does not shorten the slices.
     ///
     /// - Parameters:
     ///   - acknowledged: whether the one waker of this request word acknowledges requests (K6):
@@ -181,7 +183,7 @@ enum FutexSleep {
         until ready: () -> Bool,
         word: UnsafeMutablePointer<Atomic<UInt32>>, address: UnsafeMutablePointer<UInt32>,
         request: UnsafeMutablePointer<Atomic<UInt32>>, acknowledged: Bool = false, budget: inout SpinBudget,
-        timeoutNanos: Int64, coalescingNanos: Int64 = 0, stop: () -> Bool = { false }
+        timeoutNanos: Int64, coalescingNanos: Int64 = 0, stop: () -> Bool = { false }, lookAt: () -> Int64 = { .max }
     ) -> Bool {
         if ready() { return true }
         if coalescingNanos <= 0, budget.spin(until: ready) { return true }
@@ -212,9 +214,13 @@ enum FutexSleep {
                 Sys.globalBarrier()                                                            // S3
             }
             let isReady = ready()                                                              // S4
-            let remaining = deadline == Int64.max ? Int64.max : deadline &- Sys.monotonicNanos()
+            let now = Sys.monotonicNanos()
+            let remaining = deadline == Int64.max ? Int64.max : deadline &- now
             if !isReady && remaining > 0 {
-                Sys.futexWait(address, expected: observed, timeoutNanos: min(remaining, longestSleepNanos))   // S5
+                var slice = min(remaining, longestSleepNanos)
+                let look = lookAt()
+                if look != .max, look > now { slice = min(slice, look &- now) }
+                Sys.futexWait(address, expected: observed, timeoutNanos: slice)            // S5
             }
             if isReady || ready() {
                 budget.slept(nanoseconds: coalescingNanos > 0 ? .max : Sys.monotonicNanos() &- sleptAt)

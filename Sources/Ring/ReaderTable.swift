@@ -9,6 +9,10 @@ package import SharedRingCommon
 /// | offset | size | field | written by |
 /// |---:|---:|---|---|
 /// | 0 | 8 | cursor: the next sequence to deliver after a restart | the reader (own cache line) |
+/// | 8 | 8 | message rings: 1 + the sequence at the cursor (0: unknown) | the reader |
+/// | 16 | 4 | untethered: 1 while a `block` writer does not wait for this reader | under the table lock |
+/// | 20 | 4 | how many times a writer untethered it (wraps) | under the table lock |
+/// | 24 | 8 | when it was last untethered, ns since the Unix epoch | under the table lock |
 /// | 64 | 4 | state: 0 free, 1 registered | the registering process, under the table lock |
 /// | 68 | 4 | PID of the last process that opened it | idem |
 /// | 72 | 8 | that process's start time (clock ticks after boot) | idem |
@@ -26,6 +30,15 @@ package struct ReaderTable {
 
     package enum Offset {
         package static let cursor = 0
+        /// u32: 1 while the reader is *untethered*: a `block` writer stopped waiting for it (its
+        /// process was not alive and it held the writer back longer than the buffer's tether
+        /// timeout). Set by that writer and cleared by the reader's next open, both under the
+        /// table lock, each followed by a bump of the readers version (see `SpaceGate`).
+        package static let untethered = 16
+        /// u32: how many times a writer untethered this reader (wraps; for people).
+        package static let untetherCount = 20
+        /// u64: when a writer last untethered it, nanoseconds since the Unix epoch (for people).
+        package static let untetheredAt = 24
         package static let state = 64
         package static let pid = 68
         package static let startTime = 72
@@ -47,6 +60,32 @@ package struct ReaderTable {
 
     package func state(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (record(index) + Offset.state).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// The untethered flag of record `index` (see ``Offset/untethered``): any value but 0 means
+    /// untethered (the file is input: a damaged flag only makes the writer wait less, and the
+    /// reader's next open clears it).
+    package func untethered(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (record(index) + Offset.untethered).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// How many times a writer untethered record `index`.
+    package func untetherCount(_ index: Int) -> UInt32 {
+        UInt32(littleEndian: record(index).load(fromByteOffset: Offset.untetherCount, as: UInt32.self))
+    }
+
+    /// When a writer last untethered record `index` (ns since the Unix epoch; 0: never).
+    package func untetheredAt(_ index: Int) -> UInt64 {
+        UInt64(littleEndian: record(index).load(fromByteOffset: Offset.untetheredAt, as: UInt64.self))
+    }
+
+    /// Marks record `index` untethered (under the table lock, by the writer): the caller then
+    /// bumps the readers version, which publishes it (release) to the gate and to readers.
+    func markUntethered(_ index: Int, at time: UInt64) {
+        let base = record(index)
+        base.storeBytes(of: (untetherCount(index) &+ 1).littleEndian, toByteOffset: Offset.untetherCount, as: UInt32.self)
+        base.storeBytes(of: time.littleEndian, toByteOffset: Offset.untetheredAt, as: UInt64.self)
+        untethered(index).pointee.store(1, ordering: .relaxed)
     }
 
     /// The name of record `index`, or nil if it is free (or its name is damaged).
@@ -97,6 +136,7 @@ package struct ReaderTable {
     package func clear(_ index: Int) {
         state(index).pointee.store(0, ordering: .releasing)
         (record(index) + 64).initializeMemory(as: UInt8.self, repeating: 0, count: RingLayout.readerRecordSize - 64)
+        (record(index) + Offset.untethered).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
         cursor(index).pointee.store(0, ordering: .relaxed)
     }
 
@@ -217,6 +257,7 @@ extension RingFile {
                 bumpReadersVersion()
             } else {
                 table.recordOpener(index, pid: pid, startTime: Sys.processStartTime(pid))
+                if table.untethered(index).pointee.load(ordering: .relaxed) != 0 { retether(index, name: name) }
             }
             return NamedReaderRecord(name: name, index: index, commit: ReaderCommit(cursor: table.cursor(index), header: header), isNew: isNew)
         }
@@ -250,6 +291,68 @@ extension RingFile {
         }
         if !registered.isEmpty { bumpReadersVersion() }
         return registered
+    }
+
+    /// Moves named reader `name` to the point `target()` computes (asked under the table lock:
+    /// a position and, for a ring of messages, the sequence of the message there), in one change
+    /// of its record; refused with `readerBusy` while a live process has it open. Returns the
+    /// position stored.
+    ///
+    /// Why no process can see the record half moved, or move it back. The table lock is held
+    /// throughout, and this process takes the reader's liveness lock (byte `1 + k`) as an
+    /// opener would: opening a named reader takes the table lock first, so no process can
+    /// open it until the move is complete; one that had it open holds the liveness lock, and
+    /// the move is refused. A process that had it open and closed (or died) stored its last
+    /// cursor before its descriptor released the lock; the kernel's lock table orders that
+    /// release before this process's lock (each `fcntl` runs under the kernel's lock of the
+    /// file's lock list, so stores before one are visible after the other), so that cursor is
+    /// never stored after the move. The cursor is stored with release semantics (after the
+    /// message sequence at offset 8, as a reader's commit does), then the readers version is
+    /// bumped (release), so that the writer's gate, which rescans when it acquires a new
+    /// version, sees the new cursor, wherever it moved: a move back makes it wait for the
+    /// reader again, a move forward lets it go on; it is woken to look. A move back to items a
+    /// claim made meanwhile overwrites is counted as missed by the reader's next read (R4 of
+    /// `Publication.swift`: the reader relies on the gate only once the gate has taken the new
+    /// version in), as for a reader registered at the oldest item of a full ring.
+    package func seekReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64,
+                            to target: () throws(CBuffFailure) -> (position: UInt64, sequence: UInt64?)) throws(CBuffFailure) -> UInt64 {
+        try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> UInt64 in
+            let table = readerTable
+            guard let index = table.index(of: name) else {
+                throw CBuffFailure(.notFound, "Buffer \"\(bufferName)\" has no named reader \"\(name)\".")
+            }
+            let byte = ReaderTable.lockByte(ofRecord: index)
+            let owner = table.pid(index)
+            guard try tryLock(byte: byte, of: "named reader \(name) of \(path)",
+                              ownerIsRunning: owner != Sys.processID() && Sys.isRunning(owner, startTime: table.startTime(index))) else {
+                throw CBuffFailure(.readerBusy, "Named reader \"\(name)\" of buffer \"\(bufferName)\" is in use by a live process (PID \(owner)); stop it first, then move it. It was not moved.")
+            }
+            defer { Sys.unlock(descriptor, start: byte) }
+            let point = try target()
+            let commit = ReaderCommit(cursor: table.cursor(index), header: header)
+            if layout.messages != nil {
+                commit.store(position: point.position, sequence: point.sequence)
+            } else {
+                commit.store(point.position)
+            }
+            bumpReadersVersion()
+            header.wakeWriter()
+            return point.position
+        }
+    }
+
+    /// Ties a returning named reader to the `block` writer again (under the table lock, with the
+    /// reader's liveness lock taken): clears its untethered flag, then bumps the readers
+    /// version (release), so that the writer's gate, which rescans the table when it acquires a
+    /// new version, counts its cursor again. The reader resumes at its committed cursor, which
+    /// the writer has lapped meanwhile: its first read finds that out from `claimed` (R4, as
+    /// any lapped reader does: it does not rely on the gate before the gate has taken the new
+    /// version in), counts exactly what was overwritten, and goes on at the oldest item still
+    /// present. Until it commits past that, the gate sees its old cursor and the writer waits.
+    func retether(_ index: Int, name: String) {
+        readerTable.untethered(index).pointee.store(0, ordering: .relaxed)
+        bumpReadersVersion()
+        Diagnostics.note(.readers, "named reader \"\(name)\" of \(path) is back: the writer waits for it again")
     }
 
     /// Removes named reader `index`, so that it no longer holds a place, nor, under the

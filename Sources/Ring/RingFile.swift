@@ -423,7 +423,8 @@ package struct RingFile: ~Copyable {
 
     /// The `block` policy's gate for this file's writer (one that never waits under `overwrite`).
     package func spaceGate() -> SpaceGate {
-        SpaceGate(table: layout.policy == .block ? readerTable : nil, header: header, length: layout.length)
+        SpaceGate(table: layout.policy == .block ? readerTable : nil, header: header, length: layout.length,
+                  tetherNanos: layout.tetherNanos, descriptor: descriptor)
     }
 
     /// Where a new reader starting at `start` would begin now.

@@ -11,7 +11,7 @@ package import SharedRingCommon
 /// | line | offset | written by | content |
 /// |------|--------|------------|---------|
 /// | 0 | 0 | creator, once | geometry and checksum (immutable) |
-/// | 1 | 64 | creator, once | creation time |
+/// | 1 | 64 | creator, once | creation time, tether timeout |
 /// | 2 | 128 | the writer | published and claimed counts, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
@@ -72,6 +72,10 @@ package struct RingLayout: Equatable, Sendable {
         package static let checksum = 56             // u64: FNV-1a 64 of bytes 0..<56
         // line 1: written once at creation
         package static let createdAt = 64            // u64: ns since the Unix epoch
+        /// u64: the `block` policy's tether timeout in nanoseconds, 0 = off (see `SpaceGate`).
+        /// Line 1 is neither checksummed nor checked by earlier readers, which left it zero: an
+        /// earlier writer ignores it (it keeps waiting for every named reader, as before).
+        package static let tetherTimeout = 72
         // line 2: written by the writer only
         @usableFromInline package static let published = 128           // u64: items published: every sequence below is complete (`written` in docs and JSON)
         @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every `lastWriteStampInterval` items
@@ -138,6 +142,24 @@ package struct RingLayout: Equatable, Sendable {
     package let preciseMessageTime: Bool
     /// 2, or 3 when ``itemType`` is not plain (or the file says 3).
     package private(set) var version: UInt32
+    /// Under the `block` policy, how long (nanoseconds) a named reader whose process is not
+    /// alive may hold the writer back before the writer stops waiting for it; 0: without limit
+    /// (the writer waits for every named reader, as files without the field do). Always 0 under
+    /// `overwrite`. Recorded at offset 72 (line 1), written once with the rest of the header.
+    package private(set) var tetherNanos: UInt64 = 0
+
+    /// This geometry with a tether timeout of `nanoseconds` (0: off); only a `block` ring has one.
+    package func tethered(_ nanoseconds: UInt64) throws(CBuffFailure) -> RingLayout {
+        guard nanoseconds == 0 || policy == .block else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout is for buffers of the block policy: under overwrite the writer never waits for a reader.")
+        }
+        guard nanoseconds <= Limits.maxTetherNanos else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout of \(nanoseconds / 1_000_000_000) s is beyond the longest, \(Limits.maxTetherNanos / 86_400_000_000_000) days.")
+        }
+        var copy = self
+        copy.tetherNanos = nanoseconds
+        return copy
+    }
     /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger.
     package let slotStride: Int
     package let fileSize: Int
@@ -203,6 +225,7 @@ package struct RingLayout: Equatable, Sendable {
         bytes.storeLE(UInt64(fileSize), at: Offset.fileSize)
         bytes.storeLE(Self.checksum(bytes[0..<Offset.checksum]), at: Offset.checksum)
         bytes.storeLE(createdAt, at: Offset.createdAt)
+        bytes.storeLE(tetherNanos, at: Offset.tetherTimeout)
         if let messages {
             bytes.storeLE(UInt32(1), at: Offset.kind)
             bytes.storeLE(UInt64(messages.capacity), at: Offset.messageCapacity)
@@ -367,6 +390,10 @@ package struct RingLayout: Equatable, Sendable {
             throw corrupt("it is \(actualSize) bytes but its header says \(geometry.fileSize) (truncated or extended)")
         }
         geometry.version = version // a plain version-3 file (another program may write one) stays version 3
+        let tether: UInt64 = header.loadLE(at: Offset.tetherTimeout)
+        guard tether == 0 || policy == .block else { throw corrupt("it records a tether timeout (\(tether) ns) although its policy is overwrite") }
+        guard tether <= Limits.maxTetherNanos else { throw corrupt("its tether timeout \(tether) ns is beyond the longest, \(Limits.maxTetherNanos) ns") }
+        geometry.tetherNanos = tether
         self = geometry
     }
 

@@ -19,6 +19,12 @@ package struct RingSnapshot: Sendable {
         package let pid: Int32
         /// Whether a live process has it open (the lock that process holds on its record).
         package let alive: Bool
+        /// Whether a `block` writer stopped waiting for it (its tether timeout; see `SpaceGate`).
+        package let untethered: Bool
+        /// How many times a writer untethered it.
+        package let untetherCount: UInt32
+        /// When it was last untethered (ns since the Unix epoch), or 0.
+        package let untetheredAt: UInt64
     }
 
     package let layout: RingLayout
@@ -95,7 +101,9 @@ extension RingFile {
             return RingSnapshot.Reader(name: name, index: index,
                                        committed: min(table.cursor(index).pointee.load(ordering: .acquiring), Limits.maxCount),
                                        committedSequence: layout.messages == nil || sequence == 0 ? nil : min(sequence - 1, Limits.maxCount),
-                                       pid: table.pid(index), alive: isReaderAlive(index))
+                                       pid: table.pid(index), alive: isReaderAlive(index),
+                                       untethered: table.untethered(index).pointee.load(ordering: .acquiring) != 0,
+                                       untetherCount: table.untetherCount(index), untetheredAt: table.untetheredAt(index))
         }
         var messages: RingSnapshot.Messages?
         if let area = messageArea {

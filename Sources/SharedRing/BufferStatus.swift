@@ -78,6 +78,10 @@ public struct RingStatus: Sendable {
     public let length: Int
     /// What a push does when the ring is full.
     public let policy: OverflowPolicy
+    /// Under ``OverflowPolicy/block``, how long a named reader whose process is not alive may
+    /// hold the writer back before the writer goes on without it (see
+    /// ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``); nil: without limit.
+    public let tetherTimeout: Duration?
     /// Bytes per slot: the item size rounded up to a multiple of 8 (or of the item's alignment).
     public let slotStride: Int
     /// The ring file's size in bytes: the 4096-byte header and the slots.
@@ -164,6 +168,7 @@ extension RingStatus {
         itemSize = layout.itemSize
         length = layout.length
         policy = OverflowPolicy(layout.policy)
+        tetherTimeout = layout.tetherNanos == 0 ? nil : .nanoseconds(Int64(clamping: layout.tetherNanos))
         slotStride = layout.slotStride
         fileSize = layout.fileSize
         createdAt = snapshot.createdAt
@@ -177,15 +182,19 @@ extension RingStatus {
         interruptedWrite = snapshot.interruptedWrite(writerAlive: writerAlive)
         sleepingReaders = snapshot.sleepingReaders
         let written = self.written
-        let slowest = snapshot.readers.map(\.committed).min()
+        // An untethered reader no longer holds the writer back (see `SpaceGate`).
+        let tethered = snapshot.readers.filter { !$0.untethered }
+        let slowest = tethered.map(\.committed).min()
         unconsumedPositions = layout.policy == .block ? slowest.map { snapshot.published > $0 ? snapshot.published - $0 : 0 } : nil
         writerBlockedBy = snapshot.writerWaiting && layout.policy == .block
-            ? snapshot.readers.filter { $0.committed == slowest }.map(\.name) : []
+            ? tethered.filter { $0.committed == slowest }.map(\.name) : []
         readers = snapshot.readers.map { reader in
             let position = snapshot.messages == nil ? reader.committed : reader.committedSequence ?? written
             return NamedReaderStatus(name: reader.name, slot: reader.index, position: position,
                                      lag: written > position ? written - position : 0,
-                                     pid: reader.pid, alive: reader.alive)
+                                     pid: reader.pid, alive: reader.alive, untethered: reader.untethered,
+                                     untetherCount: Int(reader.untetherCount),
+                                     untetheredAt: reader.untetheredAt == 0 ? nil : reader.untetheredAt)
         }
     }
 }
@@ -235,6 +244,14 @@ public struct NamedReaderStatus: Sendable, Hashable {
     public let pid: Int32
     /// Whether a live process has it open (decided by the lock that process holds).
     public let alive: Bool
+    /// Whether a `block` writer stopped waiting for it: its process was not alive and it held
+    /// the writer back for longer than the buffer's tether timeout. Its next open ties it again
+    /// and counts what the writer overwrote meanwhile in ``BufferReader/missedCount``.
+    public let untethered: Bool
+    /// How many times a writer untethered it.
+    public let untetherCount: Int
+    /// When a writer last untethered it (nanoseconds since the Unix epoch), or nil if never.
+    public let untetheredAt: UInt64?
 }
 
 extension BufferStatus {

@@ -72,6 +72,10 @@ public struct BufferWriter: ~Copyable {
     /// Items currently held by the ring (at most ``length``).
     public var usage: Int { Int(min(publisher.nextSequence, UInt64(length))) }
 
+    /// How many times this writer stopped waiting for a named reader whose process was gone
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    public var untetheredReaders: Int { gate.untetherings }
+
     /// The path of the ring file.
     public var path: String { file.path }
 

@@ -22,13 +22,53 @@ extension DataDirectory {
         try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain)
     }
 
+    /// Creates a buffer of the ``OverflowPolicy/block`` policy whose writer stops waiting for a
+    /// named reader that is gone: one whose process is not alive (decided by the lock it holds
+    /// while it has the reader open, never by its PID) and which has held the writer back for
+    /// longer than `tetherTimeout` (from the moment the writer found the ring full of what it
+    /// had not consumed) is *untethered*: the writer goes on, overwriting what that reader had
+    /// not read, and says so once (a warning through the library's logger, and
+    /// ``NamedReaderStatus/untethered`` in ``status(of:)``). When the reader is opened again, it
+    /// counts exactly what it missed in ``BufferReader/missedCount``, resumes at the oldest item
+    /// still present and holds the writer back again. A live reader is never untethered,
+    /// however slow. As Aeron's untethered subscriptions; the timeout is recorded in the ring
+    /// file (see <doc:RingFileFormat>), so every writer that takes the buffer over keeps it.
+    ///
+    /// - Parameters:
+    ///   - name: the buffer's name.
+    ///   - itemSize: bytes per item.
+    ///   - length: number of items the ring holds.
+    ///   - policy: ``OverflowPolicy/block`` (a tether timeout under overwrite is refused).
+    ///   - tetherTimeout: at most 30 days; `.zero` is off: the writer waits for every named
+    ///     reader without limit, as ``createBuffer(_:itemSize:length:policy:)`` makes it.
+    /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
+    ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``.
+    public func createBuffer(
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+    ) throws(CBuffError) -> BufferWriter {
+        let tether = try lifted { () throws(CBuffFailure) in try Self.tetherNanos(tetherTimeout) }
+        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether)
+    }
+
+    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    static func tetherNanos(_ timeout: Duration) throws(CBuffFailure) -> UInt64 {
+        let (seconds, attoseconds) = timeout.components
+        guard seconds >= 0, attoseconds >= 0 else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout cannot be negative (\(timeout)).")
+        }
+        guard UInt64(seconds) <= Limits.maxTetherNanos / 1_000_000_000 else {
+            throw CBuffFailure(.invalidArgument, "A tether timeout of \(seconds) s is beyond the longest, \(Limits.maxTetherNanos / 86_400_000_000_000) days.")
+        }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
     /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
-    /// is plain).
+    /// is plain), with a tether timeout of `tetherNanos` (0: off).
     func createBuffer(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType).tethered(tetherNanos)
             return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
     }
@@ -47,27 +87,31 @@ extension DataDirectory {
     ///   - length: the number of items the ring holds.
     ///   - policy: what a push does when the ring is full.
     ///   - layout: the items' fields (format version 3), or nil for plain items.
+    ///   - tetherTimeout: as ``createBuffer(_:itemSize:length:policy:tetherTimeout:)`` has it (`.zero`: off).
     ///   - readers: the named readers to register with it (at most 24).
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a bad reader name or more than 24 readers (before anything is created).
     package func createBufferWithoutWriter(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil, readers: [String] = []
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil,
+        tetherTimeout: Duration = .zero, readers: [String] = []
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
             let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+                .tethered(try Self.tetherNanos(tetherTimeout))
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }
     }
 
-    /// ``createBufferWithoutWriter(_:itemSize:length:policy:layout:readers:)`` for a buffer of
+    /// ``createBufferWithoutWriter(_:itemSize:length:policy:layout:tetherTimeout:readers:)`` for a buffer of
     /// variable-size messages (see ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)``).
     package func createMessageBufferWithoutWriter(
-        _ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy = .overwrite, preciseTime: Bool = false, readers: [String] = []
+        _ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy = .overwrite, preciseTime: Bool = false,
+        tetherTimeout: Duration = .zero, readers: [String] = []
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let ring = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
-                                  policy: Policy(policy), preciseTime: preciseTime)
+                                  policy: Policy(policy), preciseTime: preciseTime).tethered(try Self.tetherNanos(tetherTimeout))
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }
     }

@@ -32,6 +32,24 @@ extension DataDirectory {
         }
     }
 
+    /// Creates a buffer of variable-size messages whose ``OverflowPolicy/block`` writer stops
+    /// waiting for a named reader that is gone after `tetherTimeout` (see
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``; a returning reader counts the
+    /// messages it missed).
+    ///
+    /// - Throws: as ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)`` and
+    ///   ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``.
+    public func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy,
+                                    preciseTime: Bool = false, tetherTimeout: Duration) throws(CBuffError) -> MessageWriter {
+        try lifted { () throws(CBuffFailure) -> MessageWriter in
+            let layout = try RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
+                                        policy: Policy(policy), preciseTime: preciseTime).tethered(try Self.tetherNanos(tetherTimeout))
+            let file = try createRing(name, layout: layout)
+            let state = try file.observeMessages()
+            return MessageWriter(name: name, file: file, state: state)
+        }
+    }
+
     /// Becomes the writer of an existing message buffer whose writer is gone; the sequence
     /// continues after the last published message (see ``takeOver(_:)``).
     ///

@@ -126,35 +126,33 @@ extension DataDirectory {
                 throw CBuffError(CBuffFailure(.invalidArgument, "Buffer \"\(name)\" has published \(written) items (the next is sequence \(written)); reader \"\(readerName)\" cannot move to \(sequence). It was not moved."))
             }
         }
-        guard let reader = status.ring?.readers.first(where: { $0.name == readerName }) else {
+        guard status.ring?.readers.contains(where: { $0.name == readerName }) == true else {
             if let problem = status.problem { throw problem }
             throw CBuffError(CBuffFailure(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\"."))
         }
-        if reader.alive {
-            throw CBuffError(CBuffFailure(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" is in use by a live process (PID \(reader.pid)); stop it first, then move it."))
-        }
-        // Removed (refused while it is open), then registered again where asked: a process that
-        // opens the reader in between registers it itself, which is reported, never overwritten.
-        try removeReader(readerName, of: name)
-        let isNew: Bool, at: UInt64
-        if messages {
-            var reader = try openMessageReader(name, named: readerName, start: position == .oldest ? .oldest : .latest)
-            reader.commitsOnRead = false
-            (isNew, at) = (reader.isNewlyRegistered, reader.nextSequence)
-            reader.close()
-        } else {
-            var reader = switch position {
-            case .oldest: try openReader(name, named: readerName, start: .oldest)
-            case .latest: try openReader(name, named: readerName, start: .latest)
-            case .sequence(let sequence): try openReader(name, named: readerName, at: sequence)
+        // One change of the reader's record under the table lock (see `RingFile.seekReader`): a
+        // process that opens the reader meanwhile either waits for the move to be complete or,
+        // having it open first, makes the move refused; never does it see it half done.
+        return try lifted { () throws(CBuffFailure) -> UInt64 in
+            let (registry, row) = try lookUp(name)
+            let file = try openRing(of: row, trust: registry.trust, holding: messages ? .messages : .items)
+            var sequenceThere: UInt64?
+            let at = try file.seekReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> (position: UInt64, sequence: UInt64?) in
+                if messages {
+                    let point = try file.messageCursor(start: position == .oldest ? .oldest : .latest, record: nil).commitPoint
+                    sequenceThere = point.sequence
+                    return point
+                }
+                switch position {
+                case .oldest: return (file.startSequence(.oldest), nil)
+                case .latest: return (file.published, nil)
+                case .sequence(let sequence):
+                    guard sequence <= file.published else { throw Self.beyondPublished(name, file.published, sequence) }
+                    // Never below the oldest item present: the gate must not wait for items gone.
+                    return (max(sequence, file.startSequence(.oldest)), nil)
+                }
             }
-            reader.commitsOnRead = false
-            (isNew, at) = (reader.isNewlyRegistered, reader.nextSequence)
-            reader.close()
+            return messages ? sequenceThere ?? (try? file.snapshot().messages?.written) ?? 0 : at
         }
-        guard isNew else {
-            throw CBuffError(CBuffFailure(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" was opened by another process while it was being moved; it was not moved."))
-        }
-        return at
     }
 }

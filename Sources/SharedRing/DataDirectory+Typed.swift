@@ -26,10 +26,28 @@ extension DataDirectory {
     public func createBuffer(
         _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy = .overwrite
     ) throws(CBuffError) -> BufferWriter {
-        let itemType = try lifted { () throws(CBuffFailure) in
-            try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage)
+        try createBuffer(name, layout: layout, length: length, policy: policy, tetherTimeout: .zero)
+    }
+
+    /// Creates a buffer whose items have the fields of `layout`, with a tether timeout (see
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    public func createBuffer(
+        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+    ) throws(CBuffError) -> BufferWriter {
+        let (itemType, tether) = try lifted { () throws(CBuffFailure) in
+            (try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage), try Self.tetherNanos(tetherTimeout))
         }
-        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType)
+        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType, tetherNanos: tether)
+    }
+
+    /// Creates a buffer of `Item`s with a tether timeout (see
+    /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    public func createBuffer<Item: BitwiseCopyable>(
+        _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+    ) throws(CBuffError) -> TypedBufferWriter<Item> {
+        let (itemType, tether) = try lifted { () throws(CBuffFailure) in (try ItemType.of(Item.self), try Self.tetherNanos(tetherTimeout)) }
+        return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length,
+                                                      policy: policy, itemType: itemType, tetherNanos: tether))
     }
 
     /// Takes over buffer `name` as a writer of `Item`s (see ``takeOver(_:)``), after checking

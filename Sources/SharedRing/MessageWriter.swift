@@ -68,6 +68,10 @@ public struct MessageWriter: ~Copyable {
     /// The sequence number the next message gets (= messages ever published).
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 
+    /// How many times this writer stopped waiting for a named reader whose process was gone
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    public var untetheredReaders: Int { gate.untetherings }
+
     /// The path of the ring file.
     public var path: String { file.path }
 

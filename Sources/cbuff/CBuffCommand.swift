@@ -37,13 +37,14 @@ struct CBuffCommand: ParsableCommand {
         // Before anything is written: a closed pipe on stdout or stderr is an EPIPE from then on.
         Platform.ignoreBrokenPipe()
         let arguments = PushValues.extract(from: Array(CommandLine.arguments.dropFirst()))
-        if arguments.contains("--verbose") {
-            // Before any logger exists: the library's diagnostics, at debug level, to stderr.
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .debug
-                return handler
-            }
+        // Before any logger exists: the library's diagnostics to stderr, its warnings always (a
+        // `block` writer that stopped waiting for a dead named reader), everything at debug
+        // level with --verbose. (swift-log's own default would print to stdout.)
+        let verbose = arguments.contains("--verbose")
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = verbose ? .debug : .warning
+            return handler
         }
         do {
             var command = try parseAsRoot(arguments)

@@ -49,4 +49,34 @@ import TestSupport
         let json = try cbuff("reader", "list", "j", "--json")
         #expect(json.status == 0 && json.stdout.contains("\"name\":\"r\""), "\(json)")
     }
+
+    static func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+
+    /// `create --tether-timeout`: a push held back by a reader that is not running goes on after
+    /// the timeout and says so once on stderr; inspect shows the timeout and the untethered
+    /// reader, which counts what it missed when it reads again, and is tethered again.
+    @Test func aTetherTimeoutLetsAPushGoOnWithoutADeadReader() throws {
+        #expect(try cbuff("create", "t", "--item-size", "8", "--length", "4", "--policy", "block", "--reader", "r", "--tether-timeout", "200ms").status == 0)
+        let inspected = try cbuff("inspect", "t")
+        #expect(inspected.stdout.contains("200ms"), "\(inspected)")
+        let pushed = try cbuff("push", "t", "1", "2", "3", "4", "5", "6")
+        #expect(pushed.status == 0, "\(pushed)")
+        #expect(pushed.stderr.components(separatedBy: "tether timeout").count == 2, "\(pushed)")
+        let report = try #require(try Self.json(cbuff("inspect", "t", "--json").stdout) as? [String: Any])
+        #expect(report["tetherTimeout"] as? Double == 0.2, "\(report)")
+        let readers = try #require(report["readers"] as? [[String: Any]])
+        #expect(readers.first?["untethered"] as? Bool == true, "\(report)")
+        #expect(try cbuff("reader", "list", "t").lines.last?.contains("not running, untethered") == true)
+        let popped = try cbuff("pop", "t", "--reader", "r", "-n", "10")
+        #expect(popped.lines == ["3", "4", "5", "6"], "\(popped)")
+        #expect(try cbuff("reader", "list", "t", "--json").stdout.contains("\"untethered\":false"))
+        // Off, or under overwrite: as before, and refused.
+        #expect(try cbuff("create", "o", "--item-size", "8", "--length", "4", "--tether-timeout", "1s").status == 64)
+        #expect(try cbuff("create", "b", "--item-size", "8", "--length", "4", "--policy", "block", "--tether-timeout", "soon").status == 64)
+        #expect(try cbuff("create", "z", "--item-size", "8", "--length", "4", "--policy", "block", "--tether-timeout", "0").status == 0)
+        let off = try #require(try Self.json(cbuff("inspect", "z", "--json").stdout) as? [String: Any])
+        #expect(off["tetherTimeout"] is NSNull, "\(off)")
+    }
 }

@@ -81,6 +81,61 @@ import SharedRingSystem
         #expect(try fileBytes("words")[148] == 2)         // writer state: closed
     }
 
+    /// The tether timeout is line 1's second word (offset 72, nanoseconds, little-endian);
+    /// untethering a reader writes its record's words 16 (flag), 20 (count) and 24 (time), and
+    /// reopening it clears the flag. Zero everywhere without a tether (as earlier files).
+    @Test func theTetherTimeoutAndTheUntetheredWordsAreWhereTheFormatSays() throws {
+        var writer = try directory.createBuffer("tether", itemSize: 8, length: 2, policy: .block, tetherTimeout: .milliseconds(1))
+        _ = try directory.createBuffer("plain", itemSize: 8, length: 2, policy: .block)
+        #expect(Array(try fileBytes("tether")[72..<80]) == [0x40, 0x42, 0x0F, 0, 0, 0, 0, 0])   // 1,000,000 ns
+        #expect(try fileBytes("plain")[72..<128].allSatisfy { $0 == 0 })
+        try directory.openReader("tether", named: "gone").close()
+        for value: UInt64 in [1, 2, 3] { #expect(try writer.push(value, timeout: .seconds(10))) }
+        #expect(writer.untetheredReaders == 1)
+        let record = 1024
+        var bytes = try fileBytes("tether")
+        #expect(Array(bytes[(record + 16)..<(record + 24)]) == [1, 0, 0, 0, 1, 0, 0, 0])  // untethered, once
+        #expect(bytes[(record + 24)..<(record + 32)].contains { $0 != 0 })                   // when
+        var reader = try directory.openReader("tether", named: "gone")
+        bytes = try fileBytes("tether")
+        #expect(Array(bytes[(record + 16)..<(record + 24)]) == [0, 0, 0, 0, 1, 0, 0, 0])  // tethered again, the count kept
+        #expect(try reader.popItem() == 2 && reader.missedCount == 1)
+        reader.close()
+        writer.close()
+    }
+
+    /// A live reader is never untethered, even one whose opener left the flag set (an earlier
+    /// version, another language, or a record registered over a flag an earlier version left):
+    /// the writer finds its liveness lock held and ties it again itself.
+    @Test func aLiveReaderLeftUntetheredByItsOpenerIsTiedAgainByTheWriter() throws {
+        var writer = try directory.createBuffer("left", itemSize: 8, length: 4, policy: .block, tetherTimeout: .milliseconds(50))
+        var reader = try directory.openReader("left", named: "r")
+        // As an opener that does not clear the flag would leave it: flag set, version bumped.
+        let version = try fileBytes("left")[264..<268].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        try overwrite("left", at: 1024 + 16, with: [1, 0, 0, 0])
+        try overwrite("left", at: 264, with: withUnsafeBytes(of: (version &+ 1).littleEndian) { Array($0) })
+        for value: UInt64 in [1, 2, 3, 4] { #expect(try writer.tryPush(value)) }
+        #expect(try writer.push(5, timeout: .milliseconds(300)) == false)    // it waits for the live reader
+        #expect(try directory.status(of: "left").ring?.readers.first?.untethered == false)
+        #expect(try reader.popItem() == 1 && reader.missedCount == 0)
+        reader.close()
+        writer.close()
+    }
+
+    /// A tether timeout under `overwrite`, or beyond 30 days, is damage; so are they refused at
+    /// creation.
+    @Test func anImpossibleTetherTimeoutIsRefused() throws {
+        _ = try directory.createBuffer("o", itemSize: 8, length: 16)
+        try overwrite("o", at: 72, with: [1])
+        expectError(.corrupted) { _ = try directory.openReader("o") }
+        _ = try directory.createBuffer("b", itemSize: 8, length: 16, policy: .block)
+        try overwrite("b", at: 72, with: [0, 0, 0, 0, 0, 0, 0, 0x10])
+        expectError(.corrupted) { _ = try directory.openReader("b") }
+        expectError(.invalidArgument) { _ = try directory.createBuffer("c", itemSize: 8, length: 16, policy: .overwrite, tetherTimeout: .seconds(1)) }
+        expectError(.invalidArgument) { _ = try directory.createBuffer("d", itemSize: 8, length: 16, policy: .block, tetherTimeout: .seconds(-1)) }
+        expectError(.invalidArgument) { _ = try directory.createBuffer("e", itemSize: 8, length: 16, policy: .block, tetherTimeout: .seconds(31 * 86_400)) }
+    }
+
     // MARK: Damage
 
     @Test(arguments: [

@@ -22,6 +22,14 @@
 //                                      open named reader READER, print "got SEQUENCE" for each of
 //                                      COUNT items (popped one at a time); with hang, then block
 //                                      until killed, else close
+//   tether-write DIR NAME COUNT        take NAME over, push COUNT 8-byte items (values: their
+//                                      sequences) one at a time; print "pushed N longest=MS at=S
+//                                      untethered=U": the longest single push in milliseconds, the
+//                                      sequence it pushed, and the readers the writer untethered
+//   reopen-named DIR NAME READER COUNT open named reader READER (start latest) COUNT times, each
+//                                      time noting where it starts, then closing it without
+//                                      reading; print "opens=O busy=B new=K positions=P1,P2,..."
+//                                      (the distinct start positions, sorted)
 //   register DIR NAME READER           wait for a line on stdin, open named reader READER, print
 //                                      "slot K" (or "refused CODE"), then hold it until stdin ends
 //   follow DIR NAME                    read NAME from its oldest item across writers coming and
@@ -285,6 +293,41 @@ do {
             return String(format: "%.0f", Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6)
         }
         say("create_median_us=\(micros(creates, 0.5)) create_p99_us=\(micros(creates, 0.99)) open_median_us=\(micros(opens, 0.5)) open_p99_us=\(micros(opens, 0.99))")
+
+    case "tether-write":
+        guard args.count >= 4, let count = UInt64(args[3]) else { fail("tether-write needs COUNT") }
+        var writer = try directory.takeOver(name)
+        var longest = Duration.zero
+        var longestAt: UInt64 = 0
+        for _ in 0..<count {
+            let sequence = writer.nextSequence
+            let started = ContinuousClock.now
+            try writer.push(sequence)
+            let took = ContinuousClock.now - started
+            if took > longest { (longest, longestAt) = (took, sequence) }
+        }
+        let milliseconds = Double(longest.components.seconds) * 1000 + Double(longest.components.attoseconds) / 1e15
+        say("pushed \(writer.nextSequence) longest=\(Int(milliseconds)) at=\(longestAt) untethered=\(writer.untetheredReaders)")
+        writer.close()
+
+    case "reopen-named":
+        guard args.count >= 5, let count = Int(args[4]) else { fail("reopen-named needs READER COUNT") }
+        var positions = Set<UInt64>()
+        var busy = 0, new = 0
+        for _ in 0..<count {
+            do {
+                var reader = try directory.openReader(name, named: args[3], start: .latest)
+                reader.commitsOnRead = false
+                positions.insert(reader.nextSequence)
+                if reader.isNewlyRegistered { new += 1 }
+                reader.close()
+            } catch where error.code == .readerBusy || error.code == .notFound {
+                busy += 1
+            } catch {
+                fail("reopen-named: \(error)")
+            }
+        }
+        say("opens=\(count) busy=\(busy) new=\(new) positions=\(positions.sorted().map(String.init).joined(separator: ","))")
 
     case "read-named":
         guard args.count >= 5, let count = Int(args[4]) else { fail("read-named needs READER COUNT") }

@@ -55,6 +55,24 @@ struct Create: ParsableCommand {
 
     var policy: OverflowPolicy { policyArgument.policy }
 
+    @Option(name: .customLong("tether-timeout"), parsing: .unconditional, help: ArgumentHelp(
+        "With --policy block: how long a named reader that is not running may hold the writer back before the writer goes on without it (30s, 500ms, 2m; 0, the default, waits without limit).",
+        discussion: "An untethered reader counts what it missed when it is opened again, and then holds the writer back again. A running reader is never untethered, however slow.",
+        valueName: "duration"))
+    var tetherTimeout: String?
+
+    /// The tether timeout, checked (a usage error otherwise).
+    private func tether() throws -> Duration {
+        guard let tetherTimeout else { return .zero }
+        guard let nanos = Values.duration(tetherTimeout, maxNanos: 30 * 86_400 * 1_000_000_000) else {
+            throw failure(ExitStatus.usage, "--tether-timeout \(Values.quoted(tetherTimeout)) is not a duration of at most 30 days: give a number and a unit (ns, us, ms, s, m, h), such as 30s or 500ms, or 0 for none.")
+        }
+        if nanos > 0 && policy != .block {
+            throw failure(ExitStatus.usage, "--tether-timeout is for buffers created with --policy block: under overwrite the writer never waits for a reader.")
+        }
+        return .nanoseconds(Int64(nanos))
+    }
+
     @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
     var readers: [String] = []
 
@@ -92,6 +110,11 @@ struct Create: ParsableCommand {
         }
     }
 
+    private var tetherNote: String {
+        guard let text = tetherTimeout, let nanos = Values.duration(text, maxNanos: .max), nanos > 0 else { return "" }
+        return ", tether timeout \(Values.duration(.nanoseconds(Int64(nanos))))"
+    }
+
     private var readersNote: String {
         readers.isEmpty ? "" : ", named reader\(readers.count == 1 ? "" : "s") " + readers.map(Values.quoted).joined(separator: ", ")
     }
@@ -112,19 +135,20 @@ struct Create: ParsableCommand {
             if messages, let capacity, let maxMessage {
                 let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
                 try directory.createMessageBufferWithoutWriter(name, capacity: bytes, maxMessageSize: largest, policy: policy,
-                                                               preciseTime: preciseTime, readers: readers)
-                try confirming("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy), \(directory.ringPath(of: name))\(readersNote)\n")
+                                                               preciseTime: preciseTime, tetherTimeout: try tether(), readers: readers)
+                try confirming("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy)\(tetherNote), \(directory.ringPath(of: name))\(readersNote)\n")
                 return
             }
             let length = length ?? 0
+            let tether = try tether()
             let layout = try fields.map { try ItemLayout($0) }
             if let layout, let itemSize, itemSize != layout.size {
                 throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
             }
             let size = layout?.size ?? itemSize ?? 0
-            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, readers: readers)
+            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether, readers: readers)
             let fieldsNote = layout.map { " (fields \($0))" } ?? ""
-            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy), \(directory.ringPath(of: name))\(readersNote)\n")
+            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy)\(tetherNote), \(directory.ringPath(of: name))\(readersNote)\n")
         }
     }
 }

@@ -84,6 +84,10 @@ struct Inspect: ParsableCommand {
         if let backlog = ring.backlog {
             rows.append(("backlog", "\(percent(backlog)) not yet consumed by the slowest named reader (at 100% the writer waits)"))
         }
+        if ring.policy == .block {
+            rows.append(("tether", ring.tetherTimeout.map { "\(Values.duration($0)): the writer stops waiting for a named reader that is not running after it held it back that long" }
+                         ?? "none: the writer waits for every named reader, running or not"))
+        }
         if let interrupted = ring.interruptedWrite {
             rows.append(("interrupted", "the writer died while writing sequence \(interrupted); that \(noun) will never be delivered, and the next writer writes that sequence again"))
         } else {
@@ -92,7 +96,8 @@ struct Inspect: ParsableCommand {
         rows.append(("readers", "\(ring.sleepingReaders) sleeping now; \(ring.readers.isEmpty ? "no named readers" : "named:")"))
         for reader in ring.readers {
             let process = reader.pid == 0 && !reader.alive ? "no process has opened it yet" : "PID \(reader.pid), \(reader.alive ? "alive" : "not running")"
-            rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), \(process)"))
+            let untethered = reader.untethered ? ", UNTETHERED (the writer no longer waits for it; it counts what it missed when it returns)" : ""
+            rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), \(process)\(untethered)"))
         }
         rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
         rows.append(("registry", registryLine(record)))

@@ -20,7 +20,7 @@ struct Readers: ParsableCommand {
         @Argument(help: "The buffer's name.", completion: BufferNames.completion)
         var name: String
 
-        @Flag(help: "Print one JSON array of {name, position, lag, pid, alive}.")
+        @Flag(help: "Print one JSON array of {name, position, lag, pid, alive, untethered}.")
         var json = false
 
         func run() throws {
@@ -30,12 +30,12 @@ struct Readers: ParsableCommand {
                     throw failure(ExitStatus.dataError, status.problem?.description ?? "the ring file of buffer \(Values.quoted(name)) cannot be read.")
                 }
                 if json {
-                    let readers = ring.readers.map { BufferReport.ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive, readPerSecond: nil) }
+                    let readers = ring.readers.map { BufferReport.ReaderReport(name: $0.name, position: $0.position, lag: $0.lag, pid: $0.pid, alive: $0.alive, untethered: $0.untethered, readPerSecond: nil) }
                     try Output.print(BufferReport.json(readers) + "\n")
                     return
                 }
                 let rows = [["READER", "POSITION", "LAG", "PID", "STATE"]] + ring.readers.map {
-                    [$0.name, String($0.position), String($0.lag), $0.pid == 0 ? "-" : String($0.pid), $0.alive ? "running" : "not running"]
+                    [$0.name, String($0.position), String($0.lag), $0.pid == 0 ? "-" : String($0.pid), $0.alive ? "running" : $0.untethered ? "not running, untethered" : "not running"]
                 }
                 try Output.print(table(rows))
             }
@@ -69,8 +69,10 @@ struct Readers: ParsableCommand {
             discussion: """
                 For a reader that fell behind, or one that a block writer waits for and that will \
                 not come back. Refused (exit 75) while a live process has it open. Buffers of \
-                messages move to oldest or latest. A block writer the reader held back may \
-                publish while it moves; "latest" then skips what it published too.
+                messages move to oldest or latest. The move is one change of the reader's record \
+                under the reader table's lock: a process opening the reader meanwhile resumes it \
+                before the move (which is then refused) or after it. A block writer the reader \
+                held back goes on at once; one moved back makes the writer wait for it again.
                 """
         )
 

@@ -13,6 +13,7 @@ struct BufferReport: Encodable {
     var maxMessage: Int?
     var preciseTime: Bool?
     var policy: String?
+    var tetherTimeout: Double?
     var path: String?
     var writerPid: Int32?
     var writerAlive: Bool
@@ -54,9 +55,10 @@ struct BufferReport: Encodable {
         var lag: UInt64
         var pid: Int32
         var alive: Bool
+        var untethered: Bool = false
         var readPerSecond: Double?
 
-        enum CodingKeys: String, CodingKey { case name, position, lag, pid, alive, readPerSecond }
+        enum CodingKeys: String, CodingKey { case name, position, lag, pid, alive, untethered, readPerSecond }
 
         // By hand, so that an unknown rate is `null`, not a missing key.
         func encode(to encoder: any Encoder) throws {
@@ -66,6 +68,7 @@ struct BufferReport: Encodable {
             try c.encode(lag, forKey: .lag)
             try c.encode(pid, forKey: .pid)
             try c.encode(alive, forKey: .alive)
+            try c.encode(untethered, forKey: .untethered)
             try c.encode(readPerSecond, forKey: .readPerSecond)
         }
     }
@@ -82,6 +85,7 @@ struct BufferReport: Encodable {
         maxMessage = record.maxMessageSize
         preciseTime = ring?.preciseMessageTime
         policy = record.policy.description
+        tetherTimeout = ring?.tetherTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         path = status.path
         writerPid = ring?.writerPID ?? record.writerPID
         writerAlive = status.writerAlive
@@ -113,7 +117,7 @@ struct BufferReport: Encodable {
         writtenPerSecond = ring.flatMap { rate($0.written, before?.written) }
         readers = ring?.readers.map { reader in
             ReaderReport(name: reader.name, position: reader.position, lag: reader.lag, pid: reader.pid, alive: reader.alive,
-                         readPerSecond: rate(reader.position, before?.readers.first { $0.name == reader.name }?.position))
+                         untethered: reader.untethered, readPerSecond: rate(reader.position, before?.readers.first { $0.name == reader.name }?.position))
         } ?? []
         problem = status.problem?.description
     }
@@ -135,7 +139,7 @@ struct BufferReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, path, writerPid, writerAlive, writerState, writerStartTime
+        case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
@@ -151,6 +155,7 @@ struct BufferReport: Encodable {
         try c.encode(maxMessage, forKey: .maxMessage)
         try c.encode(preciseTime, forKey: .preciseTime)
         try c.encode(policy, forKey: .policy)
+        try c.encode(tetherTimeout, forKey: .tetherTimeout)
         try c.encode(path, forKey: .path)
         try c.encode(writerPid, forKey: .writerPid)
         try c.encode(writerAlive, forKey: .writerAlive)

@@ -114,4 +114,36 @@ enum Values {
         for byte in bytes.prefix(8).reversed() { value = value << 8 | UInt64(byte) }
         return String(value)
     }
+
+    /// A duration as `30s`, `500ms`, `2m`, `1h`, `250us`, `100ns` (a decimal number and a unit),
+    /// or `0`: nanoseconds, or nil if it is not one or exceeds `maxNanos`.
+    static func duration(_ text: String, maxNanos: UInt64) -> UInt64? {
+        if text == "0" { return 0 }
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        for (unit, scale) in units where text.hasSuffix(unit) {
+            let number = text.dropLast(unit.count)
+            // Digits and at most one point: no sign, exponent, "inf" or "nan".
+            guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                  number.filter({ $0 == "." }).count <= 1, number != ".", let value = Double(number) else { continue }
+            let nanos = (value * scale).rounded()
+            guard nanos <= Double(maxNanos) else { return nil }
+            return UInt64(nanos)
+        }
+        return nil
+    }
+
+    /// A duration for people: `200ms`, `30s`, `1.5s`, `2m`, `1h`.
+    static func duration(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let nanos = Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+        if nanos < 1e6 { return "\(Int64(nanos))ns" }
+        if nanos < 1e9 { return "\(format(nanos / 1e6))ms" }
+        if nanos < 60e9 || nanos.truncatingRemainder(dividingBy: 60e9) != 0 { return "\(format(nanos / 1e9))s" }
+        if nanos.truncatingRemainder(dividingBy: 3600e9) != 0 { return "\(format(nanos / 60e9))m" }
+        return "\(format(nanos / 3600e9))h"
+    }
+
+    private static func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int64(value)) : String(value)
+    }
 }

@@ -110,7 +110,7 @@ extension DataDirectory {
         tetherTimeout: Duration = .zero, readers: [String] = []
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
-            let ring = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
+            let ring = try RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
                                   policy: Policy(policy), preciseTime: preciseTime).tethered(try Self.tetherNanos(tetherTimeout))
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }

@@ -93,13 +93,15 @@ struct Create: ParsableCommand {
     /// exits 0 if and only if the buffer exists as asked, so a script that retries a failed
     /// create never meets "already exists" (with standard output closed, the confirmation is a
     /// write error, 74, and nothing is left; found by driving every system call of `create` to
-    /// fail). Nobody can have used the buffer yet: it has no writer, and readers wait for one.
+    /// fail). The buffer has had its name for a moment, without a writer: another process may
+    /// have taken it over meanwhile, so the removal is not forced: a buffer a live writer
+    /// holds is someone's now, and stays (the second sentence says so).
     private func confirming(_ line: String) throws {
         do {
             try Output.print(line)
         } catch {
             do {
-                try global.directory.removeBuffer(name, force: true)
+                try global.directory.removeBuffer(name)
             } catch let removal {
                 // Both said, the cause first.
                 let status = (error as? CBuffError).map { cause in complain(cause.description); return cause.code.exitStatus }

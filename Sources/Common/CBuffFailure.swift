@@ -72,6 +72,8 @@ package struct CBuffFailure: Error, Sendable, CustomStringConvertible {
             (.corrupted, "Cannot \(what): a symbolic link is where a file should be; cbuff opens only regular files. Remove the link.")
         case .specialFile:
             (.corrupted, "Cannot \(what): a FIFO, socket or device is where a file should be; cbuff opens only regular files.")
+        case .directory:
+            (.corrupted, "Cannot \(what): a directory is where a file should be; cbuff never makes directories there and never removes one. Move it away.")
         case .permissionDenied:
             (.permissionDenied, "Permission denied: cannot \(what).")
         case .readOnlyFilesystem:

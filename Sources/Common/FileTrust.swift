@@ -170,6 +170,13 @@ package struct FileTrust: Sendable, Hashable {
         return info
     }
 
+    /// What kind of thing `entry` names (a symbolic link itself, never followed), or nil when
+    /// nothing does; nil too when that cannot be examined (the open that follows reports why).
+    package func kind(of entry: String) -> Sys.FileInfo.Kind? {
+        guard case .success(let info?) = Sys.linkInfo(at: handle.descriptor, entry) else { return nil }
+        return info.kind
+    }
+
     /// Gives file `from` the name `to` (atomically replacing whatever was there: a planted link
     /// or FIFO is replaced, never followed).
     package func rename(_ from: String, to: String) -> Sys.Result<Void> {

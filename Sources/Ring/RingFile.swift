@@ -318,10 +318,15 @@ package struct RingFile: ~Copyable {
     }
 
     /// Whether a live writer holds the ring file `entry` of `directory`, without mapping or
-    /// validating it: false if there is no such file. Throws when it cannot be decided (the file
-    /// cannot be opened, or is not a regular file the directory's trust accepts): a caller about
-    /// to delete data must then keep it, never read the failure as "no writer".
+    /// validating it: false if there is no such file, or no regular file. Throws when it cannot
+    /// be decided (the file cannot be opened, or belongs to someone the directory's trust does
+    /// not accept): a caller about to delete data must then keep it, never read the failure as
+    /// "no writer".
     package static func writerIsAlive(_ entry: String, in directory: FileTrust) throws(CBuffFailure) -> Bool {
+        // Only a regular file can be a writer's ring: every writer opens its ring without
+        // following links and checks it is one. So a link, FIFO, socket, device or directory
+        // planted at the entry is held by no writer (and the open below would refuse it).
+        if let kind = directory.kind(of: entry), kind != .regular { return false }
         let fd: CInt
         do {
             fd = try openDescriptor(entry, in: directory, writable: false) { failure in CBuffFailure(.notFound, "", cause: failure) }.descriptor

@@ -199,8 +199,9 @@ extension DataDirectory {
 
     /// Locks and attaches to the ring of buffer `name` as its writer (see ``takeOver(_:)``).
     func takeOverRing(_ name: String, holding kind: RingKind) throws(CBuffFailure) -> TakenOver {
-        let (registry, row) = try lookUp(name)
-        let file = try openRing(of: row, trust: registry.trust, holding: kind)
+        let opened = try openBuffer(name, holding: kind)
+        let registry = opened.registry, row = opened.row
+        let file = opened.file
         guard try file.tryLockWriter() else {
             let pid = Self.describePID(file.recordedWriterPID)
             if file.recordedWriterIsRunning {
@@ -236,9 +237,8 @@ extension DataDirectory {
     ///     ``ReadStart/latest`` only items pushed from now on.
     public func openReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
-            let (registry, row) = try lookUp(name)
-            return BufferReader(name: name, file: try openRing(of: row, trust: registry.trust, holding: .items, readOnlyOnReadOnlyMount: true),
-                                start: start.cursorStart)
+            let opened = try openBuffer(name, holding: .items, readOnlyOnReadOnlyMount: true)
+            return BufferReader(name: name, file: opened.file, start: start.cursorStart)
         }
     }
 
@@ -255,8 +255,8 @@ extension DataDirectory {
     ///   published (the message says how many were).
     public func openReader(_ name: String, at sequence: UInt64) throws(CBuffError) -> BufferReader {
         try lifted { () throws(CBuffFailure) -> BufferReader in
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: .items, readOnlyOnReadOnlyMount: true)
+            let opened = try openBuffer(name, holding: .items, readOnlyOnReadOnlyMount: true)
+            let file = opened.file
             let published = file.published
             guard sequence <= published else { throw Self.beyondPublished(name, published, sequence) }
             return BufferReader(name: name, file: file, start: .at(sequence))
@@ -307,6 +307,72 @@ extension DataDirectory {
         case items, messages
     }
 
+    /// A buffer's registry, row and ring file, the file checked against the row.
+    struct OpenedBuffer: ~Copyable {
+        let registry: Registry
+        let row: BufferRow
+        var file: RingFile
+    }
+
+    /// Looks buffer `name` up and opens its ring file (see ``openRing(of:trust:holding:readOnlyOnReadOnlyMount:)``),
+    /// seeing the buffer as it was before or after any remove, create or take-over that runs
+    /// meanwhile, never a mixture.
+    ///
+    /// The row is read without a lock, then the file opened; a remove and a create of the same
+    /// name in between can make the file missing, or another buffer's. An open that fails in
+    /// a way they explain gets a second look (``secondLook(at:in:)``): removed, the buffer is
+    /// not found; changed, the open is tried again with the new row (three looks at most, then
+    /// the last failure stands); unchanged, the failure is the file's own.
+    func openBuffer(_ name: String, holding kind: RingKind? = nil, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> OpenedBuffer {
+        var looks = 0
+        while true {
+            let (registry, row) = try lookUp(name)
+            let failure: CBuffFailure
+            do throws(CBuffFailure) {
+                let file = try openRing(of: row, trust: registry.trust, holding: kind, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount)
+                return OpenedBuffer(registry: registry, row: row, file: file)
+            } catch {
+                failure = error
+            }
+            looks += 1
+            guard looks < 3, failure.code == .corrupted || failure.code == .notFound else { throw failure }
+            switch secondLook(at: row, in: registry) {
+            case .removed: throw notFound(name)
+            case .changed: continue
+            case .unchanged: throw failure
+            }
+        }
+    }
+
+    /// What a second look at buffer `row.name` finds.
+    enum SecondLook {
+        /// No row any more: the buffer was removed.
+        case removed
+        /// Another row, this one: removed and created again, or taken over; look again.
+        case changed(BufferRow)
+        /// The same row, or no second look could be had (a read-only registry, a lock held
+        /// too long): what the first look found stands.
+        case unchanged
+    }
+
+    /// Reads `row`'s buffer's row again under the registry's write lock, where no create or
+    /// remove is half done: each renames or unlinks the ring file inside the write transaction
+    /// that inserts or deletes its row, so once that lock is had, the file and the row agree
+    /// again. (The rows of two creations of one name differ: `ring_created_ns`.) Taken only
+    /// after a failure, never on the way to a healthy buffer.
+    func secondLook(at row: BufferRow, in registry: Registry) -> SecondLook {
+        let now: BufferRow?
+        do throws(CBuffFailure) {
+            now = try registry.write("look again at buffer \"\(row.name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> BufferRow? in
+                try registered.row(named: row.name)
+            }
+        } catch {
+            return .unchanged
+        }
+        guard let now else { return .removed }
+        return now == row ? .unchanged : .changed(now)
+    }
+
     /// Opens the buffer's ring file, checking that it agrees with the registry row, and, when
     /// `kind` is given, that it holds that kind (before its file is touched).
     ///
@@ -355,6 +421,9 @@ extension DataDirectory {
     private func alreadyCreated(_ row: BufferRow, trust: FileTrust) -> CBuffFailure {
         if (try? RingFile.writerIsAlive(row.file, in: trust)) == true {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
+        }
+        if row.writerPID == nil {
+            return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")
     }

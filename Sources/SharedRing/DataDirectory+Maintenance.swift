@@ -27,7 +27,7 @@ extension DataDirectory {
         guard let registry = try existingRegistry() else { throw notFound(name) }
         let trust = registry.trust
         let file = BufferRow.fileName(of: name)
-        try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
+        let leftDirectory = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> Bool in
             guard try registered.hasRow(named: name) else { throw notFound(name) }
             if !force {
                 let alive: Bool
@@ -56,10 +56,18 @@ extension DataDirectory {
                 }
             }
             try registered.delete(named: name)
-            // unlink never follows a symbolic link: what goes is the directory entry itself.
-            if case .failure(let failure) = trust.unlink(file), !failure.isNotFound {
-                throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
+            // unlink never follows a symbolic link: what goes is the directory entry itself. A
+            // directory there was never the ring file (cbuff makes none), and no writer can
+            // hold one: the buffer goes, the directory stays, and the caller hears of it.
+            switch trust.unlink(file) {
+            case .success: return false
+            case .failure(let failure) where failure.isNotFound: return false
+            case .failure(let failure) where failure.cause == .directory: return true
+            case .failure(let failure): throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
             }
+        }
+        if leftDirectory {
+            throw CBuffFailure(.corrupted, "Buffer \"\(name)\" was removed, but a directory, not its ring file, is at \(trust.path(of: file)); cbuff never makes directories there and never removes one, so it is left in place.")
         }
     }
 
@@ -92,10 +100,23 @@ extension DataDirectory {
             guard let registry = try existingRegistry() else { return [] }
             let trust = registry.trust
             let registered = Set(try registry.allRows().map(\.file))
-            return try trust.entries().filter { entry in
+            let strays = try trust.entries().filter { entry in
                 entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
                     && (try? RingFile.writerIsAlive(entry, in: trust)) == false
             }.sorted()
+            guard !strays.isEmpty else { return [] }
+            // A create or remove in progress renames or unlinks its ring file before its row
+            // commits: a stray gets a second look under the registry's write lock, where none
+            // is half done (see `secondLook`). Without that lock, the first look stands.
+            let settled = try? registry.write("look again at ring files without a registry row") { (registered: RegistryTransaction) throws(CBuffFailure) -> [String] in
+                let present = Set(try trust.entries())
+                var settled: [String] = []
+                for entry in strays where present.contains(entry) {
+                    if try !registered.hasRow(named: String(entry.dropLast(".ring".count))) { settled.append(entry) }
+                }
+                return settled
+            }
+            return settled ?? strays
         }
     }
 

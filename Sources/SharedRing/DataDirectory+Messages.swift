@@ -70,8 +70,8 @@ extension DataDirectory {
     /// - Throws: ``CBuffError/Code/notFound``; ``CBuffError/Code/typeMismatch`` for a buffer of items.
     public func openMessageReader(_ name: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
         try lifted { () throws(CBuffFailure) -> MessageReader in
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: .messages, readOnlyOnReadOnlyMount: true)
+            let opened = try openBuffer(name, holding: .messages, readOnlyOnReadOnlyMount: true)
+            let file = opened.file
             let cursor = try file.messageCursor(start: start.messageStart, record: nil)
             return MessageReader(name: name, file: file, cursor: cursor)
         }
@@ -83,8 +83,9 @@ extension DataDirectory {
     public func openMessageReader(_ name: String, named readerName: String, start: ReadStart = .oldest) throws(CBuffError) -> MessageReader {
         try lifted { () throws(CBuffFailure) -> MessageReader in
             try ReaderTable.validate(readerName)
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: .messages)
+            let opened = try openBuffer(name, holding: .messages)
+            let registry = opened.registry
+            let file = opened.file
             // Where a new reader starts (a resuming one ignores it): checked before anything is
             // registered, then found again under the table lock, where the ring is then.
             var first = try file.messageCursor(start: start.messageStart, record: nil).commitPoint

@@ -50,8 +50,9 @@ extension DataDirectory {
     private func openNamedReader(_ name: String, _ readerName: String, replayingFrom requested: UInt64?,
                                  start: (borrowing RingFile) -> UInt64) throws(CBuffFailure) -> BufferReader {
         try ReaderTable.validate(readerName)
-        let (registry, row) = try lookUp(name)
-        let file = try openRing(of: row, trust: registry.trust, holding: .items)
+        let opened = try openBuffer(name, holding: .items)
+        let registry = opened.registry
+        let file = opened.file
         if let requested, requested > file.published { throw Self.beyondPublished(name, file.published, requested) }
         let record = try file.claimReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) { start(file) }
         var reader = BufferReader(name: name, file: file, start: .oldest, record: record)
@@ -75,8 +76,9 @@ extension DataDirectory {
     public func removeReader(_ readerName: String, of name: String, force: Bool = false) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             try ReaderTable.validate(readerName)
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust)
+            let opened = try openBuffer(name)
+            let registry = opened.registry
+            let file = opened.file
             try file.withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) in
                 guard let index = file.readerTable.index(of: readerName) else {
                     throw CBuffFailure(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\".")
@@ -134,8 +136,8 @@ extension DataDirectory {
         // process that opens the reader meanwhile either waits for the move to be complete or,
         // having it open first, makes the move refused; never does it see it half done.
         return try lifted { () throws(CBuffFailure) -> UInt64 in
-            let (registry, row) = try lookUp(name)
-            let file = try openRing(of: row, trust: registry.trust, holding: messages ? .messages : .items)
+            let opened = try openBuffer(name, holding: messages ? .messages : .items)
+            let file = opened.file
             var sequenceThere: UInt64?
             let at = try file.seekReader(readerName, bufferName: name, lockTimeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> (position: UInt64, sequence: UInt64?) in
                 if messages {

@@ -12,7 +12,8 @@ extension DataDirectory {
     public func status(of name: String) throws(CBuffError) -> BufferStatus {
         try lifted { () throws(CBuffFailure) in
             let (registry, row) = try lookUp(name)
-            return status(of: row, trust: registry.trust)
+            guard let status = settledStatus(of: row, in: registry) else { throw notFound(name) }
+            return status
         }
     }
 
@@ -44,11 +45,31 @@ extension DataDirectory {
         var buffers: [BufferStatus] = [], damaged: [DamagedRow] = []
         for row in try registry.eachRow() {
             switch row {
-            case .success(let row): buffers.append(status(of: row, trust: registry.trust))
+            case .success(let row):
+                // A buffer removed since the rows were read is left out, as if read after.
+                if let status = settledStatus(of: row, in: registry) { buffers.append(status) }
             case .failure(let row): damaged.append(row)
             }
         }
         return (buffers, damaged)
+    }
+
+    /// The status of the buffer of `row`, as it was before or after any remove, create or
+    /// take-over of it that runs meanwhile (see ``openBuffer(_:holding:readOnlyOnReadOnlyMount:)``):
+    /// a problem with its ring file gets a second look (``secondLook(at:in:)``); nil when the
+    /// buffer was removed meanwhile.
+    private func settledStatus(of row: BufferRow, in registry: Registry) -> BufferStatus? {
+        var row = row
+        for _ in 0..<3 {
+            let status = status(of: row, trust: registry.trust)
+            guard status.problem != nil else { return status }
+            switch secondLook(at: row, in: registry) {
+            case .removed: return nil
+            case .unchanged: return status
+            case .changed(let now): row = now
+            }
+        }
+        return status(of: row, trust: registry.trust)
     }
 
     /// The status of one buffer, its ring file opened once (read-only) for both its writer's

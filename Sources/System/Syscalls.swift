@@ -35,9 +35,10 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
         case notFound
         /// ELOOP: an open refused a symbolic link (`O_NOFOLLOW`).
         case symbolicLink
-        /// ENXIO, ENODEV, EISDIR: an open met a FIFO without a reader or a socket
-        /// (`O_NONBLOCK`), or a directory it was to write.
+        /// ENXIO, ENODEV: an open met a FIFO without a reader or a socket (`O_NONBLOCK`).
         case specialFile
+        /// EISDIR: a directory is where a file was to be opened, renamed over or unlinked.
+        case directory
         /// EACCES, EPERM: the permissions refuse it.
         case permissionDenied
         /// EROFS: the filesystem is mounted read-only.
@@ -67,7 +68,8 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
         switch errno {
         case ENOENT, ENOTDIR: .notFound
         case ELOOP: .symbolicLink
-        case ENXIO, ENODEV, EISDIR: .specialFile
+        case ENXIO, ENODEV: .specialFile
+        case EISDIR: .directory
         case EACCES, EPERM: .permissionDenied
         case EROFS: .readOnlyFilesystem
         case ENOSPC, EDQUOT: .noSpace
@@ -89,8 +91,8 @@ package struct SystemCallFailure: Error, Sendable, Hashable, CustomStringConvert
     package var isSymbolicLink: Bool { cause == .symbolicLink }
 
     /// Whether an open met something other than a regular file that it cannot open as one: a
-    /// FIFO without a reader or a socket (`O_NONBLOCK`), a directory opened for writing.
-    package var isSpecialFile: Bool { cause == .specialFile }
+    /// FIFO without a reader or a socket (`O_NONBLOCK`), a directory.
+    package var isSpecialFile: Bool { cause == .specialFile || cause == .directory }
 
     /// Whether the filesystem is mounted read-only.
     package var isReadOnlyFilesystem: Bool { cause == .readOnlyFilesystem }

@@ -36,6 +36,36 @@ import TestSupport
         #expect(try cbuff("tail", "jobs", "--reader", "billing").stdout == "5\n")
     }
 
+    /// A directory where a buffer's ring file belongs (cbuff never makes one there): `rm`, with
+    /// or without `--force`, removes the buffer and leaves the directory, saying so (65);
+    /// `create` over it is refused in words that say "directory"; nothing else is left behind.
+    @Test func aDirectoryAtTheRingPathIsNeverARingFile() throws {
+        for force in [false, true] {
+            #expect(try cbuff("create", "d", "--item-size", "8", "--length", "4").status == 0)
+            try FileManager.default.removeItem(atPath: "\(dir)/d.ring")
+            try FileManager.default.createDirectory(atPath: "\(dir)/d.ring", withIntermediateDirectories: false)
+            let removed = try force ? cbuff("rm", "d", "--force") : cbuff("rm", "d")
+            #expect(removed.status == 65 && removed.stderr.contains("was removed, but a directory"), "\(removed)")
+            #expect(try cbuff("inspect", "d").status == 66)
+            let created = try cbuff("create", "d", "--item-size", "8", "--length", "4")
+            #expect(created.status == 65 && created.stderr.contains("a directory is where a file should be"), "\(created)")
+            #expect(try cbuff("inspect", "d").status == 66)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") } == [])
+            try FileManager.default.removeItem(atPath: "\(dir)/d.ring")
+        }
+    }
+
+    /// A second create of a buffer that was created without a writer says that, not that its
+    /// writer is gone.
+    @Test func aSecondCreateOfANeverWrittenBufferSaysItHadNoWriter() throws {
+        #expect(try cbuff("create", "n", "--item-size", "8", "--length", "4").status == 0)
+        let again = try cbuff("create", "n", "--item-size", "8", "--length", "4")
+        #expect(again.status == 73 && again.stderr.contains("has had no writer yet"), "\(again)")
+        #expect(try cbuff("push", "n", "1").status == 0)
+        let written = try cbuff("create", "n", "--item-size", "8", "--length", "4")
+        #expect(written.status == 73 && written.stderr.contains("its writer is gone"), "\(written)")
+    }
+
     @Test func readerAddRegistersWithoutReading() throws {
         _ = try cbuff("create", "q", "--item-size", "8", "--length", "8")
         _ = try cbuff("push", "q", "1", "2")

@@ -75,6 +75,12 @@ import TestSupport
         // Off, or under overwrite: as before, and refused.
         #expect(try cbuff("create", "o", "--item-size", "8", "--length", "4", "--tether-timeout", "1s").status == 64)
         #expect(try cbuff("create", "b", "--item-size", "8", "--length", "4", "--policy", "block", "--tether-timeout", "soon").status == 64)
+        // Above zero but under 1 ns is no duration, never rounded to 0 (off): refused as such,
+        // whatever the policy.
+        for policy in ["overwrite", "block"] {
+            let tiny = try cbuff("create", "tiny", "--item-size", "8", "--length", "4", "--policy", policy, "--tether-timeout", "0.4ns")
+            #expect(tiny.status == 64 && tiny.stderr.contains("from 1ns to 30 days"), "\(tiny)")
+        }
         #expect(try cbuff("create", "z", "--item-size", "8", "--length", "4", "--policy", "block", "--tether-timeout", "0").status == 0)
         let off = try #require(try Self.json(cbuff("inspect", "z", "--json").stdout) as? [String: Any])
         #expect(off["tetherTimeout"] is NSNull, "\(off)")

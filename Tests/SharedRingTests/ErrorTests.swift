@@ -37,7 +37,8 @@ import SharedRingSystem
         (EACCES, .permissionDenied, "Permission denied"), (EPERM, .permissionDenied, "Permission denied"),
         (ENOSPC, .systemFailure, "No space left"), (EDQUOT, .systemFailure, "No space left"), (EFBIG, .systemFailure, "File too large"),
         (ENOMEM, .systemFailure, "Out of memory"), (EIO, .systemFailure, "Input/output error"), (ENOENT, .notFound, "Not found"),
-        (ELOOP, .corrupted, "symbolic link"), (ENXIO, .corrupted, "FIFO"), (EXDEV, .systemFailure, "Cannot open"),
+        (ELOOP, .corrupted, "symbolic link"), (ENXIO, .corrupted, "FIFO"), (EISDIR, .corrupted, "a directory is where"),
+        (EXDEV, .systemFailure, "Cannot open"),
     ])
     func eachErrnoIsReportedAsItsCause(errno: Int32, code: CBuffFailure.Code, words: String) {
         let failure = CBuffFailure.system(SystemCallFailure(call: "open", errno: errno), "open the thing /d/t")

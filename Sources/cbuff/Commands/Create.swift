@@ -65,7 +65,7 @@ struct Create: ParsableCommand {
     private func tether() throws -> Duration {
         guard let tetherTimeout else { return .zero }
         guard let nanos = Values.duration(tetherTimeout, maxNanos: 30 * 86_400 * 1_000_000_000) else {
-            throw failure(ExitStatus.usage, "--tether-timeout \(Values.quoted(tetherTimeout)) is not a duration of at most 30 days: give a number and a unit (ns, us, ms, s, m, h), such as 30s or 500ms, or 0 for none.")
+            throw failure(ExitStatus.usage, "--tether-timeout \(Values.quoted(tetherTimeout)) is not a duration from 1ns to 30 days: give a number and a unit (ns, us, ms, s, m, h), such as 30s or 500ms, or 0 for none.")
         }
         if nanos > 0 && policy != .block {
             throw failure(ExitStatus.usage, "--tether-timeout is for buffers created with --policy block: under overwrite the writer never waits for a reader.")

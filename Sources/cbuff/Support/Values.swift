@@ -116,7 +116,8 @@ enum Values {
     }
 
     /// A duration as `30s`, `500ms`, `2m`, `1h`, `250us`, `100ns` (a decimal number and a unit),
-    /// or `0`: nanoseconds, or nil if it is not one or exceeds `maxNanos`.
+    /// or `0`: nanoseconds, or nil if it is not one, exceeds `maxNanos`, or is above zero but
+    /// under 1 ns (`0.4ns` is no duration a clock can count, and is never rounded to `0`, none).
     static func duration(_ text: String, maxNanos: UInt64) -> UInt64? {
         if text == "0" { return 0 }
         let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
@@ -126,7 +127,7 @@ enum Values {
             guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
                   number.filter({ $0 == "." }).count <= 1, number != ".", let value = Double(number) else { continue }
             let nanos = (value * scale).rounded()
-            guard nanos <= Double(maxNanos) else { return nil }
+            guard nanos <= Double(maxNanos), value == 0 || nanos >= 1 else { return nil }
             return UInt64(nanos)
         }
         return nil

@@ -14,6 +14,8 @@ import cbuff
 from cbuff import _format as F
 from cbuff.errors import CBuffError, Corrupted, NotFound, TimedOut, WriterBusy
 
+from conftest import swift_binary
+
 
 def run_child(script, *arguments):
     """Runs ``script`` in a fresh Python process: (status, stdout, stderr)."""
@@ -293,3 +295,21 @@ def test_a_ring_file_dropped_without_close_stops_being_guarded(data_dir):
     gc.collect()
     os.close(fd)
     assert start not in _system._guarded
+
+
+def test_a_system_calls_errno_gives_the_code_the_swift_side_gives(data_dir, cbuff_cli):
+    """The one errno table (Syscalls.swift's causes, CBuffFailure.words): a data directory
+    under a regular file (ENOTDIR) is not found, for lookups and creators alike, as the cbuff
+    tool says (66)."""
+    plain = os.path.join(data_dir, "plain")
+    with open(plain, "w") as f:
+        f.write("not a directory")
+    under = cbuff.DataDirectory(os.path.join(plain, "d"))
+    with pytest.raises(NotFound):
+        under.open_reader("b")
+    with pytest.raises(NotFound):
+        under.create_buffer("b", item_size=8, length=4)
+    binary = swift_binary("cbuff")
+    for arguments in (["list"], ["create", "b", "--item-size", "8", "--length", "4"]):
+        done = subprocess.run([binary, "--dir", under.path, *arguments], capture_output=True, timeout=60)
+        assert done.returncode == 66, done.stderr

@@ -39,6 +39,7 @@ import fcntl
 import mmap
 import os
 import platform
+import resource
 import stat
 import struct
 import typing
@@ -285,19 +286,50 @@ def _describe(mode: int) -> str:
 
 
 def system_error(error: OSError, doing: str) -> CBuffError:
-    """An ``OSError`` met while trying to ``doing`` as cbuff's error of the same code as the Swift
-    side gives (permission denied, a read-only mount, no space, ...), with one sentence."""
-    code = error.errno
-    reason = error.strerror or os.strerror(code or 0)
+    """An ``OSError`` met while trying to ``doing`` as cbuff's error: the Swift side's one table
+    from a system call's errno to a code and a sentence (``SystemCallFailure.cause`` and
+    ``CBuffFailure.words(for:_:)``), word for word. Every errno is mapped by what it means, never
+    by a default that names another cause. The system's own words follow in parentheses, as
+    the ``cbuff`` tool prints a failure's cause."""
+    code = error.errno or 0
+    failure = _words(code, doing)
+    failure.message += f" ({error.strerror or os.strerror(code)} (errno {code}))"
+    failure.args = (failure.message,)
+    return failure
+
+
+def _words(code: int, doing: str) -> CBuffError:
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return NotFound(f"Not found: cannot {doing}.")
+    if code == errno.ELOOP:
+        return Corrupted(f"Cannot {doing}: a symbolic link is where a file should be; cbuff opens only regular files. Remove the link.")
+    if code in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
+        return Corrupted(f"Cannot {doing}: a FIFO, socket or device is where a file should be; cbuff opens only regular files.")
     if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(f"Permission denied: cannot {doing}.")
     if code == errno.EROFS:
-        return PermissionDenied(f"Cannot {doing}: the file system is mounted read-only.")
-    if code == errno.ENOENT:
-        return NotFound(f"Cannot {doing}: it does not exist.")
+        return PermissionDenied(f"Read-only: cannot {doing}, the data directory is on a read-only mount, where only reading (list, inspect, pop and tail without --reader) works.")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return SystemFailure(f"No space left on the device: cannot {doing}.")
+    if code == errno.EFBIG:
+        return SystemFailure(f"File too large for the filesystem or this process's file-size limit: cannot {doing}.")
+    if code == errno.EMFILE:
+        try:
+            limit = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        except (OSError, ValueError):
+            limit = "?"
+        return SystemFailure(f"Too many open files: this process has as many open as its limit allows (ulimit -n {limit}); cannot {doing}. Raise the limit or close files.")
+    if code == errno.ENFILE:
+        return SystemFailure(f"Too many open files in the system (its limit is reached): cannot {doing}.")
     if code == errno.ENAMETOOLONG:
-        return InvalidArgument(f"Cannot {doing}: the path is too long.")
-    return SystemFailure(f"Cannot {doing}: {reason} (errno {code}).")
+        return InvalidArgument(f"File name too long: cannot {doing}. Choose a shorter data directory path.")
+    if code == errno.ENOMEM:
+        return SystemFailure(f"Out of memory: cannot {doing}.")
+    if code == errno.EIO:
+        return SystemFailure(f"Input/output error (a failing disk or a lost network filesystem): cannot {doing}.")
+    if code in (errno.EWOULDBLOCK, errno.EBUSY):
+        return SystemFailure(f"Busy (held elsewhere): cannot {doing}.")
+    return SystemFailure(f"Cannot {doing}.")
 
 
 def check_directory(path: str) -> DirectoryTrust:
@@ -307,7 +339,7 @@ def check_directory(path: str) -> DirectoryTrust:
     supported here)."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"The data directory {path} does not exist.") from None
     except OSError as error:
         raise system_error(error, f"examine the data directory {path}") from None

@@ -313,3 +313,51 @@ def test_a_system_calls_errno_gives_the_code_the_swift_side_gives(data_dir, cbuf
     for arguments in (["list"], ["create", "b", "--item-size", "8", "--length", "4"]):
         done = subprocess.run([binary, "--dir", under.path, *arguments], capture_output=True, timeout=60)
         assert done.returncode == 66, done.stderr
+
+
+LOCK_HOLDER = """
+    import fcntl, os, sqlite3, sys
+    path, kind = sys.argv[1], sys.argv[2]
+    if kind == "flock":
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    else:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("kind", ["flock", "sqlite"])
+def test_a_lock_wait_that_times_out_names_the_holder_as_the_cbuff_tool_does(directory, kind):
+    """The registry lock (registry.lock's flock, taken to create the registry) and SQLite's
+    write lock (byte 120 of registry.sqlite-shm): the sentence names the holding process, found
+    in /proc/*/fdinfo, the same sentence as the cbuff tool's."""
+    if kind == "flock":
+        os.makedirs(directory.path, mode=0o700)
+        path, arguments = os.path.join(directory.path, "registry.lock"), ["create", "b", "--item-size", "8", "--length", "4"]
+    else:
+        directory.create_buffer("a", item_size=8, length=4).close()
+        path, arguments = os.path.join(directory.path, "registry.sqlite"), ["rm", "a"]
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOCK_HOLDER), path, kind],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        quick = cbuff.DataDirectory(directory.path, lock_timeout=0.25)
+        with pytest.raises(TimedOut) as caught:
+            if kind == "flock":
+                quick.create_buffer("b", item_size=8, length=4)
+            else:
+                quick.remove("a")
+        message = caught.value.message
+        assert f"stayed locked by PID {holder.pid} (" in message and "for 0.25 s; if that process is stopped" in message, message
+        done = subprocess.run([swift_binary("cbuff"), "--dir", directory.path, "--lock-timeout", "0.25", *arguments],
+                              capture_output=True, timeout=60)
+        assert done.returncode == 75
+        said = done.stderr.decode()
+        shape = message[message.index(": ") + 2:]     # the file, the holder, the wait: after "Cannot DOING: "
+        assert shape in said, (said, message)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -190,7 +190,8 @@ class Registry:
                 raise Corrupted(f"The registry lock {lock_path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
             raise S.system_error(error, f"open the registry lock {lock_path}") from None
         try:
-            self.trust.check(os.fstat(lock), lock_path, "registry lock")
+            info = os.fstat(lock)
+            self.trust.check(info, lock_path, "registry lock")
             deadline = time.monotonic() + self.timeout
             while True:
                 try:
@@ -198,7 +199,7 @@ class Registry:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimedOut(f"Cannot {doing}: the registry lock {lock_path} stayed held by another process for {self.timeout} s.") from None
+                        raise S.lock_wait_timed_out(lock_path, info.st_ino, 0, self.timeout, doing) from None
                     time.sleep(0.005)
             return body()
         finally:
@@ -271,7 +272,14 @@ class Registry:
         if primary in (11, 26) or "not a database" in text or "malformed" in text:      # SQLITE_CORRUPT, SQLITE_NOTADB
             return Corrupted(f"Cannot {doing}: the registry is not a valid SQLite database ({text}).")
         if primary in (5, 6) or "locked" in text:          # SQLITE_BUSY, SQLITE_LOCKED
-            return TimedOut(f"Cannot {doing}: the registry stayed locked by another process for {self.timeout} s.")
+            # In WAL mode SQLite's write lock is a POSIX lock on byte 120 of the -shm file.
+            try:
+                shm = self.trust.check_if_present(REGISTRY + "-shm", "registry file")
+            except CBuffError:
+                shm = None
+            if shm is None:
+                return TimedOut(f"Cannot {doing}: the registry stayed locked by another process for {S.seconds(self.timeout)}.")
+            return S.lock_wait_timed_out(self.path, shm.st_ino, 120, self.timeout, doing)
         if primary in (8, 3, 23) or "readonly" in text or "read-only" in text:      # SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH
             return PermissionDenied(f"Cannot {doing}: the registry cannot be written here ({text}).")
         if primary == 13:

@@ -45,7 +45,7 @@ import struct
 import typing
 import weakref
 
-from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, PermissionDenied, SystemFailure, Unsupported
+from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, PermissionDenied, SystemFailure, TimedOut, Unsupported
 
 if platform.machine() not in ("x86_64", "AMD64"):
     raise Unsupported(f"cbuff's Python package runs only on x86-64, where aligned 8-byte loads and stores are ordered as the protocol needs; this machine is {platform.machine()} (use the Swift library there).")
@@ -196,6 +196,72 @@ def start_time(pid: int) -> "int | None":
 
 def is_running(pid: int, start: "int | None") -> bool:
     return pid > 0 and start_time(pid) == start
+
+
+def process_name(pid: int) -> "str | None":
+    """The command name of process ``pid`` (/proc/PID/comm), or None."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            name = f.read(4096).split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return None
+    return name or None
+
+
+def lock_holders(inode: int, byte: int) -> "list[int]":
+    """The processes (other than this one) holding a lock that covers byte ``byte`` of the file
+    whose inode is ``inode``, found in /proc/*/fdinfo: the only place the kernel names the owner
+    of an open-file-description lock (its ``lock:`` lines, ``lock:\t1: OFDLCK ADVISORY WRITE -1
+    fe:00:1234 64 64``, or ``... 0 EOF``; flock and POSIX locks are listed the same way). A scan
+    of every process's descriptors, as the Swift side's ``Sys.lockHolders`` makes: for the end of
+    a wait that timed out, never for a hot path. Processes this one may not examine are left out."""
+    me, wanted, holders = os.getpid(), str(inode), []
+    try:
+        processes = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in processes:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            descriptors = os.listdir(f"/proc/{entry}/fdinfo")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                with open(f"/proc/{entry}/fdinfo/{descriptor}", "rb") as f:
+                    text = f.read(4096).decode("ascii", "replace")
+            except OSError:
+                continue
+            if any(_lock_line_covers(line, wanted, byte) for line in text.splitlines()):
+                holders.append(int(entry))
+                break
+    return holders
+
+
+def _lock_line_covers(line: str, inode: str, byte: int) -> bool:
+    if not line.startswith("lock:"):
+        return False
+    words = line.split()
+    if len(words) < 8 or words[6].split(":")[-1] != inode or not words[7].isdigit():
+        return False
+    end = words[8] if len(words) > 8 else "EOF"
+    last = byte if end == "EOF" else int(end) if end.isdigit() else -1
+    return int(words[7]) <= byte <= last
+
+
+def seconds(value: float) -> str:
+    """A duration as the Swift side says it: "5 s", "0.25 s"."""
+    return f"{int(value)} s" if value == int(value) else f"{value} s"
+
+
+def lock_wait_timed_out(path: str, inode: int, byte: int, timeout: float, doing: str) -> TimedOut:
+    """The end of a bounded wait for a lock another process holds (the Swift side's
+    ``LockWait.timedOut``): one sentence naming the file, the holding processes when the kernel
+    says which, and how long this one waited."""
+    holders = lock_holders(inode, byte)
+    who = ", ".join(f"PID {pid}" + (f" ({name})" if (name := process_name(pid)) else "") for pid in holders) if holders else "another process"
+    return TimedOut(f"Cannot {doing}: {path} stayed locked by {who} for {seconds(timeout)}; if that process is stopped (Ctrl-Z) resume or end it, or allow a longer lock timeout.")
 
 
 # --- Files ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ process is a typed error (never SIGBUS), a row is its ring file's whole (schema 
 ring_created_ns, format version, kind), a ring file has one name, counters stop at 2^63 - 1,
 the registry is built complete, and SQLite's errors are cbuff's."""
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import cbuff
 from cbuff import _format as F
+from cbuff import _registry
 from cbuff.errors import CBuffError, Corrupted, NotFound, TimedOut, WriterBusy
 
 from conftest import swift_binary
@@ -361,3 +363,88 @@ def test_a_lock_wait_that_times_out_names_the_holder_as_the_cbuff_tool_does(dire
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def as_user(uid, groups, body):
+    """``body()`` run in a forked child as user ``uid`` with groups ``groups`` (the first its
+    primary): what it returned, or ``(code, message)`` of the cbuff error it raised. What the
+    child would import lazily is imported first: the interpreter's own files may be where that
+    user cannot read them."""
+    _registry.migrations()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:        # pragma: no cover (the child)
+        try:
+            os.close(read)
+            os.setgroups(groups)
+            os.setgid(groups[0])
+            os.setuid(uid)
+            try:
+                result = ("ok", body())
+            except cbuff.CBuffError as error:
+                result = (error.code, error.message)
+            except BaseException as error:
+                result = ("raised", repr(error))
+            os.write(write, pickle.dumps(result))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to act as other users")
+OWNER, MEMBER, OUTSIDER, GROUP = 61001, 61002, 61003, 61010
+
+
+@needs_root
+def test_a_directory_shared_with_a_group_is_used_by_its_members_as_the_swift_side_uses_it(data_dir):
+    """SPEC §3: a data directory another user owns is refused unless group sharing was asked
+    for (access="group", the tool's --group-access) and this user is in its group; created
+    with group access it is 2770 and its files 0660, and members' files are trusted."""
+    os.chmod(data_dir, 0o711)
+    base = os.path.join(data_dir, "base")
+    os.mkdir(base, 0o755)
+    os.chown(base, OWNER, GROUP)
+    path = os.path.join(base, "shared")
+
+    def create_as_owner():
+        writer = cbuff.DataDirectory(path, access="group").create_buffer("b", item_size=8, length=16)
+        writer.push(7)
+        writer.close()
+        return oct(os.stat(path).st_mode & 0o7777), oct(os.stat(os.path.join(path, "b.ring")).st_mode & 0o777)
+    assert as_user(OWNER, [GROUP], create_as_owner) == ("ok", ("0o2770", "0o660"))
+
+    def use_as_member():
+        directory = cbuff.DataDirectory(path, access="group")
+        value = directory.open_reader("b").pop()
+        writer = directory.create_buffer("c", item_size=8, length=16)
+        writer.push(8)
+        writer.close()
+        info = os.stat(os.path.join(path, "c.ring"))
+        return value, [s.name for s in directory.buffers()], (info.st_uid, info.st_gid, oct(info.st_mode & 0o777))
+    assert as_user(MEMBER, [GROUP], use_as_member) == ("ok", (7, ["b", "c"], (MEMBER, GROUP, "0o660")))
+    assert as_user(OWNER, [GROUP], lambda: cbuff.DataDirectory(path, access="group").open_reader("c").pop()) == ("ok", 8)
+
+    code, message = as_user(MEMBER, [GROUP], lambda: cbuff.DataDirectory(path).open_reader("b").pop())
+    assert code == "permissionDenied" and f"belongs to user {OWNER}, not to this user ({MEMBER}); pass access=\"group\"" in message
+    code, message = as_user(OUTSIDER, [GROUP + 1], lambda: cbuff.DataDirectory(path, access="group").open_reader("b").pop())
+    assert code == "permissionDenied" and f"it is not shared with a group this user belongs to (mode 2770, group {GROUP})" in message
+
+    # The cbuff tool, as the same users, says the same (when that user may run it).
+    binary = swift_binary("cbuff")
+
+    def tool(*arguments):
+        def run():
+            if not os.access(binary, os.X_OK):
+                return None
+            done = subprocess.run([binary, "--dir", path, *arguments], capture_output=True, timeout=60)
+            return done.returncode, done.stdout.decode().strip()
+        return run
+    for uid, groups, arguments, expected in ((MEMBER, [GROUP], ["--group-access", "pop", "b"], (0, "7")),
+                                             (MEMBER, [GROUP], ["pop", "b"], (77, "")),
+                                             (OUTSIDER, [GROUP + 1], ["--group-access", "pop", "b"], (77, ""))):
+        said = as_user(uid, groups, tool(*arguments))[1]
+        assert said in (None, expected)

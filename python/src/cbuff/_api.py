@@ -106,12 +106,22 @@ def validate_name(name: str) -> None:
         raise InvalidArgument(f"Buffer name {name!r} is invalid: 1 to 200 bytes of letters, digits and . _ - : @ +, not starting with a dot.")
 
 
-class DataDirectory:
-    """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default."""
+Access = Literal["owner", "group"]
+"""Who may use a data directory: its owner only (directories 0700, files 0600), or the owner and
+the directory's group (directories 2770, files 0660; a directory another member of the group
+owns is accepted too), as the Swift library's ``DataDirectory.Access``."""
 
-    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0) -> None:
+
+class DataDirectory:
+    """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default. ``access``:
+    "owner" (the default) or "group" (see ``Access``)."""
+
+    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0, access: Access = "owner") -> None:
+        if access not in ("owner", "group"):
+            raise InvalidArgument(f'access {access!r} is not "owner" or "group".')
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
         self.lock_timeout = lock_timeout
+        self.access = access
 
     def __repr__(self) -> str:
         return f"DataDirectory({self.path!r})"
@@ -120,14 +130,12 @@ class DataDirectory:
         return os.path.join(self.path, name + ".ring")
 
     def _trust(self, create: bool = False) -> S.DirectoryTrust:
-        """The data directory, checked (created, owner-only, if ``create`` and it is missing)."""
+        """The data directory, checked (created, with the mode ``access`` gives it, if ``create``
+        and it is missing)."""
         if create and not os.path.lexists(self.path):
-            try:
-                os.makedirs(self.path, mode=0o700, exist_ok=True)
-            except OSError as error:
-                raise S.system_error(error, f"create the data directory {self.path}") from None
+            S.make_directories(self.path, 0o2770 if self.access == "group" else 0o700)
         try:
-            return S.check_directory(self.path)
+            return S.check_directory(self.path, accepting_group=self.access == "group")
         except NotFound:
             raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 

@@ -2,7 +2,6 @@
 numbered SQL files as the Swift side (a copy in ``cbuff/migrations``, which the tests check is
 byte for byte the repository's), every row validated as input."""
 
-import errno
 import fcntl
 import os
 import re
@@ -183,15 +182,8 @@ class Registry:
     def _under_lock(self, doing: str, body: Callable[[], None]) -> None:
         """Runs ``body()`` holding the exclusive flock on ``registry.lock`` (bounded wait)."""
         lock_path = os.path.join(self.directory, LOCK)
+        lock, info = S.open_or_create_trusted(self.trust, LOCK, "registry lock")
         try:
-            lock = S.open_fd(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, self.trust.file_mode)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise Corrupted(f"The registry lock {lock_path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
-            raise S.system_error(error, f"open the registry lock {lock_path}") from None
-        try:
-            info = os.fstat(lock)
-            self.trust.check(info, lock_path, "registry lock")
             deadline = time.monotonic() + self.timeout
             while True:
                 try:
@@ -221,8 +213,8 @@ class Registry:
             except OSError as error:
                 raise S.system_error(error, f"remove the leftover {entry}") from None
         try:
-            os.close(S.open_fd(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.trust.file_mode))
-        except OSError as error:
+            os.close(S.create_exclusive(self.trust, self.TEMPORARY, "new registry"))
+        except FileExistsError as error:      # removed above, so put there by someone else meanwhile
             raise S.system_error(error, f"create the registry {self.path}") from None
         try:
             with S.standard_slots_held():

@@ -27,10 +27,6 @@ emits any of these, so running there would be running wrong.
 A ring file that another process truncates under this process's mapping would kill it with
 SIGBUS on the next access; the guard below (``guard_mapping``) turns that into a ``Corrupted``
 error, as the Swift library's ``SigbusGuard.c`` does: see "The SIGBUS guard" further down.
-
-What this package does not have that the Swift library does: data directories shared with a
-group that another user owns (a directory this user owns and shares with its group, mode 2770,
-is used as the Swift side uses it).
 """
 
 import ctypes
@@ -398,11 +394,18 @@ def _words(code: int, doing: str) -> CBuffError:
     return SystemFailure(f"Cannot {doing}.")
 
 
-def check_directory(path: str) -> DirectoryTrust:
-    """Checks the data directory as the Swift side's ``FileTrust.verify`` does: refused if every
-    user can write it, if its group can write it without it being shared with the group (every
-    group permission), or if another user owns it (group directories of other users are not
-    supported here)."""
+def is_member(group: int) -> bool:
+    """Whether this process belongs to ``group`` (its effective or a supplementary group)."""
+    return os.getegid() == group or group in os.getgroups()
+
+
+def check_directory(path: str, accepting_group: bool = False) -> DirectoryTrust:
+    """Checks the data directory as the Swift side's ``FileTrust.verify`` does, sentence for
+    sentence: refused if every user can write it, or if its group can write it without it being
+    shared with the group (every group permission, as ``chmod 2770`` or ``access="group"`` make
+    it). A directory another user owns is used only when ``accepting_group`` (the API's
+    ``access="group"``, the tool's ``--group-access``) and it is shared with a group this user
+    belongs to; its files are then trusted when this user or that group owns them."""
     try:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -413,14 +416,42 @@ def check_directory(path: str) -> DirectoryTrust:
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
     if mode & 0o002:
-        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {mode:o}), so anyone could replace its files; cbuff does not use it.")
+        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {mode:o}), so anyone could replace its files; cbuff does not use it. Choose a private one with --dir or CBUFF_DIR.")
+    # Writable by its group but not shared with it: group members could rename or delete this
+    # user's files while cbuff trusted the directory as private. Shared or private, not in between.
     shared = mode & 0o070 == 0o070
     if mode & 0o020 and not shared:
         raise PermissionDenied(f"The data directory {path} can be written by its group (mode {mode:o}) but is not shared with it; cbuff does not use it. Make it private (chmod 700) or shared with the group (chmod 2770).")
     user = os.geteuid()
-    if info.st_uid != user:
-        raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); cbuff does not use it.")
+    if info.st_uid != user and not (accepting_group and shared and is_member(info.st_gid)):
+        hint = (f"it is not shared with a group this user belongs to (mode {mode:o}, group {info.st_gid})" if accepting_group
+                else 'pass access="group" (the tool\'s --group-access) to use a directory shared with your group')
+        raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); {hint}.")
     return DirectoryTrust(path, info.st_gid if shared else None, user)
+
+
+def make_directories(path: str, mode: int) -> None:
+    """``mkdir -p``, giving every directory it creates exactly ``mode`` (whatever the umask,
+    set-group-ID bit included), as the Swift side's ``DataDirectory.makeDirectories`` does; an
+    existing one keeps its mode."""
+    if os.path.isdir(path):
+        return
+    prefix = "" if path.startswith("/") else "."
+    for component in path.split("/"):
+        if not component:
+            continue
+        prefix += "/" + component
+        if os.path.isdir(prefix):
+            continue
+        try:
+            os.mkdir(prefix, 0o700)
+            os.chmod(prefix, mode)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise system_error(error, f"create the data directory {prefix}") from None
+    if not os.path.isdir(path):
+        raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
 
 
 def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: str = "ring file") -> "tuple[int, os.stat_result]":
@@ -447,6 +478,49 @@ def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: 
         os.close(fd)
         raise
     return fd, info
+
+
+def create_exclusive(trust: DirectoryTrust, name: str, what: str) -> int:
+    """Creates file ``name`` of the directory, which must not exist, with exactly the
+    directory's file mode (whatever the umask: 0660 in a directory shared with its group, where
+    the umask's 0640 would lock the group out), never through a symbolic link. Raises
+    ``FileExistsError`` when something has that name."""
+    path = os.path.join(trust.path, name)
+    try:
+        fd = open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, trust.file_mode)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        raise system_error(error, f"create the {what} {path}") from None
+    try:
+        os.fchmod(fd, trust.file_mode)
+    except OSError as error:
+        os.close(fd)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise system_error(error, f"create the {what} {path}") from None
+    return fd
+
+
+def open_or_create_trusted(trust: DirectoryTrust, name: str, what: str) -> "tuple[int, os.stat_result]":
+    """Opens file ``name`` of the directory read-write, creating it (``create_exclusive``) if it
+    does not exist; an existing one is checked as ``open_trusted`` checks it."""
+    while True:
+        try:
+            fd = create_exclusive(trust, name, what)
+        except FileExistsError:
+            try:
+                return open_trusted(trust, name, True, what)
+            except FileNotFoundError:
+                continue        # removed meanwhile
+        try:
+            info = os.fstat(fd)
+        except OSError as error:
+            os.close(fd)
+            raise system_error(error, f"examine the {what} {os.path.join(trust.path, name)}") from None
+        return fd, info
 
 
 def map_shared(fd: int, size: int, writable: bool = True) -> mmap.mmap:

@@ -358,7 +358,8 @@ def test_a_lock_wait_that_times_out_names_the_holder_as_the_cbuff_tool_does(dire
                               capture_output=True, timeout=60)
         assert done.returncode == 75
         said = done.stderr.decode()
-        shape = message[message.index(": ") + 2:]     # the file, the holder, the wait: after "Cannot DOING: "
+        # The file, the holder, the wait: after "Cannot DOING: ", to the sentence's end.
+        shape = message[message.index(": ") + 2:message.index("lock timeout.") + len("lock timeout.")]
         assert shape in said, (said, message)
     finally:
         holder.stdin.close()
@@ -448,3 +449,53 @@ def test_a_directory_shared_with_a_group_is_used_by_its_members_as_the_swift_sid
                                              (OUTSIDER, [GROUP + 1], ["--group-access", "pop", "b"], (77, ""))):
         said = as_user(uid, groups, tool(*arguments))[1]
         assert said in (None, expected)
+
+
+@needs_root
+@pytest.mark.parametrize("creator", ["python", "cbuff"])
+def test_a_read_only_data_directory_is_read_as_the_cbuff_tool_reads_it(data_dir, creator):
+    """A data directory on a read-only mount (a tmpfs remounted read-only): listing, inspecting
+    and anonymous readers work, as the tool's list, inspect, pop and tail do; what must store
+    (a named reader, a writer, creating) is PermissionDenied with the tool's "Read-only"
+    sentence. With SQLite's -shm gone (every process closed the registry: Python's last close
+    removes it) the registry is opened immutable, as the Swift side opens it; with -shm left
+    behind (as the tool leaves it), normally."""
+    path = os.path.join(data_dir, "d")
+    os.mkdir(path, 0o700)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700,size=8m", "cbuff-test", path], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        directory = cbuff.DataDirectory(path, lock_timeout=1)
+        binary = swift_binary("cbuff")
+        if creator == "python":
+            with directory.create_buffer("b", item_size=8, length=16) as writer:
+                writer.push_many([7, 8, 9])
+            with directory.create_buffer("m", messages=True, capacity=4096, max_message=64) as writer:
+                writer.push_message(b"hello")
+        else:
+            for arguments in (["create", "b", "--item-size", "8", "--length", "16"], ["push", "b", "7", "8", "9"],
+                              ["create", "m", "--messages", "--capacity", "4096", "--max-message", "64"], ["push", "m", "hello"]):
+                subprocess.run([binary, "--dir", path, *arguments], check=True, capture_output=True, timeout=60)
+        shm = os.path.exists(os.path.join(path, "registry.sqlite-shm"))
+        assert shm == (creator == "cbuff")
+        subprocess.run(["mount", "-o", "remount,ro", path], check=True)
+
+        assert [status.name for status in directory.buffers()] == ["b", "m"]
+        assert directory.inspect("b").written == 3
+        reader = directory.open_reader("b")
+        assert reader.pop_many(2) == [7, 8]
+        assert reader.pop(timeout=0.05) == 9
+        assert reader.pop(timeout=0.05) is None      # a read-only mapping: it polls, stores nothing
+        reader.close()
+        messages = directory.open_reader("m")
+        assert messages.pop_message().data == b"hello"
+        assert messages.pop_message(timeout=0.05) is None
+        messages.close()
+        for refused in (lambda: directory.open_reader("b", reader="r"), lambda: directory.create_buffer("c", item_size=8, length=4)):
+            with pytest.raises(cbuff.PermissionDenied) as caught:
+                refused()
+            assert caught.value.message.startswith("Read-only: cannot"), caught.value.message
+        for arguments, expected in ((["list"], 0), (["pop", "b"], 0), (["pop", "b", "--reader", "r"], 77)):
+            assert subprocess.run([binary, "--dir", path, *arguments], capture_output=True, timeout=60).returncode == expected
+    finally:
+        subprocess.run(["umount", "--lazy", path], check=True)

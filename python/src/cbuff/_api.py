@@ -14,7 +14,7 @@ from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
-from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, PermissionDenied, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
@@ -159,10 +159,18 @@ class DataDirectory:
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
-    def _open_ring(self, registry: Registry, row: Any, writable: bool = True) -> Any:
-        """Opens the ring file of ``row`` and checks that the row is that file's, whole."""
+    def _open_ring(self, registry: Registry, row: Any, writable: bool = True, read_only_on_read_only_mount: bool = False) -> Any:
+        """Opens the ring file of ``row`` and checks that the row is that file's, whole. With
+        ``read_only_on_read_only_mount`` (an anonymous reader, which stores nothing), a ring of
+        a data directory on a read-only mount is opened read-only instead, as the Swift side's
+        ``RingFile.open(readOnlyOnReadOnlyMount:)`` opens it."""
         try:
-            file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
+            try:
+                file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
+            except PermissionDenied:
+                if not (writable and read_only_on_read_only_mount and S.is_read_only(registry.trust)):
+                    raise
+                file = R.RingFile.open(registry.trust, row.name + ".ring", False)
         except FileNotFoundError:
             raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
         problem = row.disagreement(file.layout, file.created_at(), file.path)
@@ -271,7 +279,7 @@ class DataDirectory:
             raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(registry, row)
+            file = self._open_ring(registry, row, read_only_on_read_only_mount=reader is None)
             kind = MessageReader if file.layout.messages else _item_reader
             try:
                 if reader is None:

@@ -354,13 +354,15 @@ def system_error(error: OSError, doing: str) -> CBuffError:
     by a default that names another cause. The system's own words follow in parentheses, as
     the ``cbuff`` tool prints a failure's cause."""
     code = error.errno or 0
-    failure = _words(code, doing)
+    failure = words(code, doing)
     failure.message += f" ({error.strerror or os.strerror(code)} (errno {code}))"
     failure.args = (failure.message,)
     return failure
 
 
-def _words(code: int, doing: str) -> CBuffError:
+def words(code: int, doing: str) -> CBuffError:
+    """The code and sentence for the cause ``code`` (an errno) while doing ``doing``: shared by
+    failed system calls and SQLite's errors, so that both say the same."""
     if code in (errno.ENOENT, errno.ENOTDIR):
         return NotFound(f"Not found: cannot {doing}.")
     if code == errno.ELOOP:
@@ -428,6 +430,14 @@ def check_directory(path: str, accepting_group: bool = False) -> DirectoryTrust:
                 else 'pass access="group" (the tool\'s --group-access) to use a directory shared with your group')
         raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); {hint}.")
     return DirectoryTrust(path, info.st_gid if shared else None, user)
+
+
+def is_read_only(trust: DirectoryTrust) -> bool:
+    """Whether the data directory is on a filesystem mounted read-only."""
+    try:
+        return bool(os.statvfs(trust.path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def make_directories(path: str, mode: int) -> None:

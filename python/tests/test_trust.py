@@ -499,3 +499,19 @@ def test_a_read_only_data_directory_is_read_as_the_cbuff_tool_reads_it(data_dir,
             assert subprocess.run([binary, "--dir", path, *arguments], capture_output=True, timeout=60).returncode == expected
     finally:
         subprocess.run(["umount", "--lazy", path], check=True)
+
+
+def test_a_data_directory_too_deep_for_sqlite_is_refused_before_anything_is_created(data_dir):
+    """SQLite opens the registry by a path of at most 504 bytes: a deeper directory is
+    InvalidArgument with the cbuff tool's sentence (64), and nothing is created in it."""
+    path = data_dir
+    while len(path) <= 504:
+        path = os.path.join(path, "a" * 50)
+    os.makedirs(path, mode=0o700)
+    with pytest.raises(cbuff.InvalidArgument) as caught:
+        cbuff.DataDirectory(path).create_buffer("b", item_size=8, length=4)
+    assert os.listdir(path) == []
+    done = subprocess.run([swift_binary("cbuff"), "--dir", path, "create", "b", "--item-size", "8", "--length", "4"],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 64 and caught.value.message in done.stderr.decode()
+    assert os.listdir(path) == []

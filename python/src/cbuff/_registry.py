@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, TypeVar
 from . import _format as F
 from . import _system as S
 from . import _walcheck
-from .errors import CBuffError, Corrupted, SystemFailure, TimedOut
+from .errors import CBuffError, Corrupted, InvalidArgument, SystemFailure, TimedOut
 
 # A UTC time as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes it, the only form cbuff stores.
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
@@ -150,6 +150,7 @@ class Registry:
         self.db: Optional[sqlite3.Connection] = None
         present = trust.check_if_present(REGISTRY, "registry file")
         if present is None and create:
+            self._check_path_length()
             self._under_lock("create the registry", self._build_if_missing)
         elif present is None:
             raise FileNotFoundError(self.path)
@@ -173,6 +174,21 @@ class Registry:
         except BaseException:
             self.close()
             raise
+
+    # The longest path SQLite opens a database by: its unix VFS takes paths of at most 512 bytes,
+    # and it names the rollback journal PATH-journal (the Swift side's measurement, SQLite 3.40.1).
+    LONGEST_DATABASE_PATH = 504
+
+    def _resolved_length(self) -> int:
+        return len(os.path.realpath(self.directory).encode()) + 1 + len(REGISTRY)
+
+    def _check_path_length(self) -> None:
+        """Raises ``InvalidArgument`` if SQLite cannot open the registry by its path (SQLite makes
+        it absolute and resolves its links), before anything is created: the Swift side's
+        ``Registry.checkPathLength``, sentence for sentence."""
+        length = self._resolved_length()
+        if length > self.LONGEST_DATABASE_PATH:
+            raise InvalidArgument(f"The data directory's path is too long for SQLite, which keeps the registry: {os.path.realpath(self.directory)} makes its registry's path {length} bytes long, and SQLite opens files by paths of at most {self.LONGEST_DATABASE_PATH} bytes; choose a directory whose full path is at most {self.LONGEST_DATABASE_PATH - 1 - len(REGISTRY)} bytes.")
 
     def _connect(self) -> sqlite3.Connection:
         """Opens SQLite on the registry (the Swift side's ``Registry.openQueue``). A registry on a
@@ -310,7 +326,10 @@ class Registry:
         elif primary in (SQLITE_PERM, SQLITE_AUTH):
             failure = S.words(errno.EACCES, doing)
         elif primary == SQLITE_CANTOPEN:
-            failure = S.words(errno.EROFS, doing) if read_only else SystemFailure(f"Cannot {doing}.")
+            if self._resolved_length() > self.LONGEST_DATABASE_PATH:
+                failure = S.words(errno.ENAMETOOLONG, doing)
+            else:
+                failure = S.words(errno.EROFS, doing) if read_only else SystemFailure(f"Cannot {doing}.")
         elif primary == SQLITE_FULL:
             failure = S.words(errno.ENOSPC, doing)
         elif primary == SQLITE_NOMEM:

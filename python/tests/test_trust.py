@@ -3,6 +3,7 @@ process is a typed error (never SIGBUS), a row is its ring file's whole (schema 
 ring_created_ns, format version, kind), a ring file has one name, counters stop at 2^63 - 1,
 the registry is built complete, and SQLite's errors are cbuff's."""
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,10 @@ import pytest
 
 import cbuff
 from cbuff import _format as F
+from cbuff import _registry
 from cbuff.errors import CBuffError, Corrupted, NotFound, TimedOut, WriterBusy
+
+from conftest import swift_binary
 
 
 def run_child(script, *arguments):
@@ -293,3 +297,221 @@ def test_a_ring_file_dropped_without_close_stops_being_guarded(data_dir):
     gc.collect()
     os.close(fd)
     assert start not in _system._guarded
+
+
+def test_a_system_calls_errno_gives_the_code_the_swift_side_gives(data_dir, cbuff_cli):
+    """The one errno table (Syscalls.swift's causes, CBuffFailure.words): a data directory
+    under a regular file (ENOTDIR) is not found, for lookups and creators alike, as the cbuff
+    tool says (66)."""
+    plain = os.path.join(data_dir, "plain")
+    with open(plain, "w") as f:
+        f.write("not a directory")
+    under = cbuff.DataDirectory(os.path.join(plain, "d"))
+    with pytest.raises(NotFound):
+        under.open_reader("b")
+    with pytest.raises(NotFound):
+        under.create_buffer("b", item_size=8, length=4)
+    binary = swift_binary("cbuff")
+    for arguments in (["list"], ["create", "b", "--item-size", "8", "--length", "4"]):
+        done = subprocess.run([binary, "--dir", under.path, *arguments], capture_output=True, timeout=60)
+        assert done.returncode == 66, done.stderr
+
+
+LOCK_HOLDER = """
+    import fcntl, os, sqlite3, sys
+    path, kind = sys.argv[1], sys.argv[2]
+    if kind == "flock":
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    else:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("kind", ["flock", "sqlite"])
+def test_a_lock_wait_that_times_out_names_the_holder_as_the_cbuff_tool_does(directory, kind):
+    """The registry lock (registry.lock's flock, taken to create the registry) and SQLite's
+    write lock (byte 120 of registry.sqlite-shm): the sentence names the holding process, found
+    in /proc/*/fdinfo, the same sentence as the cbuff tool's."""
+    if kind == "flock":
+        os.makedirs(directory.path, mode=0o700)
+        path, arguments = os.path.join(directory.path, "registry.lock"), ["create", "b", "--item-size", "8", "--length", "4"]
+    else:
+        directory.create_buffer("a", item_size=8, length=4).close()
+        path, arguments = os.path.join(directory.path, "registry.sqlite"), ["rm", "a"]
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOCK_HOLDER), path, kind],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        quick = cbuff.DataDirectory(directory.path, lock_timeout=0.25)
+        with pytest.raises(TimedOut) as caught:
+            if kind == "flock":
+                quick.create_buffer("b", item_size=8, length=4)
+            else:
+                quick.remove("a")
+        message = caught.value.message
+        assert f"stayed locked by PID {holder.pid} (" in message and "for 0.25 s; if that process is stopped" in message, message
+        done = subprocess.run([swift_binary("cbuff"), "--dir", directory.path, "--lock-timeout", "0.25", *arguments],
+                              capture_output=True, timeout=60)
+        assert done.returncode == 75
+        said = done.stderr.decode()
+        # The file, the holder, the wait: after "Cannot DOING: ", to the sentence's end.
+        shape = message[message.index(": ") + 2:message.index("lock timeout.") + len("lock timeout.")]
+        assert shape in said, (said, message)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def as_user(uid, groups, body):
+    """``body()`` run in a forked child as user ``uid`` with groups ``groups`` (the first its
+    primary): what it returned, or ``(code, message)`` of the cbuff error it raised. What the
+    child would import lazily is imported first: the interpreter's own files may be where that
+    user cannot read them."""
+    _registry.migrations()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:        # pragma: no cover (the child)
+        try:
+            os.close(read)
+            os.setgroups(groups)
+            os.setgid(groups[0])
+            os.setuid(uid)
+            try:
+                result = ("ok", body())
+            except cbuff.CBuffError as error:
+                result = (error.code, error.message)
+            except BaseException as error:
+                result = ("raised", repr(error))
+            os.write(write, pickle.dumps(result))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to act as other users")
+OWNER, MEMBER, OUTSIDER, GROUP = 61001, 61002, 61003, 61010
+
+
+@needs_root
+def test_a_directory_shared_with_a_group_is_used_by_its_members_as_the_swift_side_uses_it(data_dir):
+    """SPEC §3: a data directory another user owns is refused unless group sharing was asked
+    for (access="group", the tool's --group-access) and this user is in its group; created
+    with group access it is 2770 and its files 0660, and members' files are trusted."""
+    os.chmod(data_dir, 0o711)
+    base = os.path.join(data_dir, "base")
+    os.mkdir(base, 0o755)
+    os.chown(base, OWNER, GROUP)
+    path = os.path.join(base, "shared")
+
+    def create_as_owner():
+        writer = cbuff.DataDirectory(path, access="group").create_buffer("b", item_size=8, length=16)
+        writer.push(7)
+        writer.close()
+        return oct(os.stat(path).st_mode & 0o7777), oct(os.stat(os.path.join(path, "b.ring")).st_mode & 0o777)
+    assert as_user(OWNER, [GROUP], create_as_owner) == ("ok", ("0o2770", "0o660"))
+
+    def use_as_member():
+        directory = cbuff.DataDirectory(path, access="group")
+        value = directory.open_reader("b").pop()
+        writer = directory.create_buffer("c", item_size=8, length=16)
+        writer.push(8)
+        writer.close()
+        info = os.stat(os.path.join(path, "c.ring"))
+        return value, [s.name for s in directory.buffers()], (info.st_uid, info.st_gid, oct(info.st_mode & 0o777))
+    assert as_user(MEMBER, [GROUP], use_as_member) == ("ok", (7, ["b", "c"], (MEMBER, GROUP, "0o660")))
+    assert as_user(OWNER, [GROUP], lambda: cbuff.DataDirectory(path, access="group").open_reader("c").pop()) == ("ok", 8)
+
+    code, message = as_user(MEMBER, [GROUP], lambda: cbuff.DataDirectory(path).open_reader("b").pop())
+    assert code == "permissionDenied" and f"belongs to user {OWNER}, not to this user ({MEMBER}); pass access=\"group\"" in message
+    code, message = as_user(OUTSIDER, [GROUP + 1], lambda: cbuff.DataDirectory(path, access="group").open_reader("b").pop())
+    assert code == "permissionDenied" and f"it is not shared with a group this user belongs to (mode 2770, group {GROUP})" in message
+
+    # The cbuff tool, as the same users, says the same (when that user may run it).
+    binary = swift_binary("cbuff")
+
+    def tool(*arguments):
+        def run():
+            if not os.access(binary, os.X_OK):
+                return None
+            done = subprocess.run([binary, "--dir", path, *arguments], capture_output=True, timeout=60)
+            return done.returncode, done.stdout.decode().strip()
+        return run
+    for uid, groups, arguments, expected in ((MEMBER, [GROUP], ["--group-access", "pop", "b"], (0, "7")),
+                                             (MEMBER, [GROUP], ["pop", "b"], (77, "")),
+                                             (OUTSIDER, [GROUP + 1], ["--group-access", "pop", "b"], (77, ""))):
+        said = as_user(uid, groups, tool(*arguments))[1]
+        assert said in (None, expected)
+
+
+@needs_root
+@pytest.mark.parametrize("creator", ["python", "cbuff"])
+def test_a_read_only_data_directory_is_read_as_the_cbuff_tool_reads_it(data_dir, creator):
+    """A data directory on a read-only mount (a tmpfs remounted read-only): listing, inspecting
+    and anonymous readers work, as the tool's list, inspect, pop and tail do; what must store
+    (a named reader, a writer, creating) is PermissionDenied with the tool's "Read-only"
+    sentence. With SQLite's -shm gone (every process closed the registry: Python's last close
+    removes it) the registry is opened immutable, as the Swift side opens it; with -shm left
+    behind (as the tool leaves it), normally."""
+    path = os.path.join(data_dir, "d")
+    os.mkdir(path, 0o700)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700,size=8m", "cbuff-test", path], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        directory = cbuff.DataDirectory(path, lock_timeout=1)
+        binary = swift_binary("cbuff")
+        if creator == "python":
+            with directory.create_buffer("b", item_size=8, length=16) as writer:
+                writer.push_many([7, 8, 9])
+            with directory.create_buffer("m", messages=True, capacity=4096, max_message=64) as writer:
+                writer.push_message(b"hello")
+        else:
+            for arguments in (["create", "b", "--item-size", "8", "--length", "16"], ["push", "b", "7", "8", "9"],
+                              ["create", "m", "--messages", "--capacity", "4096", "--max-message", "64"], ["push", "m", "hello"]):
+                subprocess.run([binary, "--dir", path, *arguments], check=True, capture_output=True, timeout=60)
+        shm = os.path.exists(os.path.join(path, "registry.sqlite-shm"))
+        assert shm == (creator == "cbuff")
+        subprocess.run(["mount", "-o", "remount,ro", path], check=True)
+
+        assert [status.name for status in directory.buffers()] == ["b", "m"]
+        assert directory.inspect("b").written == 3
+        reader = directory.open_reader("b")
+        assert reader.pop_many(2) == [7, 8]
+        assert reader.pop(timeout=0.05) == 9
+        assert reader.pop(timeout=0.05) is None      # a read-only mapping: it polls, stores nothing
+        reader.close()
+        messages = directory.open_reader("m")
+        assert messages.pop_message().data == b"hello"
+        assert messages.pop_message(timeout=0.05) is None
+        messages.close()
+        for refused in (lambda: directory.open_reader("b", reader="r"), lambda: directory.create_buffer("c", item_size=8, length=4)):
+            with pytest.raises(cbuff.PermissionDenied) as caught:
+                refused()
+            assert caught.value.message.startswith("Read-only: cannot"), caught.value.message
+        for arguments, expected in ((["list"], 0), (["pop", "b"], 0), (["pop", "b", "--reader", "r"], 77)):
+            assert subprocess.run([binary, "--dir", path, *arguments], capture_output=True, timeout=60).returncode == expected
+    finally:
+        subprocess.run(["umount", "--lazy", path], check=True)
+
+
+def test_a_data_directory_too_deep_for_sqlite_is_refused_before_anything_is_created(data_dir):
+    """SQLite opens the registry by a path of at most 504 bytes: a deeper directory is
+    InvalidArgument with the cbuff tool's sentence (64), and nothing is created in it."""
+    path = data_dir
+    while len(path) <= 504:
+        path = os.path.join(path, "a" * 50)
+    os.makedirs(path, mode=0o700)
+    with pytest.raises(cbuff.InvalidArgument) as caught:
+        cbuff.DataDirectory(path).create_buffer("b", item_size=8, length=4)
+    assert os.listdir(path) == []
+    done = subprocess.run([swift_binary("cbuff"), "--dir", path, "create", "b", "--item-size", "8", "--length", "4"],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 64 and caught.value.message in done.stderr.decode()
+    assert os.listdir(path) == []

@@ -12,12 +12,13 @@ ring file format and registry (no compiled code, no Swift needed).
 Runs on Linux x86-64 only (see ``cbuff._system`` for why).
 """
 
-from ._api import BufferStatus, DataDirectory, Item, Message, MessageReader, MessageWriter, Policy, Reader, ReaderStatus, Start, Writer, default_path
+from ._api import Access, BufferStatus, DataDirectory, Item, Message, MessageReader, MessageWriter, Policy, Reader, ReaderStatus, Start, Writer, default_path
 from ._format import FieldLayout
 from .errors import *  # noqa: F403
 from .errors import CBuffError
 
 __all__ = [
+    "Access",
     "BufferStatus",
     "CBuffError",
     "DataDirectory",

@@ -14,7 +14,7 @@ from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
-from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, ValueDoesNotFit, WriterBusy
+from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, PermissionDenied, ValueDoesNotFit, WriterBusy
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
@@ -106,12 +106,22 @@ def validate_name(name: str) -> None:
         raise InvalidArgument(f"Buffer name {name!r} is invalid: 1 to 200 bytes of letters, digits and . _ - : @ +, not starting with a dot.")
 
 
-class DataDirectory:
-    """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default."""
+Access = Literal["owner", "group"]
+"""Who may use a data directory: its owner only (directories 0700, files 0600), or the owner and
+the directory's group (directories 2770, files 0660; a directory another member of the group
+owns is accepted too), as the Swift library's ``DataDirectory.Access``."""
 
-    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0) -> None:
+
+class DataDirectory:
+    """A data directory: ``path``, else ``$CBUFF_DIR``, else the per-user default. ``access``:
+    "owner" (the default) or "group" (see ``Access``)."""
+
+    def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0, access: Access = "owner") -> None:
+        if access not in ("owner", "group"):
+            raise InvalidArgument(f'access {access!r} is not "owner" or "group".')
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
         self.lock_timeout = lock_timeout
+        self.access = access
 
     def __repr__(self) -> str:
         return f"DataDirectory({self.path!r})"
@@ -120,14 +130,12 @@ class DataDirectory:
         return os.path.join(self.path, name + ".ring")
 
     def _trust(self, create: bool = False) -> S.DirectoryTrust:
-        """The data directory, checked (created, owner-only, if ``create`` and it is missing)."""
+        """The data directory, checked (created, with the mode ``access`` gives it, if ``create``
+        and it is missing)."""
         if create and not os.path.lexists(self.path):
-            try:
-                os.makedirs(self.path, mode=0o700, exist_ok=True)
-            except OSError as error:
-                raise S.system_error(error, f"create the data directory {self.path}") from None
+            S.make_directories(self.path, 0o2770 if self.access == "group" else 0o700)
         try:
-            return S.check_directory(self.path)
+            return S.check_directory(self.path, accepting_group=self.access == "group")
         except NotFound:
             raise NotFound(f"No buffer there: {self.path} holds no cbuff registry.") from None
 
@@ -151,10 +159,18 @@ class DataDirectory:
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
-    def _open_ring(self, registry: Registry, row: Any, writable: bool = True) -> Any:
-        """Opens the ring file of ``row`` and checks that the row is that file's, whole."""
+    def _open_ring(self, registry: Registry, row: Any, writable: bool = True, read_only_on_read_only_mount: bool = False) -> Any:
+        """Opens the ring file of ``row`` and checks that the row is that file's, whole. With
+        ``read_only_on_read_only_mount`` (an anonymous reader, which stores nothing), a ring of
+        a data directory on a read-only mount is opened read-only instead, as the Swift side's
+        ``RingFile.open(readOnlyOnReadOnlyMount:)`` opens it."""
         try:
-            file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
+            try:
+                file = R.RingFile.open(registry.trust, row.name + ".ring", writable)
+            except PermissionDenied:
+                if not (writable and read_only_on_read_only_mount and S.is_read_only(registry.trust)):
+                    raise
+                file = R.RingFile.open(registry.trust, row.name + ".ring", False)
         except FileNotFoundError:
             raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
         problem = row.disagreement(file.layout, file.created_at(), file.path)
@@ -263,7 +279,7 @@ class DataDirectory:
             raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
         registry, row = self._look_up(name)
         try:
-            file = self._open_ring(registry, row)
+            file = self._open_ring(registry, row, read_only_on_read_only_mount=reader is None)
             kind = MessageReader if file.layout.messages else _item_reader
             try:
                 if reader is None:

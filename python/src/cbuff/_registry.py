@@ -8,13 +8,14 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from importlib import resources
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _format as F
 from . import _system as S
 from . import _walcheck
-from .errors import CBuffError, Corrupted, PermissionDenied, SystemFailure, TimedOut
+from .errors import CBuffError, Corrupted, InvalidArgument, SystemFailure, TimedOut
 
 # A UTC time as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') writes it, the only form cbuff stores.
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
@@ -149,6 +150,7 @@ class Registry:
         self.db: Optional[sqlite3.Connection] = None
         present = trust.check_if_present(REGISTRY, "registry file")
         if present is None and create:
+            self._check_path_length()
             self._under_lock("create the registry", self._build_if_missing)
         elif present is None:
             raise FileNotFoundError(self.path)
@@ -159,8 +161,7 @@ class Registry:
             _walcheck.verify(trust, REGISTRY + "-wal", REGISTRY + "-shm")
         try:
             with S.standard_slots_held():
-                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-                self._applied()          # SQLite opens its files on first use
+                self.db = self._connect()
             applied = self._applied()
             known = [identifier for identifier, _ in migrations()]
             if applied - set(known):
@@ -174,6 +175,49 @@ class Registry:
             self.close()
             raise
 
+    # The longest path SQLite opens a database by: its unix VFS takes paths of at most 512 bytes,
+    # and it names the rollback journal PATH-journal (the Swift side's measurement, SQLite 3.40.1).
+    LONGEST_DATABASE_PATH = 504
+
+    def _resolved_length(self) -> int:
+        return len(os.path.realpath(self.directory).encode()) + 1 + len(REGISTRY)
+
+    def _check_path_length(self) -> None:
+        """Raises ``InvalidArgument`` if SQLite cannot open the registry by its path (SQLite makes
+        it absolute and resolves its links), before anything is created: the Swift side's
+        ``Registry.checkPathLength``, sentence for sentence."""
+        length = self._resolved_length()
+        if length > self.LONGEST_DATABASE_PATH:
+            raise InvalidArgument(f"The data directory's path is too long for SQLite, which keeps the registry: {os.path.realpath(self.directory)} makes its registry's path {length} bytes long, and SQLite opens files by paths of at most {self.LONGEST_DATABASE_PATH} bytes; choose a directory whose full path is at most {self.LONGEST_DATABASE_PATH - 1 - len(REGISTRY)} bytes.")
+
+    def _connect(self) -> sqlite3.Connection:
+        """Opens SQLite on the registry (the Swift side's ``Registry.openQueue``). A registry on a
+        read-only mount whose WAL index (-shm) is absent (every process that used it closed it,
+        or it was copied without it) cannot be opened normally: SQLite would need to create the
+        index. Its WAL is then empty or absent too (cbuff checkpoints every change into
+        ``registry.sqlite``, and ``_walcheck`` has read it), so the file alone is the registry,
+        and it is opened as immutable: read without locks, which a mount nobody can write makes
+        safe."""
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()      # SQLite opens its files on first use
+            return db
+        except sqlite3.Error as error:
+            db.close()
+            wal = self.trust.check_if_present(REGISTRY + "-wal", "registry file")
+            if (_primary(error) != SQLITE_CANTOPEN or not S.is_read_only(self.trust)
+                    or self.trust.check_if_present(REGISTRY + "-shm", "registry file") is not None
+                    or (wal is not None and wal.st_size > 0)):
+                raise
+        uri = "file:" + urllib.parse.quote(os.path.join(os.path.realpath(self.directory), REGISTRY)) + "?mode=ro&immutable=1"
+        db = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
     def _applied(self) -> "set[str]":
         table = self.connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'").fetchone()[0]
         if not table:
@@ -183,14 +227,8 @@ class Registry:
     def _under_lock(self, doing: str, body: Callable[[], None]) -> None:
         """Runs ``body()`` holding the exclusive flock on ``registry.lock`` (bounded wait)."""
         lock_path = os.path.join(self.directory, LOCK)
+        lock, info = S.open_or_create_trusted(self.trust, LOCK, "registry lock")
         try:
-            lock = S.open_fd(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, self.trust.file_mode)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise Corrupted(f"The registry lock {lock_path} is a symbolic link; cbuff opens only regular files. Remove the link.") from None
-            raise S.system_error(error, f"open the registry lock {lock_path}") from None
-        try:
-            self.trust.check(os.fstat(lock), lock_path, "registry lock")
             deadline = time.monotonic() + self.timeout
             while True:
                 try:
@@ -198,7 +236,7 @@ class Registry:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimedOut(f"Cannot {doing}: the registry lock {lock_path} stayed held by another process for {self.timeout} s.") from None
+                        raise S.lock_wait_timed_out(lock_path, info.st_ino, 0, self.timeout, doing) from None
                     time.sleep(0.005)
             return body()
         finally:
@@ -220,8 +258,8 @@ class Registry:
             except OSError as error:
                 raise S.system_error(error, f"remove the leftover {entry}") from None
         try:
-            os.close(S.open_fd(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.trust.file_mode))
-        except OSError as error:
+            os.close(S.create_exclusive(self.trust, self.TEMPORARY, "new registry"))
+        except FileExistsError as error:      # removed above, so put there by someone else meanwhile
             raise S.system_error(error, f"create the registry {self.path}") from None
         try:
             with S.standard_slots_held():
@@ -263,20 +301,46 @@ class Registry:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def translate(self, error: sqlite3.Error, doing: str) -> CBuffError:
-        """SQLite's error as cbuff's: not a database or damaged -> Corrupted; locked -> TimedOut;
-        read-only or refused -> PermissionDenied; anything else -> SystemFailure."""
-        code = getattr(error, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
+        """SQLite's error as cbuff's, as the Swift side's ``Registry.translate`` says it: not a
+        database or damaged -> Corrupted; locked -> TimedOut naming the holder; read-only,
+        refused, cannot open, full, I/O -> the errno table's words for that cause (a read-only
+        mount said as one); anything else -> SystemFailure. SQLite's words follow."""
+        primary = _primary(error)
         text = str(error)
-        if primary in (11, 26) or "not a database" in text or "malformed" in text:      # SQLITE_CORRUPT, SQLITE_NOTADB
-            return Corrupted(f"Cannot {doing}: the registry is not a valid SQLite database ({text}).")
-        if primary in (5, 6) or "locked" in text:          # SQLITE_BUSY, SQLITE_LOCKED
-            return TimedOut(f"Cannot {doing}: the registry stayed locked by another process for {self.timeout} s.")
-        if primary in (8, 3, 23) or "readonly" in text or "read-only" in text:      # SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH
-            return PermissionDenied(f"Cannot {doing}: the registry cannot be written here ({text}).")
-        if primary == 13:
-            return SystemFailure(f"Cannot {doing}: the disk is full.")
-        return SystemFailure(f"Cannot {doing}: SQLite says {text}.")
+        read_only = S.is_read_only(self.trust)
+        failure: CBuffError
+        if primary in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            failure = Corrupted(f"Cannot {doing}: the registry is not a valid SQLite database.")
+        elif primary in (SQLITE_BUSY, SQLITE_LOCKED):
+            # In WAL mode SQLite's write lock is a POSIX lock on byte 120 of the -shm file.
+            try:
+                shm = self.trust.check_if_present(REGISTRY + "-shm", "registry file")
+            except CBuffError:
+                shm = None
+            if shm is None:
+                failure = TimedOut(f"Cannot {doing}: the registry stayed locked by another process for {S.seconds(self.timeout)}.")
+            else:
+                failure = S.lock_wait_timed_out(self.path, shm.st_ino, 120, self.timeout, doing)
+        elif primary == SQLITE_READONLY:
+            failure = S.words(errno.EROFS if read_only else errno.EACCES, doing)
+        elif primary in (SQLITE_PERM, SQLITE_AUTH):
+            failure = S.words(errno.EACCES, doing)
+        elif primary == SQLITE_CANTOPEN:
+            if self._resolved_length() > self.LONGEST_DATABASE_PATH:
+                failure = S.words(errno.ENAMETOOLONG, doing)
+            else:
+                failure = S.words(errno.EROFS, doing) if read_only else SystemFailure(f"Cannot {doing}.")
+        elif primary == SQLITE_FULL:
+            failure = S.words(errno.ENOSPC, doing)
+        elif primary == SQLITE_NOMEM:
+            failure = S.words(errno.ENOMEM, doing)
+        elif primary == SQLITE_IOERR:
+            failure = S.words(errno.EROFS if read_only else errno.EIO, doing)
+        else:
+            failure = SystemFailure(f"Cannot {doing}.")
+        failure.message += f" (SQLite error {getattr(error, 'sqlite_errorcode', '?')}: {text})"
+        failure.args = (failure.message,)
+        return failure
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -360,6 +424,27 @@ class Registry:
 
     def delete(self, db: sqlite3.Connection, name: str) -> None:
         db.execute("DELETE FROM buffers WHERE name = ?", (name,))
+
+
+# SQLite's primary result codes (https://www.sqlite.org/rescode.html).
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY = 3, 5, 6, 7, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_AUTH, SQLITE_NOTADB = 10, 11, 13, 14, 23, 26
+
+
+def _primary(error: sqlite3.Error) -> Optional[int]:
+    """The error's primary result code: its own (Python 3.11 and later), else read from SQLite's
+    words for it (https://www.sqlite.org/rescode.html), which Python passes on."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(error)
+    for words, primary in (("not a database", SQLITE_NOTADB), ("malformed", SQLITE_CORRUPT), ("table is locked", SQLITE_LOCKED),
+                           ("locked", SQLITE_BUSY), ("readonly", SQLITE_READONLY), ("unable to open", SQLITE_CANTOPEN),
+                           ("disk is full", SQLITE_FULL), ("I/O error", SQLITE_IOERR), ("out of memory", SQLITE_NOMEM),
+                           ("access permission denied", SQLITE_PERM), ("authorization denied", SQLITE_AUTH)):
+        if words in text:
+            return primary
+    return None
 
 
 def _apply(db: sqlite3.Connection, pending: "list[tuple[str, str]]") -> None:

@@ -27,10 +27,6 @@ emits any of these, so running there would be running wrong.
 A ring file that another process truncates under this process's mapping would kill it with
 SIGBUS on the next access; the guard below (``guard_mapping``) turns that into a ``Corrupted``
 error, as the Swift library's ``SigbusGuard.c`` does: see "The SIGBUS guard" further down.
-
-What this package does not have that the Swift library does: data directories shared with a
-group that another user owns (a directory this user owns and shares with its group, mode 2770,
-is used as the Swift side uses it).
 """
 
 import ctypes
@@ -39,12 +35,13 @@ import fcntl
 import mmap
 import os
 import platform
+import resource
 import stat
 import struct
 import typing
 import weakref
 
-from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, PermissionDenied, SystemFailure, Unsupported
+from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, PermissionDenied, SystemFailure, TimedOut, Unsupported
 
 if platform.machine() not in ("x86_64", "AMD64"):
     raise Unsupported(f"cbuff's Python package runs only on x86-64, where aligned 8-byte loads and stores are ordered as the protocol needs; this machine is {platform.machine()} (use the Swift library there).")
@@ -197,6 +194,72 @@ def is_running(pid: int, start: "int | None") -> bool:
     return pid > 0 and start_time(pid) == start
 
 
+def process_name(pid: int) -> "str | None":
+    """The command name of process ``pid`` (/proc/PID/comm), or None."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            name = f.read(4096).split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return None
+    return name or None
+
+
+def lock_holders(inode: int, byte: int) -> "list[int]":
+    """The processes (other than this one) holding a lock that covers byte ``byte`` of the file
+    whose inode is ``inode``, found in /proc/*/fdinfo: the only place the kernel names the owner
+    of an open-file-description lock (its ``lock:`` lines, ``lock:\t1: OFDLCK ADVISORY WRITE -1
+    fe:00:1234 64 64``, or ``... 0 EOF``; flock and POSIX locks are listed the same way). A scan
+    of every process's descriptors, as the Swift side's ``Sys.lockHolders`` makes: for the end of
+    a wait that timed out, never for a hot path. Processes this one may not examine are left out."""
+    me, wanted, holders = os.getpid(), str(inode), []
+    try:
+        processes = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in processes:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            descriptors = os.listdir(f"/proc/{entry}/fdinfo")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                with open(f"/proc/{entry}/fdinfo/{descriptor}", "rb") as f:
+                    text = f.read(4096).decode("ascii", "replace")
+            except OSError:
+                continue
+            if any(_lock_line_covers(line, wanted, byte) for line in text.splitlines()):
+                holders.append(int(entry))
+                break
+    return holders
+
+
+def _lock_line_covers(line: str, inode: str, byte: int) -> bool:
+    if not line.startswith("lock:"):
+        return False
+    words = line.split()
+    if len(words) < 8 or words[6].split(":")[-1] != inode or not words[7].isdigit():
+        return False
+    end = words[8] if len(words) > 8 else "EOF"
+    last = byte if end == "EOF" else int(end) if end.isdigit() else -1
+    return int(words[7]) <= byte <= last
+
+
+def seconds(value: float) -> str:
+    """A duration as the Swift side says it: "5 s", "0.25 s"."""
+    return f"{int(value)} s" if value == int(value) else f"{value} s"
+
+
+def lock_wait_timed_out(path: str, inode: int, byte: int, timeout: float, doing: str) -> TimedOut:
+    """The end of a bounded wait for a lock another process holds (the Swift side's
+    ``LockWait.timedOut``): one sentence naming the file, the holding processes when the kernel
+    says which, and how long this one waited."""
+    holders = lock_holders(inode, byte)
+    who = ", ".join(f"PID {pid}" + (f" ({name})" if (name := process_name(pid)) else "") for pid in holders) if holders else "another process"
+    return TimedOut(f"Cannot {doing}: {path} stayed locked by {who} for {seconds(timeout)}; if that process is stopped (Ctrl-Z) resume or end it, or allow a longer lock timeout.")
+
+
 # --- Files ------------------------------------------------------------------------------------
 #
 # Standard streams are input too (SPEC §3): a process started with fd 0, 1 or 2 closed must never
@@ -285,29 +348,69 @@ def _describe(mode: int) -> str:
 
 
 def system_error(error: OSError, doing: str) -> CBuffError:
-    """An ``OSError`` met while trying to ``doing`` as cbuff's error of the same code as the Swift
-    side gives (permission denied, a read-only mount, no space, ...), with one sentence."""
-    code = error.errno
-    reason = error.strerror or os.strerror(code or 0)
+    """An ``OSError`` met while trying to ``doing`` as cbuff's error: the Swift side's one table
+    from a system call's errno to a code and a sentence (``SystemCallFailure.cause`` and
+    ``CBuffFailure.words(for:_:)``), word for word. Every errno is mapped by what it means, never
+    by a default that names another cause. The system's own words follow in parentheses, as
+    the ``cbuff`` tool prints a failure's cause."""
+    code = error.errno or 0
+    failure = words(code, doing)
+    failure.message += f" ({error.strerror or os.strerror(code)} (errno {code}))"
+    failure.args = (failure.message,)
+    return failure
+
+
+def words(code: int, doing: str) -> CBuffError:
+    """The code and sentence for the cause ``code`` (an errno) while doing ``doing``: shared by
+    failed system calls and SQLite's errors, so that both say the same."""
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return NotFound(f"Not found: cannot {doing}.")
+    if code == errno.ELOOP:
+        return Corrupted(f"Cannot {doing}: a symbolic link is where a file should be; cbuff opens only regular files. Remove the link.")
+    if code in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
+        return Corrupted(f"Cannot {doing}: a FIFO, socket or device is where a file should be; cbuff opens only regular files.")
     if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(f"Permission denied: cannot {doing}.")
     if code == errno.EROFS:
-        return PermissionDenied(f"Cannot {doing}: the file system is mounted read-only.")
-    if code == errno.ENOENT:
-        return NotFound(f"Cannot {doing}: it does not exist.")
+        return PermissionDenied(f"Read-only: cannot {doing}, the data directory is on a read-only mount, where only reading (list, inspect, pop and tail without --reader) works.")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return SystemFailure(f"No space left on the device: cannot {doing}.")
+    if code == errno.EFBIG:
+        return SystemFailure(f"File too large for the filesystem or this process's file-size limit: cannot {doing}.")
+    if code == errno.EMFILE:
+        try:
+            limit = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        except (OSError, ValueError):
+            limit = "?"
+        return SystemFailure(f"Too many open files: this process has as many open as its limit allows (ulimit -n {limit}); cannot {doing}. Raise the limit or close files.")
+    if code == errno.ENFILE:
+        return SystemFailure(f"Too many open files in the system (its limit is reached): cannot {doing}.")
     if code == errno.ENAMETOOLONG:
-        return InvalidArgument(f"Cannot {doing}: the path is too long.")
-    return SystemFailure(f"Cannot {doing}: {reason} (errno {code}).")
+        return InvalidArgument(f"File name too long: cannot {doing}. Choose a shorter data directory path.")
+    if code == errno.ENOMEM:
+        return SystemFailure(f"Out of memory: cannot {doing}.")
+    if code == errno.EIO:
+        return SystemFailure(f"Input/output error (a failing disk or a lost network filesystem): cannot {doing}.")
+    if code in (errno.EWOULDBLOCK, errno.EBUSY):
+        return SystemFailure(f"Busy (held elsewhere): cannot {doing}.")
+    return SystemFailure(f"Cannot {doing}.")
 
 
-def check_directory(path: str) -> DirectoryTrust:
-    """Checks the data directory as the Swift side's ``FileTrust.verify`` does: refused if every
-    user can write it, if its group can write it without it being shared with the group (every
-    group permission), or if another user owns it (group directories of other users are not
-    supported here)."""
+def is_member(group: int) -> bool:
+    """Whether this process belongs to ``group`` (its effective or a supplementary group)."""
+    return os.getegid() == group or group in os.getgroups()
+
+
+def check_directory(path: str, accepting_group: bool = False) -> DirectoryTrust:
+    """Checks the data directory as the Swift side's ``FileTrust.verify`` does, sentence for
+    sentence: refused if every user can write it, or if its group can write it without it being
+    shared with the group (every group permission, as ``chmod 2770`` or ``access="group"`` make
+    it). A directory another user owns is used only when ``accepting_group`` (the API's
+    ``access="group"``, the tool's ``--group-access``) and it is shared with a group this user
+    belongs to; its files are then trusted when this user or that group owns them."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"The data directory {path} does not exist.") from None
     except OSError as error:
         raise system_error(error, f"examine the data directory {path}") from None
@@ -315,14 +418,50 @@ def check_directory(path: str) -> DirectoryTrust:
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
     if mode & 0o002:
-        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {mode:o}), so anyone could replace its files; cbuff does not use it.")
+        raise PermissionDenied(f"The data directory {path} can be written by every user (mode {mode:o}), so anyone could replace its files; cbuff does not use it. Choose a private one with --dir or CBUFF_DIR.")
+    # Writable by its group but not shared with it: group members could rename or delete this
+    # user's files while cbuff trusted the directory as private. Shared or private, not in between.
     shared = mode & 0o070 == 0o070
     if mode & 0o020 and not shared:
         raise PermissionDenied(f"The data directory {path} can be written by its group (mode {mode:o}) but is not shared with it; cbuff does not use it. Make it private (chmod 700) or shared with the group (chmod 2770).")
     user = os.geteuid()
-    if info.st_uid != user:
-        raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); cbuff does not use it.")
+    if info.st_uid != user and not (accepting_group and shared and is_member(info.st_gid)):
+        hint = (f"it is not shared with a group this user belongs to (mode {mode:o}, group {info.st_gid})" if accepting_group
+                else 'pass access="group" (the tool\'s --group-access) to use a directory shared with your group')
+        raise PermissionDenied(f"Permission denied: the data directory {path} belongs to user {info.st_uid}, not to this user ({user}); {hint}.")
     return DirectoryTrust(path, info.st_gid if shared else None, user)
+
+
+def is_read_only(trust: DirectoryTrust) -> bool:
+    """Whether the data directory is on a filesystem mounted read-only."""
+    try:
+        return bool(os.statvfs(trust.path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def make_directories(path: str, mode: int) -> None:
+    """``mkdir -p``, giving every directory it creates exactly ``mode`` (whatever the umask,
+    set-group-ID bit included), as the Swift side's ``DataDirectory.makeDirectories`` does; an
+    existing one keeps its mode."""
+    if os.path.isdir(path):
+        return
+    prefix = "" if path.startswith("/") else "."
+    for component in path.split("/"):
+        if not component:
+            continue
+        prefix += "/" + component
+        if os.path.isdir(prefix):
+            continue
+        try:
+            os.mkdir(prefix, 0o700)
+            os.chmod(prefix, mode)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise system_error(error, f"create the data directory {prefix}") from None
+    if not os.path.isdir(path):
+        raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
 
 
 def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: str = "ring file") -> "tuple[int, os.stat_result]":
@@ -349,6 +488,49 @@ def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: 
         os.close(fd)
         raise
     return fd, info
+
+
+def create_exclusive(trust: DirectoryTrust, name: str, what: str) -> int:
+    """Creates file ``name`` of the directory, which must not exist, with exactly the
+    directory's file mode (whatever the umask: 0660 in a directory shared with its group, where
+    the umask's 0640 would lock the group out), never through a symbolic link. Raises
+    ``FileExistsError`` when something has that name."""
+    path = os.path.join(trust.path, name)
+    try:
+        fd = open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, trust.file_mode)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        raise system_error(error, f"create the {what} {path}") from None
+    try:
+        os.fchmod(fd, trust.file_mode)
+    except OSError as error:
+        os.close(fd)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise system_error(error, f"create the {what} {path}") from None
+    return fd
+
+
+def open_or_create_trusted(trust: DirectoryTrust, name: str, what: str) -> "tuple[int, os.stat_result]":
+    """Opens file ``name`` of the directory read-write, creating it (``create_exclusive``) if it
+    does not exist; an existing one is checked as ``open_trusted`` checks it."""
+    while True:
+        try:
+            fd = create_exclusive(trust, name, what)
+        except FileExistsError:
+            try:
+                return open_trusted(trust, name, True, what)
+            except FileNotFoundError:
+                continue        # removed meanwhile
+        try:
+            info = os.fstat(fd)
+        except OSError as error:
+            os.close(fd)
+            raise system_error(error, f"examine the {what} {os.path.join(trust.path, name)}") from None
+        return fd, info
 
 
 def map_shared(fd: int, size: int, writable: bool = True) -> mmap.mmap:

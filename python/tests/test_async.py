@@ -108,3 +108,31 @@ def test_following_a_slow_stream_costs_little_cpu(directory):
     got, share = asyncio.run(main())
     print(f"follow_async at 10 items/s: {share * 100:.2f} % of a core")
     assert got == 30 and share < 0.05, share
+
+
+def test_async_coalescing_waits_on_the_loop_without_asking_to_be_woken(directory):
+    from cbuff import _system
+    writer = directory.create_buffer("batched", item_size=8, length=64)
+    reader = directory.open_reader("batched", start="latest")
+
+    async def main():
+        got = []
+
+        async def follow():
+            async for entry in reader.follow_async(timeout=30, coalesce=1.0):
+                got.append(entry)
+                if len(got) == 3:
+                    return
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0)              # the follower found nothing and sleeps on the loop
+        before = _system.wake_calls
+        for value in (1, 2, 3):
+            writer.push(value)
+        # Nobody asked to be woken: no wake call, and the three come in one batch after the delay.
+        assert _system.wake_calls == before
+        await asyncio.wait_for(task, 30)
+        return got
+
+    assert asyncio.run(main()) == [(0, 1), (1, 2), (2, 3)]
+    reader.close()
+    writer.close()

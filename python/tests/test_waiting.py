@@ -119,3 +119,118 @@ def test_a_swift_writer_killed_asleep_for_room_costs_a_python_reader_one_wake_ca
     reader.commit()
     assert popped == 1024 and _system.wake_calls - before <= 1
     reader.close()
+
+
+# --- The writer's acknowledgement (bit 30 of `waiters`) and coalescing followers -------------
+
+WAKE_BITS = 0xC000_0000       # bits 31 ("wake me") and 30 ("the writer acknowledged")
+
+
+def waiters(directory, name):
+    with open(directory.ring_path(name), "rb") as f:
+        f.seek(196)
+        return int.from_bytes(f.read(4), "little")
+
+
+def test_a_python_writer_acknowledges_so_a_swift_follower_sleeps_without_the_barrier(directory):
+    writer = directory.create_buffer("ack", item_size=8, length=1024)
+    follower = subprocess.Popen([swift_binary("cbuff-test-agent"), "follow-cost", directory.path, "ack", "5"], stdout=subprocess.PIPE)
+    assert follower.stdout.readline().strip() == b"ready"
+    for value in range(5):
+        assert asleep_on_a_futex(follower), f"round {value}: the follower is not asleep"
+        writer.push(value)
+        assert follower.stdout.readline().split() == [b"got", str(value).encode()]
+    report = dict(field.split(b"=") for field in follower.stdout.readline().split())
+    assert follower.wait(timeout=60) == 0
+    # One barrier when it first asks, perhaps one more (woken, it may run before the writer's
+    # first acknowledgement); from then on it finds both bits set: not one per sleep.
+    assert int(report[b"barriers"]) <= 2 and int(report[b"sleeps"]) >= 5, report
+    writer.close()
+
+
+COUNTING_FOLLOWER = textwrap.dedent("""
+    import cbuff, sys
+    from cbuff import _system
+    barriers = [0]
+    real_barrier = _system.global_barrier
+
+    def counted():
+        barriers[0] += 1
+        real_barrier()
+    _system.global_barrier = counted
+    reader = cbuff.DataDirectory(sys.argv[1]).open_reader(sys.argv[2], start="latest")
+    print("ready", flush=True)
+    for _ in range(int(sys.argv[3])):
+        print("got", reader.pop(timeout=30), barriers[0], flush=True)
+""")
+
+
+def test_a_python_follower_of_a_swift_writer_sleeps_without_the_barrier_once_acknowledged(directory):
+    directory.create_buffer("ack2", item_size=8, length=1024).close()
+    follower = python(COUNTING_FOLLOWER, directory.path, "ack2", "5")
+    assert follower.stdout.readline().strip() == b"ready"
+    pusher = subprocess.Popen([swift_binary("cbuff-test-agent"), "wake-count", directory.path, "ack2"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    barriers = []
+    try:
+        for value in range(5):
+            assert asleep_on_a_futex(follower), f"round {value}: the follower is not asleep"
+            pusher.stdin.write(b"push 1\n")
+            pusher.stdin.flush()
+            assert pusher.stdout.readline().startswith(b"wakes=")
+            got, value, count = follower.stdout.readline().split()
+            assert (got, value) == (b"got", b"0")
+            barriers.append(int(count))
+    finally:
+        pusher.stdin.close()
+        pusher.wait(timeout=60)
+    # Barriers while it first asks (one per 50 ms slice until the writer's first answer), and
+    # perhaps once more (woken, it may run before the writer's acknowledgement); from then on it
+    # finds both bits set and sleeps without one.
+    assert barriers[0] >= 1 and barriers[-1] == barriers[1], barriers
+    assert follower.wait(timeout=60) == 0
+
+
+def test_a_python_writer_clears_an_acknowledgement_nobody_sleeps_under(directory):
+    writer = directory.create_buffer("stale", item_size=8, length=1024)
+    # What a current writer leaves when its acknowledged followers then stopped following.
+    writer._file.d[196 // 4] = WAKE_BITS
+    before = _system.wake_calls
+    for value in range(100):
+        writer.push(value)
+    assert _system.wake_calls - before <= 2 and waiters(directory, "stale") == 0
+    writer.close()
+
+
+COALESCING_FOLLOWER = textwrap.dedent("""
+    import cbuff, sys
+    reader = cbuff.DataDirectory(sys.argv[1]).open_reader(sys.argv[2], start="latest")
+    print("ready", flush=True)
+    for sequence, value in reader.follow(timeout=60, coalesce=float(sys.argv[3])):
+        print("got", value, flush=True)
+        break
+""")
+
+
+def in_a_timed_sleep(process):
+    """Whether the kernel reports ``process`` in a plain timed sleep (not a futex) within 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{process.pid}/wchan") as f:
+            if "nanosleep" in f.read():
+                return True
+        time.sleep(0.001)
+    return False
+
+
+def test_a_coalescing_follower_costs_the_writer_no_wake_call(directory):
+    writer = directory.create_buffer("calm", item_size=8, length=1024)
+    follower = python(COALESCING_FOLLOWER, directory.path, "calm", "2.0")
+    assert follower.stdout.readline().strip() == b"ready"
+    assert in_a_timed_sleep(follower), "the follower never slept without asking to be woken"
+    before = _system.wake_calls
+    writer.push(7)
+    assert _system.wake_calls == before and waiters(directory, "calm") == 0
+    assert follower.stdout.readline().split() == [b"got", b"7"]     # within the 2 s it chose
+    assert follower.wait(timeout=60) == 0
+    writer.close()

@@ -30,8 +30,9 @@ LAST_WRITE_STAMP_SHIFT = 10     # the writer stamps lastWriteAt when a publish c
 OFF_MAGIC, OFF_VERSION, OFF_HEADER_SIZE = 0, 8, 12
 OFF_ITEM_SIZE, OFF_LENGTH, OFF_STRIDE, OFF_POLICY = 16, 24, 32, 36
 OFF_READER_CAPACITY, OFF_BOM, OFF_FILE_SIZE, OFF_CHECKSUM = 40, 44, 48, 56
-# Line 1.
-OFF_CREATED_AT = 64
+# Line 1: the creation time; the `block` policy's tether timeout (ns, 0: off; see ``SpaceGate``).
+OFF_CREATED_AT, OFF_TETHER = 64, 72
+MAX_TETHER_NS = 30 * 86_400 * 1_000_000_000      # 30 days: a header that says more is damage
 # Line 2: the writer's.
 OFF_PUBLISHED, OFF_LAST_WRITE_AT, OFF_WRITER_PID, OFF_WRITER_STATE = 128, 136, 144, 148
 OFF_WRITER_START_TIME, OFF_WRITER_GENERATION, OFF_GATE_VERSION = 152, 160, 168
@@ -55,9 +56,11 @@ POLICIES = {"overwrite": POLICY_OVERWRITE, "block": POLICY_BLOCK}
 STATE_NEVER, STATE_ATTACHED, STATE_CLOSED = 0, 1, 2
 KIND_ITEMS, KIND_MESSAGES = 0, 1
 
-# Reader table records: cursor at 0 (+8 for message rings: 1 + the expected sequence), state at
-# 64, PID 68, start time 72, name length 80, name 84 (44 bytes).
+# Reader table records: cursor at 0 (+8 for message rings: 1 + the expected sequence), the
+# tether's words at 16 (untethered flag), 20 (how many times untethered) and 24 (when, ns since
+# the epoch), state at 64, PID 68, start time 72, name length 80, name 84 (44 bytes).
 REC_CURSOR, REC_SEQUENCE, REC_STATE, REC_PID, REC_START_TIME, REC_NAME_LENGTH, REC_NAME = 0, 8, 64, 68, 72, 80, 84
+REC_UNTETHERED, REC_UNTETHER_COUNT, REC_UNTETHERED_AT = 16, 20, 24
 READER_NAME_MAX = 44
 # A reader name, as registration accepts it (and as a registered record must still hold it).
 READER_NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,43}\Z")
@@ -270,6 +273,8 @@ class Layout:
                  capacity: Optional[int] = None, max_message: Optional[int] = None, precise_time: bool = False,
                  version: Optional[int] = None) -> None:
         self.item_size, self.length, self.policy = item_size, length, policy
+        # The tether timeout in ns (0: off), only ever non-zero under `block` (``tethered``).
+        self.tether_ns = 0
         self.alignment, self.type_name, self.fields = alignment, type_name, fields
         self.capacity, self.max_message, self.precise_time = capacity, max_message, precise_time
         self.messages = capacity is not None
@@ -310,6 +315,20 @@ class Layout:
             raise InvalidArgument(f"Largest message {max_message} is out of range: a ring of {capacity} bytes carries messages of at most {largest} bytes.")
         return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time)
 
+    def tethered(self, seconds: Optional[float]) -> "Layout":
+        """This layout with a tether timeout of ``seconds`` (None or 0: off): only under `block`,
+        at most 30 days (the Swift library's ``RingLayout.tethered``)."""
+        if seconds is None or seconds == 0:
+            return self
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+            raise InvalidArgument(f"A tether timeout is a number of seconds from 0, not {seconds!r}.")
+        if self.policy != POLICY_BLOCK:
+            raise InvalidArgument("A tether timeout is for buffers of the block policy: under overwrite the writer never waits for a reader.")
+        if seconds > MAX_TETHER_NS / 1e9:
+            raise InvalidArgument(f"A tether timeout of {seconds} s is beyond the longest, {MAX_TETHER_NS // 86_400_000_000_000} days.")
+        self.tether_ns = int(seconds * 1e9)
+        return self
+
     @property
     def claimed_offset(self) -> int:
         return OFF_CLAIMED_BLOCK if self.policy == POLICY_BLOCK else OFF_CLAIMED_OVERWRITE
@@ -325,7 +344,7 @@ class Layout:
         struct.pack_into("<IIQQIIIIQ", header, OFF_VERSION, self.version, HEADER_SIZE, self.item_size, self.length,
                          self.stride, self.policy, READER_CAPACITY, BYTE_ORDER_MARK, self.file_size)
         struct.pack_into("<Q", header, OFF_CHECKSUM, fnv1a64(header[0:OFF_CHECKSUM]))
-        struct.pack_into("<Q", header, OFF_CREATED_AT, created_at)
+        struct.pack_into("<QQ", header, OFF_CREATED_AT, created_at, self.tether_ns)
         if self.version >= 3:
             if self.messages:
                 struct.pack_into("<I", header, OFF_KIND, KIND_MESSAGES)
@@ -376,6 +395,13 @@ class Layout:
             raise corrupt(f"its stride {stride} or file size {file_size} does not follow from its geometry")
         if actual_size != layout.file_size:
             raise corrupt(f"it is {actual_size} bytes but its header says {layout.file_size} (truncated or extended)")
+        # Line 1 is not covered by the checksum: the tether word is checked on its own, as Swift does.
+        tether = struct.unpack_from("<Q", header, OFF_TETHER)[0]
+        if tether and policy != POLICY_BLOCK:
+            raise corrupt(f"it records a tether timeout ({tether} ns) although its policy is overwrite")
+        if tether > MAX_TETHER_NS:
+            raise corrupt(f"its tether timeout {tether} ns is beyond the longest, {MAX_TETHER_NS} ns")
+        layout.tether_ns = tether
         return layout
 
     @classmethod

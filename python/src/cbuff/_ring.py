@@ -3,10 +3,11 @@ a mapped file, its header words, the reader table, and the writer's and readers'
 kinds of ring. Every access to the mapping is in this module, through ``Words``; ``_system``
 says why each plain access has the ordering the protocol needs on x86-64."""
 
+import logging
 import mmap
 import os
 import time
-from typing import Any, Callable, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, NamedTuple, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _system as S
@@ -20,14 +21,35 @@ from ._format import (  # the hot paths' constants, as globals (one lookup, not 
     W_LAST_WRITE_AT,
     W_PUBLISHED,
 )
-from .errors import CBuffError, Corrupted, InvalidArgument, ReaderBusy, TimedOut
+from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, ReaderBusy
 
 T = TypeVar("T")
+# The tether's notices go to the "cbuff" logger: a reader left behind is an event of the running
+# system that the calling code cannot avoid (the logging HOWTO's rule for logging.warning over
+# warnings.warn), and one per untethering must reach the operator, which the warnings filter's
+# default "once per call site" would swallow after the first.
+_log = logging.getLogger("cbuff")
 Counters = Tuple[int, int, int, int, int]      # tail, published, claimed, last record start, count
 Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("padding", 0, words) or None
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
+WAKE_ACKNOWLEDGED_BIT = 30  # of `waiters`: the writer read the request and woke someone for it
+WAKE_ACKNOWLEDGED = 1 << WAKE_ACKNOWLEDGED_BIT
+WAKE_BOTH = 1 << WAKE_REQUESTED_BIT | WAKE_ACKNOWLEDGED
+LONGEST_COALESCING = 1.0   # seconds: a longer coalescing delay is cut to it (as in Swift)
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
+
+
+class NamedReaderEntry(NamedTuple):
+    """A registered named reader's record as ``RingFile.readers`` reads it."""
+
+    slot: int                     # the record's index in the table
+    name: str
+    cursor: int
+    sequence: Optional[int]       # a message ring's sequence at the cursor (None: not known)
+    pid: int                      # the last process that opened it
+    alive: bool                   # whether a live process holds its liveness lock
+    untethered: bool              # whether a `block` writer stopped waiting for it
 
 
 class RingFile:
@@ -241,17 +263,51 @@ class RingFile:
     def detach_writer(self) -> None:
         self.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_CLOSED
-        self.wake_readers()
-
-    # Waking (the format's "Waiting"): clear the request, change the futex word, wake everyone.
-    def wake_readers(self) -> None:
         self._wake(F.OFF_NOTIFY, F.OFF_WAITERS)
+
+    # Waking (the format's "Waiting"; the argument is the Swift library's FutexSleep.swift, whose
+    # step names K2-K6 and S1-S5 are used here): clear the request, change the futex word, wake
+    # everyone; the writer then acknowledges the request of the readers it woke.
+    def wake_readers(self) -> None:
+        """The writer's answer after a publish (K3-K6), when it found ``waiters`` non-zero (K2):
+        clears bits 30 and 31, bumps ``notify`` and wakes every sleeper; if the wake woke
+        someone, sets both bits again (K6: "acknowledged"), so that the readers it woke sleep
+        next time without the barrier (``sleep``). When the bits it clears held its own earlier
+        acknowledgement, the woken readers are most likely asleep again: it acknowledges before
+        the wake (a reader the kernel runs at once then finds the bits), and withdraws it with
+        a second clear, bump and wake if that wake woke nobody (dead or gone sleepers cost one
+        or two wake calls, then none). Only this process's writer sets bit 30 (one writer at a
+        time), so the plain load says whether the bits held it. Bit 30 is cleared before bit
+        31 (one atomic operation each): no partial clear ever leaves both bits set."""
+        request, word = self.address(F.OFF_WAITERS), self.address(F.OFF_NOTIFY)
+        again = self.d[F.OFF_WAITERS // 4] & WAKE_ACKNOWLEDGED
+        if again:
+            S.atomic_clear_bit_u32(request, WAKE_ACKNOWLEDGED_BIT)                  # K3
+        S.atomic_clear_bit_u32(request, WAKE_REQUESTED_BIT)
+        if again:
+            self._acknowledge(request)                                              # K6, early
+        if S.futex_add_and_wake(word):                                              # K4, K5
+            if not again:
+                self._acknowledge(request)                                          # K6
+        elif again:
+            self._wake(F.OFF_NOTIFY, F.OFF_WAITERS)     # nobody slept after all: withdraw it
+
+    @staticmethod
+    def _acknowledge(request: int) -> None:
+        S.atomic_set_bit_u32(request, WAKE_REQUESTED_BIT)
+        S.atomic_set_bit_u32(request, WAKE_ACKNOWLEDGED_BIT)
 
     def wake_writer(self) -> None:
         self._wake(F.OFF_SPACE, F.OFF_WRITER_WAITING)
 
     def _wake(self, word_offset: int, request_offset: int) -> None:
-        S.atomic_clear_bit_u32(self.address(request_offset), WAKE_REQUESTED_BIT)
+        """K3-K5 without acknowledging: how a closing writer wakes its readers and how named
+        readers wake the writer. Clears bits 30 and 31 of the request (bit 30 only ever set in
+        ``waiters``), then changes the futex word and wakes everyone."""
+        request = self.address(request_offset)
+        if self.d[request_offset // 4] & WAKE_ACKNOWLEDGED:
+            S.atomic_clear_bit_u32(request, WAKE_ACKNOWLEDGED_BIT)
+        S.atomic_clear_bit_u32(request, WAKE_REQUESTED_BIT)
         S.futex_add_and_wake(self.address(word_offset))      # change the futex word, wake everyone
 
     # The reader table
@@ -271,8 +327,8 @@ class RingFile:
         name = bytes(self.mapping[record + F.REC_NAME:record + F.REC_NAME + length]).decode("ascii", "replace")
         return name if F.READER_NAME_RULE.match(name) else None
 
-    def readers(self) -> "list[tuple[int, str, int, Optional[int], int, bool]]":
-        """(index, name, cursor, sequence or None, pid, alive) of every named reader."""
+    def readers(self) -> "list[NamedReaderEntry]":
+        """Every named reader's record, in table order."""
         out = []
         for index in range(F.READER_CAPACITY):
             name = self.reader_name(index)
@@ -280,15 +336,28 @@ class RingFile:
                 continue
             record = self._record(index)
             sequence = self.q[(record + F.REC_SEQUENCE) // 8]
-            out.append((index, name, self.q[(record + F.REC_CURSOR) // 8], sequence - 1 if sequence else None,
-                        self.d[(record + F.REC_PID) // 4], S.is_locked(self.fd, 1 + index)))
+            out.append(NamedReaderEntry(index, name, self.q[(record + F.REC_CURSOR) // 8], sequence - 1 if sequence else None,
+                                        self.d[(record + F.REC_PID) // 4], S.is_locked(self.fd, 1 + index),
+                                        self.d[(record + F.REC_UNTETHERED) // 4] != 0))
         return out
+
+    def untethered(self, index: int) -> bool:
+        """Whether a `block` writer stopped waiting for named reader ``index`` (any non-zero
+        flag counts: the file is input, and a damaged flag only makes a writer wait less)."""
+        return bool(self.d[(self._record(index) + F.REC_UNTETHERED) // 4] != 0)
+
+    def bump_readers_version(self) -> None:
+        """Tells the writer's gate (and gated readers) that a named reader's record changed: an
+        atomic increment (a full barrier), so whatever was stored before it is visible to whoever
+        sees the new version. Wraps (versions are compared for equality only)."""
+        S.atomic_add_u32(self.address(F.OFF_READERS_VERSION), 1)
 
     def with_table_locked(self, timeout: float, body: "Callable[[], T]") -> T:
         deadline = time.monotonic() + timeout
         while not S.try_lock(self.fd, F.TABLE_LOCK_BYTE):
             if time.monotonic() > deadline:
-                raise TimedOut(f"The named-reader table of {self.path} (byte {F.TABLE_LOCK_BYTE}) stayed locked by another process for {timeout} s.")
+                raise S.lock_wait_timed_out(self.path, os.fstat(self.fd).st_ino, F.TABLE_LOCK_BYTE, timeout,
+                                            f"lock the named-reader table (byte {F.TABLE_LOCK_BYTE})")
             time.sleep(0.001)
         try:
             return body()
@@ -316,6 +385,9 @@ class RingFile:
                 raise ReaderBusy(f'Named reader "{name}" of buffer "{buffer}" is in use by a live process (PID {self.d[(record + F.REC_PID) // 4]}).')
             pid = os.getpid()
             if not existing:
+                # A free record may keep words an earlier version left (it freed records from
+                # byte 64 on, so a stale untethered flag at 16): registering zeroes all of it.
+                self.mapping[record:record + F.READER_RECORD_SIZE] = bytes(F.READER_RECORD_SIZE)
                 cursor, sequence = start()
                 self.q[(record + F.REC_CURSOR) // 8] = cursor
                 self.q[(record + F.REC_SEQUENCE) // 8] = 0 if sequence is None else sequence + 1
@@ -325,8 +397,48 @@ class RingFile:
             self.q[(record + F.REC_START_TIME) // 8] = S.start_time(pid) or 0
             if not existing:
                 self.d[(record + F.REC_STATE) // 4] = 1          # last
-                S.atomic_add_u32(self.address(F.OFF_READERS_VERSION), 1)
+                self.bump_readers_version()
+            elif self.untethered(index):
+                # A `block` writer stopped waiting for this reader while it was gone (the
+                # format's "The tether timeout", step 4): tie it again, under the table lock
+                # and with its liveness lock taken, so the writer's gate, which rescans when the
+                # version changes, counts its cursor again. It resumes at its cursor, which the
+                # writer has lapped: its first read fails the `claimed` check (R4) and counts
+                # what it missed, as any lapped reader does.
+                self.d[(record + F.REC_UNTETHERED) // 4] = 0
+                self.bump_readers_version()
+                _log.info('named reader "%s" of %s is back: the writer waits for it again', name, self.path)
             return index, not existing
+        return self.with_table_locked(timeout, body)
+
+    def seek_reader(self, name: str, buffer: str, timeout: float,
+                    target: "Callable[[], tuple[int, Optional[int]]]") -> int:
+        """Moves named reader ``name`` to the point ``target()`` computes (position, and for a
+        ring of messages the sequence there), in one change of its record (the format's atomic
+        seek): under the table lock, with the reader's liveness lock taken as an opener would
+        (refused with ``ReaderBusy`` while a live process has it open). An opener waits for the
+        table lock, so it resumes either before the move (which is then refused) or after it.
+        Stores the message sequence, then the cursor, bumps the readers version (so the writer's
+        gate rescans and sees the new cursor, wherever it moved) and wakes a writer waiting for
+        room. Returns the position stored."""
+        def body() -> int:
+            found = [index for index in range(F.READER_CAPACITY) if self.reader_name(index) == name]
+            if not found:
+                raise NotFound(f'Buffer "{buffer}" has no named reader "{name}".')
+            index = found[0]
+            if not S.try_lock(self.fd, 1 + index):
+                raise ReaderBusy(f'Named reader "{name}" of buffer "{buffer}" is in use by a live process (PID {self.d[(self._record(index) + F.REC_PID) // 4]}); stop it first, then move it. It was not moved.')
+            try:
+                position, sequence = target()
+                record = self._record(index)
+                if self.layout.messages:
+                    self.q[(record + F.REC_SEQUENCE) // 8] = 0 if sequence is None else sequence + 1
+                self.q[(record + F.REC_CURSOR) // 8] = position
+                self.bump_readers_version()
+                self.wake_writer()
+                return position
+            finally:
+                S.unlock(self.fd, 1 + index)
         return self.with_table_locked(timeout, body)
 
     def commit(self, index: int, cursor: int, sequence: Optional[int] = None) -> None:
@@ -347,30 +459,61 @@ class RingFile:
         return self.q[(record + F.REC_CURSOR) // 8], (sequence - 1 if sequence else None)
 
     # Waiting (the format's "Waiting"): readers on `notify`, the writer on `space`.
-    def sleep(self, word_offset: int, request_offset: int, ready: Callable[[], bool], timeout: Optional[float]) -> bool:
-        """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit). Each slice
-        first asks to be woken (bit 31 of the request word, which the waker clears when it
-        wakes): a sleeper that dies costs the waker one wake-up at most."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def sleep(self, word_offset: int, request_offset: int, ready: Callable[[], bool], timeout: Optional[float],
+              acknowledged: bool = False, coalesce: float = 0.0, look_at: Optional[Callable[[], Optional[int]]] = None) -> bool:
+        """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit): the
+        sleeper's steps of the Swift library's ``FutexSleep.wait`` (C1, S1-S5).
+
+        - ``coalesce`` (seconds, at most 1): first sleep up to that long *without* asking to be
+          woken (C1, a plain timed sleep): the writer makes no wake call for this sleeper, and
+          what it publishes meanwhile is all there at the next look. Only if nothing came does
+          the sleeper ask to be woken (a follower of 1,000 items a second is woken every 5 ms,
+          not every item).
+        - Each slice then reads the futex word (S1) and the request word (S2a); unless
+          ``acknowledged`` (a reader, whom the writer acknowledges) finds bits 30 and 31 both
+          set, it asks to be woken (S2, an atomic OR of bit 31) and orders that before its next
+          look with the global barrier (S3). Both bits set means the writer has read the request
+          since the last clear, and every clear is followed by a bump of the futex word and a
+          wake: the sleeper may skip S2 and S3 (the argument is in FutexSleep.swift).
+        - ``look_at()``: a monotonic time (ns) at which ``ready()`` must be asked again although
+          nobody wakes the sleeper (the `block` writer's tether deadline), or None: a slice that
+          would pass it ends there.
+
+        A sleeper that dies costs the waker one wake-up at most (two if it was acknowledged)."""
+        deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
         if self.q.readonly:
             return self._poll(ready, deadline)
         word, request = self.address(word_offset), self.address(request_offset)
+        if coalesce > 0 and not ready():                                        # C1
+            pause = min(coalesce, LONGEST_COALESCING)
+            if deadline is not None:
+                pause = min(pause, (deadline - time.monotonic_ns()) / 1e9)
+            if pause > 0:
+                time.sleep(pause)
+            if ready():
+                return True
         while True:
             if ready():
                 return True
             self.check()
-            remaining = SLICE_NS if deadline is None else min(SLICE_NS, int((deadline - time.monotonic()) * 1e9))
+            now = time.monotonic_ns()
+            remaining = SLICE_NS if deadline is None else min(SLICE_NS, deadline - now)
             if remaining <= 0:
                 return ready()
-            observed = self.d[word_offset // 4]
-            S.atomic_set_bit_u32(request, WAKE_REQUESTED_BIT)
-            S.global_barrier()
-            if ready():
+            observed = self.d[word_offset // 4]                                 # S1
+            if not acknowledged or self.d[request_offset // 4] & WAKE_BOTH != WAKE_BOTH:   # S2a
+                S.atomic_set_bit_u32(request, WAKE_REQUESTED_BIT)               # S2
+                S.global_barrier()                                              # S3
+            if ready():                                                         # S4
                 return True
-            S.futex_wait(word, observed, remaining)
+            if look_at is not None:
+                look = look_at()
+                if look is not None and look > now:
+                    remaining = min(remaining, look - now)
+            S.futex_wait(word, observed, remaining)                             # S5
 
 
-    def _poll(self, ready: Callable[[], bool], deadline: Optional[float]) -> bool:
+    def _poll(self, ready: Callable[[], bool], deadline: Optional[int]) -> bool:
         """``sleep`` for a ring of a read-only data directory, mapped read-only: this process
         cannot ask to be woken (a store), so it looks again after each short sleep instead
         (0.1 ms doubling up to 20 ms, as the Swift side's readers do there: a new item is seen
@@ -378,7 +521,7 @@ class RingFile:
         pause = 0.0001
         while not ready():
             self.check()
-            left = None if deadline is None else deadline - time.monotonic()
+            left = None if deadline is None else (deadline - time.monotonic_ns()) / 1e9
             if left is not None and left <= 0:
                 return ready()
             time.sleep(pause if left is None else min(pause, left))
@@ -434,7 +577,30 @@ def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
 
 
 class SpaceGate:
-    """The `block` policy for the writer: never claim a position a named reader has not committed."""
+    """The `block` policy for the writer: never claim a position a named reader has not
+    committed; and, when the buffer records a tether timeout, stop waiting for a named reader
+    whose process is gone (the format's "The tether timeout"; the Swift library's ``SpaceGate``
+    in ``Sources/Ring/Backpressure.swift``, whose argument this follows step by step).
+
+    Positions below ``limit`` may be claimed without a look at the readers while the readers
+    version is ``version`` (the push's fast path reads both). Everything about the tether is on
+    the slow path: the clock is read only once the ring is full, the locks are examined only
+    once the timeout has passed since the writer was first held back (then at most every
+    10 ms), and the writer's sleeps for room end at that deadline.
+
+    Why untethering is safe: under the table lock (taken without waiting; a busy lock is tried
+    again at the next look) the gate finds the record's liveness lock free, and no process can
+    take it before the table lock is released, because an opener takes the table lock first; it
+    stores the flag (and the count and time), then bumps the readers version (an atomic
+    increment: a full barrier), then rescans, and only then claims positions the reader had not
+    acknowledged. While any record is untethered, the gate stores in ``gate version`` the
+    complement of the version it took in, never the version itself, so that no reader relies on
+    the gate (every read checks `claimed`, R4, and counts what it missed). A returning reader
+    clears the flag under the table lock with its liveness lock taken and bumps the version
+    (``RingFile.claim_reader``); a reader of an implementation that does not clear it is tied
+    again by the gate itself (``_retether_live_readers``). A live reader is never untethered."""
+
+    LOOK_INTERVAL_NS = 10_000_000       # the most often the gate looks at the readers' locks
 
     def __init__(self, file: RingFile) -> None:
         self.file = file
@@ -444,21 +610,146 @@ class SpaceGate:
         # slowest named reader's cursor plus the length (found again when the readers change).
         self.limit = 0 if self.block else F.MAX_COUNT
         self.version = -1
+        self.tether_ns = file.layout.tether_ns if self.block else 0
+        self.blocked_since = 0          # monotonic ns when the writer was first held back; 0: it has room
+        self.next_tether_look = 0
+        self.next_retether_look = 0
+        self.untetherings = 0           # how many named readers this writer untethered
 
     def has_space(self, position: int) -> bool:
         if not self.block:
             return True
-        file = self.file
-        version = file.d[F.OFF_READERS_VERSION // 4]
-        if position < self.limit and version == self.version:
+        if position < self.limit and self.file.d[F.OFF_READERS_VERSION // 4] == self.version:
             return True
+        return self._look(position)
+
+    def _look(self, position: int) -> bool:
+        """The slow path: a rescan; when there is no room, the tether's clock and, once the
+        timeout has passed, the untethering of the dead readers that hold the writer back."""
+        if self._refresh(position):
+            self.blocked_since = 0
+            return True
+        if not self.tether_ns:
+            return False
+        now = time.monotonic_ns()
+        if not self.blocked_since:
+            self.blocked_since = now
+        if now - self.blocked_since < self.tether_ns or now < self.next_tether_look:
+            return False
+        self.next_tether_look = now + self.LOOK_INTERVAL_NS
+        if not self._untether_dead_readers(position, now - self.blocked_since):
+            return False
+        if self._refresh(position):
+            self.blocked_since = 0
+            return True
+        return False
+
+    def tether_deadline(self) -> Optional[int]:
+        """When (monotonic ns) the writer, held back, must look at its readers again although
+        nobody wakes it; None when it need not."""
+        if not self.tether_ns or not self.blocked_since:
+            return None
+        return max(self.blocked_since + self.tether_ns, self.next_tether_look)
+
+    def _refresh(self, position: int) -> bool:
+        file = self.file
+        d, q = file.d, file.q
+        version = d[F.OFF_READERS_VERSION // 4]
         self.version = version
-        cursors = [file.q[(file._record(i) + F.REC_CURSOR) // 8] for i in range(F.READER_CAPACITY)
-                   if file.d[(file._record(i) + F.REC_STATE) // 4] == 1]
-        self.limit = min((min(cursors) if cursors else position) + file.layout.length, F.MAX_COUNT)
-        if file.d[F.OFF_GATE_VERSION // 4] != version:
-            file.d[F.OFF_GATE_VERSION // 4] = version
+        lowest = position
+        any_untethered = False
+        for index in range(F.READER_CAPACITY):
+            record = file._record(index)
+            if d[(record + F.REC_STATE) // 4] != 1:
+                continue
+            # An untethered reader no longer holds the writer back. Without a tether timeout a
+            # flag means nothing (only damage sets one): the reader holds the writer back.
+            if self.tether_ns and d[(record + F.REC_UNTETHERED) // 4]:
+                any_untethered = True
+                continue
+            lowest = min(lowest, q[(record + F.REC_CURSOR) // 8])
+        self.limit = min(lowest + file.layout.length, F.MAX_COUNT)
+        if any_untethered and self._retether_live_readers():
+            return self._refresh(position)
+        # Tells named readers which records every write from now on respects; while one is
+        # untethered, a value that is never the readers version, so that none relies on it.
+        advertised = ~version & 0xFFFF_FFFF if any_untethered else version
+        if d[F.OFF_GATE_VERSION // 4] != advertised:
+            d[F.OFF_GATE_VERSION // 4] = advertised
         return position < self.limit
+
+    def _holds_back(self, index: int, position: int) -> bool:
+        file = self.file
+        record = file._record(index)
+        return (file.d[(record + F.REC_STATE) // 4] == 1 and file.d[(record + F.REC_UNTETHERED) // 4] == 0
+                and file.q[(record + F.REC_CURSOR) // 8] + file.layout.length <= position)
+
+    def _alive(self, index: int) -> bool:
+        return S.is_locked(self.file.fd, 1 + index)
+
+    def _untether_dead_readers(self, position: int, held_ns: int) -> bool:
+        """Untethers, under the table lock, every registered, tethered named reader whose cursor
+        holds ``position`` back and whose process is not alive; logs a warning for each.
+        Returns whether it untethered any."""
+        file = self.file
+        candidates = [index for index in range(F.READER_CAPACITY)
+                      if self._holds_back(index, position) and not self._alive(index)]
+        if not candidates or not S.try_lock(file.fd, F.TABLE_LOCK_BYTE):
+            return False
+        untethered = []
+        try:
+            # Under the table lock nobody can take a record's liveness lock: look again, then mark.
+            for index in candidates:
+                if self._holds_back(index, position) and not self._alive(index):
+                    record = file._record(index)
+                    file.d[(record + F.REC_UNTETHER_COUNT) // 4] = (file.d[(record + F.REC_UNTETHER_COUNT) // 4] + 1) & 0xFFFF_FFFF
+                    file.q[(record + F.REC_UNTETHERED_AT) // 8] = time.time_ns()
+                    file.d[(record + F.REC_UNTETHERED) // 4] = 1
+                    untethered.append((file.reader_name(index) or f"#{index}", file.d[(record + F.REC_PID) // 4],
+                                       file.q[(record + F.REC_CURSOR) // 8]))
+            if untethered:
+                file.bump_readers_version()         # publishes the marks before any claim they allow
+        finally:
+            S.unlock(file.fd, F.TABLE_LOCK_BYTE)
+        self.untetherings += len(untethered)
+        for name, pid, cursor in untethered:
+            _log.warning('named reader "%s" (last opened by PID %d, not alive) held the writer of %s back for %d ms, '
+                         "more than its tether timeout of %d ms: the writer goes on without it, overwriting from "
+                         "position %d what it has not read; when it is opened again it counts what it missed and "
+                         "holds the writer back again", name, pid, file.path, held_ns // 1_000_000,
+                         self.tether_ns // 1_000_000, cursor)
+        return bool(untethered)
+
+    def _retether_live_readers(self) -> bool:
+        """Ties again every untethered record whose process is alive (an opener that did not
+        clear the flag: an earlier version, or a record registered over a stale flag), under the
+        table lock, at most every 10 ms. Returns whether it tied any."""
+        file = self.file
+        now = time.monotonic_ns()
+        if now < self.next_retether_look:
+            return False
+        self.next_retether_look = now + self.LOOK_INTERVAL_NS
+
+        def flagged_and_alive(index: int) -> bool:
+            record = file._record(index)
+            return (file.d[(record + F.REC_STATE) // 4] == 1 and file.d[(record + F.REC_UNTETHERED) // 4] != 0
+                    and self._alive(index))
+        alive = [index for index in range(F.READER_CAPACITY) if flagged_and_alive(index)]
+        if not alive or not S.try_lock(file.fd, F.TABLE_LOCK_BYTE):
+            return False
+        tied = []
+        try:
+            for index in alive:
+                if flagged_and_alive(index):
+                    file.d[(file._record(index) + F.REC_UNTETHERED) // 4] = 0
+                    tied.append(file.reader_name(index) or f"#{index}")
+            if tied:
+                file.bump_readers_version()
+        finally:
+            S.unlock(file.fd, F.TABLE_LOCK_BYTE)
+        for name in tied:
+            _log.info('named reader "%s" of %s is open again by a live process that did not tie it: the writer waits for it again', name, file.path)
+        return bool(tied)
 
     def wait(self, position: int, timeout: Optional[float]) -> bool:
         file = self.file
@@ -466,7 +757,8 @@ class SpaceGate:
             return True
         if timeout == 0:
             return False
-        return file.sleep(F.OFF_SPACE, F.OFF_WRITER_WAITING, lambda: self.has_space(position), timeout)
+        return file.sleep(F.OFF_SPACE, F.OFF_WRITER_WAITING, lambda: self.has_space(position), timeout,
+                          look_at=self.tether_deadline)
 
 
 class SlotPublisher:
@@ -740,8 +1032,10 @@ class SlotCursor:
         self.file.check()
         return self.file.q[F.OFF_PUBLISHED // 8] > self.next
 
-    def wait(self, timeout: Optional[float]) -> bool:
-        return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_item, timeout)
+    def wait(self, timeout: Optional[float], coalesce: float = 0.0) -> bool:
+        """Sleeps until something is published past this cursor, at most ``timeout`` seconds;
+        ``coalesce``: see ``RingFile.sleep``."""
+        return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_item, timeout, acknowledged=True, coalesce=coalesce)
 
 
 # --- Message rings ----------------------------------------------------------------------------
@@ -1148,5 +1442,7 @@ class MessageCursor:
         self.file.check()
         return bool(self.file.published() > self.position)
 
-    def wait(self, timeout: Optional[float]) -> bool:
-        return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_message, timeout)
+    def wait(self, timeout: Optional[float], coalesce: float = 0.0) -> bool:
+        """Sleeps until something is published past this cursor, at most ``timeout`` seconds;
+        ``coalesce``: see ``RingFile.sleep``."""
+        return self.file.sleep(F.OFF_NOTIFY, F.OFF_WAITERS, self.has_message, timeout, acknowledged=True, coalesce=coalesce)

@@ -13,8 +13,8 @@ reorder across. The one store-then-load ordering the protocol needs (a sleeper's
 wake-up in ``waiters`` before its second look at ``published``; the writer's store of
 ``published`` before its load of ``waiters``) comes from ``membarrier``, as in the Swift library:
 sleepers issue a global expedited barrier, and every process registers for it. The request is an
-atomic OR of bit 31 and the waker's answer an atomic AND-NOT of it, through the futex's
-``FUTEX_WAKE_OP`` (Python has no atomic read-modify-write). Every sleep is bounded (slices of at
+atomic OR of bit 31 and the waker's answer an atomic AND-NOT of bits 30 and 31 (one bit per
+call), through the futex's ``FUTEX_WAKE_OP`` (Python has no atomic read-modify-write). Every sleep is bounded (slices of at
 most 50 ms, each re-arming the request and followed by a fresh look), so even a missed wake-up
 costs latency, never a hang. The whole argument is in the Swift library's
 ``Sources/Ring/FutexSleep.swift``.
@@ -105,16 +105,17 @@ def futex_wake(address: int) -> None:
     _futex(SYS_FUTEX, address, FUTEX_WAKE, 0x7FFFFFFF, None, None, 0)
 
 
-def futex_add_and_wake(address: int, amount: int = 1) -> None:
+def futex_add_and_wake(address: int, amount: int = 1) -> int:
     """Adds ``amount`` (-2048 to 2047) to the u32 at ``address`` atomically, then wakes every
     waiter on it: one FUTEX_WAKE_OP system call whose operation word and woken word are the same
     (the kernel applies the operation before it wakes), where an atomic add and a FUTEX_WAKE were
-    two. The second wake it could make is asked for no one."""
+    two. The second wake it could make is asked for no one. Returns how many it woke."""
     global wake_calls
     wake_calls += 1
     result = _futex(SYS_FUTEX, address, FUTEX_WAKE_OP, 0x7FFFFFFF, None, address, (FUTEX_OP_ADD << 28) | ((amount & 0xFFF) << 12))
     if result < 0:
         raise SystemFailure(f"futex(FUTEX_WAKE_OP) failed: {os.strerror(ctypes.get_errno())}")
+    return int(result)
 
 
 def _atomic_op(address: int, operation: int) -> None:

@@ -164,6 +164,45 @@ class DataDirectory:
             raise NotFound(f'No buffer named "{name}" in {self.path}.')
         return registry, row
 
+    def _open_buffer(self, name: str, writable: bool = True, read_only_on_read_only_mount: bool = False) -> Tuple[Registry, Any, Any]:
+        """Looks buffer ``name`` up and opens its ring file (``_open_ring``), seeing the buffer as
+        it was before or after any remove, create or take-over that runs meanwhile, never a
+        mixture: the Swift side's ``DataDirectory.openBuffer``. The row is read without a lock,
+        then the file opened; a remove and a create in between can make the file missing or
+        another buffer's. Such a failure gets a second look (``_second_look``): removed, the
+        buffer is not found; changed, the open is tried again with the new row (three looks at
+        most); unchanged, the failure is the file's own. Returns the registry (the caller closes
+        it), the row and the ring file."""
+        for look in range(3):
+            registry, row = self._look_up(name)
+            try:
+                return registry, row, self._open_ring(registry, row, writable, read_only_on_read_only_mount)
+            except (Corrupted, NotFound):
+                verdict = self._second_look(registry, row) if look < 2 else "unchanged"
+                registry.close()
+                if verdict == "removed":
+                    raise NotFound(f'No buffer named "{name}" in {self.path}.') from None
+                if verdict == "unchanged":
+                    raise
+            except BaseException:
+                registry.close()
+                raise
+        raise AssertionError("unreachable: the third look ends the loop")
+
+    @staticmethod
+    def _second_look(registry: Registry, row: Any) -> Literal["removed", "changed", "unchanged"]:
+        """Reads ``row``'s buffer's row again under the registry's write lock, where no create or
+        remove is half done: each renames or unlinks the ring file inside the write transaction
+        that inserts or deletes its row. Without that lock (a read-only registry, a lock held too
+        long), what the first look found stands."""
+        try:
+            now = registry.write(lambda db: registry.row(row.name, db))
+        except CBuffError:
+            return "unchanged"
+        if now is None:
+            return "removed"
+        return "unchanged" if now == row else "changed"
+
     def _open_ring(self, registry: Registry, row: Any, writable: bool = True, read_only_on_read_only_mount: bool = False) -> Any:
         """Opens the ring file of ``row`` and checks that the row is that file's, whole. With
         ``read_only_on_read_only_mount`` (an anonymous reader, which stores nothing), a ring of
@@ -261,13 +300,14 @@ class DataDirectory:
         pid = R.live_writer_pid(registry.trust, name + ".ring")
         if pid is not None:
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid or "unknown"}) is alive.')
+        if R.never_had_a_writer(registry.trust, name + ".ring"):
+            return BufferAlreadyCreated(f'Buffer "{name}" already exists and has had no writer yet; take it over to start writing, or remove it first.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
 
     def take_over(self, name: str) -> Union[Writer, MessageWriter]:
         """Becomes the writer of a buffer whose writer is gone; the sequence continues."""
-        registry, row = self._look_up(name)
+        registry, _, file = self._open_buffer(name)
         try:
-            file = self._open_ring(registry, row)
             try:
                 if not file.try_lock_writer():
                     raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.recorded_writer_pid()}); a buffer has one writer at a time.')
@@ -289,9 +329,8 @@ class DataDirectory:
         in the ring file; delivery at least once). ``start``: "oldest", "latest" or a sequence."""
         if not (start in ("oldest", "latest") or (type(start) is int and start >= 0)):
             raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
-        registry, row = self._look_up(name)
+        registry, _, file = self._open_buffer(name, read_only_on_read_only_mount=reader is None)
         try:
-            file = self._open_ring(registry, row, read_only_on_read_only_mount=reader is None)
             kind = MessageReader if file.layout.messages else _item_reader
             try:
                 if reader is None:
@@ -367,17 +406,18 @@ class DataDirectory:
             names = [row.name for row in registry.rows()]
         finally:
             registry.close()
-        return [self.inspect(name) for name in names]
+        statuses = []
+        for name in names:
+            try:
+                statuses.append(self.inspect(name))
+            except NotFound:
+                pass        # removed since the rows were read: left out, as if read after
+        return statuses
 
     def inspect(self, name: str) -> BufferStatus:
         """What ``cbuff inspect NAME`` says (``to_json()``: the keys of its ``--json``)."""
-        registry, row = self._look_up(name)
+        registry, row, file = self._open_buffer(name, writable=False)
         layout = row.layout
-        try:
-            file = self._open_ring(registry, row, writable=False)
-        except BaseException:
-            registry.close()
-            raise
         try:
             writer_alive = bool(file.writer_alive())
             writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(file.recorded_writer_state())
@@ -416,21 +456,36 @@ class DataDirectory:
         registry = self._registry()
         trust = registry.trust
         try:
-            def remove(db: Any) -> None:
+            def remove(db: Any) -> bool:
                 if not registry.has_row(db, name):
                     raise NotFound(f'No buffer named "{name}" in {self.path}.')
-                if not force and R.writer_alive_for_removal(trust, name + ".ring"):
-                    raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
+                if not force:
+                    try:
+                        alive = R.writer_alive_for_removal(trust, name + ".ring")
+                    except CBuffError as error:
+                        error.message = f'Buffer "{name}" was not removed: cannot tell whether a writer holds it. {error.message}'
+                        error.args = (error.message,)
+                        raise
+                    if alive:
+                        raise WriterBusy(f'Buffer "{name}" has a live writer; stop it first or force the removal.')
                 registry.delete(db, name)
+                # The name itself goes: a planted link, never its target. A directory there was
+                # never the ring file (cbuff makes none) and no writer holds one: the buffer
+                # goes, the directory stays, and the caller hears of it.
                 try:
-                    os.unlink(self.ring_path(name))      # the name itself: a planted link, never its target
+                    os.unlink(self.ring_path(name))
                 except FileNotFoundError:
                     pass
+                except IsADirectoryError:
+                    return True
                 except OSError as error:
-                    raise S.system_error(error, f"remove the ring file {self.ring_path(name)}") from None
-            registry.write(remove)
+                    raise S.system_error(error, f"delete ring file {self.ring_path(name)}") from None
+                return False
+            left_directory = registry.write(remove)
         finally:
             registry.close()
+        if left_directory:
+            raise Corrupted(f'Buffer "{name}" was removed, but a directory, not its ring file, is at {self.ring_path(name)}; cbuff never makes directories there and never removes one, so it is left in place.')
 
 
 # --- Items ------------------------------------------------------------------------------------

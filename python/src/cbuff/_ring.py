@@ -6,6 +6,7 @@ says why each plain access has the ordering the protocol needs on x86-64."""
 import logging
 import mmap
 import os
+import stat
 import time
 from typing import Any, Callable, NamedTuple, Optional, Tuple, TypeVar, Union
 
@@ -547,13 +548,40 @@ def live_writer_pid(trust: S.DirectoryTrust, name: str) -> Optional[int]:
         os.close(fd)
 
 
-def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
-    """Whether a live writer holds ring file ``name``, decided as a take-over decides it: a busy
-    lock whose recorded writer closed or died is looked at again for up to 100 ms (a child forked
-    by the writer holds the lock until it execs)."""
+def never_had_a_writer(trust: S.DirectoryTrust, name: str) -> bool:
+    """Whether ring file ``name`` records that no writer ever attached to it (read without
+    validating it: for a message, never for a decision); False when that cannot be read."""
     try:
         fd, _ = S.open_trusted(trust, name, False)
     except (FileNotFoundError, CBuffError):
+        return False
+    try:
+        state = os.pread(fd, 4, F.OFF_WRITER_STATE)
+        return len(state) == 4 and int.from_bytes(state, "little") == F.STATE_NEVER
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
+    """Whether a live writer holds ring file ``name``, decided as a take-over decides it: a busy
+    lock whose recorded writer closed or died is looked at again for up to 100 ms (a child forked
+    by the writer holds the lock until it execs). False when there is no such file, or no regular
+    file (a writer opens its ring without following links and checks it is one, so a link, FIFO,
+    socket, device or directory there is held by no writer); raises when it cannot be decided (a
+    file owned by someone the directory's trust does not accept): a caller about to delete data
+    must then keep it, never read the failure as "no writer"."""
+    try:
+        if not stat.S_ISREG(os.lstat(os.path.join(trust.path, name)).st_mode):
+            return False
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass        # the open below says why
+    try:
+        fd, _ = S.open_trusted(trust, name, False)
+    except FileNotFoundError:
         return False
     try:
         if not S.is_locked(fd, F.WRITER_LOCK_BYTE):

@@ -368,8 +368,10 @@ def words(code: int, doing: str) -> CBuffError:
         return NotFound(f"Not found: cannot {doing}.")
     if code == errno.ELOOP:
         return Corrupted(f"Cannot {doing}: a symbolic link is where a file should be; cbuff opens only regular files. Remove the link.")
-    if code in (errno.ENXIO, errno.ENODEV, errno.EISDIR):
+    if code in (errno.ENXIO, errno.ENODEV):
         return Corrupted(f"Cannot {doing}: a FIFO, socket or device is where a file should be; cbuff opens only regular files.")
+    if code == errno.EISDIR:
+        return Corrupted(f"Cannot {doing}: a directory is where a file should be; cbuff never makes directories there and never removes one. Move it away.")
     if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(f"Permission denied: cannot {doing}.")
     if code == errno.EROFS:

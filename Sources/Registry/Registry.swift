@@ -334,6 +334,24 @@ package struct Registry: Sendable {
         }
     }
 
+    /// Runs `body`, which only reads, under the registry's write lock (an IMMEDIATE transaction,
+    /// rolled back: nothing is written, nothing checkpointed), so that it sees no change of
+    /// another process half done: a second look (see `DataDirectory.secondLook`).
+    package func readUnderWriteLock<T>(_ what: String, _ body: (RegistryTransaction) throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                defer { try? db.cachedStatement(sql: "ROLLBACK").execute() }
+                try checkCurrent(try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM grdb_migrations")) ?? 0)
+                return try body(RegistryTransaction(db: db, registry: self))
+            }
+        } catch let error as CBuffFailure {
+            throw error
+        } catch {
+            throw Self.translate(error, what, trust: trust, lockTimeoutNanos: lockTimeoutNanos)
+        }
+    }
+
     /// Runs `body` on the connection, outside any transaction: for one statement, which SQLite
     /// runs as its own read transaction (a consistent snapshot, taking no lock a writer waits for).
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(CBuffFailure) -> T {

@@ -348,13 +348,28 @@ package struct RingFile: ~Copyable {
     /// from the header's writer words. A header that cannot be read counts as naming a running
     /// writer, so that a busy lock is taken at its word at once.
     private static func recordedWriterIsRunning(_ fd: CInt) -> Bool {
+        guard let words = recordedWriter(fd) else { return true }
+        return words.state == RecordedWriterState.attached.rawValue && Sys.isRunning(Int32(bitPattern: words.pid), startTime: words.startTime)
+    }
+
+    /// The header's writer words of a file that is open but not mapped (nor validated), or nil
+    /// when they cannot be read.
+    private static func recordedWriter(_ fd: CInt) -> (pid: UInt32, state: UInt32, startTime: UInt64)? {
         var words = [UInt8](repeating: 0, count: 16)
         let offset = RingLayout.Offset.writerPID
-        guard case .success(words.count) = words.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: offset) }) else { return true }
-        let pid: UInt32 = words.loadLE(at: 0)
-        let state: UInt32 = words.loadLE(at: RingLayout.Offset.writerState - offset)
-        let startTime: UInt64 = words.loadLE(at: RingLayout.Offset.writerStartTime - offset)
-        return state == RecordedWriterState.attached.rawValue && Sys.isRunning(Int32(bitPattern: pid), startTime: startTime)
+        guard case .success(words.count) = words.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: offset) }) else { return nil }
+        return (words.loadLE(at: 0), words.loadLE(at: RingLayout.Offset.writerState - offset), words.loadLE(at: RingLayout.Offset.writerStartTime - offset))
+    }
+
+    /// Whether ring file `entry` of `directory` records that no writer ever attached to it
+    /// (read without mapping or validating it: for a message, never for a decision); false when
+    /// that cannot be read.
+    package static func neverHadAWriter(_ entry: String, in directory: FileTrust) -> Bool {
+        guard let fd = try? openDescriptor(entry, in: directory, writable: false, missing: { CBuffFailure(.notFound, "", cause: $0) }).descriptor else {
+            return false
+        }
+        defer { Sys.close(fd) }
+        return recordedWriter(fd)?.state == RecordedWriterState.never.rawValue
     }
 
     /// Marks this process as the writer in the header (after taking the writer lock), lists the

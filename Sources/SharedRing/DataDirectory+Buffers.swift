@@ -363,7 +363,7 @@ extension DataDirectory {
     func secondLook(at row: BufferRow, in registry: Registry) -> SecondLook {
         let now: BufferRow?
         do throws(CBuffFailure) {
-            now = try registry.write("look again at buffer \"\(row.name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> BufferRow? in
+            now = try registry.readUnderWriteLock("look again at buffer \"\(row.name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> BufferRow? in
                 try registered.row(named: row.name)
             }
         } catch {
@@ -422,7 +422,7 @@ extension DataDirectory {
         if (try? RingFile.writerIsAlive(row.file, in: trust)) == true {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
-        if row.writerPID == nil {
+        if RingFile.neverHadAWriter(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")
         }
         return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer is gone; take it over to resume writing, or remove it first.")

@@ -196,7 +196,7 @@ class DataDirectory:
         that inserts or deletes its row. Without that lock (a read-only registry, a lock held too
         long), what the first look found stands."""
         try:
-            now = registry.write(lambda db: registry.row(row.name, db))
+            now = registry.read_under_write_lock(lambda db: registry.row(row.name, db))
         except CBuffError:
             return "unchanged"
         if now is None:

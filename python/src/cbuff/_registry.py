@@ -385,6 +385,24 @@ class Registry:
             pass        # the commit stands; the next change checkpoints again
         return result
 
+    def read_under_write_lock(self, body: "Callable[[sqlite3.Connection], T]") -> T:
+        """Runs ``body(connection)``, which only reads, under the registry's write lock (an
+        IMMEDIATE transaction, rolled back: nothing written, nothing checkpointed), so that it
+        sees no change of another process half done: a second look (the Swift side's
+        ``Registry.readUnderWriteLock``)."""
+        db = self.connection
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self.translate(error, "look again at the registry") from None
+        try:
+            return body(db)
+        finally:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
     def row(self, name: str, db: Optional[sqlite3.Connection] = None) -> Optional[Row]:
         try:
             cursor = (db or self.connection).execute("SELECT * FROM buffers WHERE name = ?", (name,))

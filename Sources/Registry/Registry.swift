@@ -336,7 +336,7 @@ package struct Registry: Sendable {
 
     /// Runs `body`, which only reads, under the registry's write lock (an IMMEDIATE transaction,
     /// rolled back: nothing is written, nothing checkpointed), so that it sees no change of
-    /// another process half done: a second look (see `DataDirectory.secondLook`).
+    /// another process half done: a second look (see `DataDirectory.settled`).
     package func readUnderWriteLock<T>(_ what: String, _ body: (RegistryTransaction) throws(CBuffFailure) -> T) throws(CBuffFailure) -> T {
         do {
             return try queue.writeWithoutTransaction { db in

@@ -319,58 +319,53 @@ extension DataDirectory {
     /// meanwhile, never a mixture.
     ///
     /// The row is read without a lock, then the file opened; a remove and a create of the same
-    /// name in between can make the file missing, or another buffer's. An open that fails in
-    /// a way they explain gets a second look (``secondLook(at:in:)``): removed, the buffer is
-    /// not found; changed, the open is tried again with the new row (three looks at most, then
-    /// the last failure stands); unchanged, the failure is the file's own.
+    /// name in between can make the file missing, or another buffer's. An open that fails in a
+    /// way they explain is done again under the registry's write lock (``settled(_:_:)``),
+    /// where none is half done: what it finds there (not found, the new buffer, or the
+    /// failure again) is the answer. A healthy buffer's open never takes that lock.
     func openBuffer(_ name: String, holding kind: RingKind? = nil, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> OpenedBuffer {
-        var looks = 0
-        while true {
-            let (registry, row) = try lookUp(name)
-            let failure: CBuffFailure
-            do throws(CBuffFailure) {
-                let file = try openRing(of: row, trust: registry.trust, holding: kind, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount)
-                return OpenedBuffer(registry: registry, row: row, file: file)
-            } catch {
-                failure = error
-            }
-            looks += 1
-            guard looks < 3, failure.code == .corrupted || failure.code == .notFound else { throw failure }
-            switch secondLook(at: row, in: registry) {
-            case .removed: throw notFound(name)
-            case .changed: continue
-            case .unchanged: throw failure
-            }
-        }
-    }
-
-    /// What a second look at buffer `row.name` finds.
-    enum SecondLook {
-        /// No row any more: the buffer was removed.
-        case removed
-        /// Another row, this one: removed and created again, or taken over; look again.
-        case changed(BufferRow)
-        /// The same row, or no second look could be had (a read-only registry, a lock held
-        /// too long): what the first look found stands.
-        case unchanged
-    }
-
-    /// Reads `row`'s buffer's row again under the registry's write lock, where no create or
-    /// remove is half done: each renames or unlinks the ring file inside the write transaction
-    /// that inserts or deletes its row, so once that lock is had, the file and the row agree
-    /// again. (The rows of two creations of one name differ: `ring_created_ns`.) Taken only
-    /// after a failure, never on the way to a healthy buffer.
-    func secondLook(at row: BufferRow, in registry: Registry) -> SecondLook {
-        let now: BufferRow?
+        let (registry, row) = try lookUp(name)
+        let failure: CBuffFailure
         do throws(CBuffFailure) {
-            now = try registry.readUnderWriteLock("look again at buffer \"\(row.name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> BufferRow? in
-                try registered.row(named: row.name)
-            }
+            let file = try openRing(of: row, trust: registry.trust, holding: kind, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount)
+            return OpenedBuffer(registry: registry, row: row, file: file)
         } catch {
-            return .unchanged
+            failure = error
         }
-        guard let now else { return .removed }
-        return now == row ? .unchanged : .changed(now)
+        guard failure.code == .corrupted || failure.code == .notFound else { throw failure }
+        var opened: OpenedBuffer?
+        var answer: CBuffFailure?
+        let looked = settled(registry, name) { (now: BufferRow?) in
+            do throws(CBuffFailure) {
+                guard let now else { throw notFound(name) }
+                opened = OpenedBuffer(registry: registry, row: now, file: try openRing(of: now, trust: registry.trust, holding: kind))
+            } catch {
+                answer = error
+            }
+        }
+        guard looked else { throw failure }
+        if let answer { throw answer }
+        switch consume opened {
+        case .some(let opened): return opened
+        case .none: throw failure
+        }
+    }
+
+    /// Runs `body` with buffer `name`'s row read under the registry's write lock (nil: no such
+    /// row), where no create or remove is half done: each renames or unlinks the ring file
+    /// inside the write transaction that inserts or deletes its row, so under that lock the file
+    /// and the row agree, and whatever `body` finds is settled. Nothing is written. Returns
+    /// false, without running `body`, when that lock cannot be had (a read-only registry, a
+    /// lock held too long): the caller's first look then stands. Taken only after a failure.
+    func settled(_ registry: Registry, _ name: String, _ body: (BufferRow?) -> Void) -> Bool {
+        do throws(CBuffFailure) {
+            try registry.readUnderWriteLock("look again at buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) in
+                body(try registered.row(named: name))
+            }
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// Opens the buffer's ring file, checking that it agrees with the registry row, and, when

@@ -107,7 +107,7 @@ extension DataDirectory {
             guard !strays.isEmpty else { return [] }
             // A create or remove in progress renames or unlinks its ring file before its row
             // commits: a stray gets a second look under the registry's write lock, where none
-            // is half done (see `secondLook`). Without that lock, the first look stands.
+            // is half done (see `settled`). Without that lock, the first look stands.
             let settled = try? registry.readUnderWriteLock("look again at ring files without a registry row") { (registered: RegistryTransaction) throws(CBuffFailure) -> [String] in
                 let present = Set(try trust.entries())
                 var settled: [String] = []

@@ -56,20 +56,16 @@ extension DataDirectory {
 
     /// The status of the buffer of `row`, as it was before or after any remove, create or
     /// take-over of it that runs meanwhile (see ``openBuffer(_:holding:readOnlyOnReadOnlyMount:)``):
-    /// a problem with its ring file gets a second look (``secondLook(at:in:)``); nil when the
-    /// buffer was removed meanwhile.
+    /// a problem with its ring file is looked at again under the registry's write lock
+    /// (``settled(_:_:)``); nil when the buffer was removed meanwhile.
     private func settledStatus(of row: BufferRow, in registry: Registry) -> BufferStatus? {
-        var row = row
-        for _ in 0..<3 {
-            let status = status(of: row, trust: registry.trust)
-            guard status.problem != nil else { return status }
-            switch secondLook(at: row, in: registry) {
-            case .removed: return nil
-            case .unchanged: return status
-            case .changed(let now): row = now
-            }
+        let first = status(of: row, trust: registry.trust)
+        guard first.problem != nil else { return first }
+        var again: BufferStatus?? = .some(first)
+        _ = settled(registry, row.name) { (now: BufferRow?) in
+            again = now.map { status(of: $0, trust: registry.trust) }
         }
-        return status(of: row, trust: registry.trust)
+        return again ?? nil
     }
 
     /// The status of one buffer, its ring file opened once (read-only) for both its writer's

@@ -169,39 +169,40 @@ class DataDirectory:
         it was before or after any remove, create or take-over that runs meanwhile, never a
         mixture: the Swift side's ``DataDirectory.openBuffer``. The row is read without a lock,
         then the file opened; a remove and a create in between can make the file missing or
-        another buffer's. Such a failure gets a second look (``_second_look``): removed, the
-        buffer is not found; changed, the open is tried again with the new row (three looks at
-        most); unchanged, the failure is the file's own. Returns the registry (the caller closes
-        it), the row and the ring file."""
-        for look in range(3):
-            registry, row = self._look_up(name)
-            try:
-                return registry, row, self._open_ring(registry, row, writable, read_only_on_read_only_mount)
-            except (Corrupted, NotFound):
-                verdict = self._second_look(registry, row) if look < 2 else "unchanged"
-                registry.close()
-                if verdict == "removed":
-                    raise NotFound(f'No buffer named "{name}" in {self.path}.') from None
-                if verdict == "unchanged":
-                    raise
-            except BaseException:
-                registry.close()
-                raise
-        raise AssertionError("unreachable: the third look ends the loop")
-
-    @staticmethod
-    def _second_look(registry: Registry, row: Any) -> Literal["removed", "changed", "unchanged"]:
-        """Reads ``row``'s buffer's row again under the registry's write lock, where no create or
-        remove is half done: each renames or unlinks the ring file inside the write transaction
-        that inserts or deletes its row. Without that lock (a read-only registry, a lock held too
-        long), what the first look found stands."""
+        another buffer's. Such an open is done again under the registry's write lock, where no
+        create or remove is half done (each renames or unlinks the ring file inside the write
+        transaction that inserts or deletes its row), and what it finds there is the answer;
+        without that lock (a read-only registry, a lock held too long) the first failure stands.
+        Returns the registry (the caller closes it), the row and the ring file."""
+        registry, row = self._look_up(name)
         try:
-            now = registry.read_under_write_lock(lambda db: registry.row(row.name, db))
+            return registry, row, self._open_ring(registry, row, writable, read_only_on_read_only_mount)
+        except (Corrupted, NotFound) as failure:
+            first = failure
+        except BaseException:
+            registry.close()
+            raise
+
+        def again(db: Any) -> Tuple[Any, Any, Optional[CBuffError]]:
+            try:
+                now = registry.row(name, db)
+                if now is None:
+                    raise NotFound(f'No buffer named "{name}" in {self.path}.')
+                return now, self._open_ring(registry, now, writable), None
+            except CBuffError as error:
+                return None, None, error
+        try:
+            now, file, answer = registry.read_under_write_lock(again)
         except CBuffError:
-            return "unchanged"
-        if now is None:
-            return "removed"
-        return "unchanged" if now == row else "changed"
+            registry.close()
+            raise first from None           # no second look could be had: the first stands
+        except BaseException:
+            registry.close()
+            raise
+        if answer is not None:
+            registry.close()
+            raise answer from None
+        return registry, now, file
 
     def _open_ring(self, registry: Registry, row: Any, writable: bool = True, read_only_on_read_only_mount: bool = False) -> Any:
         """Opens the ring file of ``row`` and checks that the row is that file's, whole. With

@@ -36,7 +36,6 @@ class Row:
     """A validated row of ``buffers``."""
 
     def __init__(self, values: "dict[str, Any]") -> None:
-        self._values = dict(values)
         name = values.get("name")
         if not isinstance(name, str):
             raise Corrupted(f"The registry has a row whose name is not text ({name!r}); remove it with sqlite3.")
@@ -113,12 +112,6 @@ class Row:
                 raise
             raise Corrupted(f'The registry row of buffer "{name}" is damaged: {error}') from None
         self.kind = kind
-
-    def __eq__(self, other: object) -> bool:
-        """The same row, column for column (two creations of one name differ: ring_created_ns)."""
-        return isinstance(other, Row) and self._values == other._values
-
-    __hash__ = None  # type: ignore[assignment]
 
     def disagreement(self, layout: F.Layout, created_at: int, path: str) -> Optional[Corrupted]:
         """Why this row is not the row of the ring file whose header gave ``layout`` and

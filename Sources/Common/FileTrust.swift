@@ -173,8 +173,14 @@ package struct FileTrust: Sendable, Hashable {
     /// What kind of thing `entry` names (a symbolic link itself, never followed), or nil when
     /// nothing does; nil too when that cannot be examined (the open that follows reports why).
     package func kind(of entry: String) -> Sys.FileInfo.Kind? {
+        info(of: entry)?.kind
+    }
+
+    /// What `entry` names (a symbolic link itself, never followed), or nil when nothing does or
+    /// that cannot be examined.
+    package func info(of entry: String) -> Sys.FileInfo? {
         guard case .success(let info?) = Sys.linkInfo(at: handle.descriptor, entry) else { return nil }
-        return info.kind
+        return info
     }
 
     /// Gives file `from` the name `to` (atomically replacing whatever was there: a planted link

@@ -14,23 +14,26 @@ package enum AttachedWriters {
     private struct Entry {
         package let header: HeaderWords
         package let owner: Int32
+        package let found: DeadWriter?
     }
 
     private static let entries = Locked<[UInt: Entry]>([:])  // by the address of the mapping
     private static let installed = Locked<Bool>(false)
 
-    /// Lists a writer that has just attached (its header records this process).
-    package static func add(_ header: HeaderWords) {
+    /// Lists a writer that has just attached (its header records this process), with the dead
+    /// writer it took over from, if any.
+    package static func add(_ header: HeaderWords, found: DeadWriter?) {
         installed.withLock { done in
             if !done { Sys.atExit { AttachedWriters.closeAll() }; done = true }
         }
         let owner = Sys.processID()
-        entries.withLock { $0[UInt(bitPattern: header.base)] = Entry(header: header, owner: owner) }
+        entries.withLock { $0[UInt(bitPattern: header.base)] = Entry(header: header, owner: owner, found: found) }
     }
 
-    /// Takes a writer off the list, before it closes (and its mapping goes).
-    package static func remove(_ header: HeaderWords) {
-        _ = entries.withLock { $0.removeValue(forKey: UInt(bitPattern: header.base)) }
+    /// Takes a writer off the list, before it closes (and its mapping goes): the dead writer it
+    /// took over from, if any.
+    package static func remove(_ header: HeaderWords) -> DeadWriter? {
+        entries.withLock { $0.removeValue(forKey: UInt(bitPattern: header.base)) }?.found
     }
 
     /// The exit handler: closes every writer this process attached and has not closed.
@@ -40,7 +43,25 @@ package enum AttachedWriters {
             defer { table.removeAll() }
             return table.values.filter { $0.owner == me }
         }
-        for entry in open { entry.header.markClosed() }
+        for entry in open { entry.header.markClosed(leaving: entry.found) }
+    }
+}
+
+/// What a take-over found in the header of a writer that died (attached, its lock free): the
+/// crash's evidence, and the counters then, to tell whether the new writer wrote anything.
+package struct DeadWriter: Sendable {
+    let pid: UInt32
+    let startTime: UInt64
+    let claimed: UInt64
+    let messageTail: UInt64
+
+    /// The dead writer `header` records, or nil if its last writer closed or none attached.
+    init?(_ header: HeaderWords) {
+        guard header.writerState.pointee.load(ordering: .acquiring) == RecordedWriterState.attached.rawValue else { return nil }
+        pid = header.writerPID.pointee.load(ordering: .relaxed)
+        startTime = header.writerStartTime.pointee.load(ordering: .relaxed)
+        claimed = header.claimed.pointee.load(ordering: .relaxed)
+        messageTail = header.messageTail.pointee.load(ordering: .relaxed)
     }
 }
 
@@ -49,9 +70,21 @@ extension HeaderWords {
     /// store `closed` (release: whoever then finds the lock free and loads `closed` knows the
     /// writer left on purpose), and wake sleeping readers so that they notice. The lock itself
     /// is released when the descriptor closes (or the process ends).
-    func markClosed() {
-        lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
-        writerState.pointee.store(RecordedWriterState.closed.rawValue, ordering: .releasing)
+    ///
+    /// A writer that took over from one that died (`found`) and wrote nothing (it only waited
+    /// for room, say, and was interrupted) leaves the crash's evidence as it found it: the dead
+    /// writer's PID and start time, `attached` with no lock, so that the buffer still reads as
+    /// died, as before this writer came. (Its own attaching is counted in the generation.)
+    func markClosed(leaving found: DeadWriter? = nil) {
+        if let found, claimed.pointee.load(ordering: .relaxed) == found.claimed,
+           messageTail.pointee.load(ordering: .relaxed) == found.messageTail {
+            writerPID.pointee.store(found.pid, ordering: .relaxed)
+            writerStartTime.pointee.store(found.startTime, ordering: .relaxed)
+            writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
+        } else {
+            lastWriteAt.pointee.store(Sys.realtimeNanos(), ordering: .relaxed)
+            writerState.pointee.store(RecordedWriterState.closed.rawValue, ordering: .releasing)
+        }
         wakeReaders()
     }
 }

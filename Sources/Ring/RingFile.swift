@@ -379,6 +379,7 @@ package struct RingFile: ~Copyable {
     package func attachWriter() -> (pid: Int32, startTime: UInt64?) {
         let (pid, startTime) = Self.thisProcess()
         let words = header
+        let found = DeadWriter(words)
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
@@ -387,7 +388,7 @@ package struct RingFile: ~Copyable {
         // request word is a read-modify-write (see `FutexSleep`).
         _ = words.writerWaiting.pointee.exchange(0, ordering: .acquiringAndReleasing)
         words.writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
-        AttachedWriters.add(words)
+        AttachedWriters.add(words, found: found)
         return (pid, startTime)
     }
 
@@ -406,8 +407,7 @@ package struct RingFile: ~Copyable {
     /// The writer's close, before the descriptor closes and releases the writer lock: takes it
     /// off the exit list and marks the header closed (see `HeaderWords.markClosed`).
     package func detachWriter() {
-        AttachedWriters.remove(header)
-        header.markClosed()
+        header.markClosed(leaving: AttachedWriters.remove(header))
     }
 
     /// When the file was created, in nanoseconds since the Unix epoch, as its header says (offset

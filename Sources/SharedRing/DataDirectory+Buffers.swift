@@ -152,12 +152,7 @@ extension DataDirectory {
                 if let existing = try registered.row(named: name) {
                     throw alreadyCreated(existing, trust: trust)
                 }
-                // A file without a row is debris of a creator that died between its rename and
-                // its commit; it is replaced, unless some process still writes to it.
-                // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
-                if (try? RingFile.writerIsAlive(finalEntry, in: trust)) == true {
-                    throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(trust.path(of: finalEntry)) exists without a registry row and a live process writes to it.")
-                }
+                try Self.checkReplaceable(finalEntry, of: name, in: trust)
                 try file.rename(to: finalEntry)
                 try registered.insert(row, writerPID: pid, writerStartTime: startTime)
                 for reader in registeredReaders {
@@ -172,6 +167,32 @@ extension DataDirectory {
             throw error
         }
         return file   // unattached: its lock goes when the caller closes it
+    }
+
+    /// Throws unless whatever is at ring file `entry` of a buffer without a row may be replaced
+    /// by a new ring file without losing anything: nothing there; a symbolic link, FIFO or
+    /// socket planted there (the rename replaces the entry, never follows it; a directory makes
+    /// the rename fail, in words); or the debris of a creator killed between its rename and its
+    /// commit, which no process holds and in which nothing was ever written. Any other file is
+    /// someone's data (a registry lost or replaced, a removal killed before its last step, a row
+    /// too damaged to be found by its name): cbuff never replaces it.
+    static func checkReplaceable(_ entry: String, of name: String, in trust: FileTrust) throws(CBuffFailure) {
+        guard trust.kind(of: entry) == .regular else { return }
+        let path = trust.path(of: entry)
+        if (try? RingFile.writerIsAlive(entry, in: trust)) == true {
+            throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(path) exists without a registry row and a live process writes to it.")
+        }
+        let written: UInt64?
+        do throws(CBuffFailure) {
+            let file = try RingFile.open(entry, in: trust, writable: false) { .system($0, "open ring file \(path)") }
+            written = try file.snapshot().claimed
+        } catch {
+            written = nil
+        }
+        guard written == 0 else {
+            let holds = written.map { "holds data (\($0) written)" } ?? "cannot be read as an empty ring"
+            throw CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(name)\": a ring file \(path) is there without a registry row and \(holds), left by a lost registry or an interrupted removal; cbuff never replaces it. Move it away or delete it, then create the buffer again.")
+        }
     }
 
     /// Becomes the writer of an existing buffer whose writer is gone (crashed or closed). The
@@ -416,6 +437,9 @@ extension DataDirectory {
     private func alreadyCreated(_ row: BufferRow, trust: FileTrust) -> CBuffFailure {
         if (try? RingFile.writerIsAlive(row.file, in: trust)) == true {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
+        }
+        if trust.kind(of: row.file) == nil {
+            return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" is registered but its ring file \(trust.path(of: row.file)) is missing (a removal was interrupted, or the file was deleted by hand); remove the buffer, then create it again.")
         }
         if RingFile.neverHadAWriter(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")

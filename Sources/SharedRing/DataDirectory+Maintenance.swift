@@ -7,7 +7,9 @@ internal import SharedRingRegistry
 // no row names.
 extension DataDirectory {
     /// Deletes a buffer's ring file and registry row, in one registry transaction. A row too
-    /// damaged to read can still be removed: the ring file is the one its name gives.
+    /// damaged to read can still be removed: the ring file is the one its name gives. A name
+    /// without a row whose ring file is there (a registry lost or replaced, a creator killed
+    /// before its commit) has that file removed, unless a live writer holds it.
     ///
     /// - Parameters:
     ///   - name: the buffer's name.
@@ -28,8 +30,10 @@ extension DataDirectory {
         let trust = registry.trust
         let file = BufferRow.fileName(of: name)
         let leftDirectory = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> Bool in
-            guard try registered.hasRow(named: name) else { throw notFound(name) }
-            if !force {
+            if try !registered.hasRow(named: name) {
+                // No row, but a ring file of that name no live writer holds: it goes, as asked.
+                guard trust.kind(of: file) == .regular, (try? RingFile.writerIsAlive(file, in: trust)) == false else { throw notFound(name) }
+            } else if !force {
                 let alive: Bool
                 do throws(CBuffFailure) {
                     alive = try RingFile.writerIsAlive(file, in: trust)
@@ -59,6 +63,8 @@ extension DataDirectory {
             // unlink never follows a symbolic link: what goes is the directory entry itself. A
             // directory there was never the ring file (cbuff makes none), and no writer can
             // hold one: the buffer goes, the directory stays, and the caller hears of it.
+            // (A removal killed between this unlink and the commit leaves a row without its
+            // ring file: every command then says so, `rm` and `rm --dead` remove it.)
             switch trust.unlink(file) {
             case .success: return false
             case .failure(let failure) where failure.isNotFound: return false
@@ -68,6 +74,21 @@ extension DataDirectory {
         }
         if leftDirectory {
             throw CBuffFailure(.corrupted, "Buffer \"\(name)\" was removed, but a directory, not its ring file, is at \(trust.path(of: file)); cbuff never makes directories there and never removes one, so it is left in place.")
+        }
+    }
+
+    /// Removes the row of buffer `name` if its ring file is still missing (a removal killed
+    /// before its commit, a file deleted by hand): nothing can be lost with it. Checked inside
+    /// the transaction, so that a buffer removed and created again meanwhile is never touched.
+    func removeRowWithoutRing(_ name: String) throws(CBuffFailure) {
+        guard let registry = try existingRegistry() else { throw notFound(name) }
+        let file = BufferRow.fileName(of: name)
+        try registry.write("remove the row of buffer \"\(name)\", whose ring file is missing") { (registered: RegistryTransaction) throws(CBuffFailure) in
+            guard try registered.hasRow(named: name) else { throw notFound(name) }
+            guard registry.trust.kind(of: file) == nil else {
+                throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file is there again.")
+            }
+            try registered.delete(named: name)
         }
     }
 
@@ -142,6 +163,17 @@ extension DataDirectory {
             var sweep = DeadBufferSweep()
             let survey = try surveyed()   // once: the damaged rows and the dead buffers from one look
             sweep.damagedRows = survey.damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) }
+            // A row whose ring file is missing holds nothing: it goes, whatever its age.
+            let trust = try existingRegistry()?.trust
+            for status in survey.buffers where status.ring == nil && trust?.kind(of: BufferRow.fileName(of: status.record.name)) == nil {
+                let name = status.record.name
+                do throws(CBuffFailure) {
+                    try removeRowWithoutRing(name)
+                    sweep.removed.append(name)
+                } catch {
+                    sweep.kept.append((name, error.message.hasPrefix("kept ") ? error.message : "kept \"\(name)\": \(error.message)"))
+                }
+            }
             for status in Self.dead(survey.buffers, olderThan: age) {
                 let name = status.record.name
                 do throws(CBuffFailure) {

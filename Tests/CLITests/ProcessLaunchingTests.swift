@@ -8,7 +8,8 @@ import TestSupport
 /// `Process`, whose `run()` reads past glibc's directory buffer and crashed CI (see `Spawned`).
 /// What `Process` gave for free is checked here: nothing of this process but the three standard
 /// streams reaches a child, exit statuses and signals come back as the shell says them (and
-/// apart), a wait is bounded, and a child inherits this process's environment unless given one.
+/// apart), a wait is bounded, a child inherits this process's environment unless given one, and
+/// no Swift source of the repository goes back to `Process`.
 @Suite struct ProcessLaunchingTests {
     @Test func aChildGetsOnlyItsThreeStandardStreams() throws {
         // A descriptor of ours without close-on-exec, as some libraries leave them.
@@ -94,5 +95,27 @@ import TestSupport
         #expect(read == ["one", "", "two", "last"])
         #expect(lines.next() == nil)
         #expect(child.wait() == 0)
+    }
+
+    /// The class, not the cases: Foundation's `Process` is named in no Swift source of the
+    /// repository (the relay's package and the examples included), outside comments.
+    @Test func noSourceStartsAProgramThroughFoundationsProcess() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let named = try Regex("\\b" + "Pro" + "cess" + "\\b")   // spelt so that this line does not name it
+        var scanned = 0
+        var uses: [String] = []
+        for folder in ["Sources", "Tests", "Relay", "Examples", "Fuzz", "Plugins"] {
+            guard let files = FileManager.default.enumerator(atPath: root.appendingPathComponent(folder).path) else { continue }
+            for case let file as String in files where file.hasSuffix(".swift") && !file.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+                let path = root.appendingPathComponent(folder).appendingPathComponent(file).path
+                scanned += 1
+                for (number, line) in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    let code = line.ranges(of: "//").first.map { line[..<$0.lowerBound] } ?? line[...]
+                    if code.contains(named) { uses.append("\(folder)/\(file):\(number + 1): \(line)") }
+                }
+            }
+        }
+        #expect(scanned > 50, "found only \(scanned) Swift files under \(root.path)")
+        #expect(uses.isEmpty, "Foundation's process class, whose run() crashes (start programs with Spawned, Sources/Spawning):\n\(uses.joined(separator: "\n"))")
     }
 }

@@ -13,6 +13,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SharedRing", targets: ["SharedRing"]),
+        // How this repository starts a program (Sources/Spawning): a product so that the relay's
+        // package (its tests) uses it too. Not part of SharedRing's API.
+        .library(name: "Spawning", targets: ["Spawning"]),
         .executable(name: "cbuff", targets: ["cbuff"]),
         .executable(name: "cbuff-bench", targets: ["cbuff-bench"]),
     ],
@@ -37,12 +40,18 @@ let package = Package(
         //      SharedRingSystem    Sources/System: system calls, and nothing else
         //      CSharedRingShims    what Swift cannot call
         //
+        // Beside them, not under SharedRing: Spawning (Sources/Spawning), the one way this
+        // repository starts a program (posix_spawn, never Foundation's Process; see Spawned),
+        // used by `cbuff demo`, cbuff-bench, TestSupport and the relay's tests. It needs only
+        // Glibc and two GNU functions of the shims.
+        //
         // Only what Swift cannot call: futex(2) and membarrier(2) are reachable through the
         // variadic syscall(2) alone, and the open-file-description lock commands need _GNU_SOURCE.
         .target(
             name: "CSharedRingShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        .target(name: "Spawning", dependencies: ["CSharedRingShims"], swiftSettings: layered),
         .target(name: "SharedRingSystem", dependencies: ["CSharedRingShims"], path: "Sources/System",
                 swiftSettings: layered),
         .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem", .product(name: "Logging", package: "swift-log")],
@@ -66,12 +75,13 @@ let package = Package(
             name: "cbuff",
             dependencies: [
                 "SharedRing",
+                "Spawning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The benchmark: SharedRing's figures in the C anchors' line format (no extra dependency).
-        .executableTarget(name: "cbuff-bench", dependencies: ["SharedRing"]),
+        // The benchmark: SharedRing's figures in the C anchors' line format (no package dependency).
+        .executableTarget(name: "cbuff-bench", dependencies: ["SharedRing", "Spawning"]),
         // Turns the top-level migrations/*.sql into Swift string literals at build time, so an
         // installed binary never reads repository paths.
         .executableTarget(name: "embed-migrations"),
@@ -91,7 +101,7 @@ let package = Package(
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         // Helpers shared by the test targets: temporary directories, child processes, and the
         // helpers of SharedRing's tests.
-        .target(name: "TestSupport", dependencies: ["SharedRing"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SharedRing", "Spawning"], path: "Tests/TestSupport"),
         // The tests mirror the layers. The Ring layer's own, through its `package` hooks: the
         // publication protocol at any sequence over an anonymous mapping, the header's bytes.
         .testTarget(name: "RingTests", dependencies: ["SharedRingProtocol", "SharedRingSystem", "SharedRingCommon"]),
@@ -104,11 +114,11 @@ let package = Package(
         // The public API across real processes (the test agent), signals, full disks, intruders.
         .testTarget(
             name: "SharedRingProcessTests",
-            dependencies: ["SharedRing", "SharedRingProtocol", "SharedRingRegistry", "SharedRingSystem", "TestSupport",
+            dependencies: ["SharedRing", "SharedRingProtocol", "SharedRingRegistry", "SharedRingSystem", "TestSupport", "Spawning",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built cbuff binary as a user would.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Spawning"]),
         // The fuzz targets: one function per kind of input read from a file, a registry row or
         // the command line, each driving the real parsing and validation code. The fuzzer calls
         // them (CBUFF_FUZZ=1 below; Fuzz/README.md), and FuzzReplayTests replays the checked-in

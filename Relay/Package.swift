@@ -28,7 +28,10 @@ let package = Package(
         .executableTarget(name: "cbuff-relay", dependencies: ["Relay", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The end-to-end latency probe of `Benchmarks/run.sh` (a writer and a reader of the two rings).
         .executableTarget(name: "relay-latency", dependencies: [.product(name: "SharedRing", package: root)], path: "Benchmarks/relay-latency"),
-        .testTarget(name: "RelayTests", dependencies: ["Relay", .product(name: "SharedRing", package: root)]),
+        // Its tests start nats-server and the relay through the root package's spawner (Spawning:
+        // posix_spawn, never Foundation's Process, whose run() crashed CI).
+        .testTarget(name: "RelayTests", dependencies: ["Relay", .product(name: "SharedRing", package: root),
+                                                       .product(name: "Spawning", package: root)]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,7 @@
 // Release builds only: `swift run -c release cbuff-bench`.
 import Foundation
 import SharedRing
+import Spawning
 
 @main
 struct Bench {
@@ -141,44 +142,37 @@ func now() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
-/// A child process of this executable, optionally pinned to one CPU, talking over pipes.
+/// A child process of this executable, optionally pinned to one CPU, its standard output read
+/// here; started through ``Spawned`` (posix_spawn, never Foundation's `Process`).
 final class Child {
     static let taskset = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
     static var canPin: Bool { taskset != nil && ProcessInfo.processInfo.processorCount >= 2 }
     static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
 
-    let process = Process()
-    private let input = Pipe(), output = Pipe()
+    let process: Spawned
+    private var lines: LineReader
 
     init(cpu: Int, _ arguments: [String]) throws {
-        if let taskset = Self.taskset, Self.canPin {
-            process.executableURL = URL(fileURLWithPath: taskset)
-            process.arguments = ["-c", String(cpu), Self.executable] + arguments
+        process = if let taskset = Self.taskset, Self.canPin {
+            try Spawned(taskset, ["-c", String(cpu), Self.executable] + arguments, output: .pipe)
         } else {
-            process.executableURL = URL(fileURLWithPath: Self.executable)
-            process.arguments = arguments
+            try Spawned(Self.executable, arguments, output: .pipe)
         }
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
+        lines = LineReader(process.output)
     }
 
-    func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+    /// The child's next line (blocking); empty at the end of its output.
+    func line() -> String { lines.next() ?? "" }
 
-    /// The child's next line (blocking).
-    func line() -> String {
-        var bytes: [UInt8] = []
-        while true {
-            let data = output.fileHandleForReading.readData(ofLength: 1)
-            if data.isEmpty || data[0] == 0x0A { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(data[0])
-        }
-    }
-
+    /// Waits for the child to exit (it has said all it had to: at most a minute), and says
+    /// whether it failed.
     func finish() throws {
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CBuffError(.systemFailure, "a benchmark child failed with status \(process.terminationStatus)")
+        guard let status = process.wait(timeout: 60) else {
+            process.kill(SIGKILL)
+            throw CBuffError(.systemFailure, "a benchmark child did not exit within 60 s of its last line")
+        }
+        guard status == 0 else {
+            throw CBuffError(.systemFailure, "a benchmark child failed with status \(status)")
         }
     }
 }
@@ -186,12 +180,7 @@ final class Child {
 /// Pins the calling process to one CPU (best effort), for the in-process side of a benchmark.
 func pinSelf(_ cpu: Int) {
     guard let taskset = Child.taskset, Child.canPin else { return }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: taskset)
-    process.arguments = ["-p", "-c", String(cpu), String(getpid())]
-    process.standardOutput = FileHandle.nullDevice
-    try? process.run()
-    process.waitUntilExit()
+    _ = try? Spawned(taskset, ["-p", "-c", String(cpu), String(getpid())], output: .null).wait(timeout: 10)
 }
 
 func say(_ line: String) {

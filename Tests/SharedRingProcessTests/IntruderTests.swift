@@ -5,6 +5,7 @@ import TestSupport
 @testable import SharedRing
 import SharedRingProtocol
 import SharedRingSystem
+import Spawning
 
 /// No one let in, nothing hangs or traps: what another local user can plant (a directory, a
 /// symbolic link, a FIFO, a doctored registry row, a damaged counter) and what a user can type

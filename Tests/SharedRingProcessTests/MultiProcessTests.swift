@@ -5,6 +5,7 @@ import TestSupport
 @testable import SharedRing
 import SharedRingProtocol
 import SharedRingRegistry
+import Spawning
 
 /// The guarantees about processes (SharedRing.docc/Guarantees.md), with real separate processes (cbuff-test-agent). The tests
 /// synchronise on what the agents print and on the buffer itself, never on sleeps.

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import SharedRing
+import Spawning
 
 extension TemporaryDirectory {
     public var directory: DataDirectory { DataDirectory(path: path) }

@@ -1,4 +1,5 @@
 import Foundation
+import Spawning
 
 /// A fresh data directory under the system's temporary directory, removed by `remove()`.
 public final class TemporaryDirectory: Sendable {
@@ -33,10 +34,10 @@ public struct CBuffTool: Sendable {
 }
 
 /// A running program of this package (cbuff, cbuff-test-agent), with a pipe to its stdin and
-/// one from its stdout; killed when released.
+/// one from its stdout, started through ``Spawned``; killed when released.
 public final class ChildProcess {
     let process: Spawned
-    private var buffered: [UInt8] = []
+    private var lines: LineReader
 
     /// The package's executables sit beside the test bundle in the build directory.
     public static func executable(_ name: String) -> URL {
@@ -50,24 +51,14 @@ public final class ChildProcess {
         process = try Spawned(program.hasPrefix("/") ? program : Self.executable(program).path, arguments,
                               environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
                               input: .pipe, output: .pipe)
+        lines = LineReader(process.output)
     }
 
     public var pid: Int32 { process.pid }
 
     /// The agent's next line of output, or nil at end of output.
     public func readLine() -> String? {
-        while true {
-            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffered[..<newline], as: UTF8.self)
-                buffered.removeSubrange(...newline)
-                return line
-            }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(process.output, $0.baseAddress, 4096) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return buffered.isEmpty ? nil : String(decoding: buffered, as: UTF8.self) }
-            buffered += chunk[0..<n]
-        }
+        lines.next()
     }
 
     /// Reads lines until one starts with `prefix`; returns it (nil if the output ends first).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Relay
 import SharedRing
+import Spawning
 
 /// The relays under fault injection: the debug relay binary with `CBUFF_FAULT=N:ERRNO`, which
 /// makes the Nth system call that cbuff's System layer makes in that process fail (and says so
@@ -31,11 +32,12 @@ extension RelayTests {
             let ended = ended(process, within: 30)
             let lines = lines(log)
             #expect(ended, "cbuff-relay \(arguments) with call \(nth) failing (errno \(errno)) did not end within 30 s: \(lines)")
-            #expect(process.terminationReason == .exit, "cbuff-relay \(arguments) with call \(nth) failing (errno \(errno)) died of signal \(process.terminationStatus): \(lines)")
+            let status = process.wait()
+            #expect(process.termination == .exit(status), "cbuff-relay \(arguments) with call \(nth) failing (errno \(errno)) died: \(String(describing: process.termination)): \(lines)")
             let injected = lines.contains { $0.hasPrefix(Self.injectedLine) }
             // The relay's own sentence, not only the injection's line, when the run failed.
-            if process.terminationStatus != 0 {
-                #expect(lines.contains { $0.hasPrefix("cbuff-relay: ") }, "call \(nth), errno \(errno): exit \(process.terminationStatus) without a sentence: \(lines)")
+            if status != 0 {
+                #expect(lines.contains { $0.hasPrefix("cbuff-relay: ") }, "call \(nth), errno \(errno): exit \(status) without a sentence: \(lines)")
             }
             try? FileManager.default.removeItem(atPath: logPath(log))
             try recover(nth)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Relay
 import SharedRing
+import Spawning
 
 /// What the relay tells an operator: the connection's drops and returns, where `in` resumes,
 /// status lines only when something changed, a server without JetStream, and `--once` giving up
@@ -27,8 +28,8 @@ extension RelayTests {
         #expect(awaitLine("in.log") { $0.contains("Lost the connection to \(server.url)") }, "\(lines("in.log"))")
         try server.start()
         #expect(awaitLine("in.log") { $0.contains("Connected again to \(server.url) after") }, "\(lines("in.log"))")
-        running.terminate()
-        #expect(ended(running, within: 10) && running.terminationStatus == 0)
+        running.kill(SIGTERM)
+        #expect(ended(running, within: 10) && running.termination == .exit(0))
         #expect(lines("in.log").filter { $0.contains("Lost the connection") }.count == 1)
     }
 
@@ -56,8 +57,8 @@ extension RelayTests {
         func caughtUp(_ line: String) -> Bool { line.contains("buffer at item 100,") && line.contains("lag 0;") }
         #expect(awaitLine("in.log", caughtUp), "\(lines("in.log"))")
         Thread.sleep(forTimeInterval: 0.6)          // a dozen intervals with nothing to say
-        running.terminate()
-        #expect(ended(running, within: 10) && running.terminationStatus == 0)
+        running.kill(SIGTERM)
+        #expect(ended(running, within: 10) && running.termination == .exit(0))
         #expect(lines("in.log").filter(caughtUp).count == 1, "\(lines("in.log"))")
     }
 
@@ -81,7 +82,7 @@ extension RelayTests {
         waitUntil { direction == "out" ? ((try? streamCount("U")) ?? 0) > 1000 : written("b") > 1000 }
         server.kill()
         #expect(ended(running, within: 30), "\(lines("under.log"))")
-        #expect(running.terminationReason == .exit && running.terminationStatus == 1)
+        #expect(running.termination == .exit(1))
         #expect(lines("under.log").contains { $0.contains("No NATS server answered at \(server.url) for 2 s") && $0.contains("gave up, as --once does") },
                 "\(lines("under.log"))")
         let start = Date()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Relay
 import SharedRing
+import Spawning
 
 /// The relays against a real nats-server with JetStream on a loopback port, in a temporary store:
 /// end to end in order, a relay SIGKILLed and restarted (the stream holds each item once), the
@@ -15,7 +16,7 @@ import SharedRing
         let store: String
         let port: Int
         let jetStream: Bool
-        var process: Process?
+        var process: Spawned?
 
         init(jetStream: Bool = true) throws {
             self.jetStream = jetStream
@@ -28,26 +29,23 @@ import SharedRing
         var url: String { "nats://127.0.0.1:\(port)" }
 
         func start() throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server")
-            process.arguments = (jetStream ? ["-js"] : []) + ["-a", "127.0.0.1", "-p", String(port), "-sd", store]
-            let log = Pipe()
-            process.standardError = log
-            process.standardOutput = log
-            try process.run()
+            let executable = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nats-server"
+            // Its log goes to stderr: a pipe, kept (unread past "ready") as long as the server runs.
+            let process = try Spawned(executable, (jetStream ? ["-js"] : []) + ["-a", "127.0.0.1", "-p", String(port), "-sd", store],
+                                      output: .null, error: .pipe)
             self.process = process
             // The server says when it listens ("Server is ready"): read its log until then.
+            var log = LineReader(process.error)
             var text = ""
             while !text.contains("Server is ready") {
-                let data = log.fileHandleForReading.availableData
-                guard !data.isEmpty else { throw RelayError("nats-server exited: \(text)") }
-                text += String(decoding: data, as: UTF8.self)
+                guard let line = log.next() else { throw RelayError("nats-server exited: \(text)") }
+                text += line + "\n"
             }
         }
 
         func kill() {
-            process?.terminate()
-            process?.waitUntilExit()
+            process?.kill(SIGTERM)
+            process?.wait()
             process = nil
         }
 
@@ -74,28 +72,22 @@ import SharedRing
     /// Starts the relay with `arguments` (and this test's server and data directory, and
     /// `environment` added to this process's), its stderr into file `log` of the data directory
     /// if given, else nowhere.
-    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil, environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.relayBinary)
-        process.arguments = arguments + ["--server", url ?? server.url, "--dir", data]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    func relay(_ arguments: [String], log: String? = nil, server url: String? = nil, environment: [String: String] = [:]) throws -> Spawned {
         if let log {
             // A file, not a pipe: a relay never blocks on a test that does not read.
             #expect(FileManager.default.createFile(atPath: logPath(log), contents: nil))
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(log)))
-        } else {
-            process.standardError = FileHandle.nullDevice
         }
-        process.standardOutput = FileHandle.nullDevice   // a relay left behind must not hold the test's output open
-        try process.run()
-        return process
+        // Stdout to /dev/null: a relay left behind must not hold the test's output open.
+        return try Spawned(Self.relayBinary, arguments + ["--server", url ?? server.url, "--dir", data],
+                           environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                           output: .null, error: log.map { .file(logPath($0)) } ?? .null)
     }
 
     func run(_ arguments: [String], log: String? = nil, server url: String? = nil) throws -> Int32 {
         let process = try relay(arguments, log: log, server: url)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit, "cbuff-relay \(arguments) died of signal \(process.terminationStatus)")
-        return process.terminationStatus
+        let status = process.wait()
+        #expect(process.termination == .exit(status), "cbuff-relay \(arguments) died: \(String(describing: process.termination))")
+        return status
     }
 
     func logPath(_ log: String) -> String { data + "/" + log }
@@ -137,8 +129,8 @@ import SharedRing
             let target = total / 4 * UInt64(round + 1)
             let deadline = Date().addingTimeInterval(60)
             while (try? streamCount("K")) ?? 0 < target, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-            kill(running.processIdentifier, SIGKILL)
-            running.waitUntilExit()
+            running.kill(SIGKILL)
+            running.wait()
         }
         #expect(try run(["out", "a", "--stream", "K", "--subject", "k.a", "--once"]) == 0)
         #expect(try streamCount("K") == total)          // every item exactly once
@@ -175,8 +167,8 @@ import SharedRing
             let target = total / 5 * UInt64(round + 1)
             let deadline = Date().addingTimeInterval(60)
             while (try? directory.status(of: "b").ring?.written) ?? 0 < target, Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
-            kill(running.processIdentifier, SIGKILL)
-            running.waitUntilExit()
+            running.kill(SIGKILL)
+            running.wait()
             killedAt.append(try directory.status(of: "b").ring?.written ?? 0)
         }
         #expect(try run(["in", "b", "--stream", "J", "--consumer", "j", "--once"]) == 0)
@@ -255,9 +247,8 @@ import SharedRing
         Thread.sleep(forTimeInterval: 0.5)
         try server.start()
         while (try? streamCount("R")) ?? 0 < total, Date() < deadline.addingTimeInterval(60) { Thread.sleep(forTimeInterval: 0.05) }
-        running.terminate()                              // SIGTERM: ends cleanly, cursor committed
-        running.waitUntilExit()
-        #expect(running.terminationStatus == 0)
+        running.kill(SIGTERM)                            // ends cleanly, cursor committed
+        #expect(running.wait() == 0)
         #expect(try streamCount("R") == total)
         #expect(try directory.status(of: "a").ring?.readers.first?.position == total)
     }
@@ -275,9 +266,8 @@ import SharedRing
         let atKill = written()
         try server.start()
         while written() < total, Date() < deadline.addingTimeInterval(60) { Thread.sleep(forTimeInterval: 0.05) }
-        running.terminate()                              // SIGTERM: ends cleanly
-        running.waitUntilExit()
-        #expect(running.terminationStatus == 0)
+        running.kill(SIGTERM)                            // ends cleanly
+        #expect(running.wait() == 0)
         #expect(atKill < total, "the server was killed with \(atKill) of \(total) items pushed")
         try expectEveryItemOnceInOrder("b", total: total)
     }
@@ -293,13 +283,9 @@ import SharedRing
         let running = try relay(["in", "b", "--stream", "F", "--consumer", "f"])
         let deadline = Date().addingTimeInterval(60)
         while (try? directory.status(of: "b").ring?.written) ?? 0 < 1000, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        running.terminate()                              // SIGTERM while the push waits for room
-        let stopBy = Date().addingTimeInterval(10)
-        while running.isRunning, Date() < stopBy { Thread.sleep(forTimeInterval: 0.01) }
-        #expect(!running.isRunning, "the relay did not end within 10 s of SIGTERM")
-        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
-        running.waitUntilExit()
-        #expect(running.terminationStatus == 0)
+        running.kill(SIGTERM)                            // while the push waits for room
+        #expect(ended(running, within: 10), "the relay did not end within 10 s of SIGTERM")
+        #expect(running.termination == .exit(0))
         var first: [UInt64] = []
         while let value = try slow.popItem() { first.append(value) }
         #expect(first == Array(0..<1000))

@@ -2,19 +2,18 @@ import Foundation
 import Testing
 @testable import Relay
 import SharedRing
+import Spawning
 
 /// A buffer removed (`cbuff rm`), or removed and created again, under a running relay: both
 /// directions notice, stop, and say so in one sentence with status 66, instead of writing into
 /// a file nobody can open, or reading a dead one, for ever.
 extension RelayTests {
     /// Waits up to `seconds` for `process` to end; kills it if it has not.
-    func ended(_ process: Process, within seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        let ended = !process.isRunning
-        if !ended { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return ended
+    func ended(_ process: Spawned, within seconds: Double) -> Bool {
+        if process.wait(timeout: seconds) != nil { return true }
+        process.kill(SIGKILL)
+        process.wait()
+        return false
     }
 
     func waitUntil(_ condition: () -> Bool) {
@@ -34,7 +33,7 @@ extension RelayTests {
         try directory.removeBuffer("b", force: true)      // the relay is b's live writer
         if andCreatedAgain { try directory.createBuffer("b", itemSize: 8, length: 1000, policy: .block).close() }
         #expect(ended(running, within: 10), "the in relay went on after its buffer was removed")
-        #expect(running.terminationReason == .exit && running.terminationStatus == 66)
+        #expect(running.termination == .exit(66))
         #expect(lines("in.log").contains { $0.contains("Buffer b was removed, or removed and created again") }, "\(lines("in.log"))")
         if andCreatedAgain { #expect(written("b") == 0) }
     }
@@ -50,7 +49,7 @@ extension RelayTests {
         waitUntil { written("b") == 100 }
         try directory.removeBuffer("b", force: true)
         #expect(ended(running, within: 10), "the in relay went on waiting for room in a removed buffer")
-        #expect(running.terminationStatus == 66)
+        #expect(running.termination == .exit(66))
         slow.close()
     }
 
@@ -62,7 +61,7 @@ extension RelayTests {
         try directory.removeBuffer("a")                   // no live writer: a plain cbuff rm
         if andCreatedAgain { try filledBuffer("a", count: 50) }
         #expect(ended(running, within: 10), "the out relay went on after its buffer was removed")
-        #expect(running.terminationReason == .exit && running.terminationStatus == 66)
+        #expect(running.termination == .exit(66))
         #expect(lines("out.log").contains { $0.contains("Buffer a was removed, or removed and created again") })
         #expect(try streamCount("O") == 100)              // nothing of the new buffer under the old one's name
     }

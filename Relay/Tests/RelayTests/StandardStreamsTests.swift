@@ -2,20 +2,17 @@ import Foundation
 import Testing
 @testable import Relay
 import SharedRing
+import Spawning
 
 /// A relay started with its standard descriptors closed, or with stderr a pipe nobody reads.
 extension RelayTests {
     /// Runs the relay through `sh`, which closes descriptors `closed` (of 0, 1, 2) before it
     /// execs it; stderr is otherwise `stderr`.
-    func runWithClosed(_ closed: [Int], _ arguments: [String], stderr: FileHandle = .nullDevice) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    func runWithClosed(_ closed: [Int], _ arguments: [String], stderr: Spawned.Stream = .null) throws -> Spawned {
         let closing = closed.map { "\($0)>&-" }.joined(separator: " ")
-        process.arguments = ["-c", "exec \"$0\" \"$@\" \(closing)", Self.relayBinary] + arguments + ["--server", server.url, "--dir", data]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        try process.run()
-        process.waitUntilExit()
+        let process = try Spawned("/bin/sh", ["-c", "exec \"$0\" \"$@\" \(closing)", Self.relayBinary] + arguments + ["--server", server.url, "--dir", data],
+                                  output: .null, error: stderr)
+        process.wait()
         return process
     }
 
@@ -27,11 +24,11 @@ extension RelayTests {
         let total: UInt64 = 3_000
         try filledBuffer("a", count: total)
         let out = try runWithClosed([0, 1, 2], ["out", "a", "--stream", "Z", "--subject", "z.a", "--once"])
-        #expect(out.terminationReason == .exit && out.terminationStatus == 0)
+        #expect(out.termination == .exit(0))
         #expect(try streamCount("Z") == total)
         for _ in 0..<2 {
             let into = try runWithClosed([0, 1, 2], ["in", "b", "--stream", "Z", "--consumer", "z", "--once"])
-            #expect(into.terminationReason == .exit && into.terminationStatus == 0)
+            #expect(into.termination == .exit(0))
         }
         try expectEveryItemOnceInOrder("b", total: total)
         let journal = try InJournal(path: directory.ringPath(of: "b") + ".in-z")
@@ -45,10 +42,12 @@ extension RelayTests {
     @Test func aRelayWhoseStderrIsClosedOrBrokenStillExitsWithItsStatus() throws {
         let badName = ["in", "b", "--stream", "Z", "--consumer", "no spaces"]
         let closed = try runWithClosed([2], badName)
-        #expect(closed.terminationReason == .exit && closed.terminationStatus == 1)
-        let pipe = Pipe()
-        try pipe.fileHandleForReading.close()
-        let broken = try runWithClosed([], badName, stderr: pipe.fileHandleForWriting)
-        #expect(broken.terminationReason == .exit && broken.terminationStatus == 1)
+        #expect(closed.termination == .exit(1))
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        close(ends[0])
+        defer { close(ends[1]) }
+        let broken = try runWithClosed([], badName, stderr: .descriptor(ends[1]))
+        #expect(broken.termination == .exit(1))
     }
 }

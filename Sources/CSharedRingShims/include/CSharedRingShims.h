@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -111,6 +112,13 @@ static inline void csr_cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+/// For the spawner (Sources/Spawning; Spawn.c): GNU extensions that the Glibc module, built
+/// without _GNU_SOURCE, does not declare. Each returns 0 or an errno value.
+/// Closes every descriptor from `from` up in the child, without listing any directory (glibc 2.34).
+int csr_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from);
+/// A pipe whose two ends have close-on-exec set from the start: `ends[0]` reads, `ends[1]` writes.
+int csr_pipe_cloexec(int ends[2]);
 
 /// The SIGBUS guard (SigbusGuard.c): installs the handler once per process; 0 or -errno.
 int csr_sigbus_guard_install(void);

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import SharedRing
-import Synchronization
+import Spawning
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,16 +60,17 @@ struct Demo: ParsableCommand {
                 print(line)
                 fflush(nil)
             }
+            board.waitForLastLines()
             let final = board.snapshot()
             let written = final["writer"]?.position ?? 0
             print("")
             print("writer: \(written) items in \(String(format: "%.1f", seconds)) s (\(short(Double(written) / seconds)) items/s)")
-            var healthy = writer.terminationStatus == 0
+            var healthy = writer.wait() == 0
             for index in 1...2 {
                 let reader = final["reader \(index)"] ?? Scoreboard.Progress()
                 let delivered = reader.position - reader.missed
                 print("reader \(index): read \(delivered), missed \(reader.missed) (overwritten before it got to them), \(reader.bad) damaged")
-                healthy = healthy && reader.bad == 0 && readers[index - 1].terminationStatus == 0 && reader.position == written
+                healthy = healthy && reader.bad == 0 && readers[index - 1].wait() == 0 && reader.position == written
             }
             if final.values.contains(where: { $0.missed > 0 }) {
                 print("(policy overwrite: a reader that falls more than \(length) items behind skips to the oldest item still there and counts what it missed.)")
@@ -120,10 +121,11 @@ struct Demo: ParsableCommand {
             print(String(format: "%5.1fs  written %@  reader at %@, %@", Date().timeIntervalSince(started), short(Double(written)), short(Double(at)), state))
             fflush(nil)
         }
+        board.waitForLastLines()
         let final = board.snapshot()
         let written = final["writer"]?.position ?? 0
         let progress = final["reader"] ?? Scoreboard.Progress()
-        let lossless = writing.terminationStatus == 0 && reader.terminationStatus == 0 && progress.position == written
+        let lossless = writing.wait() == 0 && reader.wait() == 0 && progress.position == written
             && progress.missed == 0 && progress.bad == 0 && restarted
         print("lossless: writer \(written) items; reader \"resumable\" stopped at \(stoppedAt), resumed there, ended at \(progress.position): missed \(progress.missed), damaged \(progress.bad)")
         print(lossless ? "nothing was lost: the writer waited while the reader was away." : "SOMETHING WENT WRONG: see above.")
@@ -141,39 +143,42 @@ struct Demo: ParsableCommand {
 }
 
 /// What the demo's child processes report, one line at a time: "ready", or
-/// "at POSITION missed M bad B".
-final class Scoreboard: Sendable {
+/// "at POSITION missed M bad B". Each child, started through ``Spawned`` (posix_spawn, never
+/// Foundation's `Process`), has its standard output read to its end by a thread of its own.
+final class Scoreboard: @unchecked Sendable {   // `table` and `reading` are guarded by `condition`
     struct Progress { var position: UInt64 = 0; var missed: UInt64 = 0; var bad: UInt64 = 0; var ready = false }
-    private let state = Mutex<[String: Progress]>([:])
+    private let condition = NSCondition()
+    private var table: [String: Progress] = [:]
+    /// The children whose output has not ended yet, by PID.
+    private var reading: Set<Int32> = []
+    private static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
 
-    func start(_ arguments: [String], role: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        let pending = Mutex<[UInt8]>([])
-        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }
-            let lines: [String] = pending.withLock { buffer in
-                buffer += data
-                var lines: [String] = []
-                while let newline = buffer.firstIndex(of: 0x0A) {
-                    lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
-                    buffer.removeSubrange(...newline)
-                }
-                return lines
-            }
-            for line in lines { self.record(line, for: role) }
-        }
-        try process.run()
+    /// Starts this program with `arguments`, playing `role`.
+    func start(_ arguments: [String], role: String) throws -> Spawned {
+        let process = try Spawned(Self.executable, arguments, output: .pipe)
+        _ = locked { reading.insert(process.pid) }
+        // The thread keeps `process` (and so its pipe) until the output ends, which is when
+        // the child exits.
+        Thread { [self] in
+            var lines = LineReader(process.output)
+            while let line = lines.next() { record(line, for: role) }
+            _ = locked { reading.remove(process.pid) }
+        }.start()
         return process
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        condition.lock()
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
+        return body()
     }
 
     private func record(_ line: String, for role: String) {
         let words = line.split(separator: " ")
-        state.withLock { table in
+        locked {
             var progress = table[role] ?? Progress()
             if words.first == "ready" { progress.ready = true }
             if words.first == "at", words.count >= 6 {
@@ -185,13 +190,25 @@ final class Scoreboard: Sendable {
         }
     }
 
-    func snapshot() -> [String: Progress] { state.withLock { $0 } }
+    func snapshot() -> [String: Progress] { locked { table } }
 
-    /// Waits until the process playing `role` has opened the buffer (it says "ready"), or has exited.
-    func waitUntilReady(_ process: Process, role: String) {
-        while process.isRunning && snapshot()[role]?.ready != true {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+    /// Waits until the process playing `role` has opened the buffer (it says "ready"), or has
+    /// exited (its output ended); at most `seconds`.
+    func waitUntilReady(_ process: Spawned, role: String, seconds: Double = 60) {
+        waitUntil(seconds: seconds) { table[role]?.ready == true || !reading.contains(process.pid) }
+    }
+
+    /// Waits until every child's output has ended (they all exited), so that their last lines
+    /// are counted; at most `seconds`.
+    func waitForLastLines(seconds: Double = 10) {
+        waitUntil(seconds: seconds) { reading.isEmpty }
+    }
+
+    private func waitUntil(seconds: Double, _ done: () -> Bool) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while !done(), condition.wait(until: deadline) {}
     }
 }
 

@@ -77,3 +77,62 @@ def test_a_second_create_of_a_never_written_buffer_says_it_had_no_writer(directo
         directory.create_buffer("n", item_size=8, length=4)
     status, _, stderr = cbuff_cli("create", "n", "--item-size", "8", "--length", "4")
     assert status == 73 and "its writer is gone" in stderr
+
+
+def _forget_row(directory, name):
+    """Deletes the row of ``name`` as a lost registry would: the ring file stays."""
+    import sqlite3
+    with sqlite3.connect(os.path.join(directory.path, "registry.sqlite")) as db:
+        db.execute("DELETE FROM buffers WHERE name = ?", (name,))
+
+
+def test_create_never_replaces_a_ring_file_that_holds_data(directory, cbuff_cli):
+    with directory.create_buffer("kept", item_size=8, length=4) as writer:
+        for value in (1, 2, 3):
+            writer.push(value)
+    _forget_row(directory, "kept")
+    with pytest.raises(BufferAlreadyCreated, match=r"without a registry row and holds data \(3 written\)"):
+        directory.create_buffer("kept", item_size=8, length=4)
+    status, _, stderr = cbuff_cli("create", "kept", "--item-size", "8", "--length", "4")
+    assert status == 73 and "holds data (3 written)" in stderr
+    assert os.path.getsize(directory.ring_path("kept")) > 0
+    directory.remove("kept")               # finishes what a lost registry left: the file goes
+    assert not os.path.lexists(directory.ring_path("kept"))
+    directory.create_buffer("kept", item_size=8, length=4).close()
+
+
+def test_create_replaces_the_debris_of_a_killed_creator(directory):
+    directory.create_buffer("debris", item_size=8, length=4).close()
+    _forget_row(directory, "debris")
+    directory.create_buffer("debris", item_size=8, length=4).close()
+
+
+def test_a_row_without_its_ring_file_is_said_by_create(directory, cbuff_cli):
+    directory.create_buffer("halfway", item_size=8, length=4).close()
+    os.unlink(directory.ring_path("halfway"))
+    with pytest.raises(BufferAlreadyCreated, match="is missing"):
+        directory.create_buffer("halfway", item_size=8, length=4)
+    status, stdout, _ = cbuff_cli("rm", "--dead")
+    assert status == 0 and stdout.split() == ["halfway"]
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, sys, cbuff
+    writer = cbuff.DataDirectory(sys.argv[1]).take_over("crashed")
+    writer.push(1)
+    os.kill(os.getpid(), 9)
+""")
+
+
+def test_a_take_over_that_wrote_nothing_leaves_the_crash_as_it_found_it(directory):
+    directory.create_buffer("crashed", item_size=8, length=4).close()
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, directory.path], timeout=60)
+    assert killed.returncode == -9
+    before = directory.inspect("crashed")
+    assert before.writer_state == "died"
+    directory.take_over("crashed").close()
+    after = directory.inspect("crashed")
+    assert after.writer_state == "died" and after.writer_pid == before.writer_pid
+    with directory.take_over("crashed") as writer:
+        writer.push(2)
+    assert directory.inspect("crashed").writer_state == "closed"

@@ -48,11 +48,13 @@ package enum AttachedWriters {
 }
 
 /// What a take-over found in the header of a writer that died (attached, its lock free): the
-/// crash's evidence, and the counters then, to tell whether the new writer wrote anything.
+/// crash's evidence, and the counters then, to tell whether the new writer wrote anything
+/// (`published` and the message tail: never `claimed`, which a dead writer's interrupted write
+/// may leave ahead, and a new writer's first items do not move).
 package struct DeadWriter: Sendable {
     let pid: UInt32
     let startTime: UInt64
-    let claimed: UInt64
+    let published: UInt64
     let messageTail: UInt64
 
     /// The dead writer `header` records, or nil if its last writer closed or none attached.
@@ -60,7 +62,7 @@ package struct DeadWriter: Sendable {
         guard header.writerState.pointee.load(ordering: .acquiring) == RecordedWriterState.attached.rawValue else { return nil }
         pid = header.writerPID.pointee.load(ordering: .relaxed)
         startTime = header.writerStartTime.pointee.load(ordering: .relaxed)
-        claimed = header.claimed.pointee.load(ordering: .relaxed)
+        published = header.published.pointee.load(ordering: .relaxed)
         messageTail = header.messageTail.pointee.load(ordering: .relaxed)
     }
 }
@@ -76,7 +78,7 @@ extension HeaderWords {
     /// writer's PID and start time, `attached` with no lock, so that the buffer still reads as
     /// died, as before this writer came. (Its own attaching is counted in the generation.)
     func markClosed(leaving found: DeadWriter? = nil) {
-        if let found, claimed.pointee.load(ordering: .relaxed) == found.claimed,
+        if let found, published.pointee.load(ordering: .relaxed) == found.published,
            messageTail.pointee.load(ordering: .relaxed) == found.messageTail {
             writerPID.pointee.store(found.pid, ordering: .relaxed)
             writerStartTime.pointee.store(found.startTime, ordering: .relaxed)

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import random
 import re
+import stat
 from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 from . import _format as F
@@ -273,8 +274,7 @@ class DataDirectory:
                     if registry.has_row(db, name):
                         raise self._already_created(name, registry)
                     final = self.ring_path(name)
-                    if os.path.lexists(final) and R.live_writer_pid(registry.trust, name + ".ring") is not None:
-                        raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
+                    self._check_replaceable(registry, name)
                     try:
                         os.rename(file.path, final)
                     except OSError as error:
@@ -297,10 +297,41 @@ class DataDirectory:
             registry.close()
         return MessageWriter(name, file) if messages else _item_writer(name, file)
 
+    def _check_replaceable(self, registry: Registry, name: str) -> None:
+        """Raises unless whatever is at the ring file of ``name`` (which has no row) may be
+        replaced by a new ring file without losing anything (the Swift side's
+        ``checkReplaceable``): nothing there; a symbolic link, FIFO or socket planted there (the
+        rename replaces the entry, never follows it; a directory makes the rename fail, in
+        words); or the debris of a creator killed between its rename and its commit, which no
+        process holds and in which nothing was ever written. Any other file is someone's data."""
+        final = self.ring_path(name)
+        try:
+            if not stat.S_ISREG(os.lstat(final).st_mode):
+                return
+        except FileNotFoundError:
+            return
+        if R.live_writer_pid(registry.trust, name + ".ring") is not None:
+            raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
+        written: Optional[int] = None
+        try:
+            file = R.RingFile.open(registry.trust, name + ".ring", False)
+            try:
+                file.check()
+                written = file.claimed()
+            finally:
+                file.close()
+        except (CBuffError, OSError):
+            pass
+        if written != 0:
+            holds = f"holds data ({written} written)" if written is not None else "cannot be read as an empty ring"
+            raise BufferAlreadyCreated(f'Cannot create buffer "{name}": a ring file {final} is there without a registry row and {holds}, left by a lost registry or an interrupted removal; cbuff never replaces it. Move it away or delete it, then create the buffer again.')
+
     def _already_created(self, name: str, registry: Registry) -> BufferAlreadyCreated:
         pid = R.live_writer_pid(registry.trust, name + ".ring")
         if pid is not None:
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid or "unknown"}) is alive.')
+        if not os.path.lexists(self.ring_path(name)):
+            return BufferAlreadyCreated(f'Buffer "{name}" is registered but its ring file {self.ring_path(name)} is missing (a removal was interrupted, or the file was deleted by hand); remove the buffer, then create it again.')
         if R.never_had_a_writer(registry.trust, name + ".ring"):
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and has had no writer yet; take it over to start writing, or remove it first.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
@@ -421,6 +452,9 @@ class DataDirectory:
         layout = row.layout
         try:
             writer_alive = bool(file.writer_alive())
+            # The header's, as the Swift side's inspect: the registry's column is for scripts,
+            # and a take-over that wrote nothing leaves the dead writer's there.
+            writer_pid = None if file.recorded_writer_state() == F.STATE_NEVER else file.recorded_writer_pid()
             writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(file.recorded_writer_state())
             published, claimed = file.published(), file.claimed()
             if layout.messages:
@@ -448,7 +482,7 @@ class DataDirectory:
             path=self.ring_path(name), format_version=row.format_version, type_name=row.type_name,
             item_alignment=row.alignment,
             fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
-            writer_pid=row.writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
+            writer_pid=writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
             written=written, oldest=oldest, count=written - oldest, readers=tuple(readers))
 
     def remove(self, name: str, force: bool = False) -> None:
@@ -459,8 +493,14 @@ class DataDirectory:
         try:
             def remove(db: Any) -> bool:
                 if not registry.has_row(db, name):
-                    raise NotFound(f'No buffer named "{name}" in {self.path}.')
-                if not force:
+                    # No row, but a ring file of that name no live writer holds: it goes, as asked.
+                    try:
+                        regular = stat.S_ISREG(os.lstat(self.ring_path(name)).st_mode)
+                    except OSError:
+                        regular = False
+                    if not regular or R.live_writer_pid(trust, name + ".ring") is not None:
+                        raise NotFound(f'No buffer named "{name}" in {self.path}.')
+                elif not force:
                     try:
                         alive = R.writer_alive_for_removal(trust, name + ".ring")
                     except CBuffError as error:
@@ -599,12 +639,6 @@ class Writer(_Handle):
         self._file = _ClosedFile(self.name)
 
 
-def _reader_removed(buffer: str, reader: Optional[str]) -> NotFound:
-    """What a named reader raises once it finds its record removed under it (``cbuff reader rm
-    --force`` while it was open): its name no longer names it (the Swift ``readerRemoved``)."""
-    return NotFound(f'Named reader "{reader}" of buffer "{buffer}" was removed (cbuff reader rm --force) while this process was reading it; it reads nothing more, and what it read since its last commit is recorded nowhere.')
-
-
 class Reader(_Handle):
     """A reader of a buffer of items, with its own cursor."""
 
@@ -623,8 +657,6 @@ class Reader(_Handle):
         self._stride = file.layout.stride
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
-        self._state_word = (R.RingFile._record(named[1]) + F.REC_STATE) // 4 if named else 0
-        self._cursor.record = self._index
 
     def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         return Reader.pop(self, timeout)
@@ -650,12 +682,6 @@ class Reader(_Handle):
         self._file.check()
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)
-            if not self._file.is_registered(self._index):
-                raise self._removed()
-
-    def _removed(self) -> NotFound:
-        """What a named reader raises once a forced removal freed its record under it."""
-        return _reader_removed(self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""
@@ -894,7 +920,6 @@ class MessageReader(_Handle):
             self._cursor.missed = 0
         else:
             self._cursor = R.MessageCursor(file, "latest" if start == "latest" else "oldest")
-        self._cursor.record = self._index
 
     @property
     def missed(self) -> int:
@@ -909,8 +934,6 @@ class MessageReader(_Handle):
         self._file.check()
         if self._index is not None:
             self._file.commit(self._index, *self._cursor.commit_point())
-            if not self._file.is_registered(self._index):
-                raise _reader_removed(self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""

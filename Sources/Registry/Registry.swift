@@ -383,6 +383,17 @@ package struct Registry: Sendable {
         return rows
     }
 
+    /// The `file` column of every row, damaged rows' included (as the text they hold; a value
+    /// that is not text names no file): a file some row names, even a row that cannot be read
+    /// as a buffer, is no stray and is never replaced by a create.
+    package func registeredFiles() throws(CBuffFailure) -> Set<String> {
+        try read("list the registry's ring files") { db in
+            Set(try DatabaseValue.fetchAll(db, sql: "SELECT file FROM buffers").compactMap { value -> String? in
+                if case .string(let text) = value.storage { text } else { nil }
+            })
+        }
+    }
+
     /// Every row, by name, each readable or damaged on its own.
     package func eachRow() throws(CBuffFailure) -> [Result<BufferRow, DamagedRow>] {
         let (applied, rows) = try read("list the registry") { db in try BufferRow.fetchEachCounting(db) }

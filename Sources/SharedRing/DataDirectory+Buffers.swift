@@ -155,6 +155,9 @@ extension DataDirectory {
                 // A file without a row is debris of a creator that died between its rename and
                 // its commit; it is replaced, unless some process still writes to it.
                 // (A symbolic link or FIFO planted there is replaced by the rename, never followed.)
+                if let holder = try registered.nameOfRow(holdingFile: finalEntry) {   // a damaged row's file is kept
+                    throw CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(name)\": its ring file \(trust.path(of: finalEntry)) belongs to the registry row named \"\(holder.escapingControlCharacters)\", which is damaged; remove that row first (cbuff rm with its exact name removes only the row).")
+                }
                 if (try? RingFile.writerIsAlive(finalEntry, in: trust)) == true {
                     throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(trust.path(of: finalEntry)) exists without a registry row and a live process writes to it.")
                 }

@@ -53,6 +53,8 @@ struct Push: ParsableCommand {
     func validate() throws {
         if stdin && !values.isEmpty { throw ValidationError("Give values as arguments or with --stdin, not both.") }
         if !stdin && values.isEmpty { throw ValidationError("Give at least one value, or --stdin.") }
+        // An option that would change nothing is a mistake said, not ignored.
+        if null && !stdin { throw ValidationError("--null says how standard input is split into messages; it goes with --stdin.") }
     }
 
     func run() throws {
@@ -410,8 +412,8 @@ struct Push: ParsableCommand {
     /// Reads standard input and parses lines in place, publishing what each read brought at
     /// once (in one announcement per run of up to 4,096 lines): a slow producer's lines are
     /// visible as soon as they arrive. Parsing is the cost here: plain decimal lines (`seq`'s)
-    /// are parsed in the same pass that finds their end, anything else (spaces, \r,
-    /// hexadecimal, 20 digits, garbage) by `Values.parse`. The loop stays free of closures and
+    /// are parsed in the same pass that finds their end, anything else (hexadecimal, 20 digits,
+    /// garbage, which it refuses) by `Values.parse`. The loop stays free of closures and
     /// captured variables, which Swift boxes and checks on every access.
     private func pushStandardInput(_ writer: inout BufferWriter, first: Prefetched) throws {
         let capacity = 1 << 16   // measured: 1 MiB blocks (and a 1 MiB pipe) were slower

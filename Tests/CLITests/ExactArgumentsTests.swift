@@ -49,14 +49,16 @@ import TestSupport
 
     @Test func integersAreExactlyDigitsAsArgumentsAndAsLines() throws {
         #expect(try cbuff("create", "a", "--item-size", "8", "--length", "16").status == 0)
-        for text in [" 1", "1 ", "\t1", "+1", "-0", "1\r", "0x", "0x 1", "1_000"] {
+        // A line may end in \r\n (that \r is the line's end, not the value's); an argument has no end.
+        expectOneSentence(try cbuff("push", "a", "1\r"), status: 65, "push \"1\\r\"")
+        for text in [" 1", "1 ", "\t1", "+1", "-0", "1\r\r", "0x", "0x 1", "1_000"] {
             expectOneSentence(try cbuff("push", "a", text), status: 65, "push \(text.debugDescription)")
             let line = try cbuff("push", "a", "--stdin", input: "5\n\(text)\n6\n")
             expectOneSentence(line, status: 65, "push --stdin line \(text.debugDescription)")
             #expect(line.stderr.contains("line 2"), "\(line)")
         }
         #expect(try cbuff("push", "a", "7", "0x10", "0X1f").status == 0)
-        #expect(try cbuff("push", "a", "--stdin", input: "8\n0x10\n").status == 0)
+        #expect(try cbuff("push", "a", "--stdin", input: "8\n0x10\r\n").status == 0)
         // Each refused --stdin run pushed its first line, 5, and stopped at the second.
         let items = try cbuff("pop", "a", "-n", "16")
         #expect(items.lines == Array(repeating: "5", count: 9) + ["7", "16", "31", "8", "16"], "\(items)")

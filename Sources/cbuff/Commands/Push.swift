@@ -90,7 +90,7 @@ struct Push: ParsableCommand {
                 } else {
                     let maxValue: UInt64 = record.itemSize >= 8 ? .max : (1 << (8 * UInt64(record.itemSize))) - 1
                     guard let read = try prefetchFirstValue(separator: 0x0A, capacity: 1 << 16, skippingBlank: false, { line in
-                        guard let value = Values.parse(line) else { return Values.refusal(line) }
+                        guard let value = Values.parse(line: line) else { return Values.refusal(Values.withoutLineEnd(line)) }
                         return value <= maxValue ? nil : "does not fit in \(record.itemSize)-byte items"
                     }) else { return }
                     first = read
@@ -486,7 +486,7 @@ struct Push: ParsableCommand {
                     } else {
                         break                       // an incomplete line: read more first
                     }
-                    parsed = Values.parse(UnsafeBufferPointer(start: block + start, count: end - start))
+                    parsed = Values.parse(line: UnsafeBufferPointer(start: block + start, count: end - start))
                 }
                 lineNumber += 1
                 guard let parsed, parsed <= maxValue else {
@@ -511,7 +511,7 @@ struct Push: ParsableCommand {
 
     private func malformed(_ line: UnsafeBufferPointer<UInt8>, number: Int, itemSize: Int, pushed: Int) -> ExitCode {
         let text = Values.quoted(String(decoding: line.prefix(40), as: UTF8.self))
-        let reason = Values.parse(line) == nil ? Values.refusal(line) : "does not fit in \(itemSize)-byte items"
+        let reason = Values.parse(line: line) == nil ? Values.refusal(Values.withoutLineEnd(line)) : "does not fit in \(itemSize)-byte items"
         return failure(ExitStatus.dataError, "line \(number) (\(text)) \(reason); pushed \(items(pushed)) before it.")
     }
 }

@@ -39,6 +39,18 @@ enum Values {
         return value
     }
 
+    /// A `push --stdin` line's value: `parse`'s rule for what comes before the line's end, which
+    /// is a newline or a carriage return and a newline (files written on Windows). Only that
+    /// one `\r` is the line's end; a space, a tab or a second `\r` is refused, as in an argument.
+    static func parse(line: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        parse(withoutLineEnd(line))
+    }
+
+    /// `line` without the carriage return of a `\r\n` line end.
+    static func withoutLineEnd(_ line: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        line.last == 0x0D ? UnsafeBufferPointer(rebasing: line.dropLast()) : line
+    }
+
     static func parse(_ text: String) -> UInt64? {
         Array(text.utf8).withUnsafeBufferPointer { parse($0) }
     }

@@ -99,7 +99,7 @@ package struct BufferRow: Sendable, Equatable {
         do throws(CBuffFailure) {
             try BufferName.validate(name)
         } catch {
-            throw CBuffFailure(.corrupted, "The registry has a row with an invalid buffer name: \(error.message)")
+            throw CBuffFailure(.corrupted, "The registry has a row with an invalid buffer name: \(error.message) (cbuff rm with that exact name removes the row alone.)")
         }
         self.name = name
         itemSize = Int(try integer("item_size", in: 1...Int64(Limits.maxItemSize), "an item size from 1 to \(Limits.maxItemSize)"))
@@ -389,6 +389,15 @@ package struct RegistryTransaction {
     }
 
     /// Deletes the row of buffer `name` (its named readers' rows go with it).
+    /// The name column of a row whose `file` column is `file` (a damaged row's too), if any.
+    package func nameOfRow(holdingFile file: String) throws(CBuffFailure) -> String? {
+        try translating("look up ring file \"\(file)\"") {
+            guard let value = try DatabaseValue.fetchOne(db.cachedStatement(sql: "SELECT name FROM buffers WHERE file = ? LIMIT 1"), arguments: [file]) else { return nil }
+            if case .string(let text) = value.storage { return text }
+            return "?"
+        }
+    }
+
     package func delete(named name: String) throws(CBuffFailure) {
         try translating("remove buffer \"\(name)\"") {
             try db.cachedStatement(sql: "DELETE FROM buffers WHERE name = ?").execute(arguments: [name])

@@ -28,6 +28,12 @@ package struct Registry: Sendable {
     static let lockFileName = "registry.lock"
     /// The files SQLite keeps beside the registry in WAL mode.
     static let companionSuffixes = ["-wal", "-shm"]
+    /// Every name beside the registry that SQLite or cbuff may open: WAL mode's two files, the
+    /// rollback journal SQLite looks for (a hot journal) before it reads anything, and the lock.
+    /// Each gets the registry file's own check (a regular file, owned as expected, never a
+    /// symbolic link) before SQLite opens anything: a `registry.sqlite-journal` link planted in
+    /// a shared directory made SQLite fail with a raw "SQLite error 14".
+    static let neighbours = companionSuffixes.map { fileName + $0 } + [fileName + "-journal", lockFileName]
     /// The longest path SQLite opens a database by: its unix VFS takes paths of at most 512
     /// bytes, and it names the rollback journal `PATH-journal` (measured with SQLite 3.40.1: a
     /// 504-byte path opens, a 505-byte one does not).
@@ -129,7 +135,7 @@ package struct Registry: Sendable {
     /// shared); SQLite gives its -wal and -shm files the same.
     private static func build(_ trust: FileTrust, lockTimeoutNanos: Int64) throws(CBuffFailure) {
         let temporary = temporaryFileName
-        for entry in [temporary] + companionSuffixes.map({ temporary + $0 }) { _ = trust.unlink(entry) }
+        for entry in [temporary] + (companionSuffixes + ["-journal"]).map({ temporary + $0 }) { _ = trust.unlink(entry) }
         Sys.close(try trust.createExclusive(temporary, "new registry"))
         let path = trust.path(of: temporary)
         do {
@@ -143,10 +149,10 @@ package struct Registry: Sendable {
             _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             try queue.close()
         } catch {
-            for entry in [temporary] + companionSuffixes.map({ temporary + $0 }) { _ = trust.unlink(entry) }
+            for entry in [temporary] + (companionSuffixes + ["-journal"]).map({ temporary + $0 }) { _ = trust.unlink(entry) }
             throw Self.translate(error, "create the registry \(trust.path(of: fileName))", trust: trust, lockTimeoutNanos: lockTimeoutNanos)
         }
-        for suffix in companionSuffixes { _ = trust.unlink(temporary + suffix) }
+        for suffix in companionSuffixes + ["-journal"] { _ = trust.unlink(temporary + suffix) }
         try trust.rename(temporary, to: fileName).orThrow { .system($0, "rename the new registry \(path) to \(trust.path(of: fileName))") }
     }
 
@@ -157,7 +163,7 @@ package struct Registry: Sendable {
     /// `wal` is what `fstatat` says of the registry's WAL (checked), or nil if there is none.
     private static func openAndMigrate(_ trust: FileTrust, wal: Sys.FileInfo?, lockTimeoutNanos: Int64, holdingLock: Bool) throws(CBuffFailure) -> Registry {
         let path = trust.path(of: fileName)
-        try trust.checkIfPresent(fileName + "-shm", "registry file")
+        for neighbour in neighbours { try trust.checkIfPresent(neighbour, neighbour == lockFileName ? "registry lock" : "registry file") }
         if let wal, wal.size > 0 {   // cbuff's checkpoints leave it empty: nothing to check then
             try WALCheck.verify(wal: fileName + "-wal", shm: fileName + "-shm", trust: trust)
         }
@@ -381,6 +387,17 @@ package struct Registry: Sendable {
             }
         }
         return rows
+    }
+
+    /// The `file` column of every row, damaged rows' included (as the text they hold; a value
+    /// that is not text names no file): a file some row names, even a row that cannot be read
+    /// as a buffer, is no stray and is never replaced by a create.
+    package func registeredFiles() throws(CBuffFailure) -> Set<String> {
+        try read("list the registry's ring files") { db in
+            Set(try DatabaseValue.fetchAll(db, sql: "SELECT file FROM buffers").compactMap { value -> String? in
+                if case .string(let text) = value.storage { text } else { nil }
+            })
+        }
     }
 
     /// Every row, by name, each readable or damaged on its own.

@@ -394,6 +394,10 @@ package struct RingLayout: Equatable, Sendable {
         guard tether == 0 || policy == .block else { throw corrupt("it records a tether timeout (\(tether) ns) although its policy is overwrite") }
         guard tether <= Limits.maxTetherNanos else { throw corrupt("its tether timeout \(tether) ns is beyond the longest, \(Limits.maxTetherNanos) ns") }
         geometry.tetherNanos = tether
+        // Line 2's words are a writer's, not covered by the checksum; the one whose values form
+        // a closed set is checked here and at every snapshot (a value a writer never writes is
+        // damage, not "never attached").
+        _ = try RecordedWriterState(word: header.loadLE(at: Offset.writerState), path: path)
         self = geometry
     }
 
@@ -416,6 +420,15 @@ package enum RecordedWriterState: UInt32, Sendable, CustomStringConvertible {
     case attached = 1
     /// The last writer closed cleanly.
     case closed = 2
+
+    /// The state `word` (the header's bytes 148–151) records; `corrupted`, naming the word, for
+    /// any value a writer never writes.
+    package init(word: UInt32, path: String) throws(CBuffFailure) {
+        guard let state = RecordedWriterState(rawValue: word) else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its writer state word (byte 148) holds \(word); a writer records only 0 (never attached), 1 (attached) or 2 (closed).")
+        }
+        self = state
+    }
 
     package var description: String {
         switch self {

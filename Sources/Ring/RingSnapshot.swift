@@ -93,7 +93,7 @@ extension RingFile {
         guard claimed <= Limits.maxCount else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters (published \(published), claimed \(claimed)) are beyond the \(Limits.maxCount) a ring file can count.")
         }
-        let state = RecordedWriterState(rawValue: words.writerState.pointee.load(ordering: .acquiring)) ?? .never
+        let state = try RecordedWriterState(word: words.writerState.pointee.load(ordering: .acquiring), path: path)
         let table = readerTable
         let readers = (0..<RingLayout.readerCapacity).compactMap { index -> RingSnapshot.Reader? in
             guard let name = table.name(index) else { return nil }

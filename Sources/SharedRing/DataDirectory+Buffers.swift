@@ -152,6 +152,10 @@ extension DataDirectory {
                 if let existing = try registered.row(named: name) {
                     throw alreadyCreated(existing, trust: trust)
                 }
+                // A damaged row's file is kept, named by that row (its name cannot look it up).
+                if let holder = try registered.nameOfRow(holdingFile: finalEntry) {
+                    throw CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(name)\": its ring file \(trust.path(of: finalEntry)) belongs to the registry row named \"\(holder.escapingControlCharacters)\", which is damaged; remove that row first (cbuff rm with its exact name removes only the row).")
+                }
                 try Self.checkReplaceable(finalEntry, of: name, in: trust)
                 try file.rename(to: finalEntry)
                 try registered.insert(row, writerPID: pid, writerStartTime: startTime)

@@ -25,7 +25,10 @@ extension DataDirectory {
     /// ring file taken inside the removal's transaction, throws; a ring file that cannot be
     /// opened then keeps the buffer too (what `keep` would look at cannot be seen).
     func removeBuffer(_ name: String, force: Bool, unless keep: ((RingSnapshot) throws(CBuffFailure) -> Void)?) throws(CBuffFailure) {
-        try BufferName.validate(name)
+        do throws(CBuffFailure) { try BufferName.validate(name) } catch {
+            try removeRowOnly(named: name, invalid: error)   // a row edited to a name no buffer can have
+            return
+        }
         guard let registry = try existingRegistry() else { throw notFound(name) }
         let trust = registry.trust
         let file = BufferRow.fileName(of: name)
@@ -120,7 +123,7 @@ extension DataDirectory {
         try lifted { () throws(CBuffFailure) in
             guard let registry = try existingRegistry() else { return [] }
             let trust = registry.trust
-            let registered = Set(try registry.allRows().map(\.file))
+            let registered = try registry.registeredFiles()   // a damaged row's file is no stray
             let strays = try trust.entries().filter { entry in
                 entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
                     && (try? RingFile.writerIsAlive(entry, in: trust)) == false

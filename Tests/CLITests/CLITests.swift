@@ -99,23 +99,24 @@ import TestSupport
     @Test func aMalformedLineStopsStdinWith65AfterSayingWhatWasPushed() throws {
         _ = try cbuff("create", "m", "--item-size", "8", "--length", "100")
         let outcome = try cbuff("push", "m", "--stdin", input: "5\n6\n7x\n8\n")
-        expectOneSentence(outcome, 65, mentioning: "line 3 (\"7x\") is not an unsigned integer; pushed 2 items before it")
+        expectOneSentence(outcome, 65, mentioning: "line 3 (\"7x\") is not an unsigned integer (exactly decimal digits, or 0x and hexadecimal digits, with nothing around them); pushed 2 items before it")
         #expect(try cbuff("pop", "m", "-n", "10").lines == ["5", "6"])
         // A last line without a newline counts, and \r\n line ends are accepted.
         #expect(try cbuff("push", "m", "--stdin", input: "9\r\n10").status == 0)
         #expect(try cbuff("pop", "m", "-n", "10").lines == ["5", "6", "9", "10"])
     }
 
-    @Test func stdinAcceptsSpacesCarriageReturnsHexAndTheLargestValue() throws {
+    @Test func stdinAcceptsCarriageReturnLineEndsHexAndTheLargestValue() throws {
         _ = try cbuff("create", "forms", "--item-size", "8", "--length", "16")
-        let pushed = try cbuff("push", "forms", "--stdin", input: "1\n 2 \n0x10\r\n0XfF\n18446744073709551615\n00000000000000000000007")
+        let pushed = try cbuff("push", "forms", "--stdin", input: "1\n2\r\n0x10\r\n0XfF\n18446744073709551615\n00000000000000000000007")
         #expect(pushed.status == 0, "\(pushed)")
         #expect(try cbuff("tail", "forms").lines == ["1", "2", "16", "255", "18446744073709551615", "7"])
-        for bad in ["\n", "18446744073709551616\n", "0x\n", "1 2\n", "+1\n", String(repeating: "1", count: 70_000)] {
+        // Values are exactly digits: spaces around them are refused, never trimmed (issue 24).
+        for bad in ["\n", "18446744073709551616\n", "0x\n", "1 2\n", "+1\n", " 2 \n", String(repeating: "1", count: 70_000)] {
             #expect(try cbuff("push", "forms", "--stdin", input: "3\n" + bad).status == 65, "\(bad.prefix(30).debugDescription)")
         }
         // Each refused input still pushed the valid line before its bad one.
-        #expect(try cbuff("tail", "forms").lines == ["1", "2", "16", "255", "18446744073709551615", "7"] + Array(repeating: "3", count: 6))
+        #expect(try cbuff("tail", "forms").lines == ["1", "2", "16", "255", "18446744073709551615", "7"] + Array(repeating: "3", count: 7))
     }
 
     @Test func aLiveWriterMakesPushAndRemoveExit75() throws {

@@ -42,4 +42,45 @@ import TestSupport
         let top = try cbuff("top", "--once", "--interval", "0.05")
         #expect(top.status == 0 && top.stdout.contains("DAMAGED") && top.lines.contains { $0.hasPrefix("c ") }, "\(top)")
     }
+
+    /// Runs `sql` on the registry as a person with sqlite3 would (the rows' checks off).
+    func edit(_ sql: String) {
+        #expect(shell("python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA ignore_check_constraints=ON'); c.executescript(sys.argv[2]); c.commit()\" '\(dir)/registry.sqlite' \"\(sql)\"") == 0, "\(sql)")
+    }
+
+    /// A row edited to a name no buffer can have is said once by `list`, keeps its ring file
+    /// from being replaced by a `create`, and `rm` with its exact name removes the row alone:
+    /// no file derived from that name (`x/../good.ring` is good's file) is ever touched.
+    @Test func aRowWithAnInvalidNameIsSaidOnceAndRemovedAloneByItsExactName() throws {
+        for name in ["good", "bad"] {
+            #expect(try cbuff("create", name, "--item-size", "8", "--length", "4").status == 0)
+        }
+        #expect(try cbuff("push", "bad", "7", "7", "7").status == 0)
+        edit("UPDATE buffers SET name = 'ba' || char(27) || '[2Jd' WHERE name = 'bad'")
+        let escaped = "ba\u{1B}[2Jd"
+        let badRing = dir + "/bad.ring"
+        let before = try Data(contentsOf: URL(fileURLWithPath: badRing))
+
+        let listed = try cbuff("list")
+        #expect(listed.status == 65 && listed.stderr.split(separator: "\n").count == 1, "\(listed)")
+
+        let create = try cbuff("create", "bad", "--item-size", "8", "--length", "16")
+        #expect(create.status == 73 && create.stderr.hasPrefix("cbuff: ") && !create.stderr.contains("\u{1B}"), "\(create)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: badRing)) == before, "the damaged row's ring file is kept as it was")
+
+        let removed = try cbuff("rm", escaped)
+        #expect(removed.status == 0, "\(removed)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: badRing)) == before, "only the row went")
+        let after = try cbuff("list")
+        #expect(after.status == 0 && after.stderr.contains("bad.ring"), "the file is now one no row names: \(after)")
+        #expect(try cbuff("rm", escaped).status == 64, "no such row any more: the name's own refusal")
+
+        // A name whose derived file name resolves to another buffer's file.
+        try FileManager.default.createDirectory(atPath: dir + "/x", withIntermediateDirectories: false)
+        edit("CREATE TEMP TABLE t AS SELECT * FROM buffers WHERE name = 'good'; UPDATE t SET name = 'x/../good', file = 'elsewhere.ring'; INSERT INTO buffers SELECT * FROM t;")
+        #expect(try cbuff("rm", "x/../good", "--force").status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/good.ring"))
+        #expect(try cbuff("push", "good", "5").status == 0 && cbuff("pop", "good").lines == ["5"])
+        #expect(try cbuff("list").status == 0)
+    }
 }

@@ -98,7 +98,9 @@ struct Create: ParsableCommand {
     /// holds is someone's now, and stays (the second sentence says so).
     private func confirming(_ line: String) throws {
         do {
-            try Output.print(line)
+            // One line, whatever the data directory's path holds: control characters escaped,
+            // as `complain` and `inspect` show them (the path is the user's or the environment's).
+            try Output.print(Values.escapingControlCharacters(String(line.dropLast())) + "\n")
         } catch {
             do {
                 try global.directory.removeBuffer(name)

@@ -34,7 +34,7 @@ struct Demo: ParsableCommand {
             let name = "demo-\(ProcessInfo.processInfo.processIdentifier)"
             try directory.createBuffer(name, itemSize: 8, length: length).close()
             defer { try? directory.removeBuffer(name, force: true) }
-            print("buffer \"\(name)\" in \(directory.path): \(length) slots of 8 bytes")
+            print(Values.escapingControlCharacters("buffer \"\(name)\" in \(directory.path): \(length) slots of 8 bytes"))
 
             let board = Scoreboard()
             let readers = try (1...2).map { index in

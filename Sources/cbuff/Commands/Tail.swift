@@ -147,8 +147,8 @@ struct Tail: ParsableCommand {
         }
         if let since {
             guard from == .oldest else { throw failure(ExitStatus.usage, "Give --from or --since, not both.") }
-            guard let time = Self.time(since) else {
-                throw failure(ExitStatus.usage, "--since \(Values.quoted(since)) is not a time from 1970 to 2286: give Unix seconds (1764637200.5) or ISO 8601 (2026-12-02T01:00:00Z).")
+            guard let time = Values.time(since) else {
+                throw failure(ExitStatus.usage, "--since \(Values.quoted(since)) is not exactly a time from 1970 to 2554 (what 64 bits of nanoseconds hold): give Unix seconds (1764637200.5) or an ISO 8601 time that exists (2026-12-02T01:00:00Z, 2026-12-02T02:00:00+01:00).")
             }
             return try directory.openMessageReader(name, since: time)
         }
@@ -157,24 +157,6 @@ struct Tail: ParsableCommand {
         case .latest: try directory.openMessageReader(name, start: .latest)
         case .sequence(let sequence): try directory.openMessageReader(name, at: sequence)
         }
-    }
-
-    /// Nanoseconds since the Unix epoch from Unix seconds or an ISO 8601 time.
-    /// Both spellings go through one range check: a time the nanosecond counters of a message
-    /// buffer cannot hold (before 1970, after 2286, not a number) is not a time, never a trap
-    /// (`--since 9999-12-31T23:59:59Z` converted 2.5e20 ns to UInt64 and trapped).
-    static func time(_ text: String) -> UInt64? {
-        let seconds = Double(text) ?? {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let date = formatter.date(from: text) ?? {
-                formatter.formatOptions = [.withInternetDateTime]
-                return formatter.date(from: text)
-            }()
-            return date?.timeIntervalSince1970
-        }()
-        guard let seconds, seconds >= 0, seconds < 1e10 else { return nil }
-        return UInt64(seconds * 1e9)
     }
 
     /// Prints what `followed` has, then, with `--follow`, waits for more until interrupted. A

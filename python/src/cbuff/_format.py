@@ -54,6 +54,15 @@ H_WAITERS, H_WRITER_WAITING, H_READERS_VERSION = OFF_WAITERS // 4, OFF_WRITER_WA
 POLICY_OVERWRITE, POLICY_BLOCK = 0, 1
 POLICIES = {"overwrite": POLICY_OVERWRITE, "block": POLICY_BLOCK}
 STATE_NEVER, STATE_ATTACHED, STATE_CLOSED = 0, 1, 2
+
+
+def check_writer_state(state: int, path: str) -> int:
+    """``state``, the header's writer state word, if a writer could have written it; else
+    ``Corrupted`` naming the word (never read as "never attached")."""
+    if state not in (STATE_NEVER, STATE_ATTACHED, STATE_CLOSED):
+        raise Corrupted(f"Ring file {path} is damaged: its writer state word (byte 148) holds {state}; "
+                        "a writer records only 0 (never attached), 1 (attached) or 2 (closed).")
+    return state
 KIND_ITEMS, KIND_MESSAGES = 0, 1
 
 # Reader table records: cursor at 0 (+8 for message rings: 1 + the expected sequence), the
@@ -402,6 +411,9 @@ class Layout:
         if tether > MAX_TETHER_NS:
             raise corrupt(f"its tether timeout {tether} ns is beyond the longest, {MAX_TETHER_NS} ns")
         layout.tether_ns = tether
+        # Line 2's writer state is a writer's word, outside the checksum, with a closed set of
+        # values: anything else is damage naming the word (the Swift side's RecordedWriterState).
+        check_writer_state(struct.unpack_from("<I", header, OFF_WRITER_STATE)[0], path)
         return layout
 
     @classmethod

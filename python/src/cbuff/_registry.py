@@ -135,14 +135,17 @@ class Row:
 class Registry:
     """An open registry: ``write(body)`` runs ``body(connection)`` in one BEGIN IMMEDIATE.
 
-    The registry file and SQLite's companions (-wal, -shm) are checked before SQLite opens them
+    The registry file, SQLite's companions (-wal, -shm, -journal) and the lock are checked before SQLite opens them
     (regular files owned as expected, never symbolic links); a missing registry is built under a
     temporary name, complete, then renamed into place, so whoever sees ``registry.sqlite`` sees a
     whole registry (the Swift side's ``Registry.build``). Every SQLite error becomes cbuff's
     error of the code the Swift side gives (``translate``)."""
 
     TEMPORARY = REGISTRY + ".new"
-    COMPANIONS = ("-wal", "-shm")
+    # WAL mode's two files and the rollback journal SQLite looks for (a hot journal) before it
+    # reads anything: each, and the lock, gets the registry file's check before SQLite opens
+    # anything (the Swift side's ``Registry.neighbours``).
+    COMPANIONS = ("-wal", "-shm", "-journal")
 
     def __init__(self, trust: S.DirectoryTrust, timeout: float, create: bool) -> None:
         self.trust, self.directory, self.timeout = trust, trust.path, timeout
@@ -156,6 +159,7 @@ class Registry:
             raise FileNotFoundError(self.path)
         for suffix in self.COMPANIONS:
             trust.check_if_present(REGISTRY + suffix, "registry file")
+        trust.check_if_present(LOCK, "registry lock")
         wal = trust.check_if_present(REGISTRY + "-wal", "registry file")
         if wal is not None and wal.st_size > 0:     # cbuff's checkpoints leave it empty: nothing to check then
             _walcheck.verify(trust, REGISTRY + "-wal", REGISTRY + "-shm")

@@ -250,7 +250,9 @@ class RingFile:
         return self.d[F.OFF_WRITER_PID // 4]
 
     def recorded_writer_state(self) -> int:
-        return self.d[F.OFF_WRITER_STATE // 4]
+        """The header's writer state; ``Corrupted`` for a value no writer writes (checked at
+        open too, and here again: the word is a writer's, written after the open)."""
+        return F.check_writer_state(self.d[F.OFF_WRITER_STATE // 4], self.path)
 
     def attach_writer(self) -> "tuple[int, int]":
         pid = os.getpid()

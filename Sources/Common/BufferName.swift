@@ -30,6 +30,14 @@ package enum BufferName {
         throw CBuffFailure(.invalidArgument, "\(kind.capitalized) name \"\(name.escapingControlCharacters)\" contains \(shown); use only letters, digits and . _ - : @ +.")
     }
 
+    /// Whether `bytes` is a name `validate` accepts (at most `maxLength` bytes), without
+    /// making a string of it: for checks that must not allocate (a `block` writer's rescan of
+    /// the named-reader table).
+    package static func isValid(_ bytes: UnsafeRawBufferPointer, maxLength: Int) -> Bool {
+        guard (1...maxLength).contains(bytes.count), bytes[0] != UInt8(ascii: ".") else { return false }
+        return bytes.allSatisfy(isAllowed)
+    }
+
     private static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):

@@ -104,12 +104,23 @@ package struct SpaceGate {
     var nextRetetherLook: Int64 = 0
     /// How many named readers this writer untethered.
     package private(set) var untetherings = 0
+    /// Whether the ring counts messages (a named reader's record then holds a sequence too).
+    let countsMessages: Bool
+    /// What the last rescan found contradictory in the named-reader table, or nil (see
+    /// ``ReaderTable/problem(published:countsMessages:)``). A damaged table tells the writer
+    /// neither which items a reader that may be running still needs nor whether room will ever
+    /// come: the gate then gives no room at all (nothing is overwritten on its strength), and
+    /// its waits end at once, so that the push fails with `corrupted` naming the record instead
+    /// of waiting for room the damage may never give.
+    @usableFromInline package private(set) var tableDamage: String?
     /// After a look that untethered nobody (the readers holding the writer back are alive, or
     /// the table lock was busy), the next look comes no sooner than this.
     static let tetherLookInterval: Int64 = 10_000_000
 
-    package init(table: ReaderTable?, header: HeaderWords, length: Int, tetherNanos: UInt64 = 0, descriptor: CInt = -1) {
+    package init(table: ReaderTable?, header: HeaderWords, length: Int, tetherNanos: UInt64 = 0, descriptor: CInt = -1,
+                 countsMessages: Bool = false) {
         self.table = table
+        self.countsMessages = countsMessages
         self.header = header
         self.length = UInt64(length)
         self.resumeRoom = UInt64(max(1, min(64, length / 4)))
@@ -137,7 +148,7 @@ package struct SpaceGate {
             blockedSince = 0
             return true
         }
-        guard tetherNanos > 0 else { return false }
+        guard tetherNanos > 0, tableDamage == nil else { return false }
         let now = Sys.monotonicNanos()
         if blockedSince == 0 { blockedSince = now }
         guard now &- blockedSince >= tetherNanos, now >= nextTetherLook else { return false }
@@ -249,19 +260,20 @@ package struct SpaceGate {
     @usableFromInline @inline(never)
     package mutating func makeRoom(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         let found = look(for: sequence)
-        guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
+        guard sequence < Limits.maxCount, tableDamage == nil else { return false }     // the end of the sequence space, not a full ring
         if timeoutNanos == 0 || (found && limit &- sequence >= resumeRoom) { return found }
         var seen = found ? limit : 0
         var budget = spinBudget
         defer { spinBudget = budget }
-        return FutexSleep.wait(until: {
-            guard look(for: sequence) else { return false }
+        let waited = FutexSleep.wait(until: {
+            guard look(for: sequence) else { return tableDamage != nil }
             if limit &- sequence >= resumeRoom || limit == seen { return true }
             seen = limit
             for _ in 0..<8 { Sys.cpuRelax() }      // the next look, after the reader has moved on
             return false
         }, word: header.space, address: header.spaceAddress, request: header.writerWaiting, budget: &budget,
            timeoutNanos: timeoutNanos, lookAt: { tetherDeadline })
+        return waited && tableDamage == nil
     }
 
     /// How many items, from `sequence` on, may be written now (0 when the ring is full).
@@ -277,6 +289,16 @@ package struct SpaceGate {
             limit = Limits.maxCount
             return sequence < limit
         }
+        // The table is read whole before any cursor in it is trusted (a second look, as at an
+        // open: a record being removed or registered meanwhile can look torn for an instant).
+        let published = header.published.pointee.load(ordering: .acquiring)
+        if table.problem(published: published, countsMessages: countsMessages) != nil,
+           let problem = table.problem(published: header.published.pointee.load(ordering: .acquiring), countsMessages: countsMessages) {
+            tableDamage = problem
+            limit = 0
+            return false
+        }
+        tableDamage = nil
         var lowest = UInt64.max
         var anyUntethered = false
         for index in 0..<RingLayout.readerCapacity where table.state(index).pointee.load(ordering: .acquiring) == 1 {
@@ -309,11 +331,12 @@ package struct SpaceGate {
     @usableFromInline
     package mutating func waitForSpace(for sequence: UInt64, timeoutNanos: Int64) -> Bool {
         if hasSpace(for: sequence) { return true }
-        guard sequence < Limits.maxCount else { return false }     // the end of the sequence space, not a full ring
+        guard sequence < Limits.maxCount, tableDamage == nil else { return false }     // the end of the sequence space, not a full ring
         var budget = spinBudget
         defer { spinBudget = budget }
-        return FutexSleep.wait(until: { look(for: sequence) }, word: header.space, address: header.spaceAddress,
-                               request: header.writerWaiting, budget: &budget, timeoutNanos: timeoutNanos,
-                               lookAt: { tetherDeadline })
+        let waited = FutexSleep.wait(until: { look(for: sequence) || tableDamage != nil }, word: header.space, address: header.spaceAddress,
+                                     request: header.writerWaiting, budget: &budget, timeoutNanos: timeoutNanos,
+                                     lookAt: { tetherDeadline })
+        return waited && tableDamage == nil
     }
 }

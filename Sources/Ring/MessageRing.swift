@@ -584,10 +584,11 @@ package struct MessageCursor {
 
     /// Waits until a record is readable, at most `timeoutNanos` (negative: no limit); see
     /// ``RingCursor/wait(timeoutNanos:stop:)``.
-    package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }) -> Bool {
+    /// `orUntil` ends the wait as a readable item would (a named reader's removal under it).
+    package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }, orUntil other: () -> Bool = { false }) -> Bool {
         var budget = spinBudget
         defer { spinBudget = budget }
-        return FutexSleep.wait(until: { hasMessage() }, word: header.notify, address: header.notifyAddress,
+        return FutexSleep.wait(until: { hasMessage() || other() }, word: header.notify, address: header.notifyAddress,
                                request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
                                coalescingNanos: coalescingNanos, stop: stop)
     }

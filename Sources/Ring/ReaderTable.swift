@@ -90,14 +90,68 @@ package struct ReaderTable {
 
     /// The name of record `index`, or nil if it is free (or its name is damaged).
     package func name(_ index: Int) -> String? {
-        guard state(index).pointee.load(ordering: .acquiring) == 1 else { return nil }
-        let length = Int(record(index).load(fromByteOffset: Offset.nameLength, as: UInt32.self))
+        guard state(index).pointee.load(ordering: .acquiring) == 1, let bytes = nameBytes(index) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes of record `index`'s name if registration would have accepted them, else nil.
+    /// The file is input: a name is what registration accepts, or it is damaged (an escape
+    /// sequence written into the table never reaches an operator's terminal). No allocation:
+    /// a `block` writer's rescan calls it (see ``problem(published:countsMessages:)``).
+    func nameBytes(_ index: Int) -> UnsafeRawBufferPointer? {
+        let length = Int(UInt32(littleEndian: record(index).load(fromByteOffset: Offset.nameLength, as: UInt32.self)))
         guard (1...Self.maxNameLength).contains(length) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: record(index) + Offset.name, count: length)
-        // The file is input: a name is what registration would have accepted, or it is damaged
-        // (an escape sequence written into the table never reaches an operator's terminal).
-        guard let name = String(validating: bytes, as: UTF8.self), (try? Self.validate(name)) != nil else { return nil }
-        return name
+        return BufferName.isValid(bytes, maxLength: Self.maxNameLength) ? bytes : nil
+    }
+
+    /// What makes the table contradict itself, or nil if every record is free or sound: the
+    /// table is read whole, never one record at a time, so that no reader of it (an open,
+    /// `list`, `inspect`, an opener under the table lock, a `block` writer's rescan) takes one
+    /// of two contradicting records for the truth. Contradictions, none of which registering,
+    /// resuming, moving, committing or removing can leave, even when killed at any point
+    /// (a record is zeroed, then filled, then its state stored last; removing stores state 0
+    /// first):
+    ///
+    /// - a state other than 0 (free) or 1 (registered): whether a reader that may be running
+    ///   still holds the record cannot be known;
+    /// - a registered record whose name registration would not accept (an invisible reader
+    ///   that holds a `block` writer and cannot be removed by name);
+    /// - a cursor beyond `published`, or a committed message sequence beyond `Limits.maxCount`;
+    /// - two registered records with one name: registering looks the name up under the table
+    ///   lock, so one name names one record; with two, which one the reader's process commits
+    ///   to and which one holds the writer back is unknown (a copy left behind resurfaces,
+    ///   after the other is removed, with a cursor from the past: items delivered again).
+    ///
+    /// Allocation-free unless it finds something (the sentence is made then).
+    package func problem(published: UInt64, countsMessages: Bool) -> String? {
+        let advice = "cbuff cannot tell which items a reader that may be running still needs, so it reads and writes nothing on its strength; only removing the buffer (cbuff rm --force) clears it."
+        for index in 0..<RingLayout.readerCapacity {
+            let state = self.state(index).pointee.load(ordering: .acquiring)
+            if state == 0 { continue }
+            guard state == 1 else {
+                return "named reader record \(index) (byte \(RingLayout.readerTableOffset + index * RingLayout.readerRecordSize)) has state \(state), neither free (0) nor registered (1); \(advice)"
+            }
+            guard let bytes = nameBytes(index) else {
+                return "named reader record \(index) (byte \(RingLayout.readerTableOffset + index * RingLayout.readerRecordSize)) is registered with a damaged name, so it can be neither listed nor removed by name; \(advice)"
+            }
+            func name() -> String { String(decoding: bytes, as: UTF8.self) }
+            let cursor = self.cursor(index).pointee.load(ordering: .acquiring)
+            guard cursor <= published else {
+                return "named reader record \(index) (\"\(name())\") has its cursor at \(cursor), beyond the \(published) positions published; \(advice)"
+            }
+            // A message reader's committed sequence, stored plus one (0: not known).
+            let sequence = (self.cursor(index) + 1).pointee.load(ordering: .acquiring)
+            guard !countsMessages || sequence <= Limits.maxCount else {
+                return "named reader record \(index) (\"\(name())\") committed sequence \(sequence &- 1), beyond the \(Limits.maxCount) a ring file can count; \(advice)"
+            }
+            for earlier in 0..<index where self.state(earlier).pointee.load(ordering: .acquiring) == 1 {
+                if let other = nameBytes(earlier), other.elementsEqual(bytes) {
+                    return "named reader records \(earlier) and \(index) (bytes \(RingLayout.readerTableOffset + earlier * RingLayout.readerRecordSize) and \(RingLayout.readerTableOffset + index * RingLayout.readerRecordSize)) are both registered as reader \"\(name())\", which names one record; \(advice)"
+                }
+            }
+        }
+        return nil
     }
 
     package func pid(_ index: Int) -> Int32 {
@@ -173,13 +227,16 @@ package struct NamedReaderRecord {
 package struct ReaderCommit {
     /// The cursor word of the reader's record (its own cache line).
     @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
+    /// The state word of the reader's record (see ``isRemoved``).
+    @usableFromInline package let state: UnsafeMutablePointer<Atomic<UInt32>>
     @usableFromInline let header: HeaderWords
     /// Set when this process could not register for membarrier: the reader then pays a full
     /// fence between its store and its load of `writerWaiting` (see `FutexSleep`).
     @usableFromInline let fenceBeforeWriterCheck: Bool
 
-    init(cursor: UnsafeMutablePointer<Atomic<UInt64>>, header: HeaderWords) {
-        self.cursor = cursor
+    init(record index: Int, of table: ReaderTable, header: HeaderWords) {
+        self.cursor = table.cursor(index)
+        self.state = table.state(index)
         self.header = header
         self.fenceBeforeWriterCheck = !Sys.registerForGlobalBarriers()
     }
@@ -194,6 +251,22 @@ package struct ReaderCommit {
         cursor.pointee.store(sequence, ordering: .releasing)
         if fenceBeforeWriterCheck { atomicMemoryFence(ordering: .sequentiallyConsistent) }
         if header.writerWaiting.pointee.load(ordering: .relaxed) != 0 { header.wakeWriter() }
+    }
+
+    /// Whether the reader's record is no longer registered: a forced removal (`cbuff reader rm
+    /// --force`) freed it while this process had it open. The record cannot be registered
+    /// again meanwhile: a claim takes only a free record whose liveness lock is free (see
+    /// `RingFile.claimReader`), and this process holds that lock until it closes the reader,
+    /// so state 1 here always means this process's own registration. (A cursor this process
+    /// stores into the freed record before it notices is harmless: the gate reads only
+    /// registered records, and registering zeroes a record, after this process's lock is
+    /// released, which orders its last store before.) Relaxed: the removal is noticed at the
+    /// first commit or wait after its store reaches this core, and nothing is read on its
+    /// strength. A load of a line written only under the table lock: it stays in this core's
+    /// cache, so a pop pays a load and a branch for it.
+    @inlinable
+    package var isRemoved: Bool {
+        state.pointee.load(ordering: .relaxed) != 1
     }
 
     /// What the reader committed last (acquire: a cursor stored by another process that had
@@ -232,16 +305,25 @@ extension RingFile {
     /// its cursor at `start`. Takes the reader's liveness lock.
     package func claimReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64, start: () -> UInt64) throws(CBuffFailure) -> NamedReaderRecord {
         try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> NamedReaderRecord in
+            try checkReaderTable()
             let table = readerTable
             let pid = Sys.processID()
             let index: Int
             if let existing = table.index(of: name) {
                 index = existing
             } else {
-                guard let free = (0..<RingLayout.readerCapacity).first(where: { table.state($0).pointee.load(ordering: .acquiring) == 0 }) else {
-                    throw CBuffFailure(.invalidArgument, "Buffer \"\(bufferName)\" already has \(RingLayout.readerCapacity) named readers, its maximum; remove one that is no longer used.")
+                // A free record whose liveness lock is held belongs to a reader removed by force
+                // while its process runs: that process may still store its cursor there until
+                // it notices (see `ReaderCommit.isRemoved`), so the record is not handed to
+                // another reader until the lock is released.
+                let free = (0..<RingLayout.readerCapacity).filter { table.state($0).pointee.load(ordering: .acquiring) == 0 }
+                guard let unheld = free.first(where: { !isReaderAlive($0) }) else {
+                    if free.isEmpty {
+                        throw CBuffFailure(.invalidArgument, "Buffer \"\(bufferName)\" already has \(RingLayout.readerCapacity) named readers, its maximum; remove one that is no longer used.")
+                    }
+                    throw CBuffFailure(.readerBusy, "Buffer \"\(bufferName)\" has no named-reader record free: \(free.count == 1 ? "the one left was" : "the \(free.count) left were") freed by a forced removal while the removed \(free.count == 1 ? "reader's process still has it" : "readers' processes still have them") open; \(free.count == 1 ? "it is" : "they are") free once \(free.count == 1 ? "that process stops" : "those processes stop") (at their next read, or when they exit).")
                 }
-                index = free
+                index = unheld
             }
             let lockByte = ReaderTable.lockByte(ofRecord: index)
             // Records say who opened a reader, not whether it closed: the owner is surely active
@@ -259,7 +341,7 @@ extension RingFile {
                 table.recordOpener(index, pid: pid, startTime: Sys.processStartTime(pid))
                 if table.untethered(index).pointee.load(ordering: .relaxed) != 0 { retether(index, name: name) }
             }
-            return NamedReaderRecord(name: name, index: index, commit: ReaderCommit(cursor: table.cursor(index), header: header), isNew: isNew)
+            return NamedReaderRecord(name: name, index: index, commit: ReaderCommit(record: index, of: table, header: header), isNew: isNew)
         }
     }
 
@@ -285,7 +367,7 @@ extension RingFile {
             } else {
                 let first = try messageCursor(start: .oldest, record: nil).commitPoint
                 table.register(index, name: name, cursor: first.position, pid: 0, startTime: nil)
-                ReaderCommit(cursor: table.cursor(index), header: header).store(first)
+                ReaderCommit(record: index, of: table, header: header).store(first)
             }
             registered.append((name, index))
         }
@@ -317,6 +399,7 @@ extension RingFile {
     package func seekReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64,
                             to target: () throws(CBuffFailure) -> (position: UInt64, sequence: UInt64?)) throws(CBuffFailure) -> UInt64 {
         try withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) -> UInt64 in
+            try checkReaderTable()
             let table = readerTable
             guard let index = table.index(of: name) else {
                 throw CBuffFailure(.notFound, "Buffer \"\(bufferName)\" has no named reader \"\(name)\".")
@@ -329,7 +412,7 @@ extension RingFile {
             }
             defer { Sys.unlock(descriptor, start: byte) }
             let point = try target()
-            let commit = ReaderCommit(cursor: table.cursor(index), header: header)
+            let commit = ReaderCommit(record: index, of: table, header: header)
             if layout.messages != nil {
                 commit.store(position: point.position, sequence: point.sequence)
             } else {
@@ -360,8 +443,10 @@ extension RingFile {
     package func removeReader(at index: Int) {
         readerTable.clear(index)
         bumpReadersVersion()
-        // A writer held back by this reader re-reads the table and goes on.
+        // A writer held back by this reader re-reads the table and goes on; a process that has
+        // the reader open (a forced removal) finds out at its next commit or wake-up.
         header.wakeWriter()
+        header.wakeReaders()
     }
 
     /// Tells the writer's gate, and gated readers, that a named reader came or went.

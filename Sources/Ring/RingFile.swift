@@ -157,29 +157,17 @@ package struct RingFile: ~Copyable {
         return CBuffFailure(.systemFailure, "Cannot map ring file \(path): this process already has \(Sys.guardCapacity) ring files mapped, the most its SIGBUS guard protects; close buffers it no longer uses.")
     }
 
-    /// What is wrong with named-reader record `index`, or nil if it is free or sound: a state
-    /// other than 0 or 1, a cursor beyond `published`, a name registration would not accept (a
-    /// registered record's name was complete before its state said so; a damaged one would be an
-    /// invisible reader that holds a `block` writer and cannot be removed), a committed message
-    /// sequence beyond `Limits.maxCount`.
-    private func readerRecordProblem(_ index: Int) -> String? {
-        let table = readerTable
-        let state = table.state(index).pointee.load(ordering: .acquiring)
-        guard state != 0 else { return nil }
-        let cursor = table.cursor(index).pointee.load(ordering: .acquiring)
-        let published = header.published.pointee.load(ordering: .acquiring)
-        guard let name = table.name(index) else {
-            return "named reader record \(index) is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it."
+    /// Throws `corrupted` if the named-reader table contradicts itself or the counters (see
+    /// ``ReaderTable/problem(published:countsMessages:)``): one look, for a process that holds
+    /// the table lock (nothing changes the table under it but damage).
+    package func checkReaderTable() throws(CBuffFailure) {
+        if let problem = readerTableProblem() {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(problem)")
         }
-        guard state == 1, cursor <= published else {
-            return "named reader record \(index) (\"\(name)\") has state \(state) and cursor \(cursor), beyond the \(published) items published; remove that reader."
-        }
-        // A message reader's committed sequence, stored plus one (0: not known).
-        let sequence = (table.cursor(index) + 1).pointee.load(ordering: .acquiring)
-        guard layout.messages == nil || sequence <= Limits.maxCount else {
-            return "named reader record \(index) (\"\(name)\") committed sequence \(sequence &- 1), beyond the \(Limits.maxCount) a ring file can count; remove that reader."
-        }
-        return nil
+    }
+
+    func readerTableProblem() -> String? {
+        readerTable.problem(published: header.published.pointee.load(ordering: .acquiring), countsMessages: layout.messages != nil)
     }
 
     /// Throws `corrupted` if the shared counters contradict each other or the geometry, which
@@ -206,13 +194,10 @@ package struct RingFile: ~Copyable {
         }
         // A record another process is removing (`clear` stores state 0, then zeroes the rest) or
         // registering (under the table lock, state stored last) can look inconsistent for an
-        // instant to this lock-free look: a record is damage only if it still looks so on a
-        // second look, and is registered then.
-        for index in 0..<RingLayout.readerCapacity where readerRecordProblem(index) != nil {
-            if let problem = readerRecordProblem(index) {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: \(problem)")
-            }
-        }
+        // instant to this lock-free look (a removal of reader N followed by its registration in
+        // another record can even show N twice): the table is damaged only if it still looks so
+        // on a second look.
+        if readerTableProblem() != nil { try checkReaderTable() }
         if let area = messageArea, case .damaged(let damage) = area.observe(words) {
             throw damaged(damage)
         }
@@ -444,7 +429,7 @@ package struct RingFile: ~Copyable {
     /// The `block` policy's gate for this file's writer (one that never waits under `overwrite`).
     package func spaceGate() -> SpaceGate {
         SpaceGate(table: layout.policy == .block ? readerTable : nil, header: header, length: layout.length,
-                  tetherNanos: layout.tetherNanos, descriptor: descriptor)
+                  tetherNanos: layout.tetherNanos, descriptor: descriptor, countsMessages: layout.messages != nil)
     }
 
     /// Where a new reader starting at `start` would begin now.

@@ -94,6 +94,9 @@ extension RingFile {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its counters (published \(published), claimed \(claimed)) are beyond the \(Limits.maxCount) a ring file can count.")
         }
         let state = try RecordedWriterState(word: words.writerState.pointee.load(ordering: .acquiring), path: path)
+        // The table is read whole (a second look, as `checkCounters` does): a record that
+        // contradicts it is never listed as if it were sound, nor left out as if it were free.
+        if readerTableProblem() != nil { try checkReaderTable() }
         let table = readerTable
         let readers = (0..<RingLayout.readerCapacity).compactMap { index -> RingSnapshot.Reader? in
             guard let name = table.name(index) else { return nil }

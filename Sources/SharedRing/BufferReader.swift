@@ -2,6 +2,7 @@
 // publicly; they declare nothing public, so clients still see none of them.
 public import SharedRingProtocol
 public import SharedRingSystem
+public import Synchronization
 internal import SharedRingCommon
 
 /// A reader of a buffer, with its own cursor: every reader sees every item (broadcast), and
@@ -34,6 +35,9 @@ public struct BufferReader: ~Copyable {
     /// false (or the reader is anonymous). An optional whose test is one comparison, so that the
     /// acknowledgement on every pop costs what it did before explicit commits existed.
     @usableFromInline var acknowledgement: ReaderCommit?
+    /// For a named reader, the state word of its record: every read looks at it first, and stops
+    /// once a forced removal freed the record (see `ReaderCommit.isRemoved`).
+    @usableFromInline let recordState: UnsafeMutablePointer<Atomic<UInt32>>?
     /// Raised if another process cut the ring file short under this reader (see `Sys.Mapping`).
     @usableFromInline let cutShort: CutShortFlag
 
@@ -46,6 +50,7 @@ public struct BufferReader: ~Copyable {
         self.cursor = file.cursor(start: start, record: record)
         self.record = record
         self.acknowledgement = record?.commit
+        self.recordState = record?.commit.state
         self.cutShort = file.cutShort
         self.file = file
     }
@@ -57,7 +62,7 @@ public struct BufferReader: ~Copyable {
     }
 
     deinit {
-        acknowledge(upTo: cursor.nextSequence)
+        acknowledgement?.store(cursor.nextSequence)
     }
 
     /// Closes the reader; a named reader first commits every item it returned (unless
@@ -118,14 +123,27 @@ public struct BufferReader: ~Copyable {
             throw CBuffError(.invalidArgument, "Named reader \"\(record.name)\" of buffer \"\(name)\" cannot commit up to \(sequence): it has committed up to \(committed) and returned items up to \(cursor.nextSequence).")
         }
         store(cursor: sequence)
+        if wasRemoved { throw Self.removed(name, record.name) }
     }
 
     /// At-least-once delivery for named readers: asking for more means the items returned
     /// before are done; the items this call returns are acknowledged by the next call (or
     /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
+    /// Throws `notFound` if a forced removal freed the reader's record meanwhile.
     @inlinable
-    func acknowledge(upTo sequence: UInt64) {
+    func acknowledge(upTo sequence: UInt64) throws(CBuffError) {
         acknowledgement?.store(sequence)
+        if let recordState, recordState.pointee.load(ordering: .relaxed) != 1 { throw Self.removed(name, record?.name) }
+    }
+
+    @usableFromInline @inline(never)
+    static func removed(_ name: String, _ reader: String?) -> CBuffError {
+        CBuffError.readerRemoved(name, reader: reader)
+    }
+
+    /// Whether a forced removal freed this named reader's record (false for an anonymous one).
+    var wasRemoved: Bool {
+        recordState.map { $0.pointee.load(ordering: .relaxed) != 1 } ?? false
     }
 
     /// Stores a named reader's cursor; nothing for an anonymous reader.
@@ -188,7 +206,7 @@ public struct BufferReader: ~Copyable {
     @inlinable @inline(__always)
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
-        acknowledge(upTo: cursor.nextSequence)
+        try acknowledge(upTo: cursor.nextSequence)
         #if _endian(little)
         if size == 8 {
             // The common case on its own: one load, nothing that can be too wide to refuse
@@ -226,7 +244,7 @@ public struct BufferReader: ~Copyable {
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if the first item is an integer wider than
     ///   64 bits (a later one ends the batch before it instead).
     public mutating func popMany(into destination: UnsafeMutableBufferPointer<UInt64>) throws(CBuffError) -> Int {
-        acknowledge(upTo: cursor.nextSequence)
+        try acknowledge(upTo: cursor.nextSequence)
         let size = itemSize
         guard size > 8 else {
             // Every item fits: copy the batch at once, checked once (see `RingCursor.read(upTo:)`).
@@ -284,10 +302,14 @@ public struct BufferReader: ~Copyable {
     /// instead (0.1 ms doubling up to 20 ms: a new item is seen at most that late).
     mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
         guard file.isWritable else {
-            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.available > 0 || stop() }
-            return ready && cursor.available > 0
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.available > 0 || wasRemoved || stop() }
+            return ready && (cursor.available > 0 || wasRemoved)
         }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+        // A named reader removed under it (see `ReaderCommit.isRemoved`) ends its wait as an
+        // item would: its next read throws. The remover wakes sleepers; a wait missing that
+        // wake-up sees the removal after its current slice of sleep (at most 50 ms).
+        guard let state = recordState else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { state.pointee.load(ordering: .relaxed) != 1 })
     }
 
     /// What another thread calls to cut this reader's wait short.
@@ -311,7 +333,7 @@ public struct BufferReader: ~Copyable {
     @inlinable
     public mutating func withNextItem<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(CBuffError) -> Result? {
         let size = itemSize
-        acknowledge(upTo: cursor.nextSequence)
+        try acknowledge(upTo: cursor.nextSequence)
         let result = cursor.read { body(UnsafeRawBufferPointer(start: $0, count: size)) }
         if cutShort.isRaised { throw cutShortError() }
         return result

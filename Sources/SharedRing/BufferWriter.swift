@@ -153,7 +153,16 @@ public struct BufferWriter: ~Copyable {
         let sequence = publisher.nextSequence
         if gate.hasKnownSpace(for: sequence) { return true }
         if sequence >= gate.end { throw Self.countsExhausted(name, sequence) }
-        return gate.makeRoom(for: sequence, timeoutNanos: timeoutNanos)
+        if gate.makeRoom(for: sequence, timeoutNanos: timeoutNanos) { return true }
+        if let damage = gate.tableDamage { throw Self.tableDamaged(name, damage) }
+        return false
+    }
+
+    /// The refusal of a push whose gate found the named-reader table contradictory (see
+    /// `SpaceGate.tableDamage`): nothing is written on its strength, and nothing waits for it.
+    @usableFromInline @inline(never)
+    static func tableDamaged(_ name: String, _ damage: String) -> CBuffError {
+        CBuffError(.corrupted, "The ring file of buffer \"\(name)\" is damaged: \(damage)")
     }
 
     /// The refusal of a push at the end of the sequence space (out of line: it never happens
@@ -254,7 +263,10 @@ public struct BufferWriter: ~Copyable {
             let room = gate.room(at: publisher.nextSequence)
             if room == 0 {
                 let remaining = deadline == .max ? -1 : max(0, deadline &- Sys.monotonicNanos())
-                guard remaining != 0, gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: remaining) else { break }
+                guard remaining != 0, gate.waitForSpace(for: publisher.nextSequence, timeoutNanos: remaining) else {
+                    if let damage = gate.tableDamage { throw Self.tableDamaged(name, damage) }
+                    break
+                }
                 continue
             }
             let count = Int(min(UInt64(total - done), UInt64(length), room))

@@ -130,6 +130,13 @@ extension CBuffError {
     static func countsExhausted(_ name: String, at position: UInt64) -> CBuffError {
         CBuffError(.corrupted, "Buffer \"\(name)\" cannot take another push: its counters stand at \(position), and the next push would take them beyond the \(Limits.maxCount) a ring file can count (a billion pushes a second reach that after 292 years, so its header was damaged or forged); nothing was pushed. Remove the buffer and create it again.")
     }
+
+    /// What a named reader throws once it finds its record removed under it (`cbuff reader rm
+    /// --force` while it was open; see `ReaderCommit.isRemoved`): its name no longer names it.
+    @usableFromInline @inline(never)
+    static func readerRemoved(_ name: String, reader: String?) -> CBuffError {
+        CBuffError(.notFound, "Named reader \"\(reader ?? "?")\" of buffer \"\(name)\" was removed (cbuff reader rm --force) while this process was reading it; it reads nothing more, and what it read since its last commit is recorded nowhere.")
+    }
 }
 
 /// The seed library's name for the base of its errors.

@@ -80,6 +80,7 @@ extension DataDirectory {
             let registry = opened.registry
             let file = opened.file
             try file.withReaderTableLocked(timeoutNanos: lockTimeoutNanos) { () throws(CBuffFailure) in
+                try file.checkReaderTable()
                 guard let index = file.readerTable.index(of: readerName) else {
                     throw CBuffFailure(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\".")
                 }

@@ -1,5 +1,6 @@
 public import SharedRingProtocol
 public import SharedRingSystem
+public import Synchronization
 internal import SharedRingCommon
 
 /// One message: its sequence number, its publish time and its bytes.
@@ -57,6 +58,8 @@ public struct MessageReader: ~Copyable {
     /// What a read acknowledges into (see ``BufferReader``): nil for anonymous readers and when
     /// ``commitsOnRead`` is false.
     @usableFromInline var acknowledgement: ReaderCommit?
+    /// For a named reader, the state word of its record (see ``BufferReader``).
+    @usableFromInline let recordState: UnsafeMutablePointer<Atomic<UInt32>>?
     @usableFromInline let cutShort: CutShortFlag
 
     /// A reader of `file` with `cursor` (made by `RingFile.messageCursor`, which checks the ring
@@ -70,12 +73,13 @@ public struct MessageReader: ~Copyable {
         self.cursor = cursor
         self.record = record
         acknowledgement = record?.commit
+        recordState = record?.commit.state
         cutShort = file.cutShort
         self.file = file
     }
 
     deinit {
-        acknowledge()
+        acknowledgement?.store(cursor.commitPoint)
     }
 
     /// Closes the reader; a named reader first commits every message it returned (unless
@@ -135,8 +139,21 @@ public struct MessageReader: ~Copyable {
         }
     }
 
-    func acknowledge() {
+    /// Throws `notFound` if a forced removal freed the reader's record meanwhile.
+    @inlinable
+    func acknowledge() throws(CBuffError) {
         acknowledgement?.store(cursor.commitPoint)
+        if let recordState, recordState.pointee.load(ordering: .relaxed) != 1 { throw Self.removed(name, record?.name) }
+    }
+
+    @usableFromInline @inline(never)
+    static func removed(_ name: String, _ reader: String?) -> CBuffError {
+        CBuffError.readerRemoved(name, reader: reader)
+    }
+
+    /// Whether a forced removal freed this named reader's record (false for an anonymous one).
+    var wasRemoved: Bool {
+        recordState.map { $0.pointee.load(ordering: .relaxed) != 1 } ?? false
     }
 
     // MARK: Reading
@@ -163,7 +180,7 @@ public struct MessageReader: ~Copyable {
     ///   `destination` (it is then left unread: read it with a larger one, or with ``pop()``).
     public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> (sequence: UInt64, time: UInt64, count: Int)? {
         let room = destination.count
-        acknowledgement?.store(cursor.commitPoint)
+        try acknowledge()
         let outcome = cursor.read({ bytes -> Int in
             guard bytes.count <= room else { return -bytes.count }
             if bytes.count > 0 { destination.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
@@ -193,7 +210,7 @@ public struct MessageReader: ~Copyable {
 
     @inlinable
     mutating func read<T>(_ body: (UnsafeRawBufferPointer) -> T) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: T)? {
-        acknowledgement?.store(cursor.commitPoint)
+        try acknowledge()
         let outcome = cursor.read(body)
         if cutShort.isRaised { throw Self.cutShortError(name) }
         switch outcome {
@@ -233,10 +250,13 @@ public struct MessageReader: ~Copyable {
     /// a reader of a read-only data directory polls (see ``BufferReader/wait(timeout:)``).
     mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
         guard file.isWritable else {
-            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.backlog > 0 || stop() }
-            return ready && cursor.backlog > 0
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.backlog > 0 || wasRemoved || stop() }
+            return ready && (cursor.backlog > 0 || wasRemoved)
         }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop)
+        // A named reader removed under it ends its wait as a message would: its next read
+        // throws (see ``BufferReader``).
+        guard let state = recordState else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { state.pointee.load(ordering: .relaxed) != 1 })
     }
 
     var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }

@@ -193,7 +193,11 @@ public struct MessageWriter: ~Copyable {
         let last = publisher.end(ofMessage: reserved) &- 1
         if !gate.hasSpace(for: last) {
             try Self.checkCount(name, last: last, position: publisher.position)
-            guard waitingNanos != 0, gate.waitForSpace(for: last, timeoutNanos: waitingNanos) else { return false }
+            if let damage = gate.tableDamage { throw BufferWriter.tableDamaged(name, damage) }
+            guard waitingNanos != 0, gate.waitForSpace(for: last, timeoutNanos: waitingNanos) else {
+                if let damage = gate.tableDamage { throw BufferWriter.tableDamaged(name, damage) }
+                return false
+            }
         }
         let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))

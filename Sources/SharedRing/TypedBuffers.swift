@@ -155,7 +155,7 @@ public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
     /// writer overwrote meanwhile is discarded and copied again before it counts.
     public mutating func popMany(into destination: UnsafeMutableBufferPointer<Item>) throws(CBuffError) -> Int {
         guard let target = destination.baseAddress else { return 0 }
-        reader.acknowledge(upTo: reader.cursor.nextSequence)
+        try reader.acknowledge(upTo: reader.cursor.nextSequence)
         let stride = MemoryLayout<Item>.stride, size = MemoryLayout<Item>.size
         let raw = UnsafeMutableRawPointer(target)
         let count = reader.cursor.read(upTo: destination.count) { [slots = reader.cursor.slots] index, count, offset in

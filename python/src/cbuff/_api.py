@@ -639,6 +639,12 @@ class Writer(_Handle):
         self._file = _ClosedFile(self.name)
 
 
+def _reader_removed(buffer: str, reader: Optional[str]) -> NotFound:
+    """What a named reader raises once it finds its record removed under it (``cbuff reader rm
+    --force`` while it was open): its name no longer names it (the Swift ``readerRemoved``)."""
+    return NotFound(f'Named reader "{reader}" of buffer "{buffer}" was removed (cbuff reader rm --force) while this process was reading it; it reads nothing more, and what it read since its last commit is recorded nowhere.')
+
+
 class Reader(_Handle):
     """A reader of a buffer of items, with its own cursor."""
 
@@ -657,6 +663,8 @@ class Reader(_Handle):
         self._stride = file.layout.stride
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
+        self._state_word = (R.RingFile._record(named[1]) + F.REC_STATE) // 4 if named else 0
+        self._cursor.record = self._index
 
     def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         return Reader.pop(self, timeout)
@@ -682,6 +690,12 @@ class Reader(_Handle):
         self._file.check()
         if self._index is not None:
             self._file.commit(self._index, self._cursor.next)
+            if not self._file.is_registered(self._index):
+                raise self._removed()
+
+    def _removed(self) -> NotFound:
+        """What a named reader raises once a forced removal freed its record under it."""
+        return _reader_removed(self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""
@@ -793,7 +807,10 @@ class Reader(_Handle):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._acknowledge()
+            try:
+                self._acknowledge()
+            except NotFound:
+                pass        # removed by force under it: nothing of it is left to commit
             self._file.close()
         self._file = _ClosedFile(self.name)
 
@@ -920,6 +937,7 @@ class MessageReader(_Handle):
             self._cursor.missed = 0
         else:
             self._cursor = R.MessageCursor(file, "latest" if start == "latest" else "oldest")
+        self._cursor.record = self._index
 
     @property
     def missed(self) -> int:
@@ -934,6 +952,8 @@ class MessageReader(_Handle):
         self._file.check()
         if self._index is not None:
             self._file.commit(self._index, *self._cursor.commit_point())
+            if not self._file.is_registered(self._index):
+                raise _reader_removed(self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""
@@ -978,6 +998,9 @@ class MessageReader(_Handle):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._acknowledge()
+            try:
+                self._acknowledge()
+            except NotFound:
+                pass        # removed by force under it: nothing of it is left to commit
             self._file.close()
         self._file = _ClosedFile(self.name)

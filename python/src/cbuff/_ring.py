@@ -196,11 +196,8 @@ class RingFile:
             raise Corrupted(f"Ring file {self.path} is damaged: its counters (published {again}, claimed {claimed}) are beyond the {F.MAX_COUNT} a ring file can count.")
         if claimed < published or (claimed - again > self.layout.length and claimed >= again):
             raise Corrupted(f"Ring file {self.path} is damaged: its counters contradict each other (published {published}, claimed {claimed}, length {self.layout.length}).")
-        for index in range(F.READER_CAPACITY):
-            if self._reader_record_problem(index) is not None:
-                problem = self._reader_record_problem(index)
-                if problem is not None:
-                    raise Corrupted(f"Ring file {self.path} is damaged: {problem}")
+        if self.reader_table_problem() is not None:
+            self.check_reader_table()
         if self.layout.messages:
             verdict = MessageArea(self).observe()
             if isinstance(verdict, MessageDamage):
@@ -209,22 +206,44 @@ class RingFile:
     def damaged(self, damage: str) -> Corrupted:
         return Corrupted(f"Ring file {self.path} is damaged: {damage}; nothing in it is read or written past that.")
 
-    def _reader_record_problem(self, index: int) -> Optional[str]:
-        record = self._record(index)
-        state = self.d[(record + F.REC_STATE) // 4]
-        if state == 0:
-            return None
-        cursor = self.q[(record + F.REC_CURSOR) // 8]
+    def reader_table_problem(self) -> Optional[str]:
+        """The format's "The table is read whole" (the Swift ``ReaderTable.problem``): a state
+        other than 0 (free) or 1 (registered), a registered record whose name registration
+        would not accept, a cursor beyond ``published`` (or a committed message sequence beyond
+        2^63 - 1), or two registered records with one name. None if every record is free or
+        sound. Looked at without the table lock, a record being changed can look torn for an
+        instant: callers look twice (``check_reader_table`` once under the lock)."""
+        advice = "cbuff cannot tell which items a reader that may be running still needs, so it reads and writes nothing on its strength; only removing the buffer (cbuff rm --force) clears it."
         published = self.published()
-        name = self.reader_name(index)
-        if name is None:
-            return f"named reader record {index} is registered with a damaged name, so it can be neither listed nor removed by name; only removing the buffer (cbuff rm --force) clears it."
-        if state != 1 or cursor > published:
-            return f"named reader record {index} (\"{name}\") has state {state} and cursor {cursor}, beyond the {published} items published; remove that reader."
-        sequence = self.q[(record + F.REC_SEQUENCE) // 8]
-        if self.layout.messages and sequence > F.MAX_COUNT:
-            return f"named reader record {index} (\"{name}\") committed sequence {sequence - 1}, beyond the {F.MAX_COUNT} a ring file can count; remove that reader."
+        seen: dict[str, int] = {}
+        for index in range(F.READER_CAPACITY):
+            record = self._record(index)
+            state = self.d[(record + F.REC_STATE) // 4]
+            if state == 0:
+                continue
+            if state != 1:
+                return f"named reader record {index} (byte {record}) has state {state}, neither free (0) nor registered (1); {advice}"
+            name = self.reader_name(index)
+            if name is None:
+                return f"named reader record {index} (byte {record}) is registered with a damaged name, so it can be neither listed nor removed by name; {advice}"
+            cursor = self.q[(record + F.REC_CURSOR) // 8]
+            if cursor > published:
+                return f"named reader record {index} (\"{name}\") has its cursor at {cursor}, beyond the {published} positions published; {advice}"
+            sequence = self.q[(record + F.REC_SEQUENCE) // 8]
+            if self.layout.messages and sequence > F.MAX_COUNT:
+                return f"named reader record {index} (\"{name}\") committed sequence {sequence - 1}, beyond the {F.MAX_COUNT} a ring file can count; {advice}"
+            if name in seen:
+                earlier = seen[name]
+                return f"named reader records {earlier} and {index} (bytes {self._record(earlier)} and {record}) are both registered as reader \"{name}\", which names one record; {advice}"
+            seen[name] = index
         return None
+
+    def check_reader_table(self) -> None:
+        """Raises ``Corrupted`` for what ``reader_table_problem`` finds (one look: under the
+        table lock, or a second look after a first found something)."""
+        problem = self.reader_table_problem()
+        if problem is not None:
+            raise Corrupted(f"Ring file {self.path} is damaged: {problem}")
 
     # The writer's liveness
     def try_lock_writer(self) -> bool:
@@ -349,7 +368,10 @@ class RingFile:
         return name if F.READER_NAME_RULE.match(name) else None
 
     def readers(self) -> "list[NamedReaderEntry]":
-        """Every named reader's record, in table order."""
+        """Every named reader's record, in table order; ``Corrupted`` if the table contradicts
+        itself (read whole: never one of two contradicting records as if it were sound)."""
+        if self.reader_table_problem() is not None:
+            self.check_reader_table()
         out = []
         for index in range(F.READER_CAPACITY):
             name = self.reader_name(index)
@@ -393,6 +415,7 @@ class RingFile:
         encoded = name.encode()
 
         def body() -> "tuple[int, bool]":
+            self.check_reader_table()
             existing = [index for index in range(F.READER_CAPACITY) if self.reader_name(index) == name]
             if existing:
                 index = existing[0]
@@ -400,7 +423,13 @@ class RingFile:
                 free = [index for index in range(F.READER_CAPACITY) if self.d[(self._record(index) + F.REC_STATE) // 4] == 0]
                 if not free:
                     raise InvalidArgument(f'Buffer "{buffer}" already has {F.READER_CAPACITY} named readers, its maximum.')
-                index = free[0]
+                # A free record whose liveness lock is held belongs to a reader removed by force
+                # while its process runs, which may still store its cursor there until it
+                # notices: it is not handed to another reader until that lock is released.
+                unheld = [index for index in free if not S.is_locked(self.fd, 1 + index)]
+                if not unheld:
+                    raise ReaderBusy(f'Buffer "{buffer}" has no named-reader record free: the {len(free)} left were freed by a forced removal while the removed readers\' processes still have them open; they are free once those processes stop (at their next read, or when they exit).')
+                index = unheld[0]
             record = self._record(index)
             if not S.try_lock(self.fd, 1 + index):
                 raise ReaderBusy(f'Named reader "{name}" of buffer "{buffer}" is in use by a live process (PID {self.d[(record + F.REC_PID) // 4]}).')
@@ -443,6 +472,7 @@ class RingFile:
         gate rescans and sees the new cursor, wherever it moved) and wakes a writer waiting for
         room. Returns the position stored."""
         def body() -> int:
+            self.check_reader_table()
             found = [index for index in range(F.READER_CAPACITY) if self.reader_name(index) == name]
             if not found:
                 raise NotFound(f'Buffer "{buffer}" has no named reader "{name}".')
@@ -461,6 +491,13 @@ class RingFile:
             finally:
                 S.unlock(self.fd, 1 + index)
         return self.with_table_locked(timeout, body)
+
+    def is_registered(self, index: int) -> bool:
+        """Whether named-reader record ``index`` is still registered: a reader that has it open
+        finds it freed once a forced removal (``cbuff reader rm --force``) took it away. No
+        other reader registers there while it holds the record's liveness lock
+        (``claim_reader``), so state 1 in its own record is its own registration."""
+        return bool(self.d[(self._record(index) + F.REC_STATE) // 4] == 1)
 
     def commit(self, index: int, cursor: int, sequence: Optional[int] = None) -> None:
         """A named reader's commit: (the message sequence, then) the cursor, then a look at the writer."""
@@ -704,6 +741,12 @@ class SpaceGate:
         d, q = file.d, file.q
         version = d[F.OFF_READERS_VERSION // 4]
         self.version = version
+        # The table is read whole before any cursor in it is trusted (twice: a record being
+        # changed can look torn for an instant). A damaged table gives no room and no wait: the
+        # push fails with Corrupted rather than wait for room the damage may never give.
+        if file.reader_table_problem() is not None:
+            self.limit = 0
+            file.check_reader_table()
         lowest = position
         any_untethered = False
         for index in range(F.READER_CAPACITY):
@@ -922,6 +965,8 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
         q[reader._cursor_word] = next
         if file.d[H_WRITER_WAITING]:
             file.wake_writer()
+        if file.d[reader._state_word] != 1:
+            raise reader._removed()
     if next < q[W_PUBLISHED]:                                                # R1
         value = q[W_DATA + (next % reader.length) * reader._slot_words]      # R2
         if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
@@ -974,6 +1019,8 @@ def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
         q[reader._cursor_word] = next
         if file.d[H_WRITER_WAITING]:
             file.wake_writer()
+        if file.d[reader._state_word] != 1:
+            raise reader._removed()
     if next < q[W_PUBLISHED]:                                                # R1
         offset = HEADER_SIZE + (next % reader.length) * reader._stride
         value = file.mapping[offset:offset + reader.item_size]                 # R2 (a copy)
@@ -989,6 +1036,7 @@ class SlotCursor:
     """A reader of a ring of slots: R1 (published), R2 (copy), R3+R4 (claimed), lap recovery."""
 
     def __init__(self, file: RingFile, start: Union[str, int]) -> None:
+        self.record: Optional[int] = None     # a named reader's record, set by its reader (see ``has_item``)
         self.file, self.layout = file, file.layout
         published = file.published()
         if start == "latest":
@@ -1078,7 +1126,8 @@ class SlotCursor:
 
     def has_item(self) -> bool:
         self.file.check()
-        return self.file.q[F.OFF_PUBLISHED // 8] > self.next
+        # A named reader removed under it ends its wait as an item would: its next read raises.
+        return self.file.q[F.OFF_PUBLISHED // 8] > self.next or (self.record is not None and not self.file.is_registered(self.record))
 
     def wait(self, timeout: Optional[float], coalesce: float = 0.0) -> bool:
         """Sleeps until something is published past this cursor, at most ``timeout`` seconds;
@@ -1339,6 +1388,7 @@ class MessageCursor:
     ("resumed-lapped", from, committed)."""
 
     def __init__(self, file: RingFile, start: str = "oldest", committed: "Optional[tuple[int, Optional[int]]]" = None) -> None:
+        self.record: Optional[int] = None     # a named reader's record, set by its reader (see ``has_item``)
         """``start``: "oldest" or "latest"; or ``committed`` = (position, sequence or None), a
         named reader's commit point, where it resumes."""
         self.file, self.area = file, MessageArea(file)
@@ -1488,7 +1538,8 @@ class MessageCursor:
 
     def has_message(self) -> bool:
         self.file.check()
-        return bool(self.file.published() > self.position)
+        # A named reader removed under it ends its wait as a message would: its next read raises.
+        return bool(self.file.published() > self.position) or (self.record is not None and not self.file.is_registered(self.record))
 
     def wait(self, timeout: Optional[float], coalesce: float = 0.0) -> bool:
         """Sleeps until something is published past this cursor, at most ``timeout`` seconds;

@@ -453,16 +453,24 @@ class Writer(_Handle):
         return bool(self._publisher.publish([self._encode(value)], 0) == 1)
 
     def push_many(self, values: Any, timeout: Optional[float] = None) -> int:
-        """Pushes every value, announcing them once per run; all are checked first."""
+        """Pushes every value, announcing them once per run; all are checked first. Into items
+        of at most 8 bytes without fields, an ``array('Q')``, a numpy ``uint64`` array or any
+        other contiguous buffer of unsigned 8-byte integers is copied as it is (one slice copy
+        per run, no Python int per item)."""
         self._file.check()
-        values = list(values)
+        words = _unsigned_words(values)
+        if words is None and not isinstance(values, list):
+            values = list(values)
         if self._word_slots and self._slot_words == 1:
-            try:
-                words = array.array("Q", values)        # refuses negative, too large and non-integers
-            except (OverflowError, TypeError):
-                words = None
+            if words is None:
+                try:
+                    words = memoryview(array.array("Q", values))     # refuses negative, too large and non-integers
+                except (OverflowError, TypeError):
+                    pass
             if words is not None and (self.max_value == 0xFFFFFFFFFFFFFFFF or max(words, default=0) <= self.max_value):
                 return int(self._publisher.publish_words(words, timeout))
+        if words is not None:
+            values = words.tolist()
         encoded = [self._encode(value) for value in values]
         return int(self._publisher.publish(encoded, timeout))
 
@@ -471,6 +479,23 @@ class Writer(_Handle):
             self._file.detach_writer()
             self._file.close()
         self._file = _ClosedFile(self.name)
+
+
+_WORD_FORMATS = frozenset(("Q", "L", "<Q", "<L", "=Q", "=L", "@Q", "@L"))
+
+
+def _unsigned_words(values: Any) -> Optional[memoryview]:
+    """``values`` as a flat memoryview of u64 words if it is a contiguous one-dimensional buffer
+    of unsigned 8-byte integers (``array('Q')``, numpy ``uint64``), else None."""
+    if isinstance(values, (list, range)):
+        return None
+    try:
+        view = memoryview(values)
+    except TypeError:
+        return None
+    if view.ndim != 1 or view.itemsize != 8 or view.format not in _WORD_FORMATS or not view.c_contiguous:
+        return None
+    return view if view.format == "Q" else view.cast("B").cast("Q")
 
 
 class Reader(_Handle):
@@ -539,17 +564,18 @@ class Reader(_Handle):
 
     def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
-        self._file.check()
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
-            out: List[Any] = []
-            mask = self._mask
-            while len(out) < count:
-                words = self._cursor.read_words(count - len(out))
-                if not words:
+            # One read takes every item waiting (up to ``count``, both runs of a wrap); another
+            # is tried only if it came short and more were published meanwhile.
+            read_words, mask = self._cursor.read_words, self._mask
+            out: List[Any] = read_words(count)
+            while 0 < len(out) < count:
+                more = read_words(count - len(out))
+                if not more:
                     break
-                out.extend(words if mask == 0xFFFFFFFFFFFFFFFF else [word & mask for word in words])
-            return out
+                out += more
+            return out if mask == 0xFFFFFFFFFFFFFFFF else [word & mask for word in out]
         out = []
         while len(out) < count:
             items = self._cursor.read(count - len(out))

@@ -726,12 +726,11 @@ class MessageWriter(_Handle):
     def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
         self._file.check()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         if len(data) > self.max_message:
             raise ValueDoesNotFit(f'A message of {len(data)} bytes cannot be pushed to buffer "{self.name}": its messages are at most {self.max_message} bytes.')
-        return bool(self._publisher.publish(bytes(data), timeout))
+        return bool(self._publisher.publish(data, timeout))
 
     push = push_message
 

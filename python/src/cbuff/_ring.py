@@ -16,6 +16,12 @@ from ._format import (  # the hot paths' constants, as globals (one lookup, not 
     H_WRITER_WAITING,
     HEADER_SIZE,
     LAST_WRITE_STAMP_SHIFT,
+    MAX_COUNT,
+    OFF_LAST_RECORD_START,
+    OFF_PUBLISHED_MESSAGES,
+    RECORD_HEADER_WORDS,
+    RECORD_MESSAGE,
+    RECORD_PADDING,
     W_DATA,
     W_LAST_WRITE_AT,
     W_PUBLISHED,
@@ -28,6 +34,8 @@ Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("p
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
+W_LAST_RECORD_START, W_PUBLISHED_MESSAGES = OFF_LAST_RECORD_START // 8, OFF_PUBLISHED_MESSAGES // 8
+MESSAGE_KIND, PADDING_KIND = RECORD_MESSAGE << 32, RECORD_PADDING << 32     # a record's first word: kind << 32 | length
 
 
 class RingFile:
@@ -908,10 +916,19 @@ class MessagePublisher:
         """Walks the tail past every record below ``limit`` (what the next claim overwrites),
         checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
         area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
-        q, base, mask = self.file.q, area.base_index, area.words - 1
+        q, base, mask, max_message = self.file.q, area.base_index, area.words - 1, area.max_message
         while tail < limit:
             index = base + (tail & mask)
             first = q[index]
+            # A message record within the area and the published words, with the sequence that
+            # follows (``MessageArea.decode``'s first case, inline): the common case.
+            length = first & 0xFFFFFFFF
+            words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
+            if (first >> 32 == RECORD_MESSAGE and length <= max_message and words <= area.words - (tail & mask)
+                    and q[index + 1] == sequence and tail + words <= published):
+                sequence += 1
+                tail += words
+                continue
             record = area.decode(first, tail)
             if record is None:
                 raise self.file.damaged(MessageDamage(f"the record at word position {tail} cannot be a message or padding (its first word is {first:#x})"))
@@ -930,41 +947,49 @@ class MessagePublisher:
             self.file.q[F.OFF_MESSAGE_TAIL // 8] = tail
 
     def publish(self, data: bytes, timeout: Optional[float] = None) -> bool:
-        """Publishes one message (bytes); False if the gate gave no room in time."""
-        file, area, q = self.file, self.area, self.file.q
+        """Publishes one message (bytes); False if the gate gave no room in time. W1 (claim),
+        the record (padding first if it would not fit before the end), W4 (publish), W5 (wake),
+        the count; every word through locals, and the gate asked only when its fast check (as
+        ``push_word``'s) fails."""
+        file, area = self.file, self.area
+        q = file.q
+        words_in_area, base = area.words, area.base_index
+        mask = words_in_area - 1
         length = len(data)
-        words = F.RECORD_HEADER_WORDS + (length + 7) // 8
+        words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
         start = self.published
-        room = area.words - (start & (area.words - 1))
+        room = words_in_area - (start & mask)
         end = start + (words if words <= room else room + words)
-        if end > F.MAX_COUNT or self.next_sequence >= F.MAX_COUNT:
+        sequence = self.next_sequence
+        if end > MAX_COUNT or sequence >= MAX_COUNT:
             raise Corrupted(f"Ring file {file.path} cannot take another push: its counters would pass {F.MAX_COUNT}, the most a ring file counts.")
-        if not self.gate.wait(end - 1, timeout):
+        gate = self.gate
+        if not (end - 1 < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version)) and not gate.wait(end - 1, timeout):
             file.check()
             return False
-        if end - area.words > self.tail:
-            self._advance_tail(end - area.words)
+        if end - words_in_area > self.tail:
+            self._advance_tail(end - words_in_area)
         if end > self.claimed:
             self.claimed = end
         q[file.claimed_index] = self.claimed                           # W1
         record = end - words
         if record != start:
-            q[area.base_index + (start & (area.words - 1))] = (record - start) | F.RECORD_PADDING << 32
-        q[F.OFF_LAST_RECORD_START // 8] = record
-        offset = area.byte_offset(record)
-        index = offset // 8
-        q[index + 1] = self.next_sequence
+            q[base + (start & mask)] = (record - start) | PADDING_KIND
+        q[W_LAST_RECORD_START] = record
+        index = base + (record & mask)
+        q[index + 1] = sequence
         q[index + 2] = time.time_ns() if file.layout.precise_time else time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
-        file.mapping[offset + 24:offset + 24 + length] = data
-        q[index] = length | F.RECORD_MESSAGE << 32
-        q[F.OFF_PUBLISHED // 8] = end                                  # W4
+        offset = index * 8 + 24
+        file.mapping[offset:offset + length] = data
+        q[index] = length | MESSAGE_KIND
+        q[W_PUBLISHED] = end                                           # W4
         self.published = end
-        if file.d[F.OFF_WAITERS // 4]:
+        if file.d[H_WAITERS]:                                         # W5
             file.wake_readers()
-        if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
-            q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
-        self.next_sequence += 1
-        q[F.OFF_PUBLISHED_MESSAGES // 8] = self.next_sequence
+        if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
+            q[W_LAST_WRITE_AT] = time.time_ns()
+        self.next_sequence = sequence + 1
+        q[W_PUBLISHED_MESSAGES] = sequence + 1
         if file.faulted:
             raise file.truncated()
         return True
@@ -1085,20 +1110,27 @@ class MessageCursor:
         """(sequence, time, bytes) of the next message, or None when caught up. ``accept(sequence)``
         may refuse to consume it: it is returned all the same and the cursor stays on it."""
         file, area, q = self.file, self.area, self.file.q
+        words_in_area, base, max_message = area.words, area.base_index, area.max_message
+        mask = words_in_area - 1
         while True:
             position = self.position
-            published = q[F.OFF_PUBLISHED // 8]                        # R1
+            published = q[W_PUBLISHED]                                 # R1
             if position >= published:
                 if file.faulted:
                     raise file.truncated()
                 return None
-            first = area.first_word(position)
-            record = area.decode(first, position)
-            if record is not None and record[0] == "message" and position + record[2] <= published:
-                offset = area.byte_offset(position)
-                sequence, stamp = q[offset // 8 + 1], q[offset // 8 + 2]
-                data = bytes(file.mapping[offset + 24:offset + 24 + record[1]])   # R2
-                if position < area.oldest_intact(q[file.claimed_index]):          # R4
+            index = base + (position & mask)
+            first = q[index]
+            # A whole message record (``MessageArea.decode``'s first case, inline): the common
+            # case, read with locals; anything else is decoded below.
+            length = first & 0xFFFFFFFF
+            words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
+            if first >> 32 == RECORD_MESSAGE and length <= max_message and words <= words_in_area - (position & mask) and position + words <= published:
+                sequence, stamp = q[index + 1], q[index + 2]
+                offset = index * 8 + 24
+                data = file.mapping[offset:offset + length]                   # R2 (a copy: bytes)
+                claimed = q[file.claimed_index]
+                if position < claimed - words_in_area:                         # R4 (area.oldest_intact)
                     self._recover_from_lap()
                     continue
                 if file.faulted:
@@ -1106,12 +1138,14 @@ class MessageCursor:
                 lost = 0 if sequence == self.exact else self._admit(sequence, position)   # I7
                 if accept is not None and not accept(sequence):
                     return sequence, stamp, data
-                self.missed += lost
+                if lost:
+                    self.missed += lost
                 if self.exact is None:
                     self.slack = ("unknown",)
                 self.exact = sequence + 1
-                self.position = position + record[2]
+                self.position = position + words
                 return sequence, stamp, data
+            record = area.decode(first, position)
             if position < area.oldest_intact(q[file.claimed_index]):
                 self._recover_from_lap()
                 continue

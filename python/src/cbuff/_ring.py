@@ -563,8 +563,10 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     """The one-item pop of a ring whose items are at most 8 bytes and have no fields, as a
     reader's method (``_api._WordReader.pop``): R1, R2 and R4 of ``SlotCursor.read`` for one item,
     and, for a named reader, first the commit of what it returned before (``RingFile.commit``).
-    Waiting, a lap and the fault flag go to the reader's general pop. It reads the reader's
-    ``_cursor``, ``_file``, ``_mask``, ``length``, ``_slot_words`` and ``_cursor_word``."""
+    With ``timeout``, an empty ring is waited for here (``SlotCursor.wait``, the futex sleep),
+    then looked at once more, as the general pop does. A lap and the fault flag go to the
+    reader's general pop. It reads the reader's ``_cursor``, ``_file``, ``_mask``, ``length``,
+    ``_slot_words`` and ``_cursor_word``."""
     cursor, file = reader._cursor, reader._file
     q = file.q
     next = cursor.next
@@ -572,12 +574,17 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
         q[reader._cursor_word] = next
         if file.d[H_WRITER_WAITING]:
             file.wake_writer()
-    if next < q[W_PUBLISHED]:                                                # R1
+    published = q[W_PUBLISHED]                                               # R1
+    if next >= published and timeout is not None and not file.faulted:
+        if not cursor.wait(timeout):
+            return None
+        published = q[W_PUBLISHED]
+    if next < published:
         value = q[W_DATA + (next % reader.length) * reader._slot_words]      # R2
         if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
             cursor.next = next + 1
             return value & reader._mask
-    elif timeout is None and not file.faulted:
+    elif not file.faulted:
         return None     # caught up (what the general path would find, slower)
     return reader._general_pop(timeout)
 
@@ -616,7 +623,7 @@ def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool
 def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
     """The one-item pop of a ring of items wider than 8 bytes without fields, as a reader's method
     (``_api._WideReader.pop``): R1, R2 (one slice copy) and R4, after a named reader's commit.
-    Waiting, a lap and the fault flag go to the reader's general pop."""
+    Waiting as ``pop_word``; a lap and the fault flag go to the reader's general pop."""
     cursor, file = reader._cursor, reader._file
     q = file.q
     next = cursor.next
@@ -624,13 +631,18 @@ def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
         q[reader._cursor_word] = next
         if file.d[H_WRITER_WAITING]:
             file.wake_writer()
-    if next < q[W_PUBLISHED]:                                                # R1
+    published = q[W_PUBLISHED]                                               # R1
+    if next >= published and timeout is not None and not file.faulted:
+        if not cursor.wait(timeout):
+            return None
+        published = q[W_PUBLISHED]
+    if next < published:
         offset = HEADER_SIZE + (next % reader.length) * reader._stride
         value = file.mapping[offset:offset + reader.item_size]                 # R2 (a copy)
         if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
             cursor.next = next + 1
             return value
-    elif timeout is None and not file.faulted:
+    elif not file.faulted:
         return None
     return reader._general_pop(timeout)
 

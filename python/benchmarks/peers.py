@@ -16,6 +16,9 @@ The cases (each peer's best fit, said in each case's line):
 - ``batch``: integers in batches of ``BATCH`` (cbuff ``push_many`` of an ``array('Q')`` and
   ``pop_many``, a list of ints; iceoryx2 a ``Slice[c_uint64]`` loaned, filled with one copy, and
   read into a list; the queues' ``put_many``/``get_many`` or a list per ``put``);
+- ``batch_numpy``: the same as numpy arrays in and out (cbuff ``push_many`` of a ``uint64``
+  array and ``pop_array``; iceoryx2 the slice filled from the array and copied out with
+  ``numpy.frombuffer(...).copy()``; the queues ``put``/``get`` of the array, pickled);
 - ``payload64``, ``payload4k``: fixed-size byte payloads, one per call, one copy in and one copy
   out (cbuff: items of that size, bytes in and bytes out: its best fit for fixed-size payloads;
   its message buffers, which carry variable sizes, run as the extra peer ``cbuff_msg``;
@@ -55,9 +58,10 @@ from typing import Any, Dict, List, Optional, Tuple
 BATCH = 1000
 # Items per run of each case for cbuff and iceoryx2; the queues, 10-30 times slower per item,
 # move fewer (SLOW_SHARE of it) so that a run takes about as long.
-COUNTS = {"item8": 200_000, "batch": 4_000_000, "payload64": 200_000, "payload4k": 50_000,
+COUNTS = {"item8": 200_000, "batch": 4_000_000, "batch_numpy": 10_000_000, "payload64": 200_000, "payload4k": 50_000,
           "pingpong_busy": 20_000, "pingpong_block": 5_000}
 SLOW_SHARE = {"cbuff": 1.0, "cbuff_msg": 1.0, "iceoryx2": 1.0, "faster_fifo": 0.25, "mpqueue": 0.1}
+BATCHED = ("batch", "batch_numpy")
 CASES = list(COUNTS)
 PEERS = ["cbuff", "iceoryx2", "faster_fifo", "mpqueue", "cbuff_msg"]
 PAYLOAD = {"payload64": 64, "payload4k": 4096}
@@ -83,7 +87,7 @@ class Channel:
         self.queue: Any = None
         if peer == "faster_fifo":
             import faster_fifo
-            size = PAYLOAD.get(case, 8 * BATCH if case == "batch" else 8)
+            size = PAYLOAD.get(case, 8 * BATCH if case in BATCHED else 8)
             self.queue = faster_fifo.Queue(max_size_bytes=max(1 << 20, RING_ITEMS * (size + 64)))
         elif peer == "mpqueue":
             self.queue = multiprocessing.get_context("fork").Queue(RING_ITEMS)
@@ -95,7 +99,7 @@ class Channel:
 
     def open_tx(self) -> Any:
         if self.peer == "cbuff":
-            if self.case == "batch":
+            if self.case in BATCHED:
                 return self._directory().create_buffer(self.name, item_size=8, length=64 * BATCH, policy="block")
             size = PAYLOAD.get(self.case, 8)
             return self._directory().create_buffer(self.name, item_size=size, length=RING_ITEMS, policy="block")
@@ -124,7 +128,7 @@ class Ice:
         self.iox2 = iox2
         self.node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
         case, size = channel.case, PAYLOAD.get(channel.case, 8)
-        if case == "batch":
+        if case in BATCHED:
             payload: Any = iox2.Slice[ctypes.c_uint64]
             depth = 64
         elif case in PAYLOAD:
@@ -140,7 +144,7 @@ class Ice:
         self.service, self.events = service, events
         if tx:
             builder = service.publisher_builder().backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
-            if case == "batch":
+            if case in BATCHED:
                 builder = builder.initial_max_slice_len(BATCH)
             self.publisher = builder.create()
             self.notifier = events.notifier_builder().create()
@@ -193,6 +197,23 @@ def produce(peer: str, case: str, tx: Any, count: int) -> None:
             values = batch.tolist()
             for _ in range(count // BATCH):
                 tx.put(values)
+    elif case == "batch_numpy":
+        import numpy
+        batch_array = numpy.arange(BATCH, dtype=numpy.uint64)
+        if peer == "cbuff":
+            push_many = tx.push_many
+            for _ in range(count // BATCH):
+                push_many(batch_array)
+        elif peer == "iceoryx2":
+            loan, address, size = tx.publisher.loan_slice_uninit, batch_array.ctypes.data, BATCH * 8
+            for _ in range(count // BATCH):
+                sample = loan(BATCH)
+                ctypes.memmove(sample.payload_ptr, address, size)
+                sample.assume_init().send()
+        else:
+            put = tx.put
+            for _ in range(count // BATCH):
+                put(batch_array)
     else:                                                   # payloads
         size = PAYLOAD[case]
         payload = bytes(range(256)) * (size // 256) if size >= 256 else bytes(range(size))
@@ -274,6 +295,28 @@ def consume(peer: str, case: str, rx: Any, count: int) -> None:
                 last = rx.get()
                 got += len(last)
         last, expected = last[-1], BATCH - 1
+    elif case == "batch_numpy":
+        import numpy
+        if peer == "cbuff":
+            pop_array = rx.pop_array
+            while got < count:
+                values = pop_array(BATCH)
+                if len(values):
+                    last = values
+                    got += len(values)
+        elif peer == "iceoryx2":
+            receive, u64, frombuffer, uint64 = rx.subscriber.receive, ctypes.c_uint64, numpy.frombuffer, numpy.uint64
+            while got < count:
+                sample = receive()
+                if sample is not None:
+                    last = frombuffer((u64 * sample.header.number_of_elements).from_address(sample.payload_ptr), dtype=uint64).copy()
+                    got += len(last)
+        else:
+            get = rx.get
+            while got < count:
+                last = get()
+                got += len(last)
+        last, expected = int(last[-1]), BATCH - 1
     else:
         size = PAYLOAD[case]
         if peer == "cbuff":
@@ -394,6 +437,8 @@ def side(peer: str, case: str, role: str, count: int, channels: Dict[str, Channe
         else:
             barrier.wait()
             tx, rx = None, channels["data"].open_rx()
+        if case == "batch_numpy":
+            import numpy  # noqa: F401  (imported before the timed part: its first import takes 0.1 s)
         barrier.wait()
         for end in (tx, rx):
             if isinstance(end, Ice):
@@ -465,7 +510,7 @@ def installed(peer: str) -> bool:
 
 
 def applies(peer: str, case: str) -> bool:
-    return not (peer == "cbuff_msg" and case == "batch")      # messages have no batch call
+    return not (peer == "cbuff_msg" and case in BATCHED)      # messages have no batch call
 
 
 def emit(name: str, metric: str, value: float, unit: str) -> None:
@@ -504,7 +549,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 this_round = {}
                 for peer in order:
                     count = max(10, int(COUNTS[case] * options.scale * SLOW_SHARE[peer]))
-                    if case == "batch":
+                    if case in BATCHED:
                         count = max(BATCH, count // BATCH * BATCH)
                     folder = os.path.join(place, f"run{next(serial)}")
                     os.mkdir(folder, 0o700)

@@ -56,6 +56,26 @@ def test_pop_array_of_integers_across_the_wrap(directory):
     assert values.dtype == numpy.dtype("<u8") and list(values) == list(range(500, 1500))
 
 
+@pytest.mark.parametrize("item_size", [3, 4, 16])
+def test_pop_array_of_bytes_and_narrow_integers_across_the_wrap(directory, item_size):
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer(f"wrap{item_size}", item_size=item_size, length=10)
+    reader = directory.open_reader(f"wrap{item_size}")
+    items = [bytes([i]) * item_size for i in range(1, 16)]
+    for item in items[:7]:
+        writer.push(item)
+    assert len(reader.pop_array(5)) == 5
+    for item in items[7:]:
+        writer.push(item)                                   # the slots wrap: the read spans both runs
+    values = reader.pop_array(100)
+    expected = items[5:]
+    if item_size == 4:
+        assert values.dtype == numpy.dtype("<u4") and list(values) == [int.from_bytes(item, "little") for item in expected]
+    else:
+        assert values.dtype == numpy.dtype((numpy.void, item_size)) and [bytes(value) for value in values] == expected
+    assert len(reader.pop_array(100)) == 0 and reader.pop_array(100).dtype == values.dtype
+
+
 def test_named_readers_resume_and_hold_a_blocking_writer(directory):
     writer = directory.create_buffer("held", item_size=8, length=4, policy="block")
     reader = directory.open_reader("held", reader="billing")

@@ -516,6 +516,7 @@ class Reader(_Handle):
         self._stride = file.layout.stride
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
+        self._dtype: Any = None         # pop_array's, made at its first call
 
     def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         return Reader.pop(self, timeout)
@@ -588,18 +589,27 @@ class Reader(_Handle):
     def pop_array(self, count: int) -> Any:
         """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
         array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
-        import numpy
+        numpy = R.numpy_module()
         self._acknowledge()
-        if self.fields is not None:
-            dtype = self.fields.numpy_dtype()
-        elif self.item_size in (1, 2, 4, 8):
-            dtype = numpy.dtype(f"<u{self.item_size}")
-        else:
-            dtype = numpy.dtype((numpy.void, self.item_size))
-        parts, total = [], 0
+        dtype = self._dtype
+        if dtype is None:
+            if self.fields is not None:
+                dtype = self.fields.numpy_dtype()
+            elif self.item_size in (1, 2, 4, 8):
+                dtype = numpy.dtype(f"<u{self.item_size}")
+            else:
+                dtype = numpy.dtype((numpy.void, self.item_size))
+            self._dtype = dtype
+        read_array = self._cursor.read_array
+        part = read_array(count, dtype)
+        if part is None:
+            return numpy.empty(0, dtype=dtype)
+        if len(part) == count:
+            return part
+        parts, total = [part], len(part)
         while total < count:
-            part = self._cursor.read_array(count - total, dtype)
-            if len(part) == 0:
+            part = read_array(count - total, dtype)
+            if part is None:
                 break
             parts.append(part)
             total += len(part)

@@ -485,8 +485,8 @@ _WORD_FORMATS = frozenset(("Q", "L", "<Q", "<L", "=Q", "=L", "@Q", "@L"))
 
 
 def _unsigned_words(values: Any) -> Optional[memoryview]:
-    """``values`` as a flat memoryview of u64 words if it is a contiguous one-dimensional buffer
-    of unsigned 8-byte integers (``array('Q')``, numpy ``uint64``), else None."""
+    """``values`` as a flat memoryview of unsigned 8-byte integers (format ``Q`` or ``L``: an
+    ``array('Q')``, numpy ``uint64``) if it is a contiguous one-dimensional buffer of them, else None."""
     if isinstance(values, (list, range)):
         return None
     try:
@@ -495,7 +495,7 @@ def _unsigned_words(values: Any) -> Optional[memoryview]:
         return None
     if view.ndim != 1 or view.itemsize != 8 or view.format not in _WORD_FORMATS or not view.c_contiguous:
         return None
-    return view if view.format == "Q" else view.cast("B").cast("Q")
+    return view
 
 
 class Reader(_Handle):

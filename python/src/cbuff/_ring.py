@@ -481,11 +481,11 @@ class SlotPublisher:
         return self._publish_runs(len(payloads), write, timeout)
 
     def publish_words(self, words: Any, timeout: Optional[float] = None) -> int:
-        """``publish`` for items of one word each (8-byte slots): ``words`` a memoryview of u64
-        words, copied run by run into the slots with one slice assignment. A batch that fits
-        below the gate's limit (always, under `overwrite`; checked as ``push_word`` checks one
-        item) is published in one step without the general loop: W1, W3 (one or two slice
-        copies), W4 and W5 for the whole batch."""
+        """``publish`` for items of one word each (8-byte slots): ``words`` a flat buffer of
+        unsigned 8-byte integers (format ``Q`` or ``L``: an ``array('Q')``, a memoryview), copied run by run into the slots with
+        one slice assignment. A batch that fits below the gate's limit (always, under
+        `overwrite`; checked as ``push_word`` checks one item) is published in one step without
+        the general loop: W1, W3 (one or two copies of its bytes), W4 and W5 for the whole batch."""
         file, length = self.file, self.layout.length
         q = file.q
         total, start, gate = len(words), self.published, self.gate
@@ -496,14 +496,19 @@ class SlotPublisher:
             q[file.claimed_index] = self.claimed                       # W1 (W2 free on x86-64)
             index = start % length
             run = length - index
+            mapping = file.mapping
             if run >= total:                                           # W3
-                q[W_DATA + index:W_DATA + index + total] = words
+                mapping[HEADER_SIZE + index * 8:HEADER_SIZE + (index + total) * 8] = words
             else:
-                q[W_DATA + index:W_DATA + length] = words[:run]
-                q[W_DATA:W_DATA + total - run] = words[run:]
+                mapping[HEADER_SIZE + index * 8:HEADER_SIZE + length * 8] = words[:run]
+                mapping[HEADER_SIZE:HEADER_SIZE + (total - run) * 8] = words[run:]
             self.announce(start, end)                                  # W4, W5
-            file.check()
+            if file.faulted:
+                raise file.truncated()
             return total
+        words = memoryview(words)
+        if words.format != "Q":
+            words = words.cast("B").cast("Q")
 
         def write(start: int, done: int, room: int) -> None:
             index, written = start % length, 0

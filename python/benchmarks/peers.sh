@@ -9,5 +9,5 @@ venv="$(mktemp -d "${TMPDIR:-/tmp}/cbuff-peers-venv-XXXXXX")"
 trap 'rm -rf "$venv" python/build python/src/*.egg-info' EXIT
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check iceoryx2 faster-fifo numpy ./python
-"$venv/bin/python" -c 'import iceoryx2, faster_fifo, numpy; print(f"peers.sh: iceoryx2 {iceoryx2.__version__ if hasattr(iceoryx2, \"__version__\") else \"(installed)\"}, faster-fifo, numpy {numpy.__version__}", flush=True)' >&2
+"$venv/bin/python" -c 'import importlib.metadata as m; print("peers.sh: " + ", ".join(p + " " + m.version(p) for p in ("iceoryx2", "faster-fifo", "numpy")), flush=True)' >&2
 "$venv/bin/python" python/benchmarks/peers.py "$@"

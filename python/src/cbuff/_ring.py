@@ -459,6 +459,31 @@ class SpaceGate:
         return file.sleep(F.OFF_SPACE, F.OFF_WRITER_WAITING, lambda: self.has_space(position), timeout)
 
 
+# How long a `block` writer held back by its named readers looks for room before it sleeps on
+# the futex (``SpaceGate.wait``). A reader that is reading frees room within microseconds (one
+# pop, one batch); a sleep and its wake-up cost the two sides five system calls and a barrier,
+# about 15 us of CPU each in Python, and a writer that slept whenever it caught up slept on
+# almost every batch: two processes moving numpy batches of 1,000 through a 64,000-slot ring
+# took a median 52 us per batch with 1,300 to 2,200 wake-ups per 5,000 batches, and 28 us with
+# this spin (lists of ints: 60 and 47 us; 6 and 3 runs each, alternating, on a loaded host). A
+# writer held back by a reader that is not reading spins this long once per wait: at 10
+# wake-ups a second, 0.05 % of a core.
+ROOM_SPIN_NS = 50_000
+
+
+def spin_for_room(gate: "SpaceGate", position: int, deadline: Optional[float]) -> None:
+    """Looks for room for ``position`` for up to ``ROOM_SPIN_NS`` (not past ``deadline``, a
+    ``time.monotonic()``) before the gate's sleep; a writer with room returns at once."""
+    if gate.has_space(position):
+        return
+    end = time.monotonic_ns() + ROOM_SPIN_NS
+    if deadline is not None:
+        end = min(end, int(deadline * 1e9))
+    while time.monotonic_ns() < end:
+        if gate.has_space(position):
+            return
+
+
 class SlotPublisher:
     """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake."""
 
@@ -529,6 +554,8 @@ class SlotPublisher:
             start = self.published
             if start + min(total - done, length) > F.MAX_COUNT:
                 raise Corrupted(f"Ring file {file.path} cannot take another push: its counters would pass {F.MAX_COUNT}, the most a ring file counts.")
+            if timeout != 0:
+                spin_for_room(self.gate, start, deadline)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self.gate.wait(start, remaining):
                 break
@@ -1022,9 +1049,12 @@ class MessagePublisher:
         if end > MAX_COUNT or sequence >= MAX_COUNT:
             raise Corrupted(f"Ring file {file.path} cannot take another push: its counters would pass {F.MAX_COUNT}, the most a ring file counts.")
         gate = self.gate
-        if not (end - 1 < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version)) and not gate.wait(end - 1, timeout):
-            file.check()
-            return False
+        if not (end - 1 < gate.limit and (not gate.block or file.d[H_READERS_VERSION] == gate.version)):
+            if timeout != 0:
+                spin_for_room(gate, end - 1, None if timeout is None else time.monotonic() + timeout)
+            if not gate.wait(end - 1, timeout):
+                file.check()
+                return False
         if end - words_in_area > self.tail:
             self._advance_tail(end - words_in_area)
         if end > self.claimed:

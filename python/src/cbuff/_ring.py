@@ -16,12 +16,6 @@ from ._format import (  # the hot paths' constants, as globals (one lookup, not 
     H_WRITER_WAITING,
     HEADER_SIZE,
     LAST_WRITE_STAMP_SHIFT,
-    MAX_COUNT,
-    OFF_LAST_RECORD_START,
-    OFF_PUBLISHED_MESSAGES,
-    RECORD_HEADER_WORDS,
-    RECORD_MESSAGE,
-    RECORD_PADDING,
     W_DATA,
     W_LAST_WRITE_AT,
     W_PUBLISHED,
@@ -34,8 +28,6 @@ Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("p
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)   # Linux: the last timer tick
-W_LAST_RECORD_START, W_PUBLISHED_MESSAGES = OFF_LAST_RECORD_START // 8, OFF_PUBLISHED_MESSAGES // 8
-MESSAGE_KIND, PADDING_KIND = RECORD_MESSAGE << 32, RECORD_PADDING << 32     # a record's first word: kind << 32 | length
 
 
 class RingFile:
@@ -459,31 +451,6 @@ class SpaceGate:
         return file.sleep(F.OFF_SPACE, F.OFF_WRITER_WAITING, lambda: self.has_space(position), timeout)
 
 
-# How long a `block` writer held back by its named readers looks for room before it sleeps on
-# the futex (``SpaceGate.wait``). A reader that is reading frees room within microseconds (one
-# pop, one batch); a sleep and its wake-up cost the two sides five system calls and a barrier,
-# about 15 us of CPU each in Python, and a writer that slept whenever it caught up slept on
-# almost every batch: two processes moving numpy batches of 1,000 through a 64,000-slot ring
-# took a median 52 us per batch with 1,300 to 2,200 wake-ups per 5,000 batches, and 28 us with
-# this spin (lists of ints: 60 and 47 us; 6 and 3 runs each, alternating, on a loaded host). A
-# writer held back by a reader that is not reading spins this long once per wait: at 10
-# wake-ups a second, 0.05 % of a core.
-ROOM_SPIN_NS = 50_000
-
-
-def spin_for_room(gate: "SpaceGate", position: int, deadline: Optional[float]) -> None:
-    """Looks for room for ``position`` for up to ``ROOM_SPIN_NS`` (not past ``deadline``, a
-    ``time.monotonic()``) before the gate's sleep; a writer with room returns at once."""
-    if gate.has_space(position):
-        return
-    end = time.monotonic_ns() + ROOM_SPIN_NS
-    if deadline is not None:
-        end = min(end, int(deadline * 1e9))
-    while time.monotonic_ns() < end:
-        if gate.has_space(position):
-            return
-
-
 class SlotPublisher:
     """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake."""
 
@@ -578,6 +545,31 @@ class SlotPublisher:
             file.wake_readers()
         if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
             file.q[F.OFF_LAST_WRITE_AT // 8] = time.time_ns()
+
+
+# How long a `block` writer held back by its named readers looks for room before it sleeps on
+# the futex (``SpaceGate.wait``). A reader that is reading frees room within microseconds (one
+# pop, one batch); a sleep and its wake-up cost the two sides five system calls and a barrier,
+# about 15 us of CPU each in Python, and a writer that slept whenever it caught up slept on
+# almost every batch: two processes moving numpy batches of 1,000 through a 64,000-slot ring
+# took a median 52 us per batch with 1,300 to 2,200 wake-ups per 5,000 batches, and 28 us with
+# this spin (lists of ints: 60 and 47 us; 6 and 3 runs each, alternating, on a loaded host). A
+# writer held back by a reader that is not reading spins this long once per wait: at 10
+# wake-ups a second, 0.05 % of a core.
+ROOM_SPIN_NS = 50_000
+
+
+def spin_for_room(gate: "SpaceGate", position: int, deadline: Optional[float]) -> None:
+    """Looks for room for ``position`` for up to ``ROOM_SPIN_NS`` (not past ``deadline``, a
+    ``time.monotonic()``) before the gate's sleep; a writer with room returns at once."""
+    if gate.has_space(position):
+        return
+    end = time.monotonic_ns() + ROOM_SPIN_NS
+    if deadline is not None:
+        end = min(end, int(deadline * 1e9))
+    while time.monotonic_ns() < end:
+        if gate.has_space(position):
+            return
 
 
 def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
@@ -977,6 +969,12 @@ class MessageArea:
         if not (oldest < next and oldest <= position // 3 and next - oldest <= (published - position) // 3):
             return MessageDamage(f"its oldest message (word position {position}) has sequence {oldest}, which does not fit before message {next} in the {published} words published")
         return (position, oldest)
+
+
+# The message hot paths' constants, as globals (one lookup, not two).
+MAX_COUNT, RECORD_HEADER_WORDS, RECORD_MESSAGE = F.MAX_COUNT, F.RECORD_HEADER_WORDS, F.RECORD_MESSAGE
+W_LAST_RECORD_START, W_PUBLISHED_MESSAGES = F.OFF_LAST_RECORD_START // 8, F.OFF_PUBLISHED_MESSAGES // 8
+MESSAGE_KIND, PADDING_KIND = F.RECORD_MESSAGE << 32, F.RECORD_PADDING << 32    # a record's first word: kind << 32 | length
 
 
 class MessagePublisher:

@@ -1,3 +1,10 @@
+"""N pushes and pops in one process, for counting instructions (callgrind): ``items`` (one
+8-byte item each), ``messages`` (64 bytes each), ``batches`` (push_many of an array('Q') of
+1,000 and pop_many) or ``arrays`` (push_many of a numpy uint64 array of 1,000 and pop_array).
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python3 python/benchmarks/hot_loop.py N MODE
+"""
+import array
 import os
 import shutil
 import sys
@@ -16,6 +23,18 @@ try:
         for _ in range(n):
             push(payload)
             pop()
+    elif what in ("batches", "arrays"):
+        w = d.create_buffer("b", item_size=8, length=1 << 12)
+        r = d.open_reader("b")
+        if what == "arrays":
+            import numpy
+            batch, pop = numpy.arange(1000, dtype=numpy.uint64), r.pop_array
+        else:
+            batch, pop = array.array("Q", range(1000)), r.pop_many
+        push_many = w.push_many
+        for _ in range(n):
+            push_many(batch)
+            pop(1000)
     else:
         w = d.create_buffer("i", item_size=8, length=1 << 10)
         r = d.open_reader("i")

@@ -56,6 +56,26 @@ def test_pop_array_of_integers_across_the_wrap(directory):
     assert values.dtype == numpy.dtype("<u8") and list(values) == list(range(500, 1500))
 
 
+@pytest.mark.parametrize("item_size", [3, 4, 16])
+def test_pop_array_of_bytes_and_narrow_integers_across_the_wrap(directory, item_size):
+    numpy = pytest.importorskip("numpy")
+    writer = directory.create_buffer(f"wrap{item_size}", item_size=item_size, length=10)
+    reader = directory.open_reader(f"wrap{item_size}")
+    items = [bytes([i]) * item_size for i in range(1, 16)]
+    for item in items[:7]:
+        writer.push(item)
+    assert len(reader.pop_array(5)) == 5
+    for item in items[7:]:
+        writer.push(item)                                   # the slots wrap: the read spans both runs
+    values = reader.pop_array(100)
+    expected = items[5:]
+    if item_size == 4:
+        assert values.dtype == numpy.dtype("<u4") and list(values) == [int.from_bytes(item, "little") for item in expected]
+    else:
+        assert values.dtype == numpy.dtype((numpy.void, item_size)) and [bytes(value) for value in values] == expected
+    assert len(reader.pop_array(100)) == 0 and reader.pop_array(100).dtype == values.dtype
+
+
 def test_named_readers_resume_and_hold_a_blocking_writer(directory):
     writer = directory.create_buffer("held", item_size=8, length=4, policy="block")
     reader = directory.open_reader("held", reader="billing")
@@ -135,6 +155,32 @@ def test_batches_of_small_integers_across_the_wrap_and_refused_batches(directory
         with pytest.raises((ValueDoesNotFit, InvalidArgument)):
             writer.push_many(bad)
     assert writer.next_sequence == 12 and reader.pop() is None               # nothing of a refused batch
+
+
+def test_batches_of_words_are_taken_from_buffers_as_they_are_and_checked(directory):
+    import array
+    writer = directory.create_buffer("words", item_size=8, length=6)
+    reader = directory.open_reader("words")
+    assert writer.push_many(array.array("Q", [1, 2, 3, 4])) == 4 and reader.pop_many(2) == [1, 2]
+    assert writer.push_many(memoryview(array.array("Q", [5, 2**64 - 1, 7]))) == 3      # wraps the 6 slots
+    assert reader.pop_many(100) == [3, 4, 5, 2**64 - 1, 7]
+    for other in (array.array("q", [8, 9]), array.array("d", [10.0]), b"\x0b\x0c"):   # not unsigned words: item by item
+        try:
+            writer.push_many(other)
+        except (ValueDoesNotFit, InvalidArgument):
+            pass
+    assert reader.pop_many(100) == [8, 9, 11, 12]          # the floats were refused whole
+    narrow = directory.create_buffer("narrow", item_size=3, length=10)
+    with pytest.raises(ValueDoesNotFit):
+        narrow.push_many(array.array("Q", [1, 1 << 24]))
+    assert narrow.push_many(array.array("Q", [1, (1 << 24) - 1])) == 2 and narrow.next_sequence == 2
+    wide = directory.create_buffer("wide16", item_size=16, length=4)
+    assert wide.push_many(array.array("Q", [1, 2])) == 2       # as ints, each in its 16 bytes
+    assert directory.open_reader("wide16").pop_many(4) == [(1).to_bytes(16, "little"), (2).to_bytes(16, "little")]
+    numpy = pytest.importorskip("numpy")
+    assert writer.push_many(numpy.arange(3, dtype=numpy.uint64) + 20) == 3
+    assert writer.push_many(numpy.arange(6, dtype=numpy.uint64)[::2] + 30) == 3          # strided: item by item
+    assert reader.pop_many(100) == [20, 21, 22, 30, 32, 34]
 
 
 @pytest.mark.parametrize("position", [2**64 - 1, 2**64 - 3, 2**63 + 1])

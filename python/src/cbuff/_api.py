@@ -619,16 +619,24 @@ class Writer(_Handle):
         return bool(self._publisher.publish([self._encode(value)], 0) == 1)
 
     def push_many(self, values: Any, timeout: Optional[float] = None) -> int:
-        """Pushes every value, announcing them once per run; all are checked first."""
+        """Pushes every value, announcing them once per run; all are checked first. Into items
+        of at most 8 bytes without fields, an ``array('Q')``, a numpy ``uint64`` array or any
+        other contiguous buffer of unsigned 8-byte integers is copied as it is (one slice copy
+        per run, no Python int per item)."""
         self._file.check()
-        values = list(values)
+        words = _unsigned_words(values)
+        if words is None and not isinstance(values, list):
+            values = list(values)
         if self._word_slots and self._slot_words == 1:
-            try:
-                words = array.array("Q", values)        # refuses negative, too large and non-integers
-            except (OverflowError, TypeError):
-                words = None
+            if words is None:
+                try:
+                    words = memoryview(array.array("Q", values))     # refuses negative, too large and non-integers
+                except (OverflowError, TypeError):
+                    pass
             if words is not None and (self.max_value == 0xFFFFFFFFFFFFFFFF or max(words, default=0) <= self.max_value):
                 return int(self._publisher.publish_words(words, timeout))
+        if words is not None:
+            values = words.tolist()
         encoded = [self._encode(value) for value in values]
         return int(self._publisher.publish(encoded, timeout))
 
@@ -643,6 +651,23 @@ def _reader_removed(buffer: str, reader: Optional[str]) -> NotFound:
     """What a named reader raises once it finds its record removed under it (``cbuff reader rm
     --force`` while it was open): its name no longer names it (the Swift ``readerRemoved``)."""
     return NotFound(f'Named reader "{reader}" of buffer "{buffer}" was removed (cbuff reader rm --force) while this process was reading it; it reads nothing more, and what it read since its last commit is recorded nowhere.')
+
+
+_WORD_FORMATS = frozenset(("Q", "L", "<Q", "<L", "=Q", "=L", "@Q", "@L"))
+
+
+def _unsigned_words(values: Any) -> Optional[memoryview]:
+    """``values`` as a flat memoryview of unsigned 8-byte integers (format ``Q`` or ``L``: an
+    ``array('Q')``, numpy ``uint64``) if it is a contiguous one-dimensional buffer of them, else None."""
+    if isinstance(values, (list, range)):
+        return None
+    try:
+        view = memoryview(values)
+    except TypeError:
+        return None
+    if view.ndim != 1 or view.itemsize != 8 or view.format not in _WORD_FORMATS or not view.c_contiguous:
+        return None
+    return view
 
 
 class Reader(_Handle):
@@ -665,6 +690,7 @@ class Reader(_Handle):
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
         self._state_word = (R.RingFile._record(named[1]) + F.REC_STATE) // 4 if named else 0
         self._cursor.record = self._index
+        self._dtype: Any = None         # pop_array's, made at its first call
 
     def _general_pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         return Reader.pop(self, timeout)
@@ -719,17 +745,18 @@ class Reader(_Handle):
 
     def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
-        self._file.check()
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
-            out: List[Any] = []
-            mask = self._mask
-            while len(out) < count:
-                words = self._cursor.read_words(count - len(out))
-                if not words:
+            # One read takes every item waiting (up to ``count``, both runs of a wrap); another
+            # is tried only if it came short and more were published meanwhile.
+            read_words, mask = self._cursor.read_words, self._mask
+            out: List[Any] = read_words(count)
+            while 0 < len(out) < count:
+                more = read_words(count - len(out))
+                if not more:
                     break
-                out.extend(words if mask == 0xFFFFFFFFFFFFFFFF else [word & mask for word in words])
-            return out
+                out += more
+            return out if mask == 0xFFFFFFFFFFFFFFFF else [word & mask for word in out]
         out = []
         while len(out) < count:
             items = self._cursor.read(count - len(out))
@@ -742,18 +769,27 @@ class Reader(_Handle):
     def pop_array(self, count: int) -> Any:
         """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
         array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
-        import numpy
+        numpy = R.numpy_module()
         self._acknowledge()
-        if self.fields is not None:
-            dtype = self.fields.numpy_dtype()
-        elif self.item_size in (1, 2, 4, 8):
-            dtype = numpy.dtype(f"<u{self.item_size}")
-        else:
-            dtype = numpy.dtype((numpy.void, self.item_size))
-        parts, total = [], 0
+        dtype = self._dtype
+        if dtype is None:
+            if self.fields is not None:
+                dtype = self.fields.numpy_dtype()
+            elif self.item_size in (1, 2, 4, 8):
+                dtype = numpy.dtype(f"<u{self.item_size}")
+            else:
+                dtype = numpy.dtype((numpy.void, self.item_size))
+            self._dtype = dtype
+        read_array = self._cursor.read_array
+        part = read_array(count, dtype)
+        if part is None:
+            return numpy.empty(0, dtype=dtype)
+        if len(part) == count:
+            return part
+        parts, total = [part], len(part)
         while total < count:
-            part = self._cursor.read_array(count - total, dtype)
-            if len(part) == 0:
+            part = read_array(count - total, dtype)
+            if part is None:
                 break
             parts.append(part)
             total += len(part)
@@ -897,12 +933,11 @@ class MessageWriter(_Handle):
     def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
         self._file.check()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         if len(data) > self.max_message:
             raise ValueDoesNotFit(f'A message of {len(data)} bytes cannot be pushed to buffer "{self.name}": its messages are at most {self.max_message} bytes.')
-        return bool(self._publisher.publish(bytes(data), timeout))
+        return bool(self._publisher.publish(data, timeout))
 
     push = push_message
 

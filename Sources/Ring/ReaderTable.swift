@@ -228,7 +228,7 @@ package struct ReaderCommit {
     /// The cursor word of the reader's record (its own cache line).
     @usableFromInline let cursor: UnsafeMutablePointer<Atomic<UInt64>>
     /// The state word of the reader's record (see ``isRemoved``).
-    @usableFromInline package let state: UnsafeMutablePointer<Atomic<UInt32>>
+    @usableFromInline let state: UnsafeMutablePointer<Atomic<UInt32>>
     @usableFromInline let header: HeaderWords
     /// Set when this process could not register for membarrier: the reader then pays a full
     /// fence between its store and its load of `writerWaiting` (see `FutexSleep`).

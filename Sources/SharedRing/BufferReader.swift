@@ -2,7 +2,6 @@
 // publicly; they declare nothing public, so clients still see none of them.
 public import SharedRingProtocol
 public import SharedRingSystem
-public import Synchronization
 internal import SharedRingCommon
 
 /// A reader of a buffer, with its own cursor: every reader sees every item (broadcast), and
@@ -37,7 +36,7 @@ public struct BufferReader: ~Copyable {
     @usableFromInline var acknowledgement: ReaderCommit?
     /// For a named reader, the state word of its record: every read looks at it first, and stops
     /// once a forced removal freed the record (see `ReaderCommit.isRemoved`).
-    @usableFromInline let recordState: UnsafeMutablePointer<Atomic<UInt32>>?
+    @usableFromInline let registration: ReaderCommit?
     /// Raised if another process cut the ring file short under this reader (see `Sys.Mapping`).
     @usableFromInline let cutShort: CutShortFlag
 
@@ -50,7 +49,7 @@ public struct BufferReader: ~Copyable {
         self.cursor = file.cursor(start: start, record: record)
         self.record = record
         self.acknowledgement = record?.commit
-        self.recordState = record?.commit.state
+        self.registration = record?.commit
         self.cutShort = file.cutShort
         self.file = file
     }
@@ -133,7 +132,7 @@ public struct BufferReader: ~Copyable {
     @inlinable
     func acknowledge(upTo sequence: UInt64) throws(CBuffError) {
         acknowledgement?.store(sequence)
-        if let recordState, recordState.pointee.load(ordering: .relaxed) != 1 { throw Self.removed(name, record?.name) }
+        if let registration, registration.isRemoved { throw Self.removed(name, record?.name) }
     }
 
     @usableFromInline @inline(never)
@@ -143,7 +142,7 @@ public struct BufferReader: ~Copyable {
 
     /// Whether a forced removal freed this named reader's record (false for an anonymous one).
     var wasRemoved: Bool {
-        recordState.map { $0.pointee.load(ordering: .relaxed) != 1 } ?? false
+        registration?.isRemoved ?? false
     }
 
     /// Stores a named reader's cursor; nothing for an anonymous reader.
@@ -308,8 +307,8 @@ public struct BufferReader: ~Copyable {
         // A named reader removed under it (see `ReaderCommit.isRemoved`) ends its wait as an
         // item would: its next read throws. The remover wakes sleepers; a wait missing that
         // wake-up sees the removal after its current slice of sleep (at most 50 ms).
-        guard let state = recordState else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { state.pointee.load(ordering: .relaxed) != 1 })
+        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { registration.isRemoved })
     }
 
     /// What another thread calls to cut this reader's wait short.

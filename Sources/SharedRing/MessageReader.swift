@@ -1,6 +1,5 @@
 public import SharedRingProtocol
 public import SharedRingSystem
-public import Synchronization
 internal import SharedRingCommon
 
 /// One message: its sequence number, its publish time and its bytes.
@@ -59,7 +58,7 @@ public struct MessageReader: ~Copyable {
     /// ``commitsOnRead`` is false.
     @usableFromInline var acknowledgement: ReaderCommit?
     /// For a named reader, the state word of its record (see ``BufferReader``).
-    @usableFromInline let recordState: UnsafeMutablePointer<Atomic<UInt32>>?
+    @usableFromInline let registration: ReaderCommit?
     @usableFromInline let cutShort: CutShortFlag
 
     /// A reader of `file` with `cursor` (made by `RingFile.messageCursor`, which checks the ring
@@ -73,7 +72,7 @@ public struct MessageReader: ~Copyable {
         self.cursor = cursor
         self.record = record
         acknowledgement = record?.commit
-        recordState = record?.commit.state
+        registration = record?.commit
         cutShort = file.cutShort
         self.file = file
     }
@@ -143,7 +142,7 @@ public struct MessageReader: ~Copyable {
     @inlinable
     func acknowledge() throws(CBuffError) {
         acknowledgement?.store(cursor.commitPoint)
-        if let recordState, recordState.pointee.load(ordering: .relaxed) != 1 { throw Self.removed(name, record?.name) }
+        if let registration, registration.isRemoved { throw Self.removed(name, record?.name) }
     }
 
     @usableFromInline @inline(never)
@@ -153,7 +152,7 @@ public struct MessageReader: ~Copyable {
 
     /// Whether a forced removal freed this named reader's record (false for an anonymous one).
     var wasRemoved: Bool {
-        recordState.map { $0.pointee.load(ordering: .relaxed) != 1 } ?? false
+        registration?.isRemoved ?? false
     }
 
     // MARK: Reading
@@ -255,8 +254,8 @@ public struct MessageReader: ~Copyable {
         }
         // A named reader removed under it ends its wait as a message would: its next read
         // throws (see ``BufferReader``).
-        guard let state = recordState else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { state.pointee.load(ordering: .relaxed) != 1 })
+        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { registration.isRemoved })
     }
 
     var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }

@@ -301,6 +301,19 @@ extension RingFile {
         (try? Sys.isLocked(descriptor, start: ReaderTable.lockByte(ofRecord: index)).get()) ?? false
     }
 
+    /// ``isReaderAlive(_:)`` for a decision that refuses a removal: a liveness lock held although
+    /// the process the record names is gone, or is this one, may be a child's that a thread is
+    /// forking (it shares its parent's locks until it execs), and is waited out for up to the
+    /// grace take-overs give (`outlastingForkedHolders`) before it counts as a live reader.
+    package func readerIsAliveForRemoval(_ index: Int) -> Bool {
+        let owner = readerTable.pid(index)
+        let free = try? Self.outlastingForkedHolders(of: "the liveness lock of named reader record \(index) of ring file \(path)",
+                                                     ownerIsRunning: owner != Sys.processID() && Sys.processExists(owner)) { () throws(CBuffFailure) -> Bool in
+            !isReaderAlive(index)
+        }
+        return free != true
+    }
+
     /// Opens named reader `name`: resumes its record if it exists, else claims a free one with
     /// its cursor at `start`. Takes the reader's liveness lock.
     package func claimReader(_ name: String, bufferName: String, lockTimeoutNanos: Int64, start: () -> UInt64) throws(CBuffFailure) -> NamedReaderRecord {

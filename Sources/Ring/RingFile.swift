@@ -282,7 +282,7 @@ package struct RingFile: ~Copyable {
     /// one place that knows a busy lock may be a forked child's: taking over and removing (which
     /// asks whether a writer is alive) must not disagree about it (a removal right after a
     /// clean close was refused as "a live writer" while another thread was spawning a process).
-    private static func outlastingForkedHolders(of what: @autoclosure () -> String, ownerIsRunning: @autoclosure () -> Bool,
+    static func outlastingForkedHolders(of what: @autoclosure () -> String, ownerIsRunning: @autoclosure () -> Bool,
                                                 _ isFree: () throws(CBuffFailure) -> Bool) throws(CBuffFailure) -> Bool {
         if try isFree() { return true }
         if ownerIsRunning() { return false }

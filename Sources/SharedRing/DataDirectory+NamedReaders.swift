@@ -84,7 +84,7 @@ extension DataDirectory {
                 guard let index = file.readerTable.index(of: readerName) else {
                     throw CBuffFailure(.notFound, "Buffer \"\(name)\" has no named reader \"\(readerName)\".")
                 }
-                if !force && file.isReaderAlive(index) {
+                if !force && file.readerIsAliveForRemoval(index) {
                     throw CBuffFailure(.readerBusy, "Named reader \"\(readerName)\" of buffer \"\(name)\" is in use by a live process (PID \(file.readerTable.pid(index))); stop it first or force the removal.")
                 }
                 file.removeReader(at: index)

@@ -105,7 +105,7 @@ final class NatsSession {
         // and none starts after it. (Pauses that overran it made --connect-timeout 2 take 4 s.)
         var wait = 0.1
         let deadline = ContinuousClock.now + .milliseconds(Int(patience * 1000))
-        let shownPatience = Progress.seconds(.milliseconds(Int(patience * 1000))).formatted1
+        let shownPatience = patience == patience.rounded() ? String(Int(patience)) : patience.formatted1
         while true {
             let left = Progress.seconds(deadline - ContinuousClock.now)
             _ = natsOptions_SetTimeout(options, Int64(min(2000, max(100, left * 1000))))

@@ -16,6 +16,9 @@ let package = Package(
         // How this repository starts a program (Sources/Spawning): a product so that the relay's
         // package (its tests) uses it too. Not part of SharedRing's API.
         .library(name: "Spawning", targets: ["Spawning"]),
+        // How the command-line tools word a usage error and read a negative number
+        // (Sources/CommandLineSupport): a product so that the relay's `cbuff-relay` uses it too.
+        .library(name: "CommandLineSupport", targets: ["CommandLineSupport"]),
         .executable(name: "cbuff", targets: ["cbuff"]),
         .executable(name: "cbuff-bench", targets: ["cbuff-bench"]),
     ],
@@ -52,6 +55,8 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "Spawning", dependencies: ["CSharedRingShims"], swiftSettings: layered),
+        .target(name: "CommandLineSupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: layered),
         .target(name: "SharedRingSystem", dependencies: ["CSharedRingShims"], path: "Sources/System",
                 swiftSettings: layered),
         .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem", .product(name: "Logging", package: "swift-log")],
@@ -76,6 +81,7 @@ let package = Package(
             dependencies: [
                 "SharedRing",
                 "Spawning",
+                "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -25,7 +25,9 @@ let package = Package(
         // two directions, over SharedRing's public API.
         .target(name: "Relay", dependencies: ["CNats", .product(name: "SharedRing", package: root)],
                 swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]),
-        .executableTarget(name: "cbuff-relay", dependencies: ["Relay", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Its usage errors are worded as cbuff's (the root package's CommandLineSupport).
+        .executableTarget(name: "cbuff-relay", dependencies: ["Relay", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                                              .product(name: "CommandLineSupport", package: root)]),
         // The end-to-end latency probe of `Benchmarks/run.sh` (a writer and a reader of the two rings).
         .executableTarget(name: "relay-latency", dependencies: [.product(name: "SharedRing", package: root)], path: "Benchmarks/relay-latency"),
         // Its tests start nats-server and the relay through the root package's spawner (Spawning:

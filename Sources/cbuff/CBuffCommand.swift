@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Logging
 
@@ -46,18 +47,8 @@ struct CBuffCommand: ParsableCommand {
             handler.logLevel = verbose ? .debug : .warning
             return handler
         }
-        do {
-            var command = try parseAsRoot(arguments)
-            try command.run()
-        } catch {
-            let message = message(for: error)
-            if exitCode(for: error).rawValue == ExitStatus.usage, !message.isEmpty {
-                let sentence = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-                complain(sentence + " (see 'cbuff --help')")
-                exit(withError: ExitCode(ExitStatus.usage))
-            }
-            exit(withError: error)
-        }
+        // Usage errors worded as cbuff-relay words them (Sources/CommandLineSupport).
+        runReportingUsageErrors(arguments, tool: "cbuff", complain: complain)
     }
 }
 

@@ -17,7 +17,9 @@ import Testing
         "Sources/Ring": ["SharedRingSystem", "SharedRingCommon", "Synchronization"],
         "Sources/Registry": ["SharedRingSystem", "SharedRingCommon", "GRDB", "Synchronization"],
         "Sources/SharedRing": ["SharedRingSystem", "SharedRingCommon", "SharedRingProtocol", "SharedRingRegistry", "Synchronization", "Dispatch"],
-        "Sources/cbuff": ["SharedRing", "Spawning", "ArgumentParser", "Foundation", "Synchronization", "Glibc", "Logging"],
+        "Sources/cbuff": ["SharedRing", "Spawning", "CommandLineSupport", "ArgumentParser", "Foundation", "Synchronization", "Glibc", "Logging"],
+        // Beside the library: how the command-line tools (cbuff, cbuff-relay) word usage errors.
+        "Sources/CommandLineSupport": ["ArgumentParser"],
         // Beside the library, not in it: how the repository starts a program (its own system calls).
         "Sources/Spawning": ["Glibc", "CSharedRingShims"],
     ]

@@ -42,7 +42,8 @@ struct Admission {
     /// The most bytes a ring created from a message's headers may take: its slots (length ×
     /// item size) or its data area.
     var maxRingBytes: Int
-    /// A created ring of items: its length.
+    /// A created ring of items: its length, at most (fewer if its items would take more than
+    /// ``maxRingBytes``).
     var length: Int
     /// A created ring of messages: its data area at least (within ``maxRingBytes``).
     var capacity: Int
@@ -128,11 +129,15 @@ struct Admission {
     private func plan(for asked: RingShape) throws(Refusal) -> RingPlan {
         switch asked {
         case .items(let size, let fields):
-            // size <= 16 MiB and length <= 2^32: the product cannot overflow.
-            guard size * length <= maxRingBytes else {
-                throw Refusal("a ring of \(length) of its \(size)-byte items would take \(size * length) bytes, more than --max-ring-bytes \(maxRingBytes) (lower --length, or raise --max-ring-bytes)")
+            // `length` items at most, as many as maxRingBytes holds: the relay's --length is
+            // never a reason to refuse a message (InRelay.validate checked that it is a length
+            // the library makes, of 1-byte items within maxRingBytes); an item so large that
+            // not even the library's smallest ring, 2 of them, fits within maxRingBytes is.
+            let fitting = min(length, maxRingBytes / size)
+            guard fitting >= 2 else {
+                throw Refusal("a ring of 2 of its \(size)-byte items, the fewest a buffer holds, would take more than --max-ring-bytes \(maxRingBytes)")
             }
-            return .items(size: size, fields: fields, length: length)
+            return .items(size: size, fields: fields, length: fitting)
         case .messages(let largest):
             // A message ring holds its largest message at most in half its data area, with a
             // 24-byte record header; largest <= Int32.max keeps this far from overflow.

@@ -43,11 +43,7 @@ public struct InRelay {
     /// with `once`, until a fetch finds nothing. `report` receives where delivery resumes, the
     /// refusals, the status lines, and the connection's drops and returns.
     public func run(shouldStop: () -> Bool = { false }, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
-        guard !consumer.isEmpty, consumer.utf8.count <= 64,
-              consumer.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
-            throw RelayError("A consumer name is 1 to 64 letters, digits, '_' or '-'; \"\(consumer)\" is not.")
-        }
-        let batch = min(max(1, self.batch), InJournal.maxBatch)
+        try validate()
         let session = try NatsSession(url: server, window: 256, patience: connectTimeout, report: report)
         let streamInfo = try awaitStream(session, shouldStop: shouldStop, report: report)
         guard let streamSubject = streamInfo.subjects.first else { throw RelayError("Stream \(stream) has no subject.") }
@@ -127,9 +123,20 @@ public struct InRelay {
                 var (claim, verdict) = judge.verdict(on: message, ring: sink?.shape)
                 if case .create(let plan) = verdict {
                     let record: BufferRecord
-                    (sink, record) = try createSink(directory: directory, buffer: buffer, plan: plan)
+                    do {
+                        (sink, record) = try createSink(directory: directory, buffer: buffer, plan: plan)
+                    } catch {
+                        // Not the message's fault: it stays in the stream, unacknowledged,
+                        // delivered again after a restart.
+                        report("Cannot make buffer \(buffer) for stream message \(sequence), which is not acknowledged: delivery resumes at it when the relay starts again")
+                        throw error
+                    }
                     identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
-                    report("Buffer \(buffer) holds \(sink!.shape), policy block (made for stream message \(sequence) unless it existed)")
+                    var cut = ""
+                    if case .items(_, _, let made) = plan, made < length {
+                        cut = ", \(made) of them (--length \(length) would take more than --max-ring-bytes \(maxRingBytes))"
+                    }
+                    report("Buffer \(buffer) holds \(sink!.shape)\(cut), policy block (made for stream message \(sequence) unless it existed)")
                     verdict = judge.admission.decide(claim, ring: sink!.shape)
                 }
                 if case .refuse(let reason) = verdict { refusals.append(reason) } else { refusals.append(nil) }
@@ -204,6 +211,33 @@ public struct InRelay {
         }
     }
 
+    /// Throws a usage error (one sentence, exit 64) for any argument the relay cannot work
+    /// with, the geometry of the buffer it may create included, by the library's own checks:
+    /// all of it before it connects, creates or consumes anything, so that no stream message is
+    /// ever refused, and no consumer's floor moved, for what is wrong with the relay's
+    /// configuration. (`run` checks first; the command line checks while parsing.)
+    public func validate() throws(RelayError) {
+        try Arguments.library("Buffer name") { () throws(CBuffError) in try DataDirectory.checkBufferName(buffer) }
+        try Arguments.checkName(stream, option: "--stream")
+        try Arguments.checkName(consumer, option: "--consumer", consumer: true)
+        if let deadLetterSubject, !deadLetterSubject.isEmpty { try Subject.checkLiteral(deadLetterSubject, option: "--dead-letter") }
+        try Arguments.checkRange(batch, 1...InJournal.maxBatch, option: "--batch", unit: " messages")
+        try Arguments.checkRange(streamPatience, 0...86_400, option: "--wait-for-stream", unit: " seconds")
+        try Arguments.checkSeconds(connectTimeout, option: "--connect-timeout")
+        if let statusInterval { try Arguments.checkSeconds(statusInterval, option: "--status-interval") }
+        try Arguments.checkRange(maxRingBytes, Admission.smallestCapacity...(1 << 40), option: "--max-ring-bytes", unit: " bytes")
+        try Arguments.library("--length") { () throws(CBuffError) in try DataDirectory.checkGeometry(itemSize: 1, length: length) }
+        guard length <= maxRingBytes else {
+            throw RelayError("--length \(length) is more than --max-ring-bytes \(maxRingBytes) allows even of 1-byte items: lower --length, or raise --max-ring-bytes.", usage: true)
+        }
+        // Every ring `Admission` may plan is one the library makes: of items, `length` at most
+        // (fewer if they would take more than maxRingBytes), of 2 at least; of messages, a
+        // capacity from the one asked for within maxRingBytes.
+        try Arguments.library("capacity") { () throws(CBuffError) in
+            try DataDirectory.checkMessageGeometry(capacity: Admission.powerOfTwo(atMost: min(capacity, maxRingBytes)), maxMessageSize: 0)
+        }
+    }
+
     /// Where refused messages go: the subject given, or the default; refused if the consumer
     /// receives it (dead letters would come back to be refused again, without end).
     func deadLetters(session: NatsSession, streamCreated: Int64, consumerSubject: String) throws -> DeadLetters {
@@ -227,7 +261,7 @@ public struct InRelay {
         while true {
             do { return try session.ensureStream(stream, subject: nil) } catch let error as RelayError where error.notFound {
                 if ContinuousClock.now > deadline || shouldStop() {
-                    throw RelayError("Stream \(stream) does not exist (waited \(streamPatience) s for it).")
+                    throw RelayError("Stream \(stream) does not exist (waited \(streamPatience) s for it).", notFound: true, status: 66)
                 }
                 if !said { report("Waiting up to \(streamPatience) s for stream \(stream) to exist"); said = true }
                 Thread.sleep(forTimeInterval: 0.2)

@@ -100,16 +100,23 @@ final class NatsSession {
         _ = natsOptions_SetReconnectedCB(options, { _, context in
             Unmanaged<ConnectionEvents>.fromOpaque(context!).takeUnretainedValue().back()
         }, context)
+        // Every attempt and every pause between them ends by the deadline: an attempt may take
+        // at most what is left (libnats's own 2 s at most), a pause no longer than what is left,
+        // and none starts after it. (Pauses that overran it made --connect-timeout 2 take 4 s.)
         var wait = 0.1
         let deadline = ContinuousClock.now + .milliseconds(Int(patience * 1000))
+        let shownPatience = patience == patience.rounded() ? String(Int(patience)) : patience.formatted1
         while true {
+            let left = Progress.seconds(deadline - ContinuousClock.now)
+            _ = natsOptions_SetTimeout(options, Int64(min(2000, max(100, left * 1000))))
             let status = natsConnection_Connect(&connection, options)
             if status == NATS_OK { break }
-            if ContinuousClock.now > deadline {
-                throw RelayError("No NATS server answered at \(shown) within \(Int(patience)) s (\(Self.text(status))).")
+            let remaining = Progress.seconds(deadline - ContinuousClock.now)
+            if remaining <= 0 {
+                throw RelayError("No NATS server answered at \(shown) within \(shownPatience) s (\(Self.text(status))).")
             }
-            if wait == 0.1 { report("No NATS server answers at \(shown) yet (\(Self.text(status))): trying for up to \(Int(patience)) s") }
-            Thread.sleep(forTimeInterval: wait)
+            if wait == 0.1 { report("No NATS server answers at \(shown) yet (\(Self.text(status))): trying for up to \(shownPatience) s") }
+            Thread.sleep(forTimeInterval: min(wait, remaining))
             wait = min(wait * 2, 2)
         }
         var jsOptions = jsOptions()
@@ -144,13 +151,39 @@ final class NatsSession {
         return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
     }
 
-    /// Why a JetStream request failed, with what to do when the server has JetStream disabled
-    /// (it answers with error 10076 or 10039, or nothing answers the request at all).
-    static func jetStreamFailure(_ what: String, _ status: natsStatus, _ code: jsErrCode, notFound: Bool = false) -> RelayError {
-        if status == NATS_NO_RESPONDERS || code.rawValue == 10076 || code.rawValue == 10039 {
+    /// Why a JetStream request to `what` failed, as one sentence with the sysexits status it
+    /// deserves: the server has JetStream disabled (it answers with error 10076 or 10039, or
+    /// nothing answers the request at all: 1, with what to do); it does not exist (66); a
+    /// stream or consumer of the name exists otherwise, or another stream takes the subject
+    /// (73); the request is invalid (64: the relay's own checks let through something the
+    /// server refuses); the server's limits are reached (75); not permitted (77); else 1. The
+    /// server's own words, when it gave some, follow.
+    static func jetStreamFailure(_ what: String, _ status: natsStatus, _ code: jsErrCode) -> RelayError {
+        let number = Int(code.rawValue)
+        if status == NATS_NO_RESPONDERS || number == 10076 || number == 10039 {
             return RelayError("Cannot \(what): the server has JetStream disabled (start nats-server with -js, or give its configuration a jetstream block).")
         }
-        return RelayError("Cannot \(what): \(text(status)) (JetStream error \(code.rawValue)).", notFound: notFound)
+        var lastStatus = NATS_OK
+        let said = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
+        let words = said.isEmpty ? "" : " (the server: \(StandardStreams.escapingControlCharacters(String(said.prefix(200)))))"
+        switch (status, number) {
+        case (NATS_NOT_FOUND, _), (_, 10059), (_, 10014):
+            return RelayError("Cannot \(what): it does not exist.", notFound: true, status: 66)
+        case (_, 10058), (_, 10013):
+            return RelayError("Cannot \(what): one of that name exists with another configuration\(words).", status: 73)
+        case (_, 10065):
+            return RelayError("Cannot \(what): another stream already takes its subjects\(words).", status: 73)
+        case (NATS_INVALID_ARG, _), (_, 10003), (_, 10012), (_, 10049), (_, 10052):
+            return RelayError("Cannot \(what): the server refuses it as invalid\(words).", usage: true)
+        case (_, 10002), (_, 10023), (_, 10026), (_, 10027), (_, 10028), (_, 10047), (_, 10053):
+            return RelayError("Cannot \(what): the server's limits are reached\(words).", status: 75)
+        case (NATS_NOT_PERMITTED, _):
+            return RelayError("Cannot \(what): the server does not permit it\(words).", status: 77)
+        case (NATS_TIMEOUT, _):
+            return RelayError("Cannot \(what): JetStream did not answer in time.", transient: true)
+        default:
+            return RelayError("Cannot \(what): \(text(status))\(number == 0 ? "" : " (JetStream error \(number))")\(words).")
+        }
     }
 
     // MARK: Streams
@@ -185,7 +218,7 @@ final class NatsSession {
             }
         }
         guard status == NATS_OK, let info else {
-            throw Self.jetStreamFailure("find or create stream \(name)", status, code, notFound: status == NATS_NOT_FOUND)
+            throw Self.jetStreamFailure(subject == nil ? "find stream \(name)" : "find or create stream \(name)", status, code)
         }
         defer { jsStreamInfo_Destroy(info) }
         let config = info.pointee.Config.pointee
@@ -201,7 +234,8 @@ final class NatsSession {
     private func streamState(_ name: String) throws -> jsStreamState {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
-        try Self.check(js_GetStreamInfo(&info, jetStream, name, nil, &code), "look at stream \(name)")
+        let status = js_GetStreamInfo(&info, jetStream, name, nil, &code)
+        guard status == NATS_OK else { throw Self.jetStreamFailure("look at stream \(name)", status, code) }
         defer { jsStreamInfo_Destroy(info) }
         return info!.pointee.State
     }
@@ -283,7 +317,7 @@ final class NatsSession {
         let status = js_GetConsumerInfo(&info, jetStream, stream, durable, nil, &code)
         if status == NATS_NOT_FOUND { return nil }
         guard status == NATS_OK, let info else {
-            throw RelayError("Cannot look at consumer \(durable) of stream \(stream): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+            throw Self.jetStreamFailure("look at consumer \(durable) of stream \(stream)", status, code)
         }
         defer { jsConsumerInfo_Destroy(info) }
         let filter = info.pointee.Config?.pointee.FilterSubject.map { String(cString: $0) }
@@ -301,7 +335,7 @@ final class NatsSession {
         var code = jsErrCode(0)
         let deleted = js_DeleteConsumer(jetStream, stream, durable, nil, &code)
         guard deleted == NATS_OK || deleted == NATS_NOT_FOUND else {
-            throw RelayError("Cannot reset consumer \(durable) of stream \(stream): \(Self.text(deleted)) (JetStream error \(code.rawValue)).")
+            throw Self.jetStreamFailure("reset consumer \(durable) of stream \(stream)", deleted, code)
         }
         var config = jsConsumerConfig()
         jsConsumerConfig_Init(&config)
@@ -319,7 +353,7 @@ final class NatsSession {
             }
         }
         guard status == NATS_OK else {
-            throw RelayError("Cannot create consumer \(durable) of stream \(stream): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+            throw Self.jetStreamFailure("create consumer \(durable) of stream \(stream)", status, code)
         }
         jsConsumerInfo_Destroy(info)
     }
@@ -336,7 +370,7 @@ final class NatsSession {
             return js_PullSubscribe(&subscription, jetStream, subject, durable, nil, &options, &code)
         }
         guard status == NATS_OK, let subscription else {
-            throw RelayError("Cannot subscribe to stream \(stream) as consumer \(durable): \(Self.text(status)) (JetStream error \(code.rawValue)).")
+            throw Self.jetStreamFailure("subscribe to stream \(stream) as consumer \(durable)", status, code)
         }
         return PullConsumer(subscription: subscription) { [connection] in natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
     }

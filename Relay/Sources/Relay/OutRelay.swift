@@ -44,6 +44,7 @@ public struct OutRelay {
     /// Relays until `shouldStop()` (checked between windows), or, with `once`, until caught up.
     /// `report` receives the status lines, and the connection's drops and returns.
     public func run(shouldStop: () -> Bool = { false }, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        try validate()
         let session = try NatsSession(url: server, window: window, patience: connectTimeout, report: report)
         _ = try session.ensureStream(stream, subject: subject)
         let record = try directory.record(of: buffer)
@@ -59,7 +60,7 @@ public struct OutRelay {
         /// buffer: not on another of its name.
         func reopen() throws {
             try stopIfRemoved()
-            source = ReleasedSource()
+            source = ReleasedSource(position: source.position)
             source = try openSource(directory: directory, buffer: buffer, reader: name, messages: record.holdsMessages)
             guard (try? directory.record(of: buffer).createdAt) == record.createdAt else { throw RelayError.removed(buffer) }
         }
@@ -84,6 +85,10 @@ public struct OutRelay {
                 } catch let error as RelayError where error.transient {
                     refused = error          // disconnected, say: the window is sent again below
                     break
+                } catch let error as RelayError {
+                    // One the server never takes (larger than its max_payload): the relay
+                    // stops, its reader's cursor at the last commit, before this window.
+                    throw RelayError("Item \(sequence) of buffer \(buffer): \(error.description)", status: error.status)
                 }
                 inFlight += 1
             }
@@ -118,14 +123,38 @@ public struct OutRelay {
     }
 }
 
+extension OutRelay {
+    /// The largest window (publishes in flight).
+    public static let largestWindow = 65_536
+
+    /// Throws a usage error (one sentence, exit 64) for any argument the relay cannot work
+    /// with, before it connects, creates a stream or opens the buffer. (`run` checks first;
+    /// the command line checks while parsing.)
+    public func validate() throws(RelayError) {
+        try Arguments.library("Buffer name") { () throws(CBuffError) in try DataDirectory.checkBufferName(buffer) }
+        try Arguments.checkName(stream, option: "--stream")
+        try Subject.checkLiteral(subject, option: "--subject")
+        let reader = readerName ?? "relay-\(stream)"
+        try Arguments.library(readerName == nil ? "The default reader name relay-STREAM (give one with --reader)" : "--reader") { () throws(CBuffError) in
+            try DataDirectory.checkReaderName(reader)
+        }
+        try Arguments.checkRange(window, 1...Self.largestWindow, option: "--window", unit: " publishes")
+        try Arguments.checkSeconds(connectTimeout, option: "--connect-timeout")
+        if let statusInterval { try Arguments.checkSeconds(statusInterval, option: "--status-interval") }
+    }
+}
+
 /// What the out relay reads: a named reader of either kind, committing only when told.
 protocol RelaySource: AnyObject {
     func next() throws -> (UInt64, [UInt8])?
     func commit()
     func wait(seconds: Double) -> Bool
-    var lag: Int { get }
-    /// The sequence of the next item to read: everything before it was relayed, in all runs.
+    /// Where the reader's cursor is committed (what `cbuff reader list` shows): the sequence of
+    /// the first item not known to be relayed; everything before it was, in all runs. Items
+    /// read since, in a window not yet acknowledged, are not past it.
     var position: UInt64 { get }
+    /// Items from ``position`` on: read and not yet acknowledged, and not read yet.
+    var lag: Int { get }
     /// Whether the buffer was removed, or removed and created again (`BufferReader.isRemoved()`).
     func isRemoved() throws -> Bool
 }
@@ -136,43 +165,52 @@ func openSource(directory: DataDirectory, buffer: String, reader: String, messag
              : try ItemSource(try directory.openReader(buffer, named: reader))
 }
 
-/// What `source` holds for a moment while the reader is reopened.
+/// What `source` holds for a moment while the reader is reopened: the position it had.
 final class ReleasedSource: RelaySource {
+    let position: UInt64
+    init(position: UInt64) { self.position = position }
     func next() throws -> (UInt64, [UInt8])? { nil }
     func commit() {}
     func wait(seconds: Double) -> Bool { false }
     var lag: Int { 0 }
-    var position: UInt64 { 0 }
     func isRemoved() throws -> Bool { false }
 }
 
 final class ItemSource: RelaySource {
     var reader: BufferReader
+    private(set) var position: UInt64
     init(_ reader: consuming BufferReader) throws {
         reader.commitsOnRead = false
+        position = reader.nextSequence
         self.reader = reader
     }
     func next() throws -> (UInt64, [UInt8])? {
         guard let bytes = try reader.popBytes() else { return nil }
         return (reader.nextSequence - 1, bytes)
     }
-    func commit() { reader.commit() }
+    func commit() {
+        reader.commit()
+        position = reader.nextSequence
+    }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
-    var lag: Int { reader.usage }
-    var position: UInt64 { reader.nextSequence }
+    var lag: Int { reader.usage + Int(reader.nextSequence - position) }
     func isRemoved() throws -> Bool { try reader.isRemoved() }
 }
 
 final class MessageSource: RelaySource {
     var reader: MessageReader
+    private(set) var position: UInt64
     init(_ reader: consuming MessageReader) throws {
         reader.commitsOnRead = false
+        position = reader.nextSequence
         self.reader = reader
     }
     func next() throws -> (UInt64, [UInt8])? { try reader.pop().map { ($0.sequence, $0.bytes) } }
-    func commit() { reader.commit() }
+    func commit() {
+        reader.commit()
+        position = reader.nextSequence
+    }
     func wait(seconds: Double) -> Bool { reader.wait(timeout: .milliseconds(Int(seconds * 1000))) }
-    var lag: Int { reader.usage }
-    var position: UInt64 { reader.nextSequence }
+    var lag: Int { reader.usage + Int(reader.nextSequence - position) }
     func isRemoved() throws -> Bool { try reader.isRemoved() }
 }

@@ -1,6 +1,7 @@
 // cbuff-relay: moves a cbuff buffer's items into a NATS JetStream stream (out), and a stream's
 // messages into a buffer (in). A thin command line over the Relay target.
 import ArgumentParser
+import CommandLineSupport
 import Dispatch
 import Foundation
 import Relay
@@ -70,9 +71,13 @@ extension CBuffError.Code {
 @main
 struct CBuffRelay: ParsableCommand {
     /// Descriptors 0-2 are made safe before anything is opened (see `StandardStreams`).
+    /// Usage errors are one `cbuff-relay: ` sentence and exit 64, as cbuff's (the root
+    /// package's CommandLineSupport); a negative number after an option is read as a number,
+    /// and refused in words by the option's check.
     static func main() {
         guard StandardStreams.secure() else { Foundation.exit(1) }
-        main(nil)
+        runReportingUsageErrors(CommandLineUsage.joiningNegativeValues(Array(CommandLine.arguments.dropFirst())),
+                                tool: "cbuff-relay", complain: complain)
     }
 
     static let configuration = CommandConfiguration(
@@ -91,17 +96,18 @@ struct CBuffRelay: ParsableCommand {
         var dir: String?
         @Flag(help: "Exit once caught up (out: nothing left to read; in: a fetch that found nothing), and give up when no server answers for --connect-timeout.")
         var once = false
-        @Option(help: ArgumentHelp("How long to try to reach a server at start (and, with --once, after losing it) before giving up.", valueName: "seconds"))
+        @Option(help: ArgumentHelp("How long to try to reach a server at start (and, with --once, after losing it) before giving up, 0 to 86400 (each try takes 0.1 s at least).", valueName: "seconds"))
         var connectTimeout: Double = 30
-        @Option(help: ArgumentHelp("Seconds between status lines at most, each only when something changed; 0: none.", valueName: "seconds"))
+        @Option(help: ArgumentHelp("Seconds between status lines at most, each only when something changed, 0 to 86400; 0: none.", valueName: "seconds"))
         var statusInterval: Double = 2
 
-        func validate() throws {
-            guard connectTimeout.isFinite, (0...86_400).contains(connectTimeout) else { throw ValidationError("--connect-timeout is from 0 to 86400 seconds.") }
-            guard statusInterval.isFinite, (0...86_400).contains(statusInterval) else { throw ValidationError("--status-interval is from 0 to 86400 seconds.") }
-        }
-
         var directory: DataDirectory { DataDirectory.resolve(dir) }
+    }
+
+    /// A relay's own check of its arguments (see `InRelay.validate()`), as the parser's: one
+    /// sentence, exit 64, before anything is connected, created or consumed.
+    static func validating(_ check: () throws(RelayError) -> Void) throws {
+        do { try check() } catch { throw ValidationError(error.description) }
     }
 
     struct Out: ParsableCommand {
@@ -111,19 +117,23 @@ struct CBuffRelay: ParsableCommand {
         )
         @Argument(help: "The buffer's name.") var name: String
         @OptionGroup var common: Common
-        @Option(help: "The subject to publish on.") var subject: String
+        @Option(help: "The subject to publish on (dot-separated tokens of printable ASCII, no wildcards).") var subject: String
         @Option(help: "The named reader (default: relay-STREAM).") var reader: String?
-        @Option(help: "Publishes in flight at most.") var window: Int = 256
+        @Option(help: "Publishes in flight at most, 1 to 65536.") var window: Int = 256
 
-        func run() throws {
+        var relay: OutRelay {
             var relay = OutRelay(buffer: name, server: common.server, stream: common.stream, subject: subject, directory: common.directory)
             relay.readerName = reader
             relay.once = common.once
-            relay.window = max(1, window)
+            relay.window = window
             relay.connectTimeout = common.connectTimeout
-            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
-            try runUntilStopped(relay.run)
+            relay.statusInterval = common.statusInterval == 0 ? nil : common.statusInterval
+            return relay
         }
+
+        func validate() throws { try validating(relay.validate) }
+
+        func run() throws { try runUntilStopped(relay.run) }
     }
 
     struct In: ParsableCommand {
@@ -133,29 +143,31 @@ struct CBuffRelay: ParsableCommand {
         )
         @Argument(help: "The buffer's name.") var name: String
         @OptionGroup var common: Common
-        @Option(help: "The durable consumer's name.") var consumer: String
-        @Option(help: "For a buffer of items created here: its length.") var length: Int = 1 << 16
-        @Option(help: "Messages fetched at a time (at most 442).") var batch: Int = 256
-        @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist.") var streamPatience: Int = 60
-        @Option(help: "The most bytes a buffer created from a message's headers may take (its items, or its messages' data area); a message asking for more is refused.")
+        @Option(help: "The durable consumer's name: 1 to 64 letters, digits, '_' or '-'.") var consumer: String
+        @Option(help: "For a buffer of items created here: its length, at most (fewer if its items would take more than --max-ring-bytes), 2 at least.") var length: Int = 1 << 16
+        @Option(help: "Messages fetched at a time, 1 to 442.") var batch: Int = 256
+        @Option(name: .customLong("wait-for-stream"), help: "Seconds to wait for the stream to exist, 0 to 86400.") var streamPatience: Int = 60
+        @Option(help: "The most bytes a buffer created from a message's headers may take (its items, or its messages' data area), 4096 to 1099511627776 (1 TiB); a message asking for more is refused.")
         var maxRingBytes: Int = 1 << 26
         @Option(help: ArgumentHelp("Where refused messages go, with their reason (default: cbuff.dead-letter.STREAM.CONSUMER); '' terminates them only.", valueName: "subject"))
         var deadLetter: String?
 
-        func validate() throws {
-            guard (4096...(1 << 40)).contains(maxRingBytes) else { throw ValidationError("--max-ring-bytes is from 4096 to 1099511627776 (1 TiB).") }
-        }
-
-        func run() throws {
+        var relay: InRelay {
             var relay = InRelay(buffer: name, server: common.server, stream: common.stream, consumer: consumer, directory: common.directory)
             relay.once = common.once
             relay.length = length
             relay.batch = batch
-            relay.streamPatience = max(0, streamPatience)
+            relay.streamPatience = streamPatience
             relay.maxRingBytes = maxRingBytes
             relay.connectTimeout = common.connectTimeout
-            relay.statusInterval = common.statusInterval > 0 ? common.statusInterval : nil
+            relay.statusInterval = common.statusInterval == 0 ? nil : common.statusInterval
             relay.deadLetterSubject = deadLetter
+            return relay
+        }
+
+        func validate() throws { try validating(relay.validate) }
+
+        func run() throws {
             try runUntilStopped(relay.run)
         }
     }

@@ -69,7 +69,14 @@ import SharedRing
                 == .create(.items(size: 16, fields: Self.ticks, length: 1 << 16)))
         #expect(admission.decide(Self.messages("1000", bytes: 10), ring: nil) == .create(.messages(largest: 1000, capacity: 1 << 24)))
         #expect(admission.decide(Self.messages("20000000", bytes: 10), ring: nil) == .create(.messages(largest: 20_000_000, capacity: 1 << 26)))
-        #expect(refusal(Self.items("16777216", bytes: 16_777_216), nil)?.contains("more than --max-ring-bytes 67108864") == true)
+        // --length is an upper bound: a ring of items is cut to what --max-ring-bytes holds, and
+        // only an item too large for even 2 of them is refused (the message's claim, not the
+        // relay's --length, is what is too large).
+        #expect(admission.decide(Self.items("16777216", bytes: 16_777_216), ring: nil) == .create(.items(size: 16_777_216, fields: nil, length: 4)))
+        let long = Admission(maxRingBytes: 1 << 26, length: 1 << 24, capacity: 1 << 24)
+        #expect(long.decide(Self.items("8", bytes: 8), ring: nil) == .create(.items(size: 8, fields: nil, length: 1 << 23)))
+        #expect(Admission(maxRingBytes: 1 << 20, length: 1 << 16, capacity: 1 << 24)
+                    .decide(Self.items("1048576", bytes: 1 << 20), ring: nil) == .refuse(reason: "a ring of 2 of its 1048576-byte items, the fewest a buffer holds, would take more than --max-ring-bytes 1048576"))
         #expect(refusal(Self.items("16777217", bytes: 8), nil)?.contains("more than 16777216") == true)
         #expect(refusal(Self.messages("40000000", bytes: 10), nil)?.contains("would need a ring of 134217728 bytes, more than --max-ring-bytes") == true)
         #expect(refusal(Self.messages("2147483647", bytes: 10), nil) != nil)

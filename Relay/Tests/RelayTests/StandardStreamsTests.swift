@@ -42,12 +42,12 @@ extension RelayTests {
     @Test func aRelayWhoseStderrIsClosedOrBrokenStillExitsWithItsStatus() throws {
         let badName = ["in", "b", "--stream", "Z", "--consumer", "no spaces"]
         let closed = try runWithClosed([2], badName)
-        #expect(closed.termination == .exit(1))
+        #expect(closed.termination == .exit(64))
         var ends: [Int32] = [-1, -1]
         #expect(pipe(&ends) == 0)
         close(ends[0])
         defer { close(ends[1]) }
         let broken = try runWithClosed([], badName, stderr: .descriptor(ends[1]))
-        #expect(broken.termination == .exit(1))
+        #expect(broken.termination == .exit(64))
     }
 }

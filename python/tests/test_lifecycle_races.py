@@ -136,3 +136,61 @@ def test_a_take_over_that_wrote_nothing_leaves_the_crash_as_it_found_it(director
     with directory.take_over("crashed") as writer:
         writer.push(2)
     assert directory.inspect("crashed").writer_state == "closed"
+
+
+SEED_CREATOR = textwrap.dedent("""
+    import sys
+    from shared_cbuff import SharedCircularBuffer
+    buffer = SharedCircularBuffer("x", create=True, length=4, directory=sys.argv[1])
+    buffer.push(1)
+    print("created", flush=True)
+    sys.stdin.readline()        # exits normally when told: its cleanup runs at exit
+""")
+
+
+def test_a_seed_creators_exit_removes_only_the_buffer_it_created(directory):
+    creator = subprocess.Popen([sys.executable, "-c", SEED_CREATOR, directory.path],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert creator.stdout is not None and creator.stdout.readline() == "created\n"
+        directory.remove("x", force=True)                                  # cbuff rm --force x
+        with directory.create_buffer("x", item_size=1, length=4) as newer:    # someone else's now
+            newer.push(7)
+            assert creator.stdin is not None
+            creator.stdin.close()
+            assert creator.wait(timeout=60) == 0
+            assert [status.name for status in directory.buffers()] == ["x"]
+            assert directory.inspect("x").writer_alive
+    finally:
+        creator.kill()
+        creator.wait(timeout=60)
+
+
+def test_remove_keeps_a_ring_file_with_two_names(directory, cbuff_cli):
+    directory.create_buffer("linked", item_size=8, length=4).close()
+    os.link(directory.ring_path("linked"), os.path.join(directory.path, "elsewhere"))
+    with pytest.raises(Corrupted, match="has 2 names"):
+        directory.remove("linked")
+    assert os.path.exists(directory.ring_path("linked"))
+    status, _, stderr = cbuff_cli("rm", "linked")
+    assert status == 65 and "has 2 names" in stderr
+
+
+def test_a_replay_beyond_what_was_published_is_refused(directory, cbuff_cli):
+    with directory.create_buffer("r", item_size=8, length=4) as writer:
+        writer.push(1)
+    for start in (2, 10**6, 2**64):
+        with pytest.raises(cbuff.errors.InvalidArgument, match="a reader cannot start at"):
+            directory.open_reader("r", start=start)
+    directory.open_reader("r", start=1).close()            # the next to be published: fine
+
+
+def test_survey_reports_every_healthy_buffer_beside_a_damaged_one(directory):
+    for name in ("a", "b", "c"):
+        directory.create_buffer(name, item_size=8, length=4).close()
+    os.unlink(directory.ring_path("b"))
+    survey = directory.survey()
+    assert [status.name for status in survey.buffers] == ["a", "c"]
+    assert [(damage.name, type(damage.problem)) for damage in survey.damaged] == [("b", Corrupted)]
+    with pytest.raises(Corrupted, match="is missing"):
+        directory.buffers()

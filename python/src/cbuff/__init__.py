@@ -12,7 +12,23 @@ ring file format and registry (no compiled code, no Swift needed).
 Runs on Linux x86-64 only (see ``cbuff._system`` for why).
 """
 
-from ._api import Access, BufferStatus, DataDirectory, Item, Message, MessageReader, MessageWriter, Policy, Reader, ReaderStatus, Start, Writer, default_path
+from ._api import (
+    Access,
+    BufferStatus,
+    DamagedBuffer,
+    DataDirectory,
+    Item,
+    Message,
+    MessageReader,
+    MessageWriter,
+    Policy,
+    Reader,
+    ReaderStatus,
+    Start,
+    Survey,
+    Writer,
+    default_path,
+)
 from ._format import FieldLayout
 from .errors import *  # noqa: F403
 from .errors import CBuffError
@@ -21,6 +37,7 @@ __all__ = [
     "Access",
     "BufferStatus",
     "CBuffError",
+    "DamagedBuffer",
     "DataDirectory",
     "FieldLayout",
     "Item",
@@ -31,6 +48,7 @@ __all__ = [
     "Reader",
     "ReaderStatus",
     "Start",
+    "Survey",
     "Writer",
     "default_path",
 ]

@@ -61,6 +61,22 @@ class ReaderStatus:
 
 
 @dataclasses.dataclass(frozen=True)
+class DamagedBuffer:
+    """A buffer ``survey()`` could not read: its name (None if even that is damaged) and why."""
+
+    name: Optional[str]
+    problem: CBuffError
+
+
+@dataclasses.dataclass(frozen=True)
+class Survey:
+    """What ``DataDirectory.survey()`` found: the buffers it could read, and those it could not."""
+
+    buffers: Tuple[BufferStatus, ...]
+    damaged: Tuple[DamagedBuffer, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class BufferStatus:
     """Everything known about one buffer (``cbuff inspect``): ``to_json()`` gives the keys of
     ``cbuff inspect --json``."""
@@ -365,6 +381,13 @@ class DataDirectory:
         try:
             kind = MessageReader if file.layout.messages else _item_reader
             try:
+                if isinstance(start, int):
+                    # A replay starts at most at the next sequence to be published (the Swift
+                    # side's ``beyondPublished``): never silently moved to the latest.
+                    published = int(R.MessageCursor(file, "latest").next_sequence) if file.layout.messages else file.published()
+                    if start > published:
+                        noun = "message" if file.layout.messages else "item"
+                        raise InvalidArgument(f'Buffer "{name}" has published {published} {noun}{"" if published == 1 else "s"} (the next is sequence {published}); a reader cannot start at {start}.')
                 if reader is None:
                     return kind(name, file, start)
 
@@ -429,22 +452,39 @@ class DataDirectory:
     # Looking and cleaning up
 
     def buffers(self) -> List[BufferStatus]:
-        """Every buffer's status (see ``inspect``), by name."""
+        """Every buffer's status (see ``inspect``), by name. Raises the first damaged buffer's
+        error; ``survey()`` reports every healthy buffer beside the damaged ones."""
+        survey = self.survey()
+        if survey.damaged:
+            raise survey.damaged[0].problem
+        return list(survey.buffers)
+
+    def survey(self) -> Survey:
+        """The status of every buffer that can be read, and the error of each that cannot (a
+        damaged row, a ring file missing or damaged): for monitoring, which must go on
+        reporting every healthy buffer when one is damaged (the Swift side's ``survey()``,
+        ``cbuff list``). A buffer removed since the rows were read is left out."""
         try:
             registry = self._registry()
         except NotFound:
-            return []
+            return Survey((), ())
         try:
-            names = [row.name for row in registry.rows()]
+            names = registry.names()
         finally:
             registry.close()
-        statuses = []
+        statuses: List[BufferStatus] = []
+        damaged: List[DamagedBuffer] = []
         for name in names:
+            if not isinstance(name, str):
+                damaged.append(DamagedBuffer(None, Corrupted(f"The registry has a row whose name is not text ({name!r}); remove it with sqlite3.")))
+                continue
             try:
                 statuses.append(self.inspect(name))
             except NotFound:
                 pass        # removed since the rows were read: left out, as if read after
-        return statuses
+            except CBuffError as error:
+                damaged.append(DamagedBuffer(name, error))
+        return Survey(tuple(statuses), tuple(damaged))
 
     def inspect(self, name: str) -> BufferStatus:
         """What ``cbuff inspect NAME`` says (``to_json()``: the keys of its ``--json``)."""
@@ -487,11 +527,21 @@ class DataDirectory:
 
     def remove(self, name: str, force: bool = False) -> None:
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
+        self._remove(name, force)
+
+    def _remove(self, name: str, force: bool, created_ns: Optional[int] = None) -> bool:
+        """``remove``; with ``created_ns``, only the buffer whose ring file was created then (its
+        row's ``ring_created_ns``, checked inside the removal's transaction): a buffer of the same
+        name created since by someone else is left alone. Returns whether it removed one."""
         validate_name(name)
         registry = self._registry()
         trust = registry.trust
         try:
             def remove(db: Any) -> bool:
+                if created_ns is not None:
+                    row = registry.row(name, db)
+                    if row is None or row.ring_created_ns != created_ns:
+                        raise _NotThatBuffer()
                 if not registry.has_row(db, name):
                     # No row, but a ring file of that name no live writer holds: it goes, as asked.
                     try:
@@ -522,11 +572,19 @@ class DataDirectory:
                 except OSError as error:
                     raise S.system_error(error, f"delete ring file {self.ring_path(name)}") from None
                 return False
-            left_directory = registry.write(remove)
+            try:
+                left_directory = registry.write(remove)
+            except _NotThatBuffer:
+                return False
         finally:
             registry.close()
         if left_directory:
             raise Corrupted(f'Buffer "{name}" was removed, but a directory, not its ring file, is at {self.ring_path(name)}; cbuff never makes directories there and never removes one, so it is left in place.')
+        return True
+
+
+class _NotThatBuffer(Exception):
+    """Inside ``_remove``'s transaction: the name now names another buffer (rolled back)."""
 
 
 # --- Items ------------------------------------------------------------------------------------

@@ -413,6 +413,13 @@ class Registry:
     def has_row(self, db: sqlite3.Connection, name: str) -> bool:
         return bool(db.execute("SELECT count(*) FROM buffers WHERE name = ?", (name,)).fetchone()[0] > 0)
 
+    def names(self) -> "list[Any]":
+        """Every row's name, as stored (not validated: a damaged row still has one to report)."""
+        try:
+            return [values[0] for values in self.connection.execute("SELECT name FROM buffers ORDER BY name").fetchall()]
+        except sqlite3.Error as error:
+            raise self.translate(error, "list the registry") from None
+
     def rows(self) -> "list[Row]":
         try:
             cursor = self.connection.execute("SELECT * FROM buffers ORDER BY name")

@@ -3,6 +3,7 @@ a mapped file, its header words, the reader table, and the writer's and readers'
 kinds of ring. Every access to the mapping is in this module, through ``Words``; ``_system``
 says why each plain access has the ordering the protocol needs on x86-64."""
 
+import errno
 import logging
 import mmap
 import os
@@ -119,11 +120,9 @@ class RingFile:
         """Opens and maps an existing ring file after validating its header against its real
         size and its counters against each other; only a regular file with one link, owned as
         ``trust`` expects, is opened. Raises ``FileNotFoundError`` if there is none."""
-        fd, info = S.open_trusted(trust, name, writable)
+        fd, info = open_ring_descriptor(trust, name, writable)
         path = os.path.join(trust.path, name)
         try:
-            if info.st_nlink != 1:
-                raise Corrupted(f"Ring file {path} has {info.st_nlink} names (hard links), not one: another name could change it behind the registry's back; cbuff does not use it. Remove the other names.")
             try:
                 header = os.pread(fd, F.DESCRIBED_BYTES, 0)
             except OSError as error:
@@ -587,11 +586,26 @@ class RingFile:
         return True
 
 
+def open_ring_descriptor(trust: S.DirectoryTrust, name: str, writable: bool) -> "tuple[int, os.stat_result]":
+    """Opens ring file ``name`` as ``S.open_trusted`` does, and only if it has exactly one name
+    (the Swift side's ``RingFile.openDescriptor``): a hard link elsewhere could be another
+    buffer's ring file, which cbuff must not read, write or judge a writer's liveness by.
+    Raises ``FileNotFoundError`` when it does not exist (or no longer has a name)."""
+    fd, info = S.open_trusted(trust, name, writable)
+    if info.st_nlink == 1:
+        return fd, info
+    os.close(fd)
+    path = os.path.join(trust.path, name)
+    if info.st_nlink == 0:
+        raise FileNotFoundError(errno.ENOENT, "removed", path)
+    raise Corrupted(f"Ring file {path} has {info.st_nlink} names (a hard link: `find {trust.path} -samefile {path}` lists them), so it may be another buffer's ring file too; cbuff does not open it. Remove the name that is not this buffer's (cbuff rm --force removes this one's).")
+
+
 def live_writer_pid(trust: S.DirectoryTrust, name: str) -> Optional[int]:
     """The PID recorded by the live writer of ring file ``name`` (0 if it cannot be read), or
     None if no live process holds its writer lock (or there is no such ring file)."""
     try:
-        fd, _ = S.open_trusted(trust, name, False)
+        fd, _ = open_ring_descriptor(trust, name, False)
     except (FileNotFoundError, CBuffError):
         return None
     try:
@@ -609,7 +623,7 @@ def never_had_a_writer(trust: S.DirectoryTrust, name: str) -> bool:
     """Whether ring file ``name`` records that no writer ever attached to it (read without
     validating it: for a message, never for a decision); False when that cannot be read."""
     try:
-        fd, _ = S.open_trusted(trust, name, False)
+        fd, _ = open_ring_descriptor(trust, name, False)
     except (FileNotFoundError, CBuffError):
         return False
     try:
@@ -637,7 +651,7 @@ def writer_alive_for_removal(trust: S.DirectoryTrust, name: str) -> bool:
     except OSError:
         pass        # the open below says why
     try:
-        fd, _ = S.open_trusted(trust, name, False)
+        fd, _ = open_ring_descriptor(trust, name, False)
     except FileNotFoundError:
         return False
     try:

@@ -39,12 +39,16 @@ class SharedCircularBuffer:
         self.name = name
         """The name of the buffer this instance is attached to."""
         self._writeable = create
+        self._created_ns: Optional[int] = None
         self._writer: Optional[Writer] = None
         self._reader: Optional[Reader] = None
         if create:
             writer = self._directory.create_buffer(name, item_size=item_size, length=length)
             assert isinstance(writer, Writer)
             self._writer = writer
+            # Which buffer this creator made: cleanup removes that one, never one of the same
+            # name that someone else created after it was removed (cbuff rm) under this one.
+            self._created_ns = writer._file.created_at()
             self.item_size: int = writer.item_size
             """The size of each item, in bytes."""
             self.length: int = writer.length
@@ -110,7 +114,7 @@ class SharedCircularBuffer:
             self._writer.close()
             self._writer = None
             try:
-                self._directory.remove(self.name, force=True)
+                self._directory._remove(self.name, force=True, created_ns=self._created_ns)
             except NotFound:
                 pass        # removed already (by cbuff rm, say): nothing left to clean up
         if self._reader is not None:

@@ -94,6 +94,27 @@ def test_named_readers_resume_and_hold_a_blocking_writer(directory):
     assert status.to_json()["readers"][0]["name"] == "billing" and status.to_json()["writerAlive"] is True
 
 
+@pytest.mark.parametrize("item_size", [8, 4, 16])
+def test_follow_reads_in_batches_but_moves_the_cursor_item_by_item(directory, item_size):
+    """follow() of an unnamed reader takes every waiting item at one look; a follower left
+    mid-batch leaves the rest to pop(), and a pop between two items is never repeated."""
+    writer = directory.create_buffer(f"f{item_size}", item_size=item_size, length=8)
+    reader = directory.open_reader(f"f{item_size}")
+    value = (lambda i: bytes([i]) * item_size) if item_size > 8 else (lambda i: i)
+    for i in range(12):                                             # a lap: 4 missed
+        writer.push(value(i))
+    follower = reader.follow(timeout=0)
+    assert next(follower) == (4, value(4)) and reader.next_sequence == 5
+    for _ in follower:
+        break                                                       # left after item 5
+    assert reader.pop() == value(6) and reader.missed == 4
+    follower = reader.follow(timeout=0)
+    assert next(follower) == (7, value(7))
+    assert reader.pop() == value(8)                                 # a pop between two items
+    writer.push(value(12))
+    assert list(follower) == [(i, value(i)) for i in range(9, 13)] and reader.pop() is None
+
+
 def test_messages_of_every_size_and_a_lapped_reader(directory):
     writer = directory.create_buffer("logs", messages=True, capacity=4096, max_message=1000)
     reader = directory.open_reader("logs")

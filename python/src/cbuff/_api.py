@@ -876,6 +876,13 @@ class Reader(_Handle):
         everything that came meanwhile; only if nothing came does it ask to be woken. An item
         waits at most that long; a follower of 1,000 items a second is woken every 5 ms, not
         every item (``cbuff tail --follow --coalesce MS``, the Swift ``wakeUpCoalescing``)."""
+        if self._index is None:
+            read = self._cursor.read_words if self._word_slots and self._slot_words == 1 and self._mask == 0xFFFFFFFFFFFFFFFF else self._read_decoded
+            return self._cursor.follow(read, timeout, coalesce)
+        return self._follow_popping(timeout, coalesce)
+
+    def _follow_popping(self, timeout: Optional[float], coalesce: float) -> Iterator[Tuple[int, Item]]:
+        """``follow()`` of a named reader: pop by pop, each committing the item before."""
         while True:
             item = self.pop()
             if item is None:
@@ -883,6 +890,13 @@ class Reader(_Handle):
                     return
                 continue
             yield self._cursor.next - 1, item
+
+    def _read_decoded(self, count: int) -> List[Any]:
+        """Up to ``count`` items as ``pop`` returns them, the cursor past them (``follow``'s read)."""
+        if self._word_slots and self._slot_words == 1:
+            words: List[Any] = self._cursor.read_words(count)
+            return words if self._mask == 0xFFFFFFFFFFFFFFFF else [word & self._mask for word in words]
+        return [self._decode(item, 0) for item in self._cursor.read(count)]
 
     async def follow_async(self, timeout: Optional[float] = None, coalesce: float = FOLLOW_COALESCING) -> AsyncIterator[Tuple[int, Item]]:
         """``follow()`` for asyncio: ``async for sequence, item in reader.follow_async()``. The

@@ -109,3 +109,36 @@ def test_a_closed_handle_says_closed_for_every_property(directory, kind):
     with pytest.raises(Closed):
         _ = reader.missed
     assert isinstance(cbuff.Closed("x"), cbuff.CBuffError)
+
+
+_ODD_TIMEOUTS = [float("nan"), float("inf"), -1.0, 1e300, "1", True]
+
+
+@pytest.mark.parametrize("timeout", _ODD_TIMEOUTS, ids=repr)
+def test_an_odd_timeout_of_a_wait_is_an_invalid_argument(directory, timeout):
+    directory.create_buffer("e", item_size=8, length=8)
+    reader = directory.open_reader("e")
+    for wait in (lambda: reader.wait(timeout), lambda: reader.pop(timeout=timeout),
+                 lambda: list(reader.follow(timeout=timeout)),
+                 lambda: list(reader.follow(timeout=0.01, coalesce=timeout))):
+        with pytest.raises(cbuff.InvalidArgument):
+            wait()
+
+
+@pytest.mark.parametrize("timeout", _ODD_TIMEOUTS, ids=repr)
+def test_an_odd_timeout_of_follow_async_is_an_invalid_argument(directory, timeout):
+    import asyncio
+    directory.create_buffer("e", item_size=8, length=8)
+    reader = directory.open_reader("e")
+
+    async def follow():
+        async for _ in reader.follow_async(timeout=timeout):
+            pass
+    with pytest.raises(cbuff.InvalidArgument):
+        asyncio.run(asyncio.wait_for(follow(), 5))
+
+
+@pytest.mark.parametrize("timeout", [*_ODD_TIMEOUTS, None], ids=repr)
+def test_an_odd_lock_timeout_is_an_invalid_argument(data_dir, timeout):
+    with pytest.raises(cbuff.InvalidArgument):
+        cbuff.DataDirectory(data_dir, lock_timeout=timeout)

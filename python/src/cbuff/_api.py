@@ -126,7 +126,10 @@ class DataDirectory:
         if access not in ("owner", "group"):
             raise InvalidArgument(f'access {access!r} is not "owner" or "group".')
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
-        self.lock_timeout = lock_timeout
+        checked = R.checked_timeout(lock_timeout, "lock_timeout")
+        if checked is None:
+            raise InvalidArgument("lock_timeout None is not a number of seconds.")
+        self.lock_timeout: float = checked
         self.access = access
 
     def __repr__(self) -> str:
@@ -875,6 +878,8 @@ async def _wait_off_loop(cursor: Any, timeout: Optional[float], coalesce: float 
     ``RingFile.sleep``), then, if nothing came, the futex sleep run in a worker thread one
     slice (50 ms at most) at a time, so that a cancellation never leaves a worker asleep for
     long."""
+    timeout = R.checked_timeout(timeout)
+    coalesce = R.checked_timeout(coalesce, "coalesce") or 0.0
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     if coalesce > 0:

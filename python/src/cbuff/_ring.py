@@ -53,6 +53,21 @@ class NamedReaderEntry(NamedTuple):
     untethered: bool              # whether a `block` writer stopped waiting for it
 
 
+LONGEST_TIMEOUT = 1e9       # seconds (31.7 years): a deadline in nanoseconds stays within 63 bits
+
+
+def checked_timeout(value: Any, what: str = "timeout") -> Optional[float]:
+    """Every timeout argument's one check: None (no limit), or a real number (not a bool) from
+    0 to ``LONGEST_TIMEOUT`` seconds, whose deadline in monotonic nanoseconds fits the signed
+    64 bits the Swift side's clocks use (a longer wait is no wait anyone means); anything else
+    is ``InvalidArgument``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LONGEST_TIMEOUT:
+        return float(value)
+    raise InvalidArgument(f"{what} {value!r} is not None or a number of seconds from 0 to {LONGEST_TIMEOUT:.0f}.")
+
+
 class RingFile:
     """One open, validated, mapped ring file. ``close()`` unmaps and closes (releasing locks).
 
@@ -568,6 +583,8 @@ class RingFile:
           would pass it ends there.
 
         A sleeper that dies costs the waker one wake-up at most (two if it was acknowledged)."""
+        timeout = checked_timeout(timeout)
+        coalesce = checked_timeout(coalesce, "coalesce") or 0.0
         deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
         self.check_size()
         if self.q.readonly:

@@ -142,7 +142,10 @@ class DataDirectory:
         if access not in ("owner", "group"):
             raise InvalidArgument(f'access {access!r} is not "owner" or "group".')
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
-        self.lock_timeout = lock_timeout
+        checked = R.checked_timeout(lock_timeout, "lock_timeout")
+        if checked is None:
+            raise InvalidArgument("lock_timeout None is not a number of seconds.")
+        self.lock_timeout: float = checked
         self.access = access
 
     def __repr__(self) -> str:
@@ -622,6 +625,17 @@ class _Handle:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _drop(self) -> None:
+        """What every close ends with: the handle's file, cursor and publisher replaced by one
+        that raises ``Closed`` at any use (``next_sequence``, ``missed`` included). A thread
+        still waiting inside this handle keeps its own reference to the ring file, whose
+        ``closed`` it sees at its next wake (``RingFile.close``)."""
+        closed = _ClosedFile(self.name)
+        self._file = closed
+        for attribute in ("_cursor", "_publisher"):
+            if attribute in self.__dict__:
+                setattr(self, attribute, closed)
+
     def __del__(self) -> None:
         try:
             self.close()
@@ -700,14 +714,19 @@ class Writer(_Handle):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.detach_writer()
-            self._file.close()
-        self._file = _ClosedFile(self.name)
+            try:
+                self._file.detach_writer()
+            finally:
+                self._file.close()
+        self._drop()
 
 
-def _reader_removed(buffer: str, reader: Optional[str]) -> NotFound:
+def _reader_removed(file: Any, buffer: str, reader: Optional[str]) -> CBuffError:
     """What a named reader raises once it finds its record removed under it (``cbuff reader rm
-    --force`` while it was open): its name no longer names it (the Swift ``readerRemoved``)."""
+    --force`` while it was open): its name no longer names it (the Swift ``readerRemoved``). A
+    record found free in a mapping that faulted (the file was truncated: it reads zeros) was not
+    removed: that is ``Corrupted``."""
+    file.check_size()
     return NotFound(f'Named reader "{reader}" of buffer "{buffer}" was removed (cbuff reader rm --force) while this process was reading it; it reads nothing more, and what it read since its last commit is recorded nowhere.')
 
 
@@ -777,9 +796,11 @@ class Reader(_Handle):
             if not self._file.is_registered(self._index):
                 raise self._removed()
 
-    def _removed(self) -> NotFound:
-        """What a named reader raises once a forced removal freed its record under it."""
-        return _reader_removed(self.name, self.reader_name)
+    def _removed(self) -> CBuffError:
+        """What a named reader raises once a forced removal freed its record under it; a record
+        read as free because the file was truncated under it (the mapping reads zeros) is
+        ``Corrupted``, not a removal."""
+        return _reader_removed(self._file, self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""
@@ -917,10 +938,10 @@ class Reader(_Handle):
         if not self._file.closed:
             try:
                 self._acknowledge()
-            except NotFound:
-                pass        # removed by force under it: nothing of it is left to commit
+            except (NotFound, Corrupted):
+                pass        # removed by force, or truncated, under it: nothing left to commit to
             self._file.close()
-        self._file = _ClosedFile(self.name)
+        self._drop()
 
 
 async def _wait_off_loop(cursor: Any, timeout: Optional[float], coalesce: float = 0.0) -> bool:
@@ -929,6 +950,8 @@ async def _wait_off_loop(cursor: Any, timeout: Optional[float], coalesce: float 
     ``RingFile.sleep``), then, if nothing came, the futex sleep run in a worker thread one
     slice (50 ms at most) at a time, so that a cancellation never leaves a worker asleep for
     long."""
+    timeout = R.checked_timeout(timeout)
+    coalesce = R.checked_timeout(coalesce, "coalesce") or 0.0
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     if coalesce > 0:
@@ -1015,9 +1038,11 @@ class MessageWriter(_Handle):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.detach_writer()
-            self._file.close()
-        self._file = _ClosedFile(self.name)
+            try:
+                self._file.detach_writer()
+            finally:
+                self._file.close()
+        self._drop()
 
 
 class MessageReader(_Handle):
@@ -1060,7 +1085,7 @@ class MessageReader(_Handle):
         if self._index is not None:
             self._file.commit(self._index, *self._cursor.commit_point())
             if not self._file.is_registered(self._index):
-                raise _reader_removed(self.name, self.reader_name)
+                raise _reader_removed(self._file, self.name, self.reader_name)
 
     def commit(self) -> None:
         """A named reader's commit of everything it returned (also done by the next read)."""
@@ -1107,7 +1132,7 @@ class MessageReader(_Handle):
         if not self._file.closed:
             try:
                 self._acknowledge()
-            except NotFound:
-                pass        # removed by force under it: nothing of it is left to commit
+            except (NotFound, Corrupted):
+                pass        # removed by force, or truncated, under it: nothing left to commit to
             self._file.close()
-        self._file = _ClosedFile(self.name)
+        self._drop()

@@ -23,7 +23,7 @@ from ._format import (  # the hot paths' constants, as globals (one lookup, not 
     W_LAST_WRITE_AT,
     W_PUBLISHED,
 )
-from .errors import CBuffError, Corrupted, InvalidArgument, NotFound, ReaderBusy
+from .errors import CBuffError, Closed, Corrupted, InvalidArgument, NotFound, ReaderBusy
 
 T = TypeVar("T")
 # The tether's notices go to the "cbuff" logger: a reader left behind is an event of the running
@@ -53,6 +53,21 @@ class NamedReaderEntry(NamedTuple):
     pid: int                      # the last process that opened it
     alive: bool                   # whether a live process holds its liveness lock
     untethered: bool              # whether a `block` writer stopped waiting for it
+
+
+LONGEST_TIMEOUT = 1e9       # seconds (31.7 years): a deadline in nanoseconds stays within 63 bits
+
+
+def checked_timeout(value: Any, what: str = "timeout") -> Optional[float]:
+    """Every timeout argument's one check: None (no limit), or a real number (not a bool) from
+    0 to ``LONGEST_TIMEOUT`` seconds, whose deadline in monotonic nanoseconds fits the signed
+    64 bits the Swift side's clocks use (a longer wait is no wait anyone means); anything else
+    is ``InvalidArgument``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LONGEST_TIMEOUT:
+        return float(value)
+    raise InvalidArgument(f"{what} {value!r} is not None or a number of seconds from 0 to {LONGEST_TIMEOUT:.0f}.")
 
 
 class RingFile:
@@ -149,19 +164,49 @@ class RingFile:
         return file
 
     def close(self) -> None:
+        """Marks the file closed and closes its descriptor (releasing its locks), then wakes
+        this process's sleepers on it. The mapping is not unmapped here: another thread may be
+        inside a wait on it (``follow``, ``pop(timeout)``, a `block` push) holding this object,
+        and it looks at the mapping until it sees ``closed`` (``sleep`` looks after every wake)
+        and raises ``Closed``. The mapping, its views and its SIGBUS guard go with the last
+        reference to this object (the handle drops its own at close), so no released view is
+        ever reachable from a waiter."""
         if self.closed:
             return
-        self.q.release()
-        self.d.release()
-        S.unguard(self._guard)
-        self.mapping.close()
-        os.close(self.fd)
         self.closed = True
+        os.close(self.fd)
+        if self._base is not None:      # someone slept on it: wake them to see ``closed``
+            S.futex_wake(self._base + F.OFF_NOTIFY)
+            S.futex_wake(self._base + F.OFF_SPACE)
 
     def check(self) -> None:
         """Raises ``Corrupted`` if the file was truncated under this mapping (see the class)."""
         if self.faulted:
             raise self.truncated()
+
+    def check_size(self) -> None:
+        """Where a waiter waits (``sleep``: once per wait and per slice, never per item): one
+        ``fstat`` of the file, as the Swift side's ``RingFile.isStillNamed``. A file shorter
+        than its mapping was truncated by another process (a caught-up reader touches no page
+        past the header, so no access faults to say so): ``Corrupted``. ``Closed`` if another
+        thread closed this file meanwhile (looked at after the ``fstat``, so a descriptor number
+        reused by another open is never believed)."""
+        failure: Optional[OSError] = None
+        size = 0
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError as error:
+            failure = error
+        if self.closed:
+            raise self.closed_error()
+        if failure is not None:
+            raise S.system_error(failure, f"look at the size of ring file {self.path}") from None
+        if size < self.layout.file_size:
+            self.faulted = True
+        self.check()
+
+    def closed_error(self) -> Closed:
+        return Closed(f"Ring file {self.path} was closed by another thread of this process while this one waited on it.")
 
     def truncated(self) -> Corrupted:
         return Corrupted(f"Ring file {self.path} was truncated by another process while this one had it mapped; nothing read from it since is delivered. Remove the buffer (or restore the file).")
@@ -538,7 +583,10 @@ class RingFile:
           would pass it ends there.
 
         A sleeper that dies costs the waker one wake-up at most (two if it was acknowledged)."""
+        timeout = checked_timeout(timeout)
+        coalesce = checked_timeout(coalesce, "coalesce") or 0.0
         deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
+        self.check_size()
         if self.q.readonly:
             return self._poll(ready, deadline)
         if coalesce > 0 and not ready():                                        # C1
@@ -547,13 +595,17 @@ class RingFile:
                 pause = min(pause, (deadline - time.monotonic_ns()) / 1e9)
             if pause > 0:
                 time.sleep(pause)
+            if self.closed:
+                raise self.closed_error()
             if ready():
                 return True     # the usual end of a coalescing follower's wait: one system call
         word, request = self.address(word_offset), self.address(request_offset)
         while True:
+            if self.closed:
+                raise self.closed_error()
             if ready():
                 return True
-            self.check()
+            self.check_size()
             now = time.monotonic_ns()
             remaining = SLICE_NS if deadline is None else min(SLICE_NS, deadline - now)
             if remaining <= 0:
@@ -569,6 +621,8 @@ class RingFile:
                 if look is not None and look > now:
                     remaining = min(remaining, look - now)
             S.futex_wait(word, observed, remaining)                             # S5
+            if self.closed:
+                raise self.closed_error()
 
 
     def _poll(self, ready: Callable[[], bool], deadline: Optional[int]) -> bool:
@@ -578,7 +632,7 @@ class RingFile:
         at most that late)."""
         pause = 0.0001
         while not ready():
-            self.check()
+            self.check_size()
             left = None if deadline is None else (deadline - time.monotonic_ns()) / 1e9
             if left is not None and left <= 0:
                 return ready()

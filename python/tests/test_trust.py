@@ -133,7 +133,7 @@ def test_a_ring_file_with_two_names_is_refused_even_read_only(directory):
     directory.create_buffer("b", item_size=8, length=16).close()
     os.link(directory.ring_path("b"), os.path.join(directory.path, "elsewhere"))
     for attempt in (lambda: directory.open_reader("b"), lambda: directory.take_over("b"), lambda: directory.inspect("b")):
-        with pytest.raises(Corrupted, match="hard links"):
+        with pytest.raises(Corrupted, match="has 2 names \\(a hard link"):
             attempt()
 
 

@@ -1309,6 +1309,8 @@ class SlotCursor:
         when read. The cursor moves past an item only as it is yielded, so a follower left
         mid-batch leaves the rest to the next read; a batch is dropped, and read again from the
         cursor, if something else moved the cursor meanwhile (a pop between two items)."""
+        timeout = checked_timeout(timeout)
+        coalesce = checked_timeout(coalesce, "coalesce") or 0.0
         file = self.file
         q = file.q
         pause = min(coalesce, LONGEST_COALESCING) if timeout is None else min(coalesce, LONGEST_COALESCING, timeout)

@@ -142,3 +142,47 @@ def test_an_odd_timeout_of_follow_async_is_an_invalid_argument(directory, timeou
 def test_an_odd_lock_timeout_is_an_invalid_argument(data_dir, timeout):
     with pytest.raises(cbuff.InvalidArgument):
         cbuff.DataDirectory(data_dir, lock_timeout=timeout)
+
+
+@pytest.mark.parametrize("call", [
+    lambda d: d.create_buffer("p", item_size=8, length=4, policy=[]),
+    lambda d: d.create_buffer("p", fields=5, length=4),
+    lambda d: d.create_buffer("p", item_size=True, length=4),
+    lambda d: d.create_buffer("p", item_size=8, length=True),
+    lambda d: d.create_buffer("p", messages=True, capacity=4096, max_message=64, precise_time="no"),
+], ids=["policy-list", "fields-int", "item-size-bool", "length-bool", "precise-time-str"])
+def test_a_wrongly_typed_creation_argument_is_an_invalid_argument(directory, call):
+    with pytest.raises(cbuff.InvalidArgument):
+        call(directory)
+
+
+@pytest.mark.parametrize("path", [b"/tmp/x", 5, "/tmp/with\0nul", "/tmp/not-utf8-\udcff"], ids=repr)
+def test_a_data_directory_path_that_is_not_a_text_path_is_an_invalid_argument(path):
+    with pytest.raises(cbuff.InvalidArgument):
+        cbuff.DataDirectory(path)
+
+
+def test_wrongly_typed_batches_are_invalid_arguments(directory):
+    writer = directory.create_buffer("b", item_size=8, length=8)
+    for values in (5, None, "12"):
+        with pytest.raises(cbuff.InvalidArgument):
+            writer.push_many(values)
+    reader = directory.open_reader("b")
+    for count in (None, 1.5, True, -1):
+        with pytest.raises(cbuff.InvalidArgument):
+            reader.pop_many(count)
+    pytest.importorskip("numpy")
+    for count in ("a", None, 2.0):
+        with pytest.raises(cbuff.InvalidArgument):
+            reader.pop_array(count)
+
+
+def test_the_seed_api_says_only_what_was_given(data_dir):
+    from shared_cbuff import SharedCircularBuffer
+    path = os.path.join(data_dir, "d")
+    creator = SharedCircularBuffer("s", create=True, item_size=4, length=8, directory=path)
+    with pytest.raises(cbuff.InvalidArgument, match=r"not item size 8\.$"):
+        SharedCircularBuffer("s", item_size=8, directory=path)
+    with pytest.raises(cbuff.InvalidArgument):
+        SharedCircularBuffer("s", directory=5)      # type: ignore[arg-type]
+    creator.cleanup()

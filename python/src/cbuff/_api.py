@@ -141,7 +141,15 @@ class DataDirectory:
     def __init__(self, path: Optional[str] = None, lock_timeout: float = 5.0, access: Access = "owner") -> None:
         if access not in ("owner", "group"):
             raise InvalidArgument(f'access {access!r} is not "owner" or "group".')
+        if path is not None and not isinstance(path, str):
+            raise InvalidArgument(f"path {path!r} is not a str (or None for $CBUFF_DIR or the default).")
         self.path = path or os.environ.get("CBUFF_DIR") or default_path()
+        if "\0" in self.path:
+            raise InvalidArgument(f"The data directory path {self.path!r} contains a NUL byte.")
+        try:
+            self.path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(f"The data directory path {self.path!r} is not valid UTF-8; choose one that is.") from None
         checked = R.checked_timeout(lock_timeout, "lock_timeout")
         if checked is None:
             raise InvalidArgument("lock_timeout None is not a number of seconds.")
@@ -265,13 +273,15 @@ class DataDirectory:
         and overwrites what it had not read; opened again, it counts what it missed and holds
         the writer back again. A running reader is never untethered."""
         validate_name(name)
-        if policy not in F.POLICIES:
+        if not isinstance(policy, str) or policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
         if messages:
             if capacity is None or max_message is None:
                 raise InvalidArgument("A buffer of messages needs a capacity and a largest message (capacity=…, max_message=…).")
             layout = F.Layout.message_ring(capacity, max_message, F.POLICIES[policy], precise_time)
         else:
+            if fields is not None and not isinstance(fields, (str, F.FieldLayout)):
+                raise InvalidArgument(f"fields {fields!r} is not a field list (\"time:u64,price:f64\"), a FieldLayout or None.")
             layout_fields = F.FieldLayout.parse(fields) if isinstance(fields, str) else fields
             if layout_fields is not None and item_size is not None and item_size != layout_fields.size:
                 raise InvalidArgument(f"item_size {item_size} disagrees with the fields {layout_fields}, which make items of {layout_fields.size} bytes.")
@@ -586,6 +596,12 @@ class DataDirectory:
         return True
 
 
+def _check_count(count: Any) -> None:
+    """How many items a batch read takes: an int (not a bool) from 0."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise InvalidArgument(f"count {count!r} is not a number of items (an int from 0).")
+
+
 class _NotThatBuffer(Exception):
     """Inside ``_remove``'s transaction: the name now names another buffer (rolled back)."""
 
@@ -698,6 +714,8 @@ class Writer(_Handle):
         self._file.check()
         words = _unsigned_words(values)
         if words is None and not isinstance(values, list):
+            if isinstance(values, str) or not hasattr(values, "__iter__"):
+                raise InvalidArgument(f"push_many takes an iterable of items, not {type(values).__name__}.")
             values = list(values)
         if self._word_slots and self._slot_words == 1:
             if words is None:
@@ -824,6 +842,7 @@ class Reader(_Handle):
 
     def pop_many(self, count: int) -> List[Any]:
         """Up to ``count`` items, oldest first (fewer if fewer are waiting)."""
+        _check_count(count)
         self._acknowledge()
         if self._word_slots and self._slot_words == 1:
             # One read takes every item waiting (up to ``count``, both runs of a wrap); another
@@ -848,6 +867,7 @@ class Reader(_Handle):
     def pop_array(self, count: int) -> Any:
         """Up to ``count`` items as one numpy array: uint64 (or smaller) integers, a structured
         array for a buffer with fields, raw ``V`` items otherwise. Needs numpy."""
+        _check_count(count)
         numpy = R.numpy_module()
         self._acknowledge()
         dtype = self._dtype

@@ -273,6 +273,11 @@ class FieldLayout:
 
 # --- Headers --------------------------------------------------------------------------------
 
+def _is_integer(value: Any) -> bool:
+    """An ``int`` that is not a ``bool`` (True is no item size)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class Layout:
     """A ring file's geometry: item size, length (positions), policy, stride, file size, and what
     version 3 says (item alignment, type name, fields; or a message ring's capacity)."""
@@ -296,9 +301,9 @@ class Layout:
     @classmethod
     def items(cls, item_size: int, length: int, policy: int, alignment: Optional[int] = None,
               type_name: Optional[str] = None, fields: Optional[FieldLayout] = None) -> "Layout":
-        if not isinstance(item_size, int) or not 1 <= item_size <= MAX_ITEM_SIZE:
+        if not _is_integer(item_size) or not 1 <= item_size <= MAX_ITEM_SIZE:
             raise InvalidArgument(f"Item size {item_size} is out of range: it must be between 1 and {MAX_ITEM_SIZE} bytes.")
-        if not isinstance(length, int) or not 2 <= length <= MAX_LENGTH:
+        if not _is_integer(length) or not 2 <= length <= MAX_LENGTH:
             raise InvalidArgument(f"Length {length} is out of range: a buffer holds between 2 and {MAX_LENGTH} items.")
         if alignment is not None and (alignment < 1 or alignment > MAX_ALIGNMENT or alignment & (alignment - 1)):
             raise InvalidArgument(f"Item alignment {alignment} is not a power of two from 1 to {MAX_ALIGNMENT}.")
@@ -317,11 +322,13 @@ class Layout:
 
     @classmethod
     def message_ring(cls, capacity: int, max_message: int, policy: int, precise_time: bool = False) -> "Layout":
-        if not isinstance(capacity, int) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
+        if not _is_integer(capacity) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise InvalidArgument(f"Message capacity {capacity} is not a power of two from 4 KiB to 32 GiB.")
         largest = capacity // 2 - 8 * RECORD_HEADER_WORDS
-        if not isinstance(max_message, int) or not 0 <= max_message <= largest:
+        if not _is_integer(max_message) or not 0 <= max_message <= largest:
             raise InvalidArgument(f"Largest message {max_message} is out of range: a ring of {capacity} bytes carries messages of at most {largest} bytes.")
+        if not isinstance(precise_time, bool):
+            raise InvalidArgument(f"precise_time {precise_time!r} is not True or False.")
         return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time)
 
     def tethered(self, seconds: Optional[float]) -> "Layout":

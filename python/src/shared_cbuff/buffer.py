@@ -35,6 +35,8 @@ class SharedCircularBuffer:
                  directory: Union[str, DataDirectory, None] = None) -> None:
         if length < 2:
             raise ValueError("Buffer length must greater than 1")
+        if directory is not None and not isinstance(directory, (str, DataDirectory)):
+            raise InvalidArgument(f"directory {directory!r} is not a path, a cbuff.DataDirectory or None.")
         self._directory = directory if isinstance(directory, DataDirectory) else DataDirectory(directory)
         self.name = name
         """The name of the buffer this instance is attached to."""
@@ -59,9 +61,12 @@ class SharedCircularBuffer:
                 reader.close()
                 raise InvalidArgument(f'Buffer "{name}" holds messages, not items; open it with cbuff.DataDirectory.open_reader.')
             # The defaults stand for "as the buffer was created"; other values must be its own.
-            if (item_size != 1 and item_size != reader.item_size) or (length != 2 and length != reader.length):
+            wrong = [f"{what} {given}" for what, given, default, actual in
+                     (("item size", item_size, 1, reader.item_size), ("length", length, 2, reader.length))
+                     if given != default and given != actual]
+            if wrong:
                 reader.close()
-                raise InvalidArgument(f'Buffer "{name}" has item size {reader.item_size} and length {reader.length}, not {item_size} and {length}.')
+                raise InvalidArgument(f'Buffer "{name}" has item size {reader.item_size} and length {reader.length}, not {" and ".join(wrong)}.')
             self._reader = reader
             self.item_size = reader.item_size
             self.length = reader.length

@@ -30,7 +30,7 @@ extension DataDirectory {
         _ = try lifted { () throws(CBuffFailure) in try RingLayout(itemSize: itemSize, length: length, policy: .overwrite) }
     }
 
-    /// Throws what ``createMessageBuffer(_:capacity:maxMessageSize:policy:)`` throws for a ring
+    /// Throws what ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)`` throws for a ring
     /// of messages of `capacity` bytes carrying messages of at most `maxMessageSize`.
     ///
     /// - Throws: ``CBuffError/Code/invalidArgument``, saying why.

@@ -1073,6 +1073,17 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
     return bool(writer._general_push(value, timeout))
 
 
+def _commit_before_pop(reader: Any, file: RingFile, next: int) -> None:
+    """The one-item pops' first step for a named reader (``pop_word``, ``pop_bytes``): commit
+    what it returned before (a plain store of its cursor, then the writer woken if it waits for
+    room), and stop if a forced removal freed its record. Anonymous readers never call it."""
+    file.q[reader._cursor_word] = next
+    if file.d[H_WRITER_WAITING]:
+        file.wake_writer()
+    if file.d[reader._state_word] != 1:
+        raise reader._removed()
+
+
 def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     """The one-item pop of a ring whose items are at most 8 bytes and have no fields, as a
     reader's method (``_api._WordReader.pop``): R1, R2 and R4 of ``SlotCursor.read`` for one item,
@@ -1085,11 +1096,7 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     q = file.q
     next = cursor.next
     if reader._cursor_word is not None:
-        q[reader._cursor_word] = next
-        if file.d[H_WRITER_WAITING]:
-            file.wake_writer()
-        if file.d[reader._state_word] != 1:
-            raise reader._removed()
+        _commit_before_pop(reader, file, next)
     published = q[W_PUBLISHED]                                               # R1
     if next >= published and timeout is not None and not file.faulted:
         if not cursor.wait(timeout):
@@ -1144,11 +1151,7 @@ def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
     q = file.q
     next = cursor.next
     if reader._cursor_word is not None:
-        q[reader._cursor_word] = next
-        if file.d[H_WRITER_WAITING]:
-            file.wake_writer()
-        if file.d[reader._state_word] != 1:
-            raise reader._removed()
+        _commit_before_pop(reader, file, next)
     published = q[W_PUBLISHED]                                               # R1
     if next >= published and timeout is not None and not file.faulted:
         if not cursor.wait(timeout):

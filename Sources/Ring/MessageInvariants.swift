@@ -44,7 +44,9 @@ internal import SharedRingCommon
 // `MessageArea.observe` checks I1–I6 on the counters and on the records they name (the last and
 // the oldest): every open of a ring file, every reader's start and lap recovery, the take-over
 // and `inspect` go through it. Readers check I6 and I7 on every record they read
-// (`MessageCursor.read`), and the writer checks them on every record its tail walks past before it
+// (`MessageCursor.read`), and I7 (or I5, for the last one) one record ahead before they deliver
+// a message, so that a length that moves a record boundary is caught before its bytes are
+// handed out (`MessageCursor.isFollowed`), and the writer checks them on every record its tail walks past before it
 // overwrites it (`MessagePublisher.advanceTail`): a take-over never overwrites a record it has not
 // proven to be the consecutive predecessor of the oldest intact one. So a damaged record is
 // found by whoever reaches it first, and nothing is delivered, skipped or counted as missed on the

@@ -216,7 +216,7 @@ package struct MessagePublisher {
         if record != start {                                                            // W3: padding to the end
             area.pointer(start).storeBytes(of: ((record &- start) | MessageArea.kindPadding &<< 32).littleEndian, as: UInt64.self)
         }
-        header.lastRecordStart.pointee.store(record, ordering: .relaxed)
+        header.lastRecordStart.pointee.store(record, ordering: .releasing)              // after the last count (see `MessageCursor.isFollowed`)
         let pointer = area.pointer(record)                                              // W3: the record
         pointer.storeBytes(of: nextSequence.littleEndian, toByteOffset: 8, as: UInt64.self)
         pointer.storeBytes(of: time.littleEndian, toByteOffset: 16, as: UInt64.self)
@@ -455,9 +455,17 @@ package struct MessageCursor {
                 let pointer = area.pointer(position)
                 let stamp = area.stamp(at: position)
                 let value = copy(UnsafeRawBufferPointer(start: pointer + 24, count: length))               // R2
+                let followed = isFollowed(from: position, end: position &+ words, sequence: stamp.sequence) // I7 ahead
                 guard check.copyIsIntact(from: position) else {                                           // R3, R4
                     if !recoverFromLap() { return .damaged }
                     continue
+                }
+                if _slowPath(!followed), let damage = succession(from: position, end: position &+ words, sequence: stamp.sequence) {
+                    guard check.copyIsIntact(from: position) else {
+                        if !recoverFromLap() { return .damaged }
+                        continue
+                    }
+                    return found(damage)
                 }
                 if _fastPath(stamp.sequence == exactNext) {                                               // I7
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
@@ -485,6 +493,61 @@ package struct MessageCursor {
                 return found(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
             }
         }
+    }
+
+    /// Whether what follows the message of `sequence` at `start` (ending at `end`) agrees with
+    /// its length: the cheap half of ``succession(from:end:sequence:)``, loads only, checked by
+    /// R3 and R4 with the message's own copy (a claim that reached the words at `end` reached
+    /// `start` first). A length word enlarged by a hostile edit or a damaged page would
+    /// otherwise deliver the next record's header and bytes as this message's, the damage found
+    /// only one read later: so nothing is delivered before its end is confirmed (I5, I7).
+    ///
+    /// - A record published after it (`end` below `published`): the record there carries the
+    ///   next sequence (whatever else is wrong with that record is found when it is read: its
+    ///   sequence where this message ends is what confirms this one's length). Padding there,
+    ///   once a lap, is left to the full check, which looks past it.
+    /// - It is the last one published: the writer's words say so. `lastRecordStart` names it (the
+    ///   writer stored it before publishing this record, and ours was loaded after the acquiring
+    ///   load of `published` that made the record readable, so it holds that value or a later
+    ///   one; a later one is a start at or after `end`), or the writer has started the next
+    ///   record (`lastRecordStart` at or after `end`), and then the count it stored after
+    ///   publishing this one, before storing that start (a releasing store, which our acquiring
+    ///   load of it pairs with), is one more than this message's sequence.
+    @inlinable
+    mutating func isFollowed(from start: UInt64, end: UInt64, sequence: UInt64) -> Bool {
+        if check.canRead(end) { return area.sequence(at: end) == sequence &+ 1 }                     // R1 at `end`
+        let last = header.lastRecordStart.pointee.load(ordering: .acquiring)
+        return last == start || (last >= end && header.publishedMessages.pointee.load(ordering: .relaxed) == sequence &+ 1)
+    }
+
+    /// The damage, if any, that makes the message of `sequence` from `start` to `end` not the
+    /// one its writer published there: a record after it (past one padding record) that does
+    /// not carry the next sequence, or, when it is the last one published, a ring whose checked state (I5)
+    /// ends elsewhere or counts otherwise. Nil when it is followed as it should be, or when a
+    /// writer kept moving too fast for a state to be checked (unconfirmed, as every message was
+    /// before this check). The caller checks R3 and R4 again for what this loads.
+    @usableFromInline @inline(never)
+    mutating func succession(from start: UInt64, end: UInt64, sequence: UInt64) -> MessageDamage? {
+        for _ in 0..<MessageArea.observationRounds {
+            if check.canRead(end) {
+                var next = end
+                if case .padding(let words)? = area.decode(area.firstWord(at: next), at: next) {
+                    next &+= words
+                    guard check.canRead(next) else { return .paddingAtPublished(position: end) }    // I6
+                }
+                let found = area.sequence(at: next)
+                return found == sequence &+ 1 ? nil : .sequence(position: next, found: found, expected: sequence &+ 1)  // I7
+            }
+            switch area.observe(header) {
+            case .damaged(let found):
+                return found
+            case .consistent(let state) where state.counters.published == end:
+                return state.next == sequence &+ 1 ? nil : .countDisagrees(lastSequence: sequence, count: state.next)  // I5
+            case .consistent, .moving:
+                continue                                                                              // published moved on
+            }
+        }
+        return nil
     }
 
     /// Keeps `damage` for ``damage`` and says so (out of line: damage is rare).

@@ -40,6 +40,10 @@ import SharedRingProtocol
         /// The file contradicts itself where every consumer starts: refused on open.
         case refused
         /// The first `readable` messages from the oldest are delivered intact, then `corrupted`.
+        /// A message is delivered only once what follows it confirms where it ends (the next
+        /// sequence there, or the writer's words if it is the last): so the one before a record
+        /// whose sequence or place is wrong is withheld with it, as nothing can tell which of
+        /// the two lies; one before a record damaged otherwise is delivered.
         case readsThenStops(readable: Int)
 
         var description: String {
@@ -81,7 +85,7 @@ import SharedRingProtocol
         Damage(name: "a forged sequence in the middle (a thousand later)") { ring in
             let victim = try Self.message(ring, 20)
             ring.setRecordWord(victim.position, 1, victim.sequence + 1000)
-            return .readsThenStops(readable: 20)
+            return .readsThenStops(readable: 19)
         },
         Damage(name: "published pointing inside the last record") { ring in
             ring.setHeader(RingLayout.Offset.published, ring.published - 1)
@@ -99,12 +103,12 @@ import SharedRingProtocol
         Damage(name: "a forged sequence one later: a loss that never happened (I7)") { ring in
             let victim = try Self.message(ring, 25)
             ring.setRecordWord(victim.position, 1, victim.sequence + 1)
-            return .readsThenStops(readable: 25)
+            return .readsThenStops(readable: 24)
         },
         Damage(name: "a forged sequence one earlier: a message repeated (I7)") { ring in
             let victim = try Self.message(ring, 25)
             ring.setRecordWord(victim.position, 1, victim.sequence - 1)
-            return .readsThenStops(readable: 25)
+            return .readsThenStops(readable: 24)
         },
         Damage(name: "a record of an unknown kind in the middle (I6)") { ring in
             let victim = try Self.message(ring, 10)
@@ -156,6 +160,29 @@ import SharedRingProtocol
             let oldest = try Self.message(ring, 0)
             ring.setRecordWord(oldest.position, 1, ring.header(RingLayout.Offset.publishedMessages) + 5)
             return .refused
+        },
+        Damage(name: "a message's length enlarged over the record after it (I7, checked before delivery)") { ring in
+            // The longer record still ends at a record start: without a look at what follows,
+            // its message would be delivered with the next record's header and bytes in it.
+            let messages = ring.records.filter { $0.kind == 1 }
+            let k = try #require((10..<messages.count - 2).first { k in
+                let victim = messages[k], next = messages[k + 1]
+                let words = 3 + (victim.length + 7) / 8 + 3 + (next.length + 7) / 8
+                return next.position == victim.position + 3 + (victim.length + 7) / 8
+                    && (words - 3) * 8 <= UInt64(DamagedMessageRingTests.maxMessage) && victim.position % ring.words + words <= ring.words
+            }, "the fixture has no message followed by a short one in the same lap")
+            let victim = messages[k], next = messages[k + 1]
+            ring.setRecordWord(victim.position, 0, ((3 + (next.length + 7) / 8 + (victim.length + 7) / 8) * 8) | 1 << 32)
+            return .readsThenStops(readable: k)
+        },
+        Damage(name: "the last but one message's length enlarged to end at published (I5, checked before delivery)") { ring in
+            let messages = ring.records.filter { $0.kind == 1 }
+            let victim = messages[messages.count - 2], last = messages[messages.count - 1]
+            let words = ring.published - victim.position
+            try #require(last.position == victim.position + 3 + (victim.length + 7) / 8 && (words - 3) * 8 <= UInt64(DamagedMessageRingTests.maxMessage),
+                         "the fixture's last two messages do not fit in one")
+            ring.setRecordWord(victim.position, 0, ((words - 3) * 8) | 1 << 32)
+            return .readsThenStops(readable: messages.count - 2)
         },
         Damage(name: "claimed below published (I2)") { ring in
             ring.setHeader(RingLayout.Offset.claimed(.overwrite), ring.published - 1)

@@ -204,6 +204,25 @@ def test_batches_of_words_are_taken_from_buffers_as_they_are_and_checked(directo
     assert reader.pop_many(100) == [20, 21, 22, 30, 32, 34]
 
 
+@pytest.mark.parametrize("victim, readable", [(2, 2), (3, 3)])
+def test_a_length_enlarged_over_the_next_record_is_never_delivered(directory, victim, readable):
+    """A message's length word forged to take in the record after it (the Swift side's
+    DamagedMessageRingTests): the record at its new end does not carry the next sequence, or
+    it ends at published where the writer's words name another last record; nothing of it is
+    delivered, the messages before it are."""
+    writer = directory.create_buffer("forged", messages=True, capacity=4096, max_message=100)
+    for text in ("aaaa", "bbbb", "cccc", "dddd", "eeee"):
+        writer.push_message(text)                                   # records of 4 words, from word 0
+    writer.close()
+    with open(directory.ring_path("forged"), "r+b") as ring:
+        ring.seek(4096 + victim * 4 * 8)
+        ring.write((40 | 1 << 32).to_bytes(8, "little"))          # 8 words: this record and the next
+    reader = directory.open_reader("forged")
+    assert [reader.pop_message().text for _ in range(readable)] == ["aaaa", "bbbb", "cccc", "dddd"][:readable]
+    with pytest.raises(Corrupted):
+        reader.pop_message()
+
+
 @pytest.mark.parametrize("position", [2**64 - 1, 2**64 - 3, 2**63 + 1])
 def test_a_position_beyond_2_to_the_63_is_damage(directory, position):
     """Positions never wrap (the Swift side's PositionLimitTests, found by its fuzzer)."""

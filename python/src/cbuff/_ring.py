@@ -1706,6 +1706,34 @@ class MessageCursor:
             return max(0, sequence - int(self.slack[2]))
         return 0
 
+    def _succession(self, start: int, end: int, sequence: int) -> Optional[MessageDamage]:
+        """The damage, if any, that makes the message of ``sequence`` from ``start`` to ``end``
+        not the one its writer published there (MessageRing.swift, ``succession``): a record
+        after it (past one padding record) without the next sequence, or, when it is the last
+        one published, a checked state (I5) that ends elsewhere or counts otherwise. None when
+        it is followed as it should be, or when a writer kept moving too fast to check."""
+        area, q = self.area, self.file.q
+        for _ in range(OBSERVATION_ROUNDS):
+            if end < q[W_PUBLISHED]:
+                following = end
+                record = area.decode(area.first_word(following), following)
+                if record is not None and record[0] == "padding":
+                    following += record[2]
+                    if following >= q[W_PUBLISHED]:                                   # I6
+                        return MessageDamage(f"the padding record at word position {end} is the last one published, but padding is always followed by the message it makes room for")
+                found = area.sequence_at(following)
+                if found == sequence + 1:
+                    return None
+                return MessageDamage(f"the message at word position {following} has sequence {found}, but the one before it was {sequence}, and nothing overwrote them")
+            state = area.observe()
+            if isinstance(state, MessageDamage):
+                return state
+            if isinstance(state, MessageState) and state.counters[1] == end:               # I5
+                if state.next == sequence + 1:
+                    return None
+                return MessageDamage(f"its last message is number {sequence}, but it counts {state.next} messages published")
+        return None
+
     def _recover_from_lap(self) -> None:
         start = self.position
         state = self.area.observe()
@@ -1745,12 +1773,28 @@ class MessageCursor:
                 sequence, stamp = q[index + 1], q[index + 2]
                 offset = index * 8 + 24
                 data = file.mapping[offset:offset + length]                   # R2 (a copy: bytes)
+                end = position + words
+                # I7 ahead (``_succession``'s cheap half, loads only, checked by R4 below): the
+                # record at this message's end carries the next sequence, or, if it is the last
+                # one published, the writer's words name it (MessageRing.swift, isFollowed).
+                if end < published or end < q[W_PUBLISHED]:
+                    followed = q[base + (end & mask) + 1] == sequence + 1
+                else:
+                    last = q[W_LAST_RECORD_START]
+                    followed = last == position or (last >= end and q[W_PUBLISHED_MESSAGES] == sequence + 1)
                 claimed = q[file.claimed_index]
                 if position < claimed - words_in_area:                         # R4 (area.oldest_intact)
                     self._recover_from_lap()
                     continue
                 if file.faulted:
                     raise file.truncated()
+                if not followed:
+                    damage = self._succession(position, end, sequence)
+                    if damage is not None:
+                        if position < area.oldest_intact(q[file.claimed_index]):
+                            self._recover_from_lap()
+                            continue
+                        raise file.damaged(damage)
                 lost = 0 if sequence == self.exact else self._admit(sequence, position)   # I7
                 if accept is not None and not accept(sequence):
                     return sequence, stamp, data

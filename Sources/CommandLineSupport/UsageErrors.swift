@@ -43,6 +43,17 @@ public enum CommandLineUsage {
         return first.isASCII && (first.isNumber || first == ".") || ["inf", "infinity", "nan"].contains(rest.lowercased())
     }
 
+    /// The first of this process's arguments (1 for the first after the tool's name) whose
+    /// bytes are not UTF-8, with the text it would be repaired to: a buffer name, a path or a
+    /// value repaired silently would name something else.
+    static func firstArgumentNotText() -> (position: Int, repaired: String)? {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
+            return (index, String(cString: raw))
+        }
+        return nil
+    }
+
     /// The parser's message for a usage error as one sentence: its lines (an error and its
     /// help) joined by spaces.
     public static func sentence(_ message: String) -> String {
@@ -54,12 +65,17 @@ public enum CommandLineUsage {
 }
 
 extension ParsableCommand {
-    /// Parses `arguments` as this root command and runs what they name, then exits: a usage
+    /// Parses `arguments` as this root command and runs what they name, then exits: an
+    /// argument of the process that is not UTF-8, or a usage
     /// error (the parser's, a `validate()`'s, or a command's exit 64 with a message) as one
     /// sentence through `complain` with a pointer to `TOOL --help`, exit 64; help and version
     /// on stdout as usual; anything else as the parser exits for it. Returns once the command
     /// ran without error.
     public static func runReportingUsageErrors(_ arguments: [String], tool: String, complain: (String) -> Void) {
+        if let (position, repaired) = CommandLineUsage.firstArgumentNotText() {
+            complain("argument \(position) (\(repaired.debugDescription), each byte shown as U+FFFD) is not UTF-8 text; \(tool) takes names, paths and values as text (see '\(tool) --help')")
+            exit(withError: ExitCode.validationFailure)
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

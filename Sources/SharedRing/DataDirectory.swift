@@ -50,6 +50,10 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// Whether the path is the per-user default rather than one the user chose: only then does
     /// a missing directory read as "no buffers yet" instead of "not found".
     let isDefault: Bool
+    /// Why this directory cannot be used, when it came from the environment as bytes that are
+    /// not UTF-8 (a path is text to cbuff; repaired, it would name another directory): every
+    /// operation refuses it with this sentence (see ``trust()``).
+    let refusal: String?
 
     /// Who may use the buffers of a data directory.
     public enum Access: Sendable, Hashable {
@@ -73,32 +77,53 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
         self.init(path: path, access: access, lockTimeout: lockTimeout, isDefault: false)
     }
 
-    init(path: String, access: Access, lockTimeout: Duration, isDefault: Bool) {
+    init(path: String, access: Access, lockTimeout: Duration, isDefault: Bool, refusal: String? = nil) {
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         self.access = access
         self.lockTimeout = lockTimeout
         self.isDefault = isDefault
+        self.refusal = refusal
     }
 
-    /// The directory given, else `$CBUFF_DIR`, else ``defaultPath``.
+    /// The directory given, else `$CBUFF_DIR`, else ``defaultPath``. A variable of these whose
+    /// bytes are not UTF-8 gives a directory every operation refuses, saying so.
     public static func resolve(_ explicitPath: String? = nil, access: Access = .owner,
                                lockTimeout: Duration = DataDirectory.defaultLockTimeout) -> DataDirectory {
         if let explicitPath, !explicitPath.isEmpty { return DataDirectory(path: explicitPath, access: access, lockTimeout: lockTimeout) }
-        if let fromEnvironment = Sys.environment("CBUFF_DIR"), !fromEnvironment.isEmpty {
+        switch Sys.environmentValue("CBUFF_DIR") {
+        case .text(let fromEnvironment) where !fromEnvironment.isEmpty:
             return DataDirectory(path: fromEnvironment, access: access, lockTimeout: lockTimeout)
+        case .notText(let repaired):
+            return DataDirectory(path: repaired, access: access, lockTimeout: lockTimeout, isDefault: false,
+                                 refusal: Self.notText("CBUFF_DIR", repaired))
+        case .text, .absent:
+            let (path, refusal) = defaultPathAndRefusal
+            return DataDirectory(path: path, access: access, lockTimeout: lockTimeout, isDefault: true, refusal: refusal)
         }
-        return DataDirectory(path: defaultPath, access: access, lockTimeout: lockTimeout, isDefault: true)
     }
 
     /// The per-user default: `$XDG_DATA_HOME/cbuff`, else `$HOME/.local/share/cbuff`, else
     /// `$XDG_RUNTIME_DIR/cbuff` (a private per-user directory, in memory), else `/tmp/cbuff-UID`.
     /// The last is used only if this user owns it and nobody else can write it: a directory
     /// another user created there first is refused with an error, never used.
-    public static var defaultPath: String {
+    public static var defaultPath: String { defaultPathAndRefusal.path }
+
+    /// ``defaultPath``, and why it cannot be used if the variable it comes from is not UTF-8
+    /// (a later variable is not tried instead: that would put the buffers somewhere else).
+    static var defaultPathAndRefusal: (path: String, refusal: String?) {
         for (variable, suffix) in [("XDG_DATA_HOME", "/cbuff"), ("HOME", "/.local/share/cbuff"), ("XDG_RUNTIME_DIR", "/cbuff")] {
-            if let base = Sys.environment(variable), base.hasPrefix("/") { return base + suffix }
+            switch Sys.environmentValue(variable) {
+            case .text(let base) where base.hasPrefix("/"): return (base + suffix, nil)
+            case .notText(let repaired) where repaired.hasPrefix("/"): return (repaired + suffix, notText(variable, repaired))
+            case .text, .notText, .absent: continue
+            }
         }
-        return "/tmp/cbuff-\(Sys.userID())"
+        return ("/tmp/cbuff-\(Sys.userID())", nil)
+    }
+
+    /// The sentence that refuses a directory named by `variable`'s bytes that are not UTF-8.
+    static func notText(_ variable: String, _ repaired: String) -> String {
+        "\(variable) holds bytes that are not UTF-8 (\(repaired.debugDescription), each shown as U+FFFD): cbuff names its data directory by text. Rename that directory, or give another one with --dir or CBUFF_DIR."
     }
 
     var lockTimeoutNanos: Int64 { lockTimeout.nanoseconds }
@@ -166,7 +191,8 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// Opens the directory and checks it (see "Trust" above): what its files may be. Each
     /// operation does this once, and reaches every file through what it returns.
     func trust() throws(CBuffFailure) -> FileTrust {
-        try FileTrust.verify(directory: path, acceptingGroupDirectory: access == .group)
+        if let refusal { throw CBuffFailure(.invalidArgument, refusal) }
+        return try FileTrust.verify(directory: path, acceptingGroupDirectory: access == .group)
     }
 
     /// `mkdir -p`, giving what it creates `mode`.

@@ -561,7 +561,21 @@ package enum Sys {
     }
 
     package static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
+        if case .text(let text) = environmentValue(name) { text } else { nil }
+    }
+
+    /// An environment variable as this process was given it: bytes that are not UTF-8 are
+    /// said so (with the text they would be repaired to, for messages), never repaired silently
+    /// into another name.
+    package enum EnvironmentValue: Sendable, Equatable {
+        case absent
+        case text(String)
+        case notText(repaired: String)
+    }
+
+    package static func environmentValue(_ name: String) -> EnvironmentValue {
+        guard let raw = getenv(name) else { return .absent }
+        return String(validatingCString: raw).map(EnvironmentValue.text) ?? .notText(repaired: String(cString: raw))
     }
 
     /// Whether process `pid` runs and started at `startTime` (clock ticks after boot, as

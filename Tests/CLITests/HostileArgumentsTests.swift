@@ -92,4 +92,26 @@ import TestSupport
         #expect(items.status == 0 && Array(items.lines.prefix(2)) == ["1", "2"], "\(items)")
         print("hostile arguments: \(options.count) options × \(Self.hostileValues.count) values, \(runs) runs")
     }
+
+    /// Bytes that are not UTF-8, in an argument or in a variable that names the data directory,
+    /// are refused in one sentence (64), never repaired into another name: a repaired path
+    /// would create, read or remove a directory or buffer nobody named.
+    @Test func bytesThatAreNotUTF8AreRefusedNeverRepaired() throws {
+        let temporary = try TemporaryDirectory()
+        let cbuff = ChildProcess.executable("cbuff").path
+        let script = """
+            bad="$1/$(printf 'data\\377')"
+            CBUFF_DIR="$bad" "$2" create q --item-size 8 --length 4; echo "status $?"
+            CBUFF_DIR="$bad" "$2" list; echo "status $?"
+            "$2" --dir "$bad" create q --item-size 8 --length 4; echo "status $?"
+            CBUFF_DIR= XDG_DATA_HOME= HOME="$bad" "$2" create q --item-size 8 --length 4; echo "status $?"
+            "$2" --dir "$1" create "$(printf 'q\\377')" --item-size 8 --length 4; echo "status $?"
+            ls -A "$1"
+            """
+        let outcome = try run("/bin/sh", ["-c", script, "sh", temporary.path, cbuff])
+        let lines = outcome.stdout.split(separator: "\n").map(String.init)
+        #expect(lines == Array(repeating: "status 64", count: 5), "\(outcome)")
+        let complaints = outcome.stderr.split(separator: "\n")
+        #expect(complaints.count == 5 && complaints.allSatisfy { $0.hasPrefix("cbuff: ") && $0.contains("not UTF-8") }, "\(outcome)")
+    }
 }

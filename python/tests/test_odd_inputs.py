@@ -126,6 +126,26 @@ def test_an_odd_timeout_of_a_wait_is_an_invalid_argument(directory, timeout):
 
 
 @pytest.mark.parametrize("timeout", _ODD_TIMEOUTS, ids=repr)
+def test_an_odd_timeout_is_refused_even_when_no_wait_is_needed(directory, timeout):
+    """An item waiting, room in the ring: the argument is still checked (and nothing is
+    consumed or pushed by the refused call), so that a bad timeout cannot hide until the day
+    a wait is needed."""
+    writer = directory.create_buffer("e", item_size=8, length=8)
+    messages = directory.create_buffer("m", messages=True, capacity=4096, max_message=64)
+    writer.push(1)
+    messages.push_message("one")
+    reader, message_reader = directory.open_reader("e"), directory.open_reader("m")
+    for call in (lambda: reader.pop(timeout=timeout), lambda: writer.push(2, timeout=timeout),
+                 lambda: writer.push_many([2], timeout=timeout), lambda: message_reader.pop_message(timeout=timeout),
+                 lambda: messages.push_message("two", timeout=timeout), lambda: reader.follow(timeout=timeout),
+                 lambda: message_reader.follow(timeout=timeout), lambda: reader.follow(coalesce=timeout)):
+        with pytest.raises(cbuff.InvalidArgument):
+            call()
+    assert reader.pop() == 1 and reader.pop() is None and message_reader.pop_message().text == "one"
+    assert message_reader.pop_message() is None
+
+
+@pytest.mark.parametrize("timeout", _ODD_TIMEOUTS, ids=repr)
 def test_an_odd_timeout_of_follow_async_is_an_invalid_argument(directory, timeout):
     import asyncio
     directory.create_buffer("e", item_size=8, length=8)

@@ -699,6 +699,8 @@ class Writer(_Handle):
     def push(self, value: Item, timeout: Optional[float] = None) -> bool:
         """Pushes an int, bytes (zero-padded) or, with fields, a dict; waits for room under
         `block` (at most ``timeout`` seconds: then returns False, pushing nothing)."""
+        if timeout is not None:
+            timeout = R.checked_timeout(timeout)
         self._file.check()
         return bool(self._publisher.publish([self._encode(value)], timeout) == 1)
 
@@ -711,6 +713,8 @@ class Writer(_Handle):
         of at most 8 bytes without fields, an ``array('Q')``, a numpy ``uint64`` array or any
         other contiguous buffer of unsigned 8-byte integers is copied as it is (one slice copy
         per run, no Python int per item)."""
+        if timeout is not None:
+            timeout = R.checked_timeout(timeout)
         self._file.check()
         words = _unsigned_words(values)
         if words is None and not isinstance(values, list):
@@ -834,6 +838,8 @@ class Reader(_Handle):
     def pop(self, timeout: Optional[float] = None) -> Optional[Item]:
         """The next item (int; bytes for items over 8 bytes; a dict with fields), or None;
         with ``timeout`` seconds, waits that long for one."""
+        if timeout is not None:
+            timeout = R.checked_timeout(timeout)
         self._acknowledge()
         items = self._cursor.read(1)
         if not items and timeout is not None and self._cursor.wait(timeout):
@@ -917,6 +923,7 @@ class Reader(_Handle):
         everything that came meanwhile; only if nothing came does it ask to be woken. An item
         waits at most that long; a follower of 1,000 items a second is woken every 5 ms, not
         every item (``cbuff tail --follow --coalesce MS``, the Swift ``wakeUpCoalescing``)."""
+        timeout, coalesce = R.checked_timeout(timeout), R.checked_timeout(coalesce, "coalesce") or 0.0
         if self._index is None:
             read = self._cursor.read_words if self._word_slots and self._slot_words == 1 and self._mask == 0xFFFFFFFFFFFFFFFF else self._read_decoded
             return self._cursor.follow(read, timeout, coalesce)
@@ -1047,6 +1054,8 @@ class MessageWriter(_Handle):
 
     def push_message(self, data: Union[bytes, bytearray, memoryview, str], timeout: Optional[float] = None) -> bool:
         """Pushes one message (bytes, or a str as UTF-8); False if no room came within ``timeout``."""
+        if timeout is not None:
+            timeout = R.checked_timeout(timeout)
         self._file.check()
         if type(data) is not bytes:
             data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -1113,6 +1122,8 @@ class MessageReader(_Handle):
 
     def pop_message(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next Message(sequence, time, data), or None (waiting up to ``timeout`` seconds)."""
+        if timeout is not None:
+            timeout = R.checked_timeout(timeout)
         self._acknowledge()
         found = self._cursor.read()
         if found is None and timeout is not None and self._cursor.wait(timeout):
@@ -1129,6 +1140,9 @@ class MessageReader(_Handle):
     def follow(self, timeout: Optional[float] = None, coalesce: float = FOLLOW_COALESCING) -> Iterator[Message]:
         """Yields messages as they come, waiting; ends after ``timeout`` seconds without one;
         ``coalesce`` as for ``Reader.follow``."""
+        return self._follow(R.checked_timeout(timeout), R.checked_timeout(coalesce, "coalesce") or 0.0)
+
+    def _follow(self, timeout: Optional[float], coalesce: float) -> Iterator[Message]:
         while True:
             message = self.pop_message()
             if message is None:

@@ -1049,6 +1049,8 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
     one item, in a few word accesses. Anything else (a value that is not such an int, a `block`
     writer that must look at its readers) goes to the writer's general push. It reads the
     writer's ``_publisher``, ``_file``, ``max_value``, ``length`` and ``_slot_words``."""
+    if timeout is not None:
+        timeout = checked_timeout(timeout)
     if type(value) is int and 0 <= value <= writer.max_value:
         publisher = writer._publisher
         start = publisher.published
@@ -1092,6 +1094,8 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     then looked at once more, as the general pop does. A lap and the fault flag go to the
     reader's general pop. It reads the reader's ``_cursor``, ``_file``, ``_mask``, ``length``,
     ``_slot_words`` and ``_cursor_word``."""
+    if timeout is not None:
+        timeout = checked_timeout(timeout)
     cursor, file = reader._cursor, reader._file
     q = file.q
     next = cursor.next
@@ -1117,6 +1121,8 @@ def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool
     wider than 8 bytes without fields, as a writer's method (``_api._WideWriter.push``): W1, W3
     (one slice copy), W4 and W5 for one item. Anything else goes to the writer's general push.
     It reads the writer's ``_publisher``, ``_file``, ``item_size``, ``length`` and ``_stride``."""
+    if timeout is not None:
+        timeout = checked_timeout(timeout)
     if type(value) is bytes and len(value) <= writer.item_size:
         publisher = writer._publisher
         start = publisher.published
@@ -1147,6 +1153,8 @@ def pop_bytes(reader: Any, timeout: Optional[float] = None) -> Any:
     """The one-item pop of a ring of items wider than 8 bytes without fields, as a reader's method
     (``_api._WideReader.pop``): R1, R2 (one slice copy) and R4, after a named reader's commit.
     Waiting as ``pop_word``; a lap and the fault flag go to the reader's general pop."""
+    if timeout is not None:
+        timeout = checked_timeout(timeout)
     cursor, file = reader._cursor, reader._file
     q = file.q
     next = cursor.next

@@ -143,9 +143,12 @@ import SharedRing
     /// What a crash can leave after the transaction registering "b" committed, while the one
     /// registering "c" was being written: each is SQLite's to drop, and cbuff accepts it.
     enum Tail: String, CaseIterable, CustomStringConvertible {
-        /// "c"'s frames written out of order: its first frame never reached the disk (zeros),
-        /// the later ones, its commit frame included, did (issue 26's false alarm).
+        /// "c"'s frames written out of order: its first frame's page never reached the disk
+        /// (zeros), its header and the later frames, its commit frame included, did (issue
+        /// 26's false alarm).
         case outOfOrder
+        /// "c"'s first frame never reached the disk at all, the later ones did.
+        case firstFrameMissing
         /// "c"'s frames under other salts: an older log's frames in reused space.
         case wrongSalts
         /// "c"'s commit frame cut short: the file ends half way through it.
@@ -164,6 +167,11 @@ import SharedRing
         _ = log.transaction(from: images.a, to: images.ab)
         switch tail {
         case .outOfOrder:
+            let frames = log.transaction(from: images.ab, to: images.abc)
+            try #require(frames.count >= 2, "the transaction of \"c\" has \(frames.count) frame(s)")
+            let page = (frames[0].lowerBound + 24)..<frames[0].upperBound
+            log.bytes.replaceSubrange(page, with: [UInt8](repeating: 0, count: page.count))
+        case .firstFrameMissing:
             let frames = log.transaction(from: images.ab, to: images.abc)
             try #require(frames.count >= 2, "the transaction of \"c\" has \(frames.count) frame(s)")
             log.bytes.replaceSubrange(frames[0], with: [UInt8](repeating: 0, count: frames[0].count))

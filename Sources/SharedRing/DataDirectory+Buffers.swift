@@ -140,7 +140,7 @@ extension DataDirectory {
     ///
     /// What a crash leaves at each point, and who reads it correctly:
     /// - during 1 or 2: a temporary file (possibly empty or all zeros), no row: the debris
-    ///   `rm --dead` deletes (its creator's PID is gone after a reboot; see `debris()`);
+    ///   `rm --dead` deletes once no process has its creator's PID (see `debris()`);
     /// - during 3 (the rename durable or not): the temporary file or a final-named file with a
     ///   whole header (step 2 came first) in which nothing was ever published, no row: a
     ///   create of the name replaces it (`checkReplaceable`), `rm NAME` deletes it;
@@ -278,6 +278,12 @@ extension DataDirectory {
         let messages = kind == .messages ? try file.observeMessages() : nil
         let previousPID = file.recordedWriterPID
         let died = file.recordedWriterState == .attached
+        // Nothing here is synced (unlike `createRing`): a take-over changes only the header's
+        // writer words (PID, start time, generation, state), and a machine crash that keeps
+        // any mixture of their old and new values leaves a file every command reads as it
+        // should, a buffer whose writer is not alive (liveness is the writer lock's, which a
+        // reboot releases), which the next take-over attaches to again. Its geometry and
+        // counters, which the checks on open read, are not touched.
         let (pid, startTime) = file.attachWriter()
         Diagnostics.note(.writer, "took over buffer \"\(name)\" at position \(file.published): its last writer\(Self.describePID(previousPID)) \(died ? "died without closing" : "had closed or never attached")")
         // The header now holds everything liveness needs; the registry's writer columns are

@@ -194,6 +194,13 @@ package struct FileTrust: Sendable, Hashable {
         Sys.unlink(at: handle.descriptor, entry)
     }
 
+    /// Makes the directory's entries durable: the names renames and unlinks gave or took
+    /// survive a machine crash once this returns (see `Sys.synchronizeDirectory`). `after` says
+    /// what changed them, for the sentence of a failure.
+    package func synchronize(after what: String) throws(CBuffFailure) {
+        try Sys.synchronizeDirectory(at: handle.descriptor).orThrow { .system($0, "make the data directory \(directory) durable after \(what)") }
+    }
+
     /// Whether `entry` still names the file open as `fd`.
     package func names(_ fd: CInt, _ entry: String) -> Bool {
         Sys.isSameFile(fd, at: handle.descriptor, entry)

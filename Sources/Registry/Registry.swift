@@ -139,8 +139,7 @@ package struct Registry: Sendable {
         Sys.close(try trust.createExclusive(temporary, "new registry"))
         let path = trust.path(of: temporary)
         do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(Double(lockTimeoutNanos) / 1e9)
+            var configuration = Self.configuration(lockTimeoutNanos: lockTimeoutNanos)
             configuration.label = "cbuff.registry.new"
             let queue = try DatabaseQueue(path: path.hasPrefix("/") ? path : "./" + path, configuration: configuration)
             try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
@@ -173,12 +172,12 @@ package struct Registry: Sendable {
             let (code, sentence) = CBuffFailure.words(for: .tooManyOpenFilesInProcess, "open the registry \(path)")
             throw CBuffFailure(code, sentence)
         }
-        var configuration = Configuration()
         // WAL mode is set once, when the registry is created, and persists in the file. Not
         // through GRDB's `.wal`, which writes a transaction at every open (to keep the WAL
-        // non-empty): opening must only read, so that a full disk, a read-only mount or a lock
-        // held elsewhere never stops a process that only needs to look a buffer up.
-        configuration.busyMode = .timeout(Double(lockTimeoutNanos) / 1e9)
+        // non-empty) and sets `synchronous = NORMAL`: opening must only read, so that a full
+        // disk, a read-only mount or a lock held elsewhere never stops a process that only
+        // needs to look a buffer up.
+        var configuration = Self.configuration(lockTimeoutNanos: lockTimeoutNanos)
         configuration.label = "cbuff.registry"
         let queue: DatabaseQueue
         do {
@@ -204,6 +203,20 @@ package struct Registry: Sendable {
             throw Self.translate(error, "open the registry \(path)", trust: trust, lockTimeoutNanos: lockTimeoutNanos)
         }
         return Registry(trust: trust, lockTimeoutNanos: lockTimeoutNanos, queue: queue)
+    }
+
+    /// How every connection to the registry is set up: SQLite's busy timeout waits for
+    /// another process's write lock at most `lockTimeoutNanos`; and `synchronous = FULL` (the
+    /// default of most builds of SQLite, said here so that no build or library changes it):
+    /// a commit returns only once its frames are synced to the WAL, before the WAL index counts
+    /// them. Two things stand on it: a registry row is durable when the create that wrote it
+    /// returns (after the ring file it names, see `DataDirectory.createRing`), and `WALCheck`
+    /// may read an index that counts a frame as proof that the frame reached the disk.
+    private static func configuration(lockTimeoutNanos: Int64) -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Double(lockTimeoutNanos) / 1e9)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return configuration
     }
 
     /// Opens SQLite on the registry. A registry on a read-only mount whose WAL index (`-shm`)

@@ -121,6 +121,35 @@ extension DataDirectory {
     /// `attachingWriter`, with no writer ever attached (its state reads "never" until a writer
     /// takes it over; the row's writer columns stay NULL). Named readers `readers` are
     /// registered in the file before it gets its name, opened by no process.
+    ///
+    /// ### Creation and machine crashes
+    ///
+    /// A process crash leaves the page cache as it was; a machine crash or power loss leaves
+    /// only what reached the disk, so the order in which things become durable is the order
+    /// below (issue 26: a power cut seconds after a create left a registry row over an all-zero
+    /// ring file). The registry commits with SQLite's `synchronous = FULL` (the WAL is synced
+    /// before the commit returns; see `Registry`), so the row is the last thing to become
+    /// durable, and everything it names is durable before it:
+    ///
+    /// 1. the file is built under a temporary name (`RingFile.create`), locked, its readers
+    ///    registered and its writer attached;
+    /// 2. `fsync` of the file: its header and everything above are on disk;
+    /// 3. in the registry transaction: the rename to its final name, then `fsync` of the
+    ///    directory: the name is on disk;
+    /// 4. the commit: the row is on disk.
+    ///
+    /// What a crash leaves at each point, and who reads it correctly:
+    /// - during 1 or 2: a temporary file (possibly empty or all zeros), no row: the debris
+    ///   `rm --dead` deletes once no process has its creator's PID (see `debris()`);
+    /// - during 3 (the rename durable or not): the temporary file or a final-named file with a
+    ///   whole header (step 2 came first) in which nothing was ever published, no row: a
+    ///   create of the name replaces it (`checkReplaceable`), `rm NAME` deletes it;
+    /// - after 4: the row and a whole file under it.
+    ///
+    /// A file system that loses synced data anyway can still leave a row over a missing or
+    /// all-zero file: every command then names that state and `cbuff rm NAME` (see
+    /// ``lostRing(_:in:)``). A failing `fsync` fails the create: the transaction rolls back and
+    /// the file is removed, so nothing is left.
     func createRing(_ name: String, layout: RingLayout, attachingWriter: Bool = true, readers: [String] = []) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
         for reader in readers { try ReaderTable.validate(reader) }
@@ -144,6 +173,13 @@ extension DataDirectory {
             throw error
         }
         let (pid, startTime): (Int32?, UInt64?) = attachingWriter ? file.attachWriter() : (nil, nil)
+        do throws(CBuffFailure) {   // step 2 above
+            try Sys.synchronize(file.descriptor).orThrow { .system($0, "make the new ring file \(file.path) durable") }
+        } catch {
+            if attachingWriter { file.detachWriter() }
+            file.unlinkIfStillNamed()
+            throw error
+        }
         let row = BufferRow(name: name, itemSize: layout.itemSize, length: layout.length, policy: layout.policy,
                             formatVersion: Int(layout.version), itemType: layout.itemType, messages: layout.messages,
                             ringCreatedNanos: file.createdAt)
@@ -158,6 +194,7 @@ extension DataDirectory {
                 }
                 try Self.checkReplaceable(finalEntry, of: name, in: trust)
                 try file.rename(to: finalEntry)
+                try trust.synchronize(after: "naming ring file \(trust.path(of: finalEntry))")   // step 3 above
                 try registered.insert(row, writerPID: pid, writerStartTime: startTime)
                 for reader in registeredReaders {
                     try registered.insertUnopenedReader(buffer: name, reader: reader.name, slot: reader.index)
@@ -186,6 +223,8 @@ extension DataDirectory {
         if (try? RingFile.writerIsAlive(entry, in: trust)) == true {
             throw CBuffFailure(.writerBusy, "Cannot create buffer \"\(name)\": its ring file \(path) exists without a registry row and a live process writes to it.")
         }
+        // A file with no ring header (see `LostRing`) holds nothing a ring file could: it goes.
+        if case .zeroed? = lostRing(entry, in: trust) { return }
         let written: UInt64?
         do throws(CBuffFailure) {
             let file = try RingFile.open(entry, in: trust, writable: false) { .system($0, "open ring file \(path)") }
@@ -239,6 +278,12 @@ extension DataDirectory {
         let messages = kind == .messages ? try file.observeMessages() : nil
         let previousPID = file.recordedWriterPID
         let died = file.recordedWriterState == .attached
+        // Nothing here is synced (unlike `createRing`): a take-over changes only the header's
+        // writer words (PID, start time, generation, state), and a machine crash that keeps
+        // any mixture of their old and new values leaves a file every command reads as it
+        // should, a buffer whose writer is not alive (liveness is the writer lock's, which a
+        // reboot releases), which the next take-over attaches to again. Its geometry and
+        // counters, which the checks on open read, are not touched.
         let (pid, startTime) = file.attachWriter()
         Diagnostics.note(.writer, "took over buffer \"\(name)\" at position \(file.published): its last writer\(Self.describePID(previousPID)) \(died ? "died without closing" : "had closed or never attached")")
         // The header now holds everything liveness needs; the registry's writer columns are
@@ -407,9 +452,22 @@ extension DataDirectory {
             throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds items of \(row.itemSize) bytes, not variable-size messages.")
         default: break
         }
-        let file = try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
+        let file = try openingRing(of: row.name, in: trust) { () throws(CBuffFailure) in
+            try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
+        }
         if let problem = Self.disagreement(of: row, with: file) { throw problem }
         return file
+    }
+
+    /// `open`'s ring file of buffer `name`, or its failure, said as the lost-ring sentence when
+    /// the file holds no ring (see ``LostRing``): every open of a registered buffer's ring file
+    /// goes through here.
+    func openingRing(of name: String, in trust: FileTrust, _ open: () throws(CBuffFailure) -> RingFile) throws(CBuffFailure) -> RingFile {
+        do throws(CBuffFailure) {
+            return try open()
+        } catch {
+            throw explainingLostRing(error, of: name, in: trust)
+        }
     }
 
     /// Why `file` is not the ring file of `row` (``BufferRow/disagreement(withHeader:path:)``,
@@ -431,7 +489,7 @@ extension DataDirectory {
 
     /// The failure for a registered buffer whose ring file is not there.
     func missingRing(_ name: String, _ failure: SystemCallFailure) -> CBuffFailure {
-        CBuffFailure(.corrupted, "Buffer \"\(name)\" is registered but its ring file \(ringPath(of: name)) is missing; remove the buffer to clean up its registry row.", cause: failure)
+        lostRingFailure(name, .missing, cause: failure)
     }
 
     func notFound(_ name: String) -> CBuffFailure {
@@ -442,8 +500,8 @@ extension DataDirectory {
         if (try? RingFile.writerIsAlive(row.file, in: trust)) == true {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and its writer\(Self.describePID(row.writerPID.map { UInt32(bitPattern: $0) } ?? 0)) is alive.")
         }
-        if trust.kind(of: row.file) == nil {
-            return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" is registered but its ring file \(trust.path(of: row.file)) is missing (a removal was interrupted, or the file was deleted by hand); remove the buffer, then create it again.")
+        if let lost = Self.lostRing(row.file, in: trust) {
+            return CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(row.name)\": it is registered but \(lostRingSentence(row.name, lost)), then create it again.")
         }
         if RingFile.neverHadAWriter(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")

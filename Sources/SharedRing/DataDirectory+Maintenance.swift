@@ -23,8 +23,10 @@ extension DataDirectory {
 
     /// Removes `name` as ``removeBuffer(_:force:)`` does, unless `keep`, given a snapshot of the
     /// ring file taken inside the removal's transaction, throws; a ring file that cannot be
-    /// opened then keeps the buffer too (what `keep` would look at cannot be seen).
-    func removeBuffer(_ name: String, force: Bool, unless keep: ((RingSnapshot) throws(CBuffFailure) -> Void)?) throws(CBuffFailure) {
+    /// opened then keeps the buffer too (what `keep` would look at cannot be seen). With
+    /// `onlyLost`, only if its ring file holds no ring (see ``LostRing``), decided inside the
+    /// transaction, so that a buffer removed and created again meanwhile is never touched.
+    func removeBuffer(_ name: String, force: Bool, onlyLost: Bool = false, unless keep: ((RingSnapshot) throws(CBuffFailure) -> Void)?) throws(CBuffFailure) {
         do throws(CBuffFailure) { try BufferName.validate(name) } catch {
             try removeRowOnly(named: name, invalid: error)   // a row edited to a name no buffer can have
             return
@@ -32,10 +34,10 @@ extension DataDirectory {
         guard let registry = try existingRegistry() else { throw notFound(name) }
         let trust = registry.trust
         let file = BufferRow.fileName(of: name)
-        let leftDirectory = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> Bool in
+        let (leftDirectory, unsynced) = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> (Bool, CBuffFailure?) in
             if try !registered.hasRow(named: name) {
                 // No row, but a ring file of that name no live writer holds: it goes, as asked.
-                guard trust.kind(of: file) == .regular, (try? RingFile.writerIsAlive(file, in: trust)) == false else { throw notFound(name) }
+                guard !onlyLost, trust.kind(of: file) == .regular, (try? RingFile.writerIsAlive(file, in: trust)) == false else { throw notFound(name) }
             } else if !force {
                 let alive: Bool
                 do throws(CBuffFailure) {
@@ -46,6 +48,9 @@ extension DataDirectory {
                 if alive {
                     let pid = (try? registered.row(named: name))??.writerPID
                     throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
+                }
+                if onlyLost, Self.lostRing(file, in: trust) == nil {
+                    throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file holds a ring again.")
                 }
                 if let keep {
                     let snapshot: RingSnapshot
@@ -69,29 +74,29 @@ extension DataDirectory {
             // (A removal killed between this unlink and the commit leaves a row without its
             // ring file: every command then says so, `rm` and `rm --dead` remove it.)
             switch trust.unlink(file) {
-            case .success: return false
-            case .failure(let failure) where failure.isNotFound: return false
-            case .failure(let failure) where failure.cause == .directory: return true
+            case .success: break
+            case .failure(let failure) where failure.isNotFound: break
+            case .failure(let failure) where failure.cause == .directory: return (true, nil)
             case .failure(let failure): throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
             }
+            // The unlink is made durable before the row's deletion commits: a machine crash
+            // then leaves the row and the file, or the row without its file (which every
+            // command names, and `rm` removes), never a file with data under no row (which no
+            // command removes on its own). If that sync fails, the file is gone all the same:
+            // the row goes too (a row over a file just deleted helps nobody), and the caller
+            // hears that the removal may not survive a crash.
+            do throws(CBuffFailure) {
+                try trust.synchronize(after: "deleting ring file \(trust.path(of: file))")
+                return (false, nil)
+            } catch {
+                return (false, error)
+            }
+        }
+        if let unsynced {
+            throw CBuffFailure(unsynced.code, "Buffer \"\(name)\" was removed, but not durably: \(unsynced.message) After a machine crash its ring file may be back without a registry row (cbuff list names it; delete it by hand).", cause: unsynced.cause)
         }
         if leftDirectory {
             throw CBuffFailure(.corrupted, "Buffer \"\(name)\" was removed, but a directory, not its ring file, is at \(trust.path(of: file)); cbuff never makes directories there and never removes one, so it is left in place.")
-        }
-    }
-
-    /// Removes the row of buffer `name` if its ring file is still missing (a removal killed
-    /// before its commit, a file deleted by hand): nothing can be lost with it. Checked inside
-    /// the transaction, so that a buffer removed and created again meanwhile is never touched.
-    func removeRowWithoutRing(_ name: String) throws(CBuffFailure) {
-        guard let registry = try existingRegistry() else { throw notFound(name) }
-        let file = BufferRow.fileName(of: name)
-        try registry.write("remove the row of buffer \"\(name)\", whose ring file is missing") { (registered: RegistryTransaction) throws(CBuffFailure) in
-            guard try registered.hasRow(named: name) else { throw notFound(name) }
-            guard registry.trust.kind(of: file) == nil else {
-                throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file is there again.")
-            }
-            try registered.delete(named: name)
         }
     }
 
@@ -166,12 +171,15 @@ extension DataDirectory {
             var sweep = DeadBufferSweep()
             let survey = try surveyed()   // once: the damaged rows and the dead buffers from one look
             sweep.damagedRows = survey.damaged.map { DamagedBufferRow(name: $0.name, problem: CBuffError($0.failure)) }
-            // A row whose ring file is missing holds nothing: it goes, whatever its age.
+            // A row whose ring file holds no ring (missing, or no header: see `LostRing`)
+            // holds nothing: it goes, whatever its age, with the file, unless a live process
+            // holds that file's writer lock.
             let trust = try existingRegistry()?.trust
-            for status in survey.buffers where status.ring == nil && trust?.kind(of: BufferRow.fileName(of: status.record.name)) == nil {
+            for status in survey.buffers where status.ring == nil {
                 let name = status.record.name
+                guard let trust, Self.lostRing(BufferRow.fileName(of: name), in: trust) != nil else { continue }
                 do throws(CBuffFailure) {
-                    try removeRowWithoutRing(name)
+                    try removeBuffer(name, force: false, onlyLost: true, unless: nil)
                     sweep.removed.append(name)
                 } catch {
                     sweep.kept.append((name, error.message.hasPrefix("kept ") ? error.message : "kept \"\(name)\": \(error.message)"))

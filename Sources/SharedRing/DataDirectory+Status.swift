@@ -80,7 +80,9 @@ extension DataDirectory {
             }
         }
         do throws(CBuffFailure) {
-            let file = try RingFile.open(row.file, in: trust, writable: false) { missingRing(row.name, $0) }
+            let file = try openingRing(of: row.name, in: trust) { () throws(CBuffFailure) in
+                try RingFile.open(row.file, in: trust, writable: false) { missingRing(row.name, $0) }
+            }
             let writer = liveness { () throws(CBuffFailure) in try file.writerIsAlive() }
             let snapshot = try file.snapshot()
             // A sound ring file that is not the row's (another geometry, another buffer's file)

@@ -284,6 +284,20 @@ package enum Sys {
     }
 
 
+    /// Makes the open file's data and metadata durable (`fsync`): when it returns, a machine
+    /// crash or power loss no longer loses what was written to it, through `write` or through a
+    /// shared mapping (on Linux, `fsync` writes back the mapping's dirty pages too: `msync`
+    /// with `MS_SYNC` is the same call). Retried on EINTR. A file system that offers no
+    /// synchronization (EINVAL: a special file, some FUSE or network mounts) has nothing it can
+    /// make durable: that is success here, as it is for `fsync`'s own tmpfs (which returns 0).
+    package static func synchronize(_ fd: CInt) -> Result<Void> {
+        switch retryingOnInterrupt("fsync", { fsync(fd) }) {
+        case .success: return .success(())
+        case .failure(let failure) where failure.errno == EINVAL: return .success(())
+        case .failure(let failure): return .failure(failure)
+        }
+    }
+
     package static func rename(_ from: String, _ to: String) -> Result<Void> {
         calling("rename", { Glibc.rename(from, to) }) == 0 ? .success(()) : failure("rename")
     }
@@ -681,6 +695,21 @@ extension Sys {
     /// Removes the name `name` from `directory` (a symbolic link itself, never its target).
     package static func unlink(at directory: CInt, _ name: String) -> Result<Void> {
         calling("unlinkat", { unlinkat(directory, name, 0) }) == 0 ? .success(()) : failure("unlinkat")
+    }
+
+    /// Makes the directory's entries durable (`fsync` of the directory itself): the names a
+    /// `renameat` or `unlinkat` gave or took survive a machine crash once this returns. The
+    /// data directory's own descriptor is `O_PATH`, which `fsync` refuses (EBADF), so the
+    /// directory is opened again, read-only, for the call, and closed. EINVAL as
+    /// ``synchronize(_:)`` has it.
+    package static func synchronizeDirectory(at directory: CInt) -> Result<Void> {
+        let fd: CInt
+        switch open(at: directory, ".", O_RDONLY | O_DIRECTORY) {
+        case .success(let opened): fd = opened
+        case .failure(let failure): return .failure(failure)
+        }
+        defer { close(fd) }
+        return synchronize(fd)
     }
 
     /// Whether `name` in `directory` names the file open as `fd` (same device and inode).

@@ -113,7 +113,10 @@ import TestSupport
             let listed = try cbuff("list").lines.contains { $0.hasPrefix("z ") }
             let file = FileManager.default.fileExists(atPath: dir + "/z.ring")
             #expect(listed == file, "call \(nth): row \(listed), file \(file)")
-            #expect(listed == (outcome.status != 0), "call \(nth): rm exited \(outcome.status), the buffer is \(listed ? "still" : "not") listed")
+            // A removal whose last step, making the directory durable (issue 26), failed has
+            // removed everything and says so, in a failure: the removal may not survive a crash.
+            let removedUndurably = outcome.stderr.contains("was removed, but not durably")
+            #expect(listed == (outcome.status != 0 && !removedUndurably), "call \(nth): rm exited \(outcome.status), the buffer is \(listed ? "still" : "not") listed")
             if listed { #expect(try written("z") == 0, "call \(nth): the buffer left does not inspect") }
         }
         #expect(calls > 5, "only \(calls) calls")

@@ -8,10 +8,12 @@ struct Remove: ParsableCommand {
         discussion: """
             Refused (exit 75) while a live process writes the buffer (or has the reader open), \
             or when that cannot be told, unless --force. `cbuff rm --dead [--older-than S]` \
-            removes the buffers whose writer died without closing and prints their names; it \
-            keeps, saying why on stderr, any with a live writer and any whose named readers \
-            have items left to consume (with --force it removes those too); it also deletes \
-            the temporary files of creators that died before naming their buffer.
+            removes the buffers whose writer died without closing, and the rows whose ring \
+            file holds no ring (missing, empty or all zeros, as a machine crash can leave it), \
+            and prints their names; it keeps, saying why on stderr, any with a live writer and \
+            any whose named readers have items left to consume (with --force it removes those \
+            too); it also deletes the temporary files of creators that died before naming \
+            their buffer.
             """
     )
 

@@ -245,7 +245,12 @@ class DataDirectory:
                     raise
                 file = R.RingFile.open(registry.trust, row.name + ".ring", False)
         except FileNotFoundError:
-            raise Corrupted(f'Buffer "{row.name}" is registered but its ring file {self.ring_path(row.name)} is missing; remove the buffer to clean up its registry row.') from None
+            raise self._lost_ring_error(row.name, ("missing", 0)) from None
+        except Corrupted:
+            lost = _lost_ring(registry.trust, row.name)
+            if lost is None:
+                raise
+            raise self._lost_ring_error(row.name, lost) from None
         problem = row.disagreement(file.layout, file.created_at(), file.path)
         if problem is None:
             try:
@@ -256,6 +261,18 @@ class DataDirectory:
             return file
         file.close()
         raise problem
+
+    def _lost_ring_sentence(self, name: str, lost: Tuple[str, int]) -> str:
+        """The state of buffer ``name``'s ring file that holds no ring, and the one command that
+        recovers it: the Swift side's ``lostRingSentence``, word for word."""
+        path = self.ring_path(name)
+        if lost[0] == "missing":
+            return f"its ring file {path} is missing (lost in a machine crash, deleted by hand, or its removal was interrupted); nothing is left to read: `cbuff rm {name}` removes its registry row"
+        what = "is empty (0 bytes)" if lost[1] == 0 else f"holds only zeros ({lost[1]} bytes)"
+        return f"its ring file {path} {what}, with no ring header (what a machine crash soon after its creation can leave); nothing is left to read: `cbuff rm {name}` removes the row and the file"
+
+    def _lost_ring_error(self, name: str, lost: Tuple[str, int]) -> Corrupted:
+        return Corrupted(f'Buffer "{name}" is registered but {self._lost_ring_sentence(name, lost)}.')
 
     # Creating and attaching
 
@@ -298,6 +315,9 @@ class DataDirectory:
                 if not S.try_lock(file.fd, F.WRITER_LOCK_BYTE):
                     raise WriterBusy(f'Cannot create buffer "{name}": another process locked its new ring file {file.path} first.')
                 file.attach_writer()
+                # Durable before it is registered (the Swift side's `createRing`, issue 26): the
+                # file, then its name, then the row.
+                S.synchronize(file.fd, f"make the new ring file {file.path} durable")
 
                 def register(db: Any) -> None:
                     if registry.has_row(db, name):
@@ -309,6 +329,7 @@ class DataDirectory:
                     except OSError as error:
                         raise S.system_error(error, f"rename the new ring file {file.path} to {final}") from None
                     file.path = final
+                    S.synchronize_directory(registry.trust, f"naming ring file {final}")
                     Registry.insert(db, name, layout, file.created_at())
                 registry.write(register)
             except BaseException:
@@ -341,6 +362,9 @@ class DataDirectory:
             return
         if R.live_writer_pid(registry.trust, name + ".ring") is not None:
             raise WriterBusy(f'Cannot create buffer "{name}": its ring file {final} exists without a registry row and a live process writes to it.')
+        lost = _lost_ring(registry.trust, name)
+        if lost is not None and lost[0] == "zeroed":
+            return      # no ring header: it holds nothing a ring file could
         written: Optional[int] = None
         try:
             file = R.RingFile.open(registry.trust, name + ".ring", False)
@@ -359,8 +383,9 @@ class DataDirectory:
         pid = R.live_writer_pid(registry.trust, name + ".ring")
         if pid is not None:
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer (PID {pid or "unknown"}) is alive.')
-        if not os.path.lexists(self.ring_path(name)):
-            return BufferAlreadyCreated(f'Buffer "{name}" is registered but its ring file {self.ring_path(name)} is missing (a removal was interrupted, or the file was deleted by hand); remove the buffer, then create it again.')
+        lost = _lost_ring(registry.trust, name)
+        if lost is not None:
+            return BufferAlreadyCreated(f'Cannot create buffer "{name}": it is registered but {self._lost_ring_sentence(name, lost)}, then create it again.')
         if R.never_had_a_writer(registry.trust, name + ".ring"):
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and has had no writer yet; take it over to start writing, or remove it first.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
@@ -584,16 +609,56 @@ class DataDirectory:
                     return True
                 except OSError as error:
                     raise S.system_error(error, f"delete ring file {self.ring_path(name)}") from None
+                # The unlink durable before the row's deletion commits (the Swift side's
+                # `removeBuffer`): a crash leaves the row and the file, or the row alone, never
+                # a file with data under no row. A failed sync keeps the removal, and says so.
+                try:
+                    S.synchronize_directory(trust, f"deleting ring file {self.ring_path(name)}")
+                except CBuffError as error:
+                    unsynced.append(error)
                 return False
+            unsynced: List[CBuffError] = []
             try:
                 left_directory = registry.write(remove)
             except _NotThatBuffer:
                 return False
         finally:
             registry.close()
+        if unsynced:
+            failure = unsynced[0]
+            failure.message = f'Buffer "{name}" was removed, but not durably: {failure.message} After a machine crash its ring file may be back without a registry row (cbuff list names it; delete it by hand).'
+            failure.args = (failure.message,)
+            raise failure
         if left_directory:
             raise Corrupted(f'Buffer "{name}" was removed, but a directory, not its ring file, is at {self.ring_path(name)}; cbuff never makes directories there and never removes one, so it is left in place.')
         return True
+
+
+def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int]]:
+    """What is at buffer ``name``'s ring file when it holds no ring (the Swift side's
+    ``LostRing``, the one rule of both): ("missing", 0), or ("zeroed", size) for a regular file
+    whose first ``F.HEADER_SIZE`` bytes (all of a shorter file, an empty one included) are zero;
+    None for anything else (a ring file, sound or damaged; a file cbuff does not open; one that
+    cannot be read), which keeps the rules of a damaged file."""
+    try:
+        present = trust.check_if_present(name + ".ring", "ring file")
+    except CBuffError:
+        return None
+    if present is None:
+        return ("missing", 0)
+    try:
+        fd, info = S.open_trusted(trust, name + ".ring", False)
+    except FileNotFoundError:
+        return ("missing", 0)
+    except CBuffError:
+        return None
+    try:
+        header = os.pread(fd, min(info.st_size, F.HEADER_SIZE), 0) if info.st_size else b""
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return ("zeroed", info.st_size) if header.count(0) == len(header) else None
 
 
 def _check_count(count: Any) -> None:

@@ -205,6 +205,10 @@ class Registry:
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()      # SQLite opens its files on first use
+            # A commit returns only once its frames are synced, before the WAL index counts
+            # them: a row is durable when its create returns, and ``_walcheck`` may take an
+            # index's count as proof (the Swift side's ``Registry.configuration``).
+            db.execute("PRAGMA synchronous = FULL")
             return db
         except sqlite3.Error as error:
             db.close()
@@ -269,6 +273,7 @@ class Registry:
             with S.standard_slots_held():
                 db = sqlite3.connect(temporary, timeout=self.timeout, isolation_level=None)
                 try:
+                    db.execute("PRAGMA synchronous = FULL")
                     db.execute("PRAGMA journal_mode = WAL")
                     _apply(db, migrations())
                     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -467,6 +467,32 @@ def make_directories(path: str, mode: int) -> None:
         raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
 
 
+def synchronize(fd: int, doing: str) -> None:
+    """Makes the open file's data durable (fsync; on Linux it writes back the pages of a
+    shared mapping too), as the Swift side's ``Sys.synchronize``: EINVAL (a file system
+    without synchronization) has nothing to make durable and is success; any other failure is
+    the error of ``doing``."""
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise system_error(error, doing) from None
+
+
+def synchronize_directory(trust: DirectoryTrust, after: str) -> None:
+    """Makes the directory's entries durable (fsync of the directory): the names renames and
+    unlinks gave or took survive a machine crash (the Swift side's ``FileTrust.synchronize``)."""
+    doing = f"make the data directory {trust.path} durable after {after}"
+    try:
+        fd = open_fd(trust.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise system_error(error, doing) from None
+    try:
+        synchronize(fd, doing)
+    finally:
+        os.close(fd)
+
+
 def open_trusted(trust: DirectoryTrust, name: str, writable: bool = True, what: str = "ring file") -> "tuple[int, os.stat_result]":
     """Opens a file of the directory that must be a regular file owned as expected, never
     through a symbolic link, never blocking on a FIFO; checked through the descriptor opened.

@@ -1,78 +1,118 @@
-"""A check of the registry's write-ahead log before SQLite reads it (the Swift side's
-``Sources/Registry/WALCheck.swift``).
+"""A check of the registry's write-ahead log before SQLite reads it: the Swift side's
+``Sources/Registry/WALCheck.swift``, rule for rule (its comment gives the argument).
 
-SQLite reads a WAL up to its first frame whose checksum fails and silently ignores the rest: one
-damaged byte would unregister every buffer committed after it, with no error anywhere. cbuff
-checkpoints after every change, so the WAL is normally empty; when it is not, this looks for the
-signs of lost commits and makes them a loud ``Corrupted`` error instead:
+SQLite's recovery (https://www.sqlite.org/fileformat2.html#walformat; ``walIndexRecover`` in
+``wal.c``) ignores a log whose header is shorter than 32 bytes or has a wrong magic number, an
+impossible page size or a checksum that does not match; refuses one whose checksum matches but
+whose version it does not know; and otherwise reads frames in order while each has the header's
+salts, a page number that is not 0 and a matching cumulative checksum, using the log up to the
+last valid commit frame and dropping every frame after it. After a crash, with
+``synchronous = FULL``, those dropped frames are those of the one transaction that never
+committed: torn, half written, out of order, or an older log's. cbuff accepts every such log.
 
-- a header that is not a WAL header (bad magic, version or checksum) on a non-empty file;
-- a frame of the current log (its salts match the header's) that fails its checksum, when a
-  later frame belongs to the current log too, or when the WAL index (``-shm``, read first, so
-  that a writer finishing a frame meanwhile cannot fool it) counts that frame as committed.
-
-A frame that fails its checksum at the very end, uncounted by the index, is a write a killed
-process never finished: SQLite rightly ignores it, and so does this check.
-(Format: https://www.sqlite.org/fileformat2.html#walformat.)"""
+Damage is what no crash leaves: a header SQLite refuses (a matching checksum, an unknown
+version), or a WAL index (``-shm``: both header copies equal, initialised, checksum matching,
+the log's salts) that counts as committed more frames than SQLite's reading reaches and than
+the checkpoint copied (SQLite counts a frame only after it was synced)."""
 
 from __future__ import annotations
 
 import os
 import struct
-from typing import Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 from . import _system as S
 from .errors import Corrupted
 
-HEADER_SIZE, FRAME_HEADER_SIZE = 32, 24
+HEADER_SIZE, FRAME_HEADER_SIZE, INDEX_HEADER_BYTES = 32, 24, 136
+WAL_LIMIT = 64 << 20
+
+
+class Reading(NamedTuple):
+    """What SQLite makes of a log: its salts (None when it ignores or refuses it), the last valid
+    commit frame (0: none), why the reading stopped early, and a version it refuses."""
+    salts: Optional[Tuple[int, int]]
+    last_commit: int
+    stop: Optional[str]
+    refused_version: Optional[int]
 
 
 def verify(trust: S.DirectoryTrust, wal: str, shm: str) -> None:
-    """Raises ``Corrupted`` if the WAL ``wal`` of the directory has lost committed frames."""
-    index = _read(trust, shm, 136)
-    data = _read(trust, wal, 64 << 20)
+    """Raises ``Corrupted`` if the WAL ``wal`` of the directory is damaged in a way no crash leaves."""
+    index = _read(trust, shm, INDEX_HEADER_BYTES)      # the index first: a commit meanwhile is never counted by an index it outran
+    data = _read(trust, wal, WAL_LIMIT, whole=True)
     if not data:
         return
-    path = os.path.join(trust.path, wal)
+    problem = damage(data, index)
+    if problem is not None:
+        path = os.path.join(trust.path, wal)
+        raise Corrupted(f"The registry's write-ahead log {path} is damaged ({problem}): SQLite would silently drop the changes committed there. Restore the registry from a backup (see docs/registry.md), or move the log and its index (registry.sqlite-wal, registry.sqlite-shm) aside to accept losing them.")
 
-    def damaged(what: str) -> Corrupted:
-        return Corrupted(f"The registry's write-ahead log {path} is damaged ({what}): SQLite would silently drop the changes committed after the damage. Restore the registry from a backup (see docs/registry.md), or move the log aside to accept losing them.")
 
-    if len(data) < HEADER_SIZE:
-        raise damaged(f"it is {len(data)} bytes, shorter than its header")
-    magic, version, page_size = struct.unpack_from(">III", data, 0)
-    if magic not in (0x377F0682, 0x377F0683):
-        raise damaged("its header has no WAL magic number")
+def damage(wal: bytes, index: Optional[bytes]) -> Optional[str]:
+    """Why log ``wal`` with index ``index`` is damaged, or None when SQLite's reading of it loses
+    nothing that was committed."""
+    reading = read(wal)
+    if reading.refused_version is not None:
+        return f"its header has the unknown version {reading.refused_version}, which SQLite refuses"
+    header = _index_header(index)
+    if header is None:
+        return None
+    max_frame, salts, backfilled = header
+    if max_frame <= backfilled or max_frame <= reading.last_commit:
+        return None
+    if reading.salts is None:
+        logs: List[Tuple[int, int]] = [struct.unpack_from(">II", wal, at) for at in (16, 40) if len(wal) >= at + 8]
+        if salts not in logs:
+            return None
+        return f"its header is not a valid log header, so SQLite ignores the log, but its index records frames up to {max_frame} as committed"
+    if salts != reading.salts:
+        return None
+    return f"its index records frames up to {max_frame} as committed, but {reading.stop or 'the log ends'} after frame {reading.last_commit}"
+
+
+def read(wal: bytes) -> Reading:
+    """The log as SQLite's recovery reads it."""
+    if len(wal) < HEADER_SIZE:
+        return Reading(None, 0, None, None)
+    magic, version, page_size = struct.unpack_from(">III", wal, 0)
+    if magic & 0xFFFFFFFE != 0x377F0682 or page_size & (page_size - 1) or not 512 <= page_size <= 65536:
+        return Reading(None, 0, None, None)
     big_endian_sums = magic & 1 == 1
+    sums = _checksum(wal, 0, 24, big_endian_sums, (0, 0))
+    if sums != struct.unpack_from(">II", wal, 24):
+        return Reading(None, 0, None, None)
     if version != 3007000:
-        raise damaged("its header has an unknown version")
-    if not (512 <= page_size <= 65536 and (page_size & (page_size - 1) == 0)) and page_size != 1:
-        raise damaged(f"its header gives a page size of {page_size}")
-    sums = _checksum(data, 0, 24, big_endian_sums, (0, 0))
-    if sums != struct.unpack_from(">II", data, 24):
-        raise damaged("its header checksum does not match")
-    salts = struct.unpack_from(">II", data, 16)
+        return Reading(None, 0, None, version)
+    salts = struct.unpack_from(">II", wal, 16)
     frame_size = FRAME_HEADER_SIZE + page_size
-    frame, offset = 0, HEADER_SIZE
-    while offset + frame_size <= len(data):
-        if struct.unpack_from(">II", data, offset + 8) != salts:
-            return      # the rest is an older log's, reused space
-        sums = _checksum(data, offset, offset + 8, big_endian_sums, sums)
-        sums = _checksum(data, offset + FRAME_HEADER_SIZE, offset + frame_size, big_endian_sums, sums)
-        if sums != struct.unpack_from(">II", data, offset + 16):
-            later = offset + frame_size
-            while later + frame_size <= len(data):
-                if struct.unpack_from(">II", data, later + 8) == salts:
-                    raise damaged(f"frame {frame + 1} fails its checksum and later frames follow it")
-                later += frame_size
-            # The index header: mxFrame at 16 (native order), the log's salts at 32 (copied bytes,
-            # so in the WAL header's big-endian order).
-            if index is not None and len(index) >= 48 and struct.unpack_from(">II", index, 32) == salts \
-                    and struct.unpack_from("<I", index, 16)[0] > frame:
-                raise damaged(f"frame {frame + 1}, which SQLite recorded as committed, fails its checksum")
-            return
+    frame, offset, last_commit = 1, HEADER_SIZE, 0
+    while offset + frame_size <= len(wal):
+        page, commit = struct.unpack_from(">II", wal, offset)
+        if struct.unpack_from(">II", wal, offset + 8) != salts:
+            return Reading(salts, last_commit, f"frame {frame} has other salts", None)
+        if page == 0:
+            return Reading(salts, last_commit, f"frame {frame} names page 0", None)
+        sums = _checksum(wal, offset, offset + 8, big_endian_sums, sums)
+        sums = _checksum(wal, offset + FRAME_HEADER_SIZE, offset + frame_size, big_endian_sums, sums)
+        if sums != struct.unpack_from(">II", wal, offset + 16):
+            return Reading(salts, last_commit, f"frame {frame} fails its checksum", None)
+        if commit:
+            last_commit = frame
         frame += 1
         offset += frame_size
+    return Reading(salts, last_commit, f"frame {frame} is cut short" if offset < len(wal) else None, None)
+
+
+def _index_header(index: Optional[bytes]) -> Optional[Tuple[int, Tuple[int, int], int]]:
+    """(mxFrame, salts, nBackfill) of a WAL index header SQLite would use (both copies equal,
+    initialised, checksum matching; native little-endian words, the salts the log header's
+    bytes), or None."""
+    if index is None or len(index) < INDEX_HEADER_BYTES or index[0:48] != index[48:96] or index[12] != 1:
+        return None
+    if _checksum(index, 0, 40, False, (0, 0)) != struct.unpack_from("<II", index, 40):
+        return None
+    return struct.unpack_from("<I", index, 16)[0], struct.unpack_from(">II", index, 32), struct.unpack_from("<I", index, 96)[0]
 
 
 def _checksum(data: bytes, start: int, end: int, big_endian: bool, seed: Tuple[int, int]) -> Tuple[int, int]:
@@ -85,13 +125,16 @@ def _checksum(data: bytes, start: int, end: int, big_endian: bool, seed: Tuple[i
     return s0, s1
 
 
-def _read(trust: S.DirectoryTrust, name: str, limit: int) -> Optional[bytes]:
-    """The file's first ``limit`` bytes, or None if it does not exist (checked as trusted)."""
+def _read(trust: S.DirectoryTrust, name: str, limit: int, whole: bool = False) -> Optional[bytes]:
+    """The file's first ``limit`` bytes, or None if it does not exist (or, when ``whole``, is
+    longer than ``limit``: a log that large is left to SQLite, a prefix could not be judged)."""
     try:
         fd, info = S.open_trusted(trust, name, False, "registry file")
     except FileNotFoundError:
         return None
     try:
+        if whole and info.st_size > limit:
+            return None
         return os.pread(fd, min(limit, info.st_size), 0) if info.st_size else b""
     except OSError as error:
         raise S.system_error(error, f"read the registry file {os.path.join(trust.path, name)}") from None

@@ -1,0 +1,117 @@
+"""What a machine crash can leave, read by the Python package as the cbuff tool reads it
+(issue 26; Tests/SharedRingProcessTests/LifecycleEvidenceTests.swift and WALRecoveryTests.swift):
+a registry row over a ring file that holds no ring is named in the tool's own sentence with its
+one recovery, ``cbuff rm NAME``, which ``remove`` performs; and a registry log whose unfinished
+transaction SQLite drops is read as SQLite reads it."""
+
+import os
+import sqlite3
+import struct
+
+import pytest
+
+import cbuff
+from cbuff.errors import BufferAlreadyCreated, Corrupted, NotFound
+
+LOSSES = {
+    "zeroed": lambda path: open(path, "r+b").write(bytes(os.path.getsize(path))),
+    "empty": lambda path: os.truncate(path, 0),
+    "short-zeroed": lambda path: (os.truncate(path, 0), os.truncate(path, 100)),
+    "missing": os.unlink,
+}
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_a_row_over_a_lost_ring_file_is_said_as_the_tool_says_it_and_removed(directory, cbuff_cli, loss):
+    with directory.create_buffer("lost", item_size=8, length=16) as writer:
+        writer.push(1)
+    LOSSES[loss](directory.ring_path("lost"))
+    status, _, said = cbuff_cli("pop", "lost")
+    assert status == 65 and "`cbuff rm lost`" in said, (status, said)
+    for attempt in (lambda: directory.open_reader("lost"), lambda: directory.take_over("lost"), lambda: directory.inspect("lost")):
+        with pytest.raises(Corrupted) as raised:
+            attempt()
+        assert raised.value.message in said, (raised.value.message, said)
+    status, _, refused = cbuff_cli("create", "lost", "--item-size", "8", "--length", "16")
+    with pytest.raises(BufferAlreadyCreated) as raised:
+        directory.create_buffer("lost", item_size=8, length=16)
+    assert status == 73 and raised.value.message in refused, (raised.value.message, refused)
+    directory.remove("lost")            # no force: no writer holds it
+    assert not os.path.lexists(directory.ring_path("lost"))
+    with pytest.raises(NotFound):
+        directory.inspect("lost")
+    directory.create_buffer("lost", item_size=8, length=16).close()
+
+
+def test_a_damaged_ring_file_with_a_header_is_not_lost(directory, cbuff_cli):
+    directory.create_buffer("damaged", item_size=8, length=16).close()
+    with open(directory.ring_path("damaged"), "r+b") as f:
+        f.write(bytes(8))              # the magic number gone, the rest of the header kept
+    with pytest.raises(Corrupted) as raised:
+        directory.open_reader("damaged")
+    assert "cbuff rm" not in raised.value.message
+    with pytest.raises(BufferAlreadyCreated):
+        directory.create_buffer("damaged", item_size=8, length=16)
+    assert os.path.exists(directory.ring_path("damaged"))
+
+
+def test_create_replaces_a_zeroed_ring_file_without_a_row(directory):
+    directory.create_buffer("zeros", item_size=8, length=16).close()
+    with sqlite3.connect(os.path.join(directory.path, "registry.sqlite")) as db:
+        db.execute("DELETE FROM buffers WHERE name = 'zeros'")
+    LOSSES["zeroed"](directory.ring_path("zeros"))
+    with directory.create_buffer("zeros", item_size=8, length=16) as writer:
+        writer.push(5)
+    assert directory.open_reader("zeros").pop() == 5
+
+
+def _checksum(data, seed):
+    s0, s1 = seed
+    words = struct.unpack(f"<{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def test_an_uncommitted_transaction_written_out_of_order_is_dropped_as_sqlite_drops_it(directory, cbuff_cli):
+    """The registry after "a", after "a" and "b", after "a", "b" and "c", as real pages; a log
+    over the first with "b" committed and "c"'s frames written out of order (its first frame's
+    page never reached the disk, its header and the later frames did): SQLite reads "a" and "b", and so do the package and the tool."""
+    registry = os.path.join(directory.path, "registry.sqlite")
+    images = []
+    for name in ("a", "b", "c"):
+        directory.create_buffer(name, item_size=8, length=16).close()
+        with open(registry, "rb") as f:
+            images.append(f.read())
+    os.unlink(directory.ring_path("c"))
+    page = struct.unpack(">H", images[0][16:18])[0]
+    salts = (0x1234, 0x5678)
+    log = bytearray(struct.pack(">IIIIII", 0x377F0682, 3007000, page, 0, *salts))
+    sums = _checksum(bytes(log), (0, 0))
+    log += struct.pack(">II", *sums)
+    transactions = []
+    for before, after in ((images[0], images[1]), (images[1], images[2])):
+        pages = [start for start in range(0, len(after), page) if after[start:start + page] != before[start:start + page]]
+        frames = []
+        for n, start in enumerate(pages):
+            head = struct.pack(">II", start // page + 1, len(after) // page if n == len(pages) - 1 else 0)
+            sums = _checksum(head + after[start:start + page], sums)
+            frames.append((len(log), len(log) + 24 + page))
+            log += head + struct.pack(">IIII", *salts, *sums) + after[start:start + page]
+        transactions.append(frames)
+    assert len(transactions[1]) >= 2
+    start, end = transactions[1][0]
+    log[start + 24:end] = bytes(end - start - 24)   # its header reached the disk, its page did not
+    for suffix in ("-shm", "-wal"):
+        if os.path.exists(registry + suffix):
+            os.unlink(registry + suffix)
+    with open(registry, "wb") as f:
+        f.write(images[0])
+    with open(registry + "-wal", "wb") as f:
+        f.write(log)
+    assert sorted(b.name for b in cbuff.DataDirectory(directory.path).buffers()) == ["a", "b"]
+    status, out, err = cbuff_cli("list")
+    assert status == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["a", "b"], (status, out, err)
+    with sqlite3.connect(registry) as db:
+        assert [row[0] for row in db.execute("SELECT name FROM buffers ORDER BY name")] == ["a", "b"]

@@ -129,18 +129,20 @@ package struct MessageArea: @unchecked Sendable {
         }
     }
 
-    /// The sequence and time words of the record at `position` (plain loads).
+    /// The sequence and time words of the record at `position` (plain loads). Each word's
+    /// place is wrapped into the data area on its own, as ``sequence(at:)``'s is.
     @inlinable
     func stamp(at position: UInt64) -> (sequence: UInt64, time: UInt64) {
-        let record = UnsafeRawPointer(pointer(position))
-        return (UInt64(littleEndian: record.load(fromByteOffset: 8, as: UInt64.self)),
-                UInt64(littleEndian: record.load(fromByteOffset: 16, as: UInt64.self)))
+        (sequence(at: position), UInt64(littleEndian: UnsafeRawPointer(pointer(position &+ 2)).load(as: UInt64.self)))
     }
 
-    /// The sequence word of the record at `position` (a plain load).
+    /// The sequence word of the record at `position` (a plain load). Its place is wrapped into
+    /// the data area on its own (not the record's start plus 8 bytes), so that a load at any
+    /// position stays in the mapping whatever lies there: a look-ahead at the word after a
+    /// message may be at the area's last word, where only one word of padding fits.
     @inlinable
     func sequence(at position: UInt64) -> UInt64 {
-        UInt64(littleEndian: UnsafeRawPointer(pointer(position)).load(fromByteOffset: 8, as: UInt64.self))
+        UInt64(littleEndian: UnsafeRawPointer(pointer(position &+ 1)).load(as: UInt64.self))
     }
 
     /// The oldest position a claim of `claimed` has not reached.

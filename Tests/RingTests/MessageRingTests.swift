@@ -269,6 +269,32 @@ import SharedRingCommon
 
     // MARK: Damage
 
+    /// Every load a reader or a writer makes through `MessageArea` stays inside the data area,
+    /// at any position and whatever the words there say: the area is mapped right before a page
+    /// that may not be touched (a guard page, as a thread stack's), so a load past its end kills
+    /// the test. (The look-ahead before a delivery read the word after a message ending one
+    /// word before the end of the area, where only one word of padding fits: past the mapping.)
+    @Test(arguments: [UInt64(0), 0x0000_0001_0000_0000, 0x0000_0002_0000_0001, .max])
+    func noLoadAtAnyPositionLeavesTheDataArea(filling word: UInt64) throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let capacity = 2 * page
+        let mapping = try #require(mmap(nil, capacity + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(mapping != MAP_FAILED)
+        defer { munmap(mapping, capacity + page) }
+        #expect(mprotect(mapping + capacity, page, PROT_NONE) == 0)
+        let words = mapping.bindMemory(to: UInt64.self, capacity: capacity / 8)
+        for index in 0..<capacity / 8 { words[index] = word }
+        let area = MessageArea(base: mapping, capacity: capacity, maxMessage: capacity / 2 - 24)
+        var seen: UInt64 = 0
+        for position in UInt64(0)..<UInt64(2 * capacity / 8) {
+            seen &+= area.firstWord(at: position) &+ area.sequence(at: position)
+            let stamp = area.stamp(at: position)
+            seen &+= stamp.sequence &+ stamp.time
+            if case .message(_, let recordWords)? = area.decode(area.firstWord(at: position), at: position) { seen &+= recordWords }
+        }
+        #expect(seen != 1, "every load ran (\(seen))")
+    }
+
     @Test func damagedRecordsAreReportedNeverFollowedOutOfTheRing() throws {
         let seed: UInt64 = 0xDA3A_6E00
         var random = Random(state: seed)

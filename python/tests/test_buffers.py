@@ -204,6 +204,20 @@ def test_batches_of_words_are_taken_from_buffers_as_they_are_and_checked(directo
     assert reader.pop_many(100) == [20, 21, 22, 30, 32, 34]
 
 
+def test_a_message_ending_one_word_before_the_end_of_the_area_is_read_by_both(directory, cbuff_cli):
+    """Only one word of padding fits after it: the look-ahead before delivery must stay in the
+    data area (it read the word past it: an IndexError in Python, a load past the mapping in
+    Swift)."""
+    writer = directory.create_buffer("edge", messages=True, capacity=4096, max_message=2024)
+    for data in (b"a" * 2024, b"b" * 1992, b"", b"d"):      # records at words 0, 256, 508; padding at 511
+        writer.push_message(data)
+    writer.close()
+    reader = directory.open_reader("edge")
+    assert [len(m.data) for m in iter(reader.pop_message, None)] == [1992, 0, 1]     # the first, overwritten
+    status, out, err = cbuff_cli("pop", "edge", "-n", "10", "--format", "jsonl")
+    assert status == 0 and len(out.splitlines()) == 3, (status, out, err)
+
+
 @pytest.mark.parametrize("victim, readable", [(2, 2), (3, 3)])
 def test_a_length_enlarged_over_the_next_record_is_never_delivered(directory, victim, readable):
     """A message's length word forged to take in the record after it (the Swift side's

@@ -1399,7 +1399,9 @@ class MessageArea:
         return self.file.q[self.base_index + (position & (self.words - 1))]
 
     def sequence_at(self, position: int) -> int:
-        return self.file.q[self.base_index + (position & (self.words - 1)) + 1]
+        """The sequence word of the record at ``position``, its place wrapped into the data area
+        on its own (MessageRing.swift, ``sequence(at:)``): inside the area whatever lies there."""
+        return self.file.q[self.base_index + ((position + 1) & (self.words - 1))]
 
     def decode(self, first: int, position: int) -> Record:
         """('message', length, words) / ('padding', 0, words) / None: I6 for one record."""
@@ -1786,7 +1788,7 @@ class MessageCursor:
                 # record at this message's end carries the next sequence, or, if it is the last
                 # one published, the writer's words name it (MessageRing.swift, isFollowed).
                 if end < published or end < q[W_PUBLISHED]:
-                    followed = q[base + (end & mask) + 1] == sequence + 1
+                    followed = q[base + ((end + 1) & mask)] == sequence + 1   # wrapped: ``sequence_at``
                 else:
                     last = q[W_LAST_RECORD_START]
                     followed = last == position or (last >= end and q[W_PUBLISHED_MESSAGES] == sequence + 1)

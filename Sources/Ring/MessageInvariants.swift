@@ -298,7 +298,12 @@ extension MessageArea {
             return .success(Checked(next: c.count, lastRead: c.published))
         }
         guard last >= oldestIntact(claimed: c.claimed) else {
-            return .success(Checked(next: c.count, lastRead: c.published))      // a claim took the last record: N was stored before it
+            // A claim took the last record: N was stored before it. That claim is unpublished
+            // (C > P), and the tail walk ahead of it passed the record, which ended at P.
+            guard c.claimed > c.published, c.tail == c.published else {
+                return .failure(.lastRecordAstray(lastRecordStart: last, published: c.published, claimed: c.claimed))
+            }
+            return .success(Checked(next: c.count, lastRead: c.published))
         }
         guard case .message(_, let recordWords)? = decode(firstWord(at: last), at: last), last + recordWords == c.published else {
             return .failure(.publishedInsideRecord(lastRecordStart: last, published: c.published))
@@ -309,6 +314,38 @@ extension MessageArea {
             return .failure(.countDisagrees(lastSequence: sequence, count: c.count))
         }
         return .success(Checked(next: sequence + 1, lastRead: last))
+    }
+
+    /// I6 and I7 over every record from the oldest message to `published`, and I5 at the end:
+    /// the messages `state` names form one chain of consecutive sequences that ends exactly at
+    /// `published` with the next sequence `state` says (which two branches of I5 take from the
+    /// count word alone). What a writer proves, holding the writer lock, before it publishes
+    /// on the strength of that count (a take-over; a new ring is empty): a walk of at most the
+    /// data area's words, at rest. Nil when the chain holds, or when the oldest message's
+    /// sequence is unknown (a writer moving: never under the lock).
+    package func proveChain(_ state: MessageRingState) -> MessageDamage? {
+        guard var sequence = state.oldestSequence else { return nil }
+        var position = state.oldestPosition
+        let published = state.counters.published
+        while position < published {
+            let first = firstWord(at: position)
+            switch decode(first, at: position) {
+            case .padding(let paddingWords)?:
+                guard position + paddingWords < published else { return .paddingAtPublished(position: position) }
+                position += paddingWords
+            case .message(_, let recordWords)?:
+                let found = self.sequence(at: position)
+                guard found == sequence else { return .sequence(position: position, found: found, expected: sequence) }
+                guard position + recordWords <= published else {
+                    return .recordCrossesPublished(position: position, words: recordWords, published: published)
+                }
+                sequence += 1
+                position += recordWords
+            case nil:
+                return .record(position: position, firstWord: first)
+            }
+        }
+        return sequence == state.next ? nil : .countDisagrees(lastSequence: sequence &- 1, count: state.next)
     }
 
     /// I6 and I4 for the oldest message: the record at the tail (after the padding there, if

@@ -443,10 +443,15 @@ package struct RingFile: ~Copyable {
     }
 
     /// A message ring's state, checked (see `MessageInvariants.swift`), for a process that holds
-    /// its writer lock: no writer moves it, so a state that keeps changing is damage too.
+    /// its writer lock: no writer moves it, so a state that keeps changing is damage too. The
+    /// whole chain of records is proven too (``MessageArea/proveChain(_:)``): the writer
+    /// continues the sequence from this state.
     package func observeMessages() throws(CBuffFailure) -> MessageRingState {
-        switch messageArea!.observe(header) {
-        case .consistent(let state) where state.oldestSequence != nil: return state
+        let area = messageArea!
+        switch area.observe(header) {
+        case .consistent(let state) where state.oldestSequence != nil:
+            if let damage = area.proveChain(state) { throw damaged(damage) }
+            return state
         case .damaged(let damage): throw damaged(damage)
         case .consistent, .moving: throw damaged(.changingWithoutWriter)   // the oldest record changed under the lock
         }

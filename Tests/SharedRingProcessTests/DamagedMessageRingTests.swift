@@ -254,39 +254,38 @@ import SharedRingProtocol
         }
     }
 
-    /// A take-over of a ring damaged in the middle writes over the oldest messages, each proven
-    /// the predecessor of the next, until it reaches the damage; there it stops with
-    /// `corrupted`, and the damaged record, and everything after it, are as they were.
-    @Test(arguments: ["sequence", "padding", "kind"])
-    func aTakeOverNeverWritesOverARecordItHasNotAccountedFor(kind: String) throws {
+    /// A take-over continues the sequence from the ring's state, so it proves the whole chain
+    /// first (`MessageArea.proveChain`): every record from the oldest to `published` the
+    /// consecutive successor of the one before, ending there with the count the header gives.
+    /// A ring damaged in the middle, or whose count was forged where I5 takes it on trust (the
+    /// last record taken by a claim, or a write started after it), is refused before anything
+    /// is written. (Before, the first was taken over and written into up to the damage, the
+    /// others continued from the forged count, publishing sequences the ring already held.)
+    @Test(arguments: ["sequence", "padding", "kind", "count, last record taken", "count, a write started"])
+    func aTakeOverProvesTheWholeChainBeforeItWrites(kind: String) throws {
         var ring = try makeRing()
         let victim = try Self.message(ring, 12)
+        let oldest = try Self.message(ring, 0)
         switch kind {
         case "sequence": ring.setRecordWord(victim.position, 1, victim.sequence + 3)
         case "padding": ring.setRecordWord(victim.position, 0, (ring.words - victim.position % ring.words) | 2 << 32)
-        default: ring.setRecordWord(victim.position, 0, 7 << 32)
+        case "kind": ring.setRecordWord(victim.position, 0, 7 << 32)
+        case "count, last record taken":
+            // The last record said to be one a claim took (below claimed − W): a writer leaves
+            // that only with a claim unpublished and the tail at published, the ring empty.
+            ring.setHeader(RingLayout.Offset.lastRecordStart, 0)
+            ring.setHeader(RingLayout.Offset.publishedMessages, oldest.sequence + 1)
+        default:
+            ring.setHeader(RingLayout.Offset.claimed(.overwrite), ring.published + 40)
+            ring.setHeader(RingLayout.Offset.lastRecordStart, ring.published)
+            ring.setHeader(RingLayout.Offset.publishedMessages, oldest.sequence + 1)
         }
         try ring.save()
         let before = ring.bytes
-        var writer = try directory.takeOverMessages("logs")
-        var pushed = 0
-        var failure: CBuffError?
-        while pushed < Self.capacity / 24, failure == nil {
-            switch Result(catching: { () throws(CBuffError) in try writer.push("new \(pushed)") }) {
-            case .success: pushed += 1
-            case .failure(let error): failure = error
-            }
-        }
-        writer.close()
-        #expect(failure?.code == .corrupted && failure?.message.contains("damaged") == true,
-                "\(kind): \(pushed) pushed, \(failure.map { "\($0)" } ?? "no error")")
-        // The damaged record and every record after it, up to where the writer started, are untouched.
-        let after = try RingBytes(path: ring.path)
-        let from = ring.offset(of: victim.position), to = ring.offset(of: ring.published)
-        let untouched = from < to ? Array(from..<to) : Array(from..<after.bytes.count) + Array(4096..<to)
-        #expect(untouched.allSatisfy { after.bytes[$0] == before[$0] }, "\(kind): the take-over wrote over records it had not accounted for")
-        // What it pushed before it stopped is readable by a reader that starts after the damage.
-        #expect(pushed > 0)
+        expectCorrupted(kind) { _ = try directory.takeOverMessages("logs") }
+        let push = try run("cbuff", ["--dir", dir, "push", "logs", "after"], timeout: 60)
+        #expect(push.status == 65 && push.stderr.contains("damaged"), "\(kind): \(push)")
+        #expect(try RingBytes(path: ring.path).bytes == before, "\(kind): a refused take-over wrote into the file")
     }
 }
 

@@ -218,6 +218,37 @@ def test_a_message_ending_one_word_before_the_end_of_the_area_is_read_by_both(di
     assert status == 0 and len(out.splitlines()) == 3, (status, out, err)
 
 
+@pytest.mark.parametrize("kind", ["sequence", "kind", "count, last record taken", "count, a write started"])
+def test_a_take_over_proves_the_whole_chain_before_it_writes(directory, kind):
+    """The Swift side's DamagedMessageRingTests.aTakeOverProvesTheWholeChainBeforeItWrites: a
+    ring damaged in the middle, or whose count was forged where I5 takes it on trust, is
+    refused before anything is written."""
+    writer = directory.create_buffer("chain", messages=True, capacity=4096, max_message=2024)
+    for i in range(40):
+        writer.push_message(b"x%03d" % i + b"." * 96)                 # 16 words each: wrapped once
+    writer.close()
+    path = directory.ring_path("chain")
+    with open(path, "rb") as ring:
+        before = bytearray(ring.read())
+
+    def word(offset: int) -> int:
+        return int.from_bytes(before[offset:offset + 8], "little")
+    published, tail = word(128), word(328)
+    oldest = word(4096 + (tail % 512) * 8 + 8)
+    victim = 4096 + ((tail + 16 * 12) % 512) * 8                      # the 13th message's record
+    edits = {"sequence": {victim + 8: word(victim + 8) + 3}, "kind": {victim: 7 << 32},
+             "count, last record taken": {336: 0, 344: oldest + 1},
+             "count, a write started": {176: published + 40, 336: published, 344: oldest + 1}}[kind]
+    for offset, value in edits.items():
+        before[offset:offset + 8] = value.to_bytes(8, "little")
+    with open(path, "r+b") as ring:
+        ring.write(before)
+    with pytest.raises(Corrupted):
+        directory.take_over("chain")
+    with open(path, "rb") as ring:
+        assert ring.read() == bytes(before), "a refused take-over wrote into the file"
+
+
 @pytest.mark.parametrize("victim, readable", [(2, 2), (3, 3)])
 def test_a_length_enlarged_over_the_next_record_is_never_delivered(directory, victim, readable):
     """A message's length word forged to take in the record after it (the Swift side's

@@ -397,8 +397,10 @@ class DataDirectory:
             try:
                 if not file.try_lock_writer():
                     raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.recorded_writer_pid()}); a buffer has one writer at a time.')
-                pid, start = file.attach_writer()
+                # The ring is checked (a message ring's whole chain proven) before the writer's
+                # words change: a refused take-over changes nothing, as Swift's.
                 handle = MessageWriter(name, file) if file.layout.messages else _item_writer(name, file)
+                pid, start = file.attach_writer()
             except BaseException:
                 file.close()
                 raise

@@ -1475,7 +1475,11 @@ class MessageArea:
                 return MessageDamage(f"the record being written is said to start at word {last}, where no write from published ({published}) with a claim through {claimed} begins")
             return (count, published)
         if last < self.oldest_intact(claimed):
-            return (count, published)        # a claim took the last record: N was stored before it
+            # A claim took the last record: N was stored before it. That claim is unpublished,
+            # and the tail walk ahead of it passed the record, which ended at P.
+            if not (claimed > published and tail == published):
+                return MessageDamage(f"the record being written is said to start at word {last}, where no write from published ({published}) with a claim through {claimed} begins")
+            return (count, published)
         record = self.decode(self.first_word(last), last)
         if record is None or record[0] != "message" or last + record[2] != published:
             return MessageDamage(f"published ({published}) is not the end of the last record, which starts at word {last}")
@@ -1485,6 +1489,34 @@ class MessageArea:
         if count != sequence and count != sequence + 1:
             return MessageDamage(f"its last message is number {sequence}, but it counts {count} messages published")
         return (sequence + 1, last)
+
+    def prove_chain(self, state: MessageState) -> Optional[MessageDamage]:
+        """I6 and I7 over every record from the oldest message to ``published``, and I5 at the
+        end (MessageInvariants.swift, ``proveChain``): the messages form one chain of
+        consecutive sequences ending exactly at ``published`` with the next sequence the state
+        says. What a writer proves under the writer lock before it continues the sequence."""
+        if state.oldest_sequence is None:
+            return None
+        sequence, position, published = state.oldest_sequence, state.oldest_position, state.counters[1]
+        while position < published:
+            first = self.first_word(position)
+            record = self.decode(first, position)
+            if record is None:
+                return MessageDamage(f"the record at word position {position} cannot be a message or padding (its first word is {first:#x})")
+            if record[0] == "padding":
+                if position + record[2] >= published:
+                    return MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for")
+            else:
+                found = self.sequence_at(position)
+                if found != sequence:
+                    return MessageDamage(f"the message at word position {position} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them")
+                if position + record[2] > published:
+                    return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
+                sequence += 1
+            position += record[2]
+        if sequence != state.next:
+            return MessageDamage(f"its last message is number {sequence - 1}, but it counts {state.next} messages published")
+        return None
 
     def oldest_message(self, c: Counters, next: int) -> "Union[tuple[int, int], MessageDamage]":
         """I6 and I4 for the oldest message: (position, sequence), or the damage."""
@@ -1530,6 +1562,9 @@ class MessagePublisher:
             raise file.damaged(state)
         if isinstance(state, Moving):
             raise file.damaged(MessageDamage("its counters keep changing although this process holds its writer lock (another process writes it without the lock)"))
+        damage = self.area.prove_chain(state)           # the sequence continues from this state
+        if damage is not None:
+            raise file.damaged(damage)
         self.tail = state.counters[0]
         self.tail_sequence = state.oldest_sequence if state.oldest_sequence is not None else state.next
         self.next_sequence = state.next

@@ -20,6 +20,12 @@
 #include <cpuid.h>
 
 #ifndef INTEGRITY_CRC_BUILTIN
+/* The register kept in 64 bits (the instruction clears the upper half), so that a loop does not
+ * zero-extend it between steps. */
+static inline __attribute__((always_inline)) uint64_t crc32c_step64q(uint64_t crc, uint64_t value) {
+    __asm__("crc32q %1, %0" : "+r"(crc) : "r"(value));
+    return crc;
+}
 static inline __attribute__((always_inline)) uint32_t crc32c_step64(uint32_t crc, uint64_t value) {
     uint64_t c = crc;
     __asm__("crc32q %1, %0" : "+r"(c) : "r"(value)); /* "r": with "rm" clang spills the operand to the stack */
@@ -30,6 +36,9 @@ static inline __attribute__((always_inline)) uint32_t crc32c_step8(uint32_t crc,
     return crc;
 }
 #else
+static inline __attribute__((always_inline, target("sse4.2"))) uint64_t crc32c_step64q(uint64_t crc, uint64_t value) {
+    return __builtin_ia32_crc32di(crc, value);
+}
 static inline __attribute__((always_inline, target("sse4.2"))) uint32_t crc32c_step64(uint32_t crc, uint64_t value) {
     return (uint32_t)__builtin_ia32_crc32di(crc, value);
 }
@@ -53,15 +62,17 @@ static inline __attribute__((always_inline)) uint32_t crc32c_item8(uint64_t sequ
 
 /* Raw register update over `len` bytes, one dependent instruction per 8 bytes (3 cycles each:
  * the instruction's latency). */
-static inline uint32_t crc32c_raw_chained(uint32_t crc, const void *data, size_t len) {
+static inline uint32_t crc32c_raw_chained(uint32_t crc32, const void *data, size_t len) {
     const unsigned char *p = (const unsigned char *)data;
+    uint64_t crc = crc32;
     for (; len >= 8; len -= 8, p += 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        crc = crc32c_step64(crc, w);
+        crc = crc32c_step64q(crc, w);
     }
-    for (; len; len--, p++) crc = crc32c_step8(crc, *p);
-    return crc;
+    uint32_t c = (uint32_t)crc;
+    for (; len; len--, p++) c = crc32c_step8(c, *p);
+    return c;
 }
 
 /* ---- three streams at once, joined with a carry-less multiply ----------------------------
@@ -94,28 +105,33 @@ uint32_t crc32c_shift_by(uint32_t crc, uint32_t constant) {
 }
 
 static inline __attribute__((target("pclmul,sse4.2")))
-uint32_t crc32c_raw(uint32_t crc, const void *data, size_t len) {
+uint32_t crc32c_raw_long(uint32_t crc, const void *data, size_t len) {
     const unsigned char *p = (const unsigned char *)data;
     for (int s = 0; s < 2; s++) {
         const size_t B = s == 0 ? 256 : 32;
         const uint32_t k1 = s == 0 ? CRC32C_X_8x256_33 : CRC32C_X_8x32_33, k2 = s == 0 ? CRC32C_X_16x256_33 : CRC32C_X_16x32_33;
         while (len >= 3 * B) {
-            uint32_t c1 = 0, c2 = 0;
+            uint64_t c0 = crc, c1 = 0, c2 = 0;
             for (size_t i = 0; i < B; i += 8) {
                 uint64_t w0, w1, w2;
                 memcpy(&w0, p + i, 8);
                 memcpy(&w1, p + B + i, 8);
                 memcpy(&w2, p + 2 * B + i, 8);
-                crc = crc32c_step64(crc, w0);
-                c1 = crc32c_step64(c1, w1);
-                c2 = crc32c_step64(c2, w2);
+                c0 = crc32c_step64q(c0, w0);
+                c1 = crc32c_step64q(c1, w1);
+                c2 = crc32c_step64q(c2, w2);
             }
-            crc = crc32c_shift_by(crc, k2) ^ crc32c_shift_by(c1, k1) ^ c2;
+            crc = crc32c_shift_by((uint32_t)c0, k2) ^ crc32c_shift_by((uint32_t)c1, k1) ^ (uint32_t)c2;
             p += 3 * B;
             len -= 3 * B;
         }
     }
     return crc32c_raw_chained(crc, p, len);
+}
+
+/* Short runs inline and chained (no three-stream set-up, no call), long ones three streams. */
+static inline __attribute__((always_inline)) uint32_t crc32c_raw(uint32_t crc, const void *data, size_t len) {
+    return len < 96 ? crc32c_raw_chained(crc, data, len) : crc32c_raw_long(crc, data, len);
 }
 
 static inline uint32_t crc32c_bytes(const void *data, size_t len) { return ~crc32c_raw(~0u, data, len); }

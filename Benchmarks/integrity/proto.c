@@ -20,6 +20,16 @@
  *                for the recovery scan after a machine crash).
  *   counter_crc  version 3's counters with crc's slot: the writer also computes and stores the
  *                check word; the reader reads as `counter` and never looks at it.
+ *   crc1         crc's slot with a check word of one instruction: with s = sequence + 1,
+ *                check = ~crc32c_u64(~(uint32)(s >> 32), item) << 32 | (uint32)s: the low half
+ *                of s is stored, the high half is the CRC's initial value, so all 64 bits are
+ *                bound (crc32c(item, value: s >> 32) in the usual libraries' terms). The reader
+ *                waits for the low half and recomputes the CRC.
+ *   crc1_trust   crc1, the reader checking the low half only.
+ *   crc1_seqlock crc1 with the overwrite case's protocol: the writer stores check = 0 and a
+ *                release fence before the item; the reader loads the check word (acquire),
+ *                copies, acquire fence, loads it again, and takes the copy if both are equal
+ *                (no CRC: the live path; the CRC is for the recovery scan).
  *   commit       (batches only) slot = the item (8 B), and one commit word per group of 64
  *                slots in an array after the slots: crc32c(first sequence, 64 items) << 32 |
  *                (uint32)(group + 1), stored with release after the 64 items; the reader waits
@@ -68,10 +78,10 @@
 typedef uint64_t u64;
 typedef uint32_t u32;
 
-enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, COMMIT, COMMIT_TRUST,
-               MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
+enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, CRC1, CRC1_TRUST, CRC1_SEQLOCK,
+               COMMIT, COMMIT_TRUST, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
 static const char *const names[] = { "counter", "stamp", "stamp_nohead", "seqlock", "crc", "crc_trust",
-                                     "counter_crc", "commit", "commit_trust", "msg", "msg_crc", "msg_crc_trust" };
+                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "commit", "commit_trust", "msg", "msg_crc", "msg_crc_trust" };
 #define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST ? 8u : 16u)
 
 struct header {
@@ -138,6 +148,8 @@ AI void wait_room(struct ring *w, u64 n) {
 }
 
 AI u64 check_word(u64 seq, u64 item) { return (u64)crc32c_item8(seq, item) << 32 | (u32)(seq + 1); }
+AI u32 crc1_of(u64 seq, u64 item) { return ~crc32c_step64(~(u32)((seq + 1) >> 32), item); }
+AI u64 check1_word(u64 seq, u64 item) { return (u64)crc1_of(seq, item) << 32 | (u32)(seq + 1); }
 
 /* Stores item `x` as sequence w->pos and publishes it. */
 AI void push1(struct ring *w, u64 x, const enum variant v) {
@@ -155,6 +167,16 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
             atomic_thread_fence(memory_order_release);
             s->item = x;
             atomic_store_explicit(&s->stamp, seq + 1, memory_order_release);
+        } else if (v == CRC1 || v == CRC1_TRUST) {
+            const u64 c = check1_word(seq, x);
+            s->item = x;
+            atomic_store_explicit(&s->stamp, c, memory_order_release);
+        } else if (v == CRC1_SEQLOCK) {
+            const u64 c = check1_word(seq, x);
+            atomic_store_explicit(&s->stamp, 0, memory_order_relaxed);
+            atomic_thread_fence(memory_order_release);
+            s->item = x;
+            atomic_store_explicit(&s->stamp, c, memory_order_release);
         } else { /* CRC, CRC_TRUST, COUNTER_CRC */
             const u64 c = check_word(seq, x);
             s->item = x;
@@ -188,11 +210,20 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->stamp, memory_order_relaxed) == s1) break;
             }
-        } else { /* CRC, CRC_TRUST */
+        } else if (v == CRC1_SEQLOCK) {
+            for (;;) {
+                u64 c1 = atomic_load_explicit(&s->stamp, memory_order_acquire);
+                if ((u32)c1 != (u32)(seq + 1)) continue;
+                x = s->item;
+                atomic_thread_fence(memory_order_acquire);
+                if (atomic_load_explicit(&s->stamp, memory_order_relaxed) == c1) break;
+            }
+        } else { /* CRC, CRC_TRUST, CRC1, CRC1_TRUST */
             u64 c;
             while ((u32)(c = atomic_load_explicit(&s->stamp, memory_order_acquire)) != (u32)(seq + 1)) {}
             x = s->item;
             if (v == CRC) *bad += crc32c_item8(seq, x) != (u32)(c >> 32);
+            if (v == CRC1) *bad += crc1_of(seq, x) != (u32)(c >> 32);
         }
     }
     r->pos = seq + 1;
@@ -225,6 +256,15 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
                 atomic_thread_fence(memory_order_release);
                 s[k].item = x + k;
                 atomic_store_explicit(&s[k].stamp, seq + k + 1, memory_order_release);
+            } else if (v == CRC1 || v == CRC1_TRUST) {
+                s[k].item = x + k;
+                atomic_store_explicit(&s[k].stamp, check1_word(seq + k, x + k), memory_order_release);
+            } else if (v == CRC1_SEQLOCK) {
+                const u64 c = check1_word(seq + k, x + k);
+                atomic_store_explicit(&s[k].stamp, 0, memory_order_relaxed);
+                atomic_thread_fence(memory_order_release);
+                s[k].item = x + k;
+                atomic_store_explicit(&s[k].stamp, c, memory_order_release);
             } else {
                 s[k].item = x + k;
                 atomic_store_explicit(&s[k].stamp, check_word(seq + k, x + k), memory_order_release);
@@ -276,10 +316,16 @@ AI u64 pop_some(struct ring *r, u64 *sum, u64 *bad, const enum variant v) {
                 x = s->item;
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != c) break;
+            } else if (v == CRC1_SEQLOCK) {
+                if ((u32)c != (u32)(t + 1)) break;
+                x = s->item;
+                atomic_thread_fence(memory_order_acquire);
+                if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != c) break;
             } else {
                 if ((u32)c != (u32)(t + 1)) break;
                 x = s->item;
                 if (v == CRC) *bad += crc32c_item8(t, x) != (u32)(c >> 32);
+                if (v == CRC1) *bad += crc1_of(t, x) != (u32)(c >> 32);
             }
             *bad += x != t + 1;
             *sum += x;
@@ -355,7 +401,8 @@ static void emit(const char *name, const char *suffix, const char *metric, doubl
 #define DISPATCH(v, call) switch (v) { \
     case COUNTER: call(COUNTER); break; case STAMP: call(STAMP); break; case STAMP_NOHEAD: call(STAMP_NOHEAD); break; \
     case SEQLOCK: call(SEQLOCK); break; case CRC: call(CRC); break; case CRC_TRUST: call(CRC_TRUST); break; \
-    case COUNTER_CRC: call(COUNTER_CRC); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
+    case COUNTER_CRC: call(COUNTER_CRC); break; case CRC1: call(CRC1); break; case CRC1_TRUST: call(CRC1_TRUST); break; \
+    case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
     case MSG: call(MSG); break; case MSG_CRC: call(MSG_CRC); break; case MSG_CRC_TRUST: call(MSG_CRC_TRUST); break; default: abort(); }
 
 /* The reader's side of each transfer: fills h->sum, bad, count. */
@@ -489,6 +536,7 @@ static int pingpong(enum variant v, u64 n, size_t size) {
     __attribute__((noinline)) u64 pop64_loop_##name(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, V); return s + bad; }
 LOOPS(COUNTER, counter) LOOPS(STAMP, stamp) LOOPS(STAMP_NOHEAD, stamp_nohead) LOOPS(SEQLOCK, seqlock)
 LOOPS(CRC, crc) LOOPS(CRC_TRUST, crc_trust) LOOPS(COUNTER_CRC, counter_crc)
+LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock)
 __attribute__((noinline)) void push64_loop_commit(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT); }
 __attribute__((noinline)) u64 pop64_loop_commit(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, COMMIT); return s + bad; }
 __attribute__((noinline)) void push64_loop_commit_trust(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT_TRUST); }
@@ -522,6 +570,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
                                    else { push_loop_##name(&w, done + 1, c); s += pop_loop_##name(&r, c); } }
             RUN(COUNTER, counter) RUN(STAMP, stamp) RUN(STAMP_NOHEAD, stamp_nohead) RUN(SEQLOCK, seqlock)
             RUN(CRC, crc) RUN(CRC_TRUST, crc_trust) RUN(COUNTER_CRC, counter_crc)
+            RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock)
             if (v == COMMIT || v == COMMIT_TRUST) {
                 if (!batch) { fprintf(stderr, "commit variants are batch only\n"); return 2; }
                 if (v == COMMIT) { push64_loop_commit(&w, done + 1, c); s += pop64_loop_commit(&r, c); }

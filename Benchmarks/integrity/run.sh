@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Runs every integrity prototype (proto.c) against ../shared/anchors/ring.c in short paired rounds,
-# then counts instructions per push and pop with callgrind, then the Swift reachability check.
+# then counts instructions per push and pop with callgrind, then runs the power-loss simulator
+# (crash.c) and the Swift reachability check.
 # Prints `bench=NAME metric=M value=V unit=U` lines (raw runs and the per-round ratios' medians).
 #
-#   Benchmarks/integrity/run.sh [--rounds N] [--items N] [--no-timing] [--no-callgrind] [--no-swift]
+#   Benchmarks/integrity/run.sh [--rounds N] [--items N] [--filter REGEX] [--no-timing] [--no-callgrind] [--no-crash] [--no-swift]
+# --filter keeps only the timed commands whose text (program name on) matches REGEX (grep -E).
 # Environment: INTEGRITY_DIR (default /dev/shm) for the ring files; ANCHORS (default ../shared/anchors).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-rounds=7 items=10000000 timing=1 callgrind=1 swift=1
+rounds=7 items=10000000 filter= timing=1 callgrind=1 crash=1 swift=1
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
         --items) items=$2; shift 2 ;;
+        --filter) filter=$2; shift 2 ;;
         --no-timing) timing=0; shift ;;
         --no-callgrind) callgrind=0; shift ;;
+        --no-crash) crash=0; shift ;;
         --no-swift) swift=0; shift ;;
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
@@ -24,6 +28,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -O2 -std=gnu11 -Wall -Wextra -I"$here" -o "$work/proto" "$here/proto.c"
 gcc -O2 -std=c11 -Wall -o "$work/ring" "$anchors/ring.c"
 gcc -O2 -o "$work/loops" "$here/../callgrind-loops.c"
+gcc -O2 -std=gnu11 -Wall -Wextra -I"$here" -o "$work/crash" "$here/crash.c"
 export INTEGRITY_DIR=${INTEGRITY_DIR:-/dev/shm} ANCHOR_RING_DIR=${INTEGRITY_DIR:-/dev/shm}
 P=$work/proto
 msgs=$((items / 4))
@@ -34,17 +39,25 @@ commands=(
     "$work/ring transfer $items"
     "$P transfer counter $items" "$P transfer stamp $items" "$P transfer stamp_nohead $items" "$P transfer seqlock $items"
     "$P transfer crc $items" "$P transfer crc_trust $items" "$P transfer counter_crc $items"
+    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items"
     "$work/ring transfer-batch $((items * 4))"
     "$P batch counter $((items * 4))" "$P batch stamp $((items * 4))" "$P batch stamp_nohead $((items * 4))" "$P batch seqlock $((items * 4))"
     "$P batch crc $((items * 4))" "$P batch crc_trust $((items * 4))" "$P batch counter_crc $((items * 4))"
+    "$P batch crc1 $((items * 4))" "$P batch crc1_trust $((items * 4))" "$P batch crc1_seqlock $((items * 4))"
     "$P batch commit $((items * 4))" "$P batch commit_trust $((items * 4))"
     "$work/ring pingpong $pp"
     "$P pingpong counter $pp" "$P pingpong stamp $pp" "$P pingpong stamp_nohead $pp" "$P pingpong seqlock $pp" "$P pingpong crc $pp" "$P pingpong crc_trust $pp" "$P pingpong counter_crc $pp"
+    "$P pingpong crc1 $pp" "$P pingpong crc1_trust $pp" "$P pingpong crc1_seqlock $pp"
     "$P message msg 64 $msgs" "$P message msg_crc 64 $msgs" "$P message msg_crc_trust 64 $msgs"
     "$P message msg 1024 $((msgs / 8))" "$P message msg_crc 1024 $((msgs / 8))" "$P message msg_crc_trust 1024 $((msgs / 8))"
     "$P msgpingpong msg 64 $pp" "$P msgpingpong msg_crc 64 $pp" "$P msgpingpong msg_crc_trust 64 $pp"
     "$P msgpingpong msg 1024 $pp" "$P msgpingpong msg_crc 1024 $pp" "$P msgpingpong msg_crc_trust 1024 $pp"
 )
+if [ -n "$filter" ]; then
+    kept=()
+    for c in "${commands[@]}"; do if grep -qE -- "$filter" <<<"${c#"$work/"}"; then kept+=("$c"); fi; done
+    commands=("${kept[@]}")
+fi
 if [ $timing = 1 ]; then
     raw=$work/raw
     echo "# $rounds rounds of ${#commands[@]} runs, loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -104,11 +117,11 @@ if [ $callgrind = 1 ]; then
         callgrind_annotate "$work/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
     }
     per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock; do
         echo "bench=$v metric=instructions_per_push value=$(per "$(count "push_loop_$v" $P loops $v $n)" $n) unit=instructions"
         echo "bench=$v metric=instructions_per_pop value=$(per "$(count "pop_loop_$v" $P loops $v $n)" $n) unit=instructions"
     done
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc commit commit_trust; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock commit commit_trust; do
         echo "bench=${v}_batch64 metric=instructions_per_push value=$(per "$(count "push64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
         echo "bench=${v}_batch64 metric=instructions_per_pop value=$(per "$(count "pop64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
     done
@@ -124,6 +137,15 @@ if [ $callgrind = 1 ]; then
     echo "bench=c_ring_loops metric=instructions_per_pop value=$(per "$(count pop_loop "$work/loops" pop $n "$work/ring-file")" $n) unit=instructions"
     echo "bench=c_ring_loops_batch64 metric=instructions_per_push value=$(per "$(count push64_loop "$work/loops" push64 $n "$work/ring-file")" $n) unit=instructions/item"
     echo "bench=c_ring_loops_batch64 metric=instructions_per_pop value=$(per "$(count pop64_loop "$work/loops" pop64 $n "$work/ring-file")" $n) unit=instructions/item"
+fi
+
+if [ $crash = 1 ]; then
+    for size in 8 24 40 200; do
+        for sector in 512 4096; do
+            "$work/crash" $size $sector 2000
+            "$work/crash" $size $sector 2000 norace
+        done
+    done
 fi
 
 if [ $swift = 1 ]; then

@@ -17,7 +17,8 @@
  *   v3            the item padded to 8; no check
  *   stamp         {stamp = seq + 1, item}; item stores, then the stamp
  *   stamp_seqlock {stamp, item}; stamp = 0, item stores, stamp = seq + 1
- *   crc1          {check = ~crc32c(~hi32(s), item) << 32 | lo32(s), item}, s = seq + 1; item, then check
+ *   crc1          {check = crc << 32 | 0x80000000 | seq mod 2^31, item}, crc = crc32c over the item
+ *                 with the register initialised to ~(seq >> 31) (proto.c's crc1); item, then check
  *   crc1_seqlock  crc1 with check = 0 first
  *
  *   crash [ITEM_SIZE [SECTOR [IMAGES [norace]]]]   (defaults 24, 512, 3000; norace: point-in-time
@@ -73,7 +74,8 @@ static void store(enum mech m, size_t off, u64 v) {
     }
 }
 
-static u64 crc1(u64 seq, const u64 *item) { return ~crc32c_raw(~(uint32_t)((seq + 1) >> 32), item, isize); }
+static u64 crc1(u64 seq, const u64 *item) { return (uint32_t)~crc32c_raw(~(uint32_t)(seq >> 31), item, isize); }
+static u64 stamp1(u64 seq) { return 0x80000000u | (seq & 0x7FFFFFFFu); }
 
 static void push(enum mech m, u64 seq) {
     size_t slot = 4096 + (size_t)(seq % L) * stride, item = m == V3 ? slot : slot + 8;
@@ -84,7 +86,7 @@ static void push(enum mech m, u64 seq) {
     if (m == STAMP_SEQLOCK || m == CRC1_SEQLOCK) store(m, slot, 0);
     for (unsigned k = 0; k < iwords; k++) store(m, item + 8 * k, w[k]);
     if (m == STAMP || m == STAMP_SEQLOCK) store(m, slot, seq + 1);
-    if (m == CRC1 || m == CRC1_SEQLOCK) store(m, slot, crc1(seq, w) << 32 | (uint32_t)(seq + 1));
+    if (m == CRC1 || m == CRC1_SEQLOCK) store(m, slot, crc1(seq, w) << 32 | stamp1(seq));
     store(m, 0, seq + 1);                                                /* published (header) */
 }
 
@@ -135,9 +137,9 @@ int main(int argc, char **argv) {
                         if (c == 0 || (c - 1) % L != k) continue;
                         seq = c - 1;
                     } else {
-                        uint32_t lo = (uint32_t)c;                /* high half 0: fewer than 2^32 items here */
-                        if (lo == 0 || (lo - 1) % L != k) continue;
-                        seq = lo - 1;
+                        uint32_t lo = (uint32_t)c;                /* seq >> 31 is 0: fewer than 2^31 items here */
+                        if (!(lo & 0x80000000u) || (lo & 0x7FFFFFFFu) % L != k) continue;
+                        seq = lo & 0x7FFFFFFFu;
                         if ((uint32_t)(c >> 32) != (uint32_t)crc1(seq, item)) continue;
                     }
                 }

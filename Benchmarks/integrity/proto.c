@@ -20,16 +20,26 @@
  *                for the recovery scan after a machine crash).
  *   counter_crc  version 3's counters with crc's slot: the writer also computes and stores the
  *                check word; the reader reads as `counter` and never looks at it.
- *   crc1         crc's slot with a check word of one instruction: with s = sequence + 1,
- *                check = ~crc32c_u64(~(uint32)(s >> 32), item) << 32 | (uint32)s: the low half
- *                of s is stored, the high half is the CRC's initial value, so all 64 bits are
- *                bound (crc32c(item, value: s >> 32) in the usual libraries' terms). The reader
- *                waits for the low half and recomputes the CRC.
+ *   crc1         crc's slot with the check word README.md recommends, one instruction for an
+ *                8-byte item: check = crc << 32 | 0x80000000 | (sequence mod 2^31), crc =
+ *                ~crc32c_u64(~(uint32)(sequence >> 31), item) (crc32c(item, value: sequence >> 31)
+ *                in the usual libraries' terms): bits 0-30 of the sequence are stored, bits 31-62
+ *                are the CRC's initial value, so all of it is bound; bit 31 says "written", so
+ *                0 (zeros, or a slot being rewritten) is never valid. The reader waits for the
+ *                low half and recomputes the CRC.
  *   crc1_trust   crc1, the reader checking the low half only.
  *   crc1_seqlock crc1 with the overwrite case's protocol: the writer stores check = 0 and a
  *                release fence before the item; the reader loads the check word (acquire),
  *                copies, acquire fence, loads it again, and takes the copy if both are equal
  *                (no CRC: the live path; the CRC is for the recovery scan).
+ *   line7        one check word per 64-byte line instead of per slot: a line holds the word and
+ *                7 items (8 B each; 57,344 slots). The word is crc1's, naming the line's last
+ *                written item, its CRC a running one over the line's items; the writer
+ *                invalidates it (0, release fence) when it starts a line, then after each item
+ *                (a batch: after the line's last item of the batch) stores it with release. The
+ *                reader takes item c if the word names a sequence 0..6-pos(c) after c in the
+ *                same line, copies, acquire fence, and re-checks the word (a batch: once, on
+ *                its oldest line). 1.14 words per item instead of 2.
  *   commit       (batches only) slot = the item (8 B), and one commit word per group of 64
  *                slots in an array after the slots: crc32c(first sequence, 64 items) << 32 |
  *                (uint32)(group + 1), stored with release after the 64 items; the reader waits
@@ -72,6 +82,9 @@
 #define MASK (CAP - 1u)
 #define BATCH 64u
 #define GROUPS (CAP / BATCH)
+#define LINES (CAP / 8)                 /* line7: lines of 64 bytes */
+#define L7 (LINES * 7u)                 /* line7: slots */
+#define CAPOF(v) ((v) == LINE7 ? (u64)L7 : (u64)CAP)
 #define HDR 4096u
 #define MSG_WORDS CAP /* a message ring's data area: CAP words (512 KiB), the capacity wait_room knows */
 
@@ -79,9 +92,9 @@ typedef uint64_t u64;
 typedef uint32_t u32;
 
 enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, CRC1, CRC1_TRUST, CRC1_SEQLOCK,
-               COMMIT, COMMIT_TRUST, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
+               LINE7, COMMIT, COMMIT_TRUST, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
 static const char *const names[] = { "counter", "stamp", "stamp_nohead", "seqlock", "crc", "crc_trust",
-                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "commit", "commit_trust", "msg", "msg_crc", "msg_crc_trust" };
+                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "msg", "msg_crc", "msg_crc_trust" };
 #define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST ? 8u : 16u)
 
 struct header {
@@ -100,6 +113,7 @@ struct ring {            /* one side's view: shared pointers and private cursors
     unsigned char *data; /* HDR bytes after the header */
     _Atomic u64 *commit; /* GROUPS words after the slots (commit variants) */
     u64 pos, cached;     /* writer: head, cached tail; reader: tail, cached head */
+    uint32_t lcrc;       /* line7 writer: the running CRC register of the current line */
 };
 
 static size_t ring_bytes(void) { return HDR + (size_t)CAP * 16 + GROUPS * 8; }
@@ -133,29 +147,52 @@ static void *map_file(size_t len, int create) {
 }
 
 static struct ring ring_at(void *base) {
-    struct ring r = { base, (unsigned char *)base + HDR, (_Atomic u64 *)((unsigned char *)base + HDR + (size_t)CAP * 16), 0, 0 };
+    struct ring r = { base, (unsigned char *)base + HDR, (_Atomic u64 *)((unsigned char *)base + HDR + (size_t)CAP * 16), 0, 0, 0 };
     return r;
 }
 
 /* ---- items, one at a time ------------------------------------------------------------------ */
 #define AI __attribute__((always_inline)) static inline
 
-AI void wait_room(struct ring *w, u64 n) {
-    if (w->pos + n - w->cached > CAP) {
+AI void wait_room_in(struct ring *w, u64 n, u64 cap) {
+    if (w->pos + n - w->cached > cap) {
         do w->cached = atomic_load_explicit(&w->h->tail, memory_order_acquire);
-        while (w->pos + n - w->cached > CAP);
+        while (w->pos + n - w->cached > cap);
     }
 }
+AI void wait_room(struct ring *w, u64 n) { wait_room_in(w, n, CAP); }
 
 AI u64 check_word(u64 seq, u64 item) { return (u64)crc32c_item8(seq, item) << 32 | (u32)(seq + 1); }
-AI u32 crc1_of(u64 seq, u64 item) { return ~crc32c_step64(~(u32)((seq + 1) >> 32), item); }
-AI u64 check1_word(u64 seq, u64 item) { return (u64)crc1_of(seq, item) << 32 | (u32)(seq + 1); }
+AI u32 crc1_of(u64 seq, u64 item) { return ~crc32c_step64(~(u32)(seq >> 31), item); }
+AI u32 stamp1(u64 seq) { return 0x80000000u | ((u32)seq & 0x7FFFFFFFu); }
+AI u64 check1_word(u64 seq, u64 item) { return (u64)crc1_of(seq, item) << 32 | stamp1(seq); }
+
+/* line7: the line of sequence q and its word; item k of a line is word + 1 + k */
+AI _Atomic u64 *line_of(const struct ring *r, u64 q) { return (_Atomic u64 *)(r->data + ((q / 7) % LINES) * 64); }
+/* Does word w vouch for sequence q (w names q or one of the <= 6 - q%7 after it in q's line)? */
+AI int line_covers(u64 w, u64 q) { return (w & 0x80000000u) && ((((u32)w - stamp1(q)) & 0x7FFFFFFFu) <= 6 - q % 7); }
+/* Stores item x as sequence q into its line, and its word if `publish`. */
+AI void line_put(struct ring *w, u64 q, u64 x, int publish) {
+    _Atomic u64 *ln = line_of(w, q);
+    if (q % 7 == 0) {
+        atomic_store_explicit(ln, 0, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        w->lcrc = ~(u32)(q >> 31);
+    }
+    ((u64 *)ln)[1 + q % 7] = x;
+    w->lcrc = crc32c_step64(w->lcrc, x);
+    if (publish) atomic_store_explicit(ln, (u64)(~w->lcrc) << 32 | stamp1(q), memory_order_release);
+}
 
 /* Stores item `x` as sequence w->pos and publishes it. */
 AI void push1(struct ring *w, u64 x, const enum variant v) {
-    wait_room(w, 1);
+    /* line7 reuses a line as a whole (its word is invalidated at the line's first item): room for
+     * the rest of the line */
+    wait_room_in(w, v == LINE7 ? 7 - w->pos % 7 : 1, CAPOF(v));
     const u64 seq = w->pos, i = seq & MASK;
-    if (v == COUNTER) {
+    if (v == LINE7) {
+        line_put(w, seq, x, 1);
+    } else if (v == COUNTER) {
         ((u64 *)w->data)[i] = x;
     } else {
         struct slot16 *s = (struct slot16 *)w->data + i;
@@ -191,7 +228,16 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
 AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
     const u64 seq = r->pos, i = seq & MASK;
     u64 x;
-    if (v == COUNTER || v == COUNTER_CRC) {
+    if (v == LINE7) {
+        _Atomic u64 *ln = line_of(r, seq);
+        for (;;) {
+            u64 c1 = atomic_load_explicit(ln, memory_order_acquire);
+            if (!line_covers(c1, seq)) continue;
+            x = ((u64 *)ln)[1 + seq % 7];
+            atomic_thread_fence(memory_order_acquire);
+            if (line_covers(atomic_load_explicit(ln, memory_order_relaxed), seq)) break;
+        }
+    } else if (v == COUNTER || v == COUNTER_CRC) {
         if (seq == r->cached) {
             do r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             while (seq == r->cached);
@@ -213,14 +259,15 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
         } else if (v == CRC1_SEQLOCK) {
             for (;;) {
                 u64 c1 = atomic_load_explicit(&s->stamp, memory_order_acquire);
-                if ((u32)c1 != (u32)(seq + 1)) continue;
+                if ((u32)c1 != stamp1(seq)) continue;
                 x = s->item;
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->stamp, memory_order_relaxed) == c1) break;
             }
         } else { /* CRC, CRC_TRUST, CRC1, CRC1_TRUST */
             u64 c;
-            while ((u32)(c = atomic_load_explicit(&s->stamp, memory_order_acquire)) != (u32)(seq + 1)) {}
+            const u32 want = v == CRC1 || v == CRC1_TRUST ? stamp1(seq) : (u32)(seq + 1);
+            while ((u32)(c = atomic_load_explicit(&s->stamp, memory_order_acquire)) != want) {}
             x = s->item;
             if (v == CRC) *bad += crc32c_item8(seq, x) != (u32)(c >> 32);
             if (v == CRC1) *bad += crc1_of(seq, x) != (u32)(c >> 32);
@@ -234,9 +281,11 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
 /* ---- items, 64 per push -------------------------------------------------------------------- */
 /* Publishes items x .. x+63 as sequences w->pos .. w->pos+63 (w->pos a multiple of 64). */
 AI void push64(struct ring *w, u64 x, const enum variant v) {
-    wait_room(w, BATCH);
+    wait_room_in(w, v == LINE7 ? (w->pos + BATCH + 6) / 7 * 7 - w->pos : BATCH, CAPOF(v));
     const u64 seq = w->pos, i = seq & MASK;
-    if (v == COUNTER) {
+    if (v == LINE7) {
+        for (u64 k = 0; k < BATCH; k++) line_put(w, seq + k, x + k, (seq + k) % 7 == 6 || k == BATCH - 1);
+    } else if (v == COUNTER) {
         u64 *d = (u64 *)w->data + i;
         for (u64 k = 0; k < BATCH; k++) d[k] = x + k;
     } else if (v == COMMIT || v == COMMIT_TRUST) {
@@ -281,7 +330,22 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
 AI u64 pop_some(struct ring *r, u64 *sum, u64 *bad, const enum variant v) {
     const u64 seq = r->pos;
     u64 n = 0;
-    if (v == COUNTER || v == COUNTER_CRC) {
+    if (v == LINE7) {
+        u64 cw = 0;
+        for (; n < 1024; n++) {
+            const u64 t = seq + n;
+            _Atomic u64 *ln = line_of(r, t);
+            if (n == 0 || t % 7 == 0) cw = atomic_load_explicit(ln, memory_order_acquire);
+            if (!line_covers(cw, t)) break;
+            u64 x = ((u64 *)ln)[1 + t % 7];
+            *bad += x != t + 1;
+            *sum += x;
+        }
+        if (n) {   /* the oldest line is the first a writer would rewrite */
+            atomic_thread_fence(memory_order_acquire);
+            *bad += !line_covers(atomic_load_explicit(line_of(r, seq), memory_order_relaxed), seq);
+        }
+    } else if (v == COUNTER || v == COUNTER_CRC) {
         if (seq == r->cached) {
             r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             if (seq == r->cached) return 0;
@@ -317,12 +381,12 @@ AI u64 pop_some(struct ring *r, u64 *sum, u64 *bad, const enum variant v) {
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != c) break;
             } else if (v == CRC1_SEQLOCK) {
-                if ((u32)c != (u32)(t + 1)) break;
+                if ((u32)c != stamp1(t)) break;
                 x = s->item;
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != c) break;
             } else {
-                if ((u32)c != (u32)(t + 1)) break;
+                if ((u32)c != (v == CRC1 || v == CRC1_TRUST ? stamp1(t) : (u32)(t + 1))) break;
                 x = s->item;
                 if (v == CRC) *bad += crc32c_item8(t, x) != (u32)(c >> 32);
                 if (v == CRC1) *bad += crc1_of(t, x) != (u32)(c >> 32);
@@ -402,7 +466,7 @@ static void emit(const char *name, const char *suffix, const char *metric, doubl
     case COUNTER: call(COUNTER); break; case STAMP: call(STAMP); break; case STAMP_NOHEAD: call(STAMP_NOHEAD); break; \
     case SEQLOCK: call(SEQLOCK); break; case CRC: call(CRC); break; case CRC_TRUST: call(CRC_TRUST); break; \
     case COUNTER_CRC: call(COUNTER_CRC); break; case CRC1: call(CRC1); break; case CRC1_TRUST: call(CRC1_TRUST); break; \
-    case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
+    case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case LINE7: call(LINE7); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
     case MSG: call(MSG); break; case MSG_CRC: call(MSG_CRC); break; case MSG_CRC_TRUST: call(MSG_CRC_TRUST); break; default: abort(); }
 
 /* The reader's side of each transfer: fills h->sum, bad, count. */
@@ -536,7 +600,7 @@ static int pingpong(enum variant v, u64 n, size_t size) {
     __attribute__((noinline)) u64 pop64_loop_##name(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, V); return s + bad; }
 LOOPS(COUNTER, counter) LOOPS(STAMP, stamp) LOOPS(STAMP_NOHEAD, stamp_nohead) LOOPS(SEQLOCK, seqlock)
 LOOPS(CRC, crc) LOOPS(CRC_TRUST, crc_trust) LOOPS(COUNTER_CRC, counter_crc)
-LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock)
+LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock) LOOPS(LINE7, line7)
 __attribute__((noinline)) void push64_loop_commit(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT); }
 __attribute__((noinline)) u64 pop64_loop_commit(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, COMMIT); return s + bad; }
 __attribute__((noinline)) void push64_loop_commit_trust(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT_TRUST); }
@@ -570,7 +634,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
                                    else { push_loop_##name(&w, done + 1, c); s += pop_loop_##name(&r, c); } }
             RUN(COUNTER, counter) RUN(STAMP, stamp) RUN(STAMP_NOHEAD, stamp_nohead) RUN(SEQLOCK, seqlock)
             RUN(CRC, crc) RUN(CRC_TRUST, crc_trust) RUN(COUNTER_CRC, counter_crc)
-            RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock)
+            RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock) RUN(LINE7, line7)
             if (v == COMMIT || v == COMMIT_TRUST) {
                 if (!batch) { fprintf(stderr, "commit variants are batch only\n"); return 2; }
                 if (v == COMMIT) { push64_loop_commit(&w, done + 1, c); s += pop64_loop_commit(&r, c); }

@@ -39,15 +39,15 @@ commands=(
     "$work/ring transfer $items"
     "$P transfer counter $items" "$P transfer stamp $items" "$P transfer stamp_nohead $items" "$P transfer seqlock $items"
     "$P transfer crc $items" "$P transfer crc_trust $items" "$P transfer counter_crc $items"
-    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items"
+    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items" "$P transfer line7 $items"
     "$work/ring transfer-batch $((items * 4))"
     "$P batch counter $((items * 4))" "$P batch stamp $((items * 4))" "$P batch stamp_nohead $((items * 4))" "$P batch seqlock $((items * 4))"
     "$P batch crc $((items * 4))" "$P batch crc_trust $((items * 4))" "$P batch counter_crc $((items * 4))"
-    "$P batch crc1 $((items * 4))" "$P batch crc1_trust $((items * 4))" "$P batch crc1_seqlock $((items * 4))"
+    "$P batch crc1 $((items * 4))" "$P batch crc1_trust $((items * 4))" "$P batch crc1_seqlock $((items * 4))" "$P batch line7 $((items * 4))"
     "$P batch commit $((items * 4))" "$P batch commit_trust $((items * 4))"
     "$work/ring pingpong $pp"
     "$P pingpong counter $pp" "$P pingpong stamp $pp" "$P pingpong stamp_nohead $pp" "$P pingpong seqlock $pp" "$P pingpong crc $pp" "$P pingpong crc_trust $pp" "$P pingpong counter_crc $pp"
-    "$P pingpong crc1 $pp" "$P pingpong crc1_trust $pp" "$P pingpong crc1_seqlock $pp"
+    "$P pingpong crc1 $pp" "$P pingpong crc1_trust $pp" "$P pingpong crc1_seqlock $pp" "$P pingpong line7 $pp"
     "$P message msg 64 $msgs" "$P message msg_crc 64 $msgs" "$P message msg_crc_trust 64 $msgs"
     "$P message msg 1024 $((msgs / 8))" "$P message msg_crc 1024 $((msgs / 8))" "$P message msg_crc_trust 1024 $((msgs / 8))"
     "$P msgpingpong msg 64 $pp" "$P msgpingpong msg_crc 64 $pp" "$P msgpingpong msg_crc_trust 64 $pp"
@@ -83,6 +83,7 @@ if [ $timing = 1 ]; then
     function median(list,   n, x, i, j, t) {
         n = split(substr(list, 2), x, " ")
         for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j-1] + 0 > x[j] + 0; j--) { t = x[j]; x[j] = x[j-1]; x[j-1] = t }
+        q1 = x[int(n / 4) + 1]; q3 = x[int(3 * n / 4) + (n % 4 ? 1 : 0)]   # the middle half, for the ratios
         return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
     }
     {
@@ -103,8 +104,8 @@ if [ $timing = 1 ]; then
             n = split(substr(vals, 2), tmp, " ")
             u = unit[name, m]; sub("unit=", "", u)
             printf "bench=%s metric=%s_median value=%.4g unit=%s rounds=%d\n", name, m, median(vals), u, n
-            if (rb != "") printf "bench=%s metric=%s_ratio_to_%s value=%.3f unit=ratio\n", name, m, base(name), median(rb)
-            if (ra != "") printf "bench=%s metric=%s_ratio_to_%s value=%.3f unit=ratio\n", name, m, anchor(name), median(ra)
+            if (rb != "") { r = median(rb); printf "bench=%s metric=%s_ratio_to_%s value=%.3f unit=ratio middle_half=%.2f..%.2f\n", name, m, base(name), r, q1, q3 }
+            if (ra != "") { r = median(ra); printf "bench=%s metric=%s_ratio_to_%s value=%.3f unit=ratio middle_half=%.2f..%.2f\n", name, m, anchor(name), r, q1, q3 }
         }
     }' "$raw" | sort
 fi
@@ -117,11 +118,11 @@ if [ $callgrind = 1 ]; then
         callgrind_annotate "$work/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
     }
     per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7; do
         echo "bench=$v metric=instructions_per_push value=$(per "$(count "push_loop_$v" $P loops $v $n)" $n) unit=instructions"
         echo "bench=$v metric=instructions_per_pop value=$(per "$(count "pop_loop_$v" $P loops $v $n)" $n) unit=instructions"
     done
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock commit commit_trust; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 commit commit_trust; do
         echo "bench=${v}_batch64 metric=instructions_per_push value=$(per "$(count "push64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
         echo "bench=${v}_batch64 metric=instructions_per_pop value=$(per "$(count "pop64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
     done

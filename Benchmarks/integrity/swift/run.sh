@@ -7,7 +7,7 @@ swift build -c release >&2
 bin=.build/release/crc-from-swift
 "$bin" "${1:-100000000}" "${2:-7}"
 for f in LoopAsm LoopBuiltin; do
-    sym=$(nm "$bin" | awk -v f="$f" '$3 ~ f"ys6UInt64VADF$" { print $3; exit }')
+    sym=$(nm "$bin" | awk -v f="$f" '$3 ~ f"ys6UInt64VADF$" && !s { print $3; s = 1 }')   # no early exit: pipefail would see nm's SIGPIPE
     body=$(objdump -d --no-show-raw-insn "$bin" --disassemble="$sym" | sed -n '/>:$/,$p')
     printf 'bench=swift%s_loop metric=crc32_instructions value=%s unit=count\n' "$f" "$(grep -c 'crc32' <<<"$body" || true)"
     printf 'bench=swift%s_loop metric=calls value=%s unit=count\n' "$f" "$(grep -c 'call' <<<"$body" || true)"

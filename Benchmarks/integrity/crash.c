@@ -1,0 +1,166 @@
+/* A small power-loss simulator for the item-ring mechanisms of proto.c, to check the detection
+ * table of README.md by experiment rather than by argument alone.
+ *
+ * A writer (in this process) pushes items through many laps of a ring, as a sequence of single
+ * 8-byte stores in program order. After any store, with probability 1/P, the sector (or page) it
+ * touched is snapshotted: a point-in-time version. With the same probability a *racing copy* is
+ * also made: the sector copied word by word in ascending order while the writer goes on (words
+ * below a random cut from the version of now, the rest from a version a few stores later), as a
+ * write-back that reads a page while it is being written can see it. A crash image then gives
+ * every sector one of its versions at random, or zeros (the header sector, holding `published`
+ * and `claimed`, is one more sector). The reader of each mechanism then delivers what it would
+ * (v3: every slot in [max(0, claimed - L), published) from the header; v4: every slot whose
+ * check passes, as the sequence its check names), and every delivered item is compared with
+ * what was really written under that sequence.
+ *
+ * Mechanisms (slot layouts as in proto.c, the check word first):
+ *   v3            the item padded to 8; no check
+ *   stamp         {stamp = seq + 1, item}; item stores, then the stamp
+ *   stamp_seqlock {stamp, item}; stamp = 0, item stores, stamp = seq + 1
+ *   crc1          {check = crc << 32 | 0x80000000 | seq mod 2^31, item}, crc = crc32c over the item
+ *                 with the register initialised to ~(seq >> 31) (proto.c's crc1); item, then check
+ *   crc1_seqlock  crc1 with check = 0 first
+ *
+ *   crash [ITEM_SIZE [SECTOR [IMAGES [norace]]]]   (defaults 24, 512, 3000; norace: point-in-time
+ *                                                   versions only) */
+#include "crc32c.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint64_t u64;
+#define L 512u          /* slots */
+#define LAPS 24u
+#define P 24u           /* a snapshot after 1 store in P, on average */
+#define MAXV 4096       /* versions kept per sector */
+
+enum mech { V3, STAMP, STAMP_SEQLOCK, CRC1, CRC1_SEQLOCK, NMECH };
+static const char *const mname[] = { "v3", "stamp", "stamp_seqlock", "crc1", "crc1_seqlock" };
+
+static u64 rng = 0x243F6A8885A308D3ull;
+static u64 next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+static u64 truth(u64 seq, unsigned k) { u64 x = (seq + 1) * 0x9E3779B97F4A7C15ull ^ (k + 1) * 0xC2B2AE3D27D4EB4Full; x ^= x >> 29; x *= 0xBF58476D1CE4E5B9ull; return x ^ (x >> 32); }
+
+static unsigned isize, iwords, stride, sector, nsect;
+static unsigned char *mem;        /* the live file: header sector, then slots */
+static unsigned char **ver;       /* [sector][version][sector bytes] */
+static unsigned *nver;
+static size_t fsize;
+
+static void snap_raw(unsigned s, const unsigned char *bytes) {
+    if (nver[s] < MAXV) memcpy(ver[s] + (size_t)nver[s]++ * sector, bytes, sector);
+}
+/* racing copies wait here until `lag` more stores have happened */
+struct pending { unsigned s, cut, lag; unsigned char *low; } pend[64];
+static int npend, racing = 1;
+
+static void store(enum mech m, size_t off, u64 v) {
+    (void)m;
+    memcpy(mem + off, &v, 8);
+    for (int i = 0; i < npend; i++) if (--pend[i].lag == 0) {   /* finish a racing copy */
+        unsigned char *b = malloc(sector);
+        memcpy(b, pend[i].low, pend[i].cut);
+        memcpy(b + pend[i].cut, mem + (size_t)pend[i].s * sector + pend[i].cut, sector - pend[i].cut);
+        snap_raw(pend[i].s, b);
+        free(b); free(pend[i].low);
+        pend[i--] = pend[--npend];
+    }
+    unsigned s = (unsigned)(off / sector);
+    if (next() % P == 0) snap_raw(s, mem + (size_t)s * sector);
+    if (racing && next() % P == 0 && npend < 64) {
+        struct pending *q = &pend[npend++];
+        q->s = s; q->cut = (unsigned)(next() % (sector / 8)) * 8; q->lag = 1 + (unsigned)(next() % 6);
+        q->low = malloc(sector); memcpy(q->low, mem + (size_t)s * sector, sector);
+    }
+}
+
+static u64 crc1(u64 seq, const u64 *item) { return (uint32_t)~crc32c_raw(~(uint32_t)(seq >> 31), item, isize); }
+static u64 stamp1(u64 seq) { return 0x80000000u | (seq & 0x7FFFFFFFu); }
+
+static void push(enum mech m, u64 seq) {
+    size_t slot = 4096 + (size_t)(seq % L) * stride, item = m == V3 ? slot : slot + 8;
+    u64 w[64];
+    for (unsigned k = 0; k < iwords; k++) w[k] = truth(seq, k);
+    if (isize % 8) w[iwords - 1] &= (1ull << (8 * (isize % 8))) - 1;   /* padding is zero */
+    if (m == V3) store(m, 8, seq + 1);                                   /* claimed (header) */
+    if (m == STAMP_SEQLOCK || m == CRC1_SEQLOCK) store(m, slot, 0);
+    for (unsigned k = 0; k < iwords; k++) store(m, item + 8 * k, w[k]);
+    if (m == STAMP || m == STAMP_SEQLOCK) store(m, slot, seq + 1);
+    if (m == CRC1 || m == CRC1_SEQLOCK) store(m, slot, crc1(seq, w) << 32 | stamp1(seq));
+    store(m, 0, seq + 1);                                                /* published (header) */
+}
+
+int main(int argc, char **argv) {
+    isize = argc > 1 ? (unsigned)atoi(argv[1]) : 24;
+    sector = argc > 2 ? (unsigned)atoi(argv[2]) : 512;
+    unsigned images = argc > 3 ? (unsigned)atoi(argv[3]) : 3000;
+    racing = !(argc > 4 && !strcmp(argv[4], "norace"));
+    if (crc32c_init() != 0 || isize < 1 || isize > 512 || sector < 64 || 4096 % sector) { fprintf(stderr, "bad arguments\n"); return 2; }
+    iwords = (isize + 7) / 8;
+    for (int m = 0; m < NMECH; m++) {
+        stride = 8 * iwords + (m == V3 ? 0 : 8);
+        fsize = 4096 + (size_t)L * stride;
+        fsize = (fsize + 4095) / 4096 * 4096;
+        nsect = (unsigned)(fsize / sector);
+        mem = calloc(1, fsize);
+        ver = malloc(nsect * sizeof *ver); nver = calloc(nsect, sizeof *nver);
+        for (unsigned s = 0; s < nsect; s++) { ver[s] = malloc((size_t)MAXV * sector); snap_raw(s, mem + (size_t)s * sector); }
+        npend = 0;
+        for (u64 seq = 0; seq < (u64)LAPS * L; seq++) push((enum mech)m, seq);
+        for (unsigned s = 0; s < nsect; s++) snap_raw(s, mem + (size_t)s * sector);   /* the last version */
+        u64 delivered = 0, wrong = 0, images_wrong = 0, straddling = 0;
+        for (unsigned k = 0; k < L; k++) straddling += (4096 + k * stride) / sector != (4096 + k * stride + stride - 1) / sector;
+        unsigned char *img = malloc(fsize);
+        for (unsigned im = 0; im < images; im++) {
+            for (unsigned s = 0; s < nsect; s++) {       /* one version per sector, or zeros */
+                if (next() % 16 == 0) memset(img + (size_t)s * sector, 0, sector);
+                else memcpy(img + (size_t)s * sector, ver[s] + (size_t)(next() % nver[s]) * sector, sector);
+            }
+            u64 bad_here = 0;
+            for (unsigned k = 0; k < L; k++) {
+                size_t slot = 4096 + (size_t)k * stride;
+                u64 seq, item[64];
+                if (m == V3) {
+                    u64 pub, cl;
+                    memcpy(&pub, img, 8); memcpy(&cl, img + 8, 8);
+                    u64 lo = cl > L ? cl - L : 0;
+                    if (pub <= lo) continue;                      /* nothing published */
+                    /* the sequence of slot k within [lo, pub), if any */
+                    seq = lo + ((k + L - lo % L) % L);
+                    if (seq >= pub) continue;
+                    memcpy(item, img + slot, 8 * iwords);
+                } else {
+                    u64 c;
+                    memcpy(&c, img + slot, 8);
+                    memcpy(item, img + slot + 8, 8 * iwords);
+                    if (m == STAMP || m == STAMP_SEQLOCK) {
+                        if (c == 0 || (c - 1) % L != k) continue;
+                        seq = c - 1;
+                    } else {
+                        uint32_t lo = (uint32_t)c;                /* seq >> 31 is 0: fewer than 2^31 items here */
+                        if (!(lo & 0x80000000u) || (lo & 0x7FFFFFFFu) % L != k) continue;
+                        seq = lo & 0x7FFFFFFFu;
+                        if ((uint32_t)(c >> 32) != (uint32_t)crc1(seq, item)) continue;
+                    }
+                }
+                delivered++;
+                int ok = 1;
+                for (unsigned w = 0; w < iwords; w++) {
+                    u64 t = truth(seq, w);
+                    if (w == iwords - 1 && isize % 8) t &= (1ull << (8 * (isize % 8))) - 1;
+                    ok &= item[w] == t;
+                }
+                if (!ok) bad_here++;
+            }
+            wrong += bad_here;
+            images_wrong += bad_here != 0;
+        }
+        printf("bench=crash_%s_item%uB_sector%u%s metric=wrong_items value=%llu unit=items delivered=%llu images_with_wrong=%llu of=%u slot_stride=%u straddling_slots=%llu\n",
+               mname[m], isize, sector, racing ? "" : "_pointintime", (unsigned long long)wrong, (unsigned long long)delivered,
+               (unsigned long long)images_wrong, images, stride, (unsigned long long)straddling);
+        for (unsigned s = 0; s < nsect; s++) free(ver[s]);
+        free(ver); free(nver); free(mem); free(img);
+        for (int i = 0; i < npend; i++) free(pend[i].low);
+    }
+    return 0;
+}

@@ -56,6 +56,15 @@
  *                group's word once. The writer takes room a group at a time (it begins a group
  *                only when the reader has released all of it: no unread item is ever left
  *                outside every word).
+ *   side_itemroom  side with version 3's room check (an item at a time): how much the group-wise
+ *                room costs (it leaves up to G - 1 unread items outside every word)
+ *   side_nocrc, side_nostore  diagnostics of side's single push: the word stored with an xor in
+ *                place of the crc32, and the CRC computed but the word not stored
+ *   side_groupend  side storing a group's word only when the group is complete (a push of its last
+ *                slot, a batch, or sync(): the newest <= G - 1 items are then covered only after
+ *                the next sync); single pushes differ, batches are side's
+ *   side_item64_late  side_item64 storing the word after `head` (off the reader's latency path;
+ *                a writer killed between the two leaves its newest item uncovered)
  *   counter_item64, side_item64   64-byte items (8,192 slots: the same 512 KiB of items as the
  *                8-byte rings), `counter` and `side` (G = 1: a word per item) at that size. The
  *                reader copies the 64 bytes and checks all of them.
@@ -102,7 +111,8 @@
 #define SIDE_G 8u                       /* side: slots per check word, max(1, 64 / stride) */
 #define CAP64 8192u                     /* 64-byte items: slots */
 #define MASK64 (CAP64 - 1u)
-#define IS_I64(v) ((v) == COUNTER_I64 || (v) == SIDE_I64)
+#define IS_I64(v) ((v) == COUNTER_I64 || (v) == SIDE_I64 || (v) == SIDE_I64_LATE)
+#define IS_SIDE8(v) ((v) == SIDE || (v) == SIDE_ITEMROOM || (v) == SIDE_NOCRC || (v) == SIDE_NOSTORE || (v) == SIDE_GROUPEND)
 #define HDR 4096u
 #define MSG_WORDS CAP /* a message ring's data area: CAP words (512 KiB), the capacity wait_room knows */
 
@@ -110,10 +120,10 @@ typedef uint64_t u64;
 typedef uint32_t u32;
 
 enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, CRC1, CRC1_TRUST, CRC1_SEQLOCK,
-               LINE7, COMMIT, COMMIT_TRUST, SIDE, COUNTER_I64, SIDE_I64, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
+               LINE7, COMMIT, COMMIT_TRUST, SIDE, SIDE_ITEMROOM, SIDE_NOCRC, SIDE_NOSTORE, SIDE_GROUPEND, COUNTER_I64, SIDE_I64, SIDE_I64_LATE, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
 static const char *const names[] = { "counter", "stamp", "stamp_nohead", "seqlock", "crc", "crc_trust",
-                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "side", "counter_item64", "side_item64", "msg", "msg_crc", "msg_crc_trust" };
-#define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST || (v) == SIDE ? 8u : IS_I64(v) ? 64u : 16u)
+                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "side", "side_itemroom", "side_nocrc", "side_nostore", "side_groupend", "counter_item64", "side_item64", "side_item64_late", "msg", "msg_crc", "msg_crc_trust" };
+#define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST || IS_SIDE8(v) ? 8u : IS_I64(v) ? 64u : 16u)
 
 struct header {
     _Alignas(128) _Atomic u64 head; /* writer's line: published */
@@ -220,10 +230,11 @@ AI u64 i64_get(const u64 *slot, u64 *bad) {
     *bad += f != i64_fold(c[0]);
     return c[0];
 }
-/* 64-byte items, side (G = 1): the word of sequence q over its 8 item words. */
-AI u64 side64_word(u64 q, const u64 *item) {
+/* 64-byte items, side (G = 1): the word of sequence q over item x's 8 words, computed from the
+ * writer's own values (not loaded back from the map). */
+AI u64 side64_word(u64 q, u64 x) {
     u32 c = ~(u32)(q >> 31);
-    for (u64 j = 0; j < 8; j++) c = crc32c_step64(c, item[j]);
+    for (u64 j = 0; j < 8; j++) c = crc32c_step64(c, x + j * I64K);
     return side_word(c, q);
 }
 
@@ -231,22 +242,26 @@ AI u64 side64_word(u64 q, const u64 *item) {
 AI void push1(struct ring *w, u64 x, const enum variant v) {
     /* line7 reuses a line as a whole (its word is invalidated at the line's first item): room for
      * the rest of the line */
-    if (v == SIDE) { if (w->pos % SIDE_G == 0) wait_room(w, SIDE_G); }  /* a group at a time */
+    if (IS_SIDE8(v) && v != SIDE_ITEMROOM) { if (w->pos % SIDE_G == 0) wait_room(w, SIDE_G); }  /* a group at a time */
     else wait_room_in(w, v == LINE7 ? 7 - w->pos % 7 : 1, CAPOF(v));
     const u64 seq = w->pos, i = seq & MASK;
     if (v == LINE7) {
         line_put(w, seq, x, 1);
-    } else if (v == SIDE) {
+    } else if (IS_SIDE8(v)) {
         /* the item (version 3), then the group's word naming seq with release: whoever loads the
          * word with acquire sees every item it covers. Only the writer touches the word's line. */
         if (i % SIDE_G == 0) w->lcrc = ~(u32)(seq >> 31);
         ((u64 *)w->data)[i] = x;
-        w->lcrc = crc32c_step64(w->lcrc, x);
-        atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
+        w->lcrc = v == SIDE_NOCRC ? w->lcrc ^ (u32)x : crc32c_step64(w->lcrc, x);
+        if (v == SIDE_NOSTORE) __asm__ volatile("" : : "r"(side_word(w->lcrc, seq)));   /* computed, not stored */
+        else if (v == SIDE_GROUPEND) {   /* the word once per group, at its last slot (sync() would store a partial group's) */
+            if (i % SIDE_G == SIDE_G - 1) atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
+        }
+        else atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
     } else if (IS_I64(v)) {
         u64 *slot = (u64 *)w->data + (seq & MASK64) * 8;
         i64_put(slot, x);
-        if (v == SIDE_I64) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, slot), memory_order_release);
+        if (v == SIDE_I64) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, x), memory_order_release);
     } else if (v == COUNTER) {
         ((u64 *)w->data)[i] = x;
     } else {
@@ -277,6 +292,8 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
     }
     w->pos = seq + 1;
     if (v != STAMP_NOHEAD) atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+    /* side_item64_late: the word after `published`, off the reader's latency path */
+    if (v == SIDE_I64_LATE) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, x), memory_order_release);
 }
 
 /* Takes sequence r->pos; returns its item, adds 1 to *bad if it fails its check. */
@@ -292,7 +309,7 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
             atomic_thread_fence(memory_order_acquire);
             if (line_covers(atomic_load_explicit(ln, memory_order_relaxed), seq)) break;
         }
-    } else if (v == COUNTER || v == COUNTER_CRC || v == SIDE || IS_I64(v)) {
+    } else if (v == COUNTER || v == COUNTER_CRC || IS_SIDE8(v) || IS_I64(v)) {
         if (seq == r->cached) {
             do r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             while (seq == r->cached);
@@ -341,7 +358,7 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
     const u64 seq = w->pos, i = seq & MASK;
     if (v == LINE7) {
         for (u64 k = 0; k < BATCH; k++) line_put(w, seq + k, x + k, (seq + k) % 7 == 6 || k == BATCH - 1);
-    } else if (v == SIDE) {
+    } else if (IS_SIDE8(v)) {
         /* BATCH is a multiple of SIDE_G and seq one of BATCH: whole groups; each group's register
          * is its own chain, so the out-of-order core overlaps the groups' crc32 latencies */
         u64 *d = (u64 *)w->data + i;
@@ -354,7 +371,7 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
         for (u64 k = 0; k < BATCH; k++) {
             u64 *slot = (u64 *)w->data + ((seq + k) & MASK64) * 8;
             i64_put(slot, x + k);
-            if (v == SIDE_I64) atomic_store_explicit(&w->side[(seq + k) & MASK64], side64_word(seq + k, slot), memory_order_release);
+            if (v == SIDE_I64) atomic_store_explicit(&w->side[(seq + k) & MASK64], side64_word(seq + k, x + k), memory_order_release);
         }
     } else if (v == COUNTER) {
         u64 *d = (u64 *)w->data + i;
@@ -393,6 +410,8 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
     }
     w->pos = seq + BATCH;
     if (v != STAMP_NOHEAD) atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+    if (v == SIDE_I64_LATE)
+        for (u64 k = 0; k < BATCH; k++) atomic_store_explicit(&w->side[(seq + k) & MASK64], side64_word(seq + k, x + k), memory_order_release);
 }
 
 /* Takes every item it finds published from r->pos on (at most 1024, whole groups for commit),
@@ -416,7 +435,7 @@ AI u64 pop_some(struct ring *r, u64 *sum, u64 *bad, const enum variant v) {
             atomic_thread_fence(memory_order_acquire);
             *bad += !line_covers(atomic_load_explicit(line_of(r, seq), memory_order_relaxed), seq);
         }
-    } else if (v == COUNTER || v == COUNTER_CRC || v == SIDE || IS_I64(v)) {
+    } else if (v == COUNTER || v == COUNTER_CRC || IS_SIDE8(v) || IS_I64(v)) {
         if (seq == r->cached) {
             r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             if (seq == r->cached) return 0;
@@ -539,7 +558,7 @@ static void emit(const char *name, const char *suffix, const char *metric, doubl
     case SEQLOCK: call(SEQLOCK); break; case CRC: call(CRC); break; case CRC_TRUST: call(CRC_TRUST); break; \
     case COUNTER_CRC: call(COUNTER_CRC); break; case CRC1: call(CRC1); break; case CRC1_TRUST: call(CRC1_TRUST); break; \
     case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case LINE7: call(LINE7); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
-    case SIDE: call(SIDE); break; case COUNTER_I64: call(COUNTER_I64); break; case SIDE_I64: call(SIDE_I64); break; \
+    case SIDE: call(SIDE); break; case SIDE_ITEMROOM: call(SIDE_ITEMROOM); break; case SIDE_NOCRC: call(SIDE_NOCRC); break; case SIDE_NOSTORE: call(SIDE_NOSTORE); break; case SIDE_GROUPEND: call(SIDE_GROUPEND); break; case COUNTER_I64: call(COUNTER_I64); break; case SIDE_I64: call(SIDE_I64); break; case SIDE_I64_LATE: call(SIDE_I64_LATE); break; \
     case MSG: call(MSG); break; case MSG_CRC: call(MSG_CRC); break; case MSG_CRC_TRUST: call(MSG_CRC_TRUST); break; default: abort(); }
 
 /* The reader's side of each transfer: fills h->sum, bad, count. */
@@ -674,7 +693,7 @@ static int pingpong(enum variant v, u64 n, size_t size) {
 LOOPS(COUNTER, counter) LOOPS(STAMP, stamp) LOOPS(STAMP_NOHEAD, stamp_nohead) LOOPS(SEQLOCK, seqlock)
 LOOPS(CRC, crc) LOOPS(CRC_TRUST, crc_trust) LOOPS(COUNTER_CRC, counter_crc)
 LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock) LOOPS(LINE7, line7)
-LOOPS(SIDE, side) LOOPS(COUNTER_I64, counter_item64) LOOPS(SIDE_I64, side_item64)
+LOOPS(SIDE, side) LOOPS(SIDE_GROUPEND, side_groupend) LOOPS(COUNTER_I64, counter_item64) LOOPS(SIDE_I64, side_item64) LOOPS(SIDE_I64_LATE, side_item64_late)
 __attribute__((noinline)) void push64_loop_commit(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT); }
 __attribute__((noinline)) u64 pop64_loop_commit(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, COMMIT); return s + bad; }
 __attribute__((noinline)) void push64_loop_commit_trust(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT_TRUST); }
@@ -709,7 +728,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
             RUN(COUNTER, counter) RUN(STAMP, stamp) RUN(STAMP_NOHEAD, stamp_nohead) RUN(SEQLOCK, seqlock)
             RUN(CRC, crc) RUN(CRC_TRUST, crc_trust) RUN(COUNTER_CRC, counter_crc)
             RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock) RUN(LINE7, line7)
-            RUN(SIDE, side) RUN(COUNTER_I64, counter_item64) RUN(SIDE_I64, side_item64)
+            RUN(SIDE, side) RUN(SIDE_GROUPEND, side_groupend) RUN(COUNTER_I64, counter_item64) RUN(SIDE_I64, side_item64) RUN(SIDE_I64_LATE, side_item64_late)
             if (v == COMMIT || v == COMMIT_TRUST) {
                 if (!batch) { fprintf(stderr, "commit variants are batch only\n"); return 2; }
                 if (v == COMMIT) { push64_loop_commit(&w, done + 1, c); s += pop64_loop_commit(&r, c); }
@@ -717,8 +736,8 @@ static int loops(enum variant v, u64 n, const char *arg) {
             }
         }
     }
-    if (v == SIDE || v == SIDE_I64) {   /* the recovery scan's check of every group word the loops left */
-        const u64 g = v == SIDE ? SIDE_G : 1, per = v == SIDE ? 1 : 8, cap = CAPOF(v);
+    if (v == SIDE || v == SIDE_GROUPEND || v == SIDE_I64 || v == SIDE_I64_LATE) {   /* the recovery scan's check of every group word the loops left */
+        const u64 g = IS_I64(v) ? 1 : SIDE_G, per = IS_I64(v) ? 8 : 1, cap = CAPOF(v);
         u64 groups = 0, wrong = 0;
         for (u64 k = 0; k < cap / g; k++) {
             u64 word = atomic_load_explicit(&w.side[k], memory_order_acquire);

@@ -63,6 +63,7 @@
  *   side_groupend  side storing a group's word only when the group is complete (a push of its last
  *                slot, a batch, or sync(): the newest <= G - 1 items are then covered only after
  *                the next sync); single pushes differ, batches are side's
+ *   side_late    side storing the word after `head` (single pushes; batches are side's)
  *   side_item64_late  side_item64 storing the word after `head` (off the reader's latency path;
  *                a writer killed between the two leaves its newest item uncovered)
  *   counter_item64, side_item64   64-byte items (8,192 slots: the same 512 KiB of items as the
@@ -112,7 +113,7 @@
 #define CAP64 8192u                     /* 64-byte items: slots */
 #define MASK64 (CAP64 - 1u)
 #define IS_I64(v) ((v) == COUNTER_I64 || (v) == SIDE_I64 || (v) == SIDE_I64_LATE)
-#define IS_SIDE8(v) ((v) == SIDE || (v) == SIDE_ITEMROOM || (v) == SIDE_NOCRC || (v) == SIDE_NOSTORE || (v) == SIDE_GROUPEND)
+#define IS_SIDE8(v) ((v) == SIDE || (v) == SIDE_ITEMROOM || (v) == SIDE_NOCRC || (v) == SIDE_NOSTORE || (v) == SIDE_GROUPEND || (v) == SIDE_LATE)
 #define HDR 4096u
 #define MSG_WORDS CAP /* a message ring's data area: CAP words (512 KiB), the capacity wait_room knows */
 
@@ -120,9 +121,9 @@ typedef uint64_t u64;
 typedef uint32_t u32;
 
 enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, CRC1, CRC1_TRUST, CRC1_SEQLOCK,
-               LINE7, COMMIT, COMMIT_TRUST, SIDE, SIDE_ITEMROOM, SIDE_NOCRC, SIDE_NOSTORE, SIDE_GROUPEND, COUNTER_I64, SIDE_I64, SIDE_I64_LATE, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
+               LINE7, COMMIT, COMMIT_TRUST, SIDE, SIDE_ITEMROOM, SIDE_NOCRC, SIDE_NOSTORE, SIDE_GROUPEND, SIDE_LATE, COUNTER_I64, SIDE_I64, SIDE_I64_LATE, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
 static const char *const names[] = { "counter", "stamp", "stamp_nohead", "seqlock", "crc", "crc_trust",
-                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "side", "side_itemroom", "side_nocrc", "side_nostore", "side_groupend", "counter_item64", "side_item64", "side_item64_late", "msg", "msg_crc", "msg_crc_trust" };
+                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "side", "side_itemroom", "side_nocrc", "side_nostore", "side_groupend", "side_late", "counter_item64", "side_item64", "side_item64_late", "msg", "msg_crc", "msg_crc_trust" };
 #define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST || IS_SIDE8(v) ? 8u : IS_I64(v) ? 64u : 16u)
 
 struct header {
@@ -254,6 +255,7 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
         ((u64 *)w->data)[i] = x;
         w->lcrc = v == SIDE_NOCRC ? w->lcrc ^ (u32)x : crc32c_step64(w->lcrc, x);
         if (v == SIDE_NOSTORE) __asm__ volatile("" : : "r"(side_word(w->lcrc, seq)));   /* computed, not stored */
+        else if (v == SIDE_LATE) {}      /* below, after `head` */
         else if (v == SIDE_GROUPEND) {   /* the word once per group, at its last slot (sync() would store a partial group's) */
             if (i % SIDE_G == SIDE_G - 1) atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
         }
@@ -294,6 +296,7 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
     if (v != STAMP_NOHEAD) atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
     /* side_item64_late: the word after `published`, off the reader's latency path */
     if (v == SIDE_I64_LATE) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, x), memory_order_release);
+    if (v == SIDE_LATE) atomic_store_explicit(&w->side[(seq & MASK) / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
 }
 
 /* Takes sequence r->pos; returns its item, adds 1 to *bad if it fails its check. */
@@ -558,7 +561,7 @@ static void emit(const char *name, const char *suffix, const char *metric, doubl
     case SEQLOCK: call(SEQLOCK); break; case CRC: call(CRC); break; case CRC_TRUST: call(CRC_TRUST); break; \
     case COUNTER_CRC: call(COUNTER_CRC); break; case CRC1: call(CRC1); break; case CRC1_TRUST: call(CRC1_TRUST); break; \
     case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case LINE7: call(LINE7); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
-    case SIDE: call(SIDE); break; case SIDE_ITEMROOM: call(SIDE_ITEMROOM); break; case SIDE_NOCRC: call(SIDE_NOCRC); break; case SIDE_NOSTORE: call(SIDE_NOSTORE); break; case SIDE_GROUPEND: call(SIDE_GROUPEND); break; case COUNTER_I64: call(COUNTER_I64); break; case SIDE_I64: call(SIDE_I64); break; case SIDE_I64_LATE: call(SIDE_I64_LATE); break; \
+    case SIDE: call(SIDE); break; case SIDE_ITEMROOM: call(SIDE_ITEMROOM); break; case SIDE_NOCRC: call(SIDE_NOCRC); break; case SIDE_NOSTORE: call(SIDE_NOSTORE); break; case SIDE_GROUPEND: call(SIDE_GROUPEND); break; case SIDE_LATE: call(SIDE_LATE); break; case COUNTER_I64: call(COUNTER_I64); break; case SIDE_I64: call(SIDE_I64); break; case SIDE_I64_LATE: call(SIDE_I64_LATE); break; \
     case MSG: call(MSG); break; case MSG_CRC: call(MSG_CRC); break; case MSG_CRC_TRUST: call(MSG_CRC_TRUST); break; default: abort(); }
 
 /* The reader's side of each transfer: fills h->sum, bad, count. */
@@ -693,7 +696,7 @@ static int pingpong(enum variant v, u64 n, size_t size) {
 LOOPS(COUNTER, counter) LOOPS(STAMP, stamp) LOOPS(STAMP_NOHEAD, stamp_nohead) LOOPS(SEQLOCK, seqlock)
 LOOPS(CRC, crc) LOOPS(CRC_TRUST, crc_trust) LOOPS(COUNTER_CRC, counter_crc)
 LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock) LOOPS(LINE7, line7)
-LOOPS(SIDE, side) LOOPS(SIDE_GROUPEND, side_groupend) LOOPS(COUNTER_I64, counter_item64) LOOPS(SIDE_I64, side_item64) LOOPS(SIDE_I64_LATE, side_item64_late)
+LOOPS(SIDE, side) LOOPS(SIDE_GROUPEND, side_groupend) LOOPS(SIDE_LATE, side_late) LOOPS(COUNTER_I64, counter_item64) LOOPS(SIDE_I64, side_item64) LOOPS(SIDE_I64_LATE, side_item64_late)
 __attribute__((noinline)) void push64_loop_commit(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT); }
 __attribute__((noinline)) u64 pop64_loop_commit(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, COMMIT); return s + bad; }
 __attribute__((noinline)) void push64_loop_commit_trust(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT_TRUST); }
@@ -728,7 +731,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
             RUN(COUNTER, counter) RUN(STAMP, stamp) RUN(STAMP_NOHEAD, stamp_nohead) RUN(SEQLOCK, seqlock)
             RUN(CRC, crc) RUN(CRC_TRUST, crc_trust) RUN(COUNTER_CRC, counter_crc)
             RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock) RUN(LINE7, line7)
-            RUN(SIDE, side) RUN(SIDE_GROUPEND, side_groupend) RUN(COUNTER_I64, counter_item64) RUN(SIDE_I64, side_item64) RUN(SIDE_I64_LATE, side_item64_late)
+            RUN(SIDE, side) RUN(SIDE_GROUPEND, side_groupend) RUN(SIDE_LATE, side_late) RUN(COUNTER_I64, counter_item64) RUN(SIDE_I64, side_item64) RUN(SIDE_I64_LATE, side_item64_late)
             if (v == COMMIT || v == COMMIT_TRUST) {
                 if (!batch) { fprintf(stderr, "commit variants are batch only\n"); return 2; }
                 if (v == COMMIT) { push64_loop_commit(&w, done + 1, c); s += pop64_loop_commit(&r, c); }
@@ -736,7 +739,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
             }
         }
     }
-    if (v == SIDE || v == SIDE_GROUPEND || v == SIDE_I64 || v == SIDE_I64_LATE) {   /* the recovery scan's check of every group word the loops left */
+    if (v == SIDE || v == SIDE_GROUPEND || v == SIDE_LATE || v == SIDE_I64 || v == SIDE_I64_LATE) {   /* the recovery scan's check of every group word the loops left */
         const u64 g = IS_I64(v) ? 1 : SIDE_G, per = IS_I64(v) ? 8 : 1, cap = CAPOF(v);
         u64 groups = 0, wrong = 0;
         for (u64 k = 0; k < cap / g; k++) {

@@ -39,7 +39,7 @@ commands=(
     "$work/ring transfer $items"
     "$P transfer counter $items" "$P transfer stamp $items" "$P transfer stamp_nohead $items" "$P transfer seqlock $items"
     "$P transfer crc $items" "$P transfer crc_trust $items" "$P transfer counter_crc $items"
-    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items" "$P transfer line7 $items" "$P transfer side $items" "$P transfer side_itemroom $items" "$P transfer side_nocrc $items" "$P transfer side_nostore $items" "$P transfer side_groupend $items"
+    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items" "$P transfer line7 $items" "$P transfer side $items" "$P transfer side_itemroom $items" "$P transfer side_nocrc $items" "$P transfer side_nostore $items" "$P transfer side_groupend $items" "$P transfer side_late $items"
     "$P transfer counter_item64 $((items / 4))" "$P transfer side_item64 $((items / 4))" "$P transfer side_item64_late $((items / 4))"
     "$work/ring transfer-batch $((items * 4))"
     "$P batch counter $((items * 4))" "$P batch stamp $((items * 4))" "$P batch stamp_nohead $((items * 4))" "$P batch seqlock $((items * 4))"
@@ -79,8 +79,8 @@ if [ $timing = 1 ]; then
     function base(name,   b) {
         if (name ~ /^msg.*_64B$/) return "msg_64B"
         if (name ~ /^msg.*_1024B$/) return "msg_1024B"
-        if (name ~ /^[a-z0-9_]*_item64_batch64$/) return "counter_item64_batch64"
-        if (name ~ /_item64$/) return "counter_item64"
+        if (name ~ /_item64.*_batch64$/) return "counter_item64_batch64"
+        if (name ~ /_item64/) return "counter_item64"
         if (name ~ /_batch64$/) return "counter_batch64"
         return "counter"
     }
@@ -123,7 +123,7 @@ if [ $callgrind = 1 ]; then
         callgrind_annotate "$work/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
     }
     per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 side side_groupend counter_item64 side_item64 side_item64_late; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 side side_groupend side_late counter_item64 side_item64 side_item64_late; do
         echo "bench=$v metric=instructions_per_push value=$(per "$(count "push_loop_$v" $P loops $v $n)" $n) unit=instructions"
         echo "bench=$v metric=instructions_per_pop value=$(per "$(count "pop_loop_$v" $P loops $v $n)" $n) unit=instructions"
     done

@@ -148,8 +148,7 @@ fi
 if [ $crash = 1 ]; then
     for size in 8 24 40 200; do
         for sector in 512 4096; do
-            "$work/crash" $size $sector 2000
-            "$work/crash" $size $sector 2000 norace
+            for mode in "" norace recent norace,recent; do "$work/crash" $size $sector 2000 $mode; done
         done
     done
 fi

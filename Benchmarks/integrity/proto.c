@@ -45,6 +45,35 @@
  *                (uint32)(group + 1), stored with release after the 64 items; the reader waits
  *                on the group's commit word, copies 64 items and checks the CRC.
  *   commit_trust commit, the reader checking the commit word's group half only.
+ *   side         version 3's slots and live protocol exactly (`counter`), and beside them, in a
+ *                region of its own after the slots, one check word per group of G = 8 slots
+ *                (64 bytes of items), written only by the writer and read by nobody live (the
+ *                recovery scan and `verify`): crc1's word naming the last sequence q written into
+ *                the group, its CRC a running one over the group's items from its first slot to
+ *                q, seeded with ~(u32)(f >> 31), f the group's first sequence of that lap. The
+ *                writer keeps the register in a local (one crc32 per 8 bytes of item) and stores
+ *                the word with release after the item, before `head`; a batch stores each
+ *                group's word once. The writer takes room a group at a time (it begins a group
+ *                only when the reader has released all of it: no unread item is ever left
+ *                outside every word).
+ *   side_itemroom  side with version 3's room check (an item at a time): how much the group-wise
+ *                room costs (it leaves up to G - 1 unread items outside every word)
+ *   side_nocrc, side_nostore  diagnostics of side's single push: the word stored with an xor in
+ *                place of the crc32, and the CRC computed but the word not stored
+ *   side_groupend  side storing a group's word only when the group is complete (a push of its last
+ *                slot, a batch, or sync(): the newest <= G - 1 items are then covered only after
+ *                the next sync); single pushes differ, batches are side's
+ *   side_late    side storing the word after `head` (single pushes; batches are side's)
+ *   side_item64_late  side_item64 storing the word after `head` (off the reader's latency path;
+ *                a writer killed between the two leaves its newest item uncovered)
+ *   trailer      side's words beside their items instead of after the slots: the ring is 512-byte
+ *                blocks of 56 slots (bytes 0-447) and their 7 group words (G = 8; bytes 448-503,
+ *                the block's last line, which no reader loads), so a word and the items it covers
+ *                share a sector; version 3's live protocol; both sides keep their place as
+ *                (block, slot) cursors, moved incrementally (no division on the path)
+ *   counter_item64, side_item64   64-byte items (8,192 slots: the same 512 KiB of items as the
+ *                8-byte rings), `counter` and `side` (G = 1: a word per item) at that size. The
+ *                reader copies the 64 bytes and checks all of them.
  *
  * Message variants (a data area of 512 KiB; records of version 3 as MessageRing.swift writes
  * them: word 0 = length | kind << 32, sequence, time, body padded to 8; a padding record at the
@@ -84,7 +113,15 @@
 #define GROUPS (CAP / BATCH)
 #define LINES (CAP / 8)                 /* line7: lines of 64 bytes */
 #define L7 (LINES * 7u)                 /* line7: slots */
-#define CAPOF(v) ((v) == LINE7 ? (u64)L7 : (u64)CAP)
+#define CAPOF(v) ((v) == LINE7 ? (u64)L7 : IS_I64(v) ? (u64)CAP64 : (v) == TRAILER ? (u64)CAPT : (u64)CAP)
+#define TB_SLOTS 56u                    /* trailer: 8-byte slots per 512-byte block (bytes 0-447) */
+#define TB_BLOCKS 1170u                 /* trailer: blocks (585 KiB) */
+#define CAPT (TB_SLOTS * TB_BLOCKS)     /* trailer: 65,520 slots */
+#define SIDE_G 8u                       /* side: slots per check word, max(1, 64 / stride) */
+#define CAP64 8192u                     /* 64-byte items: slots */
+#define MASK64 (CAP64 - 1u)
+#define IS_I64(v) ((v) == COUNTER_I64 || (v) == SIDE_I64 || (v) == SIDE_I64_LATE)
+#define IS_SIDE8(v) ((v) == SIDE || (v) == SIDE_ITEMROOM || (v) == SIDE_NOCRC || (v) == SIDE_NOSTORE || (v) == SIDE_GROUPEND || (v) == SIDE_LATE)
 #define HDR 4096u
 #define MSG_WORDS CAP /* a message ring's data area: CAP words (512 KiB), the capacity wait_room knows */
 
@@ -92,10 +129,10 @@ typedef uint64_t u64;
 typedef uint32_t u32;
 
 enum variant { COUNTER, STAMP, STAMP_NOHEAD, SEQLOCK, CRC, CRC_TRUST, COUNTER_CRC, CRC1, CRC1_TRUST, CRC1_SEQLOCK,
-               LINE7, COMMIT, COMMIT_TRUST, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
+               LINE7, COMMIT, COMMIT_TRUST, SIDE, SIDE_ITEMROOM, SIDE_NOCRC, SIDE_NOSTORE, SIDE_GROUPEND, SIDE_LATE, COUNTER_I64, SIDE_I64, SIDE_I64_LATE, TRAILER, MSG, MSG_CRC, MSG_CRC_TRUST, NVARIANTS };
 static const char *const names[] = { "counter", "stamp", "stamp_nohead", "seqlock", "crc", "crc_trust",
-                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "msg", "msg_crc", "msg_crc_trust" };
-#define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST ? 8u : 16u)
+                                     "counter_crc", "crc1", "crc1_trust", "crc1_seqlock", "line7", "commit", "commit_trust", "side", "side_itemroom", "side_nocrc", "side_nostore", "side_groupend", "side_late", "counter_item64", "side_item64", "side_item64_late", "trailer", "msg", "msg_crc", "msg_crc_trust" };
+#define STRIDE(v) ((v) == COUNTER || (v) == COMMIT || (v) == COMMIT_TRUST || IS_SIDE8(v) ? 8u : IS_I64(v) ? 64u : 16u)
 
 struct header {
     _Alignas(128) _Atomic u64 head; /* writer's line: published */
@@ -112,8 +149,11 @@ struct ring {            /* one side's view: shared pointers and private cursors
     struct header *h;
     unsigned char *data; /* HDR bytes after the header */
     _Atomic u64 *commit; /* GROUPS words after the slots (commit variants) */
+    _Atomic u64 *side;   /* side: CAP / SIDE_G words after the 8-byte slots; side_item64: CAP64
+                            words after the 64-byte slots (both at data + 512 KiB, page-aligned) */
     u64 pos, cached;     /* writer: head, cached tail; reader: tail, cached head */
     uint32_t lcrc;       /* line7 writer: the running CRC register of the current line */
+    u64 tb, tp;          /* trailer: the cursor's block and slot in it */
 };
 
 static size_t ring_bytes(void) { return HDR + (size_t)CAP * 16 + GROUPS * 8; }
@@ -147,7 +187,8 @@ static void *map_file(size_t len, int create) {
 }
 
 static struct ring ring_at(void *base) {
-    struct ring r = { base, (unsigned char *)base + HDR, (_Atomic u64 *)((unsigned char *)base + HDR + (size_t)CAP * 16), 0, 0, 0 };
+    struct ring r = { base, (unsigned char *)base + HDR, (_Atomic u64 *)((unsigned char *)base + HDR + (size_t)CAP * 16),
+                      (_Atomic u64 *)((unsigned char *)base + HDR + (size_t)CAP * 8), 0, 0, 0, 0, 0 };
     return r;
 }
 
@@ -184,14 +225,75 @@ AI void line_put(struct ring *w, u64 q, u64 x, int publish) {
     if (publish) atomic_store_explicit(ln, (u64)(~w->lcrc) << 32 | stamp1(q), memory_order_release);
 }
 
+/* side: the word of the group holding sequence q, given the running register after q's item. */
+AI u64 side_word(u32 reg, u64 q) { return (u64)(~reg) << 32 | stamp1(q); }
+/* 64-byte items: word j of item x is x + j * 0x0101010101010101 (every byte of the item is
+ * checked through their xor, so a reader must load all 8 words). */
+#define I64K 0x0101010101010101ull
+AI u64 i64_fold(u64 x) { u64 f = 0; for (u64 j = 0; j < 8; j++) f ^= x + j * I64K; return f; }
+AI void i64_put(u64 *slot, u64 x) { for (u64 j = 0; j < 8; j++) slot[j] = x + j * I64K; }
+/* Copies item at `slot`; returns its word 0, adds 1 to *bad unless all 8 words are right. */
+AI u64 i64_get(const u64 *slot, u64 *bad) {
+    u64 c[8], f = 0;
+    memcpy(c, slot, 64);
+    for (u64 j = 0; j < 8; j++) f ^= c[j];
+    *bad += f != i64_fold(c[0]);
+    return c[0];
+}
+/* 64-byte items, side (G = 1): the word of sequence q over item x's 8 words, computed from the
+ * writer's own values (not loaded back from the map). */
+AI u64 side64_word(u64 q, u64 x) {
+    u32 c = ~(u32)(q >> 31);
+    for (u64 j = 0; j < 8; j++) c = crc32c_step64(c, x + j * I64K);
+    return side_word(c, q);
+}
+
+/* trailer: the cursor's slot, its group's word, and the step to the next slot */
+AI u64 *tr_slot(const struct ring *r) { return (u64 *)(r->data + r->tb * 512) + r->tp; }
+AI _Atomic u64 *tr_word(const struct ring *r) { return (_Atomic u64 *)(r->data + r->tb * 512 + 448) + r->tp / SIDE_G; }
+AI void tr_step(struct ring *r) { if (++r->tp == TB_SLOTS) { r->tp = 0; if (++r->tb == TB_BLOCKS) r->tb = 0; } }
+/* Stores item x as sequence w->pos at the writer's cursor and folds it into the group's register;
+ * stores the group's word (release, after the item) if `word`. */
+AI void tr_put(struct ring *w, u64 x, int word) {
+    if (w->tp % SIDE_G == 0) w->lcrc = ~(u32)(w->pos >> 31);
+    *tr_slot(w) = x;
+    w->lcrc = crc32c_step64(w->lcrc, x);
+    if (word || w->tp % SIDE_G == SIDE_G - 1) atomic_store_explicit(tr_word(w), side_word(w->lcrc, w->pos), memory_order_release);
+    tr_step(w);
+    w->pos++;
+}
+
 /* Stores item `x` as sequence w->pos and publishes it. */
 AI void push1(struct ring *w, u64 x, const enum variant v) {
     /* line7 reuses a line as a whole (its word is invalidated at the line's first item): room for
      * the rest of the line */
-    wait_room_in(w, v == LINE7 ? 7 - w->pos % 7 : 1, CAPOF(v));
+    if (v == TRAILER) {   /* a group at a time; its own path: the cursor moves in tr_put */
+        if (w->tp % SIDE_G == 0) wait_room_in(w, SIDE_G, CAPT);
+        tr_put(w, x, 1);
+        atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+        return;
+    }
+    if (IS_SIDE8(v) && v != SIDE_ITEMROOM) { if (w->pos % SIDE_G == 0) wait_room(w, SIDE_G); }  /* a group at a time */
+    else wait_room_in(w, v == LINE7 ? 7 - w->pos % 7 : 1, CAPOF(v));
     const u64 seq = w->pos, i = seq & MASK;
     if (v == LINE7) {
         line_put(w, seq, x, 1);
+    } else if (IS_SIDE8(v)) {
+        /* the item (version 3), then the group's word naming seq with release: whoever loads the
+         * word with acquire sees every item it covers. Only the writer touches the word's line. */
+        if (i % SIDE_G == 0) w->lcrc = ~(u32)(seq >> 31);
+        ((u64 *)w->data)[i] = x;
+        w->lcrc = v == SIDE_NOCRC ? w->lcrc ^ (u32)x : crc32c_step64(w->lcrc, x);
+        if (v == SIDE_NOSTORE) __asm__ volatile("" : : "r"(side_word(w->lcrc, seq)));   /* computed, not stored */
+        else if (v == SIDE_LATE) {}      /* below, after `head` */
+        else if (v == SIDE_GROUPEND) {   /* the word once per group, at its last slot (sync() would store a partial group's) */
+            if (i % SIDE_G == SIDE_G - 1) atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
+        }
+        else atomic_store_explicit(&w->side[i / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
+    } else if (IS_I64(v)) {
+        u64 *slot = (u64 *)w->data + (seq & MASK64) * 8;
+        i64_put(slot, x);
+        if (v == SIDE_I64) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, x), memory_order_release);
     } else if (v == COUNTER) {
         ((u64 *)w->data)[i] = x;
     } else {
@@ -222,13 +324,23 @@ AI void push1(struct ring *w, u64 x, const enum variant v) {
     }
     w->pos = seq + 1;
     if (v != STAMP_NOHEAD) atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+    /* side_item64_late: the word after `published`, off the reader's latency path */
+    if (v == SIDE_I64_LATE) atomic_store_explicit(&w->side[seq & MASK64], side64_word(seq, x), memory_order_release);
+    if (v == SIDE_LATE) atomic_store_explicit(&w->side[(seq & MASK) / SIDE_G], side_word(w->lcrc, seq), memory_order_release);
 }
 
 /* Takes sequence r->pos; returns its item, adds 1 to *bad if it fails its check. */
 AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
     const u64 seq = r->pos, i = seq & MASK;
     u64 x;
-    if (v == LINE7) {
+    if (v == TRAILER) {
+        if (seq == r->cached) {
+            do r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
+            while (seq == r->cached);
+        }
+        x = *tr_slot(r);
+        tr_step(r);
+    } else if (v == LINE7) {
         _Atomic u64 *ln = line_of(r, seq);
         for (;;) {
             u64 c1 = atomic_load_explicit(ln, memory_order_acquire);
@@ -237,12 +349,13 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
             atomic_thread_fence(memory_order_acquire);
             if (line_covers(atomic_load_explicit(ln, memory_order_relaxed), seq)) break;
         }
-    } else if (v == COUNTER || v == COUNTER_CRC) {
+    } else if (v == COUNTER || v == COUNTER_CRC || IS_SIDE8(v) || IS_I64(v)) {
         if (seq == r->cached) {
             do r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             while (seq == r->cached);
         }
-        x = v == COUNTER ? ((u64 *)r->data)[i] : ((struct slot16 *)r->data)[i].item;
+        x = IS_I64(v) ? i64_get((const u64 *)r->data + (seq & MASK64) * 8, bad)
+          : v == COUNTER_CRC ? ((struct slot16 *)r->data)[i].item : ((u64 *)r->data)[i];
     } else {
         struct slot16 *s = (struct slot16 *)r->data + i;
         if (v == STAMP || v == STAMP_NOHEAD) {
@@ -281,10 +394,43 @@ AI u64 pop1(struct ring *r, u64 *bad, const enum variant v) {
 /* ---- items, 64 per push -------------------------------------------------------------------- */
 /* Publishes items x .. x+63 as sequences w->pos .. w->pos+63 (w->pos a multiple of 64). */
 AI void push64(struct ring *w, u64 x, const enum variant v) {
+    if (v == TRAILER) {   /* groups do not line up with batches (56 slots a block): each group's word
+                           * at its last slot and at the batch's last item */
+        wait_room_in(w, BATCH + SIDE_G, CAPT);
+        for (u64 k = 0; k < BATCH;) {   /* a group (or what of it the batch holds) at a time */
+            const u64 run = BATCH - k < SIDE_G - w->tp % SIDE_G ? BATCH - k : SIDE_G - w->tp % SIDE_G;
+            u64 *d = tr_slot(w);
+            u32 c = w->tp % SIDE_G == 0 ? ~(u32)(w->pos >> 31) : w->lcrc;
+            for (u64 j = 0; j < run; j++) { d[j] = x + k + j; c = crc32c_step64(c, x + k + j); }
+            w->lcrc = c;
+            w->pos += run;
+            atomic_store_explicit(tr_word(w), side_word(c, w->pos - 1), memory_order_release);
+            k += run;
+            w->tp += run;
+            if (w->tp == TB_SLOTS) { w->tp = 0; if (++w->tb == TB_BLOCKS) w->tb = 0; }
+        }
+        atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+        return;
+    }
     wait_room_in(w, v == LINE7 ? (w->pos + BATCH + 6) / 7 * 7 - w->pos : BATCH, CAPOF(v));
     const u64 seq = w->pos, i = seq & MASK;
     if (v == LINE7) {
         for (u64 k = 0; k < BATCH; k++) line_put(w, seq + k, x + k, (seq + k) % 7 == 6 || k == BATCH - 1);
+    } else if (IS_SIDE8(v)) {
+        /* BATCH is a multiple of SIDE_G and seq one of BATCH: whole groups; each group's register
+         * is its own chain, so the out-of-order core overlaps the groups' crc32 latencies */
+        u64 *d = (u64 *)w->data + i;
+        for (u64 g = 0; g < BATCH; g += SIDE_G) {
+            u32 c = ~(u32)((seq + g) >> 31);
+            for (u64 k = g; k < g + SIDE_G; k++) { d[k] = x + k; c = crc32c_step64(c, x + k); }
+            atomic_store_explicit(&w->side[(i + g) / SIDE_G], side_word(c, seq + g + SIDE_G - 1), memory_order_release);
+        }
+    } else if (IS_I64(v)) {
+        for (u64 k = 0; k < BATCH; k++) {
+            u64 *slot = (u64 *)w->data + ((seq + k) & MASK64) * 8;
+            i64_put(slot, x + k);
+            if (v == SIDE_I64) atomic_store_explicit(&w->side[(seq + k) & MASK64], side64_word(seq + k, x + k), memory_order_release);
+        }
     } else if (v == COUNTER) {
         u64 *d = (u64 *)w->data + i;
         for (u64 k = 0; k < BATCH; k++) d[k] = x + k;
@@ -322,6 +468,8 @@ AI void push64(struct ring *w, u64 x, const enum variant v) {
     }
     w->pos = seq + BATCH;
     if (v != STAMP_NOHEAD) atomic_store_explicit(&w->h->head, w->pos, memory_order_release);
+    if (v == SIDE_I64_LATE)
+        for (u64 k = 0; k < BATCH; k++) atomic_store_explicit(&w->side[(seq + k) & MASK64], side64_word(seq + k, x + k), memory_order_release);
 }
 
 /* Takes every item it finds published from r->pos on (at most 1024, whole groups for commit),
@@ -345,14 +493,29 @@ AI u64 pop_some(struct ring *r, u64 *sum, u64 *bad, const enum variant v) {
             atomic_thread_fence(memory_order_acquire);
             *bad += !line_covers(atomic_load_explicit(line_of(r, seq), memory_order_relaxed), seq);
         }
-    } else if (v == COUNTER || v == COUNTER_CRC) {
+    } else if (v == TRAILER) {
+        if (seq == r->cached) {
+            r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
+            if (seq == r->cached) return 0;
+        }
+        n = r->cached - seq > 1024 ? 1024 : r->cached - seq;
+        for (u64 t = seq, left = n; left;) {   /* a run of slots within one block at a time */
+            const u64 run = left < TB_SLOTS - r->tp ? left : TB_SLOTS - r->tp;
+            const u64 *d = tr_slot(r);
+            for (u64 k = 0; k < run; k++, t++) { *bad += d[k] != t + 1; *sum += d[k]; }
+            left -= run;
+            r->tp += run;
+            if (r->tp == TB_SLOTS) { r->tp = 0; if (++r->tb == TB_BLOCKS) r->tb = 0; }
+        }
+    } else if (v == COUNTER || v == COUNTER_CRC || IS_SIDE8(v) || IS_I64(v)) {
         if (seq == r->cached) {
             r->cached = atomic_load_explicit(&r->h->head, memory_order_acquire);
             if (seq == r->cached) return 0;
         }
         u64 end = r->cached - seq > 1024 ? seq + 1024 : r->cached;
         for (u64 t = seq; t < end; t++) {
-            u64 x = v == COUNTER ? ((u64 *)r->data)[t & MASK] : ((struct slot16 *)r->data)[t & MASK].item;
+            u64 x = IS_I64(v) ? i64_get((const u64 *)r->data + (t & MASK64) * 8, bad)
+                  : v == COUNTER_CRC ? ((struct slot16 *)r->data)[t & MASK].item : ((u64 *)r->data)[t & MASK];
             *bad += x != t + 1;
             *sum += x;
         }
@@ -467,6 +630,7 @@ static void emit(const char *name, const char *suffix, const char *metric, doubl
     case SEQLOCK: call(SEQLOCK); break; case CRC: call(CRC); break; case CRC_TRUST: call(CRC_TRUST); break; \
     case COUNTER_CRC: call(COUNTER_CRC); break; case CRC1: call(CRC1); break; case CRC1_TRUST: call(CRC1_TRUST); break; \
     case CRC1_SEQLOCK: call(CRC1_SEQLOCK); break; case LINE7: call(LINE7); break; case COMMIT: call(COMMIT); break; case COMMIT_TRUST: call(COMMIT_TRUST); break; \
+    case SIDE: call(SIDE); break; case SIDE_ITEMROOM: call(SIDE_ITEMROOM); break; case SIDE_NOCRC: call(SIDE_NOCRC); break; case SIDE_NOSTORE: call(SIDE_NOSTORE); break; case SIDE_GROUPEND: call(SIDE_GROUPEND); break; case SIDE_LATE: call(SIDE_LATE); break; case COUNTER_I64: call(COUNTER_I64); break; case SIDE_I64: call(SIDE_I64); break; case SIDE_I64_LATE: call(SIDE_I64_LATE); break; case TRAILER: call(TRAILER); break; \
     case MSG: call(MSG); break; case MSG_CRC: call(MSG_CRC); break; case MSG_CRC_TRUST: call(MSG_CRC_TRUST); break; default: abort(); }
 
 /* The reader's side of each transfer: fills h->sum, bad, count. */
@@ -601,6 +765,7 @@ static int pingpong(enum variant v, u64 n, size_t size) {
 LOOPS(COUNTER, counter) LOOPS(STAMP, stamp) LOOPS(STAMP_NOHEAD, stamp_nohead) LOOPS(SEQLOCK, seqlock)
 LOOPS(CRC, crc) LOOPS(CRC_TRUST, crc_trust) LOOPS(COUNTER_CRC, counter_crc)
 LOOPS(CRC1, crc1) LOOPS(CRC1_TRUST, crc1_trust) LOOPS(CRC1_SEQLOCK, crc1_seqlock) LOOPS(LINE7, line7)
+LOOPS(SIDE, side) LOOPS(SIDE_GROUPEND, side_groupend) LOOPS(SIDE_LATE, side_late) LOOPS(COUNTER_I64, counter_item64) LOOPS(SIDE_I64, side_item64) LOOPS(SIDE_I64_LATE, side_item64_late) LOOPS(TRAILER, trailer)
 __attribute__((noinline)) void push64_loop_commit(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT); }
 __attribute__((noinline)) u64 pop64_loop_commit(struct ring *r, u64 count) { u64 bad = 0, s = 0, n = 0; while (n < count) n += pop_some(r, &s, &bad, COMMIT); return s + bad; }
 __attribute__((noinline)) void push64_loop_commit_trust(struct ring *w, u64 from, u64 count) { for (u64 x = from; x < from + count; x += BATCH) push64(w, x, COMMIT_TRUST); }
@@ -616,7 +781,7 @@ static int loops(enum variant v, u64 n, const char *arg) {
     unlink(path);
     struct ring w = ring_at(base), r = ring_at(base);
     int batch = arg && !strcmp(arg, "batch");
-    u64 chunk = CAP / 2, bad = 0, s = 0;
+    u64 chunk = CAPOF(v) / 2 / BATCH * BATCH, bad = 0, s = 0;
     if (v >= MSG) {
         size_t size = arg ? (size_t)atoi(arg) : 64;
         u64 *local = malloc(65536);
@@ -635,12 +800,45 @@ static int loops(enum variant v, u64 n, const char *arg) {
             RUN(COUNTER, counter) RUN(STAMP, stamp) RUN(STAMP_NOHEAD, stamp_nohead) RUN(SEQLOCK, seqlock)
             RUN(CRC, crc) RUN(CRC_TRUST, crc_trust) RUN(COUNTER_CRC, counter_crc)
             RUN(CRC1, crc1) RUN(CRC1_TRUST, crc1_trust) RUN(CRC1_SEQLOCK, crc1_seqlock) RUN(LINE7, line7)
+            RUN(SIDE, side) RUN(SIDE_GROUPEND, side_groupend) RUN(SIDE_LATE, side_late) RUN(COUNTER_I64, counter_item64) RUN(SIDE_I64, side_item64) RUN(SIDE_I64_LATE, side_item64_late) RUN(TRAILER, trailer)
             if (v == COMMIT || v == COMMIT_TRUST) {
                 if (!batch) { fprintf(stderr, "commit variants are batch only\n"); return 2; }
                 if (v == COMMIT) { push64_loop_commit(&w, done + 1, c); s += pop64_loop_commit(&r, c); }
                 else { push64_loop_commit_trust(&w, done + 1, c); s += pop64_loop_commit_trust(&r, c); }
             }
         }
+    }
+    if (v == SIDE || v == SIDE_GROUPEND || v == SIDE_LATE || v == SIDE_I64 || v == SIDE_I64_LATE) {   /* the recovery scan's check of every group word the loops left */
+        const u64 g = IS_I64(v) ? 1 : SIDE_G, per = IS_I64(v) ? 8 : 1, cap = CAPOF(v);
+        u64 groups = 0, wrong = 0;
+        for (u64 k = 0; k < cap / g; k++) {
+            u64 word = atomic_load_explicit(&w.side[k], memory_order_acquire);
+            if (!(word & 0x80000000u)) continue;
+            /* fewer than 2^31 items: the sequence is the stamp; q's slot must be in group k */
+            u64 q = word & 0x7FFFFFFFu, at = q % cap, f = q - (at - k * g);
+            if (at / g != k) { wrong++; continue; }
+            u32 c = ~(u32)(f >> 31);
+            for (u64 t = k * g; t <= at; t++) for (u64 j = 0; j < per; j++) c = crc32c_step64(c, ((u64 *)w.data)[t * per + j]);
+            groups++;
+            wrong += (u32)(word >> 32) != (u32)~c;
+        }
+        printf("side words: %llu groups checked, %llu wrong\n", (unsigned long long)groups, (unsigned long long)wrong);
+        if (wrong || !groups) return 1;
+    }
+    if (v == TRAILER) {   /* every word of every block: names a sequence of one of its group's slots, CRC over them */
+        u64 groups = 0, wrong = 0;
+        for (u64 b = 0; b < TB_BLOCKS; b++) for (u64 j = 0; j < TB_SLOTS / SIDE_G; j++) {
+            u64 word = atomic_load_explicit((_Atomic u64 *)(w.data + b * 512 + 448) + j, memory_order_acquire);
+            if (!(word & 0x80000000u)) continue;
+            u64 q = word & 0x7FFFFFFFu, at = q % CAPT, first = b * TB_SLOTS + j * SIDE_G;
+            if (at < first || at >= first + SIDE_G) { wrong++; continue; }
+            u32 c = ~(u32)((q - (at - first)) >> 31);
+            for (u64 t = first; t <= at; t++) c = crc32c_step64(c, ((u64 *)(w.data + b * 512))[t - b * TB_SLOTS]);
+            groups++;
+            wrong += (u32)(word >> 32) != (u32)~c;
+        }
+        printf("trailer words: %llu groups checked, %llu wrong\n", (unsigned long long)groups, (unsigned long long)wrong);
+        if (wrong || !groups) return 1;
     }
     printf("loops %s n=%llu ok (%llu)\n", names[v], (unsigned long long)n, (unsigned long long)(s + bad));
     return 0;

@@ -39,15 +39,18 @@ commands=(
     "$work/ring transfer $items"
     "$P transfer counter $items" "$P transfer stamp $items" "$P transfer stamp_nohead $items" "$P transfer seqlock $items"
     "$P transfer crc $items" "$P transfer crc_trust $items" "$P transfer counter_crc $items"
-    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items" "$P transfer line7 $items"
+    "$P transfer crc1 $items" "$P transfer crc1_trust $items" "$P transfer crc1_seqlock $items" "$P transfer line7 $items" "$P transfer side $items" "$P transfer side_itemroom $items" "$P transfer side_nocrc $items" "$P transfer side_nostore $items" "$P transfer side_groupend $items" "$P transfer side_late $items" "$P transfer trailer $items"
+    "$P transfer counter_item64 $((items / 4))" "$P transfer side_item64 $((items / 4))" "$P transfer side_item64_late $((items / 4))"
     "$work/ring transfer-batch $((items * 4))"
     "$P batch counter $((items * 4))" "$P batch stamp $((items * 4))" "$P batch stamp_nohead $((items * 4))" "$P batch seqlock $((items * 4))"
     "$P batch crc $((items * 4))" "$P batch crc_trust $((items * 4))" "$P batch counter_crc $((items * 4))"
     "$P batch crc1 $((items * 4))" "$P batch crc1_trust $((items * 4))" "$P batch crc1_seqlock $((items * 4))" "$P batch line7 $((items * 4))"
-    "$P batch commit $((items * 4))" "$P batch commit_trust $((items * 4))"
+    "$P batch commit $((items * 4))" "$P batch commit_trust $((items * 4))" "$P batch side $((items * 4))" "$P batch trailer $((items * 4))"
+    "$P batch counter_item64 $items" "$P batch side_item64 $items" "$P batch side_item64_late $items"
     "$work/ring pingpong $pp"
     "$P pingpong counter $pp" "$P pingpong stamp $pp" "$P pingpong stamp_nohead $pp" "$P pingpong seqlock $pp" "$P pingpong crc $pp" "$P pingpong crc_trust $pp" "$P pingpong counter_crc $pp"
-    "$P pingpong crc1 $pp" "$P pingpong crc1_trust $pp" "$P pingpong crc1_seqlock $pp" "$P pingpong line7 $pp"
+    "$P pingpong crc1 $pp" "$P pingpong crc1_trust $pp" "$P pingpong crc1_seqlock $pp" "$P pingpong line7 $pp" "$P pingpong side $pp" "$P pingpong trailer $pp"
+    "$P pingpong counter_item64 $pp" "$P pingpong side_item64 $pp" "$P pingpong side_item64_late $pp"
     "$P message msg 64 $msgs" "$P message msg_crc 64 $msgs" "$P message msg_crc_trust 64 $msgs"
     "$P message msg 1024 $((msgs / 8))" "$P message msg_crc 1024 $((msgs / 8))" "$P message msg_crc_trust 1024 $((msgs / 8))"
     "$P msgpingpong msg 64 $pp" "$P msgpingpong msg_crc 64 $pp" "$P msgpingpong msg_crc_trust 64 $pp"
@@ -76,10 +79,12 @@ if [ $timing = 1 ]; then
     function base(name,   b) {
         if (name ~ /^msg.*_64B$/) return "msg_64B"
         if (name ~ /^msg.*_1024B$/) return "msg_1024B"
+        if (name ~ /_item64.*_batch64$/) return "counter_item64_batch64"
+        if (name ~ /_item64/) return "counter_item64"
         if (name ~ /_batch64$/) return "counter_batch64"
         return "counter"
     }
-    function anchor(name) { return name ~ /_batch64$/ ? "c_ring_batch64" : (name ~ /^msg/ ? "" : "c_ring") }
+    function anchor(name) { return name ~ /_item64/ ? "" : name ~ /_batch64$/ ? "c_ring_batch64" : (name ~ /^msg/ ? "" : "c_ring") }
     function median(list,   n, x, i, j, t) {
         n = split(substr(list, 2), x, " ")
         for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j-1] + 0 > x[j] + 0; j--) { t = x[j]; x[j] = x[j-1]; x[j-1] = t }
@@ -118,11 +123,11 @@ if [ $callgrind = 1 ]; then
         callgrind_annotate "$work/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
     }
     per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.1f", a / n }'; }
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 side side_groupend side_late trailer counter_item64 side_item64 side_item64_late; do
         echo "bench=$v metric=instructions_per_push value=$(per "$(count "push_loop_$v" $P loops $v $n)" $n) unit=instructions"
         echo "bench=$v metric=instructions_per_pop value=$(per "$(count "pop_loop_$v" $P loops $v $n)" $n) unit=instructions"
     done
-    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 commit commit_trust; do
+    for v in counter stamp stamp_nohead seqlock crc crc_trust counter_crc crc1 crc1_trust crc1_seqlock line7 commit commit_trust side trailer counter_item64 side_item64 side_item64_late; do
         echo "bench=${v}_batch64 metric=instructions_per_push value=$(per "$(count "push64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
         echo "bench=${v}_batch64 metric=instructions_per_pop value=$(per "$(count "pop64_loop_$v" $P loops $v $n batch)" $n) unit=instructions/item"
     done
@@ -143,8 +148,7 @@ fi
 if [ $crash = 1 ]; then
     for size in 8 24 40 200; do
         for sector in 512 4096; do
-            "$work/crash" $size $sector 2000
-            "$work/crash" $size $sector 2000 norace
+            for mode in "" norace recent norace,recent; do "$work/crash" $size $sector 2000 $mode; done
         done
     done
 fi

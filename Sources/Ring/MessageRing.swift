@@ -462,7 +462,7 @@ package struct MessageCursor {
                     if !recoverFromLap() { return .damaged }
                     continue
                 }
-                if _slowPath(!followed), let damage = succession(from: position, end: position &+ words, sequence: stamp.sequence) {
+                if _slowPath(!followed), let damage = succession(end: position &+ words, sequence: stamp.sequence) {
                     guard check.copyIsIntact(from: position) else {
                         if !recoverFromLap() { return .damaged }
                         continue
@@ -498,7 +498,7 @@ package struct MessageCursor {
     }
 
     /// Whether what follows the message of `sequence` at `start` (ending at `end`) agrees with
-    /// its length: the cheap half of ``succession(from:end:sequence:)``, loads only, checked by
+    /// its length: the cheap half of ``succession(end:sequence:)``, loads only, checked by
     /// R3 and R4 with the message's own copy (a claim that reached the words at `end` reached
     /// `start` first). A length word enlarged by a hostile edit or a damaged page would
     /// otherwise deliver the next record's header and bytes as this message's, the damage found
@@ -522,14 +522,14 @@ package struct MessageCursor {
         return last == start || (last >= end && header.publishedMessages.pointee.load(ordering: .relaxed) == sequence &+ 1)
     }
 
-    /// The damage, if any, that makes the message of `sequence` from `start` to `end` not the
-    /// one its writer published there: a record after it (past one padding record) that does
-    /// not carry the next sequence, or, when it is the last one published, a ring whose checked state (I5)
+    /// The damage, if any, that makes the message of `sequence` ending at `end` not the one its
+    /// writer published there: a record after it (past one padding record) that does not carry
+    /// the next sequence, or, when it is the last one published, a ring whose checked state (I5)
     /// ends elsewhere or counts otherwise. Nil when it is followed as it should be, or when a
     /// writer kept moving too fast for a state to be checked (unconfirmed, as every message was
     /// before this check). The caller checks R3 and R4 again for what this loads.
     @usableFromInline @inline(never)
-    mutating func succession(from start: UInt64, end: UInt64, sequence: UInt64) -> MessageDamage? {
+    mutating func succession(end: UInt64, sequence: UInt64) -> MessageDamage? {
         for _ in 0..<MessageArea.observationRounds {
             if check.canRead(end) {
                 var next = end

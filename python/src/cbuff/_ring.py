@@ -1751,9 +1751,9 @@ class MessageCursor:
             return max(0, sequence - int(self.slack[2]))
         return 0
 
-    def _succession(self, start: int, end: int, sequence: int) -> Optional[MessageDamage]:
-        """The damage, if any, that makes the message of ``sequence`` from ``start`` to ``end``
-        not the one its writer published there (MessageRing.swift, ``succession``): a record
+    def _succession(self, end: int, sequence: int) -> Optional[MessageDamage]:
+        """The damage, if any, that makes the message of ``sequence`` ending at ``end`` not the
+        one its writer published there (MessageRing.swift, ``succession``): a record
         after it (past one padding record) without the next sequence, or, when it is the last
         one published, a checked state (I5) that ends elsewhere or counts otherwise. None when
         it is followed as it should be, or when a writer kept moving too fast to check."""
@@ -1834,7 +1834,7 @@ class MessageCursor:
                 if file.faulted:
                     raise file.truncated()
                 if not followed:
-                    damage = self._succession(position, end, sequence)
+                    damage = self._succession(end, sequence)
                     if damage is not None:
                         if position < area.oldest_intact(q[file.claimed_index]):
                             self._recover_from_lap()

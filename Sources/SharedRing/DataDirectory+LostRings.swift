@@ -8,18 +8,19 @@ internal import SharedRingRegistry
 /// file system that lost the file's data or its name anyway, or what a file deleted or zeroed
 /// by hand leaves.
 ///
-/// The class is decided by the file's header alone, the one rule for the library, the CLI and
-/// the Python package (`python/src/cbuff/_api.py`, `_lost_ring`): a file is lost when it is
-/// missing, or when every byte where its header belongs (the first `RingLayout.headerSize`
-/// bytes, or all of a shorter file, an empty one included) is zero. Every ring file cbuff or
-/// another implementation writes starts with the magic number, so such a file is no ring, and
-/// nothing in it can be read as one. A file with any byte of its header set, however damaged,
-/// could be a ring someone can still read by hand: it is never lost, and keeps the rules of a
-/// damaged file (refused with `corrupted`, removed only by an explicit `rm NAME`).
+/// The one rule for the library, the CLI and the Python package (`python/src/cbuff/_api.py`,
+/// `_lost_ring`): a file is lost when it is missing, or when every byte of it is zero (an empty
+/// file included; the header's place is read first, the rest only when that is all zeros).
+/// Such a file holds nothing: deleting it loses nothing. A file with any byte set, however
+/// damaged — a zeroed header over slots that still hold items, say, which a machine crash can
+/// leave when the header's page is lost and the others are not — could be read by hand: it is
+/// never lost, and keeps the rules of a damaged file (refused with `corrupted`, removed only by
+/// an explicit `rm NAME`). (The first version looked at the header alone, and `rm --dead`
+/// deleted such a file's items.)
 enum LostRing: Equatable {
     /// No file at all.
     case missing
-    /// A regular file of `size` bytes whose header's place holds only zeros.
+    /// A regular file of `size` bytes, every one of them zero.
     case zeroed(size: Int)
 }
 
@@ -45,7 +46,14 @@ extension DataDirectory {
         var header = [UInt8](repeating: 0xFF, count: min(info.size, RingLayout.headerSize))
         guard !header.isEmpty else { return .zeroed(size: 0) }
         guard case .success(let count) = header.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: 0) }),
-              header[..<count].allSatisfy({ $0 == 0 }) else { return nil }
+              count == header.count, header.allSatisfy({ $0 == 0 }) else { return nil }
+        var chunk = [UInt8](repeating: 0xFF, count: 1 << 16)
+        var offset = header.count
+        while offset < info.size {
+            guard case .success(let read) = chunk.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: offset) }), read > 0,
+                  chunk[..<read].allSatisfy({ $0 == 0 }) else { return nil }
+            offset += read
+        }
         return .zeroed(size: info.size)
     }
 

@@ -102,8 +102,10 @@ extension DataDirectory {
 
     /// Removes the temporary ring files of creators that died before naming them (a creator
     /// killed between building its file and renaming it leaves one behind), and returns their
-    /// paths. A file is debris only when the process its name records is gone and no process
-    /// holds its writer lock, so a creation in progress is never touched.
+    /// paths. A file is debris only when the process its name records is gone, no process
+    /// holds its writer lock (so a creation in progress is never touched), and it holds nothing
+    /// (only zeros, or a ring in which nothing was written: a rename lost in a machine crash
+    /// leaves a buffer's items under the temporary name, and that file stays).
     public func removeDebris() throws(CBuffError) -> [String] {
         try lifted { () throws(CBuffFailure) in try debris() }
     }
@@ -113,8 +115,17 @@ extension DataDirectory {
         var removed: [String] = []
         for entry in try trust.entries() {
             guard let pid = Self.creatorOfTemporaryRing(entry), !Sys.processExists(pid) else { continue }
-            // Only a regular file of ours whose lock is provably free: anything else stays.
-            guard (try? RingFile.writerIsAlive(entry, in: trust)) == false, case .success = trust.unlink(entry) else { continue }
+            // Only a regular file of ours whose lock is provably free and that holds nothing
+            // (what `create` would replace: no ring header at all, or a ring in which nothing was
+            // ever written): a machine crash can lose a create's rename and leave a buffer's only
+            // copy, items and all, under its temporary name. Anything else stays.
+            guard (try? RingFile.writerIsAlive(entry, in: trust)) == false else { continue }
+            do throws(CBuffFailure) {
+                try Self.checkReplaceable(entry, of: entry, in: trust)
+            } catch {
+                continue
+            }
+            guard case .success = trust.unlink(entry) else { continue }
             removed.append(trust.path(of: entry))
         }
         return removed

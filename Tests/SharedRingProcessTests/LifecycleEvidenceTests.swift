@@ -181,6 +181,43 @@ import SharedRing
         #expect(FileManager.default.fileExists(atPath: path))
     }
 
+    /// A machine crash can lose a ring file's header page and keep its slots: zeros where the
+    /// header belongs, items after it. That file holds data (readable by hand): it keeps the
+    /// rules of a damaged file, never swept as lost, never replaced by a create. (The first
+    /// version of the lost-ring rule looked at the header alone: `rm --dead` deleted it.)
+    @Test func aZeroedHeaderOverItemsIsNeverTakenForALostRing() throws {
+        var writer = try directory.createBuffer("items", itemSize: 8, length: 64)
+        for value in UInt64(1)...40 { try writer.push(value) }
+        writer.close()
+        let path = directory.ringPath(of: "items")
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: Data(count: 4096))
+        try handle.close()
+        let popped = try cbuff("pop", "items")
+        #expect(popped.status == 65 && !popped.stderr.contains("only zeros"), "\(popped)")
+        #expect(try cbuff("rm", "--dead").lines == [])
+        #expect(FileManager.default.fileExists(atPath: path))
+        try forgetRow("items")
+        #expect(try cbuff("create", "items", "--item-size", "8", "--length", "64").status == 73)
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+
+    /// A machine crash can lose a create's rename after its row committed: the buffer's file,
+    /// items and all, stays under its temporary name, whose creator's PID is gone after the
+    /// reboot. `rm --dead` sweeps the row over the missing file but never that file: only a
+    /// temporary file that holds nothing is a dead creator's debris.
+    @Test func aTemporaryRingFileThatHoldsItemsIsNeverTakenForDebris() throws {
+        var writer = try directory.createBuffer("renamed", itemSize: 8, length: 64)
+        for value in UInt64(1)...40 { try writer.push(value) }
+        writer.close()
+        let pidMax = Int(try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4_194_304
+        let temporaryPath = dir + "/.renamed.\(pidMax + 1).0.tmp"          // a PID no process can have
+        #expect(rename(directory.ringPath(of: "renamed"), temporaryPath) == 0)
+        let swept = try cbuff("rm", "--dead")
+        #expect(swept.status == 0, "\(swept)")
+        #expect(FileManager.default.fileExists(atPath: temporaryPath), "rm --dead deleted a buffer's items: \(swept)")
+    }
+
     /// A zeroed ring file whose writer lock a live process holds is no crash's leftover: nothing
     /// removes it without --force (this test's process holds the writer; cbuff is another).
     @Test func aZeroedRingFileHeldByALiveWriterIsKept() throws {

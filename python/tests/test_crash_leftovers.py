@@ -55,6 +55,26 @@ def test_a_damaged_ring_file_with_a_header_is_not_lost(directory, cbuff_cli):
     assert os.path.exists(directory.ring_path("damaged"))
 
 
+def test_a_zeroed_header_over_items_is_not_lost(directory, cbuff_cli):
+    """A machine crash can lose a ring file's header page and keep its slots: that file holds
+    items, so it is a damaged file, never a lost one (the Swift side's
+    LifecycleEvidenceTests.aZeroedHeaderOverItemsIsNeverTakenForALostRing)."""
+    writer = directory.create_buffer("items", item_size=8, length=64)
+    for value in range(1, 41):
+        writer.push(value)
+    writer.close()
+    with open(directory.ring_path("items"), "r+b") as f:
+        f.write(bytes(4096))
+    with pytest.raises(Corrupted) as raised:
+        directory.open_reader("items")
+    assert "only zeros" not in raised.value.message and "cbuff rm" not in raised.value.message
+    with sqlite3.connect(os.path.join(directory.path, "registry.sqlite")) as db:
+        db.execute("DELETE FROM buffers WHERE name = 'items'")
+    with pytest.raises(BufferAlreadyCreated):
+        directory.create_buffer("items", item_size=8, length=64)
+    assert os.path.getsize(directory.ring_path("items")) > 4096
+
+
 def test_create_replaces_a_zeroed_ring_file_without_a_row(directory):
     directory.create_buffer("zeros", item_size=8, length=16).close()
     with sqlite3.connect(os.path.join(directory.path, "registry.sqlite")) as db:

@@ -639,7 +639,7 @@ class DataDirectory:
 def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int]]:
     """What is at buffer ``name``'s ring file when it holds no ring (the Swift side's
     ``LostRing``, the one rule of both): ("missing", 0), or ("zeroed", size) for a regular file
-    whose first ``F.HEADER_SIZE`` bytes (all of a shorter file, an empty one included) are zero;
+    every byte of which is zero (an empty one included: a zeroed header over items is not);
     None for anything else (a ring file, sound or damaged; a file cbuff does not open; one that
     cannot be read), which keeps the rules of a damaged file."""
     try:
@@ -655,12 +655,17 @@ def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int]]:
     except CBuffError:
         return None
     try:
-        header = os.pread(fd, min(info.st_size, F.HEADER_SIZE), 0) if info.st_size else b""
+        offset = 0
+        while offset < info.st_size:                      # the header's place first, then the rest
+            chunk = os.pread(fd, min(info.st_size - offset, F.HEADER_SIZE if offset == 0 else 1 << 16), offset)
+            if not chunk or chunk.count(0) != len(chunk):
+                return None
+            offset += len(chunk)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return ("zeroed", info.st_size) if header.count(0) == len(header) else None
+    return ("zeroed", info.st_size)
 
 
 def _check_count(count: Any) -> None:

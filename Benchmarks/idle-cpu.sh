@@ -3,7 +3,8 @@
 # rate; one follower at a time waits for each item; the CPU time each process used over the run
 # (utime + stime of /proc/PID/stat, every thread, the ones that ended included) divided by the
 # wall time is its share of one core. Followers: `cbuff tail --follow` (into a file, whose lines
-# are counted afterwards), a library reader in pop(timeout:) (`pop`), the same through events() (`events`), a
+# are counted afterwards), a library reader in pop(timeout:) (`pop`), the same through events() (`events`;
+# `events-here`: iterated on the sequence's own executor), a
 # MessageReader of a message buffer in pop(timeout:) (`messages`), and the Python package's
 # Reader.follow() (`python`); `FOLLOWER@MS` runs it with a coalescing delay of MS milliseconds
 # (`tail@0`: `--coalesce 0`, each item at once; `pop@5`: `wakeUpCoalescing = .milliseconds(5)`;
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 seconds=10
 warmup=2
 rates="10 1000"
-followers="tail tail@0 pop pop@5 events events@5 messages python"
+followers="tail tail@0 pop pop@5 events events@5 events-here events-here@5 messages python"
 build=1
 bin="$PWD/.build/release"
 python_src="$PWD/python/src"
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
         --bin) bin="$2"; build=0; shift 2 ;;             # cbuff and cbuff-bench from elsewhere (another build)
         --python-src) python_src="$2"; shift 2 ;;        # the Python package from elsewhere
         --dir) base="$2"; shift 2 ;;                     # where the data directory and outputs go
-        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail tail@0 pop pop@5 events events@5 messages python\"] [--bin DIR] [--python-src DIR] [--dir DIR]" >&2; exit 64 ;;
+        *) echo "usage: $0 [--seconds N] [--rates \"10 1000\"] [--followers \"tail tail@0 pop pop@5 events events@5 events-here events-here@5 messages python\"] [--bin DIR] [--python-src DIR] [--dir DIR]" >&2; exit 64 ;;
     esac
 done
 
@@ -142,7 +143,7 @@ for rate in $rates; do
         case "$follower" in
             tail) "$bin/cbuff" tail "$name" --follow --from latest > "$out.lines" & follower_pid=$! ;;
             tail@*) "$bin/cbuff" tail "$name" --follow --from latest --coalesce "${follower#tail@}" > "$out.lines" & follower_pid=$! ;;
-            pop|events|messages|pop@*|events@*|messages@*) "$bin/cbuff-bench" follower "$CBUFF_DIR" "$name" "$follower" > "$out.follower" & follower_pid=$! ;;
+            pop|events|events-here|messages|pop@*|events@*|events-here@*|messages@*) "$bin/cbuff-bench" follower "$CBUFF_DIR" "$name" "$follower" > "$out.follower" & follower_pid=$! ;;
             python) PYTHONPATH="$python_src" python3 -c "$python_follower" "$CBUFF_DIR" "$name" > "$out.follower" & follower_pid=$! ;;
             *) echo "idle-cpu: unknown follower $follower" >&2; exit 64 ;;
         esac

@@ -193,7 +193,7 @@ enum FutexSleep {
             // C1: a plain sleep, not one on the futex word: a sleeper there would count as woken
             // in the writer's K5 (if another reader's request made it wake), which would then
             // ask again on its behalf (K6) and wake it at the next item, ending the batch. So
-            // nothing cuts C1 short, a `ReaderWakeUp` included: it is bounded by D (at most
+            // nothing cuts C1 short, a `RingWatch.wakeUp()` included: it is bounded by D (at most
             // ``longestCoalescingNanos``).
             let slice = min(coalescingNanos, deadline == Int64.max ? Int64.max : deadline &- sleptAt, longestCoalescingNanos)
             if slice > 0 && !ready() { Sys.sleep(nanoseconds: slice) }

@@ -644,8 +644,6 @@ package struct MessageCursor {
     /// Whether this cursor's R4 is the gated check: for tests.
     package var reliesOnGate: Bool { check.reliesOnGate }
 
-    /// Something another thread may call to cut this cursor's wait short.
-    package var wakeUp: ReaderWakeUp { ReaderWakeUp(header: header) }
 
     /// Waits until a record is readable, at most `timeoutNanos` (negative: no limit); see
     /// ``RingCursor/wait(timeoutNanos:stop:)``.

@@ -539,9 +539,6 @@ package struct RingCursor {
         Int(min(check.unread(from: nextSequence), UInt64(slots.length)))
     }
 
-    /// Something another thread may call to cut this cursor's wait short (see ``ReaderWakeUp``).
-    package var wakeUp: ReaderWakeUp { ReaderWakeUp(header: header) }
-
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
     /// Returns false on timeout, or early once `stop` says so after a wake-up.
@@ -555,18 +552,3 @@ package struct RingCursor {
     }
 }
 
-/// Wakes every reader sleeping on a ring (each re-checks, and sleeps again unless its `stop`
-/// says otherwise): how a thread ends another thread's wait promptly, as cancelling a task
-/// that iterates a reader's events does. Sendable: it holds only the header's address.
-package struct ReaderWakeUp: Sendable {
-    /// Nil for a reader of a ring mapped read-only, which never sleeps on the futex word (it
-    /// polls, and sees its `stop` within a poll's pause): nothing may be stored to its mapping.
-    let header: HeaderWords?
-
-    package func callAsFunction() {
-        header?.wakeReaders()
-    }
-
-    /// The wake-up of a reader that polls: nothing to do.
-    package static let polling = ReaderWakeUp(header: nil)
-}

@@ -1,6 +1,6 @@
-import Dispatch
 import Synchronization
 internal import SharedRingProtocol
+internal import SharedRingSystem
 
 /// What a reader's asynchronous sequence delivers: an item, or the news that items were lost.
 public enum BufferEvent: Sendable, Hashable {
@@ -15,9 +15,13 @@ public enum BufferEvent: Sendable, Hashable {
 extension BufferReader {
     /// The reader as an `AsyncSequence` of ``BufferEvent``s: `for try await event in reader.events()`.
     ///
-    /// While the buffer is empty it sleeps on the buffer's futex (on a Dispatch thread, not on
-    /// the Swift concurrency pool), and cancelling the task wakes it at once: the sequence then
-    /// throws `CancellationError`. A named reader acknowledges each item when the next one is
+    /// While the buffer is empty a thread of the sequence's own sleeps on the buffer's futex
+    /// (the task is suspended, holding no Swift concurrency thread), and cancelling the task
+    /// resumes it at once: the sequence then throws `CancellationError`. Each item then costs
+    /// two thread wake-ups (that thread's, then the task's); a task that runs on that thread,
+    /// `Task(executorPreference: events.executor) { for try await event in events { … } }`,
+    /// costs one, as a reader waiting in ``pop(timeout:)`` does (the least a follower of a slow
+    /// stream can cost). The thread is joined when the sequence is released. A named reader acknowledges each item when the next one is
     /// requested, as with ``popItem()``. The sequence ends once the buffer has been removed and
     /// no writer can push into it any more (see ``BufferReader/canReceiveMore()``, checked when a
     /// half-second wait found nothing).
@@ -50,6 +54,11 @@ public struct BufferEvents: AsyncSequence {
         Iterator(box: box)
     }
 
+    /// The thread this sequence waits on, as an executor: a task that iterates the sequence
+    /// with it as its preference costs one thread wake-up per item instead of two (the least a
+    /// follower of a slow stream can cost; see ``BufferReader/events()``).
+    public var executor: any TaskExecutor { box.executor }
+
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {
         let box: ReaderBox<BufferReader, UInt64>
@@ -78,11 +87,11 @@ enum ReaderEvent<Value> {
     case missed(UInt64)
 }
 
-/// What a ``ReaderBox`` needs of a reader: its gap count, and a wait it can cut short.
+/// What a ``ReaderBox`` needs of a reader: its gap count, what another thread may wait on for
+/// its next item, and whether items can still arrive.
 protocol EventSource: ~Copyable, SendableMetatype {
     var missedCount: UInt64 { get }
-    var wakeUp: ReaderWakeUp { get }
-    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool
+    var watch: RingWatch { get }
     func canReceiveMore() throws(CBuffError) -> Bool
 }
 
@@ -91,30 +100,42 @@ extension BufferReader: EventSource {}
 /// Owns the reader behind a `BufferEvents`, `TypedBufferEvents` or `MessageEvents`, and takes
 /// its next item with `decode` (an integer, a typed item, a message), with its sequence.
 ///
-/// `@unchecked Sendable` because the blocking wait runs on a Dispatch thread while the iterating
-/// task is suspended awaiting it: the reader is never used by two threads at once. Only the
-/// immutable `wakeUp` (to end the wait) and the atomic `cancelled` are touched concurrently.
+/// The reader is used only by the task iterating the sequence (one at a time: the sequences
+/// are not `Sendable`); while it waits, an ``EventWatcher`` waits for it on a thread of its own.
 final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendable {
     private var reader: Reader
     private let decode: (inout Reader) throws(CBuffError) -> (UInt64, Value)?
-    private let wakeUp: ReaderWakeUp
     private var reportedMissed: UInt64
     private var pending: ReaderEvent<Value>?
-    private let cancelled = Atomic<Bool>(false)
+    private let watcher: EventWatcher
 
     init(_ reader: consuming Reader, decode: @escaping (inout Reader) throws(CBuffError) -> (UInt64, Value)?) {
         reportedMissed = reader.missedCount
-        wakeUp = reader.wakeUp
+        watcher = EventWatcher(reader.watch)
         self.decode = decode
         self.reader = reader
     }
+
+    deinit {
+        // Before the reader unmaps its ring (stored properties go after this body).
+        watcher.stop()
+    }
+
+    /// The watcher's thread as an executor (see ``EventWatcher``).
+    var executor: any TaskExecutor { watcher }
 
     /// The next event, waiting for it; nil once no item can arrive any more.
     func next() async throws -> ReaderEvent<Value>? {
         while true {
             try Task.checkCancellation()
+            // Read before looking: an item this look misses was published after it.
+            let marker = watcher.watch.marker
             if let event = try nextEvent() { return event }
-            guard try await waitForItem() else { return try nextEvent() }
+            switch try await watcher.news(since: marker) {
+            case .news: continue
+            case .quiet: if try !reader.canReceiveMore() { return try nextEvent() }
+            case .cancelled: throw CancellationError()
+            }
         }
     }
 
@@ -132,30 +153,285 @@ final class ReaderBox<Reader: EventSource & ~Copyable, Value>: @unchecked Sendab
         pending = item
         return .missed(missed - reportedMissed)
     }
-
-    /// Sleeps until an item may be ready, without holding a Swift concurrency thread; returns
-    /// early (throwing) when the task is cancelled, and false when no item can come any more.
-    private func waitForItem() async throws -> Bool {
-        try await withTaskCancellationHandler {
-            let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, CBuffError>, Never>) in
-                DispatchQueue.global().async {
-                    let woken = self.reader.wait(timeout: ReaderBoxTiming.removalCheckInterval) { self.cancelled.load(ordering: .acquiring) }
-                    continuation.resume(returning: woken ? .success(true) : Result { () throws(CBuffError) in try self.reader.canReceiveMore() })
-                }
-            }
-            try Task.checkCancellation()
-            return try outcome.get()
-        } onCancel: {
-            cancelled.store(true, ordering: .releasing)
-            wakeUp()
-        }
-    }
 }
 
 enum ReaderBoxTiming {
     /// How often a wait that found nothing checks whether items can still arrive (the buffer
     /// may have been removed).
     static let removalCheckInterval: Duration = .milliseconds(500)
+    /// The longest single sleep of an ``EventWatcher`` with nothing to watch (it is woken when
+    /// there is): only a bound.
+    static let idleSliceNanos: Int64 = 1_000_000_000
+}
+
+/// Waits for a reader's news on a thread of its own, for the task that iterates the reader's
+/// events, so that the task never blocks a Swift concurrency thread; and is a `TaskExecutor`
+/// on that thread, for a task that wants each item to cost one thread wake-up.
+///
+/// # One hand-over per wake-up, and the thread runs ahead
+///
+/// Following a slow stream, every hand-over between threads is a context switch, which is what
+/// a follower costs (a futex wake-up is tens of microseconds on a loaded host). A wait handed
+/// to a Dispatch worker cost three per item: waking the worker, the writer waking it, and the
+/// worker resuming the task. The watcher keeps its thread for the sequence's life and waits on
+/// the ring *ahead* of the task: after it resumes the task, it goes straight back to waiting
+/// for the next publish (on the `published` value it saw), so the task that finds nothing
+/// more parks its continuation without waking anyone, and the next item costs the writer's
+/// wake-up of the watcher and the watcher's resumption of the task: two. A coalescing reader
+/// (`wakeUpCoalescing`) pays them once per batch.
+///
+/// # One, when the task runs on the watcher's thread
+///
+/// A task started with the watcher as its executor preference (`Task(executorPreference:
+/// events.executor)`) runs its jobs here, between the watcher's waits: the watcher resumes the
+/// parked continuation, the resumed job is enqueued on this same thread (no wake-up), runs the
+/// task's loop body until it parks again, and the watcher goes back to the ring. The writer's
+/// wake-up is then the only one per item, as for a reader that waits in `pop(timeout:)`. A job
+/// enqueued from another thread (a timer, another actor's answer) wakes the watcher: from its
+/// sleep on `demand`, or from the ring with a wake-up of the ring's readers (each looks again
+/// and sleeps on). Once the sequence is released, jobs still enqueued here go to the global
+/// concurrent executor, so a task that outlives the sequence goes on running.
+///
+/// # Never waking for a busy task
+///
+/// News that comes while the task is not parked (it is draining, or doing something else)
+/// is kept (`pending`) and the watcher stops watching: it sleeps on its own futex word
+/// (`demand`) until the task parks, so a busy consumer of a fast stream costs the writer no
+/// wake-up calls and the watcher no CPU. A task that parks with news pending takes it at once
+/// if the ring moved past the task's marker, else parks. Whoever gives the watcher something
+/// to do (a park, a job, the stop) wakes it if it sleeps on `demand`: the watcher's decision
+/// to sleep and the other's change both happen under the lock, and the watcher reads `demand`
+/// there, so the bump after the lock either comes before the watcher's `futex_wait` (which then
+/// returns at once) or wakes it. A watcher on the ring is ended by a job or the stop through
+/// its `stop` predicate, stored before the ring's wake-up (see ``RingWatch``).
+///
+/// # No wake-up lost, none spurious for long
+///
+/// The task reads the marker (`published`, acquire) before it looks for an item, and parks
+/// on it: anything it missed was published after, so `published` differs (see ``RingWatch``).
+/// The watcher watches the parked task's marker; running ahead, its own (older) one, and when
+/// that fires for items the task already took, it sees no news since the task's marker and
+/// watches that instead of resuming the task for nothing.
+///
+/// # Lifetime
+///
+/// The thread starts when first needed and is joined when the sequence is released (its box
+/// calls ``stop()`` first thing in its `deinit`, before the reader it owns unmaps the ring: a
+/// class's stored properties are destroyed after its `deinit` body), after a stop and a
+/// wake-up: at once, or after the coalescing sleep it is in (at most the reader's coalescing
+/// delay). Released on the watcher's own thread (by a task running here), the thread is
+/// detached instead and ends when the job that released it returns.
+final class EventWatcher: TaskExecutor, @unchecked Sendable {
+    /// What a parked task is resumed with.
+    enum Signal {
+        /// The ring moved on (or the named reader was removed, or the file cut short): look.
+        case news
+        /// Nothing for ``ReaderBoxTiming/removalCheckInterval``: see whether items can still come.
+        case quiet
+        /// The task was cancelled.
+        case cancelled
+    }
+
+    private struct State {
+        /// The task's continuation while it waits, and the marker it waits on.
+        var parked: CheckedContinuation<Signal, Never>?
+        var marker: UInt64 = 0
+        /// News the task has not taken (it was not parked when it came).
+        var pending = false
+        var cancelled = false
+        var stopping = false
+        /// Jobs of tasks that run on this executor, in order.
+        var jobs: [UnownedJob] = []
+        /// The watcher sleeps on `demand` (or is about to): whoever gives it work wakes it.
+        var watcherAsleep = false
+        /// The watcher waits on the ring (or is about to): a job ends that wait.
+        var watcherOnRing = false
+        var thread: Sys.StartedThread?
+    }
+
+    let watch: RingWatch
+    private let state = Mutex(State())
+    /// Set when the watcher must stop waiting on the ring: the sequence was released, or a job came.
+    private let interrupted = Atomic<Bool>(false)
+    /// The futex word the watcher sleeps on while it has nothing to watch (heap: it must not move).
+    private let demand: UnsafeMutablePointer<Atomic<UInt32>>
+
+    init(_ watch: RingWatch) {
+        self.watch = watch
+        demand = .allocate(capacity: 1)
+        demand.initialize(to: Atomic(0))
+    }
+
+    deinit {
+        demand.deinitialize(count: 1)
+        demand.deallocate()
+    }
+
+    /// Ends the thread and waits for it: the owner of the mapping calls this before unmapping.
+    func stop() {
+        let thread = state.withLock { state in
+            state.stopping = true
+            defer { state.thread = nil }
+            return state.thread
+        }
+        guard let thread else { return }
+        interrupted.store(true, ordering: .releasing)
+        wakeWatcher()
+        watch.wakeUp()
+        Sys.join(thread)
+    }
+
+    /// Waits until the ring has news since `marker` (the task's look found nothing after it),
+    /// until ``ReaderBoxTiming/removalCheckInterval`` passes without any, or until the task is
+    /// cancelled.
+    ///
+    /// - Throws: a ``CBuffError`` if the watcher's thread cannot be started.
+    func news(since marker: UInt64) async throws -> Signal {
+        try startIfNeeded()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Signal, Never>) in
+                let (signal, wake) = state.withLock { state -> (Signal?, Bool) in
+                    if state.cancelled { return (.cancelled, false) }
+                    if state.pending {
+                        state.pending = false
+                        if watch.hasNews(since: marker) { return (.news, false) }
+                    }
+                    state.parked = continuation
+                    state.marker = marker
+                    defer { state.watcherAsleep = false }
+                    return (nil, state.watcherAsleep)
+                }
+                if let signal { continuation.resume(returning: signal) }
+                if wake { wakeWatcher() }
+            }
+        } onCancel: {
+            let parked = state.withLock { state in
+                state.cancelled = true
+                defer { state.parked = nil }
+                return state.parked
+            }
+            parked?.resume(returning: .cancelled)
+        }
+    }
+
+    /// Runs `job` on the watcher's thread, between its waits (see above).
+    func enqueue(_ job: UnownedJob) {
+        enum Route { case here(wakeFromDemand: Bool, wakeFromRing: Bool, isWatcher: Bool), elsewhere }
+        let route = state.withLock { state -> Route in
+            guard !state.stopping, state.thread != nil || (try? start(&state)) != nil else { return .elsewhere }
+            state.jobs.append(job)
+            defer { state.watcherAsleep = false }
+            return .here(wakeFromDemand: state.watcherAsleep, wakeFromRing: state.watcherOnRing,
+                         isWatcher: state.thread?.isCurrent ?? false)
+        }
+        switch route {
+        case .elsewhere:
+            globalConcurrentExecutor.enqueue(job)
+        case .here(let fromDemand, let fromRing, let isWatcher):
+            if isWatcher { return }         // it looks at its jobs before it waits again
+            if fromDemand { wakeWatcher() }
+            if fromRing {
+                interrupted.store(true, ordering: .releasing)
+                watch.wakeUp()
+            }
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        enqueue(UnownedJob(job))
+    }
+
+    private func startIfNeeded() throws(CBuffError) {
+        try state.withLock { state throws(CBuffError) in
+            if state.thread == nil && !state.stopping { try start(&state) }
+        }
+    }
+
+    /// Starts the thread (under the lock). It holds the watcher until it ends.
+    private func start(_ state: inout State) throws(CBuffError) {
+        switch Sys.startThread({ self.run() }) {
+        case .success(let thread): state.thread = thread
+        case .failure(let failure):
+            throw CBuffError(.systemFailure, "cannot start the thread that waits for a reader's next item (\(failure)).", cause: failure)
+        }
+    }
+
+    private func wakeWatcher() {
+        demand.pointee.wrappingAdd(1, ordering: .releasing)
+        Sys.futexWakeAll(demandAddress)
+    }
+
+    private var demandAddress: UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(demand).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// What the watcher does next, decided under the lock.
+    private enum Step {
+        case stop(leftover: [UnownedJob])
+        case run([UnownedJob])
+        case watch(since: UInt64)
+        case sleep(demand: UInt32)
+    }
+
+    /// The watcher's thread: runs jobs, watches for the parked task or ahead of it, or sleeps
+    /// until there is something to do.
+    private func run() {
+        var budget = SpinBudget()
+        var ahead: UInt64?       // the marker to watch ahead of the task; nil: sleep until it parks
+        while true {
+            let step = state.withLock { state -> Step in
+                if state.stopping {
+                    defer { state.jobs = [] }
+                    return .stop(leftover: state.jobs)
+                }
+                if !state.jobs.isEmpty {
+                    defer { state.jobs = [] }
+                    return .run(state.jobs)
+                }
+                interrupted.store(false, ordering: .relaxed)
+                if state.parked != nil {
+                    state.watcherOnRing = true
+                    return .watch(since: state.marker)
+                }
+                if !state.pending, let ahead {
+                    state.watcherOnRing = true
+                    return .watch(since: ahead)
+                }
+                state.watcherAsleep = true
+                return .sleep(demand: demand.pointee.load(ordering: .acquiring))
+            }
+            switch step {
+            case .stop(let leftover):
+                for job in leftover { globalConcurrentExecutor.enqueue(job) }
+                return
+            case .run(let jobs):
+                for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            case .sleep(let seen):
+                Sys.futexWait(demandAddress, expected: seen, timeoutNanos: ReaderBoxTiming.idleSliceNanos)
+                state.withLock { $0.watcherAsleep = false }
+            case .watch(let marker):
+                let news = watch.wait(forNewsSince: marker, timeoutNanos: ReaderBoxTiming.removalCheckInterval.nanoseconds,
+                                      budget: &budget, stop: { interrupted.load(ordering: .acquiring) })
+                let cutShort = interrupted.load(ordering: .acquiring)
+                ahead = watch.marker
+                let resumed = state.withLock { state -> (CheckedContinuation<Signal, Never>, Signal)? in
+                    state.watcherOnRing = false
+                    guard let parked = state.parked else {
+                        // The task is busy: keep the news for it and stop watching until it parks.
+                        if news { state.pending = true }
+                        return nil
+                    }
+                    // A job or the stop ended the wait, or news the task already took (it parked
+                    // after it, on a newer marker): look again.
+                    if !news && cutShort { return nil }
+                    if news && !watch.hasNews(since: state.marker) { return nil }
+                    state.parked = nil
+                    return (parked, news ? .news : .quiet)
+                }
+                if let (parked, signal) = resumed { parked.resume(returning: signal) }
+            }
+        }
+    }
 }
 
 /// What a typed reader's asynchronous sequence delivers: an item, or the news that items were lost.
@@ -192,6 +468,9 @@ public struct TypedBufferEvents<Item: BitwiseCopyable>: AsyncSequence {
     public func makeAsyncIterator() -> Iterator {
         Iterator(box: box)
     }
+
+    /// The thread this sequence waits on, as an executor (see ``BufferEvents/executor``).
+    public var executor: any TaskExecutor { box.executor }
 
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {

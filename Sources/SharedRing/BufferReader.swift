@@ -290,29 +290,27 @@ public struct BufferReader: ~Copyable {
     }
 
     /// Waits up to `timeout` until an item can be read. Returns false on timeout.
-    public mutating func wait(timeout: Duration) -> Bool {
-        wait(timeout: timeout, stop: { false })
-    }
-
-    /// Waits like ``wait(timeout:)``, returning false early once `stop` says so after a wake-up.
     ///
     /// A reader of a read-only data directory has its ring mapped read-only: it cannot announce
     /// itself to the writer as a sleeper (a store), so it looks again after each short sleep
     /// instead (0.1 ms doubling up to 20 ms: a new item is seen at most that late).
-    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
+    public mutating func wait(timeout: Duration) -> Bool {
         guard file.isWritable else {
-            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.available > 0 || wasRemoved || stop() }
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.available > 0 || wasRemoved }
             return ready && (cursor.available > 0 || wasRemoved)
         }
         // A named reader removed under it (see `ReaderCommit.isRemoved`) ends its wait as an
         // item would: its next read throws. The remover wakes sleepers; a wait missing that
         // wake-up sees the removal after its current slice of sleep (at most 50 ms).
-        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { registration.isRemoved })
+        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, orUntil: { registration.isRemoved })
     }
 
-    /// What another thread calls to cut this reader's wait short.
-    var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
+    /// What another thread waits on for this reader's next item (its event sequence's watcher).
+    var watch: RingWatch {
+        RingWatch(header: file.header, isWritable: file.isWritable, registration: registration,
+                  cutShort: cutShort, coalescingNanos: cursor.coalescingNanos)
+    }
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.
     public mutating func popBytes() throws(CBuffError) -> [UInt8]? {

@@ -240,25 +240,24 @@ public struct MessageReader: ~Copyable {
         CBuffError(.valueDoesNotFit, "Message \(sequence) of buffer \"\(name)\" is \(length) bytes; the destination holds \(room).")
     }
 
-    /// Waits up to `timeout` until a message can be read. Returns false on timeout.
+    /// Waits up to `timeout` until a message can be read. Returns false on timeout. A reader
+    /// of a read-only data directory polls (see ``BufferReader/wait(timeout:)``).
     public mutating func wait(timeout: Duration) -> Bool {
-        wait(timeout: timeout, stop: { false })
-    }
-
-    /// Waits like ``wait(timeout:)``, returning false early once `stop` says so after a wake-up;
-    /// a reader of a read-only data directory polls (see ``BufferReader/wait(timeout:)``).
-    mutating func wait(timeout: Duration, stop: () -> Bool) -> Bool {
         guard file.isWritable else {
-            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.backlog > 0 || wasRemoved || stop() }
+            let ready = Sys.poll(timeoutNanos: timeout.nanoseconds) { () -> Bool in cursor.backlog > 0 || wasRemoved }
             return ready && (cursor.backlog > 0 || wasRemoved)
         }
         // A named reader removed under it ends its wait as a message would: its next read
         // throws (see ``BufferReader``).
-        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop) }
-        return cursor.wait(timeoutNanos: timeout.nanoseconds, stop: stop, orUntil: { registration.isRemoved })
+        guard let registration else { return cursor.wait(timeoutNanos: timeout.nanoseconds) }
+        return cursor.wait(timeoutNanos: timeout.nanoseconds, orUntil: { registration.isRemoved })
     }
 
-    var wakeUp: ReaderWakeUp { file.isWritable ? cursor.wakeUp : .polling }
+    /// What another thread waits on for this reader's next item (its event sequence's watcher).
+    var watch: RingWatch {
+        RingWatch(header: file.header, isWritable: file.isWritable, registration: registration,
+                  cutShort: cutShort, coalescingNanos: cursor.coalescingNanos)
+    }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).
     mutating func skip(until isWanted: (UInt64, UInt64) -> Bool) throws(CBuffError) {
@@ -315,6 +314,9 @@ public struct MessageEvents: AsyncSequence {
     public func makeAsyncIterator() -> Iterator {
         Iterator(box: box)
     }
+
+    /// The thread this sequence waits on, as an executor (see ``BufferEvents/executor``).
+    public var executor: any TaskExecutor { box.executor }
 
     /// Delivers the reader's events, waiting for each.
     public struct Iterator: AsyncIteratorProtocol {

@@ -443,6 +443,46 @@ package enum Sys {
         retryingOnInterrupt("fcntl(F_OFD_GETLK)") { settingErrno(csr_ofd_is_locked(fd, Int64(start), Int64(length))) }.map { $0 == 1 }
     }
 
+    // MARK: Threads
+
+    /// A thread started by ``startThread(_:)``, to be joined once.
+    package struct StartedThread: Sendable {
+        fileprivate let id: pthread_t
+
+        /// Whether the calling thread is this one.
+        package var isCurrent: Bool { pthread_equal(pthread_self(), id) != 0 }
+    }
+
+    /// Starts a joinable thread running `body`: the one kind of thread the library starts (a
+    /// reader's event sequence waits on one; see `EventWatcher`).
+    package static func startThread(_ body: @escaping @Sendable () -> Void) -> Result<StartedThread> {
+        final class Body {
+            let run: @Sendable () -> Void
+            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+        }
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            return failure("pthread_create", result)
+        }
+        return .success(StartedThread(id: thread))
+    }
+
+    /// Waits until `thread` has returned from its body; called on `thread` itself, lets it end
+    /// on its own instead (it cannot wait for itself).
+    package static func join(_ thread: StartedThread) {
+        if thread.isCurrent {
+            _ = pthread_detach(thread.id)
+        } else {
+            _ = pthread_join(thread.id, nil)
+        }
+    }
+
     // MARK: Futex and memory barriers
 
     /// Sleeps while the 32-bit word still holds `expected`, for at most `timeoutNanos`. Why it

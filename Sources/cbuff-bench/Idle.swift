@@ -60,14 +60,15 @@ enum Idle {
 
     /// `follower DIR NAME MODE[@MS]`: follows NAME from its latest item until SIGTERM, then prints
     /// "received N". MODE: `pop` (BufferReader.pop(timeout:)), `events` (BufferReader.events()),
+    /// `events-here` (the same, iterated on the sequence's own executor),
     /// `messages` (MessageReader.pop(timeout:)); `@MS`: with a `wakeUpCoalescing` of MS milliseconds.
     static func follower(_ arguments: [String]) throws {
-        guard arguments.count == 3 else { throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages[@MS]") }
+        guard arguments.count == 3 else { throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|events-here|messages[@MS]") }
         stopOnSignals()
         let directory = DataDirectory(path: arguments[0]), name = arguments[1]
         let parts = arguments[2].split(separator: "@", maxSplits: 1).map(String.init)
         guard let mode = parts.first, let milliseconds = parts.count == 2 ? Int(parts[1]) : 0, milliseconds >= 0 else {
-            throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|messages[@MS]")
+            throw CBuffError(.invalidArgument, "usage: follower DIR NAME pop|events|events-here|messages[@MS]")
         }
         let coalescing = Duration.milliseconds(milliseconds)
         var received: UInt64 = 0
@@ -79,14 +80,16 @@ enum Idle {
             while !stopping {
                 if try reader.pop(timeout: .milliseconds(200)) != nil { received += 1 }
             }
-        case "events":
+        case "events", "events-here":
             var eventReader = try directory.openReader(name, start: .latest)
             eventReader.wakeUpCoalescing = coalescing
             let events = eventReader.events()
+            // `events-here`: the task runs on the sequence's own thread (its executor).
+            let executor: (any TaskExecutor)? = mode == "events-here" ? events.executor : nil
             say("ready")
             let count = Count()
             let finished = DispatchSemaphore(value: 0)
-            let following = Task {
+            let following = Task(executorPreference: executor) {
                 do {
                     for try await event in events {
                         if case .item = event { count.value += 1 }

@@ -81,4 +81,45 @@ extension MultiProcessTests {
         #expect(report["barriers", default: .max] <= 4, "20 sleeps issued \(report["barriers"].map(String.init) ?? "?") membarriers")
         #expect(follower.wait() == 0)
     }
+
+    /// A follower through `events()` waits on a thread of its own that runs ahead of the task:
+    /// each item costs that thread one sleep on the ring, and the task, parking again after it,
+    /// wakes nobody (a watcher that waited only when asked would be woken at every park: one
+    /// wake call and one more sleep per item).
+    @Test(arguments: ["events", "events-here"])
+    func anEventsFollowerSleepsOncePerItemAndWakesNobody(mode: String) throws {
+        try directory.createBuffer("slow-events", itemSize: 8, length: 1024).close()
+        let follower = try Agent(["follow-cost", dir, "slow-events", "20", mode])
+        #expect(follower.expectLine(startingWith: "ready") != nil)
+        var writer = try directory.takeOver("slow-events")
+        for value in 0..<UInt64(20) {
+            #expect(try sleepsOnTheRing("slow-events"), "the follower never went to sleep on the ring")
+            try writer.push(value)
+            #expect(follower.expectLine(startingWith: "got") == "got \(value)")
+        }
+        writer.close()
+        let switches = fields(follower.expectLine(startingWith: "switches=") ?? "")["switches", default: .max]
+        // On its own thread the task costs one thread switch per item, as a `pop(timeout:)`
+        // does (24–32 for 20 items, with the start and the end); else the watcher's and the
+        // pool thread's (55–64 measured).
+        let most: UInt64 = mode == "events-here" ? 40 : 100
+        #expect(switches <= most, "20 items cost \(switches) context switches")
+        let report = fields(follower.expectLine(startingWith: "barriers=") ?? "")
+        // A push that comes before the task has parked again costs the watcher a sleep until
+        // it does (and the task one wake call): a few, not one per item.
+        #expect(report["sleeps", default: .max] <= 26, "20 items cost \(report["sleeps"].map(String.init) ?? "?") futex waits")
+        #expect(report["wakes", default: .max] <= 6, "20 items cost \(report["wakes"].map(String.init) ?? "?") futex wake calls")
+        #expect(report["barriers", default: .max] <= 4, "20 items issued \(report["barriers"].map(String.init) ?? "?") membarriers")
+        #expect(follower.wait() == 0)
+    }
+
+    /// Waits (at most 10 s) until some thread sleeps on the ring's futex word, as the kernel says.
+    private func sleepsOnTheRing(_ name: String) throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try directory.status(of: name).ring?.sleepingReaders == 1 { return true }
+            usleep(500)
+        }
+        return false
+    }
 }

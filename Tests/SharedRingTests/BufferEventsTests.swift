@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import SharedRing
@@ -77,4 +78,86 @@ import TestSupport
         // A wait slice is 500 ms: well under it means the cancellation woke the sleeper.
         #expect(ContinuousClock.now - cancelled < .milliseconds(250))
     }
+
+    /// A task on the sequence's own executor gets every item in order, releases the sequence on
+    /// that thread (which then ends without waiting for itself), and goes on running elsewhere.
+    @Test func aTaskOnTheSequencesExecutorGetsEveryItemAndOutlivesTheSequence() async throws {
+        var writer = try directory.createBuffer("here", itemSize: 8, length: 16)
+        let handoff = Handoff(try directory.openReader("here").events())
+        let executor = try #require(handoff.events).executor
+        let consumer = Task(executorPreference: executor) { () async throws -> [UInt64] in
+            var events = handoff.events.take()
+            var values: [UInt64] = []
+            for try await event in events! {
+                guard case .item(_, let value) = event else { continue }
+                values.append(value)
+                if values.count == 200 { break }
+            }
+            events = nil                                    // released here, on its own thread
+            try await Task.sleep(for: .milliseconds(1))     // a job enqueued after that still runs
+            return values
+        }
+        // In step with the consumer (length 16: the writer must not lap it): push, then wait
+        // until the reader has taken what came before, looking at the ring itself.
+        for value in UInt64(0)..<200 {
+            try writer.push(value)
+            if value % 8 == 7 { await Task.yield() }
+            if value % 16 == 15 { _ = await eventuallyAsync { try directory.status(of: "here").ring?.sleepingReaders == 1 } }
+        }
+        // Bounded: a job lost after the release would leave the task suspended for good.
+        #expect(await value(of: consumer, within: .seconds(20)) == Array(0..<200))
+    }
+
+    @Test func cancellingATaskWaitingOnTheSequencesExecutorEndsItPromptly() async throws {
+        _ = try directory.createBuffer("idle-here", itemSize: 8, length: 4)
+        let handoff = Handoff(try directory.openReader("idle-here").events())
+        let executor = try #require(handoff.events).executor
+        let consumer = Task(executorPreference: executor) { () async -> String in
+            do {
+                for try await _ in handoff.events.take()! {}
+                return "ended"
+            } catch is CancellationError {
+                return "cancelled"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await eventuallyAsync { try directory.status(of: "idle-here").ring?.sleepingReaders == 1 }, "the consumer never slept on the buffer")
+        let cancelled = ContinuousClock.now
+        consumer.cancel()
+        #expect(await consumer.value == "cancelled")
+        #expect(ContinuousClock.now - cancelled < .milliseconds(250))
+    }
+
+    /// The task's value, or nil if it has none within `limit` (a failure; the task is left as it is).
+    private func value<Value: Sendable>(of task: Task<Value, any Error>, within limit: Duration) async -> Value? {
+        let first = Mutex<CheckedContinuation<Value?, Never>?>(nil)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
+            first.withLock { $0 = continuation }
+            let answer = { @Sendable (value: Value?) in
+                first.withLock { pending in
+                    defer { pending = nil }
+                    return pending
+                }?.resume(returning: value)
+            }
+            Task { answer(try? await task.value) }
+            Task { try? await Task.sleep(for: limit); answer(nil) }
+        }
+    }
+
+    /// Whether `condition` holds within 10 s, looking every millisecond.
+    private func eventuallyAsync(_ condition: () throws -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if (try? condition()) == true { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return false
+    }
+}
+
+/// Hands a (non-`Sendable`) event sequence to the one task that iterates it.
+private final class Handoff: @unchecked Sendable {
+    var events: BufferEvents?
+    init(_ events: BufferEvents) { self.events = events }
 }

@@ -55,10 +55,14 @@
 //                                      so that sleeps begin at every point of a publish; every wait is
 //                                      pop(timeout: 5 s). Prints "ready", then "done rounds=N slept=S",
 //                                      or "stuck round=K" (exit 1) if a wait for an item ran out
-//   follow-cost DIR NAME COUNT         open NAME at its latest item, print "ready", pop COUNT items
-//                                      with pop(timeout: 10 s) (print "got VALUE" for each), then
-//                                      print "barriers=B sleeps=S": the membarriers and futex waits
-//                                      this process made while following
+//   follow-cost DIR NAME COUNT [events|events-here]
+//                                      open NAME at its latest item, print "ready", pop COUNT items
+//                                      with pop(timeout: 10 s), or take them from events() (iterated
+//                                      on the sequence's executor with events-here; print "got VALUE"
+//                                      for each; then "switches=N", the context switches of all its
+//                                      threads meanwhile), then print "barriers=B sleeps=S wakes=W":
+//                                      the membarriers, futex waits and futex wake calls this process
+//                                      made while following
 //   commit-count DIR NAME READER       open named reader READER, pop (and commit) every item
 //                                      there is, then print "popped=P wakes=W" (as wake-count)
 //   read-batch DIR NAME TOTAL [slow]   like read, for 8-byte items whose values are their
@@ -722,12 +726,36 @@ do {
         guard args.count >= 4, let count = Int(args[3]) else { fail("follow-cost needs COUNT") }
         var reader = try directory.openReader(name, start: .latest)
         let barriers = Sys.globalBarrierCalls.load(ordering: .relaxed), sleeps = Sys.futexWaitCalls.load(ordering: .relaxed)
-        say("ready")
-        for _ in 0..<count {
-            guard let value = try reader.pop(timeout: .seconds(10)) else { fail("no item for 10 s") }
-            say("got \(value)")
+        let wakes = Sys.futexWakeCalls.load(ordering: .relaxed)
+        if args.count >= 5, args[4] == "events" || args[4] == "events-here" {
+            let events = reader.events()
+            // `events-here`: the task runs on the sequence's own thread.
+            let executor: (any TaskExecutor)? = args[4] == "events-here" ? events.executor : nil
+            say("ready")
+            let finished = DispatchSemaphore(value: 0)
+            let switches = contextSwitches()
+            defer { say("switches=\(contextSwitches() - switches)") }
+            Task.detached(executorPreference: executor) {     // not on the main actor, whose thread waits below
+                var received = 0
+                do {
+                    for try await event in events {
+                        guard case .item(_, let value) = event else { fail("unexpected \(event)") }
+                        say("got \(value)")
+                        received += 1
+                        if received == count { break }
+                    }
+                } catch { fail("\(error)") }
+                finished.signal()
+            }
+            guard finished.wait(timeout: .now() + 60) == .success else { fail("no item for 60 s") }
+        } else {
+            say("ready")
+            for _ in 0..<count {
+                guard let value = try reader.pop(timeout: .seconds(10)) else { fail("no item for 10 s") }
+                say("got \(value)")
+            }
         }
-        say("barriers=\(Sys.globalBarrierCalls.load(ordering: .relaxed) - barriers) sleeps=\(Sys.futexWaitCalls.load(ordering: .relaxed) - sleeps)")
+        say("barriers=\(Sys.globalBarrierCalls.load(ordering: .relaxed) - barriers) sleeps=\(Sys.futexWaitCalls.load(ordering: .relaxed) - sleeps) wakes=\(Sys.futexWakeCalls.load(ordering: .relaxed) - wakes)")
 
     case "wake-stress":
         guard args.count >= 6, let rounds = Int(args[4]), let seed = UInt64(args[5]) else { fail("wake-stress needs ROLE ROUNDS SEED") }
@@ -870,4 +898,16 @@ func cbuffPopLoop(_ reader: inout BufferReader, _ count: Int) throws(CBuffError)
     var sum: UInt64 = 0
     for _ in 0..<count { sum &+= try reader.popItem() ?? 0 }
     return sum
+}
+
+/// The context switches (voluntary and not) of every thread of this process so far.
+func contextSwitches() -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.reduce(0) { total, task in
+        let status = (try? String(contentsOfFile: "/proc/self/task/\(task)/status", encoding: .utf8)) ?? ""
+        return total + status.split(separator: "\n").reduce(0) { sum, line in
+            guard line.contains("ctxt_switches:") else { return sum }
+            return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
+        }
+    }
 }

@@ -444,7 +444,7 @@ extension DataDirectory {
     /// `readOnlyOnReadOnlyMount`: an anonymous reader, which stores nothing to the file, maps it
     /// read-only when the data directory is on a read-only mount; everyone else then fails
     /// with the sentence the errno table gives (read-only).
-    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> RingFile {
+    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil, writable: Bool = true, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> RingFile {
         switch (kind, row.messages) {
         case (.items?, _?):
             throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds variable-size messages, not items; use its message writer and readers (cbuff push and tail handle both).")
@@ -453,7 +453,7 @@ extension DataDirectory {
         default: break
         }
         let file = try openingRing(of: row.name, in: trust) { () throws(CBuffFailure) in
-            try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
+            try RingFile.open(row.file, in: trust, writable: writable, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
         }
         if let problem = Self.disagreement(of: row, with: file) { throw problem }
         return file
@@ -489,7 +489,7 @@ extension DataDirectory {
 
     /// The failure for a registered buffer whose ring file is not there.
     func missingRing(_ name: String, _ failure: SystemCallFailure) -> CBuffFailure {
-        lostRingFailure(name, .missing, cause: failure)
+        lostRingFailure(name, .missing(temporaries: []), cause: failure)
     }
 
     func notFound(_ name: String) -> CBuffFailure {
@@ -503,6 +503,15 @@ extension DataDirectory {
         if let lost = Self.lostRing(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(row.name)\": it is registered but \(lostRingSentence(row.name, lost)), then create it again.")
         }
+        // A file a take-over would refuse (damaged, not the row's, not a regular file) is never
+        // advised to be taken over: the refusal's own sentence, and the one recovery. The file
+        // is opened as the take-over opens it (`openRing`: the same checks), read-only.
+        do throws(CBuffFailure) {
+            _ = try openRing(of: row, trust: trust, writable: false)
+        } catch where error.code == .corrupted {
+            let quoted = row.name.escapingControlCharacters
+            return CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(quoted)\": it is registered, but a take-over would refuse its ring file: \(error.message) `cbuff rm \(quoted)` removes the buffer (its row and its ring file), then create it again.", cause: error.cause)
+        } catch {}
         if RingFile.neverHadAWriter(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")
         }

@@ -49,8 +49,13 @@ extension DataDirectory {
                     let pid = (try? registered.row(named: name))??.writerPID
                     throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
                 }
-                if onlyLost, Self.lostRing(file, in: trust) == nil {
-                    throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file holds a ring again.")
+                if onlyLost {
+                    guard let lost = Self.lostRing(file, in: trust) else {
+                        throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file holds a ring again.")
+                    }
+                    // A temporary file that may be the buffer (a lost rename) keeps the row: it
+                    // is what renaming that file back needs.
+                    guard lost.holdsNothing else { throw CBuffFailure(.writerBusy, "kept \"\(name)\": \(lostRingSentence(name, lost)).") }
                 }
                 if let keep {
                     let snapshot: RingSnapshot
@@ -135,16 +140,20 @@ extension DataDirectory {
     /// by a lost or replaced registry, or copied in by hand): nothing can open them by name, and
     /// creating a buffer of the same name replaces the file. Listed for people to decide; cbuff
     /// never deletes them on its own, since they may be the only copy of a buffer's items.
+    ///
+    /// With no registry at all (`registry.sqlite` lost, say), no row names any of them: every
+    /// ring file is one. (The first version returned none then: `cbuff list` printed an empty
+    /// table and no word about ring files holding items.)
     public func unregisteredRingFiles() throws(CBuffError) -> [String] {
         try lifted { () throws(CBuffFailure) in
-            guard let registry = try existingRegistry() else { return [] }
-            let trust = registry.trust
-            let registered = try registry.registeredFiles()   // a damaged row's file is no stray
+            guard let trust = try existingTrust() else { return [] }
+            let registry = try Registry.open(trust, creating: false, lockTimeoutNanos: lockTimeoutNanos)
+            let registered = try registry?.registeredFiles() ?? []   // a damaged row's file is no stray
             let strays = try trust.entries().filter { entry in
                 entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
                     && (try? RingFile.writerIsAlive(entry, in: trust)) == false
             }.sorted()
-            guard !strays.isEmpty else { return [] }
+            guard !strays.isEmpty, let registry else { return strays }
             // A create or remove in progress renames or unlinks its ring file before its row
             // commits: a stray gets a second look under the registry's write lock, where none
             // is half done (see `settled`). Without that lock, the first look stands.
@@ -189,6 +198,7 @@ extension DataDirectory {
             for status in survey.buffers where status.ring == nil {
                 let name = status.record.name
                 guard let trust, Self.lostRing(BufferRow.fileName(of: name), in: trust) != nil else { continue }
+                // (One whose temporary file may be the buffer is kept, saying so: see `removeBuffer`.)
                 do throws(CBuffFailure) {
                     try removeBuffer(name, force: false, onlyLost: true, unless: nil)
                     sweep.removed.append(name)

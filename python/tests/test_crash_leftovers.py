@@ -135,3 +135,56 @@ def test_an_uncommitted_transaction_written_out_of_order_is_dropped_as_sqlite_dr
     assert status == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["a", "b"], (status, out, err)
     with sqlite3.connect(registry) as db:
         assert [row[0] for row in db.execute("SELECT name FROM buffers ORDER BY name")] == ["a", "b"]
+
+
+@pytest.mark.parametrize("damage", ["short", "magic", "not-its-own", "directory"])
+def test_create_over_a_ring_file_a_take_over_refuses_says_so_as_the_tool_does(directory, cbuff_cli, damage):
+    """A damaged file is never advised to be taken over (issue 26, F4): the take-over's own
+    refusal and the one recovery, ``cbuff rm NAME``, in the tool's words."""
+    with directory.create_buffer("hurt", item_size=8, length=16) as writer:
+        writer.push(1)
+    path = directory.ring_path("hurt")
+    if damage == "short":
+        os.truncate(path, 100)
+    elif damage == "magic":
+        with open(path, "r+b") as f:
+            f.write(bytes(8))
+    elif damage == "not-its-own":
+        with open(path, "r+b") as f:
+            f.seek(64)                  # the creation time the row records
+            f.write(struct.pack("<Q", 1))
+    else:
+        os.unlink(path)
+        os.mkdir(path, 0o700)
+    with pytest.raises(Corrupted) as refused:
+        directory.take_over("hurt")
+    with pytest.raises(BufferAlreadyCreated) as raised:
+        directory.create_buffer("hurt", item_size=8, length=16)
+    message = raised.value.message
+    # (A directory is said as what it is; the take-over's writable open meets EISDIR first.)
+    assert refused.value.message in message or damage == "directory", (refused.value.message, message)
+    assert "`cbuff rm hurt`" in message and "take it over" not in message, message
+    status, _, said = cbuff_cli("create", "hurt", "--item-size", "8", "--length", "16")
+    assert status == 73 and message in said, (message, said)
+
+
+def test_a_ring_file_under_its_temporary_name_is_named_with_its_recovery(directory, cbuff_cli):
+    """The lost-rename state (issue 26, F7): the row committed, the ring file's name lost, the
+    buffer under its temporary name. The sentence names that file and ``mv`` back, as the tool
+    says it; renaming it back recovers every item."""
+    with directory.create_buffer("renamed", item_size=8, length=64) as writer:
+        for value in (1, 2, 3):
+            writer.push(value)
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    temporary = os.path.join(directory.path, f".renamed.{pid_max + 1}.0.tmp")
+    os.rename(directory.ring_path("renamed"), temporary)
+    recovery = f"`mv {temporary} {directory.ring_path('renamed')}` recovers the buffer"
+    status, _, said = cbuff_cli("tail", "renamed")
+    with pytest.raises(Corrupted) as raised:
+        directory.open_reader("renamed")
+    assert status == 65 and recovery in said and raised.value.message in said, (raised.value.message, said)
+    os.rename(temporary, directory.ring_path("renamed"))
+    with directory.open_reader("renamed") as reader:
+        assert [reader.pop() for _ in range(3)] == [1, 2, 3]
+

@@ -119,7 +119,7 @@ class Row:
         time (unless the row predates schema 5), kind, geometry, items and format version."""
         buffer = f'Buffer "{self.name}" is damaged'
         if self.ring_created_ns is not None and self.ring_created_ns != created_at:
-            return Corrupted(f"{buffer}: its ring file {path} is not its own: the registry says the file was created at {self.ring_created_ns} ns, the file's header says {created_at} ns (another buffer's ring file copied or renamed into place?); nothing was read or written. Remove the buffer, or put its own ring file back.")
+            return Corrupted(f"{buffer}: its ring file {path} is not its own: the registry says the file was created at {self.ring_created_ns} ns, the file's header says {created_at} ns (another buffer's ring file copied or renamed into place?); nothing was read or written. Remove the buffer (cbuff rm), or put its own ring file back.")
         mine = self.layout
         if (layout.messages, layout.capacity, layout.max_message) != (mine.messages, mine.capacity, mine.max_message):
             return Corrupted(f"{buffer}: its registry row and its ring file {path} disagree on whether it holds messages, or on their capacity or largest size.")

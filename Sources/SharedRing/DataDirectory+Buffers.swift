@@ -148,8 +148,10 @@ extension DataDirectory {
     ///
     /// A file system that loses synced data anyway can still leave a row over a missing or
     /// all-zero file: every command then names that state and `cbuff rm NAME` (see
-    /// ``lostRing(_:in:)``). A failing `fsync` fails the create: the transaction rolls back and
-    /// the file is removed, so nothing is left.
+    /// ``lostRing(_:in:)``). A failing `fsync` of steps 2 or 3 fails the create: the transaction
+    /// rolls back and the file is removed, so nothing is left. A failing commit (step 4: the
+    /// log's sync) is not a rollback: its frames may be in the log, and SQLite's next recovery
+    /// finds the row (`Registry.CommitOutcomeUnknown`); the file is kept, and the error says so.
     func createRing(_ name: String, layout: RingLayout, attachingWriter: Bool = true, readers: [String] = []) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
         for reader in readers { try ReaderTable.validate(reader) }
@@ -201,9 +203,18 @@ extension DataDirectory {
                 }
             }
         } catch {
+            if attachingWriter { file.detachWriter() }
+            // The commit failed: whether the row is in the registry cannot be told (its frames
+            // may be in the log, where the next open finds them; see `CommitOutcomeUnknown`).
+            // The file stays at its name: under the row it is a whole buffer; without one it is
+            // a ring file in which nothing was ever written, which the next create of the name
+            // replaces. (Deleting it left a row over a missing file: issue 26.)
+            if error.cause is Registry.CommitOutcomeUnknown {
+                let quoted = name.escapingControlCharacters
+                throw CBuffFailure(error.code, "\(error.message) Whether buffer \"\(quoted)\" was created cannot be told (a commit that fails may still be in the registry's log), so its ring file \(trust.path(of: finalEntry)) is kept: `cbuff inspect \(quoted)` says whether it is registered; if it is not, `cbuff create \(quoted)` replaces that empty file, or `cbuff rm \(quoted)` removes it.", cause: error.cause)
+            }
             // The transaction rolled back: remove the file under whichever name it has now, unless
             // another creator has already replaced it there.
-            if attachingWriter { file.detachWriter() }
             file.unlinkIfStillNamed()
             throw error
         }

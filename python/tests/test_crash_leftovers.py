@@ -188,3 +188,63 @@ def test_a_ring_file_under_its_temporary_name_is_named_with_its_recovery(directo
     with directory.open_reader("renamed") as reader:
         assert [reader.pop() for _ in range(3)] == [1, 2, 3]
 
+
+STRACE = "/usr/bin/strace"
+
+
+def _strace_works():
+    import subprocess
+    return os.access(STRACE, os.X_OK) and subprocess.run([STRACE, "-o", "/dev/null", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _strace_works(), reason="strace (with ptrace allowed) is needed to inject a failing fdatasync into SQLite; the fault is never faked")
+def test_a_create_or_removal_whose_commit_fails_leaves_a_whole_directory(directory, cbuff_cli):
+    """A failed commit is "unknown", not "rolled back" (issue 26, F6): each fdatasync of a
+    create in turn fails with EIO (strace injects it); no row is ever left over a missing ring
+    file, and a removal that failed after its unlink says so and how to finish."""
+    import subprocess
+    import sys
+    import textwrap
+    directory.create_buffer("warm", item_size=8, length=4).close()
+    source = os.path.dirname(os.path.dirname(cbuff.__file__))
+
+    def failing(nth, code):
+        program = textwrap.dedent("""
+            import sys, cbuff
+            d = cbuff.DataDirectory(sys.argv[1])
+            try:
+                %s
+            except cbuff.CBuffError as error:
+                print(error.code, error.message)
+        """) % code
+        done = subprocess.run([STRACE, "-f", "-o", "/dev/null", "-e", f"inject=fdatasync:error=EIO:when={nth}",
+                               sys.executable, "-c", program, directory.path],
+                              env={**os.environ, "PYTHONPATH": source}, capture_output=True, timeout=60)
+        return done.stdout.decode()
+    told = False
+    for nth in range(1, 7):
+        said = failing(nth, "d.create_buffer('c', item_size=8, length=16).close()")
+        told = told or "cannot be told" in said
+        assert not cbuff.DataDirectory(directory.path).survey().damaged, (nth, said)
+        status, out, _ = cbuff_cli("list")
+        assert status == 0, (nth, said, out)
+        try:
+            directory.remove("c")       # a whole buffer, or a ring file no row names: it goes
+        except NotFound:
+            pass                        # nothing was left
+    assert told, "no injected fdatasync failed a create's commit"
+    finished = False
+    for nth in range(1, 5):
+        with directory.create_buffer("c", item_size=8, length=16) as writer:
+            writer.push(5)
+        said = failing(nth, "d.remove('c')")
+        if said and not os.path.exists(directory.ring_path("c")):
+            finished = True
+            assert "is deleted already" in said and "`cbuff rm c` again finishes the removal" in said, said
+        if said:
+            try:
+                directory.remove("c")
+            except NotFound:
+                pass
+        assert not cbuff.DataDirectory(directory.path).survey().damaged, (nth, said)
+    assert finished, "no injected fdatasync failed a removal after its unlink"

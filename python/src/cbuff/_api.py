@@ -338,10 +338,20 @@ class DataDirectory:
                     S.synchronize_directory(registry.trust, f"naming ring file {final}")
                     Registry.insert(db, name, layout, file.created_at())
                 registry.write(register)
-            except BaseException:
+            except BaseException as error:
+                file.detach_writer()
+                if isinstance(error, CBuffError) and error.commit_outcome_unknown:
+                    # Whether the row is in the registry cannot be told: the file stays at its
+                    # name, a whole buffer under the row or an empty ring no row names (the
+                    # Swift side's ``createRing``).
+                    file.close()
+                    error.message = (f'{error.message} Whether buffer "{name}" was created cannot be told (a commit that fails may still be in the registry\'s log), '
+                                     f'so its ring file {self.ring_path(name)} is kept: `cbuff inspect {name}` says whether it is registered; '
+                                     f'if it is not, `cbuff create {name}` replaces that empty file, or `cbuff rm {name}` removes it.')
+                    error.args = (error.message,)
+                    raise
                 # The transaction rolled back: remove the file under whichever name it has now,
                 # unless another creator has already replaced it there.
-                file.detach_writer()
                 try:
                     if os.path.samestat(os.fstat(file.fd), os.stat(file.path)):
                         os.unlink(file.path)
@@ -622,6 +632,7 @@ class DataDirectory:
                 # goes, the directory stays, and the caller hears of it.
                 try:
                     os.unlink(self.ring_path(name))
+                    unlinked.append(True)
                 except FileNotFoundError:
                     pass
                 except IsADirectoryError:
@@ -637,10 +648,18 @@ class DataDirectory:
                     unsynced.append(error)
                 return False
             unsynced: List[CBuffError] = []
+            unlinked: List[bool] = []
             try:
                 left_directory = registry.write(remove)
             except _NotThatBuffer:
                 return False
+            except CBuffError as error:
+                if unlinked:
+                    # Only the commit fails after the unlink (the Swift side's `removeBuffer`).
+                    error.message = (f'{error.message} Buffer "{name}"\'s ring file {self.ring_path(name)} is deleted already, and whether its registry row '
+                                     f'is gone cannot be told: `cbuff rm {name}` again finishes the removal.')
+                    error.args = (error.message,)
+                raise
         finally:
             registry.close()
         if unsynced:

@@ -370,8 +370,10 @@ class Registry:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             raise self.translate(error, "update the registry") from None
+        committing = False
         try:
             result = body(db)
+            committing = True
             db.execute("COMMIT")
         except BaseException as error:
             try:
@@ -379,7 +381,13 @@ class Registry:
             except sqlite3.Error:
                 pass
             if isinstance(error, sqlite3.Error):
-                raise self.translate(error, "update the registry") from None
+                failure = self.translate(error, "update the registry")
+                # A failed COMMIT (a failed sync of the log, a full disk) is "unknown", not
+                # "rolled back": its frames may be in the log, where the next open finds them
+                # (the Swift side's ``Registry.CommitOutcomeUnknown``). A caller that would undo
+                # what the transaction named must not.
+                failure.commit_outcome_unknown = committing
+                raise failure from None
             raise
         try:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -337,7 +337,11 @@ package struct Registry: Sendable {
                 do {
                     try checkCurrent(try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM grdb_migrations")) ?? 0)
                     result = try body(RegistryTransaction(db: db, registry: self))
-                    try db.cachedStatement(sql: "COMMIT").execute()
+                    do {
+                        try db.cachedStatement(sql: "COMMIT").execute()
+                    } catch {
+                        throw FailedCommit(error: error)
+                    }
                 } catch {
                     if !db.isInsideTransaction { throw error }
                     try? db.cachedStatement(sql: "ROLLBACK").execute()
@@ -348,9 +352,28 @@ package struct Registry: Sendable {
             }
         } catch let error as CBuffFailure {
             throw error
+        } catch let failed as FailedCommit {
+            let failure = Self.translate(failed.error, what, trust: trust, lockTimeoutNanos: lockTimeoutNanos)
+            throw CBuffFailure(failure.code, failure.message, cause: CommitOutcomeUnknown(cause: failure.cause))
         } catch {
             throw Self.translate(error, what, trust: trust, lockTimeoutNanos: lockTimeoutNanos)
         }
+    }
+
+    /// The cause of a ``write(_:_:)`` that failed at its `COMMIT` (a failed sync of the log, a
+    /// full disk): whether the transaction is in the registry cannot be told. SQLite wrote its
+    /// frames, commit frame included, before the sync that failed, and the next process to open
+    /// the registry after this one's connection is gone rebuilds its index from the log, where
+    /// it finds them; a failed commit means "unknown", not "rolled back". A caller that would
+    /// undo what the transaction named (delete a ring file the row registers) must not.
+    package struct CommitOutcomeUnknown: Error, Sendable, CustomStringConvertible {
+        package let cause: (any Error & Sendable)?
+        package var description: String { cause.map { "\($0)" } ?? "the commit failed" }
+    }
+
+    /// The error of a `COMMIT`, inside ``write(_:_:)``.
+    private struct FailedCommit: Error {
+        let error: any Error
     }
 
     /// Runs `body`, which only reads, under the registry's write lock (an IMMEDIATE transaction,

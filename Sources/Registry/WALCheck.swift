@@ -34,19 +34,39 @@ package import SharedRingCommon
 /// Only what no crash leaves, and what SQLite itself would not recover from:
 ///
 /// - a header with a matching checksum and an unknown version (SQLite refuses the database);
-/// - a WAL index (`-shm`) that records as committed frames SQLite's reading of the log does not
-///   reach and that are not yet copied into `registry.sqlite`: its header (both copies equal,
-///   initialised, its checksum matching, the log's salts) counts `mxFrame` frames, more than the
-///   last valid commit frame and more than the checkpoint copied (`nBackfill`). SQLite updates
-///   the index only after those frames were synced, so they were on disk and were damaged since
-///   (a bad sector, a hostile edit): a transaction acknowledged to its writer, and every one
-///   after it, would vanish silently. The index is read before the log, so that a transaction
-///   committing meanwhile is only ever seen in the log, never counted by an index it outran.
+/// - a WAL index (`-shm`) *changed during this boot* that records as committed frames SQLite's
+///   reading of the log does not reach and that are not yet copied into `registry.sqlite`: its
+///   header (both copies equal, initialised, its checksum matching, the log's salts) counts
+///   `mxFrame` frames, more than the last valid commit frame and more than the checkpoint
+///   copied (`nBackfill`). SQLite updates the index only after those frames were synced, so
+///   they were on disk and were damaged since (a bad sector, a hostile edit): a transaction
+///   acknowledged to its writer, and every one after it, would vanish silently. The index is
+///   read before the log, so that a transaction committing meanwhile is only ever seen in the
+///   log, never counted by an index it outran.
+///
+/// ### An index from before this boot says nothing
+///
+/// SQLite never syncs the index: it is a shared memory map of `-shm`, whose pages reach the
+/// disk whenever the kernel writes them back. Within one boot every process sees its current
+/// version (the page cache), so its words are exact. After a machine crash the file on disk
+/// holds *some* past version of it, and its `nBackfill` is as stale as its `mxFrame`: frames
+/// it counts as not yet copied may have been copied into `registry.sqlite` (and synced) by a
+/// checkpoint it never recorded, and then overwritten by a log that restarted (issue 26, F5:
+/// every command exited 65 over a registry SQLite reads whole). SQLite itself throws that
+/// index away at the first open after a reboot and rebuilds it from the log. So does this:
+/// an index whose file was last changed before this boot began (its `st_mtime` before the
+/// real-time clock less `CLOCK_BOOTTIME`) is not read, and the log is judged as SQLite reads
+/// it. Any use of the registry during this boot changes the file (the first connection resets
+/// it), so an index that counts is one of this boot. A state this cannot tell from damage is
+/// accepted, as SQLite accepts it: a real-time clock set back after boot (or a board with no
+/// clock that starts in 1970), which makes a current index look older than the boot, only
+/// makes this check SQLite's own.
 ///
 /// A committed transaction whose frames are damaged with no index counting them (the index
-/// was lost too, or never written back before a power loss) cannot be told from the tail of a
-/// transaction that never committed, by cbuff or by SQLite: SQLite drops it, and so does this.
-/// The registry file alone, checkpointed after every change, is the record that survives.
+/// was lost too, never written back before a power loss, or is from before the reboot)
+/// cannot be told from the tail of a transaction that never committed, by cbuff or by SQLite:
+/// SQLite drops it, and so does this. The registry file alone, checkpointed after every
+/// change, is the record that survives.
 package enum WALCheck {
     package static let headerSize = 32
     static let frameHeaderSize = 24
@@ -70,11 +90,12 @@ package enum WALCheck {
     /// leaves (`shm` is its index); see above.
     package static func verify(wal walEntry: String, shm shmEntry: String, trust: FileTrust) throws(CBuffFailure) {
         let walPath = trust.path(of: walEntry)
-        // The index first (see above).
-        let index = try? readAll(shmEntry, trust: trust, limit: indexHeaderBytes)
+        // The index first (see above), and only one changed during this boot.
+        let index = (try? readAll(shmEntry, trust: trust, limit: indexHeaderBytes)).flatMap { $0 }
+            .flatMap { $0.info.modifiedNanos >= Sys.bootRealtimeNanos() ? $0.bytes : nil }
         // A log larger than this (the registry's is a few pages: every change is checkpointed)
         // is left to SQLite whole: a prefix of it could not be judged.
-        guard let wal = try readAll(walEntry, trust: trust, limit: 64 << 20, whole: true), !wal.isEmpty else { return }
+        guard let wal = try readAll(walEntry, trust: trust, limit: 64 << 20, whole: true)?.bytes, !wal.isEmpty else { return }
         if let problem = damage(wal: wal, index: index) {
             throw CBuffFailure(.corrupted, "The registry's write-ahead log \(walPath) is damaged (\(problem)): SQLite would silently drop the changes committed there. Restore the registry from a backup (see docs/registry.md), or move the log and its index (registry.sqlite-wal, registry.sqlite-shm) aside to accept losing them.")
         }
@@ -178,9 +199,9 @@ package enum WALCheck {
         return bigEndian ? b.0 << 24 | b.1 << 16 | b.2 << 8 | b.3 : b.3 << 24 | b.2 << 16 | b.1 << 8 | b.0
     }
 
-    /// The file's first `limit` bytes, or nil if it does not exist (or, when `whole`, if it is
-    /// longer than `limit`).
-    private static func readAll(_ entry: String, trust: FileTrust, limit: Int, whole: Bool = false) throws(CBuffFailure) -> [UInt8]? {
+    /// The file's first `limit` bytes and what it is, or nil if it does not exist (or, when
+    /// `whole`, if it is longer than `limit`).
+    private static func readAll(_ entry: String, trust: FileTrust, limit: Int, whole: Bool = false) throws(CBuffFailure) -> (bytes: [UInt8], info: Sys.FileInfo)? {
         let path = trust.path(of: entry)
         let fd: CInt
         let info: Sys.FileInfo
@@ -193,9 +214,9 @@ package enum WALCheck {
         defer { Sys.close(fd) }
         if whole && info.size > limit { return nil }
         let size = min(limit, info.size)
-        if size == 0 { return [] }
+        if size == 0 { return ([], info) }
         var bytes = [UInt8](repeating: 0, count: size)
         let count = try bytes.withUnsafeMutableBytes { Sys.read(fd, into: $0, at: 0) }.orThrow { .system($0, "read the registry file \(path)") }
-        return Array(bytes[..<count])
+        return (Array(bytes[..<count]), info)
     }
 }

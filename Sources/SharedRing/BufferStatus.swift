@@ -13,10 +13,44 @@ public struct BufferStatus: Sendable {
     /// Whether a live process holds the writer lock (false when that could not be told: see
     /// ``writerLiveness``).
     public var writerAlive: Bool { writerLiveness == .alive }
-    /// The ring file's header, or nil if the file could not be read (see ``problem``).
-    public let ring: RingStatus?
-    /// Why the ring file could not be read.
-    public let problem: CBuffError?
+    /// What was found at the ring file's path: the row's own ring, a sound ring that is not the
+    /// row's, or nothing readable.
+    public let ringFile: RingFileState
+
+    /// The ring file's header, only when the file is the row's own (its readers, counts and
+    /// writer are this buffer's); nil when it is not, or could not be read (see ``problem``).
+    /// Every consumer of a buffer's state reads it here, so none can show another buffer's
+    /// readers as this one's: what a file that is not the row's holds is reachable only under
+    /// a name that says so (``refusedRing``).
+    public var ring: RingStatus? {
+        if case .own(let ring) = ringFile { ring } else { nil }
+    }
+
+    /// Why the ring file is not this buffer's, or could not be read; nil for the row's own ring.
+    public var problem: CBuffError? {
+        switch ringFile {
+        case .own: nil
+        case .notItsOwn(_, let problem), .unreadable(let problem): problem
+        }
+    }
+
+    /// For an investigator only (``DataDirectory/status(of:)`` reports it, `cbuff inspect`
+    /// shows it, marked): the header of a sound ring file that is *not* the row's (another
+    /// geometry, another buffer's file, a file with another name). Nothing in it is this
+    /// buffer's state.
+    public var refusedRing: RingStatus? {
+        if case .notItsOwn(let ring, _) = ringFile { ring } else { nil }
+    }
+
+    /// The three things a buffer's ring file can be found to be.
+    public enum RingFileState: Sendable {
+        /// The row's own ring file, sound: its header.
+        case own(RingStatus)
+        /// A sound ring file that is not the row's: what it holds, and why it is refused.
+        case notItsOwn(RingStatus, CBuffError)
+        /// Missing, lost or damaged: why it cannot be read.
+        case unreadable(CBuffError)
+    }
 }
 
 /// What ``DataDirectory/survey()`` finds: the status of every buffer whose registry row can be

@@ -148,8 +148,10 @@ extension DataDirectory {
     ///
     /// A file system that loses synced data anyway can still leave a row over a missing or
     /// all-zero file: every command then names that state and `cbuff rm NAME` (see
-    /// ``lostRing(_:in:)``). A failing `fsync` fails the create: the transaction rolls back and
-    /// the file is removed, so nothing is left.
+    /// ``lostRing(_:in:)``). A failing `fsync` of steps 2 or 3 fails the create: the transaction
+    /// rolls back and the file is removed, so nothing is left. A failing commit (step 4: the
+    /// log's sync) is not a rollback: its frames may be in the log, and SQLite's next recovery
+    /// finds the row (`Registry.CommitOutcomeUnknown`); the file is kept, and the error says so.
     func createRing(_ name: String, layout: RingLayout, attachingWriter: Bool = true, readers: [String] = []) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
         for reader in readers { try ReaderTable.validate(reader) }
@@ -201,9 +203,18 @@ extension DataDirectory {
                 }
             }
         } catch {
+            if attachingWriter { file.detachWriter() }
+            // The commit failed: whether the row is in the registry cannot be told (its frames
+            // may be in the log, where the next open finds them; see `CommitOutcomeUnknown`).
+            // The file stays at its name: under the row it is a whole buffer; without one it is
+            // a ring file in which nothing was ever written, which the next create of the name
+            // replaces. (Deleting it left a row over a missing file: issue 26.)
+            if error.cause is Registry.CommitOutcomeUnknown {
+                let quoted = name.escapingControlCharacters
+                throw CBuffFailure(error.code, "\(error.message) Whether buffer \"\(quoted)\" was created cannot be told (a commit that fails may still be in the registry's log), so its ring file \(trust.path(of: finalEntry)) is kept: `cbuff inspect \(quoted)` says whether it is registered; if it is not, `cbuff create \(quoted)` replaces that empty file, or `cbuff rm \(quoted)` removes it.", cause: error.cause)
+            }
             // The transaction rolled back: remove the file under whichever name it has now, unless
             // another creator has already replaced it there.
-            if attachingWriter { file.detachWriter() }
             file.unlinkIfStillNamed()
             throw error
         }
@@ -444,7 +455,7 @@ extension DataDirectory {
     /// `readOnlyOnReadOnlyMount`: an anonymous reader, which stores nothing to the file, maps it
     /// read-only when the data directory is on a read-only mount; everyone else then fails
     /// with the sentence the errno table gives (read-only).
-    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> RingFile {
+    func openRing(of row: BufferRow, trust: FileTrust, holding kind: RingKind? = nil, writable: Bool = true, readOnlyOnReadOnlyMount: Bool = false) throws(CBuffFailure) -> RingFile {
         switch (kind, row.messages) {
         case (.items?, _?):
             throw CBuffFailure(.typeMismatch, "Buffer \"\(row.name)\" holds variable-size messages, not items; use its message writer and readers (cbuff push and tail handle both).")
@@ -453,7 +464,7 @@ extension DataDirectory {
         default: break
         }
         let file = try openingRing(of: row.name, in: trust) { () throws(CBuffFailure) in
-            try RingFile.open(row.file, in: trust, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
+            try RingFile.open(row.file, in: trust, writable: writable, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount) { missingRing(row.name, $0) }
         }
         if let problem = Self.disagreement(of: row, with: file) { throw problem }
         return file
@@ -489,7 +500,7 @@ extension DataDirectory {
 
     /// The failure for a registered buffer whose ring file is not there.
     func missingRing(_ name: String, _ failure: SystemCallFailure) -> CBuffFailure {
-        lostRingFailure(name, .missing, cause: failure)
+        lostRingFailure(name, .missing(temporaries: []), cause: failure)
     }
 
     func notFound(_ name: String) -> CBuffFailure {
@@ -503,6 +514,15 @@ extension DataDirectory {
         if let lost = Self.lostRing(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(row.name)\": it is registered but \(lostRingSentence(row.name, lost)), then create it again.")
         }
+        // A file a take-over would refuse (damaged, not the row's, not a regular file) is never
+        // advised to be taken over: the refusal's own sentence, and the one recovery. The file
+        // is opened as the take-over opens it (`openRing`: the same checks), read-only.
+        do throws(CBuffFailure) {
+            _ = try openRing(of: row, trust: trust, writable: false)
+        } catch where error.code == .corrupted {
+            let quoted = row.name.escapingControlCharacters
+            return CBuffFailure(.bufferAlreadyCreated, "Cannot create buffer \"\(quoted)\": it is registered, but a take-over would refuse its ring file: \(error.message) `cbuff rm \(quoted)` removes the buffer (its row and its ring file), then create it again.", cause: error.cause)
+        } catch {}
         if RingFile.neverHadAWriter(row.file, in: trust) {
             return CBuffFailure(.bufferAlreadyCreated, "Buffer \"\(row.name)\" already exists and has had no writer yet; take it over to start writing, or remove it first.")
         }

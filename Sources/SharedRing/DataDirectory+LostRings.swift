@@ -18,10 +18,19 @@ internal import SharedRingRegistry
 /// an explicit `rm NAME`). (The first version looked at the header alone, and `rm --dead`
 /// deleted such a file's items.)
 enum LostRing: Equatable {
-    /// No file at all.
-    case missing
+    /// No file at all; `temporaries` are the temporary ring files of that name that are there
+    /// and hold something (`.NAME.PID.N.tmp`, no live creator): a machine crash that loses a
+    /// create's rename leaves the buffer, items and all, under such a name (issue 26), and
+    /// renaming it back recovers it (the same file: its creation time is the row's).
+    case missing(temporaries: [String])
     /// A regular file of `size` bytes, every one of them zero.
     case zeroed(size: Int)
+
+    /// Whether nothing of the buffer can be anywhere: no file, or only zeros, and no temporary
+    /// file that may be it. Only then may `rm --dead` remove its row on its own.
+    var holdsNothing: Bool {
+        if case .missing(let temporaries) = self { temporaries.isEmpty } else { true }
+    }
 }
 
 extension DataDirectory {
@@ -35,14 +44,36 @@ extension DataDirectory {
         } catch {
             return nil
         }
-        guard present != nil else { return .missing }
+        guard present != nil else { return .missing(temporaries: temporaryRings(of: entry, in: trust)) }
         let fd: CInt, info: Sys.FileInfo
         do throws(CBuffFailure) {
             (fd, info) = try trust.open(entry, writable: false, "ring file") { CBuffFailure(.notFound, "", cause: $0) }
         } catch {
-            return error.code == .notFound ? .missing : nil
+            return error.code == .notFound ? .missing(temporaries: temporaryRings(of: entry, in: trust)) : nil
         }
         defer { Sys.close(fd) }
+        return zeroed(fd, info)
+    }
+
+    /// The temporary ring files of ring file `entry`'s buffer (`.NAME.PID.N.tmp`) that may be
+    /// that buffer: no live process holds them (a creator at work does) and they hold
+    /// something (not only zeros). In name order.
+    static func temporaryRings(of entry: String, in trust: FileTrust) -> [String] {
+        let name = entry.dropLast(".ring".count)
+        guard let entries = try? trust.entries() else { return [] }
+        return entries.filter { candidate in
+            guard candidate.hasPrefix(".\(name)."), creatorOfTemporaryRing(candidate) != nil,
+                  candidate.dropFirst(name.count + 2).split(separator: ".").count == 3,
+                  (try? RingFile.writerIsAlive(candidate, in: trust)) == false,
+                  let (fd, info) = try? trust.open(candidate, writable: false, "ring file", notFound: { CBuffFailure(.notFound, "", cause: $0) })
+            else { return false }
+            defer { Sys.close(fd) }
+            return zeroed(fd, info) == nil
+        }.sorted()
+    }
+
+    /// `.zeroed` when every byte of open file `fd` is zero, else nil.
+    private static func zeroed(_ fd: CInt, _ info: Sys.FileInfo) -> LostRing? {
         var header = [UInt8](repeating: 0xFF, count: min(info.size, RingLayout.headerSize))
         guard !header.isEmpty else { return .zeroed(size: 0) }
         guard case .success(let count) = header.withUnsafeMutableBytes({ Sys.read(fd, into: $0, at: 0) }),
@@ -63,6 +94,11 @@ extension DataDirectory {
         let path = ringPath(of: name)
         let quoted = name.escapingControlCharacters
         switch lost {
+        case .missing(let temporaries) where !temporaries.isEmpty:
+            let there = temporaries.map { entryPath($0) }
+            let recovery = there.count == 1 ? "`mv \(there[0]) \(path)` recovers the buffer if it is that file"
+                : "renaming the one that is the buffer's back to \(path) (`mv`) recovers it"
+            return "its ring file \(path) is missing, and \(there.joined(separator: ", ")) \(there.count == 1 ? "is" : "are") there under the temporary name a create gives its ring file (a machine crash can lose the rename that names it): \(recovery); otherwise `cbuff rm \(quoted)` removes its registry row"
         case .missing:
             return "its ring file \(path) is missing (lost in a machine crash, deleted by hand, or its removal was interrupted); nothing is left to read: `cbuff rm \(quoted)` removes its registry row"
         case .zeroed(let size):

@@ -34,63 +34,76 @@ extension DataDirectory {
         guard let registry = try existingRegistry() else { throw notFound(name) }
         let trust = registry.trust
         let file = BufferRow.fileName(of: name)
-        let (leftDirectory, unsynced) = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> (Bool, CBuffFailure?) in
-            if try !registered.hasRow(named: name) {
-                // No row, but a ring file of that name no live writer holds: it goes, as asked.
-                guard !onlyLost, trust.kind(of: file) == .regular, (try? RingFile.writerIsAlive(file, in: trust)) == false else { throw notFound(name) }
-            } else if !force {
-                let alive: Bool
-                do throws(CBuffFailure) {
-                    alive = try RingFile.writerIsAlive(file, in: trust)
-                } catch {
-                    throw CBuffFailure(error.code, "Buffer \"\(name)\" was not removed: cannot tell whether a writer holds it. \(error.message)", cause: error.cause)
-                }
-                if alive {
-                    let pid = (try? registered.row(named: name))??.writerPID
-                    throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
-                }
-                if onlyLost, Self.lostRing(file, in: trust) == nil {
-                    throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file holds a ring again.")
-                }
-                if let keep {
-                    let snapshot: RingSnapshot
+        var unlinked = false
+        let leftDirectory: Bool, unsynced: CBuffFailure?
+        do throws(CBuffFailure) {
+            (leftDirectory, unsynced) = try registry.write("remove buffer \"\(name)\"") { (registered: RegistryTransaction) throws(CBuffFailure) -> (Bool, CBuffFailure?) in
+                if try !registered.hasRow(named: name) {
+                    // No row, but a ring file of that name no live writer holds: it goes, as asked.
+                    guard !onlyLost, trust.kind(of: file) == .regular, (try? RingFile.writerIsAlive(file, in: trust)) == false else { throw notFound(name) }
+                } else if !force {
+                    let alive: Bool
                     do throws(CBuffFailure) {
-                        // Its row is read (and checked) here, and the file checked against it:
-                        // a file that is not this buffer's says nothing about this buffer.
-                        guard let row = try registered.row(named: name) else { throw notFound(name) }
-                        let ring = try RingFile.open(file, in: trust, writable: false) { missingRing(name, $0) }
-                        if let problem = Self.disagreement(of: row, with: ring) { throw problem }
-                        snapshot = try ring.snapshot()
+                        alive = try RingFile.writerIsAlive(file, in: trust)
                     } catch {
-                        throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
+                        throw CBuffFailure(error.code, "Buffer \"\(name)\" was not removed: cannot tell whether a writer holds it. \(error.message)", cause: error.cause)
                     }
-                    try keep(snapshot)
+                    if alive {
+                        let pid = (try? registered.row(named: name))??.writerPID
+                        throw CBuffFailure(.writerBusy, "Buffer \"\(name)\" has a live writer\(Self.describePID(pid.map { UInt32(bitPattern: $0) } ?? 0)); stop it first or force the removal.")
+                    }
+                    if onlyLost {
+                        guard let lost = Self.lostRing(file, in: trust) else {
+                            throw CBuffFailure(.writerBusy, "kept \"\(name)\": its ring file holds a ring again.")
+                        }
+                        // A temporary file that may be the buffer (a lost rename) keeps the row: it
+                        // is what renaming that file back needs.
+                        guard lost.holdsNothing else { throw CBuffFailure(.writerBusy, "kept \"\(name)\": \(lostRingSentence(name, lost)).") }
+                    }
+                    if let keep {
+                        let snapshot: RingSnapshot
+                        do throws(CBuffFailure) {
+                            // Its row is read (and checked) here, and the file checked against it:
+                            // a file that is not this buffer's says nothing about this buffer.
+                            guard let row = try registered.row(named: name) else { throw notFound(name) }
+                            let ring = try RingFile.open(file, in: trust, writable: false) { missingRing(name, $0) }
+                            if let problem = Self.disagreement(of: row, with: ring) { throw problem }
+                            snapshot = try ring.snapshot()
+                        } catch {
+                            throw CBuffFailure(error.code, "kept \"\(name)\": its ring file cannot be read now. \(error.message)")
+                        }
+                        try keep(snapshot)
+                    }
+                }
+                try registered.delete(named: name)
+                // unlink never follows a symbolic link: what goes is the directory entry itself. A
+                // directory there was never the ring file (cbuff makes none), and no writer can
+                // hold one: the buffer goes, the directory stays, and the caller hears of it.
+                // (A removal killed between this unlink and the commit leaves a row without its
+                // ring file: every command then says so, `rm` and `rm --dead` remove it.)
+                switch trust.unlink(file) {
+                case .success: unlinked = true
+                case .failure(let failure) where failure.isNotFound: break
+                case .failure(let failure) where failure.cause == .directory: return (true, nil)
+                case .failure(let failure): throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
+                }
+                // The unlink is made durable before the row's deletion commits: a machine crash
+                // then leaves the row and the file, or the row without its file (which every
+                // command names, and `rm` removes), never a file with data under no row (which no
+                // command removes on its own). If that sync fails, the file is gone all the same:
+                // the row goes too (a row over a file just deleted helps nobody), and the caller
+                // hears that the removal may not survive a crash.
+                do throws(CBuffFailure) {
+                    try trust.synchronize(after: "deleting ring file \(trust.path(of: file))")
+                    return (false, nil)
+                } catch {
+                    return (false, error)
                 }
             }
-            try registered.delete(named: name)
-            // unlink never follows a symbolic link: what goes is the directory entry itself. A
-            // directory there was never the ring file (cbuff makes none), and no writer can
-            // hold one: the buffer goes, the directory stays, and the caller hears of it.
-            // (A removal killed between this unlink and the commit leaves a row without its
-            // ring file: every command then says so, `rm` and `rm --dead` remove it.)
-            switch trust.unlink(file) {
-            case .success: break
-            case .failure(let failure) where failure.isNotFound: break
-            case .failure(let failure) where failure.cause == .directory: return (true, nil)
-            case .failure(let failure): throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
-            }
-            // The unlink is made durable before the row's deletion commits: a machine crash
-            // then leaves the row and the file, or the row without its file (which every
-            // command names, and `rm` removes), never a file with data under no row (which no
-            // command removes on its own). If that sync fails, the file is gone all the same:
-            // the row goes too (a row over a file just deleted helps nobody), and the caller
-            // hears that the removal may not survive a crash.
-            do throws(CBuffFailure) {
-                try trust.synchronize(after: "deleting ring file \(trust.path(of: file))")
-                return (false, nil)
-            } catch {
-                return (false, error)
-            }
+        } catch where unlinked {
+            // Only the commit fails after the unlink: the file is gone, the row may be there
+            // still (see `Registry.CommitOutcomeUnknown`); a removal again finishes either way.
+            throw CBuffFailure(error.code, "\(error.message) Buffer \"\(name.escapingControlCharacters)\"'s ring file \(trust.path(of: file)) is deleted already, and whether its registry row is gone cannot be told: `cbuff rm \(name.escapingControlCharacters)` again finishes the removal.", cause: error.cause)
         }
         if let unsynced {
             throw CBuffFailure(unsynced.code, "Buffer \"\(name)\" was removed, but not durably: \(unsynced.message) After a machine crash its ring file may be back without a registry row (cbuff list names it; delete it by hand).", cause: unsynced.cause)
@@ -135,16 +148,20 @@ extension DataDirectory {
     /// by a lost or replaced registry, or copied in by hand): nothing can open them by name, and
     /// creating a buffer of the same name replaces the file. Listed for people to decide; cbuff
     /// never deletes them on its own, since they may be the only copy of a buffer's items.
+    ///
+    /// With no registry at all (`registry.sqlite` lost, say), no row names any of them: every
+    /// ring file is one. (The first version returned none then: `cbuff list` printed an empty
+    /// table and no word about ring files holding items.)
     public func unregisteredRingFiles() throws(CBuffError) -> [String] {
         try lifted { () throws(CBuffFailure) in
-            guard let registry = try existingRegistry() else { return [] }
-            let trust = registry.trust
-            let registered = try registry.registeredFiles()   // a damaged row's file is no stray
+            guard let trust = try existingTrust() else { return [] }
+            let registry = try Registry.open(trust, creating: false, lockTimeoutNanos: lockTimeoutNanos)
+            let registered = try registry?.registeredFiles() ?? []   // a damaged row's file is no stray
             let strays = try trust.entries().filter { entry in
                 entry.hasSuffix(".ring") && !entry.hasPrefix(".") && !registered.contains(entry)
                     && (try? RingFile.writerIsAlive(entry, in: trust)) == false
             }.sorted()
-            guard !strays.isEmpty else { return [] }
+            guard !strays.isEmpty, let registry else { return strays }
             // A create or remove in progress renames or unlinks its ring file before its row
             // commits: a stray gets a second look under the registry's write lock, where none
             // is half done (see `settled`). Without that lock, the first look stands.
@@ -189,6 +206,7 @@ extension DataDirectory {
             for status in survey.buffers where status.ring == nil {
                 let name = status.record.name
                 guard let trust, Self.lostRing(BufferRow.fileName(of: name), in: trust) != nil else { continue }
+                // (One whose temporary file may be the buffer is kept, saying so: see `removeBuffer`.)
                 do throws(CBuffFailure) {
                     try removeBuffer(name, force: false, onlyLost: true, unless: nil)
                     sweep.removed.append(name)

@@ -87,13 +87,14 @@ extension DataDirectory {
             let snapshot = try file.snapshot()
             // A sound ring file that is not the row's (another geometry, another buffer's file)
             // is shown as it is, and marked: the report says what it holds and why it is refused.
+            let ring = RingStatus(snapshot, writerAlive: writer == .alive)
+            let problem = Self.disagreement(of: row, with: file)
             return BufferStatus(record: record, path: path, writerLiveness: writer,
-                                ring: RingStatus(snapshot, writerAlive: writer == .alive),
-                                problem: Self.disagreement(of: row, with: file).map { CBuffError($0) })
+                                ringFile: problem.map { .notItsOwn(ring, CBuffError($0)) } ?? .own(ring))
         } catch {
             // A ring that cannot be opened or read may still be locked by a live writer.
             let writer = liveness { () throws(CBuffFailure) in try RingFile.writerIsAlive(row.file, in: trust) }
-            return BufferStatus(record: record, path: path, writerLiveness: writer, ring: nil, problem: CBuffError(error))
+            return BufferStatus(record: record, path: path, writerLiveness: writer, ringFile: .unreadable(CBuffError(error)))
         }
     }
 }

@@ -179,13 +179,18 @@ public struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
     /// per-user default may simply not exist yet); one this process may not enter or may not
     /// trust, or a file where the directory should be, is an error.
     func existingRegistry() throws(CBuffFailure) -> Registry? {
-        let trust: FileTrust
+        guard let trust = try existingTrust() else { return nil }
+        return try Registry.open(trust, creating: false, lockTimeoutNanos: lockTimeoutNanos)
+    }
+
+    /// The directory, checked (``trust()``), or nil when it is the default one and does not
+    /// exist yet.
+    func existingTrust() throws(CBuffFailure) -> FileTrust? {
         do {
-            trust = try self.trust()
+            return try self.trust()
         } catch where error.code == .notFound && isDefault {
             return nil
         }
-        return try Registry.open(trust, creating: false, lockTimeoutNanos: lockTimeoutNanos)
     }
 
     /// Opens the directory and checks it (see "Trust" above): what its files may be. Each

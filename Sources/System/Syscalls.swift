@@ -197,6 +197,9 @@ package enum Sys {
         package let allocated: Int
         package let links: Int
         package let identity: FileIdentity
+        /// When its content last changed (`st_mtim`), in nanoseconds since the Unix epoch (0
+        /// for a time before it).
+        package let modifiedNanos: UInt64
 
         init(_ st: stat) {
             switch st.st_mode & S_IFMT {
@@ -215,6 +218,7 @@ package enum Sys {
             allocated = Int(st.st_blocks) &* 512
             links = Int(st.st_nlink)
             identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            modifiedNanos = st.st_mtim.tv_sec < 0 ? 0 : UInt64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ UInt64(st.st_mtim.tv_nsec)
         }
     }
 
@@ -548,6 +552,17 @@ package enum Sys {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME_COARSE, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// When this boot began, in nanoseconds since the Unix epoch: the real-time clock now less
+    /// the time since boot (`CLOCK_BOOTTIME`, suspends included). As exact as the real-time
+    /// clock: one set back after boot moves it back too.
+    package static func bootRealtimeNanos() -> UInt64 {
+        var sinceBoot = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &sinceBoot)
+        let now = realtimeNanos()
+        let up = UInt64(sinceBoot.tv_sec) &* 1_000_000_000 &+ UInt64(sinceBoot.tv_nsec)
+        return now > up ? now - up : 0
     }
 
     @usableFromInline

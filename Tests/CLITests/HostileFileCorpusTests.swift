@@ -5,8 +5,10 @@ import TestSupport
 /// The hostile-file conformance corpus (`Tests/HostileFiles/corpus.json`), run against the
 /// `cbuff` tool. The Python package runs the same corpus (python/tests/test_hostile_corpus.py):
 /// the cases are data, so both must agree case by case. Each case starts from a copy of one base
-/// data directory, damages it as its steps say, then reads (`cbuff tail NAME`) or writes (`cbuff
-/// push NAME 1`) one buffer by name and must end with the expected status.
+/// data directory, damages it as its steps say, then reads (`cbuff tail NAME`), writes (`cbuff
+/// push NAME 1`), lists the named readers of (`cbuff reader list NAME`) or creates again (`cbuff
+/// create NAME …`) one buffer by name and must end with the expected status (and, where the
+/// case says, a sentence holding its words).
 @Suite struct HostileFileCorpusTests {
     struct Corpus: Decodable {
         let cases: [Case]
@@ -18,6 +20,8 @@ import TestSupport
         let action: String?
         let steps: [Step]
         let expect: Int32
+        /// Words the refusal's sentence must hold (its recovery, say), if given.
+        let says: String?
         var description: String { name }
     }
 
@@ -36,6 +40,20 @@ import TestSupport
         let chmod: String?
         let mode: String?
         let sql: String?
+        let age: String?
+    }
+
+    /// The command of each action: read every item or message; take it over and push one;
+    /// list its named readers; create it (again) with the base's geometry.
+    static func arguments(_ action: String?, _ buffer: String) -> [String] {
+        switch action {
+        case "write": ["push", buffer, "1"]
+        case "readers": ["reader", "list", buffer]
+        case "create":
+            ["create", buffer] + (["messages": ["--messages", "--capacity", "4096", "--max-message", "64"],
+                                   "fields": ["--fields", "time:u64,qty:u32", "--length", "8"]][buffer] ?? ["--item-size", "8", "--length", "16"])
+        default: ["tail", buffer]
+        }
     }
 
     static let corpusPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -84,9 +102,11 @@ import TestSupport
         let dir = temporary.path + "/d"
         #expect(shell("cp -a '\(base)' '\(dir)'") == 0)
         for step in hostile.steps { try Self.apply(step, in: dir, buffer: hostile.buffer) }
-        let arguments = hostile.action == "write" ? ["push", hostile.buffer, "1"] : ["tail", hostile.buffer]
-        let outcome = try run("cbuff", ["--dir", dir] + arguments, timeout: 30)
+        let outcome = try run("cbuff", ["--dir", dir] + Self.arguments(hostile.action, hostile.buffer), timeout: 30)
         #expect(outcome.status == hostile.expect && !outcome.timedOut, "\(hostile): \(outcome)")
+        if let words = hostile.says {
+            #expect(outcome.stderr.contains(words), "\(hostile) should say \"\(words)\": \(outcome)")
+        }
         if outcome.status != 0 {
             #expect(outcome.stderr.hasPrefix("cbuff: ") && outcome.stderr.filter { $0 == "\n" }.count == 1, "\(hostile): \(outcome)")
         }
@@ -132,6 +152,10 @@ import TestSupport
         } else if let sql = step.sql {
             let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA ignore_check_constraints=ON'); c.execute(sys.argv[2]); c.commit()"
             #expect(shell("python3 -c \"\(script)\" '\(dir)/registry.sqlite' \"\(sql)\"") == 0, "\(sql)")
+        } else if let file = step.age {
+            // Last modified before this boot (1970): what a file that survived a reboot says.
+            var times = [timespec(tv_sec: 0, tv_nsec: 0), timespec(tv_sec: 0, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, at(file), &times, 0) == 0, "age \(at(file))")
         } else {
             Issue.record("a step with no operation: \(step)")
         }

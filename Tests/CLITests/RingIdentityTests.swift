@@ -98,6 +98,37 @@ import TestSupport
         #expect(try cbuff("tail", "b").lines == ["1", "2"])
     }
 
+    /// Another buffer's ring file at A's path: every command that shows a buffer's state shows
+    /// nothing of it as A's (issue 26, F3: `reader list a` printed B's named readers as A's,
+    /// exit 0). The readers exist only in a status whose file is the row's; `inspect` alone
+    /// shows what the file holds, marked.
+    @Test func noCommandShowsAnotherBuffersReadersAsThisOnes() throws {
+        try twins()
+        #expect(try cbuff("pop", "b", "--reader", "theirs").status == 0)
+        #expect(try cbuff("pop", "a", "--reader", "mine").status == 0)
+        #expect(Glibc.unlink(dir + "/a.ring") == 0)
+        try FileManager.default.copyItem(atPath: dir + "/b.ring", toPath: dir + "/a.ring")
+        try expectRefused("reader", "list", "a", saying: "is not its own")
+        try expectRefused("reader", "list", "a", "--json", saying: "is not its own")
+        try expectRefused("reader", "seek", "a", "theirs", "--to", "oldest", saying: "is not its own")
+        // list and its JSON, top's report: a is marked, and none of B's state is A's.
+        let json = try cbuff("list", "--json")
+        #expect(json.status == 65, "\(json)")
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json)")
+        let a = try #require(reports.first { $0["name"] as? String == "a" }, "\(json)")
+        #expect(a["problem"] is String && (a["readers"] as? [Any])?.isEmpty == true && a["written"] is NSNull, "\(json)")
+        let prometheus = try cbuff("list", "--format", "prometheus")
+        #expect(prometheus.status == 65 && prometheus.stdout.contains("cbuff_damaged{buffer=\"a\",kind=\"items\"} 1")
+                && !prometheus.stdout.contains("buffer=\"a\",kind=\"items\",reader=\"theirs\""), "\(prometheus)")
+        // inspect shows what the file holds, and says whose it is not.
+        let inspected = try cbuff("inspect", "a")
+        #expect(inspected.status == 65 && inspected.stdout.contains("NOT THIS BUFFER'S") && inspected.stdout.contains("theirs"), "\(inspected)")
+        // Put back, A's own readers again.
+        try FileManager.default.removeItem(atPath: dir + "/a.ring")
+        #expect(try cbuff("rm", "a").status == 0)
+        #expect(try cbuff("reader", "list", "b").stdout.contains("theirs"))
+    }
+
     /// A sound ring file whose geometry disagrees with its row: inspect prints what the file
     /// holds (the JSON too), names the disagreement, and exits 65.
     @Test func inspectShowsADisagreeingBufferAndExits65() throws {

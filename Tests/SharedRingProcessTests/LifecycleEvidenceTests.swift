@@ -218,6 +218,52 @@ import SharedRing
         #expect(FileManager.default.fileExists(atPath: temporaryPath), "rm --dead deleted a buffer's items: \(swept)")
     }
 
+    /// The lost-rename state (issue 26, F7): the row committed, the ring file's name lost, the
+    /// buffer under its temporary name. Every command names that file and the one recovery that
+    /// loses nothing, renaming it back; `rm --dead` keeps the row that recovery needs (it
+    /// removed it, leaving the items under a name nothing could register again). The rename
+    /// back recovers every item.
+    @Test func aRingFileUnderItsTemporaryNameIsNamedWithItsRecovery() throws {
+        var writer = try directory.createBuffer("renamed", itemSize: 8, length: 64)
+        for value in UInt64(1)...3 { try writer.push(value) }
+        writer.close()
+        let pidMax = Int(try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4_194_304
+        let temporaryPath = dir + "/.renamed.\(pidMax + 1).0.tmp"
+        #expect(rename(directory.ringPath(of: "renamed"), temporaryPath) == 0)
+        let recovery = "`mv \(temporaryPath) \(directory.ringPath(of: "renamed"))` recovers the buffer"
+        for arguments in [["tail", "renamed"], ["inspect", "renamed"], ["push", "renamed", "4"], ["create", "renamed", "--item-size", "8", "--length", "64"]] {
+            let outcome = try run("cbuff", ["--dir", dir] + arguments)
+            #expect(outcome.status != 0 && outcome.stderr.contains(recovery), "\(arguments): \(outcome)")
+        }
+        #expect((try? directory.openReader("renamed")) == nil)
+        do {
+            _ = try directory.openReader("renamed")
+        } catch {
+            #expect(error.code == .corrupted && error.message.contains(recovery), "\(error)")
+        }
+        let swept = try cbuff("rm", "--dead")
+        #expect(swept.status == 0 && swept.lines.isEmpty && swept.stderr.contains("kept \"renamed\"") && swept.stderr.contains(recovery), "\(swept)")
+        #expect(rename(temporaryPath, directory.ringPath(of: "renamed")) == 0)
+        let recovered = try cbuff("tail", "renamed")
+        #expect(recovered.status == 0 && recovered.lines == ["1", "2", "3"], "\(recovered)")
+    }
+
+    /// With the registry itself lost, every ring file is one no row names: `list` says so (it
+    /// printed an empty table and nothing else), and nothing is deleted (issue 26, F7).
+    @Test func listNamesTheRingFilesOfALostRegistry() throws {
+        for name in ["a", "b"] {
+            var writer = try directory.createBuffer(name, itemSize: 8, length: 16)
+            try writer.push(UInt64(7))
+            writer.close()
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/registry.sqlite" + suffix) }
+        let listed = try cbuff("list")
+        #expect(listed.status == 0 && listed.stderr.contains("2 ring files") && listed.stderr.contains("a.ring, b.ring"), "\(listed)")
+        #expect(try directory.unregisteredRingFiles() == ["a.ring", "b.ring"])
+        #expect(try cbuff("rm", "--dead").status == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.ringPath(of: "a")) && FileManager.default.fileExists(atPath: directory.ringPath(of: "b")))
+    }
+
     /// A zeroed ring file whose writer lock a live process holds is no crash's leftover: nothing
     /// removes it without --force (this test's process holds the writer; cbuff is another).
     @Test func aZeroedRingFileHeldByALiveWriterIsKept() throws {

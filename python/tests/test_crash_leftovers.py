@@ -135,3 +135,116 @@ def test_an_uncommitted_transaction_written_out_of_order_is_dropped_as_sqlite_dr
     assert status == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["a", "b"], (status, out, err)
     with sqlite3.connect(registry) as db:
         assert [row[0] for row in db.execute("SELECT name FROM buffers ORDER BY name")] == ["a", "b"]
+
+
+@pytest.mark.parametrize("damage", ["short", "magic", "not-its-own", "directory"])
+def test_create_over_a_ring_file_a_take_over_refuses_says_so_as_the_tool_does(directory, cbuff_cli, damage):
+    """A damaged file is never advised to be taken over (issue 26, F4): the take-over's own
+    refusal and the one recovery, ``cbuff rm NAME``, in the tool's words."""
+    with directory.create_buffer("hurt", item_size=8, length=16) as writer:
+        writer.push(1)
+    path = directory.ring_path("hurt")
+    if damage == "short":
+        os.truncate(path, 100)
+    elif damage == "magic":
+        with open(path, "r+b") as f:
+            f.write(bytes(8))
+    elif damage == "not-its-own":
+        with open(path, "r+b") as f:
+            f.seek(64)                  # the creation time the row records
+            f.write(struct.pack("<Q", 1))
+    else:
+        os.unlink(path)
+        os.mkdir(path, 0o700)
+    with pytest.raises(Corrupted) as refused:
+        directory.take_over("hurt")
+    with pytest.raises(BufferAlreadyCreated) as raised:
+        directory.create_buffer("hurt", item_size=8, length=16)
+    message = raised.value.message
+    # (A directory is said as what it is; the take-over's writable open meets EISDIR first.)
+    assert refused.value.message in message or damage == "directory", (refused.value.message, message)
+    assert "`cbuff rm hurt`" in message and "take it over" not in message, message
+    status, _, said = cbuff_cli("create", "hurt", "--item-size", "8", "--length", "16")
+    assert status == 73 and message in said, (message, said)
+
+
+def test_a_ring_file_under_its_temporary_name_is_named_with_its_recovery(directory, cbuff_cli):
+    """The lost-rename state (issue 26, F7): the row committed, the ring file's name lost, the
+    buffer under its temporary name. The sentence names that file and ``mv`` back, as the tool
+    says it; renaming it back recovers every item."""
+    with directory.create_buffer("renamed", item_size=8, length=64) as writer:
+        for value in (1, 2, 3):
+            writer.push(value)
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    temporary = os.path.join(directory.path, f".renamed.{pid_max + 1}.0.tmp")
+    os.rename(directory.ring_path("renamed"), temporary)
+    recovery = f"`mv {temporary} {directory.ring_path('renamed')}` recovers the buffer"
+    status, _, said = cbuff_cli("tail", "renamed")
+    with pytest.raises(Corrupted) as raised:
+        directory.open_reader("renamed")
+    assert status == 65 and recovery in said and raised.value.message in said, (raised.value.message, said)
+    os.rename(temporary, directory.ring_path("renamed"))
+    with directory.open_reader("renamed") as reader:
+        assert [reader.pop() for _ in range(3)] == [1, 2, 3]
+
+
+STRACE = "/usr/bin/strace"
+
+
+def _strace_works():
+    import subprocess
+    return os.access(STRACE, os.X_OK) and subprocess.run([STRACE, "-o", "/dev/null", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _strace_works(), reason="strace (with ptrace allowed) is needed to inject a failing fdatasync into SQLite; the fault is never faked")
+def test_a_create_or_removal_whose_commit_fails_leaves_a_whole_directory(directory, cbuff_cli):
+    """A failed commit is "unknown", not "rolled back" (issue 26, F6): each fdatasync of a
+    create in turn fails with EIO (strace injects it); no row is ever left over a missing ring
+    file, and a removal that failed after its unlink says so and how to finish."""
+    import subprocess
+    import sys
+    import textwrap
+    directory.create_buffer("warm", item_size=8, length=4).close()
+    source = os.path.dirname(os.path.dirname(cbuff.__file__))
+
+    def failing(nth, code):
+        program = textwrap.dedent("""
+            import sys, cbuff
+            d = cbuff.DataDirectory(sys.argv[1])
+            try:
+                %s
+            except cbuff.CBuffError as error:
+                print(error.code, error.message)
+        """) % code
+        done = subprocess.run([STRACE, "-f", "-o", "/dev/null", "-e", f"inject=fdatasync:error=EIO:when={nth}",
+                               sys.executable, "-c", program, directory.path],
+                              env={**os.environ, "PYTHONPATH": source}, capture_output=True, timeout=60)
+        return done.stdout.decode()
+    told = False
+    for nth in range(1, 7):
+        said = failing(nth, "d.create_buffer('c', item_size=8, length=16).close()")
+        told = told or "cannot be told" in said
+        assert not cbuff.DataDirectory(directory.path).survey().damaged, (nth, said)
+        status, out, _ = cbuff_cli("list")
+        assert status == 0, (nth, said, out)
+        try:
+            directory.remove("c")       # a whole buffer, or a ring file no row names: it goes
+        except NotFound:
+            pass                        # nothing was left
+    assert told, "no injected fdatasync failed a create's commit"
+    finished = False
+    for nth in range(1, 5):
+        with directory.create_buffer("c", item_size=8, length=16) as writer:
+            writer.push(5)
+        said = failing(nth, "d.remove('c')")
+        if said and not os.path.exists(directory.ring_path("c")):
+            finished = True
+            assert "is deleted already" in said and "`cbuff rm c` again finishes the removal" in said, said
+        if said:
+            try:
+                directory.remove("c")
+            except NotFound:
+                pass
+        assert not cbuff.DataDirectory(directory.path).survey().damaged, (nth, said)
+    assert finished, "no injected fdatasync failed a removal after its unlink"

@@ -76,6 +76,8 @@ def apply(step, directory, buffer):
         os.mkdir(at(step["directory"]), 0o700)
     elif "chmod" in step:
         os.chmod(at(step["chmod"]), int(step["mode"], 8))
+    elif "age" in step:
+        os.utime(at(step["age"]), (0, 0))    # last modified before this boot (1970)
     elif "sql" in step:
         connection = sqlite3.connect(os.path.join(directory, "registry.sqlite"))
         connection.execute("PRAGMA ignore_check_constraints=ON")
@@ -86,9 +88,20 @@ def apply(step, directory, buffer):
         raise AssertionError(f"a step with no operation: {step}")
 
 
+GEOMETRY = {"items": {"item_size": 8, "length": 16}, "messages": {"messages": True, "capacity": 4096, "max_message": 64},
+            "fields": {"fields": "time:u64,qty:u32", "length": 8}}
+
+
 def act(directory, buffer, action):
-    """Reads every item or message of `buffer` by name, or takes it over and pushes one."""
+    """Reads every item or message of `buffer` by name, takes it over and pushes one, lists its
+    named readers, or creates it again (the cbuff tool's tail, push, reader list, create)."""
     data = cbuff.DataDirectory(directory, lock_timeout=2.0)
+    if action == "readers":
+        assert isinstance(data.inspect(buffer).readers, tuple)
+        return
+    if action == "create":
+        data.create_buffer(buffer, **GEOMETRY[buffer]).close()
+        return
     if action == "write":
         writer = data.take_over(buffer)
         try:
@@ -110,11 +123,12 @@ def act(directory, buffer, action):
 
 
 def outcome(directory, buffer, action):
+    """The status the action ends with, and the error's sentence ("" for none)."""
     try:
         act(directory, buffer, action)
-        return 0
+        return 0, ""
     except cbuff.CBuffError as error:
-        return STATUS.get(error.code, 1)
+        return STATUS.get(error.code, 1), str(error)
 
 
 @pytest.mark.parametrize("case", CORPUS["cases"], ids=[case["name"] for case in CORPUS["cases"]])
@@ -126,6 +140,8 @@ def test_every_hostile_file_gets_the_status_swift_gives(case, base):
         os.chmod(directory, 0o700)
         for step in case["steps"]:
             apply(step, directory, case["buffer"])
-        assert outcome(directory, case["buffer"], case.get("action", "read")) == case["expect"]
+        status, said = outcome(directory, case["buffer"], case.get("action", "read"))
+        assert status == case["expect"], said
+        assert case.get("says", "") in said
     finally:
         shutil.rmtree(folder, ignore_errors=True)

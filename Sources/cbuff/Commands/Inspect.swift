@@ -37,7 +37,7 @@ struct Inspect: ParsableCommand {
             }
             let status = try global.directory.status(of: name)
             if json {
-                try Output.print(BufferReport.json(BufferReport(status, earlier: earlier, seconds: interval ?? 0)) + "\n")
+                try Output.print(BufferReport.json(BufferReport(status, earlier: earlier, seconds: interval ?? 0, showingRefusedRing: true)) + "\n")
             } else {
                 try Output.print(describe(status))
             }
@@ -61,11 +61,16 @@ struct Inspect: ParsableCommand {
         if let layout = record.itemLayout {
             rows.append(("fields", layout.fields.map { "\($0.name):\($0.type)@\($0.offset)" }.joined(separator: " ")))
         }
-        guard let ring = status.ring else {
+        // A sound ring file that is not the row's is shown (what the file at the buffer's path
+        // holds, for the investigator), marked on its first line and in "problem" below.
+        guard let ring = status.ring ?? status.refusedRing else {
             rows.append(("writer", writerLine(pid: record.writerPID, startTime: record.writerStartTime, alive: status.writerAlive, state: nil)))
             rows.append(("ring file", "UNREADABLE: \(status.problem?.description ?? "unknown problem")"))
             rows.append(("registry", registryLine(record)))
             return format(rows)
+        }
+        if status.refusedRing != nil {
+            rows.append(("ring file", "NOT THIS BUFFER'S: what follows is what the file at its path holds (see \"problem\")"))
         }
         rows.append(("writer", writerLine(pid: ring.writerPID, startTime: ring.writerStartTime, alive: status.writerAlive, state: ring.writerState)))
         // The writer stamps the time every 1024 items and when it closes: one that died before

@@ -74,9 +74,12 @@ struct BufferReport: Encodable {
     }
 
     /// The report of `status`; with the status of the same buffer `seconds` earlier, rates too.
-    init(_ status: BufferStatus, earlier: BufferStatus? = nil, seconds: Double = 0) {
+    /// A ring file that is not the row's reports nothing of what it holds (its readers are
+    /// another buffer's), unless `showingRefusedRing` (`inspect`, which marks it with `problem`
+    /// and exits 65).
+    init(_ status: BufferStatus, earlier: BufferStatus? = nil, seconds: Double = 0, showingRefusedRing: Bool = false) {
         let record = status.record
-        let ring = status.ring
+        let ring = showingRefusedRing ? status.ring ?? status.refusedRing : status.ring
         name = record.name
         kind = record.holdsMessages ? "messages" : "items"
         itemSize = record.holdsMessages ? nil : record.itemSize
@@ -109,7 +112,7 @@ struct BufferReport: Encodable {
         fileSize = ring?.fileSize
         sleepingReaders = ring?.sleepingReaders
         writerBlockedBy = ring?.writerBlockedBy
-        let before = earlier?.ring
+        let before = showingRefusedRing ? earlier?.ring ?? earlier?.refusedRing : earlier?.ring
         func rate(_ now: UInt64, _ then: UInt64?) -> Double? {
             guard let then, seconds > 0, now >= then else { return nil }
             return Double(now - then) / seconds

@@ -245,7 +245,7 @@ class DataDirectory:
                     raise
                 file = R.RingFile.open(registry.trust, row.name + ".ring", False)
         except FileNotFoundError:
-            raise self._lost_ring_error(row.name, ("missing", 0)) from None
+            raise self._lost_ring_error(row.name, _lost_ring(registry.trust, row.name) or ("missing", 0, ())) from None
         except Corrupted:
             lost = _lost_ring(registry.trust, row.name)
             if lost is None:
@@ -262,16 +262,22 @@ class DataDirectory:
         file.close()
         raise problem
 
-    def _lost_ring_sentence(self, name: str, lost: Tuple[str, int]) -> str:
+    def _lost_ring_sentence(self, name: str, lost: Tuple[str, int, Tuple[str, ...]]) -> str:
         """The state of buffer ``name``'s ring file that holds no ring, and the one command that
         recovers it: the Swift side's ``lostRingSentence``, word for word."""
         path = self.ring_path(name)
+        if lost[0] == "missing" and lost[2]:
+            there = [os.path.join(self.path, entry) for entry in lost[2]]
+            recovery = (f"`mv {there[0]} {path}` recovers the buffer if it is that file" if len(there) == 1
+                        else f"renaming the one that is the buffer's back to {path} (`mv`) recovers it")
+            return (f"its ring file {path} is missing, and {', '.join(there)} {'is' if len(there) == 1 else 'are'} there under the temporary name "
+                    f"a create gives its ring file (a machine crash can lose the rename that names it): {recovery}; otherwise `cbuff rm {name}` removes its registry row")
         if lost[0] == "missing":
             return f"its ring file {path} is missing (lost in a machine crash, deleted by hand, or its removal was interrupted); nothing is left to read: `cbuff rm {name}` removes its registry row"
         what = "is empty (0 bytes)" if lost[1] == 0 else f"holds only zeros ({lost[1]} bytes)"
         return f"its ring file {path} {what}, with no ring header (what a machine crash soon after its creation can leave); nothing is left to read: `cbuff rm {name}` removes the row and the file"
 
-    def _lost_ring_error(self, name: str, lost: Tuple[str, int]) -> Corrupted:
+    def _lost_ring_error(self, name: str, lost: Tuple[str, int, Tuple[str, ...]]) -> Corrupted:
         return Corrupted(f'Buffer "{name}" is registered but {self._lost_ring_sentence(name, lost)}.')
 
     # Creating and attaching
@@ -332,10 +338,20 @@ class DataDirectory:
                     S.synchronize_directory(registry.trust, f"naming ring file {final}")
                     Registry.insert(db, name, layout, file.created_at())
                 registry.write(register)
-            except BaseException:
+            except BaseException as error:
+                file.detach_writer()
+                if isinstance(error, CBuffError) and error.commit_outcome_unknown:
+                    # Whether the row is in the registry cannot be told: the file stays at its
+                    # name, a whole buffer under the row or an empty ring no row names (the
+                    # Swift side's ``createRing``).
+                    file.close()
+                    error.message = (f'{error.message} Whether buffer "{name}" was created cannot be told (a commit that fails may still be in the registry\'s log), '
+                                     f'so its ring file {self.ring_path(name)} is kept: `cbuff inspect {name}` says whether it is registered; '
+                                     f'if it is not, `cbuff create {name}` replaces that empty file, or `cbuff rm {name}` removes it.')
+                    error.args = (error.message,)
+                    raise
                 # The transaction rolled back: remove the file under whichever name it has now,
                 # unless another creator has already replaced it there.
-                file.detach_writer()
                 try:
                     if os.path.samestat(os.fstat(file.fd), os.stat(file.path)):
                         os.unlink(file.path)
@@ -386,6 +402,17 @@ class DataDirectory:
         lost = _lost_ring(registry.trust, name)
         if lost is not None:
             return BufferAlreadyCreated(f'Cannot create buffer "{name}": it is registered but {self._lost_ring_sentence(name, lost)}, then create it again.')
+        # A file a take-over would refuse (damaged, not the row's, not a regular file) is never
+        # advised to be taken over: the refusal's own sentence, and the one recovery (the Swift
+        # side's ``alreadyCreated``). Opened as the take-over opens it, read-only.
+        try:
+            row = registry.row(name)
+            if row is not None:
+                self._open_ring(registry, row, writable=False).close()
+        except Corrupted as error:
+            return BufferAlreadyCreated(f'Cannot create buffer "{name}": it is registered, but a take-over would refuse its ring file: {error.message} `cbuff rm {name}` removes the buffer (its row and its ring file), then create it again.')
+        except CBuffError:
+            pass
         if R.never_had_a_writer(registry.trust, name + ".ring"):
             return BufferAlreadyCreated(f'Buffer "{name}" already exists and has had no writer yet; take it over to start writing, or remove it first.')
         return BufferAlreadyCreated(f'Buffer "{name}" already exists and its writer is gone; take it over to resume writing, or remove it first.')
@@ -605,6 +632,7 @@ class DataDirectory:
                 # goes, the directory stays, and the caller hears of it.
                 try:
                     os.unlink(self.ring_path(name))
+                    unlinked.append(True)
                 except FileNotFoundError:
                     pass
                 except IsADirectoryError:
@@ -620,10 +648,18 @@ class DataDirectory:
                     unsynced.append(error)
                 return False
             unsynced: List[CBuffError] = []
+            unlinked: List[bool] = []
             try:
                 left_directory = registry.write(remove)
             except _NotThatBuffer:
                 return False
+            except CBuffError as error:
+                if unlinked:
+                    # Only the commit fails after the unlink (the Swift side's `removeBuffer`).
+                    error.message = (f'{error.message} Buffer "{name}"\'s ring file {self.ring_path(name)} is deleted already, and whether its registry row '
+                                     f'is gone cannot be told: `cbuff rm {name}` again finishes the removal.')
+                    error.args = (error.message,)
+                raise
         finally:
             registry.close()
         if unsynced:
@@ -636,22 +672,32 @@ class DataDirectory:
         return True
 
 
-def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int]]:
+def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int, Tuple[str, ...]]]:
     """What is at buffer ``name``'s ring file when it holds no ring (the Swift side's
-    ``LostRing``, the one rule of both): ("missing", 0), or ("zeroed", size) for a regular file
-    every byte of which is zero (an empty one included: a zeroed header over items is not);
-    None for anything else (a ring file, sound or damaged; a file cbuff does not open; one that
-    cannot be read), which keeps the rules of a damaged file."""
+    ``LostRing``, the one rule of both): ("missing", 0, temporaries) — with the temporary ring
+    files of that name that may be the buffer (``_temporary_rings``) — or ("zeroed", size, ())
+    for a regular file every byte of which is zero (an empty one included: a zeroed header over
+    items is not); None for anything else (a ring file, sound or damaged; a file cbuff does not
+    open; one that cannot be read), which keeps the rules of a damaged file."""
     try:
         present = trust.check_if_present(name + ".ring", "ring file")
     except CBuffError:
         return None
     if present is None:
-        return ("missing", 0)
+        return ("missing", 0, _temporary_rings(trust, name))
+    size = _zeroed_size(trust, name + ".ring")
+    if size == -1:
+        return ("missing", 0, _temporary_rings(trust, name))
+    return None if size is None else ("zeroed", size, ())
+
+
+def _zeroed_size(trust: S.DirectoryTrust, entry: str) -> Optional[int]:
+    """The size of file ``entry`` when every byte of it is zero (the header's place read first,
+    then the rest), None when not or when it cannot be read, -1 when it is not there."""
     try:
-        fd, info = S.open_trusted(trust, name + ".ring", False)
+        fd, info = S.open_trusted(trust, entry, False)
     except FileNotFoundError:
-        return ("missing", 0)
+        return -1
     except CBuffError:
         return None
     try:
@@ -665,7 +711,27 @@ def _lost_ring(trust: S.DirectoryTrust, name: str) -> Optional[Tuple[str, int]]:
         return None
     finally:
         os.close(fd)
-    return ("zeroed", info.st_size)
+    return info.st_size
+
+
+def _temporary_rings(trust: S.DirectoryTrust, name: str) -> Tuple[str, ...]:
+    """The temporary ring files of buffer ``name`` (``.NAME.PID.N.tmp``) that may be that buffer
+    (the Swift side's ``temporaryRings``): no live process holds them (a creator at work does)
+    and they hold something (not only zeros); a machine crash that loses a create's rename
+    leaves the buffer there. In name order."""
+    prefix = f".{name}."
+    try:
+        entries = sorted(os.listdir(trust.path))
+    except OSError:
+        return ()
+    found: List[str] = []
+    for entry in entries:
+        parts = entry[len(prefix):].split(".") if entry.startswith(prefix) else []
+        if len(parts) != 3 or parts[2] != "tmp" or not parts[0].lstrip("+-").isdigit() or not -2**31 <= int(parts[0]) < 2**31:
+            continue
+        if R.live_writer_pid(trust, entry) is None and _zeroed_size(trust, entry) is None:
+            found.append(entry)
+    return tuple(found)
 
 
 def _check_count(count: Any) -> None:

@@ -119,7 +119,7 @@ class Row:
         time (unless the row predates schema 5), kind, geometry, items and format version."""
         buffer = f'Buffer "{self.name}" is damaged'
         if self.ring_created_ns is not None and self.ring_created_ns != created_at:
-            return Corrupted(f"{buffer}: its ring file {path} is not its own: the registry says the file was created at {self.ring_created_ns} ns, the file's header says {created_at} ns (another buffer's ring file copied or renamed into place?); nothing was read or written. Remove the buffer, or put its own ring file back.")
+            return Corrupted(f"{buffer}: its ring file {path} is not its own: the registry says the file was created at {self.ring_created_ns} ns, the file's header says {created_at} ns (another buffer's ring file copied or renamed into place?); nothing was read or written. Remove the buffer (cbuff rm), or put its own ring file back.")
         mine = self.layout
         if (layout.messages, layout.capacity, layout.max_message) != (mine.messages, mine.capacity, mine.max_message):
             return Corrupted(f"{buffer}: its registry row and its ring file {path} disagree on whether it holds messages, or on their capacity or largest size.")
@@ -370,8 +370,10 @@ class Registry:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             raise self.translate(error, "update the registry") from None
+        committing = False
         try:
             result = body(db)
+            committing = True
             db.execute("COMMIT")
         except BaseException as error:
             try:
@@ -379,7 +381,13 @@ class Registry:
             except sqlite3.Error:
                 pass
             if isinstance(error, sqlite3.Error):
-                raise self.translate(error, "update the registry") from None
+                failure = self.translate(error, "update the registry")
+                # A failed COMMIT (a failed sync of the log, a full disk) is "unknown", not
+                # "rolled back": its frames may be in the log, where the next open finds them
+                # (the Swift side's ``Registry.CommitOutcomeUnknown``). A caller that would undo
+                # what the transaction named must not.
+                failure.commit_outcome_unknown = committing
+                raise failure from None
             raise
         try:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -13,12 +13,16 @@ committed: torn, half written, out of order, or an older log's. cbuff accepts ev
 Damage is what no crash leaves: a header SQLite refuses (a matching checksum, an unknown
 version), or a WAL index (``-shm``: both header copies equal, initialised, checksum matching,
 the log's salts) that counts as committed more frames than SQLite's reading reaches and than
-the checkpoint copied (SQLite counts a frame only after it was synced)."""
+the checkpoint copied (SQLite counts a frame only after it was synced) — an index changed during
+this boot only: SQLite never syncs it, so after a machine crash the file holds some past version
+of it whose ``nBackfill`` is as stale as its ``mxFrame``, and SQLite throws it away at the first
+open (issue 26, F5). One last changed before this boot began is not read."""
 
 from __future__ import annotations
 
 import os
 import struct
+import time
 from typing import List, NamedTuple, Optional, Tuple
 
 from . import _system as S
@@ -39,8 +43,12 @@ class Reading(NamedTuple):
 
 def verify(trust: S.DirectoryTrust, wal: str, shm: str) -> None:
     """Raises ``Corrupted`` if the WAL ``wal`` of the directory is damaged in a way no crash leaves."""
-    index = _read(trust, shm, INDEX_HEADER_BYTES)      # the index first: a commit meanwhile is never counted by an index it outran
-    data = _read(trust, wal, WAL_LIMIT, whole=True)
+    # The index first: a commit meanwhile is never counted by an index it outran. Only one
+    # changed during this boot counts (see above).
+    shm_read = _read(trust, shm, INDEX_HEADER_BYTES)
+    index = shm_read[0] if shm_read is not None and shm_read[1] >= boot_realtime_ns() else None
+    wal_read = _read(trust, wal, WAL_LIMIT, whole=True)
+    data = wal_read[0] if wal_read is not None else None
     if not data:
         return
     problem = damage(data, index)
@@ -125,9 +133,16 @@ def _checksum(data: bytes, start: int, end: int, big_endian: bool, seed: Tuple[i
     return s0, s1
 
 
-def _read(trust: S.DirectoryTrust, name: str, limit: int, whole: bool = False) -> Optional[bytes]:
-    """The file's first ``limit`` bytes, or None if it does not exist (or, when ``whole``, is
-    longer than ``limit``: a log that large is left to SQLite, a prefix could not be judged)."""
+def boot_realtime_ns() -> int:
+    """When this boot began, in nanoseconds since the Unix epoch: the real-time clock less the
+    time since boot (the Swift side's ``Sys.bootRealtimeNanos``)."""
+    return max(0, time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+
+
+def _read(trust: S.DirectoryTrust, name: str, limit: int, whole: bool = False) -> Optional[Tuple[bytes, int]]:
+    """The file's first ``limit`` bytes and when it was last changed (``st_mtime``, ns), or None
+    if it does not exist (or, when ``whole``, is longer than ``limit``: a log that large is left
+    to SQLite, a prefix could not be judged)."""
     try:
         fd, info = S.open_trusted(trust, name, False, "registry file")
     except FileNotFoundError:
@@ -135,7 +150,7 @@ def _read(trust: S.DirectoryTrust, name: str, limit: int, whole: bool = False) -
     try:
         if whole and info.st_size > limit:
             return None
-        return os.pread(fd, min(limit, info.st_size), 0) if info.st_size else b""
+        return (os.pread(fd, min(limit, info.st_size), 0) if info.st_size else b""), max(0, info.st_mtime_ns)
     except OSError as error:
         raise S.system_error(error, f"read the registry file {os.path.join(trust.path, name)}") from None
     finally:

@@ -6,6 +6,9 @@ class CBuffError(Exception):
     """Any cbuff error: ``code`` is the Swift side's code name, ``message`` one sentence."""
 
     code: str = "systemFailure"
+    #: Set on the error of a registry change that failed at its commit: whether the change is
+    #: in the registry cannot be told (SQLite's next recovery may find it in the log).
+    commit_outcome_unknown: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -82,6 +82,12 @@ import TestSupport
     /// A task on the sequence's own executor gets every item in order, releases the sequence on
     /// that thread (which then ends without waiting for itself), and goes on running elsewhere.
     @Test func aTaskOnTheSequencesExecutorGetsEveryItemAndOutlivesTheSequence() async throws {
+        // The test runs on a thread of its own too: a pool starved by the process tests of the
+        // same run would otherwise decide its timing (see `cancellingAWaitingSequenceEndsItPromptly`).
+        try await withTaskExecutorPreference(DedicatedExecutor()) { try await feedATaskOnTheSequencesExecutor() }
+    }
+
+    private func feedATaskOnTheSequencesExecutor() async throws {
         var writer = try directory.createBuffer("here", itemSize: 8, length: 16)
         let handoff = Handoff(try directory.openReader("here").events())
         let executor = try #require(handoff.events).executor
@@ -109,6 +115,10 @@ import TestSupport
     }
 
     @Test func cancellingATaskWaitingOnTheSequencesExecutorEndsItPromptly() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor()) { try await cancelATaskOnTheSequencesExecutor() }
+    }
+
+    private func cancelATaskOnTheSequencesExecutor() async throws {
         _ = try directory.createBuffer("idle-here", itemSize: 8, length: 4)
         let handoff = Handoff(try directory.openReader("idle-here").events())
         let executor = try #require(handoff.events).executor
@@ -145,14 +155,10 @@ import TestSupport
         }
     }
 
-    /// Whether `condition` holds within 10 s, looking every millisecond.
+    /// Whether `condition` holds within 10 s, looking every millisecond (a plain sleep of this
+    /// test's own thread: nothing else to schedule).
     private func eventuallyAsync(_ condition: () throws -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if (try? condition()) == true { return true }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return false
+        eventually(within: 10) { (try? condition()) == true }
     }
 }
 

@@ -42,6 +42,7 @@ let package = Package(
         //      SharedRingCommon    Sources/Common: what both share: failures, names, file trust
         //      SharedRingSystem    Sources/System: system calls, and nothing else
         //      CSharedRingShims    what Swift cannot call
+        //      CSharedRingChecksum the records' CRC-32 (inline assembly)
         //
         // Beside them, not under SharedRing: Spawning (Sources/Spawning), the one way this
         // repository starts a program (posix_spawn, never Foundation's Process; see Spawned),
@@ -54,6 +55,9 @@ let package = Package(
             name: "CSharedRingShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // The CRC-32 of a message record (format version 4): PCLMULQDQ folding in inline
+        // assembly, which inlines into Swift, and tables elsewhere (see its header).
+        .target(name: "CSharedRingChecksum", path: "Sources/CChecksum"),
         .target(name: "Spawning", dependencies: ["CSharedRingShims"], swiftSettings: layered),
         .target(name: "CommandLineSupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: layered),
@@ -61,7 +65,7 @@ let package = Package(
                 swiftSettings: layered),
         .target(name: "SharedRingCommon", dependencies: ["SharedRingSystem", .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Common", swiftSettings: layered),
-        .target(name: "SharedRingProtocol", dependencies: ["SharedRingCommon", "SharedRingSystem"], path: "Sources/Ring",
+        .target(name: "SharedRingProtocol", dependencies: ["SharedRingCommon", "SharedRingSystem", "CSharedRingChecksum"], path: "Sources/Ring",
                 swiftSettings: layered),
         .target(
             name: "SharedRingRegistry",
@@ -110,7 +114,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["SharedRing", "Spawning"], path: "Tests/TestSupport"),
         // The tests mirror the layers. The Ring layer's own, through its `package` hooks: the
         // publication protocol at any sequence over an anonymous mapping, the header's bytes.
-        .testTarget(name: "RingTests", dependencies: ["SharedRingProtocol", "SharedRingSystem", "SharedRingCommon"]),
+        // zlib's `crc32`, the reference the record check is tested against (tests only).
+        .systemLibrary(name: "CZlib", path: "Tests/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .testTarget(name: "RingTests", dependencies: ["SharedRingProtocol", "SharedRingSystem", "SharedRingCommon", "CZlib"]),
         // The public API in one process.
         .testTarget(
             name: "SharedRingTests",

@@ -5,6 +5,11 @@
 # loops of Benchmarks/callgrind-loops.c (gcc -O2), each loop counted alone (--toggle-collect).
 #
 #   Benchmarks/instructions.sh [N]        (default 1000000; needs valgrind)
+#   Benchmarks/instructions.sh N messages  the same for messages of 64 bytes and 1 KiB (N each;
+#                                          the pop ring holds 128 MiB: N at most 120000 for
+#                                          1 KiB), format version 3 (no check word) against
+#                                          version 4 (a CRC-32 per record), pushes into a lapped
+#                                          ring nobody reads and pops by a named reader
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -19,6 +24,17 @@ count() { # function-pattern command... -> instructions inside that function
     valgrind --tool=callgrind --toggle-collect="$1" --callgrind-out-file="$work/out" "${@:2}" >/dev/null 2>&1
     callgrind_annotate "$work/out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
 }
+if [ "${2:-}" = messages ]; then
+    for size in 64 1024; do
+        for version in v3 v4; do
+            push=$(count '*Push*Loop*' "$work/agent" push-messages "$work" "push-$size-$version" "$n" "$size" "$version")
+            pop=$(count '*Pop*Loop*' "$work/agent" pop-messages "$work" "pop-$size-$version" "$n" "$size" "$version")
+            awk -v n="$n" -v s="$size" -v v="$version" -v p="$push" -v o="$pop" 'BEGIN {
+                printf "instructions per %d-byte message (%s): push %.1f, pop %.1f\n", s, v, p / n, o / n }'
+        done
+    done
+    exit 0
+fi
 # overwrite with an anonymous reader, then block with a named reader (the lossless transfer's),
 # then the lossless one 64 items per call against the C loops' batches of 64
 for mode in overwrite lossless lossless-batch; do

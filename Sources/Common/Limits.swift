@@ -22,7 +22,7 @@ package enum Limits {
     package static let maxCount = UInt64(Int64.max)
     /// The ring file format versions this library reads and writes (a registry row that names
     /// another is damaged, as is a ring file's header).
-    package static let formatVersions: ClosedRange<UInt32> = 2...3
+    package static let formatVersions: ClosedRange<UInt32> = 2...4
     /// The longest tether timeout a `block` buffer may record (30 days, in nanoseconds): beyond
     /// it a tether means nothing an operator would notice, and a header that says more is damage.
     package static let maxTetherNanos: UInt64 = 30 * 86_400 * 1_000_000_000

@@ -141,13 +141,14 @@ package struct BufferRow: Sendable, Equatable {
             guard value("capacity")?.isNull ?? true, value("max_message")?.isNull ?? true else {
                 throw damaged("capacity", "NULL (a buffer of items has no message capacity)")
             }
+            guard formatVersion <= 3 else { throw damaged("format_version", "2 or 3 (a buffer of items: version 4 is for messages only, so far)") }
             messages = nil
         case "messages":
-            guard formatVersion == 3 else { throw damaged("format_version", "3 (a buffer of messages)") }
+            guard let records = MessageRecordFormat(version: UInt32(formatVersion)) else { throw damaged("format_version", "3 or 4 (a buffer of messages)") }
             let capacity = try integer("capacity", in: Int64(MessageGeometry.minCapacity)...Int64(MessageGeometry.maxCapacity), "a power of two from 4096 to 2^35")
             let maxMessage = try integer("max_message", in: 0...Int64(UInt32.max), "a message size")
             do throws(CBuffFailure) {
-                messages = try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage))
+                messages = try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage), records: records)
                 guard itemSize == 8, length == Int(capacity) / 8, itemType.isPlain else {
                     throw CBuffFailure(.corrupted, "a buffer of messages has item size 8, length capacity / 8 (\(capacity / 8)) and no item description, not item size \(itemSize) and length \(length).")
                 }

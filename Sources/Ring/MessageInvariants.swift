@@ -40,13 +40,16 @@ internal import SharedRingCommon
 //       the next message is exactly the one after the last; only a lapped reader (R4 said its
 //       copy was overwritten) skips messages, and it cannot have skipped more than the words it
 //       jumped over hold (I4).
+//   I8  Version 4: a message record's check word is the CRC-32 of its bytes 0–23 and of its
+//       message (`RecordCheck`). Version 3 has no check word.
 //
 // `MessageArea.observe` checks I1–I6 on the counters and on the records they name (the last and
 // the oldest): every open of a ring file, every reader's start and lap recovery, the take-over
-// and `inspect` go through it. Readers check I6 and I7 on every record they read
-// (`MessageCursor.read`), and I7 (or I5, for the last one) one record ahead before they deliver
-// a message, so that a length that moves a record boundary is caught before its bytes are
-// handed out (`MessageCursor.isFollowed`), and the writer checks them on every record its tail walks past before it
+// and `inspect` go through it. Readers check I6, I8 and I7 on every record they read
+// (`MessageCursor.read`), and, in version 3, I7 (or I5, for the last one) one record ahead
+// before they deliver a message, so that a length that moves a record boundary is caught before
+// its bytes are handed out (`MessageCursor.isFollowed`; version 4's I8 catches it, before the
+// bytes are handed out too), and the writer checks them on every record its tail walks past before it
 // overwrites it (`MessagePublisher.advanceTail`): a take-over never overwrites a record it has not
 // proven to be the consecutive predecessor of the oldest intact one. So a damaged record is
 // found by whoever reaches it first, and nothing is delivered, skipped or counted as missed on the
@@ -143,6 +146,9 @@ package enum MessageDamage: Sendable, Equatable, CustomStringConvertible, Error 
     case paddingAtPublished(position: UInt64)
     /// A message that is not the successor of the one before it (I7).
     case sequence(position: UInt64, found: UInt64, expected: UInt64)
+    /// A message of format version 4 whose check word does not match its header and bytes: its
+    /// length, bytes or header are not the ones its writer published (I8).
+    case checksum(position: UInt64, sequence: UInt64)
     /// A sequence more than the words before the message can have carried (I4).
     case sequenceBeyondPosition(position: UInt64, sequence: UInt64)
     /// A lapped reader's first message after the gap claims more missed messages than the words
@@ -193,6 +199,8 @@ package enum MessageDamage: Sendable, Equatable, CustomStringConvertible, Error 
             "the padding record at word position \(position) is the last one published, but padding is always followed by the message it makes room for"
         case .sequence(let position, let found, let expected):
             "the message at word position \(position) has sequence \(found), but the one before it was \(expected &- 1), and nothing overwrote them"
+        case .checksum(let position, let sequence):
+            "the message at word position \(position) (sequence \(sequence)) does not match its check word: its length, header or bytes are not the ones its writer published"
         case .sequenceBeyondPosition(let position, let sequence):
             "the message at word position \(position) has sequence \(sequence), more than the \(position / 3) messages that fit before it"
         case .impossibleGap(let position, let found, let expected, let from):
@@ -316,7 +324,7 @@ extension MessageArea {
         return .success(Checked(next: sequence + 1, lastRead: last))
     }
 
-    /// I6 and I7 over every record from the oldest message to `published`, and I5 at the end:
+    /// I6, I7 and I8 over every record from the oldest message to `published`, and I5 at the end:
     /// the messages `state` names form one chain of consecutive sequences that ends exactly at
     /// `published` with the next sequence `state` says (which two branches of I5 take from the
     /// count word alone). What a writer proves, holding the writer lock, before it publishes
@@ -333,12 +341,13 @@ extension MessageArea {
             case .padding(let paddingWords)?:
                 guard position + paddingWords < published else { return .paddingAtPublished(position: position) }
                 position += paddingWords
-            case .message(_, let recordWords)?:
+            case .message(let length, let recordWords)?:
                 let found = self.sequence(at: position)
                 guard found == sequence else { return .sequence(position: position, found: found, expected: sequence) }
                 guard position + recordWords <= published else {
                     return .recordCrossesPublished(position: position, words: recordWords, published: published)
                 }
+                guard isSealed(pointer(position), length: length) else { return .checksum(position: position, sequence: found) }
                 sequence += 1
                 position += recordWords
             case nil:

@@ -22,9 +22,11 @@ package struct InMemoryRing: ~Copyable {
         header.claimed.pointee.store(start, ordering: .relaxed)
     }
 
-    /// A ring of messages over a data area of `capacity` bytes, empty.
-    package init(messageCapacity capacity: Int, maxMessage: Int, policy: Policy = .overwrite) throws(CBuffFailure) {
-        let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessage), policy: policy)
+    /// A ring of messages over a data area of `capacity` bytes, empty, whose records are laid
+    /// out as `records` says (version 4's by default).
+    package init(messageCapacity capacity: Int, maxMessage: Int, policy: Policy = .overwrite,
+                 records: MessageRecordFormat = .newest) throws(CBuffFailure) {
+        let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessage, records: records), policy: policy)
         let base = try Sys.mapAnonymous(size: layout.fileSize).orThrow { .system($0, "map \(layout.fileSize) bytes") }
         layout.encodeHeader(createdAt: 0).withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         self.layout = layout
@@ -36,7 +38,7 @@ package struct InMemoryRing: ~Copyable {
     }
 
     package var messageArea: MessageArea {
-        MessageArea(base: base + layout.slotsOffset, capacity: layout.messages!.capacity, maxMessage: layout.messages!.maxMessage)
+        MessageArea(base: base + layout.slotsOffset, geometry: layout.messages!)
     }
 
     /// The writer's side of a message ring, attached as a writer taking over would be (after

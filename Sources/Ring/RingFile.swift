@@ -439,7 +439,7 @@ package struct RingFile: ~Copyable {
 
     /// The data area of a ring of messages (nil for a ring of items).
     package var messageArea: MessageArea? {
-        layout.messages.map { MessageArea(base: base + layout.slotsOffset, capacity: $0.capacity, maxMessage: $0.maxMessage) }
+        layout.messages.map { MessageArea(base: base + layout.slotsOffset, geometry: $0) }
     }
 
     /// A message ring's state, checked (see `MessageInvariants.swift`), for a process that holds

@@ -1,6 +1,6 @@
 package import SharedRingCommon
 
-/// The geometry of a ring file, format versions 2 and 3, and where each header word lives.
+/// The geometry of a ring file, format versions 2, 3 and 4, and where each header word lives.
 ///
 /// The authoritative description for other languages is the DocC article
 /// `Sources/SharedRing/SharedRing.docc/RingFileFormat.md`; `Tests/SharedRingTests/RingFileTests.swift`
@@ -25,6 +25,8 @@ package import SharedRingCommon
 /// to say (``ItemType/isPlain``), so that an older reader goes on reading every other file.
 /// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
 /// two header counters, halving the memory traffic of 8-byte items. See `Publication.swift`.)
+/// Version 4 differs from version 3 only by the records of a ring of messages, which carry a
+/// check word (``MessageRecordFormat``); a ring of items of version 4 is refused for now.
 @usableFromInline
 package struct RingLayout: Equatable, Sendable {
     // MARK: Constants of format versions 2 and 3
@@ -194,8 +196,8 @@ package struct RingLayout: Equatable, Sendable {
         self.fileSize = Self.headerSize + slots
     }
 
-    /// Checks the parameters of a new ring of messages and computes its geometry (format
-    /// version 3, kind 1).
+    /// Checks the parameters of a new ring of messages and computes its geometry (kind 1, of
+    /// the format version its records have: 4, or 3 for a version-3 file read back).
     package init(messages geometry: MessageGeometry, policy: Policy, preciseTime: Bool = false) {
         preciseMessageTime = preciseTime
         itemSize = 8
@@ -203,7 +205,7 @@ package struct RingLayout: Equatable, Sendable {
         self.policy = policy
         itemType = .plain
         messages = geometry
-        version = 3
+        version = geometry.records.version
         slotStride = 8
         fileSize = Self.headerSize + geometry.capacity
     }
@@ -258,7 +260,8 @@ package struct RingLayout: Equatable, Sendable {
     /// a field record is the name's length (u8, 1–23), the name (23 bytes, zero-padded), the
     /// type code (u8, ``FieldLayout/Kind``), a zero byte, the element count (u16) and the
     /// offset (u32). Every reserved byte must be zero, so that a later version can use them.
-    private static func decodeDescription(_ header: [UInt8], corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> (ItemType, MessageGeometry?, Bool) {
+    private static func decodeDescription(_ header: [UInt8], version: UInt32, path: String,
+                                          corrupt: (String) -> CBuffFailure) throws(CBuffFailure) -> (ItemType, MessageGeometry?, Bool) {
         let stored: UInt64 = header.loadLE(at: Offset.describedChecksum)
         guard stored == checksum(header[Offset.kind..<Offset.describedChecksum]) else {
             throw corrupt("the checksum of its item description (bytes 384–1015) does not match them")
@@ -268,8 +271,15 @@ package struct RingLayout: Equatable, Sendable {
         }
         let kind: UInt32 = header.loadLE(at: Offset.kind)
         switch kind {
-        case 0: return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil, false)
+        case 0:
+            // Version 4's item slots (a check word in each) are not built yet: a file that says
+            // it has them is not one this library can read or write safely.
+            guard version == 3 else {
+                throw CBuffFailure(.corrupted, "Ring file \(path) is a buffer of items of format version \(version), which this library does not support: it reads and writes items in versions 2 and 3, and version 4 for buffers of messages only.")
+            }
+            return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil, false)
         case 1:
+            let records = MessageRecordFormat(version: version)!     // 3 or 4: the caller checked
             try zero((Offset.kind + 4)..<Offset.messageCapacity, "the item description of a message ring")
             try zero(Offset.messageGeometryEnd..<Offset.describedChecksum, "the reserved bytes after its message geometry")
             let capacity: UInt64 = header.loadLE(at: Offset.messageCapacity)
@@ -278,7 +288,7 @@ package struct RingLayout: Equatable, Sendable {
             guard capacity <= UInt64(Limits.maxFileSize) else { throw corrupt("its message capacity \(capacity) is out of range") }
             guard flags <= 1 else { throw corrupt("its message flags \(flags) are unknown") }
             do {
-                return (.plain, try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage)), flags == 1)
+                return (.plain, try MessageGeometry(capacity: Int(capacity), maxMessage: Int(maxMessage), records: records), flags == 1)
             } catch {
                 throw corrupt(error.message)
             }
@@ -347,7 +357,7 @@ package struct RingLayout: Equatable, Sendable {
         }
         let version: UInt32 = header.loadLE(at: Offset.version)
         guard Self.formatVersions.contains(version) else {
-            throw CBuffFailure(.corrupted, "Ring file \(path) has format version \(version); this library reads versions \(Self.formatVersions.lowerBound) and \(Self.formatVersions.upperBound).")
+            throw CBuffFailure(.corrupted, "Ring file \(path) has format version \(version); this library reads versions \(Self.formatVersions.lowerBound) to \(Self.formatVersions.upperBound).")
         }
         let storedChecksum: UInt64 = header.loadLE(at: Offset.checksum)
         guard storedChecksum == Self.checksum(header[0..<Offset.checksum]) else {
@@ -366,7 +376,8 @@ package struct RingLayout: Equatable, Sendable {
         guard itemSize >= 1, itemSize <= Self.maxItemSize, length >= 2, length <= Self.maxLength else {
             throw corrupt("its item size \(itemSize) or length \(length) is out of range")
         }
-        let (itemType, messages, preciseTime) = version >= 3 ? try Self.decodeDescription(header, corrupt: corrupt) : (.plain, nil, false)
+        let (itemType, messages, preciseTime) = version >= 3 ? try Self.decodeDescription(header, version: version, path: path, corrupt: corrupt)
+                                                             : (.plain, nil, false)
         var geometry: RingLayout
         if let messages {
             geometry = RingLayout(messages: messages, policy: policy, preciseTime: preciseTime)

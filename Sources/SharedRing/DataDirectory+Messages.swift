@@ -1,5 +1,5 @@
 internal import SharedRingSystem
-internal import SharedRingCommon
+package import SharedRingCommon
 internal import SharedRingProtocol
 internal import SharedRingRegistry
 
@@ -11,9 +11,9 @@ extension DataDirectory {
     /// - Parameters:
     ///   - name: the buffer's name.
     ///   - capacity: bytes of its data area: a power of two from 4 KiB to 32 GiB. Each message
-    ///     takes 24 bytes of header and its bytes padded to 8, so a ring of 64 MiB holds about
-    ///     760,000 messages of 64 bytes.
-    ///   - maxMessageSize: the largest message, in bytes: at most `capacity / 2 - 24`.
+    ///     takes 32 bytes of header (its length, sequence, time and check word) and its bytes
+    ///     padded to 8, so a ring of 64 MiB holds about 700,000 messages of 64 bytes.
+    ///   - maxMessageSize: the largest message, in bytes: at most `capacity / 2 - 32`.
     ///   - policy: what a push does when the ring is full.
     ///   - preciseTime: stamp each message with the precise realtime clock (nanoseconds, about
     ///     25 ns a push here) instead of the coarse one (the last timer tick: 4 ms of resolution
@@ -25,6 +25,20 @@ extension DataDirectory {
                                     policy: OverflowPolicy = .overwrite, preciseTime: Bool = false) throws(CBuffError) -> MessageWriter {
         try lifted { () throws(CBuffFailure) -> MessageWriter in
             let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
+                                    policy: Policy(policy), preciseTime: preciseTime)
+            let file = try createRing(name, layout: layout)
+            let state = try file.observeMessages()
+            return MessageWriter(name: name, file: file, state: state)
+        }
+    }
+
+    /// Creates a buffer of variable-size messages whose records are laid out as `records` says:
+    /// for tests of the earlier layout (`.unchecked`, format version 3), which only files made
+    /// before version 4 (or by another program) have. The public calls make version 4.
+    package func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy = .overwrite,
+                                     preciseTime: Bool = false, records: MessageRecordFormat) throws(CBuffError) -> MessageWriter {
+        try lifted { () throws(CBuffFailure) -> MessageWriter in
+            let layout = RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize, records: records),
                                     policy: Policy(policy), preciseTime: preciseTime)
             let file = try createRing(name, layout: layout)
             let state = try file.observeMessages()

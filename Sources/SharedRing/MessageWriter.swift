@@ -7,7 +7,7 @@ internal import SharedRingCommon
 /// ``DataDirectory/takeOverMessages(_:)``.
 ///
 /// Each message gets the next sequence number and its publish time, and is stored in one piece
-/// in the ring's data area of ``capacity`` bytes (24 bytes of header, then its bytes, padded to 8).
+/// in the ring's data area of ``capacity`` bytes (32 bytes of header with its check word, 24 in a version-3 ring, then its bytes, padded to 8).
 /// When the ring is full, the oldest messages are overwritten (``OverflowPolicy/overwrite``), or a
 /// push waits until every named reader has consumed enough (``OverflowPolicy/block``). What
 /// holds for items holds here: nothing is visible before the push returns, a writer killed in

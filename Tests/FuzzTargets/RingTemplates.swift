@@ -105,9 +105,10 @@ public struct RingTemplate {
             try directory.createBuffer("odd-fresh", itemSize: 3, length: 5).close()
             try keep("odd-fresh")
         }
-        // 6: messages of many sizes, overwrite, lapped, a named reader left behind.
+        // 6: messages of many sizes, overwrite, lapped, a named reader left behind (format
+        // version 3: records without a check word; template 9 is the same in version 4).
         do {
-            var writer = try directory.createMessageBuffer("messages-overwrite", capacity: 4096, maxMessageSize: 600)
+            var writer = try directory.createMessageBuffer("messages-overwrite", capacity: 4096, maxMessageSize: 600, records: .unchecked)
             try directory.openMessageReader("messages-overwrite", named: "kept").close()
             for index in 0..<40 {
                 try writer.push([UInt8](repeating: UInt8(index), count: index * 37 % 600))
@@ -120,9 +121,11 @@ public struct RingTemplate {
             writer.close()
             try keep("messages-overwrite")
         }
-        // 7: messages, block policy, precise time stamps, a slow named reader, padding at the end.
+        // 7: messages, block policy, precise time stamps, a slow named reader, padding at the end
+        // (version 3; template 10 is the same in version 4).
         do {
-            var writer = try directory.createMessageBuffer("messages-block", capacity: 4096, maxMessageSize: 2024, policy: .block, preciseTime: true)
+            var writer = try directory.createMessageBuffer("messages-block", capacity: 4096, maxMessageSize: 2024, policy: .block,
+                                                           preciseTime: true, records: .unchecked)
             try directory.openMessageReader("messages-block", named: "slow").close()
             for index in 0..<5 { _ = try writer.tryPush([UInt8](repeating: 0xA0 | UInt8(index), count: 300)) }
             var reader = try directory.openMessageReader("messages-block", named: "slow")
@@ -133,12 +136,41 @@ public struct RingTemplate {
             writer.close()
             try keep("messages-block")
         }
-        // 8: only empty messages (largest 0 bytes), lapped.
+        // 8: only empty messages (largest 0 bytes), lapped (version 3).
         do {
-            var writer = try directory.createMessageBuffer("messages-empty", capacity: 4096, maxMessageSize: 0)
+            var writer = try directory.createMessageBuffer("messages-empty", capacity: 4096, maxMessageSize: 0, records: .unchecked)
             for _ in 0..<200 { try writer.push([UInt8]()) }
             writer.close()
             try keep("messages-empty")
+        }
+        // 9: template 6 in format version 4: each record with its check word.
+        do {
+            var writer = try directory.createMessageBuffer("messages-checked", capacity: 4096, maxMessageSize: 600)
+            try directory.openMessageReader("messages-checked", named: "kept").close()
+            for index in 0..<40 {
+                try writer.push([UInt8](repeating: UInt8(index), count: index * 37 % 600))
+                if index == 14 {
+                    var reader = try directory.openMessageReader("messages-checked", named: "kept")
+                    for _ in 0..<10 { _ = try reader.pop() }
+                    reader.close()
+                }
+            }
+            writer.close()
+            try keep("messages-checked")
+        }
+        // 10: template 7 in format version 4 (its largest message 8 bytes smaller: the check word).
+        do {
+            var writer = try directory.createMessageBuffer("messages-checked-block", capacity: 4096, maxMessageSize: 2016, policy: .block,
+                                                           preciseTime: true)
+            try directory.openMessageReader("messages-checked-block", named: "slow").close()
+            for index in 0..<5 { _ = try writer.tryPush([UInt8](repeating: 0xA0 | UInt8(index), count: 300)) }
+            var reader = try directory.openMessageReader("messages-checked-block", named: "slow")
+            for _ in 0..<4 { _ = try reader.pop() }
+            reader.close()
+            _ = try writer.tryPush([UInt8]())
+            for index in 0..<6 { _ = try writer.tryPush([UInt8](repeating: 0xB0 | UInt8(index), count: 301 + index)) }
+            writer.close()
+            try keep("messages-checked-block")
         }
         return made
     }
@@ -156,10 +188,25 @@ public struct RingTemplate {
                 bytes.setLE(UInt64(0), at: offset + 72)                                   // its start time
             }
         }
-        guard layout.messages != nil else { return }
-        // A message's time follows its sequence (the word before it), wherever one lies.
+        guard let messages = layout.messages else { return }
+        // A message's time follows its sequence (the word before it), wherever one lies; in
+        // version 4 the record's check word, which covers the time, is computed again.
         for offset in stride(from: 4096 + 16, to: bytes.count, by: 8) where times.contains(bytes.le64(at: offset)) {
+            let sealed = messages.records.isChecked && recordCheck(bytes, at: offset - 16).map { UInt64($0) == bytes.le64(at: offset + 8) } == true
             bytes.setLE(fixedTime + (bytes.le64(at: offset - 8) & 0xFFFF_FFFF) * 1_000, at: offset)
+            if sealed, let check = recordCheck(bytes, at: offset - 16) { bytes.setLE(UInt64(check), at: offset + 8) }
+        }
+    }
+
+    /// The check word a version-4 message record starting at byte `start` should have, if a
+    /// message record of its length fits there.
+    static func recordCheck(_ bytes: [UInt8], at start: Int) -> UInt32? {
+        guard start >= 4096, start + 32 <= bytes.count else { return nil }
+        let first = bytes.le64(at: start), length = Int(first & 0xFFFF_FFFF)
+        guard first >> 32 == 1, start + 32 + length <= bytes.count else { return nil }
+        return bytes.withUnsafeBytes { all in
+            RecordCheck.tables.record(header: UnsafeRawBufferPointer(rebasing: all[start..<(start + 24)]),
+                                      body: UnsafeRawBufferPointer(rebasing: all[(start + 32)..<(start + 32 + length)]))
         }
     }
 

@@ -224,6 +224,31 @@ extension FuzzWorkspace {
             let last = Int(template.bytes.le64(at: 336) & 511)
             for offset in stride(from: last * 8, to: max(last * 8, published * 8), by: 8) { bytes.setLE(UInt64(0), at: offset) }
         }
+        // Format version 4 (template "messages-checked"): what only the check word sees, and
+        // the check word itself.
+        if let checked = messageTemplates.firstIndex(where: { $0.name == "messages-checked" }) {
+            let template = messageTemplates[checked]
+            let tail = Int(template.bytes.le64(at: 328) & 511), last = Int(template.bytes.le64(at: 336) & 511)
+            let oldestLength = Int(template.bytes.le64(at: 4096 + tail * 8) & 0xFFFF_FFFF)
+            func checkedArea(_ name: String, _ edit: (inout [UInt8]) -> Void) {
+                var bytes = Array(template.bytes[4096..<8192])
+                edit(&bytes)
+                seeds.append(("checked-\(name)", [UInt8(checked)] + bytes))
+            }
+            checkedArea("oldest-body-flipped") { $0[tail * 8 + 32 + max(0, oldestLength - 1)] ^= 0x01 }
+            checkedArea("oldest-check-zeroed") { $0.setLE(UInt64(0), at: tail * 8 + 24) }
+            checkedArea("oldest-check-high-half") { $0.setLE($0.le64(at: tail * 8 + 24) | 1 << 40, at: tail * 8 + 24) }
+            checkedArea("oldest-length-shortened") { $0.setLE(UInt64(max(0, oldestLength - 1)) | 1 << 32, at: tail * 8) }
+            checkedArea("oldest-time-changed") { $0.setLE($0.le64(at: tail * 8 + 16) &+ 1, at: tail * 8 + 16) }
+            checkedArea("stale-body-under-the-last-header") { bytes in
+                let length = Int(bytes.le64(at: last * 8) & 0xFFFF_FFFF)
+                for index in 0..<length { bytes[last * 8 + 32 + index] = bytes[tail * 8 + 32 + index % max(1, oldestLength)] &+ 1 }
+            }
+            checkedArea("check-words-zeroed") { bytes in
+                // Every record's check word moved into its message's place: a version-3 layout.
+                for offset in stride(from: 0, to: 4096, by: 8) where bytes.le64(at: offset) >> 32 == 1 { bytes.setLE(UInt64(0), at: offset + 24) }
+            }
+        }
         return seeds
     }
 

@@ -125,7 +125,7 @@ import SharedRingCommon
     @Test func aMessageRingsHeaderHasTheseExactBytes() throws {
         let layout = RingLayout(messages: try MessageGeometry(capacity: 65536, maxMessage: 1024), policy: .block)
         let bytes = layout.encodeHeader(createdAt: 0)
-        #expect(bytes[8..<12] == [3, 0, 0, 0])                                                  // version 3
+        #expect(bytes[8..<12] == [4, 0, 0, 0])                                                  // version 4: checked records
         #expect(bytes[16..<40] == [8, 0, 0, 0, 0, 0, 0, 0,  0, 0x20, 0, 0, 0, 0, 0, 0,  8, 0, 0, 0,  1, 0, 0, 0])  // item 8, length 8192 words, stride 8, block
         #expect(Array(bytes[48..<56]) == [0x00, 0x10, 0x01, 0, 0, 0, 0, 0])                       // file size 4096 + 65536
         #expect(Array(bytes[384..<400]) == [1, 0, 0, 0] + [UInt8](repeating: 0, count: 12))            // kind 1, nothing else said
@@ -136,7 +136,16 @@ import SharedRingCommon
         let reread = try reopened(preciseBytes, precise)
         #expect(Array(preciseBytes[476..<480]) == [1, 0, 0, 0] && reread.preciseMessageTime)
         #expect(try reopened(bytes, layout) == layout)
-        #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 65536, maxMessage: 32745) }
+        #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 65536, maxMessage: 32737) }
+        #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 65536, maxMessage: 32745, records: .unchecked) }
+        _ = try MessageGeometry(capacity: 65536, maxMessage: 32736)
+        _ = try MessageGeometry(capacity: 65536, maxMessage: 32744, records: .unchecked)
+        // A version-3 ring of messages reads back as one: its records keep their layout.
+        let version3 = RingLayout(messages: try MessageGeometry(capacity: 65536, maxMessage: 1024, records: .unchecked), policy: .block)
+        let version3Bytes = version3.encodeHeader(createdAt: 0)
+        #expect(version3Bytes[8..<12] == [3, 0, 0, 0] && version3Bytes[384...] == bytes[384...])
+        #expect(try reopened(version3Bytes, version3).messages?.records == .unchecked)
+        #expect(try reopened(bytes, layout).messages?.records == .checked)
         #expect(throws: CBuffFailure.self) { try MessageGeometry(capacity: 3 << 12, maxMessage: 10) }
     }
 

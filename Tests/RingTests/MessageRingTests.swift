@@ -58,10 +58,15 @@ import SharedRingCommon
         }
     }
 
-    @Test(arguments: [(4096, 200), (4096, 2024), (8192, 24), (65536, 0), (65536, 3000)])
-    func messagesComeBackWholeAcrossWrapsAndLappedReadersCountExactly(capacity: Int, max: Int) throws {
+    /// Both record layouts (version 3's, version 4's checked ones), each with its largest message.
+    static let formats: [(MessageRecordFormat, Int, Int)] = [MessageRecordFormat.unchecked, .checked].flatMap { records in
+        [(4096, 200), (4096, 2048 - records.headerSize), (8192, 24), (65536, 0), (65536, 3000)].map { (records, $0.0, $0.1) }
+    }
+
+    @Test(arguments: formats)
+    func messagesComeBackWholeAcrossWrapsAndLappedReadersCountExactly(records: MessageRecordFormat, capacity: Int, max: Int) throws {
         let seed: UInt64 = 0xC0FF_EE00 ^ UInt64(capacity) ^ UInt64(max)
-        let ring = try InMemoryRing(messageCapacity: capacity, maxMessage: max)
+        let ring = try InMemoryRing(messageCapacity: capacity, maxMessage: max, records: records)
         var publisher = try ring.messagePublisher()
         var random = Random(state: seed)
         var slow = try ring.messageCursor(.oldest)     // reads a little, often lapped
@@ -101,7 +106,7 @@ import SharedRingCommon
     }
 
     @Test func aRecordThatWouldCrossTheEndIsPrecededByPadding() throws {
-        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000)
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 1000, records: .unchecked)
         var publisher = try ring.messagePublisher()
         // 512 words; records of 3 + 125 = 128 words: four fill the ring exactly, the fifth wraps
         // with no padding. Three more reach offset 384, one of 3 + 1 words offset 388: the next
@@ -284,7 +289,7 @@ import SharedRingCommon
         #expect(mprotect(mapping + capacity, page, PROT_NONE) == 0)
         let words = mapping.bindMemory(to: UInt64.self, capacity: capacity / 8)
         for index in 0..<capacity / 8 { words[index] = word }
-        let area = MessageArea(base: mapping, capacity: capacity, maxMessage: capacity / 2 - 24)
+        let area = MessageArea(base: mapping, geometry: try MessageGeometry(capacity: capacity, maxMessage: capacity / 2 - 32))
         var seen: UInt64 = 0
         for position in UInt64(0)..<UInt64(2 * capacity / 8) {
             seen &+= area.firstWord(at: position) &+ area.sequence(at: position)

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import SharedRing
 import SharedRingProtocol
+import SharedRingCommon
 
 /// Message rings damaged by hand, one rule of `Sources/Ring/MessageInvariants.swift` broken at a
 /// time, each met by every consumer: a reader from the oldest message, a named reader, a
@@ -25,8 +26,11 @@ import SharedRingProtocol
         "m\(sequence)-" + String(repeating: Character(UnicodeScalar(UInt8(97 + sequence % 26))), count: sequence * 37 % 150)
     }
 
-    func makeRing() throws -> RingBytes {
-        var writer = try directory.createMessageBuffer("logs", capacity: Self.capacity, maxMessageSize: Self.maxMessage)
+    /// Both record layouts: version 3's (no check word) and version 4's (a CRC-32 per record).
+    static let formats: [MessageRecordFormat] = [.unchecked, .checked]
+
+    func makeRing(_ records: MessageRecordFormat) throws -> RingBytes {
+        var writer = try directory.createMessageBuffer("logs", capacity: Self.capacity, maxMessageSize: Self.maxMessage, records: records)
         for sequence in 0..<Self.count { try writer.push(Self.text(sequence)) }
         writer.close()
         var named = try directory.openMessageReader("logs", named: "kept")
@@ -54,11 +58,27 @@ import SharedRingProtocol
         }
     }
 
-    /// One kind of damage: a name, and what it does to the ring, returning what must follow.
+    /// One kind of damage: a name, and what it does to the ring, returning what must follow;
+    /// `checkedOnly` for damage that only version 4's check word can see (version 3 delivers
+    /// it as if it were what was written: the reason for version 4).
     struct Damage: CustomTestStringConvertible, Sendable {
         let name: String
+        var checkedOnly = false
         let apply: @Sendable (inout RingBytes) throws -> Expectation
+        init(name: String, checkedOnly: Bool = false, apply: @escaping @Sendable (inout RingBytes) throws -> Expectation) {
+            self.name = name
+            self.checkedOnly = checkedOnly
+            self.apply = apply
+        }
         var testDescription: String { name }
+    }
+
+    /// Where a reader stops before a record whose sequence was forged (or zeroed): version 3
+    /// withholds the message before it too (its successor does not confirm its end: see
+    /// `MessageCursor.isFollowed`); version 4 delivers it (its check word vouches for it) and
+    /// stops at the forged one (whose check word covers its sequence).
+    static func beforeForgedSequence(_ ring: RingBytes, _ k: Int) -> Expectation {
+        .readsThenStops(readable: ring.isChecked ? k : k - 1)
     }
 
     /// The k-th message record from the oldest (k = 0 is the oldest).
@@ -85,7 +105,7 @@ import SharedRingProtocol
         Damage(name: "a forged sequence in the middle (a thousand later)") { ring in
             let victim = try Self.message(ring, 20)
             ring.setRecordWord(victim.position, 1, victim.sequence + 1000)
-            return .readsThenStops(readable: 19)
+            return Self.beforeForgedSequence(ring, 20)
         },
         Damage(name: "published pointing inside the last record") { ring in
             ring.setHeader(RingLayout.Offset.published, ring.published - 1)
@@ -103,12 +123,12 @@ import SharedRingProtocol
         Damage(name: "a forged sequence one later: a loss that never happened (I7)") { ring in
             let victim = try Self.message(ring, 25)
             ring.setRecordWord(victim.position, 1, victim.sequence + 1)
-            return .readsThenStops(readable: 24)
+            return Self.beforeForgedSequence(ring, 25)
         },
         Damage(name: "a forged sequence one earlier: a message repeated (I7)") { ring in
             let victim = try Self.message(ring, 25)
             ring.setRecordWord(victim.position, 1, victim.sequence - 1)
-            return .readsThenStops(readable: 24)
+            return Self.beforeForgedSequence(ring, 25)
         },
         Damage(name: "a record of an unknown kind in the middle (I6)") { ring in
             let victim = try Self.message(ring, 10)
@@ -167,36 +187,65 @@ import SharedRingProtocol
             let messages = ring.records.filter { $0.kind == 1 }
             let k = try #require((10..<messages.count - 2).first { k in
                 let victim = messages[k], next = messages[k + 1]
-                let words = 3 + (victim.length + 7) / 8 + 3 + (next.length + 7) / 8
-                return next.position == victim.position + 3 + (victim.length + 7) / 8
-                    && (words - 3) * 8 <= UInt64(DamagedMessageRingTests.maxMessage) && victim.position % ring.words + words <= ring.words
+                let words = ring.recordWords(victim.length) + ring.recordWords(next.length)
+                return next.position == victim.position + ring.recordWords(victim.length)
+                    && (words - ring.headerWords) * 8 <= UInt64(DamagedMessageRingTests.maxMessage) && victim.position % ring.words + words <= ring.words
             }, "the fixture has no message followed by a short one in the same lap")
             let victim = messages[k], next = messages[k + 1]
-            ring.setRecordWord(victim.position, 0, ((3 + (next.length + 7) / 8 + (victim.length + 7) / 8) * 8) | 1 << 32)
+            ring.setRecordWord(victim.position, 0, ((ring.recordWords(next.length) + (victim.length + 7) / 8) * 8) | 1 << 32)
             return .readsThenStops(readable: k)
         },
         Damage(name: "the last but one message's length enlarged to end at published (I5, checked before delivery)") { ring in
             let messages = ring.records.filter { $0.kind == 1 }
             let victim = messages[messages.count - 2], last = messages[messages.count - 1]
             let words = ring.published - victim.position
-            try #require(last.position == victim.position + 3 + (victim.length + 7) / 8 && (words - 3) * 8 <= UInt64(DamagedMessageRingTests.maxMessage),
+            try #require(last.position == victim.position + ring.recordWords(victim.length)
+                         && (words - ring.headerWords) * 8 <= UInt64(DamagedMessageRingTests.maxMessage),
                          "the fixture's last two messages do not fit in one")
-            ring.setRecordWord(victim.position, 0, ((words - 3) * 8) | 1 << 32)
+            ring.setRecordWord(victim.position, 0, ((words - ring.headerWords) * 8) | 1 << 32)
             return .readsThenStops(readable: messages.count - 2)
         },
         Damage(name: "claimed below published (I2)") { ring in
             ring.setHeader(RingLayout.Offset.claimed(.overwrite), ring.published - 1)
             return .refused
         },
+        // What only a check word sees (I8): the record decodes and its neighbours agree.
+        Damage(name: "a byte of a message flipped (I8)", checkedOnly: true) { ring in
+            let victim = try Self.message(ring, 14)
+            try #require(victim.length > 0)
+            ring.flipByte(of: victim, at: Int(victim.length) - 1)
+            return .readsThenStops(readable: 14)
+        },
+        Damage(name: "a stale message under a fresh header: another record's bytes (I8)", checkedOnly: true) { ring in
+            let messages = ring.records.filter { $0.kind == 1 }
+            let victim = messages[16]
+            let stale = try #require(messages.first { $0.sequence != victim.sequence && $0.length >= victim.length && $0.length > 0 })
+            ring.copyBody(from: stale, to: victim)
+            return .readsThenStops(readable: 16)
+        },
+        Damage(name: "a zeroed message record (a page of zeros, I6)") { ring in
+            let victim = try Self.message(ring, 18)
+            for index in 0..<Int(ring.recordWords(victim.length)) { ring.setRecordWord(victim.position, index, 0) }
+            return Self.beforeForgedSequence(ring, 18)
+        },
+        // Version 3 delivers this one cut short, in silence: the record still ends where its
+        // successor starts, which is all the look-ahead sees.
+        Damage(name: "a message's length shortened by a byte inside its record (I8)", checkedOnly: true) { ring in
+            let victim = try #require(ring.records.filter { $0.kind == 1 }.dropFirst(20).first { $0.length >= 16 })
+            let k = ring.records.filter { $0.kind == 1 }.firstIndex { $0.position == victim.position }!
+            ring.setRecordWord(victim.position, 0, (victim.length - 1) | 1 << 32)
+            return .readsThenStops(readable: k)
+        },
     ]
 
-    @Test(arguments: damages)
-    func everyConsumerGetsCorrectDataOrCorrupted(damage: Damage) throws {
-        var ring = try makeRing()
+    @Test(arguments: damages, formats)
+    func everyConsumerGetsCorrectDataOrCorrupted(damage: Damage, records: MessageRecordFormat) throws {
+        if damage.checkedOnly && !records.isChecked { return }
+        var ring = try makeRing(records)
         let pristine = ring
         let expectation = try damage.apply(&ring)
         try ring.save()
-        let context = "\(damage.name): expected \(expectation)"
+        let context = "\(damage.name), version \(records.version): expected \(expectation)"
         let oldest = Int(try Self.message(pristine, 0).sequence)
 
         // A reader from the oldest message.
@@ -261,15 +310,17 @@ import SharedRingProtocol
     /// last record taken by a claim, or a write started after it), is refused before anything
     /// is written. (Before, the first was taken over and written into up to the damage, the
     /// others continued from the forged count, publishing sequences the ring already held.)
-    @Test(arguments: ["sequence", "padding", "kind", "count, last record taken", "count, a write started"])
-    func aTakeOverProvesTheWholeChainBeforeItWrites(kind: String) throws {
-        var ring = try makeRing()
+    @Test(arguments: ["sequence", "padding", "kind", "count, last record taken", "count, a write started", "body"], formats)
+    func aTakeOverProvesTheWholeChainBeforeItWrites(kind: String, records: MessageRecordFormat) throws {
+        if kind == "body" && !records.isChecked { return }          // only a check word sees it
+        var ring = try makeRing(records)
         let victim = try Self.message(ring, 12)
         let oldest = try Self.message(ring, 0)
         switch kind {
         case "sequence": ring.setRecordWord(victim.position, 1, victim.sequence + 3)
         case "padding": ring.setRecordWord(victim.position, 0, (ring.words - victim.position % ring.words) | 2 << 32)
         case "kind": ring.setRecordWord(victim.position, 0, 7 << 32)
+        case "body": ring.flipByte(of: victim, at: 0)
         case "count, last record taken":
             // The last record said to be one a claim took (below claimed − W): a writer leaves
             // that only with a claim unpublished and the tail at published, the ring empty.
@@ -351,7 +402,12 @@ struct RingBytes: Sendable {
     mutating func setHeader(_ offset: Int, _ value: UInt64) { setWord(at: offset, value) }
 
     var words: UInt64 { word(at: 464) / 8 }
-    var maxRecordWords: UInt64 { 3 + (word(at: 472) & 0xFFFF_FFFF + 7) / 8 }
+    /// Whether its records carry a check word (format version 4).
+    var isChecked: Bool { word(at: 8) & 0xFFFF_FFFF == 4 }
+    /// Words of a record header: 3 in version 3, 4 in version 4.
+    var headerWords: UInt64 { isChecked ? 4 : 3 }
+    func recordWords(_ length: UInt64) -> UInt64 { headerWords + (length + 7) / 8 }
+    var maxRecordWords: UInt64 { recordWords(word(at: 472) & 0xFFFF_FFFF) }
     var published: UInt64 { header(RingLayout.Offset.published) }
     var claimed: UInt64 { header(RingLayout.Offset.claimed(.overwrite)) }
     var tail: UInt64 { header(RingLayout.Offset.messageTail) }
@@ -378,8 +434,20 @@ struct RingBytes: Sendable {
             let first = recordWord(position, 0)
             let kind = first >> 32, length = first & 0xFFFF_FFFF
             found.append(Record(position: position, kind: kind, length: length, sequence: kind == 1 ? recordWord(position, 1) : 0))
-            position += kind == 1 ? 3 + (length + 7) / 8 : length
+            position += kind == 1 ? recordWords(length) : length
         }
         return found
+    }
+
+    /// The file offset of byte `index` of `record`'s message.
+    func bodyOffset(_ record: Record, _ index: Int) -> Int { offset(of: record.position) + Int(headerWords) * 8 + index }
+
+    mutating func flipByte(of record: Record, at index: Int) {
+        bytes[bodyOffset(record, index)] ^= 0x20
+    }
+
+    /// `to`'s message bytes replaced by the first ones of `from`'s (a stale page under its header).
+    mutating func copyBody(from: Record, to: Record) {
+        for index in 0..<Int(to.length) { bytes[bodyOffset(to, index)] = bytes[bodyOffset(from, index)] }
     }
 }

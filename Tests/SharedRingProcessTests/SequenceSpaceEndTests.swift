@@ -141,11 +141,11 @@ import SharedRingProtocol
 
     /// A consistent ring at the end of the sequence space, made by hand: empty at word `X`
     /// (2^63 − 6), its last record (message 999 999, one word of payload) ending there. One
-    /// empty message (3 words) fits; the next would count beyond 2^63 − 1.
+    /// empty message (4 words: a version-4 header) fits; the next would count beyond 2^63 − 1.
     @Test func messagesUpToTheLastCountThenATypedErrorNotAWait() throws {
         try directory.createMessageBuffer("end", capacity: 4096, maxMessageSize: 100, policy: .block).close()
-        let end = Self.maxCount - 5, last = end - 4, count: UInt64 = 1_000_000
         var ring = try RingBytes(path: directory.ringPath(of: "end"))
+        let end = Self.maxCount - 5, last = end - ring.recordWords(8), count: UInt64 = 1_000_000
         for offset in [RingLayout.Offset.published, RingLayout.Offset.claimed(.block), RingLayout.Offset.messageTail] {
             ring.setHeader(offset, end)
         }

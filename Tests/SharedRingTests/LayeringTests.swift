@@ -14,7 +14,7 @@ import Testing
     static let allowed: [String: Set<String>] = [
         "Sources/System": ["Glibc", "CSharedRingShims", "Synchronization"],
         "Sources/Common": ["SharedRingSystem", "Logging"],
-        "Sources/Ring": ["SharedRingSystem", "SharedRingCommon", "Synchronization"],
+        "Sources/Ring": ["SharedRingSystem", "SharedRingCommon", "Synchronization", "CSharedRingChecksum"],
         "Sources/Registry": ["SharedRingSystem", "SharedRingCommon", "GRDB", "Synchronization"],
         "Sources/SharedRing": ["SharedRingSystem", "SharedRingCommon", "SharedRingProtocol", "SharedRingRegistry", "Synchronization", "Dispatch"],
         "Sources/cbuff": ["SharedRing", "Spawning", "CommandLineSupport", "ArgumentParser", "Foundation", "Synchronization", "Glibc", "Logging"],

@@ -3,6 +3,8 @@ import GRDB
 import Testing
 import TestSupport
 @testable import SharedRing
+import SharedRingProtocol
+import SharedRingCommon
 
 /// Buffers of variable-size messages through the public API, in one process: every way in and
 /// out, lapping, named readers and the `block` policy, replays, take-over, status, the registry.
@@ -45,25 +47,25 @@ import TestSupport
     @Test func badGeometryIsRefusedBeforeAnythingIsCreated() throws {
         expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 5000, maxMessageSize: 10) }
         expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 2048, maxMessageSize: 10) }
-        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2025) }
+        expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2017) }   // half, less a 32-byte header
         expectError(.invalidArgument) { _ = try directory.createMessageBuffer("a/b", capacity: 4096, maxMessageSize: 10) }
         #expect(try directory.buffers().isEmpty)
-        _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2024)
+        _ = try directory.createMessageBuffer("a", capacity: 4096, maxMessageSize: 2016)
     }
 
     @Test func aLappedReaderResumesAtTheOldestIntactMessageAndCountsWhatItMissed() throws {
         var writer = try directory.createMessageBuffer("small", capacity: 4096, maxMessageSize: 1000)
         var reader = try directory.openMessageReader("small")
-        for i in 0..<100 { try writer.push([UInt8](repeating: UInt8(i), count: 100)) }   // 128 bytes each: 32 fit
+        for i in 0..<100 { try writer.push([UInt8](repeating: UInt8(i), count: 100)) }   // 136 bytes each: 30 fit
         var got: [UInt64] = []
         while let message = try reader.pop() {
             #expect(message.bytes == [UInt8](repeating: UInt8(message.sequence), count: 100))
             got.append(message.sequence)
         }
-        #expect(got == Array(68..<100), "\(got)")                     // the 32 most recent: the oldest intact first
-        #expect(reader.missedCount == 68)
+        #expect(got == Array(70..<100), "\(got)")                     // the 30 most recent: the oldest intact first
+        #expect(reader.missedCount == 70)
         let status = try #require(try directory.status(of: "small").ring)
-        #expect(status.written == 100 && status.oldest == 68 && status.count == 32 && status.fill == 1)
+        #expect(status.written == 100 && status.oldest == 70 && status.count == 30 && status.fill == 1)
     }
 
     @Test func zeroCopyWritesAndReads() throws {
@@ -91,7 +93,7 @@ import TestSupport
         var reader = try directory.openMessageReader("held", named: "billing")
         var pushed = 0
         while try writer.tryPush([UInt8](repeating: 1, count: 100)) { pushed += 1 }
-        #expect(pushed == 32)                                         // 32 records of 128 bytes fill 4 KiB
+        #expect(pushed == 30)                                         // records of 136 bytes: 30 fill 4 KiB
         #expect(try !writer.push([UInt8](repeating: 1, count: 8), timeout: .milliseconds(20)))
         #expect(try reader.pop()?.sequence == 0)
         #expect(try reader.pop()?.sequence == 1)                      // acknowledges message 0
@@ -102,7 +104,7 @@ import TestSupport
         #expect(!registeredAgain)
         #expect(try again.pop()?.sequence == 2)                       // resumes where it stopped
         let status = try #require(try directory.status(of: "held").ring)
-        #expect(status.readers.first?.position == 2 && status.readers.first?.lag == 31, "\(status.readers)")
+        #expect(status.readers.first?.position == 2 && status.readers.first?.lag == 29, "\(status.readers)")
     }
 
     @Test func replaysStartAtASequenceOrATime() throws {
@@ -152,10 +154,35 @@ import TestSupport
         expectError(.typeMismatch) { _ = try directory.takeOverMessages("items") }
         let record = try directory.record(of: "kinds")
         #expect(record.holdsMessages && record.messageCapacity == 4096 && record.maxMessageSize == 100)
-        #expect(record.itemSize == 8 && record.length == 512 && record.formatVersion == 3)
+        #expect(record.itemSize == 8 && record.length == 512 && record.formatVersion == 4)
         next.close()
         try directory.removeBuffer("kinds")
         #expect(try directory.buffers().map(\.name) == ["items"])
+    }
+
+    /// A version-3 ring of messages (made before version 4) stays version 3 for as long as it
+    /// lives: a writer taking it over writes version-3 records (one file never mixes layouts),
+    /// and readers read them without a check word.
+    @Test func aVersion3RingTakenOverKeepsWritingVersion3Records() throws {
+        var writer = try directory.createMessageBuffer("old", capacity: 4096, maxMessageSize: 100, records: .unchecked)
+        for i in 0..<100 { try writer.push("first \(i)") }
+        writer.close()
+        var next = try directory.takeOverMessages("old")
+        for i in 0..<100 { try next.push("second \(i)") }
+        var reader = try directory.openMessageReader("old")
+        var messages: [Message] = []
+        while let message = try reader.pop() { messages.append(message) }
+        let first = try #require(messages.first).sequence
+        #expect(first > 0 && messages.map(\.sequence) == Array(first..<200))      // it wrapped, and continued the sequence
+        #expect(messages.map(\.text) == (first..<200).map { $0 < 100 ? "first \($0)" : "second \($0 - 100)" })
+        #expect(try directory.record(of: "old").formatVersion == 3)
+        #expect(try #require(try directory.status(of: "old").ring).formatVersion == 3)
+        // Records of 3 header words and 2 of text ("second 99": 9 bytes): the last ends at published.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.ringPath(of: "old")))
+        let word = { (offset: Int) in (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) } }
+        let last = word(RingLayout.Offset.lastRecordStart)
+        #expect(word(RingLayout.Offset.published) == last + 5 && word(4096 + Int(last % 512) * 8) == 9 | 1 << 32)
+        next.close()
     }
 
     @Test func eventsDeliverTheGapThenTheMessages() async throws {
@@ -164,9 +191,9 @@ import TestSupport
         for i in 0..<40 { try writer.push([UInt8](repeating: UInt8(i), count: 100)) }
         var iterator = reader.events().makeAsyncIterator()
         guard case .missed(let count)? = try await iterator.next() else { Issue.record("no gap first"); return }
-        #expect(count == 8)
+        #expect(count == 10)                                          // 136 bytes each: the 30 newest are left
         guard case .message(let message)? = try await iterator.next() else { Issue.record("no message"); return }
-        #expect(message.sequence == 8 && message.bytes.first == 8)
+        #expect(message.sequence == 10 && message.bytes.first == 10)
     }
 
     @Test(arguments: [

@@ -14,10 +14,10 @@ import SharedRing
         var writer = try directory.createMessageBuffer("logs", capacity: 4096, maxMessageSize: 100)
         for text in ["a", "b", "c"] { try writer.push(text) }
         writer.close()
-        // Each record is 4 words (3 of header, 1 of text): the third starts at word 8 of the
+        // Each record is 5 words (4 of header, 1 of text): the third starts at word 10 of the
         // data area, its sequence is the word after its first.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.ringPath(of: "logs")))
-        try handle.seek(toOffset: 4096 + 8 * 8 + 8)
+        try handle.seek(toOffset: 4096 + 10 * 8 + 8)
         try handle.write(contentsOf: (0..<8).map { UInt8(truncatingIfNeeded: ((UInt64(1) << 63) + 5) >> (8 * $0)) })
         try handle.close()
 

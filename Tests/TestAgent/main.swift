@@ -89,6 +89,9 @@
 //                                      TypedBufferWriter/Reader of a 24-byte struct or as raw
 //                                      bytes (push(bytes:) and pop(into:)); print "sum=S" (for
 //                                      counting instructions per item with callgrind)
+//   push-messages DIR NAME COUNT [SIZE [v3]] / pop-messages DIR NAME COUNT [SIZE [v3]]
+//                                      as push-only and pop-only, with messages of SIZE bytes (64),
+//                                      in a ring of format version 4 (or 3)
 //   push-only DIR NAME COUNT / pop-only DIR NAME COUNT
 //                                      COUNT pushes into a ring nobody reads, or COUNT pops from a full
 //                                      ring, each loop a function of its own (for callgrind
@@ -117,6 +120,7 @@
 import AllocationCounter
 import Foundation
 import SharedRing
+import SharedRingCommon
 import SharedRingSystem
 import TestSupport
 
@@ -552,13 +556,18 @@ do {
         // 64-byte messages into a ring nobody reads (overwrite, 32 MiB: wrapped, so every push
         // walks the tail), or N pops by a named reader (as cbuff-bench's messages transfer)
         // from a ring that holds them all.
+        // A 5th argument sets the message's size (default 64 bytes); "v3" as a 6th, the ring's
+        // format: version 3's records, without a check word (default: version 4's).
         guard args.count >= 4, let count = Int(args[3]) else { fail("\(args[0]) needs COUNT") }
-        var writer = try directory.createMessageBuffer(name, capacity: args[0] == "pop-messages" ? 1 << 27 : 1 << 25, maxMessageSize: 256)
+        let size = args.count >= 5 ? Int(args[4]) ?? 64 : 64
+        let records: MessageRecordFormat = args.count >= 6 && args[5] == "v3" ? .unchecked : .newest
+        var writer = try directory.createMessageBuffer(name, capacity: args[0] == "pop-messages" ? 1 << 27 : 1 << 25,
+                                                       maxMessageSize: max(size, 256), records: records)
         if args[0] == "push-messages" {
-            try cbuffPushMessageLoop(&writer, count)
+            try cbuffPushMessageLoop(&writer, count, size: size)
             say("pushed \(writer.nextSequence)")
         } else {
-            try cbuffPushMessageLoop(&writer, count)
+            try cbuffPushMessageLoop(&writer, count, size: size)
             var reader = try directory.openMessageReader(name, named: "counted")
             say("sum=\(try cbuffPopMessageLoop(&reader, count))")
         }
@@ -834,10 +843,17 @@ func cbuffPushLoop(_ writer: inout BufferWriter, _ count: Int) throws(CBuffError
     for value in 0..<UInt64(count) { try writer.push(value) }
 }
 
-/// N pushes of 64-byte messages (see "push-messages").
+/// N pushes of messages of `size` bytes (see "push-messages"). 64 is a constant in the loop, as it
+/// was before the size could be chosen (the copy of a known size inlines), so that the counts of
+/// 64-byte pushes stay comparable with earlier ones.
 @inline(never)
-func cbuffPushMessageLoop(_ writer: inout MessageWriter, _ count: Int) throws(CBuffError) {
-    var message = [UInt8](repeating: 0xA5, count: 64)
+func cbuffPushMessageLoop(_ writer: inout MessageWriter, _ count: Int, size: Int = 64) throws(CBuffError) {
+    if size == 64 { try pushMessages(&writer, count, size: 64) } else { try pushMessages(&writer, count, size: size) }
+}
+
+@inline(__always)
+func pushMessages(_ writer: inout MessageWriter, _ count: Int, size: Int) throws(CBuffError) {
+    var message = [UInt8](repeating: 0xA5, count: size)
     let outcome = message.withUnsafeMutableBytes { bytes in
         Result { () throws(CBuffError) in
             for sequence in 0..<UInt64(count) {
@@ -852,7 +868,7 @@ func cbuffPushMessageLoop(_ writer: inout MessageWriter, _ count: Int) throws(CB
 /// N pops of messages into a caller's buffer (see "pop-messages"); the sum of their first words.
 @inline(never)
 func cbuffPopMessageLoop(_ reader: inout MessageReader, _ count: Int) throws(CBuffError) -> UInt64 {
-    var message = [UInt8](repeating: 0, count: 256)
+    var message = [UInt8](repeating: 0, count: 4096)
     let outcome = message.withUnsafeMutableBytes { bytes in
         Result { () throws(CBuffError) -> UInt64 in
             var sum: UInt64 = 0

@@ -1,5 +1,6 @@
 """The format readers under fuzzing: one case is a ring file of a known kind (``items``,
-``fields``, ``messages``, built by this package with some history: wrapped, a named reader),
+``fields``, ``messages`` (format version 3: records without a check word), ``messages-v4``
+(version 4: a CRC-32 in each record), built by this package with some history: wrapped, a named reader),
 damaged by byte writes at chosen offsets and an optional truncation, then opened, read to the
 end by an anonymous and a named reader's cursor, and written once by a writer taking it over.
 Whatever the bytes, each step must end in a value or a ``cbuff.CBuffError``: never another
@@ -18,7 +19,7 @@ from cbuff import _ring as R
 from cbuff import _system as S
 from cbuff.errors import CBuffError
 
-BASES = ("items", "fields", "messages")
+BASES = ("items", "fields", "messages", "messages-v4")
 _built = {}
 
 
@@ -28,8 +29,8 @@ def base_file(kind):
         folder = tempfile.mkdtemp(prefix="cbuff-py-fuzz-base-")
         try:
             trust = S.DirectoryTrust(folder, None, os.geteuid())
-            if kind == "messages":
-                layout = F.Layout.message_ring(4096, 100, F.POLICY_OVERWRITE)
+            if kind.startswith("messages"):
+                layout = F.Layout.message_ring(4096, 100, F.POLICY_OVERWRITE, version=4 if kind == "messages-v4" else 3)
             elif kind == "fields":
                 fields = F.FieldLayout.parse("time:u64,sym:char8,qty:u32")
                 layout = F.Layout.items(fields.size, 8, F.POLICY_BLOCK, fields=fields)
@@ -37,7 +38,7 @@ def base_file(kind):
                 layout = F.Layout.items(8, 16, F.POLICY_OVERWRITE)
             file = R.RingFile.create(trust, "base.ring", layout)
             file.attach_writer()
-            if kind == "messages":
+            if kind.startswith("messages"):
                 publisher = R.MessagePublisher(file)
                 for n in range(150):                      # wraps the 512-word area several times
                     publisher.publish(b"m" * (n % 90))

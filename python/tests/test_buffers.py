@@ -124,14 +124,14 @@ def test_messages_of_every_size_and_a_lapped_reader(directory):
     got = [reader.pop_message() for _ in range(3)]
     assert [m.sequence for m in got] == [0, 1, 2] and got[0].text == "hello" and got[1].data == b"" and len(got[2].data) == 768
     for i in range(100):
-        writer.push_message(bytes([i]) * 100)                       # 128-byte records: 32 fit
+        writer.push_message(bytes([i]) * 100)                       # 136-byte records: 30 fit
     rest = list(reader.follow(timeout=0))
-    assert [m.sequence for m in rest] == list(range(71, 103)) and reader.missed == 68
+    assert [m.sequence for m in rest] == list(range(73, 103)) and reader.missed == 70
     assert all(m.data == bytes([m.sequence - 3]) * 100 for m in rest)
     with pytest.raises(ValueDoesNotFit):
         writer.push_message(bytes(1001))
     status = directory.inspect("logs")
-    assert status.kind == "messages" and status.written == 103 and status.oldest == 71 and status.count == 32
+    assert status.kind == "messages" and status.written == 103 and status.oldest == 73 and status.count == 30
 
 
 def test_a_new_writer_continues_each_kind(directory):
@@ -205,27 +205,27 @@ def test_batches_of_words_are_taken_from_buffers_as_they_are_and_checked(directo
 
 
 def test_a_message_ending_one_word_before_the_end_of_the_area_is_read_by_both(directory, cbuff_cli):
-    """Only one word of padding fits after it: the look-ahead before delivery must stay in the
-    data area (it read the word past it: an IndexError in Python, a load past the mapping in
-    Swift)."""
-    writer = directory.create_buffer("edge", messages=True, capacity=4096, max_message=2024)
-    for data in (b"a" * 2024, b"b" * 1992, b"", b"d"):      # records at words 0, 256, 508; padding at 511
+    """Only one word of padding fits after it: every load of a read must stay in the data area
+    (version 3's look-ahead read the word past it: an IndexError in Python, a load past the
+    mapping in Swift)."""
+    writer = directory.create_buffer("edge", messages=True, capacity=4096, max_message=2016)
+    for data in (b"a" * 2016, b"b" * 1976, b"", b"d"):      # records at words 0, 256, 507; padding at 511
         writer.push_message(data)
     writer.close()
     reader = directory.open_reader("edge")
-    assert [len(m.data) for m in iter(reader.pop_message, None)] == [1992, 0, 1]     # the first, overwritten
+    assert [len(m.data) for m in iter(reader.pop_message, None)] == [1976, 0, 1]     # the first, overwritten
     status, out, err = cbuff_cli("pop", "edge", "-n", "10", "--format", "jsonl")
     assert status == 0 and len(out.splitlines()) == 3, (status, out, err)
 
 
-@pytest.mark.parametrize("kind", ["sequence", "kind", "count, last record taken", "count, a write started"])
+@pytest.mark.parametrize("kind", ["sequence", "kind", "count, last record taken", "count, a write started", "body"])
 def test_a_take_over_proves_the_whole_chain_before_it_writes(directory, kind):
     """The Swift side's DamagedMessageRingTests.aTakeOverProvesTheWholeChainBeforeItWrites: a
-    ring damaged in the middle, or whose count was forged where I5 takes it on trust, is
-    refused before anything is written."""
-    writer = directory.create_buffer("chain", messages=True, capacity=4096, max_message=2024)
+    ring damaged in the middle (a message's byte included: its check word, I8), or whose count
+    was forged where I5 takes it on trust, is refused before anything is written."""
+    writer = directory.create_buffer("chain", messages=True, capacity=4096, max_message=2016)
     for i in range(40):
-        writer.push_message(b"x%03d" % i + b"." * 96)                 # 16 words each: wrapped once
+        writer.push_message(b"x%03d" % i + b"." * 96)                 # 17 words each: wrapped once
     writer.close()
     path = directory.ring_path("chain")
     with open(path, "rb") as ring:
@@ -235,8 +235,8 @@ def test_a_take_over_proves_the_whole_chain_before_it_writes(directory, kind):
         return int.from_bytes(before[offset:offset + 8], "little")
     published, tail = word(128), word(328)
     oldest = word(4096 + (tail % 512) * 8 + 8)
-    victim = 4096 + ((tail + 16 * 12) % 512) * 8                      # the 13th message's record
-    edits = {"sequence": {victim + 8: word(victim + 8) + 3}, "kind": {victim: 7 << 32},
+    victim = 4096 + ((tail + 17 * 12) % 512) * 8                      # the 13th message's record
+    edits = {"sequence": {victim + 8: word(victim + 8) + 3}, "kind": {victim: 7 << 32}, "body": {victim + 32: word(victim + 32) ^ 1},
              "count, last record taken": {336: 0, 344: oldest + 1},
              "count, a write started": {176: published + 40, 336: published, 344: oldest + 1}}[kind]
     for offset, value in edits.items():
@@ -257,11 +257,11 @@ def test_a_length_enlarged_over_the_next_record_is_never_delivered(directory, vi
     delivered, the messages before it are."""
     writer = directory.create_buffer("forged", messages=True, capacity=4096, max_message=100)
     for text in ("aaaa", "bbbb", "cccc", "dddd", "eeee"):
-        writer.push_message(text)                                   # records of 4 words, from word 0
+        writer.push_message(text)                                   # records of 5 words, from word 0
     writer.close()
     with open(directory.ring_path("forged"), "r+b") as ring:
-        ring.seek(4096 + victim * 4 * 8)
-        ring.write((40 | 1 << 32).to_bytes(8, "little"))          # 8 words: this record and the next
+        ring.seek(4096 + victim * 5 * 8)
+        ring.write((48 | 1 << 32).to_bytes(8, "little"))          # 10 words: this record and the next
     reader = directory.open_reader("forged")
     assert [reader.pop_message().text for _ in range(readable)] == ["aaaa", "bbbb", "cccc", "dddd"][:readable]
     with pytest.raises(Corrupted):

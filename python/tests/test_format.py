@@ -32,6 +32,10 @@ def test_the_item_description_has_the_swift_tests_golden_bytes():
 
 def test_a_message_rings_header_has_the_swift_tests_golden_bytes():
     header = F.Layout.message_ring(65536, 1024, F.POLICY_BLOCK).encode(0)
+    assert header[8:12] == b"\x04\0\0\0"                       # version 4: records with a check word
+    version3 = F.Layout.message_ring(65536, 1024, F.POLICY_BLOCK, version=3).encode(0)
+    assert version3[8:12] == b"\x03\0\0\0" and version3[384:] == header[384:]
+    assert F.Layout.validate(version3 + bytes(4096 - 1024 + 65536), 4096 + 65536, "t").version == 3
     assert header[16:40] == bytes([8, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0])
     assert header[48:56] == bytes([0, 0x10, 1, 0, 0, 0, 0, 0])
     assert header[384:400] == bytes([1]) + bytes(15)
@@ -65,3 +69,26 @@ def test_the_packaged_migrations_are_the_repositorys():
     packaged = dict(_registry.migrations())
     repository = {path.stem: path.read_text() for path in (REPOSITORY / "migrations").glob("*.sql")}
     assert packaged == repository
+
+
+# RingFileFormat.md's example record (pinned in the Swift suite too, RingTests' CRC32Tests): message
+# 7, "hello", stamped 1,700,000,000,000,000,000 ns. Its bytes 0-23, and the check word zlib gives.
+GOLDEN_RECORD_HEADER = bytes.fromhex("0500000001000000" "0700000000000000" "00002a36fe9c9717")
+GOLDEN_RECORD_CHECK = 0x101ADF15
+
+
+def test_the_golden_record_check():
+    assert F.record_check(GOLDEN_RECORD_HEADER, b"hello") == GOLDEN_RECORD_CHECK
+    assert struct.unpack("<IIQQ", GOLDEN_RECORD_HEADER) == (5, 1, 7, 1_700_000_000_000_000_000)
+    assert F.record_header_words(4) == 4 and F.record_header_words(3) == 3
+
+
+def test_a_version_4_ring_of_items_is_refused_as_unsupported():
+    layout = F.Layout.items(24, 4, F.POLICY_OVERWRITE, fields=F.FieldLayout.parse("time:u64,price:f64,qty:u32"))
+    layout.version = 4
+    header = layout.encode(0)
+    with pytest.raises(Corrupted, match="does not support"):
+        F.Layout.validate(header + bytes(4096 - 1024 + 4 * 24), 4096 + 4 * 24, "t")
+    with pytest.raises(InvalidArgument, match="less a 32-byte header"):
+        F.Layout.message_ring(4096, 2017, F.POLICY_OVERWRITE)
+    assert F.Layout.message_ring(4096, 2024, F.POLICY_OVERWRITE, version=3).max_message == 2024

@@ -7,6 +7,10 @@ import sys
 import textwrap
 import threading
 
+import pytest
+
+from cbuff.errors import Corrupted
+
 from conftest import swift_binary
 
 PYTHON = [sys.executable, "-c"]
@@ -63,6 +67,32 @@ def test_messages_both_ways(directory, cbuff_cli):
     assert lines[2]["text"] == "three" and lines[3]["base64"] == "/wA="
     directory.create_buffer("py-logs", messages=True, capacity=8192, max_message=512).push_message("from python")
     assert cbuff_cli("tail", "py-logs")[1] == "from python\n"
+    # Both made version 4 (a check word in every record), and each checks the other's.
+    assert json.loads(cbuff_cli("inspect", "py-logs", "--json")[1])["formatVersion"] == 4
+    assert directory.inspect("logs").format_version == 4
+
+
+def test_a_damaged_version_4_record_is_refused_both_ways(directory, cbuff_cli):
+    """One flipped byte of a message (its check word no longer matches) in a ring the other
+    implementation wrote: the messages before it are delivered, then corrupted (exit 65)."""
+    assert cbuff_cli("create", "swift-made", "--messages", "--capacity", "4K", "--max-message", "100")[0] == 0
+    assert cbuff_cli("push", "swift-made", "first", "second", "third")[0] == 0
+    writer = directory.create_buffer("python-made", messages=True, capacity=4096, max_message=100)
+    for text in ("first", "second", "third"):
+        writer.push_message(text)
+    writer.close()
+    for name in ("swift-made", "python-made"):
+        with open(directory.ring_path(name), "r+b") as ring:     # records of 5 words: the second's first byte
+            ring.seek(4096 + 5 * 8 + 32)
+            byte = ring.read(1)
+            ring.seek(4096 + 5 * 8 + 32)
+            ring.write(bytes([byte[0] ^ 0x20]))
+        reader = directory.open_reader(name)
+        assert reader.pop_message().text == "first"
+        with pytest.raises(Corrupted, match="check word"):
+            reader.pop_message()
+        status, out, err = cbuff_cli("pop", name, "-n", "3")
+        assert status == 65 and out == "first\n" and "check word" in err, (status, out, err)
 
 
 def test_a_python_writer_killed_mid_stream_is_taken_over_by_cbuff_push(directory, cbuff_cli, data_dir):

@@ -139,9 +139,13 @@ struct Admission {
             }
             return .items(size: size, fields: fields, length: fitting)
         case .messages(let largest):
-            // A message ring holds its largest message at most in half its data area, with a
-            // 24-byte record header; largest <= Int32.max keeps this far from overflow.
-            let needed = Self.powerOfTwo(atLeast: max(Self.smallestCapacity, (largest + 24) * 2))
+            // A message ring holds its largest message, with its record header, in half its data
+            // area at most. The header's size is the library's to know (24 bytes in format
+            // version 3, 32 in version 4), so its own check decides: twice the message rounded up
+            // to a power of two, or, when the header does not fit beside it, twice that.
+            // largest <= Int32.max keeps this far from overflow.
+            var needed = Self.powerOfTwo(atLeast: max(Self.smallestCapacity, largest * 2))
+            if (try? DataDirectory.checkMessageGeometry(capacity: needed, maxMessageSize: largest)) == nil { needed *= 2 }
             guard needed <= maxRingBytes else {
                 throw Refusal("its \(RelayHeaders.maxMessage) of \(largest) would need a ring of \(needed) bytes, more than --max-ring-bytes \(maxRingBytes)")
             }

@@ -85,6 +85,26 @@ import SharedRing
         #expect(small.decide(Self.messages("1000", bytes: 10), ring: nil) == .create(.messages(largest: 1000, capacity: 1 << 20)))
     }
 
+    /// Every ring planned for messages is one the library creates: the largest message and its
+    /// record header (32 bytes since format version 4; the plan counted 24, and a message of
+    /// 2,017 to 2,024 bytes got a 4 KiB ring the library refuses) fit in half of it.
+    @Test func everyPlannedMessageRingIsOneTheLibraryMakes() throws {
+        let tight = Admission(maxRingBytes: 1 << 30, length: 1 << 16, capacity: 4096)
+        let largests = Array(0...70) + (12...20).flatMap { bit in (-40...40).map { (1 << bit) / 2 + $0 } }
+        for largest in largests where largest >= 1 {                      // a Cbuff-Max-Message is 1 or more
+            guard case .create(.messages(_, let capacity)) = tight.decide(Self.messages(String(largest), bytes: 0), ring: nil) else {
+                Issue.record("no ring planned for messages of \(largest) bytes: \(tight.decide(Self.messages(String(largest), bytes: 0), ring: nil))")
+                continue
+            }
+            #expect(throws: Never.self, "largest \(largest), capacity \(capacity)") {
+                try DataDirectory.checkMessageGeometry(capacity: capacity, maxMessageSize: largest)
+            }
+            #expect(capacity == 4096 || (try? DataDirectory.checkMessageGeometry(capacity: capacity / 2, maxMessageSize: largest)) == nil,
+                    "largest \(largest): \(capacity) is not the smallest")
+        }
+        #expect(tight.decide(Self.messages("2020", bytes: 0), ring: nil) == .create(.messages(largest: 2020, capacity: 8192)))
+    }
+
     @Test func aReasonQuotesAHeaderShortAndItsControlCharactersAreEscapedBeforeTheyGoOut() {
         let reason = refusal(Claim(kind: [String(repeating: "x", count: 500) + "\u{1b}[2J"], size: 8), nil)
         #expect(reason.map { $0.count < 200 } == true)

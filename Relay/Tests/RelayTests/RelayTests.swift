@@ -300,7 +300,7 @@ import Spawning
     }
 
     @Test func messagesAndTypedItemsEndToEnd() throws {
-        var logs = try directory.createMessageBuffer("logs", capacity: 1 << 16, maxMessageSize: 1000)
+        var logs = try directory.createMessageBuffer("logs", capacity: 1 << 17, maxMessageSize: 1000)   // holds all 500 (68 KiB of records)
         for i in 0..<500 { try logs.push("message \(i) " + String(repeating: "x", count: i % 200)) }
         logs.close()
         #expect(try run(["out", "logs", "--stream", "M", "--subject", "m.logs", "--once"]) == 0)

@@ -44,7 +44,7 @@ struct Create: ParsableCommand {
     @Option(parsing: .unconditional, help: "Messages: bytes of the ring (a power of two from 4K to 32G; K, M, G are powers of 1024).")
     var capacity: String?
 
-    @Option(parsing: .unconditional, help: "Messages: the largest message, in bytes (K, M, G accepted), at most half the capacity less 24.")
+    @Option(parsing: .unconditional, help: "Messages: the largest message, in bytes (K, M, G accepted), at most half the capacity less 32.")
     var maxMessage: String?
 
     @Flag(help: "Messages: stamp each with the precise clock (nanoseconds) instead of the coarse one (a timer tick, 4 ms here), at about 25 ns a message.")

@@ -1,16 +1,17 @@
-"""The ring file format, versions 2 and 3: every constant and offset in one place, the header's
+"""The ring file format, versions 2, 3 and 4: every constant and offset in one place, the header's
 encoding and validation, and field layouts. Written from the repository's format document,
 ``Sources/SharedRing/SharedRing.docc/RingFileFormat.md``; ``tests/test_format.py`` pins the golden
 bytes the Swift tests pin."""
 
 import re
 import struct
+import zlib
 from typing import Any, Callable, Optional
 
 from .errors import Corrupted, InvalidArgument
 
 MAGIC = b"CBUFRING"
-VERSIONS = (2, 3)
+VERSIONS = (2, 3, 4)
 HEADER_SIZE = 4096
 DESCRIBED_BYTES = 1024          # lines 0-15: what a reader validates first
 READER_CAPACITY = 24
@@ -76,9 +77,23 @@ READER_NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,43}\Z")
 TABLE_LOCK_BYTE = 64
 WRITER_LOCK_BYTE = 0
 
-# Message records: word 0 = length | kind << 32, then sequence, then time, then the bytes.
+# Message records: word 0 = length | kind << 32, then sequence, then time, then (version 4 only)
+# the check word, then the bytes. The file's version decides which, here only
+# (``record_header_words``; the Swift side's MessageRecordFormat).
 RECORD_MESSAGE, RECORD_PADDING = 1, 2
-RECORD_HEADER_WORDS = 3
+MESSAGES_VERSION = 4            # new rings of messages: records with a check word
+
+
+def record_header_words(version: int) -> int:
+    """Words before a message's bytes in a ring of messages of format ``version``: 3 in version
+    3; 4 in version 4, whose word 3 is the record's check (``record_check``)."""
+    return 4 if version >= 4 else 3
+
+
+def record_check(header: "bytes | memoryview", body: "bytes | memoryview") -> int:
+    """The check word of a version-4 message record: zlib's CRC-32 of its bytes 0-23 (length and
+    kind, sequence, time), then of its message (RingFileFormat.md, "Message records")."""
+    return zlib.crc32(body, zlib.crc32(header))
 MIN_CAPACITY, MAX_CAPACITY = 4096, 1 << 35
 
 MAX_FIELDS, MAX_FIELD_NAME, MAX_ARRAY = 14, 23, 65535
@@ -321,15 +336,18 @@ class Layout:
         return layout
 
     @classmethod
-    def message_ring(cls, capacity: int, max_message: int, policy: int, precise_time: bool = False) -> "Layout":
+    def message_ring(cls, capacity: int, max_message: int, policy: int, precise_time: bool = False,
+                     version: int = MESSAGES_VERSION) -> "Layout":
+        """A ring of messages of format ``version`` (4 for a new one; 3 as an earlier file says)."""
         if not _is_integer(capacity) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise InvalidArgument(f"Message capacity {capacity} is not a power of two from 4 KiB to 32 GiB.")
-        largest = capacity // 2 - 8 * RECORD_HEADER_WORDS
+        header_bytes = 8 * record_header_words(version)
+        largest = capacity // 2 - header_bytes
         if not _is_integer(max_message) or not 0 <= max_message <= largest:
-            raise InvalidArgument(f"Largest message {max_message} is out of range: a ring of {capacity} bytes carries messages of at most {largest} bytes.")
+            raise InvalidArgument(f"Largest message {max_message} is out of range: a ring of {capacity} bytes carries messages of at most {largest} bytes (half its capacity, less a {header_bytes}-byte header).")
         if not isinstance(precise_time, bool):
             raise InvalidArgument(f"precise_time {precise_time!r} is not True or False.")
-        return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time)
+        return cls(8, capacity // 8, policy, capacity=capacity, max_message=max_message, precise_time=precise_time, version=version)
 
     def tethered(self, seconds: Optional[float]) -> "Layout":
         """This layout with a tether timeout of ``seconds`` (None or 0: off): only under `block`,
@@ -392,7 +410,7 @@ class Layout:
         version, header_size, item_size, length, stride, policy, readers, bom, file_size, checksum = \
             struct.unpack_from("<IIQQIIIIQQ", header, OFF_VERSION)
         if version not in VERSIONS:
-            raise Corrupted(f"Ring file {path} has format version {version}; this library reads versions 2 and 3.")
+            raise Corrupted(f"Ring file {path} has format version {version}; this library reads versions 2 to 4.")
         if checksum != fnv1a64(header[0:OFF_CHECKSUM]):
             raise corrupt("its header checksum does not match its contents")
         if bom != BYTE_ORDER_MARK or header_size != HEADER_SIZE or readers != READER_CAPACITY or policy not in (0, 1):
@@ -401,7 +419,7 @@ class Layout:
             raise corrupt(f"its item size {item_size} or length {length} is out of range")
         try:
             if version >= 3:
-                layout = cls._decode_description(header, item_size, length, policy, corrupt)
+                layout = cls._decode_description(header, version, item_size, length, policy, corrupt, path)
             else:
                 layout = cls.items(item_size, length, policy)
         except InvalidArgument as error:
@@ -424,8 +442,8 @@ class Layout:
         return layout
 
     @classmethod
-    def _decode_description(cls, header: bytes, item_size: int, length: int, policy: int,
-                            corrupt: Callable[[str], Corrupted]) -> "Layout":
+    def _decode_description(cls, header: bytes, version: int, item_size: int, length: int, policy: int,
+                            corrupt: Callable[[str], Corrupted], path: str) -> "Layout":
         if struct.unpack_from("<Q", header, OFF_DESCRIBED_CHECKSUM)[0] != fnv1a64(header[OFF_KIND:OFF_DESCRIBED_CHECKSUM]):
             raise corrupt("the checksum of its item description (bytes 384-1015) does not match them")
         kind, alignment, field_count, name_length = struct.unpack_from("<IIII", header, OFF_KIND)
@@ -439,12 +457,16 @@ class Layout:
             capacity, max_message, flags = struct.unpack_from("<QII", header, OFF_MESSAGE_CAPACITY)
             if flags > 1:
                 raise corrupt(f"its message flags {flags} are unknown")
-            layout = cls.message_ring(capacity, max_message, policy, precise_time=flags == 1)
+            layout = cls.message_ring(capacity, max_message, policy, precise_time=flags == 1, version=version)
             if item_size != 8 or length != layout.length:
                 raise corrupt("its line 0 does not say item size 8 and length capacity / 8")
             return layout
         if kind != KIND_ITEMS:
             raise corrupt(f"its kind {kind} is unknown")
+        if version != 3:
+            # Version 4's item slots (a check word in each) are not built yet.
+            raise Corrupted(f"Ring file {path} is a buffer of items of format version {version}, which this library does not support: "
+                            "it reads and writes items in versions 2 and 3, and version 4 for buffers of messages only.")
         if field_count > MAX_FIELDS or name_length > MAX_TYPE_NAME:
             raise corrupt("its field count or type name length is out of range")
         zero(OFF_TYPE_NAME + name_length, OFF_MESSAGE_CAPACITY, "the bytes after its type name")

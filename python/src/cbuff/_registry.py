@@ -89,8 +89,10 @@ class Row:
         self.type_name = text("type_name", optional=True)
         fields = text("fields", optional=True)
         kind = values.get("kind", "items")
-        if kind == "messages" and self.format_version != 3:
-            raise damaged("format_version", "3 (a buffer of messages)")
+        if kind == "messages" and self.format_version not in (3, 4):
+            raise damaged("format_version", "3 or 4 (a buffer of messages)")
+        if kind == "items" and self.format_version > 3:
+            raise damaged("format_version", "2 or 3 (a buffer of items: version 4 is for messages only, so far)")
         described = self.alignment is not None or self.type_name is not None or fields is not None
         if described and self.format_version < 3:
             raise damaged("format_version", "3 (its items are described: alignment, type name or fields)")
@@ -98,7 +100,8 @@ class Row:
             self.fields = F.FieldLayout.from_json(fields) if fields is not None else None
             if kind == "messages":
                 self.layout = F.Layout.message_ring(integer("capacity", F.MIN_CAPACITY, F.MAX_CAPACITY),
-                                                    integer("max_message", 0, 0xFFFFFFFF), self.policy)
+                                                    integer("max_message", 0, 0xFFFFFFFF), self.policy,
+                                                    version=self.format_version)
                 if (self.item_size, self.length) != (8, self.layout.length) or fields or self.alignment or self.type_name:
                     raise damaged("item_size", "8, with length capacity / 8 and no item description")
             elif kind == "items":

@@ -1392,8 +1392,13 @@ class MessageArea:
         assert file.layout.capacity is not None and file.layout.max_message is not None
         self.words = file.layout.capacity // 8
         self.max_message = file.layout.max_message
-        self.max_record_words = F.RECORD_HEADER_WORDS + (self.max_message + 7) // 8
+        # The file's version decides the records' layout (``F.record_header_words``): 3 header
+        # words, or 4 with the check word that every reader verifies (version 4).
+        self.header_words = F.record_header_words(file.layout.version)
+        self.checked = self.header_words == 4
+        self.max_record_words = self.header_words + (self.max_message + 7) // 8
         self.base_index = F.HEADER_SIZE // 8
+        self.view = memoryview(file.mapping)
 
     def first_word(self, position: int) -> int:
         return self.file.q[self.base_index + (position & (self.words - 1))]
@@ -1408,7 +1413,7 @@ class MessageArea:
         length, kind = first & 0xFFFFFFFF, first >> 32
         room = self.words - (position & (self.words - 1))
         if kind == F.RECORD_MESSAGE and length <= self.max_message:
-            words = F.RECORD_HEADER_WORDS + (length + 7) // 8
+            words = self.header_words + (length + 7) // 8
             return ("message", length, words) if words <= room else None
         if kind == F.RECORD_PADDING and length == room and room < self.max_record_words:
             return ("padding", 0, room)
@@ -1416,6 +1421,20 @@ class MessageArea:
 
     def byte_offset(self, position: int) -> int:
         return F.HEADER_SIZE + (position & (self.words - 1)) * 8
+
+    def is_sealed(self, position: int, length: int) -> bool:
+        """Whether the message record at ``position`` (``length`` bytes, inside the data area:
+        decoded) matches its check word (I8; always in version 3, which has none). Loads from
+        the mapping, vouched for by the caller's R4 as its copy is."""
+        if not self.checked:
+            return True
+        offset = self.byte_offset(position)
+        view = self.view
+        return self.file.q[offset // 8 + 3] == F.record_check(view[offset:offset + 24], view[offset + 32:offset + 32 + length])
+
+    @staticmethod
+    def checksum_damage(position: int, sequence: int) -> MessageDamage:
+        return MessageDamage(f"the message at word position {position} (sequence {sequence}) does not match its check word: its length, header or bytes are not the ones its writer published")
 
     def oldest_intact(self, claimed: int) -> int:
         return claimed - self.words if claimed > self.words else 0
@@ -1491,7 +1510,7 @@ class MessageArea:
         return (sequence + 1, last)
 
     def prove_chain(self, state: MessageState) -> Optional[MessageDamage]:
-        """I6 and I7 over every record from the oldest message to ``published``, and I5 at the
+        """I6, I7 and I8 over every record from the oldest message to ``published``, and I5 at the
         end (MessageInvariants.swift, ``proveChain``): the messages form one chain of
         consecutive sequences ending exactly at ``published`` with the next sequence the state
         says. What a writer proves under the writer lock before it continues the sequence."""
@@ -1512,6 +1531,8 @@ class MessageArea:
                     return MessageDamage(f"the message at word position {position} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them")
                 if position + record[2] > published:
                     return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
+                if not self.is_sealed(position, record[1]):
+                    return self.checksum_damage(position, found)
                 sequence += 1
             position += record[2]
         if sequence != state.next:
@@ -1543,7 +1564,7 @@ class MessageArea:
 
 
 # The message hot paths' constants, as globals (one lookup, not two).
-MAX_COUNT, RECORD_HEADER_WORDS, RECORD_MESSAGE = F.MAX_COUNT, F.RECORD_HEADER_WORDS, F.RECORD_MESSAGE
+MAX_COUNT, RECORD_MESSAGE = F.MAX_COUNT, F.RECORD_MESSAGE
 W_LAST_RECORD_START, W_PUBLISHED_MESSAGES = F.OFF_LAST_RECORD_START // 8, F.OFF_PUBLISHED_MESSAGES // 8
 MESSAGE_KIND, PADDING_KIND = F.RECORD_MESSAGE << 32, F.RECORD_PADDING << 32    # a record's first word: kind << 32 | length
 
@@ -1573,14 +1594,14 @@ class MessagePublisher:
         """Walks the tail past every record below ``limit`` (what the next claim overwrites),
         checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
         area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
-        q, base, mask, max_message = self.file.q, area.base_index, area.words - 1, area.max_message
+        q, base, mask, max_message, header_words = self.file.q, area.base_index, area.words - 1, area.max_message, area.header_words
         while tail < limit:
             index = base + (tail & mask)
             first = q[index]
             # A message record within the area and the published words, with the sequence that
             # follows (``MessageArea.decode``'s first case, inline): the common case.
             length = first & 0xFFFFFFFF
-            words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
+            words = header_words + ((length + 7) >> 3)
             if (first >> 32 == RECORD_MESSAGE and length <= max_message and words <= area.words - (tail & mask)
                     and q[index + 1] == sequence and tail + words <= published):
                 sequence += 1
@@ -1613,7 +1634,8 @@ class MessagePublisher:
         words_in_area, base = area.words, area.base_index
         mask = words_in_area - 1
         length = len(data)
-        words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
+        header_words = area.header_words
+        words = header_words + ((length + 7) >> 3)
         start = self.published
         room = words_in_area - (start & mask)
         end = start + (words if words <= room else room + words)
@@ -1639,9 +1661,12 @@ class MessagePublisher:
         index = base + (record & mask)
         q[index + 1] = sequence
         q[index + 2] = time.time_ns() if file.layout.precise_time else time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
-        offset = index * 8 + 24
+        offset = index * 8 + 8 * header_words
         file.mapping[offset:offset + length] = data
         q[index] = length | MESSAGE_KIND
+        if area.checked:                                               # version 4: its check, before W4
+            view = area.view
+            q[index + 3] = F.record_check(view[index * 8:index * 8 + 24], data)
         q[W_PUBLISHED] = end                                           # W4
         self.published = end
         if file.d[H_WAITERS]:                                         # W5
@@ -1799,7 +1824,7 @@ class MessageCursor:
         """(sequence, time, bytes) of the next message, or None when caught up. ``accept(sequence)``
         may refuse to consume it: it is returned all the same and the cursor stays on it."""
         file, area, q = self.file, self.area, self.file.q
-        words_in_area, base, max_message = area.words, area.base_index, area.max_message
+        words_in_area, base, max_message, header_words, checked = area.words, area.base_index, area.max_message, area.header_words, area.checked
         mask = words_in_area - 1
         while True:
             position = self.position
@@ -1813,16 +1838,21 @@ class MessageCursor:
             # A whole message record (``MessageArea.decode``'s first case, inline): the common
             # case, read with locals; anything else is decoded below.
             length = first & 0xFFFFFFFF
-            words = RECORD_HEADER_WORDS + ((length + 7) >> 3)
+            words = header_words + ((length + 7) >> 3)
             if first >> 32 == RECORD_MESSAGE and length <= max_message and words <= words_in_area - (position & mask) and position + words <= published:
                 sequence, stamp = q[index + 1], q[index + 2]
-                offset = index * 8 + 24
+                offset = index * 8 + 8 * header_words
                 data = file.mapping[offset:offset + length]                   # R2 (a copy: bytes)
                 end = position + words
+                if checked:
+                    # Version 4 (I8): the check word, over the copy and the header, vouches for
+                    # the length and the bytes; it replaces the look-ahead below (MessageRing.swift,
+                    # ``isFollowed``, says why). Checked by R4 below, as the copy is.
+                    followed = q[index + 3] == F.record_check(area.view[index * 8:index * 8 + 24], data)
                 # I7 ahead (``_succession``'s cheap half, loads only, checked by R4 below): the
                 # record at this message's end carries the next sequence, or, if it is the last
                 # one published, the writer's words name it (MessageRing.swift, isFollowed).
-                if end < published or end < q[W_PUBLISHED]:
+                elif end < published or end < q[W_PUBLISHED]:
                     followed = q[base + ((end + 1) & mask)] == sequence + 1   # wrapped: ``sequence_at``
                 else:
                     last = q[W_LAST_RECORD_START]
@@ -1834,7 +1864,7 @@ class MessageCursor:
                 if file.faulted:
                     raise file.truncated()
                 if not followed:
-                    damage = self._succession(end, sequence)
+                    damage = area.checksum_damage(position, sequence) if checked else self._succession(end, sequence)
                     if damage is not None:
                         if position < area.oldest_intact(q[file.claimed_index]):
                             self._recover_from_lap()

@@ -1,0 +1,39 @@
+public import CSharedRingChecksum
+
+/// The check word of a message record of format version 4: the CRC-32 of zlib's `crc32`
+/// (IEEE 802.3; reflected polynomial 0xEDB88320, register started at ~0, complemented at the
+/// end) over the record's bytes 0–23 (length and kind, sequence, time), then its `length` bytes
+/// of message, which start at byte 32. Stored in the low 32 bits of the record's word 3 (bytes
+/// 24–31), the high 32 bits zero.
+///
+/// PCLMULQDQ folding where the CPU has it (asked once per process, when the first data area is
+/// made), tables elsewhere: `Sources/CChecksum`. Both are tested against zlib (RingTests,
+/// `CRC32Tests`).
+@usableFromInline
+package struct RecordCheck: Sendable {
+    /// Whether the CPU has PCLMULQDQ (C's int, as the C functions take it).
+    @usableFromInline let accelerated: CInt
+
+    /// What this CPU offers, asked once.
+    package static let here = RecordCheck(accelerated: cbuff_crc32_accelerated())
+    /// The table form, whatever the CPU: for tests.
+    package static let tables = RecordCheck(accelerated: 0)
+
+    /// The check of the record at `record` whose message is `length` bytes (plain loads).
+    @inlinable
+    func of(record: UnsafeRawPointer, length: Int) -> UInt32 {
+        cbuff_crc32_record(record, length, accelerated)
+    }
+
+    /// zlib's `crc32(value, bytes)`: the CRC-32 of `bytes`, continuing one that gave `value`
+    /// (0 to start).
+    package func crc32(_ bytes: UnsafeRawBufferPointer, continuing value: UInt32 = 0) -> UInt32 {
+        cbuff_crc32(value, bytes.baseAddress, bytes.count, accelerated)
+    }
+
+    /// The check of a record whose bytes 0–23 are `header` and whose message is `body`: what a
+    /// writer of another language computes (for tests and the format document's example).
+    package func record(header: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> UInt32 {
+        crc32(body, continuing: crc32(header))
+    }
+}

@@ -26,8 +26,9 @@ package struct RingWatch: @unchecked Sendable {
     /// A named reader's registration: its removal is news (the next read throws).
     let registration: ReaderCommit?
     let cutShort: CutShortFlag
-    /// The reader's coalescing delay (`FutexSleep`, C1), taken when the watch was made.
-    let coalescingNanos: Int64
+    /// The reader's coalescing delay (`FutexSleep`, C1), taken when the watch was made: the
+    /// waiter sleeps it first (on a word of its own, so that it can be cut short), then waits.
+    package let coalescingNanos: Int64
 
     package init(header: HeaderWords, isWritable: Bool, registration: ReaderCommit?, cutShort: CutShortFlag, coalescingNanos: Int64) {
         self.header = header
@@ -50,9 +51,10 @@ package struct RingWatch: @unchecked Sendable {
 
     /// Waits until ``hasNews(since:)``, at most `timeoutNanos`, sleeping on the ring's futex
     /// word as a reader does (see `FutexSleep`: the same requests, the same barrier-free fast
-    /// path after the first wake-up, the same coalescing); a watch of a read-only mapping
-    /// polls instead (see `BufferReader.wait(timeout:)`). Returns false on timeout, or early
-    /// once `stop()` says so after a wake-up (``wakeUp()`` is such a wake-up).
+    /// path after the first wake-up), but without its coalescing sleep, which nothing could cut
+    /// short: the waiter sleeps ``coalescingNanos`` first itself, where it can be woken. A watch
+    /// of a read-only mapping polls instead (see `BufferReader.wait(timeout:)`). Returns false on
+    /// timeout, or early once `stop()` says so (``wakeUp()`` makes it look).
     package func wait(forNewsSince marker: UInt64, timeoutNanos: Int64, budget: inout SpinBudget, stop: () -> Bool) -> Bool {
         // `stop()` is asked with the news, not only after a wake-up: a stop stored before
         // ``wakeUp()``'s bump of the futex word (K4) is seen by a sleeper that read the bump (S1,
@@ -62,12 +64,12 @@ package struct RingWatch: @unchecked Sendable {
         }
         return FutexSleep.wait(until: { hasNews(since: marker) || stop() }, word: header.notify, address: header.notifyAddress,
                                request: header.waiters, acknowledged: true, budget: &budget,
-                               timeoutNanos: timeoutNanos, coalescingNanos: coalescingNanos, stop: stop) && hasNews(since: marker)
+                               timeoutNanos: timeoutNanos, stop: stop) && hasNews(since: marker)
     }
 
-    /// Ends a ``wait(forNewsSince:timeoutNanos:budget:stop:)`` on another thread promptly
-    /// (after its coalescing sleep, if it is in one): wakes every reader of the ring, as
-    /// cancelling a reader's wait always did; each looks again and sleeps on.
+    /// Ends a ``wait(forNewsSince:timeoutNanos:budget:stop:)`` on another thread promptly, once
+    /// its `stop()` says so: wakes every reader of the ring, as cancelling a reader's wait
+    /// always did; each looks again and sleeps on.
     package func wakeUp() {
         if isWritable { header.wakeReaders() }
     }

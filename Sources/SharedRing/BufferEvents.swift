@@ -218,9 +218,14 @@ enum ReaderBoxTiming {
 /// The thread starts when first needed and is joined when the sequence is released (its box
 /// calls ``stop()`` first thing in its `deinit`, before the reader it owns unmaps the ring: a
 /// class's stored properties are destroyed after its `deinit` body), after a stop and a
-/// wake-up: at once, or after the coalescing sleep it is in (at most the reader's coalescing
-/// delay). Released on the watcher's own thread (by a task running here), the thread is
-/// detached instead and ends when the job that released it returns.
+/// wake-up, which end every sleep of the watcher at once: the ring wait (its `stop` predicate),
+/// the sleep on `demand`, and the reader's coalescing sleep, which the watcher sleeps on
+/// `demand` for that reason (`FutexSleep`'s own C1 is a plain sleep nothing cuts short, which
+/// held a release, and every job of this executor, for up to the delay). Only a job running on
+/// the thread at that moment (another task's, on this executor) makes the release wait for it.
+/// Released on the watcher's own thread (by a task running here), the thread is detached
+/// instead and ends when the job that released it returns. A job enqueued from another thread
+/// wakes a watcher on the ring under the lock: after it, `stop()` may have unmapped the ring.
 final class EventWatcher: TaskExecutor, @unchecked Sendable {
     /// What a parked task is resumed with.
     enum Signal {
@@ -316,24 +321,23 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
 
     /// Runs `job` on the watcher's thread, between its waits (see above).
     func enqueue(_ job: UnownedJob) {
-        enum Route { case here(wakeFromDemand: Bool, wakeFromRing: Bool, isWatcher: Bool), elsewhere }
+        enum Route { case here(wakeFromDemand: Bool), elsewhere }
         let route = state.withLock { state -> Route in
             guard !state.stopping, state.thread != nil || (try? start(&state)) != nil else { return .elsewhere }
             state.jobs.append(job)
-            defer { state.watcherAsleep = false }
-            return .here(wakeFromDemand: state.watcherAsleep, wakeFromRing: state.watcherOnRing,
-                         isWatcher: state.thread?.isCurrent ?? false)
-        }
-        switch route {
-        case .elsewhere:
-            globalConcurrentExecutor.enqueue(job)
-        case .here(let fromDemand, let fromRing, let isWatcher):
-            if isWatcher { return }         // it looks at its jobs before it waits again
-            if fromDemand { wakeWatcher() }
-            if fromRing {
+            let isWatcher = state.thread?.isCurrent ?? false
+            if state.watcherOnRing && !isWatcher {
+                // Under the lock: the ring stays mapped until `stop()`, which sets `stopping`
+                // under it first; after the lock, the owner may have unmapped it.
                 interrupted.store(true, ordering: .releasing)
                 watch.wakeUp()
             }
+            defer { state.watcherAsleep = false }
+            return .here(wakeFromDemand: state.watcherAsleep && !isWatcher)
+        }
+        switch route {
+        case .elsewhere: globalConcurrentExecutor.enqueue(job)
+        case .here(let fromDemand): if fromDemand { wakeWatcher() }
         }
     }
 
@@ -369,15 +373,24 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
     private enum Step {
         case stop(leftover: [UnownedJob])
         case run([UnownedJob])
+        /// The reader's coalescing sleep before it watches `marker` (C1 of `FutexSleep`, on
+        /// `demand`, so that a job or the stop cuts it short).
+        case coalesce(before: UInt64, demand: UInt32)
         case watch(since: UInt64)
         case sleep(demand: UInt32)
     }
 
     /// The watcher's thread: runs jobs, watches for the parked task or ahead of it, or sleeps
     /// until there is something to do.
+    ///
+    /// The removal check's bound is a deadline per marker, not a timeout per wait: jobs that cut
+    /// the ring wait short (a task on this executor awaiting a timer) do not put it off.
     private func run() {
         var budget = SpinBudget()
-        var ahead: UInt64?       // the marker to watch ahead of the task; nil: sleep until it parks
+        var ahead: UInt64?                                  // the marker to watch ahead of the task; nil: sleep until it parks
+        var coalesced: UInt64?                              // the marker the coalescing sleep was last slept for
+        var quiet: (marker: UInt64, deadline: Int64)?       // when watching a marker without news is `.quiet`
+        let interval = ReaderBoxTiming.removalCheckInterval.nanoseconds
         while true {
             let step = state.withLock { state -> Step in
                 if state.stopping {
@@ -388,17 +401,18 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
                     defer { state.jobs = [] }
                     return .run(state.jobs)
                 }
+                let target = state.parked != nil ? state.marker : state.pending ? nil : ahead
+                guard let target else {
+                    state.watcherAsleep = true
+                    return .sleep(demand: demand.pointee.load(ordering: .acquiring))
+                }
+                if watch.coalescingNanos > 0, coalesced != target, !watch.hasNews(since: target) {
+                    state.watcherAsleep = true
+                    return .coalesce(before: target, demand: demand.pointee.load(ordering: .acquiring))
+                }
                 interrupted.store(false, ordering: .relaxed)
-                if state.parked != nil {
-                    state.watcherOnRing = true
-                    return .watch(since: state.marker)
-                }
-                if !state.pending, let ahead {
-                    state.watcherOnRing = true
-                    return .watch(since: ahead)
-                }
-                state.watcherAsleep = true
-                return .sleep(demand: demand.pointee.load(ordering: .acquiring))
+                state.watcherOnRing = true
+                return .watch(since: target)
             }
             switch step {
             case .stop(let leftover):
@@ -409,10 +423,18 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
             case .sleep(let seen):
                 Sys.futexWait(demandAddress, expected: seen, timeoutNanos: ReaderBoxTiming.idleSliceNanos)
                 state.withLock { $0.watcherAsleep = false }
+            case .coalesce(let marker, let seen):
+                // Not on the ring, so the writer makes no wake call for it (see `FutexSleep`, C1).
+                Sys.futexWait(demandAddress, expected: seen, timeoutNanos: watch.coalescingNanos)
+                state.withLock { $0.watcherAsleep = false }
+                coalesced = marker
             case .watch(let marker):
-                let news = watch.wait(forNewsSince: marker, timeoutNanos: ReaderBoxTiming.removalCheckInterval.nanoseconds,
+                let now = Sys.monotonicNanos()
+                if quiet?.marker != marker { quiet = (marker, now &+ interval) }
+                let news = watch.wait(forNewsSince: marker, timeoutNanos: max(0, (quiet?.deadline ?? now) &- now),
                                       budget: &budget, stop: { interrupted.load(ordering: .acquiring) })
-                let cutShort = interrupted.load(ordering: .acquiring)
+                let cutShort = !news && interrupted.load(ordering: .acquiring)
+                if !cutShort { quiet = nil }                // news, or the deadline passed
                 ahead = watch.marker
                 let resumed = state.withLock { state -> (CheckedContinuation<Signal, Never>, Signal)? in
                     state.watcherOnRing = false
@@ -423,7 +445,7 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
                     }
                     // A job or the stop ended the wait, or news the task already took (it parked
                     // after it, on a newer marker): look again.
-                    if !news && cutShort { return nil }
+                    if cutShort { return nil }
                     if news && !watch.hasNews(since: state.marker) { return nil }
                     state.parked = nil
                     return (parked, news ? .news : .quiet)

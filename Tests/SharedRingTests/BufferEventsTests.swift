@@ -111,7 +111,7 @@ import TestSupport
             if value % 16 == 15 { _ = await eventuallyAsync { try directory.status(of: "here").ring?.sleepingReaders == 1 } }
         }
         // Bounded: a job lost after the release would leave the task suspended for good.
-        #expect(await value(of: consumer, within: .seconds(20)) == Array(0..<200))
+        #expect(await value(of: consumer, within: .seconds(30)) == Array(0..<200))
     }
 
     @Test func cancellingATaskWaitingOnTheSequencesExecutorEndsItPromptly() async throws {
@@ -137,6 +137,73 @@ import TestSupport
         consumer.cancel()
         #expect(await consumer.value == "cancelled")
         #expect(ContinuousClock.now - cancelled < .milliseconds(250))
+    }
+
+    /// The removal check is a deadline, not a timeout that every wake-up starts again: a task
+    /// on the sequence's executor whose other work wakes the thread (a heartbeat every 50 ms,
+    /// as a child task inherits the executor) still sees the sequence end once the buffer is gone.
+    @Test func aSequenceOnItsExecutorEndsAfterRemovalWhateverElseRunsThere() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor()) { try await removeUnderABusyExecutor() }
+    }
+
+    private func removeUnderABusyExecutor() async throws {
+        var writer = try directory.createBuffer("gone-here", itemSize: 8, length: 16)
+        try writer.push(1)
+        let handoff = Handoff(try directory.openReader("gone-here").events())
+        let executor = try #require(handoff.events).executor
+        let consumer = Task(executorPreference: executor) { () async throws -> (Int, ContinuousClock.Instant) in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) } }
+                defer { group.cancelAll() }
+                var count = 0
+                for try await _ in handoff.events.take()! { count += 1 }
+                return (count, ContinuousClock.now)         // when the sequence ended, on its thread
+            }
+        }
+        #expect(await eventuallyAsync { try directory.status(of: "gone-here").ring?.sleepingReaders == 1 })
+        writer.close()
+        try directory.removeBuffer("gone-here")
+        let removed = ContinuousClock.now
+        let (count, ended) = try #require(await value(of: consumer, within: .seconds(30)))
+        #expect(count == 1)
+        // The check is due 0.5 s after the last news; well under this.
+        #expect(ended - removed < .seconds(3), "the sequence ended \(ended - removed) after the removal")
+    }
+
+    /// A coalescing sequence's sleep before it watches (C1) is cut short by a job for its
+    /// executor: another task there, resumed from another thread, is not held for the 800 ms
+    /// delay.
+    @Test func aJobForACoalescingSequencesExecutorIsNotHeldByTheCoalescingSleep() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor()) { try await resumeBesideACoalescingSequence() }
+    }
+
+    private func resumeBesideACoalescingSequence() async throws {
+        _ = try directory.createBuffer("coalesce-here", itemSize: 8, length: 16)
+        var reader = try directory.openReader("coalesce-here")
+        reader.wakeUpCoalescing = .milliseconds(800)
+        let handoff = Handoff(reader.events())
+        let executor = try #require(handoff.events).executor
+        let waiting = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let consumer = Task(executorPreference: executor) { () async throws -> ContinuousClock.Instant in
+            try await withThrowingTaskGroup(of: ContinuousClock.Instant.self) { group in
+                group.addTask {
+                    for try await _ in handoff.events.take()! {}
+                    return ContinuousClock.now
+                }
+                // Parks after the sequence did (one thread: the child's job runs first), and the
+                // watcher then sleeps its coalescing delay.
+                await Task.yield()
+                await withCheckedContinuation { continuation in waiting.withLock { $0 = continuation } }
+                let resumed = ContinuousClock.now
+                group.cancelAll()
+                return resumed
+            }
+        }
+        #expect(eventually(within: 10) { waiting.withLock { $0 != nil } })
+        let resuming = ContinuousClock.now
+        waiting.withLock { $0.take() }?.resume()            // from this thread, not the watcher's
+        let resumed = try #require(await value(of: consumer, within: .seconds(30)))
+        #expect(resumed - resuming < .milliseconds(300), "a job for the executor waited \(resumed - resuming)")
     }
 
     /// The task's value, or nil if it has none within `limit` (a failure; the task is left as it is).

@@ -249,6 +249,9 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
         var jobs: [UnownedJob] = []
         /// The watcher sleeps on `demand` (or is about to): whoever gives it work wakes it.
         var watcherAsleep = false
+        /// The watcher sleeps its coalescing delay on `demand`: a job or the stop wakes it, a
+        /// task that parks does not (that sleep is what batches the task's items).
+        var watcherCoalescing = false
         /// The watcher waits on the ring (or is about to): a job ends that wait.
         var watcherOnRing = false
         var thread: Sys.StartedThread?
@@ -332,8 +335,8 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
                 interrupted.store(true, ordering: .releasing)
                 watch.wakeUp()
             }
-            defer { state.watcherAsleep = false }
-            return .here(wakeFromDemand: state.watcherAsleep && !isWatcher)
+            defer { state.watcherAsleep = false; state.watcherCoalescing = false }
+            return .here(wakeFromDemand: (state.watcherAsleep || state.watcherCoalescing) && !isWatcher)
         }
         switch route {
         case .elsewhere: globalConcurrentExecutor.enqueue(job)
@@ -407,7 +410,7 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
                     return .sleep(demand: demand.pointee.load(ordering: .acquiring))
                 }
                 if watch.coalescingNanos > 0, coalesced != target, !watch.hasNews(since: target) {
-                    state.watcherAsleep = true
+                    state.watcherCoalescing = true
                     return .coalesce(before: target, demand: demand.pointee.load(ordering: .acquiring))
                 }
                 interrupted.store(false, ordering: .relaxed)
@@ -426,7 +429,7 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
             case .coalesce(let marker, let seen):
                 // Not on the ring, so the writer makes no wake call for it (see `FutexSleep`, C1).
                 Sys.futexWait(demandAddress, expected: seen, timeoutNanos: watch.coalescingNanos)
-                state.withLock { $0.watcherAsleep = false }
+                state.withLock { $0.watcherCoalescing = false }
                 coalesced = marker
             case .watch(let marker):
                 let now = Sys.monotonicNanos()

@@ -113,6 +113,30 @@ extension MultiProcessTests {
         #expect(follower.wait() == 0)
     }
 
+    /// A coalescing follower through `events()` takes a burst in batches: the task that parks
+    /// between them does not wake the watcher out of its coalescing sleep (which is what
+    /// batches them), in either shape.
+    @Test(arguments: ["events@5", "events-here@5"])
+    func aCoalescingEventsFollowerTakesABurstInABatch(mode: String) throws {
+        try directory.createBuffer("burst", itemSize: 8, length: 1024).close()
+        let follower = try Agent(["follow-cost", dir, "burst", "20", mode])
+        #expect(follower.expectLine(startingWith: "ready") != nil)
+        var writer = try directory.takeOver("burst")
+        for value in 0..<UInt64(20) {
+            try writer.push(value)
+            usleep(2_000)                                   // 40 ms: eight coalescing delays
+        }
+        for value in 0..<UInt64(20) { #expect(follower.expectLine(startingWith: "got") == "got \(value)") }
+        writer.close()
+        _ = follower.expectLine(startingWith: "switches=")
+        let report = fields(follower.expectLine(startingWith: "barriers=") ?? "")
+        // A watcher woken at each park would make a wake call per item.
+        // Measured: 0–2 wake calls and 8–10 sleeps; a watcher woken at each park, 8–14 and 21–28.
+        #expect(report["wakes", default: .max] <= 4, "20 items in a burst cost \(report["wakes"].map(String.init) ?? "?") futex wake calls")
+        #expect(report["sleeps", default: .max] <= 16, "20 items in a burst cost \(report["sleeps"].map(String.init) ?? "?") futex waits")
+        #expect(follower.wait() == 0)
+    }
+
     /// Waits (at most 10 s) until some thread sleeps on the ring's futex word, as the kernel says.
     private func sleepsOnTheRing(_ name: String) throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)

@@ -55,10 +55,11 @@
 //                                      so that sleeps begin at every point of a publish; every wait is
 //                                      pop(timeout: 5 s). Prints "ready", then "done rounds=N slept=S",
 //                                      or "stuck round=K" (exit 1) if a wait for an item ran out
-//   follow-cost DIR NAME COUNT [events|events-here]
+//   follow-cost DIR NAME COUNT [events|events-here[@MS]]
 //                                      open NAME at its latest item, print "ready", pop COUNT items
 //                                      with pop(timeout: 10 s), or take them from events() (iterated
-//                                      on the sequence's executor with events-here; print "got VALUE"
+//                                      on the sequence's executor with events-here; @MS: with that
+//                                      wakeUpCoalescing; print "got VALUE"
 //                                      for each; then "switches=N", the context switches of all its
 //                                      threads meanwhile), then print "barriers=B sleeps=S wakes=W":
 //                                      the membarriers, futex waits and futex wake calls this process
@@ -736,10 +737,12 @@ do {
         var reader = try directory.openReader(name, start: .latest)
         let barriers = Sys.globalBarrierCalls.load(ordering: .relaxed), sleeps = Sys.futexWaitCalls.load(ordering: .relaxed)
         let wakes = Sys.futexWakeCalls.load(ordering: .relaxed)
-        if args.count >= 5, args[4] == "events" || args[4] == "events-here" {
+        let mode = args.count >= 5 ? args[4].split(separator: "@").map(String.init) : []
+        if let kind = mode.first, kind == "events" || kind == "events-here" {
+            if mode.count == 2, let milliseconds = Int(mode[1]) { reader.wakeUpCoalescing = .milliseconds(milliseconds) }
             let events = reader.events()
             // `events-here`: the task runs on the sequence's own thread.
-            let executor: (any TaskExecutor)? = args[4] == "events-here" ? events.executor : nil
+            let executor: (any TaskExecutor)? = kind == "events-here" ? events.executor : nil
             say("ready")
             let finished = DispatchSemaphore(value: 0)
             let switches = contextSwitches()

@@ -60,7 +60,7 @@
 //                                      with pop(timeout: 10 s), or take them from events() (iterated
 //                                      on the sequence's executor with events-here; @MS: with that
 //                                      wakeUpCoalescing; print "got VALUE"
-//                                      for each; then "switches=N", the context switches of all its
+//                                      for each; then "switches=N", the voluntary context switches of all its
 //                                      threads meanwhile), then print "barriers=B sleeps=S wakes=W":
 //                                      the membarriers, futex waits and futex wake calls this process
 //                                      made while following
@@ -919,13 +919,14 @@ func cbuffPopLoop(_ reader: inout BufferReader, _ count: Int) throws(CBuffError)
     return sum
 }
 
-/// The context switches (voluntary and not) of every thread of this process so far.
+/// The voluntary context switches (a thread went to sleep) of every thread of this process so
+/// far: the ones preemption adds on a loaded host are not the follower's doing.
 func contextSwitches() -> Int {
     let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
     return tasks.reduce(0) { total, task in
         let status = (try? String(contentsOfFile: "/proc/self/task/\(task)/status", encoding: .utf8)) ?? ""
         return total + status.split(separator: "\n").reduce(0) { sum, line in
-            guard line.contains("ctxt_switches:") else { return sum }
+            guard line.hasPrefix("voluntary_ctxt_switches:") else { return sum }
             return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
         }
     }

@@ -729,16 +729,15 @@ package struct MessageCursor {
     /// Whether this cursor's R4 is the gated check: for tests.
     package var reliesOnGate: Bool { check.reliesOnGate }
 
-
     /// Waits until a record is readable, at most `timeoutNanos` (negative: no limit); see
-    /// ``RingCursor/wait(timeoutNanos:stop:)``.
+    /// ``RingCursor/wait(timeoutNanos:orUntil:)``.
     /// `orUntil` ends the wait as a readable item would (a named reader's removal under it).
-    package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }, orUntil other: () -> Bool = { false }) -> Bool {
+    package mutating func wait(timeoutNanos: Int64, orUntil other: () -> Bool = { false }) -> Bool {
         var budget = spinBudget
         defer { spinBudget = budget }
         return FutexSleep.wait(until: { hasMessage() || other() }, word: header.notify, address: header.notifyAddress,
                                request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
-                               coalescingNanos: coalescingNanos, stop: stop)
+                               coalescingNanos: coalescingNanos)
     }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds, reading past the

@@ -541,14 +541,14 @@ package struct RingCursor {
 
     /// Waits until the next item is readable (or was overwritten), at most `timeoutNanos`
     /// (negative: no limit); see `FutexSleep` for how it sleeps and why no wake-up is lost.
-    /// Returns false on timeout, or early once `stop` says so after a wake-up.
+    /// Returns false on timeout.
     /// `orUntil` ends the wait as a readable item would (a named reader's removal under it).
-    package mutating func wait(timeoutNanos: Int64, stop: () -> Bool = { false }, orUntil other: () -> Bool = { false }) -> Bool {
+    package mutating func wait(timeoutNanos: Int64, orUntil other: () -> Bool = { false }) -> Bool {
         var budget = spinBudget
         defer { spinBudget = budget }
         return FutexSleep.wait(until: { hasItem() || other() }, word: header.notify, address: header.notifyAddress,
                                request: header.waiters, acknowledged: true, budget: &budget, timeoutNanos: timeoutNanos,
-                               coalescingNanos: coalescingNanos, stop: stop)
+                               coalescingNanos: coalescingNanos)
     }
 }
 

@@ -5,19 +5,20 @@
 # host's fast and slow states move both builds alike within a pair, which a ratio against an
 # anchor run at another moment does not give.
 #
-#   Benchmarks/ab.sh REV [--pairs N] [--only FIGURE] [--metric METRIC] [--items N] [--dir DIR]
+#   Benchmarks/ab.sh REV [--pairs N] [--only FIGURE] [--sizes N] [--metric METRIC] [--items N] [--dir DIR]
 #
 # FIGURE is one of cbuff-bench's --only names (default transfer), METRIC the metric it prints
 # (default transfer_items_per_s; pingpong_rtt_median for ping-pong, where a ratio below 1 is
-# faster).
+# faster). --sizes is passed on (one size: `--only messages --sizes 64` compares 64-byte
+# messages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: Benchmarks/ab.sh REV [--pairs N] [--only FIGURE] [--metric METRIC] [--items N] [--dir DIR]" >&2; exit 64; }
+[ $# -ge 1 ] || { echo "usage: Benchmarks/ab.sh REV [--pairs N] [--only FIGURE] [--sizes N] [--metric METRIC] [--items N] [--dir DIR]" >&2; exit 64; }
 rev=$1; shift
-pairs=15 only=transfer metric=transfer_items_per_s items=20000000 dir=/dev/shm/cbuff-ab
+pairs=15 only=transfer metric=transfer_items_per_s items=20000000 dir=/dev/shm/cbuff-ab sizes=()
 while [ $# -gt 0 ]; do
     case $1 in
-        --pairs) pairs=$2 ;; --only) only=$2 ;; --metric) metric=$2 ;; --items) items=$2 ;; --dir) dir=$2 ;;
+        --pairs) pairs=$2 ;; --only) only=$2 ;; --metric) metric=$2 ;; --items) items=$2 ;; --dir) dir=$2 ;; --sizes) sizes=(--sizes "$2") ;;
         *) echo "ab.sh: unknown option $1" >&2; exit 64 ;;
     esac
     shift 2
@@ -30,7 +31,7 @@ swift build -c release --product cbuff-bench >&2
 cp "$work/tree/.build/release/cbuff-bench" "$work/before"
 cp .build/release/cbuff-bench "$work/after"
 figure() { # build -> the metric's value
-    "$work/$1" --runs 1 --items "$items" --only "$only" --dir "$dir" 2>/dev/null |
+    "$work/$1" --runs 1 --items "$items" --only "$only" "${sizes[@]}" --dir "$dir" 2>/dev/null |
         sed -n "s/.* metric=$metric value=\([^ ]*\) .*/\1/p" | head -1
 }
 for pair in $(seq 1 "$pairs"); do

@@ -25,6 +25,14 @@ package struct RecordCheck: Sendable {
         cbuff_crc32_record(record, length, accelerated)
     }
 
+    /// The check of a record whose header words are `first` (length and kind), `sequence` and
+    /// `time` and whose `length` bytes of message are at `body`: a writer's, from the values it
+    /// stores and the bytes it copied, nothing read back from the ring.
+    @inlinable
+    func of(first: UInt64, sequence: UInt64, time: UInt64, body: UnsafeRawPointer, length: Int) -> UInt32 {
+        cbuff_crc32_record_of(first, sequence, time, body, length, accelerated)
+    }
+
     /// zlib's `crc32(value, bytes)`: the CRC-32 of `bytes`, continuing one that gave `value`
     /// (0 to start).
     package func crc32(_ bytes: UnsafeRawBufferPointer, continuing value: UInt32 = 0) -> UInt32 {

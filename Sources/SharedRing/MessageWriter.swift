@@ -141,7 +141,7 @@ public struct MessageWriter: ~Copyable {
     mutating func push(_ bytes: UnsafeRawBufferPointer, waitingNanos: Int64) throws(CBuffError) -> Bool {
         let count = bytes.count
         guard count <= maxMessageSize else { throw Self.tooLong(name, count, maxMessageSize) }
-        return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
+        return try pushInPlace(upTo: count, waitingNanos: waitingNanos, copying: bytes.baseAddress) { buffer in
             if let source = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: count) }
             return count
         }
@@ -182,13 +182,14 @@ public struct MessageWriter: ~Copyable {
     }
 
     /// The one push: wait for room for `reserved` bytes (negative: no limit; 0: no wait), then
-    /// publish what `fill` writes. False, calling nothing, if no room came in time.
+    /// publish what `fill` writes (copying from `source`, if it copies). False, calling
+    /// nothing, if no room came in time.
     ///
     /// - Throws: ``CBuffError/Code/corrupted`` if the ring's counters have reached the most a
     ///   ring file counts, or the records this push would overwrite are damaged (nothing is
     ///   pushed; see `MessageInvariants.swift`).
     @inlinable
-    mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64,
+    mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64, copying source: UnsafeRawPointer? = nil,
                               _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) -> Bool {
         let last = publisher.end(ofMessage: reserved) &- 1
         if !gate.hasSpace(for: last) {
@@ -199,7 +200,8 @@ public struct MessageWriter: ~Copyable {
                 return false
             }
         }
-        let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
+        let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos(),
+                                              copying: source) { (payload) throws(CBuffError) -> Int in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))
         }
         guard published else { throw Self.damaged(name, publisher.damage) }

@@ -64,6 +64,46 @@ import SharedRingCommon
         }
     }
 
+    /// The writer's form: the header's words as values and the message wherever it lies (the
+    /// bytes it copies from), equal to the record form over the same bytes laid out as a record.
+    @Test func theWritersFormEqualsTheRecordForm() {
+        let bytes = Self.randomBytes(8192 + 32, seed: Self.seed ^ 2)
+        bytes.withUnsafeBytes { all in
+            let record = all.baseAddress!
+            let words = (0..<3).map { record.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
+            for (name, check) in Self.checks {
+                for length in Array(0...300) + [1024, 4000, 8000] {
+                    for offset in [0, 5] {                                       // the body elsewhere, at any alignment
+                        let body = UnsafeMutableRawPointer.allocate(byteCount: length + offset, alignment: 16)
+                        defer { body.deallocate() }
+                        (body + offset).copyMemory(from: record + 32, byteCount: length)
+                        #expect(check.of(first: words[0], sequence: words[1], time: words[2], body: body + offset, length: length)
+                                    == check.of(record: record, length: length), "\(name), length \(length), offset \(offset)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A writer that copies from the data area itself (bytes its own claim overlaps) seals what
+    /// it wrote, read back, not the source that its own stores changed.
+    @Test func aWriterCopyingFromItsOwnRingSealsTheCopy() throws {
+        let ring = try InMemoryRing(messageCapacity: 4096, maxMessage: 100)
+        var publisher = try ring.messagePublisher()
+        let first = Self.randomBytes(64, seed: Self.seed ^ 3)
+        #expect(publisher.publish(length: 64, time: 1) { $0.copyMemory(from: first, byteCount: 64) })
+        let next = publisher.area.pointer(publisher.position)
+        let garbage = Self.randomBytes(200, seed: Self.seed ^ 4)                 // unpublished bytes, not zeros
+        next.copyMemory(from: garbage, byteCount: garbage.count)
+        let source = UnsafeRawPointer(next) + 40                                  // 8 bytes into the next record's message
+        #expect(publisher.publish(reserving: 64, time: 2, copying: source) { body in
+            body.copyMemory(from: source, byteCount: 64)                           // overlapping: memmove
+            return 64
+        })
+        #expect(publisher.area.isSealed(publisher.area.pointer(0), length: 64))
+        #expect(publisher.area.isSealed(next, length: 64))
+    }
+
     /// RingFileFormat.md's example: the record of message 7, "hello", stamped
     /// 1,700,000,000,000,000,000 ns. Its first 24 bytes, then its check word.
     static let goldenHeader: [UInt8] = [0x05, 0, 0, 0, 0x01, 0, 0, 0,  0x07, 0, 0, 0, 0, 0, 0, 0,

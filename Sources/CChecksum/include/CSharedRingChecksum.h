@@ -10,7 +10,9 @@
 //    baseline. Not `_mm_clmulepi64_si128` under `target("pclmul")`: LLVM will not inline such a
 //    function into that caller (it becomes a call), and with `always_inline` Swift 6.3.1's LLVM
 //    crashes compiling the caller (Benchmarks/integrity/crc32c.h).
-//  - slice-by-8 tables (crc32_tables.c) everywhere else, and for the bytes the folding leaves.
+//    PSHUFB (SSSE3, which every such CPU has) shifts the last partial block, also inline.
+//  - slice-by-8 tables (crc32_tables.c) everywhere else, and for a message's last 1-7 bytes
+//    when it has no full block.
 //
 // Whether the CPU has the instruction is asked once (`cbuff_crc32_accelerated`) and passed in:
 // no global state here. RingTests' CRC32Tests check both forms against zlib.
@@ -53,11 +55,12 @@ static inline uint32_t cbuff_crc32_raw_table(uint32_t crc, const unsigned char *
 typedef long long cbuff_v2di __attribute__((vector_size(16)));
 typedef int cbuff_v4si __attribute__((vector_size(16)));
 
-/// Whether this CPU has PCLMULQDQ (cpuid leaf 1, ECX bit 1).
+/// Whether this CPU has PCLMULQDQ and SSSE3's PSHUFB (cpuid leaf 1, ECX bits 1 and 9; every CPU
+/// with the first has the second).
 static inline int cbuff_crc32_accelerated(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    return (c >> 1) & 1;
+    return ((c >> 1) & 1) && ((c >> 9) & 1);
 }
 
 // _mm_clmulepi64_si128(a, b, imm): imm bit 0 picks a's quadword, bit 4 b's. AT&T order: b, a.
@@ -72,24 +75,40 @@ CBUFF_CLMUL(cbuff_clmul10, 0x10)
 CBUFF_CLMUL(cbuff_clmul11, 0x11)
 #undef CBUFF_CLMUL
 
+/// `v`'s bytes picked by `mask` (PSHUFB: a mask byte with its top bit set gives zero).
+static inline __attribute__((always_inline)) cbuff_v2di cbuff_shuffle(cbuff_v2di v, cbuff_v2di mask) {
+    __asm__("pshufb %1, %0" : "+x"(v) : "x"(mask));
+    return v;
+}
+
 static inline __attribute__((always_inline)) cbuff_v2di cbuff_load16(const unsigned char *p) {
     cbuff_v2di v;
     memcpy(&v, p, 16);
     return v;
 }
 
-// x^(4*128+64), x^(4*128) (folding four registers at once) and x^(128+64), x^128 (one), mod P,
-// then x^64 and the Barrett constants (mu, P): Linux's .Lconstant_R2R1, R4R3, R5, RUpoly.
-#define CBUFF_R2R1 ((cbuff_v2di){0x0000000154442bd4ll, 0x00000001c6e41596ll})
-#define CBUFF_R4R3 ((cbuff_v2di){0x00000001751997d0ll, 0x00000000ccaa009ell})
+/// Folding constants by distance: entry d moves a 128-bit block d blocks along the stream
+/// (x^(128d+32) and x^(128d-32) mod P, bit-reflected, 33 bits; entry 1 is Linux's R4R3 and
+/// entry 4 its R2R1), for d = 1...15.
+extern const unsigned long long cbuff_crc32_fold_constants[16][2];
+/// PSHUFB masks: 16 bytes from entry 16 + t shift a register t bytes down (towards byte 0),
+/// from entry t 16 - t bytes up; zeros come in.
+extern const unsigned char cbuff_crc32_shift_masks[48];
+/// AND masks: 16 bytes from entry t keep a register's top t bytes.
+extern const unsigned char cbuff_crc32_top_masks[32];
+
+static inline __attribute__((always_inline)) cbuff_v2di cbuff_fold_constant(size_t distance) {
+    return (cbuff_v2di){(long long)cbuff_crc32_fold_constants[distance][0], (long long)cbuff_crc32_fold_constants[distance][1]};
+}
+
+/// Block `x` moved `k`'s distance along the stream (to be XORed into the block it lands on).
+static inline __attribute__((always_inline)) cbuff_v2di cbuff_move(cbuff_v2di x, cbuff_v2di k) {
+    return cbuff_clmul00(x, k) ^ cbuff_clmul11(x, k);
+}
+
 #define CBUFF_R5 ((cbuff_v2di){0x0000000163cd6124ll, 0})
 #define CBUFF_RUPOLY ((cbuff_v2di){0x00000001DB710641ll, 0x00000001F7011641ll})
 #define CBUFF_MASK32 ((cbuff_v2di){0xFFFFFFFFll, 0})
-
-/// `x` moved 128 (R4R3) or 512 (R2R1) bits along, plus the block that follows.
-static inline __attribute__((always_inline)) cbuff_v2di cbuff_fold(cbuff_v2di x, cbuff_v2di next, cbuff_v2di k) {
-    return cbuff_clmul00(x, k) ^ cbuff_clmul11(x, k) ^ next;
-}
 
 /// The raw 32-bit register of a 64-bit one (the value of the bits of `x1`'s low quadword and
 /// what its high one holds): the last 32-bit fold, then Barrett's reduction from 64 to 32 bits.
@@ -104,45 +123,55 @@ static inline __attribute__((always_inline)) uint32_t cbuff_reduce64(cbuff_v2di 
 
 /// The raw 32-bit register of a folded 128-bit one.
 static inline __attribute__((always_inline)) uint32_t cbuff_reduce128(cbuff_v2di x1) {
-    cbuff_v2di t = cbuff_clmul01(CBUFF_R4R3, x1);                         // R4 * x1.low
+    cbuff_v2di t = cbuff_clmul01(cbuff_fold_constant(1), x1);              // R4 * x1.low
     return cbuff_reduce64((cbuff_v2di){x1[1], 0} ^ t);
 }
 
-/// The raw register after one more little-endian 8-byte word: 3 carry-less multiplies, where
-/// the tables take 8 loads (Benchmarks/integrity/checksums/ieee.h, `ieee_pclmul_word`).
-static inline __attribute__((always_inline)) uint32_t cbuff_crc32_raw_word_folding(uint32_t crc, uint64_t word) {
-    return cbuff_reduce64((cbuff_v2di){(long long)(word ^ crc), 0});
-}
-
-/// The raw register after the bytes `x` holds folded (everything before `p`) and `len` more.
-static inline uint32_t cbuff_crc32_raw_folding(cbuff_v2di x1, const unsigned char *p, size_t len) {
-    if (len >= 64) {
-        x1 = cbuff_fold(x1, cbuff_load16(p), CBUFF_R4R3);
-        cbuff_v2di x2 = cbuff_load16(p + 16), x3 = cbuff_load16(p + 32), x4 = cbuff_load16(p + 48);
-        p += 64;
-        len -= 64;
-        while (len >= 64) {
-            x1 = cbuff_fold(x1, cbuff_load16(p), CBUFF_R2R1);
-            x2 = cbuff_fold(x2, cbuff_load16(p + 16), CBUFF_R2R1);
-            x3 = cbuff_fold(x3, cbuff_load16(p + 32), CBUFF_R2R1);
-            x4 = cbuff_fold(x4, cbuff_load16(p + 48), CBUFF_R2R1);
-            p += 64;
-            len -= 64;
+/// The raw register after the stream whose first two 16-byte blocks are `a` and `b` (the
+/// register's start already XORed into the first bytes; `a` may be zero: leading zeros change
+/// nothing then) and which goes on with `len` bytes at `p`. The 8 bytes before `p` must be
+/// readable (a tail of 8 bytes or more is loaded as the 16 bytes that end it).
+///
+/// Shaped for latency as much as for throughput, since most messages are short: the blocks
+/// after the last lane fold are each moved to the last one by its own distance at once
+/// (multiplies that do not wait for each other) rather than folded into the next one by one,
+/// and the last 1-15 bytes are taken by one more fold of shifted registers rather than a
+/// reduction and then tables. Long streams fold in four lanes (Linux's and Intel's loop; eight
+/// measured slower here).
+static inline uint32_t cbuff_crc32_raw_folding(cbuff_v2di a, cbuff_v2di b, const unsigned char *p, size_t len) {
+    cbuff_v2di x;
+    size_t n = len / 16;
+    if (n >= 6) {                                                           // four lanes
+        cbuff_v2di y2 = cbuff_load16(p), y3 = cbuff_load16(p + 16), k4 = cbuff_fold_constant(4);
+        for (p += 32, len -= 32; len >= 64; p += 64, len -= 64) {
+            a = cbuff_move(a, k4) ^ cbuff_load16(p);
+            b = cbuff_move(b, k4) ^ cbuff_load16(p + 16);
+            y2 = cbuff_move(y2, k4) ^ cbuff_load16(p + 32);
+            y3 = cbuff_move(y3, k4) ^ cbuff_load16(p + 48);
         }
-        x1 = cbuff_fold(x1, x2, CBUFF_R4R3);
-        x1 = cbuff_fold(x1, x3, CBUFF_R4R3);
-        x1 = cbuff_fold(x1, x4, CBUFF_R4R3);
+        n = len / 16;                                                      // 0-3 blocks more
+        x = cbuff_move(a, cbuff_fold_constant(3 + n)) ^ cbuff_move(b, cbuff_fold_constant(2 + n)) ^
+            cbuff_move(y2, cbuff_fold_constant(1 + n));
+        x ^= n ? cbuff_move(y3, cbuff_fold_constant(n)) ^ cbuff_load16(p + 16 * (n - 1)) : y3;
+    } else if (n) {                                                         // a, b and 1-5 blocks
+        x = cbuff_load16(p + 16 * (n - 1)) ^ cbuff_move(a, cbuff_fold_constant(n + 1)) ^ cbuff_move(b, cbuff_fold_constant(n));
+    } else {
+        x = b ^ cbuff_move(a, cbuff_fold_constant(1));
     }
-    for (; len >= 16; len -= 16, p += 16) x1 = cbuff_fold(x1, cbuff_load16(p), CBUFF_R4R3);
-    uint32_t crc = cbuff_reduce128(x1);
-    if (len >= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        crc = cbuff_crc32_raw_word_folding(crc, word);
-        p += 8;
-        len -= 8;
+    for (size_t j = 0; j + 1 < n; j++) x ^= cbuff_move(cbuff_load16(p + 16 * j), cbuff_fold_constant(n - 1 - j));
+    p += 16 * n;
+    len -= 16 * n;
+    if (len == 0) return cbuff_reduce128(x);
+    if (len >= 8 || n) {
+        // The stream now ends with x's 16 bytes and len more: its last 16 bytes are x's last
+        // 16 - len then the tail, and x's first len bytes, zeros before them, are one block
+        // before those.
+        cbuff_v2di tail = cbuff_load16(p + len - 16) & cbuff_load16(cbuff_crc32_top_masks + len);
+        cbuff_v2di last = cbuff_shuffle(x, cbuff_load16(cbuff_crc32_shift_masks + 16 + len)) | tail;
+        cbuff_v2di first = cbuff_shuffle(x, cbuff_load16(cbuff_crc32_shift_masks + len));
+        return cbuff_reduce128(last ^ cbuff_move(first, cbuff_fold_constant(1)));
     }
-    return cbuff_crc32_raw_table(crc, p, len);
+    return cbuff_crc32_raw_table(cbuff_reduce128(x), p, len);
 }
 #else
 static inline int cbuff_crc32_accelerated(void) { return 0; }
@@ -155,29 +184,51 @@ static inline uint32_t cbuff_crc32(uint32_t value, const void *data, size_t len,
     uint32_t crc = ~value;
 #if defined(__x86_64__)
     if (accelerated && len >= 16) {
-        return ~cbuff_crc32_raw_folding(cbuff_load16(p) ^ (cbuff_v2di){(long long)crc, 0}, p + 16, len - 16);
+        return ~cbuff_crc32_raw_folding((cbuff_v2di){0, 0}, cbuff_load16(p) ^ (cbuff_v2di){(long long)crc, 0}, p + 16, len - 16);
     }
 #endif
     return ~cbuff_crc32_raw_table(crc, p, len);
 }
 
-/// The check of a message record of format version 4: the CRC-32 of its bytes 0-23 (length and
-/// kind, sequence, time) followed by its `length` bytes of message, which start at byte 32.
-/// Equal to `crc32(crc32(0, record, 24), record + 32, length)` in zlib's terms, computed as one
-/// stream: bytes 0-15, then the time word with the message's first 8 bytes, then the rest.
-static inline uint32_t cbuff_crc32_record(const void *record, size_t length, int accelerated) {
-    const unsigned char *r = (const unsigned char *)record, *body = r + 32;
+/// The check of a message record of format version 4 whose header words are `first` (length
+/// and kind), `sequence` and `time` and whose `length` bytes of message are at `body`: the
+/// CRC-32 of the header's 24 bytes followed by the message, as one stream (bytes 0-15, then the
+/// time word with the message's first 8 bytes, then the rest). A writer passes the words it is
+/// about to store and the bytes it copies from, so that nothing is read back from lines its own
+/// stores are still on their way to (a load spanning two pending stores waits until they reach
+/// the cache: on a lapped ring, a whole cache miss a message).
+static inline uint32_t cbuff_crc32_record_of(uint64_t first, uint64_t sequence, uint64_t time, const void *body,
+                                             size_t length, int accelerated) {
+    const unsigned char *b = (const unsigned char *)body;
 #if defined(__x86_64__)
     if (accelerated && length >= 8) {
-        uint64_t time, first;
-        memcpy(&time, r + 16, 8);
-        memcpy(&first, body, 8);
-        cbuff_v2di x = cbuff_load16(r) ^ (cbuff_v2di){0xFFFFFFFFll, 0};
-        x = cbuff_fold(x, (cbuff_v2di){(long long)time, (long long)first}, CBUFF_R4R3);
-        return ~cbuff_crc32_raw_folding(x, body + 8, length - 8);
+        uint64_t head;
+        memcpy(&head, b, 8);
+        return ~cbuff_crc32_raw_folding((cbuff_v2di){(long long)(first ^ 0xFFFFFFFFull), (long long)sequence},
+                                        (cbuff_v2di){(long long)time, (long long)head}, b + 8, length - 8);
     }
 #endif
-    return ~cbuff_crc32_raw_table(cbuff_crc32_raw_table(~0u, r, 24), body, length);
+    uint32_t crc = cbuff_crc32_raw_word(cbuff_crc32_raw_word(cbuff_crc32_raw_word(~0u, first), sequence), time);
+    return ~cbuff_crc32_raw_table(crc, b, length);
+}
+
+/// The check of the message record at `record` (a reader's: the header as it lies), whose
+/// message is `length` bytes at byte 32. Equal to `crc32(crc32(0, record, 24), record + 32,
+/// length)` in zlib's terms.
+static inline uint32_t cbuff_crc32_record(const void *record, size_t length, int accelerated) {
+    const unsigned char *r = (const unsigned char *)record;
+#if defined(__x86_64__)
+    if (accelerated && length >= 8) {
+        uint64_t time, head;
+        memcpy(&time, r + 16, 8);
+        memcpy(&head, r + 32, 8);
+        return ~cbuff_crc32_raw_folding(cbuff_load16(r) ^ (cbuff_v2di){0xFFFFFFFFll, 0}, (cbuff_v2di){(long long)time, (long long)head},
+                                        r + 40, length - 8);
+    }
+#endif
+    uint64_t words[3];
+    memcpy(words, r, 24);
+    return cbuff_crc32_record_of(words[0], words[1], words[2], r + 32, length, accelerated);
 }
 
 #endif

@@ -395,6 +395,35 @@ package struct RingFile: ~Copyable {
         header.markClosed(leaving: AttachedWriters.remove(header))
     }
 
+    /// Makes everything published so far durable, then records it: the writer's `sync`, called
+    /// by the writer alone (nothing is published meanwhile). Returns the durable sequence.
+    ///
+    /// The order is the whole argument. 1: `fsync` writes back every dirty page of the file,
+    /// through the mapping or not (the data area and the header, whose `published` is at least
+    /// `through`), and returns when they are on stable storage. 2: only then is `durable` stored,
+    /// so no version of the header, on disk or in memory, says durable beyond what step 1 made
+    /// so. 3: `msync` of the header page, so that the word itself survives a crash from now on
+    /// (without it, it would reach the disk at the next write-back, a crash before which leaves
+    /// an older, still true, value). A failure of 1 stores nothing; of 3, the word may or may
+    /// not have reached the disk, and either value is true. A machine crash after this keeps
+    /// every item or message below `through` that the writer has not overwritten since, on any
+    /// file system that honours `fsync` (on tmpfs, `/dev/shm`, there is nothing to keep: the
+    /// calls return at once and a crash loses the file whole).
+    package func synchronize() throws(CBuffFailure) -> UInt64 {
+        let words = header
+        let through = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed)
+                                             : words.publishedMessages.pointee.load(ordering: .relaxed)
+        try Sys.synchronize(descriptor).orThrow { .system($0, "make the ring file \(path) durable") }
+        words.durable.pointee.store(through, ordering: .relaxed)
+        try Sys.synchronizeMapped(base, count: RingLayout.headerSize).orThrow { .system($0, "make the header of ring file \(path) durable") }
+        return through
+    }
+
+    /// The durable sequence the header records (see ``synchronize()``; 0 if no writer synced).
+    package var durable: UInt64 {
+        header.durable.pointee.load(ordering: .relaxed)
+    }
+
     /// When the file was created, in nanoseconds since the Unix epoch, as its header says (offset
     /// 64, written once before the file got its name): what the registry's `ring_created_ns`
     /// ties the buffer's row to.
@@ -526,6 +555,7 @@ package struct HeaderWords: @unchecked Sendable {
     @inlinable package var messageTail: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.messageTail) }
     @inlinable package var lastRecordStart: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastRecordStart) }
     @inlinable package var publishedMessages: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.publishedMessages) }
+    package var durable: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.durable) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {

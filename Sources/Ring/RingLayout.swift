@@ -104,6 +104,8 @@ package struct RingLayout: Equatable, Sendable {
         @usableFromInline package static let messageTail = 328        // u64: a record start no claim has reached: the oldest intact message
         @usableFromInline package static let lastRecordStart = 336    // u64: where the last record the writer started begins
         @usableFromInline package static let publishedMessages = 344  // u64: messages published (the next message's sequence), stored after W4
+        // line 5, both kinds, written by the writer only (zero in files no writer synced)
+        package static let durable = 352                // u64: every item or message with a sequence below it reached stable storage (`sync`)
         package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
         // lines 6–15 (version 3 only, zero in version 2): what the items are, written once
         static let kind = 384                // u32: 0 items (slots); 1 is reserved for message rings

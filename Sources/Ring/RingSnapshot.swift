@@ -39,6 +39,8 @@ package struct RingSnapshot: Sendable {
     package let oldest: UInt64
     /// Nanoseconds since the Unix epoch of the last write, or 0 if none was recorded.
     package let lastWriteAt: UInt64
+    /// The durable sequence the last sync recorded (0: none).
+    package let durable: UInt64
     package let writerPID: Int32
     package let writerStartTime: UInt64
     package let writerState: RecordedWriterState
@@ -136,6 +138,7 @@ extension RingFile {
             claimed: claimed,
             oldest: min(slots.oldestIntact(claimed: claimed), published),
             lastWriteAt: words.lastWriteAt.pointee.load(ordering: .relaxed),
+            durable: words.durable.pointee.load(ordering: .relaxed),
             // Relaxed: these are read after the acquiring load of the state, which the writer
             // stores last (see `attachWriter`).
             writerPID: Int32(bitPattern: words.writerPID.pointee.load(ordering: .relaxed)),

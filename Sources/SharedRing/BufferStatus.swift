@@ -129,6 +129,11 @@ public struct RingStatus: Sendable {
     /// When the writer last wrote (nanoseconds since the Unix epoch; refreshed every 1024 items
     /// and on close), or nil if it never did.
     public let lastWriteAt: UInt64?
+    /// The durable sequence: every item or message below it reached stable storage when a
+    /// writer synced (``BufferWriter/sync()``); 0 if none ever did. What a machine crash keeps
+    /// of what the writer has not overwritten since (on a disk; a data directory in memory,
+    /// such as `/dev/shm`, keeps nothing).
+    public let durable: UInt64
     /// The last writer's PID as recorded in the header (nil if none ever attached).
     public let writerPID: Int32?
     /// That writer's start time, in clock ticks after boot (`/proc/PID/stat` field 22), which
@@ -209,6 +214,7 @@ extension RingStatus {
         written = snapshot.messages?.written ?? snapshot.published
         oldest = snapshot.messages?.oldest ?? snapshot.oldest
         lastWriteAt = snapshot.lastWriteAt == 0 ? nil : snapshot.lastWriteAt
+        durable = snapshot.durable
         writerState = WriterState(snapshot.writerState)
         writerPID = writerState == .never ? nil : snapshot.writerPID
         writerStartTime = writerState == .never ? nil : snapshot.writerStartTime

@@ -65,6 +65,24 @@ public struct MessageWriter: ~Copyable {
     /// Closes the writer: the buffer and its messages stay, with no live writer.
     public consuming func close() {}
 
+    /// Makes every message pushed so far durable: when it returns, a machine crash or power loss
+    /// no longer loses them (unless this writer overwrites them later), and the buffer's
+    /// durable sequence (``durableSequence``, `cbuff inspect`) says so. Two system calls
+    /// (`fsync` of the ring file, `msync` of its header page): milliseconds on a disk, nothing
+    /// on tmpfs (`/dev/shm`), where a machine crash loses the whole file anyway. Returns the
+    /// durable sequence: every message below it is on stable storage.
+    ///
+    /// - Throws: ``CBuffError/Code/systemFailure`` if the kernel could not write the file
+    ///   back (EIO, ENOSPC, EDQUOT): what was pushed is then not known to be durable.
+    @discardableResult
+    public func sync() throws(CBuffError) -> UInt64 {
+        try lifted { () throws(CBuffFailure) in try file.synchronize() }
+    }
+
+    /// The buffer's durable sequence: every message below it reached stable storage at a
+    /// ``sync()`` (0 if no writer ever synced).
+    public var durableSequence: UInt64 { file.durable }
+
     /// The sequence number the next message gets (= messages ever published).
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 

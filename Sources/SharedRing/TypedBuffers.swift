@@ -39,6 +39,11 @@ public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     public var nextSequence: UInt64 { writer.nextSequence }
     /// Why the registry could not record this writer, or nil (see ``BufferWriter/registryProblem``).
     public var registryProblem: CBuffError? { writer.registryProblem }
+    /// Makes every item pushed so far durable (see ``BufferWriter/sync()``).
+    @discardableResult
+    public func sync() throws(CBuffError) -> UInt64 { try writer.sync() }
+    /// Every item below it reached stable storage at a sync (see ``BufferWriter/durableSequence``).
+    public var durableSequence: UInt64 { writer.durableSequence }
 
     /// Pushes `item`, written straight into its slot (padding bytes zeroed). Waits for room
     /// under ``OverflowPolicy/block`` as ``BufferWriter/push(_:)-(UInt64)`` does.

@@ -302,6 +302,18 @@ package enum Sys {
         }
     }
 
+    /// Makes `count` bytes of a shared file mapping from `address` (page-aligned) durable
+    /// (`msync` with `MS_SYNC`: on Linux, the file's write-back of that range alone). Retried on
+    /// EINTR; EINVAL from a file system that cannot synchronise is success, as in
+    /// ``synchronize(_:)``.
+    package static func synchronizeMapped(_ address: UnsafeMutableRawPointer, count: Int) -> Result<Void> {
+        switch retryingOnInterrupt("msync", { msync(address, count, MS_SYNC) }) {
+        case .success: return .success(())
+        case .failure(let failure) where failure.errno == EINVAL: return .success(())
+        case .failure(let failure): return .failure(failure)
+        }
+    }
+
     package static func rename(_ from: String, _ to: String) -> Result<Void> {
         calling("rename", { Glibc.rename(from, to) }) == 0 ? .success(()) : failure("rename")
     }

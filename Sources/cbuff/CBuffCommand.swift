@@ -19,7 +19,7 @@ struct CBuffCommand: ParsableCommand {
             lines; or, with create --messages, variable-size messages (lines of text, or any bytes).
 
             Exit status: 0 success, 1 other error, 64 usage error, 65 corrupted or invalid data, \
-            66 buffer not found, 73 buffer already exists, 75 busy (a live writer holds the \
+            66 buffer not found, 73 buffer already exists, 74 output could not be written (or made durable: push --sync), 75 busy (a live writer holds the \
             buffer, or a live process has the named reader open), 77 permission denied.
             """,
         version: CBuffVersion.string,

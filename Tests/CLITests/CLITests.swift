@@ -96,6 +96,22 @@ import TestSupport
         #expect(status?["written"] as? Int == 100_000)
     }
 
+    /// `push --sync` makes what it pushed durable and `inspect` says so; without it nothing is
+    /// recorded as synced.
+    @Test func pushSyncRecordsTheDurableSequence() throws {
+        _ = try cbuff("create", "d", "--item-size", "8", "--length", "16")
+        #expect(try cbuff("push", "d", "1", "2", "3").status == 0)
+        #expect((try json(cbuff("inspect", "d", "--json").stdout) as? [String: Any])?["durable"] as? Int == 0)
+        #expect(try cbuff("inspect", "d").stdout.contains("nothing synced"))
+        let pushed = try cbuff("push", "d", "--sync", "--stdin", input: "4\n5\n")
+        #expect(pushed.status == 0 && pushed.stderr.isEmpty, "\(pushed)")
+        #expect((try json(cbuff("inspect", "d", "--json").stdout) as? [String: Any])?["durable"] as? Int == 5)
+        #expect(try cbuff("inspect", "d").stdout.contains("every item below sequence 5 was synced"))
+        _ = try cbuff("create", "m", "--messages", "--capacity", "4096", "--max-message", "100")
+        #expect(try cbuff("push", "m", "--sync", "one", "two").status == 0)
+        #expect((try json(cbuff("inspect", "m", "--json").stdout) as? [String: Any])?["durable"] as? Int == 2)
+    }
+
     @Test func aMalformedLineStopsStdinWith65AfterSayingWhatWasPushed() throws {
         _ = try cbuff("create", "m", "--item-size", "8", "--length", "100")
         let outcome = try cbuff("push", "m", "--stdin", input: "5\n6\n7x\n8\n")
@@ -267,7 +283,7 @@ import TestSupport
     let documentedKeys: Set<String> = [
         "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill", "occupancy", "backlog",
-        "lastWriteAt", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
+        "lastWriteAt", "durable", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
         "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem", "tetherTimeout",
     ]
 

@@ -48,6 +48,8 @@ struct FaultInjectionTests {
         // Creation syncs the new ring file and the directory, removal the directory (issue
         // 26). EINVAL is a file system without synchronization: nothing to make durable, success.
         "fsync": [EINTR, EIO, ENOSPC, EDQUOT, EROFS, EINVAL],
+        // A writer's sync (issue 26): `fsync` of the ring file, then `msync` of its header page.
+        "msync": [EINTR, EIO, ENOMEM, EINVAL],
     ]
 
     /// One operation under test: `prepare` builds the state it starts from (nothing injected),
@@ -156,6 +158,18 @@ struct FaultInjectionTests {
             writer.close()
         }, verify: { directory, succeeded in
             try usable(directory, startingWith: succeeded ? items + [105, 106] : items)
+        }),
+        // A sync stores the durable sequence only after `fsync` succeeded; a failed `msync` of
+        // the header page after it leaves a value that is true either way.
+        Scenario(description: "take over, push, sync", prepare: fiveItems, operation: { directory in
+            var writer = try directory.takeOver("a")
+            try writer.push(105)
+            #expect(try writer.sync() == 6)
+            writer.close()
+        }, verify: { directory, succeeded in
+            let durable = try directory.status(of: "a").ring?.durable
+            #expect(succeeded ? durable == 6 : durable == 0 || durable == 6, "durable \(String(describing: durable))")
+            try usable(directory, startingWith: items)
         }),
         Scenario(description: "pop", prepare: fiveItems, operation: { directory in
             let read = try contents(directory)

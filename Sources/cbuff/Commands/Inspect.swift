@@ -78,6 +78,8 @@ struct Inspect: ParsableCommand {
         rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" }
             ?? (ring.written == 0 ? "never" : "unknown (its writer died before it stamped the time: every 1024 items, and on close)")))
         let noun = record.holdsMessages ? "message" : "item"
+        rows.append(("durable", ring.durable == 0 ? "nothing synced (a writer's sync, or `cbuff push --sync`, makes what it pushed survive a machine crash)"
+                                                  : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {

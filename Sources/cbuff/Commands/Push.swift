@@ -50,6 +50,9 @@ struct Push: ParsableCommand {
     @Flag(help: "Messages: standard input holds NUL-separated messages (find -print0) instead of lines.")
     var null = false
 
+    @Flag(help: "Make what was pushed durable before exiting: one sync of the ring file (fsync) after the last value, also after an error or a stop signal; without it a machine crash may lose what the kernel had not written back yet.")
+    var sync = false
+
     func validate() throws {
         if stdin && !values.isEmpty { throw ValidationError("Give values as arguments or with --stdin, not both.") }
         if !stdin && values.isEmpty { throw ValidationError("Give at least one value, or --stdin.") }
@@ -109,6 +112,7 @@ struct Push: ParsableCommand {
             default:
                 outcome = Result { try pushStandardInput(&writer, first: first) }
             }
+            outcome = synced(outcome) { () throws(CBuffError) in try writer.sync() }
             writer.close()   // closed cleanly, whatever happened: the buffer never reads as crashed
             try outcome.get()
         }
@@ -210,8 +214,25 @@ struct Push: ParsableCommand {
                 stopped(by: signal, pushed: pushed, note: partial)
             }
         }
+        let synced = synced(outcome) { () throws(CBuffError) in try writer.sync() }
         writer.close()
-        try outcome.get()
+        try synced.get()
+    }
+
+    /// `outcome`, after the sync `--sync` asks for (whatever the outcome: what was pushed before
+    /// an error or a signal is worth keeping too); a failed sync is the outcome when the push
+    /// itself succeeded, and is said beside the push's own error otherwise.
+    private func synced(_ outcome: Result<Void, any Error>, _ sync: () throws(CBuffError) -> UInt64) -> Result<Void, any Error> {
+        guard self.sync else { return outcome }
+        do {
+            _ = try sync()
+            return outcome
+        } catch {
+            let sentence = "what was pushed is not known to be durable: \(error.message)"
+            guard case .failure = outcome else { return .failure(failure(ExitStatus.ioError, sentence)) }
+            complain(sentence)
+            return outcome
+        }
     }
 
     // MARK: JSON objects
@@ -528,7 +549,7 @@ func items(_ count: Int) -> String {
 enum PushValues {
     nonisolated(unsafe) static var taken: [String] = []
 
-    private static let flags: Set<String> = ["--stdin", "--null", "--group-access", "--verbose", "-h", "--help", "--version"]
+    private static let flags: Set<String> = ["--stdin", "--null", "--sync", "--group-access", "--verbose", "-h", "--help", "--version"]
     private static let optionsWithValue: Set<String> = ["--dir", "--lock-timeout", "--format"]
 
     /// Returns `arguments` without the values of a `push` command, keeping those in `taken`.

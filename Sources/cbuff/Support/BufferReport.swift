@@ -28,6 +28,7 @@ struct BufferReport: Encodable {
     var occupancy: Double?
     var backlog: Double?
     var lastWriteAt: String?
+    var durable: UInt64?
     var interruptedWrite: UInt64?
     var createdAt: String?
     var formatVersion: Int?
@@ -103,6 +104,7 @@ struct BufferReport: Encodable {
         occupancy = ring?.occupancy
         backlog = ring?.backlog
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
+        durable = ring?.durable
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
         formatVersion = ring?.formatVersion ?? record.formatVersion
@@ -143,7 +145,7 @@ struct BufferReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, path, writerPid, writerAlive, writerState, writerStartTime
-        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, interruptedWrite
+        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
 
@@ -173,6 +175,7 @@ struct BufferReport: Encodable {
         try c.encode(occupancy, forKey: .occupancy)
         try c.encode(backlog, forKey: .backlog)
         try c.encode(lastWriteAt, forKey: .lastWriteAt)
+        try c.encode(durable, forKey: .durable)
         try c.encode(interruptedWrite, forKey: .interruptedWrite)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(formatVersion, forKey: .formatVersion)

@@ -241,3 +241,33 @@ def test_python_pushes_wide_items_that_swift_reads(directory, cbuff_cli):
     assert got == [item_bytes(sequence, 16) for sequence in range(5, 12)] + [b"short".ljust(16, b"\0")]
     status, out, _ = cbuff_cli("pop", "wide-out", "-n", "20")
     assert status == 0 and len(out.split()) == 8
+
+
+def test_a_sync_is_recorded_alike_both_ways(directory, cbuff_cli):
+    """A writer's sync records the durable sequence in the header: Python's is what ``cbuff
+    inspect`` shows, ``cbuff push --sync``'s what Python's inspect shows, for both kinds."""
+    writer = directory.create_buffer("items", item_size=8, length=16)
+    writer.push_many(list(range(1, 41)))                      # lapped: 40 published
+    assert writer.durable_sequence == 0
+    assert writer.sync() == 40
+    writer.push(41)
+    assert writer.durable_sequence == 40                      # until the next sync
+    writer.close()
+    status, out, err = cbuff_cli("inspect", "items", "--json")
+    assert status == 0, err
+    assert json.loads(out)["durable"] == 40
+    assert cbuff_cli("push", "items", "--sync", "42")[0] == 0
+    assert directory.inspect("items").durable == 42
+    assert directory.inspect("items").to_json()["durable"] == 42
+
+    messages = directory.create_buffer("messages", messages=True, capacity=4096, max_message=100)
+    for index in range(300):
+        messages.push(f"message {index}")
+    assert messages.sync() == 300
+    messages.close()
+    assert json.loads(cbuff_cli("inspect", "messages", "--json")[1])["durable"] == 300
+    assert cbuff_cli("push", "messages", "--sync", "one more")[0] == 0
+    assert directory.inspect("messages").durable == 301
+    with pytest.raises(Exception) as closed:
+        messages.sync()
+    assert type(closed.value).__name__ == "Closed"

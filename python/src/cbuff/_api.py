@@ -101,6 +101,7 @@ class BufferStatus:
     written: int
     oldest: int
     count: int
+    durable: int        # every sequence below it reached stable storage at a writer's sync; 0: none
     readers: Tuple[ReaderStatus, ...]
 
     def to_json(self) -> Dict[str, Any]:
@@ -577,6 +578,7 @@ class DataDirectory:
                 lag = max(0, written - (written if position is None else position))
                 readers.append(ReaderStatus(entry.name, position, lag, entry.pid, entry.alive, entry.untethered))
             tether_ns = file.layout.tether_ns
+            durable = file.durable()
             file.check()
         finally:
             file.close()
@@ -590,7 +592,7 @@ class DataDirectory:
             item_alignment=row.alignment,
             fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
             writer_pid=writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
-            written=written, oldest=oldest, count=written - oldest, readers=tuple(readers))
+            written=written, oldest=oldest, count=written - oldest, durable=durable, readers=tuple(readers))
 
     def remove(self, name: str, force: bool = False) -> None:
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""
@@ -879,6 +881,20 @@ class Writer(_Handle):
             finally:
                 self._file.close()
         self._drop()
+
+    def sync(self) -> int:
+        """Makes every item pushed so far durable: when it returns, a machine crash or power
+        loss no longer loses them (unless this writer overwrites them later), and the buffer's
+        durable sequence (``durable_sequence``, ``inspect``) says so: ``fsync`` of the ring
+        file, then ``msync`` of its header page. Returns the durable sequence. Raises
+        ``SystemFailure`` if the kernel could not write the file back."""
+        self._file.check()
+        return int(self._file.synchronize())
+
+    @property
+    def durable_sequence(self) -> int:
+        """Every item below it reached stable storage at a ``sync`` (0 if none ever did)."""
+        return int(self._file.durable())
 
 
 def _reader_removed(file: Any, buffer: str, reader: Optional[str]) -> CBuffError:
@@ -1210,6 +1226,20 @@ class MessageWriter(_Handle):
             finally:
                 self._file.close()
         self._drop()
+
+    def sync(self) -> int:
+        """Makes every message pushed so far durable: when it returns, a machine crash or power
+        loss no longer loses them (unless this writer overwrites them later), and the buffer's
+        durable sequence (``durable_sequence``, ``inspect``) says so: ``fsync`` of the ring
+        file, then ``msync`` of its header page. Returns the durable sequence. Raises
+        ``SystemFailure`` if the kernel could not write the file back."""
+        self._file.check()
+        return int(self._file.synchronize())
+
+    @property
+    def durable_sequence(self) -> int:
+        """Every message below it reached stable storage at a ``sync`` (0 if none ever did)."""
+        return int(self._file.durable())
 
 
 class MessageReader(_Handle):

@@ -43,6 +43,7 @@ OFF_NOTIFY, OFF_WAITERS = 192, 196
 OFF_SPACE, OFF_WRITER_WAITING, OFF_READERS_VERSION = 256, 260, 264
 # Line 5, message rings: the writer's tail, last record start, messages published.
 OFF_MESSAGE_TAIL, OFF_LAST_RECORD_START, OFF_PUBLISHED_MESSAGES = 328, 336, 344
+OFF_DURABLE = 352               # u64, both kinds: every sequence below it reached stable storage (a writer's sync)
 # Lines 6-15, version 3: the item description.
 OFF_KIND, OFF_ALIGNMENT, OFF_FIELD_COUNT, OFF_TYPE_NAME_LENGTH, OFF_TYPE_NAME = 384, 388, 392, 396, 400
 OFF_MESSAGE_CAPACITY, OFF_MAX_MESSAGE, OFF_MESSAGE_FLAGS = 464, 472, 476

@@ -335,6 +335,22 @@ class RingFile:
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
 
+    def synchronize(self) -> int:
+        """Makes everything published so far durable, then records it (the Swift side's
+        ``RingFile.synchronize``, whose comment is the argument): ``fsync`` of the file, then
+        the durable sequence stored, then ``msync`` of the header page. Never stored before
+        the ``fsync`` returned. Returns the durable sequence."""
+        q = self.q
+        through = q[F.OFF_PUBLISHED_MESSAGES // 8] if self.layout.messages else q[F.W_PUBLISHED]
+        S.synchronize(self.fd, f"make the ring file {self.path} durable")
+        q[F.OFF_DURABLE // 8] = through
+        S.synchronize_mapped(self.mapping, F.HEADER_SIZE, f"make the header of ring file {self.path} durable")
+        return int(through)
+
+    def durable(self) -> int:
+        """The durable sequence the header records (0 if no writer synced)."""
+        return int(self.q[F.OFF_DURABLE // 8])
+
     def detach_writer(self) -> None:
         """The writer's close (the Swift side's ``markClosed(leaving:)``): ``closed``, unless it
         took over from a writer that died and wrote nothing (it only waited, say): then the

@@ -479,6 +479,17 @@ def synchronize(fd: int, doing: str) -> None:
             raise system_error(error, doing) from None
 
 
+def synchronize_mapped(mapping: mmap.mmap, size: int, doing: str) -> None:
+    """Makes the first ``size`` bytes of a shared file mapping durable (``msync`` with
+    ``MS_SYNC``: ``mmap.flush``), as ``Sys.synchronizeMapped``; EINVAL is success, as in
+    ``synchronize``."""
+    try:
+        mapping.flush(0, size)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise system_error(error, doing) from None
+
+
 def synchronize_directory(trust: DirectoryTrust, after: str) -> None:
     """Makes the directory's entries durable (fsync of the directory): the names renames and
     unlinks gave or took survive a machine crash (the Swift side's ``FileTrust.synchronize``)."""

@@ -114,6 +114,34 @@ package struct MessageRingState: Sendable, Equatable {
     package var bytesUsed: UInt64 { (counters.published &- counters.tail) &* 8 }
 }
 
+/// What a walk of a message ring's records found (``MessageArea/survey(from:sequence:through:next:resynchronizing:)``):
+/// runs of consecutive intact messages, and the spans of positions between them that hold
+/// nothing provable.
+package struct MessageSurvey: Sendable, Equatable {
+    /// Consecutive intact messages: sequences `firstSequence ..< firstSequence + count`, in
+    /// positions `start ..< end`.
+    package struct Run: Sendable, Equatable {
+        package var firstSequence: UInt64
+        package var count: UInt64
+        package var start: UInt64
+        package var end: UInt64
+    }
+
+    /// Positions `start ..< end` where no record could be proven, and what was found at `start`.
+    package struct Gap: Sendable, Equatable {
+        package let start: UInt64
+        package let end: UInt64
+        package let damage: MessageDamage
+    }
+
+    package var runs: [Run] = []
+    package var gaps: [Gap] = []
+    /// The chain reached `published` intact but with another next sequence than the count's (I5).
+    package var end: MessageDamage?
+
+    package var isIntact: Bool { gaps.isEmpty && end == nil }
+}
+
 /// What contradicts what in a damaged message ring: positions are words of the data area, as
 /// the counters count them. A trivial payload, so that a reader's outcome stays cheap to return;
 /// ``description`` says it in words.
@@ -332,29 +360,87 @@ extension MessageArea {
     /// data area's words, at rest. Nil when the chain holds, or when the oldest message's
     /// sequence is unknown (a writer moving: never under the lock).
     package func proveChain(_ state: MessageRingState) -> MessageDamage? {
-        guard var sequence = state.oldestSequence else { return nil }
-        var position = state.oldestPosition
-        let published = state.counters.published
+        guard let sequence = state.oldestSequence else { return nil }
+        let found = survey(from: state.oldestPosition, sequence: sequence, through: state.counters.published, next: state.next, resynchronizing: false)
+        return found.gaps.first?.damage ?? found.end
+    }
+
+    /// Every record from `start` (a message with sequence `sequence`) to `published`, checked
+    /// as ``proveChain(_:)`` checks them (I6, I7, I8; I5 at the end against `next`): the runs of
+    /// consecutive intact messages, and the spans between them that hold nothing provable.
+    ///
+    /// After damage, with `resynchronizing` and a check word in every record (version 4), the
+    /// walk looks for the next record it can prove on its own, word by word: a message that
+    /// decodes (I6), lies below `published`, carries a sequence after the last one proven and
+    /// before `next` that fits its position (I4), and matches its check word (I8). A false
+    /// start passes all of that with probability about 2^-32 per candidate (the check), so what
+    /// follows it is believed as a new run. Version 3 has nothing to resynchronize on: its
+    /// walk stops at the first damage, the rest one span. Plain loads: the caller makes sure
+    /// no claim reached `start` meanwhile (R4), or holds the writer lock.
+    package func survey(from start: UInt64, sequence first: UInt64, through published: UInt64, next: UInt64,
+                        resynchronizing: Bool) -> MessageSurvey {
+        var found = MessageSurvey()
+        var position = start, expected = first
+        var run: MessageSurvey.Run?
         while position < published {
-            let first = firstWord(at: position)
-            switch decode(first, at: position) {
+            let word = firstWord(at: position)
+            let damage: MessageDamage
+            switch decode(word, at: position) {
             case .padding(let paddingWords)?:
-                guard position + paddingWords < published else { return .paddingAtPublished(position: position) }
-                position += paddingWords
-            case .message(let length, let recordWords)?:
-                let found = self.sequence(at: position)
-                guard found == sequence else { return .sequence(position: position, found: found, expected: sequence) }
-                guard position + recordWords <= published else {
-                    return .recordCrossesPublished(position: position, words: recordWords, published: published)
+                if position + paddingWords < published {
+                    position += paddingWords
+                    continue
                 }
-                guard isSealed(pointer(position), length: length) else { return .checksum(position: position, sequence: found) }
-                sequence += 1
-                position += recordWords
+                damage = .paddingAtPublished(position: position)
+            case .message(let length, let recordWords)?:
+                let sequence = self.sequence(at: position)
+                if sequence != expected {
+                    damage = .sequence(position: position, found: sequence, expected: expected)
+                } else if position + recordWords > published {
+                    damage = .recordCrossesPublished(position: position, words: recordWords, published: published)
+                } else if !isSealed(pointer(position), length: length) {
+                    damage = .checksum(position: position, sequence: sequence)
+                } else {
+                    if run == nil { run = MessageSurvey.Run(firstSequence: sequence, count: 0, start: position, end: position) }
+                    run!.count += 1
+                    run!.end = position + recordWords
+                    expected = sequence + 1
+                    position += recordWords
+                    continue
+                }
             case nil:
-                return .record(position: position, firstWord: first)
+                damage = .record(position: position, firstWord: word)
             }
+            if let closed = run { found.runs.append(closed) }
+            run = nil
+            guard resynchronizing, check != nil,
+                  let resumed = firstProvableMessage(after: position, below: published, from: found.runs.isEmpty ? 0 : expected, before: next) else {
+                found.gaps.append(MessageSurvey.Gap(start: position, end: published, damage: damage))
+                return found
+            }
+            found.gaps.append(MessageSurvey.Gap(start: position, end: resumed.position, damage: damage))
+            (position, expected) = resumed
         }
-        return sequence == state.next ? nil : .countDisagrees(lastSequence: sequence &- 1, count: state.next)
+        if let closed = run { found.runs.append(closed) }
+        if expected != next { found.end = .countDisagrees(lastSequence: expected &- 1, count: next) }
+        return found
+    }
+
+    /// The first position after `position` and below `published` holding a message record
+    /// provable on its own (see ``survey(from:sequence:through:next:resynchronizing:)``), with a
+    /// sequence in `from..<before`; nil if there is none.
+    func firstProvableMessage(after position: UInt64, below published: UInt64, from: UInt64, before: UInt64) -> (position: UInt64, sequence: UInt64)? {
+        var candidate = position + 1
+        while candidate < published {
+            if case .message(let length, let recordWords)? = decode(firstWord(at: candidate), at: candidate), candidate + recordWords <= published {
+                let sequence = self.sequence(at: candidate)
+                if sequence >= from, sequence < before, sequence <= candidate / 3, isSealed(pointer(candidate), length: length) {
+                    return (candidate, sequence)
+                }
+            }
+            candidate += 1
+        }
+        return nil
     }
 
     /// I6 and I4 for the oldest message: the record at the tail (after the padding there, if

@@ -486,6 +486,33 @@ package struct RingFile: ~Copyable {
         }
     }
 
+    /// Every record of a message ring from its oldest message to `published`, walked and
+    /// checked (``MessageArea/survey(from:sequence:through:next:resynchronizing:)``, resuming
+    /// after damage where the records carry a check word): what `verify` reports, with the state
+    /// it started from. With a writer publishing meanwhile, a walk that a claim overtook (R4:
+    /// the claim reached where it started, so what it read may have changed under it) is done
+    /// again from the new oldest message, at most `rounds` times.
+    ///
+    /// - Throws: `corrupted` for counters that contradict each other (nothing to walk from);
+    ///   `writerBusy` if a live writer overtook every walk.
+    package func surveyMessages(rounds: Int = 8) throws(CBuffFailure) -> (state: MessageRingState, survey: MessageSurvey) {
+        let area = messageArea!
+        for _ in 0..<rounds {
+            switch area.observe(header) {
+            case .damaged(let damage):
+                throw damaged(damage)
+            case .consistent(let state) where state.oldestSequence != nil:
+                let survey = area.survey(from: state.oldestPosition, sequence: state.oldestSequence!, through: state.counters.published,
+                                         next: state.next, resynchronizing: true)
+                atomicMemoryFence(ordering: .acquiring)                                    // R3 for the records read
+                if state.oldestPosition >= area.oldestIntact(claimed: MessageCounters.load(header).claimed) { return (state, survey) }  // R4
+            case .consistent, .moving:
+                break
+            }
+        }
+        throw CBuffFailure(.writerBusy, "A live writer of the ring file \(path) overwrote its oldest messages faster than they could be checked, \(rounds) times; verify it when the writer is idle or closed.")
+    }
+
     /// The writer's side of a message ring (see ``publisher()``), attached at `state` (from
     /// ``observeMessages()``, under the writer lock); the ring must be one.
     package func messagePublisher(_ state: MessageRingState) -> MessagePublisher {

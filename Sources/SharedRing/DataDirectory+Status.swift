@@ -98,3 +98,29 @@ extension DataDirectory {
         }
     }
 }
+
+// Checking a buffer's records (`cbuff verify`).
+extension DataDirectory {
+    /// Walks buffer `name`'s ring and checks what it can (see ``BufferVerification``): for
+    /// messages, every record from the oldest to the newest (its framing, its sequence following
+    /// the one before, and, in format version 4, its check word), resuming after damage at the
+    /// next record it can prove; for items, the counters. Changes nothing; works beside a live
+    /// writer (a walk its claims overtake is done again) and on a read-only data directory.
+    ///
+    /// - Throws: ``CBuffError/Code/notFound`` if there is no such buffer;
+    ///   ``CBuffError/Code/corrupted`` if its header or counters are damaged (nothing to walk
+    ///   from) or its ring file is not its registry row's; ``CBuffError/Code/writerBusy`` if a
+    ///   live writer overwrote the oldest messages faster than they could be checked, every time.
+    public func verify(_ name: String) throws(CBuffError) -> BufferVerification {
+        try lifted { () throws(CBuffFailure) in
+            let opened = try openBuffer(name, readOnlyOnReadOnlyMount: true)
+            let file = opened.file
+            guard file.layout.messages != nil else {
+                return BufferVerification(name: name, layout: file.layout, snapshot: try file.snapshot())
+            }
+            let (state, survey) = try file.surveyMessages()
+            _ = try file.isStillNamed()                  // throws if the file was cut short under the walk (read as zeros)
+            return BufferVerification(name: name, layout: file.layout, state: state, survey: survey, durable: file.durable)
+        }
+    }
+}

@@ -23,7 +23,7 @@ struct CBuffCommand: ParsableCommand {
             buffer, or a live process has the named reader open), 77 permission denied.
             """,
         version: CBuffVersion.string,
-        subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Remove.self, Readers.self, Top.self, Dir.self,
+        subcommands: [Create.self, Push.self, Pop.self, Tail.self, List.self, Inspect.self, Verify.self, Remove.self, Readers.self, Top.self, Dir.self,
                       Demo.self, DemoWriter.self, DemoReader.self]
     )
 

@@ -112,6 +112,30 @@ import TestSupport
         #expect((try json(cbuff("inspect", "m", "--json").stdout) as? [String: Any])?["durable"] as? Int == 2)
     }
 
+    /// `verify`: exit 0 and "intact" for an intact ring; a damaged record is exit 65 with one
+    /// sentence, the report names the span and what it loses, `--json` has the documented keys.
+    @Test func verifySaysWhatIsIntactAndWhatIsLost() throws {
+        _ = try cbuff("create", "v", "--messages", "--capacity", "4096", "--max-message", "64")
+        #expect(try cbuff("push", "v", "--stdin", input: "one\ntwo\nthree\n").status == 0)
+        let intact = try cbuff("verify", "v")
+        #expect(intact.status == 0 && intact.stdout.contains("sequences 0–2 (3 messages)") && intact.stdout.contains("verdict  intact"), "\(intact)")
+        // The second record ("two", at 4096 + 40) gets one body byte changed.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/v.ring"))
+        try handle.seek(toOffset: 4096 + 40 + 32)
+        try handle.write(contentsOf: Data("T".utf8))
+        try handle.close()
+        let damaged = try cbuff("verify", "v")
+        expectOneSentence(damaged, 65, mentioning: "buffer \"v\" is damaged: 1 message in 1 span cannot be read")
+        #expect(damaged.stdout.contains("1 message lost (sequence 1)") && damaged.stdout.contains("check word"), "\(damaged)")
+        let report = try json(cbuff("verify", "v", "--json").stdout) as? [String: Any]
+        #expect(Set(report?.keys.map { $0 } ?? []) == ["name", "kind", "formatVersion", "checksContent", "intact", "damaged", "countProblem", "lost", "written", "durable", "isIntact"])
+        #expect(report?["lost"] as? Int == 1 && report?["isIntact"] as? Bool == false)
+        _ = try cbuff("create", "i", "--item-size", "8", "--length", "4")
+        let items = try cbuff("verify", "i")
+        #expect(items.status == 0 && items.stdout.contains("items carry no check words"), "\(items)")
+        expectOneSentence(try cbuff("verify", "nothing"), 66, mentioning: "nothing")
+    }
+
     @Test func aMalformedLineStopsStdinWith65AfterSayingWhatWasPushed() throws {
         _ = try cbuff("create", "m", "--item-size", "8", "--length", "100")
         let outcome = try cbuff("push", "m", "--stdin", input: "5\n6\n7x\n8\n")

@@ -69,6 +69,30 @@ import TestSupport
         }
     }
 
+    /// `verify` beside a writer process publishing without pause into a ring it laps many
+    /// times: every walk that completes finds no damage (a walk the writer overtook is done
+    /// again, or refused as busy, never reported as damage).
+    @Test func verifyBesideALiveWriterFindsNoDamageThatIsNotThere() throws {
+        try directory.createMessageBuffer("live", capacity: 4096, maxMessageSize: 200).close()
+        let writer = try Agent(["write-messages", dir, "live", "100000000", "200"])
+        defer { writer.kill(); _ = writer.wait() }
+        var walks = 0, busy = 0, damaged: [String] = []
+        while walks + busy < 300 {
+            switch Result(catching: { () throws(CBuffError) in try directory.verify("live") }) {
+            case .success(let found):
+                walks += 1
+                if !found.isIntact { damaged.append("\(found.damaged) \(found.countProblem ?? "")") }
+            case .failure(let error):
+                guard error.code == .writerBusy else { throw error }
+                busy += 1
+            }
+        }
+        #expect(damaged.isEmpty, "damage reported beside a live writer: \(damaged)")
+        #expect(walks > 0, "every walk was overtaken (\(busy))")
+        let writerAlive = try directory.status(of: "live").writerAlive
+        #expect(writerAlive, "the writer stopped before the walks ended: they proved nothing about a live one")
+    }
+
     @Test func underTheBlockPolicyASlowNamedReaderLosesNothing() throws {
         let total: UInt64 = 50_000, max = 500
         try directory.createMessageBuffer("held", capacity: 8192, maxMessageSize: max, policy: .block).close()

@@ -137,8 +137,5 @@ struct Inspect: ParsableCommand {
 
     /// Labels and values, one per line; values with their control characters escaped (as in
     /// `table`: they come from the registry and the ring file).
-    private func format(_ rows: [(String, String)]) -> String {
-        let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + Values.escapingControlCharacters($0.1) + "\n" }.joined()
-    }
+    private func format(_ rows: [(String, String)]) -> String { LabelledRows.format(rows) }
 }

@@ -1,0 +1,79 @@
+internal import SharedRingProtocol
+internal import SharedRingCommon
+
+/// What ``DataDirectory/verify(_:)`` found in one buffer (`cbuff verify NAME`): which sequences
+/// lie intact in the ring, and the spans between them that hold nothing it could prove.
+///
+/// Only records that carry a check word can be proven intact, content and all: the messages of
+/// format version 4. Elsewhere (buffers of items, version-3 messages) ``checksContent`` is false:
+/// the counters and the records' framing were checked, and ``intact`` says what they account
+/// for, but a stale or zeroed page inside an item or a version-3 message cannot be seen.
+public struct BufferVerification: Sendable {
+    /// A span of the data area where no record could be proven.
+    public struct DamagedSpan: Sendable, Equatable {
+        /// Byte offsets in the data area's positions (counted from the ring's start, as the
+        /// counters count them: they grow past the area's size; the offset in the file is
+        /// `4096 + (offset mod capacity)`).
+        public let bytes: Range<UInt64>
+        /// The messages it accounts for nothing of: from the one after the last intact message
+        /// before it to the first intact one after it (`next` when none follows).
+        public let lostSequences: Range<UInt64>
+        /// What was found where it starts.
+        public let problem: String
+    }
+
+    /// The buffer's name.
+    public let name: String
+    /// Its ring file's format version.
+    public let formatVersion: Int
+    /// Whether it holds messages (else items).
+    public let holdsMessages: Bool
+    /// Whether every record's content was proven against its check word (version-4 messages).
+    public let checksContent: Bool
+    /// The sequence the next item or message will get.
+    public let written: UInt64
+    /// The durable sequence (see ``BufferWriter/sync()``).
+    public let durable: UInt64
+    /// The runs of consecutive sequences found intact, oldest first.
+    public let intact: [Range<UInt64>]
+    /// The spans between them, in order; empty when nothing is damaged.
+    public let damaged: [DamagedSpan]
+    /// The chain ended at `published` intact but the header's count of messages says another
+    /// next sequence, or nil.
+    public let countProblem: String?
+
+    /// Whether nothing was found damaged.
+    public var isIntact: Bool { damaged.isEmpty && countProblem == nil }
+
+    /// Items or messages the damage accounts for nothing of.
+    public var lost: UInt64 { damaged.reduce(0) { $0 + UInt64($1.lostSequences.count) } }
+
+    init(name: String, layout: RingLayout, snapshot: RingSnapshot) {
+        self.name = name
+        formatVersion = Int(layout.version)
+        holdsMessages = false
+        checksContent = false
+        written = snapshot.published
+        durable = snapshot.durable
+        intact = snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : []
+        damaged = []
+        countProblem = nil
+    }
+
+    init(name: String, layout: RingLayout, state: MessageRingState, survey: MessageSurvey, durable: UInt64) {
+        self.name = name
+        formatVersion = Int(layout.version)
+        holdsMessages = true
+        checksContent = layout.messages?.records.isChecked ?? false
+        written = state.next
+        self.durable = durable
+        intact = survey.runs.map { $0.firstSequence..<($0.firstSequence + $0.count) }
+        let runs = survey.runs
+        damaged = survey.gaps.map { gap in
+            let before = runs.last { $0.end <= gap.start }.map { $0.firstSequence + $0.count } ?? (state.oldestSequence ?? state.next)
+            let after = runs.first { $0.start >= gap.end }?.firstSequence ?? state.next
+            return DamagedSpan(bytes: (gap.start * 8)..<(gap.end * 8), lostSequences: before..<max(before, after), problem: "\(gap.damage)")
+        }
+        countProblem = survey.end.map { "\($0)" }
+    }
+}

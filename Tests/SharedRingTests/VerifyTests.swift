@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import TestSupport
+import SharedRing
+
+/// `DataDirectory.verify` (issue 26, `cbuff verify`): every record of a message ring walked and
+/// checked, damage reported as spans with the sequences they lose, the walk resumed after them at
+/// the next record provable on its own; a ring of items reported as not checked. (Beside a live
+/// writer: `MessageProcessTests`.)
+@Suite struct VerifyTests {
+    let temporary: TemporaryDirectory
+    let directory: DataDirectory
+
+    init() throws {
+        temporary = try TemporaryDirectory()
+        directory = try DataDirectory(path: temporary.path)
+    }
+
+    /// Twenty messages "message number N"; the byte offsets of their records in the file.
+    func twentyMessages() throws -> [Int] {
+        var writer = try directory.createMessageBuffer("m", capacity: 4096, maxMessageSize: 64)
+        for index in 1...20 { try writer.push("message number \(index)") }
+        writer.close()
+        var offsets: [Int] = [], offset = 4096
+        for index in 1...20 {
+            offsets.append(offset)
+            offset += 32 + ("message number \(index)".utf8.count + 7) / 8 * 8
+        }
+        return offsets
+    }
+
+    func damage(at offset: Int, _ bytes: [UInt8]) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: temporary.path + "/m.ring"))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data(bytes))
+        try handle.close()
+    }
+
+    @Test func anIntactRingOfMessagesIsOneRun() throws {
+        _ = try twentyMessages()
+        let found = try directory.verify("m")
+        #expect(found.isIntact && found.checksContent && found.holdsMessages)
+        #expect(found.intact == [0..<20] && found.written == 20 && found.lost == 0)
+    }
+
+    @Test func damageIsSpansOfLostSequencesAndTheWalkResumesAfterThem() throws {
+        let records = try twentyMessages()
+        try damage(at: records[4] + 40, [0xFF])                 // a body byte: the check word fails
+        try damage(at: records[11], [UInt8](repeating: 0, count: 8))   // a zeroed length and kind
+        let found = try directory.verify("m")
+        #expect(!found.isIntact)
+        #expect(found.intact == [0..<4, 5..<11, 12..<20])
+        #expect(found.damaged.map(\.lostSequences) == [4..<5, 11..<12])
+        #expect(found.damaged.map(\.bytes.lowerBound) == [UInt64(records[4] - 4096), UInt64(records[11] - 4096)])
+        #expect(found.damaged[0].problem.contains("check word") && found.lost == 2)
+    }
+
+    @Test func damageToTheNewestRecordLosesItAndNothingBefore() throws {
+        let records = try twentyMessages()
+        try damage(at: records[19] + 33, [0x00])
+        let found = try directory.verify("m")
+        #expect(found.intact == [0..<19])
+        #expect(found.damaged.map(\.lostSequences) == [19..<20])
+    }
+
+    @Test func itemsAreSaidNotToBeChecked() throws {
+        var writer = try directory.createBuffer("i", itemSize: 8, length: 16)
+        try writer.push(contentsOf: Array(UInt64(1)...40))
+        writer.close()
+        let found = try directory.verify("i")
+        #expect(!found.checksContent && !found.holdsMessages && found.isIntact)
+        #expect(found.intact == [24..<40] && found.written == 40)
+    }
+}

@@ -368,6 +368,7 @@ package struct RingFile: ~Copyable {
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
+        recordBoot(words)
         // Only a writer that died (or closed) can have left a request for room, or a count of
         // an earlier version: nobody sleeps for room now. An exchange, as every change of a
         // request word is a read-modify-write (see `FutexSleep`).
@@ -375,6 +376,25 @@ package struct RingFile: ~Copyable {
         words.writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
         AttachedWriters.add(words, found: found)
         return (pid, startTime)
+    }
+
+    /// Records this boot as the writer's (see `RingLayout.Offset.writerBoot`). A writer that
+    /// finds another boot recorded (the machine restarted since the last writer attached) marks
+    /// what is in the ring now as written then (`earlierBootBelow`: the next sequence), unless
+    /// something proved it since: a version-4 message ring's take-over has just checked every
+    /// record against its check word (`observeMessages`). So `inspect` can say of the items
+    /// still below that mark that a crash may have left them stale, whichever writer came last.
+    private func recordBoot(_ words: HeaderWords) {
+        let now = Sys.bootID ?? (0, 0)
+        let recorded = (words.writerBoot.0.pointee.load(ordering: .relaxed), words.writerBoot.1.pointee.load(ordering: .relaxed))
+        guard recorded != now else { return }
+        if recorded != (0, 0) {
+            let proven = layout.messages?.records.isChecked ?? false
+            let next = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed) : words.publishedMessages.pointee.load(ordering: .relaxed)
+            words.earlierBootBelow.pointee.store(proven ? 0 : next, ordering: .relaxed)
+        }
+        words.writerBoot.0.pointee.store(now.0, ordering: .relaxed)
+        words.writerBoot.1.pointee.store(now.1, ordering: .relaxed)
     }
 
     /// This process's PID and start time, read from /proc once per process (a forked child,
@@ -583,6 +603,10 @@ package struct HeaderWords: @unchecked Sendable {
     @inlinable package var lastRecordStart: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.lastRecordStart) }
     @inlinable package var publishedMessages: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.publishedMessages) }
     package var durable: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.durable) }
+    package var writerBoot: (UnsafeMutablePointer<Atomic<UInt64>>, UnsafeMutablePointer<Atomic<UInt64>>) {
+        (word64(RingLayout.Offset.writerBoot), word64(RingLayout.Offset.writerBoot + 8))
+    }
+    package var earlierBootBelow: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.earlierBootBelow) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {

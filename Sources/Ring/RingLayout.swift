@@ -78,6 +78,13 @@ package struct RingLayout: Equatable, Sendable {
         /// Line 1 is neither checksummed nor checked by earlier readers, which left it zero: an
         /// earlier writer ignores it (it keeps waiting for every named reader, as before).
         package static let tetherTimeout = 72
+        /// 16 bytes: the boot (`/proc/sys/kernel/random/boot_id`) in which the last writer
+        /// attached, stored at each attach; zero if none recorded it. Line 1 again: earlier
+        /// readers neither check nor read it.
+        package static let writerBoot = 80
+        /// u64: items or messages below this sequence were written in an earlier boot than
+        /// `writerBoot` and nothing proved them since (see `RingFile.attachWriter`); 0: none.
+        package static let earlierBootBelow = 96
         // line 2: written by the writer only
         @usableFromInline package static let published = 128           // u64: items published: every sequence below is complete (`written` in docs and JSON)
         @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every `lastWriteStampInterval` items

@@ -1,3 +1,4 @@
+internal import SharedRingSystem
 internal import Synchronization
 package import SharedRingCommon
 
@@ -6,6 +7,12 @@ package import SharedRingCommon
 /// each word is one atomic load, so the snapshot is a set of recent values, not one instant;
 /// the orderings below make the derived figures consistent with each other.
 package struct RingSnapshot: Sendable {
+    /// Whether a recorded boot is an earlier one than this (nil: not recorded, or this one unknown).
+    static func earlierBoot(_ first: UInt64, _ second: UInt64) -> Bool? {
+        guard first != 0 || second != 0, let now = Sys.bootID else { return nil }
+        return (first, second) != now
+    }
+
     /// A named reader's record.
     package struct Reader: Sendable, Hashable {
         package let name: String
@@ -41,6 +48,12 @@ package struct RingSnapshot: Sendable {
     package let lastWriteAt: UInt64
     /// The durable sequence the last sync recorded (0: none).
     package let durable: UInt64
+    /// Whether the last writer attached in an earlier boot than this one (the machine
+    /// restarted since); nil if its boot was not recorded (an earlier version's writer, or none).
+    package let writtenInAnEarlierBoot: Bool?
+    /// Items or messages below this sequence were written in an earlier boot than the last
+    /// writer's and nothing proved them since (0: none).
+    package let earlierBootBelow: UInt64
     package let writerPID: Int32
     package let writerStartTime: UInt64
     package let writerState: RecordedWriterState
@@ -139,6 +152,8 @@ extension RingFile {
             oldest: min(slots.oldestIntact(claimed: claimed), published),
             lastWriteAt: words.lastWriteAt.pointee.load(ordering: .relaxed),
             durable: words.durable.pointee.load(ordering: .relaxed),
+            writtenInAnEarlierBoot: RingSnapshot.earlierBoot(words.writerBoot.0.pointee.load(ordering: .relaxed), words.writerBoot.1.pointee.load(ordering: .relaxed)),
+            earlierBootBelow: words.earlierBootBelow.pointee.load(ordering: .relaxed),
             // Relaxed: these are read after the acquiring load of the state, which the writer
             // stores last (see `attachWriter`).
             writerPID: Int32(bitPattern: words.writerPID.pointee.load(ordering: .relaxed)),

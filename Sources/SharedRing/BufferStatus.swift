@@ -134,6 +134,15 @@ public struct RingStatus: Sendable {
     /// of what the writer has not overwritten since (on a disk; a data directory in memory,
     /// such as `/dev/shm`, keeps nothing).
     public let durable: UInt64
+    /// Whether the last writer attached in an earlier boot than this one: the machine restarted
+    /// since, and a crash then may have left pages of the ring file stale or zeroed (format
+    /// version 4's messages prove each record; earlier formats and items cannot tell). Nil if
+    /// no writer recorded its boot (none attached, or an earlier version's).
+    public let writtenInAnEarlierBoot: Bool?
+    /// Items or messages below this sequence were written in an earlier boot than the last
+    /// writer's (before a restart) and nothing proved them since: a crash then may have left
+    /// them stale (0: none; only items and version-3 messages can have such).
+    public let earlierBootBelow: UInt64
     /// The last writer's PID as recorded in the header (nil if none ever attached).
     public let writerPID: Int32?
     /// That writer's start time, in clock ticks after boot (`/proc/PID/stat` field 22), which
@@ -215,6 +224,8 @@ extension RingStatus {
         oldest = snapshot.messages?.oldest ?? snapshot.oldest
         lastWriteAt = snapshot.lastWriteAt == 0 ? nil : snapshot.lastWriteAt
         durable = snapshot.durable
+        writtenInAnEarlierBoot = snapshot.writtenInAnEarlierBoot
+        earlierBootBelow = snapshot.earlierBootBelow
         writerState = WriterState(snapshot.writerState)
         writerPID = writerState == .never ? nil : snapshot.writerPID
         writerStartTime = writerState == .never ? nil : snapshot.writerStartTime

@@ -17,6 +17,34 @@ extension Sys {
         return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 
+    /// This boot's identity: the 16 bytes of `/proc/sys/kernel/random/boot_id` (a UUID the
+    /// kernel draws at each boot), read once per process; nil if it cannot be read or parsed.
+    /// A debug build takes `CBUFF_TEST_BOOT_ID` (the same form) instead, so that tests can
+    /// stand in for a reboot.
+    package static var bootID: (UInt64, UInt64)? { knownBootID }
+
+    private static let knownBootID: (UInt64, UInt64)? = {
+        #if DEBUG
+        if let text = getenv("CBUFF_TEST_BOOT_ID") { return parseBootID(Array(String(cString: text).utf8)) }
+        #endif
+        return readSmallFile("/proc/sys/kernel/random/boot_id").flatMap(parseBootID)
+    }()
+
+    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (a newline after it allowed) as two words, the
+    /// first eight bytes of the UUID in the first, little-endian as the file stores them; nil
+    /// for anything else, or for the all-zero UUID (zero is "not recorded" in a ring file).
+    static func parseBootID(_ bytes: [UInt8]) -> (UInt64, UInt64)? {
+        let hex = bytes.prefix { $0 != 0x0A }.filter { $0 != UInt8(ascii: "-") }
+        guard hex.count == 32, bytes.prefix(while: { $0 != 0x0A }).count == 36 else { return nil }
+        var value: [UInt8] = []
+        for index in stride(from: 0, to: 32, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
+            value.append(byte)
+        }
+        let words = value.withUnsafeBytes { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        return words == (0, 0) ? nil : (UInt64(littleEndian: words.0), UInt64(littleEndian: words.1))
+    }
+
     /// The command name of process `pid` (/proc/PID/comm), or nil.
     package static func processName(_ pid: Int32) -> String? {
         guard pid > 0, let bytes = readSmallFile("/proc/\(pid)/comm") else { return nil }

@@ -81,6 +81,21 @@ import SharedRingSystem
         #expect(try fileBytes("words")[148] == 2)         // writer state: closed
     }
 
+    /// The boot id is line 1's bytes 80–95, the text of `/proc/sys/kernel/random/boot_id` as 16
+    /// bytes in order: what a writer of this boot stores when it attaches.
+    @Test func theWritersBootIsWhereTheFormatSays() throws {
+        let text = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+        let hex = Array(text.filter(\.isHexDigit))
+        let expected = stride(from: 0, to: 32, by: 2).map { UInt8(String(hex[$0..<($0 + 2)]), radix: 16)! }
+        let writer = try directory.createBuffer("booted", itemSize: 8, length: 2)
+        // A debug test run may stand in for a reboot (CBUFF_TEST_BOOT_ID): then that is stored.
+        if ProcessInfo.processInfo.environment["CBUFF_TEST_BOOT_ID"] == nil {
+            #expect(Array(try fileBytes("booted")[80..<96]) == expected)
+        }
+        #expect(try fileBytes("booted")[96..<104].allSatisfy { $0 == 0 })           // nothing from an earlier boot
+        writer.close()
+    }
+
     /// The tether timeout is line 1's second word (offset 72, nanoseconds, little-endian);
     /// untethering a reader writes its record's words 16 (flag), 20 (count) and 24 (time), and
     /// reopening it clears the flag. Zero everywhere without a tether (as earlier files).
@@ -88,7 +103,8 @@ import SharedRingSystem
         var writer = try directory.createBuffer("tether", itemSize: 8, length: 2, policy: .block, tetherTimeout: .milliseconds(1))
         _ = try directory.createBuffer("plain", itemSize: 8, length: 2, policy: .block)
         #expect(Array(try fileBytes("tether")[72..<80]) == [0x40, 0x42, 0x0F, 0, 0, 0, 0, 0])   // 1,000,000 ns
-        #expect(try fileBytes("plain")[72..<128].allSatisfy { $0 == 0 })
+        #expect(try fileBytes("plain")[72..<80].allSatisfy { $0 == 0 })
+        #expect(try fileBytes("plain")[96..<128].allSatisfy { $0 == 0 })              // 80..<96: the writer's boot
         try directory.openReader("tether", named: "gone").close()
         for value: UInt64 in [1, 2, 3] { #expect(try writer.push(value, timeout: .seconds(10))) }
         #expect(writer.untetheredReaders == 1)

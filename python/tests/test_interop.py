@@ -271,3 +271,32 @@ def test_a_sync_is_recorded_alike_both_ways(directory, cbuff_cli):
     with pytest.raises(Exception) as closed:
         messages.sync()
     assert type(closed.value).__name__ == "Closed"
+
+
+def test_the_writers_boot_is_recorded_alike_both_ways(directory, data_dir):
+    """A writer records its boot (a debug cbuff takes CBUFF_TEST_BOOT_ID, standing in for an
+    earlier boot); a Python writer of this boot marks the items still from then as unproven, as
+    the Swift side does, and both inspects agree on ``earlierBoot`` until they are overwritten."""
+    binary = swift_binary("cbuff")
+    folder = os.path.join(data_dir, "d")
+
+    def cbuff(*arguments, boot=None):
+        environment = dict(os.environ, CBUFF_TEST_BOOT_ID=boot) if boot else dict(os.environ)
+        environment.pop("CBUFF_TEST_BOOT_ID", None) if boot is None else None
+        done = subprocess.run([binary, "--dir", folder, *arguments], capture_output=True, timeout=120, env=environment)
+        return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+    earlier = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert cbuff("create", "b", "--item-size", "8", "--length", "4", boot=earlier)[0] == 0
+    assert cbuff("push", "b", "1", boot=earlier)[0] == 0
+    assert directory.inspect("b").earlier_boot is True               # this boot is not that one
+    writer = directory.take_over("b")
+    writer.push(2)
+    writer.close()
+    assert directory.inspect("b").earlier_boot is True               # item 0 is from then, unproven
+    assert json.loads(cbuff("inspect", "b", "--json")[1])["earlierBoot"] is True
+    writer = directory.take_over("b")
+    writer.push_many([3, 4, 5, 6])                                   # item 0 overwritten
+    writer.close()
+    assert directory.inspect("b").earlier_boot is False
+    assert json.loads(cbuff("inspect", "b", "--json")[1])["earlierBoot"] is False

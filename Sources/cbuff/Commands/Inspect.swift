@@ -78,6 +78,18 @@ struct Inspect: ParsableCommand {
         rows.append(("last write", ring.lastWriteAt.map { "\(BufferReport.timestamp($0)) (\(ago($0)))" }
             ?? (ring.written == 0 ? "never" : "unknown (its writer died before it stamped the time: every 1024 items, and on close)")))
         let noun = record.holdsMessages ? "message" : "item"
+        if let earlier = ring.writtenInAnEarlierBoot {
+            let detects = record.holdsMessages && ring.formatVersion >= 4
+            let consequence = detects ? " (every record is checked before it is read; `cbuff verify` reports them)"
+                                      : "; format version \(ring.formatVersion) cannot detect it in \(noun)s"
+            if earlier {
+                rows.append(("boot", "its last writer attached in an earlier boot: if the machine crashed, pages of the ring file may be stale or zeroed" + consequence))
+            } else if ring.earlierBootBelow > ring.oldest {
+                rows.append(("boot", "\(noun)s below sequence \(ring.earlierBootBelow) were written before the machine last restarted: if it crashed, they may be stale or zeroed" + consequence))
+            } else {
+                rows.append(("boot", "everything in it was written in this boot"))
+            }
+        }
         rows.append(("durable", ring.durable == 0 ? "nothing synced (a writer's sync, or `cbuff push --sync`, makes what it pushed survive a machine crash)"
                                                   : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))

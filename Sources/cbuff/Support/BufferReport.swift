@@ -29,6 +29,7 @@ struct BufferReport: Encodable {
     var backlog: Double?
     var lastWriteAt: String?
     var durable: UInt64?
+    var earlierBoot: Bool?
     var interruptedWrite: UInt64?
     var createdAt: String?
     var formatVersion: Int?
@@ -105,6 +106,7 @@ struct BufferReport: Encodable {
         backlog = ring?.backlog
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
         durable = ring?.durable
+        earlierBoot = ring.flatMap { ring in ring.writtenInAnEarlierBoot.map { $0 || ring.earlierBootBelow > ring.oldest } }
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
         formatVersion = ring?.formatVersion ?? record.formatVersion
@@ -145,7 +147,7 @@ struct BufferReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, path, writerPid, writerAlive, writerState, writerStartTime
-        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, interruptedWrite
+        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, earlierBoot, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
 
@@ -176,6 +178,7 @@ struct BufferReport: Encodable {
         try c.encode(backlog, forKey: .backlog)
         try c.encode(lastWriteAt, forKey: .lastWriteAt)
         try c.encode(durable, forKey: .durable)
+        try c.encode(earlierBoot, forKey: .earlierBoot)
         try c.encode(interruptedWrite, forKey: .interruptedWrite)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(formatVersion, forKey: .formatVersion)

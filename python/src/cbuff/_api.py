@@ -102,6 +102,7 @@ class BufferStatus:
     oldest: int
     count: int
     durable: int        # every sequence below it reached stable storage at a writer's sync; 0: none
+    earlier_boot: Optional[bool]   # it holds what was written before the machine last restarted, unproven since; None: no boot recorded
     readers: Tuple[ReaderStatus, ...]
 
     def to_json(self) -> Dict[str, Any]:
@@ -579,6 +580,7 @@ class DataDirectory:
                 readers.append(ReaderStatus(entry.name, position, lag, entry.pid, entry.alive, entry.untethered))
             tether_ns = file.layout.tether_ns
             durable = file.durable()
+            earlier_boot = file.earlier_boot(oldest)
             file.check()
         finally:
             file.close()
@@ -592,7 +594,7 @@ class DataDirectory:
             item_alignment=row.alignment,
             fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
             writer_pid=writer_pid, created_at=row.created_at, writer_alive=writer_alive, writer_state=writer_state,
-            written=written, oldest=oldest, count=written - oldest, durable=durable, readers=tuple(readers))
+            written=written, oldest=oldest, count=written - oldest, durable=durable, earlier_boot=earlier_boot, readers=tuple(readers))
 
     def remove(self, name: str, force: bool = False) -> None:
         """Removes the buffer's ring file and registry row; refused while a writer is alive unless ``force``."""

@@ -33,6 +33,7 @@ OFF_ITEM_SIZE, OFF_LENGTH, OFF_STRIDE, OFF_POLICY = 16, 24, 32, 36
 OFF_READER_CAPACITY, OFF_BOM, OFF_FILE_SIZE, OFF_CHECKSUM = 40, 44, 48, 56
 # Line 1: the creation time; the `block` policy's tether timeout (ns, 0: off; see ``SpaceGate``).
 OFF_CREATED_AT, OFF_TETHER = 64, 72
+OFF_WRITER_BOOT, OFF_EARLIER_BOOT_BELOW = 80, 96   # 16 bytes: the last writer's boot id; u64: unproven sequences of an earlier boot below it
 MAX_TETHER_NS = 30 * 86_400 * 1_000_000_000      # 30 days: a header that says more is damage
 # Line 2: the writer's.
 OFF_PUBLISHED, OFF_LAST_WRITE_AT, OFF_WRITER_PID, OFF_WRITER_STATE = 128, 136, 144, 148

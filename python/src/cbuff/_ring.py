@@ -330,10 +330,38 @@ class RingFile:
         self.d[F.OFF_WRITER_PID // 4] = pid
         self.q[F.OFF_WRITER_START_TIME // 8] = start
         self.q[F.OFF_WRITER_GENERATION // 8] = (self.q[F.OFF_WRITER_GENERATION // 8] + 1) & 0xFFFF_FFFF_FFFF_FFFF  # wraps, as every bumped word
+        self._record_boot()
         # Only a dead or closed writer can have left a request for room: nobody sleeps there now.
         S.atomic_clear_u32(self.address(F.OFF_WRITER_WAITING))
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
+
+    def _record_boot(self) -> None:
+        """Records this boot as the writer's (the Swift side's ``RingFile.recordBoot``, whose
+        comment is the argument): a writer that finds another boot recorded marks what the ring
+        holds now as written then, unless a version-4 message ring's take-over just proved
+        every record."""
+        now = S.boot_id() or bytes(16)
+        at = F.OFF_WRITER_BOOT
+        recorded = bytes(self.mapping[at:at + 16])
+        if recorded == now:
+            return
+        if any(recorded):
+            layout = self.layout
+            proven = bool(layout.messages) and layout.version >= 4
+            following = self.q[F.OFF_PUBLISHED_MESSAGES // 8] if layout.messages else self.q[F.W_PUBLISHED]
+            self.q[F.OFF_EARLIER_BOOT_BELOW // 8] = 0 if proven else following
+        self.mapping[at:at + 16] = now
+
+    def earlier_boot(self, oldest: int) -> "bool | None":
+        """Whether the ring holds items or messages written in an earlier boot that nothing
+        proved since (None: no writer recorded its boot)."""
+        at = F.OFF_WRITER_BOOT
+        recorded = bytes(self.mapping[at:at + 16])
+        now = S.boot_id()
+        if not any(recorded) or now is None:
+            return None
+        return recorded != now or int(self.q[F.OFF_EARLIER_BOOT_BELOW // 8]) > oldest
 
     def synchronize(self) -> int:
         """Makes everything published so far durable, then records it (the Swift side's

@@ -181,6 +181,24 @@ def is_locked(fd: int, byte: int) -> bool:
 
 # --- Processes ------------------------------------------------------------------------------
 
+_BOOT_ID: "list[bytes | None]" = []
+
+
+def boot_id() -> "bytes | None":
+    """This boot's identity: /proc/sys/kernel/random/boot_id's UUID as 16 bytes in the order
+    its text gives them (the Swift side's ``Sys.bootID``), read once; None if unreadable or all
+    zero."""
+    if not _BOOT_ID:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                text = f.read().split(b"\n")[0]
+            value: bytes | None = bytes.fromhex(text.decode("ascii").replace("-", "")) if len(text) == 36 else None
+        except (OSError, ValueError, UnicodeDecodeError):
+            value = None
+        _BOOT_ID.append(value if value and len(value) == 16 and any(value) else None)
+    return _BOOT_ID[0]
+
+
 def start_time(pid: int) -> "int | None":
     """Field 22 of /proc/PID/stat (clock ticks after boot), or None."""
     try:

@@ -111,35 +111,28 @@ package struct MessageArea: @unchecked Sendable {
 
     /// Stores the check word of the record at `pointer` (version 4; nothing in version 3), whose
     /// header words the writer stored as `first`, `sequence` and `time` and whose `length` bytes
-    /// of message equal those at `body`: the bytes it copied from, or the record's own when it
-    /// was filled in place. Computed from these rather than read back: a load of bytes the
-    /// writer's own stores are still carrying to a line it does not hold yet (a lapped ring's
-    /// every record) waits for that line, one cache miss a message (measured: 64-byte messages
-    /// 0.41x version 3's rate when the check was read back).
+    /// of message it has written, copied or in place. The message's bytes are read back from
+    /// the record: the check is a function of what the record holds, whatever the bytes were
+    /// copied from (a source another thread or process changes during the copy, or one inside
+    /// this ring that the claim overwrites, still gives a record that matches its check). The
+    /// header's words come from registers instead: a load of the 16 bytes of two pending 8-byte
+    /// stores cannot be forwarded and waits for the line, which on a lapped ring the reader holds
+    /// (measured: a whole cache miss a message, 64-byte messages 0.41x version 3's rate).
     @inlinable
-    func seal(_ pointer: UnsafeMutableRawPointer, first: UInt64, sequence: UInt64, time: UInt64, body: UnsafeRawPointer, length: Int) {
+    func seal(_ pointer: UnsafeMutableRawPointer, first: UInt64, sequence: UInt64, time: UInt64, length: Int) {
         guard let check else { return }
-        Self.store(check, pointer, first: first, sequence: sequence, time: time, body: body, length: length)
+        Self.store(check, pointer, first: first, sequence: sequence, time: time, body: UnsafeRawPointer(body(pointer)), length: length)
     }
 
-    /// ``seal(_:first:sequence:time:body:length:)``'s work, out of line: inlined, it makes the
-    /// publish it is part of too large to inline into a push loop, which costs version 3's push
-    /// 100 instructions (measured with callgrind: 147 per 64-byte push before version 4, 250
-    /// with it inline).
+    /// ``seal(_:first:sequence:time:length:)``'s work, out of line: inlined, it makes the publish
+    /// it is part of too large to inline into a push loop, which costs version 3's push 100
+    /// instructions (measured with callgrind: 147 per 64-byte push before version 4, 250 with it
+    /// inline).
     @usableFromInline @inline(never)
     static func store(_ check: RecordCheck, _ pointer: UnsafeMutableRawPointer, first: UInt64, sequence: UInt64, time: UInt64,
                       body: UnsafeRawPointer, length: Int) {
         let word = UInt64(check.of(first: first, sequence: sequence, time: time, body: body, length: length))
         pointer.storeBytes(of: word.littleEndian, toByteOffset: 24, as: UInt64.self)
-    }
-
-    /// Whether `bytes` lie wholly outside the data area: bytes a writer copied from that a
-    /// check may be computed over instead of the copy (which equals them unless they overlap
-    /// what the claim overwrote).
-    @inlinable
-    func isApart(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
-        let start = UInt(bitPattern: bytes), areaStart = UInt(bitPattern: base)
-        return start &+ UInt(count) <= areaStart || start >= areaStart &+ UInt(words &<< 3)
     }
 
     /// Whether the record at `pointer`, a message of `length` bytes, matches its check word
@@ -275,12 +268,9 @@ package struct MessagePublisher {
     /// most the largest message: the caller checks), returning how many it wrote (at most
     /// `reserved`: checked). The claim covers `reserved` bytes; the record, the bytes written.
     /// False, publishing and claiming nothing, if the records the claim would overwrite are
-    /// damaged (``damage`` says how). `source`: where the bytes lie that `fill` copies, if it
-    /// copies (the record's check is then computed over them rather than read back, unless
-    /// they overlap the data area; see ``MessageArea/seal(_:first:sequence:time:body:length:)``).
+    /// damaged (``damage`` says how).
     @inlinable
-    package mutating func publish<E: Error>(reserving reserved: Int, time: UInt64, copying source: UnsafeRawPointer? = nil,
-                                            _ fill: (UnsafeMutableRawPointer) throws(E) -> Int) throws(E) -> Bool {
+    package mutating func publish<E: Error>(reserving reserved: Int, time: UInt64, _ fill: (UnsafeMutableRawPointer) throws(E) -> Int) throws(E) -> Bool {
         let start = counters.published
         let end = end(ofMessage: reserved)
         if end > area.words, !advanceTail(below: end &- area.words) { return false }
@@ -296,8 +286,7 @@ package struct MessagePublisher {
         let length = min(max(try fill(area.body(pointer)), 0), reserved)
         let first = UInt64(length) | MessageArea.kindMessage &<< 32
         pointer.storeBytes(of: first.littleEndian, as: UInt64.self)
-        let body = source.flatMap { area.isApart($0, count: length) ? $0 : nil } ?? UnsafeRawPointer(area.body(pointer))
-        area.seal(pointer, first: first, sequence: nextSequence, time: time, body: body, length: length) // version 4: its check, before W4
+        area.seal(pointer, first: first, sequence: nextSequence, time: time, length: length)  // version 4: its check, before W4
         counters.announce(through: record &+ area.recordWords(length))                 // W4, W5
         nextSequence &+= 1
         header.publishedMessages.pointee.store(nextSequence, ordering: .relaxed)

@@ -2,6 +2,15 @@ public import Synchronization
 package import SharedRingSystem
 package import SharedRingCommon
 
+/// Whether a sync of a ring file failed since one last succeeded (see `RingFile.synchronize`):
+/// what its writer remembers, outside the file.
+final class SyncFailure: Sendable {
+    private let raised = Atomic<Bool>(false)
+    var isRaised: Bool { raised.load(ordering: .relaxed) }
+    func raise() { raised.store(true, ordering: .relaxed) }
+    func lower() { raised.store(false, ordering: .relaxed) }
+}
+
 /// The sole owner of one open, validated, mapped ring file: it unmaps and closes in `deinit`,
 /// and closing is what releases the writer's lock (the kernel does the same if the process dies).
 package struct RingFile: ~Copyable {
@@ -16,6 +25,8 @@ package struct RingFile: ~Copyable {
     /// Whether it is mapped writable. A ring of a read-only directory is mapped read-only, for
     /// reading only: nothing may then be stored through the mapping.
     package let isWritable: Bool
+    /// Whether a sync of this file failed since one last succeeded (see ``synchronize()``).
+    private let syncFailed = SyncFailure()
 
     private init(directory: FileTrust, entry: String, descriptor: CInt, mapping: Sys.Mapping, layout: RingLayout, isWritable: Bool) {
         self.directory = directory
@@ -429,15 +440,41 @@ package struct RingFile: ~Copyable {
     /// every item or message below `through` that the writer has not overwritten since, on any
     /// file system that honours `fsync` (on tmpfs, `/dev/shm`, there is nothing to keep: the
     /// calls return at once and a crash loses the file whole).
+    ///
+    /// A failed `fsync` poisons every later one: Linux reports a write-back error once and marks
+    /// the pages it could not write clean, so the next `fsync` returns 0 without writing them
+    /// (and a durable sequence stored then would vouch for writes the disk never got). So after
+    /// a failure the next sync first makes every page of the file dirty again (a store of the
+    /// value a word already holds: in the data area, where only this writer stores, the first
+    /// word of each page; in the header, `durable`), so that its `fsync` writes them all.
     package func synchronize() throws(CBuffFailure) -> UInt64 {
         let words = header
         let through = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed)
                                              : words.publishedMessages.pointee.load(ordering: .relaxed)
+        if syncFailed.isRaised { rewriteEveryPage() }
+        syncFailed.raise()
         try Sys.synchronize(descriptor).orThrow { .system($0, "make the ring file \(path) durable") }
-        words.durable.pointee.store(through, ordering: .relaxed)
+        syncFailed.lower()
+        words.durable.pointee.store(through, ordering: .releasing)                 // after the counts it vouches for (see `snapshot`)
         try Sys.synchronizeMapped(base, count: RingLayout.headerSize).orThrow { .system($0, "make the header of ring file \(path) durable") }
         return through
     }
+
+    /// Dirties every page of the file again (see ``synchronize()``): each store writes back what
+    /// the word holds. Only the writer calls it, and only words it alone stores are stored.
+    private func rewriteEveryPage() {
+        let durable = header.durable
+        durable.pointee.store(durable.pointee.load(ordering: .relaxed), ordering: .relaxed)
+        var offset = layout.slotsOffset
+        while offset < layout.fileSize {
+            let word = base + offset
+            word.storeBytes(of: word.load(as: UInt64.self), as: UInt64.self)
+            offset += 4096                                                        // the smallest page: every page gets a store
+        }
+    }
+
+    /// Whether a sync failed since one last succeeded: the next one rewrites every page first.
+    package var syncFailurePending: Bool { syncFailed.isRaised }
 
     /// The durable sequence the header records (see ``synchronize()``; 0 if no writer synced).
     package var durable: UInt64 {

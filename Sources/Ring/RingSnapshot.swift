@@ -54,6 +54,8 @@ package struct RingSnapshot: Sendable {
     /// Items or messages below this sequence were written in an earlier boot than the last
     /// writer's and nothing proved them since (0: none).
     package let earlierBootBelow: UInt64
+    /// Whether the file lives in memory (tmpfs: a machine crash loses it whole; nil if unknown).
+    package let inMemory: Bool?
     package let writerPID: Int32
     package let writerStartTime: UInt64
     package let writerState: RecordedWriterState
@@ -103,6 +105,10 @@ extension RingFile {
     ///   process wrote into the file since it was opened, nothing here traps.
     package func snapshot() throws(CBuffFailure) -> RingSnapshot {
         let words = header
+        // The durable sequence first, acquiring: the sync that stored it (releasing) came after
+        // the publishes it counts, so the counts loaded after it are at least it. One above
+        // them is damage (the word is input, as every other).
+        let durable = words.durable.pointee.load(ordering: .acquiring)
         let published = words.published.pointee.load(ordering: .acquiring)
         let claimed = max(words.claimed.pointee.load(ordering: .acquiring), published)
         guard claimed <= Limits.maxCount else {
@@ -144,6 +150,10 @@ extension RingFile {
                 messages = RingSnapshot.Messages(written: written, oldest: written, bytesUsed: 0)
             }
         }
+        let written = messages?.written ?? published
+        guard durable <= written else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its durable sequence (\(durable)) is beyond the \(written) \(layout.messages == nil ? "items" : "messages") ever published.")
+        }
         return RingSnapshot(
             layout: layout,
             createdAt: words.createdAt.pointee.load(ordering: .relaxed),
@@ -151,9 +161,10 @@ extension RingFile {
             claimed: claimed,
             oldest: min(slots.oldestIntact(claimed: claimed), published),
             lastWriteAt: words.lastWriteAt.pointee.load(ordering: .relaxed),
-            durable: words.durable.pointee.load(ordering: .relaxed),
+            durable: durable,
             writtenInAnEarlierBoot: RingSnapshot.earlierBoot(words.writerBoot.0.pointee.load(ordering: .relaxed), words.writerBoot.1.pointee.load(ordering: .relaxed)),
             earlierBootBelow: words.earlierBootBelow.pointee.load(ordering: .relaxed),
+            inMemory: try? Sys.isInMemory(descriptor).get(),
             // Relaxed: these are read after the acquiring load of the state, which the writer
             // stores last (see `attachWriter`).
             writerPID: Int32(bitPattern: words.writerPID.pointee.load(ordering: .relaxed)),

@@ -143,6 +143,9 @@ public struct RingStatus: Sendable {
     /// writer's (before a restart) and nothing proved them since: a crash then may have left
     /// them stale (0: none; only items and version-3 messages can have such).
     public let earlierBootBelow: UInt64
+    /// Whether the ring file lives in memory (a tmpfs such as `/dev/shm`): a machine crash
+    /// loses it whole, synced or not. Nil if the file system could not be asked.
+    public let inMemory: Bool?
     /// The last writer's PID as recorded in the header (nil if none ever attached).
     public let writerPID: Int32?
     /// That writer's start time, in clock ticks after boot (`/proc/PID/stat` field 22), which
@@ -226,6 +229,7 @@ extension RingStatus {
         durable = snapshot.durable
         writtenInAnEarlierBoot = snapshot.writtenInAnEarlierBoot
         earlierBootBelow = snapshot.earlierBootBelow
+        inMemory = snapshot.inMemory
         writerState = WriterState(snapshot.writerState)
         writerPID = writerState == .never ? nil : snapshot.writerPID
         writerStartTime = writerState == .never ? nil : snapshot.writerStartTime

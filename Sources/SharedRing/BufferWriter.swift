@@ -94,6 +94,9 @@ public struct BufferWriter: ~Copyable {
     /// ``sync()`` (0 if no writer ever synced).
     public var durableSequence: UInt64 { file.durable }
 
+    /// Whether a ``sync()`` failed since one last succeeded (the next rewrites every page first).
+    package var syncFailurePending: Bool { file.syncFailurePending }
+
     /// The path of the ring file.
     public var path: String { file.path }
 

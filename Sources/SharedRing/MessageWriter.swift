@@ -83,6 +83,9 @@ public struct MessageWriter: ~Copyable {
     /// ``sync()`` (0 if no writer ever synced).
     public var durableSequence: UInt64 { file.durable }
 
+    /// Whether a ``sync()`` failed since one last succeeded (the next rewrites every page first).
+    package var syncFailurePending: Bool { file.syncFailurePending }
+
     /// The sequence number the next message gets (= messages ever published).
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 
@@ -159,7 +162,7 @@ public struct MessageWriter: ~Copyable {
     mutating func push(_ bytes: UnsafeRawBufferPointer, waitingNanos: Int64) throws(CBuffError) -> Bool {
         let count = bytes.count
         guard count <= maxMessageSize else { throw Self.tooLong(name, count, maxMessageSize) }
-        return try pushInPlace(upTo: count, waitingNanos: waitingNanos, copying: bytes.baseAddress) { buffer in
+        return try pushInPlace(upTo: count, waitingNanos: waitingNanos) { buffer in
             if let source = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: count) }
             return count
         }
@@ -200,14 +203,13 @@ public struct MessageWriter: ~Copyable {
     }
 
     /// The one push: wait for room for `reserved` bytes (negative: no limit; 0: no wait), then
-    /// publish what `fill` writes (copying from `source`, if it copies). False, calling
-    /// nothing, if no room came in time.
+    /// publish what `fill` writes. False, calling nothing, if no room came in time.
     ///
     /// - Throws: ``CBuffError/Code/corrupted`` if the ring's counters have reached the most a
     ///   ring file counts, or the records this push would overwrite are damaged (nothing is
     ///   pushed; see `MessageInvariants.swift`).
     @inlinable
-    mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64, copying source: UnsafeRawPointer? = nil,
+    mutating func pushInPlace(upTo reserved: Int, waitingNanos: Int64,
                               _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Int) throws(CBuffError) -> Bool {
         let last = publisher.end(ofMessage: reserved) &- 1
         if !gate.hasSpace(for: last) {
@@ -218,8 +220,7 @@ public struct MessageWriter: ~Copyable {
                 return false
             }
         }
-        let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos(),
-                                              copying: source) { (payload) throws(CBuffError) -> Int in
+        let published = try publisher.publish(reserving: reserved, time: preciseTime ? Sys.realtimeNanos() : Sys.coarseRealtimeNanos()) { (payload) throws(CBuffError) -> Int in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: reserved))
         }
         guard published else { throw Self.damaged(name, publisher.damage) }

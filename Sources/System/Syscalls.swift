@@ -244,6 +244,13 @@ package enum Sys {
     }
 
     /// The open file's size and its number of names (0 once it has been deleted everywhere).
+    /// Whether the open file lives in memory (tmpfs or ramfs, as `/dev/shm` does: `fstatfs`):
+    /// there a machine crash loses it whole, and syncing it keeps nothing.
+    package static func isInMemory(_ fd: CInt) -> Result<Bool> {
+        let answer = calling("fstatfs", { csr_is_in_memory(fd) })
+        return answer < 0 ? failure("fstatfs") : .success(answer == 1)
+    }
+
     package static func fileStatus(_ fd: CInt) -> Result<(size: Int, links: Int)> {
         var st = stat()
         guard calling("fstat", { fstat(fd, &st) }) == 0 else { return failure("fstat") }

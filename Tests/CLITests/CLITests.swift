@@ -110,6 +110,19 @@ import TestSupport
         _ = try cbuff("create", "m", "--messages", "--capacity", "4096", "--max-message", "100")
         #expect(try cbuff("push", "m", "--sync", "one", "two").status == 0)
         #expect((try json(cbuff("inspect", "m", "--json").stdout) as? [String: Any])?["durable"] as? Int == 2)
+        // The word is input: one beyond what was published is damage, said, never believed.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/m.ring"))
+        try handle.seek(toOffset: 352)
+        try handle.write(contentsOf: Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]))
+        try handle.close()
+        expectOneSentence(try cbuff("inspect", "m"), 65, mentioning: "its durable sequence (9223372036854775807) is beyond the 2 messages ever published")
+        // In memory (tmpfs), a sync keeps nothing a machine crash would not lose: said so.
+        if FileManager.default.fileExists(atPath: "/dev/shm") {
+            let shm = try TemporaryDirectory(in: "/dev/shm")
+            _ = try run("cbuff", ["--dir", shm.path, "create", "s", "--item-size", "8", "--length", "4"])
+            #expect(try run("cbuff", ["--dir", shm.path, "push", "s", "--sync", "1"]).status == 0)
+            #expect(try run("cbuff", ["--dir", shm.path, "inspect", "s"]).stdout.contains("the ring file is in memory (tmpfs)"))
+        }
     }
 
     /// The boot a writer attached in is recorded (`/proc/sys/kernel/random/boot_id`; a debug

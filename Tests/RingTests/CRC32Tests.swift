@@ -96,7 +96,7 @@ import SharedRingCommon
         let garbage = Self.randomBytes(200, seed: Self.seed ^ 4)                 // unpublished bytes, not zeros
         next.copyMemory(from: garbage, byteCount: garbage.count)
         let source = UnsafeRawPointer(next) + 40                                  // 8 bytes into the next record's message
-        #expect(publisher.publish(reserving: 64, time: 2, copying: source) { body in
+        #expect(publisher.publish(reserving: 64, time: 2) { body in
             body.copyMemory(from: source, byteCount: 64)                           // overlapping: memmove
             return 64
         })

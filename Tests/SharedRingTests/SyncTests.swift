@@ -72,7 +72,15 @@ import SharedRingSystem
                 #expect(error.code == .systemFailure && error.message.contains("durable"), "\(error)")
             }
             #expect(writer.durableSequence == expected, "call \(calls[index]) failing")
+            // A failed fsync is remembered until a sync succeeds (which rewrites every page
+            // first: Linux marks the pages it could not write clean); a failed msync after a
+            // successful fsync is not (the data pages reached the disk).
+            let pending = writer.syncFailurePending
+            #expect(pending == (index == fsync), "call \(calls[index]) failing")
         }
+        #expect(try writer.sync() == 6)
+        let pending = writer.syncFailurePending
+        #expect(!pending)
         writer.close()
     }
 }

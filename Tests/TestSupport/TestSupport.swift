@@ -5,8 +5,9 @@ import Spawning
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
-    public init() throws {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    /// A new directory under `base`, else under `$TMPDIR`, else `/tmp`.
+    public init(in base: String? = nil) throws {
+        let base = base ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/cbuff-test-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else { throw POSIXError(.EIO) }
         path = String(cString: created)

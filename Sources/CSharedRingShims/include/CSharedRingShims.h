@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <spawn.h>
@@ -55,6 +56,14 @@ static inline int csr_futex_count_waiters(uint32_t *word) {
 
 /// The writer registers once so that a reader about to sleep can force a full memory barrier
 /// on it (see Sources/Ring/FutexSleep.swift). Returns 0 or -errno.
+/// Whether open file `fd` lives in memory (tmpfs or ramfs: `fstatfs`'s type): 1 yes, 0 no,
+/// -1 with errno set if it cannot be asked. (`statfs` is not in Swift's Glibc module.)
+static inline int csr_is_in_memory(int fd) {
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0) return -1;
+    return st.f_type == 0x01021994 || st.f_type == (typeof(st.f_type))0x858458f6;   /* TMPFS_MAGIC, RAMFS_MAGIC */
+}
+
 static inline int csr_membarrier_register_global_expedited(void) {
     long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
     return r == -1 ? -errno : (int)r;

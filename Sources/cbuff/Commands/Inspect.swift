@@ -90,8 +90,12 @@ struct Inspect: ParsableCommand {
                 rows.append(("boot", "everything in it was written in this boot"))
             }
         }
-        rows.append(("durable", ring.durable == 0 ? "nothing synced (a writer's sync, or `cbuff push --sync`, makes what it pushed survive a machine crash)"
-                                                  : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
+        if ring.inMemory == true {
+            rows.append(("durable", "nothing: the ring file is in memory (tmpfs), which a machine crash loses whole, synced or not"))
+        } else {
+            rows.append(("durable", ring.durable == 0 ? "nothing synced (a writer's sync, or `cbuff push --sync`, makes what it pushed survive a machine crash)"
+                                                      : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
+        }
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {

@@ -6,12 +6,12 @@ public import CSharedRingChecksum
 /// of message, which start at byte 32. Stored in the low 32 bits of the record's word 3 (bytes
 /// 24–31), the high 32 bits zero.
 ///
-/// PCLMULQDQ folding where the CPU has it (asked once per process, when the first data area is
-/// made), tables elsewhere: `Sources/CChecksum`. Both are tested against zlib (RingTests,
-/// `CRC32Tests`).
+/// PCLMULQDQ folding where the CPU has it (on 256-bit registers where it has VPCLMULQDQ; asked
+/// once per process, when the first data area is made), tables elsewhere: `Sources/CChecksum`.
+/// Every form is tested against zlib (RingTests, `CRC32Tests`).
 @usableFromInline
 package struct RecordCheck: Sendable {
-    /// Whether the CPU has PCLMULQDQ (C's int, as the C functions take it).
+    /// Which form the CPU takes: `cbuff_crc32_accelerated`'s level (C's int, as C takes it).
     @usableFromInline let accelerated: CInt
 
     /// What this CPU offers, asked once.

@@ -1,11 +1,13 @@
+import CSharedRingChecksum
 import CZlib
 import Testing
 import SharedRingCommon
 @testable import SharedRingProtocol
 
 /// The check word of version-4 message records (`RecordCheck`) against zlib's `crc32`, its
-/// definition: both forms (PCLMULQDQ folding where this CPU has it, the tables everywhere), every
-/// length 0–300 and larger ones, at every alignment, over random bytes from a fixed seed; the
+/// definition: every form this CPU has (PCLMULQDQ folding, its loop on 256-bit registers with
+/// VPCLMULQDQ, the tables everywhere), every length 0–300 and larger ones (each side of the wide
+/// loop's 64-byte steps), at every alignment, over random bytes from a fixed seed; the
 /// record form (bytes 0–23, then the message at 32) over the same; and the golden example of
 /// `RingFileFormat.md`, pinned here and in the Python suite.
 @Suite struct CRC32Tests {
@@ -27,11 +29,21 @@ import SharedRingCommon
         UInt32(crc32(UInt(value), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt32(bytes.count)))
     }
 
-    static let checks: [(String, RecordCheck)] = [("this CPU's", .here), ("tables", .tables)]
+    /// This CPU's form, each narrower one it has, and the tables.
+    static let checks: [(String, RecordCheck)] =
+        [("this CPU's", .here)]
+        + (RecordCheck.here.accelerated > CBUFF_CRC32_PCLMUL ? [("PCLMULQDQ, 128-bit", RecordCheck(accelerated: CBUFF_CRC32_PCLMUL))] : [])
+        + [("tables", .tables)]
+
+    /// Lengths each side of multiples of the wide loop's step (64 bytes), up to `limit`: every
+    /// number of blocks and bytes left after its last step, with one step more or less.
+    static func aroundSteps(upTo limit: Int) -> [Int] {
+        stride(from: 320, through: limit - 15, by: 64).flatMap { ($0 - 15)...($0 + 15) }
+    }
 
     @Test func everyLengthAgreesWithZlib() {
         let bytes = Self.randomBytes(70_000, seed: Self.seed)
-        let lengths = Array(0...300) + [511, 512, 1023, 1024, 1025, 4095, 4096, 65_537, 69_000]
+        let lengths = Array(0...300) + Self.aroundSteps(upTo: 4200) + [65_537, 69_000]
         bytes.withUnsafeBytes { all in
             for (name, check) in Self.checks {
                 for length in lengths {
@@ -52,7 +64,7 @@ import SharedRingCommon
         let bytes = Self.randomBytes(8192, seed: Self.seed ^ 1)
         bytes.withUnsafeBytes { all in
             for (name, check) in Self.checks {
-                for length in Array(0...300) + [1024, 4000, 8000] where 40 + length <= all.count {
+                for length in Array(0...300) + Self.aroundSteps(upTo: 4200) + [8000] where 40 + length <= all.count {
                     for start in [0, 8] {
                         let record = all.baseAddress! + start
                         let expected = Self.zlib(UnsafeRawBufferPointer(start: record + 32, count: length),
@@ -72,7 +84,7 @@ import SharedRingCommon
             let record = all.baseAddress!
             let words = (0..<3).map { record.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
             for (name, check) in Self.checks {
-                for length in Array(0...300) + [1024, 4000, 8000] {
+                for length in Array(0...300) + Self.aroundSteps(upTo: 4200) + [8000] {
                     for offset in [0, 5] {                                       // the body elsewhere, at any alignment
                         let body = UnsafeMutableRawPointer.allocate(byteCount: length + offset, alignment: 16)
                         defer { body.deallocate() }

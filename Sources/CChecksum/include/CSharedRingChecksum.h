@@ -1,7 +1,7 @@
 // CRC-32 (IEEE 802.3: zlib's `crc32`, reflected polynomial 0xEDB88320, register started at ~0
 // and complemented at the end): the check of a message record of ring format version 4.
 //
-// Two forms, one result:
+// Three forms, one result:
 //  - PCLMULQDQ folding (Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ",
 //    the constants of Linux's arch/x86/crypto/crc32-pclmul_asm.S, as measured in
 //    Benchmarks/integrity/checksums/ieee.h) for x86-64 CPUs that have the instruction. The
@@ -11,11 +11,14 @@
 //    function into that caller (it becomes a call), and with `always_inline` Swift 6.3.1's LLVM
 //    crashes compiling the caller (Benchmarks/integrity/crc32c.h).
 //    PSHUFB (SSSE3, which every such CPU has) shifts the last partial block, also inline.
+//  - the same with its four-lane loop on 256-bit registers (VPCLMULQDQ and AVX2, one inline
+//    assembly block: `cbuff_fold_lanes_wide`) for CPUs that have those, wherever that loop runs
+//    (messages of 104 bytes and more).
 //  - slice-by-8 tables (crc32_tables.c) everywhere else, and for a message's last 1-7 bytes
 //    when it has no full block.
 //
-// Whether the CPU has the instruction is asked once (`cbuff_crc32_accelerated`) and passed in:
-// no global state here. RingTests' CRC32Tests check both forms against zlib.
+// Which form the CPU can take is asked once (`cbuff_crc32_accelerated`) and passed in: no
+// global state here. RingTests' CRC32Tests check every form this CPU has against zlib.
 #ifndef CSHAREDRINGCHECKSUM_H
 #define CSHAREDRINGCHECKSUM_H
 
@@ -49,18 +52,31 @@ static inline uint32_t cbuff_crc32_raw_table(uint32_t crc, const unsigned char *
     return crc;
 }
 
+/// The forms, as `cbuff_crc32_accelerated` names them and every function below takes them: each
+/// level has the ones below it.
+#define CBUFF_CRC32_TABLES 0
+#define CBUFF_CRC32_PCLMUL 1
+#define CBUFF_CRC32_VPCLMUL 2
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 
 typedef long long cbuff_v2di __attribute__((vector_size(16)));
 typedef int cbuff_v4si __attribute__((vector_size(16)));
 
-/// Whether this CPU has PCLMULQDQ and SSSE3's PSHUFB (cpuid leaf 1, ECX bits 1 and 9; every CPU
-/// with the first has the second).
+/// Which form this CPU takes: CBUFF_CRC32_TABLES, CBUFF_CRC32_PCLMUL (PCLMULQDQ and SSSE3's
+/// PSHUFB: cpuid leaf 1, ECX bits 1 and 9; every CPU with the first has the second) or
+/// CBUFF_CRC32_VPCLMUL (that, and VPCLMULQDQ and AVX2 on 256-bit registers the OS saves: leaf 7
+/// ECX bit 10 and EBX bit 5, leaf 1 ECX bits 28 AVX and 27 OSXSAVE, and XCR0 bits 1 and 2).
 static inline int cbuff_crc32_accelerated(void) {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    return ((c >> 1) & 1) && ((c >> 9) & 1);
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 1) & 1) || !((c >> 9) & 1)) return CBUFF_CRC32_TABLES;
+    if (!((c >> 27) & 1) || !((c >> 28) & 1)) return CBUFF_CRC32_PCLMUL;
+    unsigned xcr0, xcr0_high;
+    __asm__("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));            // XCR0, readable under OSXSAVE:
+    if ((xcr0 & 6) != 6) return CBUFF_CRC32_PCLMUL;                         // the OS saves xmm and ymm state
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((c >> 10) & 1) || !((b >> 5) & 1)) return CBUFF_CRC32_PCLMUL;
+    return CBUFF_CRC32_VPCLMUL;
 }
 
 // _mm_clmulepi64_si128(a, b, imm): imm bit 0 picks a's quadword, bit 4 b's. AT&T order: b, a.
@@ -127,6 +143,55 @@ static inline __attribute__((always_inline)) uint32_t cbuff_reduce128(cbuff_v2di
     return cbuff_reduce64((cbuff_v2di){x1[1], 0} ^ t);
 }
 
+/// The four-lane loop of `cbuff_crc32_raw_folding` on 256-bit registers (VPCLMULQDQ, AVX2): two
+/// ymm registers hold the four lanes (a and b, then the two blocks at `p`), each step moves both
+/// of a register's lanes 4 blocks along and adds the next 32 bytes, and the lanes come back as
+/// four xmm registers for the folds after the loop. Twice the four-lane loop's work a multiply on
+/// a CPU whose 256-bit VPCLMULQDQ costs what a 128-bit one does (AMD's family 25: measured in
+/// `docs/format-v4-plan.md`, decision 1; eight lanes in four registers measured no faster).
+/// `len` at least 96 (the two blocks at `p` and one step); `p` and `len` move past the bytes taken,
+/// leaving 0-63.
+///
+/// One assembly block with its registers named (a clobbered xmm register is its whole ymm one),
+/// so that it inlines into a caller built for the x86-64 baseline (see the top of this header).
+/// It ends with VZEROUPPER: the code around it is legacy SSE, which Intel's CPUs slow down while a
+/// ymm register's upper half is dirty. Not in code built for AVX, whose compiler may keep values
+/// in upper halves this block does not clobber (and whose code is VEX, no transition to pay).
+/// The bytes it reads are an input (the array of `len` bytes at `p`), so that the compiler keeps
+/// every store to them before it.
+static inline __attribute__((always_inline)) void cbuff_fold_lanes_wide(cbuff_v2di *a, cbuff_v2di *b, cbuff_v2di *c, cbuff_v2di *d,
+                                                                        const unsigned char **p, size_t *len) {
+    __asm__("vmovdqa %[a], %%xmm0\n\t"
+            "vinserti128 $1, %[b], %%ymm0, %%ymm0\n\t"
+            "vmovdqu (%[p]), %%ymm1\n\t"
+            "vbroadcasti128 %[k4], %%ymm2\n\t"
+            "add $32, %[p]\n\t"
+            "sub $32, %[len]\n"
+            "1:\n\t"
+            "vpclmulqdq $0x00, %%ymm2, %%ymm0, %%ymm3\n\t"
+            "vpclmulqdq $0x11, %%ymm2, %%ymm0, %%ymm0\n\t"
+            "vpclmulqdq $0x00, %%ymm2, %%ymm1, %%ymm4\n\t"
+            "vpclmulqdq $0x11, %%ymm2, %%ymm1, %%ymm1\n\t"
+            "vpxor (%[p]), %%ymm3, %%ymm3\n\t"
+            "vpxor 32(%[p]), %%ymm4, %%ymm4\n\t"
+            "vpxor %%ymm3, %%ymm0, %%ymm0\n\t"
+            "vpxor %%ymm4, %%ymm1, %%ymm1\n\t"
+            "add $64, %[p]\n\t"
+            "sub $64, %[len]\n\t"
+            "cmp $64, %[len]\n\t"
+            "jae 1b\n\t"
+            "vmovdqa %%xmm0, %[a]\n\t"
+            "vextracti128 $1, %%ymm0, %[b]\n\t"
+            "vmovdqa %%xmm1, %[c]\n\t"
+            "vextracti128 $1, %%ymm1, %[d]\n\t"
+#if !defined(__AVX__)
+            "vzeroupper"
+#endif
+            : [a] "+x"(*a), [b] "+x"(*b), [c] "=x"(*c), [d] "=x"(*d), [p] "+r"(*p), [len] "+r"(*len)
+            : [k4] "m"(cbuff_crc32_fold_constants[4]), "m"(*(const unsigned char(*)[*len])*p)
+            : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "cc");
+}
+
 /// The raw register after the stream whose first two 16-byte blocks are `a` and `b` (the
 /// register's start already XORed into the first bytes; `a` may be zero: leading zeros change
 /// nothing then) and which goes on with `len` bytes at `p`. The 8 bytes before `p` must be
@@ -137,17 +202,24 @@ static inline __attribute__((always_inline)) uint32_t cbuff_reduce128(cbuff_v2di
 /// (multiplies that do not wait for each other) rather than folded into the next one by one,
 /// and the last 1-15 bytes are taken by one more fold of shifted registers rather than a
 /// reduction and then tables. Long streams fold in four lanes (Linux's and Intel's loop; eight
-/// measured slower here).
-static inline uint32_t cbuff_crc32_raw_folding(cbuff_v2di a, cbuff_v2di b, const unsigned char *p, size_t len) {
+/// measured slower here), on 256-bit registers where `level` says the CPU has them: faster at
+/// every length that takes the loop, so no other threshold.
+static inline uint32_t cbuff_crc32_raw_folding(cbuff_v2di a, cbuff_v2di b, const unsigned char *p, size_t len, int level) {
     cbuff_v2di x;
     size_t n = len / 16;
     if (n >= 6) {                                                           // four lanes
-        cbuff_v2di y2 = cbuff_load16(p), y3 = cbuff_load16(p + 16), k4 = cbuff_fold_constant(4);
-        for (p += 32, len -= 32; len >= 64; p += 64, len -= 64) {
-            a = cbuff_move(a, k4) ^ cbuff_load16(p);
-            b = cbuff_move(b, k4) ^ cbuff_load16(p + 16);
-            y2 = cbuff_move(y2, k4) ^ cbuff_load16(p + 32);
-            y3 = cbuff_move(y3, k4) ^ cbuff_load16(p + 48);
+        cbuff_v2di y2, y3;
+        if (level >= CBUFF_CRC32_VPCLMUL) {
+            cbuff_fold_lanes_wide(&a, &b, &y2, &y3, &p, &len);
+        } else {
+            cbuff_v2di k4 = cbuff_fold_constant(4);
+            y2 = cbuff_load16(p), y3 = cbuff_load16(p + 16);
+            for (p += 32, len -= 32; len >= 64; p += 64, len -= 64) {
+                a = cbuff_move(a, k4) ^ cbuff_load16(p);
+                b = cbuff_move(b, k4) ^ cbuff_load16(p + 16);
+                y2 = cbuff_move(y2, k4) ^ cbuff_load16(p + 32);
+                y3 = cbuff_move(y3, k4) ^ cbuff_load16(p + 48);
+            }
         }
         n = len / 16;                                                      // 0-3 blocks more
         x = cbuff_move(a, cbuff_fold_constant(3 + n)) ^ cbuff_move(b, cbuff_fold_constant(2 + n)) ^
@@ -174,17 +246,17 @@ static inline uint32_t cbuff_crc32_raw_folding(cbuff_v2di a, cbuff_v2di b, const
     return cbuff_crc32_raw_table(cbuff_reduce128(x), p, len);
 }
 #else
-static inline int cbuff_crc32_accelerated(void) { return 0; }
+static inline int cbuff_crc32_accelerated(void) { return CBUFF_CRC32_TABLES; }
 #endif
 
 /// zlib's `crc32(value, data, len)`: the CRC of `data` continuing one whose result was `value`
-/// (0 to start). `accelerated`: what `cbuff_crc32_accelerated()` said.
+/// (0 to start). `accelerated`: what `cbuff_crc32_accelerated()` said (or a lower level).
 static inline uint32_t cbuff_crc32(uint32_t value, const void *data, size_t len, int accelerated) {
     const unsigned char *p = (const unsigned char *)data;
     uint32_t crc = ~value;
 #if defined(__x86_64__)
     if (accelerated && len >= 16) {
-        return ~cbuff_crc32_raw_folding((cbuff_v2di){0, 0}, cbuff_load16(p) ^ (cbuff_v2di){(long long)crc, 0}, p + 16, len - 16);
+        return ~cbuff_crc32_raw_folding((cbuff_v2di){0, 0}, cbuff_load16(p) ^ (cbuff_v2di){(long long)crc, 0}, p + 16, len - 16, accelerated);
     }
 #endif
     return ~cbuff_crc32_raw_table(crc, p, len);
@@ -205,7 +277,7 @@ static inline uint32_t cbuff_crc32_record_of(uint64_t first, uint64_t sequence, 
         uint64_t head;
         memcpy(&head, b, 8);
         return ~cbuff_crc32_raw_folding((cbuff_v2di){(long long)(first ^ 0xFFFFFFFFull), (long long)sequence},
-                                        (cbuff_v2di){(long long)time, (long long)head}, b + 8, length - 8);
+                                        (cbuff_v2di){(long long)time, (long long)head}, b + 8, length - 8, accelerated);
     }
 #endif
     uint32_t crc = cbuff_crc32_raw_word(cbuff_crc32_raw_word(cbuff_crc32_raw_word(~0u, first), sequence), time);
@@ -223,7 +295,7 @@ static inline uint32_t cbuff_crc32_record(const void *record, size_t length, int
         memcpy(&time, r + 16, 8);
         memcpy(&head, r + 32, 8);
         return ~cbuff_crc32_raw_folding(cbuff_load16(r) ^ (cbuff_v2di){0xFFFFFFFFll, 0}, (cbuff_v2di){(long long)time, (long long)head},
-                                        r + 40, length - 8);
+                                        r + 40, length - 8, accelerated);
     }
 #endif
     uint64_t words[3];

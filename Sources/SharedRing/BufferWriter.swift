@@ -77,7 +77,7 @@ public struct BufferWriter: ~Copyable {
     public var untetheredReaders: Int { gate.untetherings }
 
     /// Makes every item pushed so far durable: when it returns, a machine crash or power loss
-    /// no longer loses them (unless this writer overwrites them later), and the buffer's
+    /// no longer loses them from the disk (unless this writer overwrites them later), and the buffer's
     /// durable sequence (``durableSequence``, `cbuff inspect`) says so. Two system calls
     /// (`fsync` of the ring file, `msync` of its header page): milliseconds on a disk, nothing
     /// on tmpfs (`/dev/shm`), where a machine crash loses the whole file anyway. Returns the

@@ -66,7 +66,7 @@ public struct MessageWriter: ~Copyable {
     public consuming func close() {}
 
     /// Makes every message pushed so far durable: when it returns, a machine crash or power loss
-    /// no longer loses them (unless this writer overwrites them later), and the buffer's
+    /// no longer loses them from the disk (unless this writer overwrites them later), and the buffer's
     /// durable sequence (``durableSequence``, `cbuff inspect`) says so. Two system calls
     /// (`fsync` of the ring file, `msync` of its header page): milliseconds on a disk, nothing
     /// on tmpfs (`/dev/shm`), where a machine crash loses the whole file anyway. Returns the

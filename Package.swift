@@ -55,7 +55,7 @@ let package = Package(
             name: "CSharedRingShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        // The CRC-32 of a message record (format version 4): PCLMULQDQ folding in inline
+        // The CRC-32 of a message record (format version 4): PCLMULQDQ folding (VPCLMULQDQ on 256-bit registers where the CPU has it) in inline
         // assembly, which inlines into Swift, and tables elsewhere (see its header).
         .target(name: "CSharedRingChecksum", path: "Sources/CChecksum"),
         .target(name: "Spawning", dependencies: ["CSharedRingShims"], swiftSettings: layered),

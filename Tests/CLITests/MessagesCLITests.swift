@@ -53,7 +53,7 @@ import TestSupport
         let long = String(repeating: "x", count: 1025)
         let line = try cbuff("push", "logs", "--stdin", input: "ok\n" + long + "\nnot pushed\n")
         #expect(line.status == 65 && line.stderr.contains("line 2 is 1025 bytes") && line.stderr.contains("at most 1024 bytes")
-                && line.stderr.contains("pushed 1 item before it"), "\(line)")
+                && line.stderr.contains("pushed 1 message before it"), "\(line)")
         let argument = try cbuff("push", "logs", "fine", long)
         #expect(argument.status == 65 && argument.stderr.contains("value 2") && argument.stderr.contains("nothing was pushed"), "\(argument)")
         #expect(try cbuff("tail", "logs").stdout == "ok\n")

@@ -50,6 +50,8 @@ struct FaultInjectionTests {
         "fsync": [EINTR, EIO, ENOSPC, EDQUOT, EROFS, EINVAL],
         // A writer's sync (issue 26): `fsync` of the ring file, then `msync` of its header page.
         "msync": [EINTR, EIO, ENOMEM, EINVAL],
+        // Whether a ring file is in memory, for `inspect` (unknown when it fails).
+        "fstatfs": [EIO, ENOMEM, ENOSYS, EOVERFLOW],
     ]
 
     /// One operation under test: `prepare` builds the state it starts from (nothing injected),

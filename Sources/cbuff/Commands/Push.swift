@@ -195,23 +195,23 @@ struct Push: ParsableCommand {
         let outcome = Result { () throws in
             guard stdin else {
                 for (pushed, message) in messages.enumerated() {
-                    try message.withUnsafeBytes { bytes in try pushWaiting(pushed: pushed, length: 0) { () throws(CBuffError) in try writer.push(bytes, timeout: .milliseconds(200)) } }
+                    try message.withUnsafeBytes { bytes in try pushWaiting(pushed: pushed, length: 0, noun: "message") { () throws(CBuffError) in try writer.push(bytes, timeout: .milliseconds(200)) } }
                 }
                 return
             }
             var pushed = 0
             try forEachLine(separator: null ? 0 : 0x0A, capacity: max(1 << 16, limit + 1), first: first) { line, number in
                 guard let line else {
-                    if try writer.isRemoved() { throw removedUnder(pushed: pushed) }
+                    if try writer.isRemoved() { throw removedUnder(pushed: pushed, noun: "message") }
                     return
                 }
                 guard line.count <= limit else {
-                    throw failure(ExitStatus.dataError, "\(null ? "message" : "line") \(number) is \(line.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; pushed \(items(pushed)) before it.")
+                    throw failure(ExitStatus.dataError, "\(null ? "message" : "line") \(number) is \(line.count) bytes; messages of buffer \(Values.quoted(name)) are at most \(limit) bytes; pushed \(counted(pushed, "message")) before it.")
                 }
-                try pushWaiting(pushed: pushed, length: 0) { () throws(CBuffError) in try writer.push(UnsafeRawBufferPointer(line), timeout: .milliseconds(200)) }
+                try pushWaiting(pushed: pushed, length: 0, noun: "message") { () throws(CBuffError) in try writer.push(UnsafeRawBufferPointer(line), timeout: .milliseconds(200)) }
                 pushed += 1
             } stopped: { signal, partial in
-                stopped(by: signal, pushed: pushed, note: partial)
+                stopped(by: signal, pushed: pushed, noun: "message", note: partial)
             }
         }
         let synced = synced(outcome) { () throws(CBuffError) in try writer.sync() }
@@ -278,11 +278,11 @@ struct Push: ParsableCommand {
     /// Makes `attempt` (one push that waits up to 200 ms for room under the `block` policy)
     /// until it pushes, so that a stop signal is noticed between attempts, and says after 2 s
     /// what it waits for (`length`: the ring's, to name the readers that hold it full).
-    private func pushWaiting(pushed: Int, length: Int, _ attempt: () throws(CBuffError) -> Bool) throws {
+    private func pushWaiting(pushed: Int, length: Int, noun: String = "item", _ attempt: () throws(CBuffError) -> Bool) throws {
         var waitedSlices = 0
         while try !attempt() {
             if let signal = StopSignals.check() {
-                throw stopped(by: signal, pushed: pushed, note: "; 1 more read but not pushed: the ring stayed full of what a named reader has not consumed")
+                throw stopped(by: signal, pushed: pushed, noun: noun, note: "; 1 more read but not pushed: the ring stayed full of what a named reader has not consumed")
             }
             waitedSlices += 1
             if waitedSlices == 10 { complain(waitingNote(length: length)) }
@@ -422,12 +422,12 @@ struct Push: ParsableCommand {
 
     /// The buffer was removed (or removed and created again) while this push wrote to it: what
     /// it pushes from now on no reader could ever open, so it stops (exit 66) and says so.
-    private func removedUnder(pushed: Int) -> ExitCode {
-        failure(ExitStatus.noInput, "buffer \(Values.quoted(name)) was removed while this push was writing to it (cbuff rm); pushed \(items(pushed)) before that was noticed, and stopped.")
+    private func removedUnder(pushed: Int, noun: String = "item") -> ExitCode {
+        failure(ExitStatus.noInput, "buffer \(Values.quoted(name)) was removed while this push was writing to it (cbuff rm); pushed \(counted(pushed, noun)) before that was noticed, and stopped.")
     }
 
-    private func stopped(by signal: Int32, pushed: Int, note: String = "") -> ExitCode {
-        failure(128 + signal, "stopped by \(StopSignals.name(signal)): pushed \(items(pushed))\(note); the writer was closed cleanly.")
+    private func stopped(by signal: Int32, pushed: Int, noun: String = "item", note: String = "") -> ExitCode {
+        failure(128 + signal, "stopped by \(StopSignals.name(signal)): pushed \(counted(pushed, noun))\(note); the writer was closed cleanly.")
     }
 
     /// Reads standard input and parses lines in place, publishing what each read brought at
@@ -538,8 +538,11 @@ struct Push: ParsableCommand {
 }
 
 /// "1 item", "2 items".
-func items(_ count: Int) -> String {
-    count == 1 ? "1 item" : "\(count) items"
+func items(_ count: Int) -> String { counted(count, "item") }
+
+/// "1 item", "2 messages".
+func counted(_ count: Int, _ noun: String) -> String {
+    count == 1 ? "1 \(noun)" : "\(count) \(noun)s"
 }
 
 /// The values of `cbuff push NAME VALUE...`, taken out of the command line before

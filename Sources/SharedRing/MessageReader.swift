@@ -255,8 +255,7 @@ public struct MessageReader: ~Copyable {
 
     /// What another thread waits on for this reader's next item (its event sequence's watcher).
     var watch: RingWatch {
-        RingWatch(header: file.header, isWritable: file.isWritable, registration: registration,
-                  cutShort: cutShort, coalescingNanos: cursor.coalescingNanos)
+        RingWatch(file: file, registration: registration, coalescingNanos: cursor.coalescingNanos)
     }
 
     /// Moves to the first message for which `isWanted(sequence, time)` holds (a replay's start).

@@ -14,13 +14,15 @@ internal import SharedRingSystem
 /// transfer, a ping-pong) spinning is both faster and cheaper; for a stream of a thousand
 /// items a second it is pure waste: 4,096 looks before each of 1,000 sleeps a second was a
 /// tenth of a core. So each waiter keeps a ``SpinBudget``, learnt from its own recent waits:
-/// after a wait that ended quickly (during the spin, or within 250 µs of going to sleep) the
-/// next one spins in full, 4,096 looks; after one that did not, half as long as the last, down
-/// to 16. A follower of a slow stream settles at 16 looks (well under a microsecond) before
-/// each sleep after a dozen items; a busy peer spins in full again after its first quick
-/// answer, so a few preemptions of the peer (which this loaded host has) cost it a few
-/// shorter spins, not its speed. (Halving and doubling alike, a ping-pong on this host under
-/// load lost its spin to a run of preemptions and slept on every round trip: 3x slower.)
+/// after a wait that ended during the spin, or within 250 µs of going to sleep right after
+/// another quick one, the next one spins in full, 4,096 looks; after one that did not, half as
+/// long as the last, down to 16 (a lone quick sleep among slow ones, the jitter of a slow
+/// stream, changes nothing). A follower of a slow stream settles at 16 looks (well under a
+/// microsecond) before each sleep after a dozen items; a busy peer spins in full again after
+/// its first answer within the spin (or its second quick sleep in a row), so a few preemptions
+/// of the peer (which this loaded host has) cost it a few shorter spins, not its speed.
+/// (Halving and doubling alike, a ping-pong on this host under load lost its spin to a run of
+/// preemptions and slept on every round trip: 3x slower.)
 ///
 /// # Coalescing, when the waiter asked for it
 ///
@@ -304,6 +306,8 @@ package struct SpinBudget: Sendable {
 
     /// Starts at the most, as a busy peer wants: a slow one costs a few halvings.
     var looks = most
+    /// Whether the last wait ended quickly (its spin found the condition, or its sleep was quick).
+    var lastWasQuick = true
 
     package init() {}
 
@@ -314,15 +318,25 @@ package struct SpinBudget: Sendable {
             Sys.cpuRelax()
             if ready() {
                 looks = Self.most
+                lastWasQuick = true
                 return true
             }
         }
         return false
     }
 
-    /// After a wait that slept: quick if it ended within ``quickSleepNanos`` (the next wait
-    /// spins in full), else the next one spins half as long.
+    /// After a wait that slept: quick if it ended within ``quickSleepNanos``, else the next
+    /// wait spins half as long. A quick sleep right after another quick wait means a busy peer:
+    /// the next wait spins in full. A lone quick sleep among slow ones is the jitter of a slow
+    /// stream (two items a timer tick apart after a late one, a writer preempted and catching
+    /// up) and changes nothing: restoring the full spin there cost a follower of 1,000 items a
+    /// second 4,096 + 2,048 + … + 16 looks each time, 57 looks a wait on average instead of 16
+    /// on this host (`Sys.cpuRelax` was 6 % of an events follower's samples). A busy peer
+    /// loses nothing: its waits end in the spin, which restores it in full at once, and a run
+    /// of quick sleeps does after its second.
     mutating func slept(nanoseconds: Int64) {
-        looks = nanoseconds <= Self.quickSleepNanos ? Self.most : max(Self.least, looks / 2)
+        let quick = nanoseconds <= Self.quickSleepNanos
+        looks = quick ? (lastWasQuick ? Self.most : looks) : max(Self.least, looks / 2)
+        lastWasQuick = quick
     }
 }

@@ -7,8 +7,12 @@
 #   Benchmarks/follower-cost.sh [--rounds N] [--rate N] SPEC...
 #
 # SPEC is BIN_DIR:MODE, MODE one of cbuff-bench's follower modes (pop, events, events-here,
-# messages, each with @MS for a coalescing delay), e.g.
+# messages, each with @MS for a coalescing delay), or PYTHON_SRC:python[@MS], the Python
+# package under PYTHON_SRC (a directory holding `cbuff/`) in `Reader.follow()` (its default
+# coalescing, 5 ms, unless @MS), e.g.
 #   Benchmarks/follower-cost.sh --rounds 3 .build/release:events .build/release:events-here@5 /tmp/old/.build/release:events
+#   Benchmarks/follower-cost.sh --rounds 5 python/src:python /tmp/old/python/src:python
+# The first SPEC must name a BIN_DIR (its cbuff and cbuff-bench create the buffer and write).
 # Prints one line per run: `SPEC rROUND percent=P switches_per_s=S` (P: share of one core).
 set -euo pipefail
 rounds=3 rate=1000
@@ -29,10 +33,27 @@ cleanup() { [ -n "$writer" ] && kill "$writer" 2>/dev/null; wait 2>/dev/null || 
 trap cleanup EXIT
 "$first/cbuff" --dir "$work" create t --item-size 8 --length 4096 >/dev/null
 "$first/cbuff-bench" paced-writer "$work" t "$rate" >/dev/null & writer=$!
+python_follower='
+import signal, sys
+from cbuff import DataDirectory
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+reader = DataDirectory(sys.argv[1]).open_reader(sys.argv[2], start="latest")
+options = {} if len(sys.argv) < 4 else {"coalesce": float(sys.argv[3]) / 1000}
+print("ready", flush=True)
+while not stop:
+    for _ in reader.follow(timeout=0.2, **options):
+        if stop:
+            break
+'
 for round in $(seq "$rounds"); do
     for spec in "$@"; do
         bin=${spec%%:*} mode=${spec#*:}
-        "$bin/cbuff-bench" follower "$work" t "$mode" >"$work/follower.out" & follower=$!
+        case "$mode" in
+            python) PYTHONPATH="$bin" python3 -c "$python_follower" "$work" t >"$work/follower.out" & follower=$! ;;
+            python@*) PYTHONPATH="$bin" python3 -c "$python_follower" "$work" t "${mode#python@}" >"$work/follower.out" & follower=$! ;;
+            *) "$bin/cbuff-bench" follower "$work" t "$mode" >"$work/follower.out" & follower=$! ;;
+        esac
         # Measured from its first item on, not its start-up: wait (at most 10 s) for "ready".
         for _ in $(seq 1000); do grep -q '^ready' "$work/follower.out" 2>/dev/null && break; sleep 0.01; done
         grep -q '^ready' "$work/follower.out" || { echo "follower-cost: $spec never said ready" >&2; exit 1; }

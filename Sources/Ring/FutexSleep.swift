@@ -14,13 +14,15 @@ internal import SharedRingSystem
 /// transfer, a ping-pong) spinning is both faster and cheaper; for a stream of a thousand
 /// items a second it is pure waste: 4,096 looks before each of 1,000 sleeps a second was a
 /// tenth of a core. So each waiter keeps a ``SpinBudget``, learnt from its own recent waits:
-/// after a wait that ended quickly (during the spin, or within 250 µs of going to sleep) the
-/// next one spins in full, 4,096 looks; after one that did not, half as long as the last, down
-/// to 16. A follower of a slow stream settles at 16 looks (well under a microsecond) before
-/// each sleep after a dozen items; a busy peer spins in full again after its first quick
-/// answer, so a few preemptions of the peer (which this loaded host has) cost it a few
-/// shorter spins, not its speed. (Halving and doubling alike, a ping-pong on this host under
-/// load lost its spin to a run of preemptions and slept on every round trip: 3x slower.)
+/// after a wait that ended during the spin, or within 250 µs of going to sleep right after
+/// another quick one, the next one spins in full, 4,096 looks; after one that did not, half as
+/// long as the last, down to 16 (a lone quick sleep among slow ones, the jitter of a slow
+/// stream, changes nothing). A follower of a slow stream settles at 16 looks (well under a
+/// microsecond) before each sleep after a dozen items; a busy peer spins in full again after
+/// its first answer within the spin (or its second quick sleep in a row), so a few preemptions
+/// of the peer (which this loaded host has) cost it a few shorter spins, not its speed.
+/// (Halving and doubling alike, a ping-pong on this host under load lost its spin to a run of
+/// preemptions and slept on every round trip: 3x slower.)
 ///
 /// # Coalescing, when the waiter asked for it
 ///
@@ -37,8 +39,8 @@ internal import SharedRingSystem
 /// # Sleeping without losing a wake-up, and without a dead sleeper costing anything
 ///
 /// The waker publishes its progress, then loads the request word, and makes a system call only
-/// if it is non-zero, so its hot path has none. A sleeper (each slice of its sleep, at most
-/// 50 ms):
+/// if it is non-zero, so its hot path has none. A sleeper (each slice of its sleep: at most
+/// 10 s, or 50 ms after a refused barrier; see ``longestOrderedSleepNanos``):
 ///
 ///     C1  (coalescing only, once per wait) if !ready(): sleep(≤ D)   -- a plain timed sleep
 ///     S1  o = word.load(acquire)                      -- the futex value it will sleep on
@@ -47,7 +49,7 @@ internal import SharedRingSystem
 ///             request.fetchOr(REQUESTED, seq_cst)     -- "wake me"
 ///     S3      membarrier(GLOBAL_EXPEDITED)            -- see below
 ///     S4  if ready(): return
-///     S5  futex_wait(word, o, ≤ 50 ms)                -- returns at once if word ≠ o
+///     S5  futex_wait(word, o, ≤ the slice)            -- returns at once if word ≠ o
 ///
 /// and a waker, after storing its progress P (W4 of `Publication.swift`, a named reader's
 /// cursor):
@@ -90,8 +92,10 @@ internal import SharedRingSystem
 /// and returns at once, or queues the sleeper before K4, and K5 then wakes it. So a clear never
 /// swallows a request it does not answer: a request made before it is answered by its own K4
 /// and K5, one made after it stays set for the next waker. A waker that could not register for
-/// membarrier fences before K2 instead; if the kernel refuses the barrier to the sleeper as
-/// well, the 50 ms slices still bound how late a wake-up can be: never lost, only late.
+/// membarrier fences before K2 instead; if the kernel refuses the barrier to the sleeper (whose
+/// waker may have registered and not fence), its sleep is cut into 50 ms slices, which bound
+/// how late a wake-up can be then: never lost, only late. A sleep whose barrier ran needs no
+/// slice, and takes long ones (10 s), so that waiting costs nothing while nothing happens.
 ///
 /// # The fast path of a follower: no barrier, no read-modify-write
 ///
@@ -150,13 +154,22 @@ enum FutexSleep {
     static let wakeAcknowledged: UInt32 = 0x4000_0000
     /// Both bits: what a waker clears (K3), and what the writer sets again (K6).
     static let requestBits: UInt32 = wakeRequested | wakeAcknowledged
-    /// The longest single sleep: the bound on how late a wake-up can be if every barrier
-    /// above were refused (a seccomp filter, an old kernel).
+    /// The longest single sleep after a barrier the kernel refused (a seccomp filter, an old
+    /// kernel): the bound on how late a wake-up can be then.
     static let longestSleepNanos: Int64 = testSleepSliceNanos ?? 50_000_000
+    /// The longest single sleep otherwise (the barrier ran, or the acknowledged fast path
+    /// needed none): no wake-up can be lost (see above), so a sleeper has no reason to look
+    /// before its deadline, and a waiter with nothing to wait for (an idle follower, hundreds
+    /// of idle event sequences) costs nothing. The slice only bounds what a waker that breaks
+    /// the protocol (one that neither registered for the barrier nor fences, as the format
+    /// requires) can cost a sleeper: a wake-up at most this late, never lost. (With 50 ms
+    /// slices here too, 300 idle event sequences cost 6,000 wake-ups and barriers a second,
+    /// 11 % of a core.)
+    static let longestOrderedSleepNanos: Int64 = testSleepSliceNanos ?? 10_000_000_000
     /// The longest coalescing delay (see ``WakeUpCoalescing``).
     static let longestCoalescingNanos = WakeUpCoalescing.longestNanos
 
-    /// Debug builds only: `CBUFF_TEST_SLEEP_SLICE_MS` replaces the 50 ms slice, so that a test
+    /// Debug builds only: `CBUFF_TEST_SLEEP_SLICE_MS` replaces both slices, so that a test
     /// can make a lost wake-up a hang it detects instead of a 50 ms delay it cannot tell from a
     /// preemption (`LostWakeUpTests`).
     private static let testSleepSliceNanos: Int64? = {
@@ -209,15 +222,16 @@ enum FutexSleep {
         while true {
             let observed = word.pointee.load(ordering: .acquiring)                             // S1
             let asked = request.pointee.load(ordering: .acquiring)                             // S2a
+            var ordered = true      // S2 and S3 done, or not needed: no wake-up can be lost
             if !acknowledged || asked & requestBits != requestBits {
                 request.pointee.bitwiseOr(wakeRequested, ordering: .sequentiallyConsistent)    // S2
-                Sys.globalBarrier()                                                            // S3
+                ordered = Sys.globalBarrier()                                                  // S3
             }
             let isReady = ready()                                                              // S4
             let now = Sys.monotonicNanos()
             let remaining = deadline == Int64.max ? Int64.max : deadline &- now
             if !isReady && remaining > 0 {
-                var slice = min(remaining, longestSleepNanos)
+                var slice = min(remaining, ordered ? longestOrderedSleepNanos : longestSleepNanos)
                 let look = lookAt()
                 if look != .max, look > now { slice = min(slice, look &- now) }
                 Sys.futexWait(address, expected: observed, timeoutNanos: slice)            // S5
@@ -292,6 +306,8 @@ package struct SpinBudget: Sendable {
 
     /// Starts at the most, as a busy peer wants: a slow one costs a few halvings.
     var looks = most
+    /// Whether the last wait ended quickly (its spin found the condition, or its sleep was quick).
+    var lastWasQuick = true
 
     package init() {}
 
@@ -302,15 +318,25 @@ package struct SpinBudget: Sendable {
             Sys.cpuRelax()
             if ready() {
                 looks = Self.most
+                lastWasQuick = true
                 return true
             }
         }
         return false
     }
 
-    /// After a wait that slept: quick if it ended within ``quickSleepNanos`` (the next wait
-    /// spins in full), else the next one spins half as long.
+    /// After a wait that slept: quick if it ended within ``quickSleepNanos``, else the next
+    /// wait spins half as long. A quick sleep right after another quick wait means a busy peer:
+    /// the next wait spins in full. A lone quick sleep among slow ones is the jitter of a slow
+    /// stream (two items a timer tick apart after a late one, a writer preempted and catching
+    /// up) and changes nothing: restoring the full spin there cost a follower of 1,000 items a
+    /// second 4,096 + 2,048 + … + 16 looks each time, 57 looks a wait on average instead of 16
+    /// on this host (`Sys.cpuRelax` was 6 % of an events follower's samples). A busy peer
+    /// loses nothing: its waits end in the spin, which restores it in full at once, and a run
+    /// of quick sleeps does after its second.
     mutating func slept(nanoseconds: Int64) {
-        looks = nanoseconds <= Self.quickSleepNanos ? Self.most : max(Self.least, looks / 2)
+        let quick = nanoseconds <= Self.quickSleepNanos
+        looks = quick ? (lastWasQuick ? Self.most : looks) : max(Self.least, looks / 2)
+        lastWasQuick = quick
     }
 }

@@ -308,8 +308,7 @@ public struct BufferReader: ~Copyable {
 
     /// What another thread waits on for this reader's next item (its event sequence's watcher).
     var watch: RingWatch {
-        RingWatch(header: file.header, isWritable: file.isWritable, registration: registration,
-                  cutShort: cutShort, coalescingNanos: cursor.coalescingNanos)
+        RingWatch(file: file, registration: registration, coalescingNanos: cursor.coalescingNanos)
     }
 
     /// Returns the next item's ``itemSize`` bytes, or nil if there is none yet.

@@ -81,12 +81,17 @@ extension DataDirectory {
                 // hold one: the buffer goes, the directory stays, and the caller hears of it.
                 // (A removal killed between this unlink and the commit leaves a row without its
                 // ring file: every command then says so, `rm` and `rm --dead` remove it.)
+                // Its sleeping readers (event sequences, followers) are woken after the unlink,
+                // through the file opened before it: they look, and find it gone now rather than
+                // at the end of their own longest wait (`RingAnnouncement`).
+                let announcement = RingAnnouncement(file, in: trust)
                 switch trust.unlink(file) {
                 case .success: unlinked = true
                 case .failure(let failure) where failure.isNotFound: break
                 case .failure(let failure) where failure.cause == .directory: return (true, nil)
                 case .failure(let failure): throw CBuffFailure.system(failure, "delete ring file \(trust.path(of: file))")
                 }
+                announcement?.wakeReaders()
                 // The unlink is made durable before the row's deletion commits: a machine crash
                 // then leaves the row and the file, or the row without its file (which every
                 // command names, and `rm` removes), never a file with data under no row (which no

@@ -24,7 +24,7 @@ struct Bench {
     /// Child roles, started by the orchestrator.
     static let roles: [String: @Sendable ([String]) throws -> Void] = [
         "writer": Transfer.writer, "reader": Transfer.reader, "ponger": PingPong.ponger,
-        "paced-writer": Idle.pacedWriter, "follower": Idle.follower,
+        "paced-writer": Idle.pacedWriter, "follower": Idle.follower, "idle-sequences": Idle.idleSequences,
     ]
 }
 

@@ -115,6 +115,53 @@ enum Idle {
     }
 }
 
+extension Idle {
+    /// `idle-sequences DIR NAME COUNT [events|events-here]`: COUNT `events()` sequences of NAME,
+    /// each iterated by a task of its own (on the global executor, or on the sequence's own
+    /// executor), waiting for items nobody pushes, until SIGTERM: what waiting sequences cost
+    /// while nothing happens (`perf stat -p PID`). Prints "ready" once every sequence's thread
+    /// sleeps on the ring (the kernel's count of sleepers on its futex word), then "received N".
+    static func idleSequences(_ arguments: [String]) throws {
+        guard arguments.count >= 3, let count = Int(arguments[2]), count > 0,
+              arguments.count == 3 || ["events", "events-here"].contains(arguments[3]) else {
+            throw CBuffError(.invalidArgument, "usage: idle-sequences DIR NAME COUNT [events|events-here]")
+        }
+        stopOnSignals()
+        let directory = DataDirectory(path: arguments[0]), name = arguments[1]
+        let here = arguments.count == 4 && arguments[3] == "events-here"
+        let received = Count()
+        let lock = NSLock()
+        var tasks: [Task<Void, Never>] = []
+        for _ in 0..<count {
+            let events = try directory.openReader(name, start: .latest).events()
+            let box = EventsBox(events)
+            tasks.append(Task(executorPreference: here ? events.executor : nil) {
+                do {
+                    for try await event in box.take() {
+                        if case .item = event { lock.withLock { received.value += 1 } }
+                    }
+                } catch {}
+            })
+        }
+        // Ready once every watcher sleeps on the ring (at most 30 s).
+        for _ in 0..<3_000 {
+            if try directory.status(of: name).ring?.sleepingReaders ?? 0 >= count { break }
+            usleep(10_000)
+        }
+        say("ready")
+        while !stopping { usleep(200_000) }
+        for task in tasks { task.cancel() }
+        say("received \(lock.withLock { received.value })")
+    }
+}
+
+/// Hands a (non-`Sendable`) event sequence to the one task that iterates it.
+private final class EventsBox: @unchecked Sendable {
+    private var events: BufferEvents?
+    init(_ events: BufferEvents) { self.events = events }
+    func take() -> BufferEvents { defer { events = nil }; return events! }
+}
+
 /// The events follower's count, written by its task and read once the task has signalled.
 private final class Count: @unchecked Sendable {
     var value: UInt64 = 0

@@ -64,6 +64,16 @@
 //                                      threads meanwhile), then print "barriers=B sleeps=S wakes=W":
 //                                      the membarriers, futex waits and futex wake calls this process
 //                                      made while following
+//   idle-waiters DIR NAME COUNT MS events|pop
+//                                      open COUNT readers of NAME at its latest item, each waiting
+//                                      for an item: through events(), iterated by a task of its own
+//                                      (on the global executor), or in pop(timeout: 60 s) on a thread
+//                                      of its own; once the kernel counts COUNT sleepers on the
+//                                      ring, print "switches=N" (the voluntary context switches of
+//                                      all its threads over the next MS milliseconds). events: then
+//                                      print "ended K ms=T" once every sequence has ended (T: the
+//                                      milliseconds since the line "removed" came on stdin), or
+//                                      "not ended K" after 60 s; pop: exit at the end of stdin
 //   commit-count DIR NAME READER       open named reader READER, pop (and commit) every item
 //                                      there is, then print "popped=P wakes=W" (as wake-count)
 //   read-batch DIR NAME TOTAL [slow]   like read, for 8-byte items whose values are their
@@ -123,6 +133,7 @@ import Foundation
 import SharedRing
 import SharedRingCommon
 import SharedRingSystem
+import Synchronization
 import TestSupport
 
 func say(_ line: String) {
@@ -769,6 +780,49 @@ do {
         }
         say("barriers=\(Sys.globalBarrierCalls.load(ordering: .relaxed) - barriers) sleeps=\(Sys.futexWaitCalls.load(ordering: .relaxed) - sleeps) wakes=\(Sys.futexWakeCalls.load(ordering: .relaxed) - wakes)")
 
+    case "idle-waiters":
+        guard args.count == 6, let count = Int(args[3]), let milliseconds = UInt32(args[4]), ["events", "pop"].contains(args[5]) else {
+            fail("idle-waiters needs COUNT MS events|pop")
+        }
+        let ended = Atomic<Int>(0)
+        if args[5] == "events" {
+            for _ in 0..<count {
+                let events = Unchecked(try directory.openReader(name, start: .latest).events())
+                Task.detached {
+                    do {
+                        for try await event in events.value { fail("unexpected \(event)") }
+                    } catch { fail("\(error)") }
+                    ended.add(1, ordering: .releasing)
+                }
+            }
+        } else {
+            for _ in 0..<count {
+                let reader = Unchecked(try directory.openReader(name, start: .latest))
+                Thread.detachNewThread {
+                    do {
+                        while true { if let value = try reader.value.pop(timeout: .seconds(60)) { fail("unexpected \(value)") } }
+                    } catch { fail("\(error)") }
+                }
+            }
+        }
+        guard eventually(within: 30, { (try? directory.status(of: name).ring?.sleepingReaders) == UInt32(count) }) else {
+            fail("the waiters never all slept on the ring")
+        }
+        let switches = contextSwitches()
+        usleep(milliseconds * 1_000)
+        say("switches=\(contextSwitches() - switches)")
+        guard args[5] == "events" else {
+            while readLine() != nil {}
+            exit(0)
+        }
+        guard readLine() == "removed" else { fail("idle-waiters events waits for a line \"removed\"") }
+        let removed = ContinuousClock.now
+        if eventually(within: 60, { ended.load(ordering: .acquiring) == count }) {
+            say("ended \(count) ms=\((ContinuousClock.now - removed).components.seconds * 1_000 + (ContinuousClock.now - removed).components.attoseconds / 1_000_000_000_000_000)")
+        } else {
+            say("not ended \(count - ended.load(ordering: .acquiring))")
+        }
+
     case "wake-stress":
         guard args.count >= 6, let rounds = Int(args[4]), let seed = UInt64(args[5]) else { fail("wake-stress needs ROLE ROUNDS SEED") }
         var random = SplitMix64(seed: seed)
@@ -930,4 +984,10 @@ func contextSwitches() -> Int {
             return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
         }
     }
+}
+
+/// A value handed to the one task or thread that uses it (a reader, an event sequence).
+final class Unchecked<Value: ~Copyable>: @unchecked Sendable {
+    var value: Value
+    init(_ value: consuming Value) { self.value = value }
 }

@@ -234,3 +234,43 @@ def test_a_coalescing_follower_costs_the_writer_no_wake_call(directory):
     assert follower.stdout.readline().split() == [b"got", b"7"]     # within the 2 s it chose
     assert follower.wait(timeout=60) == 0
     writer.close()
+
+
+def test_a_removal_by_python_ends_idle_swift_event_sequences_at_once(directory):
+    """Idle event sequences sleep until something happens (no periodic look at the file), so
+    a removal has to wake them: Python's ``remove`` does, after the unlink, and the agent's
+    sequences end at once instead of at their own look 10 s later (``RingAnnouncement``)."""
+    directory.create_buffer("announced", item_size=8, length=64).close()
+    agent = subprocess.Popen([swift_binary("cbuff-test-agent"), "idle-waiters", directory.path, "announced", "4", "100", "events"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert agent.stdout.readline().startswith(b"switches=")
+        agent.stdin.write(b"removed\n")
+        agent.stdin.flush()
+        directory.remove("announced")
+        ended = agent.stdout.readline().decode().split()
+        assert ended[:2] == ["ended", "4"] and int(ended[2].split("=")[1]) < 3_000, ended
+        assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_a_waker_the_kernel_would_not_register_fences_before_it_looks_for_sleepers(directory, monkeypatch):
+    """Without membarrier a waker must order its progress before its load of the request word
+    itself (RingFileFormat.md, "Waiting"), as sleepers whose barrier ran sleep long: every
+    publish and every named reader's commit fences then, and none does otherwise."""
+    writer = directory.create_buffer("fenced", item_size=8, length=64)
+    reader = directory.open_reader("fenced", reader="fenced-reader")
+    before = _system.fence_calls
+    writer.push(1)
+    assert reader.pop() == 1
+    assert _system.fence_calls == before
+    monkeypatch.setattr(_system, "WAKER_FENCE", True)
+    writer.push(2)                  # one publish
+    writer.push_many([3, 4])        # one more
+    assert reader.pop() == 2        # commits 1
+    assert reader.pop() == 3        # commits 2
+    assert _system.fence_calls == before + 4
+    reader.close()
+    writer.close()

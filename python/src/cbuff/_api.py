@@ -633,16 +633,23 @@ class DataDirectory:
                 registry.delete(db, name)
                 # The name itself goes: a planted link, never its target. A directory there was
                 # never the ring file (cbuff makes none) and no writer holds one: the buffer
-                # goes, the directory stays, and the caller hears of it.
+                # goes, the directory stays, and the caller hears of it. Its sleeping readers
+                # are woken after the unlink, through the file opened before it: they look, and
+                # find it gone now (``RingAnnouncement``).
+                announcement = R.RingAnnouncement(trust, name + ".ring")
                 try:
-                    os.unlink(self.ring_path(name))
-                    unlinked.append(True)
-                except FileNotFoundError:
-                    pass
-                except IsADirectoryError:
-                    return True
-                except OSError as error:
-                    raise S.system_error(error, f"delete ring file {self.ring_path(name)}") from None
+                    try:
+                        os.unlink(self.ring_path(name))
+                        unlinked.append(True)
+                    except FileNotFoundError:
+                        pass
+                    except IsADirectoryError:
+                        return True
+                    except OSError as error:
+                        raise S.system_error(error, f"delete ring file {self.ring_path(name)}") from None
+                    announcement.wake_readers()
+                finally:
+                    announcement.close()
                 # The unlink durable before the row's deletion commits (the Swift side's
                 # `removeBuffer`): a crash leaves the row and the file, or the row alone, never
                 # a file with data under no row. A failed sync keeps the removal, and says so.

@@ -431,13 +431,8 @@ class RingFile:
 
     def _wake(self, word_offset: int, request_offset: int) -> None:
         """K3-K5 without acknowledging: how a closing writer wakes its readers and how named
-        readers wake the writer. Clears bits 30 and 31 of the request (bit 30 only ever set in
-        ``waiters``), then changes the futex word and wakes everyone."""
-        request = self.address(request_offset)
-        if self.d[request_offset // 4] & WAKE_ACKNOWLEDGED:
-            S.atomic_clear_bit_u32(request, WAKE_ACKNOWLEDGED_BIT)
-        S.atomic_clear_bit_u32(request, WAKE_REQUESTED_BIT)
-        S.futex_add_and_wake(self.address(word_offset))      # change the futex word, wake everyone
+        readers wake the writer (``wake``)."""
+        wake(self.d, self.address(0), word_offset, request_offset)
 
     # The reader table
     @staticmethod
@@ -597,6 +592,8 @@ class RingFile:
         # The writer's sleep pairs its request in WRITER_WAITING with a membarrier when the
         # kernel has one; without it a missed wake costs at most one 50 ms sleep slice, never an
         # item. Waking clears the request (a writer that died asleep costs one wake at most).
+        if S.WAKER_FENCE:
+            S.fence()
         if self.d[F.OFF_WRITER_WAITING // 4]:
             self.wake_writer()
 
@@ -683,6 +680,62 @@ class RingFile:
             time.sleep(pause if left is None else min(pause, left))
             pause = min(pause * 2, 0.02)
         return True
+
+
+def wake(d: memoryview, base: int, word_offset: int, request_offset: int) -> None:
+    """K3-K5 of the sleepers on the futex word at ``word_offset`` of a mapping (``d``, its u32
+    words; ``base``, its address), without acknowledging: clears bits 30 and 31 of the request
+    (bit 30 only ever set in ``waiters``), then changes the futex word and wakes everyone."""
+    request = base + request_offset
+    if d[request_offset // 4] & WAKE_ACKNOWLEDGED:
+        S.atomic_clear_bit_u32(request, WAKE_ACKNOWLEDGED_BIT)
+    S.atomic_clear_bit_u32(request, WAKE_REQUESTED_BIT)
+    S.futex_add_and_wake(base + word_offset)      # change the futex word, wake everyone
+
+
+class RingAnnouncement:
+    """A ring file held open so that its sleeping readers can be told of its removal (the Swift
+    side's ``RingAnnouncement``): opened before the unlink (the name is gone after it), it wakes
+    them after it (``wake_readers``), and each then looks at the file and finds it gone at once,
+    where otherwise a Swift event sequence would find out at the end of its longest wait (10 s).
+    The file is only opened as every ring file is (trusted, one name), not validated, and only
+    its header page is mapped (guarded against a truncation); the wake is what any waker does.
+    A file that cannot be opened (missing, untrusted, shorter than a header) wakes nobody."""
+
+    __slots__ = ("__weakref__", "faulted", "fd")
+
+    def __init__(self, trust: S.DirectoryTrust, name: str) -> None:
+        self.faulted = False
+        self.fd: Optional[int] = None
+        try:
+            fd, info = open_ring_descriptor(trust, name, True)
+        except (OSError, CBuffError):
+            return
+        if info.st_size < HEADER_SIZE:
+            os.close(fd)
+            return
+        self.fd = fd
+
+    def wake_readers(self) -> None:
+        """Wakes every reader sleeping on the ring."""
+        if self.fd is None:
+            return
+        try:
+            mapping = S.map_shared(self.fd, HEADER_SIZE)
+        except CBuffError:
+            return
+        start = S.guard_mapping(self, mapping, HEADER_SIZE)
+        try:
+            with memoryview(mapping).cast("I") as d:
+                wake(d, S.address_of(mapping, 0), F.OFF_NOTIFY, F.OFF_WAITERS)
+        finally:
+            S.unguard(start)
+            mapping.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def open_ring_descriptor(trust: S.DirectoryTrust, name: str, writable: bool) -> "tuple[int, os.stat_result]":
@@ -1055,6 +1108,8 @@ class SlotPublisher:
         file = self.file
         file.q[F.OFF_PUBLISHED // 8] = end                             # W4
         self.published = end
+        if S.WAKER_FENCE:
+            S.fence()
         if file.d[F.OFF_WAITERS // 4]:                                # W5
             file.wake_readers()
         if start >> F.LAST_WRITE_STAMP_SHIFT != end >> F.LAST_WRITE_STAMP_SHIFT:
@@ -1109,6 +1164,8 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
             q[W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
             q[W_PUBLISHED] = end                                             # W4
             publisher.published = end
+            if S.WAKER_FENCE:
+                S.fence()
             if file.d[H_WAITERS]:                                            # W5
                 file.wake_readers()
             if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
@@ -1124,6 +1181,8 @@ def _commit_before_pop(reader: Any, file: RingFile, next: int) -> None:
     what it returned before (a plain store of its cursor, then the writer woken if it waits for
     room), and stop if a forced removal freed its record. Anonymous readers never call it."""
     file.q[reader._cursor_word] = next
+    if S.WAKER_FENCE:
+        S.fence()
     if file.d[H_WRITER_WAITING]:
         file.wake_writer()
     if file.d[reader._state_word] != 1:
@@ -1183,6 +1242,8 @@ def push_bytes(writer: Any, value: Any, timeout: Optional[float] = None) -> bool
             file.mapping[offset:offset + size] = value if len(value) == size else value.ljust(size, b"\0")   # W3
             q[W_PUBLISHED] = end                                             # W4
             publisher.published = end
+            if S.WAKER_FENCE:
+                S.fence()
             if file.d[H_WAITERS]:                                            # W5
                 file.wake_readers()
             if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:
@@ -1713,6 +1774,8 @@ class MessagePublisher:
             q[index + 3] = F.record_check(view[index * 8:index * 8 + 24], data)
         q[W_PUBLISHED] = end                                           # W4
         self.published = end
+        if S.WAKER_FENCE:
+            S.fence()
         if file.d[H_WAITERS]:                                         # W5
             file.wake_readers()
         if start >> LAST_WRITE_STAMP_SHIFT != end >> LAST_WRITE_STAMP_SHIFT:

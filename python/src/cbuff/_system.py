@@ -83,6 +83,26 @@ def global_barrier() -> None:
         _membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 
 
+# A waker in a process the kernel would not register must order its store of progress
+# (``published``, a named reader's cursor) before its load of the request word itself, as the
+# Swift side's writer does with a full fence (RingFileFormat.md, "Waiting"): a sleeper's barrier
+# does not reach an unregistered process, and a sleeper whose barrier ran sleeps in long slices
+# (10 s in Swift), counting on every waker to keep this rule. Python has no fence; a locked
+# read-modify-write in the kernel is one: an atomic OR of nothing into a word of this process's
+# own, through FUTEX_WAKE_OP. One system call per publish or commit, and only on such a host.
+WAKER_FENCE = not HAS_MEMBARRIER
+_fence_word = ctypes.c_uint32(0)
+# How many fences this process made: for the test that an unregistered waker makes them.
+fence_calls = 0
+
+
+def fence() -> None:
+    """A full memory fence (see ``WAKER_FENCE``)."""
+    global fence_calls
+    fence_calls += 1
+    _atomic_op(ctypes.addressof(_fence_word), FUTEX_OP_OR << 28)      # OR 0: changes nothing
+
+
 _last_timeout: "list[typing.Any]" = [None, None, 0]     # the last timeout's ns, its timespec, and the timespec's address
 
 

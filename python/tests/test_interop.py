@@ -300,3 +300,29 @@ def test_the_writers_boot_is_recorded_alike_both_ways(directory, data_dir):
     writer.close()
     assert directory.inspect("b").earlier_boot is False
     assert json.loads(cbuff("inspect", "b", "--json")[1])["earlierBoot"] is False
+
+
+def test_a_failed_sync_records_nothing_and_the_next_rewrites_every_page(directory, monkeypatch):
+    """As the Swift side's SyncTests: a failed fsync stores no durable sequence, and the next
+    sync (after which it is stored) first dirties every page again."""
+    from cbuff import _system
+    from cbuff.errors import CBuffError as Error
+
+    writer = directory.create_buffer("items", item_size=8, length=1024)
+    writer.push_many([1, 2, 3])
+    real = _system.synchronize
+    calls = []
+
+    def failing(fd, doing):
+        calls.append(doing)
+        raise _system.system_error(OSError(5, "Input/output error"), doing)
+    monkeypatch.setattr(_system, "synchronize", failing)
+    with pytest.raises(Error):
+        writer.sync()
+    assert calls and writer.durable_sequence == 0
+    monkeypatch.setattr(_system, "synchronize", real)
+    file = writer._file
+    assert file._sync_failed
+    assert writer.sync() == 3
+    assert not file._sync_failed and writer.durable_sequence == 3
+    writer.close()

@@ -83,6 +83,7 @@ class RingFile:
         "_base",
         "_found",
         "_guard",
+        "_sync_failed",
         "claimed_index",
         "closed",
         "d",
@@ -107,6 +108,7 @@ class RingFile:
         self.data_offset = F.HEADER_SIZE
         self._base: Optional[int] = None       # the mapping's address, for the futex calls (see ``address``)
         self._found: Optional[Tuple[int, int, int, int]] = None   # the dead writer a take-over found
+        self._sync_failed = False              # a sync failed since one last succeeded (see ``synchronize``)
 
     @classmethod
     def create(cls, trust: S.DirectoryTrust, name: str, layout: F.Layout) -> "RingFile":
@@ -370,7 +372,15 @@ class RingFile:
         the ``fsync`` returned. Returns the durable sequence."""
         q = self.q
         through = q[F.OFF_PUBLISHED_MESSAGES // 8] if self.layout.messages else q[F.W_PUBLISHED]
+        if self._sync_failed:
+            # A failed fsync left pages Linux marked clean unwritten: every page is made dirty
+            # again (each word stored back as it is: the data area's are the writer's alone).
+            q[F.OFF_DURABLE // 8] = q[F.OFF_DURABLE // 8]
+            for offset in range(F.HEADER_SIZE, self.layout.file_size, 4096):
+                q[offset // 8] = q[offset // 8]
+        self._sync_failed = True
         S.synchronize(self.fd, f"make the ring file {self.path} durable")
+        self._sync_failed = False
         q[F.OFF_DURABLE // 8] = through
         S.synchronize_mapped(self.mapping, F.HEADER_SIZE, f"make the header of ring file {self.path} durable")
         return int(through)

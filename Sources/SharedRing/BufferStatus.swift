@@ -143,6 +143,12 @@ public struct RingStatus: Sendable {
     /// writer's (before a restart) and nothing proved them since: a crash then may have left
     /// them stale (0: none; only items and version-3 messages can have such).
     public let earlierBootBelow: UInt64
+    /// Whether the ring holds items or messages written before the machine last restarted
+    /// that nothing proved since: its last writer attached in an earlier boot, or some below
+    /// ``earlierBootBelow`` are still held. Nil if no writer recorded its boot.
+    public var holdsEarlierBootData: Bool? {
+        writtenInAnEarlierBoot.map { $0 || earlierBootBelow > oldest }
+    }
     /// Whether the ring file lives in memory (a tmpfs such as `/dev/shm`): a machine crash
     /// loses it whole, synced or not. Nil if the file system could not be asked.
     public let inMemory: Bool?

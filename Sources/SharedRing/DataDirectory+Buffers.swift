@@ -290,7 +290,8 @@ extension DataDirectory {
         let previousPID = file.recordedWriterPID
         let died = file.recordedWriterState == .attached
         // Nothing here is synced (unlike `createRing`): a take-over changes only the header's
-        // writer words (PID, start time, generation, state), and a machine crash that keeps
+        // writer words (PID, start time, generation, state, and its boot: a torn boot reads as
+        // an earlier one, which says no more than may be true), and a machine crash that keeps
         // any mixture of their old and new values leaves a file every command reads as it
         // should, a buffer whose writer is not alive (liveness is the writer lock's, which a
         // reboot releases), which the next take-over attaches to again. Its geometry and

@@ -326,3 +326,21 @@ def test_a_failed_sync_records_nothing_and_the_next_rewrites_every_page(director
     assert writer.sync() == 3
     assert not file._sync_failed and writer.durable_sequence == 3
     writer.close()
+
+
+def test_a_durable_word_beyond_what_was_published_is_damage_both_ways(directory, cbuff_cli, data_dir):
+    """The durable word is input: one beyond what was published is refused by both inspects
+    with the same sentence."""
+    writer = directory.create_buffer("m", messages=True, capacity=4096, max_message=64)
+    writer.push("one")
+    writer.push("two")
+    writer.close()
+    with open(os.path.join(data_dir, "d", "m.ring"), "r+b") as f:
+        f.seek(352)
+        f.write((2**63 - 1).to_bytes(8, "little"))
+    sentence = "its durable sequence (9223372036854775807) is beyond the 2 messages ever published"
+    with pytest.raises(Corrupted) as refused:
+        directory.inspect("m")
+    assert sentence in str(refused.value)
+    status, _, err = cbuff_cli("inspect", "m")
+    assert status == 65 and sentence in err

@@ -106,7 +106,7 @@ struct BufferReport: Encodable {
         backlog = ring?.backlog
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
         durable = ring?.durable
-        earlierBoot = ring.flatMap { ring in ring.writtenInAnEarlierBoot.map { $0 || ring.earlierBootBelow > ring.oldest } }
+        earlierBoot = ring?.holdsEarlierBootData
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
         formatVersion = ring?.formatVersion ?? record.formatVersion

@@ -565,6 +565,9 @@ class DataDirectory:
             # and a take-over that wrote nothing leaves the dead writer's there.
             writer_pid = None if file.recorded_writer_state() == F.STATE_NEVER else file.recorded_writer_pid()
             writer_state = "alive" if writer_alive else {0: "never attached", 1: "died", 2: "closed"}.get(file.recorded_writer_state())
+            # The durable sequence first (as the Swift side's snapshot): the counts loaded after
+            # it are at least it, so one above them is damage (the word is input).
+            durable = file.durable()
             published, claimed = file.published(), file.claimed()
             if layout.messages:
                 first = R.MessageCursor(file, "oldest")
@@ -579,7 +582,8 @@ class DataDirectory:
                 lag = max(0, written - (written if position is None else position))
                 readers.append(ReaderStatus(entry.name, position, lag, entry.pid, entry.alive, entry.untethered))
             tether_ns = file.layout.tether_ns
-            durable = file.durable()
+            if durable > written:
+                raise Corrupted(f"Ring file {file.path} is damaged: its durable sequence ({durable}) is beyond the {written} {'messages' if layout.messages else 'items'} ever published.")
             earlier_boot = file.earlier_boot(oldest)
             file.check()
         finally:
@@ -808,7 +812,34 @@ class _Handle:
             pass
 
 
-class Writer(_Handle):
+class _WriterHandle(_Handle):
+    """What both writers share: the writer's close (which marks the header closed and releases
+    the writer lock) and syncing."""
+
+    def close(self) -> None:
+        if not self._file.closed:
+            try:
+                self._file.detach_writer()
+            finally:
+                self._file.close()
+        self._drop()
+
+    def sync(self) -> int:
+        """Makes every item or message pushed so far durable: when it returns, a machine crash or power
+        loss no longer loses them (unless this writer overwrites them later), and the buffer's
+        durable sequence (``durable_sequence``, ``inspect``) says so: ``fsync`` of the ring
+        file, then ``msync`` of its header page. Returns the durable sequence. Raises
+        ``SystemFailure`` if the kernel could not write the file back."""
+        self._file.check()
+        return int(self._file.synchronize())
+
+    @property
+    def durable_sequence(self) -> int:
+        """Every item or message below it reached stable storage at a ``sync`` (0 if none ever did)."""
+        return int(self._file.durable())
+
+
+class Writer(_WriterHandle):
     """The one writer of a buffer of items."""
 
     def __enter__(self) -> Writer:
@@ -883,27 +914,6 @@ class Writer(_Handle):
         encoded = [self._encode(value) for value in values]
         return int(self._publisher.publish(encoded, timeout))
 
-    def close(self) -> None:
-        if not self._file.closed:
-            try:
-                self._file.detach_writer()
-            finally:
-                self._file.close()
-        self._drop()
-
-    def sync(self) -> int:
-        """Makes every item pushed so far durable: when it returns, a machine crash or power
-        loss no longer loses them (unless this writer overwrites them later), and the buffer's
-        durable sequence (``durable_sequence``, ``inspect``) says so: ``fsync`` of the ring
-        file, then ``msync`` of its header page. Returns the durable sequence. Raises
-        ``SystemFailure`` if the kernel could not write the file back."""
-        self._file.check()
-        return int(self._file.synchronize())
-
-    @property
-    def durable_sequence(self) -> int:
-        """Every item below it reached stable storage at a ``sync`` (0 if none ever did)."""
-        return int(self._file.durable())
 
 
 def _reader_removed(file: Any, buffer: str, reader: Optional[str]) -> CBuffError:
@@ -1200,7 +1210,7 @@ def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[T
 
 # --- Messages ---------------------------------------------------------------------------------
 
-class MessageWriter(_Handle):
+class MessageWriter(_WriterHandle):
     """The one writer of a buffer of variable-size messages."""
 
     def __enter__(self) -> MessageWriter:
@@ -1228,27 +1238,6 @@ class MessageWriter(_Handle):
 
     push = push_message
 
-    def close(self) -> None:
-        if not self._file.closed:
-            try:
-                self._file.detach_writer()
-            finally:
-                self._file.close()
-        self._drop()
-
-    def sync(self) -> int:
-        """Makes every message pushed so far durable: when it returns, a machine crash or power
-        loss no longer loses them (unless this writer overwrites them later), and the buffer's
-        durable sequence (``durable_sequence``, ``inspect``) says so: ``fsync`` of the ring
-        file, then ``msync`` of its header page. Returns the durable sequence. Raises
-        ``SystemFailure`` if the kernel could not write the file back."""
-        self._file.check()
-        return int(self._file.synchronize())
-
-    @property
-    def durable_sequence(self) -> int:
-        """Every message below it reached stable storage at a ``sync`` (0 if none ever did)."""
-        return int(self._file.durable())
 
 
 class MessageReader(_Handle):

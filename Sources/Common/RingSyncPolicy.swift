@@ -53,6 +53,9 @@ package enum RingSyncPolicy: Equatable, Sendable, CustomStringConvertible {
         case 3: policy = .interval(nanoseconds: parameter)
         default: return .failure(Problem("its sync policy (byte 104) is \(kind); a writer records only 0 (none), 1 (each batch), 2 (every N) or 3 (interval)"))
         }
+        if parameter != 0 && (policy == .none || policy == .eachBatch) {
+            return .failure(Problem("its sync policy's parameter (byte 112) is \(parameter), where policy \(policy) takes none (0)"))
+        }
         if let problem = policy.problem {
             return .failure(Problem("its sync policy's parameter (byte 112) is \(parameter): \(problem)"))
         }

@@ -32,7 +32,8 @@ package final class FileSync: @unchecked Sendable {
     private let header: HeaderWords
     private let slotsOffset: Int
     private let fileSize: Int
-    private let countsMessages: Bool
+    /// Whether the ring is one of messages (its durable word counts messages, not positions).
+    package let countsMessages: Bool
     private let path: String
     /// Whether a sync failed since one last succeeded (under the mutex).
     private let failed = Locked(false)
@@ -167,14 +168,30 @@ package final class IntervalSyncer: @unchecked Sendable {
     /// The last failed sync of the syncer, if none succeeded since.
     package var failure: CBuffFailure? { lastFailure.withLock { $0 } }
 
+    /// Positions published (the counter W4 stores, before W5 wakes): for a ring of items, the
+    /// items published.
+    private var positions: UInt64 { header.published.pointee.load(ordering: .acquiring) }
+
     private func run() {
         var synced = sync.durable
+        var syncedPositions = positions
         var budget = SpinBudget()
+        var justSynced = false
         while true {
-            // 1: as a reader waits for an item (the writer's W5 wakes it).
-            _ = FutexSleep.wait(until: { self.stopping || self.sync.published > synced },
+            // 1: as a reader waits for an item (the writer's W5 wakes it). The wake-up protocol
+            // guarantees that W4's `published` is seen, not the message count a message writer
+            // stores after W5: so a message is "new" when either counter moved past what the
+            // last sync saw, and after a sync of a message ring the first wait is bounded by
+            // the interval, for a message the sync's count missed although its position was
+            // loaded after (a writer between its W5 and its count store then): it is synced at
+            // the next round. An idle message writer costs one look an interval after its last
+            // sync, then nothing.
+            _ = FutexSleep.wait(until: { self.stopping || self.sync.published > synced || self.positions > syncedPositions },
                                 word: header.notify, address: header.notifyAddress, request: header.waiters,
-                                acknowledged: true, budget: &budget, timeoutNanos: -1, stop: { self.stopping })
+                                acknowledged: true, budget: &budget,
+                                timeoutNanos: justSynced && sync.countsMessages ? intervalNanos : -1, stop: { self.stopping })
+            justSynced = false
+            if !stopping && sync.published <= synced && positions <= syncedPositions { continue }   // the bounded look found nothing
             repeat {
                 // 2
                 let deadline = Sys.monotonicNanos() &+ intervalNanos
@@ -187,6 +204,8 @@ package final class IntervalSyncer: @unchecked Sendable {
                 // 3
                 do {
                     synced = try sync.synchronize()
+                    syncedPositions = positions                                     // loaded after the sync's count (see 1)
+                    justSynced = true
                     lastFailure.withLock { $0 = nil }
                 } catch {
                     let first = lastFailure.withLock { last in
@@ -195,7 +214,7 @@ package final class IntervalSyncer: @unchecked Sendable {
                     }
                     if first { Diagnostics.warn(.writer, "the interval syncer could not sync: \(error); it tries again (every page rewritten first) in \(intervalNanos / 1_000_000) ms") }
                 }
-            } while sync.published > synced && !stopping
+            } while (sync.published > synced || positions > syncedPositions) && !stopping
             if stopping { return }
         }
     }

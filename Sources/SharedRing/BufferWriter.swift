@@ -79,6 +79,18 @@ public struct BufferWriter: ~Copyable {
     /// ``SyncPolicy/interval(_:)`` it stops and joins the syncer thread before that.
     public consuming func close() {}
 
+    /// After a loud publish (see `PublicationCounters.quietBelow`): the sync the policy may ask
+    /// for (`RingPublisher.syncIsDue`), after the check for a file cut short, which comes first
+    /// as on every push. Tested right after the publish, so that the optimizer folds the test
+    /// into the publish's own branch on quietness: a quiet push, policy `none`'s hot path,
+    /// pays no instruction for it (tested after the cut-short check, it cost two a push:
+    /// `Benchmarks/instructions.sh`).
+    @usableFromInline @inline(never)
+    mutating func afterLoudPublish() throws(CBuffError) {
+        if cutShort.isRaised { throw cutShortError() }
+        if publisher.syncIsDue(loud: true) { try syncByPolicy() }
+    }
+
     /// The sync a policy asks for, after a loud publish (see `RingPublisher.syncIsDue`) or a
     /// batch reached the due sequence: the items are published when it runs, and stay so if
     /// it throws. Out of line: it is a system call or two away from the hot path.
@@ -179,8 +191,8 @@ public struct BufferWriter: ~Copyable {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
         let loud = pushUnchecked(value)
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
-        if publisher.syncIsDue(loud: loud) { try syncByPolicy() }
         return true
     }
 
@@ -356,8 +368,8 @@ public struct BufferWriter: ~Copyable {
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
-        if publisher.syncIsDue(loud: loud) { try syncByPolicy() }
         return true
     }
 
@@ -408,8 +420,8 @@ public struct BufferWriter: ~Copyable {
         let loud = try publisher.publishInPlace { (payload) throws(CBuffError) in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: size))
         }
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
-        if publisher.syncIsDue(loud: loud) { try syncByPolicy() }
         return true
     }
 

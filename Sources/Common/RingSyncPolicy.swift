@@ -98,6 +98,8 @@ package enum RingSyncPolicy: Equatable, Sendable, CustomStringConvertible {
     package static func parse(_ text: String) -> Result<RingSyncPolicy, Problem> {
         let usage = Problem("give none, each-batch, every:N (N from 1 to \(maxCount)) or interval:MS (1 to 3600000 milliseconds)")
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        // Digits only ("+3" is not a count here, as Python's reading of the same text says).
+        if parts.count == 2, !parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }) { return .failure(usage) }
         let policy: RingSyncPolicy
         switch (parts[0], parts.count) {
         case ("none", 1): policy = .none

@@ -852,6 +852,7 @@ class _WriterHandle(_Handle):
         failure is logged: ``sync()`` before ``close()`` raises it)."""
         if self._syncer is not None:
             self._syncer.stop()
+            self._syncer = None
         try:
             self._synchronize()
         except CBuffError as error:
@@ -1304,7 +1305,9 @@ class _Syncer:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._lock = writer._sync_lock
-        self._file = file
+        # Dropped at ``stop``: the ring file's mapping holds a duplicate of its descriptor (as
+        # Python's mmap does), which holds the writer lock until the last reference goes.
+        self._file: Any = file
         self._thread = threading.Thread(target=self._run, name=f"cbuff syncer {writer.name}", daemon=True)
         self._thread.start()
 
@@ -1349,6 +1352,7 @@ class _Syncer:
         self._stopped.set()
         self._wake.set()
         self._thread.join()
+        self._file = None
 
 
 class _PolicySyncing:

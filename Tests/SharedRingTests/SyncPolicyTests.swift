@@ -107,6 +107,39 @@ import SharedRingSystem
         #expect(try status(name).syncPolicy == .interval(.milliseconds(10)))
     }
 
+    /// The writer's own `sync()` and its syncer (interval 1 ms) at once: the durable word, seen
+    /// by another thread throughout and returned by every sync, never goes back and never passes
+    /// what was published.
+    @Test func theWritersSyncAndItsSyncerTogetherOnlyEverRaiseTheDurableWord() async throws {
+        var writer = try directory.createBuffer("both", itemSize: 8, length: 256, policy: .overwrite, tetherTimeout: .zero,
+                                                sync: .interval(.milliseconds(1)))
+        let path = temporary.path
+        let watcher = Task.detached { () -> (looks: Int, backwards: [String]) in
+            let observer = try DataDirectory(path: path)
+            var last: UInt64 = 0, looks = 0, backwards: [String] = []
+            while !Task.isCancelled {
+                guard let ring = try observer.status(of: "both").ring else { continue }
+                if ring.durable < last || ring.durable > ring.written { backwards.append("\(last) then \(ring.durable) of \(ring.written)") }
+                last = ring.durable
+                looks += 1
+            }
+            return (looks, backwards)
+        }
+        var returned: UInt64 = 0
+        for round in UInt64(0)..<40 {
+            for value in round * 50 ..< round * 50 + 50 { try writer.push(value) }
+            let durable = try writer.sync()
+            #expect(durable >= returned && durable == 2000 - (39 - round) * 50, "round \(round): \(durable) after \(returned)")
+            returned = durable
+        }
+        watcher.cancel()
+        let seen = try await watcher.value
+        #expect(seen.backwards.isEmpty, "\(seen.backwards.prefix(5)) in \(seen.looks) looks")
+        #expect(writer.syncerFailure == nil)
+        writer.close()
+        #expect(try status("both").durable == 2000)
+    }
+
     /// A writer of a long interval: nothing is durable until its close, which stops the syncer
     /// (promptly: it sleeps in the futex) and syncs.
     @Test func closeStopsTheSyncerAndSyncs() throws {
@@ -121,6 +154,25 @@ import SharedRingSystem
         let taken = try directory.takeOver("long")
         #expect(taken.syncPolicy == .interval(.seconds(3600)))
         taken.close()
+    }
+
+    /// An accidental format change must fail here: bytes 104–119 of each policy, as
+    /// RingFileFormat.md gives them (u32 kind, u32 zero, u64 parameter, little-endian).
+    @Test func thePolicyWordsHaveTheseExactBytes() throws {
+        let cases: [(SyncPolicy, [UInt8])] = [
+            (.none, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (.eachBatch, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (.everyN(1000), [2, 0, 0, 0, 0, 0, 0, 0, 0xE8, 0x03, 0, 0, 0, 0, 0, 0]),
+            (.interval(.milliseconds(10)), [3, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x96, 0x98, 0, 0, 0, 0, 0]),   // 10,000,000 ns
+        ]
+        for (index, (policy, golden)) in cases.enumerated() {
+            let name = "golden\(index)"
+            try directory.createBuffer(name, itemSize: 8, length: 16, policy: .overwrite, tetherTimeout: .zero, sync: policy).close()
+            let bytes = try #require(FileManager.default.contents(atPath: directory.ringPath(of: name)))
+            #expect(Array(bytes[104..<120]) == golden, "\(policy)")
+            #expect(bytes[120..<128].allSatisfy { $0 == 0 })
+            #expect(try status(name).syncPolicy == policy)
+        }
     }
 
     @Test func noneIsTheDefaultAndItsCloseDoesNotSync() throws {

@@ -1373,25 +1373,19 @@ class _PolicySyncing:
             through = self._synchronize()  # type: ignore[attr-defined]
             self._sync_due = _sync_due_after(through, self._file.layout)  # type: ignore[attr-defined]
 
-    def push(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._plain.push(self, *args, **kwargs)
-        self._after_push()
-        return result
 
-    def try_push(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._plain.try_push(self, *args, **kwargs)
-        self._after_push()
-        return result
 
-    def push_many(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._plain.push_many(self, *args, **kwargs)
+def _syncing_push(name: str) -> Any:
+    """The push method ``name`` of a syncing class: the plain class's, then the policy's step."""
+    def push(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self._plain, name)(self, *args, **kwargs)
         self._after_push()
         return result
+    push.__name__ = name
+    return push
 
-    def push_message(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._plain.push_message(self, *args, **kwargs)
-        self._after_push()
-        return result
+
+_PUSHES = ("push", "try_push", "push_many", "push_message")
 
 
 def _sync_due_after(durable: int, layout: Any) -> int:
@@ -1415,7 +1409,8 @@ def _following_policy(writer: _W) -> _W:
     base = type(writer)
     syncing = _SYNCING_CLASSES.get(base)
     if syncing is None:
-        syncing = type(f"_Syncing{base.__name__}", (_PolicySyncing, base), {"_plain": base})
+        pushes = {name: _syncing_push(name) for name in _PUSHES if hasattr(base, name)}
+        syncing = type(f"_Syncing{base.__name__}", (_PolicySyncing, base), {"_plain": base, **pushes})
         _SYNCING_CLASSES[base] = syncing
     writer.__class__ = syncing
     writer._sync_lock = threading.Lock()

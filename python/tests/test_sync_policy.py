@@ -33,7 +33,7 @@ def wait_until_durable(directory, name, sequence, seconds=2.0):
 
 def test_every_n_syncs_at_exact_multiples_and_close_syncs_the_rest(directory):
     writer = directory.create_buffer("n", item_size=8, length=16, sync="every:4")
-    assert words(directory, "n") == (2, 0, 4)
+    assert words(directory, "n") == (2, 0, 4) and writer.sync_policy == "every:4"
     for value in range(1, 11):
         writer.push(value)
         assert writer.durable_sequence == value // 4 * 4, value

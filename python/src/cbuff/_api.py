@@ -878,6 +878,12 @@ class _WriterHandle(_Handle):
         return self._synchronize()
 
     @property
+    def sync_policy(self) -> str:
+        """When this writer syncs on its own: the buffer's policy as the ring file records it
+        (``none``, ``each-batch``, ``every:N``, ``interval:MS``)."""
+        return str(self._file.layout.sync_policy)
+
+    @property
     def durable_sequence(self) -> int:
         """Every item or message below it reached stable storage at a ``sync`` (0 if none ever did)."""
         return int(self._file.durable())

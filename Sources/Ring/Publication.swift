@@ -171,6 +171,11 @@ struct PublicationCounters {
     /// against this bound replaces the claim's maximum and the stamp's test. 0: the next publish
     /// is loud (the general path), which sets it again.
     @usableFromInline var quietBelow: UInt64 = 0
+    /// A publish whose end reaches this is loud (``quietBelow`` is never above it): the writer
+    /// of a buffer whose sync policy counts (`eachBatch`: 0, `everyN(n)`: the last sync's
+    /// sequence + n) learns from a loud publish alone that a sync may be due, so the quiet
+    /// publish, policy `none`'s hot path included, pays nothing for the policies. `.max`: never.
+    @usableFromInline package var syncDueAt: UInt64 = .max
     /// Where `claimed` lives (line 2 or 5, by policy): one load instead of the header's two.
     @usableFromInline let claimedWord: UnsafeMutablePointer<Atomic<UInt64>>
 
@@ -227,7 +232,7 @@ struct PublicationCounters {
     mutating func announceLoudly(through end: UInt64) {
         announce(through: end)
         let shift = RingLayout.lastWriteStampShift
-        quietBelow = fenceBeforeWaiterCheck || claimed > end ? 0 : (end &>> shift &+ 1) &<< shift
+        quietBelow = fenceBeforeWaiterCheck || claimed > end ? 0 : min((end &>> shift &+ 1) &<< shift, syncDueAt)
     }
 
     /// W1 and W2: every position below `end` may change from now on.
@@ -283,27 +288,44 @@ package struct RingPublisher {
     /// The sequence the next item gets (= items published).
     @inlinable package var nextSequence: UInt64 { counters.published }
 
-    /// Publishes one item: `fill` receives the slot's payload bytes.
+    /// The first sequence whose publish makes a loud one report that a sync may be due (see
+    /// `PublicationCounters.syncDueAt`).
+    @inlinable package var syncDueAt: UInt64 {
+        get { counters.syncDueAt }
+        set { counters.syncDueAt = newValue }
+    }
+
+    /// Whether a sync of the writer's policy is due after a publish that returned `loud`: a
+    /// quiet publish never makes one due, so the test is folded into the publish's own branch.
     @inlinable
-    package mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) {
+    package func syncIsDue(loud: Bool) -> Bool {
+        loud && counters.published >= counters.syncDueAt
+    }
+
+    /// Publishes one item: `fill` receives the slot's payload bytes. Returns whether the
+    /// publish was loud (see `PublicationCounters.quietBelow`).
+    @inlinable @discardableResult
+    package mutating func publish(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
         let end = counters.published &+ 1
         let quiet = counters.claim(quietlyThrough: end)     // W1, W2
         fill(slot)                                          // W3
         slot = slots.slot(after: slot)
         counters.announce(through: end, quiet: quiet)       // W4, W5
+        return !quiet
     }
 
     /// Publishes one item that `fill` writes where it lies, unless `fill` throws: then nothing
     /// is published, and the claim stays (W1 happened, so the slot counts as overwritten, as
     /// after a writer killed inside `fill`; `claimed` is never lowered). The next publish
     /// reuses the sequence and the slot.
-    @inlinable
-    package mutating func publishInPlace<E: Error>(_ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) {
+    @inlinable @discardableResult
+    package mutating func publishInPlace<E: Error>(_ fill: (UnsafeMutableRawPointer) throws(E) -> Void) throws(E) -> Bool {
         let end = counters.published &+ 1
         let quiet = counters.claim(quietlyThrough: end)     // W1, W2
         try fill(slot)                                      // W3 (or abandoned)
         slot = slots.slot(after: slot)
         counters.announce(through: end, quiet: quiet)       // W4, W5
+        return !quiet
     }
 
     /// Publishes `count` items (1 ≤ count ≤ length) at once: `fill(index, count, offset)` writes

@@ -2,15 +2,6 @@ public import Synchronization
 package import SharedRingSystem
 package import SharedRingCommon
 
-/// Whether a sync of a ring file failed since one last succeeded (see `RingFile.synchronize`):
-/// what its writer remembers, outside the file.
-final class SyncFailure: Sendable {
-    private let raised = Atomic<Bool>(false)
-    var isRaised: Bool { raised.load(ordering: .relaxed) }
-    func raise() { raised.store(true, ordering: .relaxed) }
-    func lower() { raised.store(false, ordering: .relaxed) }
-}
-
 /// The sole owner of one open, validated, mapped ring file: it unmaps and closes in `deinit`,
 /// and closing is what releases the writer's lock (the kernel does the same if the process dies).
 package struct RingFile: ~Copyable {
@@ -25,8 +16,8 @@ package struct RingFile: ~Copyable {
     /// Whether it is mapped writable. A ring of a read-only directory is mapped read-only, for
     /// reading only: nothing may then be stored through the mapping.
     package let isWritable: Bool
-    /// Whether a sync of this file failed since one last succeeded (see ``synchronize()``).
-    private let syncFailed = SyncFailure()
+    /// How this file is made durable, by the writer's thread and its syncer (see ``synchronize()``).
+    package let durability: FileSync
 
     private init(directory: FileTrust, entry: String, descriptor: CInt, mapping: Sys.Mapping, layout: RingLayout, isWritable: Bool) {
         self.directory = directory
@@ -35,6 +26,9 @@ package struct RingFile: ~Copyable {
         self.mapping = mapping
         self.layout = layout
         self.isWritable = isWritable
+        self.durability = FileSync(descriptor: descriptor, header: HeaderWords(base: mapping.base, claimedOffset: RingLayout.Offset.claimed(layout.policy)),
+                                   slotsOffset: layout.slotsOffset, fileSize: layout.fileSize, countsMessages: layout.messages != nil,
+                                   path: directory.path(of: entry))
     }
 
     /// Its path, for messages.
@@ -444,37 +438,17 @@ package struct RingFile: ~Copyable {
     /// A failed `fsync` poisons every later one: Linux reports a write-back error once and marks
     /// the pages it could not write clean, so the next `fsync` returns 0 without writing them
     /// (and a durable sequence stored then would vouch for writes the disk never got). So after
-    /// a failure the next sync first makes every page of the file dirty again (a store of the
-    /// value a word already holds: in the data area, where only this writer stores, the first
-    /// word of each page; in the header, `durable`), so that its `fsync` writes them all.
+    /// a failure the next sync first makes every page of the file dirty again (a
+    /// compare-and-exchange of the value a word already holds: in the data area the first word
+    /// of each page; in the header, `durable`), so that its `fsync` writes them all.
+    /// (Both threads of a writer whose policy is `interval` may sync at once: `FileSync` says
+    /// why the durable word still only grows and the poisoning still holds.)
     package func synchronize() throws(CBuffFailure) -> UInt64 {
-        let words = header
-        let through = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed)
-                                             : words.publishedMessages.pointee.load(ordering: .relaxed)
-        if syncFailed.isRaised { rewriteEveryPage() }
-        syncFailed.raise()
-        try Sys.synchronize(descriptor).orThrow { .system($0, "make the ring file \(path) durable") }
-        syncFailed.lower()
-        words.durable.pointee.store(through, ordering: .releasing)                 // after the counts it vouches for (see `snapshot`)
-        try Sys.synchronizeMapped(base, count: RingLayout.headerSize).orThrow { .system($0, "make the header of ring file \(path) durable") }
-        return through
-    }
-
-    /// Dirties every page of the file again (see ``synchronize()``): each store writes back what
-    /// the word holds. Only the writer calls it, and only words it alone stores are stored.
-    private func rewriteEveryPage() {
-        let durable = header.durable
-        durable.pointee.store(durable.pointee.load(ordering: .relaxed), ordering: .relaxed)
-        var offset = layout.slotsOffset
-        while offset < layout.fileSize {
-            let word = base + offset
-            word.storeBytes(of: word.load(as: UInt64.self), as: UInt64.self)
-            offset += 4096                                                        // the smallest page: every page gets a store
-        }
+        try durability.synchronize()
     }
 
     /// Whether a sync failed since one last succeeded: the next one rewrites every page first.
-    package var syncFailurePending: Bool { syncFailed.isRaised }
+    package var syncFailurePending: Bool { durability.failurePending }
 
     /// The durable sequence the header records (see ``synchronize()``; 0 if no writer synced).
     package var durable: UInt64 {

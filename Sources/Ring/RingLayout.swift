@@ -11,7 +11,7 @@ package import SharedRingCommon
 /// | line | offset | written by | content |
 /// |------|--------|------------|---------|
 /// | 0 | 0 | creator, once | geometry and checksum (immutable) |
-/// | 1 | 64 | creator, once | creation time, tether timeout |
+/// | 1 | 64 | creator, once (boot words: each writer at attach) | creation time, tether timeout, writer's boot, sync policy |
 /// | 2 | 128 | the writer | published and claimed counts, last write time, writer identity and state |
 /// | 3 | 192 | readers (the writer only when waking them) | futex word and waiter count |
 /// | 4 | 256 | named readers (the writer only when it waits) | the `block` policy's wake-up line |
@@ -85,6 +85,11 @@ package struct RingLayout: Equatable, Sendable {
         /// u64: items or messages below this sequence were written in an earlier boot than
         /// `writerBoot` and nothing proved them since (see `RingFile.attachWriter`); 0: none.
         package static let earlierBootBelow = 96
+        /// The sync policy, written once at creation (see `RingSyncPolicy`; zero in files made
+        /// before it existed: `none`). Line 1 again, so earlier readers neither check nor read it.
+        package static let syncPolicy = 104          // u32: 0 none, 1 each batch, 2 every N, 3 interval
+        static let syncReserved = 108                // u32: zero
+        static let syncParameter = 112               // u64: N for every N, the interval in ns, else 0
         // line 2: written by the writer only
         @usableFromInline package static let published = 128           // u64: items published: every sequence below is complete (`written` in docs and JSON)
         @usableFromInline package static let lastWriteAt = 136         // u64: ns since the Unix epoch, refreshed every `lastWriteStampInterval` items
@@ -158,6 +163,17 @@ package struct RingLayout: Equatable, Sendable {
     /// (the writer waits for every named reader, as files without the field do). Always 0 under
     /// `overwrite`. Recorded at offset 72 (line 1), written once with the rest of the header.
     package private(set) var tetherNanos: UInt64 = 0
+    /// When its writers sync on their own (see `RingSyncPolicy`): recorded at offsets 104–119
+    /// (line 1), written once with the rest of the header; `none` in files that predate it.
+    package private(set) var syncPolicy: RingSyncPolicy = .none
+
+    /// This geometry with sync policy `policy`; `invalidArgument` for one out of range.
+    package func syncing(_ policy: RingSyncPolicy) throws(CBuffFailure) -> RingLayout {
+        if let problem = policy.problem { throw CBuffFailure(.invalidArgument, "Sync policy \(policy) cannot be recorded: \(problem).") }
+        var copy = self
+        copy.syncPolicy = policy
+        return copy
+    }
 
     /// This geometry with a tether timeout of `nanoseconds` (0: off); only a `block` ring has one.
     package func tethered(_ nanoseconds: UInt64) throws(CBuffFailure) -> RingLayout {
@@ -237,6 +253,8 @@ package struct RingLayout: Equatable, Sendable {
         bytes.storeLE(Self.checksum(bytes[0..<Offset.checksum]), at: Offset.checksum)
         bytes.storeLE(createdAt, at: Offset.createdAt)
         bytes.storeLE(tetherNanos, at: Offset.tetherTimeout)
+        bytes.storeLE(syncPolicy.kind, at: Offset.syncPolicy)
+        bytes.storeLE(syncPolicy.parameter, at: Offset.syncParameter)
         if let messages {
             bytes.storeLE(UInt32(1), at: Offset.kind)
             bytes.storeLE(UInt64(messages.capacity), at: Offset.messageCapacity)
@@ -414,6 +432,11 @@ package struct RingLayout: Equatable, Sendable {
         guard tether == 0 || policy == .block else { throw corrupt("it records a tether timeout (\(tether) ns) although its policy is overwrite") }
         guard tether <= Limits.maxTetherNanos else { throw corrupt("its tether timeout \(tether) ns is beyond the longest, \(Limits.maxTetherNanos) ns") }
         geometry.tetherNanos = tether
+        switch RingSyncPolicy.decode(kind: header.loadLE(at: Offset.syncPolicy), reserved: header.loadLE(at: Offset.syncReserved),
+                                     parameter: header.loadLE(at: Offset.syncParameter)) {
+        case .success(let policy): geometry.syncPolicy = policy
+        case .failure(let problem): throw corrupt(problem.what)
+        }
         // Line 2's words are a writer's, not covered by the checksum; the one whose values form
         // a closed set is checked here and at every snapshot (a value a writer never writes is
         // damage, not "never attached").

@@ -114,8 +114,11 @@ public struct RingStatus: Sendable {
     public let policy: OverflowPolicy
     /// Under ``OverflowPolicy/block``, how long a named reader whose process is not alive may
     /// hold the writer back before the writer goes on without it (see
-    /// ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``); nil: without limit.
+    /// ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``); nil: without limit.
     public let tetherTimeout: Duration?
+    /// When its writers sync on their own, as the ring file records it (``SyncPolicy/none`` for
+    /// every file made before the policy existed).
+    public let syncPolicy: SyncPolicy
     /// Bytes per slot: the item size rounded up to a multiple of 8 (or of the item's alignment).
     public let slotStride: Int
     /// The ring file's size in bytes: the 4096-byte header and the slots.
@@ -226,6 +229,7 @@ extension RingStatus {
         length = layout.length
         policy = OverflowPolicy(layout.policy)
         tetherTimeout = layout.tetherNanos == 0 ? nil : .nanoseconds(Int64(clamping: layout.tetherNanos))
+        syncPolicy = SyncPolicy(layout.syncPolicy)
         slotStride = layout.slotStride
         fileSize = layout.fileSize
         createdAt = snapshot.createdAt

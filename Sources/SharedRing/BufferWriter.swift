@@ -36,8 +36,13 @@ public struct BufferWriter: ~Copyable {
     /// lock held too long), or nil. The writer works all the same: its ring file's header holds
     /// what liveness needs; only the registry's `writer_pid` columns are stale.
     public internal(set) var registryProblem: CBuffError?
+    /// When this writer syncs on its own: the buffer's policy, chosen at creation (see
+    /// ``SyncPolicy``).
+    public let syncPolicy: SyncPolicy
 
     private let file: RingFile
+    /// The syncer thread of policy ``SyncPolicy/interval(_:)``, nil under the others.
+    private let syncer: IntervalSyncer?
     @usableFromInline var publisher: RingPublisher
     @usableFromInline var gate: SpaceGate
     /// Raised if another process cut the ring file short under this writer (see `Sys.Mapping`).
@@ -55,16 +60,45 @@ public struct BufferWriter: ~Copyable {
         self.publisher = file.publisher()
         self.gate = file.spaceGate()
         self.cutShort = file.cutShort
+        let attached = WriterSync(file)
+        self.syncPolicy = attached.policy
+        self.syncer = attached.syncer
+        self.publisher.syncDueAt = attached.firstDue
         self.file = file
     }
 
     deinit {
+        WriterSync.close(file, syncer: syncer, policy: syncPolicy)
         file.detachWriter()
         // Then `file` closes the descriptor, which releases the writer lock.
     }
 
-    /// Closes the writer: the buffer and its items stay, with no live writer.
+    /// Closes the writer: the buffer and its items stay, with no live writer. Under a sync
+    /// policy other than ``SyncPolicy/none`` it syncs first (a failure is logged as a warning
+    /// through the library's logger: call ``sync()`` before closing to have it thrown); under
+    /// ``SyncPolicy/interval(_:)`` it stops and joins the syncer thread before that.
     public consuming func close() {}
+
+    /// After a loud publish (see `PublicationCounters.quietBelow`): the sync the policy may ask
+    /// for (`RingPublisher.syncIsDue`), after the check for a file cut short, which comes first
+    /// as on every push. Tested right after the publish, so that the optimizer folds the test
+    /// into the publish's own branch on quietness: a quiet push, policy `none`'s hot path,
+    /// pays no instruction for it (tested after the cut-short check, it cost two a push:
+    /// `Benchmarks/instructions.sh`).
+    @usableFromInline @inline(never)
+    mutating func afterLoudPublish() throws(CBuffError) {
+        if cutShort.isRaised { throw cutShortError() }
+        if publisher.syncIsDue(loud: true) { try syncByPolicy() }
+    }
+
+    /// The sync a policy asks for, after a loud publish (see `RingPublisher.syncIsDue`) or a
+    /// batch reached the due sequence: the items are published when it runs, and stay so if
+    /// it throws. Out of line: it is a system call or two away from the hot path.
+    @usableFromInline @inline(never)
+    mutating func syncByPolicy() throws(CBuffError) {
+        let through = try lifted { () throws(CBuffFailure) in try file.synchronize() }
+        publisher.syncDueAt = WriterSync.due(after: through, syncPolicy)
+    }
 
     /// The sequence number the next pushed item will get (= items ever published).
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
@@ -73,7 +107,7 @@ public struct BufferWriter: ~Copyable {
     public var usage: Int { Int(min(publisher.nextSequence, UInt64(length))) }
 
     /// How many times this writer stopped waiting for a named reader whose process was gone
-    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public var untetheredReaders: Int { gate.untetherings }
 
     /// Makes every item pushed so far durable: when it returns, a machine crash or power loss
@@ -93,6 +127,11 @@ public struct BufferWriter: ~Copyable {
     /// The buffer's durable sequence: every item below it reached stable storage at a
     /// ``sync()`` (0 if no writer ever synced).
     public var durableSequence: UInt64 { file.durable }
+
+    /// The last failure of the syncer thread (policy ``SyncPolicy/interval(_:)``) if it has not
+    /// synced successfully since, else nil. It tries again at its next interval (rewriting every
+    /// page first); ``sync()`` tries at once and throws what it meets.
+    public var syncerFailure: CBuffError? { syncer?.failure.map(CBuffError.init) }
 
     /// Whether a ``sync()`` failed since one last succeeded (the next rewrites every page first).
     package var syncFailurePending: Bool { file.syncFailurePending }
@@ -151,7 +190,8 @@ public struct BufferWriter: ~Copyable {
     mutating func push(_ value: UInt64, waitingNanos: Int64) throws(CBuffError) -> Bool {
         guard value <= maxValue else { throw doesNotFit(value) }
         guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
-        pushUnchecked(value)
+        let loud = pushUnchecked(value)
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
         return true
     }
@@ -294,6 +334,9 @@ public struct BufferWriter: ~Copyable {
             publisher.publish(count: count) { index, count, offset in fill(index, count, done &+ offset) }
             done += count
         }
+        // One batch, one sync (`eachBatch`), or the count reached (`everyN`): after every run
+        // of it is published.
+        if done > 0 && publisher.nextSequence >= publisher.syncDueAt { try syncByPolicy() }
         return done
     }
 
@@ -321,10 +364,11 @@ public struct BufferWriter: ~Copyable {
         }
         let size = itemSize
         guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
-        publisher.publish { payload in
+        let loud = publisher.publish { payload in
             if let source = bytes.baseAddress { payload.copyMemory(from: source, byteCount: bytes.count) }
             if bytes.count < size { (payload + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - bytes.count) }
         }
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
         return true
     }
@@ -373,9 +417,10 @@ public struct BufferWriter: ~Copyable {
     mutating func pushInPlace(waitingNanos: Int64, _ fill: (UnsafeMutableRawBufferPointer) throws(CBuffError) -> Void) throws(CBuffError) -> Bool {
         guard try makeSpace(timeoutNanos: waitingNanos) else { return false }
         let size = itemSize
-        try publisher.publishInPlace { (payload) throws(CBuffError) in
+        let loud = try publisher.publishInPlace { (payload) throws(CBuffError) in
             try fill(UnsafeMutableRawBufferPointer(start: payload, count: size))
         }
+        if loud { try afterLoudPublish() }
         if cutShort.isRaised { throw cutShortError() }
         return true
     }
@@ -388,10 +433,11 @@ public struct BufferWriter: ~Copyable {
         try outcome.get()
     }
 
+    /// Publishes `value` (it fits, and there is room); returns whether the publish was loud.
     @inlinable @inline(__always)
-    mutating func pushUnchecked(_ value: UInt64) {
+    mutating func pushUnchecked(_ value: UInt64) -> Bool {
         let size = itemSize
-        publisher.publish { Self.store(value, size: size, at: $0) }
+        return publisher.publish { Self.store(value, size: size, at: $0) }
     }
 
     /// Stores `count` integers into consecutive slots from `index`: one copy when items are

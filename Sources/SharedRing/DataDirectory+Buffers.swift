@@ -41,16 +41,20 @@ extension DataDirectory {
     ///   - policy: ``OverflowPolicy/block`` (a tether timeout under overwrite is refused).
     ///   - tetherTimeout: at most 30 days; `.zero` is off: the writer waits for every named
     ///     reader without limit, as ``createBuffer(_:itemSize:length:policy:)`` makes it.
+    ///   - sync: when its writers sync on their own (``SyncPolicy``; recorded in the ring file,
+    ///     so every later writer follows it too). `.none`, the default, syncs only on
+    ///     ``BufferWriter/sync()``.
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
-    ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``.
+    ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``, or a sync
+    ///   policy out of range.
     public func createBuffer(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
     ) throws(CBuffError) -> BufferWriter {
-        let tether = try lifted { () throws(CBuffFailure) in try Self.tetherNanos(tetherTimeout) }
-        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether)
+        let (tether, syncing) = try lifted { () throws(CBuffFailure) in (try Self.tetherNanos(tetherTimeout), try sync.recorded()) }
+        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether, syncPolicy: syncing)
     }
 
-    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     static func tetherNanos(_ timeout: Duration) throws(CBuffFailure) -> UInt64 {
         let (seconds, attoseconds) = timeout.components
         guard seconds >= 0, attoseconds >= 0 else {
@@ -65,10 +69,12 @@ extension DataDirectory {
     /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
     /// is plain), with a tether timeout of `tetherNanos` (0: off).
     func createBuffer(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0,
+        syncPolicy: RingSyncPolicy = .none
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType).tethered(tetherNanos)
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+                .tethered(tetherNanos).syncing(syncPolicy)
             return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
     }
@@ -87,31 +93,33 @@ extension DataDirectory {
     ///   - length: the number of items the ring holds.
     ///   - policy: what a push does when the ring is full.
     ///   - layout: the items' fields (format version 3), or nil for plain items.
-    ///   - tetherTimeout: as ``createBuffer(_:itemSize:length:policy:tetherTimeout:)`` has it (`.zero`: off).
+    ///   - tetherTimeout: as ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)`` has it (`.zero`: off).
     ///   - readers: the named readers to register with it (at most 24).
+    ///   - sync: its sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a bad reader name or more than 24 readers (before anything is created).
     package func createBufferWithoutWriter(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil,
-        tetherTimeout: Duration = .zero, readers: [String] = []
+        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
             let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
-                .tethered(try Self.tetherNanos(tetherTimeout))
+                .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }
     }
 
-    /// ``createBufferWithoutWriter(_:itemSize:length:policy:layout:tetherTimeout:readers:)`` for a buffer of
+    /// ``createBufferWithoutWriter(_:itemSize:length:policy:layout:tetherTimeout:readers:sync:)`` for a buffer of
     /// variable-size messages (see ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)``).
     package func createMessageBufferWithoutWriter(
         _ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy = .overwrite, preciseTime: Bool = false,
-        tetherTimeout: Duration = .zero, readers: [String] = []
+        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let ring = try RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
-                                  policy: Policy(policy), preciseTime: preciseTime).tethered(try Self.tetherNanos(tetherTimeout))
+                                  policy: Policy(policy), preciseTime: preciseTime)
+                .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }
     }

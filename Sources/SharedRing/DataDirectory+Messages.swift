@@ -48,16 +48,20 @@ extension DataDirectory {
 
     /// Creates a buffer of variable-size messages whose ``OverflowPolicy/block`` writer stops
     /// waiting for a named reader that is gone after `tetherTimeout` (see
-    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``; a returning reader counts the
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``; a returning reader counts the
     /// messages it missed).
     ///
+    /// With `sync`, its writers sync on their own (see ``SyncPolicy`` and
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``; each message is a batch).
+    ///
     /// - Throws: as ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)`` and
-    ///   ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``.
+    ///   ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``.
     public func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy,
-                                    preciseTime: Bool = false, tetherTimeout: Duration) throws(CBuffError) -> MessageWriter {
+                                    preciseTime: Bool = false, tetherTimeout: Duration, sync: SyncPolicy = .none) throws(CBuffError) -> MessageWriter {
         try lifted { () throws(CBuffFailure) -> MessageWriter in
             let layout = try RingLayout(messages: try MessageGeometry(capacity: capacity, maxMessage: maxMessageSize),
-                                        policy: Policy(policy), preciseTime: preciseTime).tethered(try Self.tetherNanos(tetherTimeout))
+                                        policy: Policy(policy), preciseTime: preciseTime)
+                .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
             let file = try createRing(name, layout: layout)
             let state = try file.observeMessages()
             return MessageWriter(name: name, file: file, state: state)

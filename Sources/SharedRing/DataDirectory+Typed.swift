@@ -29,25 +29,27 @@ extension DataDirectory {
         try createBuffer(name, layout: layout, length: length, policy: policy, tetherTimeout: .zero)
     }
 
-    /// Creates a buffer whose items have the fields of `layout`, with a tether timeout (see
-    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    /// Creates a buffer whose items have the fields of `layout`, with a tether timeout and a
+    /// sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public func createBuffer(
-        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
     ) throws(CBuffError) -> BufferWriter {
-        let (itemType, tether) = try lifted { () throws(CBuffFailure) in
-            (try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage), try Self.tetherNanos(tetherTimeout))
+        let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
+            (try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage), try Self.tetherNanos(tetherTimeout), try sync.recorded())
         }
-        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType, tetherNanos: tether)
+        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType, tetherNanos: tether, syncPolicy: syncing)
     }
 
-    /// Creates a buffer of `Item`s with a tether timeout (see
-    /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    /// Creates a buffer of `Item`s with a tether timeout and a sync policy (see
+    /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public func createBuffer<Item: BitwiseCopyable>(
-        _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration
+        _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
     ) throws(CBuffError) -> TypedBufferWriter<Item> {
-        let (itemType, tether) = try lifted { () throws(CBuffFailure) in (try ItemType.of(Item.self), try Self.tetherNanos(tetherTimeout)) }
+        let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
+            (try ItemType.of(Item.self), try Self.tetherNanos(tetherTimeout), try sync.recorded())
+        }
         return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length,
-                                                      policy: policy, itemType: itemType, tetherNanos: tether))
+                                                      policy: policy, itemType: itemType, tetherNanos: tether, syncPolicy: syncing))
     }
 
     /// Takes over buffer `name` as a writer of `Item`s (see ``takeOver(_:)``), after checking

@@ -37,8 +37,17 @@ public struct MessageWriter: ~Copyable {
     public let preciseTime: Bool
     /// Why the registry could not record this writer, or nil (see ``BufferWriter/registryProblem``).
     public internal(set) var registryProblem: CBuffError?
+    /// When this writer syncs on its own: the buffer's policy, chosen at creation (see
+    /// ``SyncPolicy``; each message is a batch).
+    public let syncPolicy: SyncPolicy
 
     private let file: RingFile
+    /// The syncer thread of policy ``SyncPolicy/interval(_:)``, nil under the others.
+    private let syncer: IntervalSyncer?
+    /// The message sequence at which the policy's next sync is due (`.max`: never; see
+    /// `WriterSync`). One comparison after each push: a message ring has no quiet bound to fold
+    /// it into (see `PublicationCounters.syncDueAt` for rings of items).
+    @usableFromInline var syncDueAt: UInt64
     @usableFromInline var publisher: MessagePublisher
     @usableFromInline var gate: SpaceGate
     @usableFromInline let cutShort: CutShortFlag
@@ -55,15 +64,33 @@ public struct MessageWriter: ~Copyable {
         publisher = file.messagePublisher(state)
         gate = file.spaceGate()
         cutShort = file.cutShort
+        let attached = WriterSync(file)
+        syncPolicy = attached.policy
+        syncer = attached.syncer
+        syncDueAt = attached.firstDue
         self.file = file
     }
 
     deinit {
+        WriterSync.close(file, syncer: syncer, policy: syncPolicy)
         file.detachWriter()
     }
 
-    /// Closes the writer: the buffer and its messages stay, with no live writer.
+    /// Closes the writer: the buffer and its messages stay, with no live writer. Under a sync
+    /// policy other than ``SyncPolicy/none`` it syncs first (see ``BufferWriter/close()``).
     public consuming func close() {}
+
+    /// The sync a policy asks for once a push reached ``syncDueAt``: the message is published
+    /// when it runs, and stays so if it throws.
+    @usableFromInline @inline(never)
+    mutating func syncByPolicy() throws(CBuffError) {
+        let through = try lifted { () throws(CBuffFailure) in try file.synchronize() }
+        syncDueAt = WriterSync.due(after: through, syncPolicy)
+    }
+
+    /// The last failure of the syncer thread, if it has not synced since (see
+    /// ``BufferWriter/syncerFailure``).
+    public var syncerFailure: CBuffError? { syncer?.failure.map(CBuffError.init) }
 
     /// Makes every message pushed so far durable: when it returns, a machine crash or power loss
     /// no longer loses them from the disk (unless this writer overwrites them later), and the buffer's
@@ -90,7 +117,7 @@ public struct MessageWriter: ~Copyable {
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 
     /// How many times this writer stopped waiting for a named reader whose process was gone
-    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:)``).
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public var untetheredReaders: Int { gate.untetherings }
 
     /// The path of the ring file.
@@ -225,6 +252,7 @@ public struct MessageWriter: ~Copyable {
         }
         guard published else { throw Self.damaged(name, publisher.damage) }
         if cutShort.isRaised { throw Self.cutShortError(name) }
+        if publisher.nextSequence >= syncDueAt { try syncByPolicy() }
         return true
     }
 

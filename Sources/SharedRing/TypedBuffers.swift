@@ -44,6 +44,8 @@ public struct TypedBufferWriter<Item: BitwiseCopyable>: ~Copyable {
     public func sync() throws(CBuffError) -> UInt64 { try writer.sync() }
     /// Every item below it reached stable storage at a sync (see ``BufferWriter/durableSequence``).
     public var durableSequence: UInt64 { writer.durableSequence }
+    /// When this writer syncs on its own (see ``BufferWriter/syncPolicy``).
+    public var syncPolicy: SyncPolicy { writer.syncPolicy }
 
     /// Pushes `item`, written straight into its slot (padding bytes zeroed). Waits for room
     /// under ``OverflowPolicy/block`` as ``BufferWriter/push(_:)-(UInt64)`` does.

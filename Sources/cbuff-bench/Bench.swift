@@ -52,7 +52,7 @@ struct Orchestrator {
             case "--sizes": sizes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 8 }
             case "--length": length = Int(iterator.next() ?? "").map { max(2, $0) }
             default:
-                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,commit64,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages] [--sizes 8,64,512,4096] [--length SLOTS]\n".utf8))
+                FileHandle.standardError.write(Data("usage: cbuff-bench [--smoke] [--runs N] [--items N] [--dir DIR] [--only transfer,commit64,batch64,overwrite,pingpong,open,sizes,inplace,peek,filled,messages,sync] [--sizes 8,64,512,4096] [--length SLOTS]\n".utf8))
                 exit(64)
             }
         }
@@ -112,6 +112,10 @@ struct Orchestrator {
                 emit("cbuff_message\(size)B", "transfer_items_per_s", median(rates), "items/s")
                 emit("cbuff_message\(size)B", "transfer_bytes_per_s", median(rates) * Double(size), "B/s")
             }
+        }
+        // Not part of the default run: what durability costs (see SyncCost.swift; on a disk).
+        if only?.contains("sync") == true {
+            try SyncCost.run(runs: runs, in: data)
         }
         if wants("open") {
             let results = try (0..<runs).map { _ in try Latency.run(count: items < 1_000_000 ? 50 : 200, in: data) }

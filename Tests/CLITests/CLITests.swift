@@ -351,7 +351,7 @@ import TestSupport
         "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill", "occupancy", "backlog",
         "lastWriteAt", "durable", "earlierBoot", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
-        "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem", "tetherTimeout",
+        "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem", "tetherTimeout", "syncPolicy",
     ]
 
     /// FILL is what the ring holds and BACKLOG what the slowest named reader has not consumed:

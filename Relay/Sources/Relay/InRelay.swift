@@ -148,11 +148,17 @@ public struct InRelay {
             var pushed: [NatsSession.PullConsumer.Message] = []
             pushed.reserveCapacity(fresh.count)
             /// Acknowledges what was pushed, once the ring is known to be still the buffer's (a
-            /// removal found here leaves them to be delivered again, into what has the name).
+            /// removal found here leaves them to be delivered again, into what has the name)
+            /// and, when the ring's sync policy is not `none`, once what was pushed is durable:
+            /// one sync of the ring before the batch's acknowledgements (a failed one throws,
+            /// acknowledging nothing: JetStream delivers them again, the journal says they are
+            /// in the ring). So an acknowledged message survives a machine crash of the relay's
+            /// host whenever the ring asks for durability.
             /// An acknowledgement lost with the connection is harmless: JetStream delivers the
             /// message again, and the journal says it was pushed.
             func acknowledgePushed() throws {
                 if !pushed.isEmpty { try sink!.stopIfRemoved() }
+                if !pushed.isEmpty && sink!.asksForDurability { try sink!.sync() }
                 for message in pushed where !message.acknowledge() { unacknowledged += 1 }
             }
             for ((message, sequence), refusal) in zip(fresh, refusals) {

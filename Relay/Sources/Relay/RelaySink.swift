@@ -14,6 +14,10 @@ protocol RelaySink: AnyObject {
     /// Whether the buffer was removed, or removed and created again, under the relay (see
     /// `BufferWriter.isRemoved()`): what it pushes then goes where nobody can read it.
     func isRemoved() throws -> Bool
+    /// Whether the ring asks for durability: its sync policy is not `none` (see `SyncPolicy`).
+    var asksForDurability: Bool { get }
+    /// Makes everything pushed so far durable (the writer's `sync()`).
+    func sync() throws
 }
 
 extension RelaySink {
@@ -73,6 +77,8 @@ final class ItemSink: RelaySink {
     func isRemoved() throws -> Bool { try writer.isRemoved() }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }
+    var asksForDurability: Bool { writer.syncPolicy != .none }
+    func sync() throws { try writer.sync() }
 }
 
 final class MessageSink: RelaySink {
@@ -86,4 +92,6 @@ final class MessageSink: RelaySink {
     func isRemoved() throws -> Bool { try writer.isRemoved() }
     var nextSequence: UInt64 { writer.nextSequence }
     var name: String { writer.name }
+    var asksForDurability: Bool { writer.syncPolicy != .none }
+    func sync() throws { try writer.sync() }
 }

@@ -176,6 +176,32 @@ import Spawning
         #expect(killedAt.count == 4, "killed with \(killedAt) items in the ring")
     }
 
+    /// A ring whose sync policy is not `none` (here every 2^40 items: only the relay's own sync
+    /// makes anything durable while it runs): the in relay acknowledges only what is durable.
+    /// Whenever the consumer's acknowledged floor is seen at n (stream sequences 1 ... n, items
+    /// 0 ..< n), the ring's durable sequence, read after, is at least n.
+    @Test func anInRelayAcknowledgesOnlyWhatIsDurable() throws {
+        let total: UInt64 = 20_000
+        try filledBuffer("a", count: total)
+        #expect(try run(["out", "a", "--stream", "D", "--subject", "d.a", "--once"]) == 0)
+        try directory.createBuffer("b", itemSize: 8, length: Int(total), policy: .block, tetherTimeout: .zero, sync: .everyN(1 << 40)).close()
+        let running = try relay(["in", "b", "--stream", "D", "--consumer", "d", "--batch", "97"])
+        let session = try NatsSession(url: server.url, window: 1)
+        var floor: UInt64 = 0, looks = 0
+        let deadline = Date().addingTimeInterval(60)
+        while floor < total, Date() < deadline {
+            floor = try session.consumerState(stream: "D", durable: "d")?.acknowledgedFloor ?? 0
+            let durable = try directory.status(of: "b").ring?.durable ?? 0
+            #expect(durable >= floor, "acknowledged through stream sequence \(floor), durable below item \(durable)")
+            if durable < floor { break }
+            looks += 1
+        }
+        running.kill(SIGTERM)
+        running.wait()
+        #expect(floor == total, "after \(looks) looks")
+        try expectEveryItemOnceInOrder("b", total: total)
+    }
+
     @Test func theInRelaysJournalIsCheckedAsInput() throws {
         try directory.createBuffer("a", itemSize: 8, length: 1000).close()
         var writer = try directory.takeOver("a")

@@ -73,6 +73,26 @@ struct Create: ParsableCommand {
         return .nanoseconds(Int64(nanos))
     }
 
+    @Option(name: .customLong("sync"), parsing: .unconditional, help: ArgumentHelp(
+        "When its writers make what they push durable on their own: none (the default: only push --sync or a program's sync), each-batch (after every push call), every:N (whenever N items or messages were pushed since the last sync), interval:MS (a syncer thread of the writer, at most MS milliseconds, 1 to 3600000, after something was published).",
+        discussion: "Recorded in the ring file: every writer that takes the buffer over follows it, and a writer's close syncs under every policy but none. inspect shows it.",
+        valueName: "policy"))
+    var syncText: String?
+
+    /// The sync policy, checked (a usage error otherwise).
+    private func syncPolicy() throws -> SyncPolicy {
+        guard let syncText else { return .none }
+        switch SyncPolicy.parsing(syncText) {
+        case .success(let policy): return policy
+        case .failure(let problem): throw failure(ExitStatus.usage, "--sync \(Values.quoted(syncText)) is not a sync policy: \(problem.sentence).")
+        }
+    }
+
+    private var syncNote: String {
+        guard let syncText, case .success(let policy) = SyncPolicy.parsing(syncText), policy != .none else { return "" }
+        return ", sync \(policy.commandLineText)"
+    }
+
     @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
     var readers: [String] = []
 
@@ -139,20 +159,22 @@ struct Create: ParsableCommand {
             if messages, let capacity, let maxMessage {
                 let bytes = try size(capacity, "capacity"), largest = try size(maxMessage, "max-message")
                 try directory.createMessageBufferWithoutWriter(name, capacity: bytes, maxMessageSize: largest, policy: policy,
-                                                               preciseTime: preciseTime, tetherTimeout: try tether(), readers: readers)
-                try confirming("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy)\(tetherNote), \(directory.ringPath(of: name))\(readersNote)\n")
+                                                               preciseTime: preciseTime, tetherTimeout: try tether(), readers: readers,
+                                                               sync: try syncPolicy())
+                try confirming("created \(Values.quoted(name)): messages of up to \(largest) bytes in \(bytes) bytes, \(policy)\(tetherNote)\(syncNote), \(directory.ringPath(of: name))\(readersNote)\n")
                 return
             }
             let length = length ?? 0
             let tether = try tether()
+            let sync = try syncPolicy()
             let layout = try fields.map { try ItemLayout($0) }
             if let layout, let itemSize, itemSize != layout.size {
                 throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
             }
             let size = layout?.size ?? itemSize ?? 0
-            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether, readers: readers)
+            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether, readers: readers, sync: sync)
             let fieldsNote = layout.map { " (fields \($0))" } ?? ""
-            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy)\(tetherNote), \(directory.ringPath(of: name))\(readersNote)\n")
+            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy)\(tetherNote)\(syncNote), \(directory.ringPath(of: name))\(readersNote)\n")
         }
     }
 }

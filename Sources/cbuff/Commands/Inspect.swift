@@ -96,6 +96,7 @@ struct Inspect: ParsableCommand {
             rows.append(("durable", ring.durable == 0 ? "nothing synced (a writer's sync, or `cbuff push --sync`, makes what it pushed survive a machine crash)"
                                                       : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
         }
+        rows.append(("sync", Self.describe(ring.syncPolicy, noun)))
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {
@@ -154,4 +155,15 @@ struct Inspect: ParsableCommand {
     /// Labels and values, one per line; values with their control characters escaped (as in
     /// `table`: they come from the registry and the ring file).
     private func format(_ rows: [(String, String)]) -> String { LabelledRows.format(rows) }
+
+    /// The sync policy's row: its spelling on the command line, and what it does.
+    static func describe(_ policy: SyncPolicy, _ noun: String) -> String {
+        let text = policy.commandLineText
+        switch policy {
+        case .none: return "\(text): only an explicit sync (push --sync, a program's sync) makes \(noun)s durable"
+        case .eachBatch: return "\(text): the writer syncs after every push call"
+        case .everyN(let count): return "\(text): the writer syncs whenever \(count) \(noun)s were pushed since the last sync"
+        case .interval: return "\(text): a syncer thread of the writer syncs at most that many milliseconds after something was published"
+        }
+    }
 }

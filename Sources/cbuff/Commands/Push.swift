@@ -50,7 +50,7 @@ struct Push: ParsableCommand {
     @Flag(help: "Messages: standard input holds NUL-separated messages (find -print0) instead of lines.")
     var null = false
 
-    @Flag(help: "Make what was pushed durable before exiting: one sync of the ring file (fsync) after the last value, also after an error or a stop signal; without it a machine crash may lose what the kernel had not written back yet.")
+    @Flag(help: "Make what was pushed durable before exiting: one sync of the ring file (fsync) after the last value, also after an error or a stop signal; without it (and under the sync policy none, see create --sync) a machine crash may lose what the kernel had not written back yet. The buffer's own sync policy applies either way.")
     var sync = false
 
     func validate() throws {

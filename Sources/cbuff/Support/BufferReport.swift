@@ -14,6 +14,9 @@ struct BufferReport: Encodable {
     var preciseTime: Bool?
     var policy: String?
     var tetherTimeout: Double?
+    /// The command line's spelling (`none`, `each-batch`, `every:N`, `interval:MS`); null if
+    /// the ring file cannot be read.
+    var syncPolicy: String?
     var path: String?
     var writerPid: Int32?
     var writerAlive: Bool
@@ -91,6 +94,7 @@ struct BufferReport: Encodable {
         preciseTime = ring?.preciseMessageTime
         policy = record.policy.description
         tetherTimeout = ring?.tetherTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        syncPolicy = ring?.syncPolicy.commandLineText
         path = status.path
         writerPid = ring?.writerPID ?? record.writerPID
         writerAlive = status.writerAlive
@@ -146,7 +150,7 @@ struct BufferReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, path, writerPid, writerAlive, writerState, writerStartTime
+        case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, syncPolicy, path, writerPid, writerAlive, writerState, writerStartTime
         case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, earlierBoot, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
@@ -163,6 +167,7 @@ struct BufferReport: Encodable {
         try c.encode(preciseTime, forKey: .preciseTime)
         try c.encode(policy, forKey: .policy)
         try c.encode(tetherTimeout, forKey: .tetherTimeout)
+        try c.encode(syncPolicy, forKey: .syncPolicy)
         try c.encode(path, forKey: .path)
         try c.encode(writerPid, forKey: .writerPid)
         try c.encode(writerAlive, forKey: .writerAlive)

@@ -5,17 +5,22 @@ from __future__ import annotations
 import array
 import asyncio
 import dataclasses
+import logging
 import os
 import random
 import re
 import stat
-from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, Union
+import threading
+from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _ring as R
 from . import _system as S
 from ._registry import Registry
 from .errors import BufferAlreadyCreated, CBuffError, Closed, Corrupted, InvalidArgument, NotFound, PermissionDenied, ValueDoesNotFit, WriterBusy
+
+# The syncer's and a closing writer's failed syncs go to the "cbuff" logger, as the tether's notices.
+_log = logging.getLogger("cbuff")
 
 _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
@@ -89,6 +94,7 @@ class BufferStatus:
     max_message: Optional[int]
     policy: Policy
     tether_timeout: Optional[float]     # seconds, under ``block``; None: off
+    sync_policy: str    # none, each-batch, every:N or interval:MS (``syncPolicy`` in JSON, as cbuff inspect --json)
     path: str
     format_version: int
     type_name: Optional[str]
@@ -287,7 +293,8 @@ class DataDirectory:
     def create_buffer(self, name: str, item_size: Optional[int] = None, length: Optional[int] = None,
                       policy: Policy = "overwrite", fields: Union[str, F.FieldLayout, None] = None,
                       messages: bool = False, capacity: Optional[int] = None, max_message: Optional[int] = None,
-                      precise_time: bool = False, tether_timeout: Optional[float] = None) -> Union[Writer, MessageWriter]:
+                      precise_time: bool = False, tether_timeout: Optional[float] = None,
+                      sync: str = "none") -> Union[Writer, MessageWriter]:
         """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
         ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
         capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists.
@@ -296,7 +303,16 @@ class DataDirectory:
         reader whose process is not running and which has held the writer back that long is
         *untethered*: the writer goes on without it (logging a warning on the ``cbuff`` logger)
         and overwrites what it had not read; opened again, it counts what it missed and holds
-        the writer back again. A running reader is never untethered."""
+        the writer back again. A running reader is never untethered.
+
+        ``sync``: when its writers make what they push durable on their own, recorded in the
+        ring file so that every writer follows it (Swift's too): ``"none"`` (the default: only
+        ``sync()``), ``"each-batch"`` (after every push call), ``"every:N"`` (whenever N items or
+        messages were pushed since the last sync), ``"interval:MS"`` (a daemon thread of the
+        writer syncs at most MS milliseconds, plus the sync's own time, after something was
+        published; it blocks on an event while nothing is, costing nothing). A writer's close
+        syncs under every policy but none. A sync a policy asked for that fails raises from the
+        push that asked, after its items were published."""
         validate_name(name)
         if not isinstance(policy, str) or policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
@@ -313,6 +329,7 @@ class DataDirectory:
             size = layout_fields.size if layout_fields is not None else (1 if item_size is None else item_size)
             layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields)
         layout.tethered(tether_timeout)
+        layout.syncing(sync)
         registry = self._registry(create=True)
         try:
             if registry.row(name) is not None:
@@ -363,7 +380,7 @@ class DataDirectory:
                 raise
         finally:
             registry.close()
-        return MessageWriter(name, file) if messages else _item_writer(name, file)
+        return _following_policy(MessageWriter(name, file) if messages else _item_writer(name, file))
 
     def _check_replaceable(self, registry: Registry, name: str) -> None:
         """Raises unless whatever is at the ring file of ``name`` (which has no row) may be
@@ -428,7 +445,7 @@ class DataDirectory:
                     raise WriterBusy(f'Buffer "{name}" already has a live writer (PID {file.recorded_writer_pid()}); a buffer has one writer at a time.')
                 # The ring is checked (a message ring's whole chain proven) before the writer's
                 # words change: a refused take-over changes nothing, as Swift's.
-                handle = MessageWriter(name, file) if file.layout.messages else _item_writer(name, file)
+                handle = _following_policy(MessageWriter(name, file) if file.layout.messages else _item_writer(name, file))
                 pid, start = file.attach_writer()
             except BaseException:
                 file.close()
@@ -593,7 +610,7 @@ class DataDirectory:
             name=name, kind="messages" if layout.messages else "items",
             item_size=None if layout.messages else row.item_size, length=None if layout.messages else row.length,
             capacity=layout.capacity, max_message=layout.max_message, policy="block" if row.policy else "overwrite",
-            tether_timeout=tether_ns / 1e9 if tether_ns else None,
+            tether_timeout=tether_ns / 1e9 if tether_ns else None, sync_policy=file.layout.sync_policy,
             path=self.ring_path(name), format_version=row.format_version, type_name=row.type_name,
             item_alignment=row.alignment,
             fields=[{"name": f.name, "type": f.type, "offset": f.offset} for f in row.fields.fields] if row.fields else None,
@@ -816,13 +833,40 @@ class _WriterHandle(_Handle):
     """What both writers share: the writer's close (which marks the header closed and releases
     the writer lock) and syncing."""
 
+    _syncer: Optional[_Syncer] = None
+    _sync_lock: Optional[threading.Lock] = None
+    _sync_due = 0       # under each-batch or every:N, the sequence at which a sync is due
+
     def close(self) -> None:
         if not self._file.closed:
             try:
+                if self._file.layout.sync_kind != F.SYNC_NONE:
+                    self._close_syncing()
                 self._file.detach_writer()
             finally:
                 self._file.close()
         self._drop()
+
+    def _close_syncing(self) -> None:
+        """A writer's close under a sync policy: stops and joins the syncer, then syncs (a
+        failure is logged: ``sync()`` before ``close()`` raises it)."""
+        if self._syncer is not None:
+            self._syncer.stop()
+            self._syncer = None
+        try:
+            self._synchronize()
+        except CBuffError as error:
+            _log.warning("the closing writer of %s could not sync what it pushed: %s", self._file.path, error)
+
+    def _synchronize(self) -> int:
+        """A sync of the ring file, under the lock the syncer thread takes too (when there is
+        one): syncs never overlap, so the durable word only grows and a failed fsync poisons
+        the next sync of either thread."""
+        lock = self._sync_lock
+        if lock is None:
+            return int(self._file.synchronize())
+        with lock:
+            return int(self._file.synchronize())
 
     def sync(self) -> int:
         """Makes every item or message pushed so far durable: when it returns, a machine crash or power
@@ -831,7 +875,13 @@ class _WriterHandle(_Handle):
         file, then ``msync`` of its header page. Returns the durable sequence. Raises
         ``SystemFailure`` if the kernel could not write the file back."""
         self._file.check()
-        return int(self._file.synchronize())
+        return self._synchronize()
+
+    @property
+    def sync_policy(self) -> str:
+        """When this writer syncs on its own: the buffer's policy as the ring file records it
+        (``none``, ``each-batch``, ``every:N``, ``interval:MS``)."""
+        return str(self._file.layout.sync_policy)
 
     @property
     def durable_sequence(self) -> int:
@@ -1238,6 +1288,142 @@ class MessageWriter(_WriterHandle):
 
     push = push_message
 
+
+
+class _Syncer:
+    """The syncer of a Python writer whose buffer's policy is ``interval:MS``: a daemon thread
+    that blocks on an event while nothing is published (no wake-up at all: an idle writer costs
+    nothing), is poked by the writer's first push after it went idle, sleeps the interval, then
+    syncs under the writer's sync lock; it goes on while more was published meanwhile. So what
+    is published at t is durable by t + MS + one sync. The handshake (``waiting`` set, then
+    ``published`` looked at; the writer publishes, then looks at ``waiting``) runs under the
+    GIL, whose bytecode steps are sequentially consistent: either the writer sees ``waiting``
+    and sets the event, or the syncer sees the item. A sync that failed is not retried here:
+    Python's retry rewrites every page with plain stores, which this thread must not do while
+    the writer's thread stores items; ``poisoned`` tells the writer's next push to sync itself."""
+
+    def __init__(self, writer: _WriterHandle, interval: float) -> None:
+        file = writer._file
+        self.waiting = False
+        self.poisoned = False
+        self.failure: Optional[CBuffError] = None
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._lock = writer._sync_lock
+        # Dropped at ``stop``: the ring file's mapping holds a duplicate of its descriptor (as
+        # Python's mmap does), which holds the writer lock until the last reference goes.
+        self._file: Any = file
+        self._thread = threading.Thread(target=self._run, name=f"cbuff syncer {writer.name}", daemon=True)
+        self._thread.start()
+
+    def _published(self) -> int:
+        file = self._file
+        return int(file.q[F.OFF_PUBLISHED_MESSAGES // 8]) if file.layout.messages else int(file.published())
+
+    def _run(self) -> None:
+        file, lock = self._file, self._lock
+        assert lock is not None
+        synced = int(file.durable())
+        while not self._stopped.is_set():
+            self.waiting = True
+            if self._published() <= synced:
+                self._wake.wait()
+            self.waiting = False
+            self._wake.clear()
+            while not self._stopped.wait(self._interval):
+                if self.poisoned:
+                    break
+                with lock:
+                    try:
+                        synced = int(file.synchronize())
+                        self.failure = None
+                    except CBuffError as error:
+                        self.failure, self.poisoned = error, True
+                        _log.warning("the interval syncer of %s could not sync: %s; the writer's next push syncs again", file.path, error)
+                        break
+                if self._published() <= synced:
+                    break
+
+    def poke(self, writer: _WriterHandle) -> None:
+        """The writer's side, after a push that found ``waiting`` or ``poisoned``."""
+        if self.poisoned:
+            self.poisoned = False
+            writer._synchronize()
+        if self.waiting:
+            self.waiting = False
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        self._thread.join()
+        self._file = None
+
+
+class _PolicySyncing:
+    """The push methods of a writer whose buffer has a sync policy other than none: the plain
+    push (the class's own, kept in ``_plain``), then what the policy asks. A writer of policy
+    none never gets this class: its pushes are unchanged."""
+
+    _plain: Any
+    _syncer: Optional[_Syncer]
+    _sync_due: int
+
+    def _after_push(self) -> None:
+        syncer = self._syncer
+        if syncer is not None:
+            if syncer.waiting or syncer.poisoned:
+                syncer.poke(self)  # type: ignore[arg-type]
+        elif self.next_sequence >= self._sync_due:  # type: ignore[attr-defined]
+            through = self._synchronize()  # type: ignore[attr-defined]
+            self._sync_due = _sync_due_after(through, self._file.layout)  # type: ignore[attr-defined]
+
+
+
+def _syncing_push(name: str) -> Any:
+    """The push method ``name`` of a syncing class: the plain class's, then the policy's step."""
+    def push(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self._plain, name)(self, *args, **kwargs)
+        self._after_push()
+        return result
+    push.__name__ = name
+    return push
+
+
+_PUSHES = ("push", "try_push", "push_many", "push_message")
+
+
+def _sync_due_after(durable: int, layout: Any) -> int:
+    """The sequence at which the next sync is due after one made everything below ``durable``
+    durable: at once for each-batch, N later for every:N."""
+    return 0 if layout.sync_kind == F.SYNC_EACH_BATCH else durable + layout.sync_parameter
+
+
+_SYNCING_CLASSES: Dict[type, type] = {}
+
+
+_W = TypeVar("_W", bound=_WriterHandle)
+
+
+def _following_policy(writer: _W) -> _W:
+    """``writer``, made to follow its buffer's sync policy: unchanged under none; else of a
+    class whose pushes sync as the policy says (and, under interval, with its syncer started)."""
+    layout = writer._file.layout
+    if layout.sync_kind == F.SYNC_NONE:
+        return writer
+    base = type(writer)
+    syncing = _SYNCING_CLASSES.get(base)
+    if syncing is None:
+        pushes = {name: _syncing_push(name) for name in _PUSHES if hasattr(base, name)}
+        syncing = type(f"_Syncing{base.__name__}", (_PolicySyncing, base), {"_plain": base, **pushes})
+        _SYNCING_CLASSES[base] = syncing
+    writer.__class__ = syncing
+    writer._sync_lock = threading.Lock()
+    writer._sync_due = _sync_due_after(int(writer._file.durable()), layout)
+    if layout.sync_kind == F.SYNC_INTERVAL:
+        writer._syncer = _Syncer(writer, layout.sync_parameter / 1e9)
+    return writer
 
 
 class MessageReader(_Handle):

@@ -6,7 +6,7 @@ bytes the Swift tests pin."""
 import re
 import struct
 import zlib
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from .errors import Corrupted, InvalidArgument
 
@@ -35,6 +35,54 @@ OFF_READER_CAPACITY, OFF_BOM, OFF_FILE_SIZE, OFF_CHECKSUM = 40, 44, 48, 56
 OFF_CREATED_AT, OFF_TETHER = 64, 72
 OFF_WRITER_BOOT, OFF_EARLIER_BOOT_BELOW = 80, 96   # 16 bytes: the last writer's boot id; u64: unproven sequences of an earlier boot below it
 MAX_TETHER_NS = 30 * 86_400 * 1_000_000_000      # 30 days: a header that says more is damage
+# The sync policy, written once at creation (zero in earlier files: none): u32 kind, u32 zero,
+# u64 parameter (N for every N, the interval in ns for interval, else 0). RingSyncPolicy in Swift.
+OFF_SYNC_POLICY, OFF_SYNC_RESERVED, OFF_SYNC_PARAMETER = 104, 108, 112
+SYNC_NONE, SYNC_EACH_BATCH, SYNC_EVERY_N, SYNC_INTERVAL = 0, 1, 2, 3
+SYNC_MAX_COUNT = 1 << 40
+SYNC_MIN_INTERVAL_NS, SYNC_MAX_INTERVAL_NS = 1_000_000, 3_600_000_000_000
+SYNC_USAGE = f"give none, each-batch, every:N (N from 1 to {SYNC_MAX_COUNT}) or interval:MS (1 to 3600000 milliseconds)"
+
+
+def sync_policy_problem(kind: int, parameter: int) -> Optional[str]:
+    """Why a sync policy's words say no policy (naming the byte), or None."""
+    if kind not in (SYNC_NONE, SYNC_EACH_BATCH, SYNC_EVERY_N, SYNC_INTERVAL):
+        return f"its sync policy (byte 104) is {kind}; a writer records only 0 (none), 1 (each batch), 2 (every N) or 3 (interval)"
+    if kind in (SYNC_NONE, SYNC_EACH_BATCH) and parameter != 0:
+        return f"its sync policy's parameter (byte 112) is {parameter}, where policy {sync_policy_text(kind, 0)} takes none (0)"
+    if kind == SYNC_EVERY_N and not 1 <= parameter <= SYNC_MAX_COUNT:
+        return f"its sync policy's parameter (byte 112) is {parameter}: a sync every N needs N from 1 to {SYNC_MAX_COUNT}"
+    if kind == SYNC_INTERVAL and not SYNC_MIN_INTERVAL_NS <= parameter <= SYNC_MAX_INTERVAL_NS:
+        return f"its sync policy's parameter (byte 112) is {parameter}: a sync interval must be from 1 ms to 1 hour ({SYNC_MIN_INTERVAL_NS} to {SYNC_MAX_INTERVAL_NS} ns)"
+    return None
+
+
+def sync_policy_text(kind: int, parameter: int) -> str:
+    """``none``, ``each-batch``, ``every:N``, ``interval:MS``: the command line's spelling, which
+    ``inspect`` shows (Swift's ``RingSyncPolicy.description``)."""
+    if kind == SYNC_EACH_BATCH:
+        return "each-batch"
+    if kind == SYNC_EVERY_N:
+        return f"every:{parameter}"
+    if kind == SYNC_INTERVAL:
+        return f"interval:{parameter // 1_000_000}" if parameter % 1_000_000 == 0 else f"interval:{parameter / 1e6}"
+    return "none"
+
+
+def parse_sync_policy(text: Any) -> Tuple[int, int]:
+    """The (kind, parameter) ``text`` names (see ``sync_policy_text``); InvalidArgument otherwise."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"Sync policy {text!r} is not a string: {SYNC_USAGE}.")
+    head, colon, tail = text.partition(":")
+    kind, parameter = -1, 0
+    if not colon and head in ("none", "each-batch"):
+        kind = SYNC_NONE if head == "none" else SYNC_EACH_BATCH
+    elif colon and head in ("every", "interval") and tail.isdigit() and tail.isascii():
+        kind = SYNC_EVERY_N if head == "every" else SYNC_INTERVAL
+        parameter = int(tail) * (1 if head == "every" else 1_000_000)
+    if kind < 0 or sync_policy_problem(kind, parameter) is not None:
+        raise InvalidArgument(f"Sync policy {text!r} is not one: {SYNC_USAGE}.")
+    return kind, parameter
 # Line 2: the writer's.
 OFF_PUBLISHED, OFF_LAST_WRITE_AT, OFF_WRITER_PID, OFF_WRITER_STATE = 128, 136, 144, 148
 OFF_WRITER_START_TIME, OFF_WRITER_GENERATION, OFF_GATE_VERSION = 152, 160, 168
@@ -306,6 +354,8 @@ class Layout:
         self.item_size, self.length, self.policy = item_size, length, policy
         # The tether timeout in ns (0: off), only ever non-zero under `block` (``tethered``).
         self.tether_ns = 0
+        # The sync policy (``syncing``): kind and parameter, as bytes 104 and 112 hold them.
+        self.sync_kind, self.sync_parameter = SYNC_NONE, 0
         self.alignment, self.type_name, self.fields = alignment, type_name, fields
         self.capacity, self.max_message, self.precise_time = capacity, max_message, precise_time
         self.messages = capacity is not None
@@ -365,6 +415,16 @@ class Layout:
         self.tether_ns = int(seconds * 1e9)
         return self
 
+    def syncing(self, policy: str) -> "Layout":
+        """This layout with sync policy ``policy`` (``none``, ``each-batch``, ``every:N``,
+        ``interval:MS``; the Swift library's ``RingLayout.syncing``)."""
+        self.sync_kind, self.sync_parameter = parse_sync_policy(policy)
+        return self
+
+    @property
+    def sync_policy(self) -> str:
+        return sync_policy_text(self.sync_kind, self.sync_parameter)
+
     @property
     def claimed_offset(self) -> int:
         return OFF_CLAIMED_BLOCK if self.policy == POLICY_BLOCK else OFF_CLAIMED_OVERWRITE
@@ -381,6 +441,7 @@ class Layout:
                          self.stride, self.policy, READER_CAPACITY, BYTE_ORDER_MARK, self.file_size)
         struct.pack_into("<Q", header, OFF_CHECKSUM, fnv1a64(header[0:OFF_CHECKSUM]))
         struct.pack_into("<QQ", header, OFF_CREATED_AT, created_at, self.tether_ns)
+        struct.pack_into("<IIQ", header, OFF_SYNC_POLICY, self.sync_kind, 0, self.sync_parameter)
         if self.version >= 3:
             if self.messages:
                 struct.pack_into("<I", header, OFF_KIND, KIND_MESSAGES)
@@ -438,6 +499,13 @@ class Layout:
         if tether > MAX_TETHER_NS:
             raise corrupt(f"its tether timeout {tether} ns is beyond the longest, {MAX_TETHER_NS} ns")
         layout.tether_ns = tether
+        sync_kind, sync_reserved, sync_parameter = struct.unpack_from("<IIQ", header, OFF_SYNC_POLICY)
+        if sync_reserved:
+            raise corrupt(f"its sync policy's reserved word (byte 108) holds {sync_reserved}, not 0")
+        problem = sync_policy_problem(sync_kind, sync_parameter)
+        if problem is not None:
+            raise corrupt(problem)
+        layout.sync_kind, layout.sync_parameter = sync_kind, sync_parameter
         # Line 2's writer state is a writer's word, outside the checksum, with a closed set of
         # values: anything else is damage naming the word (the Swift side's RecordedWriterState).
         check_writer_state(struct.unpack_from("<I", header, OFF_WRITER_STATE)[0], path)

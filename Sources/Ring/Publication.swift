@@ -184,7 +184,7 @@ package struct SlotArray {
     /// W3 of version 4 for the item at `payload`, published under `sequence`: its check word,
     /// computed over the item as it lies, stored with release (after the item's stores).
     @inlinable
-    func seal(_ payload: UnsafeMutableRawPointer, sequence: UInt64) {
+    package func seal(_ payload: UnsafeMutableRawPointer, sequence: UInt64) {
         word(payload).pointee.store(check.word(sequence: sequence, item: payload, size: itemSize), ordering: .releasing)
     }
 
@@ -676,9 +676,9 @@ package struct RingCursor {
     package mutating func read(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
         while true {
             let wanted = min(UInt64(maxCount), UInt64(slots.length))
-            let index = slots.index(at: slot)
             if slots.isChecked {
-                guard let word = stampedWord() else { return 0 }                        // V5 for the first
+                guard let word = stampedWord() else { return 0 }                        // V5 for the first (which may move past a lap)
+                let index = slots.index(at: slot)
                 let count = stampedRun(upTo: Int(wanted))                               // V5 for the rest
                 slots.forEachRun(from: index, count: count, copy)                       // R2
                 let exact = vouchedRun(count)                                           // V6
@@ -693,6 +693,7 @@ package struct RingCursor {
             }
             let count = Int(min(check.readable(from: nextSequence, wanting: wanted), wanted)) // R1
             guard count > 0 else { return 0 }
+            let index = slots.index(at: slot)
             slots.forEachRun(from: index, count: count, copy)                           // R2
             guard copyWasIntact() else { continue }                                     // R3, R4
             nextSequence &+= UInt64(count)

@@ -201,6 +201,12 @@ package struct FileTrust: Sendable, Hashable {
         try Sys.synchronizeDirectory(at: handle.descriptor).orThrow { .system($0, "make the data directory \(directory) durable after \(what)") }
     }
 
+    /// Whether the directory lives in memory (tmpfs, ramfs: `fstatfs`), where a machine crash
+    /// loses every file whole; nil if the file system cannot be asked.
+    package var isInMemory: Bool? {
+        try? Sys.isInMemory(handle.descriptor).get()
+    }
+
     /// Whether `entry` still names the file open as `fd`.
     package func names(_ fd: CInt, _ entry: String) -> Bool {
         Sys.isSameFile(fd, at: handle.descriptor, entry)

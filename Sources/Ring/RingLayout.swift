@@ -160,6 +160,15 @@ package struct RingLayout: Equatable, Sendable {
     /// `overwrite`. Recorded at offset 72 (line 1), written once with the rest of the header.
     package private(set) var tetherNanos: UInt64 = 0
 
+    /// This geometry of a ring of items with a check word in every slot (format version 4),
+    /// its tether timeout kept; a ring of messages or of version 4 already is returned as it is.
+    package func checkingSlots() throws(CBuffFailure) -> RingLayout {
+        guard messages == nil, checkWordOffset == nil else { return self }
+        var checked = try RingLayout(itemSize: itemSize, length: length, policy: policy, itemType: itemType, checkedSlots: true)
+        checked.tetherNanos = tetherNanos
+        return checked
+    }
+
     /// This geometry with a tether timeout of `nanoseconds` (0: off); only a `block` ring has one.
     package func tethered(_ nanoseconds: UInt64) throws(CBuffFailure) -> RingLayout {
         guard nanoseconds == 0 || policy == .block else {

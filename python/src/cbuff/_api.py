@@ -1196,13 +1196,15 @@ class _WideReader(Reader):
 
 
 def _item_writer(name: str, file: Any) -> Writer:
-    if file.layout.fields is not None:
+    # Version 4's slots (a check word after each) take the general paths: the word fast paths
+    # know one-word slots without words.
+    if file.layout.fields is not None or file.layout.check_word_offset is not None:
         return Writer(name, file)
     return _WordWriter(name, file) if file.layout.item_size <= 8 else _WideWriter(name, file)
 
 
 def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
-    if file.layout.fields is not None:
+    if file.layout.fields is not None or file.layout.check_word_offset is not None:
         return Reader(name, file, start, named)
     kind = _WordReader if file.layout.item_size <= 8 else _WideReader
     return kind(name, file, start, named)

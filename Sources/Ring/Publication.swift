@@ -154,26 +154,28 @@ package struct SlotArray {
     @usableFromInline package let length: Int
     /// Just past the last slot: where a walk one slot at a time wraps to `base`.
     @usableFromInline let end: UnsafeMutableRawPointer
-    /// Where a slot's check word lies after its item (version 4); 0 when slots carry none.
-    @usableFromInline let checkWordOffset: Int
-    /// The bytes of an item the check word covers.
-    @usableFromInline let itemSize: Int
-    /// How this process computes a check word.
-    @usableFromInline let check: SlotCheck
+    /// Version 4 only (0 when slots carry no check word): where a slot's check word lies after
+    /// its item (bits 0–31), the bytes of the item it covers (bits 32–61) and how this process
+    /// computes it (bits 62–63: ``SlotCheck``'s level). One word, not three: every reader and
+    /// writer holds a copy of this struct, and versions 2 and 3 should pay for version 4 no more
+    /// than the test of it (measured: three words cost their push and pop 4 and 13 instructions).
+    @usableFromInline let checking: UInt64
 
     package init(base: UnsafeMutableRawPointer, stride: Int, length: Int, itemSize: Int = 0, checkWordOffset: Int? = nil) {
         self.base = base
         self.stride = stride
         self.length = length
         self.end = base + length * stride
-        self.itemSize = itemSize
-        self.checkWordOffset = checkWordOffset ?? 0
-        self.check = .here
+        self.checking = checkWordOffset.map { UInt64($0) | UInt64(itemSize) << 32 | UInt64(SlotCheck.here.accelerated) << 62 } ?? 0
     }
 
     /// Whether every slot carries a check word (version 4).
     @inlinable
-    package var isChecked: Bool { checkWordOffset != 0 }
+    package var isChecked: Bool { checking != 0 }
+
+    @inlinable var checkWordOffset: Int { Int(truncatingIfNeeded: checking & 0xFFFF_FFFF) }
+    @inlinable var itemSize: Int { Int(truncatingIfNeeded: (checking >> 32) & 0x3FFF_FFFF) }
+    @inlinable var check: SlotCheck { SlotCheck(accelerated: CInt(truncatingIfNeeded: checking >> 62)) }
 
     /// The check word of the slot whose item is at `payload` (version 4 only).
     @inlinable

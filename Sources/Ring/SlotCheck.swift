@@ -15,6 +15,11 @@ package struct SlotCheck: Sendable {
     /// Which form the CPU takes: `cbuff_crc32c_accelerated`'s level (C's int, as C takes it).
     @usableFromInline let accelerated: CInt
 
+    @usableFromInline
+    init(accelerated: CInt) {
+        self.accelerated = accelerated
+    }
+
     /// What this CPU offers, asked once.
     package static let here = SlotCheck(accelerated: cbuff_crc32c_accelerated())
     /// The table form, whatever the CPU: for tests.

@@ -1091,7 +1091,7 @@ class Reader(_Handle):
         """Yields (sequence, item) as they come, waiting (sleeping on the buffer's futex); ends
         after ``timeout`` seconds without one (None: never).
 
-        ``coalesce`` (seconds, default 5 ms, at most 1; 0: each item at once): once caught up,
+        ``coalesce`` (seconds, default 5 ms; 0: each item at once; a longer one than 1 s is cut to 1 s, as the Swift side's ``wakeUpCoalescing``): once caught up,
         the follower first sleeps that long without asking the writer to wake it, then takes
         everything that came meanwhile; only if nothing came does it ask to be woken. An item
         waits at most that long; a follower of 1,000 items a second is woken every 5 ms, not

@@ -95,6 +95,7 @@ class RingFile:
         "mapping",
         "path",
         "q",
+        "unnamed",
     )
 
     def __init__(self, path: str, fd: int, mapping: mmap.mmap, layout: F.Layout) -> None:
@@ -102,6 +103,7 @@ class RingFile:
         self.mapping = mapping
         self.closed = False
         self.faulted = False
+        self.unnamed = False                   # the file had no name at the last ``check_size``
         self._guard = S.guard_mapping(self, mapping, layout.file_size)
         self.q = memoryview(mapping).cast("Q")     # u64 words: index = offset // 8
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
@@ -197,7 +199,8 @@ class RingFile:
         failure: Optional[OSError] = None
         size = 0
         try:
-            size = os.fstat(self.fd).st_size
+            info = os.fstat(self.fd)
+            size, self.unnamed = info.st_size, info.st_nlink == 0
         except OSError as error:
             failure = error
         if self.closed:
@@ -207,6 +210,13 @@ class RingFile:
         if size < self.layout.file_size:
             self.faulted = True
         self.check()
+
+    def cannot_receive_more(self) -> bool:
+        """Whether no item can arrive in this file any more: it has no name (its buffer was
+        removed, as of the last ``check_size``) and no writer holds it (a live writer in a
+        removed file still publishes to the readers it has). The Swift side's
+        ``BufferReader.canReceiveMore``: a reader's wait ends then, as at a timeout."""
+        return self.unnamed and not self.writer_alive()
 
     def closed_error(self) -> Closed:
         return Closed(f"Ring file {self.path} was closed by another thread of this process while this one waited on it.")
@@ -619,7 +629,7 @@ class RingFile:
         """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit): the
         sleeper's steps of the Swift library's ``FutexSleep.wait`` (C1, S1-S5).
 
-        - ``coalesce`` (seconds, at most 1): first sleep up to that long *without* asking to be
+        - ``coalesce`` (seconds; a longer one than 1 s is cut to 1 s): first sleep up to that long *without* asking to be
           woken (C1, a plain timed sleep): the writer makes no wake call for this sleeper, and
           what it publishes meanwhile is all there at the next look. Only if nothing came does
           the sleeper ask to be woken (a follower of 1,000 items a second is woken every 5 ms,
@@ -658,6 +668,8 @@ class RingFile:
             if ready():
                 return True
             self.check_size()
+            if word_offset == F.OFF_NOTIFY and self.cannot_receive_more():
+                return False
             now = time.monotonic_ns()
             remaining = SLICE_NS if deadline is None else min(SLICE_NS, deadline - now)
             if remaining <= 0:
@@ -685,6 +697,8 @@ class RingFile:
         pause = 0.0001
         while not ready():
             self.check_size()
+            if self.cannot_receive_more():
+                return False
             left = None if deadline is None else (deadline - time.monotonic_ns()) / 1e9
             if left is not None and left <= 0:
                 return ready()

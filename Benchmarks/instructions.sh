@@ -5,6 +5,8 @@
 # loops of Benchmarks/callgrind-loops.c (gcc -O2), each loop counted alone (--toggle-collect).
 #
 #   Benchmarks/instructions.sh [N]        (default 1000000; needs valgrind)
+#   Benchmarks/instructions.sh N checked  the same over rings of format version 4 (a check word in
+#                                          every slot)
 #   Benchmarks/instructions.sh N messages  the same for messages of 64 bytes and 1 KiB (N each;
 #                                          the pop ring holds 128 MiB: N at most 120000 for
 #                                          1 KiB), format version 3 (no check word) against
@@ -43,6 +45,7 @@ for mode in overwrite lossless lossless-batch; do
         lossless) args=(lossless single) c=("" "") ;;
         lossless-batch) args=(lossless batch) c=(64 64) ;;
     esac
+    [ "${2:-}" = checked ] && args+=(checked)
     cbuff_push=$(count '*Push*Loop*' "$work/agent" push-only "$work" "push-$mode" "$n" "${args[@]}")
     cbuff_pop=$(count '*Pop*Loop*' "$work/agent" pop-only "$work" "pop-$mode" "$n" "${args[@]}")
     c_push=$(count "push${c[0]}_loop" "$work/loops" "push${c[0]}" "$n" "$work/ring")

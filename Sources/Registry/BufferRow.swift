@@ -141,7 +141,6 @@ package struct BufferRow: Sendable, Equatable {
             guard value("capacity")?.isNull ?? true, value("max_message")?.isNull ?? true else {
                 throw damaged("capacity", "NULL (a buffer of items has no message capacity)")
             }
-            guard formatVersion <= 3 else { throw damaged("format_version", "2 or 3 (a buffer of items: version 4 is for messages only, so far)") }
             messages = nil
         case "messages":
             guard let records = MessageRecordFormat(version: UInt32(formatVersion)) else { throw damaged("format_version", "3 or 4 (a buffer of messages)") }

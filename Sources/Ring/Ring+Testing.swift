@@ -12,8 +12,9 @@ package struct InMemoryRing: ~Copyable {
 
     /// A ring of `length` slots of `itemSize` bytes whose writer has published (and claimed)
     /// everything below `start`: readers see an empty ring positioned at `start`.
-    package init(length: Int, itemSize: Int = 8, policy: Policy = .overwrite, at start: UInt64) throws(CBuffFailure) {
-        let layout = try RingLayout(itemSize: itemSize, length: length, policy: policy)
+    /// With `checkedSlots`, of format version 4: a check word in every slot.
+    package init(length: Int, itemSize: Int = 8, policy: Policy = .overwrite, at start: UInt64, checkedSlots: Bool = false) throws(CBuffFailure) {
+        let layout = try RingLayout(itemSize: itemSize, length: length, policy: policy, checkedSlots: checkedSlots)
         let base = try Sys.mapAnonymous(size: layout.fileSize).orThrow { .system($0, "map \(layout.fileSize) bytes") }
         layout.encodeHeader(createdAt: 0).withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         self.layout = layout
@@ -64,7 +65,8 @@ package struct InMemoryRing: ~Copyable {
     }
 
     package var slots: SlotArray {
-        SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length)
+        SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length, itemSize: layout.itemSize,
+                  checkWordOffset: layout.checkWordOffset)
     }
 
     /// The writer's side, attached at `published`, as a writer taking over would be.
@@ -84,6 +86,11 @@ package struct InMemoryRing: ~Copyable {
     /// Makes the counters what a writer killed in the middle of writing `count` items leaves:
     /// claimed, never published.
     package func claimWithoutPublishing(_ count: UInt64) {
+        if slots.isChecked {   // V1 of version 4: the claimed slots' words invalidated
+            for sequence in published..<(published &+ count) {
+                slots.word(slots.payload(slots.index(of: sequence))).pointee.store(0, ordering: .relaxed)
+            }
+        }
         header.claimed.pointee.store(published &+ count, ordering: .releasing)
     }
 }

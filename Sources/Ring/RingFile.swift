@@ -227,7 +227,10 @@ package struct RingFile: ~Copyable {
     package var header: HeaderWords { HeaderWords(base: base, claimedOffset: RingLayout.Offset.claimed(layout.policy)) }
 
     /// The slot array, as the publication protocol sees it.
-    package var slots: SlotArray { SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length) }
+    package var slots: SlotArray {
+        SlotArray(base: base + layout.slotsOffset, stride: layout.slotStride, length: layout.length, itemSize: layout.itemSize,
+                  checkWordOffset: layout.checkWordOffset)
+    }
 
     // MARK: Writer liveness
 

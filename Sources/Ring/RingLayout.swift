@@ -25,8 +25,9 @@ package import SharedRingCommon
 /// to say (``ItemType/isPlain``), so that an older reader goes on reading every other file.
 /// (Version 1 began every slot with an 8-byte sequence stamp; version 2 moved that knowledge into
 /// two header counters, halving the memory traffic of 8-byte items. See `Publication.swift`.)
-/// Version 4 differs from version 3 only by the records of a ring of messages, which carry a
-/// check word (``MessageRecordFormat``); a ring of items of version 4 is refused for now.
+/// Version 4 differs from version 3 by the records of a ring of messages, which carry a check
+/// word (``MessageRecordFormat``), and by the slots of a ring of items, which carry one too
+/// (``SlotCheck``, after the item: ``checkWordOffset``).
 @usableFromInline
 package struct RingLayout: Equatable, Sendable {
     // MARK: Constants of format versions 2 and 3
@@ -187,14 +188,23 @@ package struct RingLayout: Equatable, Sendable {
         copy.tetherNanos = nanoseconds
         return copy
     }
-    /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger.
+    /// Bytes per slot: the item rounded up to 8 bytes, or to its alignment if larger; in a ring
+    /// of items of version 4, the item rounded up to 8 bytes and its check word, rounded up so.
     package let slotStride: Int
+    /// Where in a slot its check word lies (the item's size rounded up to 8 bytes), for a ring
+    /// of items of version 4; nil for every other ring.
+    package let checkWordOffset: Int?
+    /// The longest ring of items whose slots carry check words: their stamps hold 31 bits of a
+    /// sequence, and a reader tells an older stamp from a newer one by their distance, which
+    /// must stay below 2^30.
+    package static let maxCheckedLength = 1 << 30
     package let fileSize: Int
 
     var slotsOffset: Int { Self.headerSize }
 
-    /// Checks the parameters of a new buffer and computes its geometry.
-    package init(itemSize: Int, length: Int, policy: Policy, itemType: ItemType = .plain) throws(CBuffFailure) {
+    /// Checks the parameters of a new buffer and computes its geometry: of version 4 with a
+    /// check word in every slot if `checkedSlots`, else of version 2 or 3.
+    package init(itemSize: Int, length: Int, policy: Policy, itemType: ItemType = .plain, checkedSlots: Bool = false) throws(CBuffFailure) {
         guard itemSize >= 1, itemSize <= Self.maxItemSize else {
             throw CBuffFailure(.invalidArgument, "Item size \(itemSize) is out of range: it must be between 1 and \(Self.maxItemSize) bytes.")
         }
@@ -204,8 +214,12 @@ package struct RingLayout: Equatable, Sendable {
         if let fields = itemType.fields, fields.size != itemSize {
             throw CBuffFailure(.invalidArgument, "The fields \(fields) make items of \(fields.size) bytes, not \(itemSize).")
         }
+        guard !checkedSlots || length <= Self.maxCheckedLength else {
+            throw CBuffFailure(.invalidArgument, "Length \(length) is out of range for a buffer whose items carry check words: it holds between 2 and \(Self.maxCheckedLength) items.")
+        }
         let alignment = itemType.slotAlignment
-        let stride = (itemSize + alignment - 1) / alignment * alignment
+        let wordOffset = checkedSlots ? (itemSize + 7) / 8 * 8 : nil
+        let stride = ((wordOffset.map { $0 + 8 } ?? itemSize) + alignment - 1) / alignment * alignment
         let (slots, overflow) = stride.multipliedReportingOverflow(by: length)
         guard !overflow, slots <= Self.maxFileSize - Self.headerSize else {
             throw CBuffFailure(.invalidArgument, "A buffer of \(length) items of \(itemSize) bytes would need more than \(Self.maxFileSize >> 30) GiB.")
@@ -216,8 +230,9 @@ package struct RingLayout: Equatable, Sendable {
         self.itemType = itemType
         self.messages = nil
         self.preciseMessageTime = false
-        self.version = itemType.isPlain ? 2 : 3
+        self.version = checkedSlots ? 4 : itemType.isPlain ? 2 : 3
         self.slotStride = stride
+        self.checkWordOffset = wordOffset
         self.fileSize = Self.headerSize + slots
     }
 
@@ -232,6 +247,7 @@ package struct RingLayout: Equatable, Sendable {
         messages = geometry
         version = geometry.records.version
         slotStride = 8
+        checkWordOffset = nil
         fileSize = Self.headerSize + geometry.capacity
     }
 
@@ -299,11 +315,6 @@ package struct RingLayout: Equatable, Sendable {
         let kind: UInt32 = header.loadLE(at: Offset.kind)
         switch kind {
         case 0:
-            // Version 4's item slots (a check word in each) are not built yet: a file that says
-            // it has them is not one this library can read or write safely.
-            guard version == 3 else {
-                throw CBuffFailure(.corrupted, "Ring file \(path) is a buffer of items of format version \(version), which this library does not support: it reads and writes items in versions 2 and 3, and version 4 for buffers of messages only.")
-            }
             return (try decodeItemType(header, corrupt: corrupt, zero: zero), nil, false)
         case 1:
             let records = MessageRecordFormat(version: version)!     // 3 or 4: the caller checked
@@ -413,7 +424,8 @@ package struct RingLayout: Equatable, Sendable {
             }
         } else {
             do {
-                geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy, itemType: itemType)
+                geometry = try RingLayout(itemSize: Int(itemSize), length: Int(length), policy: policy, itemType: itemType,
+                                          checkedSlots: version >= 4)
             } catch {
                 throw corrupt(error.message)
             }

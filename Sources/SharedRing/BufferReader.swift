@@ -273,7 +273,7 @@ public struct BufferReader: ~Copyable {
     @inlinable
     static func load(count: Int, size: Int, from slots: SlotArray, at index: Int, into target: UnsafeMutablePointer<UInt64>) {
         #if _endian(little)
-        if size == 8 {
+        if size == 8, slots.stride == 8 {
             UnsafeMutableRawPointer(target).copyMemory(from: slots.payload(index), byteCount: count &* 8)
             return
         }

@@ -445,7 +445,7 @@ public struct BufferWriter: ~Copyable {
     @inlinable
     static func store(_ values: UnsafePointer<UInt64>, count: Int, size: Int, into slots: SlotArray, at index: Int) {
         #if _endian(little)
-        if size == 8 {
+        if size == 8, slots.stride == 8 {
             slots.payload(index).copyMemory(from: values, byteCount: count &* 8)
             return
         }

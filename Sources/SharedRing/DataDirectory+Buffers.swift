@@ -54,6 +54,15 @@ extension DataDirectory {
         return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether, syncPolicy: syncing)
     }
 
+    /// Creates a buffer of plain items whose slots carry a check word each (format version 4:
+    /// see `RingFileFormat.md`, "Item slots of version 4"): what every buffer of items will be
+    /// where a machine crash can tear its file (on a disk), once it is the default. For now an
+    /// option of the CLI's `create --integrity checked` and of the tests.
+    package func createBuffer(_ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite,
+                              checkedSlots: Bool) throws(CBuffError) -> BufferWriter {
+        try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, checkedSlots: checkedSlots)
+    }
+
     /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     static func tetherNanos(_ timeout: Duration) throws(CBuffFailure) -> UInt64 {
         let (seconds, attoseconds) = timeout.components
@@ -67,14 +76,15 @@ extension DataDirectory {
     }
 
     /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
-    /// is plain), with a tether timeout of `tetherNanos` (0: off).
+    /// is plain), with a tether timeout of `tetherNanos` (0: off); with `checkedSlots`, of
+    /// format version 4, a check word in every slot (see `RingFileFormat.md`).
     func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0,
-        syncPolicy: RingSyncPolicy = .none
+        syncPolicy: RingSyncPolicy = .none, checkedSlots: Bool = false
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
-                .tethered(tetherNanos).syncing(syncPolicy)
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType,
+                                        checkedSlots: checkedSlots).tethered(tetherNanos).syncing(syncPolicy)
             return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
     }
@@ -100,11 +110,11 @@ extension DataDirectory {
     ///   for a bad reader name or more than 24 readers (before anything is created).
     package func createBufferWithoutWriter(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil,
-        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none
+        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none, checkedSlots: Bool = false
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
-            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType, checkedSlots: checkedSlots)
                 .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }

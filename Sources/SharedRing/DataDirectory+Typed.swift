@@ -89,7 +89,8 @@ extension DataDirectory {
     /// The check of ``checkType(_:buffer:layout:)`` against what the registry row says, before
     /// the ring file is touched.
     private func checkRecordedType<Item: BitwiseCopyable>(_ type: Item.Type, of row: BufferRow) throws(CBuffFailure) {
-        let layout = try RingLayout(itemSize: row.itemSize, length: row.length, policy: row.policy, itemType: row.itemType)
+        let layout = try RingLayout(itemSize: row.itemSize, length: row.length, policy: row.policy, itemType: row.itemType,
+                                    checkedSlots: row.formatVersion >= 4)
         try Self.checkType(type, buffer: row.name, layout: layout)
     }
 

@@ -16,8 +16,10 @@ import SharedRingProtocol
         [0, UInt64(length - 1), 1 << 63, UInt64.max - 2 * UInt64(length)]
     }
 
-    /// Every (length, start) pair of the grid.
-    static let grid: [(length: Int, start: UInt64)] = lengths.flatMap { length in starts(length).map { (length, $0) } }
+    /// Every (length, start) pair of the grid, with version 3's slots and with version 4's
+    /// (a check word in each: `checked`).
+    static let grid: [(length: Int, start: UInt64, checked: Bool)] =
+        [false, true].flatMap { checked in lengths.flatMap { length in starts(length).map { (length, $0, checked) } } }
 
     /// The value pushed for sequence `s` (not `s` itself, so that a value read from the wrong
     /// slot, or a stale one, cannot pass by accident).
@@ -45,8 +47,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func itemsComeBackInOrderFromTheirSlots(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func itemsComeBackInOrderFromTheirSlots(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         var cursor = ring.cursor(.at(start))
         #expect(cursor.nextSequence == start)
@@ -70,8 +72,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func batchesWrapAndReadBackWhole(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func batchesWrapAndReadBackWhole(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         var cursor = ring.cursor(.at(start))
         var expected = start
@@ -94,9 +96,9 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aLappedReaderCountsExactlyWhatItMissed(length: Int, start: UInt64) throws {
+    func aLappedReaderCountsExactlyWhatItMissed(length: Int, start: UInt64, checked: Bool) throws {
         for extra in Set([1, 2, length]) {
-            let ring = try InMemoryRing(length: length, at: start)
+            let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
             var publisher = ring.publisher()
             var cursor = ring.cursor(.at(start))
             Self.push(&publisher, start..<start + UInt64(length + extra))
@@ -116,8 +118,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aWriteInterruptedMidwayIsNeverDeliveredAndCountsAsOverwritten(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aWriteInterruptedMidwayIsNeverDeliveredAndCountsAsOverwritten(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         Self.push(&publisher, start..<start + UInt64(length))      // full
         // A writer dies after W1 (the claim) of the next item: its slot, the oldest, may be
@@ -138,8 +140,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aSuccessorKeepsAPredecessorsClaimThatRunsSeveralItemsAhead(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aSuccessorKeepsAPredecessorsClaimThatRunsSeveralItemsAhead(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         // A writer dies inside a batch: it claimed `ahead` items and published none of them.
         let ahead = UInt64(length - 1)
         ring.claimWithoutPublishing(ahead)
@@ -181,8 +183,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aReaderStartingAtOldestGetsTheLastLengthItems(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aReaderStartingAtOldestGetsTheLastLengthItems(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         Self.push(&publisher, start..<start + UInt64(length))
         var cursor = ring.cursor(.oldest)
@@ -194,8 +196,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aReaderStartingAtLatestSeesOnlyWhatComesAfter(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aReaderStartingAtLatestSeesOnlyWhatComesAfter(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         Self.push(&publisher, start..<start + 1)
         var cursor = ring.cursor(.latest)
@@ -208,8 +210,8 @@ import SharedRingProtocol
     }
 
     @Test(arguments: grid)
-    func aCopyThatRacedTheWriterIsDiscarded(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aCopyThatRacedTheWriterIsDiscarded(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         var cursor = ring.cursor(.at(start))
         Self.push(&publisher, start..<start + UInt64(length))
@@ -231,8 +233,8 @@ import SharedRingProtocol
     struct Abandoned: Error {}
 
     @Test(arguments: grid)
-    func aWriteInPlaceThatThrowsPublishesNothingAndCountsItsSlotAsOverwritten(length: Int, start: UInt64) throws {
-        let ring = try InMemoryRing(length: length, at: start)
+    func aWriteInPlaceThatThrowsPublishesNothingAndCountsItsSlotAsOverwritten(length: Int, start: UInt64, checked: Bool) throws {
+        let ring = try InMemoryRing(length: length, at: start, checkedSlots: checked)
         var publisher = ring.publisher()
         Self.push(&publisher, start..<start + UInt64(length))      // full
         #expect(throws: Abandoned.self) {

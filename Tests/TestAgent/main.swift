@@ -548,9 +548,10 @@ do {
         // With "lossless" (a 5th argument): the `block` policy, and a named reader popping (it
         // acknowledges as it goes), as cbuff-bench's lossless transfer runs them.
         guard args.count >= 4, let count = Int(args[3]) else { fail("\(args[0]) needs COUNT") }
+        // With "checked" (a 7th argument): a ring of version 4, a check word in every slot.
         let lossless = args.count >= 5 && args[4] == "lossless"
         var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024),
-                                                policy: lossless ? .block : .overwrite)
+                                                policy: lossless ? .block : .overwrite, checkedSlots: args.count >= 7 && args[6] == "checked")
         // With "batch" (a 6th argument): 64 items per call, push(contentsOf:) of a range and
         // popMany(into:), as cbuff-bench's batch64 transfer runs them.
         let batched = args.count >= 6 && args[5] == "batch"

@@ -83,12 +83,46 @@ def test_the_golden_record_check():
     assert F.record_header_words(4) == 4 and F.record_header_words(3) == 3
 
 
-def test_a_version_4_ring_of_items_is_refused_as_unsupported():
+def test_a_file_that_says_version_4_items_without_their_slots_is_damaged():
+    """A version-3 geometry relabelled 4: its stride and size lack the check words."""
     layout = F.Layout.items(24, 4, F.POLICY_OVERWRITE, fields=F.FieldLayout.parse("time:u64,price:f64,qty:u32"))
     layout.version = 4
     header = layout.encode(0)
-    with pytest.raises(Corrupted, match="does not support"):
+    with pytest.raises(Corrupted, match="stride"):
         F.Layout.validate(header + bytes(4096 - 1024 + 4 * 24), 4096 + 4 * 24, "t")
+
+
+def test_a_message_header_takes_32_bytes_in_version_4():
     with pytest.raises(InvalidArgument, match="less a 32-byte header"):
         F.Layout.message_ring(4096, 2017, F.POLICY_OVERWRITE)
     assert F.Layout.message_ring(4096, 2024, F.POLICY_OVERWRITE, version=3).max_message == 2024
+
+
+def test_crc32c_and_the_slot_check_word_match_the_format_documents_examples():
+    """RingFileFormat.md, "Item slots of version 4" (pinned in the Swift suite's CRC32CTests too)."""
+    assert F.crc32c(b"123456789") == 0xE3069283
+    item = bytes(range(1, 9))
+    assert F.slot_word(0, item).to_bytes(8, "little") == bytes.fromhex("00000080811f8946")
+    assert F.slot_word(5, item).to_bytes(8, "little") == bytes.fromhex("05000080811f8946")
+    assert F.slot_word((1 << 31) + 5, item).to_bytes(8, "little") == bytes.fromhex("05000080a662b50f")
+    # Every length around the 8-byte steps, against a bitwise CRC32C, continued from a value.
+    def bitwise(data, value=0):
+        crc = ~value & 0xFFFFFFFF
+        for byte in data:
+            crc ^= byte
+            for _ in range(8):
+                crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        return ~crc & 0xFFFFFFFF
+    data = bytes((i * 37 + 11) & 255 for i in range(70))
+    for length in range(70):
+        assert F.crc32c(data[:length], 0x1234) == bitwise(data[:length], 0x1234), length
+
+
+def test_a_version_4_layout_of_items_has_a_check_word_after_each_item():
+    layout = F.Layout.items(13, 4, 1, checked=True)
+    assert (layout.version, layout.stride, layout.check_word_offset, layout.file_size) == (4, 24, 16, 4096 + 4 * 24)
+    header = layout.encode(1) + bytes(layout.file_size - 1024)
+    decoded = F.Layout.validate(header, layout.file_size, "x")
+    assert (decoded.version, decoded.stride, decoded.check_word_offset) == (4, 24, 16)
+    with pytest.raises(InvalidArgument):
+        F.Layout.items(8, (1 << 30) + 1, 0, checked=True)

@@ -6,7 +6,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+
+import pytest
 
 from cbuff import _system
 
@@ -274,3 +277,26 @@ def test_a_waker_the_kernel_would_not_register_fences_before_it_looks_for_sleepe
     assert _system.fence_calls == before + 4
     reader.close()
     writer.close()
+
+
+@pytest.mark.parametrize("kind", ["items", "messages"])
+def test_a_follower_ends_when_its_buffer_is_removed_and_no_writer_can_push(directory, kind):
+    """The Swift side's events() and `tail --follow` end once the buffer was removed and its
+    writer is gone; Python's follow() ends too (it used to wait on for good)."""
+    if kind == "items":
+        writer = directory.create_buffer("gone", item_size=8, length=8)
+    else:
+        writer = directory.create_buffer("gone", messages=True, capacity=4096, max_message=100)
+    writer.close()
+    reader = directory.open_reader("gone")
+    ended = threading.Event()
+
+    def follow():
+        for _ in reader.follow():
+            pass
+        ended.set()
+    thread = threading.Thread(target=follow)
+    thread.start()
+    directory.remove("gone")
+    assert ended.wait(15), "follow() did not end after the buffer was removed"
+    thread.join()

@@ -303,4 +303,136 @@ static inline uint32_t cbuff_crc32_record(const void *record, size_t length, int
     return cbuff_crc32_record_of(words[0], words[1], words[2], r + 32, length, accelerated);
 }
 
+// ---- CRC32C (Castagnoli: reflected polynomial 0x82F63B78, register started at ~0 and
+// complemented at the end): the check of an item slot of ring format version 4. SSE4.2's `crc32`
+// instruction, one per 8 bytes, where the CPU has it (inline assembly, so that it inlines into a
+// Swift caller built for the x86-64 baseline); runs of 96 bytes and more as three independent
+// streams joined with PCLMULQDQ (the instruction's latency is 3 cycles, its throughput 1); the
+// slice-by-8 tables of crc32c_tables.c elsewhere. RingTests' CRC32CTests check every form this
+// CPU has against a bitwise CRC32C. (Measured: Benchmarks/integrity/crc32c.h, README.md.)
+
+/// Table k: the CRC32C register's change for a byte followed by k zero bytes.
+extern const uint32_t cbuff_crc32c_table[8][256];
+
+/// The forms `cbuff_crc32c_accelerated` names: each level has the ones below it.
+#define CBUFF_CRC32C_TABLES 0
+#define CBUFF_CRC32C_SSE42 1
+#define CBUFF_CRC32C_SSE42_PCLMUL 2
+
+/// The raw CRC32C register (no complements) after one little-endian 8-byte word, by the tables.
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c_raw_word_table(uint32_t crc, uint64_t word) {
+    uint64_t x = word ^ crc;
+    return cbuff_crc32c_table[7][x & 255] ^ cbuff_crc32c_table[6][(x >> 8) & 255] ^ cbuff_crc32c_table[5][(x >> 16) & 255] ^
+           cbuff_crc32c_table[4][(x >> 24) & 255] ^ cbuff_crc32c_table[3][(x >> 32) & 255] ^
+           cbuff_crc32c_table[2][(x >> 40) & 255] ^ cbuff_crc32c_table[1][(x >> 48) & 255] ^ cbuff_crc32c_table[0][x >> 56];
+}
+
+/// The raw CRC32C register after `len` bytes, by the tables.
+static inline uint32_t cbuff_crc32c_raw_table(uint32_t crc, const unsigned char *p, size_t len) {
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        crc = cbuff_crc32c_raw_word_table(crc, word);
+    }
+    for (; len; len--, p++) crc = cbuff_crc32c_table[0][(crc ^ *p) & 255] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+/// Which form this CPU takes: CBUFF_CRC32C_TABLES, CBUFF_CRC32C_SSE42 (cpuid leaf 1, ECX bit 20)
+/// or CBUFF_CRC32C_SSE42_PCLMUL (and ECX bit 1).
+static inline int cbuff_crc32c_accelerated(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 20) & 1)) return CBUFF_CRC32C_TABLES;
+    return (c >> 1) & 1 ? CBUFF_CRC32C_SSE42_PCLMUL : CBUFF_CRC32C_SSE42;
+}
+
+/// The raw register after one 8-byte word, by the instruction (the register kept in 64 bits:
+/// the instruction clears the upper half, so a loop does not zero-extend it between steps).
+static inline __attribute__((always_inline)) uint64_t cbuff_crc32c_step64(uint64_t crc, uint64_t word) {
+    __asm__("crc32q %1, %0" : "+r"(crc) : "r"(word));
+    return crc;
+}
+
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c_step8(uint32_t crc, uint8_t byte) {
+    __asm__("crc32b %1, %0" : "+r"(crc) : "r"(byte));
+    return crc;
+}
+
+/// One dependent instruction per 8 bytes.
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c_raw_chained(uint32_t crc32, const unsigned char *p, size_t len) {
+    uint64_t crc = crc32;
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        crc = cbuff_crc32c_step64(crc, word);
+    }
+    uint32_t c = (uint32_t)crc;
+    for (; len; len--, p++) c = cbuff_crc32c_step8(c, *p);
+    return c;
+}
+
+/// `crc` (a raw register) multiplied by x^(8B) mod P, given `constant` = x^(8B-33) mod P: one
+/// carry-less multiply, then one `crc32` of the 64-bit product (the instruction multiplies by
+/// x^32 and reduces; the reflected product carries one more factor x).
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c_shift(uint32_t crc, uint32_t constant) {
+    cbuff_v2di product = cbuff_clmul00((cbuff_v2di){(long long)crc, 0}, (cbuff_v2di){(long long)constant, 0});
+    return (uint32_t)cbuff_crc32c_step64(0, (uint64_t)product[0]);
+}
+
+/// Whole blocks of 3·`block` bytes from `*p` as three streams a, b, c of `block` bytes each,
+/// joined as a·x^(16·block) + b·x^(8·block) + c, given x^(8·block-33) and x^(16·block-33) mod P;
+/// moves `*p` and `*len` past them.
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c_raw_blocks(uint32_t crc, const unsigned char **p, size_t *len,
+                                                                               size_t block, uint32_t shift1, uint32_t shift2) {
+    while (*len >= 3 * block) {
+        const unsigned char *q = *p;
+        uint64_t c0 = crc, c1 = 0, c2 = 0;
+        for (size_t i = 0; i < block; i += 8) {
+            uint64_t w0, w1, w2;
+            memcpy(&w0, q + i, 8);
+            memcpy(&w1, q + block + i, 8);
+            memcpy(&w2, q + 2 * block + i, 8);
+            c0 = cbuff_crc32c_step64(c0, w0);
+            c1 = cbuff_crc32c_step64(c1, w1);
+            c2 = cbuff_crc32c_step64(c2, w2);
+        }
+        crc = cbuff_crc32c_shift((uint32_t)c0, shift2) ^ cbuff_crc32c_shift((uint32_t)c1, shift1) ^ (uint32_t)c2;
+        *p += 3 * block;
+        *len -= 3 * block;
+    }
+    return crc;
+}
+
+/// Blocks of 768 bytes, then of 96, as three streams; the last bytes chained. The constants are
+/// x^(8B-33) and x^(16B-33) mod P for B = 256 and 32 (RingTests recompute them bitwise).
+static inline uint32_t cbuff_crc32c_raw_streams(uint32_t crc, const unsigned char *p, size_t len) {
+    crc = cbuff_crc32c_raw_blocks(crc, &p, &len, 256, 0xB9E02B86u, 0xDD7E3B0Cu);
+    crc = cbuff_crc32c_raw_blocks(crc, &p, &len, 32, 0xBA4FC28Eu, 0x9E4ADDF8u);
+    return cbuff_crc32c_raw_chained(crc, p, len);
+}
+#else
+static inline int cbuff_crc32c_accelerated(void) { return CBUFF_CRC32C_TABLES; }
+#endif
+
+/// CRC32C of `data` continuing one whose result was `value` (0 to start): the running-value form
+/// of the usual libraries (Python's `crc32c.crc32c(data, value)`, Go's `crc32.Update`).
+/// `accelerated`: what `cbuff_crc32c_accelerated()` said (or a lower level).
+static inline __attribute__((always_inline)) uint32_t cbuff_crc32c(uint32_t value, const void *data, size_t len, int accelerated) {
+    const unsigned char *p = (const unsigned char *)data;
+#if defined(__x86_64__)
+    if (accelerated >= CBUFF_CRC32C_SSE42_PCLMUL && len >= 96) return ~cbuff_crc32c_raw_streams(~value, p, len);
+    if (accelerated) return ~cbuff_crc32c_raw_chained(~value, p, len);
+#endif
+    return ~cbuff_crc32c_raw_table(~value, p, len);
+}
+
+/// The check word of an item slot of format version 4 holding the `size` bytes at `item` under
+/// sequence `sequence` (< 2^63): bits 0-30 the sequence's low 31 bits, bit 31 set ("written"),
+/// bits 32-63 the CRC32C of the item continuing the value `sequence >> 31`. Never 0.
+static inline __attribute__((always_inline)) uint64_t cbuff_slot_word(uint64_t sequence, const void *item, size_t size, int accelerated) {
+    uint64_t check = cbuff_crc32c((uint32_t)(sequence >> 31), item, size, accelerated);
+    return check << 32 | (sequence & 0x7FFFFFFFull) | 0x80000000ull;
+}
+
 #endif

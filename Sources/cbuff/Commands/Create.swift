@@ -10,6 +10,11 @@ enum PolicyArgument: String, ExpressibleByArgument, CaseIterable {
     var policy: OverflowPolicy { self == .overwrite ? .overwrite : .block }
 }
 
+/// `--integrity`: whether each slot of a buffer of items carries a check word (format version 4).
+enum IntegrityArgument: String, ExpressibleByArgument, CaseIterable {
+    case checked, unchecked
+}
+
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a buffer.",
@@ -93,6 +98,11 @@ struct Create: ParsableCommand {
         return ", sync \(policy.commandLineText)"
     }
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Items: 'checked' gives each slot a check word (format version 4): after a machine crash or power loss, a reader delivers an item only if it is exactly what was written under its sequence, and counts the rest as lost; 8 bytes more a slot, at most 2^30 items.",
+        valueName: "checked|unchecked"))
+    var integrity: IntegrityArgument = .unchecked
+
     @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
     var readers: [String] = []
 
@@ -105,6 +115,9 @@ struct Create: ParsableCommand {
             return
         }
         if capacity != nil || maxMessage != nil || preciseTime { throw ValidationError("--capacity, --max-message and --precise-time are for --messages buffers.") }
+        if integrity == .checked && length.map({ $0 > 1 << 30 }) == true {
+            throw ValidationError("A buffer of --integrity checked holds at most 1073741824 items (2^30).")
+        }
         if itemSize == nil && fields == nil { throw ValidationError("Give --item-size, or --fields.") }
         if length == nil { throw ValidationError("Give --length, the number of items the ring holds.") }
     }
@@ -172,9 +185,11 @@ struct Create: ParsableCommand {
                 throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
             }
             let size = layout?.size ?? itemSize ?? 0
-            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether, readers: readers, sync: sync)
+            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether,
+                                                    readers: readers, sync: sync, checkedSlots: integrity == .checked)
             let fieldsNote = layout.map { " (fields \($0))" } ?? ""
-            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote), \(policy)\(tetherNote)\(syncNote), \(directory.ringPath(of: name))\(readersNote)\n")
+            let checkNote = integrity == .checked ? ", a check word in every slot" : ""
+            try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote)\(checkNote), \(policy)\(tetherNote)\(syncNote), \(directory.ringPath(of: name))\(readersNote)\n")
         }
     }
 }

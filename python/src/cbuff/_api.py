@@ -1141,7 +1141,7 @@ class Reader(_Handle):
         """Yields (sequence, item) as they come, waiting (sleeping on the buffer's futex); ends
         after ``timeout`` seconds without one (None: never).
 
-        ``coalesce`` (seconds, default 5 ms, at most 1; 0: each item at once): once caught up,
+        ``coalesce`` (seconds, default 5 ms; 0: each item at once; a longer one than 1 s is cut to 1 s, as the Swift side's ``wakeUpCoalescing``): once caught up,
         the follower first sleeps that long without asking the writer to wake it, then takes
         everything that came meanwhile; only if nothing came does it ask to be woken. An item
         waits at most that long; a follower of 1,000 items a second is woken every 5 ms, not
@@ -1246,13 +1246,15 @@ class _WideReader(Reader):
 
 
 def _item_writer(name: str, file: Any) -> Writer:
-    if file.layout.fields is not None:
+    # Version 4's slots (a check word after each) take the general paths: the word fast paths
+    # know one-word slots without words.
+    if file.layout.fields is not None or file.layout.check_word_offset is not None:
         return Writer(name, file)
     return _WordWriter(name, file) if file.layout.item_size <= 8 else _WideWriter(name, file)
 
 
 def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
-    if file.layout.fields is not None:
+    if file.layout.fields is not None or file.layout.check_word_offset is not None:
         return Reader(name, file, start, named)
     kind = _WordReader if file.layout.item_size <= 8 else _WideReader
     return kind(name, file, start, named)

@@ -164,6 +164,56 @@ def fnv1a64(data: "bytes | bytearray | memoryview") -> int:
     return value
 
 
+MAX_CHECKED_LENGTH = 1 << 30   # a ring of items of version 4: stamps of 31 bits tell older from newer
+
+
+def _crc32c_tables() -> "tuple[list[int], ...]":
+    """Slice-by-8 tables of CRC32C (Castagnoli, reflected 0x82F63B78): table k is the register's
+    change for a byte followed by k zero bytes (as the Swift side's crc32c_tables.c)."""
+    first = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        first.append(crc)
+    tables = [first]
+    for _ in range(7):
+        previous = tables[-1]
+        tables.append([(previous[b] >> 8) ^ first[previous[b] & 255] for b in range(256)])
+    return tuple(tables)
+
+
+_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7 = _crc32c_tables()
+
+
+def crc32c(data: "bytes | bytearray | memoryview", value: int = 0) -> int:
+    """CRC32C of ``data`` continuing one whose result was ``value`` (0 to start): the running-value
+    form of the usual libraries (``crc32c.crc32c(data, value)``). Pure Python, eight bytes a step."""
+    crc = ~value & 0xFFFFFFFF
+    view = memoryview(data).cast("B")
+    whole = len(view) & ~7
+    for (word,) in struct.iter_unpack("<Q", view[:whole]):
+        x = word ^ crc
+        crc = (_C7[x & 255] ^ _C6[(x >> 8) & 255] ^ _C5[(x >> 16) & 255] ^ _C4[(x >> 24) & 255]
+               ^ _C3[(x >> 32) & 255] ^ _C2[(x >> 40) & 255] ^ _C1[(x >> 48) & 255] ^ _C0[x >> 56])
+    for byte in view[whole:]:
+        crc = _C0[(crc ^ byte) & 255] ^ (crc >> 8)
+    return ~crc & 0xFFFFFFFF
+
+
+def slot_stamp(sequence: int) -> int:
+    """The low half of the check word of ``sequence`` in a ring of items of version 4: its low 31
+    bits and the "written" bit."""
+    return (sequence & 0x7FFFFFFF) | 0x80000000
+
+
+def slot_word(sequence: int, item: "bytes | bytearray | memoryview") -> int:
+    """The check word of an item slot of version 4 holding ``item`` under ``sequence``: the stamp,
+    then the CRC32C of the item continuing ``(sequence >> 31) mod 2^32`` (RingFileFormat.md, "Item
+    slots of version 4")."""
+    return crc32c(item, (sequence >> 31) & 0xFFFFFFFF) << 32 | slot_stamp(sequence)
+
+
 def round_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
@@ -350,7 +400,7 @@ class Layout:
     def __init__(self, item_size: int, length: int, policy: int, alignment: Optional[int] = None,
                  type_name: Optional[str] = None, fields: Optional[FieldLayout] = None,
                  capacity: Optional[int] = None, max_message: Optional[int] = None, precise_time: bool = False,
-                 version: Optional[int] = None) -> None:
+                 version: Optional[int] = None, checked: bool = False) -> None:
         self.item_size, self.length, self.policy = item_size, length, policy
         # The tether timeout in ns (0: off), only ever non-zero under `block` (``tethered``).
         self.tether_ns = 0
@@ -360,18 +410,23 @@ class Layout:
         self.capacity, self.max_message, self.precise_time = capacity, max_message, precise_time
         self.messages = capacity is not None
         plain = alignment is None and type_name is None and fields is None and not self.messages
-        self.version = version or (2 if plain else 3)
+        self.version = 4 if checked else version or (2 if plain else 3)
         slot_alignment = max(8, alignment or 8)
-        self.stride = round_up(item_size, slot_alignment)
+        # Version 4's items: a check word after each, at ``check_word_offset`` in its slot.
+        self.check_word_offset: Optional[int] = round_up(item_size, 8) if checked else None
+        self.stride = round_up(item_size if self.check_word_offset is None else self.check_word_offset + 8, slot_alignment)
         self.file_size = HEADER_SIZE + length * self.stride
 
     @classmethod
     def items(cls, item_size: int, length: int, policy: int, alignment: Optional[int] = None,
-              type_name: Optional[str] = None, fields: Optional[FieldLayout] = None) -> "Layout":
+              type_name: Optional[str] = None, fields: Optional[FieldLayout] = None, checked: bool = False) -> "Layout":
+        """A ring of items; of format version 4, a check word in every slot, if ``checked``."""
         if not _is_integer(item_size) or not 1 <= item_size <= MAX_ITEM_SIZE:
             raise InvalidArgument(f"Item size {item_size} is out of range: it must be between 1 and {MAX_ITEM_SIZE} bytes.")
         if not _is_integer(length) or not 2 <= length <= MAX_LENGTH:
             raise InvalidArgument(f"Length {length} is out of range: a buffer holds between 2 and {MAX_LENGTH} items.")
+        if checked and length > MAX_CHECKED_LENGTH:
+            raise InvalidArgument(f"Length {length} is out of range for a buffer whose items carry check words: it holds between 2 and {MAX_CHECKED_LENGTH} items.")
         if alignment is not None and (alignment < 1 or alignment > MAX_ALIGNMENT or alignment & (alignment - 1)):
             raise InvalidArgument(f"Item alignment {alignment} is not a power of two from 1 to {MAX_ALIGNMENT}.")
         if type_name is not None and not (0 < len(type_name.encode()) <= MAX_TYPE_NAME and type_name.isprintable()):
@@ -382,7 +437,7 @@ class Layout:
             if alignment is not None and alignment != fields.alignment:
                 raise InvalidArgument(f"The fields {fields} are aligned to {fields.alignment} bytes, not the {alignment} given.")
             alignment = fields.alignment
-        layout = cls(item_size, length, policy, alignment, type_name, fields)
+        layout = cls(item_size, length, policy, alignment, type_name, fields, checked=checked)
         if layout.file_size > MAX_FILE_SIZE:
             raise InvalidArgument(f"A buffer of {length} items of {item_size} bytes would need more than {MAX_FILE_SIZE >> 30} GiB.")
         return layout
@@ -533,10 +588,6 @@ class Layout:
             return layout
         if kind != KIND_ITEMS:
             raise corrupt(f"its kind {kind} is unknown")
-        if version != 3:
-            # Version 4's item slots (a check word in each) are not built yet.
-            raise Corrupted(f"Ring file {path} is a buffer of items of format version {version}, which this library does not support: "
-                            "it reads and writes items in versions 2 and 3, and version 4 for buffers of messages only.")
         if field_count > MAX_FIELDS or name_length > MAX_TYPE_NAME:
             raise corrupt("its field count or type name length is out of range")
         zero(OFF_TYPE_NAME + name_length, OFF_MESSAGE_CAPACITY, "the bytes after its type name")
@@ -566,4 +617,4 @@ class Layout:
                 raise corrupt(f"field record {index} has an unknown type {code}")
             fields.append(Field(name, text, offset))
         layout_fields = FieldLayout(fields) if fields else None
-        return cls.items(item_size, length, policy, alignment or None, type_name, layout_fields)
+        return cls.items(item_size, length, policy, alignment or None, type_name, layout_fields, checked=version >= 4)

@@ -91,8 +91,6 @@ class Row:
         kind = values.get("kind", "items")
         if kind == "messages" and self.format_version not in (3, 4):
             raise damaged("format_version", "3 or 4 (a buffer of messages)")
-        if kind == "items" and self.format_version > 3:
-            raise damaged("format_version", "2 or 3 (a buffer of items: version 4 is for messages only, so far)")
         described = self.alignment is not None or self.type_name is not None or fields is not None
         if described and self.format_version < 3:
             raise damaged("format_version", "3 (its items are described: alignment, type name or fields)")

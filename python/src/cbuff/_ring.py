@@ -8,6 +8,7 @@ import logging
 import mmap
 import os
 import stat
+import struct
 import time
 from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple, TypeVar, Union
 
@@ -94,6 +95,7 @@ class RingFile:
         "mapping",
         "path",
         "q",
+        "unnamed",
     )
 
     def __init__(self, path: str, fd: int, mapping: mmap.mmap, layout: F.Layout) -> None:
@@ -101,6 +103,7 @@ class RingFile:
         self.mapping = mapping
         self.closed = False
         self.faulted = False
+        self.unnamed = False                   # the file had no name at the last ``check_size``
         self._guard = S.guard_mapping(self, mapping, layout.file_size)
         self.q = memoryview(mapping).cast("Q")     # u64 words: index = offset // 8
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
@@ -196,7 +199,8 @@ class RingFile:
         failure: Optional[OSError] = None
         size = 0
         try:
-            size = os.fstat(self.fd).st_size
+            info = os.fstat(self.fd)
+            size, self.unnamed = info.st_size, info.st_nlink == 0
         except OSError as error:
             failure = error
         if self.closed:
@@ -206,6 +210,13 @@ class RingFile:
         if size < self.layout.file_size:
             self.faulted = True
         self.check()
+
+    def cannot_receive_more(self) -> bool:
+        """Whether no item can arrive in this file any more: it has no name (its buffer was
+        removed, as of the last ``check_size``) and no writer holds it (a live writer in a
+        removed file still publishes to the readers it has). The Swift side's
+        ``BufferReader.canReceiveMore``: a reader's wait ends then, as at a timeout."""
+        return self.unnamed and not self.writer_alive()
 
     def closed_error(self) -> Closed:
         return Closed(f"Ring file {self.path} was closed by another thread of this process while this one waited on it.")
@@ -618,7 +629,7 @@ class RingFile:
         """Sleeps in slices until ``ready()`` or ``timeout`` seconds (None: no limit): the
         sleeper's steps of the Swift library's ``FutexSleep.wait`` (C1, S1-S5).
 
-        - ``coalesce`` (seconds, at most 1): first sleep up to that long *without* asking to be
+        - ``coalesce`` (seconds; a longer one than 1 s is cut to 1 s): first sleep up to that long *without* asking to be
           woken (C1, a plain timed sleep): the writer makes no wake call for this sleeper, and
           what it publishes meanwhile is all there at the next look. Only if nothing came does
           the sleeper ask to be woken (a follower of 1,000 items a second is woken every 5 ms,
@@ -657,6 +668,8 @@ class RingFile:
             if ready():
                 return True
             self.check_size()
+            if word_offset == F.OFF_NOTIFY and self.cannot_receive_more():
+                return False
             now = time.monotonic_ns()
             remaining = SLICE_NS if deadline is None else min(SLICE_NS, deadline - now)
             if remaining <= 0:
@@ -684,6 +697,8 @@ class RingFile:
         pause = 0.0001
         while not ready():
             self.check_size()
+            if self.cannot_receive_more():
+                return False
             left = None if deadline is None else (deadline - time.monotonic_ns()) / 1e9
             if left is not None and left <= 0:
                 return ready()
@@ -1029,13 +1044,56 @@ class SpaceGate:
 
 
 class SlotPublisher:
-    """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake."""
+    """The writer's side of a ring of slots: W1 claim, W3 payload, W4 publish, W5 wake; in a ring
+    of items of version 4, V1 (the words invalidated) before W1 and V3/V4 (the words, the
+    first item's last) after W3 (the Swift side's ``Publication.swift``, "Version 4")."""
 
     def __init__(self, file: RingFile) -> None:
         self.file, self.layout = file, file.layout
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
         self.gate = SpaceGate(file)
+        if file.layout.check_word_offset is not None:
+            self._settle()
+
+    def _word_index(self, sequence: int) -> int:
+        """The index in ``file.q`` of the check word of ``sequence``'s slot (version 4)."""
+        layout = self.layout
+        return (F.HEADER_SIZE + (sequence % layout.length) * layout.stride + (layout.check_word_offset or 0)) // 8
+
+    def _settle(self) -> None:
+        """Version 4, at attach (under the writer lock): continues after every slot from
+        ``published`` whose word stamps its own sequence (a predecessor killed after its batch's
+        first word and before W4 published it to readers, who go by the words), and zeroes the
+        words after that which stamp their own sequence (the rest of a batch whose first word
+        was never stored). Each walk stays within one lap. (``RingPublisher.settle`` in Swift.)"""
+        q, length = self.file.q, self.layout.length
+        next, walked = self.published, 0
+        while walked < length and q[self._word_index(next)] & 0xFFFFFFFF == F.slot_stamp(next):
+            next, walked = next + 1, walked + 1
+        if next != self.published:
+            self.claimed = max(self.claimed, next)
+            q[self.file.claimed_index] = self.claimed
+            self.announce(self.published, next)
+        stray = next + 1
+        while walked + 1 < length and q[self._word_index(stray)] & 0xFFFFFFFF == F.slot_stamp(stray):
+            q[self._word_index(stray)] = 0
+            stray, walked = stray + 1, walked + 1
+
+    def _invalidate(self, start: int, end: int) -> None:
+        """V1 for the slots of ``start ..< end`` (version 4), before W1."""
+        q = self.file.q
+        for sequence in range(start, end):
+            q[self._word_index(sequence)] = 0
+
+    def _seal(self, start: int, end: int) -> None:
+        """V3 and V4 for ``start ..< end`` (version 4), after W3: each slot's word over its item as
+        it lies, the first one's last (the batch's publication point for readers)."""
+        q, mapping, layout = self.file.q, self.file.mapping, self.layout
+        size, length, stride = layout.item_size, layout.length, layout.stride
+        for sequence in [*range(start + 1, end), start]:
+            offset = F.HEADER_SIZE + (sequence % length) * stride
+            q[self._word_index(sequence)] = F.slot_word(sequence, mapping[offset:offset + size])
 
     def publish(self, payloads: "list[bytes]", timeout: Optional[float] = None) -> int:
         """Publishes the byte strings of ``payloads`` (each at most the item size, zero-padded) in
@@ -1059,6 +1117,8 @@ class SlotPublisher:
         q = file.q
         total, start, gate = len(words), self.published, self.gate
         end = start + total
+        if self.layout.check_word_offset is not None:   # version 4: slots of two words
+            return self.publish([struct.pack("<Q", word) for word in memoryview(words).cast("B").cast("Q")], timeout)
         if 0 < total <= length and end <= gate.limit and end <= MAX_COUNT and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
             if end > self.claimed:
                 self.claimed = end
@@ -1105,10 +1165,15 @@ class SlotPublisher:
                 break
             room = min(total - done, length, self.gate.limit - start if self.gate.block else length)
             end = start + room
+            checked = self.layout.check_word_offset is not None
+            if checked:
+                self._invalidate(start, end)                           # V1
             if end > self.claimed:
                 self.claimed = end
             file.q[file.claimed_index] = self.claimed                  # W1 (W2 is free on x86-64)
             write(start, done, room)                                   # W3
+            if checked:
+                self._seal(start, end)                                 # V3, V4
             self.announce(start, end)
             done += room
         file.check()
@@ -1330,13 +1395,40 @@ class SlotCursor:
                 file.check()
                 return []
             first = self.next
-            items = []
+            items, words = [], []
+            check = layout.check_word_offset
             for i in range(available):                                 # R2
                 offset = F.HEADER_SIZE + ((first + i) % length) * stride
                 items.append(bytes(mapping[offset:offset + size]))
+                if check is not None:
+                    words.append(q[(offset + check) // 8])
             file.check()
             if self._intact(first, available):                         # R3 (free on x86-64), R4
-                return items
+                if check is None:
+                    return items
+                good = self._vouched(first, items, words)
+                if good:
+                    return items[:good]
+
+    def _vouched(self, first: int, items: "list[bytes]", words: "list[int]") -> int:
+        """Version 4, after R4 accepted a copy of ``items`` from ``first`` (the cursor past them)
+        with their slots' check words: how many, from the first, are exactly what was written
+        under their sequence (the word computed over the copy equals the slot's). The cursor is
+        put back after those; if the first is not, it is skipped and counted as lost (damage: a
+        machine crash's stale or torn page, a stray write), and 0 returned."""
+        good = 0
+        for item, word in zip(items, words):
+            if word != F.slot_word(first + good, item):
+                break
+            good += 1
+        if good == 0:
+            _log.warning("item %d of ring file %s is not what its check word vouches for: counted as lost", first, self.file.path)
+            self.missed += 1
+            good_next = first + 1
+        else:
+            good_next = first + good
+        self.next = good_next
+        return good
 
     def read_words(self, count: int) -> "list[int]":
         """``read`` for items of one word each (8-byte slots): up to ``count`` words as ints."""
@@ -1406,7 +1498,16 @@ class SlotCursor:
                 out = numpy.ndarray(available, dtype=dtype, buffer=raw, strides=(stride,))
             file.check()
             if self._intact(first, available):                                       # R4
-                return out
+                check = layout.check_word_offset
+                if check is None:
+                    return out
+                # Version 4 (never dense: a slot is wider than its item): every item against
+                # the word copied with it in `raw`.
+                slots = memoryview(raw.tobytes())
+                good = self._vouched(first, [bytes(slots[i * stride:i * stride + layout.item_size]) for i in range(available)],
+                                     [int.from_bytes(slots[i * stride + check:i * stride + check + 8], "little") for i in range(available)])
+                if good:
+                    return out[:good]
 
     def has_item(self) -> bool:
         file = self.file

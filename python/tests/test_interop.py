@@ -146,10 +146,16 @@ def test_mixed_create_races_have_exactly_one_winner(directory, cbuff_cli):
 
 
 def test_a_python_reader_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli):
-    total, size = 300_000, 32
-    assert cbuff_cli("create", "fast", "--item-size", str(size), "--length", "4096")[0] == 0
-    reader = directory.open_reader("fast")
-    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), "fast", str(total)],
+    assert cbuff_cli("create", "fast", "--item-size", "32", "--length", "4096")[0] == 0
+    read_beside_a_swift_writer(directory, "fast", 300_000, 32)
+
+
+def read_beside_a_swift_writer(directory, name, total, size):
+    """Reads buffer ``name`` while the test agent writes ``total`` items of ``size`` bytes into it
+    (TestSupport's TestItem: each its sequence and tag): every item delivered is intact and in
+    sequence, and delivered + missed is everything written."""
+    reader = directory.open_reader(name)
+    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), name, str(total)],
                               stdout=subprocess.PIPE)
     delivered = bad = 0
     last = -1
@@ -375,24 +381,5 @@ def test_version_4_items_both_ways_and_a_damaged_slot_is_skipped_and_counted(dir
 
 
 def test_a_python_reader_of_version_4_items_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli):
-    total, size = 100_000, 24
-    assert cbuff_cli("create", "fast4", "--item-size", str(size), "--length", "1024", "--integrity", "checked")[0] == 0
-    reader = directory.open_reader("fast4")
-    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), "fast4", str(total)],
-                              stdout=subprocess.PIPE)
-    delivered = bad = 0
-    last = -1
-    while last < total - 1:
-        items = reader._cursor.read(256)
-        if not items:
-            reader.wait(1.0)
-            continue
-        first = reader.next_sequence - len(items)
-        for offset, item in enumerate(items):
-            sequence = int.from_bytes(item[:8], "little")
-            if item != item_bytes(sequence, size) or sequence != first + offset or sequence <= last:
-                bad += 1
-            last = sequence
-            delivered += 1
-    assert writer.wait() == 0
-    assert bad == 0 and delivered + reader.missed == total, (delivered, reader.missed)
+    assert cbuff_cli("create", "fast4", "--item-size", "24", "--length", "1024", "--integrity", "checked")[0] == 0
+    read_beside_a_swift_writer(directory, "fast4", 100_000, 24)

@@ -77,6 +77,9 @@ package struct MessageArea: @unchecked Sendable {
 
     @usableFromInline static let kindMessage: UInt64 = 1
     @usableFromInline static let kindPadding: UInt64 = 2
+    /// Version 4 only: a lost record, written by a recovery over a span whose messages a
+    /// machine crash damaged (see `MessageRecovery.swift`).
+    @usableFromInline static let kindLost: UInt64 = 3
 
     /// The data area at `base` of a ring of geometry `geometry`, whose records are laid out as
     /// `geometry.records` says (its format version's), checked by `check` where they carry one.
@@ -156,10 +159,13 @@ package struct MessageArea: @unchecked Sendable {
     enum Record {
         case message(length: Int, words: UInt64)
         case padding(words: UInt64)
+        /// Version 4: the messages in these words were lost in a machine crash (a recovery wrote
+        /// it); the next message's sequence may be higher than the one expected (I9).
+        case lost(words: UInt64)
 
         @inlinable var words: UInt64 {
             switch self {
-            case .message(_, let words), .padding(let words): words
+            case .message(_, let words), .padding(let words), .lost(let words): words
             }
         }
     }
@@ -185,6 +191,8 @@ package struct MessageArea: @unchecked Sendable {
             return recordWords <= room ? .message(length: length, words: recordWords) : nil
         case Self.kindPadding:
             return UInt64(length) == room && room < maxRecordWords ? .padding(words: room) : nil
+        case Self.kindLost where check != nil:
+            return length >= 1 && UInt64(length) <= room ? .lost(words: UInt64(length)) : nil
         default:
             return nil
         }
@@ -222,8 +230,12 @@ package struct MessagePublisher {
     @usableFromInline var counters: PublicationCounters
     /// The oldest record start no claim has reached (this writer's copy of `messageTail`).
     @usableFromInline var tail: UInt64
-    /// The sequence of the first message at or after ``tail`` (``nextSequence`` if none is).
+    /// The sequence of the first message at or after ``tail`` (``nextSequence`` if none is);
+    /// the least it may be when ``tailAfterLost``.
     @usableFromInline var tailSequence: UInt64
+    /// Whether a lost record lies between ``tail`` and the first message at or after it, whose
+    /// sequence may then be above ``tailSequence`` (I9 of `MessageInvariants.swift`).
+    @usableFromInline var tailAfterLost = false
     /// The sequence the next message gets.
     @usableFromInline package var nextSequence: UInt64
     /// Why the last publish refused to go on, if it did: a record its tail walk found damaged.
@@ -308,19 +320,30 @@ package struct MessagePublisher {
     mutating func advanceTail(below limit: UInt64) -> Bool {
         var next = tail
         var sequence = tailSequence
+        var afterLost = tailAfterLost
         while next < limit {
             let first = area.firstWord(at: next)
             switch area.decode(first, at: next) {
             case .message(_, let words)?:
                 let found = area.sequence(at: next)
-                guard found == sequence, next &+ words <= counters.published else {
-                    return refuse(found == sequence ? .recordCrossesPublished(position: next, words: words, published: counters.published)
-                                                    : .sequence(position: next, found: found, expected: sequence))
+                // I7, or I9 after a lost record: a later sequence, whose gap the lost record explains.
+                let follows = found == sequence || (afterLost && found > sequence && found <= 0x7FFF_FFFF_FFFF_FFFF)   // I1: `Limits.maxCount`
+                guard follows, next &+ words <= counters.published else {
+                    return refuse(follows ? .recordCrossesPublished(position: next, words: words, published: counters.published)
+                                          : .sequence(position: next, found: found, expected: sequence))
                 }
-                sequence &+= 1
+                sequence = found &+ 1
+                afterLost = false
                 next &+= words
             case .padding(let words)?:
                 guard next &+ words < counters.published else { return refuse(.paddingAtPublished(position: next)) }
+                next &+= words
+            case .lost(let words)?:
+                // A lost record may end at `published` (I9): nothing the claim reaches then follows it.
+                guard next &+ words <= counters.published else {
+                    return refuse(.recordCrossesPublished(position: next, words: words, published: counters.published))
+                }
+                afterLost = true
                 next &+= words
             case nil:
                 return refuse(.record(position: next, firstWord: first))
@@ -329,6 +352,7 @@ package struct MessagePublisher {
         if next != tail {
             tail = next
             tailSequence = sequence
+            tailAfterLost = afterLost
             header.messageTail.pointee.store(next, ordering: .relaxed)
         }
         return true
@@ -385,13 +409,17 @@ package struct MessageCursor {
         /// Such a reader found its position overwritten: what it committed is all it knows, and
         /// a message after it counts the gap.
         case resumedThenLapped(from: UInt64, committed: UInt64)
+        /// The reader passed the lost record at `at` expecting `expected` (I9): the next message
+        /// is `expected` or later, the gap counted as missed. A commit names the lost record, so
+        /// that a reader resuming there counts the same gap.
+        case lost(at: UInt64, expected: UInt64)
 
         /// The sequence a commit stores with the position ``commitPoint`` names.
         var bound: UInt64? {
             switch self {
             case .unknown: nil
             case .lapped(_, let expected): expected
-            case .atLeast(let first): first
+            case .atLeast(let first), .lost(_, let first): first
             case .resumed(let committed), .resumedThenLapped(_, let committed): committed
             }
         }
@@ -485,6 +513,7 @@ package struct MessageCursor {
         switch slack {
         case .lapped(let from, let expected): (from, expected)
         case .resumedThenLapped(let from, let committed): (from, committed)
+        case .lost(let at, let expected): (at, expected)
         case .atLeast: (position, nil)
         case .unknown, .resumed: (position, slack.bound)
         }
@@ -557,6 +586,13 @@ package struct MessageCursor {
                 }
                 // `knownPublished` is a record end; the padding's end never is (I6).
                 guard position &+ words != check.knownPublished else { return found(.paddingAtPublished(position: position)) }
+                position &+= words
+            case .lost(let words)? where position &+ words <= check.knownPublished:
+                guard check.copyIsIntact(from: position) else {
+                    if !recoverFromLap() { return .damaged }
+                    continue
+                }
+                passLost(at: position)
                 position &+= words
             case let record:
                 guard check.copyIsIntact(from: position) else {
@@ -654,6 +690,18 @@ package struct MessageCursor {
         return .damaged
     }
 
+    /// Passes the lost record at `position` (I9): the next message may come later than the one
+    /// expected, by what the crash lost, which ``admit(_:)`` then counts as missed. A reader that
+    /// did not know what to expect (a busy writer at its start) still does not.
+    @usableFromInline @inline(never)
+    mutating func passLost(at position: UInt64) {
+        if let expected {
+            if case .lost = slack, exactNext == nil { return }       // consecutive lost records: one gap, counted from the first
+            slack = .lost(at: position, expected: expected)
+        }
+        exactNext = nil
+    }
+
     /// The damage a record that is not a readable message or padding shows.
     @usableFromInline @inline(never)
     static func unreadable(_ record: MessageArea.Record?, first: UInt64, at position: UInt64, published: UInt64) -> MessageDamage {
@@ -667,19 +715,21 @@ package struct MessageCursor {
     @usableFromInline @inline(never)
     mutating func admit(_ sequence: UInt64) -> UInt64? {
         let verdict: Result<UInt64, MessageDamage>
+        let allowance = area.allowance(header)
         if let exactNext {
             verdict = .failure(.sequence(position: position, found: sequence, expected: exactNext))
-        } else if sequence > position / 3 {
+        } else if !area.fits(sequence, at: position, allowance: allowance) {
             verdict = .failure(.sequenceBeyondPosition(position: position, sequence: sequence))
         } else {
             switch slack {
             case .unknown:
                 verdict = .success(0)
             case .lapped(let from, let expected):
-                // The messages expected ..< sequence lay in the words from `from` to here, 3 each at least.
-                verdict = sequence >= expected && sequence - expected <= (position &- from) / 3 ? .success(sequence - expected)
+                // The messages expected ..< sequence lay in the words from `from` to here, 3 each at
+                // least, unless a recovery lost them (I4: at most the allowance).
+                verdict = sequence >= expected && sequence - expected <= (position &- from) / 3 &+ allowance ? .success(sequence - expected)
                     : .failure(.impossibleGap(position: position, found: sequence, expected: expected, from: from))
-            case .atLeast(let first):
+            case .atLeast(let first), .lost(_, let first):
                 verdict = sequence >= first ? .success(sequence - first) : .failure(.sequence(position: position, found: sequence, expected: first))
             case .resumed(let committed):
                 verdict = sequence <= committed ? .success(0) : .failure(.committedSequence(position: position, found: sequence, committed: committed))

@@ -209,7 +209,10 @@ package struct RingFile: ~Copyable {
         // another record can even show N twice): the table is damaged only if it still looks so
         // on a second look.
         if readerTableProblem() != nil { try checkReaderTable() }
-        if let area = messageArea, case .damaged(let damage) = area.observe(words) {
+        // A ring waiting for its recovery after a machine crash (see `MessageRecovery.swift`) may
+        // hold damage the recovery repairs: whoever opens it to read or write recovers it first,
+        // and `inspect` and `verify` say it is pending.
+        if let area = messageArea, !recoveryIsPending, case .damaged(let damage) = area.observe(words) {
             throw damaged(damage)
         }
     }
@@ -544,7 +547,7 @@ package struct RingFile: ~Copyable {
     }
 
     /// Every record of a message ring from its oldest message to `published`, walked and
-    /// checked (``MessageArea/survey(from:sequence:through:next:resynchronizing:)``, resuming
+    /// checked (``MessageArea/survey(from:sequence:through:next:allowance:resynchronizing:)``, resuming
     /// after damage where the records carry a check word): what `verify` reports, with the state
     /// it started from. With a writer publishing meanwhile, a walk that a claim overtook (R4:
     /// the claim reached where it started, so what it read may have changed under it) is done
@@ -560,7 +563,7 @@ package struct RingFile: ~Copyable {
                 throw damaged(damage)
             case .consistent(let state) where state.oldestSequence != nil:
                 let survey = area.survey(from: state.oldestPosition, sequence: state.oldestSequence!, through: state.counters.published,
-                                         next: state.next, resynchronizing: true)
+                                         next: state.next, allowance: area.allowance(state.counters), resynchronizing: true)
                 atomicMemoryFence(ordering: .acquiring)                                    // R3 for the records read
                 if state.oldestPosition >= area.oldestIntact(claimed: MessageCounters.load(header).claimed) { return (state, survey) }  // R4
             case .consistent, .moving:
@@ -644,6 +647,11 @@ package struct HeaderWords: @unchecked Sendable {
         (word64(RingLayout.Offset.writerBoot), word64(RingLayout.Offset.writerBoot + 8))
     }
     package var earlierBootBelow: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.earlierBootBelow) }
+    // Version-4 message rings: what the last recovery did (see `MessageRecovery.swift`).
+    package var recoveredAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.recoveredAt) }
+    package var sequenceAllowance: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.sequenceAllowance) }
+    package var recoveryLost: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.recoveryLost) }
+    package var recoveryRanges: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.recoveryRanges) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {

@@ -1,0 +1,228 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import SharedRing
+import SharedRingProtocol
+import SharedRingCommon
+
+/// The recovery of a version-4 message ring after a machine crash (`Sources/Ring/MessageRecovery.swift`),
+/// with real processes and real files: a writer process (its boot set by `CBUFF_TEST_BOOT_ID`)
+/// pushes, syncs, pushes more and is killed (SIGKILL); the file is then damaged as a power loss
+/// damages it, a page or a 512-byte sector replaced by an older version of itself (snapshots taken
+/// with `pread` while the writer runs, at the points its output names) or by zeros; this test
+/// process, whose boot is another, then finds the ring needing a recovery.
+@Suite struct CrashRecoveryTests {
+    let temporary: TemporaryDirectory
+    var directory: DataDirectory { temporary.directory }
+    var dir: String { temporary.path }
+
+    init() throws { temporary = try TemporaryDirectory() }
+
+    static let earlierBoot = ["CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"]
+    static let otherBoot = ["CBUFF_TEST_BOOT_ID": "11111111-2222-3333-4444-555555555555"]
+    /// 64 KiB of data area; messages of 8–120 bytes; 300 synced, then 150 and 150 more: 600
+    /// records of about 12 words, which fit without wrapping.
+    static let capacity = 65536, max = 120, synced: UInt64 = 300, more: UInt64 = 150
+    static let dataOffset = 4096
+
+    /// The file at each point: after the sync, after the first `more`, and as the killed writer left it.
+    struct Crash {
+        let path: String
+        let afterSync: [UInt8]
+        let middle: [UInt8]
+        let final: [UInt8]
+        let durable: UInt64
+        let pushed: UInt64
+    }
+
+    /// One kind of power-loss damage: which bytes of the final file go back to which version.
+    struct Damage: Sendable, CustomTestStringConvertible {
+        let name: String
+        /// (offset, length, source: 0 zeros, 1 after the sync, 2 the middle snapshot)
+        let region: @Sendable (_ final: [UInt8], _ crash: (afterSync: UInt64, middle: UInt64)) -> (offset: Int, length: Int, source: Int)
+        var testDescription: String { name }
+    }
+
+    /// Byte offset in the file of word position `position` (no wrap in these rings).
+    static func byte(_ position: UInt64) -> Int { dataOffset + Int(position) * 8 }
+
+    static let damages: [Damage] = [
+        // The page where the synced messages end goes back to its synced version: the first
+        // unsynced records in it become zeros.
+        Damage(name: "stale page at the durable end") { _, p in ((byte(p.afterSync) / 4096) * 4096, 4096, 1) },
+        // A page in the middle of the synced messages is zeroed: durable messages lost there only.
+        Damage(name: "zeroed page of synced messages") { _, p in ((byte(p.afterSync / 2) / 4096) * 4096, 4096, 0) },
+        // The 512-byte sector where the middle snapshot ended goes back to that version.
+        Damage(name: "stale sector after the middle") { _, p in ((byte(p.middle) / 512) * 512, 512, 2) },
+        // The header page goes back to its synced version: its counters name 300 messages while
+        // 600 lie in the data area (which a consumer may have seen).
+        Damage(name: "stale header page") { _, _ in (0, 4096, 1) },
+    ]
+
+    /// Creates ring `name` here, has a writer process of an earlier boot push, sync, push more
+    /// and die, snapshotting the file at each point.
+    func crash(_ name: String) throws -> Crash {
+        try directory.createMessageBuffer(name, capacity: Self.capacity, maxMessageSize: Self.max).close()
+        let path = directory.ringPath(of: name)
+        let writer = try ChildProcess("cbuff-test-agent", ["crash-writer", dir, name, "\(Self.synced)", "\(Self.max)"], environment: Self.earlierBoot)
+        defer { writer.kill(); writer.wait() }
+        let durable = try #require(writer.expectLine(startingWith: "synced").flatMap { UInt64($0.dropFirst(7)) })
+        let afterSync = try Self.pread(path)
+        writer.send("more \(Self.more)")
+        _ = try #require(writer.expectLine(startingWith: "pushed"))
+        let middle = try Self.pread(path)
+        writer.send("more \(Self.more)")
+        let pushed = try #require(writer.expectLine(startingWith: "pushed").flatMap { UInt64($0.dropFirst(7)) })
+        writer.kill(SIGKILL)
+        #expect(writer.wait() == 128 + SIGKILL)
+        return Crash(path: path, afterSync: afterSync, middle: middle, final: try Self.pread(path), durable: durable, pushed: pushed)
+    }
+
+    /// Applies `damage` to the crashed file; returns the sequences whose records are still
+    /// exactly as written (the record's bytes unchanged), which must all be delivered.
+    func damage(_ crash: Crash, _ damage: Damage) throws -> [UInt64] {
+        let published = { (bytes: [UInt8]) in Self.word(bytes, RingLayout.Offset.published) }
+        let (offset, length, source) = damage.region(crash.final, (published(crash.afterSync), published(crash.middle)))
+        var bytes = crash.final
+        let from: [UInt8] = source == 1 ? crash.afterSync : source == 2 ? crash.middle : [UInt8](repeating: 0, count: bytes.count)
+        bytes.replaceSubrange(offset..<(offset + length), with: from[offset..<(offset + length)])
+        #expect(bytes != crash.final, "the damage \(damage.name) changed nothing")
+        try Self.pwrite(crash.path, bytes)
+        var intact: [UInt64] = []
+        for record in Self.records(crash.final) where bytes[record.bytes] == crash.final[record.bytes] {
+            intact.append(record.sequence)
+        }
+        return intact
+    }
+
+    /// The message records of a ring that never wrapped, as its writer left them.
+    static func records(_ bytes: [UInt8]) -> [(sequence: UInt64, bytes: Range<Int>)] {
+        var found: [(UInt64, Range<Int>)] = []
+        var position: UInt64 = 0
+        let published = word(bytes, RingLayout.Offset.published)
+        while position < published {
+            let first = word(bytes, byte(position))
+            let words = 4 + ((first & 0xFFFF_FFFF) + 7) / 8
+            found.append((word(bytes, byte(position) + 8), byte(position)..<byte(position + words)))
+            position += words
+        }
+        return found
+    }
+
+    static func word(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
+        bytes[offset..<(offset + 8)].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
+    static func pread(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw POSIXError(.ENOENT) }
+        defer { close(fd) }
+        var size = stat()
+        fstat(fd, &size)
+        var bytes = [UInt8](repeating: 0, count: Int(size.st_size))
+        let count = bytes.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, $0.count, 0) }
+        #expect(count == bytes.count)
+        return bytes
+    }
+
+    static func pwrite(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { throw POSIXError(.ENOENT) }
+        defer { close(fd) }
+        let count = bytes.withUnsafeBytes { Glibc.pwrite(fd, $0.baseAddress, $0.count, 0) }
+        #expect(count == bytes.count)
+    }
+
+    /// Reads everything from the oldest message; every delivered message must be exactly the one
+    /// written under its sequence.
+    func readAll(_ name: String) throws -> (sequences: [UInt64], missed: UInt64) {
+        var reader = try directory.openMessageReader(name)
+        var sequences: [UInt64] = []
+        while let message = try reader.pop() {
+            #expect(TestMessage.check(message.bytes, sequence: message.sequence, max: Self.max), "message \(message.sequence) is not what was written")
+            sequences.append(message.sequence)
+        }
+        return (sequences, reader.missedCount)
+    }
+
+    /// The take-over recovers: the writer continues above every sequence any process ever saw,
+    /// and the ring then holds exactly the intact messages, then the new one.
+    @Test(arguments: damages)
+    func takeOverRecoversAndContinuesAboveEverySequence(_ kind: Damage) throws {
+        let crash = try crash("t")
+        let intact = try damage(crash, kind)
+        #expect(directory.recoveryPendingForTests("t"))
+        var writer = try directory.takeOverMessages("t")
+        #expect(writer.nextSequence >= crash.pushed, "\(kind.name): next \(writer.nextSequence), but \(crash.pushed) were pushed")
+        let next = writer.nextSequence
+        try writer.push(TestMessage.bytes(next, max: Self.max))
+        writer.close()
+        let read = try readAll("t")
+        #expect(read.sequences == intact + [next], "\(kind.name): delivered \(read.sequences.count), intact \(intact.count)")
+        #expect(read.missed == next + 1 - UInt64(read.sequences.count), "\(kind.name): missed \(read.missed)")
+        let durable = intact.filter { $0 < crash.durable }
+        #expect(Set(durable).isSubset(of: read.sequences), "\(kind.name): a durable intact message was not delivered")
+        #expect(try directory.verify("t").isIntact)
+        #expect(!directory.recoveryPendingForTests("t"))
+    }
+
+    /// A reader opened first recovers: it delivers exactly the intact messages, each as written,
+    /// counting the lost ones as missed; a writer taking over afterwards continues, and the
+    /// reader counts the jump to its first message too. A named reader committed inside a lost
+    /// span resumes at the lost record before it and counts what was lost.
+    @Test(arguments: damages)
+    func aReaderRecoversAndDeliversExactlyTheIntactMessages(_ kind: Damage) throws {
+        let crash = try crash("r")
+        let intact = try damage(crash, kind)
+        var reader = try directory.openMessageReader("r")
+        var sequences: [UInt64] = []
+        while let message = try reader.pop() {
+            #expect(TestMessage.check(message.bytes, sequence: message.sequence, max: Self.max), "message \(message.sequence) is not what was written")
+            sequences.append(message.sequence)
+        }
+        #expect(sequences == intact, "\(kind.name): delivered \(sequences.count), intact \(intact.count)")
+        #expect(reader.missedCount == UInt64(intact.last! + 1) - UInt64(intact.count), "\(kind.name): missed \(reader.missedCount)")
+        var writer = try directory.takeOverMessages("r")
+        let next = writer.nextSequence
+        #expect(next >= crash.pushed)
+        try writer.push(TestMessage.bytes(next, max: Self.max))
+        let message = try #require(try reader.pop())
+        #expect(message.sequence == next && TestMessage.check(message.bytes, sequence: next, max: Self.max))
+        #expect(reader.missedCount == next - UInt64(intact.count), "\(kind.name): missed \(reader.missedCount) in all")
+        writer.close()
+    }
+
+    /// A recovery killed midway (SIGKILL inside it, at each of its steps) leaves a ring the next
+    /// open recovers again, to the same messages.
+    @Test(arguments: ["recovery-first-span", "recovery-repaired", "recovery-published"])
+    func aRecoveryKilledMidwayRunsAgain(_ point: String) throws {
+        let crash = try crash("k")
+        let intact = try damage(crash, Self.damages[0])
+        let opener = try ChildProcess("cbuff-test-agent", ["open-messages", dir, "k"],
+                                      environment: Self.otherBoot.merging(["CBUFF_TEST_KILL_AT": point]) { $1 })
+        #expect(opener.wait() == 128 + SIGKILL, "the recovery was not killed at \(point)")
+        #expect(directory.recoveryPendingForTests("k"))
+        let read = try readAll("k")
+        #expect(read.sequences == intact, "\(point): delivered \(read.sequences.count), intact \(intact.count)")
+        var writer = try directory.takeOverMessages("k")
+        #expect(writer.nextSequence >= crash.pushed)
+        writer.close()
+    }
+
+    /// A ring closed after a sync is not recovered after a restart (nothing can be lost), and a
+    /// ring whose writer of this boot is alive never is.
+    @Test func aCleanSyncedCloseNeedsNoRecovery() throws {
+        var writer = try directory.createMessageBuffer("c", capacity: 4096, maxMessageSize: 64)
+        try writer.push("one")
+        _ = try writer.sync()
+        writer.close()
+        #expect(try run("cbuff", ["--dir", dir, "inspect", "c"], environment: Self.otherBoot).stdout.contains("recovery pending") == false)
+    }
+}
+
+extension DataDirectory {
+    /// Whether buffer `name`'s ring waits for a recovery, looked at without changing it.
+    func recoveryPendingForTests(_ name: String) -> Bool {
+        (try? status(of: name).ring?.recoveryPending) == true
+    }
+}

@@ -61,7 +61,8 @@ import SharedRingCommon
 
     /// Creates ring `name` here, has a writer process of an earlier boot push, sync, push more
     /// and die, snapshotting the file at each point.
-    func crash(_ name: String) throws -> Crash {
+    /// `whileAlive` runs before the kill (a live writer of another boot makes nothing pending).
+    func crash(_ name: String, whileAlive: () throws -> Void = {}) throws -> Crash {
         try directory.createMessageBuffer(name, capacity: Self.capacity, maxMessageSize: Self.max).close()
         let path = directory.ringPath(of: name)
         let writer = try ChildProcess("cbuff-test-agent", ["crash-writer", dir, name, "\(Self.synced)", "\(Self.max)"], environment: Self.earlierBoot)
@@ -73,6 +74,7 @@ import SharedRingCommon
         let middle = try Self.pread(path)
         writer.send("more \(Self.more)")
         let pushed = try #require(writer.expectLine(startingWith: "pushed").flatMap { UInt64($0.dropFirst(7)) })
+        try whileAlive()
         writer.kill(SIGKILL)
         #expect(writer.wait() == 128 + SIGKILL)
         return Crash(path: path, afterSync: afterSync, middle: middle, final: try Self.pread(path), durable: durable, pushed: pushed)
@@ -207,6 +209,64 @@ import SharedRingCommon
         var writer = try directory.takeOverMessages("k")
         #expect(writer.nextSequence >= crash.pushed)
         writer.close()
+    }
+
+    /// The operator's view: `inspect` and `verify` say a recovery is pending and change nothing;
+    /// after it, `inspect` says when it ran and what it lost, `verify` reports the lost span as
+    /// lost (exit 0: nothing else is damaged).
+    @Test func inspectAndVerifyShowThePendingAndTheLastRecovery() throws {
+        let crash = try crash("o")
+        let intact = try damage(crash, Self.damages[1])
+        let lost = crash.pushed - UInt64(intact.count)
+        let before = try Self.pread(crash.path)
+        let pending = try run("cbuff", ["--dir", dir, "inspect", "o"])
+        #expect(pending.stdout.contains("recovery") && pending.stdout.contains("pending"), "\(pending)")
+        let json = try run("cbuff", ["--dir", dir, "inspect", "o", "--json"])
+        #expect(json.stdout.contains("\"recoveryPending\":true") && json.stdout.contains("\"lastRecovery\":null"), "\(json)")
+        let verifying = try run("cbuff", ["--dir", dir, "verify", "o"])
+        #expect(verifying.status == 65 && verifying.stdout.contains("pending"), "\(verifying)")
+        #expect(try Self.pread(crash.path) == before, "inspect or verify changed the file")
+
+        _ = try directory.openMessageReader("o")                  // recovers
+        let inspected = try run("cbuff", ["--dir", dir, "inspect", "o"])
+        #expect(inspected.stdout.contains("after a machine crash: \(lost) messages lost in 1 ranges"), "\(inspected)")
+        let verified = try run("cbuff", ["--dir", dir, "verify", "o"])
+        #expect(verified.status == 0 && verified.stdout.contains("\(lost) messages") && verified.stdout.contains("lost in a machine crash"), "\(verified)")
+        let report = try run("cbuff", ["--dir", dir, "verify", "o", "--json"])
+        #expect(report.stdout.contains("\"recoveryPending\":false") && report.stdout.contains("\"isIntact\":true"), "\(report)")
+        let after = try run("cbuff", ["--dir", dir, "inspect", "o", "--json"])
+        #expect(after.stdout.contains("\"lostMessages\":\(lost)") && after.stdout.contains("\"lostRanges\":1"), "\(after)")
+    }
+
+    /// A named reader that committed a position inside the span a crash damaged resumes at the
+    /// lost record there, counts what was lost, and goes on with the intact messages after it.
+    @Test func aNamedReaderCommittedInALostSpanResumesAndCountsTheLoss() throws {
+        // Commit inside the page the damage zeroes (a quarter into the ring): at the message
+        // whose record starts there, while the writer lives.
+        var page = 0
+        var found: (sequence: UInt64, bytes: Range<Int>)?
+        let crash = try crash("n") {
+            let now = try Self.pread(directory.ringPath(of: "n"))
+            page = (Self.byte(Self.word(now, RingLayout.Offset.published) / 4) / 4096) * 4096
+            found = Self.records(now).first { $0.bytes.lowerBound > page && $0.bytes.upperBound < page + 4096 }
+            var named = try directory.openMessageReader("n", named: "kept")
+            while let message = try named.pop() { if message.sequence + 1 == found?.sequence { break } }
+            named.close()                                       // commits the position of `inside`
+        }
+        let inside = try #require(found)
+        var bytes = try Self.pread(crash.path)
+        bytes.replaceSubrange(page..<(page + 4096), with: [UInt8](repeating: 0, count: 4096))
+        try Self.pwrite(crash.path, bytes)
+        let intact = Self.records(crash.final).filter { bytes[$0.bytes] == crash.final[$0.bytes] }.map(\.sequence)
+        var resumed = try directory.openMessageReader("n", named: "kept")
+        var sequences: [UInt64] = []
+        while let message = try resumed.pop() {
+            #expect(TestMessage.check(message.bytes, sequence: message.sequence, max: Self.max))
+            sequences.append(message.sequence)
+        }
+        #expect(sequences == intact.filter { $0 >= inside.sequence })
+        let firstAfter = try #require(sequences.first)
+        #expect(resumed.missedCount == firstAfter - inside.sequence, "missed \(resumed.missedCount)")
     }
 
     /// A ring closed after a sync is not recovered after a restart (nothing can be lost), and a

@@ -62,8 +62,8 @@ import SharedRingCommon
     /// Creates ring `name` here, has a writer process of an earlier boot push, sync, push more
     /// and die, snapshotting the file at each point.
     /// `whileAlive` runs before the kill (a live writer of another boot makes nothing pending).
-    func crash(_ name: String, whileAlive: () throws -> Void = {}) throws -> Crash {
-        try directory.createMessageBuffer(name, capacity: Self.capacity, maxMessageSize: Self.max).close()
+    func crash(_ name: String, capacity: Int = Self.capacity, whileAlive: () throws -> Void = {}) throws -> Crash {
+        try directory.createMessageBuffer(name, capacity: capacity, maxMessageSize: Self.max).close()
         let path = directory.ringPath(of: name)
         let writer = try ChildProcess("cbuff-test-agent", ["crash-writer", dir, name, "\(Self.synced)", "\(Self.max)"], environment: Self.earlierBoot)
         defer { writer.kill(); writer.wait() }
@@ -267,6 +267,54 @@ import SharedRingCommon
         #expect(sequences == intact.filter { $0 >= inside.sequence })
         let firstAfter = try #require(sequences.first)
         #expect(resumed.missedCount == firstAfter - inside.sequence, "missed \(resumed.missedCount)")
+    }
+
+    /// The message records of a ring from its tail to `published`, wrapped or not, as the
+    /// header of `bytes` names them (padding passed).
+    static func chain(_ bytes: [UInt8]) -> [(sequence: UInt64, bytes: Range<Int>)] {
+        let words = word(bytes, 464) / 8
+        func at(_ position: UInt64) -> Int { dataOffset + Int(position % words) * 8 }
+        var found: [(UInt64, Range<Int>)] = []
+        var position = word(bytes, RingLayout.Offset.messageTail)
+        let published = word(bytes, RingLayout.Offset.published)
+        while position < published {
+            let first = word(bytes, at(position))
+            if first >> 32 == 2 { position += first & 0xFFFF_FFFF; continue }
+            let recordWords = 4 + ((first & 0xFFFF_FFFF) + 7) / 8
+            found.append((word(bytes, at(position) + 8), at(position)..<(at(position) + Int(recordWords) * 8)))
+            position += recordWords
+        }
+        return found
+    }
+
+    /// In a ring that lapped many times (16 KiB: the 600 messages fill it about 3.5 times, with
+    /// padding at its end): a page in the middle of what it holds zeroed, or back to its version
+    /// at the sync (older laps' records, each matching its check word under its old sequence),
+    /// or one sector back to the middle snapshot. Exactly the intact messages are delivered,
+    /// then the take-over continues above every sequence.
+    @Test(arguments: [0, 1, 2])
+    func aLappedRingRecoversToExactlyItsIntactMessages(_ source: Int) throws {
+        let crash = try crash("w", capacity: 16384)
+        let chain = Self.chain(crash.final)
+        let middle = chain[chain.count / 2].bytes.lowerBound
+        let (offset, length) = source == 2 ? ((middle / 512) * 512, 512) : ((middle / 4096) * 4096, 4096)
+        var bytes = crash.final
+        let from = source == 1 ? crash.afterSync : source == 2 ? crash.middle : [UInt8](repeating: 0, count: bytes.count)
+        bytes.replaceSubrange(offset..<(offset + length), with: from[offset..<(offset + length)])
+        #expect(bytes != crash.final)
+        try Self.pwrite(crash.path, bytes)
+        let intact = chain.filter { bytes[$0.bytes] == crash.final[$0.bytes] }.map(\.sequence)
+        #expect(intact.count < chain.count, "the damage hit no message")
+        let read = try readAll("w")
+        #expect(read.sequences == intact, "source \(source): delivered \(read.sequences.count), intact \(intact.count) of \(chain.count)")
+        #expect(read.missed == intact.last! + 1 - intact.first! - UInt64(intact.count), "missed \(read.missed)")
+        var writer = try directory.takeOverMessages("w")
+        #expect(writer.nextSequence >= crash.pushed)
+        for _ in 0..<200 { try writer.push(TestMessage.bytes(writer.nextSequence, max: Self.max)) }   // laps the lost records
+        writer.close()
+        #expect(try directory.verify("w").isIntact)
+        let again = try readAll("w")
+        #expect(again.sequences == Array(again.sequences.sorted()) && Set(again.sequences).count == again.sequences.count)
     }
 
     /// A ring closed after a sync is not recovered after a restart (nothing can be lost), and a

@@ -62,7 +62,8 @@ internal import SharedRingCommon
 // its bytes are handed out (`MessageCursor.isFollowed`; version 4's I8 catches it, before the
 // bytes are handed out too), and the writer checks them on every record its tail walks past before it
 // overwrites it (`MessagePublisher.advanceTail`): a take-over never overwrites a record it has not
-// proven to be the consecutive predecessor of the oldest intact one. So a damaged record is
+// proven to be the consecutive predecessor of the oldest intact one; past a lost record (I9), each
+// of them accepts a later sequence, and a reader counts the difference as missed. So a damaged record is
 // found by whoever reaches it first, and nothing is delivered, skipped or counted as missed on the
 // strength of a word that contradicts the others.
 //

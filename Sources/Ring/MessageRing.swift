@@ -14,7 +14,7 @@ package import SharedRingCommon
 // A record at position p is a header of three words (version 3) or four (version 4), then the
 // message's bytes, padded to a word:
 //
-//   word 0   length (u32, bytes of the message) | kind (u32: 1 message, 2 padding) << 32
+//   word 0   length (u32, bytes of the message) | kind (u32: 1 message, 2 padding, 3 lost) << 32
 //   word 1   the message's sequence number (0, 1, 2, …)
 //   word 2   its publish time, nanoseconds since the Unix epoch
 //   word 3   version 4 only: the record's check (`RecordCheck`: the CRC-32 of bytes 0–23 and of
@@ -29,6 +29,12 @@ package import SharedRingCommon
 // message of at most `capacity / 2 -` the header's bytes therefore always fits, padding included, in what a
 // named reader can have emptied. `published` only ever stops at the end of a record, so a reader
 // that sees `published > p` knows the whole record at p is complete (R1).
+//
+// A lost record (version 4 only) is a single word `(words) | 3 << 32` that a recovery after a
+// machine crash wrote over words whose messages were damaged (`MessageRecovery.swift`): readers
+// and the tail walk pass it as they pass padding, and the message after it may carry a later
+// sequence than the one expected, the difference counted as missed (I9 of
+// `MessageInvariants.swift`).
 //
 // Reading a record is R2 of the slot ring: the header and the bytes are plain loads that may race
 // with the writer's next lap, and nothing read is believed before R4 says position p was not

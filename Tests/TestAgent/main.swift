@@ -39,6 +39,8 @@
 //   crash-writer DIR NAME FIRST MAX    take NAME over, push FIRST messages, sync, print "synced D";
 //                                      on each line "more K", push K more, print "pushed N"; then
 //                                      block until killed (the crash-recovery tests)
+//   list-messages DIR NAME             read NAME from its oldest message (recovering it if pending):
+//                                      print "SEQUENCE HEX" per message, then "missed=M"
 //   open-messages DIR NAME             open a reader of NAME (recovering it if pending), print "opened"
 //   churn DIR PREFIX SECONDS SEED      for SECONDS, create, remove and list buffers PREFIX0..7 at
 //                                      random; print "done ops=N errors=E" (E: unexpected errors)
@@ -685,6 +687,15 @@ do {
         // this process inside the recovery with CBUFF_TEST_KILL_AT), then print "opened".
         _ = try directory.openMessageReader(name)
         say("opened")
+
+    case "list-messages":
+        // Open a reader of NAME at its oldest message (recovering it if pending), print
+        // "SEQUENCE HEX" for each message there is, then "missed=M next=N".
+        var reader = try directory.openMessageReader(name)
+        while let message = try reader.pop() {
+            say("\(message.sequence) " + message.bytes.map { String(format: "%02x", $0) }.joined())
+        }
+        say("missed=\(reader.missedCount)")
 
     case "read-messages":
         guard args.count >= 5, let total = UInt64(args[3]), let max = Int(args[4]) else { fail("read-messages needs TOTAL MAX") }

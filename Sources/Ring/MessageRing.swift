@@ -393,6 +393,11 @@ package struct MessageCursor {
     var spinBudget = SpinBudget()
     /// The delay a wait may add to coalesce wake-ups (see `FutexSleep`), in nanoseconds; 0: none.
     package var coalescingNanos: Int64 = 0
+    /// Whether damage is skipped rather than reported: a reader of a version-4 ring that waits
+    /// for a recovery it cannot run (a read-only data directory). It resumes at the next record
+    /// provable on its own (as `MessageArea.survey` does) and counts the jump in sequence there
+    /// as missed; it still delivers nothing its check word does not vouch for.
+    package var skipsDamage = false
     /// What the last read that returned ``Outcome/damaged`` found (kept here, not in the
     /// outcome, so that every read returns a small value).
     @usableFromInline package var damage: MessageDamage?
@@ -482,6 +487,18 @@ package struct MessageCursor {
         slack = placed.slack
     }
 
+    /// A cursor at `position` (a record start the counters name, `published` or the tail) of a
+    /// ring whose records there could not be proven, that skips damage (``skipsDamage``): it
+    /// learns the sequence from the first message it proves.
+    init(area: MessageArea, header: HeaderWords, unprovenAt position: UInt64) {
+        self.area = area
+        self.header = header
+        check = ReadCheck(header: header, capacity: area.words, gatedRecord: nil)
+        self.position = position
+        exactNext = nil
+        skipsDamage = true
+    }
+
     /// Where a named reader that committed `committed` (and `sequence`, if it knew it) resumes:
     /// there if it is intact, else at the oldest message, the gap counted from `sequence`.
     static func resume(at committed: UInt64, sequence: UInt64?, in state: MessageRingState,
@@ -559,6 +576,7 @@ package struct MessageCursor {
                         if !recoverFromLap() { return .damaged }
                         continue
                     }
+                    if skipDamage() { continue }
                     return found(.checksum(position: position, sequence: stamp.sequence))
                 }
                 let value = copy(UnsafeRawBufferPointer(start: area.body(pointer), count: length))        // R2
@@ -573,12 +591,16 @@ package struct MessageCursor {
                         if !recoverFromLap() { return .damaged }
                         continue
                     }
+                    if skipDamage() { continue }
                     return found(damage)
                 }
                 if _fastPath(stamp.sequence == exactNext) {                                               // I7
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
                 } else {
-                    guard let lost = admit(stamp.sequence) else { return .damaged }
+                    guard let lost = admit(stamp.sequence) else {
+                        if skipDamage() { continue }
+                        return .damaged
+                    }
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
                     missed &+= lost
                 }
@@ -591,7 +613,10 @@ package struct MessageCursor {
                     continue
                 }
                 // `knownPublished` is a record end; the padding's end never is (I6).
-                guard position &+ words != check.knownPublished else { return found(.paddingAtPublished(position: position)) }
+                guard position &+ words != check.knownPublished else {
+                    if skipDamage() { continue }
+                    return found(.paddingAtPublished(position: position))
+                }
                 position &+= words
             case .lost(let words)? where position &+ words <= check.knownPublished:
                 guard check.copyIsIntact(from: position) else {
@@ -605,6 +630,7 @@ package struct MessageCursor {
                     if !recoverFromLap() { return .damaged }
                     continue
                 }
+                if skipDamage() { continue }
                 return found(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
             }
         }
@@ -694,6 +720,23 @@ package struct MessageCursor {
     mutating func found<T>(_ damage: MessageDamage) -> Outcome<T> {
         self.damage = damage
         return .damaged
+    }
+
+    /// Moves past the damage at ``position`` when ``skipsDamage`` (false otherwise): to the next
+    /// message provable on its own (I6, I8, a sequence from the one expected on and I4), the gap
+    /// counted as missed when its first message is read, as after a lost record (I9); to
+    /// `published` when there is none. A damaged span, to a reader that cannot repair it, is what
+    /// a lost record says to the others.
+    @usableFromInline @inline(never)
+    mutating func skipDamage() -> Bool {
+        guard skipsDamage else { return false }
+        let published = header.published.pointee.load(ordering: .acquiring)
+        let resumed = area.firstProvableMessage(after: position, below: published, from: expected ?? 0, before: Limits.maxCount,
+                                                allowance: area.allowance(header))
+        Diagnostics.note(.readers, "a message reader skipped damaged words \(position)..<\(resumed?.position ?? published) of a ring waiting for its recovery")
+        passLost(at: position)
+        position = resumed?.position ?? published
+        return true
     }
 
     /// Passes the lost record at `position` (I9): the next message may come later than the one

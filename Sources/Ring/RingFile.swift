@@ -581,13 +581,22 @@ package struct RingFile: ~Copyable {
 
     /// A reading cursor over a message ring, starting at `start`, or where named reader `record`
     /// committed; the ring must be one. Throws `corrupted` for what contradicts the rest there.
+    ///
+    /// A ring waiting for a recovery this process cannot run (mapped read-only) gets a cursor that
+    /// skips damage and counts it (``MessageCursor/skipsDamage``), starting at the tail (or at
+    /// `published`) when the records the counters name are damaged.
     package func messageCursor(start: MessageCursor.Start, record: NamedReaderRecord?) throws(CBuffFailure) -> MessageCursor {
+        let skips = !isWritable && recoveryIsPending
         do {
-            return try MessageCursor(area: messageArea!, header: header,
-                                     start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
-                                     gatedRecord: layout.policy == .block ? record?.index : nil)
+            var cursor = try MessageCursor(area: messageArea!, header: header,
+                                           start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
+                                           gatedRecord: layout.policy == .block ? record?.index : nil)
+            cursor.skipsDamage = skips
+            return cursor
         } catch {
-            throw damaged(error)
+            let counters = MessageCounters.load(header)
+            guard skips, record == nil, messageArea!.bounds(counters) == nil else { throw damaged(error) }
+            return MessageCursor(area: messageArea!, header: header, unprovenAt: { if case .latest = start { counters.published } else { counters.tail } }())
         }
     }
 

@@ -317,6 +317,55 @@ import SharedRingCommon
         #expect(again.sequences == Array(again.sequences.sorted()) && Set(again.sequences).count == again.sequences.count)
     }
 
+    /// On a read-only data directory nothing is repaired: a reader says once why, and skips the
+    /// damage instead of stopping at it, delivering exactly the intact messages and counting the
+    /// lost ones as a recovered ring's reader does. The read-only mount is made in a private mount
+    /// namespace (`unshare --mount`), as `CauseTests` does.
+    @Test(arguments: [0, 1])
+    func aReadOnlyDirectoryIsReadSkippingTheDamage(_ which: Int) throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else {
+            print("CrashRecoveryTests: skipped the read-only mount check: it needs root and unshare")
+            return
+        }
+        let crash = try crash("ro")
+        // A zeroed page in the middle; or the oldest records too (the tail's record damaged:
+        // the reader starts there without knowing the sequence).
+        var bytes = crash.final
+        let pages = which == 0 ? [(Self.byte(Self.word(crash.final, RingLayout.Offset.published) / 4) / 4096) * 4096] : [4096, 3 * 4096]
+        for page in pages { bytes.replaceSubrange(page..<(page + 4096), with: [UInt8](repeating: 0, count: 4096)) }
+        try Self.pwrite(crash.path, bytes)
+        let intact = Self.records(crash.final).filter { bytes[$0.bytes] == crash.final[$0.bytes] }.map(\.sequence)
+        let mounted = temporary.path + "-ro"
+        mkdir(mounted, 0o700)
+        defer { rmdir(mounted) }
+        let agent = ChildProcess.executable("cbuff-test-agent").path
+        let script = """
+            mount --bind '\(dir)' '\(mounted)' && mount -o remount,bind,ro '\(mounted)' || exit 99
+            '\(agent)' list-messages '\(mounted)' ro
+            """
+        let outcome = try run("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], timeout: 60)
+        guard outcome.status != 99 else {
+            print("CrashRecoveryTests: skipped the read-only mount check: cannot mount here (\(outcome.stderr))")
+            return
+        }
+        #expect(outcome.status == 0, "\(outcome.stderr.suffix(3000))")
+        let lines = outcome.stdout.split(separator: "\n").map(String.init)
+        let delivered = lines.compactMap { line -> UInt64? in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let sequence = UInt64(parts[0]) else { return nil }
+            let hex = Array(parts[1].utf8)
+            let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+            #expect(TestMessage.check(bytes, sequence: sequence, max: Self.max), "message \(sequence) is not what was written")
+            return sequence
+        }
+        #expect(delivered == intact, "delivered \(delivered.count), intact \(intact.count): \(outcome.stderr)")
+        let missed = lines.first { $0.hasPrefix("missed=") }.flatMap { UInt64($0.dropFirst(7)) }
+        #expect(missed == intact.last! + 1 - intact.first! - UInt64(intact.count), "\(lines.last ?? "")")
+        #expect(outcome.stderr.contains("needs a recovery, which a read-only data directory does not allow"), "\(outcome.stderr)")
+        #expect(try Self.pread(crash.path) == bytes, "the read-only reader changed the file")
+        #expect(directory.recoveryPendingForTests("ro"))
+    }
+
     /// A ring closed after a sync is not recovered after a restart (nothing can be lost), and a
     /// ring whose writer of this boot is alive never is.
     @Test func aCleanSyncedCloseNeedsNoRecovery() throws {

@@ -240,7 +240,7 @@ extension RingFile {
         words.writerBoot.0.pointee.store(now.0, ordering: .relaxed)
         words.writerBoot.1.pointee.store(now.1, ordering: .releasing)                // last: the recovery is complete
         try Sys.synchronizeMapped(base, count: RingLayout.headerSize).orThrow { .system($0, "make the header of ring file \(path) durable after its recovery") }
-        let sentence = "ring file \(path) was recovered after a machine crash: \(record.lostMessages) messages lost in \(record.lostRanges) ranges; the next message is number \(next)"
+        let sentence = "ring file \(path) was recovered after a machine crash: \(record.lostMessages) messages lost in \(record.lostRanges) range\(record.lostRanges == 1 ? "" : "s"); the next message is number \(next)"
         if record.lostRanges > 0 { Diagnostics.warn(.readers, sentence) } else { Diagnostics.note(.readers, sentence) }
         return record
     }

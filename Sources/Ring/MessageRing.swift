@@ -387,8 +387,12 @@ package struct MessageCursor {
     @usableFromInline var exactNext: UInt64?
     /// What the next message's sequence may be when ``exactNext`` is nil.
     @usableFromInline var slack: Slack = .unknown
-    /// Messages this reader never saw because the writer overwrote them first.
+    /// Messages this reader never saw because the writer overwrote them first, or a machine
+    /// crash lost them (``lostInCrash``).
     @usableFromInline package var missed: UInt64 = 0
+    /// Of ``missed``, those a machine crash lost: the jumps after lost records (I9), or after
+    /// damage skipped (``skipsDamage``).
+    @usableFromInline package var lostInCrash: UInt64 = 0
     /// How long this reader spins before it sleeps, learnt from its recent waits.
     var spinBudget = SpinBudget()
     /// The delay a wait may add to coalesce wake-ups (see `FutexSleep`), in nanoseconds; 0: none.
@@ -603,6 +607,7 @@ package struct MessageCursor {
                     }
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
                     missed &+= lost
+                    if case .lost = slack { lostInCrash &+= lost }
                 }
                 exactNext = stamp.sequence &+ 1
                 position &+= words

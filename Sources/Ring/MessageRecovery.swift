@@ -59,15 +59,20 @@ package import SharedRingCommon
 //   the old `published` is outside the walk and is written again.
 // - After the `fsync`, every lost record is on disk. The header words of line 2 and line 5 and the
 //   boot all lie in the first 512-byte sector, which a crash keeps at some version the memory had:
-//   a prefix of step 5's stores. Their order keeps I1–I3 at every prefix (the tail moves first,
-//   never past the old `published`; `claimed` becomes the new `published`, at most one word above
-//   the old one and at most a ring above the tail; then `published`), which is all the walk needs
-//   from the counters. A prefix with the new boot holds every other store before it: the recovery
+//   a prefix of step 5's stores. Their order keeps I1–I4 at every prefix (B only grows, loosening
+//   I4; the tail moves first, never past the old `published`; `claimed` becomes the new
+//   `published`, at most a ring above the tail, the walk past the old `published` stopping a
+//   word short of that; then `lastRecordStart`, `published` and the count), which is all the
+//   walk needs from the counters. A prefix with the new boot holds every other store before it: the recovery
 //   is complete. Otherwise it runs again over the repaired chain and finds nothing new to repair,
 //   except that it adds its jumps to B again: B only loosens a bound (I4), so that is sound.
 // - Sequences: the second recovery takes the maximum of the same things (the old count or the new
 //   one, whichever the header holds, the kept messages, the sealed records), so it chooses the
-//   same next sequence or a higher one: never a lower one.
+//   same next sequence or a higher one: never a lower one. What it records (bytes 376–383) is
+//   counted from the kept runs, whatever marks the words between them (gaps it marks now, lost
+//   records it finds), so it records what the first one would have: the messages its lost
+//   records skip. (A later recovery counts, the same way, what an earlier one's lost records
+//   still in the ring skip, too.)
 
 /// What the last recovery of a version-4 message ring did (header bytes 360–383).
 package struct MessageRecoveryRecord: Sendable, Equatable {
@@ -159,7 +164,9 @@ extension RingFile {
         let cleanEnd: UInt64? = if !found.gaps.isEmpty || found.lost.last?.end == old.published { nil }
             else if endsWithMessage { chainNext } else if old.tail == old.published { old.count } else { nil }
         if let cleanEnd {
-            let extended = area.extendChain(from: old.published, sequence: cleanEnd, below: old.tail + area.words)
+            // Within one ring of the tail, less the word a terminal lost record may need: so the
+            // tail never has to move for what is kept, and `published` moves at most a ring.
+            let extended = area.extendChain(from: old.published, sequence: cleanEnd, below: old.tail + area.words - 1)
             if extended.end > old.published { (published, chainNext, endsWithMessage) = (extended.end, extended.next, true) }
         }
 
@@ -169,16 +176,15 @@ extension RingFile {
         if let seen = area.highestSealedSequence() { next = max(next, seen + 1) }
         next = min(next, Limits.maxCount)
 
-        // The jumps each lost span makes a reader count, walking the chain in order: from the
-        // sequence expected at the span to the next kept message's (or `next` at the end).
-        // Spans before the first kept message jump from nothing a reader expected: not counted.
+        // What readers will count as lost: the jumps in sequence between consecutive kept runs
+        // (across the gaps this recovery marks lost, and the lost records it finds: an earlier
+        // recovery's still in the ring, or those of one cut short), and from the last to `next`.
+        // What lies before the first kept message jumps from nothing a reader expected: not
+        // counted. The same after a recovery that was cut short and runs again.
         var spans: [(start: UInt64, end: UInt64)] = found.gaps.map { ($0.start, $0.end) }
         var jumps: UInt64 = 0
-        for gap in found.gaps {
-            guard let before = found.runs.last(where: { $0.end <= gap.start }) else { continue }
-            let after = found.runs.first(where: { $0.start >= gap.end })?.firstSequence ?? next
-            let expected = before.firstSequence + before.count
-            if after > expected { jumps += after - expected }
+        for (before, after) in zip(found.runs, found.runs.dropFirst()) where after.firstSequence > before.firstSequence + before.count {
+            jumps += after.firstSequence - (before.firstSequence + before.count)
         }
         // The ring must end with a message whose successor is `next`, or with a lost record.
         let endsLost = found.gaps.last?.end == old.published || found.lost.last?.end == old.published
@@ -186,9 +192,9 @@ extension RingFile {
             : found.runs.isEmpty && found.gaps.isEmpty && published == old.published && (try? area.check(old).get())?.next == next
         if !endsLost && !endsRight {
             spans.append((published, published + 1))          // a 1-word lost record: the jump to `next` (I9)
-            if let chainNext, next > chainNext { jumps += next - chainNext }
             published += 1
         }
+        if let chainNext, !found.runs.isEmpty, next > chainNext { jumps += next - chainNext }
 
         // 2. The repair: lost records over every gap (the terminal word last, after the tail
         //    moved past what it overwrites in a ring exactly full).
@@ -231,7 +237,7 @@ extension RingFile {
         words.publishedMessages.pointee.store(next, ordering: .relaxed)
         Sys.testKillPoint("recovery-published")
         let record = MessageRecoveryRecord(at: Sys.realtimeNanos(), lostMessages: UInt32(clamping: jumps),
-                                           lostRanges: UInt32(clamping: spans.count))
+                                           lostRanges: UInt32(clamping: Self.stretches(spans + found.lost.map { ($0.start, $0.end) }, between: found.runs)))
         words.recoveryLost.pointee.store(record.lostMessages, ordering: .relaxed)
         words.recoveryRanges.pointee.store(record.lostRanges, ordering: .relaxed)
         words.recoveredAt.pointee.store(record.at, ordering: .releasing)
@@ -243,6 +249,22 @@ extension RingFile {
         let sentence = "ring file \(path) was recovered after a machine crash: \(record.lostMessages) messages lost in \(record.lostRanges) range\(record.lostRanges == 1 ? "" : "s"); the next message is number \(next)"
         if record.lostRanges > 0 { Diagnostics.warn(.readers, sentence) } else { Diagnostics.note(.readers, sentence) }
         return record
+    }
+
+    /// How many stretches of lost words `spans` make, those with no kept run between them
+    /// counted as one.
+    static func stretches(_ spans: [(start: UInt64, end: UInt64)], between runs: [MessageSurvey.Run]) -> Int {
+        let sorted = spans.sorted { $0.start < $1.start }
+        var count = 0, end: UInt64?
+        for span in sorted {
+            if let last = end, !runs.contains(where: { $0.start >= last && $0.end <= span.start }) {
+                end = max(last, span.end)               // no kept message between: the same stretch
+                continue
+            }
+            count += 1
+            end = span.end
+        }
+        return count
     }
 
     /// Lost records (I9) over positions `start ..< end`, one per stretch to the end of the data area.

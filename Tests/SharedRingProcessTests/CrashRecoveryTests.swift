@@ -207,6 +207,9 @@ import SharedRingCommon
         #expect(directory.recoveryPendingForTests("k"))
         let read = try readAll("k")
         #expect(read.sequences == intact, "\(point): delivered \(read.sequences.count), intact \(intact.count)")
+        // What it records is what one recovery, not cut short, records.
+        let recovery = try directory.status(of: "k").ring?.lastRecovery
+        #expect(recovery?.lostMessages == UInt64(intact.last! + 1) - UInt64(intact.count) && recovery?.lostRanges == 1, "\(point): \(String(describing: recovery))")
         var writer = try directory.takeOverMessages("k")
         #expect(writer.nextSequence >= crash.pushed)
         writer.close()

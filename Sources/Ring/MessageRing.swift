@@ -401,7 +401,7 @@ package struct MessageCursor {
     /// for a recovery it cannot run (a read-only data directory). It resumes at the next record
     /// provable on its own (as `MessageArea.survey` does) and counts the jump in sequence there
     /// as missed; it still delivers nothing its check word does not vouch for.
-    package var skipsDamage = false
+    @usableFromInline package var skipsDamage = false
     /// What the last read that returned ``Outcome/damaged`` found (kept here, not in the
     /// outcome, so that every read returns a small value).
     @usableFromInline package var damage: MessageDamage?
@@ -533,10 +533,14 @@ package struct MessageCursor {
     /// (overwritten: a restart counts the gap from the sequence, as this reader would).
     @inlinable package var commitPoint: (position: UInt64, sequence: UInt64?) {
         if let exactNext { return (position, exactNext) }
-        return uncertainCommitPoint
+        return Self.uncertainCommitPoint(slack, position)
     }
 
-    @usableFromInline var uncertainCommitPoint: (position: UInt64, sequence: UInt64?) {
+    /// Static, taking only what it reads: a getter of the whole cursor, called from a reader's
+    /// acknowledgement, made the compiler copy the cursor (memcpy) on every pop once it grew
+    /// (measured: 52 instructions a pop, callgrind).
+    @usableFromInline
+    static func uncertainCommitPoint(_ slack: Slack, _ position: UInt64) -> (position: UInt64, sequence: UInt64?) {
         switch slack {
         case .lapped(let from, let expected): (from, expected)
         case .resumedThenLapped(let from, let committed): (from, committed)
@@ -568,6 +572,27 @@ package struct MessageCursor {
     @inlinable
     package mutating func read<T>(_ copy: (UnsafeRawBufferPointer) -> T,
                                   acceptIf accept: (UInt64, UInt64, T) -> Bool = { _, _, _ in true }) -> Outcome<T> {
+        let outcome = readRecord(copy, acceptIf: accept)
+        if case .damaged = outcome, _slowPath(skipsDamage) { return readPastDamage(copy, acceptIf: accept) }
+        return outcome
+    }
+
+    /// ``read(_:acceptIf:)`` for a cursor that skips damage (``skipsDamage``): past each damaged
+    /// span to the next provable message, until a message or the end. Out of line: it never runs
+    /// but on a read-only ring that waits for its recovery.
+    @usableFromInline @inline(never)
+    mutating func readPastDamage<T>(_ copy: (UnsafeRawBufferPointer) -> T, acceptIf accept: (UInt64, UInt64, T) -> Bool) -> Outcome<T> {
+        while skipDamage() {                                     // each moves the position forward, to `published` at most
+            let outcome = readRecord(copy, acceptIf: accept)
+            guard case .damaged = outcome else { return outcome }
+        }
+        return .damaged
+    }
+
+    /// One read of ``read(_:acceptIf:)``: a damaged record is reported, never skipped.
+    @inlinable
+    mutating func readRecord<T>(_ copy: (UnsafeRawBufferPointer) -> T,
+                                acceptIf accept: (UInt64, UInt64, T) -> Bool) -> Outcome<T> {
         while true {
             guard check.canRead(position) else { return .caughtUp }                                       // R1
             let first = area.firstWord(at: position)
@@ -580,7 +605,6 @@ package struct MessageCursor {
                         if !recoverFromLap() { return .damaged }
                         continue
                     }
-                    if skipDamage() { continue }
                     return found(.checksum(position: position, sequence: stamp.sequence))
                 }
                 let value = copy(UnsafeRawBufferPointer(start: area.body(pointer), count: length))        // R2
@@ -595,19 +619,14 @@ package struct MessageCursor {
                         if !recoverFromLap() { return .damaged }
                         continue
                     }
-                    if skipDamage() { continue }
                     return found(damage)
                 }
                 if _fastPath(stamp.sequence == exactNext) {                                               // I7
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
                 } else {
-                    guard let lost = admit(stamp.sequence) else {
-                        if skipDamage() { continue }
-                        return .damaged
-                    }
+                    guard let lost = admit(stamp.sequence) else { return .damaged }
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
-                    missed &+= lost
-                    if case .lost = slack { lostInCrash &+= lost }
+                    count(missed: lost)
                 }
                 exactNext = stamp.sequence &+ 1
                 position &+= words
@@ -618,24 +637,17 @@ package struct MessageCursor {
                     continue
                 }
                 // `knownPublished` is a record end; the padding's end never is (I6).
-                guard position &+ words != check.knownPublished else {
-                    if skipDamage() { continue }
-                    return found(.paddingAtPublished(position: position))
-                }
-                position &+= words
-            case .lost(let words)? where position &+ words <= check.knownPublished:
-                guard check.copyIsIntact(from: position) else {
-                    if !recoverFromLap() { return .damaged }
-                    continue
-                }
-                passLost(at: position)
+                guard position &+ words != check.knownPublished else { return found(.paddingAtPublished(position: position)) }
                 position &+= words
             case let record:
                 guard check.copyIsIntact(from: position) else {
                     if !recoverFromLap() { return .damaged }
                     continue
                 }
-                if skipDamage() { continue }
+                if case .lost(let words)? = record, position &+ words <= check.knownPublished {    // I9: passed as padding is
+                    passLost(at: position, words: words)
+                    continue
+                }
                 return found(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
             }
         }
@@ -748,12 +760,20 @@ package struct MessageCursor {
     /// expected, by what the crash lost, which ``admit(_:)`` then counts as missed. A reader that
     /// did not know what to expect (a busy writer at its start) still does not.
     @usableFromInline @inline(never)
-    mutating func passLost(at position: UInt64) {
+    mutating func passLost(at position: UInt64, words: UInt64 = 0) {
+        self.position = position &+ words
         if let expected {
             if case .lost = slack, exactNext == nil { return }       // consecutive lost records: one gap, counted from the first
             slack = .lost(at: position, expected: expected)
         }
         exactNext = nil
+    }
+
+    /// Counts `lost` messages as missed, and as lost in a crash after a lost record (I9).
+    @usableFromInline @inline(never)
+    mutating func count(missed lost: UInt64) {
+        missed &+= lost
+        if case .lost = slack { lostInCrash &+= lost }
     }
 
     /// The damage a record that is not a readable message or padding shows.

@@ -21,15 +21,20 @@ internal import SharedRingCommon
 //   I2  P ≤ C ≤ P + W: a claim runs at most one ring ahead (a record and its padding take less
 //       than 2 × max ≤ W words).
 //   I3  C − W ≤ T ≤ P: the tail is a record start that no claim has reached, and it is complete.
-//   I4  3N ≤ P, and a message with sequence s lies at a position p ≥ 3s: every message (even an
-//       empty one) takes at least 3 words, from position 0 and sequence 0 on.
-//   I5  P ends a message record. The writer stores L (the start of the record it is about to
+//   I4  3N ≤ P + 3B, and a message with sequence s lies at a position p with s ≤ p/3 + B: every
+//       message (even an empty one) takes at least 3 words, from position 0 and sequence 0 on,
+//       and every sequence below s that no message took was skipped by a recovery. B is the
+//       allowance (`sequenceAllowance`, version 4 only, 0 otherwise): the sequences every
+//       recovery so far skipped, in all, stored by the recovery before it publishes. Between two
+//       messages s1 at p1 and s2 at p2 > p1 likewise s2 − s1 ≤ (p2 − p1)/3 + B.
+//   I5  P ends a message record (or, version 4, a lost record: I9). The writer stores L (the start of the record it is about to
 //       write) before it publishes, and N (one more than that record's sequence) after, so:
 //       - P = 0: nothing was ever published, N = 0 and L = 0;
 //       - L < P: the record at L is the last one: a message ending exactly at P, whose sequence
 //         s has N = s + 1 (or N = s: the writer died between publishing and counting); unless a
 //         claim reached it (L < C − W: a write was started and never published, after N was
-//         stored), when N alone says what comes next;
+//         stored), when N alone says what comes next; or a lost record ending exactly at P
+//         (a recovery's last), when N alone says it too;
 //       - L ≥ P: a write was started and not published, from P: L = P, or L is the next multiple
 //         of W after P when padding went first (fewer than `max` words of it); and L < C.
 //   I6  A record is a message of at most the largest length, or padding: a single word saying
@@ -42,8 +47,14 @@ internal import SharedRingCommon
 //       jumped over hold (I4).
 //   I8  Version 4: a message record's check word is the CRC-32 of its bytes 0–23 and of its
 //       message (`RecordCheck`). Version 3 has no check word.
+//   I9  Version 4: a lost record is a single word `words | 3 << 32` spanning 1 ≤ words ≤ the
+//       words left to the end of the data area; it may end at P (unlike padding). Only a
+//       recovery writes one, over words whose messages a machine crash damaged
+//       (`MessageRecovery.swift`). The first message after it (past padding and more lost
+//       records) may carry any sequence from the one expected on (I7 does not tie them, I4
+//       bounds it): a reader counts the difference as missed. Version 3 has no lost records.
 //
-// `MessageArea.observe` checks I1–I6 on the counters and on the records they name (the last and
+// `MessageArea.observe` checks I1–I6 (and I9 where L or T name a lost record) on the counters and on the records they name (the last and
 // the oldest): every open of a ring file, every reader's start and lap recovery, the take-over
 // and `inspect` go through it. Readers check I6, I8 and I7 on every record they read
 // (`MessageCursor.read`), and, in version 3, I7 (or I5, for the last one) one record ahead
@@ -51,7 +62,8 @@ internal import SharedRingCommon
 // its bytes are handed out (`MessageCursor.isFollowed`; version 4's I8 catches it, before the
 // bytes are handed out too), and the writer checks them on every record its tail walks past before it
 // overwrites it (`MessagePublisher.advanceTail`): a take-over never overwrites a record it has not
-// proven to be the consecutive predecessor of the oldest intact one. So a damaged record is
+// proven to be the consecutive predecessor of the oldest intact one; past a lost record (I9), each
+// of them accepts a later sequence, and a reader counts the difference as missed. So a damaged record is
 // found by whoever reaches it first, and nothing is delivered, skipped or counted as missed on the
 // strength of a word that contradicts the others.
 //
@@ -83,6 +95,8 @@ package struct MessageCounters: Sendable, Equatable {
     package var claimed: UInt64
     package var lastRecordStart: UInt64
     package var count: UInt64
+    /// B of I4 as stored (version 4; see ``MessageArea/allowance(_:)`` for the value believed).
+    package var allowance: UInt64 = 0
 
     /// Loads them in the order the checks need: the tail before `published` (so the record at the
     /// tail is complete if it is below it), `published` before `claimed` (a claim precedes the
@@ -94,7 +108,8 @@ package struct MessageCounters: Sendable, Equatable {
         let claimed = header.claimed.pointee.load(ordering: .acquiring)
         return MessageCounters(tail: tail, published: published, claimed: claimed,
                                lastRecordStart: header.lastRecordStart.pointee.load(ordering: .acquiring),
-                               count: header.publishedMessages.pointee.load(ordering: .acquiring))
+                               count: header.publishedMessages.pointee.load(ordering: .acquiring),
+                               allowance: header.sequenceAllowance.pointee.load(ordering: .acquiring))
     }
 }
 
@@ -114,7 +129,7 @@ package struct MessageRingState: Sendable, Equatable {
     package var bytesUsed: UInt64 { (counters.published &- counters.tail) &* 8 }
 }
 
-/// What a walk of a message ring's records found (``MessageArea/survey(from:sequence:through:next:resynchronizing:)``):
+/// What a walk of a message ring's records found (``MessageArea/survey(from:sequence:through:next:allowance:resynchronizing:)``):
 /// runs of consecutive intact messages, and the spans of positions between them that hold
 /// nothing provable.
 package struct MessageSurvey: Sendable, Equatable {
@@ -134,8 +149,18 @@ package struct MessageSurvey: Sendable, Equatable {
         package let damage: MessageDamage
     }
 
+    /// Positions `start ..< end` of consecutive lost records (I9: a recovery wrote them), and
+    /// the sequences they skip, `from ..< to` (empty when nothing after them says more).
+    package struct Lost: Sendable, Equatable {
+        package let start: UInt64
+        package var end: UInt64
+        package let from: UInt64
+        package var to: UInt64
+    }
+
     package var runs: [Run] = []
     package var gaps: [Gap] = []
+    package var lost: [Lost] = []
     /// The chain reached `published` intact but with another next sequence than the count's (I5).
     package var end: MessageDamage?
 
@@ -195,7 +220,7 @@ package enum MessageDamage: Sendable, Equatable, CustomStringConvertible, Error 
     /// The header words ``beyondLimit(word:value:)`` names, as the format calls them.
     @usableFromInline
     package enum CounterWord: String, Sendable {
-        case tail, published, claimed, lastRecordStart, publishedMessages
+        case tail, published, claimed, lastRecordStart, publishedMessages, sequenceAllowance
     }
 
     @usableFromInline
@@ -303,22 +328,8 @@ extension MessageArea {
     /// ``observe(_:)`` then vouches for). No arithmetic here can trap or wrap: I1 comes first,
     /// and every subtraction is of a smaller value.
     func check(_ c: MessageCounters) -> Result<Checked, MessageDamage> {
-        // I1 (one comparison; which word, only when one is beyond).
-        if max(c.tail, c.published, c.claimed, c.lastRecordStart, c.count) > Limits.maxCount {
-            let words: [(MessageDamage.CounterWord, UInt64)] = [(.tail, c.tail), (.published, c.published), (.claimed, c.claimed),
-                                                                (.lastRecordStart, c.lastRecordStart), (.publishedMessages, c.count)]
-            let (word, value) = words.first { $0.1 > Limits.maxCount }!
-            return .failure(.beyondLimit(word: word, value: value))
-        }
-        // I2, I3, I4.
-        guard c.published <= c.claimed, c.claimed - c.published <= words else {
-            return .failure(.counters(published: c.published, claimed: c.claimed, words: words))
-        }
-        guard c.tail <= c.published else { return .failure(.tailBeyondPublished(tail: c.tail, published: c.published)) }
-        guard c.tail >= oldestIntact(claimed: c.claimed) else {
-            return .failure(.tailOverwritten(tail: c.tail, claimed: c.claimed, words: words))
-        }
-        guard c.count <= c.published / 3 else { return .failure(.countBeyondPositions(count: c.count, published: c.published)) }
+        if let damage = bounds(c) { return .failure(damage) }
+        let allowance = allowance(c)
         // I5: what comes next.
         let last = c.lastRecordStart
         if c.published == 0 {
@@ -341,15 +352,43 @@ extension MessageArea {
             }
             return .success(Checked(next: c.count, lastRead: c.published))
         }
-        guard case .message(_, let recordWords)? = decode(firstWord(at: last), at: last), last + recordWords == c.published else {
+        let lastRecord = decode(firstWord(at: last), at: last)
+        if case .lost(let lostWords)? = lastRecord, last + lostWords == c.published {
+            return .success(Checked(next: c.count, lastRead: last))                          // I9: a recovery's last record
+        }
+        guard case .message(_, let recordWords)? = lastRecord, last + recordWords == c.published else {
             return .failure(.publishedInsideRecord(lastRecordStart: last, published: c.published))
         }
         let sequence = stamp(at: last).sequence
-        guard sequence <= last / 3 else { return .failure(.sequenceBeyondPosition(position: last, sequence: sequence)) }
+        guard fits(sequence, at: last, allowance: allowance) else { return .failure(.sequenceBeyondPosition(position: last, sequence: sequence)) }
         guard c.count == sequence || c.count == sequence + 1 else {
             return .failure(.countDisagrees(lastSequence: sequence, count: c.count))
         }
         return .success(Checked(next: sequence + 1, lastRead: last))
+    }
+
+    /// I1–I4 on one set of loads, the counters alone (no record read): what a recovery needs
+    /// of them too. Nil when they hold.
+    func bounds(_ c: MessageCounters) -> MessageDamage? {
+        // I1 (one comparison; which word, only when one is beyond).
+        let allowance = allowance(c)
+        if max(c.tail, c.published, c.claimed, c.lastRecordStart, c.count, allowance) > Limits.maxCount {
+            let words: [(MessageDamage.CounterWord, UInt64)] = [(.tail, c.tail), (.published, c.published), (.claimed, c.claimed),
+                                                                (.lastRecordStart, c.lastRecordStart), (.publishedMessages, c.count),
+                                                                (.sequenceAllowance, allowance)]
+            let (word, value) = words.first { $0.1 > Limits.maxCount }!
+            return .beyondLimit(word: word, value: value)
+        }
+        // I2, I3, I4.
+        guard c.published <= c.claimed, c.claimed - c.published <= words else {
+            return .counters(published: c.published, claimed: c.claimed, words: words)
+        }
+        guard c.tail <= c.published else { return .tailBeyondPublished(tail: c.tail, published: c.published) }
+        guard c.tail >= oldestIntact(claimed: c.claimed) else {
+            return .tailOverwritten(tail: c.tail, claimed: c.claimed, words: words)
+        }
+        guard fits(c.count, at: c.published, allowance: allowance) else { return .countBeyondPositions(count: c.count, published: c.published) }
+        return nil
     }
 
     /// I6, I7 and I8 over every record from the oldest message to `published`, and I5 at the end:
@@ -361,8 +400,28 @@ extension MessageArea {
     /// sequence is unknown (a writer moving: never under the lock).
     package func proveChain(_ state: MessageRingState) -> MessageDamage? {
         guard let sequence = state.oldestSequence else { return nil }
-        let found = survey(from: state.oldestPosition, sequence: sequence, through: state.counters.published, next: state.next, resynchronizing: false)
+        let found = survey(from: state.oldestPosition, sequence: sequence, through: state.counters.published, next: state.next,
+                           allowance: allowance(state.counters), resynchronizing: false)
         return found.gaps.first?.damage ?? found.end
+    }
+
+    /// B of I4 as believed: the stored word in version 4 (checked against I1 with the other
+    /// counters), 0 in version 3, which has no recovery.
+    func allowance(_ c: MessageCounters) -> UInt64 {
+        check == nil ? 0 : c.allowance
+    }
+
+    /// B of I4 for a reader: loaded when a sequence is not the one expected (a cold path).
+    @usableFromInline
+    func allowance(_ header: HeaderWords) -> UInt64 {
+        check == nil ? 0 : min(header.sequenceAllowance.pointee.load(ordering: .acquiring), Limits.maxCount)
+    }
+
+    /// I4 for one message: sequence `sequence` may lie at `position` (no arithmetic wraps:
+    /// `position / 3` and `allowance` are each below 2^63).
+    @usableFromInline
+    func fits(_ sequence: UInt64, at position: UInt64, allowance: UInt64) -> Bool {
+        sequence <= position / 3 &+ min(allowance, Limits.maxCount)
     }
 
     /// Every record from `start` (a message with sequence `sequence`) to `published`, checked
@@ -377,10 +436,17 @@ extension MessageArea {
     /// follows it is believed as a new run. Version 3 has nothing to resynchronize on: its
     /// walk stops at the first damage, the rest one span. Plain loads: the caller makes sure
     /// no claim reached `start` meanwhile (R4), or holds the writer lock.
-    package func survey(from start: UInt64, sequence first: UInt64, through published: UInt64, next: UInt64,
-                        resynchronizing: Bool) -> MessageSurvey {
+    ///
+    /// A lost record (I9) is passed as padding is, and recorded in ``MessageSurvey/lost``: the
+    /// message after it may carry any later sequence (I4 bounds it with `allowance`), which
+    /// starts a new run. `first` nil: the sequence of the message at `start` is not known (a
+    /// recovery whose oldest record may be damaged): the first message proven starts the walk.
+    package func survey(from start: UInt64, sequence first: UInt64?, through published: UInt64, next: UInt64,
+                        allowance: UInt64, resynchronizing: Bool) -> MessageSurvey {
         var found = MessageSurvey()
-        var position = start, expected = first
+        var position = start, expected = first ?? 0
+        var afterLost = first == nil                   // an unknown start is a gap of unknown size: any sequence may come
+        var openLost: Int?                             // the lost span no message has followed yet
         var run: MessageSurvey.Run?
         while position < published {
             let word = firstWord(at: position)
@@ -392,9 +458,26 @@ extension MessageArea {
                     continue
                 }
                 damage = .paddingAtPublished(position: position)
+            case .lost(let lostWords)?:
+                if position + lostWords <= published {
+                    if let closed = run { found.runs.append(closed) }
+                    run = nil
+                    if let open = openLost {
+                        found.lost[open].end = position + lostWords                     // one more of the same gap
+                    } else {
+                        found.lost.append(MessageSurvey.Lost(start: position, end: position + lostWords, from: expected, to: expected))
+                        openLost = found.lost.count - 1
+                    }
+                    afterLost = true
+                    position += lostWords
+                    continue
+                }
+                damage = .recordCrossesPublished(position: position, words: lostWords, published: published)
             case .message(let length, let recordWords)?:
                 let sequence = self.sequence(at: position)
-                if sequence != expected {
+                let follows = afterLost ? sequence >= expected && sequence < next && fits(sequence, at: position, allowance: allowance)
+                                        : sequence == expected
+                if !follows {
                     damage = .sequence(position: position, found: sequence, expected: expected)
                 } else if position + recordWords > published {
                     damage = .recordCrossesPublished(position: position, words: recordWords, published: published)
@@ -402,6 +485,9 @@ extension MessageArea {
                     damage = .checksum(position: position, sequence: sequence)
                 } else {
                     if run == nil { run = MessageSurvey.Run(firstSequence: sequence, count: 0, start: position, end: position) }
+                    if let open = openLost { found.lost[open].to = sequence }
+                    openLost = nil
+                    afterLost = false
                     run!.count += 1
                     run!.end = position + recordWords
                     expected = sequence + 1
@@ -414,27 +500,37 @@ extension MessageArea {
             if let closed = run { found.runs.append(closed) }
             run = nil
             guard resynchronizing, check != nil,
-                  let resumed = firstProvableMessage(after: position, below: published, from: found.runs.isEmpty ? 0 : expected, before: next) else {
+                  let resumed = firstProvableMessage(after: position, below: published, from: found.runs.isEmpty ? 0 : expected, before: next,
+                                                     allowance: allowance) else {
                 found.gaps.append(MessageSurvey.Gap(start: position, end: published, damage: damage))
                 return found
             }
             found.gaps.append(MessageSurvey.Gap(start: position, end: resumed.position, damage: damage))
             (position, expected) = resumed
+            afterLost = false
+            openLost = nil
         }
         if let closed = run { found.runs.append(closed) }
-        if expected != next { found.end = .countDisagrees(lastSequence: expected &- 1, count: next) }
+        if afterLost {
+            if let open = openLost { found.lost[open].to = max(next, found.lost[open].from) }
+            if next < expected { found.end = .countDisagrees(lastSequence: expected &- 1, count: next) }
+        } else if expected != next {
+            found.end = .countDisagrees(lastSequence: expected &- 1, count: next)
+        }
         return found
     }
 
-    /// The first position after `position` and below `published` holding a message record
-    /// provable on its own (see ``survey(from:sequence:through:next:resynchronizing:)``), with a
-    /// sequence in `from..<before`; nil if there is none.
-    func firstProvableMessage(after position: UInt64, below published: UInt64, from: UInt64, before: UInt64) -> (position: UInt64, sequence: UInt64)? {
-        var candidate = position + 1
+    /// The first position after `position` (at `position` itself with `including`) and below
+    /// `published` holding a message record provable on its own (see
+    /// ``survey(from:sequence:through:next:allowance:resynchronizing:)``), with a sequence in
+    /// `from..<before`; nil if there is none.
+    func firstProvableMessage(after position: UInt64, including: Bool = false, below published: UInt64, from: UInt64, before: UInt64,
+                              allowance: UInt64) -> (position: UInt64, sequence: UInt64)? {
+        var candidate = including ? position : position + 1
         while candidate < published {
             if case .message(let length, let recordWords)? = decode(firstWord(at: candidate), at: candidate), candidate + recordWords <= published {
                 let sequence = self.sequence(at: candidate)
-                if sequence >= from, sequence < before, sequence <= candidate / 3, isSealed(pointer(candidate), length: length) {
+                if sequence >= from, sequence < before, fits(sequence, at: candidate, allowance: allowance), isSealed(pointer(candidate), length: length) {
                     return (candidate, sequence)
                 }
             }
@@ -447,23 +543,40 @@ extension MessageArea {
     /// any) is a message below `published`, whose sequence fits before `next` in the words up to
     /// `published`. Its position and sequence (`published` and `next` when the ring is empty).
     func oldestMessage(_ c: MessageCounters, next: UInt64) -> Result<(position: UInt64, sequence: UInt64), MessageDamage> {
-        guard c.tail < c.published else { return .success((c.published, next)) }
         var position = c.tail
-        var first = firstWord(at: position)
-        var record = decode(first, at: position)
-        if case .padding(let paddingWords)? = record {
-            guard position + paddingWords < c.published else { return .failure(.paddingAtPublished(position: position)) }
-            position += paddingWords
+        var first: UInt64
+        var record: Record?
+        // Past padding (I6) and lost records (I9: a recovery's, at most a ring of them), to the
+        // first message; none (the ring ends with lost records) is an empty ring.
+        while true {
+            guard position < c.published else { return .success((c.published, next)) }
             first = firstWord(at: position)
             record = decode(first, at: position)
+            switch record {
+            case .padding(let paddingWords)?:
+                guard position + paddingWords < c.published else { return .failure(.paddingAtPublished(position: position)) }
+                position += paddingWords
+                continue
+            case .lost(let lostWords)?:
+                guard position + lostWords <= c.published else {
+                    return .failure(.recordCrossesPublished(position: position, words: lostWords, published: c.published))
+                }
+                position += lostWords
+                continue
+            default:
+                break
+            }
+            break
         }
         guard case .message(_, let recordWords)? = record else { return .failure(.record(position: position, firstWord: first)) }
         guard position + recordWords <= c.published else {
             return .failure(.recordCrossesPublished(position: position, words: recordWords, published: c.published))
         }
         let oldest = stamp(at: position).sequence
-        // The messages oldest ..< next lie between `position` and P, 3 words each at least.
-        guard oldest < next, oldest <= position / 3, next - oldest <= (c.published - position) / 3 else {
+        let allowance = allowance(c)
+        // The messages oldest ..< next lie between `position` and P, 3 words each at least, but
+        // for what recoveries skipped (I4).
+        guard oldest < next, fits(oldest, at: position, allowance: allowance), next - oldest <= (c.published - position) / 3 + allowance else {
             return .failure(.oldestSequence(position: position, sequence: oldest, next: next, published: c.published))
         }
         return .success((position, oldest))

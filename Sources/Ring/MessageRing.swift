@@ -14,7 +14,7 @@ package import SharedRingCommon
 // A record at position p is a header of three words (version 3) or four (version 4), then the
 // message's bytes, padded to a word:
 //
-//   word 0   length (u32, bytes of the message) | kind (u32: 1 message, 2 padding) << 32
+//   word 0   length (u32, bytes of the message) | kind (u32: 1 message, 2 padding, 3 lost) << 32
 //   word 1   the message's sequence number (0, 1, 2, …)
 //   word 2   its publish time, nanoseconds since the Unix epoch
 //   word 3   version 4 only: the record's check (`RecordCheck`: the CRC-32 of bytes 0–23 and of
@@ -29,6 +29,12 @@ package import SharedRingCommon
 // message of at most `capacity / 2 -` the header's bytes therefore always fits, padding included, in what a
 // named reader can have emptied. `published` only ever stops at the end of a record, so a reader
 // that sees `published > p` knows the whole record at p is complete (R1).
+//
+// A lost record (version 4 only) is a single word `(words) | 3 << 32` that a recovery after a
+// machine crash wrote over words whose messages were damaged (`MessageRecovery.swift`): readers
+// and the tail walk pass it as they pass padding, and the message after it may carry a later
+// sequence than the one expected, the difference counted as missed (I9 of
+// `MessageInvariants.swift`).
 //
 // Reading a record is R2 of the slot ring: the header and the bytes are plain loads that may race
 // with the writer's next lap, and nothing read is believed before R4 says position p was not
@@ -77,6 +83,9 @@ package struct MessageArea: @unchecked Sendable {
 
     @usableFromInline static let kindMessage: UInt64 = 1
     @usableFromInline static let kindPadding: UInt64 = 2
+    /// Version 4 only: a lost record, written by a recovery over a span whose messages a
+    /// machine crash damaged (see `MessageRecovery.swift`).
+    @usableFromInline static let kindLost: UInt64 = 3
 
     /// The data area at `base` of a ring of geometry `geometry`, whose records are laid out as
     /// `geometry.records` says (its format version's), checked by `check` where they carry one.
@@ -156,10 +165,13 @@ package struct MessageArea: @unchecked Sendable {
     enum Record {
         case message(length: Int, words: UInt64)
         case padding(words: UInt64)
+        /// Version 4: the messages in these words were lost in a machine crash (a recovery wrote
+        /// it); the next message's sequence may be higher than the one expected (I9).
+        case lost(words: UInt64)
 
         @inlinable var words: UInt64 {
             switch self {
-            case .message(_, let words), .padding(let words): words
+            case .message(_, let words), .padding(let words), .lost(let words): words
             }
         }
     }
@@ -185,6 +197,8 @@ package struct MessageArea: @unchecked Sendable {
             return recordWords <= room ? .message(length: length, words: recordWords) : nil
         case Self.kindPadding:
             return UInt64(length) == room && room < maxRecordWords ? .padding(words: room) : nil
+        case Self.kindLost where check != nil:
+            return length >= 1 && UInt64(length) <= room ? .lost(words: UInt64(length)) : nil
         default:
             return nil
         }
@@ -222,8 +236,12 @@ package struct MessagePublisher {
     @usableFromInline var counters: PublicationCounters
     /// The oldest record start no claim has reached (this writer's copy of `messageTail`).
     @usableFromInline var tail: UInt64
-    /// The sequence of the first message at or after ``tail`` (``nextSequence`` if none is).
+    /// The sequence of the first message at or after ``tail`` (``nextSequence`` if none is);
+    /// the least it may be when ``tailAfterLost``.
     @usableFromInline var tailSequence: UInt64
+    /// Whether a lost record lies between ``tail`` and the first message at or after it, whose
+    /// sequence may then be above ``tailSequence`` (I9 of `MessageInvariants.swift`).
+    @usableFromInline var tailAfterLost = false
     /// The sequence the next message gets.
     @usableFromInline package var nextSequence: UInt64
     /// Why the last publish refused to go on, if it did: a record its tail walk found damaged.
@@ -308,19 +326,30 @@ package struct MessagePublisher {
     mutating func advanceTail(below limit: UInt64) -> Bool {
         var next = tail
         var sequence = tailSequence
+        var afterLost = tailAfterLost
         while next < limit {
             let first = area.firstWord(at: next)
             switch area.decode(first, at: next) {
             case .message(_, let words)?:
                 let found = area.sequence(at: next)
-                guard found == sequence, next &+ words <= counters.published else {
-                    return refuse(found == sequence ? .recordCrossesPublished(position: next, words: words, published: counters.published)
-                                                    : .sequence(position: next, found: found, expected: sequence))
+                // I7, or I9 after a lost record: a later sequence, whose gap the lost record explains.
+                let follows = found == sequence || (afterLost && found > sequence && found <= 0x7FFF_FFFF_FFFF_FFFF)   // I1: `Limits.maxCount`
+                guard follows, next &+ words <= counters.published else {
+                    return refuse(follows ? .recordCrossesPublished(position: next, words: words, published: counters.published)
+                                          : .sequence(position: next, found: found, expected: sequence))
                 }
-                sequence &+= 1
+                sequence = found &+ 1
+                afterLost = false
                 next &+= words
             case .padding(let words)?:
                 guard next &+ words < counters.published else { return refuse(.paddingAtPublished(position: next)) }
+                next &+= words
+            case .lost(let words)?:
+                // A lost record may end at `published` (I9): nothing the claim reaches then follows it.
+                guard next &+ words <= counters.published else {
+                    return refuse(.recordCrossesPublished(position: next, words: words, published: counters.published))
+                }
+                afterLost = true
                 next &+= words
             case nil:
                 return refuse(.record(position: next, firstWord: first))
@@ -329,6 +358,7 @@ package struct MessagePublisher {
         if next != tail {
             tail = next
             tailSequence = sequence
+            tailAfterLost = afterLost
             header.messageTail.pointee.store(next, ordering: .relaxed)
         }
         return true
@@ -357,12 +387,21 @@ package struct MessageCursor {
     @usableFromInline var exactNext: UInt64?
     /// What the next message's sequence may be when ``exactNext`` is nil.
     @usableFromInline var slack: Slack = .unknown
-    /// Messages this reader never saw because the writer overwrote them first.
+    /// Messages this reader never saw because the writer overwrote them first, or a machine
+    /// crash lost them (``lostInCrash``).
     @usableFromInline package var missed: UInt64 = 0
+    /// Of ``missed``, those a machine crash lost: the jumps after lost records (I9), or after
+    /// damage skipped (``skipsDamage``).
+    @usableFromInline package var lostInCrash: UInt64 = 0
     /// How long this reader spins before it sleeps, learnt from its recent waits.
     var spinBudget = SpinBudget()
     /// The delay a wait may add to coalesce wake-ups (see `FutexSleep`), in nanoseconds; 0: none.
     package var coalescingNanos: Int64 = 0
+    /// Whether damage is skipped rather than reported: a reader of a version-4 ring that waits
+    /// for a recovery it cannot run (a read-only data directory). It resumes at the next record
+    /// provable on its own (as `MessageArea.survey` does) and counts the jump in sequence there
+    /// as missed; it still delivers nothing its check word does not vouch for.
+    @usableFromInline package var skipsDamage = false
     /// What the last read that returned ``Outcome/damaged`` found (kept here, not in the
     /// outcome, so that every read returns a small value).
     @usableFromInline package var damage: MessageDamage?
@@ -385,13 +424,17 @@ package struct MessageCursor {
         /// Such a reader found its position overwritten: what it committed is all it knows, and
         /// a message after it counts the gap.
         case resumedThenLapped(from: UInt64, committed: UInt64)
+        /// The reader passed the lost record at `at` expecting `expected` (I9): the next message
+        /// is `expected` or later, the gap counted as missed. A commit names the lost record, so
+        /// that a reader resuming there counts the same gap.
+        case lost(at: UInt64, expected: UInt64)
 
         /// The sequence a commit stores with the position ``commitPoint`` names.
         var bound: UInt64? {
             switch self {
             case .unknown: nil
             case .lapped(_, let expected): expected
-            case .atLeast(let first): first
+            case .atLeast(let first), .lost(_, let first): first
             case .resumed(let committed), .resumedThenLapped(_, let committed): committed
             }
         }
@@ -448,6 +491,18 @@ package struct MessageCursor {
         slack = placed.slack
     }
 
+    /// A cursor at `position` (a record start the counters name, `published` or the tail) of a
+    /// ring whose records there could not be proven, that skips damage (``skipsDamage``): it
+    /// learns the sequence from the first message it proves.
+    init(area: MessageArea, header: HeaderWords, unprovenAt position: UInt64) {
+        self.area = area
+        self.header = header
+        check = ReadCheck(header: header, capacity: area.words, gatedRecord: nil)
+        self.position = position
+        exactNext = nil
+        skipsDamage = true
+    }
+
     /// Where a named reader that committed `committed` (and `sequence`, if it knew it) resumes:
     /// there if it is intact, else at the oldest message, the gap counted from `sequence`.
     static func resume(at committed: UInt64, sequence: UInt64?, in state: MessageRingState,
@@ -478,13 +533,18 @@ package struct MessageCursor {
     /// (overwritten: a restart counts the gap from the sequence, as this reader would).
     @inlinable package var commitPoint: (position: UInt64, sequence: UInt64?) {
         if let exactNext { return (position, exactNext) }
-        return uncertainCommitPoint
+        return Self.uncertainCommitPoint(slack, position)
     }
 
-    @usableFromInline var uncertainCommitPoint: (position: UInt64, sequence: UInt64?) {
+    /// Static, taking only what it reads: a getter of the whole cursor, called from a reader's
+    /// acknowledgement, made the compiler copy the cursor (memcpy) on every pop once it grew
+    /// (measured: 52 instructions a pop, callgrind).
+    @usableFromInline
+    static func uncertainCommitPoint(_ slack: Slack, _ position: UInt64) -> (position: UInt64, sequence: UInt64?) {
         switch slack {
         case .lapped(let from, let expected): (from, expected)
         case .resumedThenLapped(let from, let committed): (from, committed)
+        case .lost(let at, let expected): (at, expected)
         case .atLeast: (position, nil)
         case .unknown, .resumed: (position, slack.bound)
         }
@@ -512,6 +572,27 @@ package struct MessageCursor {
     @inlinable
     package mutating func read<T>(_ copy: (UnsafeRawBufferPointer) -> T,
                                   acceptIf accept: (UInt64, UInt64, T) -> Bool = { _, _, _ in true }) -> Outcome<T> {
+        let outcome = readRecord(copy, acceptIf: accept)
+        if case .damaged = outcome, _slowPath(skipsDamage) { return readPastDamage(copy, acceptIf: accept) }
+        return outcome
+    }
+
+    /// ``read(_:acceptIf:)`` for a cursor that skips damage (``skipsDamage``): past each damaged
+    /// span to the next provable message, until a message or the end. Out of line: it never runs
+    /// but on a read-only ring that waits for its recovery.
+    @usableFromInline @inline(never)
+    mutating func readPastDamage<T>(_ copy: (UnsafeRawBufferPointer) -> T, acceptIf accept: (UInt64, UInt64, T) -> Bool) -> Outcome<T> {
+        while skipDamage() {                                     // each moves the position forward, to `published` at most
+            let outcome = readRecord(copy, acceptIf: accept)
+            guard case .damaged = outcome else { return outcome }
+        }
+        return .damaged
+    }
+
+    /// One read of ``read(_:acceptIf:)``: a damaged record is reported, never skipped.
+    @inlinable
+    mutating func readRecord<T>(_ copy: (UnsafeRawBufferPointer) -> T,
+                                acceptIf accept: (UInt64, UInt64, T) -> Bool) -> Outcome<T> {
         while true {
             guard check.canRead(position) else { return .caughtUp }                                       // R1
             let first = area.firstWord(at: position)
@@ -545,7 +626,7 @@ package struct MessageCursor {
                 } else {
                     guard let lost = admit(stamp.sequence) else { return .damaged }
                     guard accept(stamp.sequence, stamp.time, value) else { return .message(sequence: stamp.sequence, time: stamp.time, value: value) }
-                    missed &+= lost
+                    count(missed: lost)
                 }
                 exactNext = stamp.sequence &+ 1
                 position &+= words
@@ -561,6 +642,10 @@ package struct MessageCursor {
             case let record:
                 guard check.copyIsIntact(from: position) else {
                     if !recoverFromLap() { return .damaged }
+                    continue
+                }
+                if case .lost(let words)? = record, position &+ words <= check.knownPublished {    // I9: passed as padding is
+                    passLost(at: position, words: words)
                     continue
                 }
                 return found(Self.unreadable(record, first: first, at: position, published: check.knownPublished))
@@ -654,6 +739,43 @@ package struct MessageCursor {
         return .damaged
     }
 
+    /// Moves past the damage at ``position`` when ``skipsDamage`` (false otherwise): to the next
+    /// message provable on its own (I6, I8, a sequence from the one expected on and I4), the gap
+    /// counted as missed when its first message is read, as after a lost record (I9); to
+    /// `published` when there is none. A damaged span, to a reader that cannot repair it, is what
+    /// a lost record says to the others.
+    @usableFromInline @inline(never)
+    mutating func skipDamage() -> Bool {
+        guard skipsDamage else { return false }
+        let published = header.published.pointee.load(ordering: .acquiring)
+        let resumed = area.firstProvableMessage(after: position, below: published, from: expected ?? 0, before: Limits.maxCount,
+                                                allowance: area.allowance(header))
+        Diagnostics.note(.readers, "a message reader skipped damaged words \(position)..<\(resumed?.position ?? published) of a ring waiting for its recovery")
+        passLost(at: position)
+        position = resumed?.position ?? published
+        return true
+    }
+
+    /// Passes the lost record at `position` (I9): the next message may come later than the one
+    /// expected, by what the crash lost, which ``admit(_:)`` then counts as missed. A reader that
+    /// did not know what to expect (a busy writer at its start) still does not.
+    @usableFromInline @inline(never)
+    mutating func passLost(at position: UInt64, words: UInt64 = 0) {
+        self.position = position &+ words
+        if let expected {
+            if case .lost = slack, exactNext == nil { return }       // consecutive lost records: one gap, counted from the first
+            slack = .lost(at: position, expected: expected)
+        }
+        exactNext = nil
+    }
+
+    /// Counts `lost` messages as missed, and as lost in a crash after a lost record (I9).
+    @usableFromInline @inline(never)
+    mutating func count(missed lost: UInt64) {
+        missed &+= lost
+        if case .lost = slack { lostInCrash &+= lost }
+    }
+
     /// The damage a record that is not a readable message or padding shows.
     @usableFromInline @inline(never)
     static func unreadable(_ record: MessageArea.Record?, first: UInt64, at position: UInt64, published: UInt64) -> MessageDamage {
@@ -667,19 +789,21 @@ package struct MessageCursor {
     @usableFromInline @inline(never)
     mutating func admit(_ sequence: UInt64) -> UInt64? {
         let verdict: Result<UInt64, MessageDamage>
+        let allowance = area.allowance(header)
         if let exactNext {
             verdict = .failure(.sequence(position: position, found: sequence, expected: exactNext))
-        } else if sequence > position / 3 {
+        } else if !area.fits(sequence, at: position, allowance: allowance) {
             verdict = .failure(.sequenceBeyondPosition(position: position, sequence: sequence))
         } else {
             switch slack {
             case .unknown:
                 verdict = .success(0)
             case .lapped(let from, let expected):
-                // The messages expected ..< sequence lay in the words from `from` to here, 3 each at least.
-                verdict = sequence >= expected && sequence - expected <= (position &- from) / 3 ? .success(sequence - expected)
+                // The messages expected ..< sequence lay in the words from `from` to here, 3 each at
+                // least, unless a recovery lost them (I4: at most the allowance).
+                verdict = sequence >= expected && sequence - expected <= (position &- from) / 3 &+ allowance ? .success(sequence - expected)
                     : .failure(.impossibleGap(position: position, found: sequence, expected: expected, from: from))
-            case .atLeast(let first):
+            case .atLeast(let first), .lost(_, let first):
                 verdict = sequence >= first ? .success(sequence - first) : .failure(.sequence(position: position, found: sequence, expected: first))
             case .resumed(let committed):
                 verdict = sequence <= committed ? .success(0) : .failure(.committedSequence(position: position, found: sequence, committed: committed))

@@ -203,7 +203,10 @@ package struct RingFile: ~Copyable {
         // another record can even show N twice): the table is damaged only if it still looks so
         // on a second look.
         if readerTableProblem() != nil { try checkReaderTable() }
-        if let area = messageArea, case .damaged(let damage) = area.observe(words) {
+        // A ring waiting for its recovery after a machine crash (see `MessageRecovery.swift`) may
+        // hold damage the recovery repairs: whoever opens it to read or write recovers it first,
+        // and `inspect` and `verify` say it is pending.
+        if let area = messageArea, !recoveryIsPending, case .damaged(let damage) = area.observe(words) {
             throw damaged(damage)
         }
     }
@@ -521,7 +524,7 @@ package struct RingFile: ~Copyable {
     }
 
     /// Every record of a message ring from its oldest message to `published`, walked and
-    /// checked (``MessageArea/survey(from:sequence:through:next:resynchronizing:)``, resuming
+    /// checked (``MessageArea/survey(from:sequence:through:next:allowance:resynchronizing:)``, resuming
     /// after damage where the records carry a check word): what `verify` reports, with the state
     /// it started from. With a writer publishing meanwhile, a walk that a claim overtook (R4:
     /// the claim reached where it started, so what it read may have changed under it) is done
@@ -537,7 +540,7 @@ package struct RingFile: ~Copyable {
                 throw damaged(damage)
             case .consistent(let state) where state.oldestSequence != nil:
                 let survey = area.survey(from: state.oldestPosition, sequence: state.oldestSequence!, through: state.counters.published,
-                                         next: state.next, resynchronizing: true)
+                                         next: state.next, allowance: area.allowance(state.counters), resynchronizing: true)
                 atomicMemoryFence(ordering: .acquiring)                                    // R3 for the records read
                 if state.oldestPosition >= area.oldestIntact(claimed: MessageCounters.load(header).claimed) { return (state, survey) }  // R4
             case .consistent, .moving:
@@ -555,13 +558,22 @@ package struct RingFile: ~Copyable {
 
     /// A reading cursor over a message ring, starting at `start`, or where named reader `record`
     /// committed; the ring must be one. Throws `corrupted` for what contradicts the rest there.
+    ///
+    /// A ring waiting for a recovery this process cannot run (mapped read-only) gets a cursor that
+    /// skips damage and counts it (``MessageCursor/skipsDamage``), starting at the tail (or at
+    /// `published`) when the records the counters name are damaged.
     package func messageCursor(start: MessageCursor.Start, record: NamedReaderRecord?) throws(CBuffFailure) -> MessageCursor {
+        let skips = !isWritable && recoveryIsPending
         do {
-            return try MessageCursor(area: messageArea!, header: header,
-                                     start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
-                                     gatedRecord: layout.policy == .block ? record?.index : nil)
+            var cursor = try MessageCursor(area: messageArea!, header: header,
+                                           start: record.map { .at(position: $0.committed, sequence: $0.commit.committedSequence) } ?? start,
+                                           gatedRecord: layout.policy == .block ? record?.index : nil)
+            cursor.skipsDamage = skips
+            return cursor
         } catch {
-            throw damaged(error)
+            let counters = MessageCounters.load(header)
+            guard skips, record == nil, messageArea!.bounds(counters) == nil else { throw damaged(error) }
+            return MessageCursor(area: messageArea!, header: header, unprovenAt: { if case .latest = start { counters.published } else { counters.tail } }())
         }
     }
 
@@ -621,6 +633,11 @@ package struct HeaderWords: @unchecked Sendable {
         (word64(RingLayout.Offset.writerBoot), word64(RingLayout.Offset.writerBoot + 8))
     }
     package var earlierBootBelow: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.earlierBootBelow) }
+    // Version-4 message rings: what the last recovery did (see `MessageRecovery.swift`).
+    package var recoveredAt: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.recoveredAt) }
+    package var sequenceAllowance: UnsafeMutablePointer<Atomic<UInt64>> { word64(RingLayout.Offset.sequenceAllowance) }
+    package var recoveryLost: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.recoveryLost) }
+    package var recoveryRanges: UnsafeMutablePointer<Atomic<UInt32>> { word32(RingLayout.Offset.recoveryRanges) }
 
     /// The `space` futex word as the plain `UInt32` the futex system call takes.
     var spaceAddress: UnsafeMutablePointer<UInt32> {

@@ -119,6 +119,11 @@ package struct RingLayout: Equatable, Sendable {
         @usableFromInline package static let publishedMessages = 344  // u64: messages published (the next message's sequence), stored after W4
         // line 5, both kinds, written by the writer only (zero in files no writer synced)
         package static let durable = 352                // u64: every item or message with a sequence below it reached stable storage (`sync`)
+        // line 5, version-4 message rings, written by a recovery only (see `MessageRecovery.swift`; zero if none ran)
+        package static let recoveredAt = 360            // u64: when the last recovery ran, ns since the Unix epoch
+        package static let sequenceAllowance = 368      // u64: sequences every recovery so far skipped, in all (I4 of `MessageInvariants.swift`)
+        package static let recoveryLost = 376           // u32: messages the last recovery lost (at most 2^32 - 1: saturates)
+        package static let recoveryRanges = 380         // u32: in how many ranges
         package static func claimed(_ policy: Policy) -> Int { policy == .block ? claimedBlock : claimedOverwrite }
         // lines 6–15 (version 3 only, zero in version 2): what the items are, written once
         static let kind = 384                // u32: 0 items (slots); 1 is reserved for message rings

@@ -69,6 +69,11 @@ package struct RingSnapshot: Sendable {
     /// For a ring of messages, what its positions hold (`published`, `claimed` and `oldest`
     /// above are then word positions); nil for a ring of items.
     package let messages: Messages?
+    /// Version-4 messages: whether a recovery is pending (see `MessageRecovery.swift`): the
+    /// next reader or writer runs it, and counts and damage are the recovery's to settle.
+    package var recoveryPending = false
+    /// Version-4 messages: what the last recovery did, if one ran.
+    package var lastRecovery: MessageRecoveryRecord?
 
     /// What a message ring holds, in messages.
     package struct Messages: Sendable, Hashable {
@@ -142,7 +147,10 @@ extension RingFile {
             case .consistent(let ring):
                 messages = RingSnapshot.Messages(written: ring.next, oldest: ring.oldestSequence ?? ring.next, bytesUsed: ring.bytesUsed)
             case .damaged(let damage):
-                throw damaged(damage)
+                // A crash left it damaged and its recovery has not run: the count as stored.
+                guard recoveryIsPending else { throw damaged(damage) }
+                let written = min(MessageCounters.load(words).count, Limits.maxCount)
+                messages = RingSnapshot.Messages(written: max(written, durable), oldest: written, bytesUsed: 0)
             case .moving(let counters):
                 // A writer too busy to catch in one consistent state: its count, and nothing
                 // claimed about what is still held.
@@ -154,7 +162,7 @@ extension RingFile {
         guard durable <= written else {
             throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its durable sequence (\(durable)) is beyond the \(written) \(layout.messages == nil ? "items" : "messages") ever published.")
         }
-        return RingSnapshot(
+        var snapshot = RingSnapshot(
             layout: layout,
             createdAt: words.createdAt.pointee.load(ordering: .relaxed),
             published: published,
@@ -175,5 +183,8 @@ extension RingFile {
             writerWaiting: words.writerAsleep,
             readers: readers,
             messages: messages)
+        snapshot.recoveryPending = recoveryIsPending
+        snapshot.lastRecovery = lastRecovery
+        return snapshot
     }
 }

@@ -155,6 +155,12 @@ public struct RingStatus: Sendable {
     /// Whether the ring file lives in memory (a tmpfs such as `/dev/shm`): a machine crash
     /// loses it whole, synced or not. Nil if the file system could not be asked.
     public let inMemory: Bool?
+    /// Version-4 message buffers: whether a recovery is pending (the last writer attached in
+    /// an earlier boot and did not close after a sync: a machine crash may have damaged the
+    /// file). The next reader or writer runs it before anything is delivered.
+    public let recoveryPending: Bool
+    /// Version-4 message buffers: what the last recovery after a machine crash did, if one ran.
+    public let lastRecovery: BufferRecovery?
     /// The last writer's PID as recorded in the header (nil if none ever attached).
     public let writerPID: Int32?
     /// That writer's start time, in clock ticks after boot (`/proc/PID/stat` field 22), which
@@ -240,6 +246,8 @@ extension RingStatus {
         writtenInAnEarlierBoot = snapshot.writtenInAnEarlierBoot
         earlierBootBelow = snapshot.earlierBootBelow
         inMemory = snapshot.inMemory
+        recoveryPending = snapshot.recoveryPending
+        lastRecovery = snapshot.lastRecovery.map(BufferRecovery.init)
         writerState = WriterState(snapshot.writerState)
         writerPID = writerState == .never ? nil : snapshot.writerPID
         writerStartTime = writerState == .never ? nil : snapshot.writerStartTime
@@ -334,5 +342,23 @@ extension BufferStatus {
     /// The named readers that have not consumed everything published.
     public var readersWithUnconsumedItems: [NamedReaderStatus] {
         ring?.readers.filter { $0.lag > 0 } ?? []
+    }
+}
+
+/// What a recovery of a version-4 message ring after a machine crash did (see
+/// ``RingStatus/lastRecovery``): its damaged spans became lost records, whose messages readers
+/// count as missed.
+public struct BufferRecovery: Sendable, Hashable {
+    /// When it ran, nanoseconds since the Unix epoch.
+    public let at: UInt64
+    /// Messages it found lost (sequences its lost records skip).
+    public let lostMessages: UInt64
+    /// In how many spans of the ring.
+    public let lostRanges: Int
+
+    init(_ record: MessageRecoveryRecord) {
+        at = record.at
+        lostMessages = UInt64(record.lostMessages)
+        lostRanges = Int(record.lostRanges)
     }
 }

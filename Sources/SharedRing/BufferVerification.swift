@@ -22,6 +22,16 @@ public struct BufferVerification: Sendable {
         public let problem: String
     }
 
+    /// A span a recovery after a machine crash turned into lost records (format version 4): its
+    /// messages were lost, not damaged now; readers count them as missed.
+    public struct LostSpan: Sendable, Equatable {
+        /// Byte offsets in the data area's positions, as ``DamagedSpan/bytes``.
+        public let bytes: Range<UInt64>
+        /// The sequences it skips: from the one expected before it to the next message's
+        /// (empty when nothing after it says more).
+        public let lostSequences: Range<UInt64>
+    }
+
     /// The buffer's name.
     public let name: String
     /// Its ring file's format version.
@@ -38,6 +48,11 @@ public struct BufferVerification: Sendable {
     public let intact: [Range<UInt64>]
     /// The spans between them, in order; empty when nothing is damaged.
     public let damaged: [DamagedSpan]
+    /// The spans a recovery after a machine crash turned into lost records, in order (not
+    /// damage: ``isIntact`` does not count them).
+    public let lostInCrash: [LostSpan]
+    /// Whether a recovery after a machine crash is pending (the next reader or writer runs it).
+    public let recoveryPending: Bool
     /// The chain ended at `published` intact but the header's count of messages says another
     /// next sequence, or nil.
     public let countProblem: String?
@@ -57,10 +72,12 @@ public struct BufferVerification: Sendable {
         durable = snapshot.durable
         intact = snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : []
         damaged = []
+        lostInCrash = []
+        recoveryPending = false
         countProblem = nil
     }
 
-    init(name: String, layout: RingLayout, state: MessageRingState, survey: MessageSurvey, durable: UInt64) {
+    init(name: String, layout: RingLayout, state: MessageRingState, survey: MessageSurvey, durable: UInt64, recoveryPending: Bool) {
         self.name = name
         formatVersion = Int(layout.version)
         holdsMessages = true
@@ -74,6 +91,8 @@ public struct BufferVerification: Sendable {
             let after = runs.first { $0.start >= gap.end }?.firstSequence ?? state.next
             return DamagedSpan(bytes: (gap.start * 8)..<(gap.end * 8), lostSequences: before..<max(before, after), problem: "\(gap.damage)")
         }
+        lostInCrash = survey.lost.map { LostSpan(bytes: ($0.start * 8)..<($0.end * 8), lostSequences: $0.from..<max($0.from, $0.to)) }
+        self.recoveryPending = recoveryPending
         countProblem = survey.end.map { "\($0)" }
     }
 }

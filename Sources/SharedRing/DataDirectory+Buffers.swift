@@ -428,6 +428,9 @@ extension DataDirectory {
         let failure: CBuffFailure
         do throws(CBuffFailure) {
             let file = try openRing(of: row, trust: registry.trust, holding: kind, readOnlyOnReadOnlyMount: readOnlyOnReadOnlyMount)
+            // A reader or writer of messages recovers the ring first if a machine crash left it
+            // needing that (see `MessageRecovery.swift`); nothing is delivered before.
+            if kind == .messages { _ = try file.recoverIfPending(lockTimeoutNanos: lockTimeoutNanos) }
             return OpenedBuffer(registry: registry, row: row, file: file)
         } catch {
             failure = error
@@ -438,7 +441,9 @@ extension DataDirectory {
         let looked = settled(registry, name) { (now: BufferRow?) in
             do throws(CBuffFailure) {
                 guard let now else { throw notFound(name) }
-                opened = OpenedBuffer(registry: registry, row: now, file: try openRing(of: now, trust: registry.trust, holding: kind))
+                let file = try openRing(of: now, trust: registry.trust, holding: kind)
+                if kind == .messages { _ = try file.recoverIfPending(lockTimeoutNanos: lockTimeoutNanos) }
+                opened = OpenedBuffer(registry: registry, row: now, file: file)
             } catch {
                 answer = error
             }

@@ -118,9 +118,15 @@ extension DataDirectory {
             guard file.layout.messages != nil else {
                 return BufferVerification(name: name, layout: file.layout, snapshot: try file.snapshot())
             }
-            let (state, survey) = try file.surveyMessages()
+            let pending = file.recoveryIsPending
+            let (state, survey): (MessageRingState, MessageSurvey)
+            do throws(CBuffFailure) {
+                (state, survey) = try file.surveyMessages()
+            } catch where pending && error.code == .corrupted {
+                throw CBuffFailure(.corrupted, error.message + " A recovery is pending (its last writer attached before the machine restarted and did not close after a sync): the next reader or writer turns the damaged spans into lost ones and delivers the rest.")
+            }
             _ = try file.isStillNamed()                  // throws if the file was cut short under the walk (read as zeros)
-            return BufferVerification(name: name, layout: file.layout, state: state, survey: survey, durable: file.durable)
+            return BufferVerification(name: name, layout: file.layout, state: state, survey: survey, durable: file.durable, recoveryPending: pending)
         }
     }
 }

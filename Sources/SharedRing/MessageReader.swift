@@ -95,6 +95,11 @@ public struct MessageReader: ~Copyable {
     /// How many messages this reader missed because the writer overwrote them first.
     public var missedCount: UInt64 { cursor.missed }
 
+    /// Of ``missedCount``, the messages a machine crash lost: a recovery marked the words they
+    /// lay in lost (or, on a read-only data directory that could not be recovered, they were
+    /// damaged and skipped). See ``RingStatus/lastRecovery``.
+    public var lostInCrashCount: UInt64 { cursor.lostInCrash }
+
     /// The name this reader registered under, or nil for an anonymous reader.
     public var readerName: String? { record?.name }
 

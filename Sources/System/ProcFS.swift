@@ -30,6 +30,15 @@ extension Sys {
         return readSmallFile("/proc/sys/kernel/random/boot_id").flatMap(parseBootID)
     }()
 
+    /// A debug build kills this process (SIGKILL) here when `CBUFF_TEST_KILL_AT` names `point`:
+    /// tests stand in for a crash at a known point of an operation of several steps (a
+    /// recovery). Nothing in a release build.
+    package static func testKillPoint(_ point: StaticString) {
+        #if DEBUG
+        if let text = getenv("CBUFF_TEST_KILL_AT"), String(cString: text) == point.description { kill(getpid(), SIGKILL) }
+        #endif
+    }
+
     /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (a newline after it allowed) as two words, the
     /// first eight bytes of the UUID in the first, little-endian as the file stores them; nil
     /// for anything else, or for the all-zero UUID (zero is "not recorded" in a ring file).

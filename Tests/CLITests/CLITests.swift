@@ -171,7 +171,7 @@ import TestSupport
         expectOneSentence(damaged, 65, mentioning: "buffer \"v\" is damaged: 1 message in 1 span cannot be read")
         #expect(damaged.stdout.contains("1 message lost (sequence 1)") && damaged.stdout.contains("check word"), "\(damaged)")
         let report = try json(cbuff("verify", "v", "--json").stdout) as? [String: Any]
-        #expect(Set(report?.keys.map { $0 } ?? []) == ["name", "kind", "formatVersion", "checksContent", "intact", "damaged", "countProblem", "lost", "written", "durable", "isIntact"])
+        #expect(Set(report?.keys.map { $0 } ?? []) == ["name", "kind", "formatVersion", "checksContent", "intact", "damaged", "countProblem", "lost", "written", "durable", "isIntact", "lostInCrash", "recoveryPending"])
         #expect(report?["lost"] as? Int == 1 && report?["isIntact"] as? Bool == false)
         _ = try cbuff("create", "i", "--item-size", "8", "--length", "4")
         let items = try cbuff("verify", "i")
@@ -350,7 +350,7 @@ import TestSupport
     let documentedKeys: Set<String> = [
         "name", "kind", "itemSize", "length", "capacity", "maxMessage", "preciseTime", "policy", "path", "writerPid", "writerAlive", "writerState",
         "writerStartTime", "writerSince", "writerGeneration", "written", "oldest", "count", "fill", "occupancy", "backlog",
-        "lastWriteAt", "durable", "earlierBoot", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
+        "lastWriteAt", "durable", "earlierBoot", "recoveryPending", "lastRecovery", "interruptedWrite", "createdAt", "formatVersion", "itemAlignment", "typeName", "fields",
         "fileSize", "sleepingReaders", "writerBlockedBy", "writtenPerSecond", "readers", "problem", "tetherTimeout", "syncPolicy",
     ]
 

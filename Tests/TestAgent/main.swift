@@ -36,6 +36,12 @@
 //                                      going, checking every item; on a line "report" on stdin,
 //                                      read what is left and print "delivered=D missed=M bad=B
 //                                      next=N", then exit
+//   crash-writer DIR NAME FIRST MAX    take NAME over, push FIRST messages, sync, print "synced D";
+//                                      on each line "more K", push K more, print "pushed N"; then
+//                                      block until killed (the crash-recovery tests)
+//   list-messages DIR NAME             read NAME from its oldest message (recovering it if pending):
+//                                      print "SEQUENCE HEX" per message, then "missed=M"
+//   open-messages DIR NAME             open a reader of NAME (recovering it if pending), print "opened"
 //   churn DIR PREFIX SECONDS SEED      for SECONDS, create, remove and list buffers PREFIX0..7 at
 //                                      random; print "done ops=N errors=E" (E: unexpected errors)
 //   wait-pop DIR NAME TIMEOUT_MS [COUNT]
@@ -662,6 +668,35 @@ do {
             }
         }
         if args.count > 5, args[5] == "hang" { while true { pause() } }
+
+    case "crash-writer":
+        // Take over NAME, push FIRST messages (TestMessage, at most MAX bytes), sync, print
+        // "synced N"; then for each line "more K" on stdin push K more and print "pushed N".
+        // The test snapshots the file between the steps and kills this process at the end.
+        guard args.count >= 5, let first = UInt64(args[3]), let max = Int(args[4]) else { fail("crash-writer needs FIRST MAX") }
+        var writer = try directory.takeOverMessages(name)
+        for _ in 0..<first { try writer.push(TestMessage.bytes(writer.nextSequence, max: max)) }
+        say("synced \(try writer.sync())")
+        while let line = readLine(), line.hasPrefix("more "), let more = UInt64(line.dropFirst(5)) {
+            for _ in 0..<more { try writer.push(TestMessage.bytes(writer.nextSequence, max: max)) }
+            say("pushed \(writer.nextSequence)")
+        }
+        while true { pause() }
+
+    case "open-messages":
+        // Open a reader of NAME (which recovers it if a crash left it needing that; tests kill
+        // this process inside the recovery with CBUFF_TEST_KILL_AT), then print "opened".
+        _ = try directory.openMessageReader(name)
+        say("opened")
+
+    case "list-messages":
+        // Open a reader of NAME at its oldest message (recovering it if pending), print
+        // "SEQUENCE HEX" for each message there is, then "missed=M next=N".
+        var reader = try directory.openMessageReader(name)
+        while let message = try reader.pop() {
+            say("\(message.sequence) " + message.bytes.map { String(format: "%02x", $0) }.joined())
+        }
+        say("missed=\(reader.missedCount)")
 
     case "read-messages":
         guard args.count >= 5, let total = UInt64(args[3]), let max = Int(args[4]) else { fail("read-messages needs TOTAL MAX") }

@@ -383,3 +383,53 @@ def test_version_4_items_both_ways_and_a_damaged_slot_is_skipped_and_counted(dir
 def test_a_python_reader_of_version_4_items_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli):
     assert cbuff_cli("create", "fast4", "--item-size", "24", "--length", "1024", "--integrity", "checked")[0] == 0
     read_beside_a_swift_writer(directory, "fast4", 100_000, 24)
+
+
+def test_python_reads_a_recovered_message_ring_as_swift_does(directory, data_dir, cbuff_cli):
+    """A writer process of an earlier boot (the Swift test agent, ``CBUFF_TEST_BOOT_ID``) pushes
+    300 messages, syncs, pushes 300 more and is killed; a page of the synced messages is zeroed,
+    as a power loss may leave it. Python refuses to take the ring over before it is recovered
+    (it could reuse a sequence), Swift recovers it when it reads it, and then Python reads exactly
+    what Swift read (the same sequences and bytes, the same count of missed messages: the lost
+    record is passed and the jump counted) and its writer continues above every sequence."""
+    from cbuff.errors import Corrupted as Damaged
+
+    folder = os.path.join(data_dir, "d")
+    agent = swift_binary("cbuff-test-agent")
+    earlier = dict(os.environ, CBUFF_TEST_BOOT_ID="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    this_boot = {k: v for k, v in os.environ.items() if k != "CBUFF_TEST_BOOT_ID"}
+    assert cbuff_cli("create", "m", "--messages", "--capacity", "64K", "--max-message", "120")[0] == 0
+    writer = subprocess.Popen([agent, "crash-writer", folder, "m", "300", "120"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=earlier, text=True)
+    try:
+        assert writer.stdout.readline().startswith("synced 300")
+        writer.stdin.write("more 300\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline().strip() == "pushed 600"
+    finally:
+        writer.kill()
+        writer.wait()
+    path = directory.ring_path("m")
+    with open(path, "r+b") as f:                       # a page of synced messages, zeroed
+        f.seek(4096 + 2 * 4096)
+        f.write(bytes(4096))
+    with pytest.raises(Damaged, match="needs a recovery"):
+        directory.take_over("m")
+    listed = subprocess.run([agent, "list-messages", folder, "m"], capture_output=True, text=True, timeout=120, env=this_boot)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.split("\n")
+    swift = [(int(line.split()[0]), bytes.fromhex(line.split()[1])) for line in lines if line and line[0].isdigit()]
+    missed = int(next(line for line in lines if line.startswith("missed=")).split("=")[1])
+    assert 500 < len(swift) < 600 and missed == 600 - len(swift)
+    reader = directory.open_reader("m")
+    python = [(m.sequence, bytes(m.data)) for m in reader.follow(timeout=0)]
+    assert python == swift and reader.missed == missed
+    report = json.loads(cbuff_cli("inspect", "m", "--json")[1])
+    assert report["lastRecovery"]["lostMessages"] == missed and report["lastRecovery"]["lostRanges"] == 1
+    writer = directory.take_over("m")
+    assert writer.next_sequence == 600
+    writer.push(b"after the crash")
+    writer.close()
+    again = directory.open_reader("m")
+    read = [(m.sequence, bytes(m.data)) for m in again.follow(timeout=0)]
+    assert read == [*swift, (600, b"after the crash")] and again.missed == missed

@@ -97,6 +97,12 @@ struct Inspect: ParsableCommand {
                                                       : "every \(noun) below sequence \(ring.durable) was synced to stable storage"))
         }
         rows.append(("sync", Self.describe(ring.syncPolicy, noun)))
+        if ring.recoveryPending {
+            rows.append(("recovery", "pending: its last writer attached in an earlier boot and did not close after a sync, so a machine crash may have damaged it; the next reader or writer checks every record and turns damaged spans into lost ones before anything is delivered (`cbuff verify` shows what it finds now; counts below are as stored)"))
+        } else if let recovery = ring.lastRecovery {
+            rows.append(("recovery", "\(BufferReport.timestamp(recovery.at)) (\(ago(recovery.at))), after a machine crash: " +
+                         (recovery.lostRanges == 0 ? "nothing was lost" : "\(recovery.lostMessages) messages lost in \(recovery.lostRanges) range\(recovery.lostRanges == 1 ? "" : "s") (readers count them as missed)")))
+        }
         rows.append(("written", "\(ring.written) \(noun)s (the next \(noun) gets sequence \(ring.written))"))
         rows.append(("oldest", ring.count == 0 ? "none (the ring is empty)" : "sequence \(ring.oldest)"))
         if let used = ring.bytesUsed, let capacity = ring.messageCapacity {

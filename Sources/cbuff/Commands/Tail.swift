@@ -165,7 +165,7 @@ struct Tail: ParsableCommand {
     /// the error, which is said last.
     private func follow(_ followed: inout some FollowedReader & ~Copyable, noun: String) throws {
         var output = Output()
-        var reportedMissed: UInt64 = 0
+        var reportedMissed: UInt64 = 0, reportedLost: UInt64 = 0
         var nextStopCheck = ContinuousClock.now
         while true {
             var outputGone = false
@@ -181,8 +181,12 @@ struct Tail: ParsableCommand {
             guard try flush(&output) else { return }
             followed.commit()           // a named reader: everything printed reached the output
             if followed.missedCount > reportedMissed {
-                complain("skipped \(followed.missedCount - reportedMissed) \(noun) overwritten before they were printed.")
-                reportedMissed = followed.missedCount
+                let lost = followed.lostInCrashCount - reportedLost, overwritten = followed.missedCount - reportedMissed - lost
+                let why = lost == 0 ? "overwritten before they were printed"
+                    : overwritten == 0 ? "lost in a machine crash (see `cbuff inspect`)"
+                    : "\(overwritten) overwritten before they were printed, \(lost) lost in a machine crash (see `cbuff inspect`)"
+                complain("skipped \(followed.missedCount - reportedMissed) \(noun) \(why).")
+                (reportedMissed, reportedLost) = (followed.missedCount, followed.lostInCrashCount)
             }
             try reading.get()
             guard follow else { return }

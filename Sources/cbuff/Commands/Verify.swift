@@ -57,6 +57,13 @@ struct Verify: ParsableCommand {
             rows.append((label, "\(range(run)) (\(plural(UInt64(run.count))))"))
         }
         for span in spans { rows.append(("damaged", describe(span, plural: plural, range: range))) }
+        for span in found.lostInCrash {
+            let lost = span.lostSequences.isEmpty ? "messages" : "\(plural(UInt64(span.lostSequences.count))) (\(range(span.lostSequences)))"
+            rows.append(("lost", "\(lost) lost in a machine crash, bytes \(span.bytes.lowerBound)–\(span.bytes.upperBound - 1) of the data area: a recovery marked them lost (readers count them as missed)"))
+        }
+        if found.recoveryPending {
+            rows.append(("recovery", "pending: the last writer attached before the machine restarted and did not close after a sync; the next reader or writer checks every record first"))
+        }
         if found.intact.isEmpty && found.damaged.isEmpty { rows.append((label, "nothing to check: the ring is empty")) }
         if let problem = found.countProblem { rows.append(("count", problem)) }
         rows.append(("written", "\(plural(found.written)) (the next gets sequence \(found.written))"))
@@ -90,6 +97,8 @@ struct Verify: ParsableCommand {
         let written: UInt64
         let durable: UInt64
         let isIntact: Bool
+        let lostInCrash: [Damaged]
+        let recoveryPending: Bool
 
         init(_ found: BufferVerification) {
             name = found.name
@@ -106,6 +115,11 @@ struct Verify: ParsableCommand {
             written = found.written
             durable = found.durable
             isIntact = found.isIntact
+            lostInCrash = found.lostInCrash.map {
+                Damaged(firstByte: $0.bytes.lowerBound, endByte: $0.bytes.upperBound, lostFrom: $0.lostSequences.lowerBound,
+                        lostTo: $0.lostSequences.upperBound, problem: "lost in a machine crash")
+            }
+            recoveryPending = found.recoveryPending
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -121,10 +135,12 @@ struct Verify: ParsableCommand {
             try c.encode(written, forKey: .written)
             try c.encode(durable, forKey: .durable)
             try c.encode(isIntact, forKey: .isIntact)
+            try c.encode(lostInCrash, forKey: .lostInCrash)
+            try c.encode(recoveryPending, forKey: .recoveryPending)
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, formatVersion, checksContent, intact, damaged, countProblem, lost, written, durable, isIntact
+            case name, kind, formatVersion, checksContent, intact, damaged, countProblem, lost, written, durable, isIntact, lostInCrash, recoveryPending
         }
     }
 }

@@ -33,6 +33,8 @@ struct BufferReport: Encodable {
     var lastWriteAt: String?
     var durable: UInt64?
     var earlierBoot: Bool?
+    var recoveryPending: Bool?
+    var lastRecovery: RecoveryReport?
     var interruptedWrite: UInt64?
     var createdAt: String?
     var formatVersion: Int?
@@ -45,6 +47,13 @@ struct BufferReport: Encodable {
     var writtenPerSecond: Double?
     var readers: [ReaderReport]
     var problem: String?
+
+    /// What the last recovery after a machine crash did: `{"at","lostMessages","lostRanges"}`.
+    struct RecoveryReport: Encodable {
+        var at: String
+        var lostMessages: UInt64
+        var lostRanges: Int
+    }
 
     /// One field of the items: `{"name":"time","type":"u64","offset":0}`.
     struct FieldReport: Encodable {
@@ -111,6 +120,9 @@ struct BufferReport: Encodable {
         lastWriteAt = ring?.lastWriteAt.map(Self.timestamp)
         durable = ring?.durable
         earlierBoot = ring?.holdsEarlierBootData
+        let checksRecords = ring.map { $0.messageCapacity != nil && $0.formatVersion >= 4 } ?? false
+        recoveryPending = checksRecords ? ring?.recoveryPending : nil
+        lastRecovery = ring?.lastRecovery.map { RecoveryReport(at: Self.timestamp($0.at), lostMessages: $0.lostMessages, lostRanges: $0.lostRanges) }
         interruptedWrite = ring?.interruptedWrite
         createdAt = record.createdAt
         formatVersion = ring?.formatVersion ?? record.formatVersion
@@ -151,7 +163,7 @@ struct BufferReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, kind, itemSize, length, capacity, maxMessage, preciseTime, policy, tetherTimeout, syncPolicy, path, writerPid, writerAlive, writerState, writerStartTime
-        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, earlierBoot, interruptedWrite
+        case writerSince, writerGeneration, written, oldest, count, fill, occupancy, backlog, lastWriteAt, durable, earlierBoot, recoveryPending, lastRecovery, interruptedWrite
         case createdAt, formatVersion, itemAlignment, typeName, fields, fileSize, sleepingReaders, writerBlockedBy, writtenPerSecond, readers, problem
     }
 
@@ -184,6 +196,8 @@ struct BufferReport: Encodable {
         try c.encode(lastWriteAt, forKey: .lastWriteAt)
         try c.encode(durable, forKey: .durable)
         try c.encode(earlierBoot, forKey: .earlierBoot)
+        try c.encode(recoveryPending, forKey: .recoveryPending)
+        try c.encode(lastRecovery, forKey: .lastRecovery)
         try c.encode(interruptedWrite, forKey: .interruptedWrite)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(formatVersion, forKey: .formatVersion)

@@ -64,6 +64,8 @@ protocol FollowedReader: ~Copyable {
     /// Appends the next item or message as a line; false if there is none yet.
     mutating func printNext(to output: inout Output) throws -> Bool
     var missedCount: UInt64 { get }
+    /// Of ``missedCount``, those a machine crash lost (messages only).
+    var lostInCrashCount: UInt64 { get }
     mutating func wait(timeout: Duration) -> Bool
     func canReceiveMore() throws(CBuffError) -> Bool
     /// For a named reader, commits everything returned so far (nothing for an anonymous one).
@@ -82,6 +84,7 @@ struct FollowedItems: FollowedReader, ~Copyable {
     }
 
     var missedCount: UInt64 { reader.missedCount }
+    var lostInCrashCount: UInt64 { 0 }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
     func commit() { reader.commit() }
@@ -99,6 +102,7 @@ struct FollowedMessages: FollowedReader, ~Copyable {
     }
 
     var missedCount: UInt64 { reader.missedCount }
+    var lostInCrashCount: UInt64 { reader.lostInCrashCount }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
     func commit() { reader.commit() }

@@ -131,6 +131,13 @@ WRITER_LOCK_BYTE = 0
 # the check word, then the bytes. The file's version decides which, here only
 # (``record_header_words``; the Swift side's MessageRecordFormat).
 RECORD_MESSAGE, RECORD_PADDING = 1, 2
+# Version 4 only: a lost record, one word ``words | 3 << 32`` that a recovery after a machine crash
+# wrote over damaged messages (RingFileFormat.md, "Lost records"): passed as padding is, the jump
+# in sequence after it counted as missed (I9).
+RECORD_LOST = 3
+# Line 5, version-4 message rings, written by a recovery: when it ran (ns), the allowance B of I4
+# (the sequences every recovery skipped), the messages the last one lost (u32), its spans (u32).
+OFF_RECOVERED_AT, OFF_SEQUENCE_ALLOWANCE, OFF_RECOVERY_LOST, OFF_RECOVERY_RANGES = 360, 368, 376, 380
 MESSAGES_VERSION = 4            # new rings of messages: records with a check word
 
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 # warnings.warn), and one per untethering must reach the operator, which the warnings filter's
 # default "once per call site" would swallow after the first.
 _log = logging.getLogger("cbuff")
-Counters = Tuple[int, int, int, int, int]      # tail, published, claimed, last record start, count
+Counters = Tuple[int, int, int, int, int, int]      # tail, published, claimed, last record start, count, allowance (B of I4)
 Record = Optional[Tuple[str, int, int]]        # ("message", length, words), ("padding", 0, words) or None
 SLICE_NS = 50_000_000      # the longest futex sleep before a fresh look
 WAKE_REQUESTED_BIT = 31    # of `waiters` and `writer waiting`: a sleeper asked to be woken
@@ -365,6 +365,21 @@ class RingFile:
             following = self.q[F.OFF_PUBLISHED_MESSAGES // 8] if layout.messages else self.q[F.W_PUBLISHED]
             self.q[F.OFF_EARLIER_BOOT_BELOW // 8] = 0 if proven else following
         self.mapping[at:at + 16] = now
+
+    def recovery_pending(self) -> bool:
+        """Whether this version-4 message ring waits for a recovery after a machine crash (the
+        Swift side's ``RingFile.recoveryIsPending``): its last writer attached in another boot and
+        did not close after a sync. This package does not recover (the Swift side does, on the
+        first open of a reader or writer); its readers read what every check word vouches for."""
+        layout = self.layout
+        if not layout.messages or layout.version < 4:
+            return False
+        at = F.OFF_WRITER_BOOT
+        recorded, now = bytes(self.mapping[at:at + 16]), S.boot_id()
+        if not any(recorded) or now is None or recorded == now:
+            return False
+        closed = self.d[F.OFF_WRITER_STATE // 4] == F.STATE_CLOSED
+        return not (closed and self.q[F.OFF_DURABLE // 8] >= self.q[F.OFF_PUBLISHED_MESSAGES // 8])
 
     def earlier_boot(self, oldest: int) -> "bool | None":
         """Whether the ring holds items or messages written in an earlier boot that nothing
@@ -1625,7 +1640,8 @@ class MessageArea:
         return self.file.q[self.base_index + ((position + 1) & (self.words - 1))]
 
     def decode(self, first: int, position: int) -> Record:
-        """('message', length, words) / ('padding', 0, words) / None: I6 for one record."""
+        """('message', length, words) / ('padding', 0, words) / ('lost', 0, words) / None: I6
+        and I9 for one record (a lost record only in version 4)."""
         length, kind = first & 0xFFFFFFFF, first >> 32
         room = self.words - (position & (self.words - 1))
         if kind == F.RECORD_MESSAGE and length <= self.max_message:
@@ -1633,7 +1649,14 @@ class MessageArea:
             return ("message", length, words) if words <= room else None
         if kind == F.RECORD_PADDING and length == room and room < self.max_record_words:
             return ("padding", 0, room)
+        if kind == F.RECORD_LOST and self.checked and 1 <= length <= room:
+            return ("lost", 0, length)
         return None
+
+    def allowance(self) -> int:
+        """B of I4 (version 4; 0 in version 3): the sequences recoveries skipped, for a reader's
+        cold path."""
+        return min(self.file.q[F.OFF_SEQUENCE_ALLOWANCE // 8], F.MAX_COUNT) if self.checked else 0
 
     def byte_offset(self, position: int) -> int:
         return F.HEADER_SIZE + (position & (self.words - 1)) * 8
@@ -1659,7 +1682,8 @@ class MessageArea:
         """(tail, published, claimed, last record start, count), loaded in the order the checks need."""
         q = self.file.q
         return (q[F.OFF_MESSAGE_TAIL // 8], q[F.OFF_PUBLISHED // 8], q[self.file.claimed_index],
-                q[F.OFF_LAST_RECORD_START // 8], q[F.OFF_PUBLISHED_MESSAGES // 8])
+                q[F.OFF_LAST_RECORD_START // 8], q[F.OFF_PUBLISHED_MESSAGES // 8],
+                q[F.OFF_SEQUENCE_ALLOWANCE // 8] if self.checked else 0)
 
     def observe(self) -> "Union[MessageState, MessageDamage, Moving]":
         """The ring's state (``MessageState``), its damage (``MessageDamage``) or ``Moving``."""
@@ -1684,8 +1708,8 @@ class MessageArea:
 
     def check(self, c: Counters) -> "Union[tuple[int, int], MessageDamage]":
         """I1-I5 on one set of loads: (next sequence, lowest position read) or the damage."""
-        tail, published, claimed, last, count = c
-        names = ("tail", "published", "claimed", "lastRecordStart", "publishedMessages")
+        tail, published, claimed, last, count, allowance = c
+        names = ("tail", "published", "claimed", "lastRecordStart", "publishedMessages", "sequenceAllowance")
         for name, value in zip(names, c):                                       # I1
             if value > F.MAX_COUNT:
                 return MessageDamage(f"its {name} word holds {value}, beyond the {F.MAX_COUNT} a ring file can count")
@@ -1696,7 +1720,7 @@ class MessageArea:
             return MessageDamage(f"its tail word ({tail}, the oldest message) is beyond the {published} words published")
         if tail < self.oldest_intact(claimed):
             return MessageDamage(f"its tail word ({tail}, the oldest message) points at words that the claim through {claimed} has already reused (a data area of {words} words)")
-        if count > published // 3:                                               # I4
+        if count > published // 3 + allowance:                                   # I4
             return MessageDamage(f"it counts {count} messages published in {published} words, where at most {published // 3} fit")
         if published == 0:                                                      # I5
             if count != 0 or last != 0:
@@ -1716,10 +1740,12 @@ class MessageArea:
                 return MessageDamage(f"the record being written is said to start at word {last}, where no write from published ({published}) with a claim through {claimed} begins")
             return (count, published)
         record = self.decode(self.first_word(last), last)
+        if record is not None and record[0] == "lost" and last + record[2] == published:
+            return (count, last)                                                 # I9: a recovery's last record
         if record is None or record[0] != "message" or last + record[2] != published:
             return MessageDamage(f"published ({published}) is not the end of the last record, which starts at word {last}")
         sequence = self.sequence_at(last)
-        if sequence > last // 3:
+        if sequence > last // 3 + allowance:
             return MessageDamage(f"the message at word position {last} has sequence {sequence}, more than the {last // 3} messages that fit before it")
         if count != sequence and count != sequence + 1:
             return MessageDamage(f"its last message is number {sequence}, but it counts {count} messages published")
@@ -1733,6 +1759,7 @@ class MessageArea:
         if state.oldest_sequence is None:
             return None
         sequence, position, published = state.oldest_sequence, state.oldest_position, state.counters[1]
+        after_lost = False
         while position < published:
             first = self.first_word(position)
             record = self.decode(first, position)
@@ -1741,8 +1768,15 @@ class MessageArea:
             if record[0] == "padding":
                 if position + record[2] >= published:
                     return MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for")
+            elif record[0] == "lost":
+                if position + record[2] > published:
+                    return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
+                after_lost = True
             else:
                 found = self.sequence_at(position)
+                if after_lost and found > sequence:                          # I9: a later sequence after a lost record
+                    sequence = found
+                after_lost = False
                 if found != sequence:
                     return MessageDamage(f"the message at word position {position} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them")
                 if position + record[2] > published:
@@ -1751,30 +1785,35 @@ class MessageArea:
                     return self.checksum_damage(position, found)
                 sequence += 1
             position += record[2]
-        if sequence != state.next:
+        if sequence != state.next and not (after_lost and state.next >= sequence):
             return MessageDamage(f"its last message is number {sequence - 1}, but it counts {state.next} messages published")
         return None
 
     def oldest_message(self, c: Counters, next: int) -> "Union[tuple[int, int], MessageDamage]":
         """I6 and I4 for the oldest message: (position, sequence), or the damage."""
-        tail, published = c[0], c[1]
-        if tail >= published:
-            return (published, next)
+        tail, published, allowance = c[0], c[1], c[5]
         position = tail
-        first = self.first_word(position)
-        record = self.decode(first, position)
-        if record is not None and record[0] == "padding":
-            if position + record[2] >= published:
-                return MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for")
-            position += record[2]
+        while True:                     # past padding (I6) and lost records (I9) to the first message
+            if position >= published:
+                return (published, next)
             first = self.first_word(position)
             record = self.decode(first, position)
+            if record is not None and record[0] == "padding":
+                if position + record[2] >= published:
+                    return MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for")
+                position += record[2]
+            elif record is not None and record[0] == "lost":
+                if position + record[2] > published:
+                    return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
+                position += record[2]
+            else:
+                break
         if record is None or record[0] != "message":
             return MessageDamage(f"the record at word position {position} cannot be a message or padding (its first word is {first:#x})")
         if position + record[2] > published:
             return MessageDamage(f"the record at word position {position} ({record[2]} words) ends beyond the {published} words published")
         oldest = self.sequence_at(position)
-        if not (oldest < next and oldest <= position // 3 and next - oldest <= (published - position) // 3):
+        if not (oldest < next and oldest <= position // 3 + allowance and next - oldest <= (published - position) // 3 + allowance):
             return MessageDamage(f"its oldest message (word position {position}) has sequence {oldest}, which does not fit before message {next} in the {published} words published")
         return (position, oldest)
 
@@ -1794,6 +1833,10 @@ class MessagePublisher:
         self.published = file.published()
         self.claimed = max(file.claimed(), self.published)
         self.gate = SpaceGate(file)
+        if file.recovery_pending():
+            # Continuing the count from the header could reuse a sequence a crash hid (a header
+            # page older than the data): only a recovery may choose the next one.
+            raise Corrupted(f"Ring file {file.path} needs a recovery after a machine crash (its last writer attached before the machine restarted and did not close after a sync), which this package does not run; `cbuff tail NAME --from latest` runs it (and prints nothing), then take it over again.")
         state = self.area.observe()         # under the writer lock
         if isinstance(state, MessageDamage):
             raise file.damaged(state)
@@ -1804,12 +1847,14 @@ class MessagePublisher:
             raise file.damaged(damage)
         self.tail = state.counters[0]
         self.tail_sequence = state.oldest_sequence if state.oldest_sequence is not None else state.next
+        self.tail_after_lost = False        # a lost record between the tail and its first message (I9)
         self.next_sequence = state.next
 
     def _advance_tail(self, limit: int) -> None:
         """Walks the tail past every record below ``limit`` (what the next claim overwrites),
         checking each (I6, I7); raises ``Corrupted`` at a damaged one, writing nothing."""
         area, tail, sequence, published = self.area, self.tail, self.tail_sequence, self.published
+        after_lost = self.tail_after_lost
         q, base, mask, max_message, header_words = self.file.q, area.base_index, area.words - 1, area.max_message, area.header_words
         while tail < limit:
             index = base + (tail & mask)
@@ -1822,22 +1867,30 @@ class MessagePublisher:
                     and q[index + 1] == sequence and tail + words <= published):
                 sequence += 1
                 tail += words
+                after_lost = False
                 continue
             record = area.decode(first, tail)
             if record is None:
                 raise self.file.damaged(MessageDamage(f"the record at word position {tail} cannot be a message or padding (its first word is {first:#x})"))
             if record[0] == "message":
                 found = q[index + 1]
+                if after_lost and sequence < found <= F.MAX_COUNT:                # I9: a later sequence after a lost record
+                    sequence = found
                 if found != sequence:
                     raise self.file.damaged(MessageDamage(f"the message at word position {tail} has sequence {found}, but the one before it was {sequence - 1}, and nothing overwrote them"))
                 if tail + record[2] > published:
                     raise self.file.damaged(MessageDamage(f"the record at word position {tail} ({record[2]} words) ends beyond the {published} words published"))
                 sequence += 1
+                after_lost = False
+            elif record[0] == "lost":
+                if tail + record[2] > published:
+                    raise self.file.damaged(MessageDamage(f"the record at word position {tail} ({record[2]} words) ends beyond the {published} words published"))
+                after_lost = True
             elif tail + record[2] >= published:
                 raise self.file.damaged(MessageDamage(f"the padding record at word position {tail} is the last one published, but padding is always followed by the message it makes room for"))
             tail += record[2]
         if tail != self.tail:
-            self.tail, self.tail_sequence = tail, sequence
+            self.tail, self.tail_sequence, self.tail_after_lost = tail, sequence, after_lost
             self.file.q[F.OFF_MESSAGE_TAIL // 8] = tail
 
     def publish(self, data: bytes, timeout: Optional[float] = None) -> bool:
@@ -1954,7 +2007,7 @@ class MessageCursor:
         if self.exact is not None:
             return self.exact
         kind = self.slack[0]
-        if kind == "lapped":
+        if kind in ("lapped", "lost"):
             return int(self.slack[2])
         if kind in ("resumed", "resumed-lapped"):
             return int(self.slack[-1])
@@ -1965,7 +2018,7 @@ class MessageCursor:
         if self.exact is not None:
             return self.position, self.exact
         kind = self.slack[0]
-        if kind in ("lapped", "resumed-lapped"):
+        if kind in ("lapped", "resumed-lapped", "lost"):
             return self.slack[1], self.slack[2]
         return self.position, self.expected
 
@@ -1978,12 +2031,18 @@ class MessageCursor:
         """How many messages were missed before ``sequence`` at ``position`` (I7, I4)."""
         if self.exact is not None:
             raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, but the one before it was {self.exact - 1}, and nothing overwrote them"))
-        if sequence > position // 3:
+        allowance = self.area.allowance()                                  # B of I4: what recoveries skipped
+        if sequence > position // 3 + allowance:
             raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, more than the {position // 3} messages that fit before it"))
         kind = self.slack[0]
+        if kind == "lost":
+            # Past a lost record (I9): the sequence expected or a later one, the gap missed.
+            if sequence >= self.slack[2]:
+                return int(sequence - self.slack[2])
+            raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, but the one before it was {self.slack[2] - 1}, and nothing overwrote them"))
         if kind == "lapped":
             _, start, expected = self.slack
-            if sequence >= expected and sequence - expected <= (position - start) // 3:
+            if sequence >= expected and sequence - expected <= (position - start) // 3 + allowance:
                 return int(sequence - expected)
             raise self.file.damaged(MessageDamage(f"the message at word position {position} has sequence {sequence}, which a reader at message {expected} (word {start}) cannot reach by losing only the messages in between"))
         if kind == "resumed":
@@ -2021,6 +2080,15 @@ class MessageCursor:
                     return None
                 return MessageDamage(f"its last message is number {sequence}, but it counts {state.next} messages published")
         return None
+
+    def _pass_lost(self, position: int) -> None:
+        """Passes the lost record at ``position`` (I9; Swift's ``MessageCursor.passLost``): the
+        next message may come later than the one expected, the difference counted as missed; a
+        commit names the lost record, so that a reader resuming there counts the same gap."""
+        expected = self.expected
+        if expected is not None and not (self.exact is None and self.slack[0] == "lost"):
+            self.slack = ("lost", position, expected)
+        self.exact = None
 
     def _recover_from_lap(self) -> None:
         start = self.position
@@ -2107,6 +2175,10 @@ class MessageCursor:
             if record is not None and record[0] == "padding":
                 if position + record[2] == published:
                     raise file.damaged(MessageDamage(f"the padding record at word position {position} is the last one published, but padding is always followed by the message it makes room for"))
+                self.position = position + record[2]
+                continue
+            if record is not None and record[0] == "lost" and position + record[2] <= published:
+                self._pass_lost(position)
                 self.position = position + record[2]
                 continue
             if record is None:

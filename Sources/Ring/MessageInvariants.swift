@@ -444,6 +444,7 @@ extension MessageArea {
     package func survey(from start: UInt64, sequence first: UInt64?, through published: UInt64, next: UInt64,
                         allowance: UInt64, resynchronizing: Bool) -> MessageSurvey {
         var found = MessageSurvey()
+        var budget = CheckBudget(self)                 // resynchronizing stays linear in the area
         var position = start, expected = first ?? 0
         var afterLost = first == nil                   // an unknown start is a gap of unknown size: any sequence may come
         var openLost: Int?                             // the lost span no message has followed yet
@@ -501,7 +502,7 @@ extension MessageArea {
             run = nil
             guard resynchronizing, check != nil,
                   let resumed = firstProvableMessage(after: position, below: published, from: found.runs.isEmpty ? 0 : expected, before: next,
-                                                     allowance: allowance) else {
+                                                     allowance: allowance, budget: &budget) else {
                 found.gaps.append(MessageSurvey.Gap(start: position, end: published, damage: damage))
                 return found
             }
@@ -523,21 +524,47 @@ extension MessageArea {
     /// The first position after `position` (at `position` itself with `including`) and below
     /// `published` holding a message record provable on its own (see
     /// ``survey(from:sequence:through:next:allowance:resynchronizing:)``), with a sequence in
-    /// `from..<before`; nil if there is none.
+    /// `from..<before`; nil if there is none, or if `budget` ran out first.
     func firstProvableMessage(after position: UInt64, including: Bool = false, below published: UInt64, from: UInt64, before: UInt64,
-                              allowance: UInt64) -> (position: UInt64, sequence: UInt64)? {
+                              allowance: UInt64, budget: inout CheckBudget) -> (position: UInt64, sequence: UInt64)? {
         var candidate = including ? position : position + 1
         while candidate < published {
             if case .message(let length, let recordWords)? = decode(firstWord(at: candidate), at: candidate), candidate + recordWords <= published {
                 let sequence = self.sequence(at: candidate)
-                if sequence >= from, sequence < before, fits(sequence, at: candidate, allowance: allowance), isSealed(pointer(candidate), length: length) {
-                    return (candidate, sequence)
+                if sequence >= from, sequence < before, fits(sequence, at: candidate, allowance: allowance) {
+                    guard budget.spend(length) else { return nil }
+                    if isSealed(pointer(candidate), length: length) { return (candidate, sequence) }
                 }
             }
             candidate += 1
         }
         return nil
     }
+}
+
+/// How many bytes a walk that looks for records at every word (after damage, or for the highest
+/// sequence) may still check against their check words. Each candidate costs the CRC of its own
+/// length, and candidates overlap: a data area filled with headers that each claim a long message
+/// (a hostile edit) would cost the walk the area's size at every word, hours for a large ring. The
+/// budget makes every such walk linear in the area: a few times its size, far more than any
+/// crash leaves (a torn or stale page rarely decodes as a header that fits its position), after
+/// which what was not proven is damage.
+struct CheckBudget {
+    private var bytes: Int
+
+    /// Four times the data area of `area`, and at least a megabyte.
+    init(_ area: MessageArea) {
+        bytes = max(4 * Int(area.words) * 8, 1 << 20)
+    }
+
+    /// Takes the cost of checking a record of `length` bytes; false once none is left.
+    mutating func spend(_ length: Int) -> Bool {
+        bytes -= length + 32
+        return bytes >= 0
+    }
+}
+
+extension MessageArea {
 
     /// I6 and I4 for the oldest message: the record at the tail (after the padding there, if
     /// any) is a message below `published`, whose sequence fits before `next` in the words up to

@@ -313,14 +313,18 @@ extension MessageArea {
 
     /// The highest sequence a message record anywhere in the data area carries that matches its
     /// check word (I8), at whatever word it starts: what a consumer may have seen, published or
-    /// not as the header says. A check is computed only for a candidate above the best so far.
+    /// not as the header says. A check is computed only for a candidate above the best so far,
+    /// within a budget linear in the area (``CheckBudget``: a hostile area of overlapping long
+    /// headers would otherwise cost its size at every word); past it, the best so far.
     func highestSealedSequence() -> UInt64? {
         var best: UInt64?
+        var budget = CheckBudget(self)
         for position in 0..<words {
             guard case .message(let length, _)? = decode(firstWord(at: position), at: position) else { continue }
             let sequence = self.sequence(at: position)
-            guard sequence <= Limits.maxCount, best.map({ sequence > $0 }) ?? true, isSealed(pointer(position), length: length) else { continue }
-            best = sequence
+            guard sequence <= Limits.maxCount, best.map({ sequence > $0 }) ?? true else { continue }
+            guard budget.spend(length) else { break }
+            if isSealed(pointer(position), length: length) { best = sequence }
         }
         return best
     }

@@ -748,8 +748,9 @@ package struct MessageCursor {
     mutating func skipDamage() -> Bool {
         guard skipsDamage else { return false }
         let published = header.published.pointee.load(ordering: .acquiring)
+        var budget = CheckBudget(area)
         let resumed = area.firstProvableMessage(after: position, below: published, from: expected ?? 0, before: Limits.maxCount,
-                                                allowance: area.allowance(header))
+                                                allowance: area.allowance(header), budget: &budget)
         Diagnostics.note(.readers, "a message reader skipped damaged words \(position)..<\(resumed?.position ?? published) of a ring waiting for its recovery")
         passLost(at: position)
         position = resumed?.position ?? published

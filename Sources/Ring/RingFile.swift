@@ -380,6 +380,7 @@ package struct RingFile: ~Copyable {
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
         recordBoot(words)
+        forgetImpossibleDurable(words)
         // Only a writer that died (or closed) can have left a request for room, or a count of
         // an earlier version: nobody sleeps for room now. An exchange, as every change of a
         // request word is a read-modify-write (see `FutexSleep`).
@@ -400,12 +401,22 @@ package struct RingFile: ~Copyable {
         let recorded = (words.writerBoot.0.pointee.load(ordering: .relaxed), words.writerBoot.1.pointee.load(ordering: .relaxed))
         guard recorded != now else { return }
         if recorded != (0, 0) {
-            let proven = layout.messages?.records.isChecked ?? false
+            // Checked records and checked slots are proven by every read (version 4).
+            let proven = layout.messages?.records.isChecked ?? (layout.checkWordOffset != nil)
             let next = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed) : words.publishedMessages.pointee.load(ordering: .relaxed)
             words.earlierBootBelow.pointee.store(proven ? 0 : next, ordering: .relaxed)
         }
         words.writerBoot.0.pointee.store(now.0, ordering: .relaxed)
         words.writerBoot.1.pointee.store(now.1, ordering: .relaxed)
+    }
+
+    /// A durable sequence beyond everything published (a hand edit, a damaged page) vouches for
+    /// nothing, and a sync only ever raises it: the attaching writer stores 0 ("nothing known
+    /// synced"), so that its own syncs record the truth again rather than leave every report of
+    /// the buffer refusing it (`RingSnapshot`) for good.
+    private func forgetImpossibleDurable(_ words: HeaderWords) {
+        let next = layout.messages == nil ? words.published.pointee.load(ordering: .relaxed) : words.publishedMessages.pointee.load(ordering: .relaxed)
+        if words.durable.pointee.load(ordering: .relaxed) > next { words.durable.pointee.store(0, ordering: .relaxed) }
     }
 
     /// This process's PID and start time, read from /proc once per process (a forked child,
@@ -548,6 +559,39 @@ package struct RingFile: ~Copyable {
             }
         }
         throw CBuffFailure(.writerBusy, "A live writer of the ring file \(path) overwrote its oldest messages faster than they could be checked, \(rounds) times; verify it when the writer is idle or closed.")
+    }
+
+    /// Every slot of a ring of items of version 4 from the oldest item still present to
+    /// `published`, its check word proven against its bytes (V6 of `Publication.swift`): the
+    /// runs of sequences that hold what was written under them, and the runs that do not, in
+    /// order. What `verify` reports for such a ring. With a writer publishing meanwhile, a walk
+    /// that a claim overtook (R4) is done again from the new oldest item, at most `rounds`
+    /// times, then `writerBusy`.
+    package func surveySlots(rounds: Int = 8) throws(CBuffFailure) -> (intact: [Range<UInt64>], damaged: [Range<UInt64>]) {
+        let slots = self.slots
+        precondition(slots.isChecked, "a ring of items of version 4")
+        for _ in 0..<rounds {
+            let published = header.published.pointee.load(ordering: .acquiring)
+            let oldest = min(slots.oldestIntact(claimed: header.claimed.pointee.load(ordering: .acquiring)), published)
+            var intact: [Range<UInt64>] = [], damaged: [Range<UInt64>] = []
+            var run: (good: Bool, from: UInt64)?                                        // the run the walk is in
+            func close(at end: UInt64) {
+                guard let run else { return }
+                if run.good { intact.append(run.from..<end) } else { damaged.append(run.from..<end) }
+            }
+            for sequence in oldest..<published {
+                let payload = slots.payload(slots.index(of: sequence))
+                let good = slots.vouches(slots.word(payload).pointee.load(ordering: .acquiring), for: payload, sequence: sequence)
+                if run?.good != good {
+                    close(at: sequence)
+                    run = (good, sequence)
+                }
+            }
+            close(at: published)
+            atomicMemoryFence(ordering: .acquiring)                                    // R3 for the slots read
+            if oldest >= slots.oldestIntact(claimed: header.claimed.pointee.load(ordering: .relaxed)) { return (intact, damaged) }  // R4
+        }
+        throw CBuffFailure(.writerBusy, "A live writer of the ring file \(path) overwrote its oldest items faster than they could be checked, \(rounds) times; verify it when the writer is idle or closed.")
     }
 
     /// The writer's side of a message ring (see ``publisher()``), attached at `state` (from

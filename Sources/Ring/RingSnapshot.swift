@@ -108,6 +108,14 @@ extension RingFile {
     /// - Throws: `corrupted` if the counters are beyond the most a ring file counts, or a ring
     ///   of messages contradicts itself (see `MessageInvariants.swift`): whatever another
     ///   process wrote into the file since it was opened, nothing here traps.
+    /// A durable sequence is at most what was ever published; beyond it, the word is damage,
+    /// which every report of the buffer (`inspect`, `list`, `verify`, Python's) refuses alike.
+    package func checkDurable(_ durable: UInt64, written: UInt64) throws(CBuffFailure) {
+        guard durable <= written else {
+            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its durable sequence (\(durable)) is beyond the \(written) \(layout.messages == nil ? "items" : "messages") ever published.")
+        }
+    }
+
     package func snapshot() throws(CBuffFailure) -> RingSnapshot {
         let words = header
         // The durable sequence first, acquiring: the sync that stored it (releasing) came after
@@ -159,9 +167,7 @@ extension RingFile {
             }
         }
         let written = messages?.written ?? published
-        guard durable <= written else {
-            throw CBuffFailure(.corrupted, "Ring file \(path) is damaged: its durable sequence (\(durable)) is beyond the \(written) \(layout.messages == nil ? "items" : "messages") ever published.")
-        }
+        try checkDurable(durable, written: written)
         var snapshot = RingSnapshot(
             layout: layout,
             createdAt: words.createdAt.pointee.load(ordering: .relaxed),

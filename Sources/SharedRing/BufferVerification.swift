@@ -57,6 +57,11 @@ public struct BufferVerification: Sendable {
     /// next sequence, or nil.
     public let countProblem: String?
 
+    /// Bytes of the data area (0 for a buffer of items without check words): a span's byte
+    /// offsets are counted as the counters count, so the file holds offset `b` at
+    /// `4096 + b mod dataAreaBytes`.
+    public let dataAreaBytes: UInt64
+
     /// Whether nothing was found damaged.
     public var isIntact: Bool { damaged.isEmpty && countProblem == nil }
 
@@ -70,8 +75,31 @@ public struct BufferVerification: Sendable {
         checksContent = false
         written = snapshot.published
         durable = snapshot.durable
+        dataAreaBytes = 0
         intact = snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : []
         damaged = []
+        lostInCrash = []
+        recoveryPending = false
+        countProblem = nil
+    }
+
+    /// A ring of items of version 4, each slot proven against its check word: `intact` and
+    /// `damaged` are the runs of sequences that hold what was written under them and that do not.
+    init(name: String, layout: RingLayout, snapshot: RingSnapshot, intact: [Range<UInt64>], damaged: [Range<UInt64>]) {
+        self.name = name
+        formatVersion = Int(layout.version)
+        holdsMessages = false
+        checksContent = true
+        written = snapshot.published
+        durable = snapshot.durable
+        let stride = UInt64(layout.slotStride), length = UInt64(layout.length)
+        dataAreaBytes = stride * length
+        self.intact = intact
+        self.damaged = damaged.map { run in
+            // Whole slots, counted as the sequences count them (slot `s mod length`).
+            DamagedSpan(bytes: (run.lowerBound * stride)..<(run.upperBound * stride), lostSequences: run,
+                        problem: run.count == 1 ? "the slot does not hold what its check word vouches for" : "these slots do not hold what their check words vouch for")
+        }
         lostInCrash = []
         recoveryPending = false
         countProblem = nil
@@ -84,11 +112,18 @@ public struct BufferVerification: Sendable {
         checksContent = layout.messages?.records.isChecked ?? false
         written = state.next
         self.durable = durable
+        dataAreaBytes = UInt64(layout.messages?.capacity ?? 0)
         intact = survey.runs.map { $0.firstSequence..<($0.firstSequence + $0.count) }
+        // Runs and gaps both come in position order: one pass over each (a search of the runs
+        // for every gap was quadratic in a ring with many damaged spans).
         let runs = survey.runs
+        var endedBefore = 0, startsAfter = 0   // runs ending at or before the gap; the first run starting at or after it
         damaged = survey.gaps.map { gap in
-            let before = runs.last { $0.end <= gap.start }.map { $0.firstSequence + $0.count } ?? (state.oldestSequence ?? state.next)
-            let after = runs.first { $0.start >= gap.end }?.firstSequence ?? state.next
+            while endedBefore < runs.count, runs[endedBefore].end <= gap.start { endedBefore += 1 }
+            startsAfter = max(startsAfter, endedBefore)
+            while startsAfter < runs.count, runs[startsAfter].start < gap.end { startsAfter += 1 }
+            let before = endedBefore > 0 ? runs[endedBefore - 1].firstSequence + runs[endedBefore - 1].count : (state.oldestSequence ?? state.next)
+            let after = startsAfter < runs.count ? runs[startsAfter].firstSequence : state.next
             return DamagedSpan(bytes: (gap.start * 8)..<(gap.end * 8), lostSequences: before..<max(before, after), problem: "\(gap.damage)")
         }
         lostInCrash = survey.lost.map { LostSpan(bytes: ($0.start * 8)..<($0.end * 8), lostSequences: $0.from..<max($0.from, $0.to)) }

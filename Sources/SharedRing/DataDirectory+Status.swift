@@ -116,7 +116,13 @@ extension DataDirectory {
             let opened = try openBuffer(name, readOnlyOnReadOnlyMount: true)
             let file = opened.file
             guard file.layout.messages != nil else {
-                return BufferVerification(name: name, layout: file.layout, snapshot: try file.snapshot())
+                guard file.layout.checkWordOffset != nil else {
+                    return BufferVerification(name: name, layout: file.layout, snapshot: try file.snapshot())
+                }
+                let snapshot = try file.snapshot()
+                let (intact, damaged) = try file.surveySlots()
+                _ = try file.isStillNamed()              // throws if the file was cut short under the walk (read as zeros)
+                return BufferVerification(name: name, layout: file.layout, snapshot: snapshot, intact: intact, damaged: damaged)
             }
             let pending = file.recoveryIsPending
             let (state, survey): (MessageRingState, MessageSurvey)
@@ -126,7 +132,9 @@ extension DataDirectory {
                 throw CBuffFailure(.corrupted, error.message + " A recovery is pending (its last writer attached before the machine restarted and did not close after a sync): the next reader or writer turns the damaged spans into lost ones and delivers the rest.")
             }
             _ = try file.isStillNamed()                  // throws if the file was cut short under the walk (read as zeros)
-            return BufferVerification(name: name, layout: file.layout, state: state, survey: survey, durable: file.durable, recoveryPending: pending)
+            let durable = file.durable
+            try file.checkDurable(durable, written: state.next)
+            return BufferVerification(name: name, layout: file.layout, state: state, survey: survey, durable: durable, recoveryPending: pending)
         }
     }
 }

@@ -73,6 +73,40 @@ import SharedRing
         #expect(found.intact == [24..<40] && found.written == 40)
     }
 
+    /// A ring of items of version 4 (a check word in every slot) is checked slot by slot: a slot
+    /// whose byte changed and a run of zeroed words are reported as damaged spans losing exactly
+    /// their sequences, at their places in the file, and everything else as intact.
+    @Test func checkedItemsAreCheckedSlotBySlot() throws {
+        var writer = try directory.createBuffer("c", itemSize: 8, length: 16, checkedSlots: true)
+        try writer.push(contentsOf: Array(UInt64(1)...40))                // sequences 0..<40; 24..<40 present
+        writer.close()
+        #expect(try directory.verify("c").isIntact)
+        let path = directory.ringPath(of: "c")
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        defer { try? handle.close() }
+        func write(_ bytes: [UInt8], atSlotOf sequence: UInt64, offset: UInt64) throws {
+            try handle.seek(toOffset: 4096 + (sequence % 16) * 16 + offset)
+            try handle.write(contentsOf: Data(bytes))
+        }
+        try write([0xFF], atSlotOf: 27, offset: 3)                          // an item's byte
+        try write([UInt8](repeating: 0, count: 8), atSlotOf: 30, offset: 8)  // two check words zeroed
+        try write([UInt8](repeating: 0, count: 8), atSlotOf: 31, offset: 8)
+        let found = try directory.verify("c")
+        #expect(found.checksContent && !found.holdsMessages && !found.isIntact)
+        #expect(found.intact == [24..<27, 28..<30, 32..<40])
+        #expect(found.damaged.map(\.lostSequences) == [27..<28, 30..<32])
+        let area = found.dataAreaBytes
+        let fileOffsets: [UInt64] = found.damaged.map { 4096 + $0.bytes.lowerBound % area }
+        #expect(area == 16 * 16 && fileOffsets == [4096 + 11 * 16, 4096 + 14 * 16])
+        #expect(found.lost == 3)
+        // Readers agree: the three are skipped and counted, never delivered.
+        var reader = try directory.openReader("c")
+        var values: [UInt64] = []
+        while let value = try reader.popItem() { values.append(value) }
+        #expect(values == (25...40).filter { ![28, 31, 32].contains($0) }.map(UInt64.init))
+        #expect(reader.missedCount == 3)
+    }
+
     /// A writer's check word is a function of the bytes its record holds, whatever it copied
     /// them from: here bytes another thread keeps changing while they are pushed (as bytes in
     /// memory another process shares would). A record may hold a mixture; it must match its

@@ -41,7 +41,8 @@ struct Verify: ParsableCommand {
         }
         var rows: [(String, String)] = [
             ("buffer", found.name),
-            ("checked", found.checksContent ? "every \(noun)'s record: framing, sequence and check word (format version \(found.formatVersion))"
+            ("checked", found.checksContent && !found.holdsMessages ? "every item's slot: its check word over its bytes and sequence (format version \(found.formatVersion))"
+                : found.checksContent ? "every \(noun)'s record: framing, sequence and check word (format version \(found.formatVersion))"
                         : found.holdsMessages ? "every message's framing and sequence; format version \(found.formatVersion) has no check words, so a damaged body cannot be seen"
                         : "the counters only: items carry no check words (format version \(found.formatVersion)), so damage inside an item cannot be seen"),
         ]
@@ -51,15 +52,15 @@ struct Verify: ParsableCommand {
         let label = found.checksContent || found.holdsMessages ? "intact" : "present"
         for run in found.intact {
             while let span = spans.first, span.lostSequences.lowerBound < run.lowerBound {
-                rows.append(("damaged", describe(span, plural: plural, range: range)))
+                rows.append(("damaged", describe(span, in: found, plural: plural, range: range)))
                 spans = spans.dropFirst()
             }
             rows.append((label, "\(range(run)) (\(plural(UInt64(run.count))))"))
         }
-        for span in spans { rows.append(("damaged", describe(span, plural: plural, range: range))) }
+        for span in spans { rows.append(("damaged", describe(span, in: found, plural: plural, range: range))) }
         for span in found.lostInCrash {
             let lost = span.lostSequences.isEmpty ? "messages" : "\(plural(UInt64(span.lostSequences.count))) (\(range(span.lostSequences)))"
-            rows.append(("lost", "\(lost) lost in a machine crash, bytes \(span.bytes.lowerBound)–\(span.bytes.upperBound - 1) of the data area: a recovery marked them lost (readers count them as missed)"))
+            rows.append(("lost", "\(lost) lost in a machine crash, \(place(span.bytes, found)): a recovery marked them lost (readers count them as missed)"))
         }
         if found.recoveryPending {
             rows.append(("recovery", "pending: the last writer attached before the machine restarted and did not close after a sync; the next reader or writer checks every record first"))
@@ -73,9 +74,16 @@ struct Verify: ParsableCommand {
         return LabelledRows.format(rows)
     }
 
-    private func describe(_ span: BufferVerification.DamagedSpan, plural: (UInt64) -> String, range: (Range<UInt64>) -> String) -> String {
+    private func describe(_ span: BufferVerification.DamagedSpan, in found: BufferVerification, plural: (UInt64) -> String, range: (Range<UInt64>) -> String) -> String {
         let lost = span.lostSequences.isEmpty ? "no message lost" : "\(plural(UInt64(span.lostSequences.count))) lost (\(range(span.lostSequences)))"
-        return "\(lost), bytes \(span.bytes.lowerBound)–\(span.bytes.upperBound - 1) of the data area: \(span.problem)"
+        return "\(lost), \(place(span.bytes, found)): \(span.problem)"
+    }
+
+    /// Where a span lies in the file: its length and first byte (the data area starts at 4096;
+    /// a span that runs past its end goes on at its start).
+    private func place(_ bytes: Range<UInt64>, _ found: BufferVerification) -> String {
+        let first = found.dataAreaBytes == 0 ? bytes.lowerBound : 4096 + bytes.lowerBound % found.dataAreaBytes
+        return "\(bytes.count) bytes from byte \(first) of the file"
     }
 
     /// `verify --json`: camelCase keys, documented in docs/cli.md.

@@ -392,29 +392,37 @@ package struct RingPublisher {
     }
 
     /// Version 4, when a writer attaches (under the writer lock: nothing else writes). Readers
-    /// go by the slots' words, not by `published`: a predecessor killed after V4 of a batch and
-    /// before its W4 has published that batch to them, so the sequence continues after every
-    /// slot from `published` on that is stamped for its own sequence (`published` is stored so).
-    /// One killed between V3 and V4 left later slots of a batch stamped although no reader may
-    /// deliver them (the first is not): those words are zeroed, so that the sequences they name
-    /// are written again before anyone reads them. Each walk stops at the first slot not
-    /// stamped for its sequence, within one lap.
+    /// go by the slots' words, not by `published`, so two things must hold before this writer
+    /// publishes anything:
+    ///
+    /// - it continues after every slot from `published` on that holds exactly what was written
+    ///   under its sequence (its word vouches for its bytes, V6): a predecessor killed after V4
+    ///   of a batch and before its W4 has published that batch to readers (`published` is stored
+    ///   so). The CRC too, not the stamp alone: after a machine crash a stamp may lie over other
+    ///   bytes, which readers count as lost, and which this writer must not step over;
+    /// - no other slot of the lap ahead stamps its own sequence: this writer will write those
+    ///   sequences with its own items, and a reader that reached such a slot first would deliver
+    ///   the old one under the same sequence. A killed writer leaves such words only just after
+    ///   that run (the rest of a batch whose first word never came), but a machine crash can
+    ///   leave any page newer than the header and the pages between (a stale page ends the run
+    ///   above and hides the ones after it): so the whole lap is looked at, one word a slot, and
+    ///   every such word zeroed. (A slot that stamps the sequence a lap older is a published
+    ///   item lapped readers may still read: left alone.)
     static func settle(_ slots: SlotArray, _ counters: inout PublicationCounters) {
-        func stamped(_ payload: UnsafeMutableRawPointer, _ sequence: UInt64) -> Bool {
-            SlotArray.stamps(slots.word(payload).pointee.load(ordering: .acquiring), sequence)
-        }
         var next = counters.published, payload = slots.payload(slots.index(of: next)), walked = 0
-        while walked < slots.length, stamped(payload, next) {
+        while walked < slots.length, slots.vouches(slots.word(payload).pointee.load(ordering: .acquiring), for: payload, sequence: next) {
             (next, payload, walked) = (next &+ 1, slots.slot(after: payload), walked &+ 1)
         }
         if next != counters.published {
             counters.claim(through: next)
             counters.announce(through: next)
         }
-        var stray = next &+ 1, strayPayload = slots.slot(after: payload)
-        while walked &+ 1 < slots.length, stamped(strayPayload, stray) {
-            slots.word(strayPayload).pointee.store(0, ordering: .relaxed)
-            (stray, strayPayload, walked) = (stray &+ 1, slots.slot(after: strayPayload), walked &+ 1)
+        var ahead = next, aheadPayload = payload
+        for _ in 0..<slots.length {
+            if SlotArray.stamps(slots.word(aheadPayload).pointee.load(ordering: .acquiring), ahead) {
+                slots.word(aheadPayload).pointee.store(0, ordering: .relaxed)
+            }
+            (ahead, aheadPayload) = (ahead &+ 1, slots.slot(after: aheadPayload))
         }
         atomicMemoryFence(ordering: .releasing)   // the zeroed words before any later store of this writer
     }

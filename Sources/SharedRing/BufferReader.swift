@@ -171,6 +171,10 @@ public struct BufferReader: ~Copyable {
     /// The ring file's geometry, for the typed faces' checks.
     var layout: RingLayout { file.layout }
 
+    /// Whether the buffer's slots carry check words (format version 4), so that what
+    /// ``missedCount`` counts may include slots found damaged as well as overwritten ones.
+    package var slotsCarryCheckWords: Bool { file.layout.checkWordOffset != nil }
+
     /// Whether the buffer was removed under this reader (``DataDirectory/removeBuffer(_:force:)``,
     /// `cbuff rm`), or removed and created again: its name then gives another ring file, or
     /// none, and this reader reads a file nobody else can open (a writer forcibly removed from

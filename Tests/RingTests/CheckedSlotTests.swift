@@ -91,6 +91,44 @@ import SharedRingCommon
         #expect(cursor.missed == 0)
     }
 
+    /// After a machine crash any page may be newer than the header and the pages between: here
+    /// sequence 7's slot holds its sealed item (a page that reached the disk) beyond two slots
+    /// that never did. The successor must zero that word before it writes 5, 6 and 7 itself, or
+    /// a reader would deliver the old 7 under the sequence the successor reuses.
+    @Test func aSealedSlotBeyondAGapIsZeroedBeforeTheSuccessorReusesItsSequence() throws {
+        let ring = try Self.ring()
+        var publisher = ring.publisher()
+        PublicationGridTests.push(&publisher, 0..<3)
+        Self.dieInsideBatch(ring, count: 2, sealed: [1, 0])               // 3 and 4 reached readers
+        let seven = ring.slots.payload(ring.slots.index(of: 7))
+        seven.storeBytes(of: 0xDEAD, as: UInt64.self)
+        ring.slots.seal(seven, sequence: 7)
+        var successor = ring.publisher()
+        #expect(successor.nextSequence == 5)
+        #expect(ring.slots.word(seven).pointee.load(ordering: .relaxed) == 0)
+        var cursor = ring.cursor(.at(0))
+        #expect(Self.drain(&cursor) == (0..<5).map(Self.value))
+        successor.publish { $0.storeBytes(of: 0xA5, as: UInt64.self) }
+        successor.publish { $0.storeBytes(of: 0xA6, as: UInt64.self) }
+        #expect(Self.drain(&cursor) == [0xA5, 0xA6])                      // and not the old 7
+        successor.publish { $0.storeBytes(of: 0xA7, as: UInt64.self) }
+        #expect(Self.drain(&cursor) == [0xA7])
+        #expect(cursor.missed == 0)
+    }
+
+    /// A stamp over bytes it does not vouch for (a crash's torn slot, a forged word) does not
+    /// make a successor continue past it: readers count that slot as lost, and the successor
+    /// writes its sequence again.
+    @Test func aSuccessorDoesNotStepOverAStampWithoutItsBytes() throws {
+        let ring = try Self.ring()
+        var publisher = ring.publisher()
+        PublicationGridTests.push(&publisher, 0..<2)
+        Self.dieInsideBatch(ring, count: 1, sealed: [0])                  // 2 sealed, then its byte changes
+        ring.slots.payload(2).storeBytes(of: 0x77, toByteOffset: 5, as: UInt8.self)
+        let successor = ring.publisher()
+        #expect(successor.nextSequence == 2)
+    }
+
     @Test(arguments: [false, true])
     func aDamagedSlotIsSkippedAndCountedNeverDelivered(batch: Bool) throws {
         let ring = try Self.ring()

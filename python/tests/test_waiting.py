@@ -300,3 +300,15 @@ def test_a_follower_ends_when_its_buffer_is_removed_and_no_writer_can_push(direc
     directory.remove("gone")
     assert ended.wait(15), "follow() did not end after the buffer was removed"
     thread.join()
+
+
+def test_a_follower_keeps_its_reader_alive(directory):
+    """``for x in directory.open_reader(name).follow()`` keeps no other reference to the reader:
+    the iteration must (a collected reader closed its file under the follower)."""
+    import gc
+    with directory.create_buffer("kept", item_size=8, length=8) as writer:
+        writer.push(1)
+        writer.push(2)
+    follower = directory.open_reader("kept").follow(timeout=0)
+    gc.collect()
+    assert [item for _, item in follower] == [1, 2]

@@ -101,7 +101,7 @@ struct Create: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Items: 'checked' gives each slot a check word (format version 4): after a machine crash or power loss, a reader delivers an item only if it is exactly what was written under its sequence, and counts the rest as lost; 8 bytes more a slot, at most 2^30 items.",
         valueName: "checked|unchecked"))
-    var integrity: IntegrityArgument = .unchecked
+    var integrity: IntegrityArgument?
 
     @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
     var readers: [String] = []
@@ -111,6 +111,9 @@ struct Create: ParsableCommand {
             guard capacity != nil, maxMessage != nil else { throw ValidationError("A message buffer needs --capacity and --max-message.") }
             guard itemSize == nil, fields == nil, length == nil else {
                 throw ValidationError("A message buffer has a --capacity and a --max-message, not an item size, fields or length.")
+            }
+            guard integrity == nil else {
+                throw ValidationError("--integrity is for buffers of items: every record of a message buffer carries a check word.")
             }
             return
         }

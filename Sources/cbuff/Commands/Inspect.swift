@@ -168,7 +168,7 @@ struct Inspect: ParsableCommand {
         switch policy {
         case .none: return "\(text): only an explicit sync (push --sync, a program's sync) makes \(noun)s durable"
         case .eachBatch: return "\(text): the writer syncs after every push call"
-        case .everyN(let count): return "\(text): the writer syncs whenever \(count) \(noun)s were pushed since the last sync"
+        case .everyN(let count): return "\(text): the writer syncs whenever \(count) \(noun)\(count == 1 ? "" : "s") \(count == 1 ? "was" : "were") pushed since the last sync"
         case .interval: return "\(text): a syncer thread of the writer syncs at most that many milliseconds after something was published"
         }
     }

@@ -182,7 +182,8 @@ struct Tail: ParsableCommand {
             followed.commit()           // a named reader: everything printed reached the output
             if followed.missedCount > reportedMissed {
                 let lost = followed.lostInCrashCount - reportedLost, overwritten = followed.missedCount - reportedMissed - lost
-                let why = lost == 0 ? "overwritten before they were printed"
+                let why = lost == 0 && followed.skipsDamage ? "overwritten before they were printed, or found damaged (not what their check words vouch for: `cbuff verify` lists those)"
+                    : lost == 0 ? "overwritten before they were printed"
                     : overwritten == 0 ? "lost in a machine crash (see `cbuff inspect`)"
                     : "\(overwritten) overwritten before they were printed, \(lost) lost in a machine crash (see `cbuff inspect`)"
                 complain("skipped \(followed.missedCount - reportedMissed) \(noun) \(why).")

@@ -66,6 +66,9 @@ protocol FollowedReader: ~Copyable {
     var missedCount: UInt64 { get }
     /// Of ``missedCount``, those a machine crash lost (messages only).
     var lostInCrashCount: UInt64 { get }
+    /// Whether what it skips may also be damage it found (items whose slots carry check words:
+    /// a slot that does not hold what its word vouches for is counted with the overwritten).
+    var skipsDamage: Bool { get }
     mutating func wait(timeout: Duration) -> Bool
     func canReceiveMore() throws(CBuffError) -> Bool
     /// For a named reader, commits everything returned so far (nothing for an anonymous one).
@@ -85,6 +88,7 @@ struct FollowedItems: FollowedReader, ~Copyable {
 
     var missedCount: UInt64 { reader.missedCount }
     var lostInCrashCount: UInt64 { 0 }
+    var skipsDamage: Bool { reader.slotsCarryCheckWords }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
     func commit() { reader.commit() }
@@ -103,6 +107,7 @@ struct FollowedMessages: FollowedReader, ~Copyable {
 
     var missedCount: UInt64 { reader.missedCount }
     var lostInCrashCount: UInt64 { reader.lostInCrashCount }
+    var skipsDamage: Bool { false }
     mutating func wait(timeout: Duration) -> Bool { reader.wait(timeout: timeout) }
     func canReceiveMore() throws(CBuffError) -> Bool { try reader.canReceiveMore() }
     func commit() { reader.commit() }

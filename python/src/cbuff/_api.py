@@ -11,7 +11,7 @@ import random
 import re
 import stat
 import threading
-from typing import Any, AsyncIterator, Dict, Iterator, List, Literal, Optional, Tuple, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Literal, Optional, Tuple, TypeVar, Union
 
 from . import _format as F
 from . import _ring as R
@@ -1149,8 +1149,15 @@ class Reader(_Handle):
         timeout, coalesce = R.checked_timeout(timeout), R.checked_timeout(coalesce, "coalesce") or 0.0
         if self._index is None:
             read = self._cursor.read_words if self._word_slots and self._slot_words == 1 and self._mask == 0xFFFFFFFFFFFFFFFF else self._read_decoded
-            return self._cursor.follow(read, timeout, coalesce)
+            return self._follow_reading(read, timeout, coalesce)
         return self._follow_popping(timeout, coalesce)
+
+    def _follow_reading(self, read: Callable[[int], List[Any]], timeout: Optional[float], coalesce: float) -> Iterator[Tuple[int, Item]]:
+        """The cursor's follow as a generator of this reader's, so that the reader (and its file)
+        lives as long as the iteration: ``for x in directory.open_reader(name).follow()`` holds
+        no other reference to it, and a reader collected meanwhile closed its file under the
+        follower."""
+        yield from self._cursor.follow(read, timeout, coalesce)
 
     def _follow_popping(self, timeout: Optional[float], coalesce: float) -> Iterator[Tuple[int, Item]]:
         """``follow()`` of a named reader: pop by pop, each committing the item before."""

@@ -344,6 +344,11 @@ class RingFile:
         self.q[F.OFF_WRITER_START_TIME // 8] = start
         self.q[F.OFF_WRITER_GENERATION // 8] = (self.q[F.OFF_WRITER_GENERATION // 8] + 1) & 0xFFFF_FFFF_FFFF_FFFF  # wraps, as every bumped word
         self._record_boot()
+        # A durable word beyond what was published vouches for nothing and a sync only raises it:
+        # forgotten (the Swift side's ``forgetImpossibleDurable``).
+        following = self.q[F.OFF_PUBLISHED_MESSAGES // 8] if self.layout.messages else self.q[F.W_PUBLISHED]
+        if self.q[F.OFF_DURABLE // 8] > following:
+            self.q[F.OFF_DURABLE // 8] = 0
         # Only a dead or closed writer can have left a request for room: nobody sleeps there now.
         S.atomic_clear_u32(self.address(F.OFF_WRITER_WAITING))
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
@@ -361,7 +366,7 @@ class RingFile:
             return
         if any(recorded):
             layout = self.layout
-            proven = bool(layout.messages) and layout.version >= 4
+            proven = layout.version >= 4     # checked records and slots: every read proves them
             following = self.q[F.OFF_PUBLISHED_MESSAGES // 8] if layout.messages else self.q[F.W_PUBLISHED]
             self.q[F.OFF_EARLIER_BOOT_BELOW // 8] = 0 if proven else following
         self.mapping[at:at + 16] = now
@@ -1077,23 +1082,29 @@ class SlotPublisher:
         return (F.HEADER_SIZE + (sequence % layout.length) * layout.stride + (layout.check_word_offset or 0)) // 8
 
     def _settle(self) -> None:
-        """Version 4, at attach (under the writer lock): continues after every slot from
-        ``published`` whose word stamps its own sequence (a predecessor killed after its batch's
-        first word and before W4 published it to readers, who go by the words), and zeroes the
-        words after that which stamp their own sequence (the rest of a batch whose first word
-        was never stored). Each walk stays within one lap. (``RingPublisher.settle`` in Swift.)"""
-        q, length = self.file.q, self.layout.length
+        """Version 4, at attach (under the writer lock), as ``RingPublisher.settle`` in Swift (the
+        argument is there): continues after every slot from ``published`` whose word vouches
+        for its bytes under its sequence (a predecessor killed after its batch's first word and
+        before W4 published it to readers, who go by the words), then zeroes every word of the
+        lap ahead that stamps its own sequence (a killed writer's rest of a batch, or pages a
+        machine crash left newer than the header), so that no reader delivers an old item under
+        a sequence this writer is about to write."""
+        q, mapping, layout = self.file.q, self.file.mapping, self.layout
+        length, stride, size = layout.length, layout.stride, layout.item_size
+
+        def vouched(sequence: int) -> bool:
+            offset = F.HEADER_SIZE + (sequence % length) * stride
+            return q[self._word_index(sequence)] == F.slot_word(sequence, mapping[offset:offset + size])
         next, walked = self.published, 0
-        while walked < length and q[self._word_index(next)] & 0xFFFFFFFF == F.slot_stamp(next):
+        while walked < length and vouched(next):
             next, walked = next + 1, walked + 1
         if next != self.published:
             self.claimed = max(self.claimed, next)
             q[self.file.claimed_index] = self.claimed
             self.announce(self.published, next)
-        stray = next + 1
-        while walked + 1 < length and q[self._word_index(stray)] & 0xFFFFFFFF == F.slot_stamp(stray):
-            q[self._word_index(stray)] = 0
-            stray, walked = stray + 1, walked + 1
+        for ahead in range(next, next + length):
+            if q[self._word_index(ahead)] & 0xFFFFFFFF == F.slot_stamp(ahead):
+                q[self._word_index(ahead)] = 0
 
     def _invalidate(self, start: int, end: int) -> None:
         """V1 for the slots of ``start ..< end`` (version 4), before W1."""
@@ -1437,7 +1448,11 @@ class SlotCursor:
                 break
             good += 1
         if good == 0:
-            _log.warning("item %d of ring file %s is not what its check word vouches for: counted as lost", first, self.file.path)
+            # A word that does not stamp the item's sequence (0, or a later lap's) is a lap the
+            # writer began after the copy (its V1 comes before its claim); one that does, over
+            # other bytes, is damage, which is worth a word.
+            if words[0] & 0xFFFFFFFF == F.slot_stamp(first):
+                _log.warning("item %d of ring file %s is not what its check word vouches for: counted as lost", first, self.file.path)
             self.missed += 1
             good_next = first + 1
         else:

@@ -86,6 +86,32 @@ struct InJournal: ~Copyable {
 
     /// `identity` as the journal keeps it: itself if it fits, else its start and a hash of all
     /// of it (buffer and stream names together may be longer than the record's room).
+    /// What a journal entry is for: the buffer and the stream, each with its creation time
+    /// (another of the same name is another), and **this boot**. The journal is not synced: after
+    /// a machine crash it may name ring items the crash lost (the ring kept only what was durable,
+    /// and a recovery skips the rest), and resuming after them would drop their redeliveries. So a
+    /// journal of another boot is ignored, and delivery starts again from the consumer's
+    /// acknowledged floor, which the relay moves only past what the ring holds durably when the
+    /// ring has a sync policy (at least once: a message the ring kept may come again).
+    static func identity(buffer: String, created: some CustomStringConvertible, stream: String, streamCreated: some CustomStringConvertible) -> String {
+        fitted("\(buffer)@\(created) \(stream)@\(streamCreated) boot \(bootID ?? "unknown")")
+    }
+
+    /// This boot (`/proc/sys/kernel/random/boot_id`, read once; a debug build takes
+    /// `CBUFF_TEST_BOOT_ID` instead, as the library does, so that tests can stand in for a
+    /// reboot); nil if it cannot be read.
+    static let bootID: String? = {
+        #if DEBUG
+        if let text = getenv("CBUFF_TEST_BOOT_ID") { return String(cString: text) }
+        #endif
+        guard let file = fopen("/proc/sys/kernel/random/boot_id", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        guard fgets(&buffer, 64, file) != nil else { return nil }
+        let text = String(cString: buffer).split(separator: "\n").first.map(String.init)
+        return text?.isEmpty == false ? text : nil
+    }()
+
     static func fitted(_ identity: String) -> String {
         guard identity.utf8.count > maxIdentity else { return identity }
         let hash = fnv1a(Array(identity.utf8))

@@ -55,7 +55,7 @@ public struct InRelay {
         var done: UInt64?
         if let record = try? directory.record(of: buffer) {
             sink = try takeOverSink(directory: directory, buffer: buffer, messages: record.holdsMessages)
-            identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+            identity = InJournal.identity(buffer: buffer, created: record.createdAt, stream: stream, streamCreated: streamInfo.created)
             done = try resumePoint(journal: journal, identity: identity, ringNext: sink!.nextSequence,
                                    streamLast: session.lastSequence(stream), report: report)
         }
@@ -131,7 +131,7 @@ public struct InRelay {
                         report("Cannot make buffer \(buffer) for stream message \(sequence), which is not acknowledged: delivery resumes at it when the relay starts again")
                         throw error
                     }
-                    identity = InJournal.fitted("\(buffer)@\(record.createdAt) \(stream)@\(streamInfo.created)")
+                    identity = InJournal.identity(buffer: buffer, created: record.createdAt, stream: stream, streamCreated: streamInfo.created)
                     var cut = ""
                     if case .items(_, _, let made) = plan, made < length {
                         cut = ", \(made) of them (--length \(length) would take more than --max-ring-bytes \(maxRingBytes))"

@@ -49,6 +49,22 @@ extension RelayTests {
                 "\(lines("third.log"))")
     }
 
+    /// The journal is not synced, so after a machine crash it may name ring items the crash
+    /// lost: a journal written in another boot is ignored, and delivery starts again from the
+    /// consumer's acknowledged floor (`CBUFF_TEST_BOOT_ID` stands in for the reboot).
+    @Test func aJournalOfAnotherBootIsIgnored() throws {
+        try filledBuffer("a", count: 10)
+        #expect(try run(["out", "a", "--stream", "R", "--subject", "r.a", "--once"]) == 0)
+        #expect(try run(["in", "b", "--stream", "R", "--consumer", "r", "--once"], log: "first.log") == 0)
+        let rebooted = try relay(["in", "b", "--stream", "R", "--consumer", "r", "--once"], log: "second.log",
+                                 environment: ["CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"])
+        #expect(rebooted.wait() == 0)
+        let second = lines("second.log")
+        #expect(second.contains { $0.contains("journal") && $0.contains("ignored") }, "\(second)")
+        #expect(second.contains { $0.contains("no journal says what the buffer holds: delivering from consumer r's acknowledged floor") }, "\(second)")
+        #expect(written("b") == 10)
+    }
+
     /// An idle relay stays quiet: one status line once it caught up, none while nothing moves.
     @Test func statusLinesComeOnlyWhenSomethingChanged() throws {
         try filledBuffer("a", count: 100)

@@ -133,13 +133,15 @@ internal import SharedRingCommon
 // batch publishes at V4, its first slot's word, written last: a reader takes sequences in
 // order, so none passes `s` before the whole batch is complete.
 //
-// A killed writer. Before V4, its batch is not visible (the first word is 0 or an older
-// lap's); after V4 but before W4, readers see it although `published` does not say so: a
-// writer that attaches continues after every slot from `published` that is stamped for its own
-// sequence (`RingPublisher.settle`), and zeroes the words a dead writer's V3 left for the rest of
-// a batch whose V4 never happened, before it writes anything (its own V1/W2 order that before
-// its items). The counters keep their meaning (`claimed` for lapped readers' resumption,
-// `published` for waiting, backlogs and new readers).
+// A killed writer, a machine crash. Before V4, a batch is not visible (its first word is 0 or
+// an older lap's); after V4 but before W4, readers see it although `published` does not say so.
+// A writer that attaches (`RingPublisher.settle`) continues after every slot from `published`
+// whose word vouches for its bytes, and zeroes every word of the lap ahead that stamps its own
+// sequence (the rest of a dead writer's batch whose V4 never happened; after a machine crash,
+// any page that reached the disk newer than the header and the pages between), before it
+// writes anything (its own V1/W2 order that before its items): no reader ever meets an old item
+// under a sequence the new writer is about to write. The counters keep their meaning (`claimed`
+// for lapped readers' resumption, `published` for waiting, backlogs and new readers).
 //
 // Cost: 8 bytes more per slot (an 8-byte item takes 16), one CRC32C instruction per 8 bytes of
 // item on each side, and no load of the writer's line by a reader that keeps up (V5 hits the

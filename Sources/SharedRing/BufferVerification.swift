@@ -4,8 +4,8 @@ internal import SharedRingCommon
 /// What ``DataDirectory/verify(_:)`` found in one buffer (`cbuff verify NAME`): which sequences
 /// lie intact in the ring, and the spans between them that hold nothing it could prove.
 ///
-/// Only records that carry a check word can be proven intact, content and all: the messages of
-/// format version 4. Elsewhere (buffers of items, version-3 messages) ``checksContent`` is false:
+/// Only records and slots that carry a check word can be proven intact, content and all: those
+/// of format version 4. Elsewhere (items and messages of earlier versions) ``checksContent`` is false:
 /// the counters and the records' framing were checked, and ``intact`` says what they account
 /// for, but a stale or zeroed page inside an item or a version-3 message cannot be seen.
 public struct BufferVerification: Sendable {
@@ -68,34 +68,20 @@ public struct BufferVerification: Sendable {
     /// Items or messages the damage accounts for nothing of.
     public var lost: UInt64 { damaged.reduce(0) { $0 + UInt64($1.lostSequences.count) } }
 
-    init(name: String, layout: RingLayout, snapshot: RingSnapshot) {
+    /// A ring of items. With `slots` (version 4: each slot proven against its check word), the
+    /// runs of sequences that hold what was written under them and that do not; without, the
+    /// counters' account only (what they say is present, nothing checked inside).
+    init(name: String, layout: RingLayout, snapshot: RingSnapshot, slots: (intact: [Range<UInt64>], damaged: [Range<UInt64>])? = nil) {
         self.name = name
         formatVersion = Int(layout.version)
         holdsMessages = false
-        checksContent = false
-        written = snapshot.published
-        durable = snapshot.durable
-        dataAreaBytes = 0
-        intact = snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : []
-        damaged = []
-        lostInCrash = []
-        recoveryPending = false
-        countProblem = nil
-    }
-
-    /// A ring of items of version 4, each slot proven against its check word: `intact` and
-    /// `damaged` are the runs of sequences that hold what was written under them and that do not.
-    init(name: String, layout: RingLayout, snapshot: RingSnapshot, intact: [Range<UInt64>], damaged: [Range<UInt64>]) {
-        self.name = name
-        formatVersion = Int(layout.version)
-        holdsMessages = false
-        checksContent = true
+        checksContent = slots != nil
         written = snapshot.published
         durable = snapshot.durable
         let stride = UInt64(layout.slotStride), length = UInt64(layout.length)
-        dataAreaBytes = stride * length
-        self.intact = intact
-        self.damaged = damaged.map { run in
+        dataAreaBytes = slots == nil ? 0 : stride * length
+        intact = slots?.intact ?? (snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : [])
+        damaged = (slots?.damaged ?? []).map { run in
             // Whole slots, counted as the sequences count them (slot `s mod length`).
             DamagedSpan(bytes: (run.lowerBound * stride)..<(run.upperBound * stride), lostSequences: run,
                         problem: run.count == 1 ? "the slot does not hold what its check word vouches for" : "these slots do not hold what their check words vouch for")

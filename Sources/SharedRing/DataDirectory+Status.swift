@@ -120,9 +120,9 @@ extension DataDirectory {
                     return BufferVerification(name: name, layout: file.layout, snapshot: try file.snapshot())
                 }
                 let snapshot = try file.snapshot()
-                let (intact, damaged) = try file.surveySlots()
+                let slots = try file.surveySlots()
                 _ = try file.isStillNamed()              // throws if the file was cut short under the walk (read as zeros)
-                return BufferVerification(name: name, layout: file.layout, snapshot: snapshot, intact: intact, damaged: damaged)
+                return BufferVerification(name: name, layout: file.layout, snapshot: snapshot, slots: slots)
             }
             let pending = file.recoveryIsPending
             let (state, survey): (MessageRingState, MessageSurvey)

@@ -8,9 +8,9 @@ struct Verify: ParsableCommand {
         discussion: """
             For a buffer of messages, walks every record from the oldest to the newest: its \
             framing, its sequence following the one before, and (format version 4) its check \
-            word, resuming after damage at the next record it can prove. For a buffer of items, \
-            checks the counters: items carry no check words yet, so damage inside an item cannot \
-            be seen (said in the report). Changes nothing; works beside a live writer and on a \
+            word, resuming after damage at the next record it can prove. For a buffer of items made \
+            with --integrity checked, checks every slot against its check word; for other buffers \
+            of items, the counters only: damage inside an item cannot be seen (said in the report). Changes nothing; works beside a live writer and on a \
             read-only data directory. Exit 0 when nothing is damaged, 65 when something is.
             """
     )

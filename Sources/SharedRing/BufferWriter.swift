@@ -268,6 +268,11 @@ public struct BufferWriter: ~Copyable {
     @inlinable
     public mutating func push<Values: Collection<UInt64>>(contentsOf values: Values) throws(CBuffError) {
         if maxValue != .max, let tooLarge = values.first(where: { $0 > maxValue }) { throw doesNotFit(tooLarge) }
+        // `next` is copied into a local for each run and back after it: a captured variable
+        // lives in memory, and the optimizer must reload it after every store into a slot (raw
+        // pointers may alias it). Whenever this closure was not inlined into its caller, that
+        // reload behind each slot's store made 64-item batches 3× slower between two processes
+        // (`Benchmarks/ab.sh 79b95c5 --only batch64`: 0.33, and 0.96 with the local copy).
         var next = values.startIndex
         try push(count: values.count) { [slots = publisher.slots, size = itemSize] index, count, _ in
             if size == 8 {
@@ -276,18 +281,21 @@ public struct BufferWriter: ~Copyable {
                 // size for every item; 64-item batches cost 15.2 instructions an item through it,
                 // 12.3 through this, `Benchmarks/instructions.sh`).
                 let first = slots.payload(index), stride = slots.stride
-                var offset = 0
+                var offset = 0, at = next
                 for _ in 0..<count {
-                    first.storeBytes(of: values[next].littleEndian, toByteOffset: offset, as: UInt64.self)
+                    first.storeBytes(of: values[at].littleEndian, toByteOffset: offset, as: UInt64.self)
                     offset &+= stride
-                    values.formIndex(after: &next)
+                    values.formIndex(after: &at)
                 }
+                next = at
                 return
             }
+            var at = next
             for i in 0..<count {
-                Self.store(values[next], size: size, at: slots.payload(index &+ i))
-                values.formIndex(after: &next)
+                Self.store(values[at], size: size, at: slots.payload(index &+ i))
+                values.formIndex(after: &at)
             }
+            next = at
         }
         if cutShort.isRaised { throw cutShortError() }
     }

@@ -913,6 +913,15 @@ extension ReaderCommit {
         store(position)
     }
 
+    /// A message read's acknowledgement: ``acknowledge(_:into:checking:)-(UInt64,_,_)`` for a
+    /// message cursor's commit point.
+    @inlinable @inline(__always)
+    package static func acknowledge(_ point: (position: UInt64, sequence: UInt64?), into acknowledgement: ReaderCommit?, checking registration: ReaderCommit?) -> Bool {
+        acknowledgement?.store(point)
+        guard let registration else { return false }
+        return registration.isRemoved
+    }
+
     /// Stores what a message cursor commits (see ``MessageCursor/commitPoint``).
     @inlinable
     package func store(_ point: (position: UInt64, sequence: UInt64?)) {

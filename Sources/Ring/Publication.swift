@@ -464,7 +464,7 @@ package struct RingPublisher {
     // instructions a push and 22 a pop of version 3).
 
     /// ``publish(_:)`` for version 4: V1 before W1, V3/V4 after W3.
-    @usableFromInline @inline(never)
+    @inlinable @inline(never)
     mutating func publishChecked(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
         let end = counters.published &+ 1
         slots.word(slot).pointee.store(0, ordering: .relaxed)     // V1
@@ -510,7 +510,7 @@ package struct RingPublisher {
     }
 
     /// V1 for a batch of `count` items from ``nextSequence``.
-    @usableFromInline @inline(never)
+    @inlinable @inline(never)
     func invalidate(_ count: Int) {
         forEachSlot(count) { payload, _ in slots.word(payload).pointee.store(0, ordering: .relaxed) }
     }
@@ -527,7 +527,7 @@ package struct RingPublisher {
 
     /// V3 and V4 for a batch of `count` items from ``nextSequence``: the check words of all but
     /// the first, then the first's, the batch's publication point.
-    @usableFromInline @inline(never)
+    @inlinable @inline(never)
     func sealBatch(_ count: Int) {
         let first = counters.published
         forEachSlot(count) { payload, k in if k > 0 { slots.seal(payload, sequence: first &+ UInt64(k)) } }
@@ -714,7 +714,7 @@ package struct RingCursor {
     }
 
     /// ``read(_:acceptIf:)`` for version 4 (out of line, as ``RingPublisher/publishChecked(_:)``).
-    @usableFromInline @inline(never)
+    @inlinable @inline(never)
     mutating func readChecked<T>(_ copy: (UnsafeRawPointer) -> T, acceptIf accept: (T) -> Bool) -> T? {
         while true {
             guard let word = stampedWord() else { return nil }                          // V5
@@ -753,7 +753,7 @@ package struct RingCursor {
     }
 
     /// ``read(upTo:_:)`` for version 4 (out of line).
-    @usableFromInline @inline(never)
+    @inlinable @inline(never)
     mutating func readChecked(upTo maxCount: Int, _ copy: (_ index: Int, _ count: Int, _ offset: Int) -> Void) -> Int {
         let wanted = min(maxCount, slots.length)
         while true {

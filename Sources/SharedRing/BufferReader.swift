@@ -125,16 +125,6 @@ public struct BufferReader: ~Copyable {
         if wasRemoved { throw Self.removed(name, record.name) }
     }
 
-    /// At-least-once delivery for named readers: asking for more means the items returned
-    /// before are done; the items this call returns are acknowledged by the next call (or
-    /// `commit()`, or closing). A plain store to the reader's own cache line: no system call.
-    /// Throws `notFound` if a forced removal freed the reader's record meanwhile.
-    @inlinable
-    func acknowledge(upTo sequence: UInt64) throws(CBuffError) {
-        acknowledgement?.store(sequence)
-        if let registration, registration.isRemoved { throw Self.removed(name, record?.name) }
-    }
-
     @usableFromInline @inline(never)
     static func removed(_ name: String, _ reader: String?) -> CBuffError {
         CBuffError.readerRemoved(name, reader: reader)
@@ -209,7 +199,12 @@ public struct BufferReader: ~Copyable {
     @inlinable @inline(__always)
     public mutating func popItem() throws(CBuffError) -> UInt64? {
         let size = itemSize
-        try acknowledge(upTo: cursor.nextSequence)
+        // At-least-once delivery for named readers: asking for more means the items returned
+        // before are done (acknowledged: a plain store to the reader's own cache line); the
+        // items this call returns are acknowledged by the next call, `commit()` or closing. A
+        // forced removal of the reader's record makes the pop throw `notFound`. Spelled out
+        // over the reader's fields in every pop (see `ReaderCommit.acknowledge`).
+        if ReaderCommit.acknowledge(cursor.nextSequence, into: acknowledgement, checking: registration) { throw Self.removed(name, record?.name) }
         #if _endian(little)
         if size == 8 {
             // The common case on its own: one load, nothing that can be too wide to refuse
@@ -247,7 +242,7 @@ public struct BufferReader: ~Copyable {
     /// - Throws: ``CBuffError/Code/valueDoesNotFit`` if the first item is an integer wider than
     ///   64 bits (a later one ends the batch before it instead).
     public mutating func popMany(into destination: UnsafeMutableBufferPointer<UInt64>) throws(CBuffError) -> Int {
-        try acknowledge(upTo: cursor.nextSequence)
+        if ReaderCommit.acknowledge(cursor.nextSequence, into: acknowledgement, checking: registration) { throw Self.removed(name, record?.name) }
         let size = itemSize
         guard size > 8 else {
             // Every item fits: copy the batch at once, checked once (see `RingCursor.read(upTo:)`).
@@ -333,7 +328,7 @@ public struct BufferReader: ~Copyable {
     @inlinable
     public mutating func withNextItem<Result>(_ body: (UnsafeRawBufferPointer) -> Result) throws(CBuffError) -> Result? {
         let size = itemSize
-        try acknowledge(upTo: cursor.nextSequence)
+        if ReaderCommit.acknowledge(cursor.nextSequence, into: acknowledgement, checking: registration) { throw Self.removed(name, record?.name) }
         let result = cursor.read { body(UnsafeRawBufferPointer(start: $0, count: size)) }
         if cutShort.isRaised { throw cutShortError() }
         return result

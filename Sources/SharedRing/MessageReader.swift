@@ -143,12 +143,6 @@ public struct MessageReader: ~Copyable {
         }
     }
 
-    /// Throws `notFound` if a forced removal freed the reader's record meanwhile.
-    @inlinable
-    func acknowledge() throws(CBuffError) {
-        acknowledgement?.store(cursor.commitPoint)
-        if let registration, registration.isRemoved { throw Self.removed(name, record?.name) }
-    }
 
     @usableFromInline @inline(never)
     static func removed(_ name: String, _ reader: String?) -> CBuffError {
@@ -184,7 +178,7 @@ public struct MessageReader: ~Copyable {
     ///   `destination` (it is then left unread: read it with a larger one, or with ``pop()``).
     public mutating func pop(into destination: UnsafeMutableRawBufferPointer) throws(CBuffError) -> (sequence: UInt64, time: UInt64, count: Int)? {
         let room = destination.count
-        try acknowledge()
+        if ReaderCommit.acknowledge(cursor.commitPoint, into: acknowledgement, checking: registration) { throw Self.removed(name, record?.name) }
         let outcome = cursor.read({ bytes -> Int in
             guard bytes.count <= room else { return -bytes.count }
             if bytes.count > 0 { destination.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
@@ -214,7 +208,7 @@ public struct MessageReader: ~Copyable {
 
     @inlinable
     mutating func read<T>(_ body: (UnsafeRawBufferPointer) -> T) throws(CBuffError) -> (sequence: UInt64, time: UInt64, value: T)? {
-        try acknowledge()
+        if ReaderCommit.acknowledge(cursor.commitPoint, into: acknowledgement, checking: registration) { throw Self.removed(name, record?.name) }
         let outcome = cursor.read(body)
         if cutShort.isRaised { throw Self.cutShortError(name) }
         switch outcome {

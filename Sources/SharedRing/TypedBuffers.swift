@@ -162,7 +162,9 @@ public struct TypedBufferReader<Item: BitwiseCopyable>: ~Copyable {
     /// writer overwrote meanwhile is discarded and copied again before it counts.
     public mutating func popMany(into destination: UnsafeMutableBufferPointer<Item>) throws(CBuffError) -> Int {
         guard let target = destination.baseAddress else { return 0 }
-        try reader.acknowledge(upTo: reader.cursor.nextSequence)
+        if ReaderCommit.acknowledge(reader.cursor.nextSequence, into: reader.acknowledgement, checking: reader.registration) {
+            throw BufferReader.removed(reader.name, reader.readerName)
+        }
         let stride = MemoryLayout<Item>.stride, size = MemoryLayout<Item>.size
         let raw = UnsafeMutableRawPointer(target)
         let count = reader.cursor.read(upTo: destination.count) { [slots = reader.cursor.slots] index, count, offset in

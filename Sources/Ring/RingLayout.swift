@@ -220,7 +220,7 @@ package struct RingLayout: Equatable, Sendable {
             throw CBuffFailure(.invalidArgument, "The fields \(fields) make items of \(fields.size) bytes, not \(itemSize).")
         }
         guard !checkedSlots || length <= Self.maxCheckedLength else {
-            throw CBuffFailure(.invalidArgument, "Length \(length) is out of range for a buffer whose items carry check words: it holds between 2 and \(Self.maxCheckedLength) items.")
+            throw CBuffFailure(.invalidArgument, "Length \(length) is out of range for a buffer whose items carry check words: it holds between 2 and \(Self.maxCheckedLength) items (a buffer created with integrity unchecked, no check words, holds up to \(Self.maxLength)).")
         }
         let alignment = itemType.slotAlignment
         let wordOffset = checkedSlots ? (itemSize + 7) / 8 * 8 : nil

@@ -139,7 +139,7 @@ public struct RingStatus: Sendable {
     public let durable: UInt64
     /// Whether the last writer attached in an earlier boot than this one: the machine restarted
     /// since, and a crash then may have left pages of the ring file stale or zeroed (format
-    /// version 4's messages prove each record; earlier formats and items cannot tell). Nil if
+    /// version 4 proves each item and record; earlier formats cannot tell). Nil if
     /// no writer recorded its boot (none attached, or an earlier version's).
     public let writtenInAnEarlierBoot: Bool?
     /// Items or messages below this sequence were written in an earlier boot than the last

@@ -48,19 +48,19 @@ extension DataDirectory {
     ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``, or a sync
     ///   policy out of range.
     public func createBuffer(
-        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
+        _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
+        integrity: ItemIntegrity = .checked
     ) throws(CBuffError) -> BufferWriter {
         let (tether, syncing) = try lifted { () throws(CBuffFailure) in (try Self.tetherNanos(tetherTimeout), try sync.recorded()) }
-        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether, syncPolicy: syncing)
+        return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether,
+                                syncPolicy: syncing, integrity: integrity)
     }
 
-    /// Creates a buffer of plain items whose slots carry a check word each (format version 4:
-    /// see `RingFileFormat.md`, "Item slots of version 4"): what every buffer of items will be
-    /// where a machine crash can tear its file (on a disk), once it is the default. For now an
-    /// option of the CLI's `create --integrity checked` and of the tests.
-    package func createBuffer(_ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite,
-                              checkedSlots: Bool) throws(CBuffError) -> BufferWriter {
-        try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, checkedSlots: checkedSlots)
+    /// Creates a buffer of plain items, with or without a check word in every slot (see
+    /// ``ItemIntegrity``): ``createBuffer(_:itemSize:length:policy:)`` with a choice of integrity.
+    public func createBuffer(_ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite,
+                             integrity: ItemIntegrity) throws(CBuffError) -> BufferWriter {
+        try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, integrity: integrity)
     }
 
     /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
@@ -75,16 +75,17 @@ extension DataDirectory {
         return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 
-    /// Creates a buffer whose items are described by `itemType` (format version 3 unless it
-    /// is plain), with a tether timeout of `tetherNanos` (0: off); with `checkedSlots`, of
-    /// format version 4, a check word in every slot (see `RingFileFormat.md`).
+    /// Creates a buffer whose items are described by `itemType`, with a tether timeout of
+    /// `tetherNanos` (0: off): of format version 4, a check word in every slot, unless
+    /// `integrity` is ``ItemIntegrity/unchecked`` (then 3, or 2 for plain items; see
+    /// `RingFileFormat.md`). Every creation of a buffer of items comes through here.
     func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0,
-        syncPolicy: RingSyncPolicy = .none, checkedSlots: Bool = false
+        syncPolicy: RingSyncPolicy = .none, integrity: ItemIntegrity = .checked
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
             let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType,
-                                        checkedSlots: checkedSlots).tethered(tetherNanos).syncing(syncPolicy)
+                                        checkedSlots: integrity == .checked).tethered(tetherNanos).syncing(syncPolicy)
             return BufferWriter(name: name, file: try createRing(name, layout: layout))
         }
     }
@@ -110,11 +111,11 @@ extension DataDirectory {
     ///   for a bad reader name or more than 24 readers (before anything is created).
     package func createBufferWithoutWriter(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil,
-        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none, checkedSlots: Bool = false
+        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none, integrity: ItemIntegrity = .checked
     ) throws(CBuffError) {
         try lifted { () throws(CBuffFailure) in
             let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
-            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType, checkedSlots: checkedSlots)
+            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType, checkedSlots: integrity == .checked)
                 .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
             _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
         }

@@ -6,8 +6,9 @@ internal import SharedRingRegistry
 // whose item size is the type's stride, and buffers whose items have declared fields.
 extension DataDirectory {
     /// Creates a buffer of `Item`s and returns its writer. The buffer records the item's size
-    /// (`MemoryLayout<Item>.stride`), alignment and type name (ring file format version 3) and,
-    /// for a ``DescribedItem``, its fields; its slots are aligned for `Item`.
+    /// (`MemoryLayout<Item>.stride`), alignment and type name (ring file format version 3, and
+    /// 4 with the check word every slot carries: see ``ItemIntegrity``) and, for a
+    /// ``DescribedItem``, its fields; its slots are aligned for `Item`.
     ///
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a ``DescribedItem`` whose declared fields do not describe it, or a type name longer
@@ -32,24 +33,28 @@ extension DataDirectory {
     /// Creates a buffer whose items have the fields of `layout`, with a tether timeout and a
     /// sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public func createBuffer(
-        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
+        _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
+        integrity: ItemIntegrity = .checked
     ) throws(CBuffError) -> BufferWriter {
         let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
             (try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage), try Self.tetherNanos(tetherTimeout), try sync.recorded())
         }
-        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType, tetherNanos: tether, syncPolicy: syncing)
+        return try createBuffer(name, itemSize: layout.size, length: length, policy: policy, itemType: itemType, tetherNanos: tether,
+                                syncPolicy: syncing, integrity: integrity)
     }
 
     /// Creates a buffer of `Item`s with a tether timeout and a sync policy (see
     /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
     public func createBuffer<Item: BitwiseCopyable>(
-        _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none
+        _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
+        integrity: ItemIntegrity = .checked
     ) throws(CBuffError) -> TypedBufferWriter<Item> {
         let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
             (try ItemType.of(Item.self), try Self.tetherNanos(tetherTimeout), try sync.recorded())
         }
         return try TypedBufferWriter(try createBuffer(name, itemSize: MemoryLayout<Item>.stride, length: length,
-                                                      policy: policy, itemType: itemType, tetherNanos: tether, syncPolicy: syncing))
+                                                      policy: policy, itemType: itemType, tetherNanos: tether, syncPolicy: syncing,
+                                                      integrity: integrity))
     }
 
     /// Takes over buffer `name` as a writer of `Item`s (see ``takeOver(_:)``), after checking

@@ -48,7 +48,8 @@ import TestSupport
         expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "1"), 64, mentioning: "Length 1")
         expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "-5"), 64, mentioning: "Length -5 is out of range")
         expectOneSentence(try cbuff("create", "x", "--item-size", "-1", "--length", "4"), 64, mentioning: "Item size -1 is out of range")
-        expectOneSentence(try cbuff("create", "x", "--item-size", "1048576", "--length", "4294967296"), 64, mentioning: "GiB")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "1048576", "--length", "4294967296", "--integrity", "unchecked"), 64, mentioning: "GiB")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "2000000000"), 64, mentioning: "give --integrity unchecked for a longer one")
         #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", "--policy", "drop").status == 64)
         #expect(try cbuff("create", "x", "--length", "4").status == 64)
         #expect(try cbuff("list", "--json").stdout == "[]\n")
@@ -134,7 +135,7 @@ import TestSupport
         func cbuff(_ environment: [String: String], _ arguments: String...) throws -> Outcome {
             try run("cbuff", ["--dir", dir] + arguments, environment: environment)
         }
-        _ = try cbuff(before, "create", "b", "--item-size", "8", "--length", "4")
+        _ = try cbuff(before, "create", "b", "--item-size", "8", "--length", "4", "--integrity", "unchecked")
         #expect((try json(cbuff(before, "inspect", "b", "--json").stdout) as? [String: Any])?["earlierBoot"] is NSNull)   // no writer yet
         #expect(try cbuff(before, "push", "b", "1").status == 0)
         #expect((try json(cbuff(before, "inspect", "b", "--json").stdout) as? [String: Any])?["earlierBoot"] as? Bool == false)
@@ -142,7 +143,10 @@ import TestSupport
         #expect(try cbuff(after, "inspect", "b").stdout.contains("earlier boot: if the machine crashed, pages of the ring file may be stale or zeroed; format version 2 cannot detect it in items"))
         _ = try cbuff(before, "create", "m", "--messages", "--capacity", "4096", "--max-message", "64")
         #expect(try cbuff(before, "push", "m", "one").status == 0)
-        #expect(try cbuff(after, "inspect", "m").stdout.contains("every record is checked before it is read"))
+        #expect(try cbuff(after, "inspect", "m").stdout.contains("every message is checked before it is read"))
+        _ = try cbuff(before, "create", "c", "--item-size", "8", "--length", "4")      // check words: the default
+        #expect(try cbuff(before, "push", "c", "1").status == 0)
+        #expect(try cbuff(after, "inspect", "c").stdout.contains("stale or zeroed (every item is checked before it is read"))
         // A writer of the new boot: item 0 was written before the restart and nothing proved it
         // (items carry no check words), until it is overwritten; a message ring's take-over
         // proves every record, so nothing of the earlier boot is left unproven after one.
@@ -173,7 +177,7 @@ import TestSupport
         let report = try json(cbuff("verify", "v", "--json").stdout) as? [String: Any]
         #expect(Set(report?.keys.map { $0 } ?? []) == ["name", "kind", "formatVersion", "checksContent", "intact", "damaged", "countProblem", "lost", "written", "durable", "isIntact", "lostInCrash", "recoveryPending"])
         #expect(report?["lost"] as? Int == 1 && report?["isIntact"] as? Bool == false)
-        _ = try cbuff("create", "i", "--item-size", "8", "--length", "4")
+        _ = try cbuff("create", "i", "--item-size", "8", "--length", "4", "--integrity", "unchecked")
         let items = try cbuff("verify", "i")
         #expect(items.status == 0 && items.stdout.contains("items carry no check words"), "\(items)")
         expectOneSentence(try cbuff("verify", "nothing"), 66, mentioning: "nothing")

@@ -46,7 +46,7 @@ import TestSupport
         let outcome = try cbuff("inspect", "ticks", "--json")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
         #expect(object["itemSize"] as? Int == 24)
-        #expect(object["formatVersion"] as? Int == 3)
+        #expect(object["formatVersion"] as? Int == 4)           // the fields' description, and a check word in every slot
         #expect(object["itemAlignment"] as? Int == 8)
         #expect(object["typeName"] is NSNull)
         let fields = try #require(object["fields"] as? [[String: Any]])
@@ -54,9 +54,12 @@ import TestSupport
         #expect(fields.map { $0["type"] as? String } == ["u64", "f64", "u32"])
         #expect(fields.map { $0["offset"] as? Int } == [0, 8, 16])
         #expect(try cbuff("inspect", "ticks").stdout.contains("fields       time:u64@0 price:f64@8 qty:u32@16"))
-        _ = try cbuff("create", "plain", "--item-size", "8", "--length", "4")
+        _ = try cbuff("create", "plain", "--item-size", "8", "--length", "4", "--integrity", "unchecked")
         let plain = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", "plain", "--json").stdout.utf8)) as? [String: Any])
         #expect(plain["fields"] is NSNull && plain["formatVersion"] as? Int == 2)
+        _ = try cbuff("create", "described", "--fields", "time:u64", "--length", "4", "--integrity", "unchecked")
+        let described = try #require(try JSONSerialization.jsonObject(with: Data(try cbuff("inspect", "described", "--json").stdout.utf8)) as? [String: Any])
+        #expect(described["formatVersion"] as? Int == 3)
     }
 
     @Test(arguments: [

@@ -31,12 +31,15 @@ import TestSupport
     /// Once the writer's gate has taken a named reader in, the reader stops checking the
     /// writer's claim on every item (see `Publication.swift`); removing it by force while it
     /// reads must never let it return items the writer overwrote: it stops.
-    @Test func aNamedReaderReliesOnTheGateOnlyWhileItIsRegistered() throws {
-        var writer = try directory.createBuffer("g", itemSize: 8, length: 4, policy: .block)
+    /// (A reader of a ring whose slots carry check words never needs the gate: each slot's word
+    /// proves it. The removal must stop it all the same.)
+    @Test(arguments: [ItemIntegrity.unchecked, .checked])
+    func aNamedReaderReliesOnTheGateOnlyWhileItIsRegistered(integrity: ItemIntegrity) throws {
+        var writer = try directory.createBuffer("g", itemSize: 8, length: 4, policy: .block, tetherTimeout: .zero, integrity: integrity)
         var reader = try directory.openReader("g", named: "r")
         for value in UInt64(0)..<4 { #expect(try writer.tryPush(value)) }
         #expect(try reader.popItem() == 0)
-        #expect(reader.cursor.reliesOnGate)
+        #expect(reader.cursor.reliesOnGate == (integrity == .unchecked))
         try directory.removeReader("r", of: "g", force: true)
         for value in UInt64(4)..<20 { #expect(try writer.tryPush(value)) }   // laps the reader
         // It returns nothing again (neither 17, which now sits in item 1's slot, nor 16): its
@@ -53,7 +56,7 @@ import TestSupport
     /// first; it tries again `gateRetryInterval` items later (not on every item, which would
     /// cost a call per pop while it drains a backlog), and then does.
     @Test func aNamedReaderTriesTheGateAgainAfterAnInterval() throws {
-        var writer = try directory.createBuffer("late", itemSize: 8, length: 1024, policy: .block)
+        var writer = try directory.createBuffer("late", itemSize: 8, length: 1024, policy: .block, integrity: .unchecked)
         for value in UInt64(0)..<600 { try writer.push(value) }
         var reader = try directory.openReader("late", named: "r")
         #expect(try reader.popItem() == 0)

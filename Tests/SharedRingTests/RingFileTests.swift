@@ -30,9 +30,33 @@ import SharedRingSystem
         try handle.truncate(atOffset: UInt64(size))
     }
 
-    /// An accidental format change must fail here. One line per field of header line 0.
-    @Test func headerLineZeroHasTheseExactBytes() throws {
+    /// An accidental format change must fail here. One line per field of header line 0: a
+    /// buffer created by default (format version 4, a check word in every slot)...
+    @Test func headerLineZeroOfVersionFourHasTheseExactBytes() throws {
         _ = try directory.createBuffer("golden", itemSize: 8, length: 16)
+        let bytes = try fileBytes("golden")
+        let golden: [UInt8] = [
+            0x43, 0x42, 0x55, 0x46, 0x52, 0x49, 0x4E, 0x47,   //  0 magic "CBUFRING"
+            0x04, 0x00, 0x00, 0x00,                           //  8 format version 4
+            0x00, 0x10, 0x00, 0x00,                           // 12 header size 4096
+            0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 16 item size 8
+            0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 24 length 16
+            0x10, 0x00, 0x00, 0x00,                           // 32 slot stride 16: the item, then its check word
+            0x00, 0x00, 0x00, 0x00,                           // 36 policy overwrite
+            0x18, 0x00, 0x00, 0x00,                           // 40 reader capacity 24
+            0x04, 0x03, 0x02, 0x01,                           // 44 byte-order mark 0x01020304
+            0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 48 file size 4096 + 16 * 16 = 4352
+        ]
+        #expect(Array(bytes[0..<56]) == golden)
+        #expect(bytes.count == 4352)
+        let checksum = bytes[56..<64].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        // Computed independently (Python, from the format document's definition of FNV-1a 64).
+        #expect(checksum == 0xaf3c_e1d4_15b1_f306)
+    }
+
+    /// ... and one created without check words (format version 2).
+    @Test func headerLineZeroHasTheseExactBytes() throws {
+        _ = try directory.createBuffer("golden", itemSize: 8, length: 16, integrity: .unchecked)
         let bytes = try fileBytes("golden")
         let golden: [UInt8] = [
             0x43, 0x42, 0x55, 0x46, 0x52, 0x49, 0x4E, 0x47,   //  0 magic "CBUFRING"
@@ -55,7 +79,7 @@ import SharedRingSystem
     }
 
     @Test func theWriterAndSlotWordsAreWhereTheFormatSaysAndLittleEndian() throws {
-        var writer = try directory.createBuffer("words", itemSize: 8, length: 4)
+        var writer = try directory.createBuffer("words", itemSize: 8, length: 4, integrity: .unchecked)
         for value: UInt64 in [0x1122_3344_5566_7788, 2, 3, 4, 5] { try writer.push(value) }
         let bytes = try fileBytes("words")
         func u64(_ offset: Int) -> UInt64 {
@@ -268,13 +292,19 @@ import SharedRingSystem
         #expect(try messages.isRemoved() && messageReader.isRemoved())
     }
 
-    @Test func aCaughtUpReaderLearnsThatItsFileWasTruncated() throws {
-        var writer = try directory.createBuffer("cut-behind", itemSize: 8, length: 1024)
+    @Test(arguments: [ItemIntegrity.unchecked, .checked])
+    func aCaughtUpReaderLearnsThatItsFileWasTruncated(integrity: ItemIntegrity) throws {
+        var writer = try directory.createBuffer("cut-behind", itemSize: 8, length: 1024, integrity: integrity)
         var reader = try directory.openReader("cut-behind")
         try writer.push(1)
         #expect(try reader.popItem() == 1)
-        try truncate("cut-behind", to: 4096)   // the header stays: no read would fault
-        #expect(try reader.popItem() == nil)
+        try truncate("cut-behind", to: 4096)   // the header stays
+        if integrity == .checked {
+            // The reader looks at the next slot's check word first: the slots are gone.
+            expectError(.corrupted) { _ = try reader.popItem() }
+        } else {
+            #expect(try reader.popItem() == nil)    // the unchecked one reads only the header: no read faults
+        }
         expectError(.corrupted) { _ = try reader.canReceiveMore() }
     }
 

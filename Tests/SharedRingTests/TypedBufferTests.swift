@@ -86,7 +86,7 @@ import TestSupport
         var writer = try directory.createBuffer("wide", of: Wide.self, length: 4)
         var reader = try directory.openReader("wide", of: Wide.self)
         let ring = try #require(try directory.status(of: "wide").ring)
-        #expect(ring.formatVersion == 3 && ring.itemAlignment == 16 && ring.slotStride == 32 && ring.itemTypeName == "Wide")
+        #expect(ring.formatVersion == 4 && ring.itemAlignment == 16 && ring.slotStride == 48 && ring.itemTypeName == "Wide")
         for i in 0..<6 { try writer.push(Wide(vector: SIMD2(Double(i), -Double(i)), tag: UInt64(i))) }
         var tags: [UInt64] = []
         while let item = try reader.pop() {
@@ -96,8 +96,12 @@ import TestSupport
         #expect(tags == [2, 3, 4, 5] && reader.missedCount == 2)
         // A version-2 buffer of the right size records no alignment, and its slots (a multiple
         // of the stride, from offset 4096) are aligned for any type of that stride.
-        try directory.createBuffer("plain16", itemSize: 16, length: 4).close()
+        try directory.createBuffer("plain16", itemSize: 16, length: 4, integrity: .unchecked).close()
         _ = try directory.openReader("plain16", of: SIMD2<Double>.self)
+        // A plain buffer with check words has slots of 24 bytes (16, then the word), aligned for
+        // 8 only: a type aligned to 16 is refused, naming both (a typed writer creates its own).
+        try directory.createBuffer("checked16", itemSize: 16, length: 4).close()
+        expectError(.typeMismatch) { _ = try directory.openReader("checked16", of: SIMD2<Double>.self) }
         // A recorded alignment must be the type's: 16-aligned Wide is not an 8-aligned 32-byte struct.
         struct Narrow: BitwiseCopyable { var a, b, c, d: UInt64 }
         expectError(.typeMismatch) { _ = try directory.openReader("wide", of: Narrow.self) }

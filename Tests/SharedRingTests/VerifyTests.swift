@@ -77,7 +77,7 @@ import SharedRing
     /// whose byte changed and a run of zeroed words are reported as damaged spans losing exactly
     /// their sequences, at their places in the file, and everything else as intact.
     @Test func checkedItemsAreCheckedSlotBySlot() throws {
-        var writer = try directory.createBuffer("c", itemSize: 8, length: 16, checkedSlots: true)
+        var writer = try directory.createBuffer("c", itemSize: 8, length: 16, integrity: .checked)
         try writer.push(contentsOf: Array(UInt64(1)...40))                // sequences 0..<40; 24..<40 present
         writer.close()
         #expect(try directory.verify("c").isIntact)

@@ -557,7 +557,7 @@ do {
         // With "checked" (a 7th argument): a ring of version 4, a check word in every slot.
         let lossless = args.count >= 5 && args[4] == "lossless"
         var writer = try directory.createBuffer(name, itemSize: 8, length: max(1024, args[0] == "pop-only" ? count : 1024),
-                                                policy: lossless ? .block : .overwrite, checkedSlots: args.count >= 7 && args[6] == "checked")
+                                                policy: lossless ? .block : .overwrite, integrity: args.count >= 7 && args[6] == "checked" ? .checked : .unchecked)
         // With "batch" (a 6th argument): 64 items per call, push(contentsOf:) of a range and
         // popMany(into:), as cbuff-bench's batch64 transfer runs them.
         let batched = args.count >= 6 && args[5] == "batch"

@@ -106,7 +106,7 @@ def test_close_stops_the_syncer_and_syncs(directory):
 
 
 def test_none_is_the_default_and_leaves_the_writer_unchanged(directory):
-    writer = directory.create_buffer("plain", item_size=8, length=16)
+    writer = directory.create_buffer("plain", item_size=8, length=16, integrity="unchecked")
     assert type(writer).__name__ == "_WordWriter"
     writer.push(1)
     writer.close()

@@ -106,7 +106,8 @@ def test_a_row_is_its_ring_files_whole(directory):
                         ("UPDATE buffers SET ring_created_ns = NULL", None),        # NULL is not checked
                         ("UPDATE buffers SET format_version = 3", Corrupted),
                         ("UPDATE buffers SET format_version = 9", Corrupted),
-                        ("UPDATE buffers SET format_version = 2", None),
+                        ("UPDATE buffers SET format_version = 2", Corrupted),   # its slots carry check words: version 4
+                        ("UPDATE buffers SET format_version = 4", None),
                         ("UPDATE buffers SET writer_pid = 5, writer_since = NULL", Corrupted),
                         ("UPDATE buffers SET writer_pid = NULL", None),
                         ("UPDATE buffers SET created_at = 'yesterday'", Corrupted)):
@@ -117,7 +118,7 @@ def test_a_row_is_its_ring_files_whole(directory):
         else:
             with pytest.raises(expect):
                 directory.open_reader("b")
-            db.execute("UPDATE buffers SET ring_created_ns = NULL, format_version = 2, writer_pid = NULL, writer_since = NULL, created_at = '2026-12-07T06:00:00.000Z'")
+            db.execute("UPDATE buffers SET ring_created_ns = NULL, format_version = 4, writer_pid = NULL, writer_since = NULL, created_at = '2026-12-07T06:00:00.000Z'")
             db.commit()
     db.close()
 

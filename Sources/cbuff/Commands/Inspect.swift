@@ -79,8 +79,8 @@ struct Inspect: ParsableCommand {
             ?? (ring.written == 0 ? "never" : "unknown (its writer died before it stamped the time: every 1024 items, and on close)")))
         let noun = record.holdsMessages ? "message" : "item"
         if let earlier = ring.writtenInAnEarlierBoot {
-            let detects = record.holdsMessages && ring.formatVersion >= 4
-            let consequence = detects ? " (every record is checked before it is read; `cbuff verify` reports them)"
+            let detects = ring.formatVersion >= 4
+            let consequence = detects ? " (every \(noun) is checked before it is read; `cbuff verify` reports damage)"
                                       : "; format version \(ring.formatVersion) cannot detect it in \(noun)s"
             if earlier {
                 rows.append(("boot", "its last writer attached in an earlier boot: if the machine crashed, pages of the ring file may be stale or zeroed" + consequence))

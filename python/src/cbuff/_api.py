@@ -26,6 +26,8 @@ _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
 Policy = Literal["overwrite", "block"]
 """What a push does when the ring is full: overwrite the oldest item, or wait for named readers."""
+Integrity = Literal["checked", "unchecked"]
+"""Whether each slot of a buffer of items carries a check word (format version 4), or not."""
 Start = Union[Literal["oldest", "latest"], int]
 """Where a reader starts: the oldest item still present, only new ones, or a sequence."""
 Item = Union[int, bytes, Dict[str, Any]]
@@ -294,7 +296,7 @@ class DataDirectory:
                       policy: Policy = "overwrite", fields: Union[str, F.FieldLayout, None] = None,
                       messages: bool = False, capacity: Optional[int] = None, max_message: Optional[int] = None,
                       precise_time: bool = False, tether_timeout: Optional[float] = None,
-                      sync: str = "none") -> Union[Writer, MessageWriter]:
+                      sync: str = "none", integrity: Integrity = "checked") -> Union[Writer, MessageWriter]:
         """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
         ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
         capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists.
@@ -312,11 +314,22 @@ class DataDirectory:
         writer syncs at most MS milliseconds, plus the sync's own time, after something was
         published; it blocks on an event while nothing is, costing nothing). A writer's close
         syncs under every policy but none. A sync a policy asked for that fails raises from the
-        push that asked, after its items were published."""
+        push that asked, after its items were published.
+
+        ``integrity`` (items only): ``"checked"``, the default, gives every slot a check word
+        (format version 4): after a machine crash or power loss a reader delivers an item only
+        if it is exactly what was written under its sequence, and counts the rest as lost; 8
+        bytes more a slot, at most 2^30 items. ``"unchecked"`` leaves it out (format version 2,
+        or 3 with fields): for a buffer no machine crash can tear (under ``/dev/shm``), or a
+        longer ring. Every record of a message buffer carries a check word."""
         validate_name(name)
         if not isinstance(policy, str) or policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
+        if integrity not in ("checked", "unchecked"):
+            raise InvalidArgument(f"Integrity {integrity!r} is not 'checked' or 'unchecked'.")
         if messages:
+            if integrity != "checked":
+                raise InvalidArgument("integrity is for buffers of items: every record of a message buffer carries a check word.")
             if capacity is None or max_message is None:
                 raise InvalidArgument("A buffer of messages needs a capacity and a largest message (capacity=…, max_message=…).")
             layout = F.Layout.message_ring(capacity, max_message, F.POLICIES[policy], precise_time)
@@ -327,7 +340,8 @@ class DataDirectory:
             if layout_fields is not None and item_size is not None and item_size != layout_fields.size:
                 raise InvalidArgument(f"item_size {item_size} disagrees with the fields {layout_fields}, which make items of {layout_fields.size} bytes.")
             size = layout_fields.size if layout_fields is not None else (1 if item_size is None else item_size)
-            layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields)
+            layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields,
+                                    checked=integrity == "checked")
         layout.tethered(tether_timeout)
         layout.syncing(sync)
         registry = self._registry(create=True)

@@ -433,7 +433,7 @@ class Layout:
         if not _is_integer(length) or not 2 <= length <= MAX_LENGTH:
             raise InvalidArgument(f"Length {length} is out of range: a buffer holds between 2 and {MAX_LENGTH} items.")
         if checked and length > MAX_CHECKED_LENGTH:
-            raise InvalidArgument(f"Length {length} is out of range for a buffer whose items carry check words: it holds between 2 and {MAX_CHECKED_LENGTH} items.")
+            raise InvalidArgument(f"Length {length} is out of range for a buffer whose items carry check words: it holds between 2 and {MAX_CHECKED_LENGTH} items (a buffer created with integrity unchecked, no check words, holds up to {MAX_LENGTH}).")
         if alignment is not None and (alignment < 1 or alignment > MAX_ALIGNMENT or alignment & (alignment - 1)):
             raise InvalidArgument(f"Item alignment {alignment} is not a power of two from 1 to {MAX_ALIGNMENT}.")
         if type_name is not None and not (0 < len(type_name.encode()) <= MAX_TYPE_NAME and type_name.isprintable()):

@@ -105,7 +105,8 @@ class Row:
             elif kind == "items":
                 if values.get("capacity") is not None or values.get("max_message") is not None:
                     raise damaged("capacity", "NULL (a buffer of items has no message capacity)")
-                self.layout = F.Layout.items(self.item_size, self.length, self.policy, self.alignment, self.type_name, self.fields)
+                self.layout = F.Layout.items(self.item_size, self.length, self.policy, self.alignment, self.type_name, self.fields,
+                                             checked=self.format_version >= 4)
             else:
                 raise damaged("kind", "'items' or 'messages'")
         except Exception as error:

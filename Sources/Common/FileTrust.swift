@@ -30,6 +30,12 @@ package struct FileTrust: Sendable, Hashable {
     /// directory).
     private let user: UInt32
 
+    /// Whether the directory lives in memory (tmpfs or ramfs, as `/dev/shm` does), where a
+    /// machine crash loses every file whole; false when `fstatfs` cannot tell.
+    package var isInMemory: Bool {
+        (try? Sys.isInMemory(handle.descriptor).get()) ?? false
+    }
+
     /// The sole owner of the directory's descriptor, closed when the last `FileTrust` (or ring
     /// file) using it goes. A class, so that copies share one descriptor.
     private final class DirectoryHandle: Sendable {

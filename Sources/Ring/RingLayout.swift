@@ -181,6 +181,16 @@ package struct RingLayout: Equatable, Sendable {
         return copy
     }
 
+    /// This ring of items with check words in its slots (format version 4) if `checked`, else
+    /// without (version 2 or 3): the geometry follows, the rest is kept.
+    package func checkingSlots(_ checked: Bool) throws(CBuffFailure) -> RingLayout {
+        guard messages == nil, checked != (checkWordOffset != nil) else { return self }
+        var copy = try RingLayout(itemSize: itemSize, length: length, policy: policy, itemType: itemType, checkedSlots: checked)
+        copy.tetherNanos = tetherNanos
+        copy.syncPolicy = syncPolicy
+        return copy
+    }
+
     /// This geometry with a tether timeout of `nanoseconds` (0: off); only a `block` ring has one.
     package func tethered(_ nanoseconds: UInt64) throws(CBuffFailure) -> RingLayout {
         guard nanoseconds == 0 || policy == .block else {

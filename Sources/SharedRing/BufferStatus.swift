@@ -114,7 +114,7 @@ public struct RingStatus: Sendable {
     public let policy: OverflowPolicy
     /// Under ``OverflowPolicy/block``, how long a named reader whose process is not alive may
     /// hold the writer back before the writer goes on without it (see
-    /// ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``); nil: without limit.
+    /// ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``); nil: without limit.
     public let tetherTimeout: Duration?
     /// When its writers sync on their own, as the ring file records it (``SyncPolicy/none`` for
     /// every file made before the policy existed).

@@ -107,7 +107,7 @@ public struct BufferWriter: ~Copyable {
     public var usage: Int { Int(min(publisher.nextSequence, UInt64(length))) }
 
     /// How many times this writer stopped waiting for a named reader whose process was gone
-    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
     public var untetheredReaders: Int { gate.untetherings }
 
     /// Makes every item pushed so far durable: when it returns, a machine crash or power loss

@@ -44,12 +44,14 @@ extension DataDirectory {
     ///   - sync: when its writers sync on their own (``SyncPolicy``; recorded in the ring file,
     ///     so every later writer follows it too). `.none`, the default, syncs only on
     ///     ``BufferWriter/sync()``.
+    ///   - integrity: whether its slots carry check words (``ItemIntegrity``): by default on a
+    ///     disk, not in memory.
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a negative or too long timeout, or one under ``OverflowPolicy/overwrite``, or a sync
-    ///   policy out of range.
+    ///   policy out of range, or a ring of more than 2^30 items whose slots would carry check words.
     public func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
-        integrity: ItemIntegrity = .checked
+        integrity: ItemIntegrity = .automatic
     ) throws(CBuffError) -> BufferWriter {
         let (tether, syncing) = try lifted { () throws(CBuffFailure) in (try Self.tetherNanos(tetherTimeout), try sync.recorded()) }
         return try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, tetherNanos: tether,
@@ -63,7 +65,7 @@ extension DataDirectory {
         try createBuffer(name, itemSize: itemSize, length: length, policy: policy, itemType: .plain, integrity: integrity)
     }
 
-    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    /// A tether timeout in nanoseconds, checked (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
     static func tetherNanos(_ timeout: Duration) throws(CBuffFailure) -> UInt64 {
         let (seconds, attoseconds) = timeout.components
         guard seconds >= 0, attoseconds >= 0 else {
@@ -81,12 +83,12 @@ extension DataDirectory {
     /// `RingFileFormat.md`). Every creation of a buffer of items comes through here.
     func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0,
-        syncPolicy: RingSyncPolicy = .none, integrity: ItemIntegrity = .checked
+        syncPolicy: RingSyncPolicy = .none, integrity: ItemIntegrity = .automatic
     ) throws(CBuffError) -> BufferWriter {
         try lifted { () throws(CBuffFailure) -> BufferWriter in
-            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType,
-                                        checkedSlots: integrity == .checked).tethered(tetherNanos).syncing(syncPolicy)
-            return BufferWriter(name: name, file: try createRing(name, layout: layout))
+            let layout = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
+                .tethered(tetherNanos).syncing(syncPolicy)
+            return BufferWriter(name: name, file: try createRing(name, layout: layout, integrity: integrity))
         }
     }
 
@@ -104,20 +106,23 @@ extension DataDirectory {
     ///   - length: the number of items the ring holds.
     ///   - policy: what a push does when the ring is full.
     ///   - layout: the items' fields (format version 3), or nil for plain items.
-    ///   - tetherTimeout: as ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)`` has it (`.zero`: off).
+    ///   - tetherTimeout: as ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)`` has it (`.zero`: off).
     ///   - readers: the named readers to register with it (at most 24).
-    ///   - sync: its sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    ///   - sync: its sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
+    ///   - integrity: whether its slots carry check words (see ``ItemIntegrity``).
+    /// - Returns: the ring file's format version (4 when its slots carry check words).
     /// - Throws: as ``createBuffer(_:itemSize:length:policy:)``; ``CBuffError/Code/invalidArgument``
     ///   for a bad reader name or more than 24 readers (before anything is created).
+    @discardableResult
     package func createBufferWithoutWriter(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy = .overwrite, layout: ItemLayout? = nil,
-        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none, integrity: ItemIntegrity = .checked
-    ) throws(CBuffError) {
-        try lifted { () throws(CBuffFailure) in
+        tetherTimeout: Duration = .zero, readers: [String] = [], sync: SyncPolicy = .none, integrity: ItemIntegrity = .automatic
+    ) throws(CBuffError) -> Int {
+        try lifted { () throws(CBuffFailure) -> Int in
             let itemType = try layout.map { (layout: ItemLayout) throws(CBuffFailure) in try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage) } ?? .plain
-            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType, checkedSlots: integrity == .checked)
+            let ring = try RingLayout(itemSize: itemSize, length: length, policy: Policy(policy), itemType: itemType)
                 .tethered(try Self.tetherNanos(tetherTimeout)).syncing(try sync.recorded())
-            _ = try createRing(name, layout: ring, attachingWriter: false, readers: readers)
+            return Int(try createRing(name, layout: ring, integrity: integrity, attachingWriter: false, readers: readers).layout.version)
         }
     }
 
@@ -171,11 +176,17 @@ extension DataDirectory {
     /// rolls back and the file is removed, so nothing is left. A failing commit (step 4: the
     /// log's sync) is not a rollback: its frames may be in the log, and SQLite's next recovery
     /// finds the row (`Registry.CommitOutcomeUnknown`); the file is kept, and the error says so.
-    func createRing(_ name: String, layout: RingLayout, attachingWriter: Bool = true, readers: [String] = []) throws(CBuffFailure) -> RingFile {
+    func createRing(_ name: String, layout given: RingLayout, integrity: ItemIntegrity? = nil, attachingWriter: Bool = true,
+                    readers: [String] = []) throws(CBuffFailure) -> RingFile {
         try BufferName.validate(name)
         for reader in readers { try ReaderTable.validate(reader) }
         let registry = try registry()
         let trust = registry.trust
+        // A ring of items gets its slots' check words here, where the directory's file system
+        // is known (see `ItemIntegrity.automatic`).
+        let layout = try integrity.map { (integrity) throws(CBuffFailure) in
+            try given.checkingSlots(integrity.checksSlots(inMemory: trust.isInMemory))
+        } ?? given
         // Whether the name is taken is checked once, in the transaction that registers it (a
         // name taken meanwhile costs only the temporary file, removed below).
         let finalEntry = BufferRow.fileName(of: name)

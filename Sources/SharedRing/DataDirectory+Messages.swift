@@ -48,14 +48,14 @@ extension DataDirectory {
 
     /// Creates a buffer of variable-size messages whose ``OverflowPolicy/block`` writer stops
     /// waiting for a named reader that is gone after `tetherTimeout` (see
-    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``; a returning reader counts the
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``; a returning reader counts the
     /// messages it missed).
     ///
     /// With `sync`, its writers sync on their own (see ``SyncPolicy`` and
-    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``; each message is a batch).
+    /// ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``; each message is a batch).
     ///
     /// - Throws: as ``createMessageBuffer(_:capacity:maxMessageSize:policy:preciseTime:)`` and
-    ///   ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``.
+    ///   ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``.
     public func createMessageBuffer(_ name: String, capacity: Int, maxMessageSize: Int, policy: OverflowPolicy,
                                     preciseTime: Bool = false, tetherTimeout: Duration, sync: SyncPolicy = .none) throws(CBuffError) -> MessageWriter {
         try lifted { () throws(CBuffFailure) -> MessageWriter in

@@ -31,10 +31,10 @@ extension DataDirectory {
     }
 
     /// Creates a buffer whose items have the fields of `layout`, with a tether timeout and a
-    /// sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    /// sync policy (see ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
     public func createBuffer(
         _ name: String, layout: ItemLayout, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
-        integrity: ItemIntegrity = .checked
+        integrity: ItemIntegrity = .automatic
     ) throws(CBuffError) -> BufferWriter {
         let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
             (try ItemType(alignment: layout.alignment, name: nil, fields: layout.storage), try Self.tetherNanos(tetherTimeout), try sync.recorded())
@@ -44,10 +44,10 @@ extension DataDirectory {
     }
 
     /// Creates a buffer of `Item`s with a tether timeout and a sync policy (see
-    /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    /// ``createBuffer(_:of:length:policy:)`` and ``createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
     public func createBuffer<Item: BitwiseCopyable>(
         _ name: String, of type: Item.Type, length: Int, policy: OverflowPolicy, tetherTimeout: Duration, sync: SyncPolicy = .none,
-        integrity: ItemIntegrity = .checked
+        integrity: ItemIntegrity = .automatic
     ) throws(CBuffError) -> TypedBufferWriter<Item> {
         let (itemType, tether, syncing) = try lifted { () throws(CBuffFailure) in
             (try ItemType.of(Item.self), try Self.tetherNanos(tetherTimeout), try sync.recorded())

@@ -117,7 +117,7 @@ public struct MessageWriter: ~Copyable {
     @inlinable public var nextSequence: UInt64 { publisher.nextSequence }
 
     /// How many times this writer stopped waiting for a named reader whose process was gone
-    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:)``).
+    /// (the buffer's tether timeout; see ``DataDirectory/createBuffer(_:itemSize:length:policy:tetherTimeout:sync:integrity:)``).
     public var untetheredReaders: Int { gate.untetherings }
 
     /// The path of the ring file.

@@ -49,7 +49,7 @@ import TestSupport
         expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "-5"), 64, mentioning: "Length -5 is out of range")
         expectOneSentence(try cbuff("create", "x", "--item-size", "-1", "--length", "4"), 64, mentioning: "Item size -1 is out of range")
         expectOneSentence(try cbuff("create", "x", "--item-size", "1048576", "--length", "4294967296", "--integrity", "unchecked"), 64, mentioning: "GiB")
-        expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "2000000000"), 64, mentioning: "give --integrity unchecked for a longer one")
+        expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "2000000000", "--integrity", "checked"), 64, mentioning: "give --integrity unchecked for a longer one")
         #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", "--policy", "drop").status == 64)
         #expect(try cbuff("create", "x", "--length", "4").status == 64)
         #expect(try cbuff("list", "--json").stdout == "[]\n")
@@ -144,7 +144,7 @@ import TestSupport
         _ = try cbuff(before, "create", "m", "--messages", "--capacity", "4096", "--max-message", "64")
         #expect(try cbuff(before, "push", "m", "one").status == 0)
         #expect(try cbuff(after, "inspect", "m").stdout.contains("every message is checked before it is read"))
-        _ = try cbuff(before, "create", "c", "--item-size", "8", "--length", "4")      // check words: the default
+        _ = try cbuff(before, "create", "c", "--item-size", "8", "--length", "4", "--integrity", "checked")
         #expect(try cbuff(before, "push", "c", "1").status == 0)
         #expect(try cbuff(after, "inspect", "c").stdout.contains("stale or zeroed (every item is checked before it is read"))
         // A writer of the new boot: item 0 was written before the restart and nothing proved it

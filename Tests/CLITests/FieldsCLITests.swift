@@ -42,7 +42,7 @@ import TestSupport
     }
 
     @Test func inspectShowsTheFieldsAndTheLayoutSize() throws {
-        try createTicks()
+        _ = try cbuff("create", "ticks", "--fields", "time:u64,price:f64,qty:u32", "--length", "8", "--integrity", "checked")
         let outcome = try cbuff("inspect", "ticks", "--json")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
         #expect(object["itemSize"] as? Int == 24)

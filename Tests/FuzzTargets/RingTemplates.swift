@@ -42,7 +42,7 @@ public struct RingTemplate {
 
         // 0: 8-byte integers, overwrite, lapped twice, a named reader left behind.
         do {
-            var writer = try directory.createBuffer("items-overwrite", itemSize: 8, length: 16)
+            var writer = try directory.createBuffer("items-overwrite", itemSize: 8, length: 16, integrity: .unchecked)
             try directory.openReader("items-overwrite", named: "kept").close()
             for value in UInt64(0)..<20 { try writer.push(value &* 3) }
             var reader = try directory.openReader("items-overwrite", named: "kept")
@@ -54,7 +54,7 @@ public struct RingTemplate {
         }
         // 1: block policy, a slow and a fast named reader.
         do {
-            var writer = try directory.createBuffer("items-block", itemSize: 8, length: 16, policy: .block)
+            var writer = try directory.createBuffer("items-block", itemSize: 8, length: 16, policy: .block, integrity: .unchecked)
             try directory.openReader("items-block", named: "slow").close()
             try directory.openReader("items-block", named: "fast").close()
             for value in UInt64(0)..<10 { try writer.push(1_000 + value) }
@@ -70,7 +70,7 @@ public struct RingTemplate {
         // 2: items with declared fields (version 3), lapped, a named reader.
         do {
             let layout = try ItemLayout("id:u32,sym:char5,px:f32")
-            var writer = try directory.createBuffer("typed-fields", layout: layout, length: 8)
+            var writer = try directory.createBuffer("typed-fields", layout: layout, length: 8, policy: .overwrite, tetherTimeout: .zero, integrity: .unchecked)
             try directory.openReader("typed-fields", named: "kept").close()
             for index in 0..<11 {
                 try writer.push(bytes: try layout.encode(json: #"{"id":\#(index),"sym":"S\#(index)","px":\#(Double(index) / 4)}"#))
@@ -85,7 +85,7 @@ public struct RingTemplate {
         }
         // 3: a Swift type's fields, name and alignment, block policy.
         do {
-            var writer = try directory.createBuffer("typed-struct", of: Quote.self, length: 4, policy: .block)
+            var writer = try directory.createBuffer("typed-struct", of: Quote.self, length: 4, policy: .block, tetherTimeout: .zero, integrity: .unchecked)
             var reader = try directory.openReader("typed-struct", of: Quote.self, named: "kept")
             for index in 0..<3 { try writer.push(Quote(time: UInt64(index), price: 2.5 * Double(index), venue: [0x58, 0x4E, 0x59, 0])) }
             _ = try reader.pop()
@@ -95,14 +95,14 @@ public struct RingTemplate {
         }
         // 4: a type aligned to 16 bytes (slots of 32), no fields, lapped.
         do {
-            var writer = try directory.createBuffer("typed-aligned", of: Wide.self, length: 3)
+            var writer = try directory.createBuffer("typed-aligned", of: Wide.self, length: 3, policy: .overwrite, tetherTimeout: .zero, integrity: .unchecked)
             for index in 0..<5 { try writer.push(Wide(lanes: SIMD4(repeating: Float(index)), tag: UInt8(index))) }
             writer.close()
             try keep("typed-aligned")
         }
         // 5: 3-byte items, never written.
         do {
-            try directory.createBuffer("odd-fresh", itemSize: 3, length: 5).close()
+            try directory.createBuffer("odd-fresh", itemSize: 3, length: 5, integrity: .unchecked).close()
             try keep("odd-fresh")
         }
         // 6: messages of many sizes, overwrite, lapped, a named reader left behind (format
@@ -171,6 +171,30 @@ public struct RingTemplate {
             for index in 0..<6 { _ = try writer.tryPush([UInt8](repeating: 0xB0 | UInt8(index), count: 301 + index)) }
             writer.close()
             try keep("messages-checked-block")
+        }
+        // 11: template 0 in format version 4: a check word in every slot (what a buffer of
+        // items on a disk is by default).
+        do {
+            var writer = try directory.createBuffer("items-checked", itemSize: 8, length: 16, integrity: .checked)
+            try directory.openReader("items-checked", named: "kept").close()
+            for value in UInt64(0)..<20 { try writer.push(value &* 3) }
+            var reader = try directory.openReader("items-checked", named: "kept")
+            for _ in 0..<5 { _ = try reader.popItem() }
+            reader.close()
+            for value in UInt64(20)..<40 { try writer.push(value &* 3) }
+            writer.close()
+            try keep("items-checked")
+        }
+        // 12: template 3 in format version 4: a Swift type's fields, block policy, check words.
+        do {
+            var writer = try directory.createBuffer("typed-checked", of: Quote.self, length: 4, policy: .block, tetherTimeout: .zero,
+                                                    integrity: .checked)
+            var reader = try directory.openReader("typed-checked", of: Quote.self, named: "kept")
+            for index in 0..<3 { try writer.push(Quote(time: UInt64(index), price: 2.5 * Double(index), venue: [0x58, 0x4E, 0x59, 0])) }
+            _ = try reader.pop()
+            reader.close()
+            writer.close()
+            try keep("typed-checked")
         }
         return made
     }

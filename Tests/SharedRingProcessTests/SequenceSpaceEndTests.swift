@@ -56,9 +56,9 @@ import SharedRingProtocol
         }
     }
 
-    @Test(arguments: [OverflowPolicy.overwrite, .block])
-    func itemsUpToTheLastCountThenATypedErrorNotAWait(policy: OverflowPolicy) throws {
-        try directory.createBuffer("end", itemSize: 8, length: 16, policy: policy).close()
+    @Test(arguments: [OverflowPolicy.overwrite, .block], [ItemIntegrity.unchecked, .checked])
+    func itemsUpToTheLastCountThenATypedErrorNotAWait(policy: OverflowPolicy, integrity: ItemIntegrity) throws {
+        try directory.createBuffer("end", itemSize: 8, length: 16, policy: policy, tetherTimeout: .zero, integrity: integrity).close()
         let start = Self.maxCount - 3
         try setCounters("end", [(RingLayout.Offset.published, start), (Self.claimed(policy), start)])
         var late = try directory.openReader("end", named: "late", start: .latest)
@@ -75,9 +75,11 @@ import SharedRingProtocol
         writer.close()
         // A batch that would cross it pushes nothing.
         try setCounters("end", [(RingLayout.Offset.published, Self.maxCount - 1), (Self.claimed(policy), Self.maxCount - 1)])
+        // (Under check words the take-over continues over the sealed slot of item maxCount − 1,
+        // which the lowered counter left unpublished, as a crash that lost the header page does.)
         var batch = try directory.takeOver("end")
         expectCorrupted("batch") { try batch.push(contentsOf: [5, 6] as [UInt64]) }
-        #expect(batch.nextSequence == Self.maxCount - 1)
+        #expect(batch.nextSequence == (integrity == .checked ? Self.maxCount : Self.maxCount - 1))
         batch.close()
         try setCounters("end", [(RingLayout.Offset.published, Self.maxCount), (Self.claimed(policy), Self.maxCount)])
 

@@ -302,6 +302,31 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: path + "/in-memory.ring"))
     }
 
+    /// `ItemIntegrity.automatic`, the default: check words where a machine crash can tear the
+    /// file (on a disk), none in memory (`/dev/shm`), where it loses the file whole; the other
+    /// two wherever asked.
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm")))
+    func slotsCarryCheckWordsByDefaultOnlyWhereAMachineCrashCanTearThem() throws {
+        let path = "/dev/shm/cbuff-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let shm = DataDirectory(path: path)
+        func version(_ directory: DataDirectory, _ name: String) throws -> (version: Int, inMemory: Bool?) {
+            let ring = try #require(try directory.status(of: name).ring)
+            return (ring.formatVersion, ring.inMemory)
+        }
+        try shm.createBuffer("auto", itemSize: 8, length: 64).close()
+        try shm.createBuffer("checked", itemSize: 8, length: 64, integrity: .checked).close()
+        try shm.createBuffer("fields", layout: try ItemLayout("time:u64"), length: 64).close()
+        #expect(try version(shm, "auto") == (2, true) && version(shm, "checked") == (4, true) && version(shm, "fields") == (3, true))
+        try directory.createBuffer("auto", itemSize: 8, length: 64).close()
+        try directory.createBuffer("unchecked", itemSize: 8, length: 64, integrity: .unchecked).close()
+        let here = try version(directory, "auto")
+        #expect(here.version == (here.inMemory == true ? 2 : 4), "\(directory.path) in memory: \(String(describing: here.inMemory))")
+        #expect(try version(directory, "unchecked").version == 2)
+        // A ring longer than check words allow is refused when they are asked for.
+        expectError(.invalidArgument) { try shm.createBuffer("long", itemSize: 1, length: (1 << 30) + 1, integrity: .checked).close() }
+    }
+
     @Test func theDataDirectoryComesFromTheArgumentThenTheEnvironment() {
         #expect(DataDirectory.resolve("/x/y/").path == "/x/y")
         if let fromEnvironment = ProcessInfo.processInfo.environment["CBUFF_DIR"], !fromEnvironment.isEmpty {

@@ -31,9 +31,9 @@ import SharedRingSystem
     }
 
     /// An accidental format change must fail here. One line per field of header line 0: a
-    /// buffer created by default (format version 4, a check word in every slot)...
+    /// buffer whose slots carry check words (format version 4)...
     @Test func headerLineZeroOfVersionFourHasTheseExactBytes() throws {
-        _ = try directory.createBuffer("golden", itemSize: 8, length: 16)
+        _ = try directory.createBuffer("golden", itemSize: 8, length: 16, integrity: .checked)
         let bytes = try fileBytes("golden")
         let golden: [UInt8] = [
             0x43, 0x42, 0x55, 0x46, 0x52, 0x49, 0x4E, 0x47,   //  0 magic "CBUFRING"

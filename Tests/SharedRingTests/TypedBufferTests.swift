@@ -83,7 +83,7 @@ import TestSupport
     @Test func itemsAlignedBeyondEightBytesGetSlotsAlignedForThem() throws {
         struct Wide: BitwiseCopyable, Equatable { var vector: SIMD2<Double>; var tag: UInt64 }   // 32 bytes, 16-aligned
         #expect(MemoryLayout<Wide>.alignment == 16 && MemoryLayout<Wide>.stride == 32)
-        var writer = try directory.createBuffer("wide", of: Wide.self, length: 4)
+        var writer = try directory.createBuffer("wide", of: Wide.self, length: 4, policy: .overwrite, tetherTimeout: .zero, integrity: .checked)
         var reader = try directory.openReader("wide", of: Wide.self)
         let ring = try #require(try directory.status(of: "wide").ring)
         #expect(ring.formatVersion == 4 && ring.itemAlignment == 16 && ring.slotStride == 48 && ring.itemTypeName == "Wide")
@@ -100,7 +100,7 @@ import TestSupport
         _ = try directory.openReader("plain16", of: SIMD2<Double>.self)
         // A plain buffer with check words has slots of 24 bytes (16, then the word), aligned for
         // 8 only: a type aligned to 16 is refused, naming both (a typed writer creates its own).
-        try directory.createBuffer("checked16", itemSize: 16, length: 4).close()
+        try directory.createBuffer("checked16", itemSize: 16, length: 4, integrity: .checked).close()
         expectError(.typeMismatch) { _ = try directory.openReader("checked16", of: SIMD2<Double>.self) }
         // A recorded alignment must be the type's: 16-aligned Wide is not an 8-aligned 32-byte struct.
         struct Narrow: BitwiseCopyable { var a, b, c, d: UInt64 }

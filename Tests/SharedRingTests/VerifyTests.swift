@@ -64,8 +64,8 @@ import SharedRing
         #expect(found.damaged.map(\.lostSequences) == [19..<20])
     }
 
-    @Test func itemsAreSaidNotToBeChecked() throws {
-        var writer = try directory.createBuffer("i", itemSize: 8, length: 16)
+    @Test func itemsWithoutCheckWordsAreSaidNotToBeChecked() throws {
+        var writer = try directory.createBuffer("i", itemSize: 8, length: 16, integrity: .unchecked)
         try writer.push(contentsOf: Array(UInt64(1)...40))
         writer.close()
         let found = try directory.verify("i")

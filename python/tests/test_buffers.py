@@ -1,8 +1,12 @@
 """The Python API in one process: both kinds, named readers, the block policy, numpy, take-over."""
 import os
+import shutil
+import tempfile
 
 import pytest
 
+import cbuff
+from cbuff import _system
 from cbuff.errors import BufferAlreadyCreated, Corrupted, InvalidArgument, NotFound, ReaderBusy, ValueDoesNotFit, WriterBusy
 
 
@@ -329,3 +333,28 @@ def test_a_closed_handle_says_closed(directory):
             reader.pop(timeout=0.01)
         with pytest.raises(Closed):
             reader.wait(0.01)
+
+
+def test_slots_carry_check_words_by_default_only_where_a_machine_crash_can_tear_them(directory):
+    """``integrity="auto"``, the default: check words on a disk (format version 4), none in
+    memory (``/dev/shm``: version 2, or 3 with fields), where a machine crash loses the file
+    whole; ``"checked"`` and ``"unchecked"`` wherever asked, as the Swift side decides."""
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no /dev/shm")
+    shm = tempfile.mkdtemp(dir="/dev/shm", prefix="cbuff-py-")
+    try:
+        memory = cbuff.DataDirectory(shm)
+        memory.create_buffer("auto", item_size=8, length=64).close()
+        memory.create_buffer("checked", item_size=8, length=64, integrity="checked").close()
+        memory.create_buffer("fields", fields="time:u64", length=64).close()
+        assert [memory.inspect(name).format_version for name in ("auto", "checked", "fields")] == [2, 4, 3]
+        directory.create_buffer("auto", item_size=8, length=64).close()
+        directory.create_buffer("unchecked", item_size=8, length=64, integrity="unchecked").close()
+        assert _system.in_memory(shm) and directory.inspect("auto").format_version == (2 if _system.in_memory(directory.path) else 4)
+        assert directory.inspect("unchecked").format_version == 2
+        with pytest.raises(InvalidArgument):
+            memory.create_buffer("long", item_size=1, length=(1 << 30) + 1, integrity="checked")
+        with pytest.raises(InvalidArgument):
+            memory.create_buffer("m", messages=True, capacity=4096, max_message=64, integrity="unchecked")
+    finally:
+        shutil.rmtree(shm)

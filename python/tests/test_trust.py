@@ -95,7 +95,7 @@ def test_a_sigbus_elsewhere_still_kills(data_dir):
 
 
 def test_a_row_is_its_ring_files_whole(directory):
-    directory.create_buffer("b", item_size=8, length=16).close()
+    directory.create_buffer("b", item_size=8, length=16, integrity="checked").close()
     db = sqlite3.connect(os.path.join(directory.path, "registry.sqlite"))
     created, pid = db.execute("SELECT ring_created_ns, writer_pid FROM buffers WHERE name = 'b'").fetchone()
     with open(directory.ring_path("b"), "rb") as ring:

@@ -97,8 +97,8 @@ struct Create: ParsableCommand {
     }
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Items: 'checked' (the default) gives each slot a check word (format version 4): after a machine crash or power loss, a reader delivers an item only if it is exactly what was written under its sequence, and counts the rest as lost; 8 bytes more a slot, at most 2^30 items. 'unchecked' leaves it out (format version 2, or 3 with --fields): for a buffer no machine crash can tear, such as one under /dev/shm, or a ring of more than 2^30 items.",
-        valueName: "checked|unchecked"))
+        "Items: 'checked' gives each slot a check word (format version 4): after a machine crash or power loss, a reader delivers an item only if it is exactly what was written under its sequence, and counts the rest as lost; 8 bytes more a slot, at most 2^30 items. 'unchecked' leaves it out (format version 2, or 3 with --fields). 'auto', the default: checked on a disk, unchecked in memory (tmpfs, /dev/shm), where a machine crash loses the file whole.",
+        valueName: "auto|checked|unchecked"))
     var integrity: ItemIntegrity?
 
     @Option(name: .customLong("reader"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Register this named reader at creation, before anything is pushed (repeat for several): under --policy block the writer then never overwrites what it has not read.", valueName: "id"))
@@ -116,8 +116,8 @@ struct Create: ParsableCommand {
             return
         }
         if capacity != nil || maxMessage != nil || preciseTime { throw ValidationError("--capacity, --max-message and --precise-time are for --messages buffers.") }
-        if integrity != .unchecked && length.map({ $0 > 1 << 30 }) == true {
-            throw ValidationError("A buffer whose slots carry check words (--integrity checked, the default) holds at most 1073741824 items (2^30); give --integrity unchecked for a longer one.")
+        if integrity == .checked && length.map({ $0 > 1 << 30 }) == true {
+            throw ValidationError("A buffer of --integrity checked holds at most 1073741824 items (2^30); give --integrity unchecked for a longer one.")
         }
         if itemSize == nil && fields == nil { throw ValidationError("Give --item-size, or --fields.") }
         if length == nil { throw ValidationError("Give --length, the number of items the ring holds.") }
@@ -186,10 +186,10 @@ struct Create: ParsableCommand {
                 throw failure(ExitStatus.usage, "--item-size \(itemSize) disagrees with the fields \(layout), which make items of \(layout.size) bytes.")
             }
             let size = layout?.size ?? itemSize ?? 0
-            try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout, tetherTimeout: tether,
-                                                    readers: readers, sync: sync, integrity: integrity ?? .checked)
+            let version = try directory.createBufferWithoutWriter(name, itemSize: size, length: length, policy: policy, layout: layout,
+                                                                  tetherTimeout: tether, readers: readers, sync: sync, integrity: integrity ?? .automatic)
             let fieldsNote = layout.map { " (fields \($0))" } ?? ""
-            let checkNote = integrity == .unchecked ? ", no check words (format version \(layout == nil ? 2 : 3))" : ", a check word in every slot"
+            let checkNote = version >= 4 ? ", a check word in every slot" : ", no check words (format version \(version))"
             try confirming("created \(Values.quoted(name)): \(length) items of \(size) bytes\(fieldsNote)\(checkNote), \(policy)\(tetherNote)\(syncNote), \(directory.ringPath(of: name))\(readersNote)\n")
         }
     }

@@ -26,8 +26,9 @@ _NAME_RULE = re.compile(r"[A-Za-z0-9_:@+\-][A-Za-z0-9._:@+\-]{0,199}\Z")
 
 Policy = Literal["overwrite", "block"]
 """What a push does when the ring is full: overwrite the oldest item, or wait for named readers."""
-Integrity = Literal["checked", "unchecked"]
-"""Whether each slot of a buffer of items carries a check word (format version 4), or not."""
+Integrity = Literal["auto", "checked", "unchecked"]
+"""Whether each slot of a buffer of items carries a check word (format version 4): always, never,
+or (``"auto"``) on a disk and not in memory."""
 Start = Union[Literal["oldest", "latest"], int]
 """Where a reader starts: the oldest item still present, only new ones, or a sequence."""
 Item = Union[int, bytes, Dict[str, Any]]
@@ -296,7 +297,7 @@ class DataDirectory:
                       policy: Policy = "overwrite", fields: Union[str, F.FieldLayout, None] = None,
                       messages: bool = False, capacity: Optional[int] = None, max_message: Optional[int] = None,
                       precise_time: bool = False, tether_timeout: Optional[float] = None,
-                      sync: str = "none", integrity: Integrity = "checked") -> Union[Writer, MessageWriter]:
+                      sync: str = "none", integrity: Integrity = "auto") -> Union[Writer, MessageWriter]:
         """Creates a buffer and returns its writer: of items (``item_size``, ``length``; or
         ``fields="time:u64,price:f64"`` and ``length``), or of messages (``messages=True,
         capacity=…, max_message=…``). Raises BufferAlreadyCreated if the name exists.
@@ -316,19 +317,20 @@ class DataDirectory:
         syncs under every policy but none. A sync a policy asked for that fails raises from the
         push that asked, after its items were published.
 
-        ``integrity`` (items only): ``"checked"``, the default, gives every slot a check word
-        (format version 4): after a machine crash or power loss a reader delivers an item only
-        if it is exactly what was written under its sequence, and counts the rest as lost; 8
-        bytes more a slot, at most 2^30 items. ``"unchecked"`` leaves it out (format version 2,
-        or 3 with fields): for a buffer no machine crash can tear (under ``/dev/shm``), or a
-        longer ring. Every record of a message buffer carries a check word."""
+        ``integrity`` (items only): ``"checked"`` gives every slot a check word (format
+        version 4): after a machine crash or power loss a reader delivers an item only if it is
+        exactly what was written under its sequence, and counts the rest as lost; 8 bytes more
+        a slot, at most 2^30 items. ``"unchecked"`` leaves it out (format version 2, or 3 with
+        fields). ``"auto"``, the default: checked on a disk, unchecked in memory (tmpfs, as
+        ``/dev/shm``), where a machine crash loses the file whole. Every record of a message
+        buffer carries a check word."""
         validate_name(name)
         if not isinstance(policy, str) or policy not in F.POLICIES:
             raise InvalidArgument(f"Policy {policy!r} is not 'overwrite' or 'block'.")
-        if integrity not in ("checked", "unchecked"):
-            raise InvalidArgument(f"Integrity {integrity!r} is not 'checked' or 'unchecked'.")
+        if integrity not in ("auto", "checked", "unchecked"):
+            raise InvalidArgument(f"Integrity {integrity!r} is not 'auto', 'checked' or 'unchecked'.")
         if messages:
-            if integrity != "checked":
+            if integrity != "auto":
                 raise InvalidArgument("integrity is for buffers of items: every record of a message buffer carries a check word.")
             if capacity is None or max_message is None:
                 raise InvalidArgument("A buffer of messages needs a capacity and a largest message (capacity=…, max_message=…).")
@@ -340,12 +342,16 @@ class DataDirectory:
             if layout_fields is not None and item_size is not None and item_size != layout_fields.size:
                 raise InvalidArgument(f"item_size {item_size} disagrees with the fields {layout_fields}, which make items of {layout_fields.size} bytes.")
             size = layout_fields.size if layout_fields is not None else (1 if item_size is None else item_size)
-            layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields,
-                                    checked=integrity == "checked")
+            layout = F.Layout.items(size, 2 if length is None else length, F.POLICIES[policy], fields=layout_fields)
         layout.tethered(tether_timeout)
         layout.syncing(sync)
         registry = self._registry(create=True)
         try:
+            if not messages and (integrity == "checked" or (integrity == "auto" and not S.in_memory(registry.trust.path))):
+                # The slots' check words, decided where the directory's file system is known.
+                layout = F.Layout.items(layout.item_size, layout.length, layout.policy, fields=layout.fields, checked=True)
+                layout.tethered(tether_timeout)
+                layout.syncing(sync)
             if registry.row(name) is not None:
                 raise self._already_created(name, registry)
             temporary = f".{name}.{os.getpid()}.{random.getrandbits(32)}.tmp"

@@ -505,6 +505,27 @@ def make_directories(path: str, mode: int) -> None:
         raise InvalidArgument(f"The data directory {path} exists but is not a directory.")
 
 
+_fstatfs = _prototype(ctypes.c_int, ctypes.c_int, ctypes.c_void_p, use_errno=True)(("fstatfs", _libc))
+_IN_MEMORY_FILE_SYSTEMS = (0x01021994, 0x858458F6)    # TMPFS_MAGIC, RAMFS_MAGIC (linux/magic.h)
+
+
+def in_memory(directory: str) -> bool:
+    """Whether ``directory`` lives in memory (tmpfs or ramfs, as ``/dev/shm`` does), where a
+    machine crash loses every file whole (the Swift side's ``Sys.isInMemory``); False when it
+    cannot tell. ``struct statfs`` begins with ``f_type``, a long, on every Linux ABI."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        buffer = ctypes.create_string_buffer(256)
+        if _fstatfs(fd, buffer) != 0:
+            return False
+        return ctypes.c_long.from_buffer(buffer).value in _IN_MEMORY_FILE_SYSTEMS
+    finally:
+        os.close(fd)
+
+
 def synchronize(fd: int, doing: str) -> None:
     """Makes the open file's data durable (fsync; on Linux it writes back the pages of a
     shared mapping too), as the Swift side's ``Sys.synchronize``: EINVAL (a file system

@@ -129,7 +129,8 @@ struct Inspect: ParsableCommand {
             let untethered = reader.untethered ? ", UNTETHERED (the writer no longer waits for it; it counts what it missed when it returns)" : ""
             rows.append(("", "\(reader.name): position \(reader.position), lag \(reader.lag), \(process)\(untethered)"))
         }
-        rows.append(("format", "version \(ring.formatVersion), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
+        let checks = ring.formatVersion < 4 ? "" : record.holdsMessages ? " (a check word in every record)" : " (a check word in every slot)"
+        rows.append(("format", "version \(ring.formatVersion)\(checks), \(ring.fileSize) bytes, slot stride \(ring.slotStride), \(ring.writerGeneration) writer(s) attached so far"))
         rows.append(("registry", registryLine(record)))
         if let problem = status.problem { rows.append(("problem", "DAMAGED: \(problem.description)")) }
         return format(rows)

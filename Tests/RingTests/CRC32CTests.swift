@@ -72,4 +72,21 @@ import Testing
         #expect(SlotCheck.stamp(5) == 0x8000_0005)
         #expect(SlotCheck.stamp((1 << 31) + 5) == 0x8000_0005)
     }
+
+    /// 8-byte items take a form of their own (`cbuff_slot_word8`, one instruction): the same
+    /// words as the general forms, for random items under random sequences (seed printed).
+    @Test func eightByteItemsGetTheWordsOfTheGeneralForms() {
+        let words = CRC32Tests.randomBytes(10_000 * 16, seed: 0xC0FF_EE08).withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+        for index in stride(from: 0, to: words.count, by: 2) {
+            let item = words[index], sequence = words[index + 1] >> 1
+            withUnsafeBytes(of: item.littleEndian) { bytes in
+                let expected = UInt64(Self.bitwise(bytes, continuing: UInt32(truncatingIfNeeded: sequence >> 31))) << 32
+                    | sequence & 0x7FFF_FFFF | 0x8000_0000
+                for (name, check) in Self.checks {
+                    #expect(check.word(sequence: sequence, item: bytes.baseAddress!, size: 8) == expected,
+                            "\(name): item \(item) under sequence \(sequence) (seed 0xC0FFEE08)")
+                }
+            }
+        }
+    }
 }

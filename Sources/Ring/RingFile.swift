@@ -410,6 +410,32 @@ package struct RingFile: ~Copyable {
         words.writerBoot.1.pointee.store(now.1, ordering: .relaxed)
     }
 
+    /// Says once, at warning level, that a reader opened on this ring may be handed what a machine
+    /// crash did to it without anyone noticing: the ring carries no check words (items of format
+    /// versions 2 and 3, messages of version 3) and holds what its last writer wrote before the
+    /// machine last restarted, or what a writer of this boot found written then and nothing
+    /// proved since (`earlierBootBelow` above the oldest item still present; for messages,
+    /// anything below it). A ring with check words needs no such word: its reads prove each one.
+    package func warnIfCrashDamageIsUndetectable(bufferName: String) {
+        let words = header
+        let proven = layout.messages?.records.isChecked ?? (layout.checkWordOffset != nil)
+        guard !proven else { return }
+        let earlier = RingSnapshot.earlierBoot(words.writerBoot.0.pointee.load(ordering: .relaxed),
+                                               words.writerBoot.1.pointee.load(ordering: .relaxed))
+        guard let earlier else { return }
+        let below = words.earlierBootBelow.pointee.load(ordering: .relaxed)
+        let oldest: UInt64
+        if layout.messages == nil {
+            let published = words.published.pointee.load(ordering: .relaxed), claimed = words.claimed.pointee.load(ordering: .relaxed)
+            oldest = min(published, claimed &- min(claimed, UInt64(layout.length)))
+        } else {
+            oldest = 0
+        }
+        guard earlier || below > oldest else { return }
+        let noun = layout.messages == nil ? "items" : "messages"
+        Diagnostics.warn(.readers, "buffer \"\(bufferName)\" holds \(noun) written before the machine last restarted, and its format (version \(layout.version)) carries no check words: if the machine crashed, some may be stale, zeroed or torn, and no reader can tell (`cbuff inspect \(bufferName)`; a buffer created now on a disk carries check words)")
+    }
+
     /// A durable sequence beyond everything published (a hand edit, a damaged page) vouches for
     /// nothing, and a sync only ever raises it: the attaching writer stores 0 ("nothing known
     /// synced"), so that its own syncs record the truth again rather than leave every report of

@@ -51,6 +51,7 @@ public struct BufferReader: ~Copyable {
         self.acknowledgement = record?.commit
         self.registration = record?.commit
         self.cutShort = file.cutShort
+        file.warnIfCrashDamageIsUndetectable(bufferName: name)
         self.file = file
     }
 

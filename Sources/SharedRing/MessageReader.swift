@@ -74,6 +74,7 @@ public struct MessageReader: ~Copyable {
         acknowledgement = record?.commit
         registration = record?.commit
         cutShort = file.cutShort
+        file.warnIfCrashDamageIsUndetectable(bufferName: name)
         self.file = file
     }
 

@@ -141,12 +141,17 @@ import TestSupport
         #expect((try json(cbuff(before, "inspect", "b", "--json").stdout) as? [String: Any])?["earlierBoot"] as? Bool == false)
         #expect((try json(cbuff(after, "inspect", "b", "--json").stdout) as? [String: Any])?["earlierBoot"] as? Bool == true)
         #expect(try cbuff(after, "inspect", "b").stdout.contains("earlier boot: if the machine crashed, pages of the ring file may be stale or zeroed; format version 2 cannot detect it in items"))
+        // Every reader of it says so once, on stderr (a reader of this boot's writing does not).
+        let popped = try cbuff(after, "pop", "b")
+        #expect(popped.status == 0 && popped.stdout == "1\n" && popped.stderr.contains("buffer \"b\" holds items written before the machine last restarted, and its format (version 2) carries no check words"), "\(popped)")
+        #expect(try cbuff(before, "pop", "b").stderr.isEmpty)
         _ = try cbuff(before, "create", "m", "--messages", "--capacity", "4096", "--max-message", "64")
         #expect(try cbuff(before, "push", "m", "one").status == 0)
         #expect(try cbuff(after, "inspect", "m").stdout.contains("every message is checked before it is read"))
         _ = try cbuff(before, "create", "c", "--item-size", "8", "--length", "4", "--integrity", "checked")
         #expect(try cbuff(before, "push", "c", "1").status == 0)
         #expect(try cbuff(after, "inspect", "c").stdout.contains("stale or zeroed (every item is checked before it is read"))
+        #expect(try cbuff(after, "pop", "c").stderr.isEmpty)
         // A writer of the new boot: item 0 was written before the restart and nothing proved it
         // (items carry no check words), until it is overwritten; a message ring's take-over
         // proves every record, so nothing of the earlier boot is left unproven after one.

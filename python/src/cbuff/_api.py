@@ -485,6 +485,7 @@ class DataDirectory:
             raise InvalidArgument(f'start {start!r} is not "oldest", "latest" or a sequence (an int from 0).')
         registry, _, file = self._open_buffer(name, read_only_on_read_only_mount=reader is None)
         try:
+            file.warn_if_crash_damage_is_undetectable(name)
             kind = MessageReader if file.layout.messages else _item_reader
             try:
                 if isinstance(start, int):

@@ -396,6 +396,22 @@ class RingFile:
             return None
         return recorded != now or int(self.q[F.OFF_EARLIER_BOOT_BELOW // 8]) > oldest
 
+    def warn_if_crash_damage_is_undetectable(self, name: str) -> None:
+        """Logs once, at warning level, that a reader opened on this ring may be handed what a
+        machine crash did to it without anyone noticing (the Swift side's
+        ``RingFile.warnIfCrashDamageIsUndetectable``): the ring carries no check words (items of
+        versions 2 and 3, messages of version 3) and holds what was written before the machine
+        last restarted that nothing proved since."""
+        layout = self.layout
+        if layout.version >= 4:
+            return
+        oldest = 0 if layout.messages else min(self.published(), max(0, self.claimed() - layout.length))
+        if self.earlier_boot(oldest):
+            noun = "messages" if layout.messages else "items"
+            _log.warning('buffer "%s" holds %s written before the machine last restarted, and its format (version %d) carries no check words: '
+                         "if the machine crashed, some may be stale, zeroed or torn, and no reader can tell (`cbuff inspect %s`; a buffer "
+                         "created now on a disk carries check words)", name, noun, layout.version, name)
+
     def synchronize(self) -> int:
         """Makes everything published so far durable, then records it (the Swift side's
         ``RingFile.synchronize``, whose comment is the argument): ``fsync`` of the file, then

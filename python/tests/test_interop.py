@@ -154,14 +154,19 @@ def test_a_python_reader_beside_a_fast_swift_writer_checks_every_item(directory,
 def read_beside_a_swift_writer(directory, name, total, size):
     """Reads buffer ``name`` while the test agent writes ``total`` items of ``size`` bytes into it
     (TestSupport's TestItem: each its sequence and tag): every item delivered is intact and in
-    sequence, and delivered + missed is everything written."""
+    sequence, and delivered + missed is everything written. Items of 8 bytes are popped one by
+    one (the word path), wider ones read in batches."""
     reader = directory.open_reader(name)
     writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", os.path.dirname(directory.ring_path("x")), name, str(total)],
                               stdout=subprocess.PIPE)
     delivered = bad = 0
     last = -1
     while last < total - 1:
-        items = reader._cursor.read(256)
+        if size == 8:
+            value = reader.pop()
+            items = [] if value is None else [value.to_bytes(8, "little")]
+        else:
+            items = reader._cursor.read(256)
         if not items:
             reader.wait(1.0)
             continue
@@ -386,9 +391,11 @@ def test_version_4_items_both_ways_and_a_damaged_slot_is_skipped_and_counted(dir
     assert again.missed == 1
 
 
-def test_a_python_reader_of_version_4_items_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli):
-    assert cbuff_cli("create", "fast4", "--item-size", "24", "--length", "1024", "--integrity", "checked")[0] == 0
-    read_beside_a_swift_writer(directory, "fast4", 100_000, 24)
+@pytest.mark.parametrize("size", [8, 24])
+def test_a_python_reader_of_version_4_items_beside_a_fast_swift_writer_checks_every_item(directory, cbuff_cli, size):
+    """(8-byte items take the one-item word paths, their check word read as an int.)"""
+    assert cbuff_cli("create", "fast4", "--item-size", str(size), "--length", "1024", "--integrity", "checked")[0] == 0
+    read_beside_a_swift_writer(directory, "fast4", 100_000, size)
 
 
 def test_python_reads_a_recovered_message_ring_as_swift_does(directory, data_dir, cbuff_cli):

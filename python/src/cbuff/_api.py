@@ -926,6 +926,8 @@ class Writer(_WriterHandle):
         self._word_slots = layout.item_size <= 8 and layout.fields is None
         self._slot_words = layout.stride // 8
         self._stride = layout.stride
+        # Version 4 with 8-byte items: the one-integer push seals the word after the item.
+        self._checked = layout.check_word_offset is not None
 
     def _general_push(self, value: Item, timeout: Optional[float] = None) -> bool:
         return Writer.push(self, value, timeout)
@@ -972,7 +974,7 @@ class Writer(_WriterHandle):
             if isinstance(values, str) or not hasattr(values, "__iter__"):
                 raise InvalidArgument(f"push_many takes an iterable of items, not {type(values).__name__}.")
             values = list(values)
-        if self._word_slots and self._slot_words == 1:
+        if self._word_slots and (self._slot_words == 1 or (self._checked and self.item_size == 8)):
             if words is None:
                 try:
                     words = memoryview(array.array("Q", values))     # refuses negative, too large and non-integers
@@ -1029,6 +1031,7 @@ class Reader(_Handle):
         self._word_slots = self.item_size <= 8 and self.fields is None
         self._slot_words = file.layout.stride // 8
         self._stride = file.layout.stride
+        self._checked = file.layout.check_word_offset is not None
         self._mask = (1 << (8 * min(self.item_size, 8))) - 1
         self._cursor_word = (R.RingFile._record(named[1]) + F.REC_CURSOR) // 8 if named else None
         self._state_word = (R.RingFile._record(named[1]) + F.REC_STATE) // 4 if named else 0
@@ -1273,19 +1276,28 @@ class _WideReader(Reader):
     pop = R.pop_bytes
 
 
+def _word_paths(layout: Any) -> bool:
+    """Whether the one-item word paths (``_ring.push_word``, ``pop_word``) take this ring's items:
+    at most 8 bytes without fields, and, in version 4 (a check word after each), exactly 8."""
+    return layout.fields is None and layout.item_size <= 8 and (layout.check_word_offset is None or layout.item_size == 8)
+
+
+def _wide_paths(layout: Any) -> bool:
+    """Whether the one-item paths of bytes (``_ring.push_bytes``, ``pop_bytes``) take this ring's
+    items: wider than 8 bytes, without fields or check words."""
+    return layout.fields is None and layout.item_size > 8 and layout.check_word_offset is None
+
+
 def _item_writer(name: str, file: Any) -> Writer:
-    # Version 4's slots (a check word after each) take the general paths: the word fast paths
-    # know one-word slots without words.
-    if file.layout.fields is not None or file.layout.check_word_offset is not None:
-        return Writer(name, file)
-    return _WordWriter(name, file) if file.layout.item_size <= 8 else _WideWriter(name, file)
+    if _word_paths(file.layout):
+        return _WordWriter(name, file)
+    return _WideWriter(name, file) if _wide_paths(file.layout) else Writer(name, file)
 
 
 def _item_reader(name: str, file: Any, start: Optional[Start], named: Optional[Tuple[str, int, bool]] = None) -> Reader:
-    if file.layout.fields is not None or file.layout.check_word_offset is not None:
-        return Reader(name, file, start, named)
-    kind = _WordReader if file.layout.item_size <= 8 else _WideReader
-    return kind(name, file, start, named)
+    if _word_paths(file.layout):
+        return _WordReader(name, file, start, named)
+    return (_WideReader if _wide_paths(file.layout) else Reader)(name, file, start, named)
 
 
 # --- Messages ---------------------------------------------------------------------------------

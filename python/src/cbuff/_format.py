@@ -218,7 +218,18 @@ def slot_word(sequence: int, item: "bytes | bytearray | memoryview") -> int:
     """The check word of an item slot of version 4 holding ``item`` under ``sequence``: the stamp,
     then the CRC32C of the item continuing ``(sequence >> 31) mod 2^32`` (RingFileFormat.md, "Item
     slots of version 4")."""
+    if len(item) == 8:
+        return slot_word8(sequence, int.from_bytes(item, "little"))
     return crc32c(item, (sequence >> 31) & 0xFFFFFFFF) << 32 | slot_stamp(sequence)
+
+
+def slot_word8(sequence: int, value: int) -> int:
+    """``slot_word`` of an 8-byte item whose bytes, read little-endian, are ``value``: one
+    slice-by-8 step over the int itself, no bytes object (the one-item paths of version 4)."""
+    x = value ^ (~(sequence >> 31) & 0xFFFFFFFF)
+    crc = (_C7[x & 255] ^ _C6[(x >> 8) & 255] ^ _C5[(x >> 16) & 255] ^ _C4[(x >> 24) & 255]
+           ^ _C3[(x >> 32) & 255] ^ _C2[(x >> 40) & 255] ^ _C1[(x >> 48) & 255] ^ _C0[x >> 56])
+    return (~crc & 0xFFFFFFFF) << 32 | (sequence & 0x7FFFFFFF) | 0x80000000
 
 
 def round_up(value: int, alignment: int) -> int:

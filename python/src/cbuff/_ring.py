@@ -1133,6 +1133,12 @@ class SlotPublisher:
         it lies, the first one's last (the batch's publication point for readers)."""
         q, mapping, layout = self.file.q, self.file.mapping, self.layout
         size, length, stride = layout.item_size, layout.length, layout.stride
+        if size == 8:       # the item is its slot's first word: read as an int, no bytes object
+            step, word8 = stride // 8, F.slot_word8
+            for sequence in [*range(start + 1, end), start]:
+                index = F.W_DATA + (sequence % length) * step
+                q[index + 1] = word8(sequence, q[index])
+            return
         for sequence in [*range(start + 1, end), start]:
             offset = F.HEADER_SIZE + (sequence % length) * stride
             q[self._word_index(sequence)] = F.slot_word(sequence, mapping[offset:offset + size])
@@ -1159,8 +1165,8 @@ class SlotPublisher:
         q = file.q
         total, start, gate = len(words), self.published, self.gate
         end = start + total
-        if self.layout.check_word_offset is not None:   # version 4: slots of two words
-            return self.publish([struct.pack("<Q", word) for word in memoryview(words).cast("B").cast("Q")], timeout)
+        if self.layout.check_word_offset is not None:   # version 4: a check word after each item
+            return self._publish_checked_words(words, timeout)
         if 0 < total <= length and end <= gate.limit and end <= MAX_COUNT and (not gate.block or file.d[H_READERS_VERSION] == gate.version):
             if end > self.claimed:
                 self.claimed = end
@@ -1186,6 +1192,27 @@ class SlotPublisher:
             while written < room:                                      # one or two runs
                 run = min(room - written, length - index)
                 q[F.W_DATA + index:F.W_DATA + index + run] = words[done + written:done + written + run]
+                written += run
+                index = 0
+        return self._publish_runs(len(words), write, timeout)
+
+    def _publish_checked_words(self, words: Any, timeout: Optional[float]) -> int:
+        """``publish_words`` in version 4: each word into its slot's first word, by one stepped
+        slice copy per run when the slots are two words (8-byte items), the check words then
+        sealed by ``_publish_runs``."""
+        words = memoryview(words)
+        if words.format != "Q":
+            words = words.cast("B").cast("Q")
+        q, length, step = self.file.q, self.layout.length, self.layout.stride // 8
+        if self.layout.item_size != 8:
+            return self.publish([struct.pack("<Q", word)[:self.layout.item_size] for word in words], timeout)
+
+        def write(start: int, done: int, room: int) -> None:
+            index, written = start % length, 0
+            while written < room:                                      # one or two runs
+                run = min(room - written, length - index)
+                first = F.W_DATA + index * step
+                q[first:first + run * step:step] = words[done + written:done + written + run]
                 written += run
                 index = 0
         return self._publish_runs(len(words), write, timeout)
@@ -1262,9 +1289,12 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
     """The one-integer push of a ring whose items are at most 8 bytes and have no fields, as a
     writer's method (``_api._WordWriter.push``): the value is stored as its slot's word (which
     also zeroes the slot's padding), in W1, W3, W4 and W5 of ``SlotPublisher._publish_runs`` for
-    one item, in a few word accesses. Anything else (a value that is not such an int, a `block`
-    writer that must look at its readers) goes to the writer's general push. It reads the
-    writer's ``_publisher``, ``_file``, ``max_value``, ``length`` and ``_slot_words``."""
+    one item, in a few word accesses; in a ring of 8-byte items of version 4 the slot's check
+    word too (the word after the item: V1 zeroes it before W1, V3+V4 seal it after W3, as
+    ``SlotPublisher._publish_runs`` does). Anything else (a value that is not such an int, a
+    `block` writer that must look at its readers) goes to the writer's general push. It reads
+    the writer's ``_publisher``, ``_file``, ``max_value``, ``length``, ``_slot_words`` and
+    ``_checked``."""
     if timeout is not None:
         timeout = checked_timeout(timeout)
     if type(value) is int and 0 <= value <= writer.max_value:
@@ -1277,8 +1307,13 @@ def push_word(writer: Any, value: Any, timeout: Optional[float] = None) -> bool:
             end = start + 1
             if end > publisher.claimed:
                 publisher.claimed = end
+            index = W_DATA + (start % writer.length) * writer._slot_words
+            if writer._checked:
+                q[index + 1] = 0                                             # V1
             q[file.claimed_index] = publisher.claimed                          # W1 (W2 free on x86-64)
-            q[W_DATA + (start % writer.length) * writer._slot_words] = value    # W3
+            q[index] = value                                                 # W3
+            if writer._checked:
+                q[index + 1] = F.slot_word8(start, value)                      # V3, V4
             q[W_PUBLISHED] = end                                             # W4
             publisher.published = end
             if S.WAKER_FENCE:
@@ -1312,8 +1347,10 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
     and, for a named reader, first the commit of what it returned before (``RingFile.commit``).
     With ``timeout``, an empty ring is waited for here (``SlotCursor.wait``, the futex sleep),
     then looked at once more, as the general pop does. A lap and the fault flag go to the
-    reader's general pop. It reads the reader's ``_cursor``, ``_file``, ``_mask``, ``length``,
-    ``_slot_words`` and ``_cursor_word``."""
+    reader's general pop. In a ring of 8-byte items of version 4, the slot's check word must
+    vouch for the copy under its sequence too (V6), else the general pop decides. It reads the
+    reader's ``_cursor``, ``_file``, ``_mask``, ``length``, ``_slot_words``, ``_checked`` and
+    ``_cursor_word``."""
     if timeout is not None:
         timeout = checked_timeout(timeout)
     cursor, file = reader._cursor, reader._file
@@ -1327,8 +1364,11 @@ def pop_word(reader: Any, timeout: Optional[float] = None) -> Any:
             return None
         published = q[W_PUBLISHED]
     if next < published:
-        value = q[W_DATA + (next % reader.length) * reader._slot_words]      # R2
-        if next >= q[file.claimed_index] - reader.length and not file.faulted:   # R4
+        index = W_DATA + (next % reader.length) * reader._slot_words
+        value = q[index]                                                     # R2
+        word = q[index + 1] if reader._checked else 0
+        if next >= q[file.claimed_index] - reader.length and not file.faulted and (   # R4
+                not reader._checked or word == F.slot_word8(next, value)):     # V6
             cursor.next = next + 1
             return value & reader._mask
     elif not file.faulted:

@@ -4,7 +4,7 @@
 # ticks are 10 ms), for several follower kinds and builds, alternated round by round so that
 # the host's fast and slow states fall on all of them alike.
 #
-#   Benchmarks/follower-cost.sh [--rounds N] [--rate N] SPEC...
+#   Benchmarks/follower-cost.sh [--rounds N] [--rate N] [--messages] SPEC...
 #
 # SPEC is BIN_DIR:MODE, MODE one of cbuff-bench's follower modes (pop, events, events-here,
 # messages, each with @MS for a coalescing delay), or PYTHON_SRC:python[@MS], the Python
@@ -13,13 +13,16 @@
 #   Benchmarks/follower-cost.sh --rounds 3 .build/release:events .build/release:events-here@5 /tmp/old/.build/release:events
 #   Benchmarks/follower-cost.sh --rounds 5 python/src:python /tmp/old/python/src:python
 # The first SPEC must name a BIN_DIR (its cbuff and cbuff-bench create the buffer and write).
+# With --messages the stream is of 8-byte messages (a message buffer), for the `messages` mode
+# and the Python follower; else of 8-byte items, for the others.
 # Prints one line per run: `SPEC rROUND percent=P switches_per_s=S` (P: share of one core).
 set -euo pipefail
-rounds=3 rate=1000
+rounds=3 rate=1000 kind=(--item-size 8 --length 4096)
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
+        --messages) kind=(--messages --capacity 1M --max-message 64); shift ;;
         *) break ;;
     esac
 done
@@ -31,7 +34,7 @@ work=$(mktemp -d "$base/cbuff-follower-XXXXXX")
 writer=
 cleanup() { [ -n "$writer" ] && kill "$writer" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-"$first/cbuff" --dir "$work" create t --item-size 8 --length 4096 >/dev/null
+"$first/cbuff" --dir "$work" create t "${kind[@]}" >/dev/null
 "$first/cbuff-bench" paced-writer "$work" t "$rate" >/dev/null & writer=$!
 python_follower='
 import signal, sys

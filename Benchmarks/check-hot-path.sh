@@ -10,6 +10,7 @@
 # optimized, over N items through every push and pop API that returns no new array.
 #
 # Instructions: callgrind's counts of the one-item push and pop against a budget (below).
+#
 #   Benchmarks/check-hot-path.sh [N]        (default 1000000; needs strace; release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."

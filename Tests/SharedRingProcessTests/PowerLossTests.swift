@@ -42,6 +42,51 @@ import SharedRing
         }
     }
 
+    /// Runs `writer` to its end while a thread of this process copies the sectors of the file at
+    /// `path` (and at least 4 times): every distinct version of each.
+    static func versions(of path: String, while writer: ChildProcess, expecting line: String, seed: UInt64) throws -> Versions {
+        let fileSize = Int(try FileManager.default.attributesOfItem(atPath: path)[.size] as! NSNumber)
+        let versions = Versions(count: fileSize / sector)
+        let finished = DispatchSemaphore(value: 0)
+        let copier = Thread {
+            defer { finished.signal() }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            var copy = [UInt8](repeating: 0, count: fileSize)
+            var generator = SplitMix64(seed: seed ^ 0xC0)
+            var copies = 0
+            while !versions.done.load(ordering: .relaxed) || copies < 4 {
+                // One sector at a time, in a random order: no copy is a point in time.
+                for index in (0..<versions.sectors.count).shuffled(using: &generator) {
+                    let offset = index * sector
+                    _ = copy.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, sector, off_t(offset)) }
+                    versions.offer(copy[offset..<(offset + sector)], at: index)
+                }
+                copies += 1
+            }
+        }
+        copier.start()
+        #expect(writer.expectLine(startingWith: "pushed") == line)
+        #expect(writer.wait() == 0)
+        versions.done.store(true, ordering: .relaxed)
+        finished.wait()
+        #expect(versions.sectors.allSatisfy { !$0.isEmpty })
+        return versions
+    }
+
+    /// A crash image: of each sector, zeros one time in 16 (never written back), an older
+    /// version one in 4, else the newest (written back after the writer's last change).
+    static func image(_ versions: Versions, _ generator: inout SplitMix64) -> Data {
+        var bytes = Data(capacity: versions.sectors.count * sector)
+        for candidates in versions.sectors {
+            let draw = generator.next() % 16
+            bytes.append(contentsOf: draw == 0 ? [UInt8](repeating: 0, count: sector)
+                         : draw < 5 ? candidates[Int(generator.next() % UInt64(candidates.count))] : candidates[candidates.count - 1])
+        }
+        return bytes
+    }
+
     @Test(arguments: [8, 24], [ItemIntegrity.checked, .unchecked])
     func noReaderDeliversAnItemThatWasNotWrittenUnderItsSequence(size: Int, integrity: ItemIntegrity) throws {
         let seed: UInt64 = 0x0F0F_CAFE_0000 + UInt64(size)
@@ -49,51 +94,12 @@ import SharedRing
         let length = 256, laps = 40
         try directory.createBuffer("crash", itemSize: size, length: length, integrity: integrity).close()
         let path = directory.ringPath(of: "crash")
-        let fileSize = Int(try FileManager.default.attributesOfItem(atPath: path)[.size] as! NSNumber)
-        let versions = Versions(count: fileSize / Self.sector)
-
-        // The writer process, and a thread of this process copying the file's sectors until
-        // it is done (and at least 4 times).
-        let writer = try Agent(["write", temporary.path, "crash", String(length * laps)])
-        let finished = DispatchSemaphore(value: 0)
-        let copier = Thread { [path] in
-            defer { finished.signal() }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return }
-            defer { close(fd) }
-            var copy = [UInt8](repeating: 0, count: fileSize)
-            var copyGenerator = SplitMix64(seed: seed ^ 0xC0)
-            var copies = 0
-            while !versions.done.load(ordering: .relaxed) || copies < 4 {
-                // One sector at a time, in a random order: no copy is a point in time.
-                for index in (0..<versions.sectors.count).shuffled(using: &copyGenerator) {
-                    let offset = index * Self.sector
-                    _ = copy.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, Self.sector, off_t(offset)) }
-                    versions.offer(copy[offset..<(offset + Self.sector)], at: index)
-                }
-                copies += 1
-            }
-        }
-        copier.start()
-        #expect(writer.expectLine(startingWith: "pushed") == "pushed \(length * laps)")
-        #expect(writer.wait() == 0)
-        versions.done.store(true, ordering: .relaxed)
-        finished.wait()
-        let original = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(versions.sectors.allSatisfy { !$0.isEmpty })
+        let versions = try Self.versions(of: path, while: try Agent(["write", temporary.path, "crash", String(length * laps)]),
+                                         expecting: "pushed \(length * laps)", seed: seed)
 
         var delivered = 0, wrong: [String] = [], refused = 0
         for image in 0..<150 {
-            var bytes = [UInt8](original)
-            for (index, candidates) in versions.sectors.enumerated() {
-                // Of each sector: zeros one time in 16 (never written back), an older version
-                // one in 4, else the newest (written back after the writer's last change).
-                let offset = index * Self.sector, draw = generator.next() % 16
-                let version = draw == 0 ? [UInt8](repeating: 0, count: Self.sector)
-                    : draw < 5 ? candidates[Int(generator.next() % UInt64(candidates.count))] : candidates[candidates.count - 1]
-                bytes.replaceSubrange(offset..<(offset + Self.sector), with: version)
-            }
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try Self.image(versions, &generator).write(to: URL(fileURLWithPath: path))
             let outcome = Result { () throws(CBuffError) in
                 var reader = try directory.openReader("crash")
                 var read = 0
@@ -128,5 +134,57 @@ import SharedRing
         } else {
             #expect(wrong.count > 10, "\(summary): the simulator should find damage in a ring without check words")
         }
+    }
+
+    /// The same for a ring of messages (format version 4: a check word in every record), its
+    /// writer of this boot (a reader stops at damage, `corrupted`, after every message before it)
+    /// or of an earlier one (`CBUFF_TEST_BOOT_ID`: the first reader recovers the image, and
+    /// readers then skip the lost spans, counting them).
+    @Test(arguments: [false, true])
+    func noReaderDeliversAMessageThatWasNotWrittenUnderItsSequence(earlierBoot: Bool) throws {
+        let seed: UInt64 = 0x0F0F_CAFE_1000 + (earlierBoot ? 1 : 0)
+        var generator = SplitMix64(seed: seed)
+        let max = 200, count = 2_000
+        try directory.createMessageBuffer("crash", capacity: 16384, maxMessageSize: max).close()
+        let path = directory.ringPath(of: "crash")
+        let environment = earlierBoot ? ["CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"] : [:]
+        let writer = try ChildProcess("cbuff-test-agent", ["write-messages", temporary.path, "crash", String(count), String(max)],
+                                      environment: environment)
+        let versions = try Self.versions(of: path, while: writer, expecting: "pushed \(count)", seed: seed)
+
+        var delivered = 0, wrong: [String] = [], refused = 0
+        for image in 0..<150 {
+            try Self.image(versions, &generator).write(to: URL(fileURLWithPath: path))
+            let outcome = Result { () throws(CBuffError) in
+                var reader = try directory.openMessageReader("crash")
+                var read = 0
+                defer { delivered += read }
+                while let message = try reader.pop() {
+                    if !TestMessage.check(Array(message.bytes), sequence: message.sequence, max: max) {
+                        wrong.append("image \(image): message \(message.sequence) is \(Array(message.bytes))")
+                    }
+                    read += 1
+                    if read > count { wrong.append("image \(image): a reader delivered more than \(count) messages"); break }
+                }
+                var taken = try directory.takeOverMessages("crash")
+                var latest = try directory.openMessageReader("crash", start: .latest)
+                let first = taken.nextSequence
+                for sequence in first..<(first + 3) { try taken.push(TestMessage.bytes(sequence, max: max)) }
+                for sequence in first..<(first + 3) {
+                    let message = try latest.pop()
+                    if message.map({ $0.sequence != sequence || !TestMessage.check(Array($0.bytes), sequence: sequence, max: max) }) ?? true {
+                        wrong.append("image \(image): after a take-over, message \(sequence) is \(String(describing: message))")
+                    }
+                }
+                taken.close()
+            }
+            if case .failure(let error) = outcome {
+                if error.code == .corrupted { refused += 1 } else { wrong.append("image \(image): \(error)") }
+            }
+        }
+        let summary = "messages, \(earlierBoot ? "an earlier boot's" : "this boot's") writer: \(delivered) delivered over 150 images, \(wrong.count) wrong, \(refused) refused as corrupted (seed \(seed))"
+        #expect(wrong.isEmpty, "\(summary): \(wrong.prefix(5))")
+        // (Without a recovery a reader stops at the first damage it meets: fewer are delivered.)
+        #expect(delivered > (earlierBoot ? 150 * 10 : 150), "\(summary)")
     }
 }

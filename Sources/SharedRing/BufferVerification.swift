@@ -82,8 +82,10 @@ public struct BufferVerification: Sendable {
         dataAreaBytes = slots == nil ? 0 : stride * length
         intact = slots?.intact ?? (snapshot.oldest < snapshot.published ? [snapshot.oldest..<snapshot.published] : [])
         damaged = (slots?.damaged ?? []).map { run in
-            // Whole slots, counted as the sequences count them (slot `s mod length`).
-            DamagedSpan(bytes: (run.lowerBound * stride)..<(run.upperBound * stride), lostSequences: run,
+            // Whole slots: from the first one's (slot `s mod length`), the run's (within one lap),
+            // so that sequences near 2^63 of a damaged header overflow nothing.
+            let first = run.lowerBound % length * stride
+            return DamagedSpan(bytes: first..<(first + UInt64(run.count) * stride), lostSequences: run,
                         problem: run.count == 1 ? "the slot does not hold what its check word vouches for" : "these slots do not hold what their check words vouch for")
         }
         lostInCrash = []

@@ -107,6 +107,30 @@ import SharedRing
         #expect(reader.missedCount == 3)
     }
 
+    static let farCounters: [UInt64] = [1 << 58, 1 << 60, 1 << 62, (1 << 63) - 1024, (1 << 63) - 1, 1 << 63]
+
+    /// Counters edited far up the sequence space (they are outside the header's checksum): the
+    /// report of a checked ring's damaged slots overflows nothing; it says what it finds, or the
+    /// counters' damage, as one error.
+    @Test(arguments: farCounters)
+    func countersNearTheEndOfTheSequenceSpaceAreReportedNotATrap(counter: UInt64) throws {
+        var writer = try directory.createBuffer("far", itemSize: 8, length: 16, integrity: .checked)
+        try writer.push(contentsOf: Array(UInt64(1)...20))
+        writer.close()
+        let handle = try #require(FileHandle(forUpdatingAtPath: directory.ringPath(of: "far")))
+        defer { try? handle.close() }
+        for offset: UInt64 in [128, 176] {                                  // published, claimed (overwrite)
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: withUnsafeBytes(of: counter.littleEndian) { Data($0) })
+        }
+        let outcome = Result { () throws(CBuffError) in try directory.verify("far") }
+        if case .success(let found) = outcome {
+            #expect(!found.isIntact && found.damaged.allSatisfy { $0.bytes.upperBound - $0.bytes.lowerBound <= found.dataAreaBytes })
+        } else if case .failure(let error) = outcome {
+            #expect(error.code == .corrupted, "\(error)")
+        }
+    }
+
     /// A writer's check word is a function of the bytes its record holds, whatever it copied
     /// them from: here bytes another thread keeps changing while they are pushed (as bytes in
     /// memory another process shares would). A record may hold a mixture; it must match its

@@ -141,7 +141,11 @@ internal import SharedRingCommon
 // any page that reached the disk newer than the header and the pages between), before it
 // writes anything (its own V1/W2 order that before its items): no reader ever meets an old item
 // under a sequence the new writer is about to write. The counters keep their meaning (`claimed`
-// for lapped readers' resumption, `published` for waiting, backlogs and new readers).
+// for lapped readers' resumption, `published` for waiting, backlogs and new readers). It looks
+// at the whole lap only when the ring was last written in another boot (a crash may have
+// happened); in the boot that wrote it, the page cache holds what its predecessor left and that
+// predecessor wrote nothing beyond its claim (W1 comes first), so the look stops there: nothing
+// after a clean close (`RingFile.settleReach`).
 //
 // Cost: 8 bytes more per slot (an 8-byte item takes 16), one CRC32C instruction per 8 bytes of
 // item on each side, and no load of the writer's line by a reader that keeps up (V5 hits the
@@ -387,9 +391,7 @@ package struct RingPublisher {
 
     init(slots: SlotArray, header: HeaderWords, fenceBeforeWaiterCheck: Bool) {
         self.slots = slots
-        var counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: fenceBeforeWaiterCheck)
-        if slots.isChecked { Self.settle(slots, &counters) }
-        self.counters = counters
+        self.counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: fenceBeforeWaiterCheck)
         self.slot = slots.payload(slots.index(of: counters.published))
     }
 
@@ -410,9 +412,16 @@ package struct RingPublisher {
     ///   above and hides the ones after it): so the whole lap is looked at, one word a slot, and
     ///   every such word zeroed. (A slot that stamps the sequence a lap older is a published
     ///   item lapped readers may still read: left alone.)
-    static func settle(_ slots: SlotArray, _ counters: inout PublicationCounters) {
+    ///
+    /// `reach`: how many slots each walk looks at (from `published`, then from where the first
+    /// stopped): the whole lap after a
+    /// machine crash may have happened (`RingFile.settleReach`); in the boot that wrote the ring,
+    /// where the page cache is the truth, the predecessor's claim bounds everything it wrote
+    /// (W1 comes before its slots), so a take-over after a clean close looks at nothing and one
+    /// after a kill at the killed batch: a take-over of a long ring does not read it whole.
+    static func settle(_ slots: SlotArray, _ counters: inout PublicationCounters, reach: Int) {
         var next = counters.published, payload = slots.payload(slots.index(of: next)), walked = 0
-        while walked < slots.length, slots.vouches(slots.word(payload).pointee.load(ordering: .acquiring), for: payload, sequence: next) {
+        while walked < reach, slots.vouches(slots.word(payload).pointee.load(ordering: .acquiring), for: payload, sequence: next) {
             (next, payload, walked) = (next &+ 1, slots.slot(after: payload), walked &+ 1)
         }
         if next != counters.published {
@@ -420,7 +429,7 @@ package struct RingPublisher {
             counters.announce(through: next)
         }
         var ahead = next, aheadPayload = payload
-        for _ in 0..<slots.length {
+        for _ in 0..<reach {
             if SlotArray.stamps(slots.word(aheadPayload).pointee.load(ordering: .acquiring), ahead) {
                 slots.word(aheadPayload).pointee.store(0, ordering: .relaxed)
             }

@@ -70,8 +70,15 @@ package struct InMemoryRing: ~Copyable {
     }
 
     /// The writer's side, attached at `published`, as a writer taking over would be.
-    package func publisher() -> RingPublisher {
-        RingPublisher(slots: slots, header: header, fenceBeforeWaiterCheck: false)
+    /// The writer's side, attached as a writer taking over would be: over a ring with check
+    /// words it first settles (`RingPublisher.settle`) looking at `reach` slots, the whole lap
+    /// by default (a take-over after a machine crash; `RingFile.settleReach` says when less).
+    package func publisher(settling reach: Int? = nil) -> RingPublisher {
+        if slots.isChecked {
+            var counters = PublicationCounters(header: header, fenceBeforeWaiterCheck: false)
+            RingPublisher.settle(slots, &counters, reach: reach ?? layout.length)
+        }
+        return RingPublisher(slots: slots, header: header, fenceBeforeWaiterCheck: false)
     }
 
     /// A reader starting at `start` (`.at(s)` for a resuming named reader).

@@ -379,6 +379,10 @@ package struct RingFile: ~Copyable {
         words.writerPID.pointee.store(UInt32(bitPattern: pid), ordering: .relaxed)
         words.writerStartTime.pointee.store(startTime ?? 0, ordering: .relaxed)
         words.writerGeneration.pointee.wrappingAdd(1, ordering: .relaxed)
+        if slots.isChecked {
+            var counters = PublicationCounters(header: words, fenceBeforeWaiterCheck: !Sys.registerForGlobalBarriers())
+            RingPublisher.settle(slots, &counters, reach: settleReach(words))
+        }
         recordBoot(words)
         forgetImpossibleDurable(words)
         // Only a writer that died (or closed) can have left a request for room, or a count of
@@ -388,6 +392,20 @@ package struct RingFile: ~Copyable {
         words.writerState.pointee.store(RecordedWriterState.attached.rawValue, ordering: .releasing)
         AttachedWriters.add(words, found: found)
         return (pid, startTime)
+    }
+
+    /// How many slots from `published` an attaching writer of a ring with check words looks at
+    /// for words a predecessor left ahead of it (`RingPublisher.settle`), before this boot is
+    /// recorded: none if no writer ever attached; the predecessor's claim if it wrote in this
+    /// boot (its slots are in the page cache as it left them, and it wrote none beyond its
+    /// claim); else the whole lap (a machine crash may have left any page newer than the header).
+    private func settleReach(_ words: HeaderWords) -> Int {
+        let length = layout.length
+        if words.writerState.pointee.load(ordering: .acquiring) == RecordedWriterState.never.rawValue { return 0 }
+        let recorded = (words.writerBoot.0.pointee.load(ordering: .relaxed), words.writerBoot.1.pointee.load(ordering: .relaxed))
+        guard let now = Sys.bootID, recorded == now else { return length }
+        let published = words.published.pointee.load(ordering: .relaxed), claimed = words.claimed.pointee.load(ordering: .relaxed)
+        return Int(min(claimed &- min(claimed, published), UInt64(length)))
     }
 
     /// Records this boot as the writer's (see `RingLayout.Offset.writerBoot`). A writer that

@@ -22,6 +22,8 @@ import SharedRing
     init() throws { temporary = try TemporaryDirectory() }
 
     static let sector = 512
+    /// The environment of a writer of an earlier boot (a debug build takes the boot's id from it).
+    static let earlierBoot = ["CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"]
 
     /// Every distinct version of every sector the copies saw, oldest first (zeros aside). Filled
     /// by the copying thread and by the test between the writer's rounds, under `lock`; read
@@ -107,9 +109,10 @@ import SharedRing
         let length = 256
         try directory.createBuffer("crash", itemSize: size, length: length, integrity: integrity).close()
         let path = directory.ringPath(of: "crash")
-        // 40 writers, each pushing one lap and a half.
+        // 40 writers, each pushing one lap and a half, of an earlier boot (`CBUFF_TEST_BOOT_ID`):
+        // the images are read after a restart, as a crash's are.
         let versions = try Self.versions(of: path, rounds: 40, seed: seed) { _ in
-            try Agent(["write", temporary.path, "crash", String(length * 3 / 2)])
+            try ChildProcess("cbuff-test-agent", ["write", temporary.path, "crash", String(length * 3 / 2)], environment: Self.earlierBoot)
         }
 
         var delivered = 0, wrong: [String] = [], refused = 0
@@ -136,6 +139,9 @@ import SharedRing
                     let item = try latest.popBytes()
                     if item != TestItem.bytes(sequence, size: size) { wrong.append("image \(image): after a take-over, item \(sequence) is \(String(describing: item))") }
                 }
+                // Nothing of the image ahead of the new writer (a page newer than the header it
+                // settled over) is an item under a sequence it is about to write.
+                if let ahead = try latest.popBytes() { wrong.append("image \(image): after a take-over, item \(latest.nextSequence - 1) is \(ahead), which nobody wrote") }
                 taken.close()
             }
             if case .failure(let error) = outcome {
@@ -162,7 +168,7 @@ import SharedRing
         let max = 200, count = 200
         try directory.createMessageBuffer("crash", capacity: 16384, maxMessageSize: max).close()
         let path = directory.ringPath(of: "crash")
-        let environment = earlierBoot ? ["CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"] : [:]
+        let environment = earlierBoot ? Self.earlierBoot : [:]
         // 20 writers, each pushing 200 messages (some 1.3 laps of the ring).
         let versions = try Self.versions(of: path, rounds: 20, seed: seed) { _ in
             try ChildProcess("cbuff-test-agent", ["write-messages", temporary.path, "crash", String(count), String(max)], environment: environment)

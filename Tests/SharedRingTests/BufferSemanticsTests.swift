@@ -327,6 +327,27 @@ import TestSupport
         expectError(.invalidArgument) { try shm.createBuffer("long", itemSize: 1, length: (1 << 30) + 1, integrity: .checked).close() }
     }
 
+    /// A writer taking over a ring with check words settles what its predecessor left ahead of
+    /// it (`RingPublisher.settle`): after a clean close in this boot, nothing; it does not read
+    /// the ring (16,384 pages here), which a whole-lap look would fault in.
+    @Test func aTakeOverAfterACleanCloseDoesNotReadTheWholeRing() throws {
+        var writer = try directory.createBuffer("long", itemSize: 8, length: 1 << 22, integrity: .checked)
+        try writer.push(contentsOf: UInt64(0)..<1000)
+        writer.close()
+        func minorFaults() -> Int {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return usage.ru_minflt
+        }
+        let before = minorFaults()
+        var taken = try directory.takeOver("long")
+        let faults = minorFaults() - before
+        #expect(faults < 100, "the take-over faulted in \(faults) times (a whole-lap look: some 440, the kernel mapping up to 16 pages a fault)")
+        try taken.push(1000)
+        var reader = try directory.openReader("long", at: 998)
+        #expect(try reader.popMany(5) == [998, 999, 1000])
+    }
+
     @Test func theDataDirectoryComesFromTheArgumentThenTheEnvironment() {
         #expect(DataDirectory.resolve("/x/y/").path == "/x/y")
         if let fromEnvironment = ProcessInfo.processInfo.environment["CBUFF_DIR"], !fromEnvironment.isEmpty {

@@ -95,6 +95,7 @@ class RingFile:
         "mapping",
         "path",
         "q",
+        "settle_reach",
         "unnamed",
     )
 
@@ -104,6 +105,7 @@ class RingFile:
         self.closed = False
         self.faulted = False
         self.unnamed = False                   # the file had no name at the last ``check_size``
+        self.settle_reach = layout.length      # what an attaching writer's settle looks at (``attach_writer``)
         self._guard = S.guard_mapping(self, mapping, layout.file_size)
         self.q = memoryview(mapping).cast("Q")     # u64 words: index = offset // 8
         self.d = memoryview(mapping).cast("I")     # u32 words: index = offset // 4
@@ -343,6 +345,7 @@ class RingFile:
         self.d[F.OFF_WRITER_PID // 4] = pid
         self.q[F.OFF_WRITER_START_TIME // 8] = start
         self.q[F.OFF_WRITER_GENERATION // 8] = (self.q[F.OFF_WRITER_GENERATION // 8] + 1) & 0xFFFF_FFFF_FFFF_FFFF  # wraps, as every bumped word
+        self.settle_reach = self._settle_reach()
         self._record_boot()
         # A durable word beyond what was published vouches for nothing and a sync only raises it:
         # forgotten (the Swift side's ``forgetImpossibleDurable``).
@@ -353,6 +356,22 @@ class RingFile:
         S.atomic_clear_u32(self.address(F.OFF_WRITER_WAITING))
         self.d[F.OFF_WRITER_STATE // 4] = F.STATE_ATTACHED      # last: whoever sees it sees the rest
         return pid, start
+
+    def _settle_reach(self) -> int:
+        """How many slots from ``published`` an attaching writer of a ring with check words looks
+        at for words a predecessor left ahead of it (``SlotPublisher._settle``), before this boot
+        is recorded (the Swift side's ``RingFile.settleReach``): none if no writer ever attached;
+        the predecessor's claim if it wrote in this boot (it wrote nothing beyond its claim, and
+        the page cache holds what it wrote); else the whole lap (a machine crash may have left
+        any page newer than the header)."""
+        length = self.layout.length
+        if self.d[F.OFF_WRITER_STATE // 4] == F.STATE_NEVER:
+            return 0
+        at = F.OFF_WRITER_BOOT
+        now = S.boot_id()
+        if now is None or bytes(self.mapping[at:at + 16]) != now:
+            return length
+        return min(max(self.claimed() - self.published(), 0), length)
 
     def _record_boot(self) -> None:
         """Records this boot as the writer's (the Swift side's ``RingFile.recordBoot``, whose
@@ -1104,21 +1123,23 @@ class SlotPublisher:
         before W4 published it to readers, who go by the words), then zeroes every word of the
         lap ahead that stamps its own sequence (a killed writer's rest of a batch, or pages a
         machine crash left newer than the header), so that no reader delivers an old item under
-        a sequence this writer is about to write."""
+        a sequence this writer is about to write. Each walk looks at ``file.settle_reach`` slots
+        at most (``RingFile._settle_reach``: the whole lap only after a reboot)."""
         q, mapping, layout = self.file.q, self.file.mapping, self.layout
         length, stride, size = layout.length, layout.stride, layout.item_size
+        reach = self.file.settle_reach
 
         def vouched(sequence: int) -> bool:
             offset = F.HEADER_SIZE + (sequence % length) * stride
             return q[self._word_index(sequence)] == F.slot_word(sequence, mapping[offset:offset + size])
         next, walked = self.published, 0
-        while walked < length and vouched(next):
+        while walked < reach and vouched(next):
             next, walked = next + 1, walked + 1
         if next != self.published:
             self.claimed = max(self.claimed, next)
             q[self.file.claimed_index] = self.claimed
             self.announce(self.published, next)
-        for ahead in range(next, next + length):
+        for ahead in range(next, next + reach):
             if q[self._word_index(ahead)] & 0xFFFFFFFF == F.slot_stamp(ahead):
                 q[self._word_index(ahead)] = 0
 

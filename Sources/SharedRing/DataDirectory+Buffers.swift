@@ -185,7 +185,7 @@ extension DataDirectory {
         // A ring of items gets its slots' check words here, where the directory's file system
         // is known (see `ItemIntegrity.automatic`).
         let layout = try integrity.map { (integrity) throws(CBuffFailure) in
-            try given.checkingSlots(integrity.checksSlots(inMemory: trust.isInMemory))
+            try given.checkingSlots(integrity.checksSlots(inMemory: trust.isInMemory, length: given.length))
         } ?? given
         // Whether the name is taken is checked once, in the transaction that registers it (a
         // name taken meanwhile costs only the temporary file, removed below).

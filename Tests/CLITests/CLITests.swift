@@ -52,7 +52,11 @@ import TestSupport
         expectOneSentence(try cbuff("create", "x", "--item-size", "8", "--length", "2000000000", "--integrity", "checked"), 64, mentioning: "give --integrity unchecked for a longer one")
         #expect(try cbuff("create", "x", "--item-size", "8", "--length", "4", "--policy", "drop").status == 64)
         #expect(try cbuff("create", "x", "--length", "4").status == 64)
+        expectOneSentence(try cbuff("create", "x", "--messages", "--capacity", "4096", "--max-message", "64", "--integrity", "unchecked"), 64,
+                          mentioning: "every record of a message buffer carries a check word")
         #expect(try cbuff("list", "--json").stdout == "[]\n")
+        // `auto`, the default, goes with messages too.
+        #expect(try cbuff("create", "m", "--messages", "--capacity", "4096", "--max-message", "64", "--integrity", "auto").status == 0)
     }
 
     @Test func theDataDirectoryComesFromTheEnvironmentWithoutDir() throws {

@@ -323,8 +323,16 @@ import TestSupport
         let here = try version(directory, "auto")
         #expect(here.version == (here.inMemory == true ? 2 : 4), "\(directory.path) in memory: \(String(describing: here.inMemory))")
         #expect(try version(directory, "unchecked").version == 2)
-        // A ring longer than check words allow is refused when they are asked for.
+        // A ring longer than check words allow is refused when they are asked for, and made
+        // without them by default (on a disk too: ItemIntegrity.checksSlots).
         expectError(.invalidArgument) { try shm.createBuffer("long", itemSize: 1, length: (1 << 30) + 1, integrity: .checked).close() }
+        #expect(!ItemIntegrity.automatic.checksSlots(inMemory: false, length: (1 << 30) + 1))
+        #expect(ItemIntegrity.automatic.checksSlots(inMemory: false, length: 1 << 30))
+        // A data directory reached through a symbolic link is where the link leads (in memory).
+        let link = temporary.path + "/to-shm"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        try DataDirectory(path: link).createBuffer("linked", itemSize: 8, length: 64).close()
+        #expect(try version(shm, "linked") == (2, true))
     }
 
     /// A writer taking over a ring with check words settles what its predecessor left ahead of

@@ -356,5 +356,13 @@ def test_slots_carry_check_words_by_default_only_where_a_machine_crash_can_tear_
             memory.create_buffer("long", item_size=1, length=(1 << 30) + 1, integrity="checked")
         with pytest.raises(InvalidArgument):
             memory.create_buffer("m", messages=True, capacity=4096, max_message=64, integrity="unchecked")
+        # Through a symbolic link, the directory is where it leads (as the Swift side sees it).
+        link = os.path.join(directory.path + "-link")
+        os.symlink(shm, link)
+        try:
+            cbuff.DataDirectory(link).create_buffer("linked", item_size=8, length=64).close()
+            assert memory.inspect("linked").format_version == 2
+        finally:
+            os.unlink(link)
     finally:
         shutil.rmtree(shm)

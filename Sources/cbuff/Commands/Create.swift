@@ -110,8 +110,8 @@ struct Create: ParsableCommand {
             guard itemSize == nil, fields == nil, length == nil else {
                 throw ValidationError("A message buffer has a --capacity and a --max-message, not an item size, fields or length.")
             }
-            guard integrity == nil else {
-                throw ValidationError("--integrity is for buffers of items: every record of a message buffer carries a check word.")
+            guard integrity == nil || integrity == .automatic else {
+                throw ValidationError("--integrity checked or unchecked is for buffers of items: every record of a message buffer carries a check word.")
             }
             return
         }

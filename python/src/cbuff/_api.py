@@ -347,7 +347,8 @@ class DataDirectory:
         layout.syncing(sync)
         registry = self._registry(create=True)
         try:
-            if not messages and (integrity == "checked" or (integrity == "auto" and not S.in_memory(registry.trust.path))):
+            if not messages and (integrity == "checked" or (integrity == "auto" and layout.length <= F.MAX_CHECKED_LENGTH
+                                                            and not S.in_memory(registry.trust.path))):
                 # The slots' check words, decided where the directory's file system is known.
                 layout = F.Layout.items(layout.item_size, layout.length, layout.policy, fields=layout.fields, checked=True)
                 layout.tethered(tether_timeout)

@@ -514,7 +514,9 @@ def in_memory(directory: str) -> bool:
     machine crash loses every file whole (the Swift side's ``Sys.isInMemory``); False when it
     cannot tell. ``struct statfs`` begins with ``f_type``, a long, on every Linux ABI."""
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # Following a symbolic link to the directory, as the data directory's own path may be one
+        # (the Swift side opens it so too).
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
     try:

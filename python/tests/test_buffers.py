@@ -366,3 +366,26 @@ def test_slots_carry_check_words_by_default_only_where_a_machine_crash_can_tear_
             os.unlink(link)
     finally:
         shutil.rmtree(shm)
+
+
+def test_numpy_batches_of_a_ring_with_check_words_are_sealed_and_checked_whole(directory):
+    """8-byte items with check words take numpy whole batches (``slot_words8_array``): a push of
+    an array seals its words with array operations (across the ring's wrap), ``pop_array``
+    checks a batch at once, and a damaged slot is still skipped and counted, never delivered."""
+    numpy = pytest.importorskip("numpy")
+    from cbuff import _format as F
+    values = numpy.array([(i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF for i in range(300)], dtype=numpy.uint64)
+    words = F.slot_words8_array(numpy, (1 << 31) - 100, values)        # across the stamp's 31 bits
+    assert [int(word) for word in words] == [F.slot_word8((1 << 31) - 100 + i, int(value)) for i, value in enumerate(values)]
+    writer = directory.create_buffer("np", item_size=8, length=256, integrity="checked")
+    reader = directory.open_reader("np")
+    writer.push_many(numpy.arange(200, dtype=numpy.uint64))
+    assert list(map(int, reader.pop_array(300))) == list(range(200))
+    writer.push_many(numpy.arange(200, 400, dtype=numpy.uint64))       # wraps
+    with open(directory.ring_path("np"), "r+b") as ring:
+        ring.seek(4096 + (250 % 256) * 16 + 3)
+        ring.write(b"\xff")
+    got = []
+    while len(batch := reader.pop_array(64)):
+        got += map(int, batch)
+    assert got == [value for value in range(200, 400) if value != 250] and reader.missed == 1

@@ -20,20 +20,43 @@ from conftest import swift_binary
 SECTOR = 512
 
 
-def copy_sectors_while(path, writer, versions):
-    """Copies every sector of ``path``, in a random order, until ``writer`` exits (and at least 4
-    times): each distinct version of each sector, oldest first."""
-    rng = random.Random(0xC0)
+EARLIER_BOOT = {"CBUFF_TEST_BOOT_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}
+
+
+def collect_versions(path, rounds, writer):
+    """Runs ``rounds`` writer processes one after the other (``writer()`` starts one) while a
+    thread copies the sectors of ``path`` over and over, one at a time in a random order, and
+    copies every sector between rounds too (so that each has a version a round however the
+    host schedules the two): every distinct version of each sector, oldest first."""
+    versions = [[] for _ in range(os.path.getsize(path) // SECTOR)]
     seen = [set() for _ in versions]
-    copies = 0
-    with open(path, "rb", buffering=0) as ring:
-        while writer.poll() is None or copies < 4:
-            for index in rng.sample(range(len(versions)), len(versions)):
-                version = os.pread(ring.fileno(), SECTOR, index * SECTOR)
+    lock, done = threading.Lock(), threading.Event()
+
+    def copy(fd, indices):
+        for index in indices:
+            version = os.pread(fd, SECTOR, index * SECTOR)
+            with lock:
                 if version not in seen[index]:
                     seen[index].add(version)
                     versions[index].append(version)
-            copies += 1
+
+    def copier(fd):
+        rng = random.Random(0xC0)
+        while not done.is_set():
+            copy(fd, rng.sample(range(len(versions)), len(versions)))
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        thread = threading.Thread(target=copier, args=(fd,))
+        thread.start()
+        for _ in range(rounds):
+            assert writer().wait(timeout=120) == 0
+            copy(fd, range(len(versions)))
+        done.set()
+        thread.join()
+    finally:
+        os.close(fd)
+    return versions
 
 
 @pytest.mark.parametrize("integrity", ["checked", "unchecked"])
@@ -44,13 +67,11 @@ def test_no_python_reader_delivers_an_item_not_written_under_its_sequence(direct
     length, laps, images = 256, 40, 100
     directory.create_buffer("crash", item_size=size, length=length, integrity=integrity).close()
     path = directory.ring_path("crash")
-    versions = [[] for _ in range(os.path.getsize(path) // SECTOR)]
-    writer = subprocess.Popen([swift_binary("cbuff-test-agent"), "write", directory.path, "crash", str(length * laps)],
-                              stdout=subprocess.DEVNULL)
-    copier = threading.Thread(target=copy_sectors_while, args=(path, writer, versions))
-    copier.start()
-    assert writer.wait(timeout=120) == 0
-    copier.join()
+    # Writers of an earlier boot (a debug agent takes its boot from CBUFF_TEST_BOOT_ID): the
+    # images are read after a restart, as a crash's are; each pushes one lap and a half.
+    versions = collect_versions(path, laps, lambda: subprocess.Popen(
+        [swift_binary("cbuff-test-agent"), "write", directory.path, "crash", str(length * 3 // 2)],
+        stdout=subprocess.DEVNULL, env=dict(os.environ, **EARLIER_BOOT)))
     with open(path, "rb") as ring:
         original = ring.read()
 
@@ -82,10 +103,12 @@ def test_no_python_reader_delivers_an_item_not_written_under_its_sequence(direct
                     got = item.to_bytes(8, "little") if size == 8 and item is not None else item
                     if got != item_bytes(sequence, size):
                         wrong.append((image, sequence, got, "after a take-over"))
+                if (ahead := latest.pop()) is not None:      # nothing of the image ahead of the new writer
+                    wrong.append((image, latest.next_sequence - 1, ahead, "ahead of a take-over"))
         except Corrupted:
             refused += 1
     summary = f"{size}-byte items, {integrity}: {delivered} delivered over {images} images, {len(wrong)} wrong, {refused} refused (seed {seed:#x})"
     if integrity == "checked":
-        assert not wrong and delivered > images * length // 4, (summary, wrong[:5])
+        assert not wrong and delivered > images * length // 16, (summary, wrong[:5])
     else:
         assert len(wrong) > 10, f"{summary}: the simulator should find damage in a ring without check words"

@@ -232,6 +232,27 @@ def slot_word8(sequence: int, value: int) -> int:
     return (~crc & 0xFFFFFFFF) << 32 | (sequence & 0x7FFFFFFF) | 0x80000000
 
 
+_numpy_tables: Any = None
+
+
+def slot_words8_array(numpy: Any, first: int, values: Any) -> Any:
+    """``slot_word8`` of many 8-byte items at once, with numpy (optional): the words of items
+    ``values`` (a uint64 array) under sequences ``first``, ``first + 1``, … as a uint64 array.
+    The slice-by-8 step over whole arrays: some twenty array operations a batch, whatever its
+    size, where the loop pays each item's table lookups in the interpreter."""
+    global _numpy_tables
+    if _numpy_tables is None:
+        _numpy_tables = numpy.array([_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7], dtype=numpy.uint64)
+    tables = _numpy_tables
+    u64 = numpy.uint64
+    sequences = numpy.arange(first, first + len(values), dtype=u64)
+    x = values.astype(u64, copy=False) ^ (~(sequences >> u64(31)) & u64(0xFFFFFFFF))
+    byte = u64(255)
+    crc = (tables[7][x & byte] ^ tables[6][(x >> u64(8)) & byte] ^ tables[5][(x >> u64(16)) & byte] ^ tables[4][(x >> u64(24)) & byte]
+           ^ tables[3][(x >> u64(32)) & byte] ^ tables[2][(x >> u64(40)) & byte] ^ tables[1][(x >> u64(48)) & byte] ^ tables[0][x >> u64(56)])
+    return ((~crc & u64(0xFFFFFFFF)) << u64(32)) | (sequences & u64(0x7FFFFFFF)) | u64(0x80000000)
+
+
 def round_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 

@@ -78,9 +78,10 @@ extension DataDirectory {
     }
 
     /// Creates a buffer whose items are described by `itemType`, with a tether timeout of
-    /// `tetherNanos` (0: off): of format version 4, a check word in every slot, unless
-    /// `integrity` is ``ItemIntegrity/unchecked`` (then 3, or 2 for plain items; see
-    /// `RingFileFormat.md`). Every creation of a buffer of items comes through here.
+    /// `tetherNanos` (0: off): of format version 4, a check word in every slot, where
+    /// `integrity` says so (decided in `createRing`, which knows the directory's file system),
+    /// else 3, or 2 for plain items (see `RingFileFormat.md`). Every creation of a buffer of
+    /// items comes through here.
     func createBuffer(
         _ name: String, itemSize: Int, length: Int, policy: OverflowPolicy, itemType: ItemType, tetherNanos: UInt64 = 0,
         syncPolicy: RingSyncPolicy = .none, integrity: ItemIntegrity = .automatic

@@ -130,7 +130,7 @@ package final class IntervalSyncer: @unchecked Sendable {
     private let header: HeaderWords
     private let intervalNanos: Int64
     /// 1 once the writer asked it to stop; also the futex word of step 2's sleep.
-    private let stopWord: UnsafeMutablePointer<Atomic<UInt32>>
+    private let stopWord = PrivateFutexWord()
     /// Set once, before ``stop()`` can run (by ``start(_:header:intervalNanos:)``).
     private var thread: Sys.StartedThread?
     /// The last failure of a sync of this thread, until one succeeds (logged once each).
@@ -140,13 +140,6 @@ package final class IntervalSyncer: @unchecked Sendable {
         self.sync = sync
         self.header = header
         self.intervalNanos = intervalNanos
-        stopWord = .allocate(capacity: 1)
-        stopWord.initialize(to: Atomic(0))
-    }
-
-    deinit {
-        stopWord.deinitialize(count: 1)
-        stopWord.deallocate()
     }
 
     /// Starts the syncer of a writer's file, or returns why it could not (`pthread_create`).
@@ -161,9 +154,8 @@ package final class IntervalSyncer: @unchecked Sendable {
         }
     }
 
-    private var stopping: Bool { stopWord.pointee.load(ordering: .acquiring) != 0 }
+    private var stopping: Bool { stopWord.value != 0 }
 
-    private var stopAddress: UnsafeMutablePointer<UInt32> { UnsafeMutableRawPointer(stopWord).assumingMemoryBound(to: UInt32.self) }
 
     /// The last failed sync of the syncer, if none succeeded since.
     package var failure: CBuffFailure? { lastFailure.withLock { $0 } }
@@ -198,7 +190,7 @@ package final class IntervalSyncer: @unchecked Sendable {
                 while !stopping {
                     let left = deadline &- Sys.monotonicNanos()
                     if left <= 0 { break }
-                    Sys.futexWait(stopAddress, expected: 0, timeoutNanos: left)
+                    stopWord.wait(whileItIs: 0, timeoutNanos: left)
                 }
                 if stopping { return }      // the writer's close syncs what is left
                 // 3
@@ -221,8 +213,7 @@ package final class IntervalSyncer: @unchecked Sendable {
 
     /// Stops the thread and waits for it to end (the writer's close, before its own last sync).
     package func stop() {
-        stopWord.pointee.store(1, ordering: .releasing)
-        _ = Sys.futexWakeAll(stopAddress)
+        stopWord.store(1)
         header.wakeReaders()        // cuts step 1 short (the readers woken look and sleep again)
         if let thread { Sys.join(thread) }
     }

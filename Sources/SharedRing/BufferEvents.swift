@@ -309,18 +309,11 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
     private let state = Mutex(State())
     /// Set when the watcher must stop waiting on the ring: the sequence was released, or a job came.
     private let interrupted = Atomic<Bool>(false)
-    /// The futex word the watcher sleeps on while it has nothing to watch (heap: it must not move).
-    private let demand: UnsafeMutablePointer<Atomic<UInt32>>
+    /// The futex word the watcher sleeps on while it has nothing to watch.
+    private let demand = PrivateFutexWord()
 
     init(_ watch: RingWatch) {
         self.watch = watch
-        demand = .allocate(capacity: 1)
-        demand.initialize(to: Atomic(0))
-    }
-
-    deinit {
-        demand.deinitialize(count: 1)
-        demand.deallocate()
     }
 
     /// Ends the thread and waits for it: the owner of the mapping calls this before unmapping.
@@ -411,12 +404,7 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
     }
 
     private func wakeWatcher() {
-        demand.pointee.wrappingAdd(1, ordering: .releasing)
-        Sys.futexWakeAll(demandAddress)
-    }
-
-    private var demandAddress: UnsafeMutablePointer<UInt32> {
-        UnsafeMutableRawPointer(demand).assumingMemoryBound(to: UInt32.self)
+        demand.bump()
     }
 
     /// What the watcher does next, decided under the lock.
@@ -457,11 +445,11 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
                 let target = state.parked != nil ? state.marker : state.pending ? nil : ahead
                 guard let target else {
                     state.watcherAsleep = true
-                    return .sleep(demand: demand.pointee.load(ordering: .acquiring))
+                    return .sleep(demand: demand.value)
                 }
                 if watch.coalescingNanos > 0, coalesced != target, !watch.hasNews(since: target) {
                     state.watcherCoalescing = true
-                    return .coalesce(before: target, demand: demand.pointee.load(ordering: .acquiring))
+                    return .coalesce(before: target, demand: demand.value)
                 }
                 interrupted.store(false, ordering: .relaxed)
                 state.watcherOnRing = true
@@ -474,11 +462,11 @@ final class EventWatcher: TaskExecutor, @unchecked Sendable {
             case .run(let jobs):
                 for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
             case .sleep(let seen):
-                Sys.futexWait(demandAddress, expected: seen, timeoutNanos: ReaderBoxTiming.idleSliceNanos)
+                demand.wait(whileItIs: seen, timeoutNanos: ReaderBoxTiming.idleSliceNanos)
                 state.withLock { $0.watcherAsleep = false }
             case .coalesce(let marker, let seen):
                 // Not on the ring, so the writer makes no wake call for it (see `FutexSleep`, C1).
-                Sys.futexWait(demandAddress, expected: seen, timeoutNanos: watch.coalescingNanos)
+                demand.wait(whileItIs: seen, timeoutNanos: watch.coalescingNanos)
                 state.withLock { $0.watcherCoalescing = false }
                 coalesced = marker
             case .watch(let marker):
